@@ -1,0 +1,16 @@
+//! The signet domain: accounts, applications, grants and their rules, with no I/O.
+//! Storage, HTTP and the CLI depend on this crate, never the reverse.
+
+pub mod audit;
+pub mod clock;
+pub mod crypto;
+pub mod login;
+pub mod model;
+pub mod password;
+pub mod pkce;
+pub mod redirect;
+pub mod scope;
+pub mod secret;
+pub mod token;
+pub mod totp;
+pub mod user_code;

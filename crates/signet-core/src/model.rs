@@ -1,0 +1,265 @@
+//! The records signetd keeps: environments, accounts, applications, grant
+//! families, codes and device authorizations, and the rules that belong to them.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use signet_proto::roles::Role;
+
+use crate::clock::UnixTime;
+
+pub const ADMINISTRATORS: &str = "Administrators";
+pub const CLI_CLIENT_ID: &str = "signet-cli";
+pub const CLI_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+/// Lifetimes, in seconds.
+pub const ACCESS_TOKEN_TTL: i64 = 3600;
+pub const ID_TOKEN_TTL: i64 = 3600;
+pub const AUTH_CODE_TTL: i64 = 60;
+pub const REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
+pub const DEVICE_CODE_TTL: i64 = 600;
+pub const DEVICE_POLL_INTERVAL: i64 = 5;
+pub const LOGIN_FLOW_TTL: i64 = 600;
+pub const BROWSER_SESSION_TTL: i64 = 8 * 3600;
+
+/// The AAD under which an account's TOTP secret is sealed.
+pub fn totp_purpose(account_id: &str) -> String {
+    format!("totp:{account_id}")
+}
+
+/// The AAD under which a signing key's private half is sealed.
+pub fn signing_key_purpose(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub id: String,
+    pub name: String,
+    pub created_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub environment_id: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub active: bool,
+    /// Administrator accounts live in the Administrators environment and must use MFA.
+    pub admin: bool,
+    pub roles: BTreeSet<Role>,
+    pub auditor: bool,
+    /// The TOTP secret, sealed with the key-encryption key.
+    pub totp_sealed: Option<Vec<u8>>,
+    pub totp_confirmed: bool,
+    pub totp_last_step: i64,
+    pub failed_attempts: i64,
+    pub locked_until: UnixTime,
+    pub created_at: UnixTime,
+}
+
+impl Account {
+    /// Every administrator account must use MFA, Auditors included; no setting turns it off.
+    pub fn mfa_required(&self) -> bool {
+        self.admin || self.totp_confirmed
+    }
+
+    pub fn is_locked(&self, now: UnixTime) -> bool {
+        self.locked_until > now
+    }
+
+    pub fn totp_purpose(&self) -> String {
+        totp_purpose(&self.id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    /// Public, PKCE S256 required, loopback redirect on any port, device code allowed.
+    Native,
+    /// Confidential, client credentials.
+    Worker,
+    /// Confidential, authorization code.
+    Web,
+}
+
+impl AppKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::Native => "native",
+            AppKind::Worker => "worker",
+            AppKind::Web => "web",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AppKind> {
+        [AppKind::Native, AppKind::Worker, AppKind::Web].into_iter().find(|k| k.as_str() == s)
+    }
+    pub fn is_public(self) -> bool {
+        self == AppKind::Native
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum GrantType {
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 4] =
+        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::DeviceCode];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+        }
+    }
+    pub fn parse(s: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+    /// The short label used in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            GrantType::DeviceCode => "device_code",
+            other => other.as_str(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    pub id: String,
+    pub environment_id: String,
+    pub name: String,
+    pub kind: AppKind,
+    /// SHA-256 of the client secret. Secrets are 256-bit random values, so a
+    /// fast hash is enough and keeps the token endpoint fast (DESIGN.md).
+    pub secret_hash: Option<Vec<u8>>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: BTreeSet<GrantType>,
+    pub scopes: BTreeSet<String>,
+    /// Admin roles held by a worker application (seed 001).
+    pub roles: BTreeSet<Role>,
+    /// Whether this application may call signetd's own APIs on a person's behalf (the CLI).
+    pub admin_api: bool,
+    pub created_at: UnixTime,
+}
+
+impl Application {
+    /// Only the CLI and workers holding admin roles get the admin-API audience.
+    pub fn gets_admin_audience(&self) -> bool {
+        self.admin_api || (self.kind == AppKind::Worker && !self.roles.is_empty())
+    }
+
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    pub fn redirect_allowed(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| crate::redirect::matches(r, uri, self.kind == AppKind::Native))
+    }
+}
+
+/// A grant family: one sign-on, and every refresh token rotated from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub environment_id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub scope: String,
+    pub auth_time: UnixTime,
+    pub amr: Vec<String>,
+    pub created_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub hash: Vec<u8>,
+    pub grant_id: String,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}
+
+/// An issued authorization code, stored by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub hash: Vec<u8>,
+    pub environment_id: String,
+    pub client_id: String,
+    pub account_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: UnixTime,
+    pub amr: Vec<String>,
+    pub expires_at: UnixTime,
+    /// The grant family the code was exchanged for, once it has been.
+    pub grant_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DeviceStatus {
+    Pending,
+    Approved {
+        account_id: String,
+        auth_time: UnixTime,
+        amr: Vec<String>,
+    },
+    Denied,
+    /// Tokens were issued; the device code is spent.
+    Consumed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    pub device_hash: Vec<u8>,
+    pub user_code: String,
+    pub environment_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub expires_at: UnixTime,
+    pub interval: i64,
+    pub last_polled_at: Option<UnixTime>,
+    pub status: DeviceStatus,
+}
+
+/// Brute-force policy (issue: 5 failures, 15 minutes by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockoutPolicy {
+    pub max_failures: i64,
+    pub lock_seconds: i64,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy { max_failures: 5, lock_seconds: 15 * 60 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_type_names_round_trip() {
+        for g in GrantType::ALL {
+            assert_eq!(GrantType::parse(g.as_str()), Some(g));
+        }
+        assert_eq!(GrantType::parse("password"), None);
+        assert_eq!(GrantType::DeviceCode.label(), "device_code");
+    }
+}

@@ -1,0 +1,5 @@
+//! Wire types shared by signetd, the CLI and the tests: serde bodies only, no behaviour.
+
+pub mod bootstrap;
+pub mod oauth;
+pub mod roles;

@@ -1,0 +1,150 @@
+//! First start: the Administrators environment, an administrator holding all
+//! four roles (password + TOTP), the public `signet-cli` application and a
+//! worker with no roles. Idempotent: once the environment exists nothing is
+//! touched. The credentials go to `bootstrap.json` (0600), never to stdout.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::Context;
+use signet_core::audit::{Actor, AuditEvent, digest_of};
+use signet_core::crypto::{Kek, generate_es256_key, random_id, random_token, sha256};
+use signet_core::model::{
+    ADMINISTRATORS, Account, AppKind, Application, CLI_CLIENT_ID, CLI_REDIRECT_URI, Environment, GrantType,
+    signing_key_purpose, totp_purpose,
+};
+use signet_core::{password, totp};
+use signet_proto::bootstrap::{BootstrapAdmin, BootstrapFile, BootstrapWorker};
+use signet_proto::roles::Role;
+use signet_store::{Bootstrap, Store, StoredKey};
+
+pub const ADMIN_USERNAME: &str = "administrator";
+
+/// A new signing key for an environment, sealed under the key-encryption key.
+pub fn new_signing_key(kek: &Kek, environment_id: &str, now: i64) -> anyhow::Result<StoredKey> {
+    let key = generate_es256_key()?;
+    Ok(StoredKey {
+        private_sealed: kek.seal(&signing_key_purpose(&key.kid), key.pkcs8.expose())?,
+        kid: key.kid,
+        environment_id: environment_id.to_owned(),
+        public_jwk: key.public_jwk.to_string(),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+fn created(now: i64, action: &str, env: &str, target: &str, body: serde_json::Value) -> anyhow::Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: random_id()?,
+        at: now,
+        actor: Actor::console("bootstrap"),
+        action: action.into(),
+        environment_id: Some(env.to_owned()),
+        target: target.into(),
+        digest: digest_of(&body),
+        request_id: None,
+        source_ip: None,
+    })
+}
+
+/// Bootstraps the store if it is new. Returns the file written, if any.
+pub async fn ensure(
+    store: &Store,
+    kek: &Kek,
+    now: i64,
+    public_url: &str,
+    data_dir: &Path,
+) -> anyhow::Result<Option<BootstrapFile>> {
+    if store.environment_by_name(ADMINISTRATORS).await?.is_some() {
+        return Ok(None);
+    }
+    let env = Environment { id: random_id()?, name: ADMINISTRATORS.into(), created_at: now };
+    let password = random_token()?;
+    let totp_secret = totp::generate_secret()?;
+    let admin = Account {
+        id: random_id()?,
+        environment_id: env.id.clone(),
+        username: ADMIN_USERNAME.into(),
+        password_hash: Some(password::hash(password.expose())?),
+        active: true,
+        admin: true,
+        roles: Role::ALL.into_iter().collect(),
+        auditor: false,
+        totp_sealed: None,
+        totp_confirmed: true,
+        totp_last_step: 0,
+        failed_attempts: 0,
+        locked_until: 0,
+        created_at: now,
+    };
+    let admin = Account { totp_sealed: Some(kek.seal(&totp_purpose(&admin.id), totp_secret.expose())?), ..admin };
+    let cli = Application {
+        id: CLI_CLIENT_ID.into(),
+        environment_id: env.id.clone(),
+        name: "signet CLI".into(),
+        kind: AppKind::Native,
+        secret_hash: None,
+        redirect_uris: vec![CLI_REDIRECT_URI.into()],
+        grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode]
+            .into_iter()
+            .collect(),
+        scopes: ["openid", "profile", "email", "offline_access"].into_iter().map(String::from).collect(),
+        roles: BTreeSet::new(),
+        admin_api: true,
+        created_at: now,
+    };
+    let worker_secret = random_token()?;
+    let worker = Application {
+        id: random_id()?,
+        environment_id: env.id.clone(),
+        name: "Bootstrap worker".into(),
+        kind: AppKind::Worker,
+        secret_hash: Some(sha256(worker_secret.expose().as_bytes()).to_vec()),
+        redirect_uris: vec![],
+        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
+        scopes: BTreeSet::new(),
+        roles: BTreeSet::new(),
+        admin_api: false,
+        created_at: now,
+    };
+    let key = new_signing_key(kek, &env.id, now)?;
+    let events = [
+        created(now, "environment.create", &env.id, &env.id, serde_json::json!({"name": env.name}))?,
+        created(
+            now,
+            "account.create",
+            &env.id,
+            &admin.id,
+            serde_json::json!({"username": admin.username, "roles": admin.roles}),
+        )?,
+        created(now, "application.create", &env.id, &cli.id, serde_json::json!({"kind": "native"}))?,
+        created(now, "application.create", &env.id, &worker.id, serde_json::json!({"kind": "worker"}))?,
+        created(now, "signing_key.create", &env.id, &key.kid, serde_json::json!({"kid": key.kid}))?,
+    ];
+    let file = BootstrapFile {
+        issuer: crate::state::issuer(public_url, &env.id),
+        environment_id: env.id.clone(),
+        admin: BootstrapAdmin {
+            username: admin.username.clone(),
+            password: password.expose().clone(),
+            totp_secret: totp::to_base32(totp_secret.expose()),
+        },
+        cli_client_id: CLI_CLIENT_ID.into(),
+        worker: BootstrapWorker { client_id: worker.id.clone(), client_secret: worker_secret.expose().clone() },
+    };
+    // The file first: if the store write fails, the next start bootstraps again
+    // and overwrites it; the other order could leave credentials nobody has.
+    let path = data_dir.join(crate::config::BOOTSTRAP_FILE_NAME);
+    crate::config::write_secret_file(&path, serde_json::to_string_pretty(&file)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    store
+        .bootstrap(Bootstrap {
+            environment: &env,
+            accounts: &[admin],
+            applications: &[cli, worker],
+            key: &key,
+            events: &events,
+        })
+        .await?;
+    Ok(Some(file))
+}

@@ -1,0 +1,95 @@
+//! `signetd`'s command line. Flags may also come from `SIGNETD_*` variables
+//! (clap applies flag > environment) and then from the `--config` file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::env;
+
+#[derive(Debug, Parser)]
+#[command(name = "signetd", version, about = "signet's OAuth 2.0 / OpenID Connect authority and admin plane")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server. The first start creates the Administrators environment
+    /// and writes its credentials to DATA_DIR/bootstrap.json.
+    Serve(ServeArgs),
+    /// Break-glass, offline: reset an account's password and MFA enrolment and
+    /// unlock it. Writes the new one-time credentials to a 0600 file.
+    RecoverAccount(RecoverArgs),
+    /// Offline: re-seal every stored private key and TOTP secret under a new
+    /// key-encryption key.
+    RotateKek(RotateKekArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, env = env::CONFIG)]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database, the bootstrap file and the default key-encryption key [default: ./signet-data].
+    #[arg(long, env = env::DATA_DIR)]
+    pub data_dir: Option<PathBuf>,
+    /// Use PostgreSQL (postgres://…) instead of SQLite in the data dir.
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, env = env::LISTEN)]
+    pub listen: Option<String>,
+    /// External base URL, used in issuers [default: the listen address].
+    #[arg(long, env = env::PUBLIC_URL)]
+    pub public_url: Option<String>,
+    /// PEM certificate chain: serve HTTPS.
+    #[arg(long, env = env::TLS_CERT, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = env::TLS_KEY, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    #[arg(long, env = env::INSECURE_HTTP)]
+    pub insecure_http: bool,
+    /// Proxies whose X-Forwarded-For / Forwarded headers are believed (addresses or CIDR ranges).
+    #[arg(long, env = env::TRUSTED_PROXIES, value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// File holding the key-encryption key (base64 of 32 bytes).
+    #[arg(long, env = env::KEY_ENCRYPTION_KEY_FILE)]
+    pub key_encryption_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The account's username.
+    pub username: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The environment's name.
+    #[arg(long, default_value = signet_core::model::ADMINISTRATORS)]
+    pub environment: String,
+    /// Where to write the new credentials [default: DATA_DIR/recovery-USERNAME.json].
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateKekArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The key-encryption key in use now [default: the one in the data dir].
+    #[arg(long, env = env::KEY_ENCRYPTION_KEY_FILE)]
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// The new key (base64 of 32 bytes). Without it, a new key is generated
+    /// into the data dir, replacing the default one.
+    #[arg(long)]
+    pub new_key_file: Option<PathBuf>,
+}

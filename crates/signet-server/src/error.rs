@@ -1,0 +1,110 @@
+//! The OAuth edge's error: an RFC 6749 §5.2 body with the right status. Internal
+//! failures are logged once, with the request id, and answered `server_error`
+//! without detail.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use signet_proto::oauth::{ErrorBody, ErrorCode};
+
+use crate::metrics::Failure;
+
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub description: String,
+    /// Set for invalid_client when the client tried HTTP Basic (RFC 6749 §5.2).
+    pub basic_challenge: bool,
+    /// Set when the token endpoint refuses a bearer token (RFC 6750 §3).
+    pub bearer_challenge: bool,
+    pub retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        let status = match code {
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        OAuthError {
+            status,
+            code,
+            description: description.into(),
+            basic_challenge: false,
+            bearer_challenge: false,
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_client() -> Self {
+        Self::new(ErrorCode::InvalidClient, "client authentication failed")
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Too many failures from one address.
+    pub fn too_many_failures(retry_after: u64) -> Self {
+        let mut e =
+            Self::new(ErrorCode::TemporarilyUnavailable, "too many failed attempts from this address; try again later")
+                .with_status(StatusCode::TOO_MANY_REQUESTS);
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// Logs the cause once and hides it from the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorCode::ServerError, "internal error; see the server log")
+    }
+
+    pub fn failure_reason(&self) -> Failure {
+        Failure::from_code(self.code)
+    }
+}
+
+impl From<signet_store::StoreError> for OAuthError {
+    fn from(e: signet_store::StoreError) -> Self {
+        OAuthError::internal(e)
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code,
+            error_description: (!self.description.is_empty()).then_some(self.description),
+        };
+        let mut res = (self.status, axum::Json(body)).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.basic_challenge {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"signetd\""));
+        }
+        if self.bearer_challenge {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"signetd\", error=\"invalid_token\""),
+            );
+        }
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            h.insert(header::RETRY_AFTER, v);
+        }
+        res.extensions_mut().insert(self.code);
+        res
+    }
+}

@@ -1,0 +1,97 @@
+//! Per-environment signing keys, opened from the store and kept in memory.
+//! The cache is refreshed after `REFRESH` seconds, so a rotation made on one
+//! instance reaches the others; nothing in it is state that matters.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use signet_core::clock::UnixTime;
+use signet_core::crypto::Kek;
+use signet_core::model::{ACCESS_TOKEN_TTL, Environment, ID_TOKEN_TTL, signing_key_purpose};
+use signet_core::token::{Signer, Verifier};
+use signet_store::Store;
+
+const REFRESH: i64 = 60;
+
+/// How long a retired key stays published: until every token it signed has expired.
+pub const RETIRED_KEY_PUBLISHED: i64 =
+    if ACCESS_TOKEN_TTL > ID_TOKEN_TTL { ACCESS_TOKEN_TTL } else { ID_TOKEN_TTL } + 300;
+
+pub struct EnvKeys {
+    pub environment: Environment,
+    pub signer: Signer,
+    pub verifiers: HashMap<String, Verifier>,
+    pub jwks: serde_json::Value,
+    loaded_at: UnixTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("no such environment")]
+    UnknownEnvironment,
+    #[error("environment {0} has no active signing key")]
+    NoActiveKey(String),
+    #[error("the private signing key {kid} could not be opened: {cause}")]
+    Open { kid: String, cause: signet_core::crypto::CryptoError },
+    #[error(transparent)]
+    Store(#[from] signet_store::StoreError),
+}
+
+#[derive(Default)]
+pub struct Keyring {
+    envs: RwLock<HashMap<String, Arc<EnvKeys>>>,
+}
+
+impl Keyring {
+    pub async fn get(
+        &self,
+        store: &Store,
+        kek: &Kek,
+        env_id: &str,
+        now: UnixTime,
+    ) -> Result<Arc<EnvKeys>, KeyringError> {
+        if let Some(k) = self.envs.read().ok().and_then(|m| m.get(env_id).cloned())
+            && now - k.loaded_at < REFRESH
+        {
+            return Ok(k);
+        }
+        let loaded = Arc::new(load(store, kek, env_id, now).await?);
+        if let Ok(mut m) = self.envs.write() {
+            m.insert(env_id.to_owned(), loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Drops an environment's cached keys, after a rotation on this instance.
+    pub fn forget(&self, env_id: &str) {
+        if let Ok(mut m) = self.envs.write() {
+            m.remove(env_id);
+        }
+    }
+}
+
+async fn load(store: &Store, kek: &Kek, env_id: &str, now: UnixTime) -> Result<EnvKeys, KeyringError> {
+    // Environment ids are UUIDs; anything else cannot name one, and needs no query.
+    if uuid::Uuid::try_parse(env_id).is_err() {
+        return Err(KeyringError::UnknownEnvironment);
+    }
+    let environment = store.environment(env_id).await?.ok_or(KeyringError::UnknownEnvironment)?;
+    let keys = store.signing_keys(env_id, now - RETIRED_KEY_PUBLISHED).await?;
+    let active =
+        keys.iter().find(|k| k.retired_at.is_none()).ok_or_else(|| KeyringError::NoActiveKey(env_id.to_owned()))?;
+    let pkcs8 = kek
+        .open(&signing_key_purpose(&active.kid), &active.private_sealed)
+        .map_err(|cause| KeyringError::Open { kid: active.kid.clone(), cause })?;
+    let signer = Signer::from_pkcs8(active.kid.clone(), &pkcs8);
+    let mut verifiers = HashMap::new();
+    let mut published = Vec::new();
+    for k in &keys {
+        let jwk: serde_json::Value = serde_json::from_str(&k.public_jwk)
+            .map_err(|e| signet_store::StoreError::Corrupt(format!("public JWK of {}: {e}", k.kid)))?;
+        if let Some(v) = Verifier::from_jwk(&jwk) {
+            verifiers.insert(k.kid.clone(), v);
+            published.push(jwk);
+        }
+    }
+    Ok(EnvKeys { environment, signer, verifiers, jwks: serde_json::json!({ "keys": published }), loaded_at: now })
+}

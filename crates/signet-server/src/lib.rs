@@ -1,0 +1,64 @@
+//! signetd as a library: `app(state)` is the whole HTTP surface, so tests run
+//! it in-process with their own store and clock; `main.rs` only parses flags.
+
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod keyring;
+pub mod metrics;
+pub mod net;
+pub mod oauth;
+mod ops;
+pub mod ratelimit;
+pub mod recover;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod web;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::routes::authority;
+use crate::state::AppState;
+
+pub use state::StateConfig;
+
+/// The whole HTTP surface of signetd.
+pub fn app(state: AppState) -> Router {
+    use oauth::*;
+    Router::new()
+        .route(&authority(routes::DISCOVERY), get(discovery::discovery))
+        .route(&authority(routes::JWKS), get(jwks::jwks))
+        .route(&authority(routes::AUTHORIZE), get(authorize::authorize).post(authorize::authorize))
+        .route(&authority(routes::DEVICE_AUTHORIZATION), post(device_authorization::device_authorization))
+        .route(&authority(routes::TOKEN), post(token::token))
+        .route(&authority(routes::REVOKE), post(revoke::revoke))
+        .route(&authority(routes::INTROSPECT), post(introspect::introspect))
+        .route(&authority(routes::USERINFO), get(userinfo::userinfo).post(userinfo::userinfo))
+        .route(&authority(routes::SIGNOFF), get(signoff::signoff).post(signoff::signoff))
+        .route(&authority(routes::SIGNON), get(web::signon::show).post(web::signon::submit))
+        .route(&authority(routes::DEVICE), get(web::device::show).post(web::device::submit))
+        .route(routes::HEALTHZ, get(ops::healthz))
+        .route(routes::READYZ, get(ops::readyz))
+        .route(routes::METRICS, get(ops::metrics))
+        .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Counts every request by its route template and status, and times it.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    state.metrics.request(&route, res.status().as_u16(), started.elapsed());
+    res
+}

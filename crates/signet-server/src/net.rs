@@ -1,0 +1,191 @@
+//! Addresses: which peer is really the client (forwarded headers are believed
+//! only from configured proxies), and which URLs signetd may fetch.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use crate::state::AppState;
+
+/// A list of proxy addresses or CIDR ranges, such as `10.0.0.0/8` or `::1`.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    pub fn parse(entries: &[String]) -> Result<TrustedProxies, String> {
+        let mut out = Vec::new();
+        for e in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let (ip, bits) = match e.split_once('/') {
+                Some((ip, bits)) => (ip, Some(bits)),
+                None => (e, None),
+            };
+            let ip: IpAddr = ip.parse().map_err(|_| format!("trusted proxy {e:?} is not an address or CIDR range"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                Some(b) => {
+                    b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| format!("bad prefix length in {e:?}"))?
+                }
+                None => max,
+            };
+            out.push((ip, bits));
+        }
+        Ok(TrustedProxies(out))
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|(net, bits)| in_range(ip, *net, *bits))
+    }
+}
+
+fn in_range(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the
+/// nearest address in `Forwarded` / `X-Forwarded-For` that is not itself a
+/// trusted proxy (reading right to left, since a client can forge the left).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for v in headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()) {
+        for element in v.split(',') {
+            for pair in element.split(';') {
+                if let Some((k, val)) = pair.split_once('=')
+                    && k.trim().eq_ignore_ascii_case("for")
+                    && let Some(ip) = parse_node(val.trim().trim_matches('"'))
+                {
+                    chain.push(ip);
+                }
+            }
+        }
+    }
+    if chain.is_empty() {
+        for v in headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()) {
+            chain.extend(v.split(',').filter_map(|s| parse_node(s.trim())));
+        }
+    }
+    chain.into_iter().rev().find(|ip| !trusted.contains(*ip)).unwrap_or(peer)
+}
+
+fn parse_node(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    s.parse::<SocketAddr>().ok().map(|a| a.ip())
+}
+
+/// The real client address of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(ClientIp(client_ip(peer, &parts.headers, &state.trusted_proxies)))
+    }
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // CGNAT 100.64/10
+        }
+        IpAddr::V6(v6) => {
+            let seg = v6.segments()[0];
+            v6.is_unspecified()
+                || (seg & 0xfe00) == 0xfc00
+                || (seg & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Checks a URL an administrator configured for signetd to fetch (external JWKS,
+/// upstream providers, MFA services): https unless on loopback, and never a
+/// private or link-local address unless `allow_private` is set. `resolved` are
+/// the addresses the host name resolves to; the fetcher checks them again at
+/// connect time.
+pub fn check_fetch_url(raw: &str, resolved: &[IpAddr], allow_private: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    let host = url.host().ok_or_else(|| format!("{raw:?} has no host"))?;
+    let literal: Option<IpAddr> = match host {
+        url::Host::Ipv4(ip) => Some(ip.into()),
+        url::Host::Ipv6(ip) => Some(ip.into()),
+        url::Host::Domain(d) if d.eq_ignore_ascii_case("localhost") => Some(IpAddr::from([127, 0, 0, 1])),
+        url::Host::Domain(_) => None,
+    };
+    let addrs: Vec<IpAddr> = literal.into_iter().chain(resolved.iter().copied()).collect();
+    let loopback = !addrs.is_empty() && addrs.iter().all(|a| a.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(format!("{raw:?} must use https (plain http is allowed only on loopback)")),
+    }
+    if !allow_private && let Some(bad) = addrs.iter().find(|a| is_private(**a)) {
+        return Err(format!(
+            "{raw:?} points at the private or link-local address {bad}; set allow_private_fetch to permit it"
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let trusted = TrustedProxies::parse(&["10.0.0.0/8".into(), "::1".into()]).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 203.0.113.7, 10.1.1.1"));
+        let proxy: IpAddr = "10.2.3.4".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(client_ip(proxy, &h, &trusted), "203.0.113.7".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(stranger, &h, &trusted), stranger);
+        let mut f = HeaderMap::new();
+        f.insert("forwarded", HeaderValue::from_static("for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\""));
+        assert_eq!(client_ip(proxy, &f, &trusted), "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
+        assert!(TrustedProxies::parse(&["nonsense".into()]).is_err());
+    }
+
+    #[test]
+    fn fetch_urls_must_be_https_and_public_unless_loopback() {
+        let public: IpAddr = "93.184.215.14".parse().unwrap();
+        assert!(check_fetch_url("https://idp.example/jwks", &[public], false).is_ok());
+        assert!(check_fetch_url("http://idp.example/jwks", &[public], false).is_err());
+        assert!(check_fetch_url("http://127.0.0.1:3000/jwks", &[], false).is_ok());
+        assert!(check_fetch_url("http://localhost:3000/jwks", &[], false).is_ok());
+        assert!(check_fetch_url("https://10.0.0.5/jwks", &[], false).is_err());
+        assert!(check_fetch_url("https://10.0.0.5/jwks", &[], true).is_ok());
+        assert!(check_fetch_url("https://169.254.169.254/latest", &[], false).is_err());
+        assert!(check_fetch_url("https://idp.example/jwks", &["192.168.1.1".parse().unwrap()], false).is_err());
+        assert!(check_fetch_url("https://[fe80::1]/jwks", &[], false).is_err());
+        assert!(check_fetch_url("ftp://idp.example/", &[public], false).is_err());
+    }
+}

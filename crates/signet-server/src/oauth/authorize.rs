@@ -1,0 +1,206 @@
+//! `/authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2): `response_type=code`
+//! only, PKCE S256 required of public clients. Until the client and its
+//! redirect URI are known good, errors are a page and never a redirect
+//! (RFC 6749 §4.1.2.1); after that they go back to the client with `state`
+//! and `iss` (RFC 9207).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use signet_core::crypto::{random_id, random_token, sha256};
+use signet_core::login::{AuthorizeRequest, Purpose, Step};
+use signet_core::model::{AUTH_CODE_TTL, AuthCode, GrantType, LOGIN_FLOW_TTL};
+use signet_core::{pkce, scope};
+use signet_proto::oauth::ErrorCode;
+use signet_store::LoginFlow;
+
+use crate::keyring::EnvKeys;
+use crate::routes::{self, signon_url};
+use crate::state::AppState;
+use crate::web::{self, PageEnv, PageParams, cookie, error_page, see_other};
+
+/// Sends the browser back to the client with an error.
+pub fn redirect_error(
+    issuer: &str,
+    redirect_uri: &str,
+    state_param: Option<&str>,
+    code: ErrorCode,
+    description: &str,
+) -> Response {
+    redirect_with(redirect_uri, &[("error", code.as_str()), ("error_description", description)], state_param, issuer)
+}
+
+fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)], state_param: Option<&str>, issuer: &str) -> Response {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return error_page(StatusCode::BAD_REQUEST, "Sign-on failed", "The application's redirect address is invalid.");
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = state_param {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", issuer);
+    }
+    see_other(url.as_str())
+}
+
+/// Issues a code for a signed-on person and sends the browser back to the client.
+pub async fn complete(
+    state: &AppState,
+    env: &EnvKeys,
+    req: &AuthorizeRequest,
+    account_id: &str,
+    auth_time: i64,
+    amr: &[String],
+) -> Result<Response, signet_store::StoreError> {
+    let issuer = state.issuer(&env.environment.id);
+    let Ok(code) = random_token() else {
+        return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-on failed", "Please try again."));
+    };
+    state
+        .store
+        .insert_auth_code(&AuthCode {
+            hash: sha256(code.expose().as_bytes()).to_vec(),
+            environment_id: env.environment.id.clone(),
+            client_id: req.client_id.clone(),
+            account_id: account_id.to_owned(),
+            redirect_uri: req.redirect_uri.clone(),
+            scope: req.scope.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            auth_time,
+            amr: amr.to_vec(),
+            expires_at: state.now() + AUTH_CODE_TTL,
+            grant_id: None,
+        })
+        .await?;
+    Ok(redirect_with(&req.redirect_uri, &[("code", code.expose())], req.state.as_deref(), &issuer))
+}
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    PageEnv(env): PageEnv,
+    headers: HeaderMap,
+    PageParams(p): PageParams,
+) -> Response {
+    let bad = |msg: &str| error_page(StatusCode::BAD_REQUEST, "Sign-on failed", msg);
+    let Some(client_id) = p.get("client_id") else { return bad("The request names no application (client_id).") };
+    let app = match state.store.application(&env.environment.id, client_id).await {
+        Ok(Some(app)) => app,
+        Ok(None) => return bad("The request names an unknown application."),
+        Err(e) => return internal(e),
+    };
+    let Some(redirect_uri) = p.get("redirect_uri") else { return bad("The request has no redirect_uri.") };
+    if !app.redirect_allowed(redirect_uri) {
+        return bad("The redirect_uri is not registered for this application.");
+    }
+    let issuer = state.issuer(&env.environment.id);
+    let state_param = p.get("state");
+    let fail = |code: ErrorCode, desc: &str| redirect_error(&issuer, redirect_uri, state_param, code, desc);
+
+    if p.get("response_type") != Some("code") {
+        return fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported");
+    }
+    if !app.allows(GrantType::AuthorizationCode) {
+        return fail(ErrorCode::UnauthorizedClient, "this application may not use the authorization code flow");
+    }
+    let challenge = p.get("code_challenge");
+    match (p.get("code_challenge_method"), challenge) {
+        (Some(m), _) if m != "S256" => {
+            return fail(ErrorCode::InvalidRequest, "only code_challenge_method=S256 is supported");
+        }
+        (Some(_), None) => return fail(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge"),
+        (None, Some(_)) => {
+            return fail(ErrorCode::InvalidRequest, "code_challenge_method=S256 is required (plain is not supported)");
+        }
+        _ => {}
+    }
+    if challenge.is_some_and(|c| !pkce::is_valid_challenge(c)) {
+        return fail(ErrorCode::InvalidRequest, "code_challenge is not an S256 challenge");
+    }
+    if app.kind.is_public() && challenge.is_none() {
+        return fail(ErrorCode::InvalidRequest, "PKCE (code_challenge with S256) is required");
+    }
+    let scopes = match scope::narrow(p.get("scope"), &app.scopes) {
+        Ok(s) => scope::join(&s),
+        Err(_) => return fail(ErrorCode::InvalidScope, "the scope is malformed or not allowed"),
+    };
+    let prompts: Vec<&str> = p.get("prompt").map(|s| s.split(' ').collect()).unwrap_or_default();
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values");
+    }
+    let req = AuthorizeRequest {
+        client_id: app.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope: scopes,
+        state: state_param.map(str::to_owned),
+        nonce: p.get("nonce").map(str::to_owned),
+        code_challenge: challenge.map(str::to_owned),
+    };
+
+    // An existing browser session signs the person on at once, unless the client asks to re-authenticate.
+    if !prompts.contains(&"login") {
+        match current_session(&state, &env, &headers).await {
+            Ok(Some(s)) => {
+                return complete(&state, &env, &req, &s.account_id, s.auth_time, &s.amr).await.unwrap_or_else(internal);
+            }
+            Ok(None) => {}
+            Err(e) => return internal(e),
+        }
+    }
+    if prompts.contains(&"none") {
+        return fail(ErrorCode::LoginRequired, "the person is not signed on");
+    }
+    start_flow(&state, &env, Purpose::Authorize(req), Step::Password).await
+}
+
+/// The browser's live session in this environment, if its account may still sign on.
+pub async fn current_session(
+    state: &AppState,
+    env: &EnvKeys,
+    headers: &HeaderMap,
+) -> Result<Option<signet_store::BrowserSession>, signet_store::StoreError> {
+    let Some(raw) = web::read_cookie(headers, web::SESSION_COOKIE) else { return Ok(None) };
+    let Some(s) = state.store.session(&sha256(raw.as_bytes()), state.now()).await? else { return Ok(None) };
+    if s.environment_id != env.environment.id {
+        return Ok(None);
+    }
+    let account = state.store.account(&s.account_id).await?;
+    Ok(account.filter(|a| a.active && !a.is_locked(state.now())).map(|_| s))
+}
+
+/// Creates a sign-on flow bound to this browser by a cookie, and sends the browser to it.
+pub async fn start_flow(state: &AppState, env: &EnvKeys, purpose: Purpose, step: Step) -> Response {
+    let (Ok(id), Ok(secret), Ok(csrf)) = (random_id(), random_token(), random_token()) else {
+        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-on failed", "Please try again.");
+    };
+    let flow = LoginFlow {
+        id: id.clone(),
+        environment_id: env.environment.id.clone(),
+        cookie_hash: sha256(secret.expose().as_bytes()).to_vec(),
+        csrf: csrf.expose().clone(),
+        purpose,
+        step,
+        version: 0,
+        expires_at: state.now() + LOGIN_FLOW_TTL,
+    };
+    if let Err(e) = state.store.insert_flow(&flow).await {
+        return internal(e);
+    }
+    let issuer = state.issuer(&env.environment.id);
+    let mut res = see_other(&signon_url(&issuer, &id));
+    let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookie(&web::flow_cookie(&id), secret.expose(), &path, LOGIN_FLOW_TTL, state.secure_cookies),
+    );
+    res
+}
+
+pub fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "internal error");
+    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
+}

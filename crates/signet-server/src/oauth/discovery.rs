@@ -1,0 +1,57 @@
+//! `/.well-known/openid-configuration` (RFC 8414, OIDC Discovery 1.0), built
+//! from the same route constants as the router.
+
+use axum::Json;
+use axum::extract::State;
+use signet_core::model::GrantType;
+use signet_proto::oauth::ProviderMetadata;
+
+use super::Env;
+use crate::routes::{self, endpoint};
+use crate::state::AppState;
+
+pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+pub fn metadata(issuer: &str) -> ProviderMetadata {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let client_auth = s(&["client_secret_basic", "client_secret_post", "none"]);
+    ProviderMetadata {
+        issuer: issuer.to_owned(),
+        authorization_endpoint: endpoint(issuer, routes::AUTHORIZE),
+        token_endpoint: endpoint(issuer, routes::TOKEN),
+        device_authorization_endpoint: endpoint(issuer, routes::DEVICE_AUTHORIZATION),
+        revocation_endpoint: endpoint(issuer, routes::REVOKE),
+        introspection_endpoint: endpoint(issuer, routes::INTROSPECT),
+        userinfo_endpoint: endpoint(issuer, routes::USERINFO),
+        end_session_endpoint: endpoint(issuer, routes::SIGNOFF),
+        jwks_uri: endpoint(issuer, routes::JWKS),
+        response_types_supported: s(&["code"]),
+        response_modes_supported: s(&["query"]),
+        grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str().to_owned()).collect(),
+        subject_types_supported: s(&["public"]),
+        id_token_signing_alg_values_supported: s(&["ES256"]),
+        token_endpoint_auth_methods_supported: client_auth.clone(),
+        revocation_endpoint_auth_methods_supported: client_auth,
+        introspection_endpoint_auth_methods_supported: s(&["client_secret_basic", "client_secret_post"]),
+        code_challenge_methods_supported: s(&["S256"]),
+        scopes_supported: s(&SCOPES),
+        claims_supported: s(&[
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "amr",
+            "azp",
+            "preferred_username",
+        ]),
+        prompt_values_supported: s(&["none", "login"]),
+        authorization_response_iss_parameter_supported: true,
+    }
+}
+
+pub async fn discovery(State(state): State<AppState>, env: Env) -> Json<ProviderMetadata> {
+    Json(metadata(&state.issuer(env.id())))
+}

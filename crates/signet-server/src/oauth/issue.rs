@@ -1,0 +1,148 @@
+//! Minting tokens: ES256 access tokens (RFC 9068), ID tokens, and opaque
+//! refresh tokens stored by hash.
+
+use signet_core::crypto::{random_id, random_token, sha256};
+use signet_core::model::{
+    ACCESS_TOKEN_TTL, Application, Grant, GrantType, ID_TOKEN_TTL, REFRESH_TOKEN_TTL, RefreshToken,
+};
+use signet_core::secret::Secret;
+use signet_core::token::{AccessClaims, IdClaims};
+use signet_proto::oauth::TokenResponse;
+
+use super::Env;
+use crate::error::OAuthError;
+use crate::state::AppState;
+
+/// Who a token speaks for.
+pub struct Subject<'a> {
+    pub sub: &'a str,
+    pub username: Option<&'a str>,
+    pub auth_time: Option<i64>,
+    pub amr: &'a [String],
+}
+
+pub fn audience(state: &AppState, env: &Env, app: &Application) -> Vec<String> {
+    let mut aud = vec![state.issuer(env.id())];
+    if app.gets_admin_audience() {
+        aud.push(state.admin_audience());
+    }
+    aud
+}
+
+pub fn access_token(
+    state: &AppState,
+    env: &Env,
+    app: &Application,
+    subject: &Subject<'_>,
+    scope: &str,
+    grant_id: Option<&str>,
+) -> Result<String, OAuthError> {
+    let now = state.now();
+    let claims = AccessClaims {
+        iss: state.issuer(env.id()),
+        sub: subject.sub.to_owned(),
+        aud: audience(state, env, app),
+        exp: now + ACCESS_TOKEN_TTL,
+        iat: now,
+        jti: random_id().map_err(OAuthError::internal)?,
+        client_id: app.id.clone(),
+        scope: scope.to_owned(),
+        gid: grant_id.map(str::to_owned),
+        auth_time: subject.auth_time,
+        amr: subject.amr.to_vec(),
+        username: subject.username.map(str::to_owned),
+    };
+    env.signer.sign("at+jwt", &claims).map_err(OAuthError::internal)
+}
+
+pub fn id_token(
+    state: &AppState,
+    env: &Env,
+    app: &Application,
+    subject: &Subject<'_>,
+    nonce: Option<&str>,
+) -> Result<String, OAuthError> {
+    let now = state.now();
+    let claims = IdClaims {
+        iss: state.issuer(env.id()),
+        sub: subject.sub.to_owned(),
+        aud: app.id.clone(),
+        exp: now + ID_TOKEN_TTL,
+        iat: now,
+        auth_time: subject.auth_time.unwrap_or(now),
+        nonce: nonce.map(str::to_owned),
+        azp: app.id.clone(),
+        amr: subject.amr.to_vec(),
+        preferred_username: subject.username.map(str::to_owned),
+    };
+    env.signer.sign("JWT", &claims).map_err(OAuthError::internal)
+}
+
+/// A new refresh token for `grant_id`, if the application may refresh.
+pub fn refresh_token(
+    state: &AppState,
+    app: &Application,
+    grant_id: &str,
+) -> Result<Option<(Secret<String>, RefreshToken)>, OAuthError> {
+    if !app.allows(GrantType::RefreshToken) {
+        return Ok(None);
+    }
+    let token = random_token().map_err(OAuthError::internal)?;
+    let stored = RefreshToken {
+        hash: sha256(token.expose().as_bytes()).to_vec(),
+        grant_id: grant_id.to_owned(),
+        expires_at: state.now() + REFRESH_TOKEN_TTL,
+        used_at: None,
+    };
+    Ok(Some((token, stored)))
+}
+
+/// A new grant family for a person's sign-on.
+pub fn new_grant(
+    state: &AppState,
+    env: &Env,
+    app: &Application,
+    account_id: &str,
+    scope: &str,
+    auth_time: i64,
+    amr: &[String],
+) -> Result<Grant, OAuthError> {
+    Ok(Grant {
+        id: random_id().map_err(OAuthError::internal)?,
+        environment_id: env.id().to_owned(),
+        client_id: app.id.clone(),
+        account_id: account_id.to_owned(),
+        scope: scope.to_owned(),
+        auth_time,
+        amr: amr.to_vec(),
+        created_at: state.now(),
+        revoked_at: None,
+    })
+}
+
+pub fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split(' ').any(|s| s == wanted)
+}
+
+/// The token response for a person: access token, ID token when `openid` was
+/// granted, and the refresh token if there is one.
+pub fn person_response(
+    state: &AppState,
+    env: &Env,
+    app: &Application,
+    subject: &Subject<'_>,
+    grant: &Grant,
+    refresh: Option<Secret<String>>,
+    nonce: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let access = access_token(state, env, app, subject, &grant.scope, Some(&grant.id))?;
+    let id = if has_scope(&grant.scope, "openid") { Some(id_token(state, env, app, subject, nonce)?) } else { None };
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TOKEN_TTL,
+        refresh_token: refresh.map(|r| r.expose().clone()),
+        id_token: id,
+        scope: Some(grant.scope.clone()),
+    })
+}

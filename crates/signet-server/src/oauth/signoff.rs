@@ -1,0 +1,23 @@
+//! `/signoff`: ends the browser session in this environment.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use signet_core::crypto::sha256;
+
+use crate::oauth::authorize::internal;
+use crate::routes;
+use crate::state::AppState;
+use crate::web::{self, PageEnv, cookie, page};
+
+pub async fn signoff(State(state): State<AppState>, PageEnv(env): PageEnv, headers: HeaderMap) -> Response {
+    if let Some(raw) = web::read_cookie(&headers, web::SESSION_COOKIE)
+        && let Err(e) = state.store.delete_session(&sha256(raw.as_bytes())).await
+    {
+        return internal(e);
+    }
+    let mut res = page(StatusCode::OK, "Signed off", "<p>You have signed off. You can close this window.</p>");
+    let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+    res.headers_mut().append(header::SET_COOKIE, cookie(web::SESSION_COOKIE, "", &path, 0, state.secure_cookies));
+    res
+}

@@ -1,0 +1,64 @@
+//! The authorization code grant (RFC 6749 §4.1.3) with PKCE (RFC 7636). A code
+//! is single-use: a replay revokes every token issued from it (RFC 6749 §4.1.2).
+
+use signet_core::crypto::sha256;
+use signet_core::model::Application;
+use signet_core::pkce;
+use signet_store::CodeRedemption;
+
+use super::{Grant, active_account};
+use crate::error::OAuthError;
+use crate::metrics::Failure;
+use crate::oauth::Env;
+use crate::oauth::form::Params;
+use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token};
+use crate::state::AppState;
+
+pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -> Grant {
+    let code = p.require("code")?;
+    let redirect_uri = p.require("redirect_uri")?;
+    let verifier = p.get("code_verifier");
+    let hash = sha256(code.as_bytes());
+    let now = state.now();
+    let issued = state
+        .store
+        .auth_code(&hash)
+        .await?
+        .filter(|c| c.environment_id == env.id() && c.client_id == app.id)
+        .ok_or_else(|| OAuthError::invalid_grant("the code is invalid or was issued to another client"))?;
+    if issued.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    if issued.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"));
+    }
+    // A verifier without a challenge is a downgrade attempt (RFC 9700 §2.1.1).
+    match (&issued.code_challenge, verifier) {
+        (Some(challenge), Some(v)) if pkce::verify_s256(v, challenge) => {}
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match the code challenge")),
+        (Some(_), None) => return Err(OAuthError::invalid_request("missing parameter code_verifier")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let account = active_account(state, &issued.account_id).await?;
+    let grant = new_grant(state, env, app, &account.id, &issued.scope, issued.auth_time, &issued.amr)?;
+    let refresh = refresh_token(state, app, &grant.id)?;
+    match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now).await? {
+        CodeRedemption::Redeemed => {}
+        CodeRedemption::Replayed => {
+            state.metrics.failure(Failure::CodeReplay);
+            return Err(OAuthError::invalid_grant("the code was already used; the tokens issued from it are revoked"));
+        }
+    }
+    let subject = Subject {
+        sub: &account.id,
+        username: Some(&account.username),
+        auth_time: Some(issued.auth_time),
+        amr: &issued.amr,
+    };
+    person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), issued.nonce.as_deref())
+}

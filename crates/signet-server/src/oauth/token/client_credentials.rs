@@ -1,0 +1,31 @@
+//! The client credentials grant (RFC 6749 §4.4), for worker applications.
+
+use signet_core::model::{ACCESS_TOKEN_TTL, Application};
+use signet_core::scope;
+use signet_proto::oauth::{ErrorCode, TokenResponse};
+
+use super::Grant;
+use crate::error::OAuthError;
+use crate::oauth::Env;
+use crate::oauth::form::Params;
+use crate::oauth::issue::{Subject, access_token};
+use crate::state::AppState;
+
+pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -> Grant {
+    let scopes = scope::narrow(p.get("scope"), &app.scopes).map_err(|e| match e {
+        scope::ScopeError::Malformed => OAuthError::new(ErrorCode::InvalidScope, "malformed scope"),
+        scope::ScopeError::NotAllowed(s) => {
+            OAuthError::new(ErrorCode::InvalidScope, format!("scope {s:?} is not allowed"))
+        }
+    })?;
+    let scope = scope::join(&scopes);
+    let subject = Subject { sub: &app.id, username: None, auth_time: None, amr: &[] };
+    Ok(TokenResponse {
+        access_token: access_token(state, env, app, &subject, &scope, None)?,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TOKEN_TTL,
+        refresh_token: None,
+        id_token: None,
+        scope: (!scope.is_empty()).then_some(scope),
+    })
+}

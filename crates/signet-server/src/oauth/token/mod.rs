@@ -1,0 +1,77 @@
+//! `/token` (RFC 6749 §3.2): authenticates the client, then hands the request
+//! to its grant. Every answer is `no-store`; every failure is an RFC 6749 §5.2 body.
+
+mod authorization_code;
+mod client_credentials;
+mod device_code;
+mod refresh;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use signet_core::model::{Account, GrantType};
+use signet_proto::oauth::{ErrorCode, TokenResponse};
+
+use super::Env;
+use super::client_auth::authenticate;
+use super::form::OAuthParams;
+use crate::error::OAuthError;
+use crate::net::ClientIp;
+use crate::state::AppState;
+
+pub async fn token(
+    State(state): State<AppState>,
+    env: Env,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    OAuthParams(p): OAuthParams,
+) -> Response {
+    let result = async {
+        let grant = p.require("grant_type")?;
+        let grant = GrantType::parse(grant).ok_or_else(|| {
+            OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
+        })?;
+        let app = authenticate(&state, &env, ip, &headers, &p).await?;
+        if !app.allows(grant) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                format!("this application may not use {}", grant.as_str()),
+            ));
+        }
+        let response = match grant {
+            GrantType::ClientCredentials => client_credentials::grant(&state, &env, &app, &p).await,
+            GrantType::RefreshToken => refresh::grant(&state, &env, &app, &p).await,
+            GrantType::AuthorizationCode => authorization_code::grant(&state, &env, &app, &p).await,
+            GrantType::DeviceCode => device_code::grant(&state, &env, &app, &p).await,
+        }?;
+        state.metrics.grant(grant);
+        Ok(response)
+    }
+    .await;
+    match result {
+        Ok(body) => {
+            let mut res = Json(body).into_response();
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            res
+        }
+        Err(e) => {
+            if e.code != ErrorCode::InvalidClient {
+                state.metrics.failure(e.failure_reason());
+            }
+            e.into_response()
+        }
+    }
+}
+
+/// The person a code, device approval or refresh token speaks for, if they
+/// may still sign on: a deactivated account's grants stop working.
+async fn active_account(state: &AppState, account_id: &str) -> Result<Account, OAuthError> {
+    match state.store.account(account_id).await? {
+        Some(a) if a.active => Ok(a),
+        _ => Err(OAuthError::invalid_grant("the account is no longer active")),
+    }
+}
+
+type Grant = Result<TokenResponse, OAuthError>;

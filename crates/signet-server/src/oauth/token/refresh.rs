@@ -1,0 +1,70 @@
+//! The refresh token grant (RFC 6749 §6). Refresh tokens rotate on every use;
+//! presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
+
+use signet_core::audit::{Actor, ActorKind, AuditEvent};
+use signet_core::crypto::{random_id, sha256};
+use signet_core::model::Application;
+use signet_core::scope;
+use signet_store::Rotation;
+
+use super::{Grant, active_account};
+use crate::error::OAuthError;
+use crate::metrics::Failure;
+use crate::oauth::Env;
+use crate::oauth::form::Params;
+use crate::oauth::issue::{Subject, person_response, refresh_token};
+use crate::state::AppState;
+
+pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -> Grant {
+    let presented = p.require("refresh_token")?;
+    let now = state.now();
+    let Some((next_secret, next)) = refresh_token(state, app, "")? else {
+        return Err(OAuthError::new(
+            signet_proto::oauth::ErrorCode::UnauthorizedClient,
+            "this application may not refresh",
+        ));
+    };
+    let rotation = state.store.rotate_refresh(&sha256(presented.as_bytes()), &app.id, &next, now).await?;
+    let mut grant = match rotation {
+        Rotation::Rotated(g) => g,
+        Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
+        Rotation::Reused { grant_id } => {
+            state.metrics.failure(Failure::RefreshReuse);
+            let ev = AuditEvent {
+                id: random_id().map_err(OAuthError::internal)?,
+                at: now,
+                actor: Actor {
+                    kind: ActorKind::Application,
+                    id: app.id.clone(),
+                    name: app.name.clone(),
+                    scheme: "refresh_token".into(),
+                    client_id: Some(app.id.clone()),
+                },
+                action: "grant.revoke.refresh_reuse".into(),
+                environment_id: Some(env.id().to_owned()),
+                target: grant_id,
+                digest: String::new(),
+                request_id: None,
+                source_ip: None,
+            };
+            state.store.record(&ev).await?;
+            return Err(OAuthError::invalid_grant("the refresh token was already used; its sign-on has been revoked"));
+        }
+    };
+    // A narrower scope may be asked for; never a wider one (RFC 6749 §6).
+    if let Some(asked) = p.get("scope") {
+        let granted = scope::parse(&grant.scope).unwrap_or_default();
+        let narrowed = scope::narrow(Some(asked), &granted).map_err(|_| {
+            OAuthError::new(signet_proto::oauth::ErrorCode::InvalidScope, "a refresh may not widen the scope")
+        })?;
+        grant.scope = scope::join(&narrowed);
+    }
+    let account = active_account(state, &grant.account_id).await?;
+    let subject = Subject {
+        sub: &account.id,
+        username: Some(&account.username),
+        auth_time: Some(grant.auth_time),
+        amr: &grant.amr,
+    };
+    person_response(state, env, app, &subject, &grant, Some(next_secret), None)
+}

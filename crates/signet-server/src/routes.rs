@@ -1,0 +1,36 @@
+//! Route paths, shared by the router and discovery so the two cannot drift.
+
+/// Every environment's authority lives under this prefix; its issuer is `{public-url}/{env}/as`.
+pub const AS_PREFIX: &str = "/{env}/as";
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const JWKS: &str = "/jwks";
+pub const AUTHORIZE: &str = "/authorize";
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+pub const TOKEN: &str = "/token";
+pub const REVOKE: &str = "/revoke";
+pub const INTROSPECT: &str = "/introspect";
+pub const USERINFO: &str = "/userinfo";
+pub const SIGNOFF: &str = "/signoff";
+/// The HTML sign-on steps of one flow.
+pub const SIGNON: &str = "/signon/{flow}";
+/// The device verification page (RFC 8628 §3.3).
+pub const DEVICE: &str = "/device";
+
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+
+/// An authority route as the router mounts it.
+pub fn authority(path: &str) -> String {
+    format!("{AS_PREFIX}{path}")
+}
+
+/// An authority endpoint's absolute URL.
+pub fn endpoint(issuer: &str, path: &str) -> String {
+    format!("{issuer}{path}")
+}
+
+pub fn signon_url(issuer: &str, flow: &str) -> String {
+    format!("{issuer}{}", SIGNON.replace("{flow}", flow))
+}

@@ -1,0 +1,164 @@
+//! `signetd serve`: resolve the configuration, open the store, bootstrap,
+//! bind, print the ready line, and serve HTTP or HTTPS until a signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use signet_core::clock::{Clock, SystemClock};
+use signet_store::Store;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::cli::ServeArgs;
+use crate::config::{self, FileConfig};
+use crate::net::TrustedProxies;
+use crate::state::{AppState, StateConfig};
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.store.config.as_deref())?;
+    let data_dir = args.store.data_dir.or(file.data_dir).unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
+    let listen = config::parse_listen(&args.listen.or(file.listen).unwrap_or_else(|| config::DEFAULT_LISTEN.into()))?;
+    let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+        (Some(cert), Some(key)) => Some(tls_config(&cert, &key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    };
+    let insecure_http = args.insecure_http || file.insecure_http.unwrap_or(false);
+    config::check_plain_http(listen, tls.is_some(), insecure_http)?;
+    let trusted =
+        if args.trusted_proxies.is_empty() { file.trusted_proxies.unwrap_or_default() } else { args.trusted_proxies };
+    let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?;
+
+    config::ensure_data_dir(&data_dir)?;
+    let kek_from_env = std::env::var(config::env::KEY_ENCRYPTION_KEY).ok();
+    let kek_file = args.key_encryption_key_file.or(file.key_encryption_key_file);
+    let kek = config::resolve_kek(kek_file.as_deref(), kek_from_env.as_deref(), &data_dir)?;
+    let url = config::database_url(args.store.database_url.or(file.database_url), &data_dir);
+    let store = Store::open(&url).await.context("opening the store")?;
+
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_url = args.public_url.or(file.public_url).unwrap_or_else(|| format!("{scheme}://{local}"));
+    url::Url::parse(&public_url).with_context(|| format!("--public-url {public_url:?} is not a URL"))?;
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let fresh = crate::bootstrap::ensure(&store, &kek, clock.now(), &public_url, &data_dir).await?;
+    let admins = store
+        .environment_by_name(signet_core::model::ADMINISTRATORS)
+        .await?
+        .context("the Administrators environment is missing")?;
+    let state = AppState::new(StateConfig {
+        store: store.clone(),
+        clock,
+        kek,
+        public_url: public_url.clone(),
+        trusted_proxies,
+    });
+
+    println!("signetd listening on {scheme}://{local}");
+    println!("issuer: {}", state.issuer(&admins.id));
+    let bootstrap_file = data_dir.join(config::BOOTSTRAP_FILE_NAME);
+    if fresh.is_some() {
+        println!("first start: administrator credentials written to {}", bootstrap_file.display());
+    }
+    if bootstrap_file.exists() {
+        tracing::warn!(
+            path = %bootstrap_file.display(),
+            "the bootstrap credentials file still exists: store the credentials in a password manager and delete it"
+        );
+    }
+    spawn_purge(state.clone());
+    let app = crate::app(state);
+    match tls {
+        None => {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown())
+                .await?
+        }
+        Some(tls) => serve_tls(listener, app, tls).await?,
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading certificate {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing certificate {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading private key {}", key.display()))?;
+    let mut cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the TLS certificate and key do not form a usable pair")?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+async fn serve_tls(listener: TcpListener, app: Router, tls: Arc<rustls::ServerConfig>) -> anyhow::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let shutdown = shutdown();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else { return };
+            let Ok(stream) = stream else { return };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Deletes expired codes, flows, sessions and revoked jtis every few minutes.
+fn spawn_purge(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.store.purge_expired(state.now()).await {
+                tracing::warn!(error = %e, "purging expired records failed");
+            }
+        }
+    });
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

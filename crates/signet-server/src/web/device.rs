@@ -1,0 +1,92 @@
+//! The device verification page (RFC 8628 §3.3): enter the code shown on the
+//! device, sign on, then approve or deny. The code form uses a double-submit
+//! CSRF cookie, so another site cannot make a browser submit its code.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use signet_core::crypto::{constant_time_eq, random_token};
+use signet_core::login::{Purpose, Step};
+use signet_core::model::DeviceStatus;
+use signet_core::user_code;
+
+use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, esc, page};
+use crate::metrics::Failure;
+use crate::net::ClientIp;
+use crate::oauth::authorize::{current_session, internal, start_flow};
+use crate::routes;
+use crate::state::AppState;
+
+fn code_form(csrf: &str, prefill: &str, error: Option<&str>, status: StatusCode, secure: bool, path: &str) -> Response {
+    let alert = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
+    let mut res = page(
+        status,
+        "Sign on a device",
+        &format!(
+            "<p>Enter the code your device shows.</p>{alert}<form method=\"post\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <label for=\"user_code\">Code</label>\
+             <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{}\" autocomplete=\"off\" \
+             autocapitalize=\"characters\" spellcheck=\"false\" maxlength=\"12\" required autofocus>\
+             <button type=\"submit\">Continue</button></form>",
+            esc(csrf),
+            esc(prefill)
+        ),
+    );
+    res.headers_mut().append(header::SET_COOKIE, cookie(CSRF_COOKIE, csrf, path, 1800, secure));
+    res
+}
+
+pub async fn show(State(state): State<AppState>, PageEnv(env): PageEnv, PageParams(p): PageParams) -> Response {
+    let Ok(csrf) = random_token() else { return internal("random generator failed") };
+    let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+    code_form(csrf.expose(), p.get("user_code").unwrap_or_default(), None, StatusCode::OK, state.secure_cookies, &path)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    PageEnv(env): PageEnv,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageParams(p): PageParams,
+) -> Response {
+    let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+    let sent = p.get("csrf").unwrap_or_default();
+    let held = super::read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+    if sent.is_empty() || !constant_time_eq(sent.as_bytes(), held.as_bytes()) {
+        return super::error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form was not sent from this page. Open the link again.",
+        );
+    }
+    let now = state.now();
+    let typed = p.get("user_code").unwrap_or_default();
+    let retry = |msg: &str, status| code_form(sent, typed, Some(msg), status, state.secure_cookies, &path);
+    if let Some(wait) = state.failures.blocked(ip, now) {
+        state.metrics.failure(Failure::RateLimited);
+        return retry(
+            &format!("Too many wrong codes from your address. Try again in {} minutes.", wait.div_ceil(60)),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let found = match user_code::normalize(typed) {
+        Some(code) => match state.store.device_by_user_code(&env.environment.id, &code).await {
+            Ok(d) => d.filter(|d| d.status == DeviceStatus::Pending && d.expires_at > now),
+            Err(e) => return internal(e),
+        },
+        None => None,
+    };
+    let Some(device) = found else {
+        state.failures.fail(ip, now);
+        state.metrics.failure(Failure::WrongUserCode);
+        return retry("That code is not valid or has expired. Check it and try again.", StatusCode::BAD_REQUEST);
+    };
+    // Already signed on in this browser: straight to consent, which still needs a click.
+    let step = match current_session(&state, &env, &headers).await {
+        Ok(Some(s)) => Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr },
+        Ok(None) => Step::Password,
+        Err(e) => return internal(e),
+    };
+    start_flow(&state, &env, Purpose::Device { user_code: device.user_code }, step).await
+}

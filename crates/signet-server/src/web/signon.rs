@@ -1,0 +1,439 @@
+//! The sign-on steps: password, then TOTP (or enrolment for an administrator
+//! who has none), then either a code for the client or the device consent.
+//!
+//! Each POST is checked three ways before it is read: the flow must be live,
+//! the browser must hold the flow's cookie, and the form must carry the flow's
+//! CSRF token. Failures count against the account (lockout, shared across
+//! instances) and the address (rate limit). An unknown user, a wrong password
+//! and a locked account get the same answer.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use signet_core::audit::{Actor, ActorKind, AuditEvent};
+use signet_core::crypto::{constant_time_eq, random_id, random_token, sha256};
+use signet_core::login::{self, Purpose, Step, enrol_purpose};
+use signet_core::model::{Account, BROWSER_SESSION_TTL, DeviceStatus, totp_purpose};
+use signet_core::totp;
+use signet_store::{BrowserSession, LoginFlow};
+
+use super::{PageEnv, PageParams, cookie, error_page, esc, page, see_other};
+use crate::keyring::EnvKeys;
+use crate::metrics::Failure;
+use crate::net::ClientIp;
+use crate::oauth::authorize::{complete, internal};
+use crate::routes::{self, signon_url};
+use crate::state::AppState;
+
+const WRONG_PASSWORD: &str = "Incorrect username or password.";
+const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try again.";
+
+async fn load(state: &AppState, env: &EnvKeys, flow_id: &str, headers: &HeaderMap) -> Result<LoginFlow, Response> {
+    let gone = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-on expired",
+            "This sign-on has expired or was started in another browser. Start again from your application.",
+        )
+    };
+    let flow = match state.store.flow(&env.environment.id, flow_id, state.now()).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err(gone()),
+        Err(e) => return Err(internal(e)),
+    };
+    let cookie = super::read_cookie(headers, &super::flow_cookie(flow_id)).unwrap_or_default();
+    if !constant_time_eq(&sha256(cookie.as_bytes()), &flow.cookie_hash) {
+        return Err(gone());
+    }
+    Ok(flow)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    PageEnv(env): PageEnv,
+    Path((_, flow_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    match load(&state, &env, &flow_id, &headers).await {
+        Ok(flow) => render(&state, &env, &flow, None, StatusCode::OK).await,
+        Err(res) => res,
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    PageEnv(env): PageEnv,
+    Path((_, flow_id)): Path<(String, String)>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    PageParams(p): PageParams,
+) -> Response {
+    let flow = match load(&state, &env, &flow_id, &headers).await {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    if !constant_time_eq(p.get("csrf").unwrap_or_default().as_bytes(), flow.csrf.as_bytes()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Sign-on refused",
+            "The form was not sent from this sign-on page. Start again.",
+        );
+    }
+    let now = state.now();
+    if let Some(wait) = state.failures.blocked(ip, now) {
+        state.metrics.failure(Failure::RateLimited);
+        let msg = format!("Too many failed attempts from your address. Try again in {} minutes.", wait.div_ceil(60));
+        return render(&state, &env, &flow, Some(&msg), StatusCode::TOO_MANY_REQUESTS).await;
+    }
+    let step = match &flow.step {
+        Step::Password => password(&state, &env, &p, now).await,
+        Step::Totp { account_id } => second_factor(&state, account_id, None, p.get("code"), now).await,
+        Step::Enrol { account_id, sealed_secret } => {
+            second_factor(&state, account_id, Some(sealed_secret), p.get("code"), now).await
+        }
+        Step::Authenticated { account_id, auth_time, amr } => {
+            return decide(&state, &env, &flow, account_id, *auth_time, amr, p.get("decision")).await;
+        }
+    };
+    let next = match step {
+        Ok(Ok(next)) => next,
+        Ok(Err((failure, message))) => {
+            state.failures.fail(ip, now);
+            state.metrics.failure(failure);
+            return render(&state, &env, &flow, Some(message), StatusCode::UNAUTHORIZED).await;
+        }
+        Err(e) => return internal(e),
+    };
+    // Compare-and-swap: a form posted twice moves the flow once.
+    match state.store.advance_flow(&flow.id, flow.version, &next).await {
+        Ok(true) => {}
+        Ok(false) => return see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)),
+        Err(e) => return internal(e),
+    }
+    match next {
+        Step::Authenticated { account_id, auth_time, amr } => {
+            let flow = LoginFlow {
+                step: Step::Authenticated { account_id: account_id.clone(), auth_time, amr: amr.clone() },
+                version: flow.version + 1,
+                ..flow
+            };
+            finish(&state, &env, &flow, &account_id, auth_time, &amr, ip).await
+        }
+        _ => see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)),
+    }
+}
+
+type StepResult = Result<Result<Step, (Failure, &'static str)>, signet_store::StoreError>;
+
+async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64) -> StepResult {
+    let username = p.get("username").unwrap_or_default();
+    let password = p.get("password").unwrap_or_default();
+    let account =
+        if username.is_empty() { None } else { state.store.account_by_username(&env.environment.id, username).await? };
+    // Always hash, so an unknown user takes as long as a wrong password.
+    let ok = state.verify_password(password, account.as_ref().and_then(|a| a.password_hash.as_deref())).await;
+    let Some(account) = account else { return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD))) };
+    if account.is_locked(now) {
+        return Ok(Err((Failure::AccountLocked, WRONG_PASSWORD)));
+    }
+    if !ok || !account.active {
+        let policy = state.store.lockout_policy().await?;
+        state.store.record_login_failure(&account.id, now, policy).await?;
+        return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD)));
+    }
+    let sealed = || {
+        let secret = totp::generate_secret().ok()?;
+        state.kek.seal(&enrol_purpose(&account.id), secret.expose()).ok()
+    };
+    match login::after_password(&account, now, sealed) {
+        Some(step) => Ok(Ok(step)),
+        None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
+    }
+}
+
+/// A TOTP code, at sign-on (`enrolling` is None) or confirming an enrolment.
+async fn second_factor(
+    state: &AppState,
+    account_id: &str,
+    enrolling: Option<&Vec<u8>>,
+    code: Option<&str>,
+    now: i64,
+) -> StepResult {
+    let Some(account) = state.store.account(account_id).await? else {
+        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
+    };
+    if account.is_locked(now) || !account.active {
+        return Ok(Err((Failure::AccountLocked, WRONG_CODE)));
+    }
+    let secret = match (enrolling, &account.totp_sealed) {
+        (Some(sealed), _) => state.kek.open(&enrol_purpose(account_id), sealed),
+        (None, Some(sealed)) => state.kek.open(&totp_purpose(account_id), sealed),
+        (None, None) => return Ok(Err((Failure::WrongTotp, WRONG_CODE))),
+    };
+    let secret = secret.map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+    let matched = code.and_then(|c| totp::check(secret.expose(), c, now));
+    let spent = match (matched, enrolling) {
+        (Some(step), None) => state.store.spend_totp_step(account_id, step).await?,
+        (Some(step), Some(_)) => {
+            let sealed = state
+                .kek
+                .seal(&totp_purpose(account_id), secret.expose())
+                .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+            let ev = event(&account, "account.mfa.enrol", account_id.to_owned(), None, now)?;
+            state.store.confirm_totp(account_id, &sealed, step, &ev).await?
+        }
+        (None, _) => false,
+    };
+    if !spent {
+        let policy = state.store.lockout_policy().await?;
+        state.store.record_login_failure(account_id, now, policy).await?;
+        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
+    }
+    Ok(Ok(login::after_second_factor(account_id, now)))
+}
+
+fn event(
+    account: &Account,
+    action: &str,
+    target: String,
+    ip: Option<std::net::IpAddr>,
+    now: i64,
+) -> Result<AuditEvent, signet_store::StoreError> {
+    Ok(AuditEvent {
+        id: random_id().map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?,
+        at: now,
+        actor: Actor {
+            kind: ActorKind::Person,
+            id: account.id.clone(),
+            name: account.username.clone(),
+            scheme: "signon".into(),
+            client_id: None,
+        },
+        action: action.into(),
+        environment_id: Some(account.environment_id.clone()),
+        target,
+        digest: String::new(),
+        request_id: None,
+        source_ip: ip.map(|i| i.to_string()),
+    })
+}
+
+/// The person is authenticated: start a browser session, record the sign-on,
+/// then give the client its code or show the device consent.
+async fn finish(
+    state: &AppState,
+    env: &EnvKeys,
+    flow: &LoginFlow,
+    account_id: &str,
+    auth_time: i64,
+    amr: &[String],
+    ip: std::net::IpAddr,
+) -> Response {
+    let now = state.now();
+    let result = async {
+        let account = state
+            .store
+            .account(account_id)
+            .await?
+            .ok_or_else(|| signet_store::StoreError::Corrupt("account vanished".into()))?;
+        state.store.record_login_success(account_id).await?;
+        let target = match &flow.purpose {
+            Purpose::Authorize(r) => format!("client:{}", r.client_id),
+            Purpose::Device { user_code } => format!("device:{user_code}"),
+        };
+        let mut ev = event(&account, "signon", target, Some(ip), now)?;
+        ev.actor.scheme = amr.join("+");
+        state.store.record(&ev).await?;
+        let session = random_token().map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+        let s = BrowserSession {
+            environment_id: env.environment.id.clone(),
+            account_id: account_id.to_owned(),
+            auth_time,
+            amr: amr.to_vec(),
+            expires_at: now + BROWSER_SESSION_TTL,
+        };
+        state.store.insert_session(&sha256(session.expose().as_bytes()), &s).await?;
+        let mut res = match &flow.purpose {
+            Purpose::Authorize(req) => {
+                let res = complete(state, env, req, account_id, auth_time, amr).await?;
+                state.store.delete_flow(&flow.id).await?;
+                res
+            }
+            Purpose::Device { .. } => see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)),
+        };
+        let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            cookie(super::SESSION_COOKIE, session.expose(), &path, BROWSER_SESSION_TTL, state.secure_cookies),
+        );
+        Ok::<_, signet_store::StoreError>(res)
+    }
+    .await;
+    result.unwrap_or_else(internal)
+}
+
+/// The device consent's answer.
+async fn decide(
+    state: &AppState,
+    env: &EnvKeys,
+    flow: &LoginFlow,
+    account_id: &str,
+    auth_time: i64,
+    amr: &[String],
+    decision: Option<&str>,
+) -> Response {
+    let Purpose::Device { user_code } = &flow.purpose else {
+        return error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.");
+    };
+    let status = match decision {
+        Some("approve") => DeviceStatus::Approved { account_id: account_id.to_owned(), auth_time, amr: amr.to_vec() },
+        Some("deny") => DeviceStatus::Denied,
+        _ => return render(state, env, flow, Some("Choose Approve or Deny."), StatusCode::BAD_REQUEST).await,
+    };
+    let decided = match state.store.decide_device(user_code, &status, state.now()).await {
+        Ok(d) => d,
+        Err(e) => return internal(e),
+    };
+    if let Err(e) = state.store.delete_flow(&flow.id).await {
+        return internal(e);
+    }
+    match (decided, status) {
+        (false, _) => error_page(
+            StatusCode::BAD_REQUEST,
+            "Code expired",
+            "This code has expired or was already used. Start again on your device.",
+        ),
+        (true, DeviceStatus::Denied) => page(
+            StatusCode::OK,
+            "Request denied",
+            "<p>The device will not be signed on. You can close this window.</p>",
+        ),
+        (true, _) => page(
+            StatusCode::OK,
+            "Device approved",
+            "<p>You are signed on. Return to your device; you can close this window.</p>",
+        ),
+    }
+}
+
+fn form(flow: &LoginFlow, inner: &str, button: &str) -> String {
+    format!(
+        "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{inner}<button type=\"submit\">{}</button></form>",
+        esc(&flow.csrf),
+        esc(button)
+    )
+}
+
+const CODE_INPUT: &str = "<label for=\"code\">Authentication code</label>\
+    <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" \
+    pattern=\"[0-9 ]*\" maxlength=\"8\" required autofocus>";
+
+async fn render(
+    state: &AppState,
+    env: &EnvKeys,
+    flow: &LoginFlow,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let alert = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
+    match &flow.step {
+        Step::Password => page(
+            status,
+            "Sign on",
+            &format!(
+                "<p>Environment: {}</p>{alert}{}",
+                esc(&env.environment.name),
+                form(
+                    flow,
+                    "<label for=\"username\">Username</label>\
+                     <input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
+                     <label for=\"password\">Password</label>\
+                     <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>",
+                    "Sign on"
+                )
+            ),
+        ),
+        Step::Totp { .. } => page(
+            status,
+            "Two-step verification",
+            &format!("<p>Enter the code from your authenticator app.</p>{alert}{}", form(flow, CODE_INPUT, "Verify")),
+        ),
+        Step::Enrol { account_id, sealed_secret } => {
+            let Ok(secret) = state.kek.open(&enrol_purpose(account_id), sealed_secret) else {
+                return internal("enrolment secret could not be opened");
+            };
+            let username = match state.store.account(account_id).await {
+                Ok(Some(a)) => a.username,
+                Ok(None) => String::new(),
+                Err(e) => return internal(e),
+            };
+            let uri = totp::otpauth_uri("signet", &username, secret.expose());
+            let qr = qrcode::QrCode::new(uri.as_bytes())
+                .map(|q| q.render::<qrcode::render::svg::Color<'_>>().min_dimensions(192, 192).build())
+                .unwrap_or_default();
+            page(
+                status,
+                "Set up two-step verification",
+                &format!(
+                    "<p>Administrator accounts must use an authenticator app. Scan this code with it, \
+                     or enter the key by hand, then type the code it shows.</p>{qr}\
+                     <p>Key: <span class=\"secret\" id=\"totp-secret\">{}</span></p>{alert}{}",
+                    esc(&totp::to_base32(secret.expose())),
+                    form(flow, CODE_INPUT, "Confirm")
+                ),
+            )
+        }
+        Step::Authenticated { .. } => match &flow.purpose {
+            Purpose::Device { user_code } => consent(state, env, flow, user_code, &alert, status).await,
+            Purpose::Authorize(_) => {
+                error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.")
+            }
+        },
+    }
+}
+
+async fn consent(
+    state: &AppState,
+    env: &EnvKeys,
+    flow: &LoginFlow,
+    user_code: &str,
+    alert: &str,
+    status: StatusCode,
+) -> Response {
+    let device = match state.store.device_by_user_code(&env.environment.id, user_code).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Code expired",
+                "This code has expired. Start again on your device.",
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let app = match state.store.application(&env.environment.id, &device.client_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application no longer exists.");
+        }
+        Err(e) => return internal(e),
+    };
+    let scopes: String =
+        device.scope.split(' ').filter(|s| !s.is_empty()).map(|s| format!("<li>{}</li>", esc(s))).collect();
+    page(
+        status,
+        "Approve this device?",
+        &format!(
+            "<p><strong id=\"app-name\">{}</strong> (<code>{}</code>) asks to act as you.</p>\
+             <p>Code: <span class=\"code\">{}</span> — check that your device shows the same code.</p>\
+             <p>It asks for:</p><ul id=\"scopes\">{scopes}</ul>{alert}\
+             <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Approve</button> \
+             <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></form>",
+            esc(&app.name),
+            esc(&app.id),
+            esc(&signet_core::user_code::display(user_code)),
+            esc(&flow.csrf)
+        ),
+    )
+}

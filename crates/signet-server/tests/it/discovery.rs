@@ -1,0 +1,52 @@
+use crate::harness::Server;
+
+#[tokio::test]
+async fn discovery_lists_every_endpoint_and_capability() {
+    let s = Server::start().await;
+    let d: serde_json::Value = s.http.get(s.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["issuer"], s.issuer);
+    for (key, path) in [
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("device_authorization_endpoint", "/device_authorization"),
+        ("revocation_endpoint", "/revoke"),
+        ("introspection_endpoint", "/introspect"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("jwks_uri", "/jwks"),
+    ] {
+        assert_eq!(d[key], s.url(path), "{key}");
+        // Every advertised endpoint is routed: none of them is a 404.
+        let status = s.http.post(s.url(path)).send().await.unwrap().status().as_u16();
+        assert_ne!(status, 404, "{key} is advertised but not routed");
+    }
+    assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    let grants = d["grant_types_supported"].as_array().unwrap();
+    for g in ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"] {
+        assert!(grants.iter().any(|x| x == g), "{g}");
+    }
+    let auth = d["token_endpoint_auth_methods_supported"].as_array().unwrap();
+    assert!(auth.iter().any(|x| x == "client_secret_basic") && auth.iter().any(|x| x == "client_secret_post"));
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_es256_key_without_private_parts() {
+    let s = Server::start().await;
+    let jwks: serde_json::Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert_eq!(keys[0]["crv"], "P-256");
+    assert!(keys[0].get("d").is_none(), "a private key part is published");
+}
+
+#[tokio::test]
+async fn an_unknown_environment_is_a_404_with_an_oauth_body() {
+    let s = Server::start().await;
+    for env in ["00000000-0000-4000-8000-000000000000", "not-a-uuid"] {
+        let res = s.http.get(format!("{}/{env}/as/.well-known/openid-configuration", s.base)).send().await.unwrap();
+        assert_eq!(res.status(), 404);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+}

@@ -1,0 +1,87 @@
+//! Brute-force defences: account lockout shared through the store, the same
+//! answer for every failure, and the per-address failure limit.
+
+use crate::harness::{Browser, Server, pkce_pair};
+
+async fn try_password(s: &Server, username: &str, password: &str) -> (u16, String) {
+    let mut b = Browser::default();
+    let (_, challenge) = pkce_pair();
+    let url = format!(
+        "{}?response_type=code&client_id=signet-cli&redirect_uri=http://127.0.0.1:4711/callback&code_challenge={challenge}&code_challenge_method=S256",
+        s.url("/authorize")
+    );
+    let signon = b.get(&url).await.location.unwrap();
+    let page = b.submit(&signon, &[("username", username), ("password", password)]).await;
+    let message = page.body.split("role=\"alert\">").nth(1).map(|r| r.split('<').next().unwrap().to_owned()).unwrap_or_default();
+    (page.status, message)
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes() {
+    let s = Server::start().await;
+    let user = s.account(false, false).await;
+    let (_, unknown) = try_password(&s, "nobody-here", "whatever-password").await;
+    for _ in 0..5 {
+        let (status, message) = try_password(&s, &user.username, "wrong-password").await;
+        assert_eq!(status, 401);
+        assert_eq!(message, unknown, "a wrong password reads like an unknown user");
+    }
+    let (status, locked) = try_password(&s, &user.username, &user.password).await;
+    assert_eq!((status, locked.as_str()), (401, unknown.as_str()), "a locked account reads the same");
+    s.clock.advance(15 * 60 + 1);
+    let (status, _) = try_password(&s, &user.username, &user.password).await;
+    assert_eq!(status, 303, "the lock lifts after 15 minutes");
+}
+
+#[tokio::test]
+async fn failures_from_one_address_are_limited_but_successes_never() {
+    let s = Server::start().await;
+    let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
+    for _ in 0..50 {
+        let (status, _) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
+        assert_eq!(status, 200);
+    }
+    let mut last = 0;
+    for _ in 0..signet_server::ratelimit::MAX_FAILURES + 1 {
+        let (status, _) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, "wrong"))).await;
+        last = status;
+    }
+    assert_eq!(last, 429, "the address is limited after too many failures");
+    s.clock.advance(signet_server::ratelimit::WINDOW);
+    let (status, _) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
+    assert_eq!(status, 200, "the window passes");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    let s = Server::start().await;
+    let id = s.boot.worker.client_id.clone();
+    let from = |local: [u8; 4]| {
+        reqwest::Client::builder().local_address(std::net::IpAddr::from(local)).build().unwrap()
+    };
+    let fail = |client: reqwest::Client, forwarded: String| {
+        let (url, id) = (s.url("/token"), id.clone());
+        async move {
+            client
+                .post(url)
+                .header("x-forwarded-for", forwarded)
+                .basic_auth(id, Some("wrong"))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // 127.0.0.2 is a trusted proxy: each forwarded client has its own budget.
+    for i in 0..signet_server::ratelimit::MAX_FAILURES + 5 {
+        assert_eq!(fail(from([127, 0, 0, 2]), format!("203.0.113.{}", i % 200)).await, 401);
+    }
+    // 127.0.0.3 is not: its forged headers are ignored and its own budget runs out.
+    let mut last = 0;
+    for i in 0..signet_server::ratelimit::MAX_FAILURES + 1 {
+        last = fail(from([127, 0, 0, 3]), format!("198.51.100.{i}")).await;
+    }
+    assert_eq!(last, 429);
+}

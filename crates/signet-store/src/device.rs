@@ -1,0 +1,151 @@
+//! Device authorizations (RFC 8628): created by the device, approved or denied
+//! in a browser, and spent once by the polling device.
+
+use signet_core::clock::UnixTime;
+use signet_core::model::{DeviceAuthorization, DeviceStatus, Grant, RefreshToken};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Result, Store, StoreError, conflict, from_json, to_json};
+
+const COLUMNS: &str = "device_hash, user_code, environment_id, client_id, scope, expires_at, interval_secs, \
+     last_polled_at, status, account_id, auth_time, amr";
+
+fn device(r: &AnyRow) -> Result<DeviceAuthorization> {
+    let status: String = r.try_get("status")?;
+    let status = match status.as_str() {
+        "pending" => DeviceStatus::Pending,
+        "denied" => DeviceStatus::Denied,
+        "consumed" => DeviceStatus::Consumed,
+        "approved" => DeviceStatus::Approved {
+            account_id: r.try_get::<Option<String>, _>("account_id")?.unwrap_or_default(),
+            auth_time: r.try_get::<Option<i64>, _>("auth_time")?.unwrap_or_default(),
+            amr: from_json(&r.try_get::<Option<String>, _>("amr")?.unwrap_or_else(|| "[]".into()), "amr")?,
+        },
+        other => return Err(StoreError::Corrupt(format!("device status {other:?}"))),
+    };
+    Ok(DeviceAuthorization {
+        device_hash: r.try_get("device_hash")?,
+        user_code: r.try_get("user_code")?,
+        environment_id: r.try_get("environment_id")?,
+        client_id: r.try_get("client_id")?,
+        scope: r.try_get("scope")?,
+        expires_at: r.try_get("expires_at")?,
+        interval: r.try_get("interval_secs")?,
+        last_polled_at: r.try_get("last_polled_at")?,
+        status,
+    })
+}
+
+impl Store {
+    /// Fails with `Conflict` if the user code is taken; the caller draws another.
+    pub async fn insert_device(&self, d: &DeviceAuthorization) -> Result<()> {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO device_codes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'pending', NULL, NULL, NULL)"
+        )))
+        .bind(d.device_hash.clone())
+        .bind(&d.user_code)
+        .bind(&d.environment_id)
+        .bind(&d.client_id)
+        .bind(&d.scope)
+        .bind(d.expires_at)
+        .bind(d.interval)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict("user code"))?;
+        Ok(())
+    }
+
+    pub async fn device_by_user_code(
+        &self,
+        environment_id: &str,
+        user_code: &str,
+    ) -> Result<Option<DeviceAuthorization>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM device_codes WHERE environment_id = $1 AND user_code = $2"
+        )))
+        .bind(environment_id)
+        .bind(user_code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(device).transpose()
+    }
+
+    /// Records a poll and returns the authorization as it was before it, so the
+    /// caller can tell a poll that came too soon (RFC 8628 §3.5 `slow_down`).
+    pub async fn poll_device(&self, device_hash: &[u8], now: UnixTime) -> Result<Option<DeviceAuthorization>> {
+        let mut tx = self.pool.begin().await?;
+        // Write first: this takes the row lock (PostgreSQL) or the write lock
+        // (SQLite) before reading, so racing polls serialise instead of both
+        // reading the old time or failing to upgrade a read transaction.
+        sqlx::query("UPDATE device_codes SET last_polled_at = last_polled_at WHERE device_hash = $1")
+            .bind(device_hash.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        let before = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM device_codes WHERE device_hash = $1")))
+            .bind(device_hash.to_vec())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(before) = before.as_ref().map(device).transpose()? else { return Ok(None) };
+        sqlx::query("UPDATE device_codes SET last_polled_at = $2 WHERE device_hash = $1")
+            .bind(device_hash.to_vec())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(before))
+    }
+
+    /// After `slow_down`, the device must poll 5 seconds slower (RFC 8628 §3.5).
+    pub async fn slow_device_down(&self, device_hash: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE device_codes SET interval_secs = interval_secs + 5 WHERE device_hash = $1")
+            .bind(device_hash.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Approves or denies a pending authorization. False if it was no longer pending.
+    pub async fn decide_device(&self, user_code: &str, decision: &DeviceStatus, now: UnixTime) -> Result<bool> {
+        let (status, account, auth_time, amr) = match decision {
+            DeviceStatus::Approved { account_id, auth_time, amr } => {
+                ("approved", Some(account_id.clone()), Some(*auth_time), Some(to_json(amr)))
+            }
+            DeviceStatus::Denied => ("denied", None, None, None),
+            _ => return Ok(false),
+        };
+        let done = sqlx::query(
+            "UPDATE device_codes SET status = $2, account_id = $3, auth_time = $4, amr = $5 \
+             WHERE user_code = $1 AND status = 'pending' AND expires_at > $6",
+        )
+        .bind(user_code)
+        .bind(status)
+        .bind(account)
+        .bind(auth_time)
+        .bind(amr)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Spends an approved authorization and creates its family. False if it was
+    /// spent already (two polls racing).
+    pub async fn consume_device(&self, device_hash: &[u8], g: &Grant, refresh: Option<&RefreshToken>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("UPDATE device_codes SET status = 'consumed' WHERE device_hash = $1 AND status = 'approved'")
+                .bind(device_hash.to_vec())
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        crate::grants::insert_grant(&mut tx, g).await?;
+        if let Some(t) = refresh {
+            crate::grants::insert_refresh(&mut tx, t).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}

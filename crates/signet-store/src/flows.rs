@@ -1,0 +1,140 @@
+//! Sign-on flows in progress and browser sessions. Both live in the store, not
+//! in memory, so any instance can serve the next step of a flow.
+
+use signet_core::clock::UnixTime;
+use signet_core::login::{Purpose, Step};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, from_json, to_json};
+
+/// A flow is addressed by `id` (in the URL) and bound to the browser that
+/// started it by a cookie whose hash is `cookie_hash`. `version` makes each
+/// step a compare-and-swap, so a form posted twice advances the flow once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFlow {
+    pub id: String,
+    pub environment_id: String,
+    pub cookie_hash: Vec<u8>,
+    pub csrf: String,
+    pub purpose: Purpose,
+    pub step: Step,
+    pub version: i64,
+    pub expires_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSession {
+    pub environment_id: String,
+    pub account_id: String,
+    pub auth_time: UnixTime,
+    pub amr: Vec<String>,
+    pub expires_at: UnixTime,
+}
+
+fn flow(r: &AnyRow) -> Result<LoginFlow> {
+    Ok(LoginFlow {
+        id: r.try_get("id")?,
+        environment_id: r.try_get("environment_id")?,
+        cookie_hash: r.try_get("cookie_hash")?,
+        csrf: r.try_get("csrf")?,
+        purpose: from_json(&r.try_get::<String, _>("purpose")?, "flow purpose")?,
+        step: from_json(&r.try_get::<String, _>("step")?, "flow step")?,
+        version: r.try_get("version")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_flow(&self, f: &LoginFlow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO login_flows (id, environment_id, cookie_hash, csrf, purpose, step, version, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&f.id)
+        .bind(&f.environment_id)
+        .bind(f.cookie_hash.clone())
+        .bind(&f.csrf)
+        .bind(to_json(&f.purpose))
+        .bind(to_json(&f.step))
+        .bind(f.version)
+        .bind(f.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A live flow of this environment.
+    pub async fn flow(&self, environment_id: &str, id: &str, now: UnixTime) -> Result<Option<LoginFlow>> {
+        let row = sqlx::query(
+            "SELECT id, environment_id, cookie_hash, csrf, purpose, step, version, expires_at FROM login_flows \
+             WHERE id = $1 AND environment_id = $2 AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(environment_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(flow).transpose()
+    }
+
+    /// Moves a flow from the version the caller read to `step`. False if someone
+    /// else moved it first.
+    pub async fn advance_flow(&self, id: &str, version: i64, step: &Step) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE login_flows SET step = $3, version = version + 1 WHERE id = $1 AND version = $2")
+                .bind(id)
+                .bind(version)
+                .bind(to_json(step))
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_flow(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_flows WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn insert_session(&self, hash: &[u8], s: &BrowserSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO browser_sessions (hash, environment_id, account_id, auth_time, amr, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(hash.to_vec())
+        .bind(&s.environment_id)
+        .bind(&s.account_id)
+        .bind(s.auth_time)
+        .bind(to_json(&s.amr))
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, hash: &[u8], now: UnixTime) -> Result<Option<BrowserSession>> {
+        let row = sqlx::query(
+            "SELECT environment_id, account_id, auth_time, amr, expires_at FROM browser_sessions \
+             WHERE hash = $1 AND expires_at > $2",
+        )
+        .bind(hash.to_vec())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(BrowserSession {
+                environment_id: r.try_get("environment_id")?,
+                account_id: r.try_get("account_id")?,
+                auth_time: r.try_get("auth_time")?,
+                amr: from_json(&r.try_get::<String, _>("amr")?, "amr")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM browser_sessions WHERE hash = $1").bind(hash.to_vec()).execute(&self.pool).await?;
+        Ok(())
+    }
+}

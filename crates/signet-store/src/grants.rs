@@ -1,0 +1,307 @@
+//! Grant families, refresh tokens, authorization codes and revoked access tokens.
+//!
+//! Refresh rotation and code redemption are conditional updates that spend the
+//! token first (`… WHERE used_at IS NULL`), so of two racing requests exactly
+//! one wins, on any number of instances. A second use of a spent token revokes
+//! its whole family (RFC 9700 §4.14.2, RFC 6749 §4.1.2).
+
+use signet_core::clock::UnixTime;
+use signet_core::model::{AuthCode, Grant, RefreshToken};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Result, Store, from_json, to_json};
+
+fn grant(r: &AnyRow) -> Result<Grant> {
+    Ok(Grant {
+        id: r.try_get("id")?,
+        environment_id: r.try_get("environment_id")?,
+        client_id: r.try_get("client_id")?,
+        account_id: r.try_get("account_id")?,
+        scope: r.try_get("scope")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: from_json(&r.try_get::<String, _>("amr")?, "amr")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+const GRANT_COLUMNS: &str = "id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at";
+
+pub(crate) async fn insert_grant(conn: &mut sqlx::AnyConnection, g: &Grant) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    )))
+    .bind(&g.id)
+    .bind(&g.environment_id)
+    .bind(&g.client_id)
+    .bind(&g.account_id)
+    .bind(&g.scope)
+    .bind(g.auth_time)
+    .bind(to_json(&g.amr))
+    .bind(g.created_at)
+    .bind(g.revoked_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_refresh(conn: &mut sqlx::AnyConnection, t: &RefreshToken) -> Result<()> {
+    sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at, used_at) VALUES ($1, $2, $3, $4)")
+        .bind(t.hash.clone())
+        .bind(&t.grant_id)
+        .bind(t.expires_at)
+        .bind(t.used_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn revoke_family(conn: &mut sqlx::AnyConnection, grant_id: &str, now: UnixTime) -> Result<()> {
+    sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(grant_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// Spent and replaced; the family it belongs to.
+    Rotated(Grant),
+    /// Already spent: the family has now been revoked.
+    Reused { grant_id: String },
+    /// Unknown, expired, revoked, or another client's.
+    Invalid,
+}
+
+/// The outcome of presenting an authorization code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CodeRedemption {
+    Redeemed,
+    /// Already redeemed: everything it issued has now been revoked.
+    Replayed,
+}
+
+impl Store {
+    /// A new family, with its first refresh token if the client gets one.
+    pub async fn create_grant(&self, g: &Grant, refresh: Option<&RefreshToken>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_grant(&mut tx, g).await?;
+        if let Some(t) = refresh {
+            insert_refresh(&mut tx, t).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(grant).transpose()
+    }
+
+    /// Spends `hash` and stores `next` in its place, atomically.
+    pub async fn rotate_refresh(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        next: &RefreshToken,
+        now: UnixTime,
+    ) -> Result<Rotation> {
+        let mut tx = self.pool.begin().await?;
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING grant_id",
+        )
+        .bind(hash.to_vec())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(spent) = spent else {
+            drop(tx);
+            return self.refresh_not_spendable(hash, client_id, now).await;
+        };
+        let grant_id: String = spent.try_get("grant_id")?;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1")))
+            .bind(&grant_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let g = grant(&row)?;
+        if g.client_id != client_id || g.revoked_at.is_some() {
+            // Roll back: another client's token is not spent by this attempt.
+            return Ok(Rotation::Invalid);
+        }
+        insert_refresh(&mut tx, &RefreshToken { grant_id: g.id.clone(), ..next.clone() }).await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated(g))
+    }
+
+    async fn refresh_not_spendable(&self, hash: &[u8], client_id: &str, now: UnixTime) -> Result<Rotation> {
+        let row = sqlx::query(
+            "SELECT r.grant_id, r.used_at, g.client_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1",
+        )
+        .bind(hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(Rotation::Invalid) };
+        let used: Option<i64> = row.try_get("used_at")?;
+        let owner: String = row.try_get("client_id")?;
+        if used.is_none() || owner != client_id {
+            return Ok(Rotation::Invalid);
+        }
+        let grant_id: String = row.try_get("grant_id")?;
+        let mut tx = self.pool.begin().await?;
+        revoke_family(&mut tx, &grant_id, now).await?;
+        tx.commit().await?;
+        Ok(Rotation::Reused { grant_id })
+    }
+
+    pub async fn insert_auth_code(&self, c: &AuthCode) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (hash, environment_id, client_id, account_id, redirect_uri, scope, nonce, \
+             code_challenge, auth_time, amr, expires_at, used_at, grant_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL)",
+        )
+        .bind(c.hash.clone())
+        .bind(&c.environment_id)
+        .bind(&c.client_id)
+        .bind(&c.account_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(c.nonce.clone())
+        .bind(c.code_challenge.clone())
+        .bind(c.auth_time)
+        .bind(to_json(&c.amr))
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The code as issued, whether or not it has been redeemed.
+    pub async fn auth_code(&self, hash: &[u8]) -> Result<Option<AuthCode>> {
+        let row = sqlx::query(
+            "SELECT hash, environment_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
+             auth_time, amr, expires_at, grant_id FROM auth_codes WHERE hash = $1",
+        )
+        .bind(hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(AuthCode {
+                hash: r.try_get("hash")?,
+                environment_id: r.try_get("environment_id")?,
+                client_id: r.try_get("client_id")?,
+                account_id: r.try_get("account_id")?,
+                redirect_uri: r.try_get("redirect_uri")?,
+                scope: r.try_get("scope")?,
+                nonce: r.try_get("nonce")?,
+                code_challenge: r.try_get("code_challenge")?,
+                auth_time: r.try_get("auth_time")?,
+                amr: from_json(&r.try_get::<String, _>("amr")?, "amr")?,
+                expires_at: r.try_get("expires_at")?,
+                grant_id: r.try_get("grant_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Spends a code that the caller has checked, creating its family in the
+    /// same transaction. A code already spent revokes the family it created.
+    pub async fn redeem_auth_code(
+        &self,
+        hash: &[u8],
+        g: &Grant,
+        refresh: Option<&RefreshToken>,
+        now: UnixTime,
+    ) -> Result<CodeRedemption> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE auth_codes SET used_at = $2, grant_id = $3 WHERE hash = $1 AND used_at IS NULL")
+            .bind(hash.to_vec())
+            .bind(now)
+            .bind(&g.id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 1 {
+            insert_grant(&mut tx, g).await?;
+            if let Some(t) = refresh {
+                insert_refresh(&mut tx, t).await?;
+            }
+            tx.commit().await?;
+            return Ok(CodeRedemption::Redeemed);
+        }
+        let first: Option<Option<String>> = sqlx::query("SELECT grant_id FROM auth_codes WHERE hash = $1")
+            .bind(hash.to_vec())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("grant_id"))
+            .transpose()?;
+        if let Some(Some(grant_id)) = first {
+            revoke_family(&mut tx, &grant_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(CodeRedemption::Replayed)
+    }
+
+    /// Revokes a family: its refresh tokens stop working, and so do its live
+    /// access tokens, which carry the family id.
+    pub async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        revoke_family(&mut tx, grant_id, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The family a refresh token belongs to, with its owner, for revocation.
+    pub async fn refresh_token_grant(&self, hash: &[u8]) -> Result<Option<Grant>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM grants g JOIN refresh_tokens r ON r.grant_id = g.id WHERE r.hash = $1",
+            GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ")
+        )))
+        .bind(hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(grant).transpose()
+    }
+
+    /// Records a revoked access token until it would have expired anyway.
+    pub async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
+        sqlx::query("INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether an access token has been revoked, by its own `jti` or through its family.
+    pub async fn access_token_revoked(&self, jti: &str, grant_id: Option<&str>) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM revoked_jtis WHERE jti = $1) + \
+                    (SELECT COUNT(*) FROM grants WHERE id = $2 AND revoked_at IS NOT NULL) AS n",
+        )
+        .bind(jti)
+        .bind(grant_id.unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// Deletes what has expired: revoked jtis, codes, device codes, flows, sessions.
+    pub async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
+        let mut n = 0;
+        for table in ["revoked_jtis", "auth_codes", "device_codes", "login_flows", "browser_sessions", "refresh_tokens"]
+        {
+            n += sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE expires_at < $1")))
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,138 @@
+//! Signing keys per environment. The private half is sealed with the
+//! key-encryption key before it reaches the store; the store never sees it in clear.
+
+use signet_core::clock::UnixTime;
+use signet_core::model::{signing_key_purpose, totp_purpose};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store};
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub environment_id: String,
+    pub public_jwk: String,
+    pub private_sealed: Vec<u8>,
+    pub created_at: UnixTime,
+    pub retired_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("environment_id", &self.environment_id)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key(r: &AnyRow) -> Result<StoredKey> {
+    Ok(StoredKey {
+        kid: r.try_get("kid")?,
+        environment_id: r.try_get("environment_id")?,
+        public_jwk: r.try_get("public_jwk")?,
+        private_sealed: r.try_get("private_sealed")?,
+        created_at: r.try_get("created_at")?,
+        retired_at: r.try_get("retired_at")?,
+    })
+}
+
+pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, k: &StoredKey) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, environment_id, public_jwk, private_sealed, created_at, retired_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&k.kid)
+    .bind(&k.environment_id)
+    .bind(&k.public_jwk)
+    .bind(k.private_sealed.clone())
+    .bind(k.created_at)
+    .bind(k.retired_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The keys to publish for an environment: the active one and every retired
+    /// key retired after `published_since` (its tokens may still be live).
+    pub async fn signing_keys(&self, environment_id: &str, published_since: UnixTime) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query(
+            "SELECT kid, environment_id, public_jwk, private_sealed, created_at, retired_at FROM signing_keys \
+             WHERE environment_id = $1 AND (retired_at IS NULL OR retired_at > $2) ORDER BY created_at DESC, kid",
+        )
+        .bind(environment_id)
+        .bind(published_since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key).collect()
+    }
+
+    /// Rotation: the new key signs from now on; the old ones are retired but stay published.
+    pub async fn rotate_signing_key(
+        &self,
+        new: &StoredKey,
+        now: UnixTime,
+        ev: &signet_core::audit::AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $2 WHERE environment_id = $1 AND retired_at IS NULL")
+            .bind(&new.environment_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert(&mut tx, new).await?;
+        crate::audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Re-seals every sealed secret (signing keys and TOTP secrets) under a new
+    /// key-encryption key, in one transaction: either all move or none does.
+    /// `reseal(purpose, sealed)` opens with the old key and seals with the new.
+    /// Sign-on flows in progress hold secrets sealed with the old key; they are ended.
+    pub async fn reseal_all<F>(&self, reseal: F, ev: &signet_core::audit::AuditEvent) -> Result<usize>
+    where
+        F: Fn(&str, &[u8]) -> std::result::Result<Vec<u8>, String>,
+    {
+        let mut tx = self.pool.begin().await?;
+        // Lock what is about to be rewritten before reading it (see `poll_device`).
+        // Run this with signetd stopped: an enrolment confirmed meanwhile would
+        // still be sealed with the old key.
+        sqlx::query("UPDATE signing_keys SET private_sealed = private_sealed").execute(&mut *tx).await?;
+        sqlx::query("UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL").execute(&mut *tx).await?;
+        let keys = sqlx::query("SELECT kid, private_sealed FROM signing_keys").fetch_all(&mut *tx).await?;
+        let mut count = 0;
+        for r in &keys {
+            let kid: String = r.try_get("kid")?;
+            let sealed: Vec<u8> = r.try_get("private_sealed")?;
+            let new = reseal(&signing_key_purpose(&kid), &sealed).map_err(crate::StoreError::Corrupt)?;
+            sqlx::query("UPDATE signing_keys SET private_sealed = $2 WHERE kid = $1")
+                .bind(&kid)
+                .bind(new)
+                .execute(&mut *tx)
+                .await?;
+            count += 1;
+        }
+        let totps = sqlx::query("SELECT id, totp_sealed FROM accounts WHERE totp_sealed IS NOT NULL")
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in &totps {
+            let id: String = r.try_get("id")?;
+            let sealed: Vec<u8> = r.try_get("totp_sealed")?;
+            let new = reseal(&totp_purpose(&id), &sealed).map_err(crate::StoreError::Corrupt)?;
+            sqlx::query("UPDATE accounts SET totp_sealed = $2 WHERE id = $1")
+                .bind(&id)
+                .bind(new)
+                .execute(&mut *tx)
+                .await?;
+            count += 1;
+        }
+        sqlx::query("DELETE FROM login_flows").execute(&mut *tx).await?;
+        crate::audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
+}

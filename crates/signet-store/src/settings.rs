@@ -1,0 +1,28 @@
+//! Server-wide settings kept in the store, so every instance applies the same policy.
+
+use signet_core::model::LockoutPolicy;
+use sqlx::Row;
+
+use crate::{Result, Store, from_json, to_json};
+
+const LOCKOUT: &str = "lockout_policy";
+
+impl Store {
+    pub async fn lockout_policy(&self) -> Result<LockoutPolicy> {
+        let row =
+            sqlx::query("SELECT value FROM settings WHERE key = $1").bind(LOCKOUT).fetch_optional(&self.pool).await?;
+        match row {
+            Some(r) => from_json(&r.try_get::<String, _>("value")?, LOCKOUT),
+            None => Ok(LockoutPolicy::default()),
+        }
+    }
+
+    pub async fn set_lockout_policy(&self, p: &LockoutPolicy) -> Result<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
+            .bind(LOCKOUT)
+            .bind(to_json(p))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

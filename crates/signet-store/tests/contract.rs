@@ -1,0 +1,148 @@
+//! The store contract: every behaviour the rest of signet relies on, written
+//! once and run against both backends (a fresh SQLite file and a fresh
+//! PostgreSQL database per test), so the two can never drift apart.
+//!
+//! Each contract is an `async fn(TestDb)`; `contracts!` turns it into a module
+//! with a `sqlite` and a `postgres` test. Tests share nothing, so they run in
+//! parallel and in any order. PostgreSQL must listen on 127.0.0.1:5432 with
+//! trust authentication for the `postgres` user.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use signet_core::clock::UnixTime;
+use signet_core::crypto::random_id;
+use signet_store::{Backend, Store, StoreError};
+use sqlx::{AssertSqlSafe, Connection};
+
+/// `contracts!(a, #[ignore = "why"] b)` makes `a::sqlite`, `a::postgres`,
+/// `b::sqlite` and `b::postgres`, each running the contract on a fresh database.
+macro_rules! contracts {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            $(#[$attr])*
+            async fn sqlite() {
+                crate::run(signet_store::Backend::Sqlite, super::$name).await
+            }
+            #[tokio::test]
+            $(#[$attr])*
+            async fn postgres() {
+                crate::run(signet_store::Backend::Postgres, super::$name).await
+            }
+        }
+    )*};
+}
+
+#[path = "contract/accounts.rs"]
+mod accounts;
+#[path = "contract/audit.rs"]
+mod audit;
+#[path = "contract/device.rs"]
+mod device;
+#[path = "contract/fixtures.rs"]
+mod fixtures;
+#[path = "contract/keys.rs"]
+mod keys;
+#[path = "contract/sessions.rs"]
+mod sessions;
+#[path = "contract/setup.rs"]
+mod setup;
+#[path = "contract/tokens.rs"]
+mod tokens;
+
+/// The PostgreSQL server the suite creates its databases on.
+const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const POSTGRES_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// A fixed "now"; the store only ever sees injected time.
+const NOW: UnixTime = 1_700_000_000;
+
+/// Where a test's database lives, so it can be removed afterwards.
+#[derive(Clone, Debug)]
+enum Place {
+    Dir(PathBuf),
+    Database(String),
+}
+
+/// One test's private database and the store opened on it.
+#[derive(Clone, Debug)]
+struct TestDb {
+    store: Store,
+    url: String,
+    place: Place,
+}
+
+impl TestDb {
+    async fn create(backend: Backend) -> TestDb {
+        let (url, place) = match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("signet-store-contract-{}", random_id().unwrap()));
+                std::fs::create_dir_all(&dir).unwrap();
+                (format!("sqlite://{}", dir.join("db.sqlite").display()), Place::Dir(dir))
+            }
+            Backend::Postgres => {
+                let name = format!("signet_test_{}", random_id().unwrap().replace('-', "_"));
+                let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL must run on 127.0.0.1:5432: {e}"));
+                sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut admin).await.unwrap();
+                admin.close().await.unwrap();
+                (format!("{POSTGRES_BASE_URL}/{name}"), Place::Database(name))
+            }
+        };
+        let store = Store::open(&url).await.unwrap();
+        assert_eq!(store.backend(), backend);
+        TestDb { store, url, place }
+    }
+
+    async fn destroy(self) {
+        self.store.close().await;
+        match self.place {
+            Place::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Place::Database(name) => {
+                let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+            }
+        }
+    }
+
+    /// A second, plain connection pool to the same database, for reaching
+    /// behind the store (tampering with the audit trail).
+    async fn raw_pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.url).await.unwrap()
+    }
+}
+
+/// Runs one contract on a fresh database of `backend`, and removes the
+/// database afterwards even when the contract fails.
+async fn run<F, Fut>(backend: Backend, contract: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let db = TestDb::create(backend).await;
+    let outcome = tokio::spawn(contract(db.clone())).await;
+    db.destroy().await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("contract task failed: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn open_rejects_unknown_url_schemes() {
+    let r = Store::open("mysql://root@127.0.0.1/signet").await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+}

@@ -1,0 +1,152 @@
+//! Accounts: lockout, TOTP enrolment and steps, break-glass recovery, and the lockout policy setting.
+
+use crate::fixtures::*;
+use crate::{NOW, TestDb};
+
+contracts!(
+    failures_lock_at_max_and_lock_expires,
+    login_success_resets_failures,
+    totp_steps_are_single_use_and_monotonic,
+    totp_confirms_only_once,
+    recover_account_clears_mfa_lock_and_sessions,
+    lockout_policy_default_and_round_trip,
+);
+
+async fn failures_lock_at_max_and_lock_expires(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+    let policy = LockoutPolicy { max_failures: 3, lock_seconds: 60 };
+
+    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
+    assert!(!s.record_login_failure(&a.id, NOW + 1, policy).await.unwrap());
+    assert_eq!(s.account(&a.id).await.unwrap().unwrap().failed_attempts, 2);
+    assert!(s.record_login_failure(&a.id, NOW + 2, policy).await.unwrap(), "third failure locks");
+
+    let locked = s.account(&a.id).await.unwrap().unwrap();
+    assert_eq!(locked.locked_until, NOW + 2 + 60);
+    assert!(locked.is_locked(NOW + 2));
+    assert!(locked.is_locked(NOW + 61));
+    assert!(!locked.is_locked(NOW + 62), "the lock ends lock_seconds after the last failure");
+
+    // After the lock, counting starts again from zero.
+    assert!(!s.record_login_failure(&a.id, NOW + 100, policy).await.unwrap());
+    assert!(!s.record_login_failure(&a.id, NOW + 101, policy).await.unwrap());
+    assert!(s.record_login_failure(&a.id, NOW + 102, policy).await.unwrap());
+    assert_eq!(s.account(&a.id).await.unwrap().unwrap().locked_until, NOW + 162);
+
+    // No such account: nothing to lock.
+    assert!(!s.record_login_failure(&id(), NOW, policy).await.unwrap());
+}
+
+async fn login_success_resets_failures(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+    let policy = LockoutPolicy { max_failures: 3, lock_seconds: 60 };
+
+    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
+    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
+    s.record_login_success(&a.id).await.unwrap();
+    assert_eq!(s.account(&a.id).await.unwrap().unwrap().failed_attempts, 0);
+    // Twice is harmless.
+    s.record_login_success(&a.id).await.unwrap();
+
+    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
+    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
+    let a2 = s.account(&a.id).await.unwrap().unwrap();
+    assert_eq!((a2.failed_attempts, a2.locked_until), (2, 0));
+    assert!(s.record_login_failure(&a.id, NOW, policy).await.unwrap());
+}
+
+async fn totp_steps_are_single_use_and_monotonic(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+
+    assert!(s.spend_totp_step(&a.id, 10).await.unwrap());
+    assert!(!s.spend_totp_step(&a.id, 10).await.unwrap(), "a step is spent once");
+    assert!(!s.spend_totp_step(&a.id, 9).await.unwrap(), "an earlier step is never accepted");
+    assert!(s.spend_totp_step(&a.id, 12).await.unwrap());
+    assert!(!s.spend_totp_step(&a.id, 11).await.unwrap());
+    assert_eq!(s.account(&a.id).await.unwrap().unwrap().totp_last_step, 12);
+    assert!(!s.spend_totp_step(&id(), 100).await.unwrap());
+
+    // Two instances racing with the same code: exactly one wins.
+    let (x, y) = tokio::join!(s.spend_totp_step(&a.id, 20), s.spend_totp_step(&a.id, 20));
+    assert_eq!(u8::from(x.unwrap()) + u8::from(y.unwrap()), 1);
+}
+
+async fn totp_confirms_only_once(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+    let before = audit_count(s).await;
+
+    assert!(s.confirm_totp(&a.id, b"sealed-one", 50, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+    let enrolled = s.account(&a.id).await.unwrap().unwrap();
+    assert_eq!(enrolled.totp_sealed.as_deref(), Some(&b"sealed-one"[..]));
+    assert!(enrolled.totp_confirmed);
+    assert_eq!(enrolled.totp_last_step, 50);
+    assert_eq!(audit_count(s).await, before + 1);
+
+    assert!(!s.confirm_totp(&a.id, b"sealed-two", 60, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+    assert_eq!(s.account(&a.id).await.unwrap().unwrap(), enrolled, "the first enrolment stands");
+    assert_eq!(audit_count(s).await, before + 1, "a refused enrolment is not audited");
+    assert!(!s.confirm_totp(&id(), b"x", 1, &event("mfa.enrol", None)).await.unwrap());
+    // The enrolment's own code is spent.
+    assert!(!s.spend_totp_step(&a.id, 50).await.unwrap());
+}
+
+async fn recover_account_clears_mfa_lock_and_sessions(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "Administrators").await;
+    let mut a = account(&env.id, "admin");
+    a.admin = true;
+    a.active = false;
+    s.insert_account(&a, &event("account.create", Some(&env.id))).await.unwrap();
+    assert!(s.confirm_totp(&a.id, b"sealed", 5, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+    let policy = LockoutPolicy { max_failures: 1, lock_seconds: 3600 };
+    assert!(s.record_login_failure(&a.id, NOW, policy).await.unwrap());
+    let cookie = random_hash();
+    s.insert_session(&cookie, &session(&a, NOW + 3600)).await.unwrap();
+    let other = new_account(s, &env.id, "other").await;
+    let other_cookie = random_hash();
+    s.insert_session(&other_cookie, &session(&other, NOW + 3600)).await.unwrap();
+    let before = audit_count(s).await;
+
+    let creds = NewCredentials { password_hash: "$argon2id$new".into() };
+    assert!(s.recover_account(&a.id, &creds, &event("account.recover", Some(&env.id))).await.unwrap());
+    let r = s.account(&a.id).await.unwrap().unwrap();
+    assert_eq!(r.password_hash.as_deref(), Some("$argon2id$new"));
+    assert_eq!(r.totp_sealed, None);
+    assert!(!r.totp_confirmed);
+    assert_eq!(r.failed_attempts, 0);
+    assert!(!r.is_locked(NOW));
+    assert!(r.active);
+    assert_eq!(s.session(&cookie, NOW).await.unwrap(), None, "the account's sessions end");
+    assert!(s.session(&other_cookie, NOW).await.unwrap().is_some(), "other accounts keep theirs");
+    assert_eq!(audit_count(s).await, before + 1);
+
+    // After recovery the person enrols again.
+    assert!(s.confirm_totp(&a.id, b"sealed-again", 6, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+
+    assert!(!s.recover_account(&id(), &creds, &event("account.recover", None)).await.unwrap());
+    assert_eq!(audit_count(s).await, before + 2, "no event for an unknown account");
+}
+
+async fn lockout_policy_default_and_round_trip(db: TestDb) {
+    let s = &db.store;
+    assert_eq!(s.lockout_policy().await.unwrap(), LockoutPolicy::default());
+    let strict = LockoutPolicy { max_failures: 3, lock_seconds: 3600 };
+    s.set_lockout_policy(&strict).await.unwrap();
+    assert_eq!(s.lockout_policy().await.unwrap(), strict);
+    let lax = LockoutPolicy { max_failures: 10, lock_seconds: 60 };
+    s.set_lockout_policy(&lax).await.unwrap();
+    assert_eq!(s.lockout_policy().await.unwrap(), lax, "setting again replaces");
+
+    // Every instance sees it.
+    let second = Store::open(&db.url).await.unwrap();
+    assert_eq!(second.lockout_policy().await.unwrap(), lax);
+    second.close().await;
+}

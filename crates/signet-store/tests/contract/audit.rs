@@ -1,0 +1,85 @@
+//! The hash-chained audit trail, and that tampering with it shows.
+
+use sqlx::Row;
+
+use crate::TestDb;
+use crate::fixtures::*;
+
+contracts!(
+    audit_chain_verifies_and_detects_tampering,
+    audit_chain_detects_truncation,
+    concurrent_audit_appends_keep_the_chain,
+);
+
+async fn audit_chain_verifies_and_detects_tampering(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    new_account(s, &env.id, "alice").await;
+    new_account(s, &env.id, "bob").await;
+    let recorded = [event("sign_on", Some(&env.id)), event("sign_on.failed", Some(&env.id)), event("sign_off", None)];
+    for ev in &recorded {
+        s.record(ev).await.unwrap();
+    }
+
+    let all = s.audit_events(0, 100).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(all[3..].iter().map(|e| e.event.clone()).collect::<Vec<_>>(), recorded.to_vec());
+    assert!(all.iter().all(|e| e.hash.len() == 64), "hashes are hex SHA-256");
+    let page = s.audit_events(2, 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
+    let check = s.verify_audit_chain().await.unwrap();
+    assert_eq!((check.events, check.broken_at), (6, None));
+
+    // Rewrite event 4 behind the store's back, keeping it well-formed JSON.
+    let raw = db.raw_pool().await;
+    let body: String = sqlx::query("SELECT body FROM audit_events WHERE seq = $1")
+        .bind(4_i64)
+        .fetch_one(&raw)
+        .await
+        .unwrap()
+        .get("body");
+    let mut forged: serde_json::Value = serde_json::from_str(&body).unwrap();
+    forged["target"] = serde_json::Value::String("someone-else".into());
+    let done = sqlx::query("UPDATE audit_events SET body = $1 WHERE seq = $2")
+        .bind(forged.to_string())
+        .bind(4_i64)
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    raw.close().await;
+
+    let check = s.verify_audit_chain().await.unwrap();
+    assert_eq!((check.events, check.broken_at), (3, Some(4)));
+}
+
+async fn audit_chain_detects_truncation(db: TestDb) {
+    let s = &db.store;
+    for n in 0..4 {
+        s.record(&event(&format!("event.{n}"), None)).await.unwrap();
+    }
+    assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
+
+    let raw = db.raw_pool().await;
+    sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(4_i64).execute(&raw).await.unwrap();
+    let check = s.verify_audit_chain().await.unwrap();
+    assert_eq!((check.events, check.broken_at), (3, Some(4)), "a removed last event shows");
+
+    sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(2_i64).execute(&raw).await.unwrap();
+    raw.close().await;
+    let check = s.verify_audit_chain().await.unwrap();
+    assert_eq!((check.events, check.broken_at), (1, Some(2)), "a gap shows");
+}
+
+async fn concurrent_audit_appends_keep_the_chain(db: TestDb) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let store = db.store.clone();
+        tasks.spawn(async move { store.record(&event(&format!("concurrent.{n}"), None)).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let check = db.store.verify_audit_chain().await.unwrap();
+    assert_eq!((check.events, check.broken_at), (16, None));
+}

@@ -1,0 +1,124 @@
+//! Signing keys and the key-encryption key: rotation and re-sealing at rest.
+
+use crate::fixtures::*;
+use crate::{NOW, TestDb};
+
+contracts!(
+    signing_key_rotation_keeps_retired_keys_published,
+    reseal_all_moves_every_secret_to_the_new_kek,
+    reseal_all_is_all_or_nothing,
+);
+
+async fn signing_key_rotation_keeps_retired_keys_published(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let old = s.signing_keys(&env.id, 0).await.unwrap();
+    assert_eq!(old.len(), 1);
+    let mut new = stored_key(&env.id, vec![7; 16]);
+    new.created_at = NOW + 100;
+    s.rotate_signing_key(&new, NOW + 100, &event("key.rotate", Some(&env.id))).await.unwrap();
+
+    let keys = s.signing_keys(&env.id, NOW).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], new, "the active key comes first");
+    assert_eq!(keys[1].kid, old[0].kid);
+    assert_eq!(keys[1].retired_at, Some(NOW + 100));
+    // Once its tokens can no longer be live, the retired key is not published.
+    assert_eq!(s.signing_keys(&env.id, NOW + 100).await.unwrap(), vec![new]);
+}
+
+struct Keks {
+    old: Kek,
+    new: Kek,
+}
+
+impl Keks {
+    fn new() -> Keks {
+        Keks { old: Kek::from_bytes(&[1; 32]).unwrap(), new: Kek::from_bytes(&[2; 32]).unwrap() }
+    }
+
+    fn reseal(&self, purpose: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        let plain = self.old.open(purpose, sealed).map_err(|e| e.to_string())?;
+        self.new.seal(purpose, plain.expose()).map_err(|e| e.to_string())
+    }
+}
+
+/// An environment whose two signing keys (one retired) and one account's TOTP
+/// secret are sealed under `keks.old`, plus an account without TOTP.
+async fn sealed_fixture(s: &Store, keks: &Keks) -> (Environment, Account) {
+    let env = environment("customers");
+    let mut key = stored_key(&env.id, vec![]);
+    key.private_sealed = keks.old.seal(&signing_key_purpose(&key.kid), b"first private key").unwrap();
+    s.create_environment(&env, &key, &event("environment.create", Some(&env.id))).await.unwrap();
+    let mut second = stored_key(&env.id, vec![]);
+    second.private_sealed = keks.old.seal(&signing_key_purpose(&second.kid), b"second private key").unwrap();
+    s.rotate_signing_key(&second, NOW + 1, &event("key.rotate", Some(&env.id))).await.unwrap();
+
+    let a = new_account(s, &env.id, "alice").await;
+    let sealed = keks.old.seal(&totp_purpose(&a.id), b"totp secret").unwrap();
+    assert!(s.confirm_totp(&a.id, &sealed, 1, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+    new_account(s, &env.id, "bob").await;
+    (env, a)
+}
+
+async fn reseal_all_moves_every_secret_to_the_new_kek(db: TestDb) {
+    let s = &db.store;
+    let keks = Keks::new();
+    let (env, alice) = sealed_fixture(s, &keks).await;
+    let f = login_flow(&env.id, NOW + 600);
+    s.insert_flow(&f).await.unwrap();
+    let before = audit_count(s).await;
+
+    let n = s.reseal_all(|p, sealed| keks.reseal(p, sealed), &event("kek.rotate", None)).await.unwrap();
+    assert_eq!(n, 3, "two signing keys and one TOTP secret");
+
+    let keys = s.signing_keys(&env.id, 0).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    let mut opened = Vec::new();
+    for k in &keys {
+        let purpose = signing_key_purpose(&k.kid);
+        assert!(keks.new.sealed_this(&k.private_sealed));
+        assert!(keks.old.open(&purpose, &k.private_sealed).is_err(), "the old KEK no longer opens it");
+        opened.push(keks.new.open(&purpose, &k.private_sealed).unwrap().expose().clone());
+    }
+    opened.sort();
+    assert_eq!(opened, vec![b"first private key".to_vec(), b"second private key".to_vec()]);
+
+    let alice = s.account(&alice.id).await.unwrap().unwrap();
+    let sealed = alice.totp_sealed.clone().unwrap();
+    assert!(keks.old.open(&alice.totp_purpose(), &sealed).is_err());
+    assert_eq!(keks.new.open(&alice.totp_purpose(), &sealed).unwrap().expose(), b"totp secret");
+    assert!(alice.totp_confirmed);
+    assert_eq!(s.account_by_username(&env.id, "bob").await.unwrap().unwrap().totp_sealed, None);
+
+    assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), None, "flows holding old-KEK secrets end");
+    assert_eq!(audit_count(s).await, before + 1);
+    assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
+}
+
+async fn reseal_all_is_all_or_nothing(db: TestDb) {
+    let s = &db.store;
+    let keks = Keks::new();
+    let (env, alice) = sealed_fixture(s, &keks).await;
+    let f = login_flow(&env.id, NOW + 600);
+    s.insert_flow(&f).await.unwrap();
+    let keys_before = s.signing_keys(&env.id, 0).await.unwrap();
+    let before = audit_count(s).await;
+
+    // The signing keys reseal fine, then the TOTP secret fails: nothing moves.
+    let r = s
+        .reseal_all(
+            |p, sealed| if p.starts_with("totp:") { Err("cannot open".into()) } else { keks.reseal(p, sealed) },
+            &event("kek.rotate", None),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    assert_eq!(s.signing_keys(&env.id, 0).await.unwrap(), keys_before);
+    let alice_after = s.account(&alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        keks.old.open(&alice.totp_purpose(), alice_after.totp_sealed.as_deref().unwrap()).unwrap().expose(),
+        b"totp secret"
+    );
+    assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), Some(f));
+    assert_eq!(audit_count(s).await, before);
+}

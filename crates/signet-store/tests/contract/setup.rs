@@ -1,0 +1,191 @@
+//! Opening the store, first-start bootstrap, and the uniqueness rules on names.
+
+use crate::fixtures::*;
+use crate::{NOW, TestDb};
+
+contracts!(
+    migrations_run_twice,
+    bootstrap_reads_back,
+    bootstrap_is_all_or_nothing,
+    duplicate_username_in_environment_conflicts,
+    duplicate_environment_name_conflicts,
+);
+
+async fn migrations_run_twice(db: TestDb) {
+    let env = new_environment(&db.store, "first").await;
+
+    // A second instance opening the same database while the first runs.
+    let second = Store::open(&db.url).await.unwrap();
+    second.ping().await.unwrap();
+    assert_eq!(second.environment(&env.id).await.unwrap(), Some(env.clone()));
+    second.close().await;
+
+    // And a restart: the schema is already current, data is kept, writes work.
+    db.store.close().await;
+    let reopened = Store::open(&db.url).await.unwrap();
+    assert_eq!(reopened.environments().await.unwrap(), vec![env]);
+    let other = new_environment(&reopened, "second").await;
+    assert_eq!(reopened.environment_by_name("second").await.unwrap(), Some(other));
+    assert_eq!(reopened.verify_audit_chain().await.unwrap().broken_at, None);
+    reopened.close().await;
+}
+
+async fn bootstrap_reads_back(db: TestDb) {
+    let s = &db.store;
+    let env = environment("Administrators");
+    let mut admin = account(&env.id, "admin");
+    admin.admin = true;
+    admin.roles = BTreeSet::from([Role::Admin, Role::UserAdmin]);
+    let mut auditor = account(&env.id, "auditor");
+    auditor.auditor = true;
+    auditor.password_hash = None;
+    let cli = Application {
+        id: "signet-cli".into(),
+        environment_id: env.id.clone(),
+        name: "signet CLI".into(),
+        kind: AppKind::Native,
+        secret_hash: None,
+        redirect_uris: vec![CLI_REDIRECT_URI.into()],
+        grant_types: BTreeSet::from([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode]),
+        scopes: BTreeSet::from(["openid".into(), "offline_access".into()]),
+        roles: BTreeSet::new(),
+        admin_api: true,
+        created_at: NOW,
+    };
+    let worker = Application {
+        id: id(),
+        environment_id: env.id.clone(),
+        name: "worker".into(),
+        kind: AppKind::Worker,
+        secret_hash: Some(sha256(b"client secret").to_vec()),
+        redirect_uris: vec![],
+        grant_types: BTreeSet::from([GrantType::ClientCredentials]),
+        scopes: BTreeSet::new(),
+        roles: BTreeSet::from([Role::CryptoAdmin]),
+        admin_api: false,
+        created_at: NOW,
+    };
+    let key = stored_key(&env.id, vec![9; 40]);
+    let events = [event("bootstrap", None), event("account.create", Some(&env.id))];
+    s.bootstrap(Bootstrap {
+        environment: &env,
+        accounts: &[admin.clone(), auditor.clone()],
+        applications: &[cli.clone(), worker.clone()],
+        key: &key,
+        events: &events,
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(s.environment(&env.id).await.unwrap(), Some(env.clone()));
+    assert_eq!(s.environment_by_name("Administrators").await.unwrap(), Some(env.clone()));
+    assert_eq!(s.environment_by_name("administrators").await.unwrap(), None);
+    assert_eq!(s.environments().await.unwrap(), vec![env.clone()]);
+
+    assert_eq!(s.account(&admin.id).await.unwrap(), Some(admin.clone()));
+    assert_eq!(s.account_by_username(&env.id, "auditor").await.unwrap(), Some(auditor.clone()));
+    assert_eq!(s.account_by_username(&env.id, "nobody").await.unwrap(), None);
+    assert_eq!(s.account(&id()).await.unwrap(), None);
+
+    assert_eq!(s.application(&env.id, "signet-cli").await.unwrap(), Some(cli));
+    assert_eq!(s.application(&env.id, &worker.id).await.unwrap(), Some(worker.clone()));
+    assert_eq!(s.application("another-environment", &worker.id).await.unwrap(), None);
+
+    assert_eq!(s.signing_keys(&env.id, 0).await.unwrap(), vec![key]);
+    assert_eq!(s.signing_keys("another-environment", 0).await.unwrap(), vec![]);
+
+    let stored = s.audit_events(0, 100).await.unwrap();
+    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(stored.iter().map(|e| e.event.clone()).collect::<Vec<_>>(), events.to_vec());
+    let check = s.verify_audit_chain().await.unwrap();
+    assert_eq!((check.events, check.broken_at), (2, None));
+}
+
+async fn bootstrap_is_all_or_nothing(db: TestDb) {
+    let s = &db.store;
+    let env = environment("Administrators");
+    // Two accounts with one username: the second insert fails, so nothing stays.
+    let (a, b) = (account(&env.id, "admin"), account(&env.id, "admin"));
+    let key = stored_key(&env.id, vec![1]);
+    let r = s
+        .bootstrap(Bootstrap {
+            environment: &env,
+            accounts: &[a.clone(), b],
+            applications: &[],
+            key: &key,
+            events: &[event("bootstrap", None)],
+        })
+        .await;
+    assert!(is_conflict(&r), "{r:?}");
+    assert_eq!(s.environment(&env.id).await.unwrap(), None);
+    assert_eq!(s.account(&a.id).await.unwrap(), None);
+    assert_eq!(s.signing_keys(&env.id, 0).await.unwrap(), vec![]);
+    assert_eq!(audit_count(s).await, 0);
+    let check = s.verify_audit_chain().await.unwrap();
+    assert_eq!((check.events, check.broken_at), (0, None));
+
+    // The failed attempt leaves the store usable for a correct one.
+    s.bootstrap(Bootstrap {
+        environment: &env,
+        accounts: std::slice::from_ref(&a),
+        applications: &[],
+        key: &key,
+        events: &[event("bootstrap", None)],
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.account(&a.id).await.unwrap(), Some(a));
+    assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
+}
+
+async fn duplicate_username_in_environment_conflicts(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let other = new_environment(s, "partners").await;
+    let alice = new_account(s, &env.id, "alice").await;
+    let events_before = audit_count(s).await;
+
+    let twin = account(&env.id, "alice");
+    let r = s.insert_account(&twin, &event("account.create", Some(&env.id))).await;
+    assert!(is_conflict(&r), "{r:?}");
+    assert_eq!(s.account(&twin.id).await.unwrap(), None);
+    // The failed change leaves no audit event behind.
+    assert_eq!(audit_count(s).await, events_before);
+
+    // The same id again is a conflict too.
+    let same_id = Account { username: "alice2".into(), ..alice.clone() };
+    let r = s.insert_account(&same_id, &event("account.create", Some(&env.id))).await;
+    assert!(is_conflict(&r), "{r:?}");
+
+    // Usernames are unique per environment, not globally.
+    let elsewhere = new_account(s, &other.id, "alice").await;
+    assert_eq!(s.account_by_username(&other.id, "alice").await.unwrap(), Some(elsewhere));
+    assert_eq!(s.account_by_username(&env.id, "alice").await.unwrap(), Some(alice));
+    assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
+}
+
+async fn duplicate_environment_name_conflicts(db: TestDb) {
+    let s = &db.store;
+    let first = new_environment(s, "customers").await;
+    let events_before = audit_count(s).await;
+
+    let dup = environment("customers");
+    let dup_key = stored_key(&dup.id, vec![4]);
+    let r = s.create_environment(&dup, &dup_key, &event("environment.create", Some(&dup.id))).await;
+    assert!(is_conflict(&r), "{r:?}");
+    assert_eq!(s.environments().await.unwrap(), vec![first.clone()]);
+    assert_eq!(s.environment_by_name("customers").await.unwrap(), Some(first));
+    assert_eq!(s.signing_keys(&dup.id, 0).await.unwrap(), vec![]);
+    assert_eq!(audit_count(s).await, events_before);
+
+    let r = s
+        .bootstrap(Bootstrap {
+            environment: &environment("customers"),
+            accounts: &[],
+            applications: &[],
+            key: &stored_key(&id(), vec![5]),
+            events: &[],
+        })
+        .await;
+    assert!(is_conflict(&r), "{r:?}");
+}

@@ -1,0 +1,235 @@
+//! Grant families: refresh rotation and reuse detection (RFC 9700 §4.14.2), code
+//! redemption and replay (RFC 6749 §4.1.2), access-token revocation, and purging.
+
+use crate::fixtures::*;
+use crate::{NOW, TestDb};
+
+contracts!(
+    refresh_rotation_then_reuse_revokes_family,
+    refresh_from_wrong_client_is_invalid_and_not_spent,
+    expired_or_revoked_refresh_is_invalid,
+    racing_refresh_rotations_have_one_winner,
+    auth_code_replay_revokes_grant,
+    racing_code_redemptions_have_one_winner,
+    access_token_revoked_by_jti_or_grant,
+    purge_expired_removes_only_expired_rows,
+);
+
+async fn refresh_rotation_then_reuse_revokes_family(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let g = grant(&env.id, "client-a");
+    let t1 = refresh(&g.id, NOW + 3600);
+    s.create_grant(&g, Some(&t1)).await.unwrap();
+    assert_eq!(s.grant(&g.id).await.unwrap(), Some(g.clone()));
+    assert_eq!(s.refresh_token_grant(&t1.hash).await.unwrap(), Some(g.clone()));
+
+    // The store files the new token under the spent token's family.
+    let t2 = refresh("ignored", NOW + 7200);
+    assert_eq!(s.rotate_refresh(&t1.hash, "client-a", &t2, NOW + 10).await.unwrap(), Rotation::Rotated(g.clone()));
+    assert_eq!(s.refresh_token_grant(&t2.hash).await.unwrap(), Some(g.clone()));
+    assert!(!s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
+
+    // Reuse of the spent token: the whole family goes.
+    let t3 = refresh("ignored", NOW + 7200);
+    assert_eq!(
+        s.rotate_refresh(&t1.hash, "client-a", &t3, NOW + 20).await.unwrap(),
+        Rotation::Reused { grant_id: g.id.clone() }
+    );
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW + 20));
+    assert_eq!(s.rotate_refresh(&t2.hash, "client-a", &t3, NOW + 30).await.unwrap(), Rotation::Invalid);
+    assert_eq!(s.refresh_token_grant(&t3.hash).await.unwrap(), None, "nothing was issued");
+    assert!(s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
+
+    // Reusing again keeps the first revocation time.
+    assert_eq!(
+        s.rotate_refresh(&t1.hash, "client-a", &t3, NOW + 40).await.unwrap(),
+        Rotation::Reused { grant_id: g.id.clone() }
+    );
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW + 20));
+
+    // Unknown tokens are simply invalid.
+    assert_eq!(s.rotate_refresh(&random_hash(), "client-a", &t3, NOW).await.unwrap(), Rotation::Invalid);
+}
+
+async fn refresh_from_wrong_client_is_invalid_and_not_spent(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let g = grant(&env.id, "client-a");
+    let t1 = refresh(&g.id, NOW + 3600);
+    s.create_grant(&g, Some(&t1)).await.unwrap();
+
+    let stolen = refresh(&g.id, NOW + 7200);
+    assert_eq!(s.rotate_refresh(&t1.hash, "client-b", &stolen, NOW).await.unwrap(), Rotation::Invalid);
+    assert_eq!(s.refresh_token_grant(&stolen.hash).await.unwrap(), None);
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, None);
+
+    let t2 = refresh(&g.id, NOW + 7200);
+    assert_eq!(s.rotate_refresh(&t1.hash, "client-a", &t2, NOW + 1).await.unwrap(), Rotation::Rotated(g.clone()));
+
+    // Another client presenting a spent token does not revoke the owner's family.
+    assert_eq!(s.rotate_refresh(&t1.hash, "client-b", &stolen, NOW + 2).await.unwrap(), Rotation::Invalid);
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, None);
+    let t3 = refresh(&g.id, NOW + 7200);
+    assert_eq!(s.rotate_refresh(&t2.hash, "client-a", &t3, NOW + 3).await.unwrap(), Rotation::Rotated(g));
+}
+
+async fn expired_or_revoked_refresh_is_invalid(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let g = grant(&env.id, "client-a");
+    let expiring = refresh(&g.id, NOW + 100);
+    s.create_grant(&g, Some(&expiring)).await.unwrap();
+    let next = refresh(&g.id, NOW + 7200);
+
+    assert_eq!(s.rotate_refresh(&expiring.hash, "client-a", &next, NOW + 100).await.unwrap(), Rotation::Invalid);
+    assert_eq!(s.rotate_refresh(&expiring.hash, "client-a", &next, NOW + 500).await.unwrap(), Rotation::Invalid);
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, None, "expiry is not reuse");
+
+    // A token of a revoked family is invalid, even unspent and unexpired.
+    let g2 = grant(&env.id, "client-a");
+    let live = refresh(&g2.id, NOW + 3600);
+    s.create_grant(&g2, Some(&live)).await.unwrap();
+    s.revoke_grant(&g2.id, NOW).await.unwrap();
+    assert_eq!(s.grant(&g2.id).await.unwrap().unwrap().revoked_at, Some(NOW));
+    assert_eq!(s.rotate_refresh(&live.hash, "client-a", &next, NOW + 1).await.unwrap(), Rotation::Invalid);
+    assert_eq!(s.refresh_token_grant(&next.hash).await.unwrap(), None);
+
+    // A family created without a refresh token has none to rotate.
+    let g3 = grant(&env.id, "client-a");
+    s.create_grant(&g3, None).await.unwrap();
+    let never_issued = refresh(&g3.id, NOW + 100);
+    assert_eq!(s.rotate_refresh(&never_issued.hash, "client-a", &next, NOW).await.unwrap(), Rotation::Invalid);
+}
+
+async fn racing_refresh_rotations_have_one_winner(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let g = grant(&env.id, "client-a");
+    let t1 = refresh(&g.id, NOW + 3600);
+    s.create_grant(&g, Some(&t1)).await.unwrap();
+    let (a, b) = (refresh(&g.id, NOW + 7200), refresh(&g.id, NOW + 7200));
+
+    let (x, y) = tokio::join!(
+        s.rotate_refresh(&t1.hash, "client-a", &a, NOW + 1),
+        s.rotate_refresh(&t1.hash, "client-a", &b, NOW + 1)
+    );
+    let outcomes = [x.unwrap(), y.unwrap()];
+    let rotated = outcomes.iter().filter(|o| matches!(o, Rotation::Rotated(_))).count();
+    let reused = outcomes.iter().filter(|o| matches!(o, Rotation::Reused { .. })).count();
+    assert_eq!((rotated, reused), (1, 1), "{outcomes:?}");
+}
+
+async fn auth_code_replay_revokes_grant(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let code = auth_code(&env.id, "client-a", NOW + 60);
+    s.insert_auth_code(&code).await.unwrap();
+    assert_eq!(s.auth_code(&code.hash).await.unwrap(), Some(code.clone()));
+    assert_eq!(s.auth_code(&random_hash()).await.unwrap(), None);
+
+    let g = grant(&env.id, "client-a");
+    let t = refresh(&g.id, NOW + 3600);
+    assert_eq!(s.redeem_auth_code(&code.hash, &g, Some(&t), NOW + 5).await.unwrap(), CodeRedemption::Redeemed);
+    assert_eq!(s.auth_code(&code.hash).await.unwrap().unwrap().grant_id, Some(g.id.clone()));
+    assert_eq!(s.grant(&g.id).await.unwrap(), Some(g.clone()));
+    assert_eq!(s.refresh_token_grant(&t.hash).await.unwrap(), Some(g.clone()));
+
+    let replay = grant(&env.id, "client-a");
+    assert_eq!(s.redeem_auth_code(&code.hash, &replay, None, NOW + 9).await.unwrap(), CodeRedemption::Replayed);
+    assert_eq!(s.grant(&replay.id).await.unwrap(), None, "a replay creates no family");
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW + 9));
+    assert!(s.access_token_revoked("any-jti", Some(&g.id)).await.unwrap());
+    let next = refresh(&g.id, NOW + 7200);
+    assert_eq!(s.rotate_refresh(&t.hash, "client-a", &next, NOW + 10).await.unwrap(), Rotation::Invalid);
+}
+
+async fn racing_code_redemptions_have_one_winner(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let code = auth_code(&env.id, "client-a", NOW + 60);
+    s.insert_auth_code(&code).await.unwrap();
+    let (g1, g2) = (grant(&env.id, "client-a"), grant(&env.id, "client-a"));
+
+    let (x, y) = tokio::join!(
+        s.redeem_auth_code(&code.hash, &g1, None, NOW + 1),
+        s.redeem_auth_code(&code.hash, &g2, None, NOW + 1)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let (winner, loser) = match (&x, &y) {
+        (CodeRedemption::Redeemed, CodeRedemption::Replayed) => (&g1, &g2),
+        (CodeRedemption::Replayed, CodeRedemption::Redeemed) => (&g2, &g1),
+        other => panic!("expected one redemption and one replay, got {other:?}"),
+    };
+    assert_eq!(s.auth_code(&code.hash).await.unwrap().unwrap().grant_id, Some(winner.id.clone()));
+    assert_eq!(s.grant(&winner.id).await.unwrap().unwrap().revoked_at, Some(NOW + 1));
+    assert_eq!(s.grant(&loser.id).await.unwrap(), None);
+}
+
+async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let g = grant(&env.id, "client-a");
+    s.create_grant(&g, None).await.unwrap();
+
+    assert!(!s.access_token_revoked("jti-1", None).await.unwrap());
+    assert!(!s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
+    s.revoke_jti("jti-1", NOW + 3600).await.unwrap();
+    s.revoke_jti("jti-1", NOW + 3600).await.unwrap(); // idempotent
+    assert!(s.access_token_revoked("jti-1", None).await.unwrap());
+    assert!(s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
+    assert!(!s.access_token_revoked("jti-2", None).await.unwrap());
+    assert!(!s.access_token_revoked("jti-2", Some(&g.id)).await.unwrap());
+    assert!(!s.access_token_revoked("jti-2", Some("unknown-grant")).await.unwrap());
+
+    s.revoke_grant(&g.id, NOW).await.unwrap();
+    assert!(s.access_token_revoked("jti-2", Some(&g.id)).await.unwrap());
+    assert!(!s.access_token_revoked("jti-2", None).await.unwrap(), "a token without a family");
+}
+
+async fn purge_expired_removes_only_expired_rows(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+    let (old, live) = (NOW - 1, NOW + 100);
+
+    s.revoke_jti("old-jti", old).await.unwrap();
+    s.revoke_jti("live-jti", live).await.unwrap();
+    let (old_code, live_code) = (auth_code(&env.id, "c", old), auth_code(&env.id, "c", live));
+    s.insert_auth_code(&old_code).await.unwrap();
+    s.insert_auth_code(&live_code).await.unwrap();
+    let (old_dev, live_dev) = (device(&env.id, "OLDD-CODE", old), device(&env.id, "LIVE-CODE", live));
+    s.insert_device(&old_dev).await.unwrap();
+    s.insert_device(&live_dev).await.unwrap();
+    let (old_flow, live_flow) = (login_flow(&env.id, old), login_flow(&env.id, live));
+    s.insert_flow(&old_flow).await.unwrap();
+    s.insert_flow(&live_flow).await.unwrap();
+    let (old_cookie, live_cookie) = (random_hash(), random_hash());
+    s.insert_session(&old_cookie, &session(&a, old)).await.unwrap();
+    s.insert_session(&live_cookie, &session(&a, live)).await.unwrap();
+    let g = grant(&env.id, "c");
+    let (old_rt, live_rt) = (refresh(&g.id, old), refresh(&g.id, live));
+    s.create_grant(&g, Some(&old_rt)).await.unwrap();
+    assert!(matches!(s.rotate_refresh(&old_rt.hash, "c", &live_rt, NOW - 10).await.unwrap(), Rotation::Rotated(_)));
+
+    // Nothing has expired yet at the earlier time.
+    assert_eq!(s.purge_expired(old).await.unwrap(), 0);
+    assert_eq!(s.purge_expired(NOW).await.unwrap(), 6, "one expired row in each of six tables");
+
+    assert!(!s.access_token_revoked("old-jti", None).await.unwrap());
+    assert!(s.access_token_revoked("live-jti", None).await.unwrap());
+    assert_eq!(s.auth_code(&old_code.hash).await.unwrap(), None);
+    assert_eq!(s.auth_code(&live_code.hash).await.unwrap(), Some(live_code));
+    assert_eq!(s.device_by_user_code(&env.id, "OLDD-CODE").await.unwrap(), None);
+    assert!(s.device_by_user_code(&env.id, "LIVE-CODE").await.unwrap().is_some());
+    assert_eq!(s.flow(&env.id, &old_flow.id, 0).await.unwrap(), None);
+    assert_eq!(s.flow(&env.id, &live_flow.id, 0).await.unwrap(), Some(live_flow));
+    assert_eq!(s.session(&old_cookie, 0).await.unwrap(), None);
+    assert!(s.session(&live_cookie, 0).await.unwrap().is_some());
+    assert_eq!(s.refresh_token_grant(&old_rt.hash).await.unwrap(), None);
+    assert_eq!(s.refresh_token_grant(&live_rt.hash).await.unwrap(), Some(g.clone()));
+    // Families and accounts are not purged.
+    assert_eq!(s.grant(&g.id).await.unwrap(), Some(g));
+    assert!(s.account(&a.id).await.unwrap().is_some());
+    assert_eq!(s.purge_expired(NOW).await.unwrap(), 0);
+}
