@@ -62,13 +62,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: public_url.clone(),
         trusted_proxies,
     });
+    // Fail now, not at the first token request, if the key-encryption key is wrong.
+    state.env_keys(&admins.id).await.map_err(|e| {
+        anyhow::anyhow!("{e}\nhint: start signetd with the key-encryption key the store was sealed with (--key-encryption-key-file)")
+    })?;
 
-    println!("signetd listening on {scheme}://{local}");
-    println!("issuer: {}", state.issuer(&admins.id));
     let bootstrap_file = data_dir.join(config::BOOTSTRAP_FILE_NAME);
     if fresh.is_some() {
         println!("first start: administrator credentials written to {}", bootstrap_file.display());
     }
+    // Signals are caught from here on, so a stop right after the ready line is graceful.
+    let shutdown = shutdown()?;
+    println!("signetd listening on {scheme}://{local}");
+    println!("issuer: {}", state.issuer(&admins.id));
     if bootstrap_file.exists() {
         tracing::warn!(
             path = %bootstrap_file.display(),
@@ -80,10 +86,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     match tls {
         None => {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown())
+                .with_graceful_shutdown(shutdown)
                 .await?
         }
-        Some(tls) => serve_tls(listener, app, tls).await?,
+        Some(tls) => serve_tls(listener, app, tls, shutdown).await?,
     }
     store.close().await;
     Ok(())
@@ -103,9 +109,13 @@ fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<A
     Ok(Arc::new(cfg))
 }
 
-async fn serve_tls(listener: TcpListener, app: Router, tls: Arc<rustls::ServerConfig>) -> anyhow::Result<()> {
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let shutdown = shutdown();
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -144,21 +154,16 @@ fn spawn_purge(state: AppState) {
     });
 }
 
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled.
+fn shutdown() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }

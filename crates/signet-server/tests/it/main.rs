@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod bootstrap;
+mod cli;
 mod device;
 mod discovery;
 mod lockout;

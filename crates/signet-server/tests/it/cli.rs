@@ -1,0 +1,247 @@
+//! The `signetd` binary itself: flags, the ready line, bootstrap on disk,
+//! refusal of plain HTTP off loopback, TLS, recovery and key rotation.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use signet_core::clock::{Clock, SystemClock};
+use signet_store::Store;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SIGNETD: &str = env!("CARGO_BIN_EXE_signetd");
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("signetd-cli-{}", signet_core::crypto::random_id().unwrap()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Daemon {
+    child: Child,
+    base: String,
+    issuer: String,
+    stdout: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts `signetd serve` and waits for its ready line and issuer.
+    async fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(SIGNETD);
+        cmd.arg("serve").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stdout = Vec::new();
+        let read = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                stdout.push(line.clone());
+                if line.starts_with("issuer: ") {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(30), read).await.is_err() || stdout.len() < 2 {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
+            panic!("signetd did not get ready: {stdout:?}\n{err}");
+        }
+        let n = stdout.len();
+        let base = stdout[n - 2].strip_prefix("signetd listening on ").expect("the ready line, then the issuer").to_owned();
+        let issuer = stdout[n - 1].strip_prefix("issuer: ").unwrap().to_owned();
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Daemon { child, base, issuer, stdout }
+    }
+
+    async fn stop(mut self) -> String {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().unwrap().to_string()).status().await;
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "signetd exits cleanly on SIGTERM: {status}");
+        let mut err = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
+        err
+    }
+}
+
+async fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(SIGNETD).args(args).output().await.unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn bootstrap(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap()
+}
+
+async fn client_credentials(issuer: &str, boot: &serde_json::Value) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth(boot["worker"]["client_id"].as_str().unwrap(), boot["worker"]["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn serve_prints_its_address_keeps_secrets_off_stdout_and_restarts_unchanged() {
+    let dir = temp_dir();
+    let data = dir.to_str().unwrap();
+    let d = Daemon::start(&["--data-dir", data, "--listen", "127.0.0.1:0"], &[]).await;
+    assert!(d.base.starts_with("http://127.0.0.1:"));
+    let boot = bootstrap(&dir);
+    assert_eq!(d.issuer, boot["issuer"]);
+    assert_eq!(std::fs::metadata(dir.join("bootstrap.json")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(dir.join("key-encryption-key")).unwrap().permissions().mode() & 0o777, 0o600);
+    let printed = d.stdout.join("\n");
+    assert!(printed.contains("bootstrap.json"), "stdout says where the credentials are");
+    assert!(!printed.contains(boot["admin"]["password"].as_str().unwrap()));
+    assert!(!printed.contains(boot["worker"]["client_secret"].as_str().unwrap()));
+    assert_eq!(reqwest::get(format!("{}/healthz", d.base)).await.unwrap().status(), 200);
+    assert_eq!(client_credentials(&d.issuer, &boot).await, 200);
+    let stderr = d.stop().await;
+    assert!(stderr.contains("delete it"), "warns while the bootstrap file exists: {stderr}");
+    assert!(stderr.contains("key-encryption key"), "warns about the generated key: {stderr}");
+
+    // A restart changes nothing: same environment, same credentials, same file.
+    let before = std::fs::read(dir.join("bootstrap.json")).unwrap();
+    let d = Daemon::start(&["--data-dir", data, "--listen", "127.0.0.1:0"], &[]).await;
+    assert_eq!(d.issuer.rsplit('/').nth(1), boot["environment_id"].as_str());
+    assert!(!d.stdout.join("\n").contains("first start"));
+    assert_eq!(std::fs::read(dir.join("bootstrap.json")).unwrap(), before);
+    assert_eq!(client_credentials(&d.issuer, &boot).await, 200);
+    d.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn settings_come_from_environment_variables_and_a_strict_config_file() {
+    let dir = temp_dir();
+    let config = dir.join("signetd.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\nlisten = \"127.0.0.1:1\"\n", dir.join("data"))).unwrap();
+    // The variable beats the file; the file beats the default.
+    let d = Daemon::start(&["--config", config.to_str().unwrap()], &[("SIGNETD_LISTEN", "127.0.0.1:0")]).await;
+    assert!(!d.base.ends_with(":1"));
+    assert!(dir.join("data/bootstrap.json").exists());
+    d.stop().await;
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nlisen = \"typo\"\n").unwrap();
+    let (ok, _, err) = run(&["serve", "--config", config.to_str().unwrap()]).await;
+    assert!(!ok);
+    assert!(err.contains("signetd.toml") && err.contains("lisen"), "{err}");
+    let (ok, _, err) = run(&["serve", "--listen", "nonsense"]).await;
+    assert!(!ok && err.contains("--listen"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn plain_http_off_loopback_needs_tls_or_an_explicit_opt_out() {
+    let dir = temp_dir();
+    let data = dir.to_str().unwrap();
+    let (ok, _, err) = run(&["serve", "--data-dir", data, "--listen", "0.0.0.0:0"]).await;
+    assert!(!ok);
+    assert!(err.contains("refusing to serve plain HTTP") && err.contains("hint:"), "{err}");
+    let d = Daemon::start(&["--data-dir", data, "--listen", "0.0.0.0:0", "--insecure-http"], &[]).await;
+    let stderr = d.stop().await;
+    assert!(stderr.contains("--insecure-http"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn serves_https_with_the_given_certificate() {
+    let dir = temp_dir();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    // A test CA and a leaf for 127.0.0.1 signed by it.
+    let ext = dir.join("leaf.ext");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: [Vec<&str>; 3] = [
+        [&["req", "-x509"][..], &p256, &["-days", "1", "-subj", "/CN=signet test CA", "-keyout", "ca.key", "-out", "ca.pem"]].concat(),
+        [&["req"][..], &p256, &["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr"]].concat(),
+        vec!["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-out", "cert.pem", "-extfile", "leaf.ext"],
+    ];
+    for args in steps {
+        let made = Command::new("openssl").args(&args).current_dir(&dir).output().await.unwrap();
+        assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
+    }
+    let data = dir.join("data");
+    let d = Daemon::start(
+        &["--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(d.base.starts_with("https://127.0.0.1:"), "{}", d.base);
+    assert!(d.issuer.starts_with("https://"));
+    let root = reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap()).unwrap();
+    let https = reqwest::Client::builder().tls_certs_only([root]).build().unwrap();
+    let disco: serde_json::Value = https.get(format!("{}/.well-known/openid-configuration", d.issuer)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(disco["issuer"], d.issuer);
+    // A client that does not trust the certificate gets no answer at all.
+    assert!(reqwest::Client::new().get(format!("{}/healthz", d.base)).send().await.is_err());
+    d.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn recover_account_resets_password_and_mfa_offline_and_is_audited() {
+    let dir = temp_dir();
+    let data = dir.to_str().unwrap();
+    let d = Daemon::start(&["--data-dir", data, "--listen", "127.0.0.1:0"], &[]).await;
+    let boot = bootstrap(&dir);
+    d.stop().await;
+
+    let (ok, out, err) = run(&["recover-account", "administrator", "--data-dir", data]).await;
+    assert!(ok, "{err}");
+    let file = dir.join("recovery-administrator.json");
+    assert!(out.contains(file.to_str().unwrap()), "{out}");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let creds: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let password = creds["password"].as_str().unwrap();
+    assert_ne!(password, boot["admin"]["password"]);
+    assert!(!out.contains(password), "the password is not printed");
+
+    let store = Store::open(&format!("sqlite://{}/signet.db", data)).await.unwrap();
+    let env = boot["environment_id"].as_str().unwrap();
+    let admin = store.account_by_username(env, "administrator").await.unwrap().unwrap();
+    assert!(!admin.totp_confirmed && admin.totp_sealed.is_none(), "MFA enrolment is reset");
+    assert!(signet_core::password::verify(password, admin.password_hash.as_deref().unwrap()));
+    assert!(!admin.is_locked(SystemClock.now()));
+    let events = store.audit_events(0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.action == "account.recover" && e.event.target == admin.id));
+    assert_eq!(store.verify_audit_chain().await.unwrap().broken_at, None);
+    store.close().await;
+
+    let (ok, _, err) = run(&["recover-account", "nobody", "--data-dir", data]).await;
+    assert!(!ok && err.contains("nobody"), "{err}");
+    let (ok, _, err) = run(&["recover-account", "administrator", "--data-dir", dir.join("empty").to_str().unwrap()]).await;
+    assert!(!ok && err.contains("hint:"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn rotating_the_key_encryption_key_keeps_the_signing_keys_usable() {
+    let dir = temp_dir();
+    let data = dir.to_str().unwrap();
+    let d = Daemon::start(&["--data-dir", data, "--listen", "127.0.0.1:0"], &[]).await;
+    let boot = bootstrap(&dir);
+    d.stop().await;
+    let old = std::fs::read(dir.join("key-encryption-key")).unwrap();
+    let (ok, out, err) = run(&["rotate-kek", "--data-dir", data]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("re-sealed 2 secrets"), "a signing key and a TOTP secret: {out}");
+    assert_ne!(std::fs::read(dir.join("key-encryption-key")).unwrap(), old);
+    let d = Daemon::start(&["--data-dir", data, "--listen", "127.0.0.1:0"], &[]).await;
+    assert_eq!(client_credentials(&d.issuer, &boot).await, 200, "tokens are signed with the re-sealed key");
+    d.stop().await;
+    // The old key no longer opens anything.
+    std::fs::write(dir.join("key-encryption-key"), &old).unwrap();
+    let args = ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"];
+    let refused = tokio::time::timeout(Duration::from_secs(30), run(&args));
+    let (ok, _, err) = refused.await.expect("signetd refuses to start, rather than serving errors");
+    assert!(!ok && err.contains("key-encryption key"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
