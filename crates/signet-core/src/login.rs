@@ -36,6 +36,10 @@ pub const AMR_MFA: &str = "mfa";
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     Password,
+    /// The password was a one-time password from recovery; the person chooses a new one.
+    ChangePassword {
+        account_id: String,
+    },
     /// The password was right; a TOTP code is due.
     Totp {
         account_id: String,
@@ -53,8 +57,21 @@ pub enum Step {
     },
 }
 
-/// The step after a correct password.
+/// The step after a correct password: replace a one-time password first,
+/// then the second factor.
 pub fn after_password(
+    account: &Account,
+    now: UnixTime,
+    new_sealed_secret: impl FnOnce() -> Option<Vec<u8>>,
+) -> Option<Step> {
+    if account.password_change_required {
+        return Some(Step::ChangePassword { account_id: account.id.clone() });
+    }
+    after_first_factor(account, now, new_sealed_secret)
+}
+
+/// The step once the password is settled: TOTP, enrolment, or done.
+pub fn after_first_factor(
     account: &Account,
     now: UnixTime,
     new_sealed_secret: impl FnOnce() -> Option<Vec<u8>>,
@@ -101,6 +118,7 @@ mod tests {
             totp_confirmed: totp,
             totp_last_step: 0,
             failed_attempts: 0,
+            password_change_required: false,
             locked_until: 0,
             created_at: 0,
         }
@@ -115,6 +133,15 @@ mod tests {
         assert_eq!(
             after_password(&account(false, false), 5, sealed),
             Some(Step::Authenticated { account_id: "a".into(), auth_time: 5, amr: vec!["pwd".into()] })
+        );
+    }
+
+    #[test]
+    fn a_one_time_password_is_replaced_before_anything_else() {
+        let recovered = Account { password_change_required: true, ..account(true, false) };
+        assert_eq!(
+            after_password(&recovered, 5, || Some(vec![1])),
+            Some(Step::ChangePassword { account_id: "a".into() })
         );
     }
 }

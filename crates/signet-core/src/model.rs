@@ -55,6 +55,8 @@ pub struct Account {
     pub totp_confirmed: bool,
     pub totp_last_step: i64,
     pub failed_attempts: i64,
+    /// Set by break-glass recovery: the one-time password must be replaced at the next sign-on.
+    pub password_change_required: bool,
     pub locked_until: UnixTime,
     pub created_at: UnixTime,
 }

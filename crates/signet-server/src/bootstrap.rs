@@ -74,6 +74,7 @@ pub async fn ensure(
         totp_confirmed: true,
         totp_last_step: 0,
         failed_attempts: 0,
+        password_change_required: false,
         locked_until: 0,
         created_at: now,
     };

@@ -12,6 +12,7 @@ use signet_core::token::{Signer, Verifier};
 use signet_store::Store;
 
 const REFRESH: i64 = 60;
+const MIN_RELOAD: i64 = 5;
 
 /// How long a retired key stays published: until every token it signed has expired.
 pub const RETIRED_KEY_PUBLISHED: i64 =
@@ -60,6 +61,27 @@ impl Keyring {
             m.insert(env_id.to_owned(), loaded.clone());
         }
         Ok(loaded)
+    }
+
+    /// Reloads an environment's keys when a token names a key the cache does not
+    /// know: another instance may have rotated. At most once per `MIN_RELOAD`
+    /// seconds, so tokens with invented key ids cannot turn into a query each.
+    pub async fn reload_for_unknown_kid(
+        &self,
+        store: &Store,
+        kek: &Kek,
+        env_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<Arc<EnvKeys>>, KeyringError> {
+        let cached = self.envs.read().ok().and_then(|m| m.get(env_id).cloned());
+        if cached.is_some_and(|k| now - k.loaded_at < MIN_RELOAD) {
+            return Ok(None);
+        }
+        let loaded = Arc::new(load(store, kek, env_id, now).await?);
+        if let Ok(mut m) = self.envs.write() {
+            m.insert(env_id.to_owned(), loaded.clone());
+        }
+        Ok(Some(loaded))
     }
 
     /// Drops an environment's cached keys, after a rotation on this instance.

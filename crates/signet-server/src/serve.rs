@@ -64,7 +64,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     // Fail now, not at the first token request, if the key-encryption key is wrong.
     state.env_keys(&admins.id).await.map_err(|e| {
-        anyhow::anyhow!("{e}\nhint: start signetd with the key-encryption key the store was sealed with (--key-encryption-key-file)")
+        anyhow::anyhow!(
+            "{e}\nhint: start signetd with the key-encryption key the store was sealed with (--key-encryption-key-file)"
+        )
     })?;
 
     let bootstrap_file = data_dir.join(config::BOOTSTRAP_FILE_NAME);

@@ -93,6 +93,15 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Hashes a new password on the bounded hashing pool.
+    pub async fn hash_password(&self, password: &str) -> Option<String> {
+        let _permit = self.hash_permits.acquire().await.ok()?;
+        let password = signet_core::secret::Secret::new(password.to_owned());
+        tokio::task::spawn_blocking(move || signet_core::password::hash(password.expose()).ok()).await.ok().flatten()
+    }
+}
+
 pub fn issuer(public_url: &str, env_id: &str) -> String {
     format!("{}/{env_id}/as", public_url.trim_end_matches('/'))
 }

@@ -9,7 +9,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::{Result, Store, audit, conflict, flag, from_json, to_json};
 
 const COLUMNS: &str = "id, environment_id, username, password_hash, active, admin, roles, auditor, totp_sealed, \
-     totp_confirmed, totp_last_step, failed_attempts, locked_until, created_at";
+     totp_confirmed, totp_last_step, failed_attempts, locked_until, created_at, password_change_required";
 
 fn account(r: &AnyRow) -> Result<Account> {
     Ok(Account {
@@ -27,6 +27,7 @@ fn account(r: &AnyRow) -> Result<Account> {
         failed_attempts: r.try_get("failed_attempts")?,
         locked_until: r.try_get("locked_until")?,
         created_at: r.try_get("created_at")?,
+        password_change_required: r.try_get::<i64, _>("password_change_required")? != 0,
     })
 }
 
@@ -37,7 +38,7 @@ pub struct NewCredentials {
 
 pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, a: &Account) -> Result<()> {
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO accounts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        "INSERT INTO accounts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     )))
     .bind(&a.id)
     .bind(&a.environment_id)
@@ -53,6 +54,7 @@ pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, a: &Account) -> Resul
     .bind(a.failed_attempts)
     .bind(a.locked_until)
     .bind(a.created_at)
+    .bind(flag(a.password_change_required))
     .execute(conn)
     .await
     .map_err(conflict("account"))?;
@@ -148,13 +150,29 @@ impl Store {
         Ok(true)
     }
 
+    /// Replaces a password the person was made to change; clears the requirement.
+    pub async fn change_password(&self, id: &str, password_hash: &str, ev: &AuditEvent) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE accounts SET password_hash = $2, password_change_required = 0 WHERE id = $1")
+            .bind(id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Break-glass recovery: new password, MFA enrolment cleared, unlocked, and
     /// the account's browser sessions ended. False if there is no such account.
     pub async fn recover_account(&self, id: &str, creds: &NewCredentials, ev: &AuditEvent) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = $2, totp_sealed = NULL, totp_confirmed = 0, \
-             failed_attempts = 0, locked_until = 0, active = 1 WHERE id = $1",
+             failed_attempts = 0, locked_until = 0, active = 1, password_change_required = 1 WHERE id = $1",
         )
         .bind(id)
         .bind(&creds.password_hash)

@@ -102,7 +102,9 @@ impl Store {
         // Run this with signetd stopped: an enrolment confirmed meanwhile would
         // still be sealed with the old key.
         sqlx::query("UPDATE signing_keys SET private_sealed = private_sealed").execute(&mut *tx).await?;
-        sqlx::query("UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL").execute(&mut *tx).await?;
+        sqlx::query("UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL")
+            .execute(&mut *tx)
+            .await?;
         let keys = sqlx::query("SELECT kid, private_sealed FROM signing_keys").fetch_all(&mut *tx).await?;
         let mut count = 0;
         for r in &keys {

@@ -17,8 +17,23 @@ pub async fn verify(
     env: &Env,
     token: &str,
 ) -> Result<Result<AccessClaims, Rejected>, signet_store::StoreError> {
-    let Some(verifier) = token::peek_kid(token).and_then(|kid| env.verifiers.get(&kid)) else {
-        return Ok(Err(Rejected::Invalid));
+    let Some(kid) = token::peek_kid(token) else { return Ok(Err(Rejected::Invalid)) };
+    let reloaded;
+    let verifier = match env.verifiers.get(&kid) {
+        Some(v) => v,
+        None => {
+            reloaded = match state.keyring.reload_for_unknown_kid(&state.store, &state.kek, env.id(), state.now()).await
+            {
+                Ok(Some(k)) => k,
+                Ok(None) => return Ok(Err(Rejected::Invalid)),
+                Err(crate::keyring::KeyringError::Store(e)) => return Err(e),
+                Err(_) => return Ok(Err(Rejected::Invalid)),
+            };
+            match reloaded.verifiers.get(&kid) {
+                Some(v) => v,
+                None => return Ok(Err(Rejected::Invalid)),
+            }
+        }
     };
     let claims = match token::verify_access(token, verifier, state.now()) {
         Ok(c) if c.iss == state.issuer(env.id()) => c,

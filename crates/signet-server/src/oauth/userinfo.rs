@@ -29,7 +29,11 @@ pub async fn userinfo(State(state): State<AppState>, env: Env, headers: HeaderMa
     let claims = match verify(&state, &env, token).await {
         Ok(Ok(c)) => c,
         Ok(Err(_)) => {
-            return refuse(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked");
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is invalid, expired or revoked",
+            );
         }
         Err(e) => return crate::error::OAuthError::internal(e).into_response(),
     };

@@ -14,7 +14,7 @@ use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::{constant_time_eq, random_id, random_token, sha256};
 use signet_core::login::{self, Purpose, Step, enrol_purpose};
 use signet_core::model::{Account, BROWSER_SESSION_TTL, DeviceStatus, totp_purpose};
-use signet_core::totp;
+use signet_core::{password, totp};
 use signet_store::{BrowserSession, LoginFlow};
 
 use super::{PageEnv, PageParams, cookie, error_page, esc, page, see_other};
@@ -87,6 +87,7 @@ pub async fn submit(
     }
     let step = match &flow.step {
         Step::Password => password(&state, &env, &p, now).await,
+        Step::ChangePassword { account_id } => change_password(&state, account_id, &p, now).await,
         Step::Totp { account_id } => second_factor(&state, account_id, None, p.get("code"), now).await,
         Step::Enrol { account_id, sealed_secret } => {
             second_factor(&state, account_id, Some(sealed_secret), p.get("code"), now).await
@@ -146,6 +147,38 @@ async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64) 
         state.kek.seal(&enrol_purpose(&account.id), secret.expose()).ok()
     };
     match login::after_password(&account, now, sealed) {
+        Some(step) => Ok(Ok(step)),
+        None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
+    }
+}
+
+/// A new password in place of a one-time one. Not a credential check, so a
+/// mismatch is not counted as a failure against the account.
+async fn change_password(state: &AppState, account_id: &str, p: &super::Params, now: i64) -> StepResult {
+    let new = p.get("new_password").unwrap_or_default();
+    if new.chars().count() < password::MIN_LENGTH {
+        return Ok(Err((Failure::Other, "Choose a password of at least 12 characters.")));
+    }
+    if p.get("confirm_password") != Some(new) {
+        return Ok(Err((Failure::Other, "The two passwords differ.")));
+    }
+    let Some(account) = state.store.account(account_id).await? else {
+        return Ok(Err((Failure::Other, "This account no longer exists.")));
+    };
+    if state.verify_password(new, account.password_hash.as_deref()).await {
+        return Ok(Err((Failure::Other, "Choose a password other than the one-time password.")));
+    }
+    let Some(hash) = state.hash_password(new).await else {
+        return Err(signet_store::StoreError::Corrupt("password hashing failed".into()));
+    };
+    let ev = event(&account, "account.password.change", account.id.clone(), None, now)?;
+    state.store.change_password(account_id, &hash, &ev).await?;
+    let account = Account { password_change_required: false, ..account };
+    let sealed = || {
+        let secret = totp::generate_secret().ok()?;
+        state.kek.seal(&enrol_purpose(&account.id), secret.expose()).ok()
+    };
+    match login::after_first_factor(&account, now, sealed) {
         Some(step) => Ok(Ok(step)),
         None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
     }
@@ -350,6 +383,21 @@ async fn render(
                      <label for=\"password\">Password</label>\
                      <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>",
                     "Sign on"
+                )
+            ),
+        ),
+        Step::ChangePassword { .. } => page(
+            status,
+            "Choose a new password",
+            &format!(
+                "<p>You signed on with a one-time password. Choose your own to go on.</p>{alert}{}",
+                form(
+                    flow,
+                    "<label for=\"new_password\">New password</label>\
+                     <input type=\"password\" id=\"new_password\" name=\"new_password\" autocomplete=\"new-password\" minlength=\"12\" required autofocus>\
+                     <label for=\"confirm_password\">Repeat it</label>\
+                     <input type=\"password\" id=\"confirm_password\" name=\"confirm_password\" autocomplete=\"new-password\" minlength=\"12\" required>",
+                    "Save and continue"
                 )
             ),
         ),

@@ -11,6 +11,8 @@ use signet_store::Store;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::harness::{Browser, CLI_REDIRECT, pkce_pair};
+
 const SIGNETD: &str = env!("CARGO_BIN_EXE_signetd");
 
 fn temp_dir() -> PathBuf {
@@ -51,7 +53,8 @@ impl Daemon {
             panic!("signetd did not get ready: {stdout:?}\n{err}");
         }
         let n = stdout.len();
-        let base = stdout[n - 2].strip_prefix("signetd listening on ").expect("the ready line, then the issuer").to_owned();
+        let base =
+            stdout[n - 2].strip_prefix("signetd listening on ").expect("the ready line, then the issuer").to_owned();
         let issuer = stdout[n - 1].strip_prefix("issuer: ").unwrap().to_owned();
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -70,7 +73,11 @@ impl Daemon {
 
 async fn run(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(SIGNETD).args(args).output().await.unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn bootstrap(dir: &Path) -> serde_json::Value {
@@ -160,9 +167,30 @@ async fn serves_https_with_the_given_certificate() {
     std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
     let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     let steps: [Vec<&str>; 3] = [
-        [&["req", "-x509"][..], &p256, &["-days", "1", "-subj", "/CN=signet test CA", "-keyout", "ca.key", "-out", "ca.pem"]].concat(),
+        [
+            &["req", "-x509"][..],
+            &p256,
+            &["-days", "1", "-subj", "/CN=signet test CA", "-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
         [&["req"][..], &p256, &["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr"]].concat(),
-        vec!["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-out", "cert.pem", "-extfile", "leaf.ext"],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            "cert.pem",
+            "-extfile",
+            "leaf.ext",
+        ],
     ];
     for args in steps {
         let made = Command::new("openssl").args(&args).current_dir(&dir).output().await.unwrap();
@@ -170,7 +198,16 @@ async fn serves_https_with_the_given_certificate() {
     }
     let data = dir.join("data");
     let d = Daemon::start(
-        &["--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
         &[],
     )
     .await;
@@ -178,7 +215,8 @@ async fn serves_https_with_the_given_certificate() {
     assert!(d.issuer.starts_with("https://"));
     let root = reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap()).unwrap();
     let https = reqwest::Client::builder().tls_certs_only([root]).build().unwrap();
-    let disco: serde_json::Value = https.get(format!("{}/.well-known/openid-configuration", d.issuer)).send().await.unwrap().json().await.unwrap();
+    let disco: serde_json::Value =
+        https.get(format!("{}/.well-known/openid-configuration", d.issuer)).send().await.unwrap().json().await.unwrap();
     assert_eq!(disco["issuer"], d.issuer);
     // A client that does not trust the certificate gets no answer at all.
     assert!(reqwest::Client::new().get(format!("{}/healthz", d.base)).send().await.is_err());
@@ -215,9 +253,32 @@ async fn recover_account_resets_password_and_mfa_offline_and_is_audited() {
     assert_eq!(store.verify_audit_chain().await.unwrap().broken_at, None);
     store.close().await;
 
+    // The one-time password must be replaced, then the administrator enrols TOTP again.
+    let d = Daemon::start(&["--data-dir", data, "--listen", "127.0.0.1:0"], &[]).await;
+    let mut b = Browser::default();
+    let (_, challenge) = pkce_pair();
+    let authorize = format!(
+        "{}/authorize?response_type=code&client_id=signet-cli&redirect_uri={CLI_REDIRECT}&code_challenge={challenge}&code_challenge_method=S256",
+        d.issuer
+    );
+    let signon = b.get(&authorize).await.location.unwrap();
+    b.submit(&signon, &[("username", "administrator"), ("password", password)]).await;
+    let change = b.get(&signon).await;
+    assert!(change.body.contains("autocomplete=\"new-password\""), "{}", change.body);
+    let same = b.submit(&signon, &[("new_password", password), ("confirm_password", password)]).await;
+    assert_eq!(same.status, 401, "the one-time password cannot be kept");
+    let short = b.submit(&signon, &[("new_password", "short"), ("confirm_password", "short")]).await;
+    assert_eq!(short.status, 401);
+    let mine = "a long passphrase of my own";
+    let changed = b.submit(&signon, &[("new_password", mine), ("confirm_password", mine)]).await;
+    assert_eq!(changed.status, 303);
+    assert!(b.get(&signon).await.body.contains("id=\"totp-secret\""), "then MFA enrolment");
+    d.stop().await;
+
     let (ok, _, err) = run(&["recover-account", "nobody", "--data-dir", data]).await;
     assert!(!ok && err.contains("nobody"), "{err}");
-    let (ok, _, err) = run(&["recover-account", "administrator", "--data-dir", dir.join("empty").to_str().unwrap()]).await;
+    let (ok, _, err) =
+        run(&["recover-account", "administrator", "--data-dir", dir.join("empty").to_str().unwrap()]).await;
     assert!(!ok && err.contains("hint:"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

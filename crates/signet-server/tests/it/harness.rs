@@ -78,7 +78,17 @@ impl Server {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
         });
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Server { issuer: boot.issuer.clone(), env_id: boot.environment_id.clone(), base, state, clock, boot, dir, http, pg_db }
+        Server {
+            issuer: boot.issuer.clone(),
+            env_id: boot.environment_id.clone(),
+            base,
+            state,
+            clock,
+            boot,
+            dir,
+            http,
+            pg_db,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -108,6 +118,7 @@ impl Server {
             totp_confirmed: enrolled,
             totp_last_step: 0,
             failed_attempts: 0,
+            password_change_required: false,
             locked_until: 0,
             created_at: self.clock.now(),
         };
@@ -127,7 +138,13 @@ impl Server {
     }
 
     /// An application; returns its client id and secret (confidential kinds).
-    pub async fn application(&self, kind: AppKind, grants: &[GrantType], roles: &[Role], env_id: Option<&str>) -> (String, Option<String>) {
+    pub async fn application(
+        &self,
+        kind: AppKind,
+        grants: &[GrantType],
+        roles: &[Role],
+        env_id: Option<&str>,
+    ) -> (String, Option<String>) {
         let id = random_id().unwrap();
         let secret = (kind != AppKind::Native).then(|| random_token().unwrap().expose().clone());
         let app = Application {
@@ -162,7 +179,12 @@ impl Server {
         self.post_form(&self.url("/token"), form, None).await
     }
 
-    pub async fn post_form(&self, url: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, serde_json::Value) {
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (u16, serde_json::Value) {
         let mut req = self.http.post(url).form(form);
         if let Some((u, p)) = basic {
             req = req.basic_auth(u, Some(p));
@@ -294,7 +316,13 @@ pub fn query(location: &str) -> HashMap<String, String> {
 }
 
 /// Signs `who` on through the authorization code flow; returns the redirect with the code.
-pub async fn sign_on(s: &Server, b: &mut Browser, client_id: &str, who: &TestAccount, challenge: &str) -> HashMap<String, String> {
+pub async fn sign_on(
+    s: &Server,
+    b: &mut Browser,
+    client_id: &str,
+    who: &TestAccount,
+    challenge: &str,
+) -> HashMap<String, String> {
     let url = format!(
         "{}?response_type=code&client_id={client_id}&redirect_uri=http://127.0.0.1:4711/callback&scope=openid%20profile%20offline_access&state=st-1&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256",
         s.url("/authorize")

@@ -69,6 +69,7 @@ pub fn account(environment_id: &str, username: &str) -> Account {
         totp_confirmed: false,
         totp_last_step: 0,
         failed_attempts: 0,
+        password_change_required: false,
         locked_until: 0,
         created_at: NOW,
     }
