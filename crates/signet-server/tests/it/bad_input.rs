@@ -26,8 +26,18 @@ async fn token_endpoint_rejects_malformed_requests() {
         ("application/json", br#"{"grant_type":"client_credentials"}"#.to_vec(), 400, "invalid_request"),
         (form, b"grant_type=refresh_token&client_id=signet-cli".to_vec(), 400, "invalid_request"),
         (form, b"grant_type=refresh_token&client_id=signet-cli&refresh_token=forged".to_vec(), 400, "invalid_grant"),
-        (form, b"grant_type=authorization_code&client_id=signet-cli&code=forged&redirect_uri=x".to_vec(), 400, "invalid_grant"),
-        (form, b"grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=signet-cli&device_code=x".to_vec(), 400, "invalid_grant"),
+        (
+            form,
+            b"grant_type=authorization_code&client_id=signet-cli&code=forged&redirect_uri=x".to_vec(),
+            400,
+            "invalid_grant",
+        ),
+        (
+            form,
+            b"grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=signet-cli&device_code=x".to_vec(),
+            400,
+            "invalid_grant",
+        ),
     ];
     for (ct, body, status, error) in cases {
         let shown = String::from_utf8_lossy(&body).chars().take(80).collect::<String>();
@@ -46,8 +56,12 @@ async fn authorize_never_redirects_to_an_unregistered_uri() {
     for bad in [
         format!("{base}?response_type=code&redirect_uri={CLI_REDIRECT}"),
         format!("{base}?response_type=code&client_id=nobody&redirect_uri={CLI_REDIRECT}"),
-        format!("{base}?response_type=code&client_id=signet-cli&redirect_uri=https://evil.test/cb&code_challenge={challenge}&code_challenge_method=S256"),
-        format!("{base}?response_type=code&client_id=signet-cli&redirect_uri=http://127.0.0.1:4711/other&code_challenge={challenge}&code_challenge_method=S256"),
+        format!(
+            "{base}?response_type=code&client_id=signet-cli&redirect_uri=https://evil.test/cb&code_challenge={challenge}&code_challenge_method=S256"
+        ),
+        format!(
+            "{base}?response_type=code&client_id=signet-cli&redirect_uri=http://127.0.0.1:4711/other&code_challenge={challenge}&code_challenge_method=S256"
+        ),
         format!("{base}?response_type=code&client_id=signet-cli&client_id=signet-cli&redirect_uri={CLI_REDIRECT}"),
         format!("{base}?response_type=code&client_id=signet-cli"),
     ] {
@@ -65,12 +79,18 @@ async fn authorize_errors_after_the_redirect_is_known_go_back_with_state_and_iss
     let mut b = Browser::default();
     let base = format!("{}?client_id=signet-cli&redirect_uri={CLI_REDIRECT}&state=s1", s.url("/authorize"));
     for (extra, error) in [
-        (format!("&response_type=token&code_challenge={challenge}&code_challenge_method=S256"), "unsupported_response_type"),
+        (
+            format!("&response_type=token&code_challenge={challenge}&code_challenge_method=S256"),
+            "unsupported_response_type",
+        ),
         ("&response_type=code".to_owned(), "invalid_request"),
         (format!("&response_type=code&code_challenge={challenge}&code_challenge_method=plain"), "invalid_request"),
         (format!("&response_type=code&code_challenge={challenge}"), "invalid_request"),
         ("&response_type=code&code_challenge=short&code_challenge_method=S256".to_owned(), "invalid_request"),
-        (format!("&response_type=code&scope=openid%20admin&code_challenge={challenge}&code_challenge_method=S256"), "invalid_scope"),
+        (
+            format!("&response_type=code&scope=openid%20admin&code_challenge={challenge}&code_challenge_method=S256"),
+            "invalid_scope",
+        ),
     ] {
         let page = b.get(&format!("{base}{extra}")).await;
         assert_eq!(page.status, 303, "{extra}");
@@ -91,7 +111,12 @@ async fn code_exchange_refuses_other_clients_wrong_redirects_bad_verifiers_and_o
     let q = sign_on(&s, &mut b, "signet-cli", &admin, &challenge).await;
     let code = q["code"].as_str();
     let exchange = |client: &str, redirect: &str, verifier: Option<&str>| {
-        let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect), ("client_id", client)];
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("client_id", client),
+        ];
         if let Some(v) = verifier {
             form.push(("code_verifier", v));
         }
@@ -125,12 +150,20 @@ async fn a_verifier_without_a_challenge_is_a_downgrade() {
     let (web, secret) = s.application(AppKind::Web, &[GrantType::AuthorizationCode], &[], None).await;
     let secret = secret.unwrap();
     let mut b = Browser::default();
-    let url = format!("{}?response_type=code&client_id={web}&redirect_uri=https://app.test/cb&scope=openid", s.url("/authorize"));
+    let url = format!(
+        "{}?response_type=code&client_id={web}&redirect_uri=https://app.test/cb&scope=openid",
+        s.url("/authorize")
+    );
     let signon = b.get(&url).await.location.unwrap();
     let done = b.submit(&signon, &[("username", &user.username), ("password", &user.password)]).await;
     let code = query(done.location.as_deref().unwrap())["code"].clone();
     let (verifier, _) = pkce_pair();
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "https://app.test/cb"), ("code_verifier", verifier.as_str())];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://app.test/cb"),
+        ("code_verifier", verifier.as_str()),
+    ];
     let (status, r) = s.post_form(&s.url("/token"), &form, Some((&web, &secret))).await;
     assert_eq!((status, r["error"].as_str()), (400, Some("invalid_grant")));
 }
@@ -153,12 +186,14 @@ async fn a_token_from_another_environment_is_not_accepted() {
         source_ip: None,
     };
     s.store().create_environment(&other, &key, &ev).await.unwrap();
-    let (worker_b, secret_b) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], Some(&other.id)).await;
+    let (worker_b, secret_b) =
+        s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], Some(&other.id)).await;
     let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
     let (_, t) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
     let token_a = t["access_token"].as_str().unwrap();
     let other_introspect = format!("{}/{}/as/introspect", s.base, other.id);
-    let (status, r) = s.post_form(&other_introspect, &[("token", token_a)], Some((&worker_b, secret_b.as_deref().unwrap()))).await;
+    let (status, r) =
+        s.post_form(&other_introspect, &[("token", token_a)], Some((&worker_b, secret_b.as_deref().unwrap()))).await;
     assert_eq!(status, 200);
     assert_eq!(r, serde_json::json!({"active": false}));
     // Environment A's worker is unknown in environment B.

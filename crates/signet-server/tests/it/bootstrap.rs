@@ -21,7 +21,8 @@ async fn bootstrap_writes_a_0600_file_once_and_its_administrator_signs_on() {
     assert_eq!(file["cli_client_id"], "signet-cli");
     assert!(file["admin"]["password"].is_string() && file["worker"]["client_secret"].is_string());
 
-    let again = signet_server::bootstrap::ensure(s.store(), &s.state.kek, s.clock.now(), &s.base, &s.dir).await.unwrap();
+    let again =
+        signet_server::bootstrap::ensure(s.store(), &s.state.kek, s.clock.now(), &s.base, &s.dir).await.unwrap();
     assert!(again.is_none(), "a restart changes nothing");
     assert_eq!(std::fs::read(&path).unwrap(), written, "the file is not rewritten");
 

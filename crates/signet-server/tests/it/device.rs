@@ -5,13 +5,20 @@ use signet_core::user_code;
 use crate::harness::{Browser, Server};
 
 async fn start(s: &Server) -> serde_json::Value {
-    let (status, d) = s.post_form(&s.url("/device_authorization"), &[("client_id", "signet-cli"), ("scope", "openid profile")], None).await;
+    let (status, d) = s
+        .post_form(&s.url("/device_authorization"), &[("client_id", "signet-cli"), ("scope", "openid profile")], None)
+        .await;
     assert_eq!(status, 200, "{d}");
     d
 }
 
 async fn poll(s: &Server, device_code: &str) -> (u16, serde_json::Value) {
-    s.token(&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", device_code), ("client_id", "signet-cli")]).await
+    s.token(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", device_code),
+        ("client_id", "signet-cli"),
+    ])
+    .await
 }
 
 #[tokio::test]
@@ -64,7 +71,8 @@ async fn a_denied_device_gets_access_denied_and_an_old_one_expires() {
     let user = s.account(false, false).await;
     let d = start(&s).await;
     let mut b = Browser::default();
-    let signon = b.submit(&s.url("/device"), &[("user_code", d["user_code"].as_str().unwrap())]).await.location.unwrap();
+    let signon =
+        b.submit(&s.url("/device"), &[("user_code", d["user_code"].as_str().unwrap())]).await.location.unwrap();
     b.submit(&signon, &[("username", &user.username), ("password", &user.password)]).await;
     let denied = b.submit(&signon, &[("decision", "deny")]).await;
     assert!(denied.body.contains("denied"));

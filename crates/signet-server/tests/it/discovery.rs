@@ -3,7 +3,8 @@ use crate::harness::Server;
 #[tokio::test]
 async fn discovery_lists_every_endpoint_and_capability() {
     let s = Server::start().await;
-    let d: serde_json::Value = s.http.get(s.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let d: serde_json::Value =
+        s.http.get(s.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["issuer"], s.issuer);
     for (key, path) in [
         ("authorization_endpoint", "/authorize"),
@@ -22,7 +23,9 @@ async fn discovery_lists_every_endpoint_and_capability() {
     assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
     let grants = d["grant_types_supported"].as_array().unwrap();
-    for g in ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"] {
+    for g in
+        ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"]
+    {
         assert!(grants.iter().any(|x| x == g), "{g}");
     }
     let auth = d["token_endpoint_auth_methods_supported"].as_array().unwrap();

@@ -12,7 +12,8 @@ async fn try_password(s: &Server, username: &str, password: &str) -> (u16, Strin
     );
     let signon = b.get(&url).await.location.unwrap();
     let page = b.submit(&signon, &[("username", username), ("password", password)]).await;
-    let message = page.body.split("role=\"alert\">").nth(1).map(|r| r.split('<').next().unwrap().to_owned()).unwrap_or_default();
+    let message =
+        page.body.split("role=\"alert\">").nth(1).map(|r| r.split('<').next().unwrap().to_owned()).unwrap_or_default();
     (page.status, message)
 }
 
@@ -38,17 +39,20 @@ async fn failures_from_one_address_are_limited_but_successes_never() {
     let s = Server::start().await;
     let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
     for _ in 0..50 {
-        let (status, _) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
+        let (status, _) =
+            s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
         assert_eq!(status, 200);
     }
     let mut last = 0;
     for _ in 0..signet_server::ratelimit::MAX_FAILURES + 1 {
-        let (status, _) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, "wrong"))).await;
+        let (status, _) =
+            s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, "wrong"))).await;
         last = status;
     }
     assert_eq!(last, 429, "the address is limited after too many failures");
     s.clock.advance(signet_server::ratelimit::WINDOW);
-    let (status, _) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
+    let (status, _) =
+        s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
     assert_eq!(status, 200, "the window passes");
 }
 
@@ -56,9 +60,8 @@ async fn failures_from_one_address_are_limited_but_successes_never() {
 async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
     let s = Server::start().await;
     let id = s.boot.worker.client_id.clone();
-    let from = |local: [u8; 4]| {
-        reqwest::Client::builder().local_address(std::net::IpAddr::from(local)).build().unwrap()
-    };
+    let from =
+        |local: [u8; 4]| reqwest::Client::builder().local_address(std::net::IpAddr::from(local)).build().unwrap();
     let fail = |client: reqwest::Client, forwarded: String| {
         let (url, id) = (s.url("/token"), id.clone());
         async move {

@@ -99,7 +99,8 @@ async fn pages_are_plain_forms_that_refuse_framing_and_foreign_posts() {
     // From another browser, which lacks the flow's cookie.
     let csrf = page.field("csrf").unwrap();
     let mut other = Browser::default();
-    let res = other.post(&signon, &[("csrf", &csrf), ("username", &admin.username), ("password", &admin.password)]).await;
+    let res =
+        other.post(&signon, &[("csrf", &csrf), ("username", &admin.username), ("password", &admin.password)]).await;
     assert_eq!(res.status, 400);
     // The TOTP step asks for a one-time code.
     b.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
