@@ -24,6 +24,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use tracing::Instrument;
 
 use crate::routes::authority;
 use crate::state::AppState;
@@ -53,12 +54,20 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts every request by its route template and status, and times it.
+/// Gives every request an id (logged with anything that goes wrong, and
+/// returned as `X-Request-Id`), counts it by route template and status, and times it.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route =
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    let id = signet_core::crypto::random_bytes::<8>()
+        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        .unwrap_or_default();
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), route = %route);
     let started = Instant::now();
-    let res = next.run(req).await;
+    let mut res = next.run(req).instrument(span).await;
     state.metrics.request(&route, res.status().as_u16(), started.elapsed());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
     res
 }

@@ -15,8 +15,17 @@ use crate::error::OAuthError;
 /// Request bodies of OAuth endpoints are small; anything larger is hostile.
 pub const MAX_BODY: usize = 16 * 1024;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Params(HashMap<String, String>);
+
+/// Values may be passwords, secrets or codes: only the names are shown.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_tuple("Params").field(&names).finish()
+    }
+}
 
 impl Params {
     pub fn parse(raw: &[u8]) -> Result<Params, OAuthError> {
@@ -103,5 +112,12 @@ mod tests {
         assert_eq!(p.get("b"), Some("x y z"));
         assert_eq!(p.get("c"), None);
         assert!(p.require("a").is_err());
+    }
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let p = Params::parse(b"client_secret=hunter2&password=swordfish").unwrap();
+        let shown = format!("{p:?}");
+        assert!(shown.contains("client_secret") && !shown.contains("hunter2") && !shown.contains("swordfish"));
     }
 }

@@ -6,7 +6,11 @@ use crate::harness::Server;
 async fn health_readiness_and_metrics() {
     let s = Server::start().await;
     let get = |p: &str| s.http.get(format!("{}{p}", s.base)).send();
-    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    let health = get("/healthz").await.unwrap();
+    assert_eq!(health.status(), 200);
+    let id = health.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16, "every answer carries its request id");
+    assert_ne!(get("/healthz").await.unwrap().headers()["x-request-id"].to_str().unwrap(), id);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
     s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
