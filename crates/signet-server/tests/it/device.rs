@@ -2,7 +2,7 @@
 
 use signet_core::user_code;
 
-use crate::harness::{Browser, Server};
+use crate::harness::{Backend, Browser, Server};
 
 async fn start(s: &Server) -> serde_json::Value {
     let (status, d) = s
@@ -22,8 +22,17 @@ async fn poll(s: &Server, device_code: &str) -> (u16, serde_json::Value) {
 }
 
 #[tokio::test]
-async fn device_code_is_approved_in_a_browser() {
-    let s = Server::start().await;
+async fn device_code_is_approved_in_a_browser_sqlite() {
+    device_code_is_approved_in_a_browser(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn device_code_is_approved_in_a_browser_postgres() {
+    device_code_is_approved_in_a_browser(Backend::Postgres).await;
+}
+
+async fn device_code_is_approved_in_a_browser(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let admin = s.account(true, true).await;
     let d = start(&s).await;
     let code = d["user_code"].as_str().unwrap();

@@ -1,7 +1,7 @@
 //! Brute-force defences: account lockout shared through the store, the same
 //! answer for every failure, and the per-address failure limit.
 
-use crate::harness::{Browser, Server, pkce_pair};
+use crate::harness::{Backend, Browser, Server, pkce_pair};
 
 async fn try_password(s: &Server, username: &str, password: &str) -> (u16, String) {
     let mut b = Browser::default();
@@ -18,8 +18,17 @@ async fn try_password(s: &Server, username: &str, password: &str) -> (u16, Strin
 }
 
 #[tokio::test]
-async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes() {
-    let s = Server::start().await;
+async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes_sqlite() {
+    five_wrong_passwords_lock_the_account_for_fifteen_minutes(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes_postgres() {
+    five_wrong_passwords_lock_the_account_for_fifteen_minutes(Backend::Postgres).await;
+}
+
+async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let user = s.account(false, false).await;
     let (_, unknown) = try_password(&s, "nobody-here", "whatever-password").await;
     for _ in 0..5 {

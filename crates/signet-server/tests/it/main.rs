@@ -8,6 +8,7 @@ mod bootstrap;
 mod cli;
 mod device;
 mod discovery;
+mod interop;
 mod lockout;
 mod ops;
 mod signon;
