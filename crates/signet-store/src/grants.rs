@@ -268,6 +268,30 @@ impl Store {
         row.as_ref().map(grant).transpose()
     }
 
+    /// A refresh token that can still be spent, with its family: unused,
+    /// unexpired, and its family not revoked.
+    pub async fn live_refresh_token(&self, hash: &[u8], now: UnixTime) -> Result<Option<(RefreshToken, Grant)>> {
+        let cols = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ");
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT r.hash, r.grant_id, r.expires_at, r.used_at, {cols} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+             WHERE r.hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND g.revoked_at IS NULL"
+        )))
+        .bind(hash.to_vec())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let token = RefreshToken {
+                hash: r.try_get("hash")?,
+                grant_id: r.try_get("grant_id")?,
+                expires_at: r.try_get("expires_at")?,
+                used_at: r.try_get("used_at")?,
+            };
+            Ok((token, grant(&r)?))
+        })
+        .transpose()
+    }
+
     /// Records a revoked access token until it would have expired anyway.
     pub async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
         sqlx::query("INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")

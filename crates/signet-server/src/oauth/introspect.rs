@@ -1,9 +1,12 @@
 //! `/introspect` (RFC 7662). The caller must authenticate as a confidential
 //! client; an invalid, expired or revoked token is `{"active": false}`.
+//! Access tokens are described to any client of the environment; refresh
+//! tokens only to the client that holds them.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use signet_core::crypto::sha256;
 use signet_proto::oauth::IntrospectionResponse;
 
 use super::Env;
@@ -40,7 +43,21 @@ pub async fn introspect(
             iss: Some(c.iss),
             jti: Some(c.jti),
         },
-        Err(_) => IntrospectionResponse::default(),
+        // Not an access token: a refresh token is described to the client it was issued to.
+        Err(_) => match state.store.live_refresh_token(&sha256(token.as_bytes()), state.now()).await? {
+            Some((t, g)) if g.client_id == app.id && g.environment_id == env.id() => IntrospectionResponse {
+                active: true,
+                scope: Some(g.scope),
+                client_id: Some(g.client_id),
+                token_type: Some("refresh_token".into()),
+                exp: Some(t.expires_at),
+                iat: Some(g.created_at),
+                sub: Some(g.account_id),
+                iss: Some(state.issuer(env.id())),
+                ..IntrospectionResponse::default()
+            },
+            _ => IntrospectionResponse::default(),
+        },
     };
     Ok(Json(answer))
 }

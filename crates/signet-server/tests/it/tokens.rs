@@ -303,3 +303,46 @@ async fn rotated_keys_stay_published_and_tokens_they_signed_stay_valid() {
     let jwks: serde_json::Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn refresh_tokens_introspect_only_for_their_own_client() {
+    let s = Server::start().await;
+    let user = s.account(false, false).await;
+    let (web, secret) =
+        s.application(AppKind::Web, &[GrantType::AuthorizationCode, GrantType::RefreshToken], &[], None).await;
+    let secret = secret.unwrap();
+    let mut b = Browser::default();
+    let (verifier, challenge) = pkce_pair();
+    let url = format!(
+        "{}?response_type=code&client_id={web}&redirect_uri=https://app.test/cb&scope=openid&code_challenge={challenge}&code_challenge_method=S256",
+        s.url("/authorize")
+    );
+    let signon = b.get(&url).await.location.unwrap();
+    let done = b.submit(&signon, &[("username", &user.username), ("password", &user.password)]).await;
+    let code = crate::harness::query(done.location.as_deref().unwrap())["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", "https://app.test/cb"),
+        ("code_verifier", &verifier),
+    ];
+    let (_, t) = s.post_form(&s.url("/token"), &form, Some((&web, &secret))).await;
+    let refresh = t["refresh_token"].as_str().unwrap();
+    let mine = s.introspect(refresh, (&web, &secret)).await;
+    assert_eq!(mine["active"], true, "{mine}");
+    assert_eq!(mine["token_type"], "refresh_token");
+    assert_eq!(mine["sub"], user.id.as_str());
+    let (worker, worker_secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
+    assert_eq!(s.introspect(refresh, (&worker, &worker_secret)).await, serde_json::json!({"active": false}));
+    s.post_form(
+        &s.url("/token"),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        Some((&web, &secret)),
+    )
+    .await;
+    assert_eq!(
+        s.introspect(refresh, (&web, &secret)).await,
+        serde_json::json!({"active": false}),
+        "a spent token is inactive"
+    );
+}
