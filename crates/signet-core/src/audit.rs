@@ -56,6 +56,28 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// A new event with a fresh id, no digest and no request context; set
+    /// those fields where the caller has them.
+    pub fn new(
+        actor: Actor,
+        action: &str,
+        environment_id: Option<&str>,
+        target: &str,
+        at: UnixTime,
+    ) -> Result<AuditEvent, crate::crypto::CryptoError> {
+        Ok(AuditEvent {
+            id: crate::crypto::random_id()?,
+            at,
+            actor,
+            action: action.to_owned(),
+            environment_id: environment_id.map(str::to_owned),
+            target: target.to_owned(),
+            digest: String::new(),
+            request_id: None,
+            source_ip: None,
+        })
+    }
+
     /// The chain hash of this event placed at `seq` after `prev_hash`.
     pub fn chain_hash(&self, seq: i64, prev_hash: &[u8]) -> Vec<u8> {
         let body = serde_json::to_vec(&(seq, self)).unwrap_or_default();

@@ -34,17 +34,9 @@ pub fn new_signing_key(kek: &Kek, environment_id: &str, now: i64) -> anyhow::Res
 }
 
 fn created(now: i64, action: &str, env: &str, target: &str, body: serde_json::Value) -> anyhow::Result<AuditEvent> {
-    Ok(AuditEvent {
-        id: random_id()?,
-        at: now,
-        actor: Actor::console("bootstrap"),
-        action: action.into(),
-        environment_id: Some(env.to_owned()),
-        target: target.into(),
-        digest: digest_of(&body),
-        request_id: None,
-        source_ip: None,
-    })
+    let mut ev = AuditEvent::new(Actor::console("bootstrap"), action, Some(env), target, now)?;
+    ev.digest = digest_of(&body);
+    Ok(ev)
 }
 
 /// Bootstraps the store if it is new. Returns the file written, if any.

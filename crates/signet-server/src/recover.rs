@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use signet_core::audit::{Actor, AuditEvent};
 use signet_core::clock::{Clock, SystemClock};
-use signet_core::crypto::{Kek, random_id, random_token};
+use signet_core::crypto::{Kek, random_token};
 use signet_core::password;
 use signet_store::{NewCredentials, Store};
 
@@ -31,18 +31,8 @@ async fn open(args: &StoreArgs) -> anyhow::Result<Opened> {
     Ok(Opened { store, data_dir, file })
 }
 
-fn console_event(action: &str, environment_id: Option<String>, target: String, now: i64) -> anyhow::Result<AuditEvent> {
-    Ok(AuditEvent {
-        id: random_id()?,
-        at: now,
-        actor: Actor::console(action),
-        action: action.into(),
-        environment_id,
-        target,
-        digest: String::new(),
-        request_id: None,
-        source_ip: None,
-    })
+fn console_event(action: &str, environment_id: Option<&str>, target: &str, now: i64) -> anyhow::Result<AuditEvent> {
+    Ok(AuditEvent::new(Actor::console(action), action, environment_id, target, now)?)
 }
 
 pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
@@ -60,7 +50,7 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
         .with_context(|| format!("there is no account {:?} in {}", args.username, env.name))?;
     let new_password = random_token()?;
     let creds = NewCredentials { password_hash: password::hash(new_password.expose())? };
-    let ev = console_event("account.recover", Some(env.id.clone()), account.id.clone(), now)?;
+    let ev = console_event("account.recover", Some(&env.id), &account.id, now)?;
     let out = args.output.unwrap_or_else(|| o.data_dir.join(format!("recovery-{}.json", account.username)));
     let body = serde_json::json!({
         "environment_id": env.id,
@@ -99,7 +89,7 @@ pub async fn rotate_kek(args: RotateKekArgs) -> anyhow::Result<()> {
     if let Some(text) = &new_raw_default {
         config::write_secret_file(&staged, format!("{text}\n").as_bytes())?;
     }
-    let ev = console_event("kek.rotate", None, new.id_hex(), SystemClock.now())?;
+    let ev = console_event("kek.rotate", None, &new.id_hex(), SystemClock.now())?;
     let count = o
         .store
         .reseal_all(

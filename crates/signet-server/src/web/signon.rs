@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
-use signet_core::crypto::{constant_time_eq, random_id, random_token, sha256};
+use signet_core::crypto::{constant_time_eq, random_token, sha256};
 use signet_core::login::{self, Purpose, Step, enrol_purpose};
 use signet_core::model::{Account, BROWSER_SESSION_TTL, DeviceStatus, totp_purpose};
 use signet_core::{password, totp};
@@ -142,11 +142,7 @@ async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64) 
         state.store.record_login_failure(&account.id, now, policy).await?;
         return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD)));
     }
-    let sealed = || {
-        let secret = totp::generate_secret().ok()?;
-        state.kek.seal(&enrol_purpose(&account.id), secret.expose()).ok()
-    };
-    match login::after_password(&account, now, sealed) {
+    match login::after_password(&account, now, || new_enrolment_secret(state, &account.id)) {
         Some(step) => Ok(Ok(step)),
         None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
     }
@@ -174,11 +170,7 @@ async fn change_password(state: &AppState, account_id: &str, p: &super::Params, 
     let ev = event(&account, "account.password.change", account.id.clone(), None, now)?;
     state.store.change_password(account_id, &hash, &ev).await?;
     let account = Account { password_change_required: false, ..account };
-    let sealed = || {
-        let secret = totp::generate_secret().ok()?;
-        state.kek.seal(&enrol_purpose(&account.id), secret.expose()).ok()
-    };
-    match login::after_first_factor(&account, now, sealed) {
+    match login::after_first_factor(&account, now, || new_enrolment_secret(state, &account.id)) {
         Some(step) => Ok(Ok(step)),
         None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
     }
@@ -232,23 +224,23 @@ fn event(
     ip: Option<std::net::IpAddr>,
     now: i64,
 ) -> Result<AuditEvent, signet_store::StoreError> {
-    Ok(AuditEvent {
-        id: random_id().map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?,
-        at: now,
-        actor: Actor {
-            kind: ActorKind::Person,
-            id: account.id.clone(),
-            name: account.username.clone(),
-            scheme: "signon".into(),
-            client_id: None,
-        },
-        action: action.into(),
-        environment_id: Some(account.environment_id.clone()),
-        target,
-        digest: String::new(),
-        request_id: None,
-        source_ip: ip.map(|i| i.to_string()),
-    })
+    let actor = Actor {
+        kind: ActorKind::Person,
+        id: account.id.clone(),
+        name: account.username.clone(),
+        scheme: "signon".into(),
+        client_id: None,
+    };
+    let mut ev = AuditEvent::new(actor, action, Some(&account.environment_id), &target, now)
+        .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+    ev.source_ip = ip.map(|i| i.to_string());
+    Ok(ev)
+}
+
+/// A new TOTP secret for enrolment, sealed to this account's flow.
+fn new_enrolment_secret(state: &AppState, account_id: &str) -> Option<Vec<u8>> {
+    let secret = totp::generate_secret().ok()?;
+    state.kek.seal(&enrol_purpose(account_id), secret.expose()).ok()
 }
 
 /// The person is authenticated: start a browser session, record the sign-on,

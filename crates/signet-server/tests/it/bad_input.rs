@@ -174,17 +174,7 @@ async fn a_token_from_another_environment_is_not_accepted() {
     let now = s.clock.now();
     let other = Environment { id: signet_core::crypto::random_id().unwrap(), name: "Other".into(), created_at: now };
     let key = signet_server::bootstrap::new_signing_key(&s.state.kek, &other.id, now).unwrap();
-    let ev = signet_core::audit::AuditEvent {
-        id: signet_core::crypto::random_id().unwrap(),
-        at: now,
-        actor: signet_core::audit::Actor::console("test"),
-        action: "environment.create".into(),
-        environment_id: Some(other.id.clone()),
-        target: other.id.clone(),
-        digest: String::new(),
-        request_id: None,
-        source_ip: None,
-    };
+    let ev = crate::harness::test_event("environment.create", Some(&other.id), &other.id);
     s.store().create_environment(&other, &key, &ev).await.unwrap();
     let (worker_b, secret_b) =
         s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], Some(&other.id)).await;

@@ -122,17 +122,7 @@ impl Server {
             locked_until: 0,
             created_at: self.clock.now(),
         };
-        let ev = signet_core::audit::AuditEvent {
-            id: random_id().unwrap(),
-            at: self.clock.now(),
-            actor: signet_core::audit::Actor::console("test"),
-            action: "account.create".into(),
-            environment_id: Some(self.env_id.clone()),
-            target: id.clone(),
-            digest: String::new(),
-            request_id: None,
-            source_ip: None,
-        };
+        let ev = test_event("account.create", Some(&self.env_id), &id);
         self.store().insert_account(&a, &ev).await.unwrap();
         TestAccount { id, username, password, secret: enrolled.then_some(secret) }
     }
@@ -160,17 +150,7 @@ impl Server {
             admin_api: false,
             created_at: self.clock.now(),
         };
-        let ev = signet_core::audit::AuditEvent {
-            id: random_id().unwrap(),
-            at: self.clock.now(),
-            actor: signet_core::audit::Actor::console("test"),
-            action: "application.create".into(),
-            environment_id: Some(app.environment_id.clone()),
-            target: id.clone(),
-            digest: String::new(),
-            request_id: None,
-            source_ip: None,
-        };
+        let ev = test_event("application.create", Some(&app.environment_id), &id);
         self.store().insert_application(&app, &ev).await.unwrap();
         (id, secret)
     }
@@ -341,3 +321,15 @@ pub async fn sign_on(
 }
 
 pub const CLI_REDIRECT: &str = "http://127.0.0.1:4711/callback";
+
+/// An audit event recorded by the test itself.
+pub fn test_event(action: &str, environment_id: Option<&str>, target: &str) -> signet_core::audit::AuditEvent {
+    signet_core::audit::AuditEvent::new(
+        signet_core::audit::Actor::console("test"),
+        action,
+        environment_id,
+        target,
+        SystemClock.now(),
+    )
+    .unwrap()
+}

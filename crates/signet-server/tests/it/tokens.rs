@@ -276,17 +276,7 @@ async fn rotated_keys_stay_published_and_tokens_they_signed_stay_valid() {
     // Another instance rotates: this one learns of the new key from the store.
     let now = signet_core::clock::Clock::now(&s.clock);
     let key = signet_server::bootstrap::new_signing_key(&s.state.kek, &s.env_id, now).unwrap();
-    let ev = signet_core::audit::AuditEvent {
-        id: signet_core::crypto::random_id().unwrap(),
-        at: now,
-        actor: signet_core::audit::Actor::console("test"),
-        action: "signing_key.rotate".into(),
-        environment_id: Some(s.env_id.clone()),
-        target: key.kid.clone(),
-        digest: String::new(),
-        request_id: None,
-        source_ip: None,
-    };
+    let ev = crate::harness::test_event("signing_key.rotate", Some(&s.env_id), &key.kid);
     s.store().rotate_signing_key(&key, now, &ev).await.unwrap();
     s.clock.advance(61);
     let jwks: serde_json::Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();

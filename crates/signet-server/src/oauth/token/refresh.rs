@@ -2,7 +2,7 @@
 //! presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
 
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
-use signet_core::crypto::{random_id, sha256};
+use signet_core::crypto::sha256;
 use signet_core::model::Application;
 use signet_core::scope;
 use signet_store::Rotation;
@@ -30,23 +30,15 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
         Rotation::Reused { grant_id } => {
             state.metrics.failure(Failure::RefreshReuse);
-            let ev = AuditEvent {
-                id: random_id().map_err(OAuthError::internal)?,
-                at: now,
-                actor: Actor {
-                    kind: ActorKind::Application,
-                    id: app.id.clone(),
-                    name: app.name.clone(),
-                    scheme: "refresh_token".into(),
-                    client_id: Some(app.id.clone()),
-                },
-                action: "grant.revoke.refresh_reuse".into(),
-                environment_id: Some(env.id().to_owned()),
-                target: grant_id,
-                digest: String::new(),
-                request_id: None,
-                source_ip: None,
+            let actor = Actor {
+                kind: ActorKind::Application,
+                id: app.id.clone(),
+                name: app.name.clone(),
+                scheme: "refresh_token".into(),
+                client_id: Some(app.id.clone()),
             };
+            let ev = AuditEvent::new(actor, "grant.revoke.refresh_reuse", Some(env.id()), &grant_id, now)
+                .map_err(OAuthError::internal)?;
             state.store.record(&ev).await?;
             return Err(OAuthError::invalid_grant("the refresh token was already used; its sign-on has been revoked"));
         }
