@@ -143,13 +143,16 @@ async fn serve_tls(
     }
 }
 
-/// Deletes expired codes, flows, sessions and revoked jtis every few minutes.
+/// Deletes expired codes, flows, sessions, revoked jtis and idle families every few minutes.
 fn spawn_purge(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
-            if let Err(e) = state.store.purge_expired(state.now()).await {
+            let now = state.now();
+            let idle = now - signet_core::model::ACCESS_TOKEN_TTL - 300;
+            let purged = state.store.purge_expired(now).await.and(state.store.purge_idle_grants(idle).await);
+            if let Err(e) = purged {
                 tracing::warn!(error = %e, "purging expired records failed");
             }
         }

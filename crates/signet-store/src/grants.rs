@@ -328,4 +328,18 @@ impl Store {
         }
         Ok(n)
     }
+
+    /// Deletes families created before `before` that have no refresh token
+    /// left: nothing can refresh them, and their access tokens have expired if
+    /// `before` is at least an access token's lifetime ago.
+    pub async fn purge_idle_grants(&self, before: UnixTime) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM grants WHERE created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }

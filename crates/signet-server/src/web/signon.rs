@@ -341,6 +341,20 @@ async fn decide(
     }
 }
 
+/// One line saying what the sign-on is for, so a person can tell a real request from a lure.
+async fn who_asks(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> String {
+    let place = format!("in <strong>{}</strong>", esc(&env.environment.name));
+    match &flow.purpose {
+        Purpose::Authorize(req) => match state.store.application(&env.environment.id, &req.client_id).await {
+            Ok(Some(app)) => {
+                format!("Sign on {place} to continue to <strong id=\"app-name\">{}</strong>.", esc(&app.name))
+            }
+            _ => format!("Sign on {place}."),
+        },
+        Purpose::Device { .. } => format!("Sign on {place} to approve a device."),
+    }
+}
+
 fn form(flow: &LoginFlow, inner: &str, button: &str) -> String {
     format!(
         "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{inner}<button type=\"submit\">{}</button></form>",
@@ -366,8 +380,8 @@ async fn render(
             status,
             "Sign on",
             &format!(
-                "<p>Environment: {}</p>{alert}{}",
-                esc(&env.environment.name),
+                "<p>{}</p>{alert}{}",
+                who_asks(state, env, flow).await,
                 form(
                     flow,
                     "<label for=\"username\">Username</label>\

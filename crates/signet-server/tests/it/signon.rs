@@ -91,6 +91,10 @@ async fn pages_are_plain_forms_that_refuse_framing_and_foreign_posts() {
     assert_eq!(page.headers["x-frame-options"], "DENY");
     assert!(page.headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     assert!(!page.body.contains("<script"));
+    assert!(
+        page.body.contains("continue to <strong id=\"app-name\">signet CLI</strong>"),
+        "the page names the application"
+    );
     assert!(page.body.contains("name=\"username\" autocomplete=\"username\""));
     assert!(page.body.contains("autocomplete=\"current-password\""));
     // Without the CSRF token.

@@ -229,7 +229,15 @@ async fn purge_expired_removes_only_expired_rows(db: TestDb) {
     assert_eq!(s.refresh_token_grant(&old_rt.hash).await.unwrap(), None);
     assert_eq!(s.refresh_token_grant(&live_rt.hash).await.unwrap(), Some(g.clone()));
     // Families and accounts are not purged.
-    assert_eq!(s.grant(&g.id).await.unwrap(), Some(g));
+    assert_eq!(s.grant(&g.id).await.unwrap(), Some(g.clone()));
     assert!(s.account(&a.id).await.unwrap().is_some());
     assert_eq!(s.purge_expired(NOW).await.unwrap(), 0);
+
+    // Idle families go once nothing can refresh them: not one with a live token.
+    let idle = grant(&env.id, "c");
+    s.create_grant(&idle, None).await.unwrap();
+    assert_eq!(s.purge_idle_grants(NOW).await.unwrap(), 0, "created at NOW, not before it");
+    assert_eq!(s.purge_idle_grants(NOW + 1).await.unwrap(), 1);
+    assert_eq!(s.grant(&idle.id).await.unwrap(), None);
+    assert_eq!(s.grant(&g.id).await.unwrap(), Some(g), "its refresh token keeps it");
 }
