@@ -1,10 +1,14 @@
 //! signetd end to end, in-process: each test starts its own server on
 //! 127.0.0.1:0 with its own store, key-encryption key and clock.
 
+// A panic in a test helper is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod harness;
 
 mod bad_input;
 mod bootstrap;
+mod browser;
 mod cli;
 mod device;
 mod discovery;
@@ -13,3 +17,4 @@ mod lockout;
 mod ops;
 mod signon;
 mod tokens;
+mod webdriver;
