@@ -1,0 +1,83 @@
+//! The command line, as clap reads it. Global flags work on every command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "signet",
+    version,
+    about = "Sign on to signetd and other OpenID providers, and automate identity configuration"
+)]
+pub struct Cli {
+    /// The profile to use for this command, instead of the active one.
+    #[arg(short = 'P', long, global = true)]
+    pub profile: Option<String>,
+    /// Output format: text for people, json for scripts.
+    #[arg(short = 'O', long = "output-format", global = true, value_enum)]
+    pub output_format: Option<Format>,
+    /// No colour, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// The configuration file [default: $XDG_CONFIG_HOME/signet/config.toml].
+    #[arg(long, global = true, env = crate::env::CONFIG)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read and change settings and profiles.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set a key in the profile: signet config set "KEY=VALUE".
+    Set { assignment: String },
+    /// Show a key's value and where it comes from.
+    Get {
+        key: String,
+        /// Show secret values in clear.
+        #[arg(long)]
+        unmask: bool,
+    },
+    /// Remove a key from the profile.
+    Unset { key: String },
+    /// List every key, with its environment variable and meaning.
+    ListKeys,
+    /// List the profiles.
+    ListProfiles,
+    /// Create a profile.
+    AddProfile(AddProfile),
+    /// Delete a profile (not the active one).
+    DeleteProfile { name: String },
+    /// Make a profile the active one.
+    SetActiveProfile { name: String },
+    /// Show a profile's settings.
+    ViewProfile {
+        name: Option<String>,
+        /// Show secret values in clear.
+        #[arg(long)]
+        unmask: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddProfile {
+    pub name: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Make it the active profile.
+    #[arg(long)]
+    pub set_active: bool,
+}

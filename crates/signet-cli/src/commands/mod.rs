@@ -1,0 +1,24 @@
+//! One module per command group; each command is a function that returns
+//! `anyhow::Result<ExitCode>`, and only `main` turns that into a process exit.
+
+pub mod config;
+
+use crate::config::settings::Settings;
+use crate::output::Output;
+
+/// What every command gets: the parsed global flags, resolved.
+pub struct Ctx {
+    pub config_path: Option<std::path::PathBuf>,
+    pub profile_flag: Option<String>,
+    pub out: Output,
+}
+
+impl Ctx {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Settings::load(self.config_path.as_deref(), self.profile_flag.as_deref())
+    }
+
+    pub fn path(&self) -> anyhow::Result<std::path::PathBuf> {
+        crate::config::path(self.config_path.as_deref())
+    }
+}

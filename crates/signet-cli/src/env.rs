@@ -1,0 +1,7 @@
+//! The environment variables `signet` reads besides the per-key `SIGNET_*`
+//! ones, which `signet config list-keys` shows.
+
+/// The configuration file to use instead of `$XDG_CONFIG_HOME/signet/config.toml`.
+pub const CONFIG: &str = "SIGNET_CONFIG";
+/// The profile to use instead of the active one (`-P` wins).
+pub const PROFILE: &str = "SIGNET_PROFILE";

@@ -1,0 +1,6 @@
+//! The `signet` binary, run as a person or a script would run it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod config;
+mod harness;
