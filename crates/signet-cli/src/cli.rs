@@ -38,6 +38,56 @@ pub enum Command {
     /// Read and change settings and profiles.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Sign on, check, sign off: every configured service, or one.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// The PingOne connector (or signetd, through service.pingone.endpoint.baseURL).
+    #[command(subcommand)]
+    Pingone(PingoneCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PingoneCommand {
+    /// Sign on, check, sign off for the pingone service alone.
+    #[command(subcommand)]
+    Auth(ServiceAuthCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Sign on to every configured service in turn (or --service NAME).
+    Login {
+        #[arg(long)]
+        service: Option<String>,
+        /// Print the sign-on URL instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Show each service's sign-on state; exit 4 if any needs a sign-on.
+    Status {
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Revoke tokens at the provider, then remove them here.
+    Logout {
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Print a fresh access token, refreshing it if needed.
+    Token {
+        #[arg(long)]
+        service: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceAuthCommand {
+    Login {
+        #[arg(long)]
+        no_browser: bool,
+    },
+    Status,
+    Logout,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,3 +5,7 @@
 pub const CONFIG: &str = "SIGNET_CONFIG";
 /// The profile to use instead of the active one (`-P` wins).
 pub const PROFILE: &str = "SIGNET_PROFILE";
+/// The command that opens URLs (a browser); when unset, the desktop's opener.
+pub const BROWSER: &str = "BROWSER";
+/// Where file-stored tokens live: `$XDG_STATE_HOME/signet`.
+pub const STATE_HOME: &str = "XDG_STATE_HOME";

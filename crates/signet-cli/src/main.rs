@@ -8,10 +8,14 @@ mod config;
 mod env;
 mod exit;
 mod output;
+mod services;
+mod session;
+mod signon;
+mod token_store;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, Format};
+use crate::cli::{AuthCommand, Cli, Command, Format, PingoneCommand, ServiceAuthCommand};
 use crate::commands::Ctx;
 use crate::exit::ExitCode;
 use crate::output::Output;
@@ -32,13 +36,44 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Config(c) => commands::config::run(&ctx, c),
+        Command::Auth(c) => block_on(auth(&ctx, c)),
+        Command::Pingone(PingoneCommand::Auth(c)) => block_on(pingone_auth(&ctx, c)),
     };
     match result {
         Ok(code) => code.into(),
         Err(e) => {
             report(&e);
-            ExitCode::Error.into()
+            if e.downcast_ref::<session::NotSignedIn>().is_some() {
+                ExitCode::AuthRequired.into()
+            } else {
+                ExitCode::Error.into()
+            }
         }
+    }
+}
+
+/// Network commands run on a small current-thread runtime: `signet` is a
+/// short-lived process, and most commands make a request or two.
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(f: F) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
+}
+
+async fn auth(ctx: &Ctx, c: AuthCommand) -> anyhow::Result<ExitCode> {
+    use commands::auth;
+    match c {
+        AuthCommand::Login { service, no_browser } => auth::login(ctx, service.as_deref(), !no_browser).await,
+        AuthCommand::Status { service } => auth::status(ctx, service.as_deref()).await,
+        AuthCommand::Logout { service } => auth::logout(ctx, service.as_deref()).await,
+        AuthCommand::Token { service } => auth::token(ctx, service.as_deref()).await,
+    }
+}
+
+async fn pingone_auth(ctx: &Ctx, c: ServiceAuthCommand) -> anyhow::Result<ExitCode> {
+    use commands::auth;
+    match c {
+        ServiceAuthCommand::Login { no_browser } => auth::login(ctx, Some("pingone"), !no_browser).await,
+        ServiceAuthCommand::Status => auth::status(ctx, Some("pingone")).await,
+        ServiceAuthCommand::Logout => auth::logout(ctx, Some("pingone")).await,
     }
 }
 

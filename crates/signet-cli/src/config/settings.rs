@@ -68,4 +68,35 @@ impl Settings {
     pub fn value(&self, canonical: &str) -> Option<String> {
         keys::resolve(canonical).ok().and_then(|k| self.resolve(&k)).map(|r| r.value)
     }
+
+    /// Like `value`, but checked: an invalid value in the environment or the
+    /// file is an error naming where it came from.
+    pub fn checked(&self, canonical: &str) -> anyhow::Result<Option<String>> {
+        let key = keys::resolve(canonical)?;
+        match self.resolve(&key) {
+            None => Ok(None),
+            Some(r) => keys::validate(&key, &r.value)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("{e} (from the {})", r.source.label())),
+        }
+    }
+
+    /// The connectors this profile configures: `pingone` when any of its keys
+    /// is set (in the file or the environment), and every `service.<name>` with an issuer.
+    pub fn services(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let table = self.file.profile_table(&self.profile).and_then(|t| t.get("service")).and_then(|s| s.as_table());
+        for (name, t) in table.into_iter().flatten() {
+            let Some(t) = t.as_table() else { continue };
+            if (name == "pingone" && !t.is_empty()) || t.contains_key("issuer") {
+                names.push(name.clone());
+            }
+        }
+        if !names.iter().any(|n| n == "pingone")
+            && std::env::vars().any(|(k, _)| k.starts_with("SIGNET_SERVICE_PINGONE_"))
+        {
+            names.insert(0, "pingone".into());
+        }
+        names
+    }
 }

@@ -53,6 +53,23 @@ impl Home {
         to_run(c.output().unwrap())
     }
 
+    /// Runs without blocking the test's runtime (an in-process signetd may be serving on it).
+    pub async fn run_async(&self, args: &[&str]) -> Run {
+        let mut c = tokio::process::Command::from(self.command());
+        c.args(args);
+        to_run(c.output().await.unwrap())
+    }
+
+    /// Points the `pingone` connector at a signetd and keeps tokens in files.
+    pub fn configure(&self, base: &str, env_id: &str, settings: &[(&str, &str)]) {
+        self.ok(&["config", "set", "auth.storage.type=file"]);
+        self.ok(&["config", "set", &format!("service.pingone.endpoint.baseURL={base}")]);
+        self.ok(&["config", "set", &format!("service.pingone.endpoint.environmentID={env_id}")]);
+        for (k, v) in settings {
+            self.ok(&["config", "set", &format!("{k}={v}")]);
+        }
+    }
+
     /// Runs and insists on success.
     pub fn ok(&self, args: &[&str]) -> Run {
         let r = self.run(args);

@@ -1,0 +1,163 @@
+//! `signet auth login|status|logout|token` and `signet pingone auth …`
+//! (seed 000): every configured service in turn, or the one named.
+
+use serde_json::json;
+
+use crate::commands::Ctx;
+use crate::config::settings::Settings;
+use crate::exit::ExitCode;
+use crate::services::Service;
+use crate::session::{self, LoggedOut, State};
+use crate::token_store::Store;
+
+fn store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open(&settings.value("auth.storage.type").unwrap_or_else(|| "secure_local".into()))
+}
+
+/// The services a command acts on: the one named, or every configured one.
+fn services(settings: &Settings, only: Option<&str>) -> anyhow::Result<Vec<Service>> {
+    let names = match only {
+        Some(n) => vec![n.to_owned()],
+        None => settings.services(),
+    };
+    if names.is_empty() {
+        anyhow::bail!(
+            "profile {} configures no service\nhint: signet config set \"service.pingone.authentication.type=device_code\" (see signet config list-keys)",
+            settings.profile
+        );
+    }
+    names.iter().map(|n| Service::resolve(settings, n)).collect()
+}
+
+pub async fn login(ctx: &Ctx, only: Option<&str>, open_browser: bool) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let store = store(&settings)?;
+    let mut results = Vec::new();
+    for service in services(&settings, only)? {
+        let t = session::login(&settings, &service, &store, open_browser).await?;
+        if !ctx.out.json() {
+            let who = t.subject.as_deref().map(|s| format!(" as {s}")).unwrap_or_default();
+            ctx.out.line(&format!("signed on to {}{who}", service.name))?;
+        }
+        results.push(json!({"service": service.name, "subject": t.subject, "expires_at": t.expires_at}));
+    }
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"profile": settings.profile, "services": results}))?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let store = store(&settings)?;
+    let names = match only {
+        Some(n) => vec![n.to_owned()],
+        None => settings.services(),
+    };
+    let mut all_ok = true;
+    let mut rows = Vec::new();
+    for name in names {
+        let service = Service::resolve(&settings, &name)?;
+        let (state, cached) = session::state(&settings, &service, &store)?;
+        if state != State::Authenticated {
+            all_ok = false;
+        }
+        let scopes: Vec<String> = cached
+            .as_ref()
+            .and_then(|t| t.scope.clone())
+            .map(|s| s.split(' ').map(str::to_owned).collect())
+            .unwrap_or_default();
+        rows.push(json!({
+            "service": service.name,
+            "issuer": service.issuer,
+            "grant": service.auth.as_ref().map(|a| a.grant().as_str()),
+            "client_id": service.auth.as_ref().map(|a| a.client_id().to_owned()),
+            "status": state.as_str(),
+            "subject": cached.as_ref().and_then(|t| t.subject.clone()),
+            "expires_at": cached.as_ref().and_then(|t| t.expires_at),
+            "refreshable": cached.as_ref().is_some_and(|t| t.refresh_token.is_some()),
+            "scopes": scopes,
+        }));
+    }
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"profile": settings.profile, "services": rows}))?;
+    } else if rows.is_empty() {
+        ctx.out.line(&format!("profile {} configures no service", settings.profile))?;
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or("").to_owned();
+                let expires =
+                    r["expires_at"].as_i64().map(|e| describe_expiry(e - crate::signon::now())).unwrap_or_default();
+                let scopes = r["scopes"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default();
+                vec![s("service"), s("status").replace('_', " "), s("subject"), expires, scopes]
+            })
+            .collect();
+        ctx.out.table(&["SERVICE", "STATUS", "SUBJECT", "EXPIRES", "SCOPES"], &table)?;
+    }
+    Ok(if all_ok { ExitCode::Ok } else { ExitCode::AuthRequired })
+}
+
+fn describe_expiry(seconds: i64) -> String {
+    match seconds {
+        s if s <= 0 => "expired".into(),
+        s if s < 120 => format!("in {s}s"),
+        s if s < 7200 => format!("in {}m", s / 60),
+        s => format!("in {}h", s / 3600),
+    }
+}
+
+pub async fn logout(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let store = store(&settings)?;
+    let mut results = Vec::new();
+    for service in services(&settings, only)? {
+        if service.auth.is_none() {
+            continue;
+        }
+        let outcome = session::logout(&settings, &service, &store).await?;
+        let (status, text) = match &outcome {
+            LoggedOut::Revoked => ("revoked", format!("signed off {}: tokens revoked and removed", service.name)),
+            LoggedOut::LocalOnly(why) => {
+                eprintln!("warning: {}: tokens removed locally, but not revoked: {why}", service.name);
+                ("removed_locally", format!("signed off {} (local only)", service.name))
+            }
+            LoggedOut::NotSignedIn => ("not_signed_in", format!("{} was not signed in", service.name)),
+        };
+        if !ctx.out.json() {
+            ctx.out.line(&text)?;
+        }
+        results.push(json!({"service": service.name, "result": status}));
+    }
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"profile": settings.profile, "services": results}))?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+pub async fn token(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let store = store(&settings)?;
+    let name = match only {
+        Some(n) => n.to_owned(),
+        None => match settings.services().as_slice() {
+            [one] => one.clone(),
+            [] => anyhow::bail!("profile {} configures no service", settings.profile),
+            _ => {
+                anyhow::bail!("profile {} configures several services\nhint: name one with --service", settings.profile)
+            }
+        },
+    };
+    let service = Service::resolve(&settings, &name)?;
+    let t = session::fresh(&settings, &service, &store).await?;
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"service": name, "access_token": t.access_token, "expires_at": t.expires_at}))?;
+    } else {
+        ctx.out.line(&t.access_token)?;
+    }
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,138 @@
+//! Connectors: `pingone` (region hosts, or a base URL such as signetd's) and
+//! any generic OpenID provider named by its issuer. Each resolves to an
+//! issuer and a way of signing on.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail};
+
+use crate::config::settings::Settings;
+
+/// PingOne's public authentication hosts by region code.
+pub fn region_host(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "NA" => "https://auth.pingone.com",
+        "EU" => "https://auth.pingone.eu",
+        "AP" => "https://auth.pingone.asia",
+        "CA" => "https://auth.pingone.ca",
+        "AU" => "https://auth.pingone.com.au",
+        "SG" => "https://auth.pingone.sg",
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grant {
+    ClientCredentials,
+    AuthorizationCode,
+    DeviceCode,
+}
+
+impl Grant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::AuthorizationCode => "authorization_code",
+            Grant::DeviceCode => "device_code",
+        }
+    }
+}
+
+/// How a service signs on. The worker's secret is the only secret here.
+#[derive(Clone)]
+pub enum Auth {
+    Worker { client_id: String, client_secret: String, scopes: Option<String> },
+    AuthorizationCode { client_id: String, port: u16, path: String, scopes: String },
+    DeviceCode { client_id: String, scopes: String },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Worker { client_id, .. } => write!(f, "Worker({client_id})"),
+            Auth::AuthorizationCode { client_id, .. } => write!(f, "AuthorizationCode({client_id})"),
+            Auth::DeviceCode { client_id, .. } => write!(f, "DeviceCode({client_id})"),
+        }
+    }
+}
+
+impl Auth {
+    pub fn grant(&self) -> Grant {
+        match self {
+            Auth::Worker { .. } => Grant::ClientCredentials,
+            Auth::AuthorizationCode { .. } => Grant::AuthorizationCode,
+            Auth::DeviceCode { .. } => Grant::DeviceCode,
+        }
+    }
+    pub fn client_id(&self) -> &str {
+        match self {
+            Auth::Worker { client_id, .. }
+            | Auth::AuthorizationCode { client_id, .. }
+            | Auth::DeviceCode { client_id, .. } => client_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub issuer: String,
+    /// `None`: configured, but with no way to sign on yet.
+    pub auth: Option<Auth>,
+    pub ca_files: Vec<PathBuf>,
+    pub login_timeout_secs: u64,
+}
+
+fn need(settings: &Settings, key: &str) -> anyhow::Result<String> {
+    settings.checked(key)?.ok_or_else(|| anyhow!("{key} is not set\nhint: signet config set \"{key}=…\""))
+}
+
+impl Service {
+    pub fn resolve(settings: &Settings, name: &str) -> anyhow::Result<Service> {
+        let k = |suffix: &str| format!("service.{name}.{suffix}");
+        let issuer = if name == "pingone" {
+            let env = need(settings, "service.pingone.endpoint.environmentID")?;
+            let base = match settings.checked("service.pingone.endpoint.baseURL")? {
+                Some(b) => b,
+                None => {
+                    let region = need(settings, "service.pingone.regionCode")?;
+                    region_host(&region).ok_or_else(|| anyhow!("unknown region {region}"))?.to_owned()
+                }
+            };
+            format!("{base}/{env}/as")
+        } else {
+            match settings.checked(&k("issuer"))? {
+                Some(i) => i,
+                None => bail!(
+                    "there is no service {name:?} in profile {}\nhint: signet config set \"service.{name}.issuer=https://…\"",
+                    settings.profile
+                ),
+            }
+        };
+        let auth = match settings.checked(&k("authentication.type"))?.as_deref() {
+            None => None,
+            Some("worker" | "client_credentials") => Some(Auth::Worker {
+                client_id: need(settings, &k("authentication.worker.clientID"))?,
+                client_secret: need(settings, &k("authentication.worker.clientSecret"))?,
+                scopes: settings.checked(&k("authentication.worker.scopes"))?,
+            }),
+            Some("authorization_code") => Some(Auth::AuthorizationCode {
+                client_id: need(settings, &k("authentication.authorizationCode.clientID"))?,
+                port: need(settings, &k("authentication.authorizationCode.redirectURIPort"))?.parse()?,
+                path: need(settings, &k("authentication.authorizationCode.redirectURIPath"))?,
+                scopes: need(settings, &k("authentication.authorizationCode.scopes"))?,
+            }),
+            Some("device_code") => Some(Auth::DeviceCode {
+                client_id: need(settings, &k("authentication.deviceCode.clientID"))?,
+                scopes: need(settings, &k("authentication.deviceCode.scopes"))?,
+            }),
+            Some(other) => bail!("unknown authentication type {other:?}"),
+        };
+        let ca_files = settings
+            .checked(&k("caCertificatePemFiles"))?
+            .map(|v| v.split(',').map(PathBuf::from).collect())
+            .unwrap_or_default();
+        let login_timeout_secs = need(settings, "auth.loginTimeoutSeconds")?.parse()?;
+        Ok(Service { name: name.to_owned(), issuer, auth, ca_files, login_timeout_secs })
+    }
+}

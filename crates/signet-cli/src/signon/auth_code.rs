@@ -1,0 +1,81 @@
+//! The authorization code flow with PKCE (RFC 7636) through the browser:
+//! open the provider's page, wait on the loopback for the redirect, check
+//! `state` (and `iss` when sent, RFC 9207), then exchange the code.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
+
+use super::Provider;
+use super::loopback::Loopback;
+use crate::services::Grant;
+use crate::token_store::Cached;
+
+pub struct Options {
+    pub port: u16,
+    pub path: String,
+    pub scopes: String,
+    pub timeout: Duration,
+    pub open_browser: bool,
+}
+
+pub async fn sign_on(p: &Provider, client_id: &str, o: &Options) -> anyhow::Result<Cached> {
+    let loopback = Loopback::bind(o.port, &o.path).await?;
+    let redirect = RedirectUrl::new(loopback.redirect_uri.clone()).map_err(|e| anyhow!("bad redirect URI: {e}"))?;
+    let client = p.client(client_id, None)?.set_redirect_uri(redirect);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let nonce = CsrfToken::new_random();
+    let mut req = client
+        .authorize_url(CsrfToken::new_random)
+        .map_err(|_| anyhow!("the provider of service {} offers no authorization endpoint", p.service.name))?
+        .set_pkce_challenge(challenge)
+        .add_extra_param("nonce", nonce.secret());
+    for s in o.scopes.split(' ').filter(|s| !s.is_empty()) {
+        req = req.add_scope(Scope::new(s.to_owned()));
+    }
+    let (url, state) = req.url();
+    // The webbrowser crate runs $BROWSER when it is set, else the desktop's opener.
+    if o.open_browser && webbrowser::open(url.as_str()).is_ok() {
+        let which = std::env::var(crate::env::BROWSER).unwrap_or_else(|_| "your browser".into());
+        eprintln!("Opened {which} to sign on to {}. If nothing opened, visit:\n{url}", p.service.name);
+    } else {
+        eprintln!("Open this URL in a browser to sign on to {}:\n{url}", p.service.name);
+    }
+    let params = tokio::select! {
+        r = loopback.wait() => r?,
+        () = tokio::time::sleep(o.timeout) => bail!(
+            "no sign-on arrived within {} seconds\nhint: raise auth.loginTimeoutSeconds, or use --no-browser and open the URL yourself",
+            o.timeout.as_secs()
+        ),
+        _ = tokio::signal::ctrl_c() => bail!("sign-on interrupted"),
+    };
+    if params.get("state").map(String::as_bytes) != Some(state.secret().as_bytes()) {
+        bail!(
+            "the browser came back with the wrong state; the sign-on was not the one signet started, so it is refused"
+        );
+    }
+    if let Some(iss) = params.get("iss")
+        && *iss != p.service.issuer
+    {
+        bail!("the response names issuer {iss:?}, not {:?} (RFC 9207 mix-up defence)", p.service.issuer);
+    }
+    if let Some(error) = params.get("error") {
+        let description = params.get("error_description").map(|d| format!(": {d}")).unwrap_or_default();
+        bail!("sign-on refused by the provider: {error}{description}");
+    }
+    let code = params.get("code").ok_or_else(|| anyhow!("the browser came back without a code"))?;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .map_err(|e| anyhow!("{e}"))?
+        .set_pkce_verifier(verifier)
+        .request_async(&p.sender())
+        .await
+        .map_err(|e| p.explain("code exchange", e))?;
+    if let Some(id) = &tokens.extra_fields().id_token
+        && super::jwt_claim(id, "nonce").as_deref() != Some(nonce.secret().as_str())
+    {
+        bail!("the ID token does not carry the nonce this sign-on sent; it is refused");
+    }
+    Ok(p.cache(client_id, Grant::AuthorizationCode, &tokens, None))
+}

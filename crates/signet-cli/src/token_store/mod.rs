@@ -1,0 +1,130 @@
+//! Where tokens are kept (`auth.storage.type`): the OS keychain
+//! (`secure_local`), one 0600 file per credential (`file`), or nowhere
+//! (`none`, this command only). The cache key covers the profile, issuer,
+//! client id and grant type, so changing any of them never reuses a token.
+
+mod file;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::services::{Grant, Service};
+
+/// Tokens as cached. `Debug` shows no token.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Cached {
+    pub issuer: String,
+    pub client_id: String,
+    pub grant: String,
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub id_token: Option<String>,
+    /// Unix seconds; `None` when the provider gave no lifetime.
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+}
+
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("grant", &self.grant)
+            .field("expires_at", &self.expires_at)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Identifies one cached credential.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub profile: String,
+    pub service: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub grant: Grant,
+}
+
+impl CacheKey {
+    pub fn new(profile: &str, service: &Service, client_id: &str, grant: Grant) -> CacheKey {
+        CacheKey {
+            profile: profile.to_owned(),
+            service: service.name.clone(),
+            issuer: service.issuer.clone(),
+            client_id: client_id.to_owned(),
+            grant,
+        }
+    }
+
+    /// A stable name: readable prefix, then a digest of everything that must match.
+    pub fn id(&self) -> String {
+        let material = format!("{}\0{}\0{}\0{}", self.profile, self.issuer, self.client_id, self.grant.as_str());
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
+        let hex: String = digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}-{}-{hex}", sanitize(&self.profile), sanitize(&self.service))
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+pub enum Store {
+    File(file::FileStore),
+    None(Mutex<HashMap<CacheKey, Cached>>),
+}
+
+impl Store {
+    /// The store `auth.storage.type` names.
+    pub fn open(kind: &str) -> anyhow::Result<Store> {
+        match kind {
+            "file" => Ok(Store::File(file::FileStore::open()?)),
+            "none" => Ok(Store::None(Mutex::new(HashMap::new()))),
+            "secure_local" => anyhow::bail!(
+                "the OS keychain (auth.storage.type=secure_local) is not available in this build yet\n\
+                 hint: signet config set \"auth.storage.type=file\" keeps tokens in 0600 files instead"
+            ),
+            other => anyhow::bail!("unknown auth.storage.type {other:?}"),
+        }
+    }
+
+    pub fn load(&self, key: &CacheKey) -> anyhow::Result<Option<Cached>> {
+        match self {
+            Store::File(f) => f.load(key),
+            Store::None(m) => Ok(m.lock().ok().and_then(|m| m.get(key).cloned())),
+        }
+    }
+
+    pub fn save(&self, key: &CacheKey, tokens: &Cached) -> anyhow::Result<()> {
+        match self {
+            Store::File(f) => f.save(key, tokens),
+            Store::None(m) => {
+                if let Ok(mut m) = m.lock() {
+                    m.insert(key.clone(), tokens.clone());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn delete(&self, key: &CacheKey) -> anyhow::Result<bool> {
+        match self {
+            Store::File(f) => f.delete(key),
+            Store::None(m) => Ok(m.lock().map(|mut m| m.remove(key).is_some()).unwrap_or(false)),
+        }
+    }
+
+    /// A lock held while a refresh token is spent, so two `signet` processes
+    /// never both spend the same one. `None` for stores with nothing to share.
+    pub fn refresh_lock(&self, key: &CacheKey) -> anyhow::Result<Option<std::fs::File>> {
+        file::lock(key).map(Some)
+    }
+}

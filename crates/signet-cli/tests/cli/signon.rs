@@ -1,0 +1,226 @@
+//! `signet auth …` against a real signetd (in-process, from signet-testkit):
+//! the worker, the device flow and the authorization code flow, status,
+//! token, logout with revocation, and the errors people meet.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use signet_testkit::{Browser, Server, query};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::harness::{Home, to_run};
+
+async fn introspect(s: &Server, token: &str) -> serde_json::Value {
+    let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
+    s.introspect(token, (&id, &secret)).await
+}
+
+fn worker(s: &Server) -> Vec<(&'static str, String)> {
+    vec![
+        ("service.pingone.authentication.type", "worker".into()),
+        ("service.pingone.authentication.worker.clientID", s.boot.worker.client_id.clone()),
+        ("service.pingone.authentication.worker.clientSecret", s.boot.worker.client_secret.clone()),
+    ]
+}
+
+fn pairs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_signs_on_reports_status_prints_tokens_and_logs_out_with_revocation() {
+    let s = Server::start().await;
+    let h = Home::new();
+    h.configure(&s.base, &s.env_id, &pairs(&worker(&s)));
+    let before = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(before.code, 4, "not signed in yet: {}", before.stderr);
+    assert_eq!(before.json()["services"][0]["status"], "not_signed_in");
+
+    let login = h.run_async(&["auth", "login"]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let status = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(status.code, 0);
+    let svc = &status.json()["services"][0];
+    assert_eq!(svc["status"], "authenticated");
+    assert_eq!(svc["grant"], "client_credentials");
+    assert_eq!(svc["subject"], s.boot.worker.client_id.as_str());
+    assert!(svc["expires_at"].as_i64().unwrap() > 0);
+
+    let token = h.run_async(&["auth", "token"]).await.stdout.trim().to_owned();
+    assert_eq!(introspect(&s, &token).await["active"], true);
+    let files: Vec<_> = std::fs::read_dir(h.dir.join("state/signet/tokens")).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&files[0].as_ref().unwrap().metadata().unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    let logout = h.run_async(&["auth", "logout"]).await;
+    assert_eq!(logout.code, 0, "{}", logout.stderr);
+    assert!(logout.stdout.contains("revoked"), "{}", logout.stdout);
+    assert_eq!(introspect(&s, &token).await["active"], false, "logout revokes at the provider");
+    assert_eq!(h.run_async(&["auth", "status"]).await.code, 4);
+    let again = h.run_async(&["auth", "token"]).await;
+    assert_eq!(again.code, 0, "a worker signs on again by itself: {}", again.stderr);
+}
+
+/// A `signet auth login` in progress.
+struct Login {
+    child: tokio::process::Child,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+impl Login {
+    /// Starts it and returns the first URL printed on a line containing `marker`.
+    async fn start(h: &Home, args: &[&str], marker: &str) -> (Login, String) {
+        let mut c = tokio::process::Command::from(h.command());
+        c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = c.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        let find = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(marker)
+                    && let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://"))
+                {
+                    return url.to_owned();
+                }
+            }
+            panic!("signet printed no URL");
+        };
+        let url = tokio::time::timeout(Duration::from_secs(30), find).await.unwrap();
+        let stderr = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            seen
+        });
+        (Login { child, stderr }, url)
+    }
+
+    async fn finish(self) -> crate::harness::Run {
+        let out = tokio::time::timeout(Duration::from_secs(60), self.child.wait_with_output()).await.unwrap().unwrap();
+        let mut run = to_run(out);
+        run.stderr = self.stderr.await.unwrap();
+        run
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_device_flow_signs_a_person_on() {
+    let s = Server::start().await;
+    let admin = s.account(true, true).await;
+    let h = Home::new();
+    h.configure(
+        &s.base,
+        &s.env_id,
+        &[
+            ("service.pingone.authentication.type", "device_code"),
+            ("service.pingone.authentication.deviceCode.clientID", "signet-cli"),
+        ],
+    );
+    let (login, url) = Login::start(&h, &["auth", "login"], "or open").await;
+    assert!(url.contains("user_code="), "verification_uri_complete: {url}");
+    let mut b = Browser::default();
+    let signon = b.get(&url).await;
+    // The code is prefilled from verification_uri_complete; submit it.
+    let code = query(&url)["user_code"].clone();
+    let signon = b.submit(&url, &[("user_code", &code)]).await.location.unwrap_or_else(|| panic!("{}", signon.body));
+    b.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
+    b.submit(&signon, &[("code", &s.code(admin.secret.as_ref().unwrap()))]).await;
+    assert!(b.submit(&signon, &[("decision", "approve")]).await.body.contains("Device approved"));
+    let done = login.finish().await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(done.stdout.contains(&format!("as {}", admin.username)), "{}", done.stdout);
+
+    let status = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(status.code, 0);
+    let svc = &status.json()["services"][0];
+    assert_eq!(svc["status"], "authenticated");
+    assert_eq!(svc["subject"], admin.username.as_str());
+    assert_eq!(svc["refreshable"], true);
+    assert!(svc["scopes"].as_array().unwrap().iter().any(|x| x == "openid"));
+    let token = h.run_async(&["auth", "token"]).await.stdout.trim().to_owned();
+    assert_eq!(introspect(&s, &token).await["username"], admin.username.as_str());
+    let logout = h.run_async(&["pingone", "auth", "logout"]).await;
+    assert_eq!(logout.code, 0, "{}", logout.stderr);
+    assert_eq!(introspect(&s, &token).await["active"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_authorization_code_flow_checks_state_and_signs_on() {
+    let s = Server::start().await;
+    let user = s.account(false, false).await;
+    let h = Home::new();
+    h.configure(
+        &s.base,
+        &s.env_id,
+        &[
+            ("service.pingone.authentication.type", "authorization_code"),
+            ("service.pingone.authentication.authorizationCode.clientID", "signet-cli"),
+        ],
+    );
+    // A callback with the wrong state is refused.
+    let (login, url) = Login::start(&h, &["auth", "login", "--no-browser"], "").await;
+    let redirect = query(&url)["redirect_uri"].clone();
+    let forged = format!("{redirect}?code=stolen&state=not-the-one&iss={}", s.issuer);
+    let _ = reqwest::get(&forged).await;
+    let refused = login.finish().await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("wrong state"), "{}", refused.stderr);
+
+    let (login, url) = Login::start(&h, &["auth", "login", "--no-browser"], "").await;
+    let mut b = Browser::default();
+    let signon = b.get(&url).await.location.unwrap();
+    let back = b.submit(&signon, &[("username", &user.username), ("password", &user.password)]).await;
+    let callback = back.location.unwrap();
+    assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+    let page = reqwest::get(&callback).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Signed on"), "{page}");
+    let done = login.finish().await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let status = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(status.json()["services"][0]["subject"], user.username.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_failures_are_one_line_errors_with_hints() {
+    let s = Server::start().await;
+    let h = Home::new();
+    let mut wrong = worker(&s);
+    wrong[2].1 = "not-the-secret".into();
+    h.configure(&s.base, &s.env_id, &pairs(&wrong));
+    let r = h.run_async(&["auth", "login"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("invalid_client: client authentication failed"), "{}", r.stderr);
+
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    h.ok(&["config", "set", &format!("service.pingone.endpoint.baseURL=http://127.0.0.1:{port}")]);
+    let r = h.run_async(&["auth", "login"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("error: cannot reach") && r.stderr.contains("hint:"), "{}", r.stderr);
+
+    // A provider whose discovery document is not JSON.
+    let junk = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let junk_port = junk.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut c, _)) = junk.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut c, &mut buf).await;
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot json!").await;
+        }
+    });
+    h.ok(&["config", "set", &format!("service.pingone.endpoint.baseURL=http://127.0.0.1:{junk_port}")]);
+    let r = h.run_async(&["auth", "login"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("discovery document") && r.stderr.contains("malformed"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    {
+        let e = &r.stderr;
+        assert!(!e.contains(&s.boot.worker.client_secret));
+    }
+}

@@ -1,0 +1,335 @@
+//! The test harness: a real signetd on loopback, with a `ManualClock`, and a
+//! minimal cookie-keeping browser that speaks plain HTML forms.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use signet_core::clock::{Clock, ManualClock, SystemClock};
+use signet_core::crypto::{Kek, random_id, random_token, sha256};
+use signet_core::model::{Account, AppKind, Application, GrantType, totp_purpose};
+use signet_core::{password, pkce, totp};
+use signet_proto::bootstrap::BootstrapFile;
+use signet_proto::roles::Role;
+use signet_server::net::TrustedProxies;
+use signet_server::state::{AppState, StateConfig};
+use signet_store::Store;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Server {
+    pub base: String,
+    pub issuer: String,
+    pub env_id: String,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub boot: BootstrapFile,
+    pub dir: PathBuf,
+    pub http: reqwest::Client,
+    pg_db: Option<String>,
+}
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432";
+
+async fn pg_admin(sql: &str) {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("{PG}/postgres")).await.expect("postgres on 127.0.0.1:5432");
+    pool.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.expect(sql);
+    pool.close().await;
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_on(Backend::Sqlite).await
+    }
+
+    pub async fn start_on(backend: Backend) -> Server {
+        let dir = std::env::temp_dir().join(format!("signetd-it-{}", random_id().unwrap()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (url, pg_db) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.join("signet.db").display()), None),
+            Backend::Postgres => {
+                let db = format!("signet_it_{}", random_id().unwrap().replace('-', ""));
+                pg_admin(&format!("CREATE DATABASE {db}")).await;
+                (format!("{PG}/{db}"), Some(db))
+            }
+        };
+        let store = Store::open(&url).await.unwrap();
+        let kek = Kek::from_bytes(&signet_core::crypto::random_bytes::<32>().unwrap()).unwrap();
+        let clock = ManualClock::new(SystemClock.now());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let boot = signet_server::bootstrap::ensure(&store, &kek, clock.now(), &base, &dir).await.unwrap().unwrap();
+        let state = AppState::new(StateConfig {
+            store,
+            clock: Arc::new(clock.clone()),
+            kek,
+            public_url: base.clone(),
+            trusted_proxies: TrustedProxies::parse(&["127.0.0.2".into()]).unwrap(),
+        });
+        let app = signet_server::app(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Server {
+            issuer: boot.issuer.clone(),
+            env_id: boot.environment_id.clone(),
+            base,
+            state,
+            clock,
+            boot,
+            dir,
+            http,
+            pg_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// An account with its own password and TOTP secret (None: not enrolled yet).
+    pub async fn account(&self, admin: bool, enrolled: bool) -> TestAccount {
+        let id = random_id().unwrap();
+        let username = format!("user-{}", &id[..8]);
+        let password = format!("pw-{}", random_token().unwrap().expose());
+        let secret = totp::generate_secret().unwrap().expose().clone();
+        let a = Account {
+            id: id.clone(),
+            environment_id: self.env_id.clone(),
+            username: username.clone(),
+            password_hash: Some(password::hash(&password).unwrap()),
+            active: true,
+            admin,
+            roles: if admin { Role::ALL.into_iter().collect() } else { BTreeSet::new() },
+            auditor: false,
+            totp_sealed: enrolled.then(|| self.state.kek.seal(&totp_purpose(&id), &secret).unwrap()),
+            totp_confirmed: enrolled,
+            totp_last_step: 0,
+            failed_attempts: 0,
+            password_change_required: false,
+            locked_until: 0,
+            created_at: self.clock.now(),
+        };
+        let ev = test_event("account.create", Some(&self.env_id), &id);
+        self.store().insert_account(&a, &ev).await.unwrap();
+        TestAccount { id, username, password, secret: enrolled.then_some(secret) }
+    }
+
+    /// An application; returns its client id and secret (confidential kinds).
+    pub async fn application(
+        &self,
+        kind: AppKind,
+        grants: &[GrantType],
+        roles: &[Role],
+        env_id: Option<&str>,
+    ) -> (String, Option<String>) {
+        let id = random_id().unwrap();
+        let secret = (kind != AppKind::Native).then(|| random_token().unwrap().expose().clone());
+        let app = Application {
+            id: id.clone(),
+            environment_id: env_id.unwrap_or(&self.env_id).to_owned(),
+            name: format!("test {}", kind.as_str()),
+            kind,
+            secret_hash: secret.as_ref().map(|s| sha256(s.as_bytes()).to_vec()),
+            redirect_uris: vec!["http://127.0.0.1/callback".into(), "https://app.test/cb".into()],
+            grant_types: grants.iter().copied().collect(),
+            scopes: ["openid", "profile", "offline_access", "api:read"].into_iter().map(String::from).collect(),
+            roles: roles.iter().copied().collect(),
+            admin_api: false,
+            created_at: self.clock.now(),
+        };
+        let ev = test_event("application.create", Some(&app.environment_id), &id);
+        self.store().insert_application(&app, &ev).await.unwrap();
+        (id, secret)
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        self.post_form(&self.url("/token"), form, None).await
+    }
+
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.post(url).form(form);
+        if let Some((u, p)) = basic {
+            req = req.basic_auth(u, Some(p));
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    /// A TOTP code for now, moving the clock a step on so a code is never reused.
+    pub fn code(&self, secret: &[u8]) -> String {
+        self.clock.advance(30);
+        totp::code_at(secret, self.clock.now()).unwrap()
+    }
+
+    pub async fn introspect(&self, token: &str, client: (&str, &str)) -> serde_json::Value {
+        self.post_form(&self.url("/introspect"), &[("token", token)], Some(client)).await.1
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(db) = self.pg_db.take() {
+            // Best effort; the pool closes when the runtime ends.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(pg_admin(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")));
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+pub struct TestAccount {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub secret: Option<Vec<u8>>,
+}
+
+/// A browser without JavaScript: follows nothing by itself, keeps cookies.
+pub struct Browser {
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    /// The value of the hidden `name` input.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker)? + marker.len();
+        let end = self.body[start..].find('"')? + start;
+        Some(self.body[start..end].to_owned())
+    }
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser {
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn keep(&mut self, res: reqwest::Response) -> Page {
+        for v in res.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+        }
+        let status = res.status().as_u16();
+        let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        let headers = res.headers().clone();
+        Page { status, location, body: res.text().await.unwrap(), headers }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Page {
+        let res = self.http.get(url).header("cookie", self.cookie_header()).send().await.unwrap();
+        self.keep(res).await
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let res = self.http.post(url).header("cookie", self.cookie_header()).form(form).send().await.unwrap();
+        self.keep(res).await
+    }
+
+    /// Posts the form on the page at `url`, with its CSRF token.
+    pub async fn submit(&mut self, url: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = page.field("csrf").expect("the page has a CSRF token");
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post(url, &form).await
+    }
+}
+
+/// PKCE verifier and S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = random_token().unwrap().expose().clone();
+    let challenge = pkce::s256_challenge(&verifier);
+    (verifier, challenge)
+}
+
+/// The query parameters of a redirect.
+pub fn query(location: &str) -> HashMap<String, String> {
+    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
+}
+
+/// Signs `who` on through the authorization code flow; returns the redirect with the code.
+pub async fn sign_on(
+    s: &Server,
+    b: &mut Browser,
+    client_id: &str,
+    who: &TestAccount,
+    challenge: &str,
+) -> HashMap<String, String> {
+    let url = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri=http://127.0.0.1:4711/callback&scope=openid%20profile%20offline_access&state=st-1&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256",
+        s.url("/authorize")
+    );
+    let start = b.get(&url).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let signon = start.location.unwrap();
+    let after_pw = b.submit(&signon, &[("username", &who.username), ("password", &who.password)]).await;
+    assert_eq!(after_pw.status, 303, "{}", after_pw.body);
+    let code = s.code(who.secret.as_ref().expect("an enrolled account"));
+    let done = b.submit(&signon, &[("code", &code)]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = done.location.unwrap();
+    assert!(location.starts_with("http://127.0.0.1:4711/callback?"), "{location}");
+    query(&location)
+}
+
+pub const CLI_REDIRECT: &str = "http://127.0.0.1:4711/callback";
+
+/// An audit event recorded by the test itself.
+pub fn test_event(action: &str, environment_id: Option<&str>, target: &str) -> signet_core::audit::AuditEvent {
+    signet_core::audit::AuditEvent::new(
+        signet_core::audit::Actor::console("test"),
+        action,
+        environment_id,
+        target,
+        SystemClock.now(),
+    )
+    .unwrap()
+}
