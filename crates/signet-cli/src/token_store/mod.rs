@@ -4,6 +4,7 @@
 //! client id and grant type, so changing any of them never reuses a token.
 
 mod file;
+mod keychain;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -78,6 +79,7 @@ fn sanitize(s: &str) -> String {
 }
 
 pub enum Store {
+    Keychain(keychain::Keychain),
     File(file::FileStore),
     None(Mutex<HashMap<CacheKey, Cached>>),
 }
@@ -88,16 +90,14 @@ impl Store {
         match kind {
             "file" => Ok(Store::File(file::FileStore::open()?)),
             "none" => Ok(Store::None(Mutex::new(HashMap::new()))),
-            "secure_local" => anyhow::bail!(
-                "the OS keychain (auth.storage.type=secure_local) is not available in this build yet\n\
-                 hint: signet config set \"auth.storage.type=file\" keeps tokens in 0600 files instead"
-            ),
+            "secure_local" => Ok(Store::Keychain(keychain::Keychain::open()?)),
             other => anyhow::bail!("unknown auth.storage.type {other:?}"),
         }
     }
 
     pub fn load(&self, key: &CacheKey) -> anyhow::Result<Option<Cached>> {
         match self {
+            Store::Keychain(k) => k.load(key),
             Store::File(f) => f.load(key),
             Store::None(m) => Ok(m.lock().ok().and_then(|m| m.get(key).cloned())),
         }
@@ -105,6 +105,7 @@ impl Store {
 
     pub fn save(&self, key: &CacheKey, tokens: &Cached) -> anyhow::Result<()> {
         match self {
+            Store::Keychain(k) => k.save(key, tokens),
             Store::File(f) => f.save(key, tokens),
             Store::None(m) => {
                 if let Ok(mut m) = m.lock() {
@@ -117,6 +118,7 @@ impl Store {
 
     pub fn delete(&self, key: &CacheKey) -> anyhow::Result<bool> {
         match self {
+            Store::Keychain(k) => k.delete(key),
             Store::File(f) => f.delete(key),
             Store::None(m) => Ok(m.lock().map(|mut m| m.remove(key).is_some()).unwrap_or(false)),
         }

@@ -60,6 +60,18 @@ impl Home {
         to_run(c.output().await.unwrap())
     }
 
+    /// Runs inside a fresh kernel session keyring (`keyctl session -`), as a
+    /// login session would provide; the OS keychain store needs one.
+    pub async fn run_in_session_keyring(&self, args: &[&str]) -> Run {
+        let mut c = tokio::process::Command::from(self.command());
+        let program = c.as_std().get_program().to_owned();
+        let mut k = tokio::process::Command::new("keyctl");
+        k.env_clear().envs(c.as_std().get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+        k.arg("session").arg("-").arg(program).args(args);
+        c = k;
+        to_run(c.output().await.unwrap())
+    }
+
     /// Points the `pingone` connector at a signetd and keeps tokens in files.
     pub fn configure(&self, base: &str, env_id: &str, settings: &[(&str, &str)]) {
         self.ok(&["config", "set", "auth.storage.type=file"]);

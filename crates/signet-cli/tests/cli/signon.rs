@@ -224,3 +224,21 @@ async fn provider_failures_are_one_line_errors_with_hints() {
         assert!(!e.contains(&s.boot.worker.client_secret));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_os_keychain_keeps_tokens_across_sessions_and_logout_clears_it() {
+    let s = Server::start().await;
+    let h = Home::new();
+    h.configure(&s.base, &s.env_id, &pairs(&worker(&s)));
+    h.ok(&["config", "set", "auth.storage.type=secure_local"]);
+    let login = h.run_in_session_keyring(&["auth", "login"]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    assert!(!h.dir.join("state/signet/tokens").exists(), "nothing is written to files");
+    // Another session of the same user finds the token (the persistent keyring).
+    let status = h.run_in_session_keyring(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(status.json()["services"][0]["status"], "authenticated");
+    let logout = h.run_in_session_keyring(&["auth", "logout"]).await;
+    assert_eq!(logout.code, 0, "{}", logout.stderr);
+    assert_eq!(h.run_in_session_keyring(&["auth", "status"]).await.code, 4);
+}
