@@ -1,0 +1,207 @@
+//! Goal 4: password sign-ons per second. End-user accounts without MFA are
+//! written straight into signetd's store, so a correct password completes the
+//! sign-on; each attempt is the browser's path: GET /authorize (signet-cli, PKCE
+//! S256) -> 303 to the sign-on page with a flow cookie -> GET the page for its
+//! CSRF field -> POST username, password and csrf -> 303 back with a code. The
+//! baseline is raw argon2id verification with signetd's parameters on as many
+//! threads as there are cores. Passwords are always right: a wrong one would
+//! count towards the account lockout and the per-address failure limit.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use signet_core::audit::{Actor, AuditEvent};
+use signet_core::clock::{Clock, SystemClock};
+use signet_core::crypto::{random_id, random_token};
+use signet_core::model::{Account, CLI_CLIENT_ID};
+use signet_core::{password, pkce};
+use signet_store::Store;
+
+use crate::context::{Bench, Signetd};
+use crate::report::{Table, Target, per_sec};
+
+const CONCURRENCY: usize = 4;
+const RAW_THREADS: usize = 2;
+/// Seconds of raw hashing before and after the load; their mean is the baseline.
+const RAW_SECS: u64 = 4;
+const REDIRECT: &str = "http://127.0.0.1:4711/callback";
+
+struct User {
+    username: String,
+    password: String,
+}
+
+pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow::Result<()> {
+    table.section("4");
+    let secret = random_token()?.expose().clone();
+    let phc = {
+        let secret = secret.clone();
+        tokio::task::spawn_blocking(move || password::hash(&secret)).await??
+    };
+    let users = create_users(signetd, &secret, &phc).await?;
+    let raw_before = raw_verify(bench, secret.clone(), phc.clone()).await?;
+    let (rate, note) = drive(bench, signetd, users).await?;
+    let raw_after = raw_verify(bench, secret, phc).await?;
+    let raw = (raw_before + raw_after) / 2.0;
+    table.check_steady("raw argon2id", raw_before, raw_after);
+    table.info(&format!("password sign-ons, signetd, {CONCURRENCY} clients"), per_sec(rate), &note);
+    table.info(
+        &format!("argon2id verify, raw, {RAW_THREADS} threads"),
+        per_sec(raw),
+        &format!(
+            "m={} KiB, t={}, p={}; before {}, after {}",
+            password::MEMORY_KIB,
+            password::ITERATIONS,
+            password::PARALLELISM,
+            per_sec(raw_before),
+            per_sec(raw_after)
+        ),
+    );
+    table.ratio("signetd / raw argon2id", rate / raw, Target::AtLeast(0.9), "");
+    Ok(())
+}
+
+/// One account per client, all sharing one hash (hashing each would only cost time).
+async fn create_users(signetd: &Signetd, secret: &str, phc: &str) -> anyhow::Result<Vec<User>> {
+    let store = Store::open(&signetd.database_url()).await.context("opening signetd's store")?;
+    let now = SystemClock.now();
+    let env_id = &signetd.boot.environment_id;
+    let mut users = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let id = random_id()?;
+        let username = format!("bench-{}", &id[..8]);
+        let account = Account {
+            id: id.clone(),
+            environment_id: env_id.clone(),
+            username: username.clone(),
+            password_hash: Some(phc.to_owned()),
+            active: true,
+            admin: false,
+            roles: BTreeSet::new(),
+            auditor: false,
+            totp_sealed: None,
+            totp_confirmed: false,
+            totp_last_step: 0,
+            failed_attempts: 0,
+            password_change_required: false,
+            locked_until: 0,
+            created_at: now,
+        };
+        let event = AuditEvent {
+            id: random_id()?,
+            at: now,
+            actor: Actor::console("signet-bench"),
+            action: "account.create".into(),
+            environment_id: Some(env_id.clone()),
+            target: id,
+            digest: String::new(),
+            request_id: None,
+            source_ip: None,
+        };
+        store.insert_account(&account, &event).await?;
+        users.push(User { username, password: secret.to_owned() });
+    }
+    store.close().await;
+    Ok(users)
+}
+
+async fn raw_verify(bench: &Bench, secret: String, phc: String) -> anyhow::Result<f64> {
+    bench.note(&format!("raw argon2id: {RAW_THREADS} threads for {RAW_SECS} s"));
+    let count = AtomicU64::new(0);
+    let rate = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(RAW_SECS);
+        std::thread::scope(|s| {
+            for _ in 0..RAW_THREADS {
+                s.spawn(|| {
+                    while Instant::now() < deadline {
+                        if password::verify(&secret, &phc) {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    })
+    .await?;
+    bench.note(&format!("raw argon2id: {}", per_sec(rate)));
+    Ok(rate)
+}
+
+async fn drive(bench: &Bench, signetd: &Signetd, users: Vec<User>) -> anyhow::Result<(f64, String)> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let challenge = pkce::s256_challenge(random_token()?.expose());
+    let authorize = format!(
+        "{}/authorize?response_type=code&client_id={CLI_CLIENT_ID}&redirect_uri={}&scope=openid%20profile\
+         &state=bench&code_challenge={challenge}&code_challenge_method=S256",
+        signetd.boot.issuer,
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(bench.secs);
+    bench.note(&format!("signon-signetd: {CONCURRENCY} clients for {} s", bench.secs));
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for user in users {
+        let (http, authorize, done) = (http.clone(), authorize.clone(), done.clone());
+        clients.spawn(async move {
+            while Instant::now() < deadline {
+                sign_on(&http, &authorize, &user).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(client) = clients.join_next().await {
+        client??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let n = done.load(Ordering::Relaxed);
+    let rate = n as f64 / secs;
+    bench.note(&format!("signon-signetd: {} ({n} in {secs:.1} s)", per_sec(rate)));
+    Ok((rate, format!("{n} sign-ons in {secs:.1} s, 3 requests each")))
+}
+
+/// One sign-on, as a browser without JavaScript does it.
+async fn sign_on(http: &reqwest::Client, authorize: &str, user: &User) -> anyhow::Result<()> {
+    let res = http.get(authorize).send().await?;
+    anyhow::ensure!(res.status() == 303, "GET /authorize answered {}", res.status());
+    let signon = header(&res, "location")?;
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let page = http.get(&signon).header("cookie", &cookie).send().await?;
+    anyhow::ensure!(page.status() == 200, "GET the sign-on page answered {}", page.status());
+    let html = page.text().await?;
+    let csrf = field(&html, "csrf").context("the sign-on page has no csrf field")?;
+    let res = http
+        .post(&signon)
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("username", &user.username), ("password", &user.password)])
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 303, "POST the password answered {}", res.status());
+    let back = header(&res, "location")?;
+    anyhow::ensure!(back.starts_with(REDIRECT) && back.contains("code="), "the sign-on did not end with a code");
+    Ok(())
+}
+
+fn header(res: &reqwest::Response, name: &str) -> anyhow::Result<String> {
+    Ok(res.headers().get(name).with_context(|| format!("no {name} header"))?.to_str()?.to_owned())
+}
+
+/// The value of a hidden input `name`.
+fn field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
