@@ -22,6 +22,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub kek: Kek,
     pub keyring: Keyring,
+    pub clients: crate::cache::Clients,
+    pub revocations: crate::cache::Revocations,
     pub metrics: Metrics,
     /// The external base URL, without a trailing slash.
     pub public_url: String,
@@ -30,6 +32,8 @@ pub struct Inner {
     pub failures: FailureLimiter,
     /// Bounds concurrent password hashes to the cores (DoS defence).
     pub hash_permits: Semaphore,
+    /// One argon2 working buffer per permit, reused from hash to hash.
+    hash_memory: std::sync::Mutex<Vec<signet_core::password::HashMemory>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -57,11 +61,14 @@ impl AppState {
             clock: c.clock,
             kek: c.kek,
             keyring: Keyring::default(),
+            clients: Default::default(),
+            revocations: Default::default(),
             metrics: Metrics::default(),
             public_url,
             trusted_proxies: c.trusted_proxies,
             failures: FailureLimiter::default(),
             hash_permits: Semaphore::new(cores),
+            hash_memory: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -87,13 +94,19 @@ impl AppState {
         let Ok(_permit) = self.hash_permits.acquire().await else { return false };
         let password = signet_core::secret::Secret::new(password.to_owned());
         let phc = phc.unwrap_or(signet_core::password::DUMMY_HASH).to_owned();
-        tokio::task::spawn_blocking(move || signet_core::password::verify(password.expose(), &phc))
-            .await
-            .unwrap_or(false)
+        let mut memory = self.hash_memory.lock().ok().and_then(|mut m| m.pop()).unwrap_or_default();
+        let done = tokio::task::spawn_blocking(move || {
+            let ok = signet_core::password::verify_with(password.expose(), &phc, &mut memory);
+            (ok, memory)
+        })
+        .await;
+        let Ok((ok, memory)) = done else { return false };
+        if let Ok(mut m) = self.hash_memory.lock() {
+            m.push(memory);
+        }
+        ok
     }
-}
 
-impl AppState {
     /// Hashes a new password on the bounded hashing pool.
     pub async fn hash_password(&self, password: &str) -> Option<String> {
         let _permit = self.hash_permits.acquire().await.ok()?;

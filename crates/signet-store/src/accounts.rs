@@ -63,7 +63,7 @@ pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, a: &Account) -> Resul
 
 impl Store {
     pub async fn insert_account(&self, a: &Account, ev: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert(&mut tx, a).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
@@ -102,7 +102,7 @@ impl Store {
         .bind(id)
         .bind(policy.max_failures)
         .bind(now + policy.lock_seconds)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(match row {
             Some(r) => r.try_get::<i64, _>("locked_until")? > now,
@@ -113,7 +113,7 @@ impl Store {
     pub async fn record_login_success(&self, id: &str) -> Result<()> {
         sqlx::query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1 AND failed_attempts <> 0")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -124,7 +124,7 @@ impl Store {
         let done = sqlx::query("UPDATE accounts SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2")
             .bind(id)
             .bind(step)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -132,7 +132,7 @@ impl Store {
     /// Confirms a TOTP enrolment with the step of its first code. Fails (false)
     /// if another enrolment was confirmed meanwhile.
     pub async fn confirm_totp(&self, id: &str, sealed: &[u8], step: i64, ev: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE accounts SET totp_sealed = $2, totp_confirmed = 1, totp_last_step = $3 \
              WHERE id = $1 AND totp_confirmed = 0",
@@ -152,7 +152,7 @@ impl Store {
 
     /// Replaces a password the person was made to change; clears the requirement.
     pub async fn change_password(&self, id: &str, password_hash: &str, ev: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("UPDATE accounts SET password_hash = $2, password_change_required = 0 WHERE id = $1")
             .bind(id)
             .bind(password_hash)
@@ -169,7 +169,7 @@ impl Store {
     /// Break-glass recovery: new password, MFA enrolment cleared, unlocked, and
     /// the account's browser sessions ended. False if there is no such account.
     pub async fn recover_account(&self, id: &str, creds: &NewCredentials, ev: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = $2, totp_sealed = NULL, totp_confirmed = 0, \
              failed_attempts = 0, locked_until = 0, active = 1, password_change_required = 1 WHERE id = $1",

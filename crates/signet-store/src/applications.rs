@@ -75,7 +75,7 @@ pub struct Bootstrap<'a> {
 
 impl Store {
     pub async fn bootstrap(&self, b: Bootstrap<'_>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert_environment(&mut tx, b.environment).await?;
         for a in b.accounts {
             crate::accounts::insert(&mut tx, a).await?;
@@ -92,7 +92,7 @@ impl Store {
     }
 
     pub async fn create_environment(&self, e: &Environment, key: &StoredKey, ev: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert_environment(&mut tx, e).await?;
         crate::keys::insert(&mut tx, key).await?;
         audit::append(&mut tx, ev).await?;
@@ -124,7 +124,7 @@ impl Store {
     }
 
     pub async fn insert_application(&self, a: &Application, ev: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert_application(&mut tx, a).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;

@@ -50,7 +50,7 @@ pub struct ChainCheck {
 impl Store {
     /// Records an event that has no other write (a sign-on, a failure worth keeping).
     pub async fn record(&self, ev: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(())

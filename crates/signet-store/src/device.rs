@@ -50,7 +50,7 @@ impl Store {
         .bind(&d.scope)
         .bind(d.expires_at)
         .bind(d.interval)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(conflict("user code"))?;
         Ok(())
@@ -74,7 +74,7 @@ impl Store {
     /// Records a poll and returns the authorization as it was before it, so the
     /// caller can tell a poll that came too soon (RFC 8628 §3.5 `slow_down`).
     pub async fn poll_device(&self, device_hash: &[u8], now: UnixTime) -> Result<Option<DeviceAuthorization>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Write first: this takes the row lock (PostgreSQL) or the write lock
         // (SQLite) before reading, so racing polls serialise instead of both
         // reading the old time or failing to upgrade a read transaction.
@@ -100,7 +100,7 @@ impl Store {
     pub async fn slow_device_down(&self, device_hash: &[u8]) -> Result<()> {
         sqlx::query("UPDATE device_codes SET interval_secs = interval_secs + 5 WHERE device_hash = $1")
             .bind(device_hash.to_vec())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -124,7 +124,7 @@ impl Store {
         .bind(auth_time)
         .bind(amr)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -132,7 +132,7 @@ impl Store {
     /// Spends an approved authorization and creates its family. False if it was
     /// spent already (two polls racing).
     pub async fn consume_device(&self, device_hash: &[u8], g: &Grant, refresh: Option<&RefreshToken>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done =
             sqlx::query("UPDATE device_codes SET status = 'consumed' WHERE device_hash = $1 AND status = 'approved'")
                 .bind(device_hash.to_vec())

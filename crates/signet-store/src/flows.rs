@@ -59,7 +59,7 @@ impl Store {
         .bind(to_json(&f.step))
         .bind(f.version)
         .bind(f.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -86,13 +86,13 @@ impl Store {
                 .bind(id)
                 .bind(version)
                 .bind(to_json(step))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn delete_flow(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_flows WHERE id = $1").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM login_flows WHERE id = $1").bind(id).execute(&self.writer).await?;
         Ok(())
     }
 
@@ -107,7 +107,7 @@ impl Store {
         .bind(s.auth_time)
         .bind(to_json(&s.amr))
         .bind(s.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -134,7 +134,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM browser_sessions WHERE hash = $1").bind(hash.to_vec()).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM browser_sessions WHERE hash = $1").bind(hash.to_vec()).execute(&self.writer).await?;
         Ok(())
     }
 }

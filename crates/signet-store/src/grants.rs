@@ -88,7 +88,7 @@ pub enum CodeRedemption {
 impl Store {
     /// A new family, with its first refresh token if the client gets one.
     pub async fn create_grant(&self, g: &Grant, refresh: Option<&RefreshToken>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert_grant(&mut tx, g).await?;
         if let Some(t) = refresh {
             insert_refresh(&mut tx, t).await?;
@@ -105,7 +105,11 @@ impl Store {
         row.as_ref().map(grant).transpose()
     }
 
-    /// Spends `hash` and stores `next` in its place, atomically.
+    /// Spends `hash` and stores `next` in its place. The token and its family
+    /// are read first, outside the write transaction; the transaction is then
+    /// only the conditional spend and the insert, so the write lock is held for
+    /// two statements. A concurrent spend of the same token loses the
+    /// conditional update and is treated as the reuse it is.
     pub async fn rotate_refresh(
         &self,
         hash: &[u8],
@@ -113,51 +117,42 @@ impl Store {
         next: &RefreshToken,
         now: UnixTime,
     ) -> Result<Rotation> {
-        let mut tx = self.pool.begin().await?;
-        let spent = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING grant_id",
-        )
-        .bind(hash.to_vec())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(spent) = spent else {
-            drop(tx);
-            return self.refresh_not_spendable(hash, client_id, now).await;
-        };
-        let grant_id: String = spent.try_get("grant_id")?;
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1")))
-            .bind(&grant_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let g = grant(&row)?;
-        if g.client_id != client_id || g.revoked_at.is_some() {
-            // Roll back: another client's token is not spent by this attempt.
-            return Ok(Rotation::Invalid);
-        }
-        insert_refresh(&mut tx, &RefreshToken { grant_id: g.id.clone(), ..next.clone() }).await?;
-        tx.commit().await?;
-        Ok(Rotation::Rotated(g))
-    }
-
-    async fn refresh_not_spendable(&self, hash: &[u8], client_id: &str, now: UnixTime) -> Result<Rotation> {
-        let row = sqlx::query(
-            "SELECT r.grant_id, r.used_at, g.client_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1",
-        )
+        let cols = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ");
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT r.used_at AS token_used_at, r.expires_at AS token_expires_at, {cols} \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
+        )))
         .bind(hash.to_vec())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(Rotation::Invalid) };
-        let used: Option<i64> = row.try_get("used_at")?;
-        let owner: String = row.try_get("client_id")?;
-        if used.is_none() || owner != client_id {
+        let g = grant(&row)?;
+        let used: Option<i64> = row.try_get("token_used_at")?;
+        let expires_at: i64 = row.try_get("token_expires_at")?;
+        if g.client_id != client_id {
             return Ok(Rotation::Invalid);
         }
-        let grant_id: String = row.try_get("grant_id")?;
-        let mut tx = self.pool.begin().await?;
-        revoke_family(&mut tx, &grant_id, now).await?;
+        if used.is_some() {
+            self.revoke_grant(&g.id, now).await?;
+            return Ok(Rotation::Reused { grant_id: g.id });
+        }
+        if expires_at <= now || g.revoked_at.is_some() {
+            return Ok(Rotation::Invalid);
+        }
+        let mut tx = self.writer.begin().await?;
+        let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
+            .bind(hash.to_vec())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if spent.rows_affected() != 1 {
+            drop(tx);
+            self.revoke_grant(&g.id, now).await?;
+            return Ok(Rotation::Reused { grant_id: g.id });
+        }
+        insert_refresh(&mut tx, &RefreshToken { grant_id: g.id.clone(), ..next.clone() }).await?;
         tx.commit().await?;
-        Ok(Rotation::Reused { grant_id })
+        Ok(Rotation::Rotated(g))
     }
 
     pub async fn insert_auth_code(&self, c: &AuthCode) -> Result<()> {
@@ -177,7 +172,7 @@ impl Store {
         .bind(c.auth_time)
         .bind(to_json(&c.amr))
         .bind(c.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -219,7 +214,7 @@ impl Store {
         refresh: Option<&RefreshToken>,
         now: UnixTime,
     ) -> Result<CodeRedemption> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("UPDATE auth_codes SET used_at = $2, grant_id = $3 WHERE hash = $1 AND used_at IS NULL")
             .bind(hash.to_vec())
             .bind(now)
@@ -250,7 +245,7 @@ impl Store {
     /// Revokes a family: its refresh tokens stop working, and so do its live
     /// access tokens, which carry the family id.
     pub async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         revoke_family(&mut tx, grant_id, now).await?;
         tx.commit().await?;
         Ok(())
@@ -293,13 +288,40 @@ impl Store {
     }
 
     /// Records a revoked access token until it would have expired anyway.
-    pub async fn revoke_jti(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
-        sqlx::query("INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+    pub async fn revoke_jti(&self, jti: &str, expires_at: UnixTime, now: UnixTime) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revoked_jtis (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
         Ok(())
+    }
+
+    /// Revocations recorded at or after `since`: access tokens (with their
+    /// expiry) and families (with the time they were revoked). Instances poll
+    /// this to keep an in-memory view of what is revoked.
+    pub async fn revocations_since(
+        &self,
+        since: UnixTime,
+    ) -> Result<(Vec<(String, UnixTime)>, Vec<(String, UnixTime)>)> {
+        let jtis = sqlx::query("SELECT jti, expires_at FROM revoked_jtis WHERE revoked_at >= $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("jti")?, r.try_get("expires_at")?)))
+            .collect::<Result<Vec<_>>>()?;
+        let grants = sqlx::query("SELECT id, revoked_at FROM grants WHERE revoked_at >= $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("revoked_at")?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((jtis, grants))
     }
 
     /// Whether an access token has been revoked, by its own `jti` or through its family.
@@ -322,7 +344,7 @@ impl Store {
         {
             n += sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE expires_at < $1")))
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         }
@@ -338,7 +360,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)",
         )
         .bind(before)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }

@@ -77,7 +77,7 @@ impl Store {
         now: UnixTime,
         ev: &signet_core::audit::AuditEvent,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $2 WHERE environment_id = $1 AND retired_at IS NULL")
             .bind(&new.environment_id)
             .bind(now)
@@ -97,7 +97,7 @@ impl Store {
     where
         F: Fn(&str, &[u8]) -> std::result::Result<Vec<u8>, String>,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Lock what is about to be rewritten before reading it (see `poll_device`).
         // Run this with signetd stopped: an enrolment confirmed meanwhile would
         // still be sealed with the old key.

@@ -52,7 +52,12 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads.
     pool: AnyPool,
+    /// Writes. On SQLite one connection, so writers queue in-process instead of
+    /// meeting at the file lock, where SQLite's busy handler sleeps for
+    /// milliseconds; on PostgreSQL the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -79,30 +84,33 @@ impl Store {
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
                 // WAL lets readers run beside the writer; it is a property of the file,
                 // set once. NORMAL sync is durable across crashes of signetd in WAL mode.
-                let pool = AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
+                let sqlite = || {
+                    AnyPoolOptions::new().after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").await?;
                             Ok(())
                         })
                     })
-                    .connect_with(options)
-                    .await?;
-                pool.execute("PRAGMA journal_mode = WAL;").await?;
-                pool
+                };
+                let writer = sqlite().max_connections(1).connect_with(options.clone()).await?;
+                writer.execute("PRAGMA journal_mode = WAL;").await?;
+                let pool = sqlite().max_connections(8).connect_with(options).await?;
+                (pool, writer)
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect_with(options).await?,
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new().max_connections(16).connect_with(options).await?;
+                (pool.clone(), pool)
+            }
         };
         match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&writer).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&writer).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store { pool, writer, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -117,6 +125,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

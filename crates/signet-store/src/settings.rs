@@ -21,7 +21,7 @@ impl Store {
         sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
             .bind(LOCKOUT)
             .bind(to_json(p))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -31,6 +31,7 @@ pub struct Server {
     pub boot: BootstrapFile,
     pub dir: PathBuf,
     pub http: reqwest::Client,
+    kek_bytes: Vec<u8>,
     pg_db: Option<String>,
 }
 
@@ -61,7 +62,8 @@ impl Server {
             }
         };
         let store = Store::open(&url).await.unwrap();
-        let kek = Kek::from_bytes(&signet_core::crypto::random_bytes::<32>().unwrap()).unwrap();
+        let kek_bytes = signet_core::crypto::random_bytes::<32>().unwrap().to_vec();
+        let kek = Kek::from_bytes(&kek_bytes).unwrap();
         let clock = ManualClock::new(SystemClock.now());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -87,8 +89,29 @@ impl Server {
             boot,
             dir,
             http,
+            kek_bytes,
             pg_db,
         }
+    }
+
+    /// A second signetd on the same store, key-encryption key and clock, as
+    /// another instance behind a load balancer would be; returns its issuer.
+    pub async fn another_instance(&self) -> String {
+        let kek = Kek::from_bytes(&self.kek_bytes).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let state = AppState::new(StateConfig {
+            store: self.state.store.clone(),
+            clock: Arc::new(self.clock.clone()),
+            kek,
+            public_url: self.base.clone(),
+            trusted_proxies: TrustedProxies::default(),
+        });
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = signet_server::app(state);
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+        format!("{base}/{}/as", self.env_id)
     }
 
     pub fn url(&self, path: &str) -> String {

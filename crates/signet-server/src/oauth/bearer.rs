@@ -39,7 +39,7 @@ pub async fn verify(
         Ok(c) if c.iss == state.issuer(env.id()) => c,
         _ => return Ok(Err(Rejected::Invalid)),
     };
-    if state.store.access_token_revoked(&claims.jti, claims.gid.as_deref()).await? {
+    if state.revocations.is_revoked(&state.store, &claims.jti, claims.gid.as_deref(), state.now()).await? {
         return Ok(Err(Rejected::Revoked));
     }
     Ok(Ok(claims))

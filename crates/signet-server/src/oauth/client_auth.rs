@@ -64,7 +64,7 @@ pub async fn authenticate(
     ip: IpAddr,
     headers: &HeaderMap,
     p: &Params,
-) -> Result<Application, OAuthError> {
+) -> Result<std::sync::Arc<Application>, OAuthError> {
     let now = state.now();
     if let Some(wait) = state.failures.blocked(ip, now) {
         return Err(OAuthError::too_many_failures(wait));
@@ -74,7 +74,7 @@ pub async fn authenticate(
         Presented::Secret { id, basic, .. } => (id.as_str(), *basic),
         Presented::Public { id } => (id.as_str(), false),
     };
-    let app = state.store.application(env.id(), id).await?;
+    let app = state.clients.get(&state.store, env.id(), id, now).await?;
     let ok = match (&app, &presented) {
         (Some(app), Presented::Secret { secret, .. }) => {
             app.secret_hash.as_deref().is_some_and(|h| constant_time_eq(h, &sha256(secret.expose().as_bytes())))

@@ -29,13 +29,17 @@ pub async fn revoke(
         .and_then(|kid| env.verifiers.get(&kid))
         .and_then(|v| token::verify_access(presented, v, now).ok());
     match access {
-        Some(c) if c.client_id == app.id => state.store.revoke_jti(&c.jti, c.exp).await?,
+        Some(c) if c.client_id == app.id => {
+            state.store.revoke_jti(&c.jti, c.exp, now).await?;
+            state.revocations.revoked_jti(&c.jti, c.exp);
+        }
         Some(_) => {}
         None => {
             if let Some(g) = state.store.refresh_token_grant(&sha256(presented.as_bytes())).await?
                 && g.client_id == app.id
             {
                 state.store.revoke_grant(&g.id, now).await?;
+                state.revocations.revoked_grant(&g.id, now);
             }
         }
     }

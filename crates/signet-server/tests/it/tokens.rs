@@ -336,3 +336,45 @@ async fn refresh_tokens_introspect_only_for_their_own_client() {
         "a spent token is inactive"
     );
 }
+
+#[tokio::test]
+async fn a_revocation_on_one_instance_reaches_another_within_its_poll() {
+    let s = Server::start().await;
+    let other = s.another_instance().await;
+    let admin = s.account(true, true).await;
+    let mut b = Browser::default();
+    let (verifier, challenge) = pkce_pair();
+    let q = sign_on(&s, &mut b, "signet-cli", &admin, &challenge).await;
+    let (_, t) = s
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", CLI_REDIRECT),
+            ("client_id", "signet-cli"),
+            ("code_verifier", &verifier),
+        ])
+        .await;
+    let access = t["access_token"].as_str().unwrap();
+    let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
+    let at_other = |token: String| {
+        let (http, url, id, secret) = (s.http.clone(), format!("{other}/introspect"), id.clone(), secret.clone());
+        async move {
+            let r = http.post(url).basic_auth(id, Some(secret)).form(&[("token", token)]).send().await.unwrap();
+            r.json::<serde_json::Value>().await.unwrap()["active"].clone()
+        }
+    };
+    assert_eq!(at_other(access.to_owned()).await, true);
+    // Revoking the refresh token at the first instance ends the family there at once...
+    let (status, _) = s
+        .post_form(
+            &s.url("/revoke"),
+            &[("token", t["refresh_token"].as_str().unwrap()), ("client_id", "signet-cli")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(s.introspect(access, (&id, &secret)).await["active"], false);
+    // ...and at the other once it polls the store's revocation feed.
+    s.clock.advance(signet_server::cache::REVOCATION_POLL);
+    assert_eq!(at_other(access.to_owned()).await, false);
+}

@@ -174,8 +174,11 @@ async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
 
     assert!(!s.access_token_revoked("jti-1", None).await.unwrap());
     assert!(!s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
-    s.revoke_jti("jti-1", NOW + 3600).await.unwrap();
-    s.revoke_jti("jti-1", NOW + 3600).await.unwrap(); // idempotent
+    s.revoke_jti("jti-1", NOW + 3600, NOW).await.unwrap();
+    s.revoke_jti("jti-1", NOW + 3600, NOW).await.unwrap(); // idempotent
+    let (jtis, _) = s.revocations_since(NOW).await.unwrap();
+    assert_eq!(jtis, vec![("jti-1".to_owned(), NOW + 3600)]);
+    assert!(s.revocations_since(NOW + 1).await.unwrap().0.is_empty());
     assert!(s.access_token_revoked("jti-1", None).await.unwrap());
     assert!(s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
     assert!(!s.access_token_revoked("jti-2", None).await.unwrap());
@@ -184,6 +187,7 @@ async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
 
     s.revoke_grant(&g.id, NOW).await.unwrap();
     assert!(s.access_token_revoked("jti-2", Some(&g.id)).await.unwrap());
+    assert_eq!(s.revocations_since(NOW).await.unwrap().1, vec![(g.id.clone(), NOW)], "the family shows in the feed");
     assert!(!s.access_token_revoked("jti-2", None).await.unwrap(), "a token without a family");
 }
 
@@ -193,8 +197,8 @@ async fn purge_expired_removes_only_expired_rows(db: TestDb) {
     let a = new_account(s, &env.id, "alice").await;
     let (old, live) = (NOW - 1, NOW + 100);
 
-    s.revoke_jti("old-jti", old).await.unwrap();
-    s.revoke_jti("live-jti", live).await.unwrap();
+    s.revoke_jti("old-jti", old, NOW).await.unwrap();
+    s.revoke_jti("live-jti", live, NOW).await.unwrap();
     let (old_code, live_code) = (auth_code(&env.id, "c", old), auth_code(&env.id, "c", live));
     s.insert_auth_code(&old_code).await.unwrap();
     s.insert_auth_code(&live_code).await.unwrap();

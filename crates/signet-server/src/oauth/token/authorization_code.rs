@@ -51,6 +51,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         CodeRedemption::Redeemed => {}
         CodeRedemption::Replayed => {
             state.metrics.failure(Failure::CodeReplay);
+            state.revocations.stale();
             return Err(OAuthError::invalid_grant("the code was already used; the tokens issued from it are revoked"));
         }
     }

@@ -30,6 +30,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
         Rotation::Reused { grant_id } => {
             state.metrics.failure(Failure::RefreshReuse);
+            state.revocations.revoked_grant(&grant_id, now);
             let actor = Actor {
                 kind: ActorKind::Application,
                 id: app.id.clone(),

@@ -1,0 +1,142 @@
+//! In-memory views of the store for the hot paths, so a token request or an
+//! introspection does not wait on a database round trip:
+//!
+//! - applications, kept `CLIENT_TTL` seconds: a change made on another
+//!   instance (a new secret, a removed application) takes effect within it;
+//! - revocations (access tokens by `jti`, families by id), refreshed from the
+//!   store's revocation feed at most `REVOCATION_POLL` seconds apart. A
+//!   revocation made on this instance applies at once; one made on another
+//!   instance within that poll.
+//!
+//! Neither holds state that matters: both rebuild from the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use signet_core::clock::UnixTime;
+use signet_core::model::{ACCESS_TOKEN_TTL, Application};
+use signet_store::{Store, StoreError};
+
+pub const CLIENT_TTL: i64 = 10;
+pub const REVOCATION_POLL: i64 = 1;
+/// Overlap of successive polls, for clocks that differ between instances.
+const SKEW: i64 = 5;
+const MAX_CLIENTS: usize = 10_000;
+
+#[derive(Default)]
+pub struct Clients {
+    entries: RwLock<HashMap<(String, String), (Arc<Application>, UnixTime)>>,
+}
+
+impl Clients {
+    pub async fn get(
+        &self,
+        store: &Store,
+        env: &str,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<Arc<Application>>, StoreError> {
+        let key = (env.to_owned(), id.to_owned());
+        if let Some((app, at)) = self.entries.read().ok().and_then(|m| m.get(&key).cloned()) {
+            if now - at < CLIENT_TTL {
+                return Ok(Some(app));
+            }
+        }
+        let Some(app) = store.application(env, id).await? else {
+            self.forget(env, id);
+            return Ok(None);
+        };
+        let app = Arc::new(app);
+        if let Ok(mut m) = self.entries.write() {
+            if m.len() >= MAX_CLIENTS {
+                m.clear();
+            }
+            m.insert(key, (app.clone(), now));
+        }
+        Ok(Some(app))
+    }
+
+    pub fn forget(&self, env: &str, id: &str) {
+        if let Ok(mut m) = self.entries.write() {
+            m.remove(&(env.to_owned(), id.to_owned()));
+        }
+    }
+}
+
+#[derive(Default)]
+struct RevocationState {
+    /// Revoked access tokens, with their expiry.
+    jtis: HashMap<String, UnixTime>,
+    /// Revoked families, with the time of revocation.
+    grants: HashMap<String, UnixTime>,
+    /// The time of the last poll; `None` before the first.
+    polled_at: Option<UnixTime>,
+}
+
+#[derive(Default)]
+pub struct Revocations {
+    state: RwLock<RevocationState>,
+    poll: tokio::sync::Mutex<()>,
+}
+
+impl Revocations {
+    /// Whether an access token is revoked, by its own `jti` or its family.
+    pub async fn is_revoked(
+        &self,
+        store: &Store,
+        jti: &str,
+        grant: Option<&str>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.refresh(store, now).await?;
+        let s = self.state.read().map_err(|_| StoreError::Corrupt("revocation cache poisoned".into()))?;
+        Ok(s.jtis.contains_key(jti) || grant.is_some_and(|g| s.grants.contains_key(g)))
+    }
+
+    async fn refresh(&self, store: &Store, now: UnixTime) -> Result<(), StoreError> {
+        let due = |s: &RevocationState| s.polled_at.is_none_or(|t| now - t >= REVOCATION_POLL || now < t);
+        if !self.state.read().map(|s| due(&s)).unwrap_or(true) {
+            return Ok(());
+        }
+        // One poll at a time; the others wait for it rather than repeat it.
+        let _poll = self.poll.lock().await;
+        let since = match self.state.read().map(|s| (due(&s), s.polled_at)) {
+            Ok((false, _)) => return Ok(()),
+            Ok((true, Some(t))) => t.min(now) - SKEW,
+            _ => now - ACCESS_TOKEN_TTL - SKEW,
+        };
+        let (jtis, grants) = store.revocations_since(since).await?;
+        if let Ok(mut s) = self.state.write() {
+            s.jtis.extend(jtis);
+            s.grants.extend(grants);
+            // Nothing older can matter: the tokens it covers have expired.
+            s.jtis.retain(|_, exp| *exp > now);
+            s.grants.retain(|_, at| *at > now - ACCESS_TOKEN_TTL - SKEW);
+            s.polled_at = Some(now);
+        }
+        Ok(())
+    }
+
+    /// A revocation made here: effective at once on this instance.
+    pub fn revoked_jti(&self, jti: &str, expires_at: UnixTime) {
+        if let Ok(mut s) = self.state.write() {
+            s.jtis.insert(jti.to_owned(), expires_at);
+        }
+    }
+
+    pub fn revoked_grant(&self, grant: &str, at: UnixTime) {
+        if let Ok(mut s) = self.state.write() {
+            s.grants.insert(grant.to_owned(), at);
+        }
+    }
+
+    /// Something was revoked in the store by a path that did not say what:
+    /// the next check polls.
+    pub fn stale(&self) {
+        if let Ok(mut s) = self.state.write() {
+            if let Some(t) = s.polled_at.as_mut() {
+                *t -= REVOCATION_POLL;
+            }
+        }
+    }
+}
