@@ -23,9 +23,12 @@ pub const REVOCATION_POLL: i64 = 1;
 const SKEW: i64 = 5;
 const MAX_CLIENTS: usize = 10_000;
 
+/// (environment, client id) → the application and when it was read.
+type ClientMap = HashMap<(String, String), (Arc<Application>, UnixTime)>;
+
 #[derive(Default)]
 pub struct Clients {
-    entries: RwLock<HashMap<(String, String), (Arc<Application>, UnixTime)>>,
+    entries: RwLock<ClientMap>,
 }
 
 impl Clients {
@@ -37,10 +40,10 @@ impl Clients {
         now: UnixTime,
     ) -> Result<Option<Arc<Application>>, StoreError> {
         let key = (env.to_owned(), id.to_owned());
-        if let Some((app, at)) = self.entries.read().ok().and_then(|m| m.get(&key).cloned()) {
-            if now - at < CLIENT_TTL {
-                return Ok(Some(app));
-            }
+        if let Some((app, at)) = self.entries.read().ok().and_then(|m| m.get(&key).cloned())
+            && now - at < CLIENT_TTL
+        {
+            return Ok(Some(app));
         }
         let Some(app) = store.application(env, id).await? else {
             self.forget(env, id);
@@ -133,10 +136,10 @@ impl Revocations {
     /// Something was revoked in the store by a path that did not say what:
     /// the next check polls.
     pub fn stale(&self) {
-        if let Ok(mut s) = self.state.write() {
-            if let Some(t) = s.polled_at.as_mut() {
-                *t -= REVOCATION_POLL;
-            }
+        if let Ok(mut s) = self.state.write()
+            && let Some(t) = s.polled_at.as_mut()
+        {
+            *t -= REVOCATION_POLL;
         }
     }
 }
