@@ -147,7 +147,10 @@ async fn baseline(bench: &Bench, signetd: &Signetd) -> anyhow::Result<(f64, Stri
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new().max_connections(POOL_CONNECTIONS).connect_with(options).await?;
+    let pool = SqlitePoolOptions::new().max_connections(POOL_CONNECTIONS).connect_with(options.clone()).await?;
+    // Writes through one connection, as signet-store does, so writers queue
+    // in-process rather than in SQLite's busy handler.
+    let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
     let n = bench.baseline_pool;
     let started = Instant::now();
     let tokens = Arc::new(seed_raw(&pool, n).await?);
@@ -163,7 +166,8 @@ async fn baseline(bench: &Bench, signetd: &Signetd) -> anyhow::Result<(f64, Stri
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..TASKS {
-        let (pool, tokens, next, signer) = (pool.clone(), tokens.clone(), next.clone(), signer.clone());
+        let (pool, writer, tokens, next, signer) =
+            (pool.clone(), writer.clone(), tokens.clone(), next.clone(), signer.clone());
         let aud = vec![issuer.clone(), admin_audience.clone()];
         let issuer = issuer.clone();
         tasks.spawn(async move {
@@ -171,7 +175,7 @@ async fn baseline(bench: &Bench, signetd: &Signetd) -> anyhow::Result<(f64, Stri
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(presented) = tokens.get(i) else { break };
-                rotate_and_sign(&pool, &signer, presented, &issuer, &aud).await?;
+                rotate_and_sign(&pool, &writer, &signer, presented, &issuer, &aud).await?;
                 done += 1;
             }
             anyhow::Ok(done)
@@ -183,15 +187,18 @@ async fn baseline(bench: &Bench, signetd: &Signetd) -> anyhow::Result<(f64, Stri
     }
     let secs = started.elapsed().as_secs_f64();
     pool.close().await;
+    writer.close().await;
     let rate = total as f64 / secs;
     let exhausted = if total as usize >= tokens.len() { ", pool ran out before the time" } else { "" };
     bench.note(&format!("refresh-baseline: {} ({total} in {secs:.1} s{exhausted})", per_sec(rate)));
-    Ok((rate, format!("{TASKS} tasks, sqlx SqlitePool({POOL_CONNECTIONS}), no HTTP{exhausted}")))
+    Ok((rate, format!("{TASKS} tasks, sqlx SqlitePool({POOL_CONNECTIONS}) + 1 writer, no HTTP{exhausted}")))
 }
 
-/// signet-store's rotation, statement for statement, then the access token.
+/// signet-store's rotation, statement for statement (look up; then spend and
+/// insert in one transaction), then the access token.
 async fn rotate_and_sign(
     pool: &SqlitePool,
+    writer: &SqlitePool,
     signer: &Signer,
     presented: &str,
     issuer: &str,
@@ -199,21 +206,14 @@ async fn rotate_and_sign(
 ) -> anyhow::Result<()> {
     let now = SystemClock.now();
     let next = random_token()?;
-    let mut tx = pool.begin().await?;
-    let spent = sqlx::query(
-        "UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING grant_id",
-    )
-    .bind(sha256(presented.as_bytes()).to_vec())
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?
-    .context("a baseline refresh token did not rotate")?;
-    let grant_id: String = spent.try_get("grant_id")?;
+    let hash = sha256(presented.as_bytes()).to_vec();
     let row = sqlx::query(
-        "SELECT id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at FROM grants WHERE id = $1",
+        "SELECT r.used_at AS token_used_at, r.expires_at AS token_expires_at, g.id, g.environment_id, g.client_id, \
+         g.account_id, g.scope, g.auth_time, g.amr, g.created_at, g.revoked_at \
+         FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1",
     )
-    .bind(&grant_id)
-    .fetch_one(&mut *tx)
+    .bind(&hash)
+    .fetch_one(pool)
     .await?;
     let grant = Grant {
         id: row.try_get("id")?,
@@ -226,7 +226,17 @@ async fn rotate_and_sign(
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
     };
+    let used: Option<i64> = row.try_get("token_used_at")?;
+    let expires_at: i64 = row.try_get("token_expires_at")?;
     anyhow::ensure!(grant.client_id == CLI_CLIENT_ID && grant.revoked_at.is_none(), "unexpected grant");
+    anyhow::ensure!(used.is_none() && expires_at > now, "a baseline refresh token was not spendable");
+    let mut tx = writer.begin().await?;
+    let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    anyhow::ensure!(spent.rows_affected() == 1, "a baseline refresh token did not rotate");
     sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at, used_at) VALUES ($1, $2, $3, $4)")
         .bind(sha256(next.expose().as_bytes()).to_vec())
         .bind(&grant.id)

@@ -137,4 +137,43 @@ impl Store {
         sqlx::query("DELETE FROM browser_sessions WHERE hash = $1").bind(hash.to_vec()).execute(&self.writer).await?;
         Ok(())
     }
+
+    /// Everything a completed sign-on writes, in one transaction: the
+    /// account's failure count reset, the audit event, the browser session,
+    /// and for an authorization request its code, with the flow ended.
+    pub async fn complete_signon(
+        &self,
+        ev: &signet_core::audit::AuditEvent,
+        session_hash: &[u8],
+        session: &BrowserSession,
+        code: Option<&signet_core::model::AuthCode>,
+        end_flow: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1 AND failed_attempts <> 0")
+            .bind(&session.account_id)
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::append(&mut tx, ev).await?;
+        sqlx::query(
+            "INSERT INTO browser_sessions (hash, environment_id, account_id, auth_time, amr, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(session_hash.to_vec())
+        .bind(&session.environment_id)
+        .bind(&session.account_id)
+        .bind(session.auth_time)
+        .bind(to_json(&session.amr))
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(c) = code {
+            crate::grants::insert_code(&mut tx, c).await?;
+        }
+        if let Some(id) = end_flow {
+            sqlx::query("DELETE FROM login_flows WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }

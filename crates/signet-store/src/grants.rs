@@ -66,6 +66,28 @@ async fn revoke_family(conn: &mut sqlx::AnyConnection, grant_id: &str, now: Unix
     Ok(())
 }
 
+pub(crate) async fn insert_code(conn: &mut sqlx::AnyConnection, c: &AuthCode) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auth_codes (hash, environment_id, client_id, account_id, redirect_uri, scope, nonce, \
+         code_challenge, auth_time, amr, expires_at, used_at, grant_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL)",
+    )
+    .bind(c.hash.clone())
+    .bind(&c.environment_id)
+    .bind(&c.client_id)
+    .bind(&c.account_id)
+    .bind(&c.redirect_uri)
+    .bind(&c.scope)
+    .bind(c.nonce.clone())
+    .bind(c.code_challenge.clone())
+    .bind(c.auth_time)
+    .bind(to_json(&c.amr))
+    .bind(c.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The outcome of presenting a refresh token.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
@@ -156,25 +178,7 @@ impl Store {
     }
 
     pub async fn insert_auth_code(&self, c: &AuthCode) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO auth_codes (hash, environment_id, client_id, account_id, redirect_uri, scope, nonce, \
-             code_challenge, auth_time, amr, expires_at, used_at, grant_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL)",
-        )
-        .bind(c.hash.clone())
-        .bind(&c.environment_id)
-        .bind(&c.client_id)
-        .bind(&c.account_id)
-        .bind(&c.redirect_uri)
-        .bind(&c.scope)
-        .bind(c.nonce.clone())
-        .bind(c.code_challenge.clone())
-        .bind(c.auth_time)
-        .bind(to_json(&c.amr))
-        .bind(c.expires_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        insert_code(&mut *self.writer.acquire().await?, c).await
     }
 
     /// The code as issued, whether or not it has been redeemed.

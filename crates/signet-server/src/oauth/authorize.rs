@@ -47,7 +47,39 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)], state_param: Option
     see_other(url.as_str())
 }
 
-/// Issues a code for a signed-on person and sends the browser back to the client.
+/// A new code for a signed-on person: the secret to send, and the record to store.
+pub fn new_code(
+    state: &AppState,
+    env: &EnvKeys,
+    req: &AuthorizeRequest,
+    account_id: &str,
+    auth_time: i64,
+    amr: &[String],
+) -> Option<(signet_core::secret::Secret<String>, AuthCode)> {
+    let code = random_token().ok()?;
+    let record = AuthCode {
+        hash: sha256(code.expose().as_bytes()).to_vec(),
+        environment_id: env.environment.id.clone(),
+        client_id: req.client_id.clone(),
+        account_id: account_id.to_owned(),
+        redirect_uri: req.redirect_uri.clone(),
+        scope: req.scope.clone(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        auth_time,
+        amr: amr.to_vec(),
+        expires_at: state.now() + AUTH_CODE_TTL,
+        grant_id: None,
+    };
+    Some((code, record))
+}
+
+/// Sends the browser back to the client with its code.
+pub fn redirect_with_code(state: &AppState, env: &EnvKeys, req: &AuthorizeRequest, code: &str) -> Response {
+    redirect_with(&req.redirect_uri, &[("code", code)], req.state.as_deref(), &state.issuer(&env.environment.id))
+}
+
+/// Issues a code for a person already signed on in this browser.
 pub async fn complete(
     state: &AppState,
     env: &EnvKeys,
@@ -56,28 +88,11 @@ pub async fn complete(
     auth_time: i64,
     amr: &[String],
 ) -> Result<Response, signet_store::StoreError> {
-    let issuer = state.issuer(&env.environment.id);
-    let Ok(code) = random_token() else {
+    let Some((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
         return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-on failed", "Please try again."));
     };
-    state
-        .store
-        .insert_auth_code(&AuthCode {
-            hash: sha256(code.expose().as_bytes()).to_vec(),
-            environment_id: env.environment.id.clone(),
-            client_id: req.client_id.clone(),
-            account_id: account_id.to_owned(),
-            redirect_uri: req.redirect_uri.clone(),
-            scope: req.scope.clone(),
-            nonce: req.nonce.clone(),
-            code_challenge: req.code_challenge.clone(),
-            auth_time,
-            amr: amr.to_vec(),
-            expires_at: state.now() + AUTH_CODE_TTL,
-            grant_id: None,
-        })
-        .await?;
-    Ok(redirect_with(&req.redirect_uri, &[("code", code.expose())], req.state.as_deref(), &issuer))
+    state.store.insert_auth_code(&record).await?;
+    Ok(redirect_with_code(state, env, req, code.expose()))
 }
 
 pub async fn authorize(
@@ -88,7 +103,7 @@ pub async fn authorize(
 ) -> Response {
     let bad = |msg: &str| error_page(StatusCode::BAD_REQUEST, "Sign-on failed", msg);
     let Some(client_id) = p.get("client_id") else { return bad("The request names no application (client_id).") };
-    let app = match state.store.application(&env.environment.id, client_id).await {
+    let app = match state.clients.get(&state.store, &env.environment.id, client_id, state.now()).await {
         Ok(Some(app)) => app,
         Ok(None) => return bad("The request names an unknown application."),
         Err(e) => return internal(e),

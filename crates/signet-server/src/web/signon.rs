@@ -21,7 +21,7 @@ use super::{PageEnv, PageParams, cookie, error_page, esc, page, see_other};
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::net::ClientIp;
-use crate::oauth::authorize::{complete, internal};
+use crate::oauth::authorize::{internal, new_code, redirect_with_code};
 use crate::routes::{self, signon_url};
 use crate::state::AppState;
 
@@ -261,15 +261,14 @@ async fn finish(
             .account(account_id)
             .await?
             .ok_or_else(|| signet_store::StoreError::Corrupt("account vanished".into()))?;
-        state.store.record_login_success(account_id).await?;
         let target = match &flow.purpose {
             Purpose::Authorize(r) => format!("client:{}", r.client_id),
             Purpose::Device { user_code } => format!("device:{user_code}"),
         };
         let mut ev = event(&account, "signon", target, Some(ip), now)?;
         ev.actor.scheme = amr.join("+");
-        state.store.record(&ev).await?;
-        let session = random_token().map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+        let corrupt = |e: signet_core::crypto::CryptoError| signet_store::StoreError::Corrupt(e.to_string());
+        let session = random_token().map_err(corrupt)?;
         let s = BrowserSession {
             environment_id: env.environment.id.clone(),
             account_id: account_id.to_owned(),
@@ -277,14 +276,18 @@ async fn finish(
             amr: amr.to_vec(),
             expires_at: now + BROWSER_SESSION_TTL,
         };
-        state.store.insert_session(&sha256(session.expose().as_bytes()), &s).await?;
+        let session_hash = sha256(session.expose().as_bytes());
         let mut res = match &flow.purpose {
             Purpose::Authorize(req) => {
-                let res = complete(state, env, req, account_id, auth_time, amr).await?;
-                state.store.delete_flow(&flow.id).await?;
-                res
+                let (code, record) = new_code(state, env, req, account_id, auth_time, amr)
+                    .ok_or_else(|| signet_store::StoreError::Corrupt("could not draw a code".into()))?;
+                state.store.complete_signon(&ev, &session_hash, &s, Some(&record), Some(&flow.id)).await?;
+                redirect_with_code(state, env, req, code.expose())
             }
-            Purpose::Device { .. } => see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)),
+            Purpose::Device { .. } => {
+                state.store.complete_signon(&ev, &session_hash, &s, None, None).await?;
+                see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id))
+            }
         };
         let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
         res.headers_mut().append(
@@ -345,12 +348,14 @@ async fn decide(
 async fn who_asks(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> String {
     let place = format!("in <strong>{}</strong>", esc(&env.environment.name));
     match &flow.purpose {
-        Purpose::Authorize(req) => match state.store.application(&env.environment.id, &req.client_id).await {
-            Ok(Some(app)) => {
-                format!("Sign on {place} to continue to <strong id=\"app-name\">{}</strong>.", esc(&app.name))
+        Purpose::Authorize(req) => {
+            match state.clients.get(&state.store, &env.environment.id, &req.client_id, state.now()).await {
+                Ok(Some(app)) => {
+                    format!("Sign on {place} to continue to <strong id=\"app-name\">{}</strong>.", esc(&app.name))
+                }
+                _ => format!("Sign on {place}."),
             }
-            _ => format!("Sign on {place}."),
-        },
+        }
         Purpose::Device { .. } => format!("Sign on {place} to approve a device."),
     }
 }

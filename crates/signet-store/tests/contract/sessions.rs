@@ -3,7 +3,12 @@
 use crate::fixtures::*;
 use crate::{NOW, TestDb};
 
-contracts!(login_flow_compare_and_swap, login_flow_hides_expired_and_foreign, browser_sessions_expire_and_delete,);
+contracts!(
+    login_flow_compare_and_swap,
+    login_flow_hides_expired_and_foreign,
+    browser_sessions_expire_and_delete,
+    a_completed_signon_writes_everything_at_once,
+);
 
 async fn login_flow_compare_and_swap(db: TestDb) {
     let s = &db.store;
@@ -70,4 +75,25 @@ async fn browser_sessions_expire_and_delete(db: TestDb) {
     s.delete_session(&h1).await.unwrap();
     assert_eq!(s.session(&h1, NOW).await.unwrap(), None);
     assert!(s.session(&h2, NOW).await.unwrap().is_some(), "only that session ends");
+}
+
+async fn a_completed_signon_writes_everything_at_once(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+    s.record_login_failure(&a.id, NOW, Default::default()).await.unwrap();
+    let f = login_flow(&env.id, NOW + 600);
+    s.insert_flow(&f).await.unwrap();
+    let code = auth_code(&env.id, "c", NOW + 60);
+    let cookie = random_hash();
+    let before = s.audit_events(0, 1000).await.unwrap().len();
+    s.complete_signon(&event("signon", Some(&env.id)), &cookie, &session(&a, NOW + 3600), Some(&code), Some(&f.id))
+        .await
+        .unwrap();
+    assert!(s.session(&cookie, NOW).await.unwrap().is_some());
+    assert_eq!(s.auth_code(&code.hash).await.unwrap(), Some(code));
+    assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), None, "the flow is over");
+    assert_eq!(s.account(&a.id).await.unwrap().unwrap().failed_attempts, 0, "failures are forgotten");
+    assert_eq!(s.audit_events(0, 1000).await.unwrap().len(), before + 1);
+    assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
 }
