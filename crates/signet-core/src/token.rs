@@ -109,10 +109,20 @@ pub fn peek_kid(token: &str) -> Option<String> {
 /// Verifies an ES256 access token's signature and typ, and that it has not
 /// expired at `now`. The issuer is compared by the caller.
 pub fn verify_access(token: &str, verifier: &Verifier, now: UnixTime) -> Result<AccessClaims, TokenError> {
+    verify_access_with(token, |_| Some(verifier), now)
+}
+
+/// `verify_access` with the key chosen by the token's `kid`, decoding the header once.
+pub fn verify_access_with<'a>(
+    token: &str,
+    key_for: impl FnOnce(&str) -> Option<&'a Verifier>,
+    now: UnixTime,
+) -> Result<AccessClaims, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
     if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some("at+jwt") {
         return Err(TokenError::Invalid);
     }
+    let verifier = key_for(header.kid.as_deref().unwrap_or_default()).ok_or(TokenError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::ES256);
     // Expiry is checked against the injected clock below, not the system clock.
     validation.validate_exp = false;

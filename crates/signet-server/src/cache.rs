@@ -23,8 +23,9 @@ pub const REVOCATION_POLL: i64 = 1;
 const SKEW: i64 = 5;
 const MAX_CLIENTS: usize = 10_000;
 
-/// (environment, client id) → the application and when it was read.
-type ClientMap = HashMap<(String, String), (Arc<Application>, UnixTime)>;
+/// environment → client id → the application and when it was read. Nested, so
+/// a lookup by `&str` allocates nothing.
+type ClientMap = HashMap<String, HashMap<String, (Arc<Application>, UnixTime)>>;
 
 #[derive(Default)]
 pub struct Clients {
@@ -39,8 +40,7 @@ impl Clients {
         id: &str,
         now: UnixTime,
     ) -> Result<Option<Arc<Application>>, StoreError> {
-        let key = (env.to_owned(), id.to_owned());
-        if let Some((app, at)) = self.entries.read().ok().and_then(|m| m.get(&key).cloned())
+        if let Some((app, at)) = self.entries.read().ok().and_then(|m| m.get(env)?.get(id).cloned())
             && now - at < CLIENT_TTL
         {
             return Ok(Some(app));
@@ -51,17 +51,19 @@ impl Clients {
         };
         let app = Arc::new(app);
         if let Ok(mut m) = self.entries.write() {
-            if m.len() >= MAX_CLIENTS {
+            if m.values().map(HashMap::len).sum::<usize>() >= MAX_CLIENTS {
                 m.clear();
             }
-            m.insert(key, (app.clone(), now));
+            m.entry(env.to_owned()).or_default().insert(id.to_owned(), (app.clone(), now));
         }
         Ok(Some(app))
     }
 
     pub fn forget(&self, env: &str, id: &str) {
-        if let Ok(mut m) = self.entries.write() {
-            m.remove(&(env.to_owned(), id.to_owned()));
+        if let Ok(mut m) = self.entries.write()
+            && let Some(e) = m.get_mut(env)
+        {
+            e.remove(id);
         }
     }
 }

@@ -66,7 +66,7 @@ impl OAuthError {
 
     /// Logs the cause once and hides it from the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+        tracing::error!(request_id = %crate::request_id(), error = %cause, "internal error");
         Self::new(ErrorCode::ServerError, "internal error; see the server log")
     }
 

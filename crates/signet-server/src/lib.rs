@@ -25,7 +25,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use tracing::Instrument;
 
 use crate::routes::authority;
 use crate::state::AppState;
@@ -55,18 +54,25 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served, for log lines about it.
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// Gives every request an id (logged with anything that goes wrong, and
 /// returned as `X-Request-Id`), counts it by route template and status, and times it.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route =
-        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
-    let id = signet_core::crypto::random_bytes::<8>()
-        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-        .unwrap_or_default();
-    let span = tracing::info_span!("request", id = %id, method = %req.method(), route = %route);
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let id =
+        signet_core::crypto::random_bytes::<8>().map(|b| format!("{:016x}", u64::from_be_bytes(b))).unwrap_or_default();
     let started = Instant::now();
-    let mut res = next.run(req).instrument(span).await;
-    state.metrics.request(&route, res.status().as_u16(), started.elapsed());
+    let mut res = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let route = route.as_ref().map(MatchedPath::as_str).unwrap_or("unmatched");
+    state.metrics.request(route, res.status().as_u16(), started.elapsed());
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }

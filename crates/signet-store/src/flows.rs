@@ -140,16 +140,28 @@ impl Store {
 
     /// Everything a completed sign-on writes, in one transaction: the
     /// account's failure count reset, the audit event, the browser session,
-    /// and for an authorization request its code, with the flow ended.
+    /// and for an authorization request its code, with the flow ended at the
+    /// version the caller read. False, with nothing written, if the flow moved
+    /// meanwhile (the form was posted twice).
     pub async fn complete_signon(
         &self,
         ev: &signet_core::audit::AuditEvent,
         session_hash: &[u8],
         session: &BrowserSession,
         code: Option<&signet_core::model::AuthCode>,
-        end_flow: Option<&str>,
-    ) -> Result<()> {
+        end_flow: Option<(&str, i64)>,
+    ) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
+        if let Some((id, version)) = end_flow {
+            let ended = sqlx::query("DELETE FROM login_flows WHERE id = $1 AND version = $2")
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            if ended.rows_affected() != 1 {
+                return Ok(false);
+            }
+        }
         sqlx::query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1 AND failed_attempts <> 0")
             .bind(&session.account_id)
             .execute(&mut *tx)
@@ -170,10 +182,7 @@ impl Store {
         if let Some(c) = code {
             crate::grants::insert_code(&mut tx, c).await?;
         }
-        if let Some(id) = end_flow {
-            sqlx::query("DELETE FROM login_flows WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }

@@ -216,6 +216,6 @@ pub async fn start_flow(state: &AppState, env: &EnvKeys, purpose: Purpose, step:
 }
 
 pub fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "internal error");
+    tracing::error!(request_id = %crate::request_id(), error = %e, "internal error");
     error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
 }

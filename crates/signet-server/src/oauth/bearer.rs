@@ -1,7 +1,7 @@
 //! Checking signetd's own access tokens: signature by a published key of the
 //! environment, issuer, expiry, and revocation (by `jti` or through the family).
 
-use signet_core::token::{self, AccessClaims};
+use signet_core::token::{self, AccessClaims, TokenError};
 
 use super::Env;
 use crate::state::AppState;
@@ -17,28 +17,27 @@ pub async fn verify(
     env: &Env,
     token: &str,
 ) -> Result<Result<AccessClaims, Rejected>, signet_store::StoreError> {
-    let Some(kid) = token::peek_kid(token) else { return Ok(Err(Rejected::Invalid)) };
-    let reloaded;
-    let verifier = match env.verifiers.get(&kid) {
-        Some(v) => v,
-        None => {
-            reloaded = match state.keyring.reload_for_unknown_kid(&state.store, &state.kek, env.id(), state.now()).await
-            {
+    let now = state.now();
+    let claims = match token::verify_access_with(token, |kid| env.verifiers.get(kid), now) {
+        Ok(c) => c,
+        // A key this instance has not seen: another instance may have rotated.
+        Err(TokenError::UnknownKey) => {
+            let reloaded = match state.keyring.reload_for_unknown_kid(&state.store, &state.kek, env.id(), now).await {
                 Ok(Some(k)) => k,
                 Ok(None) => return Ok(Err(Rejected::Invalid)),
                 Err(crate::keyring::KeyringError::Store(e)) => return Err(e),
                 Err(_) => return Ok(Err(Rejected::Invalid)),
             };
-            match reloaded.verifiers.get(&kid) {
-                Some(v) => v,
-                None => return Ok(Err(Rejected::Invalid)),
+            match token::verify_access_with(token, |kid| reloaded.verifiers.get(kid), now) {
+                Ok(c) => c,
+                Err(_) => return Ok(Err(Rejected::Invalid)),
             }
         }
+        Err(_) => return Ok(Err(Rejected::Invalid)),
     };
-    let claims = match token::verify_access(token, verifier, state.now()) {
-        Ok(c) if c.iss == state.issuer(env.id()) => c,
-        _ => return Ok(Err(Rejected::Invalid)),
-    };
+    if claims.iss != state.issuer(env.id()) {
+        return Ok(Err(Rejected::Invalid));
+    }
     if state.revocations.is_revoked(&state.store, &claims.jti, claims.gid.as_deref(), state.now()).await? {
         return Ok(Err(Rejected::Revoked));
     }

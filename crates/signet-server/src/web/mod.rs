@@ -119,7 +119,7 @@ impl FromRequestParts<AppState> for PageEnv {
                 Err(error_page(StatusCode::NOT_FOUND, "Not found", "There is no such environment."))
             }
             Err(e) => {
-                tracing::error!(error = %e, "loading environment keys");
+                tracing::error!(request_id = %crate::request_id(), error = %e, "loading environment keys");
                 Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later."))
             }
         }

@@ -105,7 +105,12 @@ pub async fn submit(
         }
         Err(e) => return internal(e),
     };
-    // Compare-and-swap: a form posted twice moves the flow once.
+    // An authorization request that is now complete ends its flow in
+    // `finish`, compare-and-swap on the version read; every other step moves
+    // the flow here. Either way a form posted twice moves the flow once.
+    if let (Step::Authenticated { account_id, auth_time, amr }, Purpose::Authorize(_)) = (&next, &flow.purpose) {
+        return finish(&state, &env, &flow, account_id, *auth_time, amr, ip).await;
+    }
     match state.store.advance_flow(&flow.id, flow.version, &next).await {
         Ok(true) => {}
         Ok(false) => return see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)),
@@ -281,7 +286,13 @@ async fn finish(
             Purpose::Authorize(req) => {
                 let (code, record) = new_code(state, env, req, account_id, auth_time, amr)
                     .ok_or_else(|| signet_store::StoreError::Corrupt("could not draw a code".into()))?;
-                state.store.complete_signon(&ev, &session_hash, &s, Some(&record), Some(&flow.id)).await?;
+                if !state
+                    .store
+                    .complete_signon(&ev, &session_hash, &s, Some(&record), Some((&flow.id, flow.version)))
+                    .await?
+                {
+                    return Ok(see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)));
+                }
                 redirect_with_code(state, env, req, code.expose())
             }
             Purpose::Device { .. } => {

@@ -110,3 +110,20 @@ async fn pages_are_plain_forms_that_refuse_framing_and_foreign_posts() {
     b.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
     assert!(b.get(&signon).await.body.contains("autocomplete=\"one-time-code\""));
 }
+
+#[tokio::test]
+async fn a_form_posted_twice_issues_one_code() {
+    let s = Server::start().await;
+    let user = s.account(false, false).await;
+    let mut b = Browser::default();
+    let (_, challenge) = pkce_pair();
+    let signon = b.get(&authorize_url(&s, &challenge, "")).await.location.unwrap();
+    let page = b.get(&signon).await;
+    let csrf = page.field("csrf").unwrap();
+    let form = [("csrf", csrf.as_str()), ("username", user.username.as_str()), ("password", user.password.as_str())];
+    let first = b.post(&signon, &form).await;
+    assert!(query(first.location.as_deref().unwrap()).contains_key("code"));
+    let second = b.post(&signon, &form).await;
+    assert_eq!(second.status, 400, "the flow is over: {}", second.body);
+    assert!(second.location.is_none(), "no second code");
+}
