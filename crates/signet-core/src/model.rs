@@ -39,7 +39,7 @@ pub struct Environment {
     pub created_at: UnixTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Account {
     pub id: String,
     pub environment_id: String,
@@ -59,6 +59,24 @@ pub struct Account {
     pub password_change_required: bool,
     pub locked_until: UnixTime,
     pub created_at: UnixTime,
+}
+
+/// Leaves out the password hash and the sealed TOTP secret.
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("environment_id", &self.environment_id)
+            .field("username", &self.username)
+            .field("active", &self.active)
+            .field("admin", &self.admin)
+            .field("roles", &self.roles)
+            .field("auditor", &self.auditor)
+            .field("totp_confirmed", &self.totp_confirmed)
+            .field("failed_attempts", &self.failed_attempts)
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Account {
@@ -255,6 +273,29 @@ impl Default for LockoutPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_debug_shows_no_credential() {
+        let a = Account {
+            id: "a".into(),
+            environment_id: "e".into(),
+            username: "ada".into(),
+            password_hash: Some("$argon2id$v=19$secret-hash".into()),
+            active: true,
+            admin: true,
+            roles: Default::default(),
+            auditor: false,
+            totp_sealed: Some(vec![42; 8]),
+            totp_confirmed: true,
+            totp_last_step: 0,
+            failed_attempts: 0,
+            password_change_required: false,
+            locked_until: 0,
+            created_at: 0,
+        };
+        let shown = format!("{a:?}");
+        assert!(shown.contains("ada") && !shown.contains("argon2id") && !shown.contains("42"));
+    }
 
     #[test]
     fn grant_type_names_round_trip() {

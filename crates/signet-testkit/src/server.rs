@@ -32,7 +32,8 @@ pub struct Server {
     pub dir: PathBuf,
     pub http: reqwest::Client,
     kek_bytes: Vec<u8>,
-    pg_db: Option<String>,
+    /// Dropped after the server's directory: the database goes with the test.
+    _pg_db: Option<PgDatabase>,
 }
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
@@ -43,6 +44,32 @@ async fn pg_admin(sql: &str) {
     let pool = sqlx::AnyPool::connect(&format!("{PG}/postgres")).await.expect("postgres on 127.0.0.1:5432");
     pool.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.expect(sql);
     pool.close().await;
+}
+
+/// A fresh PostgreSQL database on 127.0.0.1:5432, dropped with the guard.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> PgDatabase {
+        let name = format!("signet_it_{}", random_id().unwrap().replace('-', ""));
+        pg_admin(&format!("CREATE DATABASE {name}")).await;
+        PgDatabase { url: format!("{PG}/{name}"), name }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(pg_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+        })
+        .join()
+        .ok();
+    }
 }
 
 impl Server {
@@ -56,9 +83,8 @@ impl Server {
         let (url, pg_db) = match backend {
             Backend::Sqlite => (format!("sqlite://{}", dir.join("signet.db").display()), None),
             Backend::Postgres => {
-                let db = format!("signet_it_{}", random_id().unwrap().replace('-', ""));
-                pg_admin(&format!("CREATE DATABASE {db}")).await;
-                (format!("{PG}/{db}"), Some(db))
+                let db = PgDatabase::create().await;
+                (db.url.clone(), Some(db))
             }
         };
         let store = Store::open(&url).await.unwrap();
@@ -90,7 +116,7 @@ impl Server {
             dir,
             http,
             kek_bytes,
-            pg_db,
+            _pg_db: pg_db,
         }
     }
 
@@ -212,15 +238,6 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some(db) = self.pg_db.take() {
-            // Best effort; the pool closes when the runtime ends.
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(pg_admin(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")));
-            })
-            .join()
-            .ok();
-        }
     }
 }
 

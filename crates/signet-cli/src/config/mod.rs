@@ -46,10 +46,20 @@ pub fn valid_profile_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConfigFile {
     pub path: PathBuf,
     doc: Table,
+}
+
+/// The document holds secrets (client secrets): only the path and profile names are shown.
+impl std::fmt::Debug for ConfigFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigFile")
+            .field("path", &self.path)
+            .field("profiles", &self.profiles())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConfigFile {

@@ -306,3 +306,24 @@ async fn rotating_the_key_encryption_key_keeps_the_signing_keys_usable() {
     assert!(!ok && err.contains("key-encryption key"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn serves_from_postgresql_and_recovers_accounts_there() {
+    let db = signet_testkit::PgDatabase::create().await;
+    let dir = temp_dir();
+    let data = dir.to_str().unwrap();
+    let args = ["--data-dir", data, "--listen", "127.0.0.1:0", "--database-url", db.url.as_str()];
+    let d = Daemon::start(&args, &[]).await;
+    let boot = bootstrap(&dir);
+    assert_eq!(client_credentials(&d.issuer, &boot).await, 200);
+    d.stop().await;
+    assert!(!dir.join("signet.db").exists(), "nothing is written to SQLite");
+    let (ok, _, err) = run(&["recover-account", "administrator", "--database-url", &db.url, "--data-dir", data]).await;
+    assert!(ok, "{err}");
+    // A restart on the same database changes nothing.
+    let d = Daemon::start(&args, &[]).await;
+    assert!(!d.stdout.join("\n").contains("first start"));
+    assert_eq!(client_credentials(&d.issuer, &boot).await, 200);
+    d.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
