@@ -117,8 +117,10 @@ async fn raw_verify(bench: &Bench, secret: String, phc: String) -> anyhow::Resul
         std::thread::scope(|s| {
             for _ in 0..RAW_THREADS {
                 s.spawn(|| {
+                    // The fastest raw path: one reused buffer per thread, as signetd does.
+                    let mut memory = password::HashMemory::new();
                     while Instant::now() < deadline {
-                        if password::verify(&secret, &phc) {
+                        if password::verify_with(&secret, &phc, &mut memory) {
                             count.fetch_add(1, Ordering::Relaxed);
                         }
                     }
