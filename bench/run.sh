@@ -17,7 +17,7 @@ if ! command -v wrk >/dev/null 2>&1; then
     $sudo apt-get install -y wrk || { $sudo apt-get update && $sudo apt-get install -y wrk; }
 fi
 
-peer="$root/bench/peers/oidc-provider"
+peer="$root/interop/oidc-provider"
 if [ ! -d "$peer/node_modules" ] || [ "$peer/package-lock.json" -nt "$peer/node_modules" ]; then
     (cd "$peer" && npm ci --no-audit --no-fund)
 fi

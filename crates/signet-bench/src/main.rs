@@ -53,7 +53,7 @@ pub struct RunArgs {
     #[arg(long)]
     signetd: PathBuf,
     /// The oidc-provider peer (with node_modules installed).
-    #[arg(long, default_value = "bench/peers/oidc-provider")]
+    #[arg(long, default_value = "interop/oidc-provider")]
     peer_dir: PathBuf,
     /// Where cc.lua, pool.lua and mint.lua are.
     #[arg(long, default_value = "bench")]

@@ -242,3 +242,92 @@ async fn the_os_keychain_keeps_tokens_across_sessions_and_logout_clears_it() {
     assert_eq!(logout.code, 0, "{}", logout.stderr);
     assert_eq!(h.run_in_session_keyring(&["auth", "status"]).await.code, 4);
 }
+
+/// panva's oidc-provider (OpenID certified), started from interop/oidc-provider.
+struct Peer {
+    child: tokio::process::Child,
+    issuer: String,
+}
+
+impl Peer {
+    async fn start() -> Peer {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc-provider");
+        assert!(
+            dir.join("node_modules").exists(),
+            "run `npm ci --prefix interop/oidc-provider` (bash .ci/install does) before these tests"
+        );
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut child = tokio::process::Command::new("node")
+            .arg("provider.mjs")
+            .current_dir(&dir)
+            .env("PORT", port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = async {
+            while let Some(l) = lines.next_line().await.unwrap() {
+                if l.contains("listening") {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), ready).await.expect("oidc-provider did not start");
+        // Keep reading, or node dies writing to a closed pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Peer { child, issuer: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generic_connector_signs_on_to_a_certified_provider_and_revokes_at_logout() {
+    let peer = Peer::start().await;
+    let h = Home::new();
+    h.ok(&["config", "set", "auth.storage.type=file"]);
+    for (k, v) in [
+        ("service.peer.issuer", peer.issuer.as_str()),
+        ("service.peer.authentication.type", "client_credentials"),
+        ("service.peer.authentication.worker.clientID", "svc"),
+        ("service.peer.authentication.worker.clientSecret", "svc-secret"),
+        ("service.peer.authentication.worker.scopes", "api:read"),
+    ] {
+        h.ok(&["config", "set", &format!("{k}={v}")]);
+    }
+    let login = h.run_async(&["auth", "login", "--service", "peer"]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let status = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(status.json()["services"][0]["status"], "authenticated");
+    assert_eq!(status.json()["services"][0]["scopes"], serde_json::json!(["api:read"]));
+    let token = h.run_async(&["auth", "token", "--service", "peer"]).await.stdout.trim().to_owned();
+    let introspect = |token: String| {
+        let url = format!("{}/token/introspection", peer.issuer);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .basic_auth("rs", Some("rs-secret"))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()["active"].clone()
+        }
+    };
+    assert_eq!(introspect(token.clone()).await, true);
+    let logout = h.run_async(&["auth", "logout", "--service", "peer"]).await;
+    assert_eq!(logout.code, 0, "{}", logout.stderr);
+    assert!(logout.stdout.contains("revoked"), "{}", logout.stdout);
+    assert_eq!(introspect(token).await, false, "the provider no longer honours it");
+    assert_eq!(h.run_async(&["auth", "status"]).await.code, 4);
+}
