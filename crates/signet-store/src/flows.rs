@@ -32,6 +32,22 @@ pub struct BrowserSession {
     pub expires_at: UnixTime,
 }
 
+async fn insert_session(conn: &mut sqlx::AnyConnection, hash: &[u8], s: &BrowserSession) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO browser_sessions (hash, environment_id, account_id, auth_time, amr, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(hash.to_vec())
+    .bind(&s.environment_id)
+    .bind(&s.account_id)
+    .bind(s.auth_time)
+    .bind(to_json(&s.amr))
+    .bind(s.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 fn flow(r: &AnyRow) -> Result<LoginFlow> {
     Ok(LoginFlow {
         id: r.try_get("id")?,
@@ -97,19 +113,7 @@ impl Store {
     }
 
     pub async fn insert_session(&self, hash: &[u8], s: &BrowserSession) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO browser_sessions (hash, environment_id, account_id, auth_time, amr, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(hash.to_vec())
-        .bind(&s.environment_id)
-        .bind(&s.account_id)
-        .bind(s.auth_time)
-        .bind(to_json(&s.amr))
-        .bind(s.expires_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        insert_session(&mut *self.writer.acquire().await?, hash, s).await
     }
 
     pub async fn session(&self, hash: &[u8], now: UnixTime) -> Result<Option<BrowserSession>> {
@@ -167,18 +171,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         crate::audit::append(&mut tx, ev).await?;
-        sqlx::query(
-            "INSERT INTO browser_sessions (hash, environment_id, account_id, auth_time, amr, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(session_hash.to_vec())
-        .bind(&session.environment_id)
-        .bind(&session.account_id)
-        .bind(session.auth_time)
-        .bind(to_json(&session.amr))
-        .bind(session.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_session(&mut tx, session_hash, session).await?;
         if let Some(c) = code {
             crate::grants::insert_code(&mut tx, c).await?;
         }

@@ -373,3 +373,19 @@ pub fn test_event(action: &str, environment_id: Option<&str>, target: &str) -> s
     )
     .unwrap()
 }
+
+/// Signs `who` on through the CLI application and redeems the code: the token response.
+pub async fn code_flow_tokens(s: &Server, who: &TestAccount) -> serde_json::Value {
+    let (verifier, challenge) = pkce_pair();
+    let q = sign_on(s, &mut Browser::default(), "signet-cli", who, &challenge).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", CLI_REDIRECT),
+        ("client_id", "signet-cli"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, tokens) = s.token(&form).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}

@@ -3,7 +3,7 @@
 use signet_core::model::{AppKind, GrantType};
 use signet_proto::roles::Role;
 
-use crate::harness::{Backend, Browser, CLI_REDIRECT, Server, pkce_pair, sign_on};
+use crate::harness::{Backend, Browser, CLI_REDIRECT, Server, code_flow_tokens, pkce_pair, sign_on};
 
 fn claims(jwt: &str) -> serde_json::Value {
     let payload = jwt.split('.').nth(1).unwrap();
@@ -192,18 +192,7 @@ async fn a_replayed_code_revokes_what_it_issued() {
 async fn revocation_of_access_and_refresh_tokens() {
     let s = Server::start().await;
     let admin = s.account(true, true).await;
-    let mut b = Browser::default();
-    let (verifier, challenge) = pkce_pair();
-    let q = sign_on(&s, &mut b, "signet-cli", &admin, &challenge).await;
-    let (_, t) = s
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &q["code"]),
-            ("redirect_uri", CLI_REDIRECT),
-            ("client_id", "signet-cli"),
-            ("code_verifier", &verifier),
-        ])
-        .await;
+    let t = code_flow_tokens(&s, &admin).await;
     let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
     let access = t["access_token"].as_str().unwrap();
     // Another client cannot revoke it.
@@ -342,18 +331,7 @@ async fn a_revocation_on_one_instance_reaches_another_within_its_poll() {
     let s = Server::start().await;
     let other = s.another_instance().await;
     let admin = s.account(true, true).await;
-    let mut b = Browser::default();
-    let (verifier, challenge) = pkce_pair();
-    let q = sign_on(&s, &mut b, "signet-cli", &admin, &challenge).await;
-    let (_, t) = s
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &q["code"]),
-            ("redirect_uri", CLI_REDIRECT),
-            ("client_id", "signet-cli"),
-            ("code_verifier", &verifier),
-        ])
-        .await;
+    let t = code_flow_tokens(&s, &admin).await;
     let access = t["access_token"].as_str().unwrap();
     let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
     let at_other = |token: String| {
