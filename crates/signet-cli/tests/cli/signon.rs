@@ -331,3 +331,46 @@ async fn a_generic_connector_signs_on_to_a_certified_provider_and_revokes_at_log
     assert_eq!(introspect(token).await, false, "the provider no longer honours it");
     assert_eq!(h.run_async(&["auth", "status"]).await.code, 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_device_flow_signs_on_to_a_certified_provider_approved_in_chromium() {
+    let peer = Peer::start().await;
+    let h = Home::new();
+    h.ok(&["config", "set", "auth.storage.type=file"]);
+    for (k, v) in [
+        ("service.peer.issuer", peer.issuer.as_str()),
+        ("service.peer.authentication.type", "device_code"),
+        ("service.peer.authentication.deviceCode.clientID", "cli"),
+        ("service.peer.authentication.deviceCode.scopes", "openid offline_access"),
+    ] {
+        h.ok(&["config", "set", &format!("{k}={v}")]);
+    }
+    let (login, url) = Login::start(&h, &["auth", "login", "--service", "peer"], "or open").await;
+    let chrome = signet_testkit::webdriver::Chrome::start().await;
+    chrome.goto(&url).await;
+    // oidc-provider's development pages: confirm the code, log in (any name and
+    // password), consent. Fill what each page asks and press its button until
+    // no button is left.
+    for _ in 0..6 {
+        let page = chrome.source().await;
+        if !page.contains("<button") {
+            break;
+        }
+        if page.contains("name=\"login\"") {
+            chrome.fill("input[name=login]", "ada").await;
+            chrome.fill("input[name=password]", "any-password").await;
+        }
+        chrome.click("button[autofocus], button[type=submit]").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let done = login.finish().await;
+    assert_eq!(done.code, 0, "{}\n{}", done.stderr, chrome.source().await);
+    let status = h.run_async(&["-O", "json", "auth", "status"]).await;
+    let svc = &status.json()["services"][0];
+    assert_eq!(svc["status"], "authenticated");
+    assert_eq!(svc["subject"], "ada", "the subject comes from the provider's ID token");
+    assert_eq!(svc["refreshable"], true);
+    let logout = h.run_async(&["auth", "logout", "--service", "peer"]).await;
+    assert_eq!(logout.code, 0, "{}", logout.stderr);
+    assert!(logout.stdout.contains("revoked"), "{}", logout.stdout);
+}
