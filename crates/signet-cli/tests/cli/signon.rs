@@ -374,3 +374,61 @@ async fn the_device_flow_signs_on_to_a_certified_provider_approved_in_chromium()
     assert_eq!(logout.code, 0, "{}", logout.stderr);
     assert!(logout.stdout.contains("revoked"), "{}", logout.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_authorization_code_flow_opens_browser_and_signs_on_to_a_certified_provider() {
+    let peer = Peer::start().await;
+    let h = Home::new();
+    h.ok(&["config", "set", "auth.storage.type=file"]);
+    for (k, v) in [
+        ("service.peer.issuer", peer.issuer.as_str()),
+        ("service.peer.authentication.type", "authorization_code"),
+        ("service.peer.authentication.authorizationCode.clientID", "cli"),
+        ("service.peer.authentication.authorizationCode.scopes", "openid offline_access"),
+    ] {
+        h.ok(&["config", "set", &format!("{k}={v}")]);
+    }
+    // $BROWSER is a script that hands the URL to this test's Chromium.
+    let handoff = h.dir.join("opened-url");
+    let browser = h.dir.join("browser.sh");
+    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", handoff.display())).unwrap();
+    std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut c = tokio::process::Command::from(h.command());
+    c.env("BROWSER", &browser).args(["auth", "login", "--service", "peer"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let child = c.spawn().unwrap();
+    let url = async {
+        loop {
+            if let Ok(u) = std::fs::read_to_string(&handoff) {
+                if !u.is_empty() {
+                    return u;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let url = tokio::time::timeout(Duration::from_secs(30), url).await.expect("signet opened no browser");
+    assert!(url.contains("code_challenge_method=S256") && url.contains("state="), "{url}");
+    let chrome = signet_testkit::webdriver::Chrome::start().await;
+    chrome.goto(&url).await;
+    for _ in 0..6 {
+        let page = chrome.source().await;
+        if page.contains("Signed on") || !page.contains("<button") {
+            break;
+        }
+        if page.contains("name=\"login\"") {
+            chrome.fill("input[name=login]", "grace").await;
+            chrome.fill("input[name=password]", "any-password").await;
+        }
+        chrome.click("button[autofocus], button[type=submit]").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+    let done = to_run(out);
+    assert_eq!(done.code, 0, "{}\n{}", done.stderr, chrome.source().await);
+    assert!(chrome.source().await.contains("Signed on"), "the loopback answers the browser");
+    let status = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(status.json()["services"][0]["subject"], "grace");
+    let logout = h.run_async(&["auth", "logout"]).await;
+    assert!(logout.stdout.contains("revoked"), "{}", logout.stdout);
+}
