@@ -399,10 +399,10 @@ async fn the_authorization_code_flow_opens_browser_and_signs_on_to_a_certified_p
     let child = c.spawn().unwrap();
     let url = async {
         loop {
-            if let Ok(u) = std::fs::read_to_string(&handoff) {
-                if !u.is_empty() {
-                    return u;
-                }
+            if let Ok(u) = std::fs::read_to_string(&handoff)
+                && !u.is_empty()
+            {
+                return u;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
