@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use signet_testkit::{Browser, Server, query};
+use signet_testkit::{Server, query};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::harness::{Home, to_run};
@@ -62,6 +62,35 @@ async fn a_worker_signs_on_reports_status_prints_tokens_and_logs_out_with_revoca
     assert_eq!(again.code, 0, "a worker signs on again by itself: {}", again.stderr);
 }
 
+/// A `$BROWSER` that hands the URL it is given to the test.
+struct BrowserHandoff {
+    script: std::path::PathBuf,
+    file: std::path::PathBuf,
+}
+
+impl BrowserHandoff {
+    fn new(h: &Home) -> BrowserHandoff {
+        let (script, file) = (h.dir.join("browser.sh"), h.dir.join("opened-url"));
+        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", file.display())).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        BrowserHandoff { script, file }
+    }
+
+    async fn url(&self) -> String {
+        let wait = async {
+            loop {
+                if let Ok(u) = std::fs::read_to_string(&self.file)
+                    && !u.is_empty()
+                {
+                    return u;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait).await.expect("signet opened no browser")
+    }
+}
+
 /// A `signet auth login` in progress.
 struct Login {
     child: tokio::process::Child,
@@ -110,7 +139,13 @@ impl Login {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_device_flow_signs_a_person_on() {
     let s = Server::start().await;
-    let admin = s.account(true, true).await;
+    // The bootstrap administrator, as a new operator would sign on; the TOTP code is computed here.
+    let admin = signet_testkit::TestAccount {
+        id: String::new(),
+        username: s.boot.admin.username.clone(),
+        password: s.boot.admin.password.clone(),
+        secret: signet_core::totp::from_base32(&s.boot.admin.totp_secret),
+    };
     let h = Home::new();
     h.configure(
         &s.base,
@@ -122,14 +157,17 @@ async fn the_device_flow_signs_a_person_on() {
     );
     let (login, url) = Login::start(&h, &["auth", "login"], "or open").await;
     assert!(url.contains("user_code="), "verification_uri_complete: {url}");
-    let mut b = Browser::default();
-    let signon = b.get(&url).await;
-    // The code is prefilled from verification_uri_complete; submit it.
-    let code = query(&url)["user_code"].clone();
-    let signon = b.submit(&url, &[("user_code", &code)]).await.location.unwrap_or_else(|| panic!("{}", signon.body));
-    b.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
-    b.submit(&signon, &[("code", &s.code(admin.secret.as_ref().unwrap()))]).await;
-    assert!(b.submit(&signon, &[("decision", "approve")]).await.body.contains("Device approved"));
+    // The person, in headless Chromium: the code is prefilled; sign on; approve.
+    let chrome = signet_testkit::webdriver::Chrome::start().await;
+    chrome.goto(&url).await;
+    chrome.click("button[type=submit]").await;
+    chrome.fill("#username", &admin.username).await;
+    chrome.fill("#password", &admin.password).await;
+    chrome.click("button[type=submit]").await;
+    chrome.fill("#code", &s.code(admin.secret.as_ref().unwrap())).await;
+    chrome.click("button[type=submit]").await;
+    chrome.click("#approve").await;
+    chrome.wait_page("Device approved").await;
     let done = login.finish().await;
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(done.stdout.contains(&format!("as {}", admin.username)), "{}", done.stdout);
@@ -170,15 +208,19 @@ async fn the_authorization_code_flow_checks_state_and_signs_on() {
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(refused.stderr.contains("wrong state"), "{}", refused.stderr);
 
-    let (login, url) = Login::start(&h, &["auth", "login", "--no-browser"], "").await;
-    let mut b = Browser::default();
-    let signon = b.get(&url).await.location.unwrap();
-    let back = b.submit(&signon, &[("username", &user.username), ("password", &user.password)]).await;
-    let callback = back.location.unwrap();
-    assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
-    let page = reqwest::get(&callback).await.unwrap().text().await.unwrap();
-    assert!(page.contains("Signed on"), "{page}");
-    let done = login.finish().await;
+    // Now through $BROWSER, which hands the URL to headless Chromium.
+    let handoff = BrowserHandoff::new(&h);
+    let mut c = tokio::process::Command::from(h.command());
+    c.env("BROWSER", &handoff.script).args(["auth", "login"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = c.kill_on_drop(true).spawn().unwrap();
+    let url = handoff.url().await;
+    let chrome = signet_testkit::webdriver::Chrome::start().await;
+    chrome.goto(&url).await;
+    chrome.fill("#username", &user.username).await;
+    chrome.fill("#password", &user.password).await;
+    chrome.click("button[type=submit]").await;
+    chrome.wait_title("Signed on").await;
+    let done = to_run(tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap());
     assert_eq!(done.code, 0, "{}", done.stderr);
     let status = h.run_async(&["-O", "json", "auth", "status"]).await;
     assert_eq!(status.json()["services"][0]["subject"], user.username.as_str());
@@ -389,25 +431,12 @@ async fn the_authorization_code_flow_opens_browser_and_signs_on_to_a_certified_p
         h.ok(&["config", "set", &format!("{k}={v}")]);
     }
     // $BROWSER is a script that hands the URL to this test's Chromium.
-    let handoff = h.dir.join("opened-url");
-    let browser = h.dir.join("browser.sh");
-    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", handoff.display())).unwrap();
-    std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let handoff = BrowserHandoff::new(&h);
     let mut c = tokio::process::Command::from(h.command());
-    c.env("BROWSER", &browser).args(["auth", "login", "--service", "peer"]);
+    c.env("BROWSER", &handoff.script).args(["auth", "login", "--service", "peer"]);
     c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let child = c.spawn().unwrap();
-    let url = async {
-        loop {
-            if let Ok(u) = std::fs::read_to_string(&handoff)
-                && !u.is_empty()
-            {
-                return u;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let url = tokio::time::timeout(Duration::from_secs(30), url).await.expect("signet opened no browser");
+    let url = handoff.url().await;
     assert!(url.contains("code_challenge_method=S256") && url.contains("state="), "{url}");
     let chrome = signet_testkit::webdriver::Chrome::start().await;
     chrome.goto(&url).await;
