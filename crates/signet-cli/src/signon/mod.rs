@@ -86,9 +86,14 @@ fn http_client(service: &Service) -> anyhow::Result<reqwest::Client> {
         .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")));
     for path in &service.ca_files {
         let pem = std::fs::read(path).with_context(|| format!("reading CA file {}", path.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .with_context(|| format!("{} holds no PEM certificate", path.display()))?
-        {
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
+        if certs.is_empty() {
+            return Err(anyhow!(
+                "{} holds no PEM certificate\nhint: caCertificatePemFiles takes PEM files of CA certificates",
+                path.display()
+            ));
+        }
+        for cert in certs {
             b = b.add_root_certificate(cert);
         }
     }
@@ -105,7 +110,8 @@ pub fn unreachable(e: &(dyn std::error::Error + 'static), url: &str, service: &s
         source = s.source();
     }
     let lower = chain.to_ascii_lowercase();
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    let tls = ["certificate", "tls", "handshake", "corrupt message", "alert"];
+    if url.starts_with("https://") && tls.iter().any(|t| lower.contains(t)) {
         anyhow!(
             "TLS to {url} failed: {chain}\nhint: if the provider uses a private CA, signet config set \"service.{service}.caCertificatePemFiles=/path/to/ca.pem\""
         )

@@ -461,3 +461,46 @@ async fn the_authorization_code_flow_opens_browser_and_signs_on_to_a_certified_p
     let logout = h.run_async(&["auth", "logout"]).await;
     assert!(logout.stdout.contains("revoked"), "{}", logout.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_sign_on_that_never_returns_times_out_with_a_hint() {
+    let s = Server::start().await;
+    let h = Home::new();
+    h.configure(
+        &s.base,
+        &s.env_id,
+        &[
+            ("service.pingone.authentication.type", "authorization_code"),
+            ("service.pingone.authentication.authorizationCode.clientID", "signet-cli"),
+            ("auth.loginTimeoutSeconds", "1"),
+        ],
+    );
+    let r = h.run_async(&["auth", "login", "--no-browser"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no sign-on arrived within 1 seconds") && r.stderr.contains("hint:"), "{}", r.stderr);
+    assert_eq!(h.run_async(&["auth", "status"]).await.code, 4, "nothing was stored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_errors_name_the_ca_setting() {
+    let s = Server::start().await;
+    let h = Home::new();
+    // signetd speaks plain HTTP here, so a TLS handshake with it fails.
+    let https = s.base.replacen("http://", "https://", 1);
+    h.configure(&https, &s.env_id, &pairs(&worker(&s)));
+    let r = h.run_async(&["auth", "login"]).await;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with("error: TLS to https://") && r.stderr.contains("caCertificatePemFiles"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(&s.boot.worker.client_secret), "{}", r.stderr);
+    // A CA file that holds no certificate is its own clear error.
+    let bogus = h.dir.join("not-a-ca.pem");
+    std::fs::write(&bogus, "hello").unwrap();
+    h.ok(&["config", "set", &format!("service.pingone.caCertificatePemFiles={}", bogus.display())]);
+    let r = h.run_async(&["auth", "login"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not-a-ca.pem"), "{}", r.stderr);
+}
