@@ -150,6 +150,7 @@ impl Store {
     pub async fn complete_signon(
         &self,
         ev: &signet_core::audit::AuditEvent,
+        reset_failures: bool,
         session_hash: &[u8],
         session: &BrowserSession,
         code: Option<&signet_core::model::AuthCode>,
@@ -166,10 +167,12 @@ impl Store {
                 return Ok(false);
             }
         }
-        sqlx::query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1 AND failed_attempts <> 0")
-            .bind(&session.account_id)
-            .execute(&mut *tx)
-            .await?;
+        if reset_failures {
+            sqlx::query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1")
+                .bind(&session.account_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         crate::audit::append(&mut tx, ev).await?;
         insert_session(&mut tx, session_hash, session).await?;
         if let Some(c) = code {

@@ -96,7 +96,7 @@ pub async fn submit(
             return decide(&state, &env, &flow, account_id, *auth_time, amr, p.get("decision")).await;
         }
     };
-    let next = match step {
+    let (next, account) = match step {
         Ok(Ok(next)) => next,
         Ok(Err((failure, message))) => {
             state.failures.fail(ip, now);
@@ -108,8 +108,8 @@ pub async fn submit(
     // An authorization request that is now complete ends its flow in
     // `finish`, compare-and-swap on the version read; every other step moves
     // the flow here. Either way a form posted twice moves the flow once.
-    if let (Step::Authenticated { account_id, auth_time, amr }, Purpose::Authorize(_)) = (&next, &flow.purpose) {
-        return finish(&state, &env, &flow, account_id, *auth_time, amr, ip).await;
+    if let (Step::Authenticated { auth_time, amr, .. }, Purpose::Authorize(_)) = (&next, &flow.purpose) {
+        return finish(&state, &env, &flow, &account, *auth_time, amr, ip).await;
     }
     match state.store.advance_flow(&flow.id, flow.version, &next).await {
         Ok(true) => {}
@@ -123,13 +123,14 @@ pub async fn submit(
                 version: flow.version + 1,
                 ..flow
             };
-            finish(&state, &env, &flow, &account_id, auth_time, &amr, ip).await
+            finish(&state, &env, &flow, &account, auth_time, &amr, ip).await
         }
         _ => see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)),
     }
 }
 
-type StepResult = Result<Result<Step, (Failure, &'static str)>, signet_store::StoreError>;
+/// The next step and the account it is for, or the failure to show.
+type StepResult = Result<Result<(Step, Account), (Failure, &'static str)>, signet_store::StoreError>;
 
 async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64) -> StepResult {
     let username = p.get("username").unwrap_or_default();
@@ -148,7 +149,7 @@ async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64) 
         return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD)));
     }
     match login::after_password(&account, now, || new_enrolment_secret(state, &account.id)) {
-        Some(step) => Ok(Ok(step)),
+        Some(step) => Ok(Ok((step, account))),
         None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
     }
 }
@@ -176,7 +177,7 @@ async fn change_password(state: &AppState, account_id: &str, p: &super::Params, 
     state.store.change_password(account_id, &hash, &ev).await?;
     let account = Account { password_change_required: false, ..account };
     match login::after_first_factor(&account, now, || new_enrolment_secret(state, &account.id)) {
-        Some(step) => Ok(Ok(step)),
+        Some(step) => Ok(Ok((step, account))),
         None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
     }
 }
@@ -219,7 +220,7 @@ async fn second_factor(
         state.store.record_login_failure(account_id, now, policy).await?;
         return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
     }
-    Ok(Ok(login::after_second_factor(account_id, now)))
+    Ok(Ok((login::after_second_factor(account_id, now), account)))
 }
 
 fn event(
@@ -254,23 +255,21 @@ async fn finish(
     state: &AppState,
     env: &EnvKeys,
     flow: &LoginFlow,
-    account_id: &str,
+    account: &Account,
     auth_time: i64,
     amr: &[String],
     ip: std::net::IpAddr,
 ) -> Response {
     let now = state.now();
+    let account_id = account.id.as_str();
+    // Only an account with failures on record needs its count reset.
+    let reset = account.failed_attempts != 0;
     let result = async {
-        let account = state
-            .store
-            .account(account_id)
-            .await?
-            .ok_or_else(|| signet_store::StoreError::Corrupt("account vanished".into()))?;
         let target = match &flow.purpose {
             Purpose::Authorize(r) => format!("client:{}", r.client_id),
             Purpose::Device { user_code } => format!("device:{user_code}"),
         };
-        let mut ev = event(&account, "signon", target, Some(ip), now)?;
+        let mut ev = event(account, "signon", target, Some(ip), now)?;
         ev.actor.scheme = amr.join("+");
         let corrupt = |e: signet_core::crypto::CryptoError| signet_store::StoreError::Corrupt(e.to_string());
         let session = random_token().map_err(corrupt)?;
@@ -288,7 +287,7 @@ async fn finish(
                     .ok_or_else(|| signet_store::StoreError::Corrupt("could not draw a code".into()))?;
                 if !state
                     .store
-                    .complete_signon(&ev, &session_hash, &s, Some(&record), Some((&flow.id, flow.version)))
+                    .complete_signon(&ev, reset, &session_hash, &s, Some(&record), Some((&flow.id, flow.version)))
                     .await?
                 {
                     return Ok(see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)));
@@ -296,7 +295,7 @@ async fn finish(
                 redirect_with_code(state, env, req, code.expose())
             }
             Purpose::Device { .. } => {
-                state.store.complete_signon(&ev, &session_hash, &s, None, None).await?;
+                state.store.complete_signon(&ev, reset, &session_hash, &s, None, None).await?;
                 see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id))
             }
         };

@@ -89,9 +89,9 @@ async fn a_completed_signon_writes_everything_at_once(db: TestDb) {
     let before = s.audit_events(0, 1000).await.unwrap().len();
     let ev = event("signon", Some(&env.id));
     let live = session(&a, NOW + 3600);
-    assert!(!s.complete_signon(&ev, &cookie, &live, Some(&code), Some((&f.id, 1))).await.unwrap());
+    assert!(!s.complete_signon(&ev, true, &cookie, &live, Some(&code), Some((&f.id, 1))).await.unwrap());
     assert!(s.session(&cookie, NOW).await.unwrap().is_none(), "a stale flow version writes nothing");
-    assert!(s.complete_signon(&ev, &cookie, &live, Some(&code), Some((&f.id, 0))).await.unwrap());
+    assert!(s.complete_signon(&ev, true, &cookie, &live, Some(&code), Some((&f.id, 0))).await.unwrap());
     assert!(s.session(&cookie, NOW).await.unwrap().is_some());
     assert_eq!(s.auth_code(&code.hash).await.unwrap(), Some(code));
     assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), None, "the flow is over");
