@@ -326,6 +326,37 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// A profile whose `peer` service signs on here with `settings` (keys after `service.peer.`).
+    fn home(&self, settings: &[(&str, &str)]) -> Home {
+        let h = Home::new();
+        h.ok(&["config", "set", "auth.storage.type=file"]);
+        h.ok(&["config", "set", &format!("service.peer.issuer={}", self.issuer)]);
+        for (k, v) in settings {
+            h.ok(&["config", "set", &format!("service.peer.{k}={v}")]);
+        }
+        h
+    }
+
+    /// Plays the person on oidc-provider's development pages: confirm, log in
+    /// as `login` (any password is accepted), consent — pressing each page's
+    /// button until none is left or signet's loopback page shows.
+    async fn approve(chrome: &signet_testkit::webdriver::Chrome, login: &str) {
+        for _ in 0..6 {
+            let page = chrome.source().await;
+            if page.contains("Signed on") || !page.contains("<button") {
+                return;
+            }
+            if page.contains("name=\"login\"") {
+                chrome.fill("input[name=login]", login).await;
+                chrome.fill("input[name=password]", "any-password").await;
+            }
+            chrome.click("button[autofocus], button[type=submit]").await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
@@ -335,17 +366,12 @@ impl Drop for Peer {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_generic_connector_signs_on_to_a_certified_provider_and_revokes_at_logout() {
     let peer = Peer::start().await;
-    let h = Home::new();
-    h.ok(&["config", "set", "auth.storage.type=file"]);
-    for (k, v) in [
-        ("service.peer.issuer", peer.issuer.as_str()),
-        ("service.peer.authentication.type", "client_credentials"),
-        ("service.peer.authentication.worker.clientID", "svc"),
-        ("service.peer.authentication.worker.clientSecret", "svc-secret"),
-        ("service.peer.authentication.worker.scopes", "api:read"),
-    ] {
-        h.ok(&["config", "set", &format!("{k}={v}")]);
-    }
+    let h = peer.home(&[
+        ("authentication.type", "client_credentials"),
+        ("authentication.worker.clientID", "svc"),
+        ("authentication.worker.clientSecret", "svc-secret"),
+        ("authentication.worker.scopes", "api:read"),
+    ]);
     let login = h.run_async(&["auth", "login", "--service", "peer"]).await;
     assert_eq!(login.code, 0, "{}", login.stderr);
     let status = h.run_async(&["-O", "json", "auth", "status"]).await;
@@ -377,34 +403,15 @@ async fn a_generic_connector_signs_on_to_a_certified_provider_and_revokes_at_log
 #[tokio::test(flavor = "multi_thread")]
 async fn the_device_flow_signs_on_to_a_certified_provider_approved_in_chromium() {
     let peer = Peer::start().await;
-    let h = Home::new();
-    h.ok(&["config", "set", "auth.storage.type=file"]);
-    for (k, v) in [
-        ("service.peer.issuer", peer.issuer.as_str()),
-        ("service.peer.authentication.type", "device_code"),
-        ("service.peer.authentication.deviceCode.clientID", "cli"),
-        ("service.peer.authentication.deviceCode.scopes", "openid offline_access"),
-    ] {
-        h.ok(&["config", "set", &format!("{k}={v}")]);
-    }
+    let h = peer.home(&[
+        ("authentication.type", "device_code"),
+        ("authentication.deviceCode.clientID", "cli"),
+        ("authentication.deviceCode.scopes", "openid offline_access"),
+    ]);
     let (login, url) = Login::start(&h, &["auth", "login", "--service", "peer"], "or open").await;
     let chrome = signet_testkit::webdriver::Chrome::start().await;
     chrome.goto(&url).await;
-    // oidc-provider's development pages: confirm the code, log in (any name and
-    // password), consent. Fill what each page asks and press its button until
-    // no button is left.
-    for _ in 0..6 {
-        let page = chrome.source().await;
-        if !page.contains("<button") {
-            break;
-        }
-        if page.contains("name=\"login\"") {
-            chrome.fill("input[name=login]", "ada").await;
-            chrome.fill("input[name=password]", "any-password").await;
-        }
-        chrome.click("button[autofocus], button[type=submit]").await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
-    }
+    Peer::approve(&chrome, "ada").await;
     let done = login.finish().await;
     assert_eq!(done.code, 0, "{}\n{}", done.stderr, chrome.source().await);
     let status = h.run_async(&["-O", "json", "auth", "status"]).await;
@@ -420,16 +427,11 @@ async fn the_device_flow_signs_on_to_a_certified_provider_approved_in_chromium()
 #[tokio::test(flavor = "multi_thread")]
 async fn the_authorization_code_flow_opens_browser_and_signs_on_to_a_certified_provider() {
     let peer = Peer::start().await;
-    let h = Home::new();
-    h.ok(&["config", "set", "auth.storage.type=file"]);
-    for (k, v) in [
-        ("service.peer.issuer", peer.issuer.as_str()),
-        ("service.peer.authentication.type", "authorization_code"),
-        ("service.peer.authentication.authorizationCode.clientID", "cli"),
-        ("service.peer.authentication.authorizationCode.scopes", "openid offline_access"),
-    ] {
-        h.ok(&["config", "set", &format!("{k}={v}")]);
-    }
+    let h = peer.home(&[
+        ("authentication.type", "authorization_code"),
+        ("authentication.authorizationCode.clientID", "cli"),
+        ("authentication.authorizationCode.scopes", "openid offline_access"),
+    ]);
     // $BROWSER is a script that hands the URL to this test's Chromium.
     let handoff = BrowserHandoff::new(&h);
     let mut c = tokio::process::Command::from(h.command());
@@ -440,18 +442,7 @@ async fn the_authorization_code_flow_opens_browser_and_signs_on_to_a_certified_p
     assert!(url.contains("code_challenge_method=S256") && url.contains("state="), "{url}");
     let chrome = signet_testkit::webdriver::Chrome::start().await;
     chrome.goto(&url).await;
-    for _ in 0..6 {
-        let page = chrome.source().await;
-        if page.contains("Signed on") || !page.contains("<button") {
-            break;
-        }
-        if page.contains("name=\"login\"") {
-            chrome.fill("input[name=login]", "grace").await;
-            chrome.fill("input[name=password]", "any-password").await;
-        }
-        chrome.click("button[autofocus], button[type=submit]").await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
-    }
+    Peer::approve(&chrome, "grace").await;
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
     let done = to_run(out);
     assert_eq!(done.code, 0, "{}\n{}", done.stderr, chrome.source().await);
