@@ -495,3 +495,46 @@ async fn tls_errors_name_the_ca_setting() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not-a-ca.pem"), "{}", r.stderr);
 }
+
+/// Marks the cached token expired, as time would.
+fn expire_cached_token(h: &Home) {
+    let dir = h.dir.join("state/signet/tokens");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mut t: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        t["expires_at"] = serde_json::json!(1);
+        std::fs::write(&path, serde_json::to_vec(&t).unwrap()).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_refreshing_at_once_spend_the_refresh_token_once() {
+    let s = Server::start().await;
+    let h = Home::new();
+    h.configure(
+        &s.base,
+        &s.env_id,
+        &[
+            ("service.pingone.authentication.type", "device_code"),
+            ("service.pingone.authentication.deviceCode.clientID", "signet-cli"),
+        ],
+    );
+    // Sign on through the device flow, the person approving over plain HTTP forms.
+    let user = s.account(false, false).await;
+    let (login, url) = Login::start(&h, &["auth", "login"], "or open").await;
+    let mut b = signet_testkit::Browser::default();
+    let code = query(&url)["user_code"].clone();
+    let signon = b.submit(&url, &[("user_code", &code)]).await.location.unwrap();
+    b.submit(&signon, &[("username", &user.username), ("password", &user.password)]).await;
+    b.submit(&signon, &[("decision", "approve")]).await;
+    assert_eq!(login.finish().await.code, 0);
+
+    for round in 0..3 {
+        expire_cached_token(&h);
+        let (a, b) = tokio::join!(h.run_async(&["auth", "token"]), h.run_async(&["auth", "token"]));
+        assert_eq!((a.code, b.code), (0, 0), "round {round}: {} / {}", a.stderr, b.stderr);
+        // Had both spent the same refresh token, the family would now be revoked.
+        assert_eq!(introspect(&s, a.stdout.trim()).await["active"], true, "round {round}");
+        assert_eq!(a.stdout, b.stdout, "the second process used the first one's refresh");
+    }
+}
