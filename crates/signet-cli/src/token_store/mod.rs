@@ -127,6 +127,10 @@ impl Store {
     /// A lock held while a refresh token is spent, so two `signet` processes
     /// never both spend the same one. `None` for stores with nothing to share.
     pub fn refresh_lock(&self, key: &CacheKey) -> anyhow::Result<Option<std::fs::File>> {
-        file::lock(key).map(Some)
+        match self {
+            // Kept for this process alone: nothing to share, and nothing to leave on disk.
+            Store::None(_) => Ok(None),
+            Store::Keychain(_) | Store::File(_) => file::lock(key).map(Some),
+        }
     }
 }

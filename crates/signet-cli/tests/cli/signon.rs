@@ -538,3 +538,20 @@ async fn two_processes_refreshing_at_once_spend_the_refresh_token_once() {
         assert_eq!(a.stdout, b.stdout, "the second process used the first one's refresh");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_none_keeps_nothing_on_disk() {
+    let s = Server::start().await;
+    let h = Home::new();
+    h.configure(&s.base, &s.env_id, &pairs(&worker(&s)));
+    h.ok(&["config", "set", "auth.storage.type=none"]);
+    let token = h.run_async(&["auth", "token"]).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    assert_eq!(introspect(&s, token.stdout.trim()).await["active"], true);
+    assert_eq!(h.run_async(&["auth", "status"]).await.code, 4, "the next command starts signed out");
+    // A person's service reaches the refresh path, which takes no file lock for `none`.
+    h.ok(&["config", "set", "service.pingone.authentication.type=device_code"]);
+    h.ok(&["config", "set", "service.pingone.authentication.deviceCode.clientID=signet-cli"]);
+    assert_eq!(h.run_async(&["auth", "token"]).await.code, 4);
+    assert!(!h.dir.join("state").exists(), "no token, lock or directory is written");
+}
