@@ -66,7 +66,7 @@ pub struct RunArgs {
     warmup: u64,
     /// Refresh tokens seeded for the bare rotation loop (goal 2). signetd's own
     /// pool is sized from the loop's rate: 1.5 times what it spends in a run.
-    #[arg(long, default_value_t = 40_000)]
+    #[arg(long, default_value_t = 200_000)]
     baseline_pool: usize,
     /// Run only these goals.
     #[arg(long, value_delimiter = ',')]

@@ -1,13 +1,11 @@
 //! Goal 2: refresh grants per second on SQLite. signetd gets a pool of
 //! single-use refresh tokens seeded into its own store through the `Store` API,
-//! and wrk spends each exactly once. The baseline is a bare loop with no HTTP
-//! and no framework: the same rotation transaction through sqlx's SQLite driver
-//! on a file with the same schema and pragmas, plus the same ES256 signature,
-//! on 16 concurrent tasks.
+//! and wrk spends each exactly once. The baseline is a bare loop with no HTTP,
+//! no async runtime and no framework: the same rotation (look up; then spend
+//! and insert in one transaction) straight on rusqlite, on a file with the same
+//! schema and pragmas, plus the same ES256 signature, one after another on one
+//! thread.
 
-use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,8 +14,6 @@ use signet_core::crypto::{generate_es256_key, random_id, random_token, sha256};
 use signet_core::model::{ACCESS_TOKEN_TTL, CLI_CLIENT_ID, Grant, REFRESH_TOKEN_TTL, RefreshToken};
 use signet_core::token::{AccessClaims, Signer};
 use signet_store::Store;
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::context::{Bench, Signetd};
 use crate::report::{Table, Target, per_sec};
@@ -26,9 +22,6 @@ use crate::wrk::{self, Load};
 /// No `openid`, so signetd signs one token (the access token), as the baseline does.
 const SCOPE: &str = "profile offline_access";
 const AMR: [&str; 2] = ["pwd", "otp"];
-const TASKS: usize = 16;
-/// signetd's SQLite pool size (signet-store's `Store::open`).
-const POOL_CONNECTIONS: u32 = 8;
 const SEED_WRITERS: usize = 4;
 
 pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow::Result<()> {
@@ -39,7 +32,7 @@ pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow:
     let pool = (base_rate * bench.secs as f64 * 1.5) as usize + 5_000;
     let ours = measure_signetd(bench, signetd, pool).await?;
     table.info("refresh grants, signetd (SQLite)", per_sec(ours.rate()), &ours.describe());
-    table.info("refresh rotation, bare sqlx loop", per_sec(base_rate), &base_note);
+    table.info("refresh rotation, bare rusqlite loop", per_sec(base_rate), &base_note);
     table.ratio("signetd / bare rotation", ours.rate() / base_rate, Target::AtLeast(0.65), "");
     Ok(())
 }
@@ -143,62 +136,40 @@ async fn baseline(bench: &Bench, signetd: &Signetd) -> anyhow::Result<(f64, Stri
     let path = bench.tmp.join("baseline.db");
     // The same schema, by the same migrations.
     Store::open(&format!("sqlite://{}", path.display())).await?.close().await;
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new().max_connections(POOL_CONNECTIONS).connect_with(options.clone()).await?;
-    // Writes through one connection, as signet-store does, so writers queue
-    // in-process rather than in SQLite's busy handler.
-    let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
     let n = bench.baseline_pool;
-    let started = Instant::now();
-    let tokens = Arc::new(seed_raw(&pool, n).await?);
-    bench.note(&format!("seeded {n} baseline refresh tokens in {:.1} s", started.elapsed().as_secs_f64()));
-
-    let key = generate_es256_key()?;
-    let signer = Arc::new(Signer::from_pkcs8(key.kid.clone(), &key.pkcs8));
+    let secs = bench.secs;
     let issuer = signetd.boot.issuer.clone();
-    let admin_audience = format!("{}/admin-api", signetd.base);
-    let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(bench.secs);
-    bench.note(&format!("refresh-baseline: {TASKS} tasks for {} s", bench.secs));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..TASKS {
-        let (pool, writer, tokens, next, signer) =
-            (pool.clone(), writer.clone(), tokens.clone(), next.clone(), signer.clone());
-        let aud = vec![issuer.clone(), admin_audience.clone()];
-        let issuer = issuer.clone();
-        tasks.spawn(async move {
-            let mut done = 0u64;
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(presented) = tokens.get(i) else { break };
-                rotate_and_sign(&pool, &writer, &signer, presented, &issuer, &aud).await?;
-                done += 1;
+    let aud = vec![issuer.clone(), format!("{}/admin-api", signetd.base)];
+    bench.note(&format!("refresh-baseline: seeding {n} tokens, then one thread for {secs} s"));
+    let (total, elapsed, seeded) = tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, f64, usize)> {
+        let mut conn = rusqlite::Connection::open(&path)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        let tokens = seed_raw(&mut conn, n)?;
+        let key = generate_es256_key()?;
+        let signer = Signer::from_pkcs8(key.kid.clone(), &key.pkcs8);
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let mut done = 0;
+        for presented in &tokens {
+            if Instant::now() >= deadline {
+                break;
             }
-            anyhow::Ok(done)
-        });
-    }
-    let mut total = 0;
-    while let Some(done) = tasks.join_next().await {
-        total += done??;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    pool.close().await;
-    writer.close().await;
-    let rate = total as f64 / secs;
-    let exhausted = if total as usize >= tokens.len() { ", pool ran out before the time" } else { "" };
-    bench.note(&format!("refresh-baseline: {} ({total} in {secs:.1} s{exhausted})", per_sec(rate)));
-    Ok((rate, format!("{TASKS} tasks, sqlx SqlitePool({POOL_CONNECTIONS}) + 1 writer, no HTTP{exhausted}")))
+            rotate_and_sign(&mut conn, &signer, presented, &issuer, &aud)?;
+            done += 1;
+        }
+        Ok((done, started.elapsed().as_secs_f64(), tokens.len()))
+    })
+    .await??;
+    let rate = total as f64 / elapsed;
+    let exhausted = if total >= seeded { ", pool ran out before the time" } else { "" };
+    bench.note(&format!("refresh-baseline: {} ({total} in {elapsed:.1} s{exhausted})", per_sec(rate)));
+    Ok((rate, format!("1 thread, rusqlite, no HTTP, no runtime{exhausted}")))
 }
 
 /// signet-store's rotation, statement for statement (look up; then spend and
 /// insert in one transaction), then the access token.
-async fn rotate_and_sign(
-    pool: &SqlitePool,
-    writer: &SqlitePool,
+fn rotate_and_sign(
+    conn: &mut rusqlite::Connection,
     signer: &Signer,
     presented: &str,
     issuer: &str,
@@ -207,44 +178,45 @@ async fn rotate_and_sign(
     let now = SystemClock.now();
     let next = random_token()?;
     let hash = sha256(presented.as_bytes()).to_vec();
-    let row = sqlx::query(
-        "SELECT r.used_at AS token_used_at, r.expires_at AS token_expires_at, g.id, g.environment_id, g.client_id, \
-         g.account_id, g.scope, g.auth_time, g.amr, g.created_at, g.revoked_at \
-         FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1",
-    )
-    .bind(&hash)
-    .fetch_one(pool)
-    .await?;
-    let grant = Grant {
-        id: row.try_get("id")?,
-        environment_id: row.try_get("environment_id")?,
-        client_id: row.try_get("client_id")?,
-        account_id: row.try_get("account_id")?,
-        scope: row.try_get("scope")?,
-        auth_time: row.try_get("auth_time")?,
-        amr: serde_json::from_str(&row.try_get::<String, _>("amr")?)?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    };
-    let used: Option<i64> = row.try_get("token_used_at")?;
-    let expires_at: i64 = row.try_get("token_expires_at")?;
+    let (grant, used, expires_at) = conn
+        .prepare_cached(
+            "SELECT r.used_at, r.expires_at, g.id, g.environment_id, g.client_id, \
+             g.account_id, g.scope, g.auth_time, g.amr, g.created_at, g.revoked_at \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1",
+        )?
+        .query_row([&hash], |row| {
+            let amr: String = row.get(8)?;
+            Ok((
+                Grant {
+                    id: row.get(2)?,
+                    environment_id: row.get(3)?,
+                    client_id: row.get(4)?,
+                    account_id: row.get(5)?,
+                    scope: row.get(6)?,
+                    auth_time: row.get(7)?,
+                    amr: serde_json::from_str(&amr).unwrap_or_default(),
+                    created_at: row.get(9)?,
+                    revoked_at: row.get(10)?,
+                },
+                row.get::<_, Option<i64>>(0)?,
+                row.get::<_, i64>(1)?,
+            ))
+        })?;
     anyhow::ensure!(grant.client_id == CLI_CLIENT_ID && grant.revoked_at.is_none(), "unexpected grant");
     anyhow::ensure!(used.is_none() && expires_at > now, "a baseline refresh token was not spendable");
-    let mut tx = writer.begin().await?;
-    let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
-        .bind(&hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    anyhow::ensure!(spent.rows_affected() == 1, "a baseline refresh token did not rotate");
-    sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at, used_at) VALUES ($1, $2, $3, $4)")
-        .bind(sha256(next.expose().as_bytes()).to_vec())
-        .bind(&grant.id)
-        .bind(now + REFRESH_TOKEN_TTL)
-        .bind(None::<i64>)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let spent = tx
+        .prepare_cached("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")?
+        .execute(rusqlite::named_params! {"$1": hash, "$2": now})?;
+    anyhow::ensure!(spent == 1, "a baseline refresh token did not rotate");
+    tx.prepare_cached("INSERT INTO refresh_tokens (hash, grant_id, expires_at, used_at) VALUES ($1, $2, $3, $4)")?
+        .execute(rusqlite::params![
+            sha256(next.expose().as_bytes()).to_vec(),
+            grant.id,
+            now + REFRESH_TOKEN_TTL,
+            None::<i64>
+        ])?;
+    tx.commit()?;
     let claims = AccessClaims {
         iss: issuer.to_owned(),
         sub: grant.account_id.clone(),
@@ -264,44 +236,35 @@ async fn rotate_and_sign(
 }
 
 /// The baseline's pool, written in one transaction: its seeding is not measured.
-async fn seed_raw(pool: &SqlitePool, n: usize) -> anyhow::Result<Vec<String>> {
+fn seed_raw(conn: &mut rusqlite::Connection, n: usize) -> anyhow::Result<Vec<String>> {
     let now = SystemClock.now();
     let env_id = random_id()?;
     let account_id = random_id()?;
     let amr = serde_json::to_string(&AMR)?;
-    let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(&env_id)
-        .bind("Baseline")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)",
+        rusqlite::params![env_id, "Baseline", now],
+    )?;
     let mut tokens = Vec::with_capacity(n);
     for _ in 0..n {
         let grant_id = random_id()?;
-        sqlx::query(
+        tx.prepare_cached(
             "INSERT INTO grants (id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
-        )
-        .bind(&grant_id)
-        .bind(&env_id)
-        .bind(CLI_CLIENT_ID)
-        .bind(&account_id)
-        .bind(SCOPE)
-        .bind(now)
-        .bind(&amr)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        )?
+        .execute(rusqlite::params![grant_id, env_id, CLI_CLIENT_ID, account_id, SCOPE, now, amr, now])?;
         let token = random_token()?;
-        sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at, used_at) VALUES ($1, $2, $3, NULL)")
-            .bind(sha256(token.expose().as_bytes()).to_vec())
-            .bind(&grant_id)
-            .bind(now + REFRESH_TOKEN_TTL)
-            .execute(&mut *tx)
-            .await?;
+        tx.prepare_cached(
+            "INSERT INTO refresh_tokens (hash, grant_id, expires_at, used_at) VALUES ($1, $2, $3, NULL)",
+        )?
+        .execute(rusqlite::params![
+            sha256(token.expose().as_bytes()).to_vec(),
+            grant_id,
+            now + REFRESH_TOKEN_TTL
+        ])?;
         tokens.push(token.expose().clone());
     }
-    tx.commit().await?;
+    tx.commit()?;
     Ok(tokens)
 }

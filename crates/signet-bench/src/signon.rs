@@ -23,7 +23,7 @@ use signet_store::Store;
 use crate::context::{Bench, Signetd};
 use crate::report::{Table, Target, per_sec};
 
-const CONCURRENCY: usize = 4;
+const CONCURRENCY: usize = 8;
 const RAW_THREADS: usize = 2;
 /// Seconds of raw hashing before and after the load; their mean is the baseline.
 const RAW_SECS: u64 = 4;

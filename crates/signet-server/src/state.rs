@@ -7,8 +7,8 @@ use std::sync::Arc;
 use signet_core::clock::{Clock, UnixTime};
 use signet_core::crypto::Kek;
 use signet_store::Store;
-use tokio::sync::Semaphore;
 
+use crate::hasher::Hasher;
 use crate::keyring::{EnvKeys, Keyring, KeyringError};
 use crate::metrics::Metrics;
 use crate::net::TrustedProxies;
@@ -30,10 +30,8 @@ pub struct Inner {
     pub secure_cookies: bool,
     pub trusted_proxies: TrustedProxies,
     pub failures: FailureLimiter,
-    /// Bounds concurrent password hashes to the cores (DoS defence).
-    pub hash_permits: Semaphore,
-    /// One argon2 working buffer per permit, reused from hash to hash.
-    hash_memory: std::sync::Mutex<Vec<signet_core::password::HashMemory>>,
+    /// Password hashing, one thread per core (a DoS defence).
+    pub hasher: Hasher,
 }
 
 impl std::ops::Deref for AppState {
@@ -67,8 +65,7 @@ impl AppState {
             public_url,
             trusted_proxies: c.trusted_proxies,
             failures: FailureLimiter::default(),
-            hash_permits: Semaphore::new(cores),
-            hash_memory: std::sync::Mutex::new(Vec::new()),
+            hasher: Hasher::new(cores),
         }))
     }
 
@@ -87,31 +84,6 @@ impl AppState {
 
     pub async fn env_keys(&self, env_id: &str) -> Result<Arc<EnvKeys>, KeyringError> {
         self.keyring.get(&self.store, &self.kek, env_id, self.now()).await
-    }
-
-    /// Verifies a password on the bounded hashing pool, off the async threads.
-    pub async fn verify_password(&self, password: &str, phc: Option<&str>) -> bool {
-        let Ok(_permit) = self.hash_permits.acquire().await else { return false };
-        let password = signet_core::secret::Secret::new(password.to_owned());
-        let phc = phc.unwrap_or(signet_core::password::DUMMY_HASH).to_owned();
-        let mut memory = self.hash_memory.lock().ok().and_then(|mut m| m.pop()).unwrap_or_default();
-        let done = tokio::task::spawn_blocking(move || {
-            let ok = signet_core::password::verify_with(password.expose(), &phc, &mut memory);
-            (ok, memory)
-        })
-        .await;
-        let Ok((ok, memory)) = done else { return false };
-        if let Ok(mut m) = self.hash_memory.lock() {
-            m.push(memory);
-        }
-        ok
-    }
-
-    /// Hashes a new password on the bounded hashing pool.
-    pub async fn hash_password(&self, password: &str) -> Option<String> {
-        let _permit = self.hash_permits.acquire().await.ok()?;
-        let password = signet_core::secret::Secret::new(password.to_owned());
-        tokio::task::spawn_blocking(move || signet_core::password::hash(password.expose()).ok()).await.ok().flatten()
     }
 }
 

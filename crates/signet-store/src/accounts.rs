@@ -3,31 +3,30 @@
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
 use signet_core::model::{Account, LockoutPolicy};
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
+use crate::db::{Row, Tx, query};
 use crate::{Result, Store, audit, conflict, flag, from_json, to_json};
 
 const COLUMNS: &str = "id, environment_id, username, password_hash, active, admin, roles, auditor, totp_sealed, \
      totp_confirmed, totp_last_step, failed_attempts, locked_until, created_at, password_change_required";
 
-fn account(r: &AnyRow) -> Result<Account> {
+fn account(r: &Row) -> Result<Account> {
     Ok(Account {
         id: r.try_get("id")?,
         environment_id: r.try_get("environment_id")?,
         username: r.try_get("username")?,
         password_hash: r.try_get("password_hash")?,
-        active: r.try_get::<i64, _>("active")? != 0,
-        admin: r.try_get::<i64, _>("admin")? != 0,
-        roles: from_json(&r.try_get::<String, _>("roles")?, "account roles")?,
-        auditor: r.try_get::<i64, _>("auditor")? != 0,
+        active: r.try_get::<i64>("active")? != 0,
+        admin: r.try_get::<i64>("admin")? != 0,
+        roles: from_json(&r.try_get::<String>("roles")?, "account roles")?,
+        auditor: r.try_get::<i64>("auditor")? != 0,
         totp_sealed: r.try_get("totp_sealed")?,
-        totp_confirmed: r.try_get::<i64, _>("totp_confirmed")? != 0,
+        totp_confirmed: r.try_get::<i64>("totp_confirmed")? != 0,
         totp_last_step: r.try_get("totp_last_step")?,
         failed_attempts: r.try_get("failed_attempts")?,
         locked_until: r.try_get("locked_until")?,
         created_at: r.try_get("created_at")?,
-        password_change_required: r.try_get::<i64, _>("password_change_required")? != 0,
+        password_change_required: r.try_get::<i64>("password_change_required")? != 0,
     })
 }
 
@@ -36,10 +35,10 @@ pub struct NewCredentials {
     pub password_hash: String,
 }
 
-pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, a: &Account) -> Result<()> {
-    sqlx::query(AssertSqlSafe(format!(
+pub(crate) async fn insert(conn: &mut Tx, a: &Account) -> Result<()> {
+    query(format!(
         "INSERT INTO accounts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-    )))
+    ))
     .bind(&a.id)
     .bind(&a.environment_id)
     .bind(&a.username)
@@ -63,7 +62,7 @@ pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, a: &Account) -> Resul
 
 impl Store {
     pub async fn insert_account(&self, a: &Account, ev: &AuditEvent) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         insert(&mut tx, a).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
@@ -71,21 +70,19 @@ impl Store {
     }
 
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM accounts WHERE id = $1")))
+        let row = query(format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.read())
             .await?;
         row.as_ref().map(account).transpose()
     }
 
     pub async fn account_by_username(&self, environment_id: &str, username: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM accounts WHERE environment_id = $1 AND username = $2"
-        )))
-        .bind(environment_id)
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = query(format!("SELECT {COLUMNS} FROM accounts WHERE environment_id = $1 AND username = $2"))
+            .bind(environment_id)
+            .bind(username)
+            .fetch_optional(self.db.read())
+            .await?;
         row.as_ref().map(account).transpose()
     }
 
@@ -93,7 +90,7 @@ impl Store {
     /// count is reached. One statement, so concurrent failures on several
     /// instances all count. Returns whether the account is now locked.
     pub async fn record_login_failure(&self, id: &str, now: UnixTime, policy: LockoutPolicy) -> Result<bool> {
-        let row = sqlx::query(
+        let row = query(
             "UPDATE accounts SET \
                locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until END, \
                failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END \
@@ -102,18 +99,18 @@ impl Store {
         .bind(id)
         .bind(policy.max_failures)
         .bind(now + policy.lock_seconds)
-        .fetch_optional(&self.writer)
+        .fetch_optional(self.db.write())
         .await?;
         Ok(match row {
-            Some(r) => r.try_get::<i64, _>("locked_until")? > now,
+            Some(r) => r.try_get::<i64>("locked_until")? > now,
             None => false,
         })
     }
 
     pub async fn record_login_success(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1 AND failed_attempts <> 0")
+        query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1 AND failed_attempts <> 0")
             .bind(id)
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?;
         Ok(())
     }
@@ -121,10 +118,10 @@ impl Store {
     /// Spends a TOTP step: true only for the first use of a step later than any
     /// used before (RFC 6238 §5.2), even with several instances racing.
     pub async fn spend_totp_step(&self, id: &str, step: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE accounts SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2")
+        let done = query("UPDATE accounts SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2")
             .bind(id)
             .bind(step)
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -132,15 +129,15 @@ impl Store {
     /// Confirms a TOTP enrolment with the step of its first code. Fails (false)
     /// if another enrolment was confirmed meanwhile.
     pub async fn confirm_totp(&self, id: &str, sealed: &[u8], step: i64, ev: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
+        let mut tx = self.db.begin().await?;
+        let done = query(
             "UPDATE accounts SET totp_sealed = $2, totp_confirmed = 1, totp_last_step = $3 \
              WHERE id = $1 AND totp_confirmed = 0",
         )
         .bind(id)
         .bind(sealed.to_vec())
         .bind(step)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
@@ -152,11 +149,11 @@ impl Store {
 
     /// Replaces a password the person was made to change; clears the requirement.
     pub async fn change_password(&self, id: &str, password_hash: &str, ev: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("UPDATE accounts SET password_hash = $2, password_change_required = 0 WHERE id = $1")
+        let mut tx = self.db.begin().await?;
+        let done = query("UPDATE accounts SET password_hash = $2, password_change_required = 0 WHERE id = $1")
             .bind(id)
             .bind(password_hash)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
@@ -169,19 +166,19 @@ impl Store {
     /// Break-glass recovery: new password, MFA enrolment cleared, unlocked, and
     /// the account's browser sessions ended. False if there is no such account.
     pub async fn recover_account(&self, id: &str, creds: &NewCredentials, ev: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
+        let mut tx = self.db.begin().await?;
+        let done = query(
             "UPDATE accounts SET password_hash = $2, totp_sealed = NULL, totp_confirmed = 0, \
              failed_attempts = 0, locked_until = 0, active = 1, password_change_required = 1 WHERE id = $1",
         )
         .bind(id)
         .bind(&creds.password_hash)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM browser_sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        query("DELETE FROM browser_sessions WHERE account_id = $1").bind(id).execute(&mut tx).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(true)

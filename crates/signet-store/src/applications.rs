@@ -2,16 +2,15 @@
 
 use signet_core::audit::AuditEvent;
 use signet_core::model::{AppKind, Application, Environment};
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
+use crate::db::{Row, Tx, query};
 use crate::keys::StoredKey;
 use crate::{Result, Store, StoreError, audit, conflict, flag, from_json, to_json};
 
 const APP_COLUMNS: &str =
     "id, environment_id, name, kind, secret_hash, redirect_uris, grant_types, scopes, roles, admin_api, created_at";
 
-fn application(r: &AnyRow) -> Result<Application> {
+fn application(r: &Row) -> Result<Application> {
     let kind: String = r.try_get("kind")?;
     Ok(Application {
         id: r.try_get("id")?,
@@ -19,21 +18,21 @@ fn application(r: &AnyRow) -> Result<Application> {
         name: r.try_get("name")?,
         kind: AppKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("application kind {kind:?}")))?,
         secret_hash: r.try_get("secret_hash")?,
-        redirect_uris: from_json(&r.try_get::<String, _>("redirect_uris")?, "redirect_uris")?,
-        grant_types: from_json(&r.try_get::<String, _>("grant_types")?, "grant_types")?,
-        scopes: from_json(&r.try_get::<String, _>("scopes")?, "scopes")?,
-        roles: from_json(&r.try_get::<String, _>("roles")?, "application roles")?,
-        admin_api: r.try_get::<i64, _>("admin_api")? != 0,
+        redirect_uris: from_json(&r.try_get::<String>("redirect_uris")?, "redirect_uris")?,
+        grant_types: from_json(&r.try_get::<String>("grant_types")?, "grant_types")?,
+        scopes: from_json(&r.try_get::<String>("scopes")?, "scopes")?,
+        roles: from_json(&r.try_get::<String>("roles")?, "application roles")?,
+        admin_api: r.try_get::<i64>("admin_api")? != 0,
         created_at: r.try_get("created_at")?,
     })
 }
 
-fn environment(r: &AnyRow) -> Result<Environment> {
+fn environment(r: &Row) -> Result<Environment> {
     Ok(Environment { id: r.try_get("id")?, name: r.try_get("name")?, created_at: r.try_get("created_at")? })
 }
 
-pub(crate) async fn insert_environment(conn: &mut sqlx::AnyConnection, e: &Environment) -> Result<()> {
-    sqlx::query("INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)")
+pub(crate) async fn insert_environment(conn: &mut Tx, e: &Environment) -> Result<()> {
+    query("INSERT INTO environments (id, name, created_at) VALUES ($1, $2, $3)")
         .bind(&e.id)
         .bind(&e.name)
         .bind(e.created_at)
@@ -43,24 +42,22 @@ pub(crate) async fn insert_environment(conn: &mut sqlx::AnyConnection, e: &Envir
     Ok(())
 }
 
-pub(crate) async fn insert_application(conn: &mut sqlx::AnyConnection, a: &Application) -> Result<()> {
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO applications ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    )))
-    .bind(&a.id)
-    .bind(&a.environment_id)
-    .bind(&a.name)
-    .bind(a.kind.as_str())
-    .bind(a.secret_hash.clone())
-    .bind(to_json(&a.redirect_uris))
-    .bind(to_json(&a.grant_types))
-    .bind(to_json(&a.scopes))
-    .bind(to_json(&a.roles))
-    .bind(flag(a.admin_api))
-    .bind(a.created_at)
-    .execute(conn)
-    .await
-    .map_err(conflict("application"))?;
+pub(crate) async fn insert_application(conn: &mut Tx, a: &Application) -> Result<()> {
+    query(format!("INSERT INTO applications ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+        .bind(&a.id)
+        .bind(&a.environment_id)
+        .bind(&a.name)
+        .bind(a.kind.as_str())
+        .bind(a.secret_hash.clone())
+        .bind(to_json(&a.redirect_uris))
+        .bind(to_json(&a.grant_types))
+        .bind(to_json(&a.scopes))
+        .bind(to_json(&a.roles))
+        .bind(flag(a.admin_api))
+        .bind(a.created_at)
+        .execute(conn)
+        .await
+        .map_err(conflict("application"))?;
     Ok(())
 }
 
@@ -75,7 +72,7 @@ pub struct Bootstrap<'a> {
 
 impl Store {
     pub async fn bootstrap(&self, b: Bootstrap<'_>) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         insert_environment(&mut tx, b.environment).await?;
         for a in b.accounts {
             crate::accounts::insert(&mut tx, a).await?;
@@ -92,7 +89,7 @@ impl Store {
     }
 
     pub async fn create_environment(&self, e: &Environment, key: &StoredKey, ev: &AuditEvent) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         insert_environment(&mut tx, e).await?;
         crate::keys::insert(&mut tx, key).await?;
         audit::append(&mut tx, ev).await?;
@@ -101,30 +98,30 @@ impl Store {
     }
 
     pub async fn environment(&self, id: &str) -> Result<Option<Environment>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM environments WHERE id = $1")
+        let row = query("SELECT id, name, created_at FROM environments WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.read())
             .await?;
         row.as_ref().map(environment).transpose()
     }
 
     pub async fn environment_by_name(&self, name: &str) -> Result<Option<Environment>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM environments WHERE name = $1")
+        let row = query("SELECT id, name, created_at FROM environments WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.read())
             .await?;
         row.as_ref().map(environment).transpose()
     }
 
     pub async fn environments(&self) -> Result<Vec<Environment>> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM environments ORDER BY created_at, id")
-            .fetch_all(&self.pool)
+        let rows = query("SELECT id, name, created_at FROM environments ORDER BY created_at, id")
+            .fetch_all(self.db.read())
             .await?;
         rows.iter().map(environment).collect()
     }
 
     pub async fn insert_application(&self, a: &Application, ev: &AuditEvent) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         insert_application(&mut tx, a).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
@@ -132,13 +129,11 @@ impl Store {
     }
 
     pub async fn application(&self, environment_id: &str, id: &str) -> Result<Option<Application>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"
-        )))
-        .bind(environment_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = query(format!("SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"))
+            .bind(environment_id)
+            .bind(id)
+            .fetch_optional(self.db.read())
+            .await?;
         row.as_ref().map(application).transpose()
     }
 }

@@ -4,19 +4,18 @@
 
 use serde::Serialize;
 use signet_core::audit::AuditEvent;
-use sqlx::{AnyConnection, Row};
 
+use crate::db::{Tx, query};
 use crate::{Result, Store, StoreError};
 
-pub(crate) async fn append(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<()> {
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut *conn)
-        .await?;
+pub(crate) async fn append(conn: &mut Tx, ev: &AuditEvent) -> Result<()> {
+    let head =
+        query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *conn).await?;
     let seq: i64 = head.try_get("seq")?;
     let prev: Vec<u8> = head.try_get("hash")?;
     let hash = ev.chain_hash(seq, &prev);
     let body = serde_json::to_string(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    query(
         "INSERT INTO audit_events (seq, id, at, environment_id, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(seq)
@@ -28,7 +27,7 @@ pub(crate) async fn append(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<
     .bind(hash.clone())
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash).execute(&mut *conn).await?;
+    query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -50,24 +49,24 @@ pub struct ChainCheck {
 impl Store {
     /// Records an event that has no other write (a sign-on, a failure worth keeping).
     pub async fn record(&self, ev: &AuditEvent) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn audit_events(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-        let rows = sqlx::query("SELECT seq, body, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+        let rows = query("SELECT seq, body, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after_seq)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.read())
             .await?;
         rows.iter()
             .map(|r| {
                 let hash: Vec<u8> = r.try_get("hash")?;
                 Ok(StoredEvent {
                     seq: r.try_get("seq")?,
-                    event: crate::from_json(&r.try_get::<String, _>("body")?, "audit event")?,
+                    event: crate::from_json(&r.try_get::<String>("body")?, "audit event")?,
                     hash: signet_core::audit::hex(&hash),
                 })
             })
@@ -80,12 +79,11 @@ impl Store {
         let mut expected_seq = 1;
         let mut count = 0;
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, body, prev_hash, hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 500",
-            )
-            .bind(expected_seq)
-            .fetch_all(&self.pool)
-            .await?;
+            let rows =
+                query("SELECT seq, body, prev_hash, hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 500")
+                    .bind(expected_seq)
+                    .fetch_all(self.db.read())
+                    .await?;
             if rows.is_empty() {
                 break;
             }
@@ -93,7 +91,7 @@ impl Store {
                 let seq: i64 = r.try_get("seq")?;
                 let stored_prev: Vec<u8> = r.try_get("prev_hash")?;
                 let hash: Vec<u8> = r.try_get("hash")?;
-                let ev: Option<AuditEvent> = serde_json::from_str(&r.try_get::<String, _>("body")?).ok();
+                let ev: Option<AuditEvent> = serde_json::from_str(&r.try_get::<String>("body")?).ok();
                 let ok = seq == expected_seq
                     && stored_prev == prev
                     && ev.is_some_and(|ev| ev.chain_hash(seq, &prev) == hash);
@@ -105,7 +103,7 @@ impl Store {
                 count += 1;
             }
         }
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        let head = query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.db.read()).await?;
         let (head_seq, head_hash): (i64, Vec<u8>) = (head.try_get("seq")?, head.try_get("hash")?);
         // Events deleted from the end show as a head ahead of the last event.
         let broken_at = (head_seq != count || head_hash != prev).then_some(count + 1);

@@ -3,24 +3,23 @@
 
 use signet_core::clock::UnixTime;
 use signet_core::model::{DeviceAuthorization, DeviceStatus, Grant, RefreshToken};
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
+use crate::db::{Row, query};
 use crate::{Result, Store, StoreError, conflict, from_json, to_json};
 
 const COLUMNS: &str = "device_hash, user_code, environment_id, client_id, scope, expires_at, interval_secs, \
      last_polled_at, status, account_id, auth_time, amr";
 
-fn device(r: &AnyRow) -> Result<DeviceAuthorization> {
+fn device(r: &Row) -> Result<DeviceAuthorization> {
     let status: String = r.try_get("status")?;
     let status = match status.as_str() {
         "pending" => DeviceStatus::Pending,
         "denied" => DeviceStatus::Denied,
         "consumed" => DeviceStatus::Consumed,
         "approved" => DeviceStatus::Approved {
-            account_id: r.try_get::<Option<String>, _>("account_id")?.unwrap_or_default(),
-            auth_time: r.try_get::<Option<i64>, _>("auth_time")?.unwrap_or_default(),
-            amr: from_json(&r.try_get::<Option<String>, _>("amr")?.unwrap_or_else(|| "[]".into()), "amr")?,
+            account_id: r.try_get::<Option<String>>("account_id")?.unwrap_or_default(),
+            auth_time: r.try_get::<Option<i64>>("auth_time")?.unwrap_or_default(),
+            amr: from_json(&r.try_get::<Option<String>>("amr")?.unwrap_or_else(|| "[]".into()), "amr")?,
         },
         other => return Err(StoreError::Corrupt(format!("device status {other:?}"))),
     };
@@ -40,9 +39,9 @@ fn device(r: &AnyRow) -> Result<DeviceAuthorization> {
 impl Store {
     /// Fails with `Conflict` if the user code is taken; the caller draws another.
     pub async fn insert_device(&self, d: &DeviceAuthorization) -> Result<()> {
-        sqlx::query(AssertSqlSafe(format!(
+        query(format!(
             "INSERT INTO device_codes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'pending', NULL, NULL, NULL)"
-        )))
+        ))
         .bind(d.device_hash.clone())
         .bind(&d.user_code)
         .bind(&d.environment_id)
@@ -50,7 +49,7 @@ impl Store {
         .bind(&d.scope)
         .bind(d.expires_at)
         .bind(d.interval)
-        .execute(&self.writer)
+        .execute(self.db.write())
         .await
         .map_err(conflict("user code"))?;
         Ok(())
@@ -61,36 +60,34 @@ impl Store {
         environment_id: &str,
         user_code: &str,
     ) -> Result<Option<DeviceAuthorization>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM device_codes WHERE environment_id = $1 AND user_code = $2"
-        )))
-        .bind(environment_id)
-        .bind(user_code)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = query(format!("SELECT {COLUMNS} FROM device_codes WHERE environment_id = $1 AND user_code = $2"))
+            .bind(environment_id)
+            .bind(user_code)
+            .fetch_optional(self.db.read())
+            .await?;
         row.as_ref().map(device).transpose()
     }
 
     /// Records a poll and returns the authorization as it was before it, so the
     /// caller can tell a poll that came too soon (RFC 8628 §3.5 `slow_down`).
     pub async fn poll_device(&self, device_hash: &[u8], now: UnixTime) -> Result<Option<DeviceAuthorization>> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         // Write first: this takes the row lock (PostgreSQL) or the write lock
         // (SQLite) before reading, so racing polls serialise instead of both
         // reading the old time or failing to upgrade a read transaction.
-        sqlx::query("UPDATE device_codes SET last_polled_at = last_polled_at WHERE device_hash = $1")
+        query("UPDATE device_codes SET last_polled_at = last_polled_at WHERE device_hash = $1")
             .bind(device_hash.to_vec())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        let before = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM device_codes WHERE device_hash = $1")))
+        let before = query(format!("SELECT {COLUMNS} FROM device_codes WHERE device_hash = $1"))
             .bind(device_hash.to_vec())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
         let Some(before) = before.as_ref().map(device).transpose()? else { return Ok(None) };
-        sqlx::query("UPDATE device_codes SET last_polled_at = $2 WHERE device_hash = $1")
+        query("UPDATE device_codes SET last_polled_at = $2 WHERE device_hash = $1")
             .bind(device_hash.to_vec())
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(Some(before))
@@ -98,9 +95,9 @@ impl Store {
 
     /// After `slow_down`, the device must poll 5 seconds slower (RFC 8628 §3.5).
     pub async fn slow_device_down(&self, device_hash: &[u8]) -> Result<()> {
-        sqlx::query("UPDATE device_codes SET interval_secs = interval_secs + 5 WHERE device_hash = $1")
+        query("UPDATE device_codes SET interval_secs = interval_secs + 5 WHERE device_hash = $1")
             .bind(device_hash.to_vec())
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?;
         Ok(())
     }
@@ -114,7 +111,7 @@ impl Store {
             DeviceStatus::Denied => ("denied", None, None, None),
             _ => return Ok(false),
         };
-        let done = sqlx::query(
+        let done = query(
             "UPDATE device_codes SET status = $2, account_id = $3, auth_time = $4, amr = $5 \
              WHERE user_code = $1 AND status = 'pending' AND expires_at > $6",
         )
@@ -124,7 +121,7 @@ impl Store {
         .bind(auth_time)
         .bind(amr)
         .bind(now)
-        .execute(&self.writer)
+        .execute(self.db.write())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -132,12 +129,11 @@ impl Store {
     /// Spends an approved authorization and creates its family. False if it was
     /// spent already (two polls racing).
     pub async fn consume_device(&self, device_hash: &[u8], g: &Grant, refresh: Option<&RefreshToken>) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let done =
-            sqlx::query("UPDATE device_codes SET status = 'consumed' WHERE device_hash = $1 AND status = 'approved'")
-                .bind(device_hash.to_vec())
-                .execute(&mut *tx)
-                .await?;
+        let mut tx = self.db.begin().await?;
+        let done = query("UPDATE device_codes SET status = 'consumed' WHERE device_hash = $1 AND status = 'approved'")
+            .bind(device_hash.to_vec())
+            .execute(&mut tx)
+            .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }

@@ -3,9 +3,8 @@
 
 use signet_core::clock::UnixTime;
 use signet_core::login::{Purpose, Step};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use crate::db::{Row, Tx, query};
 use crate::{Result, Store, from_json, to_json};
 
 /// A flow is addressed by `id` (in the URL) and bound to the browser that
@@ -32,8 +31,8 @@ pub struct BrowserSession {
     pub expires_at: UnixTime,
 }
 
-async fn insert_session(conn: &mut sqlx::AnyConnection, hash: &[u8], s: &BrowserSession) -> Result<()> {
-    sqlx::query(
+async fn insert_session(conn: &mut Tx, hash: &[u8], s: &BrowserSession) -> Result<()> {
+    query(
         "INSERT INTO browser_sessions (hash, environment_id, account_id, auth_time, amr, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -48,14 +47,14 @@ async fn insert_session(conn: &mut sqlx::AnyConnection, hash: &[u8], s: &Browser
     Ok(())
 }
 
-fn flow(r: &AnyRow) -> Result<LoginFlow> {
+fn flow(r: &Row) -> Result<LoginFlow> {
     Ok(LoginFlow {
         id: r.try_get("id")?,
         environment_id: r.try_get("environment_id")?,
         cookie_hash: r.try_get("cookie_hash")?,
         csrf: r.try_get("csrf")?,
-        purpose: from_json(&r.try_get::<String, _>("purpose")?, "flow purpose")?,
-        step: from_json(&r.try_get::<String, _>("step")?, "flow step")?,
+        purpose: from_json(&r.try_get::<String>("purpose")?, "flow purpose")?,
+        step: from_json(&r.try_get::<String>("step")?, "flow step")?,
         version: r.try_get("version")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -63,7 +62,7 @@ fn flow(r: &AnyRow) -> Result<LoginFlow> {
 
 impl Store {
     pub async fn insert_flow(&self, f: &LoginFlow) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO login_flows (id, environment_id, cookie_hash, csrf, purpose, step, version, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -75,21 +74,21 @@ impl Store {
         .bind(to_json(&f.step))
         .bind(f.version)
         .bind(f.expires_at)
-        .execute(&self.writer)
+        .execute(self.db.write())
         .await?;
         Ok(())
     }
 
     /// A live flow of this environment.
     pub async fn flow(&self, environment_id: &str, id: &str, now: UnixTime) -> Result<Option<LoginFlow>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT id, environment_id, cookie_hash, csrf, purpose, step, version, expires_at FROM login_flows \
              WHERE id = $1 AND environment_id = $2 AND expires_at > $3",
         )
         .bind(id)
         .bind(environment_id)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.read())
         .await?;
         row.as_ref().map(flow).transpose()
     }
@@ -97,40 +96,41 @@ impl Store {
     /// Moves a flow from the version the caller read to `step`. False if someone
     /// else moved it first.
     pub async fn advance_flow(&self, id: &str, version: i64, step: &Step) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE login_flows SET step = $3, version = version + 1 WHERE id = $1 AND version = $2")
-                .bind(id)
-                .bind(version)
-                .bind(to_json(step))
-                .execute(&self.writer)
-                .await?;
+        let done = query("UPDATE login_flows SET step = $3, version = version + 1 WHERE id = $1 AND version = $2")
+            .bind(id)
+            .bind(version)
+            .bind(to_json(step))
+            .execute(self.db.write())
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn delete_flow(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_flows WHERE id = $1").bind(id).execute(&self.writer).await?;
+        query("DELETE FROM login_flows WHERE id = $1").bind(id).execute(self.db.write()).await?;
         Ok(())
     }
 
     pub async fn insert_session(&self, hash: &[u8], s: &BrowserSession) -> Result<()> {
-        insert_session(&mut *self.writer.acquire().await?, hash, s).await
+        let mut tx = self.db.begin().await?;
+        insert_session(&mut tx, hash, s).await?;
+        tx.commit().await
     }
 
     pub async fn session(&self, hash: &[u8], now: UnixTime) -> Result<Option<BrowserSession>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT environment_id, account_id, auth_time, amr, expires_at FROM browser_sessions \
              WHERE hash = $1 AND expires_at > $2",
         )
         .bind(hash.to_vec())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.read())
         .await?;
         row.map(|r| {
             Ok(BrowserSession {
                 environment_id: r.try_get("environment_id")?,
                 account_id: r.try_get("account_id")?,
                 auth_time: r.try_get("auth_time")?,
-                amr: from_json(&r.try_get::<String, _>("amr")?, "amr")?,
+                amr: from_json(&r.try_get::<String>("amr")?, "amr")?,
                 expires_at: r.try_get("expires_at")?,
             })
         })
@@ -138,7 +138,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM browser_sessions WHERE hash = $1").bind(hash.to_vec()).execute(&self.writer).await?;
+        query("DELETE FROM browser_sessions WHERE hash = $1").bind(hash.to_vec()).execute(self.db.write()).await?;
         Ok(())
     }
 
@@ -156,21 +156,21 @@ impl Store {
         code: Option<&signet_core::model::AuthCode>,
         end_flow: Option<(&str, i64)>,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         if let Some((id, version)) = end_flow {
-            let ended = sqlx::query("DELETE FROM login_flows WHERE id = $1 AND version = $2")
+            let ended = query("DELETE FROM login_flows WHERE id = $1 AND version = $2")
                 .bind(id)
                 .bind(version)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             if ended.rows_affected() != 1 {
                 return Ok(false);
             }
         }
         if reset_failures {
-            sqlx::query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1")
+            query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1")
                 .bind(&session.account_id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         crate::audit::append(&mut tx, ev).await?;

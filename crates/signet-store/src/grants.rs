@@ -7,12 +7,11 @@
 
 use signet_core::clock::UnixTime;
 use signet_core::model::{AuthCode, Grant, RefreshToken};
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
+use crate::db::{Row, Tx, query};
 use crate::{Result, Store, from_json, to_json};
 
-fn grant(r: &AnyRow) -> Result<Grant> {
+fn grant(r: &Row) -> Result<Grant> {
     Ok(Grant {
         id: r.try_get("id")?,
         environment_id: r.try_get("environment_id")?,
@@ -20,7 +19,7 @@ fn grant(r: &AnyRow) -> Result<Grant> {
         account_id: r.try_get("account_id")?,
         scope: r.try_get("scope")?,
         auth_time: r.try_get("auth_time")?,
-        amr: from_json(&r.try_get::<String, _>("amr")?, "amr")?,
+        amr: from_json(&r.try_get::<String>("amr")?, "amr")?,
         created_at: r.try_get("created_at")?,
         revoked_at: r.try_get("revoked_at")?,
     })
@@ -28,26 +27,24 @@ fn grant(r: &AnyRow) -> Result<Grant> {
 
 const GRANT_COLUMNS: &str = "id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at";
 
-pub(crate) async fn insert_grant(conn: &mut sqlx::AnyConnection, g: &Grant) -> Result<()> {
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    )))
-    .bind(&g.id)
-    .bind(&g.environment_id)
-    .bind(&g.client_id)
-    .bind(&g.account_id)
-    .bind(&g.scope)
-    .bind(g.auth_time)
-    .bind(to_json(&g.amr))
-    .bind(g.created_at)
-    .bind(g.revoked_at)
-    .execute(conn)
-    .await?;
+pub(crate) async fn insert_grant(conn: &mut Tx, g: &Grant) -> Result<()> {
+    query(format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+        .bind(&g.id)
+        .bind(&g.environment_id)
+        .bind(&g.client_id)
+        .bind(&g.account_id)
+        .bind(&g.scope)
+        .bind(g.auth_time)
+        .bind(to_json(&g.amr))
+        .bind(g.created_at)
+        .bind(g.revoked_at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
-pub(crate) async fn insert_refresh(conn: &mut sqlx::AnyConnection, t: &RefreshToken) -> Result<()> {
-    sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, expires_at, used_at) VALUES ($1, $2, $3, $4)")
+pub(crate) async fn insert_refresh(conn: &mut Tx, t: &RefreshToken) -> Result<()> {
+    query("INSERT INTO refresh_tokens (hash, grant_id, expires_at, used_at) VALUES ($1, $2, $3, $4)")
         .bind(t.hash.clone())
         .bind(&t.grant_id)
         .bind(t.expires_at)
@@ -57,8 +54,8 @@ pub(crate) async fn insert_refresh(conn: &mut sqlx::AnyConnection, t: &RefreshTo
     Ok(())
 }
 
-async fn revoke_family(conn: &mut sqlx::AnyConnection, grant_id: &str, now: UnixTime) -> Result<()> {
-    sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+async fn revoke_family(conn: &mut Tx, grant_id: &str, now: UnixTime) -> Result<()> {
+    query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
         .bind(grant_id)
         .bind(now)
         .execute(conn)
@@ -66,8 +63,8 @@ async fn revoke_family(conn: &mut sqlx::AnyConnection, grant_id: &str, now: Unix
     Ok(())
 }
 
-pub(crate) async fn insert_code(conn: &mut sqlx::AnyConnection, c: &AuthCode) -> Result<()> {
-    sqlx::query(
+pub(crate) async fn insert_code(conn: &mut Tx, c: &AuthCode) -> Result<()> {
+    query(
         "INSERT INTO auth_codes (hash, environment_id, client_id, account_id, redirect_uri, scope, nonce, \
          code_challenge, auth_time, amr, expires_at, used_at, grant_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL)",
@@ -110,7 +107,7 @@ pub enum CodeRedemption {
 impl Store {
     /// A new family, with its first refresh token if the client gets one.
     pub async fn create_grant(&self, g: &Grant, refresh: Option<&RefreshToken>) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         insert_grant(&mut tx, g).await?;
         if let Some(t) = refresh {
             insert_refresh(&mut tx, t).await?;
@@ -120,9 +117,9 @@ impl Store {
     }
 
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1")))
+        let row = query(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.read())
             .await?;
         row.as_ref().map(grant).transpose()
     }
@@ -140,12 +137,12 @@ impl Store {
         now: UnixTime,
     ) -> Result<Rotation> {
         let cols = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ");
-        let row = sqlx::query(AssertSqlSafe(format!(
+        let row = query(format!(
             "SELECT r.used_at AS token_used_at, r.expires_at AS token_expires_at, {cols} \
              FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
-        )))
+        ))
         .bind(hash.to_vec())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.read())
         .await?;
         let Some(row) = row else { return Ok(Rotation::Invalid) };
         let g = grant(&row)?;
@@ -161,11 +158,11 @@ impl Store {
         if expires_at <= now || g.revoked_at.is_some() {
             return Ok(Rotation::Invalid);
         }
-        let mut tx = self.writer.begin().await?;
-        let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
+        let mut tx = self.db.begin().await?;
+        let spent = query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
             .bind(hash.to_vec())
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if spent.rows_affected() != 1 {
             drop(tx);
@@ -178,17 +175,19 @@ impl Store {
     }
 
     pub async fn insert_auth_code(&self, c: &AuthCode) -> Result<()> {
-        insert_code(&mut *self.writer.acquire().await?, c).await
+        let mut tx = self.db.begin().await?;
+        insert_code(&mut tx, c).await?;
+        tx.commit().await
     }
 
     /// The code as issued, whether or not it has been redeemed.
     pub async fn auth_code(&self, hash: &[u8]) -> Result<Option<AuthCode>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT hash, environment_id, client_id, account_id, redirect_uri, scope, nonce, code_challenge, \
              auth_time, amr, expires_at, grant_id FROM auth_codes WHERE hash = $1",
         )
         .bind(hash.to_vec())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.read())
         .await?;
         row.map(|r| {
             Ok(AuthCode {
@@ -201,7 +200,7 @@ impl Store {
                 nonce: r.try_get("nonce")?,
                 code_challenge: r.try_get("code_challenge")?,
                 auth_time: r.try_get("auth_time")?,
-                amr: from_json(&r.try_get::<String, _>("amr")?, "amr")?,
+                amr: from_json(&r.try_get::<String>("amr")?, "amr")?,
                 expires_at: r.try_get("expires_at")?,
                 grant_id: r.try_get("grant_id")?,
             })
@@ -218,12 +217,12 @@ impl Store {
         refresh: Option<&RefreshToken>,
         now: UnixTime,
     ) -> Result<CodeRedemption> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("UPDATE auth_codes SET used_at = $2, grant_id = $3 WHERE hash = $1 AND used_at IS NULL")
+        let mut tx = self.db.begin().await?;
+        let done = query("UPDATE auth_codes SET used_at = $2, grant_id = $3 WHERE hash = $1 AND used_at IS NULL")
             .bind(hash.to_vec())
             .bind(now)
             .bind(&g.id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if done.rows_affected() == 1 {
             insert_grant(&mut tx, g).await?;
@@ -233,9 +232,9 @@ impl Store {
             tx.commit().await?;
             return Ok(CodeRedemption::Redeemed);
         }
-        let first: Option<Option<String>> = sqlx::query("SELECT grant_id FROM auth_codes WHERE hash = $1")
+        let first: Option<Option<String>> = query("SELECT grant_id FROM auth_codes WHERE hash = $1")
             .bind(hash.to_vec())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .map(|r| r.try_get("grant_id"))
             .transpose()?;
@@ -249,7 +248,7 @@ impl Store {
     /// Revokes a family: its refresh tokens stop working, and so do its live
     /// access tokens, which carry the family id.
     pub async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         revoke_family(&mut tx, grant_id, now).await?;
         tx.commit().await?;
         Ok(())
@@ -257,12 +256,12 @@ impl Store {
 
     /// The family a refresh token belongs to, with its owner, for revocation.
     pub async fn refresh_token_grant(&self, hash: &[u8]) -> Result<Option<Grant>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
+        let row = query(format!(
             "SELECT {} FROM grants g JOIN refresh_tokens r ON r.grant_id = g.id WHERE r.hash = $1",
             GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ")
-        )))
+        ))
         .bind(hash.to_vec())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.read())
         .await?;
         row.as_ref().map(grant).transpose()
     }
@@ -271,13 +270,13 @@ impl Store {
     /// unexpired, and its family not revoked.
     pub async fn live_refresh_token(&self, hash: &[u8], now: UnixTime) -> Result<Option<(RefreshToken, Grant)>> {
         let cols = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ");
-        let row = sqlx::query(AssertSqlSafe(format!(
+        let row = query(format!(
             "SELECT r.hash, r.grant_id, r.expires_at, r.used_at, {cols} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
              WHERE r.hash = $1 AND r.used_at IS NULL AND r.expires_at > $2 AND g.revoked_at IS NULL"
-        )))
+        ))
         .bind(hash.to_vec())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.read())
         .await?;
         row.map(|r| {
             let token = RefreshToken {
@@ -293,13 +292,13 @@ impl Store {
 
     /// Records a revoked access token until it would have expired anyway.
     pub async fn revoke_jti(&self, jti: &str, expires_at: UnixTime, now: UnixTime) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO revoked_jtis (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
         )
         .bind(jti)
         .bind(expires_at)
         .bind(now)
-        .execute(&self.writer)
+        .execute(self.db.write())
         .await?;
         Ok(())
     }
@@ -311,16 +310,16 @@ impl Store {
         &self,
         since: UnixTime,
     ) -> Result<(Vec<(String, UnixTime)>, Vec<(String, UnixTime)>)> {
-        let jtis = sqlx::query("SELECT jti, expires_at FROM revoked_jtis WHERE revoked_at >= $1")
+        let jtis = query("SELECT jti, expires_at FROM revoked_jtis WHERE revoked_at >= $1")
             .bind(since)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.read())
             .await?
             .iter()
             .map(|r| Ok((r.try_get("jti")?, r.try_get("expires_at")?)))
             .collect::<Result<Vec<_>>>()?;
-        let grants = sqlx::query("SELECT id, revoked_at FROM grants WHERE revoked_at >= $1")
+        let grants = query("SELECT id, revoked_at FROM grants WHERE revoked_at >= $1")
             .bind(since)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.read())
             .await?
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("revoked_at")?)))
@@ -330,15 +329,15 @@ impl Store {
 
     /// Whether an access token has been revoked, by its own `jti` or through its family.
     pub async fn access_token_revoked(&self, jti: &str, grant_id: Option<&str>) -> Result<bool> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT (SELECT COUNT(*) FROM revoked_jtis WHERE jti = $1) + \
                     (SELECT COUNT(*) FROM grants WHERE id = $2 AND revoked_at IS NOT NULL) AS n",
         )
         .bind(jti)
         .bind(grant_id.unwrap_or(""))
-        .fetch_one(&self.pool)
+        .fetch_one(self.db.read())
         .await?;
-        Ok(row.try_get::<i64, _>("n")? > 0)
+        Ok(row.try_get::<i64>("n")? > 0)
     }
 
     /// Deletes what has expired: revoked jtis, codes, device codes, flows, sessions.
@@ -346,9 +345,9 @@ impl Store {
         let mut n = 0;
         for table in ["revoked_jtis", "auth_codes", "device_codes", "login_flows", "browser_sessions", "refresh_tokens"]
         {
-            n += sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE expires_at < $1")))
+            n += query(format!("DELETE FROM {table} WHERE expires_at < $1"))
                 .bind(now)
-                .execute(&self.writer)
+                .execute(self.db.write())
                 .await?
                 .rows_affected();
         }
@@ -359,12 +358,12 @@ impl Store {
     /// left: nothing can refresh them, and their access tokens have expired if
     /// `before` is at least an access token's lifetime ago.
     pub async fn purge_idle_grants(&self, before: UnixTime) -> Result<u64> {
-        let done = sqlx::query(
+        let done = query(
             "DELETE FROM grants WHERE created_at < $1 \
              AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = grants.id)",
         )
         .bind(before)
-        .execute(&self.writer)
+        .execute(self.db.write())
         .await?;
         Ok(done.rows_affected())
     }

@@ -3,9 +3,8 @@
 
 use signet_core::clock::UnixTime;
 use signet_core::model::{signing_key_purpose, totp_purpose};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use crate::db::{Row, Tx, query};
 use crate::{Result, Store};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -28,7 +27,7 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
-fn key(r: &AnyRow) -> Result<StoredKey> {
+fn key(r: &Row) -> Result<StoredKey> {
     Ok(StoredKey {
         kid: r.try_get("kid")?,
         environment_id: r.try_get("environment_id")?,
@@ -39,8 +38,8 @@ fn key(r: &AnyRow) -> Result<StoredKey> {
     })
 }
 
-pub(crate) async fn insert(conn: &mut sqlx::AnyConnection, k: &StoredKey) -> Result<()> {
-    sqlx::query(
+pub(crate) async fn insert(conn: &mut Tx, k: &StoredKey) -> Result<()> {
+    query(
         "INSERT INTO signing_keys (kid, environment_id, public_jwk, private_sealed, created_at, retired_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -59,13 +58,13 @@ impl Store {
     /// The keys to publish for an environment: the active one and every retired
     /// key retired after `published_since` (its tokens may still be live).
     pub async fn signing_keys(&self, environment_id: &str, published_since: UnixTime) -> Result<Vec<StoredKey>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT kid, environment_id, public_jwk, private_sealed, created_at, retired_at FROM signing_keys \
              WHERE environment_id = $1 AND (retired_at IS NULL OR retired_at > $2) ORDER BY created_at DESC, kid",
         )
         .bind(environment_id)
         .bind(published_since)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.read())
         .await?;
         rows.iter().map(key).collect()
     }
@@ -77,11 +76,11 @@ impl Store {
         now: UnixTime,
         ev: &signet_core::audit::AuditEvent,
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = $2 WHERE environment_id = $1 AND retired_at IS NULL")
+        let mut tx = self.db.begin().await?;
+        query("UPDATE signing_keys SET retired_at = $2 WHERE environment_id = $1 AND retired_at IS NULL")
             .bind(&new.environment_id)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         insert(&mut tx, new).await?;
         crate::audit::append(&mut tx, ev).await?;
@@ -97,42 +96,35 @@ impl Store {
     where
         F: Fn(&str, &[u8]) -> std::result::Result<Vec<u8>, String>,
     {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.db.begin().await?;
         // Lock what is about to be rewritten before reading it (see `poll_device`).
         // Run this with signetd stopped: an enrolment confirmed meanwhile would
         // still be sealed with the old key.
-        sqlx::query("UPDATE signing_keys SET private_sealed = private_sealed").execute(&mut *tx).await?;
-        sqlx::query("UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL")
-            .execute(&mut *tx)
-            .await?;
-        let keys = sqlx::query("SELECT kid, private_sealed FROM signing_keys").fetch_all(&mut *tx).await?;
+        query("UPDATE signing_keys SET private_sealed = private_sealed").execute(&mut tx).await?;
+        query("UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL").execute(&mut tx).await?;
+        let keys = query("SELECT kid, private_sealed FROM signing_keys").fetch_all(&mut tx).await?;
         let mut count = 0;
         for r in &keys {
             let kid: String = r.try_get("kid")?;
             let sealed: Vec<u8> = r.try_get("private_sealed")?;
             let new = reseal(&signing_key_purpose(&kid), &sealed).map_err(crate::StoreError::Corrupt)?;
-            sqlx::query("UPDATE signing_keys SET private_sealed = $2 WHERE kid = $1")
+            query("UPDATE signing_keys SET private_sealed = $2 WHERE kid = $1")
                 .bind(&kid)
                 .bind(new)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
             count += 1;
         }
-        let totps = sqlx::query("SELECT id, totp_sealed FROM accounts WHERE totp_sealed IS NOT NULL")
-            .fetch_all(&mut *tx)
-            .await?;
+        let totps =
+            query("SELECT id, totp_sealed FROM accounts WHERE totp_sealed IS NOT NULL").fetch_all(&mut tx).await?;
         for r in &totps {
             let id: String = r.try_get("id")?;
             let sealed: Vec<u8> = r.try_get("totp_sealed")?;
             let new = reseal(&totp_purpose(&id), &sealed).map_err(crate::StoreError::Corrupt)?;
-            sqlx::query("UPDATE accounts SET totp_sealed = $2 WHERE id = $1")
-                .bind(&id)
-                .bind(new)
-                .execute(&mut *tx)
-                .await?;
+            query("UPDATE accounts SET totp_sealed = $2 WHERE id = $1").bind(&id).bind(new).execute(&mut tx).await?;
             count += 1;
         }
-        sqlx::query("DELETE FROM login_flows").execute(&mut *tx).await?;
+        query("DELETE FROM login_flows").execute(&mut tx).await?;
         crate::audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(count)

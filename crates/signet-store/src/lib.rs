@@ -1,10 +1,10 @@
 //! signet's storage: one `Store` over SQLite (the embedded default, WAL, foreign
 //! keys on) or PostgreSQL (several signetd instances form one service).
 //!
-//! Both backends run the same SQL through sqlx's `Any` driver: statements use
-//! only the common dialect (`$n` parameters, `RETURNING`, integers for time and
-//! flags, blobs for hashes), so no query branches on the backend. Only
-//! connecting and the embedded migrations differ.
+//! Both backends run the same SQL through one small query API (`db`):
+//! statements use only the common dialect (`$n` parameters, `RETURNING`,
+//! integers for time and flags, blobs for hashes), so no query branches on the
+//! backend. Only connecting and the embedded migrations differ.
 //!
 //! Every write that changes state a person cares about is one transaction, and
 //! writes that must not race (single-use codes, refresh rotation, TOTP steps)
@@ -13,16 +13,18 @@
 mod accounts;
 mod applications;
 pub mod audit;
+mod db;
 mod device;
 mod flows;
 mod grants;
 mod keys;
+mod migrate;
 mod settings;
 
-use std::str::FromStr;
+use std::path::PathBuf;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use crate::db::Db;
+pub use db::DbError;
 
 pub use accounts::NewCredentials;
 pub use applications::Bootstrap;
@@ -33,9 +35,9 @@ pub use keys::StoredKey;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Db(#[from] DbError),
+    #[error("the store is closed")]
+    Closed,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0} already exists")]
@@ -52,65 +54,31 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// Reads.
-    pool: AnyPool,
-    /// Writes. On SQLite one connection, so writers queue in-process instead of
-    /// meeting at the file lock, where SQLite's busy handler sleeps for
-    /// milliseconds; on PostgreSQL the same pool as reads.
-    writer: AnyPool,
+    db: Db,
     backend: Backend,
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 impl Store {
     /// Opens (creating if need be) the database at `url` and brings its schema up to date.
-    /// `sqlite://PATH` or `postgres://…`.
+    /// `sqlite://PATH` (or `sqlite:PATH`) or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else if url.starts_with("sqlite:") {
-            Backend::Sqlite
+        let (db, backend) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Db::open_postgres(url).await?, Backend::Postgres)
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() || path.starts_with(':') {
+                return Err(StoreError::Corrupt("a SQLite database must be a file: sqlite://PATH".into()));
+            }
+            (Db::open_sqlite(PathBuf::from(path)).await?, Backend::Sqlite)
         } else {
             return Err(StoreError::Corrupt(format!(
                 "unsupported database URL scheme in {:?}: use sqlite:// or postgres://",
                 url.split(':').next().unwrap_or_default()
             )));
         };
-        let url = match backend {
-            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
-            _ => url.to_owned(),
-        };
-        let options = AnyConnectOptions::from_str(&url)?;
-        let (pool, writer) = match backend {
-            Backend::Sqlite => {
-                // WAL lets readers run beside the writer; it is a property of the file,
-                // set once. NORMAL sync is durable across crashes of signetd in WAL mode.
-                let sqlite = || {
-                    AnyPoolOptions::new().after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;").await?;
-                            Ok(())
-                        })
-                    })
-                };
-                let writer = sqlite().max_connections(1).connect_with(options.clone()).await?;
-                writer.execute("PRAGMA journal_mode = WAL;").await?;
-                let pool = sqlite().max_connections(8).connect_with(options).await?;
-                (pool, writer)
-            }
-            Backend::Postgres => {
-                let pool = AnyPoolOptions::new().max_connections(16).connect_with(options).await?;
-                (pool.clone(), pool)
-            }
-        };
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&writer).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&writer).await?,
-        }
-        Ok(Store { pool, writer, backend })
+        migrate::run(&db).await?;
+        Ok(Store { db, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -119,13 +87,12 @@ impl Store {
 
     /// Readiness: the store answers a query.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        db::query("SELECT 1 AS one").fetch_one(self.db.read()).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
+        self.db.close().await;
     }
 }
 
@@ -143,9 +110,9 @@ pub(crate) fn flag(b: bool) -> i64 {
 }
 
 /// Maps a unique-constraint violation to `Conflict`, anything else to `Db`.
-pub(crate) fn conflict(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+pub(crate) fn conflict(what: &str) -> impl FnOnce(StoreError) -> StoreError + '_ {
     move |e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what.to_owned()),
-        _ => StoreError::Db(e),
+        StoreError::Db(d) if d.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        _ => e,
     }
 }

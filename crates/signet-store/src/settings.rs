@@ -1,8 +1,8 @@
 //! Server-wide settings kept in the store, so every instance applies the same policy.
 
 use signet_core::model::LockoutPolicy;
-use sqlx::Row;
 
+use crate::db::query;
 use crate::{Result, Store, from_json, to_json};
 
 const LOCKOUT: &str = "lockout_policy";
@@ -10,18 +10,18 @@ const LOCKOUT: &str = "lockout_policy";
 impl Store {
     pub async fn lockout_policy(&self) -> Result<LockoutPolicy> {
         let row =
-            sqlx::query("SELECT value FROM settings WHERE key = $1").bind(LOCKOUT).fetch_optional(&self.pool).await?;
+            query("SELECT value FROM settings WHERE key = $1").bind(LOCKOUT).fetch_optional(self.db.read()).await?;
         match row {
-            Some(r) => from_json(&r.try_get::<String, _>("value")?, LOCKOUT),
+            Some(r) => from_json(&r.try_get::<String>("value")?, LOCKOUT),
             None => Ok(LockoutPolicy::default()),
         }
     }
 
     pub async fn set_lockout_policy(&self, p: &LockoutPolicy) -> Result<()> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
+        query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
             .bind(LOCKOUT)
             .bind(to_json(p))
-            .execute(&self.writer)
+            .execute(self.db.write())
             .await?;
         Ok(())
     }

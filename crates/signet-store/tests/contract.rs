@@ -115,11 +115,37 @@ impl TestDb {
         }
     }
 
-    /// A second, plain connection pool to the same database, for reaching
-    /// behind the store (tampering with the audit trail).
-    async fn raw_pool(&self) -> sqlx::AnyPool {
-        sqlx::any::install_default_drivers();
-        sqlx::AnyPool::connect(&self.url).await.unwrap()
+    /// Runs `sql` on a plain connection of its own, behind the store's back
+    /// (tampering with the audit trail), with `text` as `$1` if given.
+    /// Returns the first column of the first row, if any, and the rows changed.
+    async fn raw(&self, sql: &str, text: Option<&str>) -> (Option<String>, u64) {
+        match &self.place {
+            Place::Dir(_) => {
+                let path = self.url.strip_prefix("sqlite://").unwrap();
+                let conn = rusqlite::Connection::open(path).unwrap();
+                let mut st = conn.prepare(sql).unwrap();
+                let params: Vec<&str> = text.into_iter().collect();
+                let mut rows = st.query(rusqlite::params_from_iter(params)).unwrap();
+                let first = rows.next().unwrap().map(|row| row.get::<_, String>(0).unwrap());
+                drop(rows);
+                (first, conn.changes())
+            }
+            Place::Database(_) => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let mut q = sqlx::query(AssertSqlSafe(sql.to_owned()));
+                if let Some(t) = text {
+                    q = q.bind(t.to_owned());
+                }
+                let out = if sql.starts_with("SELECT") {
+                    let row = q.fetch_optional(&mut conn).await.unwrap();
+                    (row.map(|r| sqlx::Row::get::<String, _>(&r, 0)), 0)
+                } else {
+                    (None, q.execute(&mut conn).await.unwrap().rows_affected())
+                };
+                conn.close().await.unwrap();
+                out
+            }
+        }
     }
 }
 

@@ -39,11 +39,10 @@ pub struct Server {
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
 async fn pg_admin(sql: &str) {
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&format!("{PG}/postgres")).await.expect("postgres on 127.0.0.1:5432");
-    pool.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.expect(sql);
-    pool.close().await;
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::PgConnection::connect(&format!("{PG}/postgres")).await.expect("postgres on 127.0.0.1:5432");
+    conn.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.expect(sql);
+    conn.close().await.expect("closing the admin connection");
 }
 
 /// A fresh PostgreSQL database on 127.0.0.1:5432, dropped with the guard.

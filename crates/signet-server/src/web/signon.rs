@@ -138,7 +138,7 @@ async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64) 
     let account =
         if username.is_empty() { None } else { state.store.account_by_username(&env.environment.id, username).await? };
     // Always hash, so an unknown user takes as long as a wrong password.
-    let ok = state.verify_password(password, account.as_ref().and_then(|a| a.password_hash.as_deref())).await;
+    let ok = state.hasher.verify(password, account.as_ref().and_then(|a| a.password_hash.as_deref())).await;
     let Some(account) = account else { return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD))) };
     if account.is_locked(now) {
         return Ok(Err((Failure::AccountLocked, WRONG_PASSWORD)));
@@ -167,10 +167,10 @@ async fn change_password(state: &AppState, account_id: &str, p: &super::Params, 
     let Some(account) = state.store.account(account_id).await? else {
         return Ok(Err((Failure::Other, "This account no longer exists.")));
     };
-    if state.verify_password(new, account.password_hash.as_deref()).await {
+    if state.hasher.verify(new, account.password_hash.as_deref()).await {
         return Ok(Err((Failure::Other, "Choose a password other than the one-time password.")));
     }
-    let Some(hash) = state.hash_password(new).await else {
+    let Some(hash) = state.hasher.hash(new).await else {
         return Err(signet_store::StoreError::Corrupt("password hashing failed".into()));
     };
     let ev = event(&account, "account.password.change", account.id.clone(), None, now)?;

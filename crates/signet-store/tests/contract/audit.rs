@@ -1,7 +1,5 @@
 //! The hash-chained audit trail, and that tampering with it shows.
 
-use sqlx::Row;
-
 use crate::TestDb;
 use crate::fixtures::*;
 
@@ -31,23 +29,12 @@ async fn audit_chain_verifies_and_detects_tampering(db: TestDb) {
     assert_eq!((check.events, check.broken_at), (6, None));
 
     // Rewrite event 4 behind the store's back, keeping it well-formed JSON.
-    let raw = db.raw_pool().await;
-    let body: String = sqlx::query("SELECT body FROM audit_events WHERE seq = $1")
-        .bind(4_i64)
-        .fetch_one(&raw)
-        .await
-        .unwrap()
-        .get("body");
+    let body = db.raw("SELECT body FROM audit_events WHERE seq = 4", None).await.0.unwrap();
     let mut forged: serde_json::Value = serde_json::from_str(&body).unwrap();
     forged["target"] = serde_json::Value::String("someone-else".into());
-    let done = sqlx::query("UPDATE audit_events SET body = $1 WHERE seq = $2")
-        .bind(forged.to_string())
-        .bind(4_i64)
-        .execute(&raw)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-    raw.close().await;
+    let forged = forged.to_string();
+    let (_, changed) = db.raw("UPDATE audit_events SET body = $1 WHERE seq = 4", Some(&forged)).await;
+    assert_eq!(changed, 1);
 
     let check = s.verify_audit_chain().await.unwrap();
     assert_eq!((check.events, check.broken_at), (3, Some(4)));
@@ -60,13 +47,11 @@ async fn audit_chain_detects_truncation(db: TestDb) {
     }
     assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
 
-    let raw = db.raw_pool().await;
-    sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(4_i64).execute(&raw).await.unwrap();
+    assert_eq!(db.raw("DELETE FROM audit_events WHERE seq = 4", None).await.1, 1);
     let check = s.verify_audit_chain().await.unwrap();
     assert_eq!((check.events, check.broken_at), (3, Some(4)), "a removed last event shows");
 
-    sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(2_i64).execute(&raw).await.unwrap();
-    raw.close().await;
+    assert_eq!(db.raw("DELETE FROM audit_events WHERE seq = 2", None).await.1, 1);
     let check = s.verify_audit_chain().await.unwrap();
     assert_eq!((check.events, check.broken_at), (1, Some(2)), "a gap shows");
 }

@@ -13,7 +13,8 @@ pub use signet_core::model::{
 };
 pub use signet_proto::roles::Role;
 pub use signet_store::{
-    Bootstrap, BrowserSession, CodeRedemption, LoginFlow, NewCredentials, Rotation, Store, StoreError, StoredKey,
+    Backend, Bootstrap, BrowserSession, CodeRedemption, LoginFlow, NewCredentials, Rotation, Store, StoreError,
+    StoredKey,
 };
 
 use crate::NOW;

@@ -5,6 +5,8 @@ use crate::{NOW, TestDb};
 
 contracts!(
     migrations_run_twice,
+    a_newer_schema_is_refused,
+    a_closed_store_refuses_statements,
     bootstrap_reads_back,
     bootstrap_is_all_or_nothing,
     duplicate_username_in_environment_conflicts,
@@ -28,6 +30,28 @@ async fn migrations_run_twice(db: TestDb) {
     assert_eq!(reopened.environment_by_name("second").await.unwrap(), Some(other));
     assert_eq!(reopened.verify_audit_chain().await.unwrap().broken_at, None);
     reopened.close().await;
+}
+
+async fn a_newer_schema_is_refused(db: TestDb) {
+    let (_, added) = db
+        .raw("INSERT INTO signet_migrations (version, name, applied_at) VALUES (999, $1, 0)", Some("9999_future"))
+        .await;
+    assert_eq!(added, 1);
+    let r = Store::open(&db.url).await;
+    match r {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("schema version 999"), "{m}"),
+        other => panic!("a database from a newer signet opened: {other:?}"),
+    }
+}
+
+async fn a_closed_store_refuses_statements(db: TestDb) {
+    db.store.ping().await.unwrap();
+    db.store.close().await;
+    assert!(db.store.ping().await.is_err(), "a read after close");
+    assert!(db.store.environments().await.is_err(), "a read after close");
+    let r = db.store.set_lockout_policy(&LockoutPolicy::default()).await;
+    assert!(matches!(r, Err(StoreError::Closed)) || db.store.backend() == Backend::Postgres, "{r:?}");
+    assert!(r.is_err(), "a write after close");
 }
 
 async fn bootstrap_reads_back(db: TestDb) {

@@ -1,0 +1,84 @@
+//! The embedded schema migrations, one numbered pair of scripts per step
+//! (`migrations/sqlite/NNNN_name.sql`, `migrations/postgres/NNNN_name.sql`).
+//!
+//! Each step runs in its own transaction with its row in `signet_migrations`,
+//! so a step is applied whole or not at all. A database that has steps this
+//! build does not know was written by a newer signet; it is refused rather
+//! than run against a schema the code does not understand.
+
+use crate::db::{Db, Tx, query};
+use crate::{Result, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $file,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        }
+    };
+}
+
+const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_init"), migration!(2, "0002_password_change"), migration!(3, "0003_revoked_at")];
+
+/// Serialises concurrent starts of several instances on one PostgreSQL.
+const POSTGRES_LOCK: i64 = 0x5167_6e65_7401;
+
+pub(crate) async fn run(db: &Db) -> Result<()> {
+    for m in MIGRATIONS {
+        let mut tx = db.begin().await?;
+        if let Db::Postgres(_) = db {
+            query("SELECT pg_advisory_xact_lock($1)").bind(POSTGRES_LOCK).execute(&mut tx).await?;
+        }
+        query(
+            "CREATE TABLE IF NOT EXISTS signet_migrations \
+             (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut tx)
+        .await?;
+        let newest: Option<i64> =
+            query("SELECT MAX(version) AS v FROM signet_migrations").fetch_one(&mut tx).await?.try_get("v")?;
+        let newest = newest.unwrap_or(0);
+        if newest > MIGRATIONS.len() as i64 {
+            return Err(StoreError::Corrupt(format!(
+                "the database has schema version {newest}, newer than this signet knows ({}); run a newer signet",
+                MIGRATIONS.len()
+            )));
+        }
+        if m.version <= newest {
+            continue;
+        }
+        apply(&mut tx, db, m).await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied schema migration");
+    }
+    Ok(())
+}
+
+async fn apply(tx: &mut Tx, db: &Db, m: &Migration) -> Result<()> {
+    let script = match db {
+        Db::Sqlite(_) => m.sqlite,
+        Db::Postgres(_) => m.postgres,
+    };
+    Db::script(tx, script).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    query("INSERT INTO signet_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
