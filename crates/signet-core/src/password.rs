@@ -37,8 +37,14 @@ pub fn verify(password: &str, phc: &str) -> bool {
 pub struct HashMemory(Vec<argon2::Block>);
 
 impl HashMemory {
+    /// Empty: the first hash sizes it to the parameters it meets.
     pub fn new() -> HashMemory {
-        HashMemory(vec![argon2::Block::default(); MEMORY_KIB as usize])
+        HashMemory(Vec::new())
+    }
+
+    /// Gives the working memory back, keeping the value usable.
+    pub fn release(&mut self) {
+        self.0 = Vec::new();
     }
 }
 

@@ -4,8 +4,9 @@
 //! bounds how many hashes run at once to the cores, so a flood of sign-on
 //! attempts queues instead of starving every other request (a DoS defence),
 //! and a bounded number more may wait in the queue. Each thread keeps its own
-//! argon2 working memory and takes the next job as soon as it finishes one:
-//! under load the cores never wait for a handoff through the async runtime.
+//! argon2 working memory while busy and takes the next job as soon as it
+//! finishes one: under load the cores never wait for a handoff through the
+//! async runtime. An idle thread gives its memory back.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,10 @@ use tokio::sync::{Semaphore, oneshot};
 
 /// Jobs that may wait for a thread, per thread, beyond the one it runs.
 const QUEUED_PER_THREAD: usize = 3;
+
+/// How long an idle thread keeps its argon2 working memory (19 MiB) for the
+/// next hash before giving it back.
+const KEEP_MEMORY: std::time::Duration = std::time::Duration::from_secs(2);
 
 type Job = Box<dyn FnOnce(&mut HashMemory) + Send>;
 
@@ -38,13 +43,19 @@ impl Hasher {
                 loop {
                     // The lock is held only while waiting for a job; the
                     // channel closes when the state (and its Hasher) is dropped.
-                    let job = match queue.lock() {
-                        Ok(q) => q.recv(),
-                        Err(_) => return,
+                    let Ok(q) = queue.lock() else { return };
+                    let job = match q.recv_timeout(KEEP_MEMORY) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            // Idle: give the working memory back, then wait.
+                            memory.release();
+                            q.recv().map_err(|_| ())
+                        }
+                        other => other.map_err(|_| ()),
                     };
+                    drop(q);
                     match job {
                         Ok(job) => job(&mut memory),
-                        Err(_) => return,
+                        Err(()) => return,
                     }
                 }
             });

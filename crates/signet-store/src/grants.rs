@@ -124,11 +124,12 @@ impl Store {
         row.as_ref().map(grant).transpose()
     }
 
-    /// Spends `hash` and stores `next` in its place. The token and its family
-    /// are read first, outside the write transaction; the transaction is then
-    /// only the conditional spend and the insert, so the write lock is held for
-    /// two statements. A concurrent spend of the same token loses the
-    /// conditional update and is treated as the reuse it is.
+    /// Spends `hash` and stores `next` in its place, in one transaction that
+    /// reads the token and its family, spends it and inserts the next. The
+    /// spend is conditional (`used_at IS NULL`), so a concurrent spend of the
+    /// same token on another instance loses and is treated as the reuse it is.
+    /// Reading on the writer, not a reader connection, keeps SQLite's pages of
+    /// these tables hot in the one cache that writes them.
     pub async fn rotate_refresh(
         &self,
         hash: &[u8],
@@ -137,12 +138,13 @@ impl Store {
         now: UnixTime,
     ) -> Result<Rotation> {
         let cols = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ");
+        let mut tx = self.db.begin().await?;
         let row = query(format!(
             "SELECT r.used_at AS token_used_at, r.expires_at AS token_expires_at, {cols} \
              FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
         ))
         .bind(hash.to_vec())
-        .fetch_optional(self.db.read())
+        .fetch_optional(&mut tx)
         .await?;
         let Some(row) = row else { return Ok(Rotation::Invalid) };
         let g = grant(&row)?;
@@ -152,21 +154,21 @@ impl Store {
             return Ok(Rotation::Invalid);
         }
         if used.is_some() {
-            self.revoke_grant(&g.id, now).await?;
+            revoke_family(&mut tx, &g.id, now).await?;
+            tx.commit().await?;
             return Ok(Rotation::Reused { grant_id: g.id });
         }
         if expires_at <= now || g.revoked_at.is_some() {
             return Ok(Rotation::Invalid);
         }
-        let mut tx = self.db.begin().await?;
         let spent = query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
             .bind(hash.to_vec())
             .bind(now)
             .execute(&mut tx)
             .await?;
         if spent.rows_affected() != 1 {
-            drop(tx);
-            self.revoke_grant(&g.id, now).await?;
+            revoke_family(&mut tx, &g.id, now).await?;
+            tx.commit().await?;
             return Ok(Rotation::Reused { grant_id: g.id });
         }
         insert_refresh(&mut tx, &RefreshToken { grant_id: g.id.clone(), ..next.clone() }).await?;
