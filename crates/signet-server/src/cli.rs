@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Proxies whose X-Forwarded-For / Forwarded headers are believed (addresses or CIDR ranges).
     #[arg(long, env = env::TRUSTED_PROXIES, value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// Let configured URLs that signetd fetches (upstream providers, MFA
+    /// services) point at private and link-local addresses.
+    #[arg(long, env = env::ALLOW_PRIVATE_FETCH)]
+    pub allow_private_fetch: bool,
     /// File holding the key-encryption key (base64 of 32 bytes).
     #[arg(long, env = env::KEY_ENCRYPTION_KEY_FILE)]
     pub key_encryption_key_file: Option<PathBuf>,

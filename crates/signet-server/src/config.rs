@@ -22,6 +22,7 @@ pub mod env {
     pub const TLS_KEY: &str = "SIGNETD_TLS_KEY";
     pub const INSECURE_HTTP: &str = "SIGNETD_INSECURE_HTTP";
     pub const TRUSTED_PROXIES: &str = "SIGNETD_TRUSTED_PROXIES";
+    pub const ALLOW_PRIVATE_FETCH: &str = "SIGNETD_ALLOW_PRIVATE_FETCH";
     pub const KEY_ENCRYPTION_KEY_FILE: &str = "SIGNETD_KEY_ENCRYPTION_KEY_FILE";
     /// The key-encryption key itself, base64 (32 bytes), for platforms that inject secrets as variables.
     pub const KEY_ENCRYPTION_KEY: &str = "SIGNETD_KEY_ENCRYPTION_KEY";
@@ -46,6 +47,7 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub insecure_http: Option<bool>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub allow_private_fetch: Option<bool>,
     pub key_encryption_key_file: Option<PathBuf>,
 }
 
@@ -167,6 +169,8 @@ mod tests {
     fn unknown_config_keys_are_refused() {
         assert!(toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"").is_ok());
         assert!(toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").is_err());
+        let c = toml::from_str::<FileConfig>("allow_private_fetch = true").unwrap();
+        assert_eq!(c.allow_private_fetch, Some(true));
     }
 
     #[test]

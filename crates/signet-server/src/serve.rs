@@ -35,6 +35,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let trusted =
         if args.trusted_proxies.is_empty() { file.trusted_proxies.unwrap_or_default() } else { args.trusted_proxies };
     let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?;
+    let allow_private_fetch = args.allow_private_fetch || file.allow_private_fetch.unwrap_or(false);
 
     config::ensure_data_dir(&data_dir)?;
     let kek_from_env = std::env::var(config::env::KEY_ENCRYPTION_KEY).ok();
@@ -61,7 +62,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         kek,
         public_url: public_url.clone(),
         trusted_proxies,
-    });
+        allow_private_fetch,
+    })?;
     // Fail now, not at the first token request, if the key-encryption key is wrong.
     state.env_keys(&admins.id).await.map_err(|e| {
         anyhow::anyhow!(

@@ -8,6 +8,7 @@ use signet_core::clock::{Clock, UnixTime};
 use signet_core::crypto::Kek;
 use signet_store::Store;
 
+use crate::fetch::{FetchError, Fetcher};
 use crate::hasher::Hasher;
 use crate::keyring::{EnvKeys, Keyring, KeyringError};
 use crate::metrics::Metrics;
@@ -32,6 +33,8 @@ pub struct Inner {
     pub failures: FailureLimiter,
     /// Password hashing, one thread per core (a DoS defence).
     pub hasher: Hasher,
+    /// Fetches what administrators configured (upstream providers, MFA services).
+    pub fetcher: Fetcher,
 }
 
 impl std::ops::Deref for AppState {
@@ -47,13 +50,15 @@ pub struct StateConfig {
     pub kek: Kek,
     pub public_url: String,
     pub trusted_proxies: TrustedProxies,
+    /// Let configured fetch URLs point at private and link-local addresses.
+    pub allow_private_fetch: bool,
 }
 
 impl AppState {
-    pub fn new(c: StateConfig) -> AppState {
+    pub fn new(c: StateConfig) -> Result<AppState, FetchError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let public_url = c.public_url.trim_end_matches('/').to_owned();
-        AppState(Arc::new(Inner {
+        Ok(AppState(Arc::new(Inner {
             store: c.store,
             secure_cookies: public_url.starts_with("https://"),
             clock: c.clock,
@@ -66,7 +71,8 @@ impl AppState {
             trusted_proxies: c.trusted_proxies,
             failures: FailureLimiter::default(),
             hasher: Hasher::new(cores),
-        }))
+            fetcher: Fetcher::new(c.allow_private_fetch)?,
+        })))
     }
 
     pub fn now(&self) -> UnixTime {

@@ -99,7 +99,9 @@ impl Server {
             kek,
             public_url: base.clone(),
             trusted_proxies: TrustedProxies::parse(&["127.0.0.2".into()]).unwrap(),
-        });
+            allow_private_fetch: false,
+        })
+        .unwrap();
         let app = signet_server::app(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
@@ -130,7 +132,9 @@ impl Server {
             kek,
             public_url: self.base.clone(),
             trusted_proxies: TrustedProxies::default(),
-        });
+            allow_private_fetch: false,
+        })
+        .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = signet_server::app(state);
         tokio::spawn(async move {

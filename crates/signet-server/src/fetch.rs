@@ -1,0 +1,202 @@
+//! The one HTTP client signetd uses to fetch what an administrator configured:
+//! an upstream provider's discovery document and JWKS, MFA services.
+//!
+//! An administrator's URL is a request signetd makes from inside the network,
+//! so it is held to `net::check_fetch_url`: https unless on loopback, and no
+//! private or link-local address unless `allow_private_fetch` is set. The
+//! check runs on the URL as written, again on every address its host name
+//! resolves to at connect time (so a name cannot be re-pointed at an internal
+//! address after it was accepted), and on every redirect. Proxies from the
+//! environment are not used: they would resolve the name where this check
+//! cannot see. Answers are bounded in time and size.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use serde::de::DeserializeOwned;
+
+use crate::net::check_fetch_url;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_REDIRECTS: usize = 3;
+/// No discovery document or key set comes near this.
+pub const MAX_BODY: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("fetching {url}: {reason}")]
+    Failed { url: String, reason: String },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: the answer is larger than {MAX_BODY} bytes")]
+    TooLarge { url: String },
+    #[error("{url}: the answer is not the JSON expected: {reason}")]
+    Json { url: String, reason: String },
+}
+
+pub struct Fetcher {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl Fetcher {
+    pub fn new(allow_private: bool) -> Result<Fetcher, FetchError> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
+            .user_agent(concat!("signetd/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(Guard { allow_private }))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= MAX_REDIRECTS {
+                    return attempt.error("too many redirects");
+                }
+                match check_fetch_url(attempt.url().as_str(), &[], allow_private) {
+                    Ok(_) => attempt.follow(),
+                    Err(reason) => attempt.error(reason),
+                }
+            }))
+            .build()
+            .map_err(|e| FetchError::Failed { url: String::new(), reason: e.to_string() })?;
+        Ok(Fetcher { client, allow_private })
+    }
+
+    /// Whether `url` may be fetched at all: for checking an administrator's
+    /// input when it is written, before anything is fetched.
+    pub fn check(&self, url: &str) -> Result<url::Url, FetchError> {
+        check_fetch_url(url, &[], self.allow_private).map_err(FetchError::Refused)
+    }
+
+    /// GETs `url` and parses its JSON answer.
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, FetchError> {
+        let checked = self.check(url)?;
+        let failed = |e: reqwest::Error| FetchError::Failed { url: url.to_owned(), reason: reason(&e) };
+        let mut res = self.client.get(checked).header("accept", "application/json").send().await.map_err(failed)?;
+        if !res.status().is_success() {
+            return Err(FetchError::Status { url: url.to_owned(), status: res.status().as_u16() });
+        }
+        if res.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(FetchError::TooLarge { url: url.to_owned() });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(failed)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(FetchError::TooLarge { url: url.to_owned() });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| FetchError::Json { url: url.to_owned(), reason: e.to_string() })
+    }
+}
+
+/// The innermost cause: reqwest's own message is "error sending request".
+fn reason(e: &reqwest::Error) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// Resolves host names and refuses the answer if it holds an address the
+/// policy forbids.
+struct Guard {
+    allow_private: bool,
+}
+
+impl Resolve for Guard {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+            // The scheme was checked already; only the addresses are in question here.
+            check_fetch_url(&format!("https://{host}/"), &ips, allow_private)?;
+            let addrs: Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::Router;
+    use axum::response::Redirect;
+    use axum::routing::get;
+
+    use super::*;
+
+    async fn serve() -> String {
+        let app = Router::new()
+            .route("/doc", get(|| async { axum::Json(serde_json::json!({"issuer": "x"})) }))
+            .route("/big", get(|| async { "x".repeat(MAX_BODY + 1) }))
+            .route("/missing", get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }))
+            .route("/to-private", get(|| async { Redirect::temporary("https://10.0.0.5/doc") }))
+            .route("/to-self", get(|| async { Redirect::temporary("/doc") }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    #[tokio::test]
+    async fn fetches_json_from_loopback_and_follows_safe_redirects() {
+        let base = serve().await;
+        let f = Fetcher::new(false).unwrap();
+        let doc: serde_json::Value = f.get_json(&format!("{base}/doc")).await.unwrap();
+        assert_eq!(doc["issuer"], "x");
+        let doc: serde_json::Value = f.get_json(&format!("{base}/to-self")).await.unwrap();
+        assert_eq!(doc["issuer"], "x");
+        let port = base.rsplit(':').next().unwrap();
+        let doc: serde_json::Value = f.get_json(&format!("http://localhost:{port}/doc")).await.unwrap();
+        assert_eq!(doc["issuer"], "x", "localhost resolves to loopback");
+    }
+
+    #[tokio::test]
+    async fn refuses_private_addresses_plain_http_and_bad_answers() {
+        let base = serve().await;
+        let f = Fetcher::new(false).unwrap();
+        let err = f.get_json::<serde_json::Value>("https://10.0.0.5/doc").await.unwrap_err();
+        assert!(matches!(err, FetchError::Refused(ref m) if m.contains("allow_private_fetch")), "{err}");
+        let err = f.get_json::<serde_json::Value>("https://169.254.169.254/latest").await.unwrap_err();
+        assert!(matches!(err, FetchError::Refused(_)), "{err}");
+        let err = f.get_json::<serde_json::Value>("http://idp.example/doc").await.unwrap_err();
+        assert!(matches!(err, FetchError::Refused(ref m) if m.contains("https")), "{err}");
+        let err = f.get_json::<serde_json::Value>(&format!("{base}/to-private")).await.unwrap_err();
+        assert!(matches!(err, FetchError::Failed { ref reason, .. } if reason.contains("10.0.0.5")), "{err}");
+        let err = f.get_json::<serde_json::Value>(&format!("{base}/big")).await.unwrap_err();
+        assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+        let err = f.get_json::<serde_json::Value>(&format!("{base}/missing")).await.unwrap_err();
+        assert!(matches!(err, FetchError::Status { status: 404, .. }), "{err}");
+        let err = f.get_json::<Vec<u8>>(&format!("{base}/doc")).await.unwrap_err();
+        assert!(matches!(err, FetchError::Json { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_setting_allows_private_addresses() {
+        let f = Fetcher::new(true).unwrap();
+        assert!(f.check("https://10.0.0.5/doc").is_ok());
+        assert!(f.check("http://10.0.0.5/doc").is_err(), "plain http stays loopback-only");
+    }
+
+    #[tokio::test]
+    async fn names_are_checked_after_resolution() {
+        let guard = Guard { allow_private: false };
+        let addrs: Vec<SocketAddr> = guard.resolve("localhost".parse().unwrap()).await.unwrap().collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+        // A name that resolves to a private address is refused at connect time.
+        // The lookup itself must not leave the machine, so the check is shown
+        // on the addresses such a lookup would return.
+        let private: IpAddr = "192.168.7.7".parse().unwrap();
+        assert!(check_fetch_url("https://intranet.example/", &[private], false).is_err());
+        assert!(check_fetch_url("https://intranet.example/", &[private], true).is_ok());
+    }
+}
