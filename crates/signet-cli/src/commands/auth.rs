@@ -80,7 +80,7 @@ pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
         }));
     }
     if ctx.out.json() {
-        ctx.out.print_json(&json!({"profile": settings.profile, "services": rows}))?;
+        ctx.out.print_json(&json!({"profile": settings.profile, "storage": store.describe(), "services": rows}))?;
     } else if rows.is_empty() {
         ctx.out.line(&format!("profile {} configures no service", settings.profile))?;
     } else {
@@ -98,6 +98,7 @@ pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
             })
             .collect();
         ctx.out.table(&["SERVICE", "STATUS", "SUBJECT", "EXPIRES", "SCOPES"], &table)?;
+        ctx.out.line(&format!("tokens kept in: {}", store.describe()))?;
     }
     Ok(if all_ok { ExitCode::Ok } else { ExitCode::AuthRequired })
 }

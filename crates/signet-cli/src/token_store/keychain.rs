@@ -1,8 +1,18 @@
 //! `auth.storage.type=secure_local`: the OS keychain through `keyring-core`.
-//! On Linux that is the kernel's keyutils (works headless and in CI); its
-//! keys live in memory in the user's persistent and session keyrings, and do
-//! not survive a reboot. If the keychain cannot be reached, that is an error
-//! naming `auth.storage.type=file`; signet never falls back to plaintext.
+//!
+//! On Linux, two keychains, chosen each time signet starts:
+//! - the **Secret Service** (GNOME Keyring, KWallet, KeePassXC) when a D-Bus
+//!   session bus exists and a Secret Service answers on it. Items are kept
+//!   encrypted on disk by the keyring daemon, so they survive logout and
+//!   reboot; the daemon must have the collection unlocked (a desktop login
+//!   does that).
+//! - the kernel's **keyutils** otherwise: headless machines, SSH sessions, CI.
+//!   Keys live in kernel memory in the user's persistent and session keyrings;
+//!   they survive the end of a session for a while (the persistent keyring's
+//!   expiry, days by default) but never a reboot.
+//!
+//! If neither can be reached, that is an error naming `auth.storage.type=file`;
+//! signet never falls back to plaintext.
 
 use anyhow::anyhow;
 use keyring_core::{Entry, Error as KeyringError};
@@ -13,17 +23,43 @@ const SERVICE: &str = "signet";
 
 fn unavailable(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!(
-        "the OS keychain cannot be reached: {e}\nhint: signet config set \"auth.storage.type=file\" keeps tokens in 0600 files instead (on Linux without a session keyring, or run signet under `keyctl session -`)"
+        "the OS keychain cannot be reached: {e}\nhint: signet config set \"auth.storage.type=file\" keeps tokens in 0600 files instead (on Linux, a desktop session's Secret Service or a kernel session keyring, as `keyctl session -` gives, is needed)"
     )
 }
 
-pub struct Keychain;
+/// Which keychain holds the tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    SecretService,
+    Keyutils,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::SecretService => "Secret Service",
+            Backend::Keyutils => "kernel keyutils",
+        }
+    }
+}
+
+pub struct Keychain {
+    pub backend: Backend,
+}
 
 impl Keychain {
     pub fn open() -> anyhow::Result<Keychain> {
+        if session_bus_exists() {
+            // No Secret Service on the bus (a headless session with D-Bus but
+            // no keyring daemon) leaves the kernel's keychain, never a file.
+            if let Ok(store) = dbus_secret_service_keyring_store::Store::new() {
+                keyring_core::set_default_store(store);
+                return Ok(Keychain { backend: Backend::SecretService });
+            }
+        }
         let store = linux_keyutils_keyring_store::Store::new().map_err(unavailable)?;
         keyring_core::set_default_store(store);
-        Ok(Keychain)
+        Ok(Keychain { backend: Backend::Keyutils })
     }
 
     fn entry(key: &CacheKey) -> anyhow::Result<Entry> {
@@ -49,4 +85,11 @@ impl Keychain {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
+
+/// A session bus is announced in the environment, as every desktop and
+/// `dbus-run-session` do. Only then is D-Bus tried: without it, libdbus would
+/// try to autolaunch a bus of its own.
+fn session_bus_exists() -> bool {
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.is_empty())
 }

@@ -95,6 +95,15 @@ impl Store {
         }
     }
 
+    /// Where tokens go, as `auth status` shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Keychain(k) => format!("secure_local ({})", k.backend.name()),
+            Store::File(_) => "file".into(),
+            Store::None(_) => "none (this command only)".into(),
+        }
+    }
+
     pub fn load(&self, key: &CacheKey) -> anyhow::Result<Option<Cached>> {
         match self {
             Store::Keychain(k) => k.load(key),

@@ -72,6 +72,22 @@ impl Home {
         to_run(c.output().await.unwrap())
     }
 
+    /// Runs inside a desktop-like session: a private D-Bus session bus with an
+    /// unlocked GNOME Keyring as the Secret Service
+    /// (`interop/secret-service/run.sh`). The keyring's files live under this
+    /// home, so each run is a later session of the same user.
+    pub async fn run_in_secret_service(&self, program: &str, args: &[&str]) -> Run {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/secret-service/run.sh");
+        let mut c = tokio::process::Command::from(self.command());
+        let program = if program == "signet" { env!("CARGO_BIN_EXE_signet") } else { program };
+        let mut k = tokio::process::Command::new("bash");
+        k.env_clear().envs(c.as_std().get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+        k.env("KR_HOME", self.dir.join("keyring-home")).env("KR_RUN", self.dir.join("keyring-run"));
+        k.arg(script).arg(program).args(args);
+        c = k;
+        to_run(c.output().await.unwrap())
+    }
+
     /// Points the `pingone` connector at a signetd and keeps tokens in files.
     pub fn configure(&self, base: &str, env_id: &str, settings: &[(&str, &str)]) {
         self.ok(&["config", "set", "auth.storage.type=file"]);

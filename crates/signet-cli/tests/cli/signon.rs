@@ -285,6 +285,38 @@ async fn the_os_keychain_keeps_tokens_across_sessions_and_logout_clears_it() {
     assert_eq!(h.run_in_session_keyring(&["auth", "status"]).await.code, 4);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desktop_session_keeps_tokens_in_the_secret_service_across_sessions() {
+    let s = Server::start().await;
+    let h = Home::new();
+    h.configure(&s.base, &s.env_id, &pairs(&worker(&s)));
+    h.ok(&["config", "set", "auth.storage.type=secure_local"]);
+    let login = h.run_in_secret_service("signet", &["auth", "login"]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    assert!(!h.dir.join("state/signet/tokens").exists(), "nothing is written to files");
+
+    // A new bus and keyring daemon over the same keyring files: a later
+    // session, or the same user after a reboot, finds the token.
+    let status = h.run_in_secret_service("signet", &["-O", "json", "auth", "status"]).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(status.json()["storage"], "secure_local (Secret Service)");
+    assert_eq!(status.json()["services"][0]["status"], "authenticated");
+    // secret-tool prints an item's secret on stdout and its attributes on stderr.
+    let items = h.run_in_secret_service("secret-tool", &["search", "--all", "service", "signet"]).await;
+    assert!(items.stderr.contains("attribute.service = signet"), "{}", items.stderr);
+    // It went to the Secret Service, not to the kernel's keychain.
+    let keyutils = h.run_in_session_keyring(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(keyutils.code, 4, "{}", keyutils.stderr);
+    assert_eq!(keyutils.json()["storage"], "secure_local (kernel keyutils)");
+
+    let logout = h.run_in_secret_service("signet", &["auth", "logout"]).await;
+    assert_eq!(logout.code, 0, "{}", logout.stderr);
+    assert_eq!(h.run_in_secret_service("signet", &["auth", "status"]).await.code, 4);
+    let items = h.run_in_secret_service("secret-tool", &["search", "--all", "service", "signet"]).await;
+    assert!(!items.stderr.contains("attribute.service = signet"), "logout leaves nothing: {}", items.stderr);
+    assert!(items.stdout.is_empty(), "logout leaves no secret behind");
+}
+
 /// panva's oidc-provider (OpenID certified), started from interop/oidc-provider.
 struct Peer {
     child: tokio::process::Child,
