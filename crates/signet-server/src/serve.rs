@@ -99,7 +99,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// A rustls server configuration from PEM files (HTTP/2 and HTTP/1.1).
+pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let chain = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("reading certificate {}", cert.display()))?
         .collect::<Result<Vec<_>, _>>()
@@ -113,7 +114,8 @@ fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<A
     Ok(Arc::new(cfg))
 }
 
-async fn serve_tls(
+/// Serves `app` over TLS on `listener` until `shutdown` completes.
+pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
     tls: Arc<rustls::ServerConfig>,

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod server;
+pub mod tls;
 pub mod webdriver;
 
 pub use server::*;

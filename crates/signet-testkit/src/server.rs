@@ -77,6 +77,15 @@ impl Server {
     }
 
     pub async fn start_on(backend: Backend) -> Server {
+        Server::start_with(backend, None).await
+    }
+
+    /// Serves HTTPS with `tls` (a `TestCa`), on SQLite.
+    pub async fn start_tls(tls: &crate::tls::TestCa) -> Server {
+        Server::start_with(Backend::Sqlite, Some(tls)).await
+    }
+
+    async fn start_with(backend: Backend, tls: Option<&crate::tls::TestCa>) -> Server {
         let dir = std::env::temp_dir().join(format!("signetd-it-{}", random_id().unwrap()));
         std::fs::create_dir_all(&dir).unwrap();
         let (url, pg_db) = match backend {
@@ -91,7 +100,8 @@ impl Server {
         let kek = Kek::from_bytes(&kek_bytes).unwrap();
         let clock = ManualClock::new(SystemClock.now());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
         let boot = signet_server::bootstrap::ensure(&store, &kek, clock.now(), &base, &dir).await.unwrap().unwrap();
         let state = AppState::new(StateConfig {
             store,
@@ -103,10 +113,21 @@ impl Server {
         })
         .unwrap();
         let app = signet_server::app(state.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
-        });
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        match tls {
+            None => {
+                tokio::spawn(async move {
+                    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+                });
+            }
+            Some(tls) => {
+                let config = signet_server::serve::tls_config(&tls.cert, &tls.key).unwrap();
+                tokio::spawn(signet_server::serve::serve_tls(listener, app, config, std::future::pending()));
+                let ca = reqwest::Certificate::from_pem(&std::fs::read(&tls.ca).unwrap()).unwrap();
+                http = http.tls_certs_only([ca]);
+            }
+        }
+        let http = http.build().unwrap();
         Server {
             issuer: boot.issuer.clone(),
             env_id: boot.environment_id.clone(),

@@ -38,14 +38,15 @@ pub async fn sign_on(p: &Provider, client_id: &str, o: &Options) -> anyhow::Resu
     // The webbrowser crate runs $BROWSER when it is set, else the desktop's opener.
     if o.open_browser && webbrowser::open(url.as_str()).is_ok() {
         let which = std::env::var(crate::env::BROWSER).unwrap_or_else(|_| "your browser".into());
-        eprintln!("Opened {which} to sign on to {}. If nothing opened, visit:\n{url}", p.service.name);
+        // A launcher that starts nothing can still report success: always show the URL.
+        eprintln!("Asked {which} to open the sign-on to {}. If nothing opened, visit:\n{url}", p.service.name);
     } else {
         eprintln!("Open this URL in a browser to sign on to {}:\n{url}", p.service.name);
     }
     let params = tokio::select! {
         r = loopback.wait() => r?,
         () = tokio::time::sleep(o.timeout) => bail!(
-            "no sign-on arrived within {} seconds\nhint: raise auth.loginTimeoutSeconds, or use --no-browser and open the URL yourself",
+            "no sign-on arrived within {} seconds (was the browser closed before signing on?)\nhint: run signet auth login again; raise auth.loginTimeoutSeconds, or use --no-browser and open the URL yourself",
             o.timeout.as_secs()
         ),
         _ = tokio::signal::ctrl_c() => bail!("sign-on interrupted"),

@@ -60,6 +60,13 @@ impl Home {
         to_run(c.output().await.unwrap())
     }
 
+    /// `run_async` with extra environment variables.
+    pub async fn run_async_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = tokio::process::Command::from(self.command());
+        c.args(args).envs(env.iter().copied());
+        to_run(c.output().await.unwrap())
+    }
+
     /// Runs inside a fresh kernel session keyring (`keyctl session -`), as a
     /// login session would provide; the OS keychain store needs one.
     pub async fn run_in_session_keyring(&self, args: &[&str]) -> Run {

@@ -4,4 +4,5 @@
 
 mod config;
 mod harness;
+mod network;
 mod signon;

@@ -502,6 +502,20 @@ async fn a_browser_sign_on_that_never_returns_times_out_with_a_hint() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no sign-on arrived within 1 seconds") && r.stderr.contains("hint:"), "{}", r.stderr);
     assert_eq!(h.run_async(&["auth", "status"]).await.code, 4, "nothing was stored");
+
+    // A browser that opens and is closed before signing on: `true` takes the
+    // URL and exits at once, as a closed window does.
+    let r = h.run_async_with(&["auth", "login"], &[("BROWSER", "true")]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("Asked true to open") && r.stderr.contains("/authorize?"), "{}", r.stderr);
+    assert!(r.stderr.contains("was the browser closed") && r.stderr.contains("hint: run signet auth login again"));
+    // A browser that cannot start at all: the URL is there to open by hand.
+    let r = h.run_async_with(&["auth", "login"], &[("BROWSER", "/nonexistent/browser")]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("/authorize?") && r.stderr.contains("hint:"), "{}", r.stderr);
+    let config = std::fs::read_to_string(h.config_file()).unwrap();
+    assert!(config.contains("loginTimeoutSeconds"), "the config file is intact");
+    assert_eq!(h.run_async(&["auth", "status"]).await.code, 4, "nothing was stored");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -161,41 +161,8 @@ async fn plain_http_off_loopback_needs_tls_or_an_explicit_opt_out() {
 #[tokio::test]
 async fn serves_https_with_the_given_certificate() {
     let dir = temp_dir();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    // A test CA and a leaf for 127.0.0.1 signed by it.
-    let ext = dir.join("leaf.ext");
-    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-    let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"][..],
-            &p256,
-            &["-days", "1", "-subj", "/CN=signet test CA", "-keyout", "ca.key", "-out", "ca.pem"],
-        ]
-        .concat(),
-        [&["req"][..], &p256, &["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr"]].concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-out",
-            "cert.pem",
-            "-extfile",
-            "leaf.ext",
-        ],
-    ];
-    for args in steps {
-        let made = Command::new("openssl").args(&args).current_dir(&dir).output().await.unwrap();
-        assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
-    }
+    let ca = signet_testkit::tls::TestCa::create(&dir).await;
+    let (cert, key) = (ca.cert.clone(), ca.key.clone());
     let data = dir.join("data");
     let d = Daemon::start(
         &[
@@ -213,7 +180,7 @@ async fn serves_https_with_the_given_certificate() {
     .await;
     assert!(d.base.starts_with("https://127.0.0.1:"), "{}", d.base);
     assert!(d.issuer.starts_with("https://"));
-    let root = reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap()).unwrap();
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&ca.ca).unwrap()).unwrap();
     let https = reqwest::Client::builder().tls_certs_only([root]).build().unwrap();
     let disco: serde_json::Value =
         https.get(format!("{}/.well-known/openid-configuration", d.issuer)).send().await.unwrap().json().await.unwrap();
