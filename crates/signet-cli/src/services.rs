@@ -1,6 +1,8 @@
 //! Connectors: `pingone` (region hosts, or a base URL such as signetd's) and
 //! any generic OpenID provider named by its issuer. Each resolves to an
-//! issuer and a way of signing on.
+//! issuer and a way of signing on. The admin API (`pingfederate`, with
+//! pingcli's keys) is reached with static credentials or with another
+//! service's sign-on, so it has nothing of its own to sign on to.
 
 use std::path::PathBuf;
 
@@ -89,6 +91,12 @@ fn need(settings: &Settings, key: &str) -> anyhow::Result<String> {
 
 impl Service {
     pub fn resolve(settings: &Settings, name: &str) -> anyhow::Result<Service> {
+        if name == ADMIN_SERVICE {
+            let scheme = AdminApi::resolve(settings)?.map(|a| a.access.scheme()).unwrap_or("nothing yet");
+            bail!(
+                "{ADMIN_SERVICE} (the admin API) uses {scheme}; it has nothing to sign on to\nhint: with authentication.type=oauth, sign on to the service it names"
+            );
+        }
         let k = |suffix: &str| format!("service.{name}.{suffix}");
         let issuer = if name == "pingone" {
             let env = need(settings, "service.pingone.endpoint.environmentID")?;
@@ -134,5 +142,67 @@ impl Service {
             .unwrap_or_default();
         let login_timeout_secs = need(settings, "auth.loginTimeoutSeconds")?.parse()?;
         Ok(Service { name: name.to_owned(), issuer, auth, ca_files, login_timeout_secs })
+    }
+}
+
+/// The admin API's connector, named as pingcli names it.
+pub const ADMIN_SERVICE: &str = "pingfederate";
+
+/// How the admin API is reached. The credentials themselves stay in the
+/// settings until a request needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAccess {
+    Basic,
+    ClientCertificate,
+    /// The access token of another service's sign-on.
+    OAuth {
+        service: String,
+    },
+}
+
+impl AdminAccess {
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            AdminAccess::Basic => "basicAuth",
+            AdminAccess::ClientCertificate => "clientCertificate",
+            AdminAccess::OAuth { .. } => "oauth",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    /// `httpsHost` joined with `adminAPIPath`.
+    pub base: String,
+    pub access: AdminAccess,
+}
+
+impl AdminApi {
+    /// `None` when the profile does not configure the admin API. Every key the
+    /// chosen scheme needs must be set and valid.
+    pub fn resolve(settings: &Settings) -> anyhow::Result<Option<AdminApi>> {
+        if !settings.configures(ADMIN_SERVICE) {
+            return Ok(None);
+        }
+        let k = |suffix: &str| format!("service.{ADMIN_SERVICE}.{suffix}");
+        let host = need(settings, &k("httpsHost"))?;
+        let path = need(settings, &k("adminAPIPath"))?;
+        let base = format!("{}/{}", host.trim_end_matches('/'), path.trim_start_matches('/'));
+        let access = match need(settings, &k("authentication.type"))?.as_str() {
+            "basicAuth" => {
+                need(settings, &k("authentication.basicAuth.username"))?;
+                need(settings, &k("authentication.basicAuth.password"))?;
+                AdminAccess::Basic
+            }
+            "clientCertificate" => {
+                need(settings, &k("authentication.clientCertificate.certFile"))?;
+                need(settings, &k("authentication.clientCertificate.keyFile"))?;
+                AdminAccess::ClientCertificate
+            }
+            "oauth" => AdminAccess::OAuth { service: need(settings, &k("authentication.oauth.service"))? },
+            other => bail!("unknown admin API authentication type {other:?}"),
+        };
+        settings.checked(&k("caCertificatePemFiles"))?;
+        Ok(Some(AdminApi { base, access }))
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::commands::Ctx;
 use crate::config::settings::Settings;
 use crate::exit::ExitCode;
-use crate::services::Service;
+use crate::services::{ADMIN_SERVICE, AdminAccess, AdminApi, Service};
 use crate::session::{self, LoggedOut, State};
 use crate::token_store::Store;
 
@@ -15,11 +15,17 @@ fn store(settings: &Settings) -> anyhow::Result<Store> {
 }
 
 /// The services a command acts on: the one named, or every configured one.
+/// Empty when the profile configures only an admin API with static
+/// credentials, which has nothing to sign on to.
 fn services(settings: &Settings, only: Option<&str>) -> anyhow::Result<Vec<Service>> {
     let names = match only {
         Some(n) => vec![n.to_owned()],
         None => settings.services(),
     };
+    if names.is_empty() && AdminApi::resolve(settings)?.is_some_and(|a| !matches!(a.access, AdminAccess::OAuth { .. }))
+    {
+        return Ok(Vec::new());
+    }
     if names.is_empty() {
         anyhow::bail!(
             "profile {} configures no service\nhint: signet config set \"service.pingone.authentication.type=device_code\" (see signet config list-keys)",
@@ -43,6 +49,8 @@ pub async fn login(ctx: &Ctx, only: Option<&str>, open_browser: bool) -> anyhow:
     }
     if ctx.out.json() {
         ctx.out.print_json(&json!({"profile": settings.profile, "services": results}))?;
+    } else if results.is_empty() {
+        ctx.out.line(&format!("nothing to sign on to: {ADMIN_SERVICE} uses static credentials"))?;
     }
     Ok(ExitCode::Ok)
 }
@@ -79,6 +87,37 @@ pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
             "scopes": scopes,
         }));
     }
+    if only.is_none()
+        && let Some(admin) = AdminApi::resolve(&settings)?
+    {
+        // Static credentials have nothing to sign on to and never ask for one;
+        // an oauth admin API is as signed on as the service whose token it uses.
+        let status = match &admin.access {
+            AdminAccess::OAuth { service } => {
+                let via = rows.iter().find(|r| r["service"] == service.as_str()).map(|r| r["status"].clone());
+                let via = via.unwrap_or_else(|| State::NotConfigured.as_str().into());
+                if via != State::Authenticated.as_str() {
+                    all_ok = false;
+                }
+                via
+            }
+            _ => "static".into(),
+        };
+        rows.push(json!({
+            "service": ADMIN_SERVICE,
+            "issuer": null,
+            "url": admin.base,
+            "grant": null,
+            "client_id": null,
+            "status": status,
+            "scheme": admin.access.scheme(),
+            "via": match &admin.access { AdminAccess::OAuth { service } => Some(service.clone()), _ => None },
+            "subject": null,
+            "expires_at": null,
+            "refreshable": false,
+            "scopes": [],
+        }));
+    }
     if ctx.out.json() {
         ctx.out.print_json(&json!({"profile": settings.profile, "storage": store.describe(), "services": rows}))?;
     } else if rows.is_empty() {
@@ -94,7 +133,12 @@ pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
                     .as_array()
                     .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
                     .unwrap_or_default();
-                vec![s("service"), s("status").replace('_', " "), s("subject"), expires, scopes]
+                let status = match r["via"].as_str() {
+                    Some(via) => format!("{} (via {via})", s("status").replace('_', " ")),
+                    None if s("status") == "static" => format!("static ({})", s("scheme")),
+                    None => s("status").replace('_', " "),
+                };
+                vec![s("service"), status, s("subject"), expires, scopes]
             })
             .collect();
         ctx.out.table(&["SERVICE", "STATUS", "SUBJECT", "EXPIRES", "SCOPES"], &table)?;

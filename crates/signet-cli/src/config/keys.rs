@@ -33,6 +33,7 @@ pub const STORAGE_TYPES: &[&str] = &["secure_local", "file", "none"];
 pub const AUTH_TYPES: &[&str] = &["worker", "client_credentials", "authorization_code", "device_code"];
 pub const REGION_CODES: &[&str] = &["NA", "EU", "AP", "CA", "AU", "SG"];
 pub const OUTPUT_FORMATS: &[&str] = &["text", "json"];
+pub const ADMIN_AUTH_TYPES: &[&str] = &["basicAuth", "oauth", "clientCertificate"];
 
 const fn key(key: &'static str, description: &'static str, kind: Kind) -> KeyDef {
     KeyDef { key, description, kind, secret: false, default: None }
@@ -72,6 +73,41 @@ pub static KEYS: &[KeyDef] = &[
         "service.pingone.endpoint.environmentID",
         "The environment to sign on to (alias: service.pingone.authentication.worker.environmentID)",
         Kind::Uuid,
+    ),
+    key(
+        "service.pingfederate.httpsHost",
+        "The admin API's server, e.g. https://signet.example.com (signetd's public URL)",
+        Kind::Url,
+    ),
+    with_default(
+        key("service.pingfederate.adminAPIPath", "Path of the admin API on httpsHost", Kind::Text),
+        "/admin-api/v1",
+    ),
+    key(
+        "service.pingfederate.authentication.type",
+        "How to reach the admin API: basicAuth, oauth (another service's sign-on) or clientCertificate",
+        Kind::Enum(ADMIN_AUTH_TYPES),
+    ),
+    key("service.pingfederate.authentication.basicAuth.username", "Admin account for basicAuth", Kind::Text),
+    secret(key(
+        "service.pingfederate.authentication.basicAuth.password",
+        "Password of the basicAuth admin account",
+        Kind::Text,
+    )),
+    key(
+        "service.pingfederate.authentication.oauth.service",
+        "The signed-on service whose access token the admin API accepts, e.g. pingone",
+        Kind::Text,
+    ),
+    key(
+        "service.pingfederate.authentication.clientCertificate.certFile",
+        "PEM client certificate for mutual TLS",
+        Kind::Text,
+    ),
+    key(
+        "service.pingfederate.authentication.clientCertificate.keyFile",
+        "PEM private key of the client certificate",
+        Kind::Text,
     ),
     key(
         "service.<name>.issuer",

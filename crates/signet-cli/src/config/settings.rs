@@ -81,6 +81,19 @@ impl Settings {
         }
     }
 
+    /// Whether any `service.<name>.*` key is set, in the file or the environment.
+    pub fn configures(&self, name: &str) -> bool {
+        let in_file = self
+            .file
+            .profile_table(&self.profile)
+            .and_then(|t| t.get("service"))
+            .and_then(|s| s.get(name))
+            .and_then(|t| t.as_table())
+            .is_some_and(|t| !t.is_empty());
+        let prefix = keys::env_var(&format!("service.{name}"));
+        in_file || std::env::vars().any(|(k, _)| k.starts_with(&format!("{prefix}_")))
+    }
+
     /// The connectors this profile configures: `pingone` when any of its keys
     /// is set (in the file or the environment), and every `service.<name>` with an issuer.
     pub fn services(&self) -> Vec<String> {
@@ -88,6 +101,9 @@ impl Settings {
         let table = self.file.profile_table(&self.profile).and_then(|t| t.get("service")).and_then(|s| s.as_table());
         for (name, t) in table.into_iter().flatten() {
             let Some(t) = t.as_table() else { continue };
+            if name == crate::services::ADMIN_SERVICE {
+                continue;
+            }
             if (name == "pingone" && !t.is_empty()) || t.contains_key("issuer") {
                 names.push(name.clone());
             }

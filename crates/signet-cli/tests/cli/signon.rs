@@ -601,3 +601,62 @@ async fn storage_none_keeps_nothing_on_disk() {
     assert_eq!(h.run_async(&["auth", "token"]).await.code, 4);
     assert!(!h.dir.join("state").exists(), "no token, lock or directory is written");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_with_static_credentials_is_listed_as_static_and_never_asks_for_a_sign_on() {
+    let h = Home::new();
+    h.ok(&["config", "set", "auth.storage.type=file"]);
+    for kv in [
+        "service.pingfederate.httpsHost=https://signet.example.test",
+        "service.pingfederate.authentication.type=basicauth",
+        "service.pingfederate.authentication.basicAuth.username=administrator",
+    ] {
+        h.ok(&["config", "set", kv]);
+    }
+    // A scheme whose keys are incomplete names the missing one.
+    let r = h.run_async(&["auth", "status"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("basicAuth.password is not set") && r.stderr.contains("hint:"), "{}", r.stderr);
+    h.ok(&["config", "set", "service.pingfederate.authentication.basicAuth.password=correct horse battery"]);
+    let get = h.ok(&["config", "get", "service.pingfederate.authentication.basicAuth.password"]);
+    assert!(!get.stdout.contains("correct horse"), "the password is masked: {}", get.stdout);
+
+    let status = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(status.code, 0, "static credentials never cause exit 4: {}", status.stderr);
+    let row = &status.json()["services"][0];
+    assert_eq!((row["service"].as_str(), row["status"].as_str()), (Some("pingfederate"), Some("static")));
+    assert_eq!(row["scheme"], "basicAuth");
+    assert_eq!(row["url"], "https://signet.example.test/admin-api/v1");
+    let text = h.run_async(&["auth", "status"]).await;
+    assert!(text.stdout.contains("static (basicAuth)"), "{}", text.stdout);
+    let login = h.run_async(&["auth", "login"]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    assert!(login.stdout.contains("nothing to sign on to"), "{}", login.stdout);
+    let named = h.run_async(&["auth", "login", "--service", "pingfederate"]).await;
+    assert_eq!(named.code, 1);
+    assert!(named.stderr.contains("uses basicAuth; it has nothing to sign on to"), "{}", named.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_over_oauth_is_as_signed_on_as_the_service_it_names() {
+    let s = Server::start().await;
+    let h = Home::new();
+    h.configure(&s.base, &s.env_id, &pairs(&worker(&s)));
+    h.ok(&["config", "set", &format!("service.pingfederate.httpsHost={}", s.base)]);
+    h.ok(&["config", "set", "service.pingfederate.authentication.type=oauth"]);
+    h.ok(&["config", "set", "service.pingfederate.authentication.oauth.service=pingone"]);
+    let before = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(before.code, 4, "{}", before.stderr);
+    let rows = before.json()["services"].as_array().unwrap().clone();
+    let admin = rows.iter().find(|r| r["service"] == "pingfederate").unwrap();
+    assert_eq!((admin["status"].as_str(), admin["via"].as_str()), (Some("not_signed_in"), Some("pingone")));
+    let login = h.run_async(&["auth", "login"]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let after = h.run_async(&["-O", "json", "auth", "status"]).await;
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    let rows = after.json()["services"].as_array().unwrap().clone();
+    let admin = rows.iter().find(|r| r["service"] == "pingfederate").unwrap();
+    assert_eq!(admin["status"], "authenticated");
+    let text = h.run_async(&["auth", "status"]).await;
+    assert!(text.stdout.contains("authenticated (via pingone)"), "{}", text.stdout);
+}
