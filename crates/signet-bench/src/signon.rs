@@ -25,8 +25,22 @@ use crate::report::{Table, Target, per_sec};
 
 const CONCURRENCY: usize = 8;
 const RAW_THREADS: usize = 2;
-/// Seconds of raw hashing before and after the load; their mean is the baseline.
-const RAW_SECS: u64 = 4;
+/// Seconds of raw hashing between loads; the mean on either side is a load's baseline.
+const RAW_SECS: u64 = 3;
+const ROUNDS: usize = 3;
+
+struct Round {
+    rate: f64,
+    raw: f64,
+    n: u64,
+    secs: f64,
+}
+
+impl Round {
+    fn ratio(&self) -> f64 {
+        self.rate / self.raw
+    }
+}
 const REDIRECT: &str = "http://127.0.0.1:4711/callback";
 
 struct User {
@@ -42,22 +56,38 @@ pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow:
         tokio::task::spawn_blocking(move || password::hash(&secret)).await??
     };
     let users = create_users(signetd, &secret, &phc).await?;
-    let raw_before = raw_verify(bench, secret.clone(), phc.clone()).await?;
-    let (rate, note) = drive(bench, signetd, users).await?;
-    let raw_after = raw_verify(bench, secret, phc).await?;
-    let raw = (raw_before + raw_after) / 2.0;
-    table.check_steady("raw argon2id", raw_before, raw_after);
+    // Rounds of raw hashing and sign-on load, alternating, so each load is
+    // judged against the raw rate on either side of it; the median round is
+    // the figure, since a neighbour's burst on this shared machine can tip
+    // any single round either way.
+    let mut raws = vec![raw_verify(bench, secret.clone(), phc.clone()).await?];
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let (rate, n, secs) = drive(bench, signetd, &users).await?;
+        raws.push(raw_verify(bench, secret.clone(), phc.clone()).await?);
+        let raw = (raws[raws.len() - 2] + raws[raws.len() - 1]) / 2.0;
+        rounds.push(Round { rate, raw, n, secs });
+    }
+    let first_raw = raws.first().copied().unwrap_or_default();
+    let last_raw = raws.last().copied().unwrap_or_default();
+    table.check_steady("raw argon2id", first_raw, last_raw);
+    let mut by_ratio: Vec<&Round> = rounds.iter().collect();
+    by_ratio.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
+    let median = by_ratio[by_ratio.len() / 2];
+    let all = rounds.iter().map(|r| format!("{:.2}x", r.ratio())).collect::<Vec<_>>().join(", ");
+    let (rate, raw) = (median.rate, median.raw);
+    let note =
+        format!("median of {ROUNDS} rounds ({all}); {} sign-ons in {:.1} s, 3 requests each", median.n, median.secs);
     table.info(&format!("password sign-ons, signetd, {CONCURRENCY} clients"), per_sec(rate), &note);
     table.info(
         &format!("argon2id verify, raw, {RAW_THREADS} threads"),
         per_sec(raw),
         &format!(
-            "m={} KiB, t={}, p={}; before {}, after {}",
+            "m={} KiB, t={}, p={}; around the median round; all: {}",
             password::MEMORY_KIB,
             password::ITERATIONS,
             password::PARALLELISM,
-            per_sec(raw_before),
-            per_sec(raw_after)
+            raws.iter().map(|r| per_sec(*r)).collect::<Vec<_>>().join(", ")
         ),
     );
     table.ratio("signetd / raw argon2id", rate / raw, Target::AtLeast(0.9), "");
@@ -134,7 +164,7 @@ async fn raw_verify(bench: &Bench, secret: String, phc: String) -> anyhow::Resul
     Ok(rate)
 }
 
-async fn drive(bench: &Bench, signetd: &Signetd, users: Vec<User>) -> anyhow::Result<(f64, String)> {
+async fn drive(bench: &Bench, signetd: &Signetd, users: &[User]) -> anyhow::Result<(f64, u64, f64)> {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let challenge = pkce::s256_challenge(random_token()?.expose());
     let authorize = format!(
@@ -149,6 +179,7 @@ async fn drive(bench: &Bench, signetd: &Signetd, users: Vec<User>) -> anyhow::Re
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for user in users {
+        let user = User { username: user.username.clone(), password: user.password.clone() };
         let (http, authorize, done) = (http.clone(), authorize.clone(), done.clone());
         clients.spawn(async move {
             while Instant::now() < deadline {
@@ -165,7 +196,7 @@ async fn drive(bench: &Bench, signetd: &Signetd, users: Vec<User>) -> anyhow::Re
     let n = done.load(Ordering::Relaxed);
     let rate = n as f64 / secs;
     bench.note(&format!("signon-signetd: {} ({n} in {secs:.1} s)", per_sec(rate)));
-    Ok((rate, format!("{n} sign-ons in {secs:.1} s, 3 requests each")))
+    Ok((rate, n, secs))
 }
 
 /// One sign-on, as a browser without JavaScript does it.

@@ -41,11 +41,6 @@ impl HashMemory {
     pub fn new() -> HashMemory {
         HashMemory(Vec::new())
     }
-
-    /// Gives the working memory back, keeping the value usable.
-    pub fn release(&mut self) {
-        self.0 = Vec::new();
-    }
 }
 
 impl Default for HashMemory {

@@ -4,9 +4,10 @@
 //! bounds how many hashes run at once to the cores, so a flood of sign-on
 //! attempts queues instead of starving every other request (a DoS defence),
 //! and a bounded number more may wait in the queue. Each thread keeps its own
-//! argon2 working memory while busy and takes the next job as soon as it
+//! argon2 working memory, allocated at its first hash (so a signetd that
+//! only issues tokens never holds it), and takes the next job as soon as it
 //! finishes one: under load the cores never wait for a handoff through the
-//! async runtime. An idle thread gives its memory back.
+//! async runtime.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -17,10 +18,6 @@ use tokio::sync::{Semaphore, oneshot};
 
 /// Jobs that may wait for a thread, per thread, beyond the one it runs.
 const QUEUED_PER_THREAD: usize = 3;
-
-/// How long an idle thread keeps its argon2 working memory (19 MiB) for the
-/// next hash before giving it back.
-const KEEP_MEMORY: std::time::Duration = std::time::Duration::from_secs(2);
 
 type Job = Box<dyn FnOnce(&mut HashMemory) + Send>;
 
@@ -39,23 +36,20 @@ impl Hasher {
         for n in 0..threads {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new().name(format!("signetd-hash-{n}")).spawn(move || {
+                // Sized by the first hash, then kept: giving 19 MiB back after
+                // each burst only fragments the allocator (glibc raises its
+                // mmap threshold after the first free), so RSS grows instead.
                 let mut memory = HashMemory::new();
                 loop {
                     // The lock is held only while waiting for a job; the
                     // channel closes when the state (and its Hasher) is dropped.
-                    let Ok(q) = queue.lock() else { return };
-                    let job = match q.recv_timeout(KEEP_MEMORY) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            // Idle: give the working memory back, then wait.
-                            memory.release();
-                            q.recv().map_err(|_| ())
-                        }
-                        other => other.map_err(|_| ()),
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
                     };
-                    drop(q);
                     match job {
                         Ok(job) => job(&mut memory),
-                        Err(()) => return,
+                        Err(_) => return,
                     }
                 }
             });
