@@ -8,6 +8,7 @@ pub mod login;
 pub mod model;
 pub mod password;
 pub mod pkce;
+pub mod policy;
 pub mod redirect;
 pub mod scope;
 pub mod secret;
