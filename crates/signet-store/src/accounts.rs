@@ -30,6 +30,47 @@ fn account(r: &Row) -> Result<Account> {
     })
 }
 
+/// An account with its version: the admin API's ETag, bumped by every change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub account: Account,
+    pub version: i64,
+}
+
+/// What an administrator may change on an admin account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminChange {
+    pub active: bool,
+    pub roles: std::collections::BTreeSet<signet_proto::roles::Role>,
+    pub auditor: bool,
+}
+
+/// The outcome of a versioned write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Done; the new version.
+    Done(i64),
+    /// The caller's version is not the stored one: someone else wrote first.
+    Stale,
+    Missing,
+}
+
+fn versioned(r: &Row) -> Result<Versioned> {
+    Ok(Versioned { account: account(r)?, version: r.try_get("version")? })
+}
+
+/// Ends everything an account holds: its grant families (so refresh tokens
+/// and, through their `gid`, live access tokens fail) and browser sessions.
+async fn revoke_holdings(tx: &mut Tx, id: &str, now: UnixTime) -> Result<()> {
+    query("UPDATE grants SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    query("DELETE FROM browser_sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// What `recover-account` installs: a new password hash and no MFA enrolment.
 pub struct NewCredentials {
     pub password_hash: String,
@@ -147,14 +188,121 @@ impl Store {
         Ok(true)
     }
 
+    /// An environment's accounts of one kind, by username, a page at a time:
+    /// those after `after`, at most `limit`.
+    pub async fn accounts_page(
+        &self,
+        environment_id: &str,
+        admin: bool,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Versioned>> {
+        let rows = query(format!(
+            "SELECT {COLUMNS}, version FROM accounts WHERE environment_id = $1 AND admin = $2 AND username > $3 \
+             ORDER BY username LIMIT $4"
+        ))
+        .bind(environment_id)
+        .bind(flag(admin))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.db.read())
+        .await?;
+        rows.iter().map(versioned).collect()
+    }
+
+    pub async fn versioned_account(&self, environment_id: &str, username: &str) -> Result<Option<Versioned>> {
+        let row = query(format!("SELECT {COLUMNS}, version FROM accounts WHERE environment_id = $1 AND username = $2"))
+            .bind(environment_id)
+            .bind(username)
+            .fetch_optional(self.db.read())
+            .await?;
+        row.as_ref().map(versioned).transpose()
+    }
+
+    /// Changes an admin account's state and roles if it is still at `expected`
+    /// (any version when `None`). Deactivating it or changing its roles also
+    /// ends everything it holds. The event is recorded in the same transaction.
+    pub async fn update_admin_account(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        change: &AdminChange,
+        now: UnixTime,
+        ev: &AuditEvent,
+    ) -> Result<Written> {
+        let mut tx = self.db.begin().await?;
+        let row = query("SELECT version, active, roles, auditor FROM accounts WHERE id = $1 AND admin = 1")
+            .bind(id)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(row) = row else { return Ok(Written::Missing) };
+        let version: i64 = row.try_get("version")?;
+        if expected.is_some_and(|e| e != version) {
+            return Ok(Written::Stale);
+        }
+        let roles: std::collections::BTreeSet<signet_proto::roles::Role> =
+            from_json(&row.try_get::<String>("roles")?, "account roles")?;
+        let was_active = row.try_get::<i64>("active")? != 0;
+        let was_auditor = row.try_get::<i64>("auditor")? != 0;
+        query("UPDATE accounts SET active = $2, roles = $3, auditor = $4, version = version + 1 WHERE id = $1")
+            .bind(id)
+            .bind(flag(change.active))
+            .bind(to_json(&change.roles))
+            .bind(flag(change.auditor))
+            .execute(&mut tx)
+            .await?;
+        if (was_active && !change.active) || roles != change.roles || was_auditor != change.auditor {
+            revoke_holdings(&mut tx, id, now).await?;
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Written::Done(version + 1))
+    }
+
+    /// Sets a new password chosen by an administrator or the account itself,
+    /// if the account is still at `expected`, and ends everything it holds.
+    /// `must_change`: the person must replace it at the next sign-on (a reset).
+    pub async fn set_password(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        password_hash: &str,
+        must_change: bool,
+        now: UnixTime,
+        ev: &AuditEvent,
+    ) -> Result<Written> {
+        let mut tx = self.db.begin().await?;
+        let row = query("SELECT version FROM accounts WHERE id = $1").bind(id).fetch_optional(&mut tx).await?;
+        let Some(row) = row else { return Ok(Written::Missing) };
+        let version: i64 = row.try_get("version")?;
+        if expected.is_some_and(|e| e != version) {
+            return Ok(Written::Stale);
+        }
+        query(
+            "UPDATE accounts SET password_hash = $2, password_change_required = $3, failed_attempts = 0, \
+             version = version + 1 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(password_hash)
+        .bind(flag(must_change))
+        .execute(&mut tx)
+        .await?;
+        revoke_holdings(&mut tx, id, now).await?;
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Written::Done(version + 1))
+    }
+
     /// Replaces a password the person was made to change; clears the requirement.
     pub async fn change_password(&self, id: &str, password_hash: &str, ev: &AuditEvent) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        let done = query("UPDATE accounts SET password_hash = $2, password_change_required = 0 WHERE id = $1")
-            .bind(id)
-            .bind(password_hash)
-            .execute(&mut tx)
-            .await?;
+        let done = query(
+            "UPDATE accounts SET password_hash = $2, password_change_required = 0, version = version + 1 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(password_hash)
+        .execute(&mut tx)
+        .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
@@ -169,7 +317,8 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let done = query(
             "UPDATE accounts SET password_hash = $2, totp_sealed = NULL, totp_confirmed = 0, \
-             failed_attempts = 0, locked_until = 0, active = 1, password_change_required = 1 WHERE id = $1",
+             failed_attempts = 0, locked_until = 0, active = 1, password_change_required = 1, \
+             version = version + 1 WHERE id = $1",
         )
         .bind(id)
         .bind(&creds.password_hash)

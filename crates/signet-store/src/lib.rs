@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use crate::db::Db;
 pub use db::DbError;
 
-pub use accounts::NewCredentials;
+pub use accounts::{AdminChange, NewCredentials, Versioned, Written};
 pub use applications::Bootstrap;
 pub use flows::{BrowserSession, LoginFlow};
 pub use grants::{CodeRedemption, Rotation};

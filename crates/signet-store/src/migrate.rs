@@ -27,8 +27,12 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_init"), migration!(2, "0002_password_change"), migration!(3, "0003_revoked_at")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_init"),
+    migration!(2, "0002_password_change"),
+    migration!(3, "0003_revoked_at"),
+    migration!(4, "0004_account_version"),
+];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.
 const POSTGRES_LOCK: i64 = 0x5167_6e65_7401;

@@ -10,7 +10,101 @@ contracts!(
     totp_confirms_only_once,
     recover_account_clears_mfa_lock_and_sessions,
     lockout_policy_default_and_round_trip,
+    admin_accounts_page_by_username_apart_from_end_users,
+    versioned_updates_refuse_stale_versions_and_revoke_what_the_account_holds,
+    set_password_bumps_the_version_and_ends_sessions,
 );
+
+async fn new_admin(s: &Store, env_id: &str, username: &str) -> Account {
+    let mut a = account(env_id, username);
+    a.admin = true;
+    a.roles = BTreeSet::from([Role::Admin]);
+    s.insert_account(&a, &event("account.create", None)).await.unwrap();
+    a
+}
+
+async fn admin_accounts_page_by_username_apart_from_end_users(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "Administrators").await;
+    for name in ["carol", "alice", "dave", "bob"] {
+        new_admin(s, &env.id, name).await;
+    }
+    new_account(s, &env.id, "eve-end-user").await;
+    let names = |page: &[Versioned]| page.iter().map(|v| v.account.username.clone()).collect::<Vec<_>>();
+    let first = s.accounts_page(&env.id, true, None, 3).await.unwrap();
+    assert_eq!(names(&first), ["alice", "bob", "carol"]);
+    let next = s.accounts_page(&env.id, true, Some("carol"), 3).await.unwrap();
+    assert_eq!(names(&next), ["dave"], "the end user is never listed with the admins");
+    assert!(s.accounts_page(&env.id, true, Some("dave"), 3).await.unwrap().is_empty());
+    let users = s.accounts_page(&env.id, false, None, 10).await.unwrap();
+    assert_eq!(names(&users), ["eve-end-user"]);
+    assert!(first.iter().all(|v| v.version == 1));
+}
+
+async fn versioned_updates_refuse_stale_versions_and_revoke_what_the_account_holds(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "Administrators").await;
+    let a = new_admin(s, &env.id, "alice").await;
+    let mut g = grant(&env.id, "signet-cli");
+    g.account_id = a.id.clone();
+    s.create_grant(&g, Some(&refresh(&g.id, NOW + 3600))).await.unwrap();
+    let session_hash = random_hash();
+    s.insert_session(&session_hash, &session(&a, NOW + 3600)).await.unwrap();
+    let events = audit_count(s).await;
+
+    // The same roles and state: nothing it holds is touched.
+    let same = AdminChange { active: true, roles: a.roles.clone(), auditor: false };
+    assert_eq!(
+        s.update_admin_account(&a.id, Some(1), &same, NOW, &event("account.update", None)).await.unwrap(),
+        Written::Done(2)
+    );
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, None);
+    // A writer still holding version 1 has lost the race.
+    let more = AdminChange { active: true, roles: BTreeSet::from([Role::Admin, Role::CryptoAdmin]), auditor: false };
+    assert_eq!(
+        s.update_admin_account(&a.id, Some(1), &more, NOW, &event("account.update", None)).await.unwrap(),
+        Written::Stale
+    );
+    assert_eq!(audit_count(s).await, events + 1, "a stale write records nothing");
+    assert_eq!(
+        s.update_admin_account(&a.id, Some(2), &more, NOW + 5, &event("account.update", None)).await.unwrap(),
+        Written::Done(3)
+    );
+    let stored = s.versioned_account(&env.id, "alice").await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.account.roles), (3, more.roles.clone()));
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW + 5), "new roles end the old sessions");
+    assert!(s.session(&session_hash, NOW + 5).await.unwrap().is_none(), "and its browser sessions");
+    // End users and unknown ids are not admin accounts.
+    let user = new_account(s, &env.id, "bob").await;
+    assert_eq!(
+        s.update_admin_account(&user.id, None, &more, NOW, &event("account.update", None)).await.unwrap(),
+        Written::Missing
+    );
+    assert_eq!(
+        s.update_admin_account(&id(), None, &more, NOW, &event("account.update", None)).await.unwrap(),
+        Written::Missing
+    );
+}
+
+async fn set_password_bumps_the_version_and_ends_sessions(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "Administrators").await;
+    let a = new_admin(s, &env.id, "alice").await;
+    let mut g = grant(&env.id, "signet-cli");
+    g.account_id = a.id.clone();
+    s.create_grant(&g, None).await.unwrap();
+    let r = s.set_password(&a.id, Some(7), "$argon2id$new", true, NOW, &event("account.password", None)).await.unwrap();
+    assert_eq!(r, Written::Stale);
+    let r = s.set_password(&a.id, Some(1), "$argon2id$new", true, NOW, &event("account.password", None)).await.unwrap();
+    assert_eq!(r, Written::Done(2));
+    let stored = s.versioned_account(&env.id, "alice").await.unwrap().unwrap();
+    assert_eq!(stored.account.password_hash.as_deref(), Some("$argon2id$new"));
+    assert!(stored.account.password_change_required, "a reset must be replaced at the next sign-on");
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW));
+    // The sign-on's own password change bumps the version too.
+    assert!(s.change_password(&a.id, "$argon2id$own", &event("account.password", None)).await.unwrap());
+    assert_eq!(s.versioned_account(&env.id, "alice").await.unwrap().unwrap().version, 3);
+}
 
 async fn failures_lock_at_max_and_lock_expires(db: TestDb) {
     let s = &db.store;

@@ -13,8 +13,8 @@ pub use signet_core::model::{
 };
 pub use signet_proto::roles::Role;
 pub use signet_store::{
-    Backend, Bootstrap, BrowserSession, CodeRedemption, LoginFlow, NewCredentials, Rotation, Store, StoreError,
-    StoredKey,
+    AdminChange, Backend, Bootstrap, BrowserSession, CodeRedemption, LoginFlow, NewCredentials, Rotation, Store,
+    StoreError, StoredKey, Versioned, Written,
 };
 
 use crate::NOW;
