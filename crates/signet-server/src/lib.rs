@@ -1,6 +1,7 @@
 //! signetd as a library: `app(state)` is the whole HTTP surface, so tests run
 //! it in-process with their own store and clock; `main.rs` only parses flags.
 
+pub mod admin;
 pub mod bootstrap;
 pub mod cache;
 pub mod cli;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .route(routes::READYZ, get(ops::readyz))
         .route(routes::METRICS, get(ops::metrics))
         .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
+        .nest(admin::PREFIX, admin::router().layer(DefaultBodyLimit::max(admin::MAX_BODY)))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -28,11 +28,13 @@ pub enum Failure {
     RateLimited,
     CodeReplay,
     RefreshReuse,
+    /// An admin API call without valid credentials (401).
+    AdminAuthentication,
     Other,
 }
 
 impl Failure {
-    const ALL: [Failure; 15] = [
+    const ALL: [Failure; 16] = [
         Failure::InvalidRequest,
         Failure::InvalidClient,
         Failure::InvalidGrant,
@@ -47,11 +49,13 @@ impl Failure {
         Failure::RateLimited,
         Failure::CodeReplay,
         Failure::RefreshReuse,
+        Failure::AdminAuthentication,
         Failure::Other,
     ];
 
     fn label(self) -> &'static str {
         match self {
+            Failure::AdminAuthentication => "admin_unauthenticated",
             Failure::InvalidRequest => "invalid_request",
             Failure::InvalidClient => "invalid_client",
             Failure::InvalidGrant => "invalid_grant",

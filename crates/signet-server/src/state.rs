@@ -35,6 +35,8 @@ pub struct Inner {
     pub hasher: Hasher,
     /// Fetches what administrators configured (upstream providers, MFA services).
     pub fetcher: Fetcher,
+    /// The admin API's verification cache and the Administrators environment.
+    pub admin_auth: crate::admin::caller::AdminAuth,
 }
 
 impl std::ops::Deref for AppState {
@@ -72,6 +74,7 @@ impl AppState {
             failures: FailureLimiter::default(),
             hasher: Hasher::new(cores),
             fetcher: Fetcher::new(c.allow_private_fetch)?,
+            admin_auth: Default::default(),
         })))
     }
 

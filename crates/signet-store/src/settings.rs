@@ -2,8 +2,10 @@
 
 use signet_core::model::LockoutPolicy;
 
+use signet_core::audit::AuditEvent;
+
 use crate::db::query;
-use crate::{Result, Store, from_json, to_json};
+use crate::{Result, Store, audit, from_json, to_json};
 
 const LOCKOUT: &str = "lockout_policy";
 
@@ -23,6 +25,25 @@ impl Store {
             .bind(to_json(p))
             .execute(self.db.write())
             .await?;
+        Ok(())
+    }
+
+    /// A setting's JSON value, if it was ever set.
+    pub async fn setting(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let row = query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(self.db.read()).await?;
+        row.map(|r| from_json(&r.try_get::<String>("value")?, key)).transpose()
+    }
+
+    /// Sets a setting and records who did, in one transaction.
+    pub async fn put_setting(&self, key: &str, value: &serde_json::Value, ev: &AuditEvent) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&mut tx)
+            .await?;
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

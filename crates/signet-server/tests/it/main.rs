@@ -6,6 +6,8 @@
 
 mod harness;
 
+mod admin;
+
 mod bad_input;
 mod bootstrap;
 mod browser;

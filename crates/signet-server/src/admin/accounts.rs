@@ -1,0 +1,253 @@
+//! `/accounts[/{username}]`: the admin accounts of the Administrators
+//! environment. End users are elsewhere and never appear here.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use signet_core::audit::digest_of;
+use signet_core::model::Account;
+use signet_core::password;
+use signet_core::policy::{Action, Resource, check_role_set};
+use signet_proto::roles::Role;
+use signet_store::{AdminChange, Versioned, Written};
+
+use super::caller::Caller;
+use super::{AdminError, Body, Page, Query, etag, if_match, with_etag};
+use crate::state::AppState;
+
+const KIND: &str = "account";
+
+fn view(v: &Versioned, now: i64) -> serde_json::Value {
+    let a = &v.account;
+    json!({
+        "username": a.username,
+        "active": a.active,
+        "roles": a.roles,
+        "auditor": a.auditor,
+        "mfa_enrolled": a.totp_confirmed,
+        "locked": a.is_locked(now),
+        "password_change_required": a.password_change_required,
+        "created_at": a.created_at,
+    })
+}
+
+fn check_username(u: &str) -> Result<(), AdminError> {
+    let ok = (1..=64).contains(&u.len())
+        && u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    if ok { Ok(()) } else { Err(AdminError::invalid("username: 1 to 64 letters, digits, '.', '_', '-' or '@'")) }
+}
+
+fn check_password(p: &str) -> Result<(), AdminError> {
+    if p.chars().count() < password::MIN_LENGTH {
+        return Err(AdminError::invalid(format!("password: at least {} characters", password::MIN_LENGTH)));
+    }
+    Ok(())
+}
+
+async fn find(state: &AppState, username: &str) -> Result<Versioned, AdminError> {
+    let admins = state.admin_auth.administrators(state).await?;
+    state
+        .store
+        .versioned_account(&admins, username)
+        .await?
+        .filter(|v| v.account.admin)
+        .ok_or_else(|| AdminError::not_found("admin account"))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
+    let limit = page.limit()?;
+    let admins = state.admin_auth.administrators(&state).await?;
+    let mut rows = state.store.accounts_page(&admins, true, page.cursor.as_deref(), limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let now = state.now();
+    let next = if more { rows.last().map(|v| v.account.username.clone()) } else { None };
+    let items: Vec<_> = rows.iter().map(|v| view(v, now)).collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
+    let v = find(&state, &username).await?;
+    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    username: String,
+    password: String,
+    #[serde(default = "yes")]
+    active: bool,
+    #[serde(default)]
+    roles: BTreeSet<Role>,
+    #[serde(default)]
+    auditor: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(new): Body<NewAccount>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::AdminAccounts, Action::Write).await?;
+    check_username(&new.username)?;
+    check_password(&new.password)?;
+    check_role_set(&new.roles, new.auditor).map_err(AdminError::unprocessable)?;
+    let admins = state.admin_auth.administrators(&state).await?;
+    let hash = state.hasher.hash(&new.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
+    let now = state.now();
+    let account = Account {
+        id: signet_core::crypto::random_id().map_err(AdminError::internal)?,
+        environment_id: admins.clone(),
+        username: new.username.clone(),
+        password_hash: Some(hash),
+        active: new.active,
+        admin: true,
+        roles: new.roles.clone(),
+        auditor: new.auditor,
+        totp_sealed: None,
+        totp_confirmed: false,
+        totp_last_step: 0,
+        failed_attempts: 0,
+        // Chosen by someone else: the person replaces it at the first sign-on.
+        password_change_required: true,
+        locked_until: 0,
+        created_at: now,
+    };
+    let mut ev = caller.event("admin.account.create", &account.id, now)?;
+    ev.environment_id = Some(admins.clone());
+    ev.digest =
+        digest_of(&json!({"username": new.username, "active": new.active, "roles": new.roles, "auditor": new.auditor}));
+    state.store.insert_account(&account, &ev).await.map_err(|e| match e {
+        signet_store::StoreError::Conflict(_) => AdminError::conflict(format!("{} already exists", new.username)),
+        e => e.into(),
+    })?;
+    let v = Versioned { account, version: 1 };
+    let mut res = with_etag(etag(KIND, &v.account.id, 1), view(&v, now));
+    *res.status_mut() = StatusCode::CREATED;
+    if let Ok(loc) = format!("{}/accounts/{}", super::PREFIX, v.account.username).parse() {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUpdate {
+    /// Optional; if given it must be the account's own (usernames do not change).
+    username: Option<String>,
+    active: bool,
+    roles: BTreeSet<Role>,
+    auditor: bool,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+    Body(change): Body<AccountUpdate>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::AdminAccounts, Action::Write).await?;
+    if change.username.as_deref().is_some_and(|u| u != username) {
+        return Err(AdminError::invalid("username: an account's username cannot change"));
+    }
+    check_role_set(&change.roles, change.auditor).map_err(AdminError::unprocessable)?;
+    let v = find(&state, &username).await?;
+    let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
+    // Someone must always be able to manage admin accounts.
+    let keeps_user_admin = change.active && change.roles.contains(&Role::UserAdmin);
+    if v.account.roles.contains(&Role::UserAdmin) && v.account.active && !keeps_user_admin {
+        let admins = state.admin_auth.administrators(&state).await?;
+        let others = state
+            .store
+            .accounts_page(&admins, true, None, 10_000)
+            .await?
+            .into_iter()
+            .filter(|o| o.account.id != v.account.id && o.account.active && o.account.roles.contains(&Role::UserAdmin))
+            .count();
+        if others == 0 {
+            return Err(AdminError::conflict(
+                "this is the last active UserAdmin; grant UserAdmin to another account first",
+            ));
+        }
+    }
+    let now = state.now();
+    let mut ev = caller.event("admin.account.update", &v.account.id, now)?;
+    ev.environment_id = Some(v.account.environment_id.clone());
+    ev.digest = digest_of(
+        &json!({"username": username, "active": change.active, "roles": change.roles, "auditor": change.auditor}),
+    );
+    let wanted = AdminChange { active: change.active, roles: change.roles, auditor: change.auditor };
+    match state.store.update_admin_account(&v.account.id, expected, &wanted, now, &ev).await? {
+        Written::Done(version) => {
+            state.revocations.stale();
+            let v = find(&state, &username).await?;
+            Ok(with_etag(etag(KIND, &v.account.id, version), view(&v, now)))
+        }
+        Written::Stale => Err(AdminError::stale()),
+        Written::Missing => Err(AdminError::not_found("admin account")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    password: String,
+    /// For a reset by a UserAdmin: whether the person must replace it at the
+    /// next sign-on (default yes). One's own new password never must.
+    must_change: Option<bool>,
+}
+
+pub async fn password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+    Body(change): Body<PasswordChange>,
+) -> Result<Response, AdminError> {
+    let v = find(&state, &username).await;
+    let own = matches!(&v, Ok(v) if caller.account_id.as_deref() == Some(v.account.id.as_str()));
+    let resource = if own { Resource::OwnPassword } else { Resource::AdminAccounts };
+    caller.allow(&state, resource, Action::Write).await?;
+    let v = v?;
+    check_password(&change.password)?;
+    let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
+    let must_change = !own && change.must_change.unwrap_or(true);
+    let hash = state.hasher.hash(&change.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
+    let now = state.now();
+    let action = if own { "admin.account.password.change" } else { "admin.account.password.reset" };
+    let mut ev = caller.event(action, &v.account.id, now)?;
+    ev.environment_id = Some(v.account.environment_id.clone());
+    ev.digest = digest_of(&json!({"username": username, "must_change": must_change}));
+    match state.store.set_password(&v.account.id, expected, &hash, must_change, now, &ev).await? {
+        Written::Done(version) => {
+            state.revocations.stale();
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            if let Ok(tag) = etag(KIND, &v.account.id, version).parse() {
+                res.headers_mut().insert(header::ETAG, tag);
+            }
+            Ok(res)
+        }
+        Written::Stale => Err(AdminError::stale()),
+        Written::Missing => Err(AdminError::not_found("admin account")),
+    }
+}

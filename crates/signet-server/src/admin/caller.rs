@@ -1,0 +1,331 @@
+//! Who is calling the admin API, by the schemes configured for it.
+//!
+//! - **native**: HTTP Basic against the admin accounts of the Administrators
+//!   environment. A verified password is remembered for a short while under a
+//!   keyed hash of the credentials, but only while the account's version in
+//!   the store is unchanged, and the store is read on every request: a
+//!   password change, a role change or a deactivation takes effect on every
+//!   instance at once, without paying argon2 on every call.
+//! - **oauth**: Bearer access tokens of any signetd environment carrying the
+//!   admin API audience. Roles are read from the account or worker in the
+//!   store at request time, never from the token.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use signet_core::audit::{Actor, ActorKind, AuditEvent};
+use signet_core::clock::UnixTime;
+use signet_core::crypto::{b64url_decode, hmac_sha256, random_bytes};
+use signet_core::policy::{self, Action, Principal, Resource};
+
+use super::AdminError;
+use crate::net::ClientIp;
+use crate::oauth::Env;
+use crate::oauth::bearer;
+use crate::state::AppState;
+
+/// Where the schemes are kept (the store's settings).
+pub const SETTINGS_KEY: &str = "admin_api.authentication";
+/// How long a verified Basic password is trusted without argon2.
+const VERIFIED_FOR: UnixTime = 60;
+const VERIFIED_MAX: usize = 1024;
+const REALM: &str = "signet admin API";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Native,
+    Oauth,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Native => "native",
+            Scheme::Oauth => "oauth",
+        }
+    }
+}
+
+/// The admin API's authentication settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Tried in order; native alone is the default of a new installation.
+    pub schemes: Vec<Scheme>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings { schemes: vec![Scheme::Native] }
+    }
+}
+
+pub async fn auth_settings(state: &AppState) -> Result<AuthSettings, AdminError> {
+    match state.store.setting(SETTINGS_KEY).await? {
+        None => Ok(AuthSettings::default()),
+        Some(v) => serde_json::from_value(v).map_err(AdminError::internal),
+    }
+}
+
+/// Per-instance state of admin authentication.
+pub struct AdminAuth {
+    /// Keys the verification cache, so it never holds anything a password
+    /// could be recovered from.
+    key: [u8; 32],
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+    administrators: tokio::sync::OnceCell<String>,
+}
+
+struct Verified {
+    account_id: String,
+    version: i64,
+    until: UnixTime,
+}
+
+impl Default for AdminAuth {
+    fn default() -> AdminAuth {
+        AdminAuth {
+            key: random_bytes::<32>().unwrap_or([7; 32]),
+            verified: Mutex::new(HashMap::new()),
+            administrators: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+impl AdminAuth {
+    pub async fn administrators(&self, state: &AppState) -> Result<String, AdminError> {
+        self.administrators
+            .get_or_try_init(|| async {
+                let env = state.store.environment_by_name(signet_core::model::ADMINISTRATORS).await?;
+                env.map(|e| e.id).ok_or_else(|| AdminError::internal("the Administrators environment is missing"))
+            })
+            .await
+            .cloned()
+    }
+
+    fn remembered(&self, k: &[u8; 32], account_id: &str, version: i64, now: UnixTime) -> bool {
+        let Ok(map) = self.verified.lock() else { return false };
+        map.get(k).is_some_and(|v| v.account_id == account_id && v.version == version && v.until > now)
+    }
+
+    fn remember(&self, k: [u8; 32], account_id: &str, version: i64, now: UnixTime) {
+        let Ok(mut map) = self.verified.lock() else { return };
+        if map.len() >= VERIFIED_MAX {
+            map.retain(|_, v| v.until > now);
+            if map.len() >= VERIFIED_MAX {
+                map.clear();
+            }
+        }
+        map.insert(k, Verified { account_id: account_id.to_owned(), version, until: now + VERIFIED_FOR });
+    }
+}
+
+/// An authenticated caller of the admin API.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub actor: Actor,
+    /// The admin account, when the caller is one (not a worker).
+    pub account_id: Option<String>,
+    pub jti: Option<String>,
+    pub ip: IpAddr,
+}
+
+impl Caller {
+    /// An audit event by this caller, with the request's context.
+    pub fn event(&self, action: &str, target: &str, now: UnixTime) -> Result<AuditEvent, AdminError> {
+        let mut ev = AuditEvent::new(self.actor.clone(), action, None, target, now).map_err(AdminError::internal)?;
+        ev.request_id = Some(crate::request_id());
+        ev.source_ip = Some(self.ip.to_string());
+        if let Some(jti) = &self.jti {
+            ev.actor.scheme = format!("{} (jti {jti})", ev.actor.scheme);
+        }
+        Ok(ev)
+    }
+
+    /// Asks the policy; a refusal is recorded and answered 403 naming what is missing.
+    pub async fn allow(&self, state: &AppState, resource: Resource, action: Action) -> Result<(), AdminError> {
+        match policy::decide(&self.principal, resource, action) {
+            Ok(()) => Ok(()),
+            Err(denied) => {
+                let target = format!("{resource:?}:{action:?}");
+                let mut ev = self.event("admin.denied", &target, state.now())?;
+                ev.digest = signet_core::audit::digest_of(&serde_json::json!({"denied": denied.to_string()}));
+                state.store.record(&ev).await?;
+                Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", denied.to_string()))
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) =
+            ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0])));
+        let settings = auth_settings(state).await?;
+        let challenge = settings
+            .schemes
+            .iter()
+            .map(|s| match s {
+                Scheme::Native => format!("Basic realm=\"{REALM}\""),
+                Scheme::Oauth => format!("Bearer realm=\"{REALM}\""),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let unauthorized = || AdminError::unauthorized(challenge.clone());
+        let now = state.now();
+        if let Some(wait) = state.failures.blocked(ip, now) {
+            return Err(AdminError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                format!("too many failed attempts from this address; try again in {wait} s"),
+            ));
+        }
+        let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            return Err(unauthorized());
+        };
+        let (kind, credential) = value.split_once(' ').unwrap_or((value, ""));
+        let credential = credential.trim();
+        let caller = if kind.eq_ignore_ascii_case("basic") && settings.schemes.contains(&Scheme::Native) {
+            native(state, credential, ip, now).await?
+        } else if kind.eq_ignore_ascii_case("bearer") && settings.schemes.contains(&Scheme::Oauth) {
+            oauth(state, credential, ip).await?
+        } else {
+            None
+        };
+        match caller {
+            Some(c) => Ok(c),
+            None => {
+                state.failures.fail(ip, now);
+                state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
+                Err(unauthorized())
+            }
+        }
+    }
+}
+
+async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -> Result<Option<Caller>, AdminError> {
+    let Some(decoded) = base64::engine::general_purpose::STANDARD.decode(credential).ok() else { return Ok(None) };
+    let Ok(decoded) = String::from_utf8(decoded) else { return Ok(None) };
+    let Some((username, password)) = decoded.split_once(':') else { return Ok(None) };
+    // An empty password is never checked against anything.
+    if username.is_empty() || password.is_empty() {
+        return Ok(None);
+    }
+    let admins = state.admin_auth.administrators(state).await?;
+    let found = state.store.versioned_account(&admins, username).await?;
+    let usable = found.filter(|v| v.account.admin && v.account.active && !v.account.is_locked(now));
+    let key = hmac_sha256(&state.admin_auth.key, decoded.as_bytes());
+    let verified = match &usable {
+        Some(v) if state.admin_auth.remembered(&key, &v.account.id, v.version, now) => true,
+        // Unknown, inactive and locked accounts cost the same as a wrong password.
+        _ => {
+            let phc = usable.as_ref().and_then(|v| v.account.password_hash.as_deref());
+            state.hasher.verify(password, phc).await && usable.is_some()
+        }
+    };
+    let Some(v) = usable else { return Ok(None) };
+    let account = v.account;
+    let actor = Actor {
+        kind: ActorKind::Person,
+        id: account.id.clone(),
+        name: account.username.clone(),
+        scheme: Scheme::Native.as_str().into(),
+        client_id: None,
+    };
+    let caller = Caller {
+        principal: Principal { roles: account.roles.clone(), auditor: account.auditor },
+        actor,
+        account_id: Some(account.id.clone()),
+        jti: None,
+        ip,
+    };
+    if !verified {
+        let policy = state.store.lockout_policy().await?;
+        state.store.record_login_failure(&account.id, now, policy).await?;
+        state.store.record(&caller.event("admin.signon.failure", &account.id, now)?).await?;
+        return Ok(None);
+    }
+    if !state.admin_auth.remembered(&key, &account.id, v.version, now) {
+        if account.failed_attempts > 0 {
+            state.store.record_login_success(&account.id).await?;
+        }
+        state.store.record(&caller.event("admin.signon", &account.id, now)?).await?;
+        state.admin_auth.remember(key, &account.id, v.version, now);
+    }
+    Ok(Some(caller))
+}
+
+async fn oauth(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Caller>, AdminError> {
+    // The issuer says which environment's keys to check it with; nothing
+    // else in the token is believed before the signature is.
+    let Some(env_id) = unverified_issuer(token).and_then(|iss| environment_of(state, &iss)) else { return Ok(None) };
+    let keys = match state.env_keys(&env_id).await {
+        Ok(k) => k,
+        Err(crate::keyring::KeyringError::UnknownEnvironment) => return Ok(None),
+        Err(e) => return Err(AdminError::internal(e)),
+    };
+    let env = Env(keys);
+    let Ok(claims) = bearer::verify(state, &env, token).await? else { return Ok(None) };
+    if !claims.aud.iter().any(|a| *a == state.admin_audience()) {
+        return Ok(None);
+    }
+    if let Some(account) = state.store.account(&claims.sub).await?.filter(|a| a.environment_id == env_id) {
+        if !account.active || !account.admin {
+            return Ok(None);
+        }
+        return Ok(Some(Caller {
+            principal: Principal { roles: account.roles.clone(), auditor: account.auditor },
+            actor: Actor {
+                kind: ActorKind::Person,
+                id: account.id.clone(),
+                name: account.username.clone(),
+                scheme: Scheme::Oauth.as_str().into(),
+                client_id: Some(claims.client_id.clone()),
+            },
+            account_id: Some(account.id),
+            jti: Some(claims.jti),
+            ip,
+        }));
+    }
+    // A worker's own token: its roles, as the store holds them now.
+    let Some(app) = state.store.application(&env_id, &claims.sub).await? else { return Ok(None) };
+    if app.id != claims.client_id {
+        return Ok(None);
+    }
+    Ok(Some(Caller {
+        principal: Principal { roles: app.roles.clone(), auditor: false },
+        actor: Actor {
+            kind: ActorKind::Application,
+            id: app.id.clone(),
+            name: app.name.clone(),
+            scheme: Scheme::Oauth.as_str().into(),
+            client_id: Some(app.id.clone()),
+        },
+        account_id: None,
+        jti: Some(claims.jti),
+        ip,
+    }))
+}
+
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&b64url_decode(payload)?).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
+/// `{public_url}/{env}/as` -> `env`.
+fn environment_of(state: &AppState, issuer: &str) -> Option<String> {
+    let rest = issuer.strip_prefix(&state.public_url)?.strip_prefix('/')?;
+    let env = rest.strip_suffix("/as")?;
+    (!env.is_empty() && !env.contains('/')).then(|| env.to_owned())
+}

@@ -1,0 +1,198 @@
+//! The admin API under `/admin-api/v1` (seed 003): JSON in and out, errors as
+//! `{"error", "message"}`, every read with an `ETag`, every write accepting
+//! `If-Match`, every list paginated with a cursor and a limit.
+//!
+//! Each request is authenticated by the configured schemes (`caller`), then
+//! handlers name the resource and action they touch and ask
+//! `signet_core::policy`, through `Caller::allow`; they never look at roles.
+//! Writes and refusals of authenticated callers are recorded in the audit
+//! trail, writes in the same transaction as the change.
+
+mod accounts;
+mod audit;
+pub mod caller;
+mod settings;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+use crate::state::AppState;
+
+pub const PREFIX: &str = "/admin-api/v1";
+/// No admin document comes near this.
+pub const MAX_BODY: usize = 256 * 1024;
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/accounts", get(accounts::list).post(accounts::create))
+        .route("/accounts/{username}", get(accounts::read).put(accounts::update))
+        .route("/accounts/{username}/password", post(accounts::password))
+        .route("/settings/authentication", get(settings::read).put(settings::update))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify))
+        .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "not_found", "no such admin API resource") })
+}
+
+/// An error as the admin API answers it.
+#[derive(Debug)]
+pub struct AdminError {
+    status: StatusCode,
+    error: &'static str,
+    message: String,
+    www_authenticate: Option<String>,
+}
+
+impl AdminError {
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> AdminError {
+        AdminError { status, error, message: message.into(), www_authenticate: None }
+    }
+
+    /// 400, naming the field or what is wrong with the body.
+    pub fn invalid(message: impl Into<String>) -> AdminError {
+        AdminError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn not_found(what: &str) -> AdminError {
+        AdminError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+    }
+
+    pub fn conflict(message: impl Into<String>) -> AdminError {
+        AdminError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> AdminError {
+        AdminError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
+    }
+
+    pub fn stale() -> AdminError {
+        AdminError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the resource changed since it was read (If-Match); read it again and reapply the change",
+        )
+    }
+
+    pub fn unauthorized(challenge: String) -> AdminError {
+        AdminError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "unauthorized",
+            message: "authentication is required".into(),
+            www_authenticate: Some(challenge),
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> AdminError {
+        tracing::error!(error = %e, request_id = %crate::request_id(), "admin API failure");
+        AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server failed; see its log")
+    }
+}
+
+impl From<signet_store::StoreError> for AdminError {
+    fn from(e: signet_store::StoreError) -> AdminError {
+        match e {
+            signet_store::StoreError::Conflict(what) => AdminError::conflict(format!("{what} already exists")),
+            e => AdminError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.error, "message": self.message});
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(c) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+        }
+        res
+    }
+}
+
+/// A JSON body: `application/json`, at most `MAX_BODY`, no unknown fields
+/// (the types say `deny_unknown_fields`), errors naming the field.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = AdminError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !json {
+            return Err(AdminError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            AdminError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body exceeds {MAX_BODY} bytes"))
+        })?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| AdminError::invalid(format!("the body is not valid: {e}")))
+    }
+}
+
+/// `?cursor=…&limit=…` on every list.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl Page {
+    pub fn limit(&self) -> Result<i64, AdminError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(AdminError::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))),
+        }
+    }
+}
+
+/// A query string, with the admin API's error body.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|e| AdminError::invalid(format!("query: {}", e.body_text())))
+    }
+}
+
+pub fn etag(kind: &str, id: &str, version: i64) -> String {
+    let digest = signet_core::crypto::sha256(format!("{kind}\0{id}\0{version}").as_bytes());
+    format!("\"{}\"", signet_core::audit::hex(&digest[..12]))
+}
+
+/// The `If-Match` a write must satisfy: `Ok(None)` when absent (last writer
+/// wins, as without ETags), `Ok(Some(version))` when it names the current
+/// version, and 412 when it names another.
+pub fn if_match(headers: &HeaderMap, kind: &str, id: &str, current: i64) -> Result<Option<i64>, AdminError> {
+    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let v = v.to_str().map_err(|_| AdminError::invalid("If-Match is not text"))?.trim();
+    if v == "*" || v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag(kind, id, current)) {
+        Ok(Some(current))
+    } else {
+        Err(AdminError::stale())
+    }
+}
+
+pub fn with_etag(tag: String, body: serde_json::Value) -> Response {
+    let mut res = axum::Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res
+}

@@ -1,0 +1,59 @@
+//! `/settings/authentication`: which schemes protect the admin API. Reading
+//! and changing it both need all four roles.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use signet_core::audit::digest_of;
+use signet_core::policy::{Action, Resource};
+
+use super::caller::{AuthSettings, Caller, SETTINGS_KEY, auth_settings};
+use super::{AdminError, Body, with_etag};
+use crate::state::AppState;
+
+fn tag(s: &AuthSettings) -> String {
+    let body = serde_json::to_value(s).unwrap_or_default();
+    format!("\"{}\"", &digest_of(&body)[..24])
+}
+
+pub async fn read(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::AuthenticationSettings, Action::Read).await?;
+    let current = auth_settings(&state).await?;
+    Ok(with_etag(tag(&current), serde_json::to_value(&current).map_err(AdminError::internal)?))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(wanted): Body<AuthSettings>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::AuthenticationSettings, Action::Write).await?;
+    if wanted.schemes.is_empty() {
+        return Err(AdminError::invalid("schemes: at least one scheme"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = wanted.schemes.iter().find(|s| !seen.insert(**s)) {
+        return Err(AdminError::invalid(format!("schemes: {} is listed twice", dup.as_str())));
+    }
+    // Whoever makes the change must still get in afterwards with what they
+    // used to make it, so a change can never lock every administrator out.
+    let using = caller.actor.scheme.split(' ').next().unwrap_or_default().to_owned();
+    if !wanted.schemes.iter().any(|s| s.as_str() == using) {
+        return Err(AdminError::unprocessable(format!(
+            "schemes: this would lock you out: you are signed on with {using}, which the new settings leave out; keep it, or make the change signed on with a scheme that stays"
+        )));
+    }
+    let current = auth_settings(&state).await?;
+    if let Some(v) = headers.get(axum::http::header::IF_MATCH) {
+        let v = v.to_str().map_err(|_| AdminError::invalid("If-Match is not text"))?.trim();
+        if v != "*" && v != tag(&current) {
+            return Err(AdminError::stale());
+        }
+    }
+    let value = serde_json::to_value(&wanted).map_err(AdminError::internal)?;
+    let mut ev = caller.event("admin.settings.authentication", SETTINGS_KEY, state.now())?;
+    ev.digest = digest_of(&value);
+    state.store.put_setting(SETTINGS_KEY, &value, &ev).await?;
+    Ok(with_etag(tag(&wanted), value))
+}

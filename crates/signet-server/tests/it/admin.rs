@@ -1,0 +1,436 @@
+//! The admin API end to end: native Basic and OAuth callers, the policy's
+//! answers, ETags, bad bodies, and the audit trail it leaves.
+
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+struct Api<'a> {
+    s: &'a Server,
+    http: reqwest::Client,
+}
+
+struct Answer {
+    status: u16,
+    etag: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+impl<'a> Api<'a> {
+    fn new(s: &'a Server) -> Api<'a> {
+        Api { s, http: reqwest::Client::new() }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Answer {
+        let mut req = self.http.request(method, format!("{}/admin-api/v1{path}", self.s.base));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = if_match {
+            req = req.header("if-match", t);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let etag = headers.get("etag").map(|v| v.to_str().unwrap().to_owned());
+        let text = res.text().await.unwrap();
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Answer { status, etag, headers, body }
+    }
+
+    async fn get(&self, path: &str, auth: &str) -> Answer {
+        self.call(Method::GET, path, Some(auth), None, None).await
+    }
+}
+
+/// The error body of the admin API.
+fn assert_error(a: &Answer, status: u16, error: &str, mentions: &str) {
+    assert_eq!(a.status, status, "{:?}", a.body);
+    assert_eq!(a.body["error"], error, "{:?}", a.body);
+    assert!(a.body["message"].as_str().unwrap().contains(mentions), "{:?}", a.body);
+}
+
+async fn native_basic_rbac_etags_and_audit(s: Server) {
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+
+    let none = api.call(Method::GET, "/accounts", None, None, None).await;
+    assert_error(&none, 401, "unauthorized", "authentication");
+    assert_eq!(none.headers["www-authenticate"], "Basic realm=\"signet admin API\"");
+    let wrong = api.get("/accounts", &basic(&s.boot.admin.username, "not the password")).await;
+    assert_error(&wrong, 401, "unauthorized", "authentication");
+    let empty = api.get("/accounts", &basic(&s.boot.admin.username, "")).await;
+    assert_eq!(empty.status, 401, "an empty password is never tried");
+
+    let list = api.get("/accounts", &root).await;
+    assert_eq!(list.status, 200, "{:?}", list.body);
+    assert_eq!(list.body["items"][0]["username"], s.boot.admin.username);
+    assert_eq!(list.body["items"][0]["roles"], json!(["UserAdmin", "Admin", "ExpressionAdmin", "CryptoAdmin"]));
+    assert!(list.body["items"][0].get("password").is_none() && !list.body.to_string().contains("argon2"));
+
+    // A UserAdmin creates an Admin.
+    let ada_pw = "ada's long passphrase";
+    let made = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&root),
+            Some(json!({"username": "ada", "password": ada_pw, "roles": ["Admin"]})),
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    assert_eq!(made.headers["location"], "/admin-api/v1/accounts/ada");
+    assert!(made.etag.is_some());
+    let again = api
+        .call(Method::POST, "/accounts", Some(&root), Some(json!({"username": "ada", "password": ada_pw})), None)
+        .await;
+    assert_error(&again, 409, "conflict", "ada");
+    let ada = basic("ada", ada_pw);
+
+    // Privilege escalation: an Admin granting itself more, or creating accounts.
+    let self_grant = api
+        .call(
+            Method::PUT,
+            "/accounts/ada",
+            Some(&ada),
+            Some(json!({"active": true, "roles": ["Admin", "ExpressionAdmin", "UserAdmin"], "auditor": false})),
+            None,
+        )
+        .await;
+    assert_error(&self_grant, 403, "forbidden", "UserAdmin");
+    let create = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&ada),
+            Some(json!({"username": "mallory", "password": "a long enough password"})),
+            None,
+        )
+        .await;
+    assert_error(&create, 403, "forbidden", "needs the UserAdmin role");
+    // UserAdmin only with Admin and ExpressionAdmin; Auditor alone.
+    let bad_set = api
+        .call(
+            Method::PUT,
+            "/accounts/ada",
+            Some(&root),
+            Some(json!({"active": true, "roles": ["UserAdmin"], "auditor": false})),
+            None,
+        )
+        .await;
+    assert_error(&bad_set, 422, "unprocessable", "ExpressionAdmin");
+    let auditor_with_role = api
+        .call(
+            Method::PUT,
+            "/accounts/ada",
+            Some(&root),
+            Some(json!({"active": true, "roles": ["Admin"], "auditor": true})),
+            None,
+        )
+        .await;
+    assert_error(&auditor_with_role, 422, "unprocessable", "Auditor");
+
+    // ETags: a write from a stale read is refused.
+    let read = api.get("/accounts/ada", &root).await;
+    let tag = read.etag.clone().unwrap();
+    let change = json!({"active": true, "roles": ["Admin", "CryptoAdmin"], "auditor": false});
+    let first = api.call(Method::PUT, "/accounts/ada", Some(&root), Some(change.clone()), Some(&tag)).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_ne!(first.etag.as_deref(), Some(tag.as_str()));
+    let second = api.call(Method::PUT, "/accounts/ada", Some(&root), Some(change), Some(&tag)).await;
+    assert_error(&second, 412, "precondition_failed", "changed");
+
+    // Bad bodies: each a 400/413/415 naming what is wrong, and nothing written.
+    let unknown = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&root),
+            Some(json!({"username": "x1", "password": "a long enough password", "admin": true})),
+            None,
+        )
+        .await;
+    assert_error(&unknown, 400, "invalid_request", "unknown field `admin`");
+    let missing = api.call(Method::POST, "/accounts", Some(&root), Some(json!({"username": "x2"})), None).await;
+    assert_error(&missing, 400, "invalid_request", "missing field `password`");
+    let short = api
+        .call(Method::POST, "/accounts", Some(&root), Some(json!({"username": "x3", "password": "short"})), None)
+        .await;
+    assert_error(&short, 400, "invalid_request", "password");
+    let role = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&root),
+            Some(json!({"username": "x4", "password": "a long enough password", "roles": ["Root"]})),
+            None,
+        )
+        .await;
+    assert_error(&role, 400, "invalid_request", "Root");
+    let raw = |body: &'static str, ctype: &'static str| {
+        api.http
+            .post(format!("{}/admin-api/v1/accounts", s.base))
+            .header("authorization", root.clone())
+            .header("content-type", ctype)
+            .body(body)
+    };
+    let malformed = raw("{\"username\": ", "application/json").send().await.unwrap();
+    assert_eq!(malformed.status(), 400);
+    let not_json = raw("username=x", "application/x-www-form-urlencoded").send().await.unwrap();
+    assert_eq!(not_json.status(), 415);
+    let huge = api
+        .http
+        .post(format!("{}/admin-api/v1/accounts", s.base))
+        .header("authorization", root.clone())
+        .header("content-type", "application/json")
+        .body(format!("{{\"username\": \"{}\"}}", "x".repeat(300 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    let bad_limit = api.get("/accounts?limit=0", &root).await;
+    assert_error(&bad_limit, 400, "invalid_request", "limit");
+    let names = api.get("/accounts?limit=1", &root).await;
+    assert_eq!(names.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(names.body["items"][0]["username"], "ada", "by username");
+    let cursor = names.body["next_cursor"].as_str().unwrap().to_owned();
+    let rest = api.get(&format!("/accounts?limit=10&cursor={cursor}"), &root).await;
+    assert_eq!(rest.body["items"][0]["username"], s.boot.admin.username);
+    assert!(rest.body["next_cursor"].is_null(), "the last page");
+    assert_eq!(api.get("/accounts/x1", &root).await.status, 404, "a refused create wrote nothing");
+
+    // Any account changes its own password; the old one stops working at once.
+    let own = api
+        .call(
+            Method::POST,
+            "/accounts/ada/password",
+            Some(&ada),
+            Some(json!({"password": "ada's new passphrase"})),
+            None,
+        )
+        .await;
+    assert_eq!(own.status, 204, "{:?}", own.body);
+    assert_eq!(api.get("/accounts", &ada).await.status, 401);
+    let ada = basic("ada", "ada's new passphrase");
+    assert_eq!(api.get("/accounts", &ada).await.status, 200);
+    let other = api
+        .call(
+            Method::POST,
+            &format!("/accounts/{}/password", s.boot.admin.username),
+            Some(&ada),
+            Some(json!({"password": "hijacked passphrase"})),
+            None,
+        )
+        .await;
+    assert_error(&other, 403, "forbidden", "UserAdmin");
+
+    // Deactivation takes effect on the next call, verification cache or not.
+    let off = api
+        .call(
+            Method::PUT,
+            "/accounts/ada",
+            Some(&root),
+            Some(json!({"active": false, "roles": ["Admin"], "auditor": false})),
+            None,
+        )
+        .await;
+    assert_eq!(off.status, 200, "{:?}", off.body);
+    assert_eq!(api.get("/accounts", &ada).await.status, 401);
+
+    // The last UserAdmin cannot remove their own power to manage accounts.
+    let last = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{}", s.boot.admin.username),
+            Some(&root),
+            Some(json!({"active": true, "roles": ["Admin"], "auditor": false})),
+            None,
+        )
+        .await;
+    assert_error(&last, 409, "conflict", "last active UserAdmin");
+
+    // An Auditor reads everything and writes nothing.
+    let made = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&root),
+            Some(json!({"username": "aud", "password": "auditor passphrase", "auditor": true})),
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let aud = basic("aud", "auditor passphrase");
+    assert_eq!(api.get("/accounts", &aud).await.status, 200);
+    assert_eq!(api.get("/audit", &aud).await.status, 200);
+    let write = api
+        .call(
+            Method::PUT,
+            "/accounts/aud",
+            Some(&aud),
+            Some(json!({"active": true, "roles": [], "auditor": true})),
+            None,
+        )
+        .await;
+    assert_error(&write, 403, "forbidden", "Auditor may only read");
+    assert_error(&api.get("/settings/authentication", &aud).await, 403, "forbidden", "roles");
+
+    // The trail: every write and every refusal, by whom, from where, in one chain.
+    let denied = api.get("/audit?action=admin.denied&limit=100", &aud).await;
+    assert_eq!(denied.status, 200);
+    let events = denied.body["items"].as_array().unwrap();
+    assert!(events.len() >= 4, "{events:?}");
+    assert!(events.iter().any(|e| e["event"]["actor"]["name"] == "ada" && e["event"]["source_ip"] == "127.0.0.1"));
+    assert!(events.iter().any(|e| e["event"]["actor"]["name"] == "aud"));
+    let updates = api.get("/audit?action=admin.account.&limit=100", &aud).await;
+    let actions: Vec<&str> =
+        updates.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
+    for a in ["admin.account.create", "admin.account.update", "admin.account.password.change"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert!(!updates.body.to_string().contains("ada's new passphrase"), "no password in the trail");
+    let verify = api.get("/audit/verify", &aud).await;
+    assert_eq!(verify.body["intact"], true, "{:?}", verify.body);
+    assert!(verify.body["events"].as_i64().unwrap() > 10);
+    assert_eq!(verify.body["head"].as_str().unwrap().len(), 64);
+    let bad_filter = api.get("/audit?colour=red", &aud).await;
+    assert_error(&bad_filter, 400, "invalid_request", "colour");
+}
+
+#[tokio::test]
+async fn native_basic_rbac_etags_and_audit_on_sqlite() {
+    native_basic_rbac_etags_and_audit(Server::start_on(Backend::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn native_basic_rbac_etags_and_audit_on_postgres() {
+    native_basic_rbac_etags_and_audit(Server::start_on(Backend::Postgres).await).await;
+}
+
+#[tokio::test]
+async fn oauth_tokens_act_with_the_roles_in_the_store_once_the_scheme_is_on() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let person = s.account(true, true).await;
+    let tokens = code_flow_tokens(&s, &person).await;
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+
+    // Native is the default: a token is not a credential yet.
+    assert_eq!(api.get("/accounts", &bearer).await.status, 401);
+    let settings = api.get("/settings/authentication", &root).await;
+    assert_eq!(settings.body, json!({"schemes": ["native"]}));
+    // Switching to OAuth alone while signed on with native would lock the caller out.
+    let lockout =
+        api.call(Method::PUT, "/settings/authentication", Some(&root), Some(json!({"schemes": ["oauth"]})), None).await;
+    assert_error(&lockout, 422, "unprocessable", "lock you out");
+    let unknown = api
+        .call(Method::PUT, "/settings/authentication", Some(&root), Some(json!({"schemes": ["kerberos"]})), None)
+        .await;
+    assert_error(&unknown, 400, "invalid_request", "kerberos");
+    let on = api
+        .call(
+            Method::PUT,
+            "/settings/authentication",
+            Some(&root),
+            Some(json!({"schemes": ["oauth", "native"]})),
+            settings.etag.as_deref(),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{:?}", on.body);
+    let stale = api
+        .call(
+            Method::PUT,
+            "/settings/authentication",
+            Some(&root),
+            Some(json!({"schemes": ["native", "oauth"]})),
+            settings.etag.as_deref(),
+        )
+        .await;
+    assert_eq!(stale.status, 412);
+
+    let listed = api.get("/accounts", &bearer).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    let challenge = api.call(Method::GET, "/accounts", None, None, None).await;
+    assert_eq!(
+        challenge.headers["www-authenticate"],
+        "Bearer realm=\"signet admin API\", Basic realm=\"signet admin API\""
+    );
+
+    // Roles come from the store at request time, not from the token.
+    let demote = api
+        .call(
+            Method::PUT,
+            &format!("/accounts/{}", person.username),
+            Some(&root),
+            Some(json!({"active": true, "roles": ["Admin"], "auditor": false})),
+            None,
+        )
+        .await;
+    assert_eq!(demote.status, 200, "{:?}", demote.body);
+    // Changing the roles ended the sign-on the token came from.
+    assert_eq!(api.get("/accounts", &bearer).await.status, 401, "its access token was revoked with its family");
+
+    // A worker's client-credentials token acts with the worker's roles.
+    let (id, secret) = s
+        .application(
+            signet_core::model::AppKind::Worker,
+            &[signet_core::model::GrantType::ClientCredentials],
+            &[signet_proto::roles::Role::Admin],
+            None,
+        )
+        .await;
+    let (status, t) = s
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", secret.as_deref().unwrap()),
+        ])
+        .await;
+    assert_eq!(status, 200, "{t}");
+    let worker = format!("Bearer {}", t["access_token"].as_str().unwrap());
+    assert_eq!(api.get("/accounts", &worker).await.status, 200, "Admin reads");
+    let write = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&worker),
+            Some(json!({"username": "w", "password": "a long enough password"})),
+            None,
+        )
+        .await;
+    assert_error(&write, 403, "forbidden", "UserAdmin");
+    let trail = api.get("/audit?action=admin.denied", &root).await;
+    let by_worker =
+        trail.body["items"].as_array().unwrap().iter().find(|e| e["event"]["actor"]["id"] == id.as_str()).cloned();
+    assert_eq!(by_worker.unwrap()["event"]["actor"]["kind"], "application", "service credentials are not people");
+    // The bootstrap worker has no roles and its tokens lack the admin audience.
+    let (_, t) = s
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &s.boot.worker.client_id),
+            ("client_secret", &s.boot.worker.client_secret),
+        ])
+        .await;
+    assert_eq!(api.get("/accounts", &format!("Bearer {}", t["access_token"].as_str().unwrap())).await.status, 401);
+    assert_eq!(api.get("/accounts", "Bearer not.a.token").await.status, 401);
+}
