@@ -16,23 +16,50 @@ use signet_proto::roles::Role;
 use signet_store::{AdminChange, Versioned, Written};
 
 use super::caller::Caller;
-use super::{AdminError, Body, Page, Query, etag, if_match, with_etag};
+use super::{AdminError, Body, ErrorBody, Page, Query, etag, if_match, with_etag};
 use crate::state::AppState;
 
 const KIND: &str = "account";
 
-fn view(v: &Versioned, now: i64) -> serde_json::Value {
+/// An admin account as the API shows it: never its password or secrets.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AccountView {
+    username: String,
+    active: bool,
+    /// UserAdmin, Admin, ExpressionAdmin, CryptoAdmin.
+    #[schema(value_type = Vec<String>)]
+    roles: BTreeSet<Role>,
+    auditor: bool,
+    mfa_enrolled: bool,
+    locked: bool,
+    password_change_required: bool,
+    /// Unix seconds.
+    created_at: i64,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AccountPage {
+    items: Vec<AccountView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+fn view(v: &Versioned, now: i64) -> AccountView {
     let a = &v.account;
-    json!({
-        "username": a.username,
-        "active": a.active,
-        "roles": a.roles,
-        "auditor": a.auditor,
-        "mfa_enrolled": a.totp_confirmed,
-        "locked": a.is_locked(now),
-        "password_change_required": a.password_change_required,
-        "created_at": a.created_at,
-    })
+    AccountView {
+        username: a.username.clone(),
+        active: a.active,
+        roles: a.roles.clone(),
+        auditor: a.auditor,
+        mfa_enrolled: a.totp_confirmed,
+        locked: a.is_locked(now),
+        password_change_required: a.password_change_required,
+        created_at: a.created_at,
+    }
+}
+
+fn to_json(v: AccountView) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 fn check_username(u: &str) -> Result<(), AdminError> {
@@ -58,6 +85,9 @@ async fn find(state: &AppState, username: &str) -> Result<Versioned, AdminError>
         .ok_or_else(|| AdminError::not_found("admin account"))
 }
 
+/// Admin accounts, by username.
+#[utoipa::path(get, path = "/accounts", tag = "accounts", params(Page),
+    responses((status = 200, body = AccountPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -71,10 +101,13 @@ pub async fn list(
     rows.truncate(limit as usize);
     let now = state.now();
     let next = if more { rows.last().map(|v| v.account.username.clone()) } else { None };
-    let items: Vec<_> = rows.iter().map(|v| view(v, now)).collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+    let items = rows.iter().map(|v| view(v, now)).collect();
+    Ok(axum::Json(AccountPage { items, next_cursor: next }).into_response())
 }
 
+/// One admin account, with its ETag.
+#[utoipa::path(get, path = "/accounts/{username}", tag = "accounts", params(("username" = String, Path)),
+    responses((status = 200, body = AccountView, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -82,10 +115,10 @@ pub async fn read(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
     let v = find(&state, &username).await?;
-    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
+    Ok(with_etag(etag(KIND, &v.account.id, v.version), to_json(view(&v, state.now()))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     username: String,
@@ -93,6 +126,7 @@ pub struct NewAccount {
     #[serde(default = "yes")]
     active: bool,
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     roles: BTreeSet<Role>,
     #[serde(default)]
     auditor: bool,
@@ -102,6 +136,9 @@ fn yes() -> bool {
     true
 }
 
+/// Creates an admin account (UserAdmin). Its password must be replaced at its first sign-on.
+#[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = NewAccount,
+    responses((status = 201, body = AccountView, headers(("ETag" = String), ("Location" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,7 +178,7 @@ pub async fn create(
         e => e.into(),
     })?;
     let v = Versioned { account, version: 1 };
-    let mut res = with_etag(etag(KIND, &v.account.id, 1), view(&v, now));
+    let mut res = with_etag(etag(KIND, &v.account.id, 1), to_json(view(&v, now)));
     *res.status_mut() = StatusCode::CREATED;
     if let Ok(loc) = format!("{}/accounts/{}", super::PREFIX, v.account.username).parse() {
         res.headers_mut().insert(header::LOCATION, loc);
@@ -149,16 +186,21 @@ pub async fn create(
     Ok(res)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountUpdate {
     /// Optional; if given it must be the account's own (usernames do not change).
     username: Option<String>,
     active: bool,
+    #[schema(value_type = Vec<String>)]
     roles: BTreeSet<Role>,
     auditor: bool,
 }
 
+/// Replaces an admin account's state and roles (UserAdmin). Deactivating it or
+/// changing its roles ends its sessions and tokens.
+#[utoipa::path(put, path = "/accounts/{username}", tag = "accounts", params(("username" = String, Path), ("If-Match" = Option<String>, Header)), request_body = AccountUpdate,
+    responses((status = 200, body = AccountView, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -201,14 +243,14 @@ pub async fn update(
         Written::Done(version) => {
             state.revocations.stale();
             let v = find(&state, &username).await?;
-            Ok(with_etag(etag(KIND, &v.account.id, version), view(&v, now)))
+            Ok(with_etag(etag(KIND, &v.account.id, version), to_json(view(&v, now))))
         }
         Written::Stale => Err(AdminError::stale()),
         Written::Missing => Err(AdminError::not_found("admin account")),
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     password: String,
@@ -217,6 +259,9 @@ pub struct PasswordChange {
     must_change: Option<bool>,
 }
 
+/// Changes one's own password, or resets another's (UserAdmin). Ends the account's sessions and tokens.
+#[utoipa::path(post, path = "/accounts/{username}/password", tag = "accounts", params(("username" = String, Path), ("If-Match" = Option<String>, Header)), request_body = PasswordChange,
+    responses((status = 204, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn password(
     State(state): State<AppState>,
     caller: Caller,

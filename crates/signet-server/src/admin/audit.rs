@@ -3,18 +3,18 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use signet_core::policy::{Action, Resource};
 
 use super::caller::Caller;
-use super::{AdminError, Query};
+use super::{AdminError, ErrorBody, Query};
 use crate::state::AppState;
 
 /// Events looked at per request at most, so a filter that matches little
 /// still answers quickly; the cursor then moves on past what was looked at.
 const SCAN: i64 = 5_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// The sequence number after which to continue.
@@ -31,6 +31,36 @@ pub struct Filter {
     until: Option<i64>,
 }
 
+/// One recorded event and its place in the chain.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditItem {
+    seq: i64,
+    /// Hex SHA-256 chaining this event to the one before.
+    hash: String,
+    /// Time, actor (kind, id, name, scheme), action, target, digest of the change, request id, source address.
+    #[schema(value_type = Object)]
+    event: signet_core::audit::AuditEvent,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditItem>,
+    next_cursor: Option<i64>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ChainStatus {
+    events: i64,
+    /// The first sequence number whose hash does not match, if any.
+    broken_at: Option<i64>,
+    /// The last event's hash: a monitor keeping it can detect a rewritten or truncated tail.
+    head: Option<String>,
+    intact: bool,
+}
+
+/// The audit trail, filtered (Auditor or any role).
+#[utoipa::path(get, path = "/audit", tag = "audit", params(Filter),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -62,7 +92,7 @@ pub async fn list(
             scanned += 1;
             after = e.seq;
             if matches(&e) {
-                items.push(json!({"seq": e.seq, "hash": e.hash, "event": e.event}));
+                items.push(AuditItem { seq: e.seq, hash: e.hash, event: e.event });
                 if items.len() as i64 == limit {
                     break;
                 }
@@ -70,13 +100,16 @@ pub async fn list(
         }
     }
     let next = if exhausted { None } else { Some(after) };
-    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+    Ok(axum::Json(AuditPage { items, next_cursor: next }).into_response())
 }
 
+/// Walks the chain from the first event.
+#[utoipa::path(get, path = "/audit/verify", tag = "audit",
+    responses((status = 200, body = ChainStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Audit, Action::Read).await?;
     let check = state.store.verify_audit_chain().await?;
     let head = state.store.audit_events(check.events - 1, 1).await?.pop().map(|e| e.hash);
-    Ok(axum::Json(json!({"events": check.events, "broken_at": check.broken_at, "head": head, "intact": check.broken_at.is_none()}))
-        .into_response())
+    let intact = check.broken_at.is_none();
+    Ok(axum::Json(ChainStatus { events: check.events, broken_at: check.broken_at, head, intact }).into_response())
 }

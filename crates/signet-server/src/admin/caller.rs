@@ -37,7 +37,7 @@ const VERIFIED_FOR: UnixTime = 60;
 const VERIFIED_MAX: usize = 1024;
 const REALM: &str = "signet admin API";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     Native,
@@ -54,7 +54,7 @@ impl Scheme {
 }
 
 /// The admin API's authentication settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// Tried in order; native alone is the default of a new installation.

@@ -18,8 +18,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -29,15 +31,61 @@ pub const MAX_BODY: usize = 256 * 1024;
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
+/// The OpenAPI document's frame; the paths and schemas come from the
+/// handlers' own annotations as they are routed, so the document cannot
+/// drift from what is served.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "signet admin API", version = "1", description = "Administration of signetd (seed 003). Every change is attributed to a named person or application and recorded in a hash-chained audit trail."),
+    servers((url = "/admin-api/v1")),
+    modifiers(&Security),
+    security(("basic" = []), ("bearer" = [])),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    }
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts", get(accounts::list).post(accounts::create))
-        .route("/accounts/{username}", get(accounts::read).put(accounts::update))
-        .route("/accounts/{username}/password", post(accounts::password))
-        .route("/settings/authentication", get(settings::read).put(settings::update))
-        .route("/audit", get(audit::list))
-        .route("/audit/verify", get(audit::verify))
+    let (router, api) = OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(accounts::list, accounts::create))
+        .routes(routes!(accounts::read, accounts::update))
+        .routes(routes!(accounts::password))
+        .routes(routes!(settings::read, settings::update))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
+        .split_for_parts();
+    let document = std::sync::Arc::new(api);
+    router
+        .route("/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .fallback(|| async { AdminError::new(StatusCode::NOT_FOUND, "not_found", "no such admin API resource") })
+        .method_not_allowed_fallback(|| async {
+            AdminError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this resource does not take that method; see /admin-api/v1/openapi.json",
+            )
+        })
+}
+
+/// Every error the admin API answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: invalid_request, unauthorized, forbidden, not_found, conflict, precondition_failed, …
+    pub error: String,
+    /// What went wrong, for a person: the field, the missing role, …
+    pub message: String,
 }
 
 /// An error as the admin API answers it.
@@ -105,7 +153,7 @@ impl From<signet_store::StoreError> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.error, "message": self.message});
+        let body = ErrorBody { error: self.error.into(), message: self.message };
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(c) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, c);
@@ -141,10 +189,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 }
 
 /// `?cursor=…&limit=…` on every list.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// Where the previous page ended (its `next_cursor`).
     pub cursor: Option<String>,
+    /// Items per page, 1 to 500; 50 by default.
     pub limit: Option<i64>,
 }
 

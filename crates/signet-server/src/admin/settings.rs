@@ -8,7 +8,7 @@ use signet_core::audit::digest_of;
 use signet_core::policy::{Action, Resource};
 
 use super::caller::{AuthSettings, Caller, SETTINGS_KEY, auth_settings};
-use super::{AdminError, Body, with_etag};
+use super::{AdminError, Body, ErrorBody, with_etag};
 use crate::state::AppState;
 
 fn tag(s: &AuthSettings) -> String {
@@ -16,12 +16,18 @@ fn tag(s: &AuthSettings) -> String {
     format!("\"{}\"", &digest_of(&body)[..24])
 }
 
+/// Which schemes protect the admin API (all four roles).
+#[utoipa::path(get, path = "/settings/authentication", tag = "settings",
+    responses((status = 200, body = AuthSettings, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn read(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AuthenticationSettings, Action::Read).await?;
     let current = auth_settings(&state).await?;
     Ok(with_etag(tag(&current), serde_json::to_value(&current).map_err(AdminError::internal)?))
 }
 
+/// Sets the schemes (all four roles). A change that would lock its maker out is refused.
+#[utoipa::path(put, path = "/settings/authentication", tag = "settings", params(("If-Match" = Option<String>, Header)), request_body = AuthSettings,
+    responses((status = 200, body = AuthSettings, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

@@ -434,3 +434,48 @@ async fn oauth_tokens_act_with_the_roles_in_the_store_once_the_scheme_is_on() {
     assert_eq!(api.get("/accounts", &format!("Bearer {}", t["access_token"].as_str().unwrap())).await.status, 401);
     assert_eq!(api.get("/accounts", "Bearer not.a.token").await.status, 401);
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_generated_from_the_routes() {
+    let s = Server::start().await;
+    let doc: Value = reqwest::get(format!("{}/admin-api/v1/openapi.json", s.base)).await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    assert_eq!(doc["servers"][0]["url"], "/admin-api/v1");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/accounts", &["get", "post"][..]),
+        ("/accounts/{username}", &["get", "put"]),
+        ("/accounts/{username}/password", &["post"]),
+        ("/settings/authentication", &["get", "put"]),
+        ("/audit", &["get"]),
+        ("/audit/verify", &["get"]),
+    ] {
+        for m in methods {
+            assert!(paths[path][m].is_object(), "{m} {path} is documented");
+        }
+    }
+    // Every documented operation is served, behind authentication.
+    let http = reqwest::Client::new();
+    let verbs = ["get", "put", "post", "delete", "patch"];
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys().filter(|k| verbs.contains(&k.as_str())) {
+            let url = format!("{}/admin-api/v1{}", s.base, path.replace("{username}", "nobody"));
+            let res = http.request(method.to_uppercase().parse().unwrap(), url).send().await.unwrap();
+            assert_eq!(res.status(), 401, "{method} {path} is routed behind authentication");
+        }
+    }
+    let wrong_verb = http.get(format!("{}/admin-api/v1/accounts/x/password", s.base)).send().await.unwrap();
+    assert_eq!(wrong_verb.status(), 405);
+    assert_eq!(wrong_verb.json::<Value>().await.unwrap()["error"], "method_not_allowed");
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(
+        (schemes["basic"]["scheme"].as_str(), schemes["bearer"]["scheme"].as_str()),
+        (Some("basic"), Some("bearer"))
+    );
+    let new_account = &doc["components"]["schemas"]["NewAccount"];
+    assert!(new_account["required"].as_array().unwrap().contains(&json!("password")), "{new_account}");
+    assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["message"].is_object());
+    let unknown = http.get(format!("{}/admin-api/v1/nothing-here", s.base)).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.json::<Value>().await.unwrap()["error"], "not_found");
+}
