@@ -44,6 +44,19 @@ pub enum Command {
     /// The PingOne connector (or signetd, through service.pingone.endpoint.baseURL).
     #[command(subcommand)]
     Pingone(PingoneCommand),
+    /// One authenticated call to the admin API (service.pingfederate.*).
+    Request {
+        /// GET, POST, PUT, PATCH or DELETE.
+        method: String,
+        /// A path under the admin API (/accounts), or a URL on its origin.
+        path_or_url: String,
+        /// The JSON body, inline or as @file.
+        #[arg(long)]
+        data: Option<String>,
+        /// Send credentials to this host although it is not the admin API's.
+        #[arg(long)]
+        trust_host: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,6 +38,15 @@ fn main() -> std::process::ExitCode {
         Command::Config(c) => commands::config::run(&ctx, c),
         Command::Auth(c) => block_on(auth(&ctx, c)),
         Command::Pingone(PingoneCommand::Auth(c)) => block_on(pingone_auth(&ctx, c)),
+        Command::Request { method, path_or_url, data, trust_host } => block_on(commands::request::run(
+            &ctx,
+            commands::request::Request {
+                method: &method,
+                target: &path_or_url,
+                data: data.as_deref(),
+                trust_host: trust_host.as_deref(),
+            },
+        )),
     };
     match result {
         Ok(code) => code.into(),

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod request;
 
 use crate::config::settings::Settings;
 use crate::output::Output;
