@@ -81,7 +81,14 @@ pub struct AdminAuth {
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Verified>>,
     administrators: tokio::sync::OnceCell<String>,
+    /// Unauthenticated calls logged in the current minute: (minute, count).
+    logged: Mutex<(UnixTime, u32)>,
 }
+
+/// Log lines about unauthenticated calls per minute; the rest are counted in
+/// metrics only, so a flood cannot flood the log (or the audit trail, which
+/// records only authenticated principals).
+const LOGGED_PER_MINUTE: u32 = 10;
 
 struct Verified {
     account_id: String,
@@ -95,6 +102,7 @@ impl Default for AdminAuth {
             key: random_bytes::<32>().unwrap_or([7; 32]),
             verified: Mutex::new(HashMap::new()),
             administrators: tokio::sync::OnceCell::new(),
+            logged: Mutex::new((0, 0)),
         }
     }
 }
@@ -108,6 +116,24 @@ impl AdminAuth {
             })
             .await
             .cloned()
+    }
+
+    fn log_unauthenticated(&self, ip: IpAddr, now: UnixTime) {
+        let Ok(mut logged) = self.logged.lock() else { return };
+        let minute = now / 60;
+        if logged.0 != minute {
+            if logged.1 > LOGGED_PER_MINUTE {
+                tracing::warn!(
+                    suppressed = logged.1 - LOGGED_PER_MINUTE,
+                    "more unauthenticated admin API calls in the last minute"
+                );
+            }
+            *logged = (minute, 0);
+        }
+        logged.1 += 1;
+        if logged.1 <= LOGGED_PER_MINUTE {
+            tracing::warn!(%ip, request_id = %crate::request_id(), "unauthenticated admin API call");
+        }
     }
 
     fn remembered(&self, k: &[u8; 32], account_id: &str, version: i64, now: UnixTime) -> bool {
@@ -191,6 +217,9 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            // No credentials at all: counted, but not a failed attempt.
+            state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
+            state.admin_auth.log_unauthenticated(ip, now);
             return Err(unauthorized());
         };
         let (kind, credential) = value.split_once(' ').unwrap_or((value, ""));
@@ -207,6 +236,7 @@ impl FromRequestParts<AppState> for Caller {
             None => {
                 state.failures.fail(ip, now);
                 state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
+                state.admin_auth.log_unauthenticated(ip, now);
                 Err(unauthorized())
             }
         }

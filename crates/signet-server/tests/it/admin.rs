@@ -479,3 +479,43 @@ async fn the_openapi_document_is_generated_from_the_routes() {
     assert_eq!(unknown.status(), 404);
     assert_eq!(unknown.json::<Value>().await.unwrap()["error"], "not_found");
 }
+
+#[tokio::test]
+async fn basic_failures_lock_the_account_and_count_in_metrics() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let made = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(&root),
+            Some(json!({"username": "bo", "password": "bo's passphrase!", "roles": ["Admin"]})),
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 201);
+    // The default policy: five failures lock the account for fifteen minutes
+    // (well below the per-address limit, which these also count).
+    for n in 0..5 {
+        let res = api
+            .http
+            .get(format!("{}/admin-api/v1/accounts", s.base))
+            .header("authorization", basic("bo", "wrong guess"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "attempt {n}");
+    }
+    let right = api.get("/accounts", &basic("bo", "bo's passphrase!")).await;
+    assert_eq!(right.status, 401, "locked: the right password gets the same answer as a wrong one");
+    let bo = api.get("/accounts/bo", &root).await;
+    assert_eq!(bo.body["locked"], true);
+    let failures = api.get("/audit?action=admin.signon.failure", &root).await;
+    assert_eq!(failures.body["items"].as_array().unwrap().len(), 5, "{:?}", failures.body);
+    // After the lock expires, the password works again.
+    s.clock.advance(16 * 60);
+    assert_eq!(api.get("/accounts", &basic("bo", "bo's passphrase!")).await.status, 200);
+    let metrics = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("signetd_failures_total{reason=\"admin_unauthenticated\"} 6"), "{metrics}");
+}
