@@ -44,6 +44,9 @@ pub enum Command {
     /// The PingOne connector (or signetd, through service.pingone.endpoint.baseURL).
     #[command(subcommand)]
     Pingone(PingoneCommand),
+    /// The admin API's audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// One authenticated call to the admin API (service.pingfederate.*).
     Request {
         /// GET, POST, PUT, PATCH or DELETE.
@@ -57,6 +60,31 @@ pub enum Command {
         #[arg(long)]
         trust_host: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recorded events, oldest first, filtered.
+    List {
+        /// An action, or a prefix ending in '.', e.g. admin.account.
+        #[arg(long)]
+        action: Option<String>,
+        /// The acting account or application (id or name).
+        #[arg(long)]
+        account: Option<String>,
+        /// The resource acted on.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Unix seconds, inclusive.
+        #[arg(long)]
+        since: Option<i64>,
+        #[arg(long)]
+        until: Option<i64>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+    },
+    /// Walk the hash chain; exit 1 if any event was edited or removed.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

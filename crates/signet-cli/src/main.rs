@@ -15,7 +15,7 @@ mod token_store;
 
 use clap::Parser;
 
-use crate::cli::{AuthCommand, Cli, Command, Format, PingoneCommand, ServiceAuthCommand};
+use crate::cli::{AuditCommand, AuthCommand, Cli, Command, Format, PingoneCommand, ServiceAuthCommand};
 use crate::commands::Ctx;
 use crate::exit::ExitCode;
 use crate::output::Output;
@@ -38,6 +38,20 @@ fn main() -> std::process::ExitCode {
         Command::Config(c) => commands::config::run(&ctx, c),
         Command::Auth(c) => block_on(auth(&ctx, c)),
         Command::Pingone(PingoneCommand::Auth(c)) => block_on(pingone_auth(&ctx, c)),
+        Command::Audit(AuditCommand::List { action, account, resource, since, until, limit }) => {
+            block_on(commands::audit::list(
+                &ctx,
+                commands::audit::ListArgs {
+                    action: action.as_deref(),
+                    account: account.as_deref(),
+                    resource: resource.as_deref(),
+                    since,
+                    until,
+                    limit,
+                },
+            ))
+        }
+        Command::Audit(AuditCommand::Verify) => block_on(commands::audit::verify(&ctx)),
         Command::Request { method, path_or_url, data, trust_host } => block_on(commands::request::run(
             &ctx,
             commands::request::Request {

@@ -1,6 +1,7 @@
 //! One module per command group; each command is a function that returns
 //! `anyhow::Result<ExitCode>`, and only `main` turns that into a process exit.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod request;

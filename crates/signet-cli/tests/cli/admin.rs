@@ -156,3 +156,57 @@ async fn request_uses_the_token_of_the_service_the_admin_api_names() {
     assert_eq!(write.code, 1);
     assert!(write.stderr.contains("answered 403: forbidden: this needs the UserAdmin role"), "{}", write.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_list_and_verify_read_the_trail() {
+    let s = Server::start().await;
+    let h = Home::new();
+    admin_basic(&h, &s, &s.boot.admin.password);
+    let made = h
+        .run_async(&[
+            "request",
+            "POST",
+            "/accounts",
+            "--data",
+            r#"{"username": "ada", "password": "a long passphrase"}"#,
+        ])
+        .await;
+    assert_eq!(made.code, 0, "{}", made.stderr);
+
+    let list = h.run_async(&["audit", "list", "--action", "admin.account.create"]).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let header = list.stdout.lines().next().unwrap();
+    assert!(header.contains("ACTOR") && header.contains("ACTION"), "{}", list.stdout);
+    let row = list.stdout.lines().nth(1).unwrap();
+    assert!(
+        row.contains("person administrator") && row.contains("admin.account.create") && row.contains("127.0.0.1"),
+        "{row}"
+    );
+    let json = h.run_async(&["-O", "json", "audit", "list", "--account", "administrator", "--limit", "500"]).await;
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert!(json.json()["items"].as_array().unwrap().iter().all(|e| e["event"]["actor"]["name"] == "administrator"));
+    let bad = h.run_async(&["audit", "list", "--limit", "0"]).await;
+    assert_eq!(bad.code, 2, "a usage error: {}", bad.stderr);
+
+    let verify = h.run_async(&["audit", "verify"]).await;
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    assert!(verify.stdout.starts_with("audit trail intact: ") && verify.stdout.contains("head "), "{}", verify.stdout);
+    // Rewrite an event behind the API's back: verify notices and says where.
+    s.store().record(&signet_testkit::test_event("tamper.me", None, "x")).await.unwrap();
+    let db = s.dir.join("signet.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE audit_events SET body = replace(body, 'tamper.me', 'innocent') WHERE body LIKE '%tamper.me%'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let broken = h.run_async(&["audit", "verify"]).await;
+    assert_eq!(broken.code, 1);
+    assert!(
+        broken.stderr.starts_with("error: the audit trail is broken at event ") && broken.stderr.contains("hint:"),
+        "{}",
+        broken.stderr
+    );
+}
