@@ -117,6 +117,8 @@ pub enum Denied {
     Missing(Vec<Role>),
     /// Nobody may do this through the API.
     Never,
+    /// The caller's password was set by someone else and must be replaced first.
+    PasswordChangeRequired,
 }
 
 impl fmt::Display for Denied {
@@ -129,6 +131,9 @@ impl fmt::Display for Denied {
                 write!(f, "this needs the {} role{}", names.join(", "), if names.len() > 1 { "s" } else { "" })
             }
             Denied::Never => f.write_str("this cannot be changed through the API"),
+            Denied::PasswordChangeRequired => f.write_str(
+                "your password was set by someone else: replace it first (POST /accounts/{your username}/password)",
+            ),
         }
     }
 }

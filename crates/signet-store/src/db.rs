@@ -306,8 +306,10 @@ impl Db {
     pub(crate) async fn begin(&self) -> Result<Tx> {
         match self {
             Db::Sqlite(lite) => {
-                lite.check_open()?;
                 let conn = lite.writer.clone().lock_owned().await;
+                // Checked with the lock held, so a write queued behind it at
+                // shutdown does not run after `close`.
+                lite.check_open()?;
                 // IMMEDIATE takes the write lock now, so a transaction that has
                 // read never fails to upgrade because another process wrote.
                 conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -361,6 +363,7 @@ impl Lite {
         let out = f(&conn);
         if let Ok(mut readers) = self.readers.lock()
             && readers.len() < SQLITE_READERS
+            && !self.closed.load(Ordering::SeqCst)
         {
             readers.push(conn);
         }
@@ -474,8 +477,9 @@ impl Query {
         match on {
             On::Read(Db::Sqlite(lite)) => lite.with_reader(|conn| sqlite_run(conn, &self, want)),
             On::Write(Db::Sqlite(lite)) => {
+                let conn = lite.writer.lock().await;
                 lite.check_open()?;
-                sqlite_run(&*lite.writer.lock().await, &self, want)
+                sqlite_run(&conn, &self, want)
             }
             On::Tx(Tx::Sqlite { conn, .. }) => sqlite_run(conn, &self, want),
             On::Read(Db::Postgres(pool)) | On::Write(Db::Postgres(pool)) => {

@@ -81,7 +81,13 @@ impl AdminClient {
         if let Some(files) = settings.checked(&k("caCertificatePemFiles"))? {
             for path in files.split(',') {
                 let pem = std::fs::read(path).with_context(|| format!("reading CA file {path}"))?;
-                for cert in reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default() {
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
+                if certs.is_empty() {
+                    bail!(
+                        "{path} holds no PEM certificate\nhint: caCertificatePemFiles takes PEM files of CA certificates"
+                    );
+                }
+                for cert in certs {
                     client = client.add_root_certificate(cert);
                 }
             }
@@ -124,6 +130,13 @@ impl AdminClient {
             url::Url::parse(target).map_err(|e| anyhow!("{target} is neither a path nor a URL: {e}"))?
         };
         let host_trusted = trust_host.is_some_and(|h| url.host_str().is_some_and(|u| u.eq_ignore_ascii_case(h)));
+        // Credentials never cross a network in the clear to a host trusted by name.
+        let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+            || url.host_str() == Some("localhost");
+        if host_trusted && url.scheme() != "https" && !loopback && !self.trusted.contains(&origin(&url)) {
+            bail!("{url} is plain http; signet sends credentials to a trusted host only over https");
+        }
         if !self.trusted.contains(&origin(&url)) && !host_trusted {
             bail!(
                 "{} is not the admin API's origin ({}); signet does not send credentials there\nhint: use a path such as /accounts, or --trust-host {} if you mean it",

@@ -253,6 +253,9 @@ pub async fn update(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    /// Required to change one's own password, so that a stolen token or
+    /// session cannot turn itself into the account's password.
+    current_password: Option<String>,
     password: String,
     /// For a reset by a UserAdmin: whether the person must replace it at the
     /// next sign-on (default yes). One's own new password never must.
@@ -275,6 +278,24 @@ pub async fn password(
     caller.allow(&state, resource, Action::Write).await?;
     let v = v?;
     check_password(&change.password)?;
+    if own {
+        let current = change.current_password.as_deref().unwrap_or_default();
+        if current.is_empty() {
+            return Err(AdminError::invalid("current_password: needed to change your own password"));
+        }
+        if !state.hasher.verify(current, v.account.password_hash.as_deref()).await {
+            let policy = state.store.lockout_policy().await?;
+            state.store.record_login_failure(&v.account.id, state.now(), policy).await?;
+            return Err(AdminError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "current_password is not this account's password",
+            ));
+        }
+        if change.current_password.as_deref() == Some(change.password.as_str()) {
+            return Err(AdminError::invalid("password: the new password must differ from the current one"));
+        }
+    }
     let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
     let must_change = !own && change.must_change.unwrap_or(true);
     let hash = state.hasher.hash(&change.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;

@@ -162,6 +162,9 @@ pub struct Caller {
     pub account_id: Option<String>,
     pub jti: Option<String>,
     pub ip: IpAddr,
+    /// Signed on with a password someone else set (a new account, a reset,
+    /// a recovery): until it is replaced, changing it is all the caller may do.
+    pub must_change_password: bool,
 }
 
 impl Caller {
@@ -178,7 +181,12 @@ impl Caller {
 
     /// Asks the policy; a refusal is recorded and answered 403 naming what is missing.
     pub async fn allow(&self, state: &AppState, resource: Resource, action: Action) -> Result<(), AdminError> {
-        match policy::decide(&self.principal, resource, action) {
+        let decision = if self.must_change_password && resource != Resource::OwnPassword {
+            Err(policy::Denied::PasswordChangeRequired)
+        } else {
+            policy::decide(&self.principal, resource, action)
+        };
+        match decision {
             Ok(()) => Ok(()),
             Err(denied) => {
                 let target = format!("{resource:?}:{action:?}");
@@ -278,6 +286,7 @@ async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -
         account_id: Some(account.id.clone()),
         jti: None,
         ip,
+        must_change_password: account.password_change_required,
     };
     if !verified {
         let policy = state.store.lockout_policy().await?;
@@ -299,11 +308,9 @@ async fn oauth(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Calle
     // The issuer says which environment's keys to check it with; nothing
     // else in the token is believed before the signature is.
     let Some(env_id) = unverified_issuer(token).and_then(|iss| environment_of(state, &iss)) else { return Ok(None) };
-    let keys = match state.env_keys(&env_id).await {
-        Ok(k) => k,
-        Err(crate::keyring::KeyringError::UnknownEnvironment) => return Ok(None),
-        Err(e) => return Err(AdminError::internal(e)),
-    };
+    // The environment comes from an unverified claim: whatever goes wrong
+    // loading its keys, the caller is simply not authenticated.
+    let Ok(keys) = state.env_keys(&env_id).await else { return Ok(None) };
     let env = Env(keys);
     let Ok(claims) = bearer::verify(state, &env, token).await? else { return Ok(None) };
     if !claims.aud.iter().any(|a| *a == state.admin_audience()) {
@@ -322,6 +329,7 @@ async fn oauth(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Calle
                 scheme: Scheme::Oauth.as_str().into(),
                 client_id: Some(claims.client_id.clone()),
             },
+            must_change_password: account.password_change_required,
             account_id: Some(account.id),
             jti: Some(claims.jti),
             ip,
@@ -344,6 +352,7 @@ async fn oauth(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Calle
         account_id: None,
         jti: Some(claims.jti),
         ip,
+        must_change_password: false,
     }))
 }
 

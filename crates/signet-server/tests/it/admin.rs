@@ -104,7 +104,44 @@ async fn native_basic_rbac_etags_and_audit(s: Server) {
         .call(Method::POST, "/accounts", Some(&root), Some(json!({"username": "ada", "password": ada_pw})), None)
         .await;
     assert_error(&again, 409, "conflict", "ada");
+    // A password someone else set: replacing it is all ada may do at first,
+    // and that takes the current one.
+    let first = basic("ada", ada_pw);
+    let before = api.get("/accounts", &first).await;
+    assert_error(&before, 403, "forbidden", "replace it first");
+    let no_current = api
+        .call(
+            Method::POST,
+            "/accounts/ada/password",
+            Some(&first),
+            Some(json!({"password": "ada's own passphrase"})),
+            None,
+        )
+        .await;
+    assert_error(&no_current, 400, "invalid_request", "current_password");
+    let wrong_current = api
+        .call(
+            Method::POST,
+            "/accounts/ada/password",
+            Some(&first),
+            Some(json!({"current_password": "a guess at it", "password": "ada's own passphrase"})),
+            None,
+        )
+        .await;
+    assert_error(&wrong_current, 403, "forbidden", "current_password");
+    let replaced = api
+        .call(
+            Method::POST,
+            "/accounts/ada/password",
+            Some(&first),
+            Some(json!({"current_password": ada_pw, "password": "ada's own passphrase"})),
+            None,
+        )
+        .await;
+    assert_eq!(replaced.status, 204, "{:?}", replaced.body);
+    let ada_pw = "ada's own passphrase";
     let ada = basic("ada", ada_pw);
+    assert_eq!(api.get("/accounts", &ada).await.status, 200);
 
     // Privilege escalation: an Admin granting itself more, or creating accounts.
     let self_grant = api
@@ -224,7 +261,7 @@ async fn native_basic_rbac_etags_and_audit(s: Server) {
             Method::POST,
             "/accounts/ada/password",
             Some(&ada),
-            Some(json!({"password": "ada's new passphrase"})),
+            Some(json!({"current_password": ada_pw, "password": "ada's new passphrase"})),
             None,
         )
         .await;
@@ -279,7 +316,17 @@ async fn native_basic_rbac_etags_and_audit(s: Server) {
         )
         .await;
     assert_eq!(made.status, 201, "{:?}", made.body);
-    let aud = basic("aud", "auditor passphrase");
+    let changed = api
+        .call(
+            Method::POST,
+            "/accounts/aud/password",
+            Some(&basic("aud", "auditor passphrase")),
+            Some(json!({"current_password": "auditor passphrase", "password": "the auditor's own words"})),
+            None,
+        )
+        .await;
+    assert_eq!(changed.status, 204, "an Auditor changes its own password: {:?}", changed.body);
+    let aud = basic("aud", "the auditor's own words");
     assert_eq!(api.get("/accounts", &aud).await.status, 200);
     assert_eq!(api.get("/audit", &aud).await.status, 200);
     let write = api
@@ -515,7 +562,8 @@ async fn basic_failures_lock_the_account_and_count_in_metrics() {
     assert_eq!(failures.body["items"].as_array().unwrap().len(), 5, "{:?}", failures.body);
     // After the lock expires, the password works again.
     s.clock.advance(16 * 60);
-    assert_eq!(api.get("/accounts", &basic("bo", "bo's passphrase!")).await.status, 200);
+    let after = api.get("/accounts", &basic("bo", "bo's passphrase!")).await;
+    assert_error(&after, 403, "forbidden", "replace it first");
     let metrics = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("signetd_failures_total{reason=\"admin_unauthenticated\"} 6"), "{metrics}");
 }
