@@ -53,7 +53,14 @@ pub enum Written {
     /// The caller's version is not the stored one: someone else wrote first.
     Stale,
     Missing,
+    /// Refused: no active account would hold UserAdmin afterwards, and
+    /// nobody could manage admin accounts any more.
+    LastUserAdmin,
 }
+
+/// Serialises writes to admin accounts' roles and state across instances,
+/// so two concurrent demotions cannot both pass the last-UserAdmin check.
+const ADMIN_ACCOUNTS_LOCK: i64 = 0x5167_6e65_7402;
 
 fn versioned(r: &Row) -> Result<Versioned> {
     Ok(Versioned { account: account(r)?, version: r.try_get("version")? })
@@ -231,6 +238,7 @@ impl Store {
         ev: &AuditEvent,
     ) -> Result<Written> {
         let mut tx = self.db.begin().await?;
+        tx.serialise(ADMIN_ACCOUNTS_LOCK).await?;
         let row = query("SELECT version, active, roles, auditor FROM accounts WHERE id = $1 AND admin = 1")
             .bind(id)
             .fetch_optional(&mut tx)
@@ -244,13 +252,34 @@ impl Store {
             from_json(&row.try_get::<String>("roles")?, "account roles")?;
         let was_active = row.try_get::<i64>("active")? != 0;
         let was_auditor = row.try_get::<i64>("auditor")? != 0;
-        query("UPDATE accounts SET active = $2, roles = $3, auditor = $4, version = version + 1 WHERE id = $1")
-            .bind(id)
-            .bind(flag(change.active))
-            .bind(to_json(&change.roles))
-            .bind(flag(change.auditor))
-            .execute(&mut tx)
-            .await?;
+        // Conditional on the version read: what was read is what is replaced.
+        let done = query(
+            "UPDATE accounts SET active = $2, roles = $3, auditor = $4, version = version + 1 \
+             WHERE id = $1 AND version = $5",
+        )
+        .bind(id)
+        .bind(flag(change.active))
+        .bind(to_json(&change.roles))
+        .bind(flag(change.auditor))
+        .bind(version)
+        .execute(&mut tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(Written::Stale);
+        }
+        let user_admin = signet_proto::roles::Role::UserAdmin;
+        if roles.contains(&user_admin) && was_active && !(change.active && change.roles.contains(&user_admin)) {
+            let holders = query("SELECT roles FROM accounts WHERE admin = 1 AND active = 1").fetch_all(&mut tx).await?;
+            let mut any = false;
+            for r in &holders {
+                let held: std::collections::BTreeSet<signet_proto::roles::Role> =
+                    from_json(&r.try_get::<String>("roles")?, "account roles")?;
+                any |= held.contains(&user_admin);
+            }
+            if !any {
+                return Ok(Written::LastUserAdmin);
+            }
+        }
         if (was_active && !change.active) || roles != change.roles || was_auditor != change.auditor {
             revoke_holdings(&mut tx, id, now).await?;
         }
@@ -278,15 +307,19 @@ impl Store {
         if expected.is_some_and(|e| e != version) {
             return Ok(Written::Stale);
         }
-        query(
+        let done = query(
             "UPDATE accounts SET password_hash = $2, password_change_required = $3, failed_attempts = 0, \
-             version = version + 1 WHERE id = $1",
+             version = version + 1 WHERE id = $1 AND version = $4",
         )
         .bind(id)
         .bind(password_hash)
         .bind(flag(must_change))
+        .bind(version)
         .execute(&mut tx)
         .await?;
+        if done.rows_affected() != 1 {
+            return Ok(Written::Stale);
+        }
         revoke_holdings(&mut tx, id, now).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;

@@ -398,6 +398,16 @@ impl std::fmt::Debug for Tx {
 }
 
 impl Tx {
+    /// Serialises this transaction with every other holding the same `key`
+    /// until commit or rollback, across instances. On SQLite every write
+    /// transaction is serialised already (one writer, BEGIN IMMEDIATE).
+    pub(crate) async fn serialise(&mut self, key: i64) -> Result<()> {
+        if let Tx::Postgres(_) = self {
+            query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(self).await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn commit(mut self) -> Result<()> {
         match &mut self {
             Tx::Sqlite { conn, open } => {

@@ -40,9 +40,7 @@ const POSTGRES_LOCK: i64 = 0x5167_6e65_7401;
 pub(crate) async fn run(db: &Db) -> Result<()> {
     for m in MIGRATIONS {
         let mut tx = db.begin().await?;
-        if let Db::Postgres(_) = db {
-            query("SELECT pg_advisory_xact_lock($1)").bind(POSTGRES_LOCK).execute(&mut tx).await?;
-        }
+        tx.serialise(POSTGRES_LOCK).await?;
         query(
             "CREATE TABLE IF NOT EXISTS signet_migrations \
              (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",

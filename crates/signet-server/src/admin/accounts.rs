@@ -215,23 +215,6 @@ pub async fn update(
     check_role_set(&change.roles, change.auditor).map_err(AdminError::unprocessable)?;
     let v = find(&state, &username).await?;
     let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
-    // Someone must always be able to manage admin accounts.
-    let keeps_user_admin = change.active && change.roles.contains(&Role::UserAdmin);
-    if v.account.roles.contains(&Role::UserAdmin) && v.account.active && !keeps_user_admin {
-        let admins = state.admin_auth.administrators(&state).await?;
-        let others = state
-            .store
-            .accounts_page(&admins, true, None, 10_000)
-            .await?
-            .into_iter()
-            .filter(|o| o.account.id != v.account.id && o.account.active && o.account.roles.contains(&Role::UserAdmin))
-            .count();
-        if others == 0 {
-            return Err(AdminError::conflict(
-                "this is the last active UserAdmin; grant UserAdmin to another account first",
-            ));
-        }
-    }
     let now = state.now();
     let mut ev = caller.event("admin.account.update", &v.account.id, now)?;
     ev.environment_id = Some(v.account.environment_id.clone());
@@ -247,6 +230,10 @@ pub async fn update(
         }
         Written::Stale => Err(AdminError::stale()),
         Written::Missing => Err(AdminError::not_found("admin account")),
+        // Someone must always be able to manage admin accounts.
+        Written::LastUserAdmin => {
+            Err(AdminError::conflict("this is the last active UserAdmin; grant UserAdmin to another account first"))
+        }
     }
 }
 
@@ -314,6 +301,6 @@ pub async fn password(
             Ok(res)
         }
         Written::Stale => Err(AdminError::stale()),
-        Written::Missing => Err(AdminError::not_found("admin account")),
+        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("admin account")),
     }
 }

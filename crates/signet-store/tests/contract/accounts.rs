@@ -13,6 +13,7 @@ contracts!(
     admin_accounts_page_by_username_apart_from_end_users,
     versioned_updates_refuse_stale_versions_and_revoke_what_the_account_holds,
     set_password_bumps_the_version_and_ends_sessions,
+    the_last_user_admin_stays_even_under_concurrent_demotions,
 );
 
 async fn new_admin(s: &Store, env_id: &str, username: &str) -> Account {
@@ -243,4 +244,41 @@ async fn lockout_policy_default_and_round_trip(db: TestDb) {
     let second = Store::open(&db.url).await.unwrap();
     assert_eq!(second.lockout_policy().await.unwrap(), lax);
     second.close().await;
+}
+
+async fn the_last_user_admin_stays_even_under_concurrent_demotions(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "Administrators").await;
+    let mut ids = Vec::new();
+    for name in ["alice", "bob"] {
+        let mut a = account(&env.id, name);
+        a.admin = true;
+        a.roles = BTreeSet::from([Role::UserAdmin, Role::Admin, Role::ExpressionAdmin]);
+        s.insert_account(&a, &event("account.create", None)).await.unwrap();
+        ids.push(a.id);
+    }
+    let demote = AdminChange { active: true, roles: BTreeSet::from([Role::Admin]), auditor: false };
+    // Both demoted at once, on two connections: one must be refused.
+    let (ev_a, ev_b) = (event("account.update", None), event("account.update", None));
+    let (a, b) = tokio::join!(
+        s.update_admin_account(&ids[0], None, &demote, NOW, &ev_a),
+        s.update_admin_account(&ids[1], None, &demote, NOW, &ev_b),
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Written::Done(_))).count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == Written::LastUserAdmin).count(), 1, "{outcomes:?}");
+    // Deactivating the last one is refused too, and changes nothing.
+    let last = if matches!(outcomes[0], Written::Done(_)) { &ids[1] } else { &ids[0] };
+    let off = AdminChange {
+        active: false,
+        roles: BTreeSet::from([Role::UserAdmin, Role::Admin, Role::ExpressionAdmin]),
+        auditor: false,
+    };
+    let events = audit_count(s).await;
+    assert_eq!(
+        s.update_admin_account(last, None, &off, NOW, &event("account.update", None)).await.unwrap(),
+        Written::LastUserAdmin
+    );
+    assert_eq!(audit_count(s).await, events);
+    assert!(s.account(last).await.unwrap().unwrap().active);
 }
