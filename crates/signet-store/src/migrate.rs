@@ -47,6 +47,7 @@ pub(crate) async fn run(db: &Db) -> Result<()> {
         )
         .execute(&mut tx)
         .await?;
+        adopt_sqlx_history(&mut tx, db).await?;
         let newest: Option<i64> =
             query("SELECT MAX(version) AS v FROM signet_migrations").fetch_one(&mut tx).await?.try_get("v")?;
         let newest = newest.unwrap_or(0);
@@ -62,6 +63,42 @@ pub(crate) async fn run(db: &Db) -> Result<()> {
         apply(&mut tx, db, m).await?;
         tx.commit().await?;
         tracing::info!(version = m.version, name = m.name, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// Databases made before signet kept its own history were migrated by sqlx,
+/// which recorded the same numbered steps in `_sqlx_migrations`. Their
+/// successful steps are taken over once, so an upgraded installation starts.
+async fn adopt_sqlx_history(tx: &mut Tx, db: &Db) -> Result<()> {
+    let ours: i64 = query("SELECT COUNT(*) AS n FROM signet_migrations").fetch_one(&mut *tx).await?.try_get("n")?;
+    if ours > 0 {
+        return Ok(());
+    }
+    let exists = match db {
+        Db::Sqlite(_) => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        Db::Postgres(_) => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = '_sqlx_migrations'",
+    };
+    let n: i64 = query(exists).fetch_one(&mut *tx).await?.try_get("n")?;
+    if n == 0 {
+        return Ok(());
+    }
+    let rows = query("SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(&mut *tx)
+        .await?;
+    for r in rows {
+        let version: i64 = r.try_get("version")?;
+        let Some(m) = MIGRATIONS.iter().find(|m| m.version == version) else {
+            return Err(StoreError::Corrupt(format!(
+                "the database's sqlx migration history has step {version}, which this signet does not know"
+            )));
+        };
+        query("INSERT INTO signet_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
+            .bind(version)
+            .bind(m.name)
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(version, "took over a schema step recorded by sqlx");
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use crate::{NOW, TestDb};
 contracts!(
     migrations_run_twice,
     a_newer_schema_is_refused,
+    a_database_migrated_by_sqlx_is_taken_over,
     a_closed_store_refuses_statements,
     bootstrap_reads_back,
     bootstrap_is_all_or_nothing,
@@ -42,6 +43,45 @@ async fn a_newer_schema_is_refused(db: TestDb) {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("schema version 999"), "{m}"),
         other => panic!("a database from a newer signet opened: {other:?}"),
     }
+}
+
+/// A database from before signet kept its own history: the first three steps
+/// applied and recorded by sqlx in `_sqlx_migrations` (with its column
+/// types), nothing in `signet_migrations`, the fourth step not yet applied.
+async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
+    let env = new_environment(&db.store, "kept").await;
+    db.store.close().await;
+    let sqlx_table = match db.store.backend() {
+        Backend::Sqlite => {
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+             installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+             checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)"
+        }
+        Backend::Postgres => {
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+             installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, \
+             checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)"
+        }
+    };
+    for sql in ["DROP TABLE signet_migrations", "ALTER TABLE accounts DROP COLUMN version", sqlx_table] {
+        db.raw(sql, None).await;
+    }
+    for (v, name) in [(1, "init"), (2, "password change"), (3, "revoked at")] {
+        let sql = format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ({v}, '{name}', TRUE, X'00', 1)"
+        );
+        let sql = if db.store.backend() == Backend::Postgres { sql.replace("X'00'", "'\\x00'") } else { sql };
+        db.raw(&sql, None).await;
+    }
+    let reopened = Store::open(&db.url).await.unwrap();
+    assert_eq!(reopened.environment(&env.id).await.unwrap(), Some(env.clone()), "data is kept");
+    let a = new_account(&reopened, &env.id, "after-upgrade").await;
+    let v = reopened.versioned_account(&env.id, &a.username).await.unwrap().unwrap();
+    assert_eq!(v.version, 1, "the fourth step ran on top of sqlx's three");
+    reopened.close().await;
+    // And again: nothing is taken over twice.
+    Store::open(&db.url).await.unwrap().close().await;
 }
 
 async fn a_closed_store_refuses_statements(db: TestDb) {
