@@ -44,6 +44,8 @@ pub struct ChainCheck {
     pub events: i64,
     /// The first sequence number whose hash does not match, if any.
     pub broken_at: Option<i64>,
+    /// The head the walk checked against (hex), for a monitor to keep.
+    pub head: Option<String>,
 }
 
 impl Store {
@@ -73,20 +75,34 @@ impl Store {
             .collect()
     }
 
-    /// Recomputes every hash from the start; any edit, deletion or reordering shows.
+    /// Recomputes every hash from the start up to the head as it was when the
+    /// walk began; any edit, deletion or reordering shows. Events appended
+    /// meanwhile are after that head and are left for the next walk.
     pub async fn verify_audit_chain(&self) -> Result<ChainCheck> {
+        let head = query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.db.read()).await?;
+        let (head_seq, head_hash): (i64, Vec<u8>) = (head.try_get("seq")?, head.try_get("hash")?);
         let mut prev: Vec<u8> = Vec::new();
         let mut expected_seq = 1;
         let mut count = 0;
-        loop {
-            let rows =
-                query("SELECT seq, body, prev_hash, hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 500")
-                    .bind(expected_seq)
-                    .fetch_all(self.db.read())
-                    .await?;
+        let check = |count: i64, broken_at: Option<i64>| ChainCheck {
+            events: count,
+            broken_at,
+            head: (head_seq > 0).then(|| signet_core::audit::hex(&head_hash)),
+        };
+        while expected_seq <= head_seq {
+            let rows = query(
+                "SELECT seq, body, prev_hash, hash FROM audit_events WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT 500",
+            )
+            .bind(expected_seq)
+            .bind(head_seq)
+            .fetch_all(self.db.read())
+            .await?;
             if rows.is_empty() {
                 break;
             }
+            // SQLite answers without ever yielding; a long walk must not
+            // hold its thread from the other tasks.
+            tokio::task::yield_now().await;
             for r in &rows {
                 let seq: i64 = r.try_get("seq")?;
                 let stored_prev: Vec<u8> = r.try_get("prev_hash")?;
@@ -96,17 +112,15 @@ impl Store {
                     && stored_prev == prev
                     && ev.is_some_and(|ev| ev.chain_hash(seq, &prev) == hash);
                 if !ok {
-                    return Ok(ChainCheck { events: count, broken_at: Some(expected_seq) });
+                    return Ok(check(count, Some(expected_seq)));
                 }
                 prev = hash;
                 expected_seq += 1;
                 count += 1;
             }
         }
-        let head = query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.db.read()).await?;
-        let (head_seq, head_hash): (i64, Vec<u8>) = (head.try_get("seq")?, head.try_get("hash")?);
         // Events deleted from the end show as a head ahead of the last event.
         let broken_at = (head_seq != count || head_hash != prev).then_some(count + 1);
-        Ok(ChainCheck { events: count, broken_at })
+        Ok(check(count, broken_at))
     }
 }

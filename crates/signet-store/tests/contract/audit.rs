@@ -7,7 +7,33 @@ contracts!(
     audit_chain_verifies_and_detects_tampering,
     audit_chain_detects_truncation,
     concurrent_audit_appends_keep_the_chain,
+    verifying_while_events_are_appended_reports_no_break,
 );
+
+async fn verifying_while_events_are_appended_reports_no_break(db: TestDb) {
+    let s = db.store.clone();
+    for n in 0..600 {
+        s.record(&event(&format!("seed.{n}"), None)).await.unwrap();
+    }
+    let writer = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for n in 0..200 {
+                s.record(&event(&format!("during.{n}"), None)).await.unwrap();
+            }
+        })
+    };
+    let mut walks = 0;
+    while !writer.is_finished() || walks == 0 {
+        let check = s.verify_audit_chain().await.unwrap();
+        assert_eq!(check.broken_at, None, "a walk over a growing trail: {check:?}");
+        assert_eq!(check.head.as_deref().map(str::len), Some(64));
+        walks += 1;
+        tokio::task::yield_now().await;
+    }
+    writer.await.unwrap();
+    assert_eq!(s.verify_audit_chain().await.unwrap().events, 800);
+}
 
 async fn audit_chain_verifies_and_detects_tampering(db: TestDb) {
     let s = &db.store;
