@@ -56,8 +56,9 @@ impl Fetcher {
                 if attempt.previous().len() >= MAX_REDIRECTS {
                     return attempt.error("too many redirects");
                 }
-                match check_fetch_url(attempt.url().as_str(), &[], allow_private) {
-                    Ok(_) => attempt.follow(),
+                let Some(first) = attempt.previous().first().cloned() else { return attempt.follow() };
+                match crate::net::redirect_allowed(&first, attempt.url(), allow_private) {
+                    Ok(()) => attempt.follow(),
                     Err(reason) => attempt.error(reason),
                 }
             }))
@@ -116,8 +117,7 @@ impl Resolve for Guard {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
-            // The scheme was checked already; only the addresses are in question here.
-            check_fetch_url(&format!("https://{host}/"), &ips, allow_private)?;
+            crate::net::resolution_allowed(&host, &ips, allow_private)?;
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
         })

@@ -108,19 +108,65 @@ impl FromRequestParts<AppState> for ClientIp {
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let o = v4.octets();
             v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // CGNAT 100.64/10
+                || o[0] == 100 && (64..128).contains(&o[1]) // CGNAT 100.64/10
+                || o[0] == 198 && (o[1] == 18 || o[1] == 19) // benchmarking 198.18/15
+                || o[0] == 0 // "this network"
         }
         IpAddr::V6(v6) => {
-            let seg = v6.segments()[0];
+            let seg = v6.segments();
+            let embedded = |hi: u16, lo: u16| std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
             v6.is_unspecified()
-                || (seg & 0xfe00) == 0xfc00
-                || (seg & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)) || v4.is_loopback())
+                // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address inside.
+                || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0]
+                    && { let v4 = embedded(seg[6], seg[7]); is_private(IpAddr::V4(v4)) || v4.is_loopback() })
+                || (seg[0] == 0x2002 && { let v4 = embedded(seg[1], seg[2]); is_private(IpAddr::V4(v4)) || v4.is_loopback() })
         }
+    }
+}
+
+/// Whether a redirect from `from` to `to` may be followed: `to` must pass the
+/// fetch rules itself, and a request that did not start on loopback may not be
+/// sent there, where it would reach signetd's own host.
+pub fn redirect_allowed(from: &url::Url, to: &url::Url, allow_private: bool) -> Result<(), String> {
+    check_fetch_url(to.as_str(), &[], allow_private)?;
+    if !allow_private && !is_loopback_host(from) && is_loopback_host(to) {
+        return Err(format!("a redirect from {} to loopback ({to}) is refused", from.origin().ascii_serialization()));
+    }
+    Ok(())
+}
+
+/// Whether resolving `host` to `addrs` is acceptable: names other than
+/// `localhost` may not resolve to loopback (a public name re-pointed at this
+/// host), nor to private addresses, unless `allow_private`.
+pub fn resolution_allowed(host: &str, addrs: &[IpAddr], allow_private: bool) -> Result<(), String> {
+    if allow_private {
+        return Ok(());
+    }
+    if !host.eq_ignore_ascii_case("localhost") && addrs.iter().any(|a| a.is_loopback()) {
+        return Err(format!("{host} resolves to loopback; set allow_private_fetch to permit it"));
+    }
+    if let Some(bad) = addrs.iter().find(|a| is_private(**a)) {
+        return Err(format!(
+            "{host} resolves to the private or link-local address {bad}; set allow_private_fetch to permit it"
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback_host(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -187,5 +233,29 @@ mod tests {
         assert!(check_fetch_url("https://idp.example/jwks", &["192.168.1.1".parse().unwrap()], false).is_err());
         assert!(check_fetch_url("https://[fe80::1]/jwks", &[], false).is_err());
         assert!(check_fetch_url("ftp://idp.example/", &[public], false).is_err());
+        assert!(check_fetch_url("https://198.18.0.1/", &[], false).is_err());
+        assert!(check_fetch_url("https://[64:ff9b::a00:5]/", &[], false).is_err(), "NAT64 of 10.0.0.5");
+        assert!(check_fetch_url("https://[2002:c0a8:101::1]/", &[], false).is_err(), "6to4 of 192.168.1.1");
+        assert!(check_fetch_url("https://[64:ff9b::5db8:d70e]/", &[], false).is_ok(), "NAT64 of a public address");
+    }
+
+    #[test]
+    fn redirects_and_resolutions_cannot_reach_this_host() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert!(redirect_allowed(&u("https://idp.example/a"), &u("https://idp.example/b"), false).is_ok());
+        assert!(redirect_allowed(&u("https://idp.example/a"), &u("http://127.0.0.1:15000/"), false).is_err());
+        assert!(redirect_allowed(&u("https://idp.example/a"), &u("https://localhost/"), false).is_err());
+        assert!(redirect_allowed(&u("https://idp.example/a"), &u("https://10.1.2.3/"), false).is_err());
+        assert!(redirect_allowed(&u("http://127.0.0.1:3000/a"), &u("http://127.0.0.1:3000/b"), false).is_ok());
+        assert!(
+            redirect_allowed(&u("https://idp.example/a"), &u("http://idp.example/b"), false).is_err(),
+            "no downgrade"
+        );
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let public: IpAddr = "93.184.215.14".parse().unwrap();
+        assert!(resolution_allowed("localhost", &[lo], false).is_ok());
+        assert!(resolution_allowed("idp.example", &[lo], false).is_err(), "a public name re-pointed here");
+        assert!(resolution_allowed("idp.example", &[public], false).is_ok());
+        assert!(resolution_allowed("idp.example", &[lo], true).is_ok());
     }
 }

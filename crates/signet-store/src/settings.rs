@@ -8,6 +8,8 @@ use crate::db::query;
 use crate::{Result, Store, audit, from_json, to_json};
 
 const LOCKOUT: &str = "lockout_policy";
+/// Serialises conditional settings writes across instances.
+const SETTINGS_LOCK: i64 = 0x5167_6e65_7403;
 
 impl Store {
     pub async fn lockout_policy(&self) -> Result<LockoutPolicy> {
@@ -34,9 +36,24 @@ impl Store {
         row.map(|r| from_json(&r.try_get::<String>("value")?, key)).transpose()
     }
 
-    /// Sets a setting and records who did, in one transaction.
-    pub async fn put_setting(&self, key: &str, value: &serde_json::Value, ev: &AuditEvent) -> Result<()> {
+    /// Sets a setting and records who did, in one transaction, if `still`
+    /// approves of the value it replaces (read in that transaction; `None`
+    /// when never set). False, and nothing written, when it does not.
+    pub async fn put_setting_if(
+        &self,
+        key: &str,
+        still: impl FnOnce(Option<&serde_json::Value>) -> bool,
+        value: &serde_json::Value,
+        ev: &AuditEvent,
+    ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
+        tx.serialise(SETTINGS_LOCK).await?;
+        let row = query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&mut tx).await?;
+        let current: Option<serde_json::Value> =
+            row.map(|r| from_json(&r.try_get::<String>("value")?, key)).transpose()?;
+        if !still(current.as_ref()) {
+            return Ok(false);
+        }
         query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
             .bind(key)
             .bind(value.to_string())
@@ -44,6 +61,6 @@ impl Store {
             .await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }

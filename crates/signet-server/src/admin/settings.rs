@@ -50,16 +50,20 @@ pub async fn update(
             "schemes: this would lock you out: you are signed on with {using}, which the new settings leave out; keep it, or make the change signed on with a scheme that stays"
         )));
     }
-    let current = auth_settings(&state).await?;
-    if let Some(v) = headers.get(axum::http::header::IF_MATCH) {
-        let v = v.to_str().map_err(|_| AdminError::invalid("If-Match is not text"))?.trim();
-        if v != "*" && v != tag(&current) {
-            return Err(AdminError::stale());
-        }
-    }
+    let expected = match headers.get(axum::http::header::IF_MATCH) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| AdminError::invalid("If-Match is not text"))?.trim().to_owned()),
+    };
     let value = serde_json::to_value(&wanted).map_err(AdminError::internal)?;
     let mut ev = caller.event("admin.settings.authentication", SETTINGS_KEY, state.now())?;
     ev.digest = digest_of(&value);
-    state.store.put_setting(SETTINGS_KEY, &value, &ev).await?;
+    // The If-Match is checked against the value the write replaces, in its transaction.
+    let still = |current: Option<&serde_json::Value>| {
+        let current: AuthSettings = current.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+        expected.as_deref().is_none_or(|e| e == "*" || e == tag(&current))
+    };
+    if !state.store.put_setting_if(SETTINGS_KEY, still, &value, &ev).await? {
+        return Err(AdminError::stale());
+    }
     Ok(with_etag(tag(&wanted), value))
 }

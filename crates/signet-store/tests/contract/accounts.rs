@@ -14,7 +14,24 @@ contracts!(
     versioned_updates_refuse_stale_versions_and_revoke_what_the_account_holds,
     set_password_bumps_the_version_and_ends_sessions,
     the_last_user_admin_stays_even_under_concurrent_demotions,
+    conditional_settings_writes_see_the_value_they_replace,
 );
+
+async fn conditional_settings_writes_see_the_value_they_replace(db: TestDb) {
+    let s = &db.store;
+    let first = serde_json::json!({"schemes": ["native"]});
+    let second = serde_json::json!({"schemes": ["oauth", "native"]});
+    assert!(s.put_setting_if("k", |cur| cur.is_none(), &first, &event("setting", None)).await.unwrap());
+    assert_eq!(s.setting("k").await.unwrap(), Some(first.clone()));
+    let events = audit_count(s).await;
+    // A writer that read something else loses, and leaves no trace.
+    assert!(!s.put_setting_if("k", |cur| cur.is_none(), &second, &event("setting", None)).await.unwrap());
+    assert_eq!(s.setting("k").await.unwrap(), Some(first.clone()));
+    assert_eq!(audit_count(s).await, events);
+    assert!(s.put_setting_if("k", |cur| cur == Some(&first), &second, &event("setting", None)).await.unwrap());
+    assert_eq!(s.setting("k").await.unwrap(), Some(second));
+    assert_eq!(audit_count(s).await, events + 1);
+}
 
 async fn new_admin(s: &Store, env_id: &str, username: &str) -> Account {
     let mut a = account(env_id, username);
