@@ -15,6 +15,7 @@
 //! signet never falls back to plaintext.
 
 use anyhow::anyhow;
+use keyring_core::api::CredentialStoreApi;
 use keyring_core::{Entry, Error as KeyringError};
 
 use super::{CacheKey, Cached};
@@ -79,11 +80,21 @@ impl Keychain {
     }
 
     pub fn delete(&self, key: &CacheKey) -> anyhow::Result<bool> {
-        match Self::entry(key)?.delete_credential() {
-            Ok(()) => Ok(true),
-            Err(KeyringError::NoEntry) => Ok(false),
-            Err(e) => Err(unavailable(e)),
+        let deleted = match Self::entry(key)?.delete_credential() {
+            Ok(()) => true,
+            Err(KeyringError::NoEntry) => false,
+            Err(e) => return Err(unavailable(e)),
+        };
+        // Tokens kept while no Secret Service answered (over SSH, before a
+        // desktop login) are in the kernel's keychain: a logout clears both.
+        let mut also = false;
+        if self.backend == Backend::SecretService
+            && let Ok(store) = linux_keyutils_keyring_store::Store::new()
+            && let Ok(entry) = store.build(SERVICE, &key.id(), None)
+        {
+            also = entry.delete_credential().is_ok();
         }
+        Ok(deleted || also)
     }
 }
 

@@ -90,7 +90,8 @@ impl Home {
         let mut k = tokio::process::Command::new("bash");
         k.env_clear().envs(c.as_std().get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
         k.env("KR_HOME", self.dir.join("keyring-home")).env("KR_RUN", self.dir.join("keyring-run"));
-        k.arg(script).arg(program).args(args);
+        // A desktop login also has a kernel session keyring (pam_keyinit).
+        k.arg(script).args(["keyctl", "session", "-"]).arg(program).args(args);
         c = k;
         to_run(c.output().await.unwrap())
     }

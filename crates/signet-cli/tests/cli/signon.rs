@@ -309,9 +309,15 @@ async fn a_desktop_session_keeps_tokens_in_the_secret_service_across_sessions() 
     assert_eq!(keyutils.code, 4, "{}", keyutils.stderr);
     assert_eq!(keyutils.json()["storage"], "secure_local (kernel keyutils)");
 
+    // A token kept in the kernel's keychain by an SSH session of the same user...
+    let ssh = h.run_in_session_keyring(&["auth", "login"]).await;
+    assert_eq!(ssh.code, 0, "{}", ssh.stderr);
+    assert_eq!(h.run_in_session_keyring(&["auth", "status"]).await.code, 0);
+    // ...is cleared too by a logout in the desktop session.
     let logout = h.run_in_secret_service("signet", &["auth", "logout"]).await;
     assert_eq!(logout.code, 0, "{}", logout.stderr);
     assert_eq!(h.run_in_secret_service("signet", &["auth", "status"]).await.code, 4);
+    assert_eq!(h.run_in_session_keyring(&["auth", "status"]).await.code, 4, "nothing left in keyutils");
     let items = h.run_in_secret_service("secret-tool", &["search", "--all", "service", "signet"]).await;
     assert!(!items.stderr.contains("attribute.service = signet"), "logout leaves nothing: {}", items.stderr);
     assert!(items.stdout.is_empty(), "logout leaves no secret behind");
