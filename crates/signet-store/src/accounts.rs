@@ -288,6 +288,56 @@ impl Store {
         Ok(Written::Done(version + 1))
     }
 
+    /// An end user by id, with its version; never an admin account.
+    pub async fn versioned_user(&self, environment_id: &str, id: &str) -> Result<Option<Versioned>> {
+        let row = query(format!(
+            "SELECT {COLUMNS}, version FROM accounts WHERE environment_id = $1 AND id = $2 AND admin = 0"
+        ))
+        .bind(environment_id)
+        .bind(id)
+        .fetch_optional(self.db.read())
+        .await?;
+        row.as_ref().map(versioned).transpose()
+    }
+
+    /// Activates or deactivates an end user if it is still at `expected`;
+    /// deactivating ends everything it holds.
+    pub async fn set_user_active(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        active: bool,
+        now: UnixTime,
+        ev: &AuditEvent,
+    ) -> Result<Written> {
+        let mut tx = self.db.begin().await?;
+        let row = query("SELECT version, active FROM accounts WHERE id = $1 AND admin = 0")
+            .bind(id)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(row) = row else { return Ok(Written::Missing) };
+        let version: i64 = row.try_get("version")?;
+        if expected.is_some_and(|e| e != version) {
+            return Ok(Written::Stale);
+        }
+        let was_active = row.try_get::<i64>("active")? != 0;
+        let done = query("UPDATE accounts SET active = $2, version = version + 1 WHERE id = $1 AND version = $3")
+            .bind(id)
+            .bind(flag(active))
+            .bind(version)
+            .execute(&mut tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(Written::Stale);
+        }
+        if was_active && !active {
+            revoke_holdings(&mut tx, id, now).await?;
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Written::Done(version + 1))
+    }
+
     /// Sets a new password chosen by an administrator or the account itself,
     /// if the account is still at `expected`, and ends everything it holds.
     /// `must_change`: the person must replace it at the next sign-on (a reset).

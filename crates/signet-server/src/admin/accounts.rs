@@ -62,13 +62,13 @@ fn to_json(v: AccountView) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-fn check_username(u: &str) -> Result<(), AdminError> {
+pub(super) fn check_username(u: &str) -> Result<(), AdminError> {
     let ok = (1..=64).contains(&u.len())
         && u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
     if ok { Ok(()) } else { Err(AdminError::invalid("username: 1 to 64 letters, digits, '.', '_', '-' or '@'")) }
 }
 
-fn check_password(p: &str) -> Result<(), AdminError> {
+pub(super) fn check_password(p: &str) -> Result<(), AdminError> {
     if p.chars().count() < password::MIN_LENGTH {
         return Err(AdminError::invalid(format!("password: at least {} characters", password::MIN_LENGTH)));
     }

@@ -12,6 +12,7 @@ mod accounts;
 mod audit;
 pub mod caller;
 mod settings;
+mod users;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -62,6 +63,9 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(accounts::list, accounts::create))
         .routes(routes!(accounts::read, accounts::update))
         .routes(routes!(accounts::password))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::read, users::update))
+        .routes(routes!(users::password))
         .routes(routes!(settings::read, settings::update))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))

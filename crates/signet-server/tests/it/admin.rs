@@ -567,3 +567,132 @@ async fn basic_failures_lock_the_account_and_count_in_metrics() {
     let metrics = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("signetd_failures_total{reason=\"admin_unauthenticated\"} 6"), "{metrics}");
 }
+
+/// An admin account made through the API with `roles`, its first password replaced.
+async fn admin_with(api: &Api<'_>, root: &str, username: &str, roles: Value) -> String {
+    let first = "a first passphrase";
+    let made = api
+        .call(
+            Method::POST,
+            "/accounts",
+            Some(root),
+            Some(json!({"username": username, "password": first, "roles": roles})),
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let own = "an own passphrase";
+    let changed = api
+        .call(
+            Method::POST,
+            &format!("/accounts/{username}/password"),
+            Some(&basic(username, first)),
+            Some(json!({"current_password": first, "password": own})),
+            None,
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    basic(username, own)
+}
+
+#[tokio::test]
+async fn admins_manage_end_users_and_never_see_admin_accounts_there() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let cy = admin_with(&api, &root, "cy", json!(["CryptoAdmin"])).await;
+    let env = s.env_id.clone();
+
+    let denied = api
+        .call(
+            Method::POST,
+            &format!("/environments/{env}/users"),
+            Some(&cy),
+            Some(json!({"username": "u1", "password": "a user passphrase"})),
+            None,
+        )
+        .await;
+    assert_error(&denied, 403, "forbidden", "needs the Admin role");
+    let made = api
+        .call(
+            Method::POST,
+            &format!("/environments/{env}/users"),
+            Some(&ed),
+            Some(json!({"username": "u1", "password": "a user passphrase"})),
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(made.headers["location"], format!("/admin-api/v1/environments/{env}/users/{id}").as_str());
+    assert_eq!(made.body["password_change_required"], true);
+
+    // The Administrators environment's users are its end users only.
+    let listed = api.get(&format!("/environments/{env}/users"), &cy).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    let names: Vec<&str> =
+        listed.body["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["u1"], "no admin account among the users");
+    let admin = s.store().account_by_username(&env, &s.boot.admin.username).await.unwrap().unwrap();
+    assert_error(&api.get(&format!("/environments/{env}/users/{}", admin.id), &ed).await, 404, "not_found", "user");
+    let wipe = api
+        .call(
+            Method::PUT,
+            &format!("/environments/{env}/users/{}", admin.id),
+            Some(&ed),
+            Some(json!({"active": false})),
+            None,
+        )
+        .await;
+    assert_eq!(wipe.status, 404, "an Admin cannot deactivate an admin account through the user endpoints");
+    assert_error(&api.get("/environments/no-such-env/users", &ed).await, 404, "not_found", "environment");
+
+    // ETags, deactivation and a reset.
+    let read = api.get(&format!("/environments/{env}/users/{id}"), &ed).await;
+    let tag = read.etag.unwrap();
+    let off = api
+        .call(
+            Method::PUT,
+            &format!("/environments/{env}/users/{id}"),
+            Some(&ed),
+            Some(json!({"active": false})),
+            Some(&tag),
+        )
+        .await;
+    assert_eq!((off.status, off.body["active"].as_bool()), (200, Some(false)), "{:?}", off.body);
+    let stale = api
+        .call(
+            Method::PUT,
+            &format!("/environments/{env}/users/{id}"),
+            Some(&ed),
+            Some(json!({"active": true})),
+            Some(&tag),
+        )
+        .await;
+    assert_error(&stale, 412, "precondition_failed", "changed");
+    let bad = api
+        .call(
+            Method::PUT,
+            &format!("/environments/{env}/users/{id}"),
+            Some(&ed),
+            Some(json!({"active": true, "admin": true})),
+            None,
+        )
+        .await;
+    assert_error(&bad, 400, "invalid_request", "unknown field `admin`");
+    let reset = api
+        .call(
+            Method::POST,
+            &format!("/environments/{env}/users/{id}/password"),
+            Some(&ed),
+            Some(json!({"password": "a reset passphrase"})),
+            None,
+        )
+        .await;
+    assert_eq!(reset.status, 204, "{:?}", reset.body);
+    let trail = api.get("/audit?action=admin.user.&limit=100", &cy).await;
+    let actions: Vec<&str> =
+        trail.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["admin.user.create", "admin.user.update", "admin.user.password.reset"]);
+}

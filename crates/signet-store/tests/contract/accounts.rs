@@ -15,7 +15,36 @@ contracts!(
     set_password_bumps_the_version_and_ends_sessions,
     the_last_user_admin_stays_even_under_concurrent_demotions,
     conditional_settings_writes_see_the_value_they_replace,
+    end_users_are_found_and_deactivated_apart_from_admins,
 );
+
+async fn end_users_are_found_and_deactivated_apart_from_admins(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let u = new_account(s, &env.id, "carol").await;
+    let admin = new_admin(s, &env.id, "root").await;
+    assert!(s.versioned_user(&env.id, &admin.id).await.unwrap().is_none(), "an admin is not an end user");
+    assert!(s.versioned_user(&id(), &u.id).await.unwrap().is_none(), "another environment's id");
+    let mut g = grant(&env.id, "app");
+    g.account_id = u.id.clone();
+    s.create_grant(&g, None).await.unwrap();
+    assert_eq!(
+        s.set_user_active(&u.id, Some(2), false, NOW, &event("user.update", None)).await.unwrap(),
+        Written::Stale
+    );
+    assert_eq!(
+        s.set_user_active(&u.id, Some(1), false, NOW, &event("user.update", None)).await.unwrap(),
+        Written::Done(2)
+    );
+    let v = s.versioned_user(&env.id, &u.id).await.unwrap().unwrap();
+    assert_eq!((v.version, v.account.active), (2, false));
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW), "deactivation ends its sessions");
+    assert_eq!(
+        s.set_user_active(&admin.id, None, false, NOW, &event("user.update", None)).await.unwrap(),
+        Written::Missing
+    );
+    assert!(s.account(&admin.id).await.unwrap().unwrap().active);
+}
 
 async fn conditional_settings_writes_see_the_value_they_replace(db: TestDb) {
     let s = &db.store;

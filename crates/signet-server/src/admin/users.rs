@@ -1,0 +1,236 @@
+//! `/environments/{env}/users[/{id}]`: the end users of an environment
+//! (Admin). Admin accounts are never listed or changed here, not even in the
+//! Administrators environment.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use signet_core::audit::digest_of;
+use signet_core::model::Account;
+use signet_core::policy::{Action, Resource};
+use signet_store::{Versioned, Written};
+
+use super::caller::Caller;
+use super::{AdminError, Body, ErrorBody, Page, Query, etag, if_match, with_etag};
+use crate::state::AppState;
+
+const KIND: &str = "user";
+
+/// An end user as the API shows it: never its password or secrets.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    id: String,
+    username: String,
+    active: bool,
+    mfa_enrolled: bool,
+    locked: bool,
+    password_change_required: bool,
+    /// Unix seconds.
+    created_at: i64,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    items: Vec<UserView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+fn view(v: &Versioned, now: i64) -> UserView {
+    let a = &v.account;
+    UserView {
+        id: a.id.clone(),
+        username: a.username.clone(),
+        active: a.active,
+        mfa_enrolled: a.totp_confirmed,
+        locked: a.is_locked(now),
+        password_change_required: a.password_change_required,
+        created_at: a.created_at,
+    }
+}
+
+async fn environment(state: &AppState, env: &str) -> Result<(), AdminError> {
+    state.store.environment(env).await?.map(|_| ()).ok_or_else(|| AdminError::not_found("environment"))
+}
+
+async fn find(state: &AppState, env: &str, id: &str) -> Result<Versioned, AdminError> {
+    environment(state, env).await?;
+    state.store.versioned_user(env, id).await?.ok_or_else(|| AdminError::not_found("user"))
+}
+
+/// An environment's end users, by username.
+#[utoipa::path(get, path = "/environments/{env}/users", tag = "users", params(("env" = String, Path), Page),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(env): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::EndUsers, Action::Read).await?;
+    environment(&state, &env).await?;
+    let limit = page.limit()?;
+    let mut rows = state.store.accounts_page(&env, false, page.cursor.as_deref(), limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let now = state.now();
+    let next = if more { rows.last().map(|v| v.account.username.clone()) } else { None };
+    let items = rows.iter().map(|v| view(v, now)).collect();
+    Ok(axum::Json(UserPage { items, next_cursor: next }).into_response())
+}
+
+/// One end user, with its ETag.
+#[utoipa::path(get, path = "/environments/{env}/users/{id}", tag = "users", params(("env" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = UserView, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::EndUsers, Action::Read).await?;
+    let v = find(&state, &env, &id).await?;
+    Ok(with_etag(etag(KIND, &v.account.id, v.version), json_of(view(&v, state.now()))))
+}
+
+fn json_of(v: UserView) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    username: String,
+    password: String,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Creates an end user (Admin). The password must be replaced at the first sign-on.
+#[utoipa::path(post, path = "/environments/{env}/users", tag = "users", params(("env" = String, Path)), request_body = NewUser,
+    responses((status = 201, body = UserView, headers(("ETag" = String), ("Location" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(env): Path<String>,
+    Body(new): Body<NewUser>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
+    environment(&state, &env).await?;
+    super::accounts::check_username(&new.username)?;
+    super::accounts::check_password(&new.password)?;
+    let hash = state.hasher.hash(&new.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
+    let now = state.now();
+    let account = Account {
+        id: signet_core::crypto::random_id().map_err(AdminError::internal)?,
+        environment_id: env.clone(),
+        username: new.username.clone(),
+        password_hash: Some(hash),
+        active: new.active,
+        admin: false,
+        roles: Default::default(),
+        auditor: false,
+        totp_sealed: None,
+        totp_confirmed: false,
+        totp_last_step: 0,
+        failed_attempts: 0,
+        password_change_required: true,
+        locked_until: 0,
+        created_at: now,
+    };
+    let mut ev = caller.event("admin.user.create", &account.id, now)?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&json!({"username": new.username, "active": new.active}));
+    state.store.insert_account(&account, &ev).await.map_err(|e| match e {
+        signet_store::StoreError::Conflict(_) => AdminError::conflict(format!("{} already exists", new.username)),
+        e => e.into(),
+    })?;
+    let v = Versioned { account, version: 1 };
+    let mut res = with_etag(etag(KIND, &v.account.id, 1), json_of(view(&v, now)));
+    *res.status_mut() = StatusCode::CREATED;
+    if let Ok(loc) = format!("{}/environments/{env}/users/{}", super::PREFIX, v.account.id).parse() {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    active: bool,
+}
+
+/// Activates or deactivates an end user (Admin). Deactivating ends its sessions and tokens.
+#[utoipa::path(put, path = "/environments/{env}/users/{id}", tag = "users", params(("env" = String, Path), ("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = UserUpdate,
+    responses((status = 200, body = UserView, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(change): Body<UserUpdate>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
+    let v = find(&state, &env, &id).await?;
+    let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
+    let now = state.now();
+    let mut ev = caller.event("admin.user.update", &v.account.id, now)?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&json!({"id": id, "active": change.active}));
+    match state.store.set_user_active(&v.account.id, expected, change.active, now, &ev).await? {
+        Written::Done(version) => {
+            state.revocations.stale();
+            let v = find(&state, &env, &id).await?;
+            Ok(with_etag(etag(KIND, &v.account.id, version), json_of(view(&v, now))))
+        }
+        Written::Stale => Err(AdminError::stale()),
+        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("user")),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    password: String,
+    /// Whether the person must replace it at the next sign-on (default yes).
+    must_change: Option<bool>,
+}
+
+/// Resets an end user's password (Admin). Ends its sessions and tokens.
+#[utoipa::path(post, path = "/environments/{env}/users/{id}/password", tag = "users", params(("env" = String, Path), ("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = PasswordReset,
+    responses((status = 204, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
+pub async fn password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(reset): Body<PasswordReset>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
+    let v = find(&state, &env, &id).await?;
+    super::accounts::check_password(&reset.password)?;
+    let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
+    let hash = state.hasher.hash(&reset.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
+    let now = state.now();
+    let must_change = reset.must_change.unwrap_or(true);
+    let mut ev = caller.event("admin.user.password.reset", &v.account.id, now)?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&json!({"id": id, "must_change": must_change}));
+    match state.store.set_password(&v.account.id, expected, &hash, must_change, now, &ev).await? {
+        Written::Done(version) => {
+            state.revocations.stale();
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            if let Ok(tag) = etag(KIND, &v.account.id, version).parse() {
+                res.headers_mut().insert(header::ETAG, tag);
+            }
+            Ok(res)
+        }
+        Written::Stale => Err(AdminError::stale()),
+        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("user")),
+    }
+}
