@@ -11,6 +11,7 @@
 mod accounts;
 mod audit;
 pub mod caller;
+mod environments;
 mod settings;
 mod users;
 
@@ -63,6 +64,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(accounts::list, accounts::create))
         .routes(routes!(accounts::read, accounts::update))
         .routes(routes!(accounts::password))
+        .routes(routes!(environments::list, environments::create))
+        .routes(routes!(environments::read))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::read, users::update))
         .routes(routes!(users::password))

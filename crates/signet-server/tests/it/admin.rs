@@ -691,8 +691,37 @@ async fn admins_manage_end_users_and_never_see_admin_accounts_there() {
         )
         .await;
     assert_eq!(reset.status, 204, "{:?}", reset.body);
+    // A new environment is a working authority at once, with its own key.
+    let denied = api.call(Method::POST, "/environments", Some(&cy), Some(json!({"name": "Customers"})), None).await;
+    assert_error(&denied, 403, "forbidden", "Admin");
+    let made = api.call(Method::POST, "/environments", Some(&ed), Some(json!({"name": "Customers"})), None).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let issuer = made.body["issuer"].as_str().unwrap().to_owned();
+    let disco: Value =
+        reqwest::get(format!("{issuer}/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    assert_eq!(disco["issuer"], issuer.as_str());
+    let jwks: Value = reqwest::get(disco["jwks_uri"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    let twice = api.call(Method::POST, "/environments", Some(&ed), Some(json!({"name": "Customers"})), None).await;
+    assert_error(&twice, 409, "conflict", "Customers");
+    let blank = api.call(Method::POST, "/environments", Some(&ed), Some(json!({"name": "  "})), None).await;
+    assert_error(&blank, 400, "invalid_request", "name");
+    let envs = api.get("/environments", &cy).await;
+    assert_eq!(envs.body["items"].as_array().unwrap().len(), 2, "{:?}", envs.body);
+    let new_env = made.body["id"].as_str().unwrap();
+    let user = api
+        .call(
+            Method::POST,
+            &format!("/environments/{new_env}/users"),
+            Some(&ed),
+            Some(json!({"username": "u1", "password": "a user passphrase"})),
+            None,
+        )
+        .await;
+    assert_eq!(user.status, 201, "the same username in another environment: {:?}", user.body);
+
     let trail = api.get("/audit?action=admin.user.&limit=100", &cy).await;
     let actions: Vec<&str> =
         trail.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["admin.user.create", "admin.user.update", "admin.user.password.reset"]);
+    assert_eq!(actions, ["admin.user.create", "admin.user.update", "admin.user.password.reset", "admin.user.create"]);
 }

@@ -1,0 +1,98 @@
+//! `/environments[/{env}]`: the authorities signetd serves (Admin writes).
+//! A new environment gets its own signing key, sealed under the
+//! key-encryption key, in the same transaction as its audit event.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use signet_core::audit::digest_of;
+use signet_core::model::Environment;
+use signet_core::policy::{Action, Resource};
+
+use super::caller::Caller;
+use super::{AdminError, Body, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EnvironmentView {
+    id: String,
+    name: String,
+    /// `{public-url}/{id}/as`: discovery is under it.
+    issuer: String,
+    /// Unix seconds.
+    created_at: i64,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EnvironmentList {
+    items: Vec<EnvironmentView>,
+}
+
+fn view(state: &AppState, e: &Environment) -> EnvironmentView {
+    EnvironmentView { id: e.id.clone(), name: e.name.clone(), issuer: state.issuer(&e.id), created_at: e.created_at }
+}
+
+/// Every environment (there are few: no pages needed, but the shape is a list).
+#[utoipa::path(get, path = "/environments", tag = "environments",
+    responses((status = 200, body = EnvironmentList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Environments, Action::Read).await?;
+    let items = state.store.environments().await?.iter().map(|e| view(&state, e)).collect();
+    Ok(axum::Json(EnvironmentList { items }).into_response())
+}
+
+#[utoipa::path(get, path = "/environments/{env}", tag = "environments", params(("env" = String, Path)),
+    responses((status = 200, body = EnvironmentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(env): Path<String>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Environments, Action::Read).await?;
+    let e = state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
+    Ok(axum::Json(view(&state, &e)).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnvironment {
+    /// Unique; 1 to 64 characters.
+    name: String,
+}
+
+/// Creates an environment with its first signing key (Admin).
+#[utoipa::path(post, path = "/environments", tag = "environments", request_body = NewEnvironment,
+    responses((status = 201, body = EnvironmentView, headers(("Location" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(new): Body<NewEnvironment>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Environments, Action::Write).await?;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(AdminError::invalid("name: 1 to 64 printable characters"));
+    }
+    let now = state.now();
+    let e = Environment {
+        id: signet_core::crypto::random_id().map_err(AdminError::internal)?,
+        name: name.to_owned(),
+        created_at: now,
+    };
+    let key = crate::bootstrap::new_signing_key(&state.kek, &e.id, now).map_err(AdminError::internal)?;
+    let mut ev = caller.event("admin.environment.create", &e.id, now)?;
+    ev.environment_id = Some(e.id.clone());
+    ev.digest = digest_of(&json!({"name": e.name, "kid": key.kid}));
+    state.store.create_environment(&e, &key, &ev).await.map_err(|err| match err {
+        signet_store::StoreError::Conflict(_) => AdminError::conflict(format!("an environment named {name:?} exists")),
+        err => err.into(),
+    })?;
+    let mut res = axum::Json(view(&state, &e)).into_response();
+    *res.status_mut() = StatusCode::CREATED;
+    if let Ok(loc) = format!("{}/environments/{}", super::PREFIX, e.id).parse() {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
