@@ -130,6 +130,8 @@ async fn create_users(signetd: &Signetd, secret: &str, phc: &str) -> anyhow::Res
             digest: String::new(),
             request_id: None,
             source_ip: None,
+            jti: None,
+            outcome: Some("success".into()),
         };
         store.insert_account(&account, &event).await?;
         users.push(User { username, password: secret.to_owned() });

@@ -53,6 +53,15 @@ pub struct AuditEvent {
     pub digest: String,
     pub request_id: Option<String>,
     pub source_ip: Option<String>,
+    /// The access token's `jti`, when a token authenticated the actor.
+    /// Absent fields are not serialised, so events written before they
+    /// existed keep their chain hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// `success`, `denied` or `failure`, where the writer states it (the
+    /// admin API does); absent on older events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }
 
 impl AuditEvent {
@@ -75,6 +84,8 @@ impl AuditEvent {
             digest: String::new(),
             request_id: None,
             source_ip: None,
+            jti: None,
+            outcome: None,
         })
     }
 
@@ -112,7 +123,17 @@ mod tests {
             digest: digest_of(&serde_json::json!({"a": 1})),
             request_id: None,
             source_ip: None,
+            jti: None,
+            outcome: None,
         }
+    }
+
+    #[test]
+    fn events_from_before_jti_and_outcome_keep_their_hashes() {
+        let old = r#"{"id":"1","at":10,"actor":{"kind":"system","id":"","name":"bootstrap","scheme":"console","client_id":null},"action":"account.create","environment_id":null,"target":"x","digest":"","request_id":null,"source_ip":null}"#;
+        let ev: AuditEvent = serde_json::from_str(old).unwrap();
+        assert_eq!((ev.jti.as_deref(), ev.outcome.as_deref()), (None, None));
+        assert_eq!(serde_json::to_string(&ev).unwrap(), old, "re-serialised byte for byte");
     }
 
     #[test]

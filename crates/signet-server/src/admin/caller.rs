@@ -173,9 +173,8 @@ impl Caller {
         let mut ev = AuditEvent::new(self.actor.clone(), action, None, target, now).map_err(AdminError::internal)?;
         ev.request_id = Some(crate::request_id());
         ev.source_ip = Some(self.ip.to_string());
-        if let Some(jti) = &self.jti {
-            ev.actor.scheme = format!("{} (jti {jti})", ev.actor.scheme);
-        }
+        ev.jti = self.jti.clone();
+        ev.outcome = Some("success".into());
         Ok(ev)
     }
 
@@ -191,6 +190,7 @@ impl Caller {
             Err(denied) => {
                 let target = format!("{resource:?}:{action:?}");
                 let mut ev = self.event("admin.denied", &target, state.now())?;
+                ev.outcome = Some("denied".into());
                 ev.digest = signet_core::audit::digest_of(&serde_json::json!({"denied": denied.to_string()}));
                 state.store.record(&ev).await?;
                 Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", denied.to_string()))
@@ -291,7 +291,9 @@ async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -
     if !verified {
         let policy = state.store.lockout_policy().await?;
         state.store.record_login_failure(&account.id, now, policy).await?;
-        state.store.record(&caller.event("admin.signon.failure", &account.id, now)?).await?;
+        let mut ev = caller.event("admin.signon.failure", &account.id, now)?;
+        ev.outcome = Some("failure".into());
+        state.store.record(&ev).await?;
         return Ok(None);
     }
     if !state.admin_auth.remembered(&key, &account.id, v.version, now) {

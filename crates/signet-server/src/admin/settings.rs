@@ -44,7 +44,7 @@ pub async fn update(
     }
     // Whoever makes the change must still get in afterwards with what they
     // used to make it, so a change can never lock every administrator out.
-    let using = caller.actor.scheme.split(' ').next().unwrap_or_default().to_owned();
+    let using = caller.actor.scheme.clone();
     if !wanted.schemes.iter().any(|s| s.as_str() == using) {
         return Err(AdminError::unprocessable(format!(
             "schemes: this would lock you out: you are signed on with {using}, which the new settings leave out; keep it, or make the change signed on with a scheme that stays"

@@ -469,7 +469,11 @@ async fn oauth_tokens_act_with_the_roles_in_the_store_once_the_scheme_is_on() {
     let trail = api.get("/audit?action=admin.denied", &root).await;
     let by_worker =
         trail.body["items"].as_array().unwrap().iter().find(|e| e["event"]["actor"]["id"] == id.as_str()).cloned();
-    assert_eq!(by_worker.unwrap()["event"]["actor"]["kind"], "application", "service credentials are not people");
+    let by_worker = by_worker.unwrap();
+    assert_eq!(by_worker["event"]["actor"]["kind"], "application", "service credentials are not people");
+    assert_eq!(by_worker["event"]["outcome"], "denied");
+    assert_eq!(by_worker["event"]["actor"]["scheme"], "oauth");
+    assert_eq!(by_worker["event"]["jti"].as_str().map(str::len), Some(36), "the token that was used");
     // The bootstrap worker has no roles and its tokens lack the admin audience.
     let (_, t) = s
         .token(&[

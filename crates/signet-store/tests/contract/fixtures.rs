@@ -38,6 +38,8 @@ pub fn event(action: &str, environment_id: Option<&str>) -> AuditEvent {
         digest: signet_core::audit::hex(&sha256(action.as_bytes())),
         request_id: Some(id()),
         source_ip: None,
+        jti: None,
+        outcome: Some("success".into()),
     }
 }
 
