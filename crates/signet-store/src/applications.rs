@@ -136,4 +136,51 @@ impl Store {
             .await?;
         row.as_ref().map(application).transpose()
     }
+
+    /// An environment's applications by id, a page at a time.
+    pub async fn applications_page(
+        &self,
+        environment_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Application>> {
+        let rows = query(format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(environment_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.db.read())
+        .await?;
+        rows.iter().map(application).collect()
+    }
+
+    /// Replaces a confidential application's secret if its secret is still
+    /// `previous` (so two rotations cannot both think they won). False when
+    /// there is no such application or someone rotated it first.
+    pub async fn rotate_application_secret(
+        &self,
+        environment_id: &str,
+        id: &str,
+        previous: &[u8],
+        next: &[u8],
+        ev: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let done = query(
+            "UPDATE applications SET secret_hash = $4 WHERE environment_id = $1 AND id = $2 AND secret_hash = $3",
+        )
+        .bind(environment_id)
+        .bind(id)
+        .bind(previous.to_vec())
+        .bind(next.to_vec())
+        .execute(&mut tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
 }

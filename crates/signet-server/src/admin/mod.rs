@@ -9,6 +9,7 @@
 //! trail, writes in the same transaction as the change.
 
 mod accounts;
+mod applications;
 mod audit;
 pub mod caller;
 mod environments;
@@ -66,6 +67,9 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(accounts::password))
         .routes(routes!(environments::list, environments::create))
         .routes(routes!(environments::read))
+        .routes(routes!(applications::list, applications::create))
+        .routes(routes!(applications::read))
+        .routes(routes!(applications::rotate_secret))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::read, users::update))
         .routes(routes!(users::password))

@@ -729,3 +729,97 @@ async fn admins_manage_end_users_and_never_see_admin_accounts_there() {
         trail.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["admin.user.create", "admin.user.update", "admin.user.password.reset", "admin.user.create"]);
 }
+
+#[tokio::test]
+async fn admins_manage_applications_and_only_user_admins_privileged_workers() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let env = s.env_id.clone();
+    let apps = format!("/environments/{env}/applications");
+    let cc = |id: String, secret: String| {
+        let s = &s;
+        async move {
+            s.token(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await.0
+        }
+    };
+
+    let worker = json!({"name": "deployer", "kind": "worker", "grant_types": ["client_credentials"]});
+    let made = api.call(Method::POST, &apps, Some(&ed), Some(worker), None).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    assert_eq!(made.headers["cache-control"], "no-store");
+    let (id, secret) =
+        (made.body["id"].as_str().unwrap().to_owned(), made.body["client_secret"].as_str().unwrap().to_owned());
+    assert_eq!(cc(id.clone(), secret.clone()).await, 200, "the new worker signs on at once");
+    let read = api.get(&format!("{apps}/{id}"), &ed).await;
+    assert!(read.body.get("client_secret").is_none() && !read.body.to_string().contains(&secret));
+    assert_eq!(read.body["has_secret"], true);
+
+    // Admin roles on a worker are UserAdmin's to give.
+    let privileged =
+        json!({"name": "keys", "kind": "worker", "grant_types": ["client_credentials"], "roles": ["CryptoAdmin"]});
+    let denied = api.call(Method::POST, &apps, Some(&ed), Some(privileged.clone()), None).await;
+    assert_error(&denied, 403, "forbidden", "UserAdmin");
+    let made = api.call(Method::POST, &apps, Some(&root), Some(privileged), None).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let keys_id = made.body["id"].as_str().unwrap().to_owned();
+    let rotate_privileged = api.call(Method::POST, &format!("{apps}/{keys_id}/secret"), Some(&ed), None, None).await;
+    assert_error(&rotate_privileged, 403, "forbidden", "UserAdmin");
+
+    // Rotation: the old secret stops, the new one works, the ETag moves.
+    let rotated = api.call(Method::POST, &format!("{apps}/{id}/secret"), Some(&ed), None, None).await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let new_secret = rotated.body["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(cc(id.clone(), secret).await, 401);
+    assert_eq!(cc(id.clone(), new_secret).await, 200);
+    assert_ne!(api.get(&format!("{apps}/{id}"), &ed).await.etag, read.etag);
+
+    // Bad shapes, each naming what is wrong.
+    for (body, mentions) in [
+        (json!({"name": "x", "kind": "robot", "grant_types": ["client_credentials"]}), "robot"),
+        (
+            json!({"name": "x", "kind": "worker", "grant_types": ["authorization_code"]}),
+            "cannot use authorization_code",
+        ),
+        (json!({"name": "x", "kind": "web", "grant_types": ["authorization_code"]}), "redirect_uris"),
+        (
+            json!({"name": "x", "kind": "web", "grant_types": ["authorization_code"], "redirect_uris": ["http://app.example/cb"]}),
+            "https",
+        ),
+        (
+            json!({"name": "x", "kind": "web", "grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb#x"]}),
+            "fragment",
+        ),
+        (
+            json!({"name": "x", "kind": "native", "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"], "roles": ["Admin"]}),
+            "only a worker",
+        ),
+    ] {
+        // As the UserAdmin, so that every shape reaches validation.
+        let r = api.call(Method::POST, &apps, Some(&root), Some(body.clone()), None).await;
+        assert_error(&r, 400, "invalid_request", mentions);
+    }
+    let native = api
+        .call(
+            Method::POST,
+            &apps,
+            Some(&ed),
+            Some(json!({"name": "cli", "kind": "native", "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]})),
+            None,
+        )
+        .await;
+    assert_eq!(native.status, 201, "{:?}", native.body);
+    assert!(native.body.get("client_secret").is_none(), "a public client has no secret");
+    let native_id = native.body["id"].as_str().unwrap();
+    assert_error(
+        &api.call(Method::POST, &format!("{apps}/{native_id}/secret"), Some(&ed), None, None).await,
+        422,
+        "unprocessable",
+        "public",
+    );
+
+    let listed = api.get(&format!("{apps}?limit=500"), &ed).await;
+    assert!(listed.body["items"].as_array().unwrap().len() >= 5, "{:?}", listed.body);
+    assert!(!listed.body.to_string().contains("secret_hash"));
+}

@@ -12,7 +12,55 @@ contracts!(
     bootstrap_is_all_or_nothing,
     duplicate_username_in_environment_conflicts,
     duplicate_environment_name_conflicts,
+    applications_page_by_id_and_rotate_secrets_once,
 );
+
+fn worker_app(environment_id: &str, name: &str, secret: &str) -> Application {
+    Application {
+        id: id(),
+        environment_id: environment_id.into(),
+        name: name.into(),
+        kind: AppKind::Worker,
+        secret_hash: Some(sha256(secret.as_bytes()).to_vec()),
+        redirect_uris: vec![],
+        grant_types: BTreeSet::from([GrantType::ClientCredentials]),
+        scopes: BTreeSet::new(),
+        roles: BTreeSet::new(),
+        admin_api: false,
+        created_at: NOW,
+    }
+}
+
+async fn applications_page_by_id_and_rotate_secrets_once(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let other = new_environment(s, "elsewhere").await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let a = worker_app(&env.id, &format!("worker {n}"), &format!("secret {n}"));
+        s.insert_application(&a, &event("application.create", Some(&env.id))).await.unwrap();
+        ids.push(a.id);
+    }
+    s.insert_application(&worker_app(&other.id, "elsewhere", "s"), &event("application.create", None)).await.unwrap();
+    ids.sort();
+    let first = s.applications_page(&env.id, None, 2).await.unwrap();
+    assert_eq!(first.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids[..2].to_vec());
+    let rest = s.applications_page(&env.id, Some(&ids[1]), 2).await.unwrap();
+    assert_eq!(rest.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids[2..].to_vec(), "another environment's never");
+
+    let app = s.application(&env.id, &ids[0]).await.unwrap().unwrap();
+    let old = app.secret_hash.clone().unwrap();
+    let next = sha256(b"rotated").to_vec();
+    let events = audit_count(s).await;
+    assert!(s.rotate_application_secret(&env.id, &app.id, &old, &next, &event("secret", None)).await.unwrap());
+    // A second rotation from the same old secret lost the race, and records nothing.
+    assert!(!s.rotate_application_secret(&env.id, &app.id, &old, &sha256(b"x"), &event("secret", None)).await.unwrap());
+    assert_eq!(audit_count(s).await, events + 1);
+    assert_eq!(s.application(&env.id, &app.id).await.unwrap().unwrap().secret_hash, Some(next));
+    assert!(
+        !s.rotate_application_secret(&other.id, &app.id, &old, &sha256(b"y"), &event("secret", None)).await.unwrap()
+    );
+}
 
 async fn migrations_run_twice(db: TestDb) {
     let env = new_environment(&db.store, "first").await;
