@@ -13,6 +13,7 @@ mod applications;
 mod audit;
 pub mod caller;
 mod environments;
+mod keys;
 mod settings;
 mod users;
 
@@ -67,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(accounts::password))
         .routes(routes!(environments::list, environments::create))
         .routes(routes!(environments::read))
+        .routes(routes!(keys::list, keys::rotate))
         .routes(routes!(applications::list, applications::create))
         .routes(routes!(applications::read))
         .routes(routes!(applications::rotate_secret))

@@ -823,3 +823,43 @@ async fn admins_manage_applications_and_only_user_admins_privileged_workers() {
     assert!(listed.body["items"].as_array().unwrap().len() >= 5, "{:?}", listed.body);
     assert!(!listed.body.to_string().contains("secret_hash"));
 }
+
+#[tokio::test]
+async fn crypto_admins_rotate_signing_keys_and_old_tokens_stay_valid() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let cy = admin_with(&api, &root, "cy", json!(["CryptoAdmin"])).await;
+    let keys = format!("/environments/{}/keys", s.env_id);
+    let worker = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
+    let token = || async {
+        let (status, t) = s
+            .token(&[("grant_type", "client_credentials"), ("client_id", &worker.0), ("client_secret", &worker.1)])
+            .await;
+        assert_eq!(status, 200, "{t}");
+        t["access_token"].as_str().unwrap().to_owned()
+    };
+
+    let before = token().await;
+    let listed = api.get(&keys, &ed).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "{:?}", listed.body);
+    assert!(!listed.body.to_string().contains("\"d\""), "no private part");
+    assert_error(&api.call(Method::POST, &keys, Some(&ed), None, None).await, 403, "forbidden", "CryptoAdmin");
+    let rotated = api.call(Method::POST, &keys, Some(&cy), None, None).await;
+    assert_eq!(rotated.status, 201, "{:?}", rotated.body);
+    let items = rotated.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "the old key stays published while its tokens may live");
+    let active: Vec<&Value> = items.iter().filter(|k| k["active"] == true).collect();
+    assert_eq!(active.len(), 1);
+    let after = token().await;
+    assert_eq!(signet_core::token::peek_kid(&after).as_deref(), active[0]["kid"].as_str(), "the new key signs");
+    assert_ne!(signet_core::token::peek_kid(&before), signet_core::token::peek_kid(&after));
+    for t in [&before, &after] {
+        assert_eq!(s.introspect(t, (&worker.0, &worker.1)).await["active"], true);
+    }
+    let jwks: Value = reqwest::get(format!("{}/jwks", s.issuer)).await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let trail = api.get("/audit?action=admin.key.rotate", &ed).await;
+    assert_eq!(trail.body["items"][0]["event"]["actor"]["name"], "cy");
+}

@@ -1,0 +1,84 @@
+//! `/environments/{env}/keys`: an environment's signing keys (CryptoAdmin
+//! rotates; anyone with a role reads). Only public parts are ever shown.
+//! A rotated-out key stays published until the tokens it signed expire.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use signet_core::audit::digest_of;
+use signet_core::model::ACCESS_TOKEN_TTL;
+use signet_core::policy::{Action, Resource};
+
+use super::caller::Caller;
+use super::{AdminError, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    kid: String,
+    /// The public JWK, as /jwks publishes it.
+    #[schema(value_type = Object)]
+    public_jwk: serde_json::Value,
+    /// Unix seconds.
+    created_at: i64,
+    /// When it stopped signing; null for the active key.
+    retired_at: Option<i64>,
+    active: bool,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    items: Vec<KeyView>,
+}
+
+async fn keys(state: &AppState, env: &str) -> Result<KeyList, AdminError> {
+    state.store.environment(env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
+    let now = state.now();
+    let stored = state.store.signing_keys(env, now - ACCESS_TOKEN_TTL).await?;
+    let items = stored
+        .into_iter()
+        .map(|k| KeyView {
+            public_jwk: serde_json::from_str(&k.public_jwk).unwrap_or_default(),
+            active: k.retired_at.is_none(),
+            kid: k.kid,
+            created_at: k.created_at,
+            retired_at: k.retired_at,
+        })
+        .collect();
+    Ok(KeyList { items })
+}
+
+/// The signing keys still published: the active one and those whose tokens may be live.
+#[utoipa::path(get, path = "/environments/{env}/keys", tag = "keys", params(("env" = String, Path)),
+    responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(env): Path<String>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::SigningKeys, Action::Read).await?;
+    Ok(axum::Json(keys(&state, &env).await?).into_response())
+}
+
+/// Rotates: a new key signs from now on (CryptoAdmin).
+#[utoipa::path(post, path = "/environments/{env}/keys", tag = "keys", params(("env" = String, Path)),
+    responses((status = 201, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(env): Path<String>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::SigningKeys, Action::Write).await?;
+    state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
+    let now = state.now();
+    let key = crate::bootstrap::new_signing_key(&state.kek, &env, now).map_err(AdminError::internal)?;
+    let mut ev = caller.event("admin.key.rotate", &key.kid, now)?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&json!({"kid": key.kid, "public_jwk": key.public_jwk}));
+    state.store.rotate_signing_key(&key, now, &ev).await?;
+    state.keyring.forget(&env);
+    let mut res = axum::Json(keys(&state, &env).await?).into_response();
+    *res.status_mut() = StatusCode::CREATED;
+    Ok(res)
+}
