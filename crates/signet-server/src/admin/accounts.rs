@@ -118,7 +118,8 @@ pub async fn read(
     Ok(with_etag(etag(KIND, &v.account.id, v.version), to_json(view(&v, state.now()))))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+// No Debug: it holds a secret.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     username: String,
@@ -237,7 +238,8 @@ pub async fn update(
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+// No Debug: it holds a secret.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// Required to change one's own password, so that a stolen token or

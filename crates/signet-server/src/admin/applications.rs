@@ -21,7 +21,8 @@ use super::{AdminError, Body, ErrorBody, Page, Query, with_etag};
 use crate::state::AppState;
 
 /// An application as the API shows it: never its secret or the secret's hash.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+// No Debug: it holds a secret.
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ApplicationView {
     id: String,
     name: String,
@@ -40,7 +41,7 @@ pub struct ApplicationView {
     client_secret: Option<String>,
 }
 
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ApplicationPage {
     items: Vec<ApplicationView>,
     next_cursor: Option<String>,

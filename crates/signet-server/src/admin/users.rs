@@ -98,7 +98,8 @@ fn json_of(v: UserView) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+// No Debug: it holds a secret.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     username: String,
@@ -193,7 +194,8 @@ pub async fn update(
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+// No Debug: it holds a secret.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
     password: String,
