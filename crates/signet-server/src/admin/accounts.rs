@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -16,7 +16,7 @@ use signet_proto::roles::Role;
 use signet_store::{AdminChange, Versioned, Written};
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, etag, if_match, with_etag};
+use super::{AdminError, Body, ErrorBody, Page, Query, created, etag, if_match, no_content, page_of, with_etag};
 use crate::state::AppState;
 
 const KIND: &str = "account";
@@ -58,11 +58,7 @@ fn view(v: &Versioned, now: i64) -> AccountView {
     }
 }
 
-fn to_json(v: AccountView) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
-}
-
-pub(super) fn check_username(u: &str) -> Result<(), AdminError> {
+fn check_username(u: &str) -> Result<(), AdminError> {
     let ok = (1..=64).contains(&u.len())
         && u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
     if ok { Ok(()) } else { Err(AdminError::invalid("username: 1 to 64 letters, digits, '.', '_', '-' or '@'")) }
@@ -73,6 +69,49 @@ pub(super) fn check_password(p: &str) -> Result<(), AdminError> {
         return Err(AdminError::invalid(format!("password: at least {} characters", password::MIN_LENGTH)));
     }
     Ok(())
+}
+
+/// A new account, active, with no role, and a password someone else chose:
+/// the person replaces it at the first sign-on.
+pub(super) async fn with_set_password(
+    state: &AppState,
+    environment_id: &str,
+    username: &str,
+    password: &str,
+    now: i64,
+) -> Result<Account, AdminError> {
+    check_username(username)?;
+    check_password(password)?;
+    let hash = state.hasher.hash(password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
+    Ok(Account {
+        id: signet_core::crypto::random_id().map_err(AdminError::internal)?,
+        environment_id: environment_id.to_owned(),
+        username: username.to_owned(),
+        password_hash: Some(hash),
+        active: true,
+        admin: false,
+        roles: BTreeSet::new(),
+        auditor: false,
+        totp_sealed: None,
+        totp_confirmed: false,
+        totp_last_step: 0,
+        failed_attempts: 0,
+        password_change_required: true,
+        locked_until: 0,
+        created_at: now,
+    })
+}
+
+/// Inserts a new account with its event; a taken username is a 409 naming it.
+pub(super) async fn insert(
+    state: &AppState,
+    account: &Account,
+    ev: &signet_core::audit::AuditEvent,
+) -> Result<(), AdminError> {
+    state.store.insert_account(account, ev).await.map_err(|e| match e {
+        signet_store::StoreError::Conflict(_) => AdminError::conflict(format!("{} already exists", account.username)),
+        e => e.into(),
+    })
 }
 
 async fn find(state: &AppState, username: &str) -> Result<Versioned, AdminError> {
@@ -96,11 +135,9 @@ pub async fn list(
     caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
     let limit = page.limit()?;
     let admins = state.admin_auth.administrators(&state).await?;
-    let mut rows = state.store.accounts_page(&admins, true, page.cursor.as_deref(), limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let rows = state.store.accounts_page(&admins, true, page.cursor.as_deref(), limit + 1).await?;
+    let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());
     let now = state.now();
-    let next = if more { rows.last().map(|v| v.account.username.clone()) } else { None };
     let items = rows.iter().map(|v| view(v, now)).collect();
     Ok(axum::Json(AccountPage { items, next_cursor: next }).into_response())
 }
@@ -115,7 +152,7 @@ pub async fn read(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
     let v = find(&state, &username).await?;
-    Ok(with_etag(etag(KIND, &v.account.id, v.version), to_json(view(&v, state.now()))))
+    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
 }
 
 // No Debug: it holds a secret.
@@ -146,45 +183,20 @@ pub async fn create(
     Body(new): Body<NewAccount>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AdminAccounts, Action::Write).await?;
-    check_username(&new.username)?;
-    check_password(&new.password)?;
     check_role_set(&new.roles, new.auditor).map_err(AdminError::unprocessable)?;
     let admins = state.admin_auth.administrators(&state).await?;
-    let hash = state.hasher.hash(&new.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
     let now = state.now();
-    let account = Account {
-        id: signet_core::crypto::random_id().map_err(AdminError::internal)?,
-        environment_id: admins.clone(),
-        username: new.username.clone(),
-        password_hash: Some(hash),
-        active: new.active,
-        admin: true,
-        roles: new.roles.clone(),
-        auditor: new.auditor,
-        totp_sealed: None,
-        totp_confirmed: false,
-        totp_last_step: 0,
-        failed_attempts: 0,
-        // Chosen by someone else: the person replaces it at the first sign-on.
-        password_change_required: true,
-        locked_until: 0,
-        created_at: now,
-    };
+    let account = with_set_password(&state, &admins, &new.username, &new.password, now).await?;
+    let account =
+        Account { active: new.active, admin: true, roles: new.roles.clone(), auditor: new.auditor, ..account };
     let mut ev = caller.event("admin.account.create", &account.id, now)?;
     ev.environment_id = Some(admins.clone());
     ev.digest =
         digest_of(&json!({"username": new.username, "active": new.active, "roles": new.roles, "auditor": new.auditor}));
-    state.store.insert_account(&account, &ev).await.map_err(|e| match e {
-        signet_store::StoreError::Conflict(_) => AdminError::conflict(format!("{} already exists", new.username)),
-        e => e.into(),
-    })?;
+    insert(&state, &account, &ev).await?;
+    let location = format!("/accounts/{}", account.username);
     let v = Versioned { account, version: 1 };
-    let mut res = with_etag(etag(KIND, &v.account.id, 1), to_json(view(&v, now)));
-    *res.status_mut() = StatusCode::CREATED;
-    if let Ok(loc) = format!("{}/accounts/{}", super::PREFIX, v.account.username).parse() {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(res)
+    Ok(created(etag(KIND, &v.account.id, 1), view(&v, now), &location))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -227,7 +239,7 @@ pub async fn update(
         Written::Done(version) => {
             state.revocations.stale();
             let v = find(&state, &username).await?;
-            Ok(with_etag(etag(KIND, &v.account.id, version), to_json(view(&v, now))))
+            Ok(with_etag(etag(KIND, &v.account.id, version), view(&v, now)))
         }
         Written::Stale => Err(AdminError::stale()),
         Written::Missing => Err(AdminError::not_found("admin account")),
@@ -296,11 +308,7 @@ pub async fn password(
     match state.store.set_password(&v.account.id, expected, &hash, must_change, now, &ev).await? {
         Written::Done(version) => {
             state.revocations.stale();
-            let mut res = StatusCode::NO_CONTENT.into_response();
-            if let Ok(tag) = etag(KIND, &v.account.id, version).parse() {
-                res.headers_mut().insert(header::ETAG, tag);
-            }
-            Ok(res)
+            Ok(no_content(etag(KIND, &v.account.id, version)))
         }
         Written::Stale => Err(AdminError::stale()),
         Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("admin account")),

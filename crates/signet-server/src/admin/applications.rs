@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -17,7 +17,7 @@ use signet_core::policy::{Action, Resource, check_role_set};
 use signet_proto::roles::Role;
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, with_etag};
+use super::{AdminError, Body, ErrorBody, Page, Query, created, page_of, with_etag};
 use crate::state::AppState;
 
 /// An application as the API shows it: never its secret or the secret's hash.
@@ -84,10 +84,8 @@ pub async fn list(
     caller.allow(&state, Resource::Applications, Action::Read).await?;
     environment(&state, &env).await?;
     let limit = page.limit()?;
-    let mut rows = state.store.applications_page(&env, page.cursor.as_deref(), limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more { rows.last().map(|a| a.id.clone()) } else { None };
+    let rows = state.store.applications_page(&env, page.cursor.as_deref(), limit + 1).await?;
+    let (rows, next) = page_of(rows, limit, |a| a.id.clone());
     let items = rows.iter().map(|a| view(a, None)).collect();
     Ok(axum::Json(ApplicationPage { items, next_cursor: next }).into_response())
 }
@@ -101,7 +99,7 @@ pub async fn read(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Applications, Action::Read).await?;
     let a = state.store.application(&env, &id).await?.ok_or_else(|| AdminError::not_found("application"))?;
-    Ok(with_etag(tag(&a), serde_json::to_value(view(&a, None)).map_err(AdminError::internal)?))
+    Ok(with_etag(tag(&a), view(&a, None)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -199,12 +197,8 @@ pub async fn create(
     ev.digest = digest_of(&serde_json::to_value(view(&app, None)).map_err(AdminError::internal)?);
     state.store.insert_application(&app, &ev).await?;
     let body = view(&app, secret.map(|s| s.expose().clone()));
-    let mut res = with_etag(tag(&app), serde_json::to_value(body).map_err(AdminError::internal)?);
-    *res.status_mut() = StatusCode::CREATED;
+    let mut res = created(tag(&app), body, &format!("/environments/{env}/applications/{}", app.id));
     res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    if let Ok(loc) = format!("{}/environments/{env}/applications/{}", super::PREFIX, app.id).parse() {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
     Ok(res)
 }
 
@@ -236,10 +230,7 @@ pub async fn rotate_secret(
     }
     state.clients.forget(&env, &id);
     let rotated = Application { secret_hash: Some(next), ..app };
-    let mut res = with_etag(
-        tag(&rotated),
-        serde_json::to_value(view(&rotated, Some(secret.expose().clone()))).map_err(AdminError::internal)?,
-    );
+    let mut res = with_etag(tag(&rotated), view(&rotated, Some(secret.expose().clone())));
     res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(res)
 }

@@ -263,13 +263,11 @@ async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -
     let found = state.store.versioned_account(&admins, username).await?;
     let usable = found.filter(|v| v.account.admin && v.account.active && !v.account.is_locked(now));
     let key = hmac_sha256(&state.admin_auth.key, decoded.as_bytes());
-    let verified = match &usable {
-        Some(v) if state.admin_auth.remembered(&key, &v.account.id, v.version, now) => true,
-        // Unknown, inactive and locked accounts cost the same as a wrong password.
-        _ => {
-            let phc = usable.as_ref().and_then(|v| v.account.password_hash.as_deref());
-            state.hasher.verify(password, phc).await && usable.is_some()
-        }
+    let cached = usable.as_ref().is_some_and(|v| state.admin_auth.remembered(&key, &v.account.id, v.version, now));
+    // Unknown, inactive and locked accounts cost the same as a wrong password.
+    let verified = cached || {
+        let phc = usable.as_ref().and_then(|v| v.account.password_hash.as_deref());
+        state.hasher.verify(password, phc).await && usable.is_some()
     };
     let Some(v) = usable else { return Ok(None) };
     let account = v.account;
@@ -296,7 +294,7 @@ async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -
         state.store.record(&ev).await?;
         return Ok(None);
     }
-    if !state.admin_auth.remembered(&key, &account.id, v.version, now) {
+    if !cached {
         if account.failed_attempts > 0 {
             state.store.record_login_success(&account.id).await?;
         }

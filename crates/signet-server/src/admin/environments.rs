@@ -3,7 +3,6 @@
 //! key-encryption key, in the same transaction as its audit event.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -89,10 +88,7 @@ pub async fn create(
         signet_store::StoreError::Conflict(_) => AdminError::conflict(format!("an environment named {name:?} exists")),
         err => err.into(),
     })?;
-    let mut res = axum::Json(view(&state, &e)).into_response();
-    *res.status_mut() = StatusCode::CREATED;
-    if let Ok(loc) = format!("{}/environments/{}", super::PREFIX, e.id).parse() {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(res)
+    // Environments carry no version: nothing writes them after creation yet.
+    let tag = format!("\"{}\"", &digest_of(&json!({"id": e.id, "name": e.name}))[..24]);
+    Ok(super::created(tag, view(&state, &e), &format!("/environments/{}", e.id)))
 }

@@ -253,7 +253,35 @@ pub fn if_match(headers: &HeaderMap, kind: &str, id: &str, current: i64) -> Resu
     }
 }
 
-pub fn with_etag(tag: String, body: serde_json::Value) -> Response {
+/// Trims a page fetched with one row more than `limit`; the cursor of the
+/// next page is the key of its last row, when there is more.
+pub fn page_of<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(key) } else { None };
+    (rows, next)
+}
+
+/// 201 for a made resource: its view, ETag and `Location` (a path under the API).
+pub fn created(tag: String, body: impl serde::Serialize, location: &str) -> Response {
+    let mut res = with_etag(tag, body);
+    *res.status_mut() = StatusCode::CREATED;
+    if let Ok(loc) = format!("{PREFIX}{location}").parse() {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    res
+}
+
+/// 204 after a write whose new state has nothing to show but its ETag.
+pub fn no_content(tag: String) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res
+}
+
+pub fn with_etag(tag: String, body: impl serde::Serialize) -> Response {
     let mut res = axum::Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&tag) {
         res.headers_mut().insert(header::ETAG, v);

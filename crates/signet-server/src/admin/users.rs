@@ -3,7 +3,7 @@
 //! Administrators environment.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -13,7 +13,7 @@ use signet_core::policy::{Action, Resource};
 use signet_store::{Versioned, Written};
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, etag, if_match, with_etag};
+use super::{AdminError, Body, ErrorBody, Page, Query, created, etag, if_match, no_content, page_of, with_etag};
 use crate::state::AppState;
 
 const KIND: &str = "user";
@@ -72,11 +72,9 @@ pub async fn list(
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
     environment(&state, &env).await?;
     let limit = page.limit()?;
-    let mut rows = state.store.accounts_page(&env, false, page.cursor.as_deref(), limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let rows = state.store.accounts_page(&env, false, page.cursor.as_deref(), limit + 1).await?;
+    let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());
     let now = state.now();
-    let next = if more { rows.last().map(|v| v.account.username.clone()) } else { None };
     let items = rows.iter().map(|v| view(v, now)).collect();
     Ok(axum::Json(UserPage { items, next_cursor: next }).into_response())
 }
@@ -91,11 +89,7 @@ pub async fn read(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
     let v = find(&state, &env, &id).await?;
-    Ok(with_etag(etag(KIND, &v.account.id, v.version), json_of(view(&v, state.now()))))
-}
-
-fn json_of(v: UserView) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_default()
+    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
 }
 
 // No Debug: it holds a secret.
@@ -123,41 +117,16 @@ pub async fn create(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Write).await?;
     environment(&state, &env).await?;
-    super::accounts::check_username(&new.username)?;
-    super::accounts::check_password(&new.password)?;
-    let hash = state.hasher.hash(&new.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
     let now = state.now();
-    let account = Account {
-        id: signet_core::crypto::random_id().map_err(AdminError::internal)?,
-        environment_id: env.clone(),
-        username: new.username.clone(),
-        password_hash: Some(hash),
-        active: new.active,
-        admin: false,
-        roles: Default::default(),
-        auditor: false,
-        totp_sealed: None,
-        totp_confirmed: false,
-        totp_last_step: 0,
-        failed_attempts: 0,
-        password_change_required: true,
-        locked_until: 0,
-        created_at: now,
-    };
+    let account = super::accounts::with_set_password(&state, &env, &new.username, &new.password, now).await?;
+    let account = Account { active: new.active, ..account };
     let mut ev = caller.event("admin.user.create", &account.id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"username": new.username, "active": new.active}));
-    state.store.insert_account(&account, &ev).await.map_err(|e| match e {
-        signet_store::StoreError::Conflict(_) => AdminError::conflict(format!("{} already exists", new.username)),
-        e => e.into(),
-    })?;
+    super::accounts::insert(&state, &account, &ev).await?;
+    let location = format!("/environments/{env}/users/{}", account.id);
     let v = Versioned { account, version: 1 };
-    let mut res = with_etag(etag(KIND, &v.account.id, 1), json_of(view(&v, now)));
-    *res.status_mut() = StatusCode::CREATED;
-    if let Ok(loc) = format!("{}/environments/{env}/users/{}", super::PREFIX, v.account.id).parse() {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(res)
+    Ok(created(etag(KIND, &v.account.id, 1), view(&v, now), &location))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -187,7 +156,7 @@ pub async fn update(
         Written::Done(version) => {
             state.revocations.stale();
             let v = find(&state, &env, &id).await?;
-            Ok(with_etag(etag(KIND, &v.account.id, version), json_of(view(&v, now))))
+            Ok(with_etag(etag(KIND, &v.account.id, version), view(&v, now)))
         }
         Written::Stale => Err(AdminError::stale()),
         Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("user")),
@@ -226,11 +195,7 @@ pub async fn password(
     match state.store.set_password(&v.account.id, expected, &hash, must_change, now, &ev).await? {
         Written::Done(version) => {
             state.revocations.stale();
-            let mut res = StatusCode::NO_CONTENT.into_response();
-            if let Ok(tag) = etag(KIND, &v.account.id, version).parse() {
-                res.headers_mut().insert(header::ETAG, tag);
-            }
-            Ok(res)
+            Ok(no_content(etag(KIND, &v.account.id, version)))
         }
         Written::Stale => Err(AdminError::stale()),
         Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("user")),
