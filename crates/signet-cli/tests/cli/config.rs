@@ -159,3 +159,70 @@ fn concurrent_sets_all_land() {
     }
     assert_eq!(h.ok(&["config", "get", "auth.storage.type"]).stdout.trim(), "file");
 }
+
+#[test]
+fn unset_removes_a_key_and_another_file_can_be_chosen() {
+    let h = Home::new();
+    h.ok(&["config", "set", "service.pingone.regionCode=EU"]);
+    h.ok(&["config", "unset", "SERVICE.PINGONE.REGIONCODE"]);
+    let gone = h.run(&["config", "get", "service.pingone.regionCode"]);
+    assert!(!gone.stdout.contains("EU"), "unset: {}", gone.stdout);
+    let unknown = h.run(&["config", "unset", "service.pingone.regionCod"]);
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("did you mean"), "{}", unknown.stderr);
+
+    // --config and SIGNET_CONFIG choose another file; the default one is untouched.
+    let other = h.dir.join("elsewhere/signet.toml");
+    h.ok(&["--config", other.to_str().unwrap(), "config", "set", "service.pingone.regionCode=AP"]);
+    assert_eq!(std::fs::metadata(&other).unwrap().permissions().mode() & 0o777, 0o600);
+    let by_env =
+        h.run_with(&["config", "get", "service.pingone.regionCode"], &[("SIGNET_CONFIG", other.to_str().unwrap())]);
+    assert!(by_env.stdout.contains("AP"), "{}", by_env.stdout);
+    assert!(!h.ok(&["config", "get", "service.pingone.regionCode"]).stdout.contains("AP"));
+}
+
+#[test]
+fn region_codes_map_to_pingone_hosts() {
+    for (code, host) in [
+        ("NA", "auth.pingone.com"),
+        ("EU", "auth.pingone.eu"),
+        ("AP", "auth.pingone.asia"),
+        ("CA", "auth.pingone.ca"),
+        ("AU", "auth.pingone.com.au"),
+        ("SG", "auth.pingone.sg"),
+    ] {
+        let h = Home::new();
+        h.ok(&["config", "set", &format!("service.pingone.regionCode={code}")]);
+        h.ok(&["config", "set", &format!("service.pingone.endpoint.environmentID={ENV_ID}")]);
+        h.ok(&["config", "set", "service.pingone.authentication.type=device_code"]);
+        h.ok(&["config", "set", "service.pingone.authentication.deviceCode.clientID=signet-cli"]);
+        h.ok(&["config", "set", "auth.storage.type=file"]);
+        // Status reads the cache only: nothing leaves this machine.
+        let status = h.run(&["-O", "json", "auth", "status"]);
+        assert_eq!(status.code, 4, "{}", status.stderr);
+        assert_eq!(status.json()["services"][0]["issuer"], format!("https://{host}/{ENV_ID}/as"));
+    }
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let h = Home::new();
+    let bin = env!("CARGO_BIN_EXE_signet");
+    let on_tty = |args: &str| {
+        let mut c = h.command();
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &h.dir)
+            .env("XDG_CONFIG_HOME", h.dir.join("config"))
+            .env("TERM", "xterm");
+        let out = std::process::Command::new("script")
+            .args(["-qec", &format!("{bin} {args}"), "/dev/null"])
+            .envs(c.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(on_tty("config list-profiles").contains("\x1b[1m"), "a terminal gets bold headers");
+    assert!(!on_tty("--no-color config list-profiles").contains("\x1b["), "--no-color");
+    assert!(!h.ok(&["config", "list-profiles"]).stdout.contains("\x1b["), "a pipe gets none");
+}

@@ -666,3 +666,109 @@ async fn the_admin_api_over_oauth_is_as_signed_on_as_the_service_it_names() {
     let text = h.run_async(&["auth", "status"]).await;
     assert!(text.stdout.contains("authenticated (via pingone)"), "{}", text.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_code_that_expires_or_is_denied_stops_with_a_clear_message() {
+    let s = Server::start().await;
+    let admin = signet_testkit::TestAccount {
+        id: String::new(),
+        username: s.boot.admin.username.clone(),
+        password: s.boot.admin.password.clone(),
+        secret: signet_core::totp::from_base32(&s.boot.admin.totp_secret),
+    };
+    let h = Home::new();
+    h.configure(
+        &s.base,
+        &s.env_id,
+        &[
+            ("service.pingone.authentication.type", "device_code"),
+            ("service.pingone.authentication.deviceCode.clientID", "signet-cli"),
+        ],
+    );
+    // Nobody approves, and the server's clock passes the code's lifetime.
+    let (login, _) = Login::start(&h, &["auth", "login"], "or open").await;
+    s.clock.advance(601);
+    let done = login.finish().await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(done.stderr.contains("error: the code expired before it was approved") && done.stderr.contains("hint:"));
+
+    // The person says no in the browser.
+    let (login, url) = Login::start(&h, &["auth", "login"], "or open").await;
+    let chrome = signet_testkit::webdriver::Chrome::start().await;
+    chrome.goto(&url).await;
+    chrome.click("button[type=submit]").await;
+    chrome.fill("#username", &admin.username).await;
+    chrome.fill("#password", &admin.password).await;
+    chrome.click("button[type=submit]").await;
+    chrome.fill("#code", &s.code(admin.secret.as_ref().unwrap())).await;
+    chrome.click("button[type=submit]").await;
+    chrome.click("#deny").await;
+    let done = login.finish().await;
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(done.stderr.contains("error: the sign-on was denied in the browser"), "{}", done.stderr);
+    assert_eq!(h.run_async(&["auth", "status"]).await.code, 4, "nothing was stored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_loopback_redirect_takes_its_configured_port_and_path() {
+    let s = Server::start().await;
+    let h = Home::new();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    h.configure(
+        &s.base,
+        &s.env_id,
+        &[
+            ("service.pingone.authentication.type", "authorization_code"),
+            ("service.pingone.authentication.authorizationCode.clientID", "signet-cli"),
+            ("service.pingone.authentication.authorizationCode.redirectURIPort", &port.to_string()),
+            ("service.pingone.authentication.authorizationCode.redirectURIPath", "/signet/done"),
+            ("auth.loginTimeoutSeconds", "1"),
+        ],
+    );
+    let r = h.run_async(&["auth", "login", "--no-browser"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let expected = format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fsignet%2Fdone");
+    assert!(r.stderr.contains(&expected), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_with_the_provider_unreachable_still_forgets_and_warns() {
+    let h = Home::new();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let env = "5a3f1c2e-8b4d-4e6f-9a1b-2c3d4e5f6a7b";
+    let base = format!("http://127.0.0.1:{closed}");
+    h.configure(
+        &base,
+        env,
+        &[
+            ("service.pingone.authentication.type", "device_code"),
+            ("service.pingone.authentication.deviceCode.clientID", "signet-cli"),
+        ],
+    );
+    // A stored sign-on, as a login would have left it (bench/cli-status.sh writes the same).
+    let issuer = format!("{base}/{env}/as");
+    let material = format!("default\0{issuer}\0signet-cli\0device_code");
+    let digest = signet_core::crypto::sha256(material.as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let dir = h.dir.join("state/signet/tokens");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("default-pingone-{hex}.json"));
+    let expires = signet_core::clock::Clock::now(&signet_core::clock::SystemClock) + 3600;
+    std::fs::write(
+        &file,
+        format!(r#"{{"issuer":"{issuer}","client_id":"signet-cli","grant":"device_code","access_token":"a","refresh_token":"r","expires_at":{expires},"subject":"ada"}}"#),
+    )
+    .unwrap();
+    assert_eq!(h.run_async(&["auth", "status"]).await.code, 0, "the stored sign-on is found");
+    let r = h.run_async(&["auth", "logout"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("warning: pingone: tokens removed locally, but not revoked"), "{}", r.stderr);
+    assert!(!file.exists());
+    assert_eq!(h.run_async(&["auth", "status"]).await.code, 4);
+}
