@@ -17,7 +17,7 @@ use std::fmt;
 use signet_proto::roles::Role;
 
 /// Who is asking, as the store describes them at request time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Principal {
     pub roles: BTreeSet<Role>,
     pub auditor: bool,

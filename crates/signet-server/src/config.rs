@@ -49,6 +49,15 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     pub allow_private_fetch: Option<bool>,
     pub key_encryption_key_file: Option<PathBuf>,
+    pub admin_api: Option<AdminApiFile>,
+}
+
+/// `[admin_api]`: set here, the authentication settings cannot be changed
+/// through the API; this file is then the one place to change them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminApiFile {
+    pub authentication: crate::admin::caller::AuthSettings,
 }
 
 impl FileConfig {

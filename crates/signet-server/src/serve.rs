@@ -50,6 +50,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let public_url = args.public_url.or(file.public_url).unwrap_or_else(|| format!("{scheme}://{local}"));
     url::Url::parse(&public_url).with_context(|| format!("--public-url {public_url:?} is not a URL"))?;
 
+    let admin_authentication = match file.admin_api.map(|a| a.authentication) {
+        None => None,
+        Some(mut settings) => {
+            settings.check(&kek).map_err(|e| anyhow::anyhow!("config file: admin_api.authentication.{e}"))?;
+            Some(settings)
+        }
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let fresh = crate::bootstrap::ensure(&store, &kek, clock.now(), &public_url, &data_dir).await?;
     let admins = store
@@ -63,6 +70,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: public_url.clone(),
         trusted_proxies,
         allow_private_fetch,
+        admin_authentication,
     })?;
     // Fail now, not at the first token request, if the key-encryption key is wrong.
     state.env_keys(&admins.id).await.map_err(|e| {

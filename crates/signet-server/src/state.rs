@@ -54,6 +54,9 @@ pub struct StateConfig {
     pub trusted_proxies: TrustedProxies,
     /// Let configured fetch URLs point at private and link-local addresses.
     pub allow_private_fetch: bool,
+    /// The admin API's authentication settings from the config file, which
+    /// then override the store's.
+    pub admin_authentication: Option<crate::admin::caller::AuthSettings>,
 }
 
 impl AppState {
@@ -74,7 +77,7 @@ impl AppState {
             failures: FailureLimiter::default(),
             hasher: Hasher::new(cores),
             fetcher: Fetcher::new(c.allow_private_fetch)?,
-            admin_auth: Default::default(),
+            admin_auth: crate::admin::caller::AdminAuth::new(c.admin_authentication),
         })))
     }
 

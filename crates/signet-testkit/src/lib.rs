@@ -5,6 +5,7 @@
 //! Test code: a panic here is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod ldap;
 pub mod server;
 pub mod tls;
 pub mod webdriver;

@@ -104,6 +104,7 @@ impl Server {
         let base = format!("{scheme}://{}", listener.local_addr().unwrap());
         let boot = signet_server::bootstrap::ensure(&store, &kek, clock.now(), &base, &dir).await.unwrap().unwrap();
         let state = AppState::new(StateConfig {
+            admin_authentication: None,
             store,
             clock: Arc::new(clock.clone()),
             kek,
@@ -148,6 +149,7 @@ impl Server {
         let kek = Kek::from_bytes(&self.kek_bytes).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let state = AppState::new(StateConfig {
+            admin_authentication: None,
             store: self.state.store.clone(),
             clock: Arc::new(self.clock.clone()),
             kek,

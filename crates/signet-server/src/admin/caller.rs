@@ -6,9 +6,14 @@
 //!   the store is unchanged, and the store is read on every request: a
 //!   password change, a role change or a deactivation takes effect on every
 //!   instance at once, without paying argon2 on every call.
+//! - **ldap**: HTTP Basic checked by binding to the directory as the person,
+//!   on every call; their groups map to roles by the settings.
 //! - **oauth**: Bearer access tokens of any signetd environment carrying the
 //!   admin API audience. Roles are read from the account or worker in the
 //!   store at request time, never from the token.
+//!
+//! Basic credentials are tried against each Basic scheme in the order the
+//! settings list them; a failed attempt is recorded once, after all fail.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,61 +23,23 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::clock::UnixTime;
 use signet_core::crypto::{b64url_decode, hmac_sha256, random_bytes};
 use signet_core::policy::{self, Action, Principal, Resource};
 
 use super::AdminError;
+use super::schemes::principal_from;
+pub use super::schemes::{AuthSettings, SETTINGS_KEY, Scheme, auth_settings};
 use crate::net::ClientIp;
 use crate::oauth::Env;
 use crate::oauth::bearer;
 use crate::state::AppState;
 
-/// Where the schemes are kept (the store's settings).
-pub const SETTINGS_KEY: &str = "admin_api.authentication";
 /// How long a verified Basic password is trusted without argon2.
 const VERIFIED_FOR: UnixTime = 60;
 const VERIFIED_MAX: usize = 1024;
 const REALM: &str = "signet admin API";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheme {
-    Native,
-    Oauth,
-}
-
-impl Scheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Native => "native",
-            Scheme::Oauth => "oauth",
-        }
-    }
-}
-
-/// The admin API's authentication settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    /// Tried in order; native alone is the default of a new installation.
-    pub schemes: Vec<Scheme>,
-}
-
-impl Default for AuthSettings {
-    fn default() -> AuthSettings {
-        AuthSettings { schemes: vec![Scheme::Native] }
-    }
-}
-
-pub async fn auth_settings(state: &AppState) -> Result<AuthSettings, AdminError> {
-    match state.store.setting(SETTINGS_KEY).await? {
-        None => Ok(AuthSettings::default()),
-        Some(v) => serde_json::from_value(v).map_err(AdminError::internal),
-    }
-}
 
 /// Per-instance state of admin authentication.
 pub struct AdminAuth {
@@ -83,6 +50,11 @@ pub struct AdminAuth {
     administrators: tokio::sync::OnceCell<String>,
     /// Unauthenticated calls logged in the current minute: (minute, count).
     logged: Mutex<(UnixTime, u32)>,
+    /// Settings from the config file, which then override the store's.
+    pub from_file: Option<AuthSettings>,
+    /// Directory sign-ons recorded lately (keyed hash -> until), so an
+    /// automation calling every second does not write an event per call.
+    announced: Mutex<HashMap<[u8; 32], UnixTime>>,
 }
 
 /// Log lines about unauthenticated calls per minute; the rest are counted in
@@ -96,13 +68,15 @@ struct Verified {
     until: UnixTime,
 }
 
-impl Default for AdminAuth {
-    fn default() -> AdminAuth {
+impl AdminAuth {
+    pub fn new(from_file: Option<AuthSettings>) -> AdminAuth {
         AdminAuth {
             key: random_bytes::<32>().unwrap_or([7; 32]),
             verified: Mutex::new(HashMap::new()),
             administrators: tokio::sync::OnceCell::new(),
             logged: Mutex::new((0, 0)),
+            from_file,
+            announced: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -134,6 +108,20 @@ impl AdminAuth {
         if logged.1 <= LOGGED_PER_MINUTE {
             tracing::warn!(%ip, request_id = %crate::request_id(), "unauthenticated admin API call");
         }
+    }
+
+    /// True the first time in a while that this person signs on this way.
+    fn first_in_a_while(&self, who: &str, now: UnixTime) -> bool {
+        let k = hmac_sha256(&self.key, who.as_bytes());
+        let Ok(mut map) = self.announced.lock() else { return true };
+        if map.get(&k).is_some_and(|until| *until > now) {
+            return false;
+        }
+        if map.len() >= VERIFIED_MAX {
+            map.retain(|_, until| *until > now);
+        }
+        map.insert(k, now + VERIFIED_FOR);
+        true
     }
 
     fn remembered(&self, k: &[u8; 32], account_id: &str, version: i64, now: UnixTime) -> bool {
@@ -210,10 +198,16 @@ impl FromRequestParts<AppState> for Caller {
             .schemes
             .iter()
             .map(|s| match s {
-                Scheme::Native => format!("Basic realm=\"{REALM}\""),
+                Scheme::Native | Scheme::Ldap => format!("Basic realm=\"{REALM}\""),
                 Scheme::Oauth => format!("Bearer realm=\"{REALM}\""),
             })
-            .collect::<Vec<_>>()
+            .fold(Vec::<String>::new(), |mut all, c| {
+                // native and ldap both take Basic: one challenge for both.
+                if !all.contains(&c) {
+                    all.push(c);
+                }
+                all
+            })
             .join(", ");
         let unauthorized = || AdminError::unauthorized(challenge.clone());
         let now = state.now();
@@ -232,33 +226,145 @@ impl FromRequestParts<AppState> for Caller {
         };
         let (kind, credential) = value.split_once(' ').unwrap_or((value, ""));
         let credential = credential.trim();
-        let caller = if kind.eq_ignore_ascii_case("basic") && settings.schemes.contains(&Scheme::Native) {
-            native(state, credential, ip, now).await?
+        let attempt = if kind.eq_ignore_ascii_case("basic") {
+            basic(state, &settings, credential, ip, now).await?
         } else if kind.eq_ignore_ascii_case("bearer") && settings.schemes.contains(&Scheme::Oauth) {
-            oauth(state, credential, ip).await?
-        } else {
-            None
-        };
-        match caller {
-            Some(c) => Ok(c),
-            None => {
-                state.failures.fail(ip, now);
-                state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
-                state.admin_auth.log_unauthenticated(ip, now);
-                Err(unauthorized())
+            match oauth(state, credential, ip).await? {
+                Some(c) => Attempt::Verified(c),
+                None => Attempt::Unknown,
             }
+        } else {
+            Attempt::Unknown
+        };
+        match attempt {
+            Attempt::Verified(c) => Ok(c),
+            Attempt::Failed(c) => {
+                let mut ev = c.event("admin.signon.failure", &c.actor.id, now)?;
+                ev.outcome = Some("failure".into());
+                state.store.record(&ev).await?;
+                Err(refused(state, ip, now, unauthorized()))
+            }
+            Attempt::Unknown => Err(refused(state, ip, now, unauthorized())),
         }
     }
 }
 
-async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -> Result<Option<Caller>, AdminError> {
-    let Some(decoded) = base64::engine::general_purpose::STANDARD.decode(credential).ok() else { return Ok(None) };
-    let Ok(decoded) = String::from_utf8(decoded) else { return Ok(None) };
-    let Some((username, password)) = decoded.split_once(':') else { return Ok(None) };
+fn refused(state: &AppState, ip: IpAddr, now: UnixTime, error: AdminError) -> AdminError {
+    state.failures.fail(ip, now);
+    state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
+    state.admin_auth.log_unauthenticated(ip, now);
+    error
+}
+
+/// What a scheme made of the credentials.
+enum Attempt {
+    Verified(Caller),
+    /// A known person with the wrong credentials: recorded in the trail.
+    Failed(Caller),
+    /// Nothing this scheme knows: counted, not recorded.
+    Unknown,
+}
+
+/// Basic credentials, tried against each Basic scheme in order.
+async fn basic(
+    state: &AppState,
+    settings: &AuthSettings,
+    credential: &str,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Attempt, AdminError> {
+    let Some(decoded) = base64::engine::general_purpose::STANDARD.decode(credential).ok() else {
+        return Ok(Attempt::Unknown);
+    };
+    let Ok(decoded) = String::from_utf8(decoded) else { return Ok(Attempt::Unknown) };
+    let Some((username, password)) = decoded.split_once(':') else { return Ok(Attempt::Unknown) };
     // An empty password is never checked against anything.
     if username.is_empty() || password.is_empty() {
-        return Ok(None);
+        return Ok(Attempt::Unknown);
     }
+    let mut outcome = Attempt::Unknown;
+    for scheme in settings.schemes.iter().filter(|s| s.takes_basic()) {
+        let attempt = match scheme {
+            Scheme::Native => native(state, &decoded, username, password, ip, now).await?,
+            Scheme::Ldap => match &settings.ldap {
+                Some(ldap) => directory(state, ldap, username, password, ip, now).await?,
+                None => Attempt::Unknown,
+            },
+            Scheme::Oauth => Attempt::Unknown,
+        };
+        match attempt {
+            Attempt::Verified(c) => return Ok(Attempt::Verified(c)),
+            Attempt::Failed(c) => outcome = Attempt::Failed(c),
+            Attempt::Unknown => {}
+        }
+    }
+    if let Attempt::Failed(c) = &outcome
+        && let Some(id) = &c.account_id
+    {
+        let policy = state.store.lockout_policy().await?;
+        state.store.record_login_failure(id, now, policy).await?;
+    }
+    Ok(outcome)
+}
+
+async fn directory(
+    state: &AppState,
+    ldap: &super::schemes::LdapScheme,
+    username: &str,
+    password: &str,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Attempt, AdminError> {
+    let found = crate::ldap::authenticate(&ldap.connection, &state.kek, username, password).await.map_err(|e| {
+        tracing::warn!(error = %e, "the LDAP directory could not check an admin API sign-on");
+        AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "authentication_unavailable",
+            "the LDAP directory could not be asked; try again, or sign on with another scheme",
+        )
+    })?;
+    let actor = |id: String| Actor {
+        kind: ActorKind::Person,
+        id,
+        name: username.to_owned(),
+        scheme: Scheme::Ldap.as_str().into(),
+        client_id: None,
+    };
+    let Some(person) = found else {
+        let caller = Caller {
+            principal: Principal::default(),
+            actor: actor(format!("ldap:{username}")),
+            account_id: None,
+            jti: None,
+            ip,
+            must_change_password: false,
+        };
+        return Ok(Attempt::Failed(caller));
+    };
+    let principal =
+        principal_from(&ldap.roles, person.groups.iter().map(String::as_str), |a, b| a.eq_ignore_ascii_case(b))?;
+    let caller = Caller {
+        principal,
+        actor: actor(format!("ldap:{}", person.dn)),
+        account_id: None,
+        jti: None,
+        ip,
+        must_change_password: false,
+    };
+    if state.admin_auth.first_in_a_while(&caller.actor.id, now) {
+        state.store.record(&caller.event("admin.signon", &caller.actor.id, now)?).await?;
+    }
+    Ok(Attempt::Verified(caller))
+}
+
+async fn native(
+    state: &AppState,
+    decoded: &str,
+    username: &str,
+    password: &str,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Attempt, AdminError> {
     let admins = state.admin_auth.administrators(state).await?;
     let found = state.store.versioned_account(&admins, username).await?;
     let usable = found.filter(|v| v.account.admin && v.account.active && !v.account.is_locked(now));
@@ -269,7 +375,7 @@ async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -
         let phc = usable.as_ref().and_then(|v| v.account.password_hash.as_deref());
         state.hasher.verify(password, phc).await && usable.is_some()
     };
-    let Some(v) = usable else { return Ok(None) };
+    let Some(v) = usable else { return Ok(Attempt::Unknown) };
     let account = v.account;
     let actor = Actor {
         kind: ActorKind::Person,
@@ -287,12 +393,7 @@ async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -
         must_change_password: account.password_change_required,
     };
     if !verified {
-        let policy = state.store.lockout_policy().await?;
-        state.store.record_login_failure(&account.id, now, policy).await?;
-        let mut ev = caller.event("admin.signon.failure", &account.id, now)?;
-        ev.outcome = Some("failure".into());
-        state.store.record(&ev).await?;
-        return Ok(None);
+        return Ok(Attempt::Failed(caller));
     }
     if !cached {
         if account.failed_attempts > 0 {
@@ -301,7 +402,7 @@ async fn native(state: &AppState, credential: &str, ip: IpAddr, now: UnixTime) -
         state.store.record(&caller.event("admin.signon", &account.id, now)?).await?;
         state.admin_auth.remember(key, &account.id, v.version, now);
     }
-    Ok(Some(caller))
+    Ok(Attempt::Verified(caller))
 }
 
 async fn oauth(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Caller>, AdminError> {

@@ -14,6 +14,7 @@ mod audit;
 pub mod caller;
 mod environments;
 mod keys;
+pub mod schemes;
 mod settings;
 mod users;
 

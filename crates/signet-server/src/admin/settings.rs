@@ -35,13 +35,13 @@ pub async fn update(
     Body(wanted): Body<AuthSettings>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AuthenticationSettings, Action::Write).await?;
-    if wanted.schemes.is_empty() {
-        return Err(AdminError::invalid("schemes: at least one scheme"));
+    if state.admin_auth.from_file.is_some() {
+        return Err(AdminError::conflict(
+            "the authentication settings are set in signetd's config file ([admin_api.authentication]); change them there",
+        ));
     }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = wanted.schemes.iter().find(|s| !seen.insert(**s)) {
-        return Err(AdminError::invalid(format!("schemes: {} is listed twice", dup.as_str())));
-    }
+    let mut wanted = wanted;
+    wanted.check(&state.kek).map_err(AdminError::invalid)?;
     // Whoever makes the change must still get in afterwards with what they
     // used to make it, so a change can never lock every administrator out.
     let using = caller.actor.scheme.clone();
@@ -59,7 +59,7 @@ pub async fn update(
     ev.digest = digest_of(&value);
     // The If-Match is checked against the value the write replaces, in its transaction.
     let still = |current: Option<&serde_json::Value>| {
-        let current: AuthSettings = current.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+        let current = current.and_then(|v| serde_json::from_value::<AuthSettings>(v.clone()).ok()).unwrap_or_default();
         expected.as_deref().is_none_or(|e| e == "*" || e == tag(&current))
     };
     if !state.store.put_setting_if(SETTINGS_KEY, still, &value, &ev).await? {

@@ -7,28 +7,28 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-struct Api<'a> {
+pub struct Api<'a> {
     s: &'a Server,
     http: reqwest::Client,
 }
 
-struct Answer {
-    status: u16,
-    etag: Option<String>,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
+pub struct Answer {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
 }
 
-fn basic(user: &str, password: &str) -> String {
+pub fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 impl<'a> Api<'a> {
-    fn new(s: &'a Server) -> Api<'a> {
+    pub fn new(s: &'a Server) -> Api<'a> {
         Api { s, http: reqwest::Client::new() }
     }
 
-    async fn call(
+    pub async fn call(
         &self,
         method: Method,
         path: &str,
@@ -56,13 +56,13 @@ impl<'a> Api<'a> {
         Answer { status, etag, headers, body }
     }
 
-    async fn get(&self, path: &str, auth: &str) -> Answer {
+    pub async fn get(&self, path: &str, auth: &str) -> Answer {
         self.call(Method::GET, path, Some(auth), None, None).await
     }
 }
 
 /// The error body of the admin API.
-fn assert_error(a: &Answer, status: u16, error: &str, mentions: &str) {
+pub fn assert_error(a: &Answer, status: u16, error: &str, mentions: &str) {
     assert_eq!(a.status, status, "{:?}", a.body);
     assert_eq!(a.body["error"], error, "{:?}", a.body);
     assert!(a.body["message"].as_str().unwrap().contains(mentions), "{:?}", a.body);

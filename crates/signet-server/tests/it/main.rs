@@ -15,6 +15,7 @@ mod cli;
 mod device;
 mod discovery;
 mod interop;
+mod ldap;
 mod lockout;
 mod ops;
 mod signon;

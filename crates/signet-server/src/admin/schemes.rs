@@ -1,0 +1,234 @@
+//! The admin API's authentication settings (seed 003): which schemes protect
+//! it, and for the directory-backed ones, how to reach the directory and how
+//! what it says about a person maps to admin roles.
+//!
+//! They live in the store, so every instance reads the same ones, unless
+//! signetd's config file sets them (`[admin_api.authentication]`); then the
+//! file is the one place to change them.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use signet_core::crypto::Kek;
+use signet_core::policy::{Principal, check_role_set};
+use signet_proto::roles::Role;
+
+use super::AdminError;
+use crate::ldap::LdapSettings;
+use crate::state::AppState;
+
+/// Where the settings are kept (the store's settings).
+pub const SETTINGS_KEY: &str = "admin_api.authentication";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// HTTP Basic against signetd's own admin accounts.
+    Native,
+    /// HTTP Basic checked by binding to an LDAP directory.
+    Ldap,
+    /// Bearer access tokens with the admin API audience.
+    Oauth,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Native => "native",
+            Scheme::Ldap => "ldap",
+            Scheme::Oauth => "oauth",
+        }
+    }
+
+    /// Basic credentials are tried against each Basic scheme, in the order listed.
+    pub fn takes_basic(self) -> bool {
+        matches!(self, Scheme::Native | Scheme::Ldap)
+    }
+}
+
+/// The admin API's authentication settings.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The schemes in force. Native alone is the default of a new
+    /// installation; native may stay beside another (`["oauth","native"]`).
+    pub schemes: Vec<Scheme>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapScheme>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings { schemes: vec![Scheme::Native], ldap: None }
+    }
+}
+
+/// LDAP: where the directory is, and which of its groups grant which roles.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LdapScheme {
+    pub connection: LdapSettings,
+    /// Group DN (compared case-insensitively) to roles.
+    #[serde(default)]
+    pub roles: Vec<RoleGrant>,
+}
+
+/// What a directory value (a group DN, an attribute value, a scope) grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleGrant {
+    pub value: String,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub roles: BTreeSet<Role>,
+    /// The Auditor account type, which holds no role.
+    #[serde(default)]
+    pub auditor: bool,
+}
+
+impl AuthSettings {
+    /// Checks the settings as a person wrote them and seals their secrets;
+    /// the error names the field.
+    pub fn check(&mut self, kek: &Kek) -> Result<(), String> {
+        if self.schemes.is_empty() {
+            return Err("schemes: at least one scheme".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = self.schemes.iter().find(|s| !seen.insert(**s)) {
+            return Err(format!("schemes: {} is listed twice", dup.as_str()));
+        }
+        match (&mut self.ldap, self.schemes.contains(&Scheme::Ldap)) {
+            (None, true) => return Err("ldap: the ldap scheme needs its settings".into()),
+            (Some(ldap), _) => {
+                ldap.connection.check(kek)?;
+                check_grants("ldap.roles", &ldap.roles)?;
+            }
+            (None, false) => {}
+        }
+        Ok(())
+    }
+}
+
+fn check_grants(field: &str, grants: &[RoleGrant]) -> Result<(), String> {
+    for (i, g) in grants.iter().enumerate() {
+        if g.value.trim().is_empty() {
+            return Err(format!("{field}[{i}].value: empty"));
+        }
+        if g.roles.is_empty() && !g.auditor {
+            return Err(format!("{field}[{i}]: grants nothing; give roles or auditor"));
+        }
+        check_role_set(&g.roles, g.auditor).map_err(|e| format!("{field}[{i}]: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The principal that what a directory says grants: the union of every
+/// matching grant. A union that is not a valid combination (an Auditor
+/// with roles, UserAdmin without Admin and ExpressionAdmin) is refused
+/// rather than trimmed, since trimming would guess what was meant.
+pub fn principal_from<'a>(
+    grants: &[RoleGrant],
+    values: impl IntoIterator<Item = &'a str>,
+    same: fn(&str, &str) -> bool,
+) -> Result<Principal, AdminError> {
+    let values: Vec<&str> = values.into_iter().collect();
+    let mut roles = BTreeSet::new();
+    let mut auditor = false;
+    for g in grants.iter().filter(|g| values.iter().any(|v| same(v, &g.value))) {
+        roles.extend(g.roles.iter().copied());
+        auditor |= g.auditor;
+    }
+    check_role_set(&roles, auditor).map_err(|e| {
+        AdminError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("the roles your directory entries map to are not a valid combination ({e}); an administrator must fix the role mapping"),
+        )
+    })?;
+    Ok(Principal { roles, auditor })
+}
+
+pub async fn auth_settings(state: &AppState) -> Result<AuthSettings, AdminError> {
+    if let Some(fixed) = &state.admin_auth.from_file {
+        return Ok(fixed.clone());
+    }
+    match state.store.setting(SETTINGS_KEY).await? {
+        None => Ok(AuthSettings::default()),
+        Some(v) => serde_json::from_value(v).map_err(AdminError::internal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(value: &str, roles: &[Role], auditor: bool) -> RoleGrant {
+        RoleGrant { value: value.into(), roles: roles.iter().copied().collect(), auditor }
+    }
+
+    #[test]
+    fn grants_add_up_and_an_invalid_union_is_refused() {
+        let grants = [
+            grant("cn=ops", &[Role::Admin], false),
+            grant("cn=expr", &[Role::ExpressionAdmin], false),
+            grant("cn=audit", &[], true),
+        ];
+        let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        let p = principal_from(&grants, ["CN=ops", "cn=expr", "cn=other"], same).unwrap();
+        assert_eq!(p.roles, [Role::Admin, Role::ExpressionAdmin].into_iter().collect());
+        assert!(!p.auditor);
+        assert!(principal_from(&grants, ["cn=ops", "cn=audit"], same).is_err());
+        let none = principal_from(&grants, ["cn=other"], same).unwrap();
+        assert!(none.roles.is_empty() && !none.auditor);
+    }
+
+    #[test]
+    fn settings_name_what_is_wrong() {
+        let kek = Kek::from_bytes(&[1; 32]).unwrap();
+        let check = |json: serde_json::Value| serde_json::from_value::<AuthSettings>(json).unwrap().check(&kek);
+        assert_eq!(check(serde_json::json!({"schemes": []})), Err("schemes: at least one scheme".into()));
+        assert_eq!(
+            check(serde_json::json!({"schemes": ["ldap"]})),
+            Err("ldap: the ldap scheme needs its settings".into())
+        );
+        let ldap = |conn: serde_json::Value, roles: serde_json::Value| {
+            check(serde_json::json!({"schemes": ["ldap"], "ldap": {"connection": conn, "roles": roles}}))
+        };
+        let ok_conn = serde_json::json!({"url": "ldap://127.0.0.1:389", "dn_template": "uid={username},dc=x"});
+        assert_eq!(ldap(ok_conn.clone(), serde_json::json!([])), Ok(()));
+        assert!(
+            ldap(serde_json::json!({"url": "http://x", "dn_template": "uid={username}"}), serde_json::json!([]))
+                .unwrap_err()
+                .starts_with("ldap.url")
+        );
+        assert!(
+            ldap(serde_json::json!({"url": "ldap://x", "dn_template": "uid=alice"}), serde_json::json!([]))
+                .unwrap_err()
+                .starts_with("ldap.dn_template")
+        );
+        assert!(
+            ldap(serde_json::json!({"url": "ldap://x"}), serde_json::json!([]))
+                .unwrap_err()
+                .contains("either dn_template or search")
+        );
+        let bad = ldap(ok_conn.clone(), serde_json::json!([{"value": "cn=a", "roles": ["UserAdmin"]}])).unwrap_err();
+        assert!(bad.starts_with("ldap.roles[0]: UserAdmin"), "{bad}");
+        let bad =
+            ldap(ok_conn, serde_json::json!([{"value": "cn=a", "roles": ["Admin"], "auditor": true}])).unwrap_err();
+        assert!(bad.contains("Auditor"), "{bad}");
+        assert!(serde_json::from_value::<AuthSettings>(serde_json::json!({"schemes": ["kerberos"]})).is_err());
+    }
+
+    #[test]
+    fn a_bind_password_is_sealed_when_checked() {
+        let kek = Kek::from_bytes(&[1; 32]).unwrap();
+        let mut s: AuthSettings =
+            serde_json::from_value(serde_json::json!({"schemes": ["ldap"], "ldap": {"connection": {
+            "url": "ldap://127.0.0.1", "search": {"base_dn": "dc=x", "filter": "(uid={username})",
+            "bind_dn": "cn=svc,dc=x", "bind_password": "svcpw"}}}}))
+            .unwrap();
+        s.check(&kek).unwrap();
+        let shown = serde_json::to_string(&s).unwrap();
+        assert!(shown.contains("\"sealed\"") && !shown.contains("svcpw"), "{shown}");
+    }
+}
