@@ -32,6 +32,11 @@ pub fn signing_key_purpose(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 
+/// The AAD of an imported certificate's sealed private key.
+pub fn certificate_key_purpose(id: &str) -> String {
+    format!("certificate:{id}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
     pub id: String,

@@ -12,6 +12,7 @@ pub mod hasher;
 pub mod keyring;
 pub mod ldap;
 pub mod metrics;
+pub mod mtls;
 pub mod net;
 pub mod oauth;
 mod ops;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use signet_core::crypto::Kek;
 use signet_core::secret::Secret;
 
-/// A secret setting: `"plain text"` on the way in, `{"sealed": "…"}` stored and shown.
+/// A secret setting: `"plain text"` on the way in, `{"sealed": "…", "purpose": "…"}` stored and shown.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SettingSecret {
@@ -21,6 +21,9 @@ pub enum SettingSecret {
 pub struct Sealed {
     /// Base64 of the AES-256-GCM blob, bound to the setting it belongs to.
     sealed: String,
+    /// Which setting: the blob's AAD, so it cannot be moved to another, and
+    /// what lets a key-encryption-key rotation re-seal it.
+    purpose: String,
 }
 
 /// Plain text, as written. It serialises as `[redacted]`: a document that
@@ -71,7 +74,7 @@ impl SettingSecret {
                 }
                 let blob = kek.seal(purpose, plain.expose().as_bytes()).map_err(|e| SealError::Crypto(purpose, e))?;
                 let sealed = base64::engine::general_purpose::STANDARD.encode(blob);
-                *self = SettingSecret::Sealed(Sealed { sealed });
+                *self = SettingSecret::Sealed(Sealed { sealed, purpose: purpose.to_owned() });
                 Ok(())
             }
         }
@@ -80,7 +83,10 @@ impl SettingSecret {
     pub fn open(&self, kek: &Kek, purpose: &'static str) -> Result<Secret<String>, SealError> {
         match self {
             SettingSecret::Plain(Plain(plain)) => Ok(plain.clone()),
-            SettingSecret::Sealed(Sealed { sealed }) => {
+            SettingSecret::Sealed(Sealed { sealed, purpose: sealed_for }) => {
+                if sealed_for != purpose {
+                    return Err(SealError::Open(purpose));
+                }
                 let blob =
                     base64::engine::general_purpose::STANDARD.decode(sealed).map_err(|_| SealError::Open(purpose))?;
                 let plain = kek.open(purpose, &blob).map_err(|_| SealError::Open(purpose))?;
@@ -127,7 +133,7 @@ mod tests {
         let mut s: SettingSecret = serde_json::from_str(r#""""#).unwrap();
         assert!(matches!(s.seal(&kek(), "p"), Err(SealError::Empty("p"))));
         assert!(serde_json::from_str::<SettingSecret>(r#"{"sealed":"x","extra":1}"#).is_err());
-        let s: SettingSecret = serde_json::from_str(r#"{"sealed":"not base64!"}"#).unwrap();
+        let s: SettingSecret = serde_json::from_str(r#"{"sealed":"not base64!","purpose":"p"}"#).unwrap();
         assert!(s.open(&kek(), "p").is_err());
     }
 }

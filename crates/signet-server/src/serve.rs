@@ -53,7 +53,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let admin_authentication = match file.admin_api.map(|a| a.authentication) {
         None => None,
         Some(mut settings) => {
-            settings.check(&kek).map_err(|e| anyhow::anyhow!("config file: admin_api.authentication.{e}"))?;
+            settings
+                .check(&kek, tls.is_some())
+                .map_err(|e| anyhow::anyhow!("config file: admin_api.authentication.{e}"))?;
             Some(settings)
         }
     };
@@ -114,8 +116,14 @@ pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Resu
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("parsing certificate {}", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading private key {}", key.display()))?;
-    let mut cfg = rustls::ServerConfig::builder()
-        .with_no_client_auth()
+    // Client certificates are asked for, never required: the admin API's
+    // mutual-TLS scheme decides per request whether one is any good.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let clients = Arc::new(crate::mtls::RequestClientCertificate::new(&provider));
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_client_cert_verifier(clients)
         .with_single_cert(chain, key)
         .context("the TLS certificate and key do not form a usable pair")?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -144,8 +152,16 @@ pub async fn serve_tls(
         tokio::spawn(async move {
             let Ok(stream) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else { return };
             let Ok(stream) = stream else { return };
+            let client_certs = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|c| crate::mtls::PeerCertificates(c.iter().map(|c| c.clone().into_owned()).collect()));
             let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(certs) = &client_certs {
+                    req.extensions_mut().insert(certs.clone());
+                }
                 app.clone().oneshot(req.map(axum::body::Body::new))
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())

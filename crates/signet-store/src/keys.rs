@@ -124,9 +124,64 @@ impl Store {
             query("UPDATE accounts SET totp_sealed = $2 WHERE id = $1").bind(&id).bind(new).execute(&mut tx).await?;
             count += 1;
         }
+        let certs = query("SELECT id, private_key_sealed FROM certificates WHERE private_key_sealed IS NOT NULL")
+            .fetch_all(&mut tx)
+            .await?;
+        for r in &certs {
+            let id: String = r.try_get("id")?;
+            let sealed: Vec<u8> = r.try_get("private_key_sealed")?;
+            let new = reseal(&signet_core::model::certificate_key_purpose(&id), &sealed)
+                .map_err(crate::StoreError::Corrupt)?;
+            query("UPDATE certificates SET private_key_sealed = $2 WHERE id = $1")
+                .bind(&id)
+                .bind(new)
+                .execute(&mut tx)
+                .await?;
+            count += 1;
+        }
+        // Secrets inside settings documents: `{"sealed": base64, "purpose": …}` objects.
+        let settings = query("SELECT key, value FROM settings").fetch_all(&mut tx).await?;
+        for r in &settings {
+            let key: String = r.try_get("key")?;
+            let mut value: serde_json::Value = crate::from_json(&r.try_get::<String>("value")?, &key)?;
+            let moved = reseal_json(&mut value, &reseal).map_err(crate::StoreError::Corrupt)?;
+            if moved > 0 {
+                query("UPDATE settings SET value = $2 WHERE key = $1")
+                    .bind(&key)
+                    .bind(value.to_string())
+                    .execute(&mut tx)
+                    .await?;
+                count += moved;
+            }
+        }
         query("DELETE FROM login_flows").execute(&mut tx).await?;
         crate::audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(count)
+    }
+}
+
+/// Re-seals every `{"sealed", "purpose"}` object inside a settings document.
+fn reseal_json<F>(v: &mut serde_json::Value, reseal: &F) -> std::result::Result<usize, String>
+where
+    F: Fn(&str, &[u8]) -> std::result::Result<Vec<u8>, String>,
+{
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match v {
+        serde_json::Value::Object(map) if map.len() == 2 => {
+            if let (Some(serde_json::Value::String(sealed)), Some(serde_json::Value::String(purpose))) =
+                (map.get("sealed"), map.get("purpose"))
+            {
+                let blob = b64.decode(sealed).map_err(|_| format!("{purpose}: not base64"))?;
+                let new = b64.encode(reseal(purpose, &blob)?);
+                map.insert("sealed".into(), serde_json::Value::String(new));
+                return Ok(1);
+            }
+            map.values_mut().map(|x| reseal_json(x, reseal)).sum()
+        }
+        serde_json::Value::Object(map) => map.values_mut().map(|x| reseal_json(x, reseal)).sum(),
+        serde_json::Value::Array(items) => items.iter_mut().map(|x| reseal_json(x, reseal)).sum(),
+        _ => Ok(0),
     }
 }

@@ -13,6 +13,7 @@
 mod accounts;
 mod applications;
 pub mod audit;
+mod certificates;
 mod db;
 mod device;
 mod flows;
@@ -28,6 +29,7 @@ pub use db::DbError;
 
 pub use accounts::{AdminChange, NewCredentials, Versioned, Written};
 pub use applications::Bootstrap;
+pub use certificates::Certificate;
 pub use flows::{BrowserSession, LoginFlow};
 pub use grants::{CodeRedemption, Rotation};
 pub use keys::StoredKey;

@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_password_change"),
     migration!(3, "0003_revoked_at"),
     migration!(4, "0004_account_version"),
+    migration!(5, "0005_certificates"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

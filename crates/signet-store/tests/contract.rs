@@ -40,6 +40,8 @@ macro_rules! contracts {
 mod accounts;
 #[path = "contract/audit.rs"]
 mod audit;
+#[path = "contract/certificates.rs"]
+mod certificates;
 #[path = "contract/device.rs"]
 mod device;
 #[path = "contract/fixtures.rs"]

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod ldap;
+pub mod pki;
 pub mod server;
 pub mod tls;
 pub mod webdriver;

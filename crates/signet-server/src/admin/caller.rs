@@ -8,6 +8,9 @@
 //!   instance at once, without paying argon2 on every call.
 //! - **ldap**: HTTP Basic checked by binding to the directory as the person,
 //!   on every call; their groups map to roles by the settings.
+//! - **mtls**: a client certificate on the TLS connection, verified against
+//!   the CA certificates CryptoAdmins trust for it and the configured CRLs,
+//!   whose subject CN or SAN names an admin account.
 //! - **oauth**: Bearer access tokens of any signetd environment carrying the
 //!   admin API audience. Roles are read from the account or worker in the
 //!   store at request time, never from the token.
@@ -31,6 +34,7 @@ use signet_core::policy::{self, Action, Principal, Resource};
 use super::AdminError;
 use super::schemes::principal_from;
 pub use super::schemes::{AuthSettings, SETTINGS_KEY, Scheme, auth_settings};
+use crate::mtls::PeerCertificates;
 use crate::net::ClientIp;
 use crate::oauth::Env;
 use crate::oauth::bearer;
@@ -200,6 +204,8 @@ impl FromRequestParts<AppState> for Caller {
             .map(|s| match s {
                 Scheme::Native | Scheme::Ldap => format!("Basic realm=\"{REALM}\""),
                 Scheme::Oauth => format!("Bearer realm=\"{REALM}\""),
+                // No registered scheme names a client certificate; this one says what is wanted.
+                Scheme::Mtls => format!("TLS-Client-Certificate realm=\"{REALM}\""),
             })
             .fold(Vec::<String>::new(), |mut all, c| {
                 // native and ldap both take Basic: one challenge for both.
@@ -219,6 +225,14 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+            if settings.schemes.contains(&Scheme::Mtls)
+                && let Some(certs) = parts.extensions.get::<PeerCertificates>()
+            {
+                return match certificate(state, &settings, certs, ip, now).await? {
+                    Attempt::Verified(c) => Ok(c),
+                    Attempt::Failed(_) | Attempt::Unknown => Err(refused(state, ip, now, unauthorized())),
+                };
+            }
             // No credentials at all: counted, but not a failed attempt.
             state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
             state.admin_auth.log_unauthenticated(ip, now);
@@ -290,7 +304,7 @@ async fn basic(
                 Some(ldap) => directory(state, ldap, username, password, ip, now).await?,
                 None => Attempt::Unknown,
             },
-            Scheme::Oauth => Attempt::Unknown,
+            Scheme::Oauth | Scheme::Mtls => Attempt::Unknown,
         };
         match attempt {
             Attempt::Verified(c) => return Ok(Attempt::Verified(c)),
@@ -305,6 +319,50 @@ async fn basic(
         state.store.record_login_failure(id, now, policy).await?;
     }
     Ok(outcome)
+}
+
+/// A client certificate from a trusted CA, naming an active admin account.
+async fn certificate(
+    state: &AppState,
+    settings: &AuthSettings,
+    certs: &PeerCertificates,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Attempt, AdminError> {
+    let mtls = settings.mtls.clone().unwrap_or_default();
+    let anchors: Vec<String> = state.store.mtls_trust_anchors().await?.into_iter().map(|c| c.pem).collect();
+    let username = match crate::mtls::verify(&mtls, &anchors, &certs.0, now) {
+        Ok(name) => name,
+        Err(why) => {
+            tracing::info!(%ip, %why, "admin API client certificate refused");
+            return Ok(Attempt::Unknown);
+        }
+    };
+    let admins = state.admin_auth.administrators(state).await?;
+    let Some(v) = state.store.versioned_account(&admins, &username).await? else { return Ok(Attempt::Unknown) };
+    let account = v.account;
+    if !(account.admin && account.active && !account.is_locked(now)) {
+        return Ok(Attempt::Unknown);
+    }
+    let caller = Caller {
+        principal: Principal { roles: account.roles.clone(), auditor: account.auditor },
+        actor: Actor {
+            kind: ActorKind::Person,
+            id: account.id.clone(),
+            name: account.username.clone(),
+            scheme: Scheme::Mtls.as_str().into(),
+            client_id: None,
+        },
+        account_id: Some(account.id.clone()),
+        jti: None,
+        ip,
+        // A certificate is not a password: there is none to replace.
+        must_change_password: false,
+    };
+    if state.admin_auth.first_in_a_while(&format!("mtls:{}", account.id), now) {
+        state.store.record(&caller.event("admin.signon", &account.id, now)?).await?;
+    }
+    Ok(Attempt::Verified(caller))
 }
 
 async fn directory(

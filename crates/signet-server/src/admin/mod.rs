@@ -12,6 +12,7 @@ mod accounts;
 mod applications;
 mod audit;
 pub mod caller;
+mod certificates;
 mod environments;
 mod keys;
 pub mod schemes;
@@ -77,6 +78,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::read, users::update))
         .routes(routes!(users::password))
         .routes(routes!(settings::read, settings::update))
+        .routes(routes!(certificates::list, certificates::import))
+        .routes(routes!(certificates::read, certificates::delete))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
         .split_for_parts();

@@ -15,6 +15,7 @@ use signet_proto::roles::Role;
 
 use super::AdminError;
 use crate::ldap::LdapSettings;
+use crate::mtls::MtlsSettings;
 use crate::state::AppState;
 
 /// Where the settings are kept (the store's settings).
@@ -29,6 +30,8 @@ pub enum Scheme {
     Ldap,
     /// Bearer access tokens with the admin API audience.
     Oauth,
+    /// A client certificate on the TLS connection, from a trusted CA.
+    Mtls,
 }
 
 impl Scheme {
@@ -37,6 +40,7 @@ impl Scheme {
             Scheme::Native => "native",
             Scheme::Ldap => "ldap",
             Scheme::Oauth => "oauth",
+            Scheme::Mtls => "mtls",
         }
     }
 
@@ -55,11 +59,13 @@ pub struct AuthSettings {
     pub schemes: Vec<Scheme>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<LdapScheme>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtls: Option<MtlsSettings>,
 }
 
 impl Default for AuthSettings {
     fn default() -> AuthSettings {
-        AuthSettings { schemes: vec![Scheme::Native], ldap: None }
+        AuthSettings { schemes: vec![Scheme::Native], ldap: None, mtls: None }
     }
 }
 
@@ -89,7 +95,7 @@ pub struct RoleGrant {
 impl AuthSettings {
     /// Checks the settings as a person wrote them and seals their secrets;
     /// the error names the field.
-    pub fn check(&mut self, kek: &Kek) -> Result<(), String> {
+    pub fn check(&mut self, kek: &Kek, serving_https: bool) -> Result<(), String> {
         if self.schemes.is_empty() {
             return Err("schemes: at least one scheme".into());
         }
@@ -104,6 +110,12 @@ impl AuthSettings {
                 check_grants("ldap.roles", &ldap.roles)?;
             }
             (None, false) => {}
+        }
+        if self.schemes.contains(&Scheme::Mtls) && !serving_https {
+            return Err("schemes: mtls needs signetd to serve HTTPS itself (--tls-cert and --tls-key)".into());
+        }
+        if let Some(mtls) = &self.mtls {
+            mtls.check()?;
         }
         Ok(())
     }
@@ -185,7 +197,7 @@ mod tests {
     #[test]
     fn settings_name_what_is_wrong() {
         let kek = Kek::from_bytes(&[1; 32]).unwrap();
-        let check = |json: serde_json::Value| serde_json::from_value::<AuthSettings>(json).unwrap().check(&kek);
+        let check = |json: serde_json::Value| serde_json::from_value::<AuthSettings>(json).unwrap().check(&kek, true);
         assert_eq!(check(serde_json::json!({"schemes": []})), Err("schemes: at least one scheme".into()));
         assert_eq!(
             check(serde_json::json!({"schemes": ["ldap"]})),
@@ -227,7 +239,7 @@ mod tests {
             "url": "ldap://127.0.0.1", "search": {"base_dn": "dc=x", "filter": "(uid={username})",
             "bind_dn": "cn=svc,dc=x", "bind_password": "svcpw"}}}}))
             .unwrap();
-        s.check(&kek).unwrap();
+        s.check(&kek, true).unwrap();
         let shown = serde_json::to_string(&s).unwrap();
         assert!(shown.contains("\"sealed\"") && !shown.contains("svcpw"), "{shown}");
     }

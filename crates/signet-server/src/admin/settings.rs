@@ -41,7 +41,7 @@ pub async fn update(
         ));
     }
     let mut wanted = wanted;
-    wanted.check(&state.kek).map_err(AdminError::invalid)?;
+    wanted.check(&state.kek, state.public_url.starts_with("https://")).map_err(AdminError::invalid)?;
     // Whoever makes the change must still get in afterwards with what they
     // used to make it, so a change can never lock every administrator out.
     let using = caller.actor.scheme.clone();

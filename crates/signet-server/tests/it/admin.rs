@@ -28,6 +28,11 @@ impl<'a> Api<'a> {
         Api { s, http: reqwest::Client::new() }
     }
 
+    /// Through `http`: an HTTPS client trusting the server, perhaps with a client certificate.
+    pub fn with_client(s: &'a Server, http: reqwest::Client) -> Api<'a> {
+        Api { s, http }
+    }
+
     pub async fn call(
         &self,
         method: Method,

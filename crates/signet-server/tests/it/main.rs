@@ -17,6 +17,7 @@ mod discovery;
 mod interop;
 mod ldap;
 mod lockout;
+mod mtls;
 mod ops;
 mod signon;
 mod tokens;

@@ -3,18 +3,20 @@
 
 pub use std::collections::BTreeSet;
 
+pub use base64::Engine;
+
 pub use signet_core::audit::{Actor, AuditEvent};
 pub use signet_core::clock::UnixTime;
 pub use signet_core::crypto::{Kek, random_bytes, random_id, sha256};
 pub use signet_core::login::{AuthorizeRequest, Purpose, Step};
 pub use signet_core::model::{
     Account, AppKind, Application, AuthCode, CLI_REDIRECT_URI, DeviceAuthorization, DeviceStatus, Environment, Grant,
-    GrantType, LockoutPolicy, RefreshToken, signing_key_purpose, totp_purpose,
+    GrantType, LockoutPolicy, RefreshToken, certificate_key_purpose, signing_key_purpose, totp_purpose,
 };
 pub use signet_proto::roles::Role;
 pub use signet_store::{
-    AdminChange, Backend, Bootstrap, BrowserSession, CodeRedemption, LoginFlow, NewCredentials, Rotation, Store,
-    StoreError, StoredKey, Versioned, Written,
+    AdminChange, Backend, Bootstrap, BrowserSession, Certificate, CodeRedemption, LoginFlow, NewCredentials, Rotation,
+    Store, StoreError, StoredKey, Versioned, Written,
 };
 
 use crate::NOW;

@@ -58,6 +58,14 @@ async fn sealed_fixture(s: &Store, keks: &Keks) -> (Environment, Account) {
     let sealed = keks.old.seal(&totp_purpose(&a.id), b"totp secret").unwrap();
     assert!(s.confirm_totp(&a.id, &sealed, 1, &event("mfa.enrol", Some(&env.id))).await.unwrap());
     new_account(s, &env.id, "bob").await;
+    // An imported certificate's private key, and a secret inside a settings document.
+    let mut cert = crate::certificates::certificate("with-key", false);
+    cert.private_key_sealed = Some(keks.old.seal(&certificate_key_purpose(&cert.id), b"cert key").unwrap());
+    s.insert_certificate(&cert, &event("certificate.import", None)).await.unwrap();
+    let sealed = keks.old.seal("admin_api.ldap.bind_password", b"bind pw").unwrap();
+    let doc = serde_json::json!({"schemes": ["ldap"], "ldap": {"bind_password":
+        {"sealed": base64::engine::general_purpose::STANDARD.encode(sealed), "purpose": "admin_api.ldap.bind_password"}}});
+    assert!(s.put_setting_if("admin_api.authentication", |_| true, &doc, &event("settings", None)).await.unwrap());
     (env, a)
 }
 
@@ -70,7 +78,7 @@ async fn reseal_all_moves_every_secret_to_the_new_kek(db: TestDb) {
     let before = audit_count(s).await;
 
     let n = s.reseal_all(|p, sealed| keks.reseal(p, sealed), &event("kek.rotate", None)).await.unwrap();
-    assert_eq!(n, 3, "two signing keys and one TOTP secret");
+    assert_eq!(n, 5, "two signing keys, one TOTP secret, a certificate key and a settings secret");
 
     let keys = s.signing_keys(&env.id, 0).await.unwrap();
     assert_eq!(keys.len(), 2);
@@ -90,6 +98,16 @@ async fn reseal_all_moves_every_secret_to_the_new_kek(db: TestDb) {
     assert_eq!(keks.new.open(&alice.totp_purpose(), &sealed).unwrap().expose(), b"totp secret");
     assert!(alice.totp_confirmed);
     assert_eq!(s.account_by_username(&env.id, "bob").await.unwrap().unwrap().totp_sealed, None);
+
+    let cert = s.certificates_page(None, 10).await.unwrap().remove(0);
+    let key = cert.private_key_sealed.unwrap();
+    assert_eq!(keks.new.open(&certificate_key_purpose(&cert.id), &key).unwrap().expose(), b"cert key");
+    let doc = s.setting("admin_api.authentication").await.unwrap().unwrap();
+    let sealed = &doc["ldap"]["bind_password"];
+    assert_eq!(sealed["purpose"], "admin_api.ldap.bind_password");
+    let blob = base64::engine::general_purpose::STANDARD.decode(sealed["sealed"].as_str().unwrap()).unwrap();
+    assert_eq!(keks.new.open("admin_api.ldap.bind_password", &blob).unwrap().expose(), b"bind pw");
+    assert_eq!(doc["schemes"], serde_json::json!(["ldap"]), "the rest of the document is kept");
 
     assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), None, "flows holding old-KEK secrets end");
     assert_eq!(audit_count(s).await, before + 1);
