@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod net;
 pub mod oauth;
 mod ops;
+pub mod radius;
 pub mod ratelimit;
 pub mod recover;
 pub mod routes;

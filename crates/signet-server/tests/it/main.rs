@@ -17,6 +17,7 @@ mod discovery;
 mod interop;
 mod lockout;
 mod ops;
+mod radius;
 mod signon;
 mod tokens;
 mod webdriver;
