@@ -16,6 +16,7 @@ pub mod mtls;
 pub mod net;
 pub mod oauth;
 mod ops;
+pub mod radius;
 pub mod ratelimit;
 pub mod recover;
 pub mod routes;

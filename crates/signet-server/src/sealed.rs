@@ -63,6 +63,23 @@ pub enum SealError {
 }
 
 impl SettingSecret {
+    pub fn plain(text: String) -> SettingSecret {
+        SettingSecret::Plain(Plain(Secret::new(text)))
+    }
+
+    /// The plain text, when this is plain (as written, or once `opened`).
+    pub fn exposed(&self) -> Option<&str> {
+        match self {
+            SettingSecret::Plain(Plain(p)) => Some(p.expose()),
+            SettingSecret::Sealed(_) => None,
+        }
+    }
+
+    /// The same secret in plain, for the moment it is used.
+    pub fn opened(&self, kek: &Kek, purpose: &'static str) -> Result<SettingSecret, SealError> {
+        Ok(SettingSecret::Plain(Plain(self.open(kek, purpose)?)))
+    }
+
     /// Plain text is sealed for `purpose` (the setting's path); a sealed
     /// value is kept as it is, after checking it opens.
     pub fn seal(&mut self, kek: &Kek, purpose: &'static str) -> Result<(), SealError> {

@@ -1,12 +1,14 @@
 //! Test support shared by the workspace's integration tests: a real signetd
 //! on 127.0.0.1:0 (SQLite, or a fresh PostgreSQL database) with an injected
-//! clock, a cookie-keeping form browser, and headless Chromium over WebDriver.
+//! clock, a cookie-keeping form browser, headless Chromium over WebDriver, and
+//! a private FreeRADIUS and OpenLDAP, and test certificate authorities.
 //!
 //! Test code: a panic here is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod ldap;
 pub mod pki;
+pub mod radius;
 pub mod server;
 pub mod tls;
 pub mod webdriver;

@@ -202,7 +202,7 @@ impl FromRequestParts<AppState> for Caller {
             .schemes
             .iter()
             .map(|s| match s {
-                Scheme::Native | Scheme::Ldap => format!("Basic realm=\"{REALM}\""),
+                Scheme::Native | Scheme::Ldap | Scheme::Radius => format!("Basic realm=\"{REALM}\""),
                 Scheme::Oauth => format!("Bearer realm=\"{REALM}\""),
                 // No registered scheme names a client certificate; this one says what is wanted.
                 Scheme::Mtls => format!("TLS-Client-Certificate realm=\"{REALM}\""),
@@ -304,6 +304,10 @@ async fn basic(
                 Some(ldap) => directory(state, ldap, username, password, ip, now).await?,
                 None => Attempt::Unknown,
             },
+            Scheme::Radius => match &settings.radius {
+                Some(radius) => radius_server(state, radius, username, password, ip, now).await?,
+                None => Attempt::Unknown,
+            },
             Scheme::Oauth | Scheme::Mtls => Attempt::Unknown,
         };
         match attempt {
@@ -361,6 +365,55 @@ async fn certificate(
     };
     if state.admin_auth.first_in_a_while(&format!("mtls:{}", account.id), now) {
         state.store.record(&caller.event("admin.signon", &account.id, now)?).await?;
+    }
+    Ok(Attempt::Verified(caller))
+}
+
+/// RADIUS: asked on every call, never cached, so a one-time password
+/// appended to the password is good for exactly one call.
+async fn radius_server(
+    state: &AppState,
+    radius: &super::schemes::RadiusScheme,
+    username: &str,
+    password: &str,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Attempt, AdminError> {
+    use crate::radius::{Answer, RadiusError};
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "RADIUS could not check an admin API sign-on");
+        AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "authentication_unavailable",
+            "the RADIUS servers could not be asked; try again, or sign on with another scheme",
+        )
+    };
+    let settings = radius.connection.opened(&state.kek).map_err(|e| unavailable(&e))?;
+    let caller = |principal| Caller {
+        principal,
+        actor: Actor {
+            kind: ActorKind::Person,
+            id: format!("radius:{username}"),
+            name: username.to_owned(),
+            scheme: Scheme::Radius.as_str().into(),
+            client_id: None,
+        },
+        account_id: None,
+        jti: None,
+        ip,
+        must_change_password: false,
+    };
+    let attributes = match crate::radius::authenticate(&settings, username, password).await {
+        Ok(Answer::Accept { attributes }) => attributes,
+        Ok(Answer::Reject) => return Ok(Attempt::Failed(caller(Principal::default()))),
+        Err(RadiusError::Credentials(_) | RadiusError::Challenge) => return Ok(Attempt::Unknown),
+        Err(e) => return Err(unavailable(&e)),
+    };
+    let kind = crate::radius::attribute_by_name(&radius.role_attribute).unwrap_or(crate::radius::attribute::CLASS);
+    let principal = principal_from(&radius.roles, attributes.strings(kind), |a, b| a == b)?;
+    let caller = caller(principal);
+    if state.admin_auth.first_in_a_while(&caller.actor.id, now) {
+        state.store.record(&caller.event("admin.signon", &caller.actor.id, now)?).await?;
     }
     Ok(Attempt::Verified(caller))
 }

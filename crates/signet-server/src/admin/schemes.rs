@@ -16,6 +16,7 @@ use signet_proto::roles::Role;
 use super::AdminError;
 use crate::ldap::LdapSettings;
 use crate::mtls::MtlsSettings;
+use crate::radius::RadiusSettings;
 use crate::state::AppState;
 
 /// Where the settings are kept (the store's settings).
@@ -28,6 +29,9 @@ pub enum Scheme {
     Native,
     /// HTTP Basic checked by binding to an LDAP directory.
     Ldap,
+    /// HTTP Basic checked by a RADIUS server (PAP), a one-time password
+    /// appended to the password if the server wants one.
+    Radius,
     /// Bearer access tokens with the admin API audience.
     Oauth,
     /// A client certificate on the TLS connection, from a trusted CA.
@@ -39,6 +43,7 @@ impl Scheme {
         match self {
             Scheme::Native => "native",
             Scheme::Ldap => "ldap",
+            Scheme::Radius => "radius",
             Scheme::Oauth => "oauth",
             Scheme::Mtls => "mtls",
         }
@@ -46,7 +51,7 @@ impl Scheme {
 
     /// Basic credentials are tried against each Basic scheme, in the order listed.
     pub fn takes_basic(self) -> bool {
-        matches!(self, Scheme::Native | Scheme::Ldap)
+        matches!(self, Scheme::Native | Scheme::Ldap | Scheme::Radius)
     }
 }
 
@@ -60,12 +65,14 @@ pub struct AuthSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<LdapScheme>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius: Option<RadiusScheme>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MtlsSettings>,
 }
 
 impl Default for AuthSettings {
     fn default() -> AuthSettings {
-        AuthSettings { schemes: vec![Scheme::Native], ldap: None, mtls: None }
+        AuthSettings { schemes: vec![Scheme::Native], ldap: None, radius: None, mtls: None }
     }
 }
 
@@ -77,6 +84,25 @@ pub struct LdapScheme {
     /// Group DN (compared case-insensitively) to roles.
     #[serde(default)]
     pub roles: Vec<RoleGrant>,
+}
+
+/// RADIUS: the servers, and which values of a reply attribute grant which roles.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusScheme {
+    #[schema(value_type = Object)]
+    pub connection: RadiusSettings,
+    /// The Access-Accept attribute whose values are matched: `Class`,
+    /// `Filter-Id`, `Reply-Message`, or an attribute number.
+    #[serde(default = "default_role_attribute")]
+    pub role_attribute: String,
+    /// Attribute value (compared exactly) to roles.
+    #[serde(default)]
+    pub roles: Vec<RoleGrant>,
+}
+
+fn default_role_attribute() -> String {
+    "Class".into()
 }
 
 /// What a directory value (a group DN, an attribute value, a scope) grants.
@@ -108,6 +134,21 @@ impl AuthSettings {
             (Some(ldap), _) => {
                 ldap.connection.check(kek)?;
                 check_grants("ldap.roles", &ldap.roles)?;
+            }
+            (None, false) => {}
+        }
+        match (&mut self.radius, self.schemes.contains(&Scheme::Radius)) {
+            (None, true) => return Err("radius: the radius scheme needs its settings".into()),
+            (Some(radius), _) => {
+                radius.connection.validate().map_err(|e| format!("radius.connection: {e}"))?;
+                if crate::radius::attribute_by_name(&radius.role_attribute).is_none() {
+                    return Err(format!(
+                        "radius.role_attribute: {:?} is not Class, Filter-Id, Reply-Message or a number 1 to 255",
+                        radius.role_attribute
+                    ));
+                }
+                check_grants("radius.roles", &radius.roles)?;
+                radius.connection.seal(kek).map_err(|e| format!("radius.connection: {e}"))?;
             }
             (None, false) => {}
         }

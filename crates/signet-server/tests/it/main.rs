@@ -19,6 +19,7 @@ mod ldap;
 mod lockout;
 mod mtls;
 mod ops;
+mod radius;
 mod signon;
 mod tokens;
 mod webdriver;
