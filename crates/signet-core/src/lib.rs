@@ -2,6 +2,7 @@
 //! Storage, HTTP and the CLI depend on this crate, never the reverse.
 
 pub mod audit;
+pub mod claims;
 pub mod clock;
 pub mod crypto;
 pub mod login;
