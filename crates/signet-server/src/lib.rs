@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod bootstrap;
 pub mod cache;
+pub mod claims;
 pub mod cli;
 pub mod config;
 pub mod error;

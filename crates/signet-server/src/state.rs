@@ -37,6 +37,8 @@ pub struct Inner {
     pub fetcher: Fetcher,
     /// The admin API's verification cache and the Administrators environment.
     pub admin_auth: crate::admin::caller::AdminAuth,
+    /// Claim-mapping expressions: the sandbox and the compiled mappings.
+    pub claim_mappings: crate::claims::ClaimMappings,
 }
 
 impl std::ops::Deref for AppState {
@@ -78,6 +80,7 @@ impl AppState {
             hasher: Hasher::new(cores),
             fetcher: Fetcher::new(c.allow_private_fetch)?,
             admin_auth: crate::admin::caller::AdminAuth::new(c.admin_authentication),
+            claim_mappings: Default::default(),
         })))
     }
 

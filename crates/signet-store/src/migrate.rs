@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_revoked_at"),
     migration!(4, "0004_account_version"),
     migration!(5, "0005_certificates"),
+    migration!(6, "0006_claim_mappings"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

@@ -42,6 +42,8 @@ mod accounts;
 mod audit;
 #[path = "contract/certificates.rs"]
 mod certificates;
+#[path = "contract/claims.rs"]
+mod claims;
 #[path = "contract/device.rs"]
 mod device;
 #[path = "contract/fixtures.rs"]

@@ -13,6 +13,7 @@ mod applications;
 mod audit;
 pub mod caller;
 mod certificates;
+mod claim_mappings;
 mod environments;
 mod keys;
 pub mod schemes;
@@ -80,6 +81,10 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(settings::read, settings::update))
         .routes(routes!(certificates::list, certificates::import))
         .routes(routes!(certificates::read, certificates::delete))
+        .routes(routes!(claim_mappings::list, claim_mappings::create))
+        .routes(routes!(claim_mappings::preview))
+        .routes(routes!(claim_mappings::read, claim_mappings::update, claim_mappings::delete))
+        .routes(routes!(users::attributes, users::set_attributes))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
         .split_for_parts();

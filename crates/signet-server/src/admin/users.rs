@@ -201,3 +201,41 @@ pub async fn password(
         Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("user")),
     }
 }
+
+/// An end user's attributes, which claim-mapping expressions read as `user.attributes`.
+#[utoipa::path(get, path = "/environments/{env}/users/{id}/attributes", tag = "users", params(("env" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "a JSON object"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn attributes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::EndUsers, Action::Read).await?;
+    let v = find(&state, &env, &id).await?;
+    Ok(axum::Json(state.store.account_attributes(&v.account.id).await?).into_response())
+}
+
+/// Replaces an end user's attributes (Admin): a JSON object of at most 16 KiB.
+#[utoipa::path(put, path = "/environments/{env}/users/{id}/attributes", tag = "users", params(("env" = String, Path), ("id" = String, Path)),
+    request_body(content = Object, description = "a JSON object"),
+    responses((status = 200, description = "the attributes"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_attributes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+    Body(value): Body<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
+    let v = find(&state, &env, &id).await?;
+    let size = serde_json::to_vec(&value).map_err(AdminError::internal)?.len();
+    if size > 16 * 1024 {
+        return Err(AdminError::invalid(format!("attributes: {size} bytes; at most 16384")));
+    }
+    let mut ev = caller.event("admin.user.attributes", &v.account.id, state.now())?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&serde_json::Value::Object(value.clone()));
+    if !state.store.set_account_attributes(&v.account.id, &value, &ev).await? {
+        return Err(AdminError::not_found("user"));
+    }
+    Ok(axum::Json(value).into_response())
+}

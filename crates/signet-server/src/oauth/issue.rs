@@ -19,6 +19,18 @@ pub struct Subject<'a> {
     pub username: Option<&'a str>,
     pub auth_time: Option<i64>,
     pub amr: &'a [String],
+    /// Claims computed by the environment's claim mappings.
+    pub custom: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// Standard claims with the custom ones beside them. The mappings can never
+/// name a standard claim (`signet_core::claims::validate_claim_name`).
+#[derive(serde::Serialize)]
+struct WithCustom<'a, T> {
+    #[serde(flatten)]
+    claims: &'a T,
+    #[serde(flatten)]
+    custom: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 pub fn audience(state: &AppState, env: &Env, app: &Application) -> Vec<String> {
@@ -52,7 +64,10 @@ pub fn access_token(
         amr: subject.amr.to_vec(),
         username: subject.username.map(str::to_owned),
     };
-    env.signer.sign("at+jwt", &claims).map_err(OAuthError::internal)
+    if subject.custom.is_empty() {
+        return env.signer.sign("at+jwt", &claims).map_err(OAuthError::internal);
+    }
+    env.signer.sign("at+jwt", &WithCustom { claims: &claims, custom: subject.custom }).map_err(OAuthError::internal)
 }
 
 pub fn id_token(
@@ -75,7 +90,7 @@ pub fn id_token(
         amr: subject.amr.to_vec(),
         preferred_username: subject.username.map(str::to_owned),
     };
-    env.signer.sign("JWT", &claims).map_err(OAuthError::internal)
+    env.signer.sign("JWT", &WithCustom { claims: &claims, custom: subject.custom }).map_err(OAuthError::internal)
 }
 
 /// A new refresh token for `grant_id`, if the application may refresh.

@@ -578,7 +578,7 @@ async fn basic_failures_lock_the_account_and_count_in_metrics() {
 }
 
 /// An admin account made through the API with `roles`, its first password replaced.
-async fn admin_with(api: &Api<'_>, root: &str, username: &str, roles: Value) -> String {
+pub async fn admin_with(api: &Api<'_>, root: &str, username: &str, roles: Value) -> String {
     let first = "a first passphrase";
     let made = api
         .call(

@@ -55,11 +55,13 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
             return Err(OAuthError::invalid_grant("the code was already used; the tokens issued from it are revoked"));
         }
     }
+    let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
     let subject = Subject {
         sub: &account.id,
         username: Some(&account.username),
         auth_time: Some(issued.auth_time),
         amr: &issued.amr,
+        custom: &custom,
     };
     person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), issued.nonce.as_deref())
 }

@@ -19,7 +19,8 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         }
     })?;
     let scope = scope::join(&scopes);
-    let subject = Subject { sub: &app.id, username: None, auth_time: None, amr: &[] };
+    let none = serde_json::Map::new();
+    let subject = Subject { sub: &app.id, username: None, auth_time: None, amr: &[], custom: &none };
     Ok(TokenResponse {
         access_token: access_token(state, env, app, &subject, &scope, None)?,
         token_type: "Bearer".into(),

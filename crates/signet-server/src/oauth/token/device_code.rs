@@ -45,8 +45,14 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
             if !state.store.consume_device(&hash, &grant, refresh.as_ref().map(|r| &r.1)).await? {
                 return Err(OAuthError::invalid_grant("the device code was already used"));
             }
-            let subject =
-                Subject { sub: &account.id, username: Some(&account.username), auth_time: Some(auth_time), amr: &amr };
+            let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
+            let subject = Subject {
+                sub: &account.id,
+                username: Some(&account.username),
+                auth_time: Some(auth_time),
+                amr: &amr,
+                custom: &custom,
+            };
             person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), None)
         }
     }

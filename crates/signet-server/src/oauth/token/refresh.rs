@@ -53,11 +53,13 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         grant.scope = scope::join(&narrowed);
     }
     let account = active_account(state, &grant.account_id).await?;
+    let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
     let subject = Subject {
         sub: &account.id,
         username: Some(&account.username),
         auth_time: Some(grant.auth_time),
         amr: &grant.amr,
+        custom: &custom,
     };
     person_response(state, env, app, &subject, &grant, Some(next_secret), None)
 }
