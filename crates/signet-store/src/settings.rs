@@ -64,3 +64,52 @@ impl Store {
         Ok(true)
     }
 }
+
+impl Store {
+    /// Settings whose keys start with `prefix`, after `after`, by key.
+    pub async fn settings_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(String, serde_json::Value)>> {
+        let after = after.map_or_else(|| prefix.to_owned(), |a| format!("{prefix}{a}"));
+        let rows =
+            query("SELECT key, value FROM settings WHERE key > $1 AND substr(key, 1, CAST($2 AS INTEGER)) = $3 ORDER BY key LIMIT $4")
+                .bind(after)
+                .bind(prefix.chars().count() as i64)
+                .bind(prefix)
+                .bind(limit)
+            .fetch_all(self.db.read())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.try_get("key")?;
+                let value = from_json(&r.try_get::<String>("value")?, &key)?;
+                Ok((key[prefix.len()..].to_owned(), value))
+            })
+            .collect()
+    }
+
+    /// Deletes a setting if `still` approves of its current value, and records
+    /// who did. `None` when there was none; `Some(false)` when refused.
+    pub async fn delete_setting_if(
+        &self,
+        key: &str,
+        still: impl FnOnce(&serde_json::Value) -> bool,
+        ev: &AuditEvent,
+    ) -> Result<Option<bool>> {
+        let mut tx = self.db.begin().await?;
+        tx.serialise(SETTINGS_LOCK).await?;
+        let row = query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&mut tx).await?;
+        let Some(row) = row else { return Ok(None) };
+        let current: serde_json::Value = from_json(&row.try_get::<String>("value")?, key)?;
+        if !still(&current) {
+            return Ok(Some(false));
+        }
+        query("DELETE FROM settings WHERE key = $1").bind(key).execute(&mut tx).await?;
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+}

@@ -14,6 +14,7 @@ mod audit;
 pub mod caller;
 mod certificates;
 mod claim_mappings;
+mod config_store;
 mod environments;
 mod keys;
 pub mod schemes;
@@ -85,6 +86,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(claim_mappings::preview))
         .routes(routes!(claim_mappings::read, claim_mappings::update, claim_mappings::delete))
         .routes(routes!(users::attributes, users::set_attributes))
+        .routes(routes!(config_store::list))
+        .routes(routes!(config_store::read, config_store::put, config_store::delete))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
         .split_for_parts();

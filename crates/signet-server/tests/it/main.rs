@@ -13,6 +13,7 @@ mod bootstrap;
 mod browser;
 mod claims;
 mod cli;
+mod config_store;
 mod device;
 mod discovery;
 mod interop;
