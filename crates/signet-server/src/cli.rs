@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// File holding the key-encryption key (base64 of 32 bytes).
     #[arg(long, env = env::KEY_ENCRYPTION_KEY_FILE)]
     pub key_encryption_key_file: Option<PathBuf>,
+    /// Prune audit events older than this many days (kept forever when unset).
+    /// The chain stays verifiable from the last pruned event's hash.
+    #[arg(long, env = env::AUDIT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Args)]

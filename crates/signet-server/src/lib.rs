@@ -16,7 +16,7 @@ pub mod metrics;
 pub mod mtls;
 pub mod net;
 pub mod oauth;
-mod ops;
+pub mod ops;
 pub mod radius;
 pub mod ratelimit;
 pub mod recover;

@@ -95,7 +95,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "the bootstrap credentials file still exists: store the credentials in a password manager and delete it"
         );
     }
-    spawn_purge(state.clone());
+    let retention = args.audit_retention_days.or(file.audit_retention_days);
+    if retention == Some(0) {
+        anyhow::bail!("audit_retention_days must be at least 1 (leave it unset to keep every event)");
+    }
+    spawn_purge(state.clone(), retention);
     let app = crate::app(state);
     match tls {
         None => {
@@ -171,8 +175,9 @@ pub async fn serve_tls(
     }
 }
 
-/// Deletes expired codes, flows, sessions, revoked jtis and idle families every few minutes.
-fn spawn_purge(state: AppState) {
+/// Deletes expired codes, flows, sessions, revoked jtis and idle families
+/// every few minutes, and audit events past their retention.
+fn spawn_purge(state: AppState, audit_retention_days: Option<u32>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
@@ -182,6 +187,11 @@ fn spawn_purge(state: AppState) {
             let purged = state.store.purge_expired(now).await.and(state.store.purge_idle_grants(idle).await);
             if let Err(e) = purged {
                 tracing::warn!(error = %e, "purging expired records failed");
+            }
+            if let Some(days) = audit_retention_days
+                && let Err(e) = crate::ops::prune_audit(&state, days).await
+            {
+                tracing::warn!(error = %e, "pruning the audit trail failed");
             }
         }
     });

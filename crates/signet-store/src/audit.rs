@@ -46,6 +46,18 @@ pub struct ChainCheck {
     pub broken_at: Option<i64>,
     /// The head the walk checked against (hex), for a monitor to keep.
     pub head: Option<String>,
+    /// Events up to this sequence number were pruned; the walk started from
+    /// the hash recorded for it.
+    pub pruned_through: Option<i64>,
+}
+
+/// Where pruning left the chain: the last pruned event's place and hash.
+const PRUNED: &str = "audit.pruned";
+
+#[derive(serde::Deserialize, Serialize)]
+struct Anchor {
+    seq: i64,
+    hash: String,
 }
 
 impl Store {
@@ -81,13 +93,20 @@ impl Store {
     pub async fn verify_audit_chain(&self) -> Result<ChainCheck> {
         let head = query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.db.read()).await?;
         let (head_seq, head_hash): (i64, Vec<u8>) = (head.try_get("seq")?, head.try_get("hash")?);
-        let mut prev: Vec<u8> = Vec::new();
-        let mut expected_seq = 1;
+        let anchor: Option<Anchor> = self.setting(PRUNED).await?.and_then(|v| serde_json::from_value(v).ok());
+        let pruned_through = anchor.as_ref().map(|a| a.seq);
+        let mut prev: Vec<u8> = match &anchor {
+            Some(a) => hex_decode(&a.hash).ok_or_else(|| StoreError::Corrupt("audit.pruned: hash".into()))?,
+            None => Vec::new(),
+        };
+        let first = pruned_through.unwrap_or(0) + 1;
+        let mut expected_seq = first;
         let mut count = 0;
         let check = |count: i64, broken_at: Option<i64>| ChainCheck {
             events: count,
             broken_at,
             head: (head_seq > 0).then(|| signet_core::audit::hex(&head_hash)),
+            pruned_through,
         };
         while expected_seq <= head_seq {
             let rows = query(
@@ -120,7 +139,44 @@ impl Store {
             }
         }
         // Events deleted from the end show as a head ahead of the last event.
-        let broken_at = (head_seq != count || head_hash != prev).then_some(count + 1);
+        let last = first - 1 + count;
+        let broken_at = (head_seq != last || head_hash != prev).then_some(last + 1);
         Ok(check(count, broken_at))
+    }
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    s.len().is_multiple_of(2)
+        .then(|| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect())
+        .flatten()
+}
+
+impl Store {
+    /// Deletes the events recorded before `before` (Unix seconds), keeping
+    /// the chain verifiable: the last pruned event's sequence number and
+    /// hash are recorded, and the walk starts from them. `ev` records the
+    /// pruning itself, in the same transaction. The number pruned.
+    pub async fn prune_audit(&self, before: signet_core::clock::UnixTime, ev: &AuditEvent) -> Result<i64> {
+        let mut tx = self.db.begin().await?;
+        // Holds appends off until this commits, as an append would.
+        query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut tx).await?;
+        let last = query("SELECT seq, hash FROM audit_events WHERE at < $1 ORDER BY seq DESC LIMIT 1")
+            .bind(before)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(last) = last else { return Ok(0) };
+        let seq: i64 = last.try_get("seq")?;
+        let hash: Vec<u8> = last.try_get("hash")?;
+        let pruned = query("DELETE FROM audit_events WHERE seq <= $1").bind(seq).execute(&mut tx).await?;
+        let anchor = serde_json::to_string(&Anchor { seq, hash: signet_core::audit::hex(&hash) })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
+            .bind(PRUNED)
+            .bind(anchor)
+            .execute(&mut tx)
+            .await?;
+        append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(pruned.rows_affected() as i64)
     }
 }

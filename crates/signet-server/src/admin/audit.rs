@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// still answers quickly; the cursor then moves on past what was looked at.
 const SCAN: i64 = 5_000;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
@@ -29,6 +29,23 @@ pub struct Filter {
     /// Unix seconds, inclusive.
     since: Option<i64>,
     until: Option<i64>,
+    /// `jsonl`: every matching event from `cursor` on, one JSON object per
+    /// line (`{"seq","hash","event"}`), streamed; `limit` does not apply.
+    format: Option<String>,
+}
+
+impl Filter {
+    fn matches(&self, e: &signet_store::audit::StoredEvent) -> bool {
+        let ev = &e.event;
+        self.account.as_deref().is_none_or(|a| ev.actor.id == a || ev.actor.name == a)
+            && self.resource.as_deref().is_none_or(|r| ev.target == r)
+            && self
+                .action
+                .as_deref()
+                .is_none_or(|a| if a.ends_with('.') { ev.action.starts_with(a) } else { ev.action == a })
+            && self.since.is_none_or(|t| ev.at >= t)
+            && self.until.is_none_or(|t| ev.at <= t)
+    }
 }
 
 /// One recorded event and its place in the chain.
@@ -55,6 +72,9 @@ pub struct ChainStatus {
     broken_at: Option<i64>,
     /// The last event's hash: a monitor keeping it can detect a rewritten or truncated tail.
     head: Option<String>,
+    /// Events up to this sequence number were pruned by retention; the walk
+    /// started from the hash recorded for the last of them.
+    pruned_through: Option<i64>,
     intact: bool,
 }
 
@@ -67,17 +87,13 @@ pub async fn list(
     Query(f): Query<Filter>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Audit, Action::Read).await?;
+    match f.format.as_deref() {
+        None | Some("json") => {}
+        Some("jsonl") => return Ok(export(state, f)),
+        Some(other) => return Err(AdminError::invalid(format!("format: {other:?} is not json or jsonl"))),
+    }
     let limit = super::Page { cursor: None, limit: f.limit }.limit()?;
-    let matches = |e: &signet_store::audit::StoredEvent| {
-        let ev = &e.event;
-        f.account.as_deref().is_none_or(|a| ev.actor.id == a || ev.actor.name == a)
-            && f.resource.as_deref().is_none_or(|r| ev.target == r)
-            && f.action
-                .as_deref()
-                .is_none_or(|a| if a.ends_with('.') { ev.action.starts_with(a) } else { ev.action == a })
-            && f.since.is_none_or(|t| ev.at >= t)
-            && f.until.is_none_or(|t| ev.at <= t)
-    };
+    let matches = |e: &signet_store::audit::StoredEvent| f.matches(e);
     let mut after = f.cursor.unwrap_or(0);
     let mut items = Vec::new();
     let mut scanned = 0;
@@ -105,6 +121,41 @@ pub async fn list(
     Ok(axum::Json(AuditPage { items, next_cursor: next }).into_response())
 }
 
+/// Streams every matching event as JSON lines, a batch at a time, so an
+/// export of the whole trail never sits in memory. A store error mid-way
+/// ends the stream early, which the client sees as a truncated body.
+fn export(state: AppState, f: Filter) -> Response {
+    const BATCH: i64 = 500;
+    let start = f.cursor.unwrap_or(0);
+    let lines = futures_util::stream::unfold(Some(start), move |after| {
+        let state = state.clone();
+        let f = f.clone();
+        async move {
+            let after = after?;
+            let batch = match state.store.audit_events(after, BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export stopped");
+                    return Some((Err(std::io::Error::other("the store failed")), None));
+                }
+            };
+            let last = batch.last().map(|e| e.seq)?;
+            let mut out = Vec::new();
+            for e in batch.into_iter().filter(|e| f.matches(e)) {
+                let item = AuditItem { seq: e.seq, hash: e.hash, event: e.event };
+                if serde_json::to_writer(&mut out, &item).is_ok() {
+                    out.push(b'\n');
+                }
+            }
+            Some((Ok(axum::body::Bytes::from(out)), Some(last)))
+        }
+    });
+    let mut res = Response::new(axum::body::Body::from_stream(lines));
+    res.headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/x-ndjson"));
+    res
+}
+
 /// Walks the chain from the first event.
 #[utoipa::path(get, path = "/audit/verify", tag = "audit",
     responses((status = 200, body = ChainStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -112,6 +163,12 @@ pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Res
     caller.allow(&state, Resource::Audit, Action::Read).await?;
     let check = state.store.verify_audit_chain().await?;
     let intact = check.broken_at.is_none();
-    Ok(axum::Json(ChainStatus { events: check.events, broken_at: check.broken_at, head: check.head, intact })
-        .into_response())
+    Ok(axum::Json(ChainStatus {
+        events: check.events,
+        broken_at: check.broken_at,
+        head: check.head,
+        pruned_through: check.pruned_through,
+        intact,
+    })
+    .into_response())
 }

@@ -1,14 +1,38 @@
 //! The hash-chained audit trail, and that tampering with it shows.
 
-use crate::TestDb;
 use crate::fixtures::*;
+use crate::{NOW, TestDb};
 
 contracts!(
     audit_chain_verifies_and_detects_tampering,
     audit_chain_detects_truncation,
     concurrent_audit_appends_keep_the_chain,
     verifying_while_events_are_appended_reports_no_break,
+    pruning_keeps_the_rest_of_the_chain_verifiable,
 );
+
+async fn pruning_keeps_the_rest_of_the_chain_verifiable(db: TestDb) {
+    let s = &db.store;
+    for n in 0..5 {
+        let mut ev = event(&format!("old.{n}"), None);
+        ev.at = NOW - 1000 + n;
+        s.record(&ev).await.unwrap();
+    }
+    for n in 0..3 {
+        s.record(&event(&format!("new.{n}"), None)).await.unwrap();
+    }
+    let head_before = s.verify_audit_chain().await.unwrap().head;
+    assert_eq!(s.prune_audit(NOW - 100, &event("audit.prune", None)).await.unwrap(), 5);
+    let check = s.verify_audit_chain().await.unwrap();
+    assert_eq!((check.events, check.broken_at, check.pruned_through), (4, None, Some(5)), "{check:?}");
+    assert_ne!(check.head, head_before, "the pruning itself is recorded");
+    assert_eq!(s.audit_events(0, 100).await.unwrap()[0].seq, 6);
+    assert_eq!(s.prune_audit(NOW - 100, &event("audit.prune", None)).await.unwrap(), 0, "nothing older is left");
+
+    // The first kept event still chains to the recorded hash: editing it shows.
+    assert_eq!(db.raw("UPDATE audit_events SET body = replace(body, 'new.0', 'new.X') WHERE seq = 6", None).await.1, 1);
+    assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, Some(6));
+}
 
 async fn verifying_while_events_are_appended_reports_no_break(db: TestDb) {
     let s = db.store.clone();
