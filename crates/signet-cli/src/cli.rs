@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use signet_proto::roles::Role;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +48,15 @@ pub enum Command {
     /// The admin API's audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Admin accounts (the Administrators environment), through the admin API.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// An environment's OAuth clients, through the admin API.
+    #[command(subcommand)]
+    Applications(ApplicationsCommand),
+    /// An environment's signing keys, through the admin API.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// One authenticated call to the admin API (service.pingfederate.*).
     Request {
         /// GET, POST, PUT, PATCH or DELETE.
@@ -85,6 +95,152 @@ pub enum AuditCommand {
     },
     /// Walk the hash chain; exit 1 if any event was edited or removed.
     Verify,
+}
+
+/// `--limit` and `--all` of every list.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Items per page.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub limit: u32,
+    /// Follow next_cursor through every page.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// A role name, checked here so a typo fails before anything is sent.
+/// Case is forgiven; the API gets the canonical name.
+fn role(s: &str) -> Result<Role, String> {
+    if let Some(r) = Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s.trim())) {
+        return Ok(r);
+    }
+    if s.trim().eq_ignore_ascii_case("auditor") {
+        return Err("Auditor is an account type, not a role\nhint: use --auditor".into());
+    }
+    let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    Err(format!("no such role\nhint: the roles are {}", names.join(", ")))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Admin accounts, by username.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One admin account.
+    Get { username: String },
+    /// Create an admin account; its password must be replaced at the first sign-on.
+    ///
+    /// The password is never an argument: it is asked for without echo, or
+    /// read from stdin's first line with --password-stdin.
+    Create {
+        username: String,
+        /// A role to grant; repeat it or separate with commas.
+        #[arg(long = "role", value_name = "ROLE", value_delimiter = ',', value_parser = role)]
+        roles: Vec<Role>,
+        /// An Auditor: reads everything, changes nothing, holds no role.
+        #[arg(long)]
+        auditor: bool,
+        /// Read the password from stdin instead of asking for it.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change an account's roles, state or type, applied to the version read
+    /// just before: if it changed in between, nothing is written (412).
+    #[command(group(ArgGroup::new("change").required(true).multiple(true).args(["roles", "no_roles", "active", "auditor"])))]
+    Update {
+        username: String,
+        /// The account's roles become exactly these; repeat or separate with commas.
+        #[arg(long = "role", value_name = "ROLE", value_delimiter = ',', value_parser = role)]
+        roles: Vec<Role>,
+        /// Take every role away.
+        #[arg(long, conflicts_with = "roles")]
+        no_roles: bool,
+        /// Deactivating ends the account's sessions and tokens.
+        #[arg(long, value_name = "true|false")]
+        active: Option<bool>,
+        /// An Auditor reads everything, changes nothing and holds no role.
+        #[arg(long, value_name = "true|false")]
+        auditor: Option<bool>,
+    },
+    /// Change your own password (the current one is asked for too), or reset
+    /// another's (UserAdmin), who must then replace it at the next sign-on.
+    ///
+    /// With --password-stdin, stdin holds the new password; for your own
+    /// account, the current password on the first line and the new one on the second.
+    SetPassword {
+        username: String,
+        /// Read the password(s) from stdin instead of asking for them.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppKind {
+    /// Public, PKCE: a CLI or a mobile or desktop app.
+    Native,
+    /// Confidential, client credentials: a service.
+    Worker,
+    /// Confidential, authorization code: a web server.
+    Web,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GrantType {
+    #[value(name = "authorization_code")]
+    AuthorizationCode,
+    #[value(name = "refresh_token")]
+    RefreshToken,
+    #[value(name = "client_credentials")]
+    ClientCredentials,
+    #[value(name = "device_code", alias = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApplicationsCommand {
+    /// An environment's applications.
+    List {
+        /// The environment's id.
+        env: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One application (never its secret).
+    Get { env: String, id: String },
+    /// Create an application; a worker's or web application's secret is shown once.
+    Create {
+        env: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        kind: AppKind,
+        /// A grant it may use; repeat or separate with commas [default: client_credentials
+        /// for a worker, authorization_code otherwise].
+        #[arg(long = "grant", value_name = "GRANT", value_enum, value_delimiter = ',')]
+        grants: Vec<GrantType>,
+        /// Where the authorization code may be sent; repeat for more.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A scope it may ask for; repeat or separate with commas.
+        #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// An admin role for a worker (needs UserAdmin); repeat or separate with commas.
+        #[arg(long = "role", value_name = "ROLE", value_delimiter = ',', value_parser = role)]
+        roles: Vec<Role>,
+    },
+    /// Issue a new secret, shown once; the old one stops working.
+    RotateSecret { env: String, id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// The signing keys still published: the active one and those whose tokens may be live.
+    List { env: String },
+    /// A new key signs from now on (CryptoAdmin); the old one stays published until its tokens expire.
+    Rotate { env: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod config;
 mod env;
 mod exit;
 mod output;
+mod secret;
 mod services;
 mod session;
 mod signon;
@@ -52,6 +53,9 @@ fn main() -> std::process::ExitCode {
             ))
         }
         Command::Audit(AuditCommand::Verify) => block_on(commands::audit::verify(&ctx)),
+        Command::Accounts(c) => block_on(commands::accounts::run(&ctx, c)),
+        Command::Applications(c) => block_on(commands::applications::run(&ctx, c)),
+        Command::Keys(c) => block_on(commands::keys::run(&ctx, c)),
         Command::Request { method, path_or_url, data, trust_host } => block_on(commands::request::run(
             &ctx,
             commands::request::Request {

@@ -66,7 +66,67 @@ impl Output {
     }
 }
 
+impl Output {
+    /// `name  value` lines, the names padded to the longest.
+    pub fn fields(&self, pairs: &[(&str, String)]) -> anyhow::Result<()> {
+        let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = std::io::stdout().lock();
+        for (k, v) in pairs {
+            writeln!(out, "{}", format!("{k:<width$}  {v}").trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// A JSON string as text; anything else as nothing.
+pub fn text(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// A JSON array of strings as `a,b,c`; `-` when empty.
+pub fn joined(v: &serde_json::Value) -> String {
+    let items: Vec<&str> =
+        v.as_array().map(Vec::as_slice).unwrap_or_default().iter().filter_map(|x| x.as_str()).collect();
+    if items.is_empty() { "-".into() } else { items.join(",") }
+}
+
+/// A JSON boolean as yes or no.
+pub fn yes_no(v: &serde_json::Value) -> String {
+    if v.as_bool().unwrap_or(false) { "yes" } else { "no" }.into()
+}
+
+/// Unix seconds from JSON as UTC; `-` when null.
+pub fn when(v: &serde_json::Value) -> String {
+    v.as_i64().map(utc).unwrap_or_else(|| "-".into())
+}
+
 /// How a secret is shown unless `--unmask` is given.
 pub fn mask(value: &str) -> String {
     if value.is_empty() { String::new() } else { "********".into() }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), without a date library.
+pub fn utc(ts: i64) -> String {
+    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
+    // Civil from days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_matches_known_instants() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(super::utc(1_795_487_358), "2026-11-24 02:29:18");
+    }
 }

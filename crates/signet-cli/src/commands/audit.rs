@@ -5,6 +5,7 @@ use reqwest::Method;
 use crate::commands::Ctx;
 use crate::commands::request::AdminClient;
 use crate::exit::ExitCode;
+use crate::output::utc;
 
 pub struct ListArgs<'a> {
     pub action: Option<&'a str>,
@@ -85,31 +86,5 @@ pub async fn verify(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Some(seq) => anyhow::bail!(
             "the audit trail is broken at event {seq}: it was edited or removed after it was written\nhint: compare with an exported copy or a monitor's last head hash"
         ),
-    }
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), without a date library.
-fn utc(ts: i64) -> String {
-    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
-    // Civil from days (H. Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_matches_known_instants() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(super::utc(1_795_487_358), "2026-11-24 02:29:18");
     }
 }

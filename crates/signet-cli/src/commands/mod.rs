@@ -1,9 +1,12 @@
 //! One module per command group; each command is a function that returns
 //! `anyhow::Result<ExitCode>`, and only `main` turns that into a process exit.
 
+pub mod accounts;
+pub mod applications;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod keys;
 pub mod request;
 
 use crate::config::settings::Settings;

@@ -51,6 +51,8 @@ pub struct AdminClient {
     authorization: Option<String>,
     /// Origins credentials may go to.
     trusted: Vec<String>,
+    /// The username of `basicAuth` credentials: the caller, when it is an admin account.
+    pub basic_user: Option<String>,
 }
 
 impl AdminClient {
@@ -93,12 +95,14 @@ impl AdminClient {
             }
         }
         let mut authorization = None;
+        let mut basic_user = None;
         match &admin.access {
             AdminAccess::Basic => {
                 let user = need(settings, &k("authentication.basicAuth.username"))?;
                 let password = need(settings, &k("authentication.basicAuth.password"))?;
                 let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
                 authorization = Some(format!("Basic {pair}"));
+                basic_user = Some(user);
             }
             AdminAccess::ClientCertificate => {
                 let cert = need(settings, &k("authentication.clientCertificate.certFile"))?;
@@ -117,7 +121,7 @@ impl AdminClient {
             }
         }
         let client = client.build().context("building the HTTP client")?;
-        Ok(AdminClient { client, base, authorization, trusted })
+        Ok(AdminClient { client, base, authorization, trusted, basic_user })
     }
 
     /// A path under the admin API, or a URL that must be on a trusted origin
@@ -148,7 +152,13 @@ impl AdminClient {
         Ok(url)
     }
 
-    /// Sends one request; a refusal is an error of one line with a hint.
+    /// A URL under the admin API from path segments, each percent-encoded,
+    /// so a username or id can never step outside its resource.
+    pub fn at(&self, segments: &[&str], query: Option<&str>) -> anyhow::Result<url::Url> {
+        under(&self.base, segments, query)
+    }
+
+    /// Sends one request; a refusal is an [`ApiError`]: one line with a hint.
     /// The answer's JSON, or `None` for an empty body.
     pub async fn send(
         &self,
@@ -156,38 +166,153 @@ impl AdminClient {
         url: url::Url,
         payload: Option<&serde_json::Value>,
     ) -> anyhow::Result<Answer> {
+        self.send_with(method, url, payload, None).await
+    }
+
+    /// `send` with any serializable body, and `If-Match` when given, so a
+    /// write applies only to the version that was read (RFC 9110 §13.1.1).
+    pub async fn send_with<T: serde::Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: url::Url,
+        payload: Option<&T>,
+        if_match: Option<&str>,
+    ) -> anyhow::Result<Answer> {
         let mut req = self.client.request(method.clone(), url.clone()).header("accept", "application/json");
         if let Some(a) = &self.authorization {
             req = req.header("authorization", a);
+        }
+        if let Some(tag) = if_match {
+            req = req.header("if-match", tag);
         }
         if let Some(p) = payload {
             req = req.json(p);
         }
         let res = req.send().await.map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
         let status = res.status();
+        let etag = res.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = res.text().await.unwrap_or_default();
         let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
         if !status.is_success() {
-            let message = json
-                .as_ref()
-                .and_then(|j| Some(format!("{}: {}", j.get("error")?.as_str()?, j.get("message")?.as_str()?)))
-                .unwrap_or_else(|| text.lines().next().unwrap_or_default().to_owned());
-            let hint = match status.as_u16() {
-                401 => "\nhint: check the admin API credentials (signet config view-profile), or sign on again",
-                403 => "\nhint: an administrator holding the named role must do this, or grant it",
-                412 => "\nhint: read the resource again and reapply the change",
-                _ => "",
+            let field = |k: &str| json.as_ref().and_then(|j| j.get(k)?.as_str().map(str::to_owned));
+            let (code, message) = match (field("error"), field("message")) {
+                (Some(code), Some(message)) => (Some(code), message),
+                _ => (None, text.lines().next().unwrap_or_default().to_owned()),
             };
-            bail!("{method} {} answered {}: {message}{hint}", url.path(), status.as_u16());
+            return Err(ApiError { method, path: url.path().to_owned(), status: status.as_u16(), code, message }.into());
         }
-        Ok(Answer { status: status.as_u16(), json, text })
+        Ok(Answer { status: status.as_u16(), json, text, etag })
+    }
+
+    /// Every page of a list (`--all`), or the one page asked for: the API's
+    /// page shape, `{"items", "next_cursor"}`, with all items when `all`.
+    pub async fn list(&self, segments: &[&str], limit: u32, all: bool) -> anyhow::Result<serde_json::Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("limit", &limit.to_string());
+            if let Some(c) = &cursor {
+                query.append_pair("cursor", c);
+            }
+            let url = self.at(segments, Some(&query.finish()))?;
+            let page = self.send(Method::GET, url, None).await?.json.unwrap_or_default();
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            let next = page["next_cursor"].as_str().map(str::to_owned);
+            // A cursor that does not move would loop for ever.
+            if !all || next.is_none() || next == cursor {
+                return Ok(serde_json::json!({"items": items, "next_cursor": if all { None } else { next }}));
+            }
+            cursor = next;
+        }
     }
 }
+
+fn under(base: &url::Url, segments: &[&str], query: Option<&str>) -> anyhow::Result<url::Url> {
+    // URL parsers resolve `.` and `..` (and `%2E%2E`) away: such a name
+    // would address another resource, so it is refused.
+    if let Some(dots) = segments.iter().find(|s| matches!(**s, "." | "..")) {
+        bail!("{dots:?} cannot be named in a URL path, so the admin API cannot be asked about it");
+    }
+    let mut url = base.clone();
+    {
+        let mut path = url.path_segments_mut().map_err(|()| anyhow!("the admin API's URL cannot hold a path"))?;
+        path.pop_if_empty();
+        path.extend(segments);
+    }
+    url.set_query(query);
+    Ok(url)
+}
+
+/// A refusal by the admin API, as one line (`{"error", "message"}` when it
+/// sent one) and a `hint:` where there is a fix.
+#[derive(Debug)]
+pub struct ApiError {
+    pub method: Method,
+    pub path: String,
+    pub status: u16,
+    /// The API's stable code (`forbidden`, `precondition_failed`, …).
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl ApiError {
+    fn hint(&self) -> Option<String> {
+        Some(match self.status {
+            401 => "check the admin API credentials (signet config view-profile), or sign on again (signet auth login)"
+                .into(),
+            403 => return forbidden_hint(&self.message),
+            404 if self.message == "no such environment" => {
+                "environments are named by id: signet request GET /environments lists them".into()
+            }
+            412 => "read the resource again and reapply the change".into(),
+            _ => return None,
+        })
+    }
+}
+
+/// What to do about a 403: name the missing role when the API names one.
+fn forbidden_hint(message: &str) -> Option<String> {
+    if let Some(roles) = message.strip_prefix("this needs the ") {
+        let (roles, them) = match roles.strip_suffix(" roles") {
+            Some(r) => (r, "them"),
+            None => (roles.trim_end_matches(" role"), "it"),
+        };
+        return Some(format!(
+            "sign on as an account or worker holding {roles}, or have a UserAdmin grant {them} (signet accounts update NAME --role …)"
+        ));
+    }
+    if message.starts_with("your password was set by someone else") {
+        return Some("replace it first: signet accounts set-password YOUR_USERNAME".into());
+    }
+    if message.starts_with("an Auditor may only read") {
+        return Some("an Auditor account cannot hold roles; use another account for changes".into());
+    }
+    None
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} answered {}: ", self.method, self.path, self.status)?;
+        match &self.code {
+            Some(code) => write!(f, "{code}: {}", self.message)?,
+            None => f.write_str(&self.message)?,
+        }
+        match self.hint() {
+            Some(h) => write!(f, "\nhint: {h}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 pub struct Answer {
     pub status: u16,
     pub json: Option<serde_json::Value>,
     pub text: String,
+    /// The version the answer shows, to send back as `If-Match`.
+    pub etag: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, r: Request<'_>) -> anyhow::Result<ExitCode> {
@@ -214,4 +339,35 @@ pub async fn run(ctx: &Ctx, r: Request<'_>) -> anyhow::Result<ExitCode> {
 
 fn need(settings: &Settings, key: &str) -> anyhow::Result<String> {
     settings.checked(key)?.ok_or_else(|| anyhow!("{key} is not set\nhint: signet config set \"{key}=…\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{forbidden_hint, under};
+
+    #[test]
+    fn path_segments_stay_segments() {
+        let base = url::Url::parse("http://127.0.0.1:1/admin-api/v1").unwrap();
+        let at = |segments: &[&str]| under(&base, segments, None).unwrap().to_string();
+        assert_eq!(at(&["accounts", "ada@example.org"]), "http://127.0.0.1:1/admin-api/v1/accounts/ada@example.org");
+        assert_eq!(at(&["accounts", "../settings"]), "http://127.0.0.1:1/admin-api/v1/accounts/..%2Fsettings");
+        assert_eq!(at(&["accounts", "a..b"]), "http://127.0.0.1:1/admin-api/v1/accounts/a..b");
+        for dots in [".", ".."] {
+            assert!(under(&base, &["accounts", dots, "password"], None).is_err(), "{dots}");
+        }
+        let slash = url::Url::parse("http://127.0.0.1:1/admin-api/v1/").unwrap();
+        assert_eq!(
+            under(&slash, &["keys"], Some("limit=1")).unwrap().as_str(),
+            "http://127.0.0.1:1/admin-api/v1/keys?limit=1"
+        );
+    }
+
+    #[test]
+    fn a_403_hint_names_the_missing_roles() {
+        let one = forbidden_hint("this needs the UserAdmin role").unwrap();
+        assert!(one.starts_with("sign on as an account or worker holding UserAdmin, or have a UserAdmin grant it"));
+        let two = forbidden_hint("this needs the Admin, CryptoAdmin roles").unwrap();
+        assert!(two.contains("holding Admin, CryptoAdmin, or have a UserAdmin grant them"), "{two}");
+        assert_eq!(forbidden_hint("current_password is not this account's password"), None);
+    }
 }

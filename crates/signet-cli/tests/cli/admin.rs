@@ -9,15 +9,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::Home;
 
-fn admin_basic(h: &Home, s: &Server, password: &str) {
+/// The admin API of `s` as the bootstrap administrator, with `password`.
+pub fn admin_basic(h: &Home, s: &Server, password: &str) {
+    basic_at(h, &s.base, &s.boot.admin.username, password);
+}
+
+/// The admin API at `base` (signetd, or something in front of it) with Basic credentials.
+pub fn basic_at(h: &Home, base: &str, username: &str, password: &str) {
     h.ok(&["config", "set", "auth.storage.type=file"]);
-    h.ok(&["config", "set", &format!("service.pingfederate.httpsHost={}", s.base)]);
+    h.ok(&["config", "set", &format!("service.pingfederate.httpsHost={base}")]);
     h.ok(&["config", "set", "service.pingfederate.authentication.type=basicAuth"]);
-    h.ok(&[
-        "config",
-        "set",
-        &format!("service.pingfederate.authentication.basicAuth.username={}", s.boot.admin.username),
-    ]);
+    h.ok(&["config", "set", &format!("service.pingfederate.authentication.basicAuth.username={username}")]);
     h.ok(&["config", "set", &format!("service.pingfederate.authentication.basicAuth.password={password}")]);
 }
 

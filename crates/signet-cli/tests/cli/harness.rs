@@ -67,6 +67,63 @@ impl Home {
         to_run(c.output().await.unwrap())
     }
 
+    /// `run_async` with `input` on stdin (a pipe, not a terminal).
+    pub async fn run_async_stdin(&self, args: &[&str], input: &str) -> Run {
+        use tokio::io::AsyncWriteExt;
+        let mut c = tokio::process::Command::from(self.command());
+        c.args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // The command may fail before reading; a closed pipe is then no error of the test's.
+        let _ = stdin.write_all(input.as_bytes()).await;
+        drop(stdin);
+        to_run(child.wait_with_output().await.unwrap())
+    }
+
+    /// Runs on a terminal (a pty from `script`), answering each prompt in
+    /// turn once it has appeared; returns everything the terminal showed.
+    pub async fn run_on_tty(&self, args: &[&str], answers: &[(&str, &str)]) -> Run {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+        let line =
+            std::iter::once(env!("CARGO_BIN_EXE_signet")).chain(args.iter().copied()).map(quote).collect::<Vec<_>>();
+        let c = self.command();
+        let mut k = tokio::process::Command::new("script");
+        k.env_clear().envs(c.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+        k.args(["-qec", &line.join(" "), "/dev/null"]);
+        k.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = k.spawn().unwrap();
+        let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+        let mut shown = Vec::new();
+        for (prompt, answer) in answers {
+            while !String::from_utf8_lossy(&shown).ends_with(&format!("{prompt}: ")) {
+                let mut chunk = [0u8; 1024];
+                let n = tokio::time::timeout(std::time::Duration::from_secs(30), stdout.read(&mut chunk))
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("no prompt {prompt:?}; the terminal showed {:?}", String::from_utf8_lossy(&shown))
+                    })
+                    .unwrap();
+                assert!(n > 0, "ended before prompt {prompt:?}: {:?}", String::from_utf8_lossy(&shown));
+                shown.extend_from_slice(&chunk[..n]);
+            }
+            // The prompt is written just before echo is turned off: let that happen first.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            stdin.write_all(format!("{answer}\r").as_bytes()).await.unwrap();
+        }
+        stdout.read_to_end(&mut shown).await.unwrap();
+        drop(stdin);
+        let status = child.wait().await.unwrap();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&shown).replace('\r', ""),
+            stderr: String::new(),
+        }
+    }
+
     /// Runs inside a fresh kernel session keyring (`keyctl session -`), as a
     /// login session would provide; the OS keychain store needs one.
     pub async fn run_in_session_keyring(&self, args: &[&str]) -> Run {

@@ -1,0 +1,276 @@
+//! `signet accounts list|get|create|update|set-password`: the admin accounts
+//! of the Administrators environment, through the admin API.
+//!
+//! Passwords are never arguments (see `secret`). `update` reads the account,
+//! then writes with `If-Match` set to the ETag it read (RFC 9110 §13.1.1), so
+//! a change someone made in between is refused with 412 instead of being
+//! silently overwritten by a role set computed from stale state.
+
+use anyhow::{anyhow, bail};
+use reqwest::Method;
+use serde_json::json;
+use signet_proto::roles::Role;
+
+use crate::cli::{AccountsCommand, PageArgs};
+use crate::commands::Ctx;
+use crate::commands::request::{AdminClient, ApiError};
+use crate::exit::ExitCode;
+use crate::output::{joined, text, when, yes_no};
+use crate::secret::{self, Password, Source};
+
+pub async fn run(ctx: &Ctx, cmd: AccountsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AccountsCommand::List { page } => list(ctx, page).await,
+        AccountsCommand::Get { username } => get(ctx, &username).await,
+        AccountsCommand::Create { username, roles, auditor, password_stdin } => {
+            create(ctx, &username, &roles, auditor, password_stdin).await
+        }
+        AccountsCommand::Update { username, roles, no_roles, active, auditor } => {
+            let roles = if no_roles { Some(Vec::new()) } else { (!roles.is_empty()).then_some(roles) };
+            update(ctx, &username, &Change { roles, active, auditor }).await
+        }
+        AccountsCommand::SetPassword { username, password_stdin } => set_password(ctx, &username, password_stdin).await,
+    }
+}
+
+async fn connect(ctx: &Ctx) -> anyhow::Result<AdminClient> {
+    AdminClient::connect(&ctx.settings()?).await
+}
+
+async fn list(ctx: &Ctx, page: PageArgs) -> anyhow::Result<ExitCode> {
+    let admin = connect(ctx).await?;
+    let found = admin.list(&["accounts"], page.limit, page.all).await?;
+    if ctx.out.json() {
+        ctx.out.print_json(&found)?;
+        return Ok(ExitCode::Ok);
+    }
+    let rows: Vec<Vec<String>> = found["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            vec![
+                text(&a["username"]),
+                yes_no(&a["active"]),
+                joined(&a["roles"]),
+                yes_no(&a["auditor"]),
+                yes_no(&a["mfa_enrolled"]),
+                yes_no(&a["locked"]),
+                when(&a["created_at"]),
+            ]
+        })
+        .collect();
+    ctx.out.table(&["USERNAME", "ACTIVE", "ROLES", "AUDITOR", "MFA", "LOCKED", "CREATED (UTC)"], &rows)?;
+    if found["next_cursor"].is_string() {
+        ctx.out.line("more accounts: --all lists every page")?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// One account, for people.
+fn describe(ctx: &Ctx, a: &serde_json::Value) -> anyhow::Result<()> {
+    ctx.out.fields(&[
+        ("username", text(&a["username"])),
+        ("active", yes_no(&a["active"])),
+        ("roles", joined(&a["roles"])),
+        ("auditor", yes_no(&a["auditor"])),
+        ("mfa enrolled", yes_no(&a["mfa_enrolled"])),
+        ("locked", yes_no(&a["locked"])),
+        ("must change password", yes_no(&a["password_change_required"])),
+        ("created (UTC)", when(&a["created_at"])),
+    ])
+}
+
+fn show(ctx: &Ctx, a: &serde_json::Value) -> anyhow::Result<ExitCode> {
+    if ctx.out.json() {
+        ctx.out.print_json(a)?
+    } else {
+        describe(ctx, a)?
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn get(ctx: &Ctx, username: &str) -> anyhow::Result<ExitCode> {
+    let admin = connect(ctx).await?;
+    let url = admin.at(&["accounts", username], None)?;
+    show(ctx, &admin.send(Method::GET, url, None).await?.json.unwrap_or_default())
+}
+
+/// The body of `POST /accounts`; borrowed, so the password is not copied
+/// into a JSON value that outlives the request.
+#[derive(serde::Serialize)]
+struct NewAccount<'a> {
+    username: &'a str,
+    password: &'a str,
+    roles: &'a [Role],
+    auditor: bool,
+}
+
+async fn create(
+    ctx: &Ctx,
+    username: &str,
+    roles: &[Role],
+    auditor: bool,
+    password_stdin: bool,
+) -> anyhow::Result<ExitCode> {
+    // The password first: a missing one fails before anything is sent.
+    let password = secret::new_password(Source::choose(password_stdin)?, &format!("password for {username}"))?;
+    let admin = connect(ctx).await?;
+    let url = admin.at(&["accounts"], None)?;
+    let body = NewAccount { username, password: password.expose(), roles, auditor };
+    let made = admin.send_with(Method::POST, url, Some(&body), None).await?.json.unwrap_or_default();
+    if ctx.out.json() {
+        ctx.out.print_json(&made)?;
+    } else {
+        describe(ctx, &made)?;
+        ctx.out.line(&format!("created {username}; the password must be replaced at the first sign-on"))?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// What `update` changes; `None` keeps the value read.
+#[derive(Debug, Default)]
+pub struct Change {
+    pub roles: Option<Vec<Role>>,
+    pub active: Option<bool>,
+    pub auditor: Option<bool>,
+}
+
+/// The `PUT` body: the account as read, with the change applied. The API
+/// replaces the whole state, so every field comes from the same read.
+fn apply(read: &serde_json::Value, change: &Change) -> anyhow::Result<serde_json::Value> {
+    let flag = |k: &str| read[k].as_bool().ok_or_else(|| anyhow!("the admin API's account has no {k:?}"));
+    let roles = match &change.roles {
+        Some(r) => json!(r),
+        None => {
+            read["roles"].as_array().map(|r| json!(r)).ok_or_else(|| anyhow!("the admin API's account has no roles"))?
+        }
+    };
+    Ok(json!({
+        "active": change.active.map_or_else(|| flag("active"), Ok)?,
+        "roles": roles,
+        "auditor": change.auditor.map_or_else(|| flag("auditor"), Ok)?,
+    }))
+}
+
+fn status_of(e: &anyhow::Error) -> Option<(u16, &str)> {
+    e.downcast_ref::<ApiError>().map(|a| (a.status, a.message.as_str()))
+}
+
+async fn update(ctx: &Ctx, username: &str, change: &Change) -> anyhow::Result<ExitCode> {
+    let admin = connect(ctx).await?;
+    let url = admin.at(&["accounts", username], None)?;
+    let read = admin.send(Method::GET, url.clone(), None).await?;
+    // Without a version to match, a write could undo someone else's change.
+    let Some(etag) = read.etag else {
+        bail!("the admin API sent no ETag for {username}, so signet cannot write only to what it read");
+    };
+    let body = apply(&read.json.unwrap_or_default(), change)?;
+    let written = match admin.send_with(Method::PUT, url, Some(&body), Some(&etag)).await {
+        Ok(a) => a.json.unwrap_or_default(),
+        Err(e) if status_of(&e).is_some_and(|(s, _)| s == 412) => bail!(
+            "{username} changed after signet read it, so nothing was written (412 precondition_failed)\nhint: check it with signet accounts get {username}, then re-run the command"
+        ),
+        Err(e) => return Err(e),
+    };
+    show(ctx, &written)
+}
+
+/// The body of `POST /accounts/{username}/password`.
+#[derive(serde::Serialize)]
+struct PasswordChange<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_password: Option<&'a str>,
+    password: &'a str,
+}
+
+async fn post_password(
+    admin: &AdminClient,
+    url: &url::Url,
+    current: Option<&Password>,
+    new: &Password,
+) -> anyhow::Result<crate::commands::request::Answer> {
+    let body = PasswordChange { current_password: current.map(Password::expose), password: new.expose() };
+    admin.send_with(Method::POST, url.clone(), Some(&body), None).await
+}
+
+/// The API asks for the current password only when the account is the caller's own.
+fn needs_current(e: &anyhow::Error) -> bool {
+    status_of(e).is_some_and(|(s, m)| s == 400 && m.starts_with("current_password:"))
+}
+
+async fn set_password(ctx: &Ctx, username: &str, password_stdin: bool) -> anyhow::Result<ExitCode> {
+    let source = Source::choose(password_stdin)?;
+    let admin = connect(ctx).await?;
+    // With basicAuth the caller is known; with a token it shows when the API asks.
+    let own = admin.basic_user.as_deref() == Some(username);
+    let (mut current, new) = match source {
+        Source::Stdin => {
+            let mut lines = secret::read_stdin(2)?.into_iter();
+            match (lines.next(), lines.next()) {
+                (Some(current), Some(new)) => (Some(current), new),
+                (Some(new), None) => (None, new),
+                _ => bail!("stdin held no password"),
+            }
+        }
+        Source::Prompt => {
+            let current = if own { Some(secret::prompt(&format!("current password for {username}"))?) } else { None };
+            (current, secret::prompt_new(&format!("new password for {username}"))?)
+        }
+    };
+    let url = admin.at(&["accounts", username, "password"], None)?;
+    let mut sent = post_password(&admin, &url, current.as_ref(), &new).await;
+    if let Err(e) = &sent
+        && current.is_none()
+        && needs_current(e)
+    {
+        if source == Source::Stdin {
+            bail!(
+                "{username} is your own account: changing its password needs the current one\nhint: give the current password on stdin's first line and the new one on the second"
+            );
+        }
+        current = Some(secret::prompt(&format!("current password for {username}"))?);
+        sent = post_password(&admin, &url, current.as_ref(), &new).await;
+    }
+    sent?;
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"username": username, "password_changed": true}))?;
+        return Ok(ExitCode::Ok);
+    }
+    ctx.out.line(&format!("password of {username} changed; its sessions and tokens have ended"))?;
+    if own {
+        ctx.out.line("the admin API's basicAuth password in this profile is now out of date")?;
+    } else if current.is_none() {
+        ctx.out.line(&format!("{username} must replace it at the next sign-on"))?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read() -> serde_json::Value {
+        json!({"username": "ada", "active": true, "roles": ["Admin", "CryptoAdmin"], "auditor": false, "locked": false})
+    }
+
+    #[test]
+    fn update_keeps_what_it_is_not_told_to_change() {
+        let body = apply(&read(), &Change { active: Some(false), ..Change::default() }).unwrap();
+        assert_eq!(body, json!({"active": false, "roles": ["Admin", "CryptoAdmin"], "auditor": false}));
+    }
+
+    #[test]
+    fn update_replaces_the_role_set_and_can_empty_it() {
+        let body = apply(&read(), &Change { roles: Some(vec![Role::ExpressionAdmin]), ..Change::default() }).unwrap();
+        assert_eq!(body["roles"], json!(["ExpressionAdmin"]));
+        let body = apply(&read(), &Change { roles: Some(vec![]), auditor: Some(true), ..Change::default() }).unwrap();
+        assert_eq!(body, json!({"active": true, "roles": [], "auditor": true}));
+    }
+
+    #[test]
+    fn update_refuses_an_account_it_cannot_read() {
+        assert!(apply(&json!({"username": "ada"}), &Change::default()).is_err());
+    }
+}
