@@ -42,6 +42,8 @@ pub struct Signetd {
     pub base: String,
     pub boot: BootstrapFile,
     pub data_dir: PathBuf,
+    /// The binary it runs, for a second instance on the same store.
+    pub bin: PathBuf,
 }
 
 impl Signetd {
@@ -76,7 +78,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         baseline_pool: args.baseline_pool,
         started: Instant::now(),
     };
-    for script in ["cc.lua", "pool.lua", "mint.lua"] {
+    for script in ["cc.lua", "pool.lua", "mint.lua", "get.lua"] {
         anyhow::ensure!(bench.script(script).exists(), "{} is missing (--scripts)", bench.script(script).display());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -108,6 +110,9 @@ async fn goals(bench: &Bench, args: &RunArgs) -> anyhow::Result<Table> {
     if wanted(Goal::Signon) {
         crate::signon::run(bench, &signetd, &mut table).await?;
     }
+    if wanted(Goal::Admin) {
+        crate::admin::run(bench, &signetd, &mut table).await?;
+    }
     let mem = procs::memory(signetd.proc.pid())?;
     table.section("*");
     table.info(
@@ -131,5 +136,20 @@ async fn start_signetd(bench: &Bench, bin: &Path) -> anyhow::Result<Signetd> {
     let (proc, base) = Proc::start("signetd", bin, &args, &[], &bench.tmp, "signetd listening on ").await?;
     let raw = std::fs::read(data_dir.join("bootstrap.json")).context("reading signetd's bootstrap.json")?;
     let boot: BootstrapFile = serde_json::from_slice(&raw).context("parsing signetd's bootstrap.json")?;
-    Ok(Signetd { proc, base, boot, data_dir })
+    Ok(Signetd { proc, base, boot, data_dir, bin: bin.to_owned() })
+}
+
+/// Another signetd on the same data directory and public URL, as a second
+/// instance behind a load balancer would be; its address.
+pub async fn start_replica(bench: &Bench, signetd: &Signetd, name: &str) -> anyhow::Result<(Proc, String)> {
+    let args: Vec<String> = vec![
+        "serve".into(),
+        "--data-dir".into(),
+        signetd.data_dir.display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--public-url".into(),
+        signetd.base.clone(),
+    ];
+    Proc::start(name, &signetd.bin, &args, &[], &bench.tmp, "signetd listening on ").await
 }

@@ -28,7 +28,7 @@ const SAMPLE: usize = 20;
 
 pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow::Result<()> {
     table.section("3");
-    let raw_before = raw_verify(bench, signetd).await?;
+    let raw_before = raw_verify(bench, signetd, RAW_THREADS).await?;
     let tokens = mint(bench, signetd).await?;
     let introspect_path = signetd.path("/introspect")?;
     let introspect_url = format!("{}{introspect_path}", signetd.base);
@@ -69,7 +69,7 @@ pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow:
     )
     .await?;
     bench.note(&format!("introspect-signetd: {} ({})", per_sec(ours.rate()), ours.describe()));
-    let raw_after = raw_verify(bench, signetd).await?;
+    let raw_after = raw_verify(bench, signetd, RAW_THREADS).await?;
     let raw = (raw_before + raw_after) / 2.0;
     table.check_steady("raw ES256 verification", raw_before, raw_after);
     table.info("introspection, signetd (distinct tokens)", per_sec(ours.rate()), &ours.describe());
@@ -115,8 +115,8 @@ async fn mint(bench: &Bench, signetd: &Signetd) -> anyhow::Result<Vec<String>> {
     Ok(tokens)
 }
 
-/// Verifications per second of signetd-shaped access tokens, on RAW_THREADS threads.
-async fn raw_verify(bench: &Bench, signetd: &Signetd) -> anyhow::Result<f64> {
+/// Verifications per second of signetd-shaped access tokens, on `threads` threads.
+pub async fn raw_verify(bench: &Bench, signetd: &Signetd, threads: usize) -> anyhow::Result<f64> {
     let key = generate_es256_key()?;
     let signer = Signer::from_pkcs8(key.kid.clone(), &key.pkcs8);
     let verifier = Verifier::from_jwk(&key.public_jwk).context("the generated JWK")?;
@@ -140,7 +140,7 @@ async fn raw_verify(bench: &Bench, signetd: &Signetd) -> anyhow::Result<f64> {
         };
         tokens.push(signer.sign("at+jwt", &claims)?);
     }
-    bench.note(&format!("raw ES256 verification: {RAW_THREADS} threads for {RAW_SECS} s"));
+    bench.note(&format!("raw ES256 verification: {threads} threads for {RAW_SECS} s"));
     let tokens = Arc::new(tokens);
     let count = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
@@ -148,7 +148,7 @@ async fn raw_verify(bench: &Bench, signetd: &Signetd) -> anyhow::Result<f64> {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(RAW_SECS);
         std::thread::scope(|s| {
-            for t in 0..RAW_THREADS {
+            for t in 0..threads {
                 let (tokens, count, failed, verifier) = (&tokens, &count, &failed, &verifier);
                 s.spawn(move || {
                     let mut i = t;

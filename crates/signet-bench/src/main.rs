@@ -5,6 +5,7 @@
 //! drives the benchmarks; `bare-cc` is the bare token handler of goal 1c, run
 //! by `run` as a subprocess so that its memory can be read on its own.
 
+mod admin;
 mod bare;
 mod cc;
 mod context;
@@ -45,6 +46,8 @@ pub enum Goal {
     Introspect,
     /// 4: password sign-on, against raw argon2id.
     Signon,
+    /// 5: an authenticated admin API GET, against /healthz and raw single-core ES256 verification.
+    Admin,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +58,7 @@ pub struct RunArgs {
     /// The oidc-provider peer (with node_modules installed).
     #[arg(long, default_value = "interop/oidc-provider")]
     peer_dir: PathBuf,
-    /// Where cc.lua, pool.lua and mint.lua are.
+    /// Where cc.lua, pool.lua, mint.lua and get.lua are.
     #[arg(long, default_value = "bench")]
     scripts: PathBuf,
     /// Seconds of each measured load.
