@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use signet_core::clock::UnixTime;
 use signet_core::model::{ACCESS_TOKEN_TTL, Application};
+use signet_core::token::AccessClaims;
 use signet_store::{Store, StoreError};
 
 pub const CLIENT_TTL: i64 = 10;
@@ -74,6 +75,8 @@ struct RevocationState {
     jtis: HashMap<String, UnixTime>,
     /// Revoked families, with the time of revocation.
     grants: HashMap<String, UnixTime>,
+    /// Subjects whose tokens issued at or before the time are revoked.
+    subjects: HashMap<String, UnixTime>,
     /// The time of the last poll; `None` before the first.
     polled_at: Option<UnixTime>,
 }
@@ -85,17 +88,14 @@ pub struct Revocations {
 }
 
 impl Revocations {
-    /// Whether an access token is revoked, by its own `jti` or its family.
-    pub async fn is_revoked(
-        &self,
-        store: &Store,
-        jti: &str,
-        grant: Option<&str>,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    /// Whether an access token is revoked: by its own `jti`, its family, or
+    /// its subject (issued at or before the subject's revocation).
+    pub async fn is_revoked(&self, store: &Store, token: &AccessClaims, now: UnixTime) -> Result<bool, StoreError> {
         self.refresh(store, now).await?;
         let s = self.state.read().map_err(|_| StoreError::Corrupt("revocation cache poisoned".into()))?;
-        Ok(s.jtis.contains_key(jti) || grant.is_some_and(|g| s.grants.contains_key(g)))
+        Ok(s.jtis.contains_key(&token.jti)
+            || token.gid.as_deref().is_some_and(|g| s.grants.contains_key(g))
+            || s.subjects.get(&token.sub).is_some_and(|at| token.iat <= *at))
     }
 
     async fn refresh(&self, store: &Store, now: UnixTime) -> Result<(), StoreError> {
@@ -110,10 +110,12 @@ impl Revocations {
             Ok((true, Some(t))) => t.min(now) - SKEW,
             _ => now - ACCESS_TOKEN_TTL - SKEW,
         };
-        let (jtis, grants) = store.revocations_since(since).await?;
+        let revoked = store.revocations_since(since).await?;
         if let Ok(mut s) = self.state.write() {
-            s.jtis.extend(jtis);
-            s.grants.extend(grants);
+            s.jtis.extend(revoked.jtis);
+            s.grants.extend(revoked.grants);
+            s.subjects.extend(revoked.subjects);
+            s.subjects.retain(|_, at| *at > now - ACCESS_TOKEN_TTL - SKEW);
             // Nothing older can matter: the tokens it covers have expired.
             s.jtis.retain(|_, exp| *exp > now);
             s.grants.retain(|_, at| *at > now - ACCESS_TOKEN_TTL - SKEW);
@@ -132,6 +134,13 @@ impl Revocations {
     pub fn revoked_grant(&self, grant: &str, at: UnixTime) {
         if let Ok(mut s) = self.state.write() {
             s.grants.insert(grant.to_owned(), at);
+        }
+    }
+
+    /// Every token of `subject` issued at or before `at`.
+    pub fn revoked_subject(&self, subject: &str, at: UnixTime) {
+        if let Ok(mut s) = self.state.write() {
+            s.subjects.insert(subject.to_owned(), at);
         }
     }
 

@@ -179,6 +179,8 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        // Tokens minted with the old secret carry no family to revoke: by subject.
+        crate::grants::revoke_subject(&mut tx, id, ev.at).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(true)

@@ -308,10 +308,7 @@ impl Store {
     /// Revocations recorded at or after `since`: access tokens (with their
     /// expiry) and families (with the time they were revoked). Instances poll
     /// this to keep an in-memory view of what is revoked.
-    pub async fn revocations_since(
-        &self,
-        since: UnixTime,
-    ) -> Result<(Vec<(String, UnixTime)>, Vec<(String, UnixTime)>)> {
+    pub async fn revocations_since(&self, since: UnixTime) -> Result<Revoked> {
         let jtis = query("SELECT jti, expires_at FROM revoked_jtis WHERE revoked_at >= $1")
             .bind(since)
             .fetch_all(self.db.read())
@@ -326,7 +323,14 @@ impl Store {
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("revoked_at")?)))
             .collect::<Result<Vec<_>>>()?;
-        Ok((jtis, grants))
+        let subjects = query("SELECT subject, revoked_at FROM revoked_subjects WHERE revoked_at >= $1")
+            .bind(since)
+            .fetch_all(self.db.read())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("subject")?, r.try_get("revoked_at")?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Revoked { jtis, grants, subjects })
     }
 
     /// Whether an access token has been revoked, by its own `jti` or through its family.
@@ -369,4 +373,28 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Revocations since a time, for the instances' caches.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// Access tokens by `jti`, with their expiry.
+    pub jtis: Vec<(String, UnixTime)>,
+    /// Grant families, with when they were revoked.
+    pub grants: Vec<(String, UnixTime)>,
+    /// Subjects whose tokens issued at or before the time are revoked.
+    pub subjects: Vec<(String, UnixTime)>,
+}
+
+/// Revokes every access token of `subject` issued at or before `at`.
+pub(crate) async fn revoke_subject(tx: &mut crate::db::Tx, subject: &str, at: UnixTime) -> Result<()> {
+    query(
+        "INSERT INTO revoked_subjects (subject, revoked_at) VALUES ($1, $2) \
+         ON CONFLICT (subject) DO UPDATE SET revoked_at = $2",
+    )
+    .bind(subject)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -33,7 +33,7 @@ pub use applications::Bootstrap;
 pub use certificates::Certificate;
 pub use claims::StoredMapping;
 pub use flows::{BrowserSession, LoginFlow};
-pub use grants::{CodeRedemption, Rotation};
+pub use grants::{CodeRedemption, Revoked, Rotation};
 pub use keys::StoredKey;
 
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_account_version"),
     migration!(5, "0005_certificates"),
     migration!(6, "0006_claim_mappings"),
+    migration!(7, "0007_revoked_subjects"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

@@ -229,6 +229,7 @@ pub async fn rotate_secret(
         return Err(AdminError::conflict("the secret was rotated meanwhile; read the application again"));
     }
     state.clients.forget(&env, &id);
+    state.revocations.revoked_subject(&id, ev.at);
     let rotated = Application { secret_hash: Some(next), ..app };
     let mut res = with_etag(tag(&rotated), view(&rotated, Some(secret.expose().clone())));
     res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));

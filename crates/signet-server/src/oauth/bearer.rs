@@ -38,7 +38,7 @@ pub async fn verify(
     if claims.iss != state.issuer(env.id()) {
         return Ok(Err(Rejected::Invalid));
     }
-    if state.revocations.is_revoked(&state.store, &claims.jti, claims.gid.as_deref(), state.now()).await? {
+    if state.revocations.is_revoked(&state.store, &claims, state.now()).await? {
         return Ok(Err(Rejected::Revoked));
     }
     Ok(Ok(claims))

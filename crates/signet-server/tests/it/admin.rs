@@ -4,6 +4,7 @@
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
+use signet_core::model::{AppKind, GrantType};
 
 use crate::harness::*;
 
@@ -773,11 +774,25 @@ async fn admins_manage_applications_and_only_user_admins_privileged_workers() {
     assert_error(&rotate_privileged, 403, "forbidden", "UserAdmin");
 
     // Rotation: the old secret stops, the new one works, the ETag moves.
+    // A token minted with the old secret, live until rotation.
+    let (status, live) =
+        s.token(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
+    assert_eq!(status, 200);
+    let live = live["access_token"].as_str().unwrap().to_owned();
+    let (rs, rs_secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], None).await;
+    let rs = (rs.as_str(), rs_secret.as_deref().unwrap());
+    assert_eq!(s.introspect(&live, rs).await["active"], true);
     let rotated = api.call(Method::POST, &format!("{apps}/{id}/secret"), Some(&ed), None, None).await;
     assert_eq!(rotated.status, 200, "{:?}", rotated.body);
     let new_secret = rotated.body["client_secret"].as_str().unwrap().to_owned();
     assert_eq!(cc(id.clone(), secret).await, 401);
-    assert_eq!(cc(id.clone(), new_secret).await, 200);
+    assert_eq!(s.introspect(&live, rs).await["active"], false, "its live tokens are revoked with the old secret");
+    // Tokens are dated to the second: one minted in the second of the rotation is refused too.
+    s.clock.advance(1);
+    let (status, fresh) =
+        s.token(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &new_secret)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(s.introspect(fresh["access_token"].as_str().unwrap(), rs).await["active"], true);
     assert_ne!(api.get(&format!("{apps}/{id}"), &ed).await.etag, read.etag);
 
     // Bad shapes, each naming what is wrong.

@@ -57,6 +57,8 @@ async fn applications_page_by_id_and_rotate_secrets_once(db: TestDb) {
     assert!(!s.rotate_application_secret(&env.id, &app.id, &old, &sha256(b"x"), &event("secret", None)).await.unwrap());
     assert_eq!(audit_count(s).await, events + 1);
     assert_eq!(s.application(&env.id, &app.id).await.unwrap().unwrap().secret_hash, Some(next));
+    let revoked = s.revocations_since(NOW).await.unwrap();
+    assert_eq!(revoked.subjects, vec![(app.id.clone(), NOW)], "tokens minted with the old secret are revoked");
     assert!(
         !s.rotate_application_secret(&other.id, &app.id, &old, &sha256(b"y"), &event("secret", None)).await.unwrap()
     );
@@ -95,7 +97,7 @@ async fn a_newer_schema_is_refused(db: TestDb) {
 
 /// A database from before signet kept its own history: the first three steps
 /// applied and recorded by sqlx in `_sqlx_migrations` (with its column
-/// types), nothing in `signet_migrations`, the fourth step not yet applied.
+/// types), nothing in `signet_migrations`, the later steps not yet applied.
 async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
     let env = new_environment(&db.store, "kept").await;
     db.store.close().await;
@@ -111,7 +113,18 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
              checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)"
         }
     };
-    for sql in ["DROP TABLE signet_migrations", "ALTER TABLE accounts DROP COLUMN version", sqlx_table] {
+    // Undo what came after sqlx: the fourth step's column, and the tables of the later ones.
+    let later = [
+        "DROP TABLE certificates",
+        "DROP TABLE account_attributes",
+        "DROP TABLE claim_mappings",
+        "DROP TABLE revoked_subjects",
+    ];
+    for sql in later.into_iter().chain([
+        "DROP TABLE signet_migrations",
+        "ALTER TABLE accounts DROP COLUMN version",
+        sqlx_table,
+    ]) {
         db.raw(sql, None).await;
     }
     for (v, name) in [(1, "init"), (2, "password change"), (3, "revoked at")] {

@@ -176,9 +176,9 @@ async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
     assert!(!s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
     s.revoke_jti("jti-1", NOW + 3600, NOW).await.unwrap();
     s.revoke_jti("jti-1", NOW + 3600, NOW).await.unwrap(); // idempotent
-    let (jtis, _) = s.revocations_since(NOW).await.unwrap();
+    let jtis = s.revocations_since(NOW).await.unwrap().jtis;
     assert_eq!(jtis, vec![("jti-1".to_owned(), NOW + 3600)]);
-    assert!(s.revocations_since(NOW + 1).await.unwrap().0.is_empty());
+    assert!(s.revocations_since(NOW + 1).await.unwrap().jtis.is_empty());
     assert!(s.access_token_revoked("jti-1", None).await.unwrap());
     assert!(s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
     assert!(!s.access_token_revoked("jti-2", None).await.unwrap());
@@ -187,7 +187,11 @@ async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
 
     s.revoke_grant(&g.id, NOW).await.unwrap();
     assert!(s.access_token_revoked("jti-2", Some(&g.id)).await.unwrap());
-    assert_eq!(s.revocations_since(NOW).await.unwrap().1, vec![(g.id.clone(), NOW)], "the family shows in the feed");
+    assert_eq!(
+        s.revocations_since(NOW).await.unwrap().grants,
+        vec![(g.id.clone(), NOW)],
+        "the family shows in the feed"
+    );
     assert!(!s.access_token_revoked("jti-2", None).await.unwrap(), "a token without a family");
 }
 
