@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -44,6 +44,15 @@ use crate::state::AppState;
 const VERIFIED_FOR: UnixTime = 60;
 const VERIFIED_MAX: usize = 1024;
 const REALM: &str = "signet admin API";
+/// How long this instance trusts the authentication settings it read.
+const SETTINGS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A bearer token whose signature, issuer and audience were checked.
+#[derive(Clone)]
+struct VerifiedToken {
+    env_id: String,
+    claims: signet_core::token::AccessClaims,
+}
 
 /// Per-instance state of admin authentication.
 pub struct AdminAuth {
@@ -55,7 +64,13 @@ pub struct AdminAuth {
     /// Unauthenticated calls logged in the current minute: (minute, count).
     logged: Mutex<(UnixTime, u32)>,
     /// Settings from the config file, which then override the store's.
-    pub from_file: Option<AuthSettings>,
+    pub from_file: Option<Arc<AuthSettings>>,
+    /// The store's settings and when they were read.
+    settings: Mutex<Option<(std::time::Instant, Arc<AuthSettings>)>>,
+    /// Verified bearer tokens (keyed hash -> what was verified), so a
+    /// script's calls do not pay a signature check each; revocation and
+    /// expiry are still checked on every call.
+    tokens: Mutex<HashMap<[u8; 32], VerifiedToken>>,
     /// Directory sign-ons recorded lately (keyed hash -> until), so an
     /// automation calling every second does not write an event per call.
     announced: Mutex<HashMap<[u8; 32], UnixTime>>,
@@ -79,7 +94,9 @@ impl AdminAuth {
             verified: Mutex::new(HashMap::new()),
             administrators: tokio::sync::OnceCell::new(),
             logged: Mutex::new((0, 0)),
-            from_file,
+            from_file: from_file.map(Arc::new),
+            settings: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
             announced: Mutex::new(HashMap::new()),
         }
     }
@@ -112,6 +129,41 @@ impl AdminAuth {
         if logged.1 <= LOGGED_PER_MINUTE {
             tracing::warn!(%ip, request_id = %crate::request_id(), "unauthenticated admin API call");
         }
+    }
+
+    pub fn settings_cached(&self) -> Option<Arc<AuthSettings>> {
+        let cached = self.settings.lock().ok()?;
+        cached.as_ref().filter(|(at, _)| at.elapsed() < SETTINGS_FRESH_FOR).map(|(_, s)| s.clone())
+    }
+
+    pub fn cache_settings(&self, settings: AuthSettings) -> Arc<AuthSettings> {
+        let settings = Arc::new(settings);
+        if let Ok(mut cached) = self.settings.lock() {
+            *cached = Some((std::time::Instant::now(), settings.clone()));
+        }
+        settings
+    }
+
+    /// After a change on this instance: the next request reads the store.
+    pub fn forget_settings(&self) {
+        if let Ok(mut cached) = self.settings.lock() {
+            *cached = None;
+        }
+    }
+
+    fn verified_token(&self, k: &[u8; 32]) -> Option<VerifiedToken> {
+        self.tokens.lock().ok()?.get(k).cloned()
+    }
+
+    fn remember_token(&self, k: [u8; 32], v: VerifiedToken, now: UnixTime) {
+        let Ok(mut map) = self.tokens.lock() else { return };
+        if map.len() >= VERIFIED_MAX {
+            map.retain(|_, t| t.claims.exp > now);
+            if map.len() >= VERIFIED_MAX {
+                map.clear();
+            }
+        }
+        map.insert(k, v);
     }
 
     /// True the first time in a while that this person signs on this way.
@@ -517,17 +569,34 @@ async fn native(
 }
 
 async fn oauth(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Caller>, AdminError> {
-    // The issuer says which environment's keys to check it with; nothing
-    // else in the token is believed before the signature is.
-    let Some(env_id) = unverified_issuer(token).and_then(|iss| environment_of(state, &iss)) else { return Ok(None) };
-    // The environment comes from an unverified claim: whatever goes wrong
-    // loading its keys, the caller is simply not authenticated.
-    let Ok(keys) = state.env_keys(&env_id).await else { return Ok(None) };
-    let env = Env(keys);
-    let Ok(claims) = bearer::verify(state, &env, token).await? else { return Ok(None) };
-    if !claims.aud.iter().any(|a| *a == state.admin_audience()) {
-        return Ok(None);
-    }
+    let now = state.now();
+    let key = hmac_sha256(&state.admin_auth.key, token.as_bytes());
+    let (env_id, claims) = match state.admin_auth.verified_token(&key) {
+        // Verified before: still unexpired and unrevoked (the shared revocation state, now)?
+        Some(v) => {
+            if v.claims.exp <= now || state.revocations.is_revoked(&state.store, &v.claims, now).await? {
+                return Ok(None);
+            }
+            (v.env_id, v.claims)
+        }
+        None => {
+            // The issuer says which environment's keys to check it with; nothing
+            // else in the token is believed before the signature is.
+            let Some(env_id) = unverified_issuer(token).and_then(|iss| environment_of(state, &iss)) else {
+                return Ok(None);
+            };
+            // The environment comes from an unverified claim: whatever goes wrong
+            // loading its keys, the caller is simply not authenticated.
+            let Ok(keys) = state.env_keys(&env_id).await else { return Ok(None) };
+            let env = Env(keys);
+            let Ok(claims) = bearer::verify(state, &env, token).await? else { return Ok(None) };
+            if !claims.aud.iter().any(|a| *a == state.admin_audience()) {
+                return Ok(None);
+            }
+            state.admin_auth.remember_token(key, VerifiedToken { env_id: env_id.clone(), claims: claims.clone() }, now);
+            (env_id, claims)
+        }
+    };
     if let Some(account) = state.store.account(&claims.sub).await?.filter(|a| a.environment_id == env_id) {
         if !account.active || !account.admin {
             return Ok(None);

@@ -201,14 +201,21 @@ pub fn principal_from<'a>(
     Ok(Principal { roles, auditor })
 }
 
-pub async fn auth_settings(state: &AppState) -> Result<AuthSettings, AdminError> {
+/// The settings in force: the config file's, or the store's as read at most
+/// `SETTINGS_FRESH_FOR` ago (a change made on this instance applies at
+/// once, on the others within that time).
+pub async fn auth_settings(state: &AppState) -> Result<std::sync::Arc<AuthSettings>, AdminError> {
     if let Some(fixed) = &state.admin_auth.from_file {
         return Ok(fixed.clone());
     }
-    match state.store.setting(SETTINGS_KEY).await? {
-        None => Ok(AuthSettings::default()),
-        Some(v) => serde_json::from_value(v).map_err(AdminError::internal),
+    if let Some(fresh) = state.admin_auth.settings_cached() {
+        return Ok(fresh);
     }
+    let settings = match state.store.setting(SETTINGS_KEY).await? {
+        None => AuthSettings::default(),
+        Some(v) => serde_json::from_value(v).map_err(AdminError::internal)?,
+    };
+    Ok(state.admin_auth.cache_settings(settings))
 }
 
 #[cfg(test)]

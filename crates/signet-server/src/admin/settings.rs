@@ -22,7 +22,7 @@ fn tag(s: &AuthSettings) -> String {
 pub async fn read(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AuthenticationSettings, Action::Read).await?;
     let current = auth_settings(&state).await?;
-    Ok(with_etag(tag(&current), &current))
+    Ok(with_etag(tag(&current), current.as_ref()))
 }
 
 /// Sets the schemes (all four roles). A change that would lock its maker out is refused.
@@ -62,7 +62,9 @@ pub async fn update(
         let current = current.and_then(|v| serde_json::from_value::<AuthSettings>(v.clone()).ok()).unwrap_or_default();
         expected.as_deref().is_none_or(|e| e == "*" || e == tag(&current))
     };
-    if !state.store.put_setting_if(SETTINGS_KEY, still, &value, &ev).await? {
+    let written = state.store.put_setting_if(SETTINGS_KEY, still, &value, &ev).await?;
+    state.admin_auth.forget_settings();
+    if !written {
         return Err(AdminError::stale());
     }
     Ok(with_etag(tag(&wanted), value))
