@@ -7,6 +7,9 @@ use crate::db::{Row, Tx, query};
 use crate::keys::StoredKey;
 use crate::{Result, Store, StoreError, audit, conflict, flag, from_json, to_json};
 
+/// Serialises conditional writes to applications across instances.
+const APPLICATIONS_LOCK: i64 = 0x5167_6e65_7404;
+
 const APP_COLUMNS: &str =
     "id, environment_id, name, kind, secret_hash, redirect_uris, grant_types, scopes, roles, admin_api, created_at";
 
@@ -184,5 +187,85 @@ impl Store {
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Replaces an application's name, redirect URIs, grants, scopes and
+    /// roles if `still` approves of the stored one (read in this
+    /// transaction), and records who did. A change of roles revokes the
+    /// tokens the worker holds. `None` when there is no such application.
+    pub async fn update_application(
+        &self,
+        a: &Application,
+        still: impl FnOnce(&Application) -> bool,
+        ev: &AuditEvent,
+    ) -> Result<Option<bool>> {
+        let mut tx = self.db.begin().await?;
+        tx.serialise(APPLICATIONS_LOCK).await?;
+        let row = query(format!("SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"))
+            .bind(&a.environment_id)
+            .bind(&a.id)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(current) = row.as_ref().map(application).transpose()? else { return Ok(None) };
+        if !still(&current) {
+            return Ok(Some(false));
+        }
+        query(
+            "UPDATE applications SET name = $3, redirect_uris = $4, grant_types = $5, scopes = $6, roles = $7 \
+             WHERE environment_id = $1 AND id = $2",
+        )
+        .bind(&a.environment_id)
+        .bind(&a.id)
+        .bind(&a.name)
+        .bind(to_json(&a.redirect_uris))
+        .bind(to_json(&a.grant_types))
+        .bind(to_json(&a.scopes))
+        .bind(to_json(&a.roles))
+        .execute(&mut tx)
+        .await?;
+        if current.roles != a.roles {
+            crate::grants::revoke_subject(&mut tx, &a.id, ev.at).await?;
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+
+    /// Deletes an application if `still` approves of it, revoking every
+    /// grant family issued to it and its own tokens, and records who did.
+    /// `None` when there is no such application.
+    pub async fn delete_application(
+        &self,
+        environment_id: &str,
+        id: &str,
+        still: impl FnOnce(&Application) -> bool,
+        ev: &AuditEvent,
+    ) -> Result<Option<bool>> {
+        let mut tx = self.db.begin().await?;
+        tx.serialise(APPLICATIONS_LOCK).await?;
+        let row = query(format!("SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"))
+            .bind(environment_id)
+            .bind(id)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(current) = row.as_ref().map(application).transpose()? else { return Ok(None) };
+        if !still(&current) {
+            return Ok(Some(false));
+        }
+        query("UPDATE grants SET revoked_at = $3 WHERE environment_id = $1 AND client_id = $2 AND revoked_at IS NULL")
+            .bind(environment_id)
+            .bind(id)
+            .bind(ev.at)
+            .execute(&mut tx)
+            .await?;
+        crate::grants::revoke_subject(&mut tx, id, ev.at).await?;
+        query("DELETE FROM applications WHERE environment_id = $1 AND id = $2")
+            .bind(environment_id)
+            .bind(id)
+            .execute(&mut tx)
+            .await?;
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Some(true))
     }
 }

@@ -235,3 +235,92 @@ pub async fn rotate_secret(
     res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(res)
 }
+
+/// Replaces an application's settings (Admin; UserAdmin too when its admin
+/// roles change). The kind cannot change. A change of roles revokes the
+/// tokens the worker holds.
+#[utoipa::path(put, path = "/environments/{env}/applications/{id}", tag = "applications", params(("env" = String, Path), ("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = NewApplication,
+    responses((status = 200, body = ApplicationView, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    Body(new): Body<NewApplication>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Applications, Action::Write).await?;
+    let current = state.store.application(&env, &id).await?.ok_or_else(|| AdminError::not_found("application"))?;
+    if current.roles != new.roles {
+        caller.allow(&state, Resource::PrivilegedWorkers, Action::Write).await?;
+    }
+    if new.kind != current.kind {
+        return Err(AdminError::unprocessable("kind: an application's kind cannot change; make a new one"));
+    }
+    check(&new)?;
+    let expected = if_match_tag(&headers)?;
+    let next = Application {
+        name: new.name.trim().to_owned(),
+        redirect_uris: new.redirect_uris,
+        grant_types: new.grant_types,
+        scopes: new.scopes,
+        roles: new.roles,
+        ..current.clone()
+    };
+    let now = state.now();
+    let mut ev = caller.event("admin.application.update", &id, now)?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&serde_json::to_value(view(&next, None)).map_err(AdminError::internal)?);
+    let still = |stored: &Application| expected.as_deref().is_none_or(|t| t == "*" || t == tag(stored));
+    match state.store.update_application(&next, still, &ev).await? {
+        None => return Err(AdminError::not_found("application")),
+        Some(false) => return Err(AdminError::stale()),
+        Some(true) => {}
+    }
+    state.clients.forget(&env, &id);
+    if current.roles != next.roles {
+        state.revocations.revoked_subject(&id, now);
+    }
+    Ok(with_etag(tag(&next), view(&next, None)))
+}
+
+/// Deletes an application (Admin; UserAdmin too when it holds admin roles),
+/// revoking every token issued to it. signet's own CLI client stays.
+#[utoipa::path(delete, path = "/environments/{env}/applications/{id}", tag = "applications", params(("env" = String, Path), ("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Applications, Action::Write).await?;
+    let current = state.store.application(&env, &id).await?.ok_or_else(|| AdminError::not_found("application"))?;
+    if !current.roles.is_empty() {
+        caller.allow(&state, Resource::PrivilegedWorkers, Action::Write).await?;
+    }
+    if id == signet_core::model::CLI_CLIENT_ID {
+        return Err(AdminError::conflict("signet-cli is how the signet CLI signs people on; it cannot be deleted"));
+    }
+    let expected = if_match_tag(&headers)?;
+    let now = state.now();
+    let mut ev = caller.event("admin.application.delete", &id, now)?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&json!({"id": id, "name": current.name}));
+    let still = |stored: &Application| expected.as_deref().is_none_or(|t| t == "*" || t == tag(stored));
+    match state.store.delete_application(&env, &id, still, &ev).await? {
+        None => return Err(AdminError::not_found("application")),
+        Some(false) => return Err(AdminError::stale()),
+        Some(true) => {}
+    }
+    state.clients.forget(&env, &id);
+    state.revocations.revoked_subject(&id, now);
+    state.revocations.stale();
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+fn if_match_tag(headers: &axum::http::HeaderMap) -> Result<Option<String>, AdminError> {
+    headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().map(|s| s.trim().to_owned()).map_err(|_| AdminError::invalid("If-Match is not text")))
+        .transpose()
+}

@@ -74,7 +74,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(environments::read))
         .routes(routes!(keys::list, keys::rotate))
         .routes(routes!(applications::list, applications::create))
-        .routes(routes!(applications::read))
+        .routes(routes!(applications::read, applications::update, applications::delete))
         .routes(routes!(applications::rotate_secret))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::read, users::update))

@@ -883,3 +883,68 @@ async fn crypto_admins_rotate_signing_keys_and_old_tokens_stay_valid() {
     let trail = api.get("/audit?action=admin.key.rotate", &ed).await;
     assert_eq!(trail.body["items"][0]["event"]["actor"]["name"], "cy");
 }
+
+#[tokio::test]
+async fn applications_are_updated_and_deleted_and_their_tokens_go_with_them() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let apps = format!("/environments/{}/applications", s.env_id);
+    let (rs, rs_secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], None).await;
+    let rs = (rs.as_str(), rs_secret.as_deref().unwrap());
+
+    let worker = json!({"name": "deployer", "kind": "worker", "grant_types": ["client_credentials"]});
+    let made = api.call(Method::POST, &apps, Some(&ed), Some(worker), None).await;
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let secret = made.body["client_secret"].as_str().unwrap().to_owned();
+    let path = format!("{apps}/{id}");
+    let token = || async {
+        let (status, t) =
+            s.token(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
+        (status, t["access_token"].as_str().map(str::to_owned))
+    };
+
+    let renamed =
+        json!({"name": "deployer 2", "kind": "worker", "grant_types": ["client_credentials"], "scopes": ["api:read"]});
+    let stale = api.call(Method::PUT, &path, Some(&ed), Some(renamed.clone()), Some("\"stale\"")).await;
+    assert_eq!(stale.status, 412);
+    let tag = api.get(&path, &ed).await.etag;
+    let updated = api.call(Method::PUT, &path, Some(&ed), Some(renamed), tag.as_deref()).await;
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    assert_eq!(updated.body["name"], "deployer 2");
+    assert_ne!(updated.etag, tag);
+    let kind = json!({"name": "x", "kind": "web", "grant_types": ["authorization_code"], "redirect_uris": ["https://a.test/cb"]});
+    assert_error(&api.call(Method::PUT, &path, Some(&ed), Some(kind), None).await, 422, "unprocessable", "kind");
+
+    // Granting a worker admin roles is UserAdmin's; doing it ends the tokens it holds.
+    let (_, live) = token().await;
+    let live = live.unwrap();
+    let promote =
+        json!({"name": "deployer 2", "kind": "worker", "grant_types": ["client_credentials"], "roles": ["Admin"]});
+    let by_admin = api.call(Method::PUT, &path, Some(&ed), Some(promote.clone()), None).await;
+    assert_error(&by_admin, 403, "forbidden", "UserAdmin");
+    assert_eq!(s.introspect(&live, rs).await["active"], true, "a refused change changes nothing");
+    let by_user_admin = api.call(Method::PUT, &path, Some(&root), Some(promote), None).await;
+    assert_eq!(by_user_admin.status, 200, "{:?}", by_user_admin.body);
+    assert_eq!(s.introspect(&live, rs).await["active"], false, "its roles changed: its tokens are revoked");
+
+    // Deleting: an Admin cannot delete a privileged worker; a UserAdmin can, and its tokens go.
+    s.clock.advance(1);
+    let (status, live) = token().await;
+    assert_eq!(status, 200);
+    let live = live.unwrap();
+    assert_error(&api.call(Method::DELETE, &path, Some(&ed), None, None).await, 403, "forbidden", "UserAdmin");
+    assert_eq!(api.call(Method::DELETE, &path, Some(&root), None, Some("\"stale\"")).await.status, 412);
+    assert_eq!(api.call(Method::DELETE, &path, Some(&root), None, None).await.status, 204);
+    assert_eq!(s.introspect(&live, rs).await["active"], false);
+    assert_eq!(token().await.0, 401, "its secret is gone with it");
+    assert_error(&api.get(&path, &ed).await, 404, "not_found", "application");
+    let cli = format!("/environments/{}/applications/signet-cli", s.env_id);
+    assert_error(&api.call(Method::DELETE, &cli, Some(&root), None, None).await, 409, "conflict", "signet-cli");
+    let trail = api.get("/audit?action=admin.application.&limit=100", &root).await;
+    let actions: Vec<&str> =
+        trail.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "admin.application.update").count(), 2, "{actions:?}");
+    assert!(actions.contains(&"admin.application.delete"));
+}

@@ -13,7 +13,44 @@ contracts!(
     duplicate_username_in_environment_conflicts,
     duplicate_environment_name_conflicts,
     applications_page_by_id_and_rotate_secrets_once,
+    applications_update_and_delete_conditionally_and_revoke,
 );
+
+async fn applications_update_and_delete_conditionally_and_revoke(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "apps").await;
+    let app = worker_app(&env.id, "w", "secret");
+    s.insert_application(&app, &event("app.create", Some(&env.id))).await.unwrap();
+    let before = audit_count(s).await;
+
+    let mut renamed = app.clone();
+    renamed.name = "renamed".into();
+    assert_eq!(s.update_application(&renamed, |_| false, &event("app.update", None)).await.unwrap(), Some(false));
+    assert_eq!(audit_count(s).await, before, "a refused write records nothing");
+    assert_eq!(
+        s.update_application(&renamed, |cur| cur.name == "w", &event("app.update", None)).await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(s.application(&env.id, &app.id).await.unwrap().unwrap().name, "renamed");
+    assert!(s.revocations_since(0).await.unwrap().subjects.is_empty(), "a rename revokes nothing");
+
+    let mut promoted = renamed.clone();
+    promoted.roles = [Role::Admin].into_iter().collect();
+    assert_eq!(s.update_application(&promoted, |_| true, &event("app.update", None)).await.unwrap(), Some(true));
+    assert_eq!(s.revocations_since(0).await.unwrap().subjects, vec![(app.id.clone(), NOW)], "a role change does");
+
+    let mut missing = promoted.clone();
+    missing.id = "nope".into();
+    assert_eq!(s.update_application(&missing, |_| true, &event("x", None)).await.unwrap(), None);
+    assert_eq!(
+        s.delete_application(&env.id, &app.id, |_| false, &event("app.delete", None)).await.unwrap(),
+        Some(false)
+    );
+    assert_eq!(s.delete_application(&env.id, &app.id, |_| true, &event("app.delete", None)).await.unwrap(), Some(true));
+    assert_eq!(s.application(&env.id, &app.id).await.unwrap(), None);
+    assert_eq!(s.delete_application(&env.id, &app.id, |_| true, &event("app.delete", None)).await.unwrap(), None);
+    assert_eq!(audit_count(s).await, before + 3);
+}
 
 fn worker_app(environment_id: &str, name: &str, secret: &str) -> Application {
     Application {
