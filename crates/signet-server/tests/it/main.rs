@@ -11,6 +11,7 @@ mod admin;
 mod bad_input;
 mod bootstrap;
 mod browser;
+mod bulk;
 mod claims;
 mod cli;
 mod device;
