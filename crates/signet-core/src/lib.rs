@@ -1,9 +1,11 @@
 //! The signet domain: accounts, applications, grants and their rules, with no I/O.
 //! Storage, HTTP and the CLI depend on this crate, never the reverse.
 
+pub mod archive;
 pub mod audit;
 pub mod claims;
 pub mod clock;
+pub mod configuration;
 pub mod crypto;
 pub mod login;
 pub mod model;

@@ -60,6 +60,13 @@ impl Clients {
         Ok(Some(app))
     }
 
+    /// Drops every cached application, after an import on this instance.
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.entries.write() {
+            m.clear();
+        }
+    }
+
     pub fn forget(&self, env: &str, id: &str) {
         if let Ok(mut m) = self.entries.write()
             && let Some(e) = m.get_mut(env)

@@ -33,6 +33,13 @@ impl ClaimMappings {
         }
     }
 
+    /// Drops every environment's compiled mappings, after an import.
+    pub fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
     async fn compiled(
         &self,
         state: &AppState,

@@ -72,6 +72,12 @@ impl Hasher {
         rx.await.ok()
     }
 
+    /// Runs another argon2 computation (a configuration archive's key) on
+    /// the pool, so it counts against the same bound as sign-ons.
+    pub async fn spend<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        self.run(move |_| f()).await
+    }
+
     /// Whether `password` matches `phc`; with no hash (an unknown account), a
     /// fixed one is verified instead, so the answer takes the same time.
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> bool {

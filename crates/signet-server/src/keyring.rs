@@ -84,6 +84,13 @@ impl Keyring {
         Ok(Some(loaded))
     }
 
+    /// Drops every environment's cached keys, after this instance replaced them all (an import).
+    pub fn forget_all(&self) {
+        if let Ok(mut m) = self.envs.write() {
+            m.clear();
+        }
+    }
+
     /// Drops an environment's cached keys, after a rotation on this instance.
     pub fn forget(&self, env_id: &str) {
         if let Ok(mut m) = self.envs.write() {

@@ -7,10 +7,10 @@ use signet_core::model::{Account, LockoutPolicy};
 use crate::db::{Row, Tx, query};
 use crate::{Result, Store, audit, conflict, flag, from_json, to_json};
 
-const COLUMNS: &str = "id, environment_id, username, password_hash, active, admin, roles, auditor, totp_sealed, \
+pub(crate) const COLUMNS: &str = "id, environment_id, username, password_hash, active, admin, roles, auditor, totp_sealed, \
      totp_confirmed, totp_last_step, failed_attempts, locked_until, created_at, password_change_required";
 
-fn account(r: &Row) -> Result<Account> {
+pub(crate) fn account(r: &Row) -> Result<Account> {
     Ok(Account {
         id: r.try_get("id")?,
         environment_id: r.try_get("environment_id")?,
@@ -60,7 +60,7 @@ pub enum Written {
 
 /// Serialises writes to admin accounts' roles and state across instances,
 /// so two concurrent demotions cannot both pass the last-UserAdmin check.
-const ADMIN_ACCOUNTS_LOCK: i64 = 0x5167_6e65_7402;
+pub(crate) const ADMIN_ACCOUNTS_LOCK: i64 = 0x5167_6e65_7402;
 
 fn versioned(r: &Row) -> Result<Versioned> {
     Ok(Versioned { account: account(r)?, version: r.try_get("version")? })

@@ -10,10 +10,10 @@ use crate::{Result, Store, StoreError, audit, conflict, flag, from_json, to_json
 /// Serialises conditional writes to applications across instances.
 const APPLICATIONS_LOCK: i64 = 0x5167_6e65_7404;
 
-const APP_COLUMNS: &str =
+pub(crate) const APP_COLUMNS: &str =
     "id, environment_id, name, kind, secret_hash, redirect_uris, grant_types, scopes, roles, admin_api, created_at";
 
-fn application(r: &Row) -> Result<Application> {
+pub(crate) fn application(r: &Row) -> Result<Application> {
     let kind: String = r.try_get("kind")?;
     Ok(Application {
         id: r.try_get("id")?,
@@ -30,7 +30,7 @@ fn application(r: &Row) -> Result<Application> {
     })
 }
 
-fn environment(r: &Row) -> Result<Environment> {
+pub(crate) fn environment(r: &Row) -> Result<Environment> {
     Ok(Environment { id: r.try_get("id")?, name: r.try_get("name")?, created_at: r.try_get("created_at")? })
 }
 

@@ -5,7 +5,7 @@
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
 
-use crate::db::{Row, query};
+use crate::db::{Row, Tx, query};
 use crate::{Result, Store, audit, conflict, flag};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -36,10 +36,10 @@ impl std::fmt::Debug for Certificate {
     }
 }
 
-const COLUMNS: &str = "id, name, pem, sha256, subject, issuer, not_before, not_after, trusted_for_mtls, \
+pub(crate) const COLUMNS: &str = "id, name, pem, sha256, subject, issuer, not_before, not_after, trusted_for_mtls, \
                        private_key_sealed, created_at";
 
-fn certificate(r: &Row) -> Result<Certificate> {
+pub(crate) fn certificate(r: &Row) -> Result<Certificate> {
     Ok(Certificate {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -55,26 +55,31 @@ fn certificate(r: &Row) -> Result<Certificate> {
     })
 }
 
+pub(crate) async fn insert(tx: &mut Tx, c: &Certificate) -> Result<()> {
+    query(format!("INSERT INTO certificates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.pem)
+        .bind(&c.sha256)
+        .bind(&c.subject)
+        .bind(&c.issuer)
+        .bind(c.not_before)
+        .bind(c.not_after)
+        .bind(flag(c.trusted_for_mtls))
+        .bind(c.private_key_sealed.clone())
+        .bind(c.created_at)
+        .execute(tx)
+        .await
+        .map_err(conflict("certificate"))?;
+    Ok(())
+}
+
 impl Store {
     /// Imports a certificate and records who did, in one transaction.
     /// `Conflict` when its name or the certificate itself is already there.
     pub async fn insert_certificate(&self, c: &Certificate, ev: &AuditEvent) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        query(format!("INSERT INTO certificates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
-            .bind(&c.id)
-            .bind(&c.name)
-            .bind(&c.pem)
-            .bind(&c.sha256)
-            .bind(&c.subject)
-            .bind(&c.issuer)
-            .bind(c.not_before)
-            .bind(c.not_after)
-            .bind(flag(c.trusted_for_mtls))
-            .bind(c.private_key_sealed.clone())
-            .bind(c.created_at)
-            .execute(&mut tx)
-            .await
-            .map_err(conflict("certificate"))?;
+        insert(&mut tx, c).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await
     }

@@ -18,9 +18,9 @@ pub struct StoredMapping {
     pub created_at: UnixTime,
 }
 
-const COLUMNS: &str = "id, environment_id, claim, expression, version, created_at";
+pub(crate) const COLUMNS: &str = "id, environment_id, claim, expression, version, created_at";
 
-fn mapping(r: &Row) -> Result<StoredMapping> {
+pub(crate) fn mapping(r: &Row) -> Result<StoredMapping> {
     Ok(StoredMapping {
         id: r.try_get("id")?,
         environment_id: r.try_get("environment_id")?,

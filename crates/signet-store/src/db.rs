@@ -319,6 +319,17 @@ impl Db {
         }
     }
 
+    /// A transaction that reads one consistent state of the whole database:
+    /// on PostgreSQL a read-only REPEATABLE READ snapshot; on SQLite the
+    /// writer (a transaction there is already alone with the data).
+    pub(crate) async fn begin_snapshot(&self) -> Result<Tx> {
+        let mut tx = self.begin().await?;
+        if let Tx::Postgres(_) = tx {
+            query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut tx).await?;
+        }
+        Ok(tx)
+    }
+
     /// Runs a script of several statements with no parameters (migrations) in `tx`.
     pub(crate) async fn script(tx: &mut Tx, sql: &'static str) -> Result<()> {
         match tx {

@@ -27,7 +27,7 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
-fn key(r: &Row) -> Result<StoredKey> {
+pub(crate) fn key(r: &Row) -> Result<StoredKey> {
     Ok(StoredKey {
         kid: r.try_get("kid")?,
         environment_id: r.try_get("environment_id")?,

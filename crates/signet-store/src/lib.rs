@@ -13,6 +13,7 @@
 mod accounts;
 mod applications;
 pub mod audit;
+mod bulk;
 mod certificates;
 mod claims;
 mod db;
@@ -30,11 +31,13 @@ pub use db::DbError;
 
 pub use accounts::{AdminChange, NewCredentials, Versioned, Written};
 pub use applications::Bootstrap;
+pub use bulk::{KeySource, Replaced};
 pub use certificates::Certificate;
 pub use claims::StoredMapping;
 pub use flows::{BrowserSession, LoginFlow};
 pub use grants::{CodeRedemption, Revoked, Rotation};
 pub use keys::StoredKey;
+pub use settings::LOCKOUT_POLICY_KEY;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +49,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} already exists")]
     Conflict(String),
+    /// A configuration document that cannot be imported; nothing was written.
+    #[error("{0}")]
+    Invalid(signet_core::configuration::Invalid),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -7,23 +7,26 @@ use signet_core::audit::AuditEvent;
 use crate::db::query;
 use crate::{Result, Store, audit, from_json, to_json};
 
-const LOCKOUT: &str = "lockout_policy";
+/// The lockout policy's key among the settings.
+pub const LOCKOUT_POLICY_KEY: &str = "lockout_policy";
 /// Serialises conditional settings writes across instances.
-const SETTINGS_LOCK: i64 = 0x5167_6e65_7403;
+pub(crate) const SETTINGS_LOCK: i64 = 0x5167_6e65_7403;
 
 impl Store {
     pub async fn lockout_policy(&self) -> Result<LockoutPolicy> {
-        let row =
-            query("SELECT value FROM settings WHERE key = $1").bind(LOCKOUT).fetch_optional(self.db.read()).await?;
+        let row = query("SELECT value FROM settings WHERE key = $1")
+            .bind(LOCKOUT_POLICY_KEY)
+            .fetch_optional(self.db.read())
+            .await?;
         match row {
-            Some(r) => from_json(&r.try_get::<String>("value")?, LOCKOUT),
+            Some(r) => from_json(&r.try_get::<String>("value")?, LOCKOUT_POLICY_KEY),
             None => Ok(LockoutPolicy::default()),
         }
     }
 
     pub async fn set_lockout_policy(&self, p: &LockoutPolicy) -> Result<()> {
         query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
-            .bind(LOCKOUT)
+            .bind(LOCKOUT_POLICY_KEY)
             .bind(to_json(p))
             .execute(self.db.write())
             .await?;

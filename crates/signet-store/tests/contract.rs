@@ -40,6 +40,8 @@ macro_rules! contracts {
 mod accounts;
 #[path = "contract/audit.rs"]
 mod audit;
+#[path = "contract/bulk.rs"]
+mod bulk;
 #[path = "contract/certificates.rs"]
 mod certificates;
 #[path = "contract/claims.rs"]

@@ -77,15 +77,21 @@ impl Server {
     }
 
     pub async fn start_on(backend: Backend) -> Server {
-        Server::start_with(backend, None).await
+        Server::start_with(backend, None, None).await
+    }
+
+    /// A new server, its own store bootstrapped afresh, holding `other`'s
+    /// key-encryption key: a server restored or rebuilt with its key.
+    pub async fn start_with_kek_of(other: &Server) -> Server {
+        Server::start_with(Backend::Sqlite, None, Some(other.kek_bytes.clone())).await
     }
 
     /// Serves HTTPS with `tls` (a `TestCa`), on SQLite.
     pub async fn start_tls(tls: &crate::tls::TestCa) -> Server {
-        Server::start_with(Backend::Sqlite, Some(tls)).await
+        Server::start_with(Backend::Sqlite, Some(tls), None).await
     }
 
-    async fn start_with(backend: Backend, tls: Option<&crate::tls::TestCa>) -> Server {
+    async fn start_with(backend: Backend, tls: Option<&crate::tls::TestCa>, kek: Option<Vec<u8>>) -> Server {
         let dir = std::env::temp_dir().join(format!("signetd-it-{}", random_id().unwrap()));
         std::fs::create_dir_all(&dir).unwrap();
         let (url, pg_db) = match backend {
@@ -96,7 +102,7 @@ impl Server {
             }
         };
         let store = Store::open(&url).await.unwrap();
-        let kek_bytes = signet_core::crypto::random_bytes::<32>().unwrap().to_vec();
+        let kek_bytes = kek.unwrap_or_else(|| signet_core::crypto::random_bytes::<32>().unwrap().to_vec());
         let kek = Kek::from_bytes(&kek_bytes).unwrap();
         let clock = ManualClock::new(SystemClock.now());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

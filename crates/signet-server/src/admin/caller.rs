@@ -40,6 +40,9 @@ use crate::oauth::Env;
 use crate::oauth::bearer;
 use crate::state::AppState;
 
+/// How long the Administrators environment's id is remembered: an import
+/// on another instance may replace the environment.
+const ADMINISTRATORS_FOR: UnixTime = 10;
 /// How long a verified Basic password is trusted without argon2.
 const VERIFIED_FOR: UnixTime = 60;
 const VERIFIED_MAX: usize = 1024;
@@ -60,7 +63,8 @@ pub struct AdminAuth {
     /// could be recovered from.
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Verified>>,
-    administrators: tokio::sync::OnceCell<String>,
+    /// The Administrators environment's id, and when it was read.
+    administrators: Mutex<Option<(String, UnixTime)>>,
     /// Unauthenticated calls logged in the current minute: (minute, count).
     logged: Mutex<(UnixTime, u32)>,
     /// Settings from the config file, which then override the store's.
@@ -92,7 +96,7 @@ impl AdminAuth {
         AdminAuth {
             key: random_bytes::<32>().unwrap_or([7; 32]),
             verified: Mutex::new(HashMap::new()),
-            administrators: tokio::sync::OnceCell::new(),
+            administrators: Mutex::new(None),
             logged: Mutex::new((0, 0)),
             from_file: from_file.map(Arc::new),
             settings: Mutex::new(None),
@@ -104,13 +108,34 @@ impl AdminAuth {
 
 impl AdminAuth {
     pub async fn administrators(&self, state: &AppState) -> Result<String, AdminError> {
-        self.administrators
-            .get_or_try_init(|| async {
-                let env = state.store.environment_by_name(signet_core::model::ADMINISTRATORS).await?;
-                env.map(|e| e.id).ok_or_else(|| AdminError::internal("the Administrators environment is missing"))
-            })
-            .await
-            .cloned()
+        let now = state.now();
+        if let Ok(known) = self.administrators.lock()
+            && let Some((id, at)) = known.as_ref()
+            && (0..ADMINISTRATORS_FOR).contains(&(now - at))
+        {
+            return Ok(id.clone());
+        }
+        let env = state.store.environment_by_name(signet_core::model::ADMINISTRATORS).await?;
+        let id = env.map(|e| e.id).ok_or_else(|| AdminError::internal("the Administrators environment is missing"))?;
+        if let Ok(mut known) = self.administrators.lock() {
+            *known = Some((id.clone(), now));
+        }
+        Ok(id)
+    }
+
+    /// Forgets what this instance remembered about admin accounts, after it
+    /// replaced the configuration.
+    pub fn forget(&self) {
+        if let Ok(mut known) = self.administrators.lock() {
+            *known = None;
+        }
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.clear();
+        }
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.clear();
+        }
+        self.forget_settings();
     }
 
     fn log_unauthenticated(&self, ip: IpAddr, now: UnixTime) {

@@ -11,9 +11,11 @@
 mod accounts;
 mod applications;
 mod audit;
+mod bulk;
 pub mod caller;
 mod certificates;
 mod claim_mappings;
+mod config_archive;
 mod config_store;
 mod environments;
 mod keys;
@@ -23,12 +25,12 @@ mod users;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::state::AppState;
@@ -36,6 +38,9 @@ use crate::state::AppState;
 pub const PREFIX: &str = "/admin-api/v1";
 /// No admin document comes near this.
 pub const MAX_BODY: usize = 256 * 1024;
+/// What `/bulk` and `/configArchive` imports take: the whole configuration.
+/// Only their routes raise the limit.
+pub const DOCUMENT_MAX_BODY: usize = 16 * 1024 * 1024;
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
@@ -90,6 +95,9 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(config_store::read, config_store::put, config_store::delete))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
+        .routes(routes!(bulk::export, bulk::import).layer(DefaultBodyLimit::max(DOCUMENT_MAX_BODY)))
+        .routes(routes!(config_archive::export))
+        .routes(routes!(config_archive::import).layer(DefaultBodyLimit::max(DOCUMENT_MAX_BODY)))
         .split_for_parts();
     let document = std::sync::Arc::new(api);
     router
@@ -171,6 +179,7 @@ impl From<signet_store::StoreError> for AdminError {
     fn from(e: signet_store::StoreError) -> AdminError {
         match e {
             signet_store::StoreError::Conflict(what) => AdminError::conflict(format!("{what} already exists")),
+            signet_store::StoreError::Invalid(why) => AdminError::unprocessable(why.to_string()),
             e => AdminError::internal(e),
         }
     }
@@ -195,22 +204,42 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = AdminError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let json =
-            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !json {
-            return Err(AdminError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as application/json",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            AdminError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body exceeds {MAX_BODY} bytes"))
-        })?;
+        let bytes = body_bytes(req, state, "application/json", MAX_BODY).await?;
         serde_json::from_slice(&bytes).map(Body).map_err(|e| AdminError::invalid(format!("the body is not valid: {e}")))
     }
+}
+
+/// A body's bytes: 415 unless it is `media`, 413 beyond `limit` (which the
+/// route's `DefaultBodyLimit` must allow).
+pub async fn body_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    media: &'static str,
+    limit: usize,
+) -> Result<Bytes, AdminError> {
+    let is_media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(media)));
+    if !is_media {
+        return Err(AdminError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send the body as {media}"),
+        ));
+    }
+    let too_large =
+        || AdminError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body exceeds {limit} bytes"));
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let bytes = Bytes::from_request(req, state).await.map_err(|_| too_large())?;
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// `?cursor=…&limit=…` on every list.

@@ -506,6 +506,9 @@ async fn the_openapi_document_is_generated_from_the_routes() {
         ("/settings/authentication", &["get", "put"]),
         ("/audit", &["get"]),
         ("/audit/verify", &["get"]),
+        ("/bulk", &["get", "post"]),
+        ("/configArchive/export", &["post"]),
+        ("/configArchive/import", &["post"]),
     ] {
         for m in methods {
             assert!(paths[path][m].is_object(), "{m} {path} is documented");

@@ -12,6 +12,7 @@ mod audit_export;
 mod bad_input;
 mod bootstrap;
 mod browser;
+mod bulk;
 mod claims;
 mod cli;
 mod config_store;

@@ -1,0 +1,202 @@
+//! The whole configuration: exported in one read, replaced in one
+//! transaction that either happens whole or leaves everything as it was,
+//! and ends the runtime state that hung off what it replaced.
+
+use signet_core::configuration::{Configuration, Protected};
+use signet_core::password::DUMMY_HASH;
+use signet_store::{KeySource, StoredMapping};
+
+use crate::certificates::certificate;
+use crate::fixtures::*;
+use crate::{NOW, TestDb};
+
+contracts!(
+    export_then_replace_round_trips_and_ends_runtime_state,
+    a_bulk_replacement_keeps_the_keys_of_environments_that_stay,
+    an_invalid_or_failing_replacement_changes_nothing,
+);
+
+fn admin(environment_id: &str, username: &str) -> Account {
+    Account {
+        admin: true,
+        roles: Role::ALL.into_iter().collect(),
+        password_hash: Some(DUMMY_HASH.into()),
+        totp_sealed: Some(vec![7; 40]),
+        totp_confirmed: true,
+        ..account(environment_id, username)
+    }
+}
+
+/// Something of every kind: two environments, admin and end user, a
+/// worker, a mapping, attributes, a certificate with its key, settings.
+async fn populate(s: &Store) -> (Environment, Environment, Account) {
+    let admins = environment("Administrators");
+    let root = admin(&admins.id, "administrator");
+    let worker = Application {
+        id: id(),
+        environment_id: admins.id.clone(),
+        name: "worker".into(),
+        kind: AppKind::Worker,
+        secret_hash: Some(sha256(b"client secret").to_vec()),
+        redirect_uris: vec![],
+        grant_types: BTreeSet::from([GrantType::ClientCredentials]),
+        scopes: BTreeSet::from(["api:read".to_owned()]),
+        roles: BTreeSet::from([Role::CryptoAdmin]),
+        admin_api: false,
+        created_at: NOW,
+    };
+    s.bootstrap(Bootstrap {
+        environment: &admins,
+        accounts: std::slice::from_ref(&root),
+        applications: &[worker],
+        key: &stored_key(&admins.id, vec![1; 40]),
+        events: &[event("bootstrap", None)],
+    })
+    .await
+    .unwrap();
+    let customers = new_environment(s, "customers").await;
+    let user = Account { password_hash: Some(DUMMY_HASH.into()), ..account(&customers.id, "ada") };
+    s.insert_account(&user, &event("user.create", Some(&customers.id))).await.unwrap();
+    let attrs = serde_json::json!({"department": "eng", "level": 3});
+    assert!(s.set_account_attributes(&user.id, attrs.as_object().unwrap(), &event("attrs", None)).await.unwrap());
+    let mapping = StoredMapping {
+        id: id(),
+        environment_id: customers.id.clone(),
+        claim: "department".into(),
+        expression: "user.attributes.department".into(),
+        version: 1,
+        created_at: NOW,
+    };
+    s.insert_claim_mapping(&mapping, &event("claims.create", None)).await.unwrap();
+    let cert = Certificate { private_key_sealed: Some(vec![9; 48]), ..certificate("server", false) };
+    s.insert_certificate(&cert, &event("certificate.import", None)).await.unwrap();
+    s.set_lockout_policy(&LockoutPolicy { max_failures: 3, lock_seconds: 60 }).await.unwrap();
+    let ldap =
+        serde_json::json!({"schemes": ["native"], "ldap": {"bind_password": {"sealed": "AAEC", "purpose": "ldap"}}});
+    assert!(s.put_setting_if("admin_api.authentication", |_| true, &ldap, &event("settings", None)).await.unwrap());
+    (admins, customers, root)
+}
+
+async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
+    let s = &db.store;
+    let (admins, customers, root) = populate(s).await;
+    let doc = s.export_configuration().await.unwrap();
+    assert_eq!(doc.environments.len(), 2);
+    assert_eq!((doc.accounts.len(), doc.applications.len(), doc.claim_mappings.len()), (2, 1, 1));
+    assert_eq!(doc.certificates[0].private_key, Some(Protected::Sealed(vec![9; 48])));
+    assert_eq!(doc.signing_keys.len(), 2);
+    assert_eq!(doc.settings.len(), 2);
+    let ada = doc.accounts.iter().find(|a| a.username == "ada").unwrap();
+    assert_eq!(ada.attributes.as_ref().unwrap()["level"], 3);
+
+    // Runtime state hanging off what is replaced.
+    let g = Grant { account_id: root.id.clone(), ..grant(&admins.id, "signet-cli") };
+    let refresh_token = refresh(&g.id, NOW + 3600);
+    s.create_grant(&g, Some(&refresh_token)).await.unwrap();
+    let session_hash = random_hash();
+    s.insert_session(&session_hash, &session(&root, NOW + 60)).await.unwrap();
+    let flow = login_flow(&customers.id, NOW + 60);
+    s.insert_flow(&flow).await.unwrap();
+    let version = s.versioned_account(&admins.id, "administrator").await.unwrap().unwrap().version;
+
+    let events = audit_count(s).await;
+    let done = s.replace_configuration(&doc, KeySource::Document, NOW + 5, &event("bulk.import", None)).await.unwrap();
+    assert_eq!((done.environments, done.accounts, done.signing_keys, done.settings), (2, 2, 2, 2));
+    assert_eq!((done.grants_revoked, done.sessions_ended), (1, 1));
+    assert_eq!(s.export_configuration().await.unwrap(), doc, "what was exported is what was imported");
+    assert_eq!(audit_count(s).await, events + 1, "the import is recorded, in its transaction");
+    assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
+
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW + 5), "families are revoked");
+    assert_eq!(s.live_refresh_token(&refresh_token.hash, NOW).await.unwrap(), None);
+    assert_eq!(s.session(&session_hash, NOW).await.unwrap(), None, "sessions are ended");
+    assert_eq!(s.flow(&customers.id, &flow.id, NOW).await.unwrap(), None, "flows in progress are ended");
+    let after = s.versioned_account(&admins.id, "administrator").await.unwrap().unwrap();
+    assert_eq!(after.version, version + 1, "a new version: cached password checks and ETags no longer hold");
+    assert_eq!(s.lockout_policy().await.unwrap().max_failures, 3);
+}
+
+async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb) {
+    let s = &db.store;
+    let (admins, customers, _) = populate(s).await;
+    let mut doc = s.export_configuration().await.unwrap();
+    let admin_keys = s.signing_keys(&admins.id, 0).await.unwrap();
+    // Drop the customers environment (and what lives in it), add another,
+    // and swap names in a way only a whole-document rename allows.
+    doc.environments.retain(|e| e.id != customers.id);
+    doc.accounts.retain(|a| a.environment_id != customers.id);
+    doc.claim_mappings.clear();
+    doc.signing_keys.clear();
+    let partners = environment("partners");
+    doc.environments.push((&partners).into());
+    let made = std::sync::Mutex::new(Vec::new());
+    let fresh = |env: &str| {
+        made.lock().unwrap().push(env.to_owned());
+        Ok(stored_key(env, vec![5; 40]))
+    };
+    let done = s.replace_configuration(&doc, KeySource::Keep(&fresh), NOW, &event("bulk.import", None)).await.unwrap();
+    assert_eq!(done.signing_keys, 1);
+    assert_eq!(made.into_inner().unwrap(), vec![partners.id.clone()], "only the new environment gets a key");
+    assert_eq!(s.signing_keys(&admins.id, 0).await.unwrap(), admin_keys, "the Administrators keep theirs");
+    assert_eq!(s.signing_keys(&partners.id, 0).await.unwrap().len(), 1);
+    assert_eq!(s.environment(&customers.id).await.unwrap(), None);
+    assert_eq!(s.signing_keys(&customers.id, 0).await.unwrap(), vec![]);
+    assert_eq!(s.environment_by_name("partners").await.unwrap().map(|e| e.id), Some(partners.id.clone()));
+
+    // Swapping two names in one document.
+    let mut doc = s.export_configuration().await.unwrap();
+    let (a, b) = (doc.environments[0].name.clone(), doc.environments[1].name.clone());
+    doc.environments[0].name = b.clone();
+    doc.environments[1].name = a.clone();
+    let admins_at = doc.environments.iter().position(|e| e.name == "Administrators").unwrap();
+    assert_ne!(doc.environments[admins_at].id, admins.id, "the Administrators environment moved");
+    // An admin account must live in the (new) Administrators environment.
+    let moved_to = doc.environments[admins_at].id.clone();
+    for account in doc.accounts.iter_mut().filter(|x| x.admin) {
+        account.environment_id = moved_to.clone();
+    }
+    let fresh = |env: &str| Ok(stored_key(env, vec![6; 40]));
+    s.replace_configuration(&doc, KeySource::Keep(&fresh), NOW, &event("bulk.import", None)).await.unwrap();
+    assert_eq!(s.export_configuration().await.unwrap().environments, doc.environments);
+}
+
+async fn an_invalid_or_failing_replacement_changes_nothing(db: TestDb) {
+    let s = &db.store;
+    populate(s).await;
+    let before = s.export_configuration().await.unwrap();
+    let events = audit_count(s).await;
+    let unchanged = || async {
+        assert_eq!(s.export_configuration().await.unwrap(), before);
+        assert_eq!(audit_count(s).await, events, "nothing recorded either");
+    };
+
+    let mut dangling = before.clone();
+    dangling.applications[0].environment_id = id();
+    let r = s.replace_configuration(&dangling, KeySource::Document, NOW, &event("bulk.import", None)).await;
+    match r {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.path, "applications[0].environment_id"),
+        other => panic!("{other:?}"),
+    }
+    unchanged().await;
+
+    let mut nobody: Configuration = before.clone();
+    nobody.accounts.retain(|a| !a.admin);
+    let r = s.replace_configuration(&nobody, KeySource::Document, NOW, &event("bulk.import", None)).await;
+    assert!(matches!(&r, Err(StoreError::Invalid(e)) if e.message.contains("UserAdmin")), "{r:?}");
+    unchanged().await;
+
+    let mut plain = before.clone();
+    plain.accounts[0].totp = Some(Protected::Plain(signet_core::secret::Secret::new(vec![1, 2, 3])));
+    let r = s.replace_configuration(&plain, KeySource::Document, NOW, &event("bulk.import", None)).await;
+    assert!(matches!(&r, Err(StoreError::Invalid(e)) if e.path == "accounts[0].totp"), "{r:?}");
+    unchanged().await;
+
+    // Valid, but failing halfway: after runtime state, accounts and
+    // environments were already rewritten in the transaction.
+    let mut late = before.clone();
+    late.environments.push((&environment("partners")).into());
+    let fail = |_: &str| Err("no randomness today".to_owned());
+    let r = s.replace_configuration(&late, KeySource::Keep(&fail), NOW, &event("bulk.import", None)).await;
+    assert!(matches!(&r, Err(StoreError::Corrupt(m)) if m.contains("no randomness")), "{r:?}");
+    unchanged().await;
+}
