@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod ldap;
+pub mod oidc_provider;
 pub mod pki;
 pub mod radius;
 pub mod server;

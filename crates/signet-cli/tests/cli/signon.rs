@@ -325,42 +325,14 @@ async fn a_desktop_session_keeps_tokens_in_the_secret_service_across_sessions() 
 
 /// panva's oidc-provider (OpenID certified), started from interop/oidc-provider.
 struct Peer {
-    child: tokio::process::Child,
+    _provider: signet_testkit::oidc_provider::OidcProvider,
     issuer: String,
 }
 
 impl Peer {
     async fn start() -> Peer {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc-provider");
-        assert!(
-            dir.join("node_modules").exists(),
-            "run `npm ci --prefix interop/oidc-provider` (bash .ci/install does) before these tests"
-        );
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let mut child = tokio::process::Command::new("node")
-            .arg("provider.mjs")
-            .current_dir(&dir)
-            .env("PORT", port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = async {
-            while let Some(l) = lines.next_line().await.unwrap() {
-                if l.contains("listening") {
-                    return;
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), ready).await.expect("oidc-provider did not start");
-        // Keep reading, or node dies writing to a closed pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Peer { child, issuer: format!("http://127.0.0.1:{port}") }
+        let provider = signet_testkit::oidc_provider::OidcProvider::start().await;
+        Peer { issuer: provider.issuer.clone(), _provider: provider }
     }
 }
 
@@ -392,12 +364,6 @@ impl Peer {
             chrome.click("button[autofocus], button[type=submit]").await;
             tokio::time::sleep(Duration::from_millis(700)).await;
         }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 

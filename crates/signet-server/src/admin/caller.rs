@@ -75,6 +75,8 @@ pub struct AdminAuth {
     /// script's calls do not pay a signature check each; revocation and
     /// expiry are still checked on every call.
     tokens: Mutex<HashMap<[u8; 32], VerifiedToken>>,
+    /// External issuers' keys.
+    pub external: super::external::ExternalKeys,
     /// Directory sign-ons recorded lately (keyed hash -> until), so an
     /// automation calling every second does not write an event per call.
     announced: Mutex<HashMap<[u8; 32], UnixTime>>,
@@ -101,6 +103,7 @@ impl AdminAuth {
             from_file: from_file.map(Arc::new),
             settings: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            external: Default::default(),
             announced: Mutex::new(HashMap::new()),
         }
     }
@@ -320,7 +323,7 @@ impl FromRequestParts<AppState> for Caller {
         let attempt = if kind.eq_ignore_ascii_case("basic") {
             basic(state, &settings, credential, ip, now).await?
         } else if kind.eq_ignore_ascii_case("bearer") && settings.schemes.contains(&Scheme::Oauth) {
-            match oauth(state, credential, ip).await? {
+            match oauth(state, &settings, credential, ip).await? {
                 Some(c) => Attempt::Verified(c),
                 None => Attempt::Unknown,
             }
@@ -593,8 +596,18 @@ async fn native(
     Ok(Attempt::Verified(caller))
 }
 
-async fn oauth(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Caller>, AdminError> {
+async fn oauth(
+    state: &AppState,
+    settings: &AuthSettings,
+    token: &str,
+    ip: IpAddr,
+) -> Result<Option<Caller>, AdminError> {
     let now = state.now();
+    let issuer = unverified_issuer(token);
+    let external = settings.oauth.iter().flat_map(|o| o.issuers.iter()).find(|e| issuer.as_deref() == Some(&e.issuer));
+    if let Some(ext) = external {
+        return external_token(state, ext, token, ip, now).await;
+    }
     let key = hmac_sha256(&state.admin_auth.key, token.as_bytes());
     let (env_id, claims) = match state.admin_auth.verified_token(&key) {
         // Verified before: still unexpired and unrevoked (the shared revocation state, now)?
@@ -660,6 +673,51 @@ async fn oauth(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Calle
         ip,
         must_change_password: false,
     }))
+}
+
+/// A token of an external issuer: its roles come from the configured claim.
+async fn external_token(
+    state: &AppState,
+    ext: &super::schemes::ExternalIssuer,
+    token: &str,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Option<Caller>, AdminError> {
+    let claims = state.admin_auth.external.verify(state, ext, token).await.map_err(|e| {
+        tracing::warn!(issuer = %ext.issuer, error = %e, "an external issuer's keys could not be fetched");
+        AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "authentication_unavailable",
+            "the token's issuer could not be asked for its keys; try again",
+        )
+    })?;
+    let Some(claims) = claims else { return Ok(None) };
+    let str_claim = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
+    let Some(sub) = str_claim("sub") else { return Ok(None) };
+    let name = str_claim(&ext.username_claim).unwrap_or(sub).to_owned();
+    let values = super::external::claim_values(&claims, &ext.roles_claim);
+    let principal = principal_from(&ext.roles, values, |a, b| a == b)?;
+    // A client's own token (client credentials) names the client as its subject.
+    let client_id = str_claim("client_id").or(str_claim("azp")).map(str::to_owned);
+    let kind = if client_id.as_deref() == Some(sub) { ActorKind::Application } else { ActorKind::Person };
+    let caller = Caller {
+        principal,
+        actor: Actor {
+            kind,
+            id: format!("oauth:{}#{sub}", ext.issuer),
+            name,
+            scheme: Scheme::Oauth.as_str().into(),
+            client_id,
+        },
+        account_id: None,
+        jti: str_claim("jti").map(str::to_owned),
+        ip,
+        must_change_password: false,
+    };
+    if state.admin_auth.first_in_a_while(&caller.actor.id, now) {
+        state.store.record(&caller.event("admin.signon", &caller.actor.id, now)?).await?;
+    }
+    Ok(Some(caller))
 }
 
 fn unverified_issuer(token: &str) -> Option<String> {

@@ -18,6 +18,7 @@ mod claim_mappings;
 mod config_archive;
 mod config_store;
 mod environments;
+pub mod external;
 mod keys;
 pub mod schemes;
 mod settings;

@@ -68,11 +68,51 @@ pub struct AuthSettings {
     pub radius: Option<RadiusScheme>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MtlsSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OauthScheme>,
+}
+
+/// OAuth beyond signetd's own environments: external issuers whose access
+/// tokens are verified through their JWKS, with a claim mapped to roles.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OauthScheme {
+    #[serde(default)]
+    pub issuers: Vec<ExternalIssuer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIssuer {
+    /// Compared exactly with the token's `iss`.
+    pub issuer: String,
+    /// Where its keys are; discovered from `{issuer}/.well-known/openid-configuration` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The audience the token must carry.
+    pub audience: String,
+    /// The claim naming the person or service (`sub` by default).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// The claim whose values map to roles: a space-separated string (as
+    /// `scope`) or an array of strings (as `groups`).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    #[serde(default)]
+    pub roles: Vec<RoleGrant>,
+}
+
+fn default_username_claim() -> String {
+    "sub".into()
+}
+
+fn default_roles_claim() -> String {
+    "scope".into()
 }
 
 impl Default for AuthSettings {
     fn default() -> AuthSettings {
-        AuthSettings { schemes: vec![Scheme::Native], ldap: None, radius: None, mtls: None }
+        AuthSettings { schemes: vec![Scheme::Native], ldap: None, radius: None, mtls: None, oauth: None }
     }
 }
 
@@ -157,6 +197,21 @@ impl AuthSettings {
         }
         if let Some(mtls) = &self.mtls {
             mtls.check()?;
+        }
+        for (i, ext) in self.oauth.iter().flat_map(|o| o.issuers.iter()).enumerate() {
+            let field = format!("oauth.issuers[{i}]");
+            for (name, url) in [("issuer", Some(&ext.issuer)), ("jwks_uri", ext.jwks_uri.as_ref())] {
+                if let Some(url) = url {
+                    let u = url::Url::parse(url).map_err(|e| format!("{field}.{name}: {e}"))?;
+                    if !matches!(u.scheme(), "https" | "http") {
+                        return Err(format!("{field}.{name}: not an http(s) URL"));
+                    }
+                }
+            }
+            if ext.audience.trim().is_empty() {
+                return Err(format!("{field}.audience: empty"));
+            }
+            check_grants(&format!("{field}.roles"), &ext.roles)?;
         }
         Ok(())
     }

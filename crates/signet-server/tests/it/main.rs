@@ -18,6 +18,7 @@ mod cli;
 mod config_store;
 mod device;
 mod discovery;
+mod external_oauth;
 mod interop;
 mod ldap;
 mod lockout;
