@@ -20,6 +20,7 @@ mod config_store;
 mod environments;
 pub mod external;
 mod keys;
+mod policies;
 pub mod schemes;
 mod settings;
 mod users;
@@ -94,6 +95,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::attributes, users::set_attributes))
         .routes(routes!(config_store::list))
         .routes(routes!(config_store::read, config_store::put, config_store::delete))
+        .routes(routes!(policies::read, policies::update))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
         .routes(routes!(bulk::export, bulk::import).layer(DefaultBodyLimit::max(DOCUMENT_MAX_BODY)))

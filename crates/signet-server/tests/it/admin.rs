@@ -869,6 +869,9 @@ async fn crypto_admins_rotate_signing_keys_and_old_tokens_stay_valid() {
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "{:?}", listed.body);
     assert!(!listed.body.to_string().contains("\"d\""), "no private part");
     assert_error(&api.call(Method::POST, &keys, Some(&ed), None, None).await, 403, "forbidden", "CryptoAdmin");
+    // A UserAdmin (with Admin and ExpressionAdmin, as it must) cannot touch keys either.
+    let ua = admin_with(&api, &root, "ua", json!(["UserAdmin", "Admin", "ExpressionAdmin"])).await;
+    assert_error(&api.call(Method::POST, &keys, Some(&ua), None, None).await, 403, "forbidden", "CryptoAdmin");
     let rotated = api.call(Method::POST, &keys, Some(&cy), None, None).await;
     assert_eq!(rotated.status, 201, "{:?}", rotated.body);
     let items = rotated.body["items"].as_array().unwrap();
@@ -950,4 +953,57 @@ async fn applications_are_updated_and_deleted_and_their_tokens_go_with_them() {
         trail.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "admin.application.update").count(), 2, "{actions:?}");
     assert!(actions.contains(&"admin.application.delete"));
+}
+
+#[tokio::test]
+async fn admins_set_the_lockout_policy_and_it_applies() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let cy = admin_with(&api, &root, "cy", json!(["CryptoAdmin"])).await;
+    let read = api.get("/policies/lockout", &cy).await;
+    assert_eq!(read.body, json!({"max_failures": 5, "lock_seconds": 900}));
+    let by_crypto = api
+        .call(Method::PUT, "/policies/lockout", Some(&cy), Some(json!({"max_failures": 2, "lock_seconds": 600})), None)
+        .await;
+    assert_error(&by_crypto, 403, "forbidden", "Admin");
+    for (body, field) in [
+        (json!({"max_failures": 0, "lock_seconds": 600}), "max_failures"),
+        (json!({"max_failures": 2, "lock_seconds": 5}), "lock_seconds"),
+        (json!({"max_failures": 2}), "lock_seconds"),
+    ] {
+        let a = api.call(Method::PUT, "/policies/lockout", Some(&ed), Some(body), None).await;
+        assert_error(&a, 400, "invalid_request", field);
+    }
+    let stale = api
+        .call(
+            Method::PUT,
+            "/policies/lockout",
+            Some(&ed),
+            Some(json!({"max_failures": 2, "lock_seconds": 600})),
+            Some("\"old\""),
+        )
+        .await;
+    assert_eq!(stale.status, 412);
+    let set = api
+        .call(
+            Method::PUT,
+            "/policies/lockout",
+            Some(&ed),
+            Some(json!({"max_failures": 2, "lock_seconds": 600})),
+            read.etag.as_deref(),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+
+    // Two wrong passwords now lock cy, until the ten minutes pass.
+    for _ in 0..2 {
+        assert_eq!(api.get("/environments", &basic("cy", "wrong")).await.status, 401);
+    }
+    assert_eq!(api.get("/environments", &cy).await.status, 401, "locked, even with the right password");
+    s.clock.advance(601);
+    assert_eq!(api.get("/environments", &cy).await.status, 200);
+    let trail = api.get("/audit?action=admin.policy.lockout", &root).await;
+    assert_eq!(trail.body["items"][0]["event"]["actor"]["name"], "ed");
 }

@@ -1,0 +1,76 @@
+//! `/policies/lockout`: how many failed sign-ons lock an account and for how
+//! long (Admin writes; any role reads). It applies to people signing on to
+//! every environment and to native Basic on the admin API.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use signet_core::audit::digest_of;
+use signet_core::model::LockoutPolicy;
+use signet_core::policy::{Action, Resource};
+use signet_store::LOCKOUT_POLICY_KEY;
+
+use super::caller::Caller;
+use super::{AdminError, Body, ErrorBody, with_etag};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lockout {
+    /// Failed attempts in a row that lock an account, 1 to 100.
+    max_failures: i64,
+    /// How long it stays locked, 60 s to 1 day.
+    lock_seconds: i64,
+}
+
+fn tag(p: &LockoutPolicy) -> String {
+    let v = serde_json::to_value(p).unwrap_or_default();
+    format!("\"{}\"", &digest_of(&v)[..24])
+}
+
+fn view(p: LockoutPolicy) -> Lockout {
+    Lockout { max_failures: p.max_failures, lock_seconds: p.lock_seconds }
+}
+
+#[utoipa::path(get, path = "/policies/lockout", tag = "policies",
+    responses((status = 200, body = Lockout, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn read(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Policies, Action::Read).await?;
+    let p = state.store.lockout_policy().await?;
+    Ok(with_etag(tag(&p), view(p)))
+}
+
+/// Sets the lockout policy (Admin).
+#[utoipa::path(put, path = "/policies/lockout", tag = "policies", params(("If-Match" = Option<String>, Header)), request_body = Lockout,
+    responses((status = 200, body = Lockout, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 412, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(wanted): Body<Lockout>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Policies, Action::Write).await?;
+    if !(1..=100).contains(&wanted.max_failures) {
+        return Err(AdminError::invalid("max_failures: between 1 and 100"));
+    }
+    if !(60..=86_400).contains(&wanted.lock_seconds) {
+        return Err(AdminError::invalid("lock_seconds: between 60 and 86400"));
+    }
+    let expected = headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().map(|s| s.trim().to_owned()).map_err(|_| AdminError::invalid("If-Match is not text")))
+        .transpose()?;
+    let policy = LockoutPolicy { max_failures: wanted.max_failures, lock_seconds: wanted.lock_seconds };
+    let value = serde_json::to_value(policy).map_err(AdminError::internal)?;
+    let mut ev = caller.event("admin.policy.lockout", LOCKOUT_POLICY_KEY, state.now())?;
+    ev.digest = digest_of(&value);
+    let still = |current: Option<&serde_json::Value>| {
+        let current = current.and_then(|v| serde_json::from_value::<LockoutPolicy>(v.clone()).ok()).unwrap_or_default();
+        expected.as_deref().is_none_or(|e| e == "*" || e == tag(&current))
+    };
+    if !state.store.put_setting_if(LOCKOUT_POLICY_KEY, still, &value, &ev).await? {
+        return Err(AdminError::stale());
+    }
+    Ok(with_etag(tag(&policy), view(policy)))
+}
