@@ -86,11 +86,11 @@ pub async fn submit(
         return render(&state, &env, &flow, Some(&msg), StatusCode::TOO_MANY_REQUESTS).await;
     }
     let step = match &flow.step {
-        Step::Password => password(&state, &env, &p, now).await,
+        Step::Password => password(&state, &env, &p, now, ip).await,
         Step::ChangePassword { account_id } => change_password(&state, account_id, &p, now).await,
-        Step::Totp { account_id } => second_factor(&state, account_id, None, p.get("code"), now).await,
+        Step::Totp { account_id } => second_factor(&state, account_id, None, p.get("code"), now, ip).await,
         Step::Enrol { account_id, sealed_secret } => {
-            second_factor(&state, account_id, Some(sealed_secret), p.get("code"), now).await
+            second_factor(&state, account_id, Some(sealed_secret), p.get("code"), now, ip).await
         }
         Step::Authenticated { account_id, auth_time, amr } => {
             return decide(&state, &env, &flow, account_id, *auth_time, amr, p.get("decision")).await;
@@ -132,7 +132,7 @@ pub async fn submit(
 /// The next step and the account it is for, or the failure to show.
 type StepResult = Result<Result<(Step, Account), (Failure, &'static str)>, signet_store::StoreError>;
 
-async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64) -> StepResult {
+async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64, ip: std::net::IpAddr) -> StepResult {
     let username = p.get("username").unwrap_or_default();
     let password = p.get("password").unwrap_or_default();
     let account =
@@ -146,6 +146,7 @@ async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64) 
     if !ok || !account.active {
         let policy = state.store.lockout_policy().await?;
         state.store.record_login_failure(&account.id, now, policy).await?;
+        state.store.record(&failure(&account, "pwd", ip, now)?).await?;
         return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD)));
     }
     match login::after_password(&account, now, || new_enrolment_secret(state, &account.id)) {
@@ -189,6 +190,7 @@ async fn second_factor(
     enrolling: Option<&Vec<u8>>,
     code: Option<&str>,
     now: i64,
+    ip: std::net::IpAddr,
 ) -> StepResult {
     let Some(account) = state.store.account(account_id).await? else {
         return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
@@ -218,6 +220,7 @@ async fn second_factor(
     if !spent {
         let policy = state.store.lockout_policy().await?;
         state.store.record_login_failure(account_id, now, policy).await?;
+        state.store.record(&failure(&account, "otp", ip, now)?).await?;
         return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
     }
     Ok(Ok((login::after_second_factor(account_id, now), account)))
@@ -240,6 +243,22 @@ fn event(
     let mut ev = AuditEvent::new(actor, action, Some(&account.environment_id), &target, now)
         .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
     ev.source_ip = ip.map(|i| i.to_string());
+    Ok(ev)
+}
+
+/// A failed sign-on of a known account, with the method that failed (RFC
+/// 8176 `pwd` or `otp`). Unknown usernames are counted in metrics only, so
+/// guessing names cannot fill the trail.
+fn failure(
+    account: &Account,
+    method: &str,
+    ip: std::net::IpAddr,
+    now: i64,
+) -> Result<AuditEvent, signet_store::StoreError> {
+    let mut ev = event(account, "signon.failure", account.id.clone(), Some(ip), now)?;
+    ev.actor.scheme = method.into();
+    ev.outcome = Some("failure".into());
+    ev.request_id = Some(crate::request_id());
     Ok(ev)
 }
 
@@ -271,6 +290,8 @@ async fn finish(
         };
         let mut ev = event(account, "signon", target, Some(ip), now)?;
         ev.actor.scheme = amr.join("+");
+        ev.outcome = Some("success".into());
+        ev.request_id = Some(crate::request_id());
         let corrupt = |e: signet_core::crypto::CryptoError| signet_store::StoreError::Corrupt(e.to_string());
         let session = random_token().map_err(corrupt)?;
         let s = BrowserSession {

@@ -41,6 +41,17 @@ async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes(backend: Back
     s.clock.advance(15 * 60 + 1);
     let (status, _) = try_password(&s, &user.username, &user.password).await;
     assert_eq!(status, 303, "the lock lifts after 15 minutes");
+
+    // Each failure of a known account is in the trail, with the method and
+    // where it came from; an unknown username leaves no event.
+    let events = s.store().audit_events(0, 1000).await.unwrap();
+    let failures: Vec<_> = events.iter().filter(|e| e.event.action == "signon.failure").collect();
+    assert_eq!(failures.len(), 5, "{failures:?}");
+    assert!(failures.iter().all(|e| e.event.actor.id == user.id
+        && e.event.actor.scheme == "pwd"
+        && e.event.outcome.as_deref() == Some("failure")
+        && e.event.source_ip.as_deref() == Some("127.0.0.1")));
+    assert!(!events.iter().any(|e| e.event.target.contains("nobody-here") || e.event.actor.name == "nobody-here"));
 }
 
 #[tokio::test]
