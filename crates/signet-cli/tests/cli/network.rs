@@ -121,3 +121,74 @@ async fn https_proxy_carries_every_request_unless_no_proxy_names_the_host() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.stderr.lines().filter(|l| !l.starts_with("hint:")).count(), 1, "one line: {}", r.stderr);
 }
+
+/// `authentication.type=clientCertificate` against signetd's real mutual-TLS
+/// scheme: a certificate from the CA a CryptoAdmin trusts names an admin
+/// account; one from another CA is refused with the API's 401.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_certificate_signs_the_cli_on_to_the_admin_api() {
+    use signet_testkit::pki::{TestAuthority, Validity};
+    let h = Home::new();
+    let ca = TestCa::create(&h.dir.join("ca")).await;
+    let s = Server::start_tls(&ca).await;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca.ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let api = format!("{}/admin-api/v1", s.base);
+    let root = (s.boot.admin.username.clone(), s.boot.admin.password.clone());
+    let call = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        http.request(method, format!("{api}{path}")).basic_auth(&root.0, Some(&root.1)).json(&body).send()
+    };
+    let clients = TestAuthority::new("cli clients");
+    let made = call(
+        reqwest::Method::POST,
+        "/accounts",
+        serde_json::json!({"username": "alice", "password": "alice's long passphrase", "roles": ["Admin"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(made.status(), 201);
+    let anchor = call(
+        reqwest::Method::POST,
+        "/certificates",
+        serde_json::json!({"name": "cli clients", "pem": clients.pem, "trusted_for_mtls": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(anchor.status(), 201);
+    let set =
+        call(reqwest::Method::PUT, "/settings/authentication", serde_json::json!({"schemes": ["native", "mtls"]}))
+            .await
+            .unwrap();
+    assert_eq!(set.status(), 200);
+
+    let write_identity = |name: &str, cert: &signet_testkit::pki::ClientCert| {
+        let (c, k) = (h.dir.join(format!("{name}.crt")), h.dir.join(format!("{name}.key")));
+        std::fs::write(&c, &cert.cert_pem).unwrap();
+        std::fs::write(&k, &cert.key_pem).unwrap();
+        (c.display().to_string(), k.display().to_string())
+    };
+    let (cert, key) = write_identity("alice", &clients.client("alice", 5, Validity::Now));
+    for setting in [
+        format!("service.pingfederate.httpsHost={}", s.base),
+        format!("service.pingfederate.caCertificatePemFiles={}", ca.ca.display()),
+        "service.pingfederate.authentication.type=clientCertificate".into(),
+        format!("service.pingfederate.authentication.clientCertificate.certFile={cert}"),
+        format!("service.pingfederate.authentication.clientCertificate.keyFile={key}"),
+    ] {
+        h.ok(&["config", "set", &setting]);
+    }
+    let listed = h.run_async(&["-O", "json", "accounts", "list"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let usernames: Vec<String> =
+        listed.json()["items"].as_array().unwrap().iter().map(|a| a["username"].as_str().unwrap().to_owned()).collect();
+    assert!(usernames.contains(&"alice".to_owned()), "{usernames:?}");
+
+    let (cert, key) = write_identity("mallory", &TestAuthority::new("elsewhere").client("alice", 6, Validity::Now));
+    h.ok(&["config", "set", &format!("service.pingfederate.authentication.clientCertificate.certFile={cert}")]);
+    h.ok(&["config", "set", &format!("service.pingfederate.authentication.clientCertificate.keyFile={key}")]);
+    let refused = h.run_async(&["accounts", "list"]).await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+}

@@ -17,7 +17,10 @@ use signet_core::policy::{Action, Resource, check_role_set};
 use signet_proto::roles::Role;
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, created, page_of, with_etag};
+use super::{
+    AdminError, Body, ErrorBody, Page, Query, created, environment_exists, if_match_raw, page_of, tag_matches,
+    with_etag,
+};
 use crate::state::AppState;
 
 /// An application as the API shows it: never its secret or the secret's hash.
@@ -69,10 +72,6 @@ fn tag(a: &Application) -> String {
     format!("\"{}\"", &digest_of(&state)[..24])
 }
 
-async fn environment(state: &AppState, env: &str) -> Result<(), AdminError> {
-    state.store.environment(env).await?.map(|_| ()).ok_or_else(|| AdminError::not_found("environment"))
-}
-
 #[utoipa::path(get, path = "/environments/{env}/applications", tag = "applications", params(("env" = String, Path), Page),
     responses((status = 200, body = ApplicationPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
@@ -82,7 +81,7 @@ pub async fn list(
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Applications, Action::Read).await?;
-    environment(&state, &env).await?;
+    environment_exists(&state, &env).await?;
     let limit = page.limit()?;
     let rows = state.store.applications_page(&env, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |a| a.id.clone());
@@ -175,7 +174,7 @@ pub async fn create(
     if !new.roles.is_empty() {
         caller.allow(&state, Resource::PrivilegedWorkers, Action::Write).await?;
     }
-    environment(&state, &env).await?;
+    environment_exists(&state, &env).await?;
     check(&new)?;
     let secret = (!new.kind.is_public()).then(random_token).transpose().map_err(AdminError::internal)?;
     let now = state.now();
@@ -257,7 +256,7 @@ pub async fn update(
         return Err(AdminError::unprocessable("kind: an application's kind cannot change; make a new one"));
     }
     check(&new)?;
-    let expected = if_match_tag(&headers)?;
+    let expected = if_match_raw(&headers)?;
     let next = Application {
         name: new.name.trim().to_owned(),
         redirect_uris: new.redirect_uris,
@@ -270,7 +269,7 @@ pub async fn update(
     let mut ev = caller.event("admin.application.update", &id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&serde_json::to_value(view(&next, None)).map_err(AdminError::internal)?);
-    let still = |stored: &Application| expected.as_deref().is_none_or(|t| t == "*" || t == tag(stored));
+    let still = |stored: &Application| tag_matches(expected.as_deref(), &tag(stored));
     match state.store.update_application(&next, still, &ev).await? {
         None => return Err(AdminError::not_found("application")),
         Some(false) => return Err(AdminError::stale()),
@@ -301,12 +300,12 @@ pub async fn delete(
     if id == signet_core::model::CLI_CLIENT_ID {
         return Err(AdminError::conflict("signet-cli is how the signet CLI signs people on; it cannot be deleted"));
     }
-    let expected = if_match_tag(&headers)?;
+    let expected = if_match_raw(&headers)?;
     let now = state.now();
     let mut ev = caller.event("admin.application.delete", &id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"id": id, "name": current.name}));
-    let still = |stored: &Application| expected.as_deref().is_none_or(|t| t == "*" || t == tag(stored));
+    let still = |stored: &Application| tag_matches(expected.as_deref(), &tag(stored));
     match state.store.delete_application(&env, &id, still, &ev).await? {
         None => return Err(AdminError::not_found("application")),
         Some(false) => return Err(AdminError::stale()),
@@ -316,11 +315,4 @@ pub async fn delete(
     state.revocations.revoked_subject(&id, now);
     state.revocations.stale();
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
-}
-
-fn if_match_tag(headers: &axum::http::HeaderMap) -> Result<Option<String>, AdminError> {
-    headers
-        .get(header::IF_MATCH)
-        .map(|v| v.to_str().map(|s| s.trim().to_owned()).map_err(|_| AdminError::invalid("If-Match is not text")))
-        .transpose()
 }

@@ -17,7 +17,7 @@ use signet_core::secret::Secret;
 use signet_store::Certificate;
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, created, page_of, with_etag};
+use super::{AdminError, Body, ErrorBody, Page, Query, created, if_match_raw, page_of, tag_matches, with_etag};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -192,11 +192,8 @@ pub async fn delete(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Certificates, Action::Write).await?;
     let c = state.store.certificate(&id).await?.ok_or_else(|| AdminError::not_found("certificate"))?;
-    if let Some(v) = headers.get(axum::http::header::IF_MATCH) {
-        let v = v.to_str().map_err(|_| AdminError::invalid("If-Match is not text"))?.trim();
-        if v != "*" && !v.split(',').any(|t| t.trim() == tag(&c)) {
-            return Err(AdminError::stale());
-        }
+    if !tag_matches(if_match_raw(&headers)?.as_deref(), &tag(&c)) {
+        return Err(AdminError::stale());
     }
     let mut ev = caller.event("admin.certificate.delete", &c.id, state.now())?;
     ev.digest = digest_of(&serde_json::json!({"id": c.id, "sha256": c.sha256}));

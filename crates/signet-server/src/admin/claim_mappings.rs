@@ -16,7 +16,10 @@ use signet_core::policy::{Action, Resource};
 use signet_store::{StoredMapping, Written};
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, created, etag, if_match, no_content, page_of, with_etag};
+use super::{
+    AdminError, Body, ErrorBody, Page, Query, created, environment_exists, etag, if_match, no_content, page_of,
+    with_etag,
+};
 use crate::state::AppState;
 
 const KIND: &str = "claim-mapping";
@@ -62,12 +65,8 @@ impl MappingBody {
     }
 }
 
-async fn environment(state: &AppState, env: &str) -> Result<(), AdminError> {
-    state.store.environment(env).await?.map(|_| ()).ok_or_else(|| AdminError::not_found("environment"))
-}
-
 async fn find(state: &AppState, env: &str, id: &str) -> Result<StoredMapping, AdminError> {
-    environment(state, env).await?;
+    environment_exists(state, env).await?;
     state.store.claim_mapping(env, id).await?.ok_or_else(|| AdminError::not_found("claim mapping"))
 }
 
@@ -80,7 +79,7 @@ pub async fn list(
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ClaimMappings, Action::Read).await?;
-    environment(&state, &env).await?;
+    environment_exists(&state, &env).await?;
     let limit = page.limit()?;
     let rows = state.store.claim_mappings_page(&env, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |m| m.id.clone());
@@ -109,7 +108,7 @@ pub async fn create(
     Body(body): Body<MappingBody>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ClaimMappings, Action::Write).await?;
-    environment(&state, &env).await?;
+    environment_exists(&state, &env).await?;
     body.check(&state)?;
     let now = state.now();
     let m = StoredMapping {
@@ -199,7 +198,7 @@ pub async fn preview(
     Body(p): Body<Preview>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ClaimMappings, Action::Write).await?;
-    environment(&state, &env).await?;
+    environment_exists(&state, &env).await?;
     let mut input = ClaimInput::example();
     input.user.attributes = p.attributes;
     let value = state

@@ -10,7 +10,7 @@ use signet_core::audit::digest_of;
 use signet_core::policy::{Action, Resource};
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, page_of, with_etag};
+use super::{AdminError, Body, ErrorBody, Page, Query, if_match_raw, page_of, tag_matches, with_etag};
 use crate::state::AppState;
 
 /// Kept in the store's settings under this prefix, apart from signetd's own.
@@ -41,13 +41,6 @@ fn check_key(key: &str) -> Result<(), AdminError> {
     let ok = (1..=128).contains(&key.len())
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok { Ok(()) } else { Err(AdminError::invalid("key: 1 to 128 of A-Z a-z 0-9 . _ -")) }
-}
-
-fn expected(headers: &HeaderMap) -> Result<Option<String>, AdminError> {
-    headers
-        .get(header::IF_MATCH)
-        .map(|v| v.to_str().map(|s| s.trim().to_owned()).map_err(|_| AdminError::invalid("If-Match is not text")))
-        .transpose()
 }
 
 #[utoipa::path(get, path = "/configStore", tag = "configStore", params(Page),
@@ -99,14 +92,14 @@ pub async fn put(
     if size > MAX_VALUE {
         return Err(AdminError::invalid(format!("value: {size} bytes; at most {MAX_VALUE}")));
     }
-    let if_match = expected(&headers)?;
+    let if_match = if_match_raw(&headers)?;
     let create_only = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == b"*");
     let mut ev = caller.event("admin.config_store.put", &key, state.now())?;
     ev.digest = digest_of(&entry.value);
     let still = |current: Option<&serde_json::Value>| match (current, &if_match) {
         (Some(_), _) if create_only => false,
         (None, Some(_)) => false,
-        (Some(c), Some(t)) => t == "*" || *t == tag(c),
+        (Some(c), Some(t)) => tag_matches(Some(t), &tag(c)),
         (_, None) => true,
     };
     if !state.store.put_setting_if(&format!("{PREFIX}{key}"), still, &entry.value, &ev).await? {
@@ -125,10 +118,10 @@ pub async fn delete(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ConfigStore, Action::Write).await?;
     check_key(&key)?;
-    let if_match = expected(&headers)?;
+    let if_match = if_match_raw(&headers)?;
     let mut ev = caller.event("admin.config_store.delete", &key, state.now())?;
     ev.digest = digest_of(&serde_json::json!({"key": key}));
-    let still = |current: &serde_json::Value| if_match.as_deref().is_none_or(|t| t == "*" || t == tag(current));
+    let still = |current: &serde_json::Value| tag_matches(if_match.as_deref(), &tag(current));
     match state.store.delete_setting_if(&format!("{PREFIX}{key}"), still, &ev).await? {
         None => Err(AdminError::not_found("configStore key")),
         Some(false) => Err(AdminError::stale()),

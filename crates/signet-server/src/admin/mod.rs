@@ -297,6 +297,26 @@ pub fn if_match(headers: &HeaderMap, kind: &str, id: &str, current: i64) -> Resu
     }
 }
 
+/// The `If-Match` of a resource tagged by its content rather than a
+/// version: `None` when absent. Compare it with `tag_matches` inside the
+/// transaction that writes, against what the write replaces.
+pub fn if_match_raw(headers: &HeaderMap) -> Result<Option<String>, AdminError> {
+    headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().map(|s| s.trim().to_owned()).map_err(|_| AdminError::invalid("If-Match is not text")))
+        .transpose()
+}
+
+/// Whether an `If-Match` (absent, `*`, or a list of tags) names `current`.
+pub fn tag_matches(expected: Option<&str>, current: &str) -> bool {
+    expected.is_none_or(|e| e == "*" || e.split(',').any(|t| t.trim().trim_start_matches("W/") == current))
+}
+
+/// 404 unless the environment exists.
+pub async fn environment_exists(state: &AppState, env: &str) -> Result<(), AdminError> {
+    state.store.environment(env).await?.map(|_| ()).ok_or_else(|| AdminError::not_found("environment"))
+}
+
 /// Trims a page fetched with one row more than `limit`; the cursor of the
 /// next page is the key of its last row, when there is more.
 pub fn page_of<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {

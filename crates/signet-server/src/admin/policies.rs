@@ -3,7 +3,7 @@
 //! every environment and to native Basic on the admin API.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use signet_core::audit::digest_of;
@@ -12,7 +12,7 @@ use signet_core::policy::{Action, Resource};
 use signet_store::LOCKOUT_POLICY_KEY;
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, with_etag};
+use super::{AdminError, Body, ErrorBody, if_match_raw, tag_matches, with_etag};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -57,17 +57,14 @@ pub async fn update(
     if !(60..=86_400).contains(&wanted.lock_seconds) {
         return Err(AdminError::invalid("lock_seconds: between 60 and 86400"));
     }
-    let expected = headers
-        .get(header::IF_MATCH)
-        .map(|v| v.to_str().map(|s| s.trim().to_owned()).map_err(|_| AdminError::invalid("If-Match is not text")))
-        .transpose()?;
+    let expected = if_match_raw(&headers)?;
     let policy = LockoutPolicy { max_failures: wanted.max_failures, lock_seconds: wanted.lock_seconds };
     let value = serde_json::to_value(policy).map_err(AdminError::internal)?;
     let mut ev = caller.event("admin.policy.lockout", LOCKOUT_POLICY_KEY, state.now())?;
     ev.digest = digest_of(&value);
     let still = |current: Option<&serde_json::Value>| {
         let current = current.and_then(|v| serde_json::from_value::<LockoutPolicy>(v.clone()).ok()).unwrap_or_default();
-        expected.as_deref().is_none_or(|e| e == "*" || e == tag(&current))
+        tag_matches(expected.as_deref(), &tag(&current))
     };
     if !state.store.put_setting_if(LOCKOUT_POLICY_KEY, still, &value, &ev).await? {
         return Err(AdminError::stale());

@@ -50,17 +50,14 @@ pub async fn update(
             "schemes: this would lock you out: you are signed on with {using}, which the new settings leave out; keep it, or make the change signed on with a scheme that stays"
         )));
     }
-    let expected = match headers.get(axum::http::header::IF_MATCH) {
-        None => None,
-        Some(v) => Some(v.to_str().map_err(|_| AdminError::invalid("If-Match is not text"))?.trim().to_owned()),
-    };
+    let expected = super::if_match_raw(&headers)?;
     let value = serde_json::to_value(&wanted).map_err(AdminError::internal)?;
     let mut ev = caller.event("admin.settings.authentication", SETTINGS_KEY, state.now())?;
     ev.digest = digest_of(&value);
     // The If-Match is checked against the value the write replaces, in its transaction.
     let still = |current: Option<&serde_json::Value>| {
         let current = current.and_then(|v| serde_json::from_value::<AuthSettings>(v.clone()).ok()).unwrap_or_default();
-        expected.as_deref().is_none_or(|e| e == "*" || e == tag(&current))
+        super::tag_matches(expected.as_deref(), &tag(&current))
     };
     let written = state.store.put_setting_if(SETTINGS_KEY, still, &value, &ev).await?;
     state.admin_auth.forget_settings();

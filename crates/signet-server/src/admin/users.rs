@@ -13,7 +13,10 @@ use signet_core::policy::{Action, Resource};
 use signet_store::{Versioned, Written};
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, created, etag, if_match, no_content, page_of, with_etag};
+use super::{
+    AdminError, Body, ErrorBody, Page, Query, created, environment_exists, etag, if_match, no_content, page_of,
+    with_etag,
+};
 use crate::state::AppState;
 
 const KIND: &str = "user";
@@ -51,12 +54,8 @@ fn view(v: &Versioned, now: i64) -> UserView {
     }
 }
 
-async fn environment(state: &AppState, env: &str) -> Result<(), AdminError> {
-    state.store.environment(env).await?.map(|_| ()).ok_or_else(|| AdminError::not_found("environment"))
-}
-
 async fn find(state: &AppState, env: &str, id: &str) -> Result<Versioned, AdminError> {
-    environment(state, env).await?;
+    environment_exists(state, env).await?;
     state.store.versioned_user(env, id).await?.ok_or_else(|| AdminError::not_found("user"))
 }
 
@@ -70,7 +69,7 @@ pub async fn list(
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
-    environment(&state, &env).await?;
+    environment_exists(&state, &env).await?;
     let limit = page.limit()?;
     let rows = state.store.accounts_page(&env, false, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());
@@ -116,7 +115,7 @@ pub async fn create(
     Body(new): Body<NewUser>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Write).await?;
-    environment(&state, &env).await?;
+    environment_exists(&state, &env).await?;
     let now = state.now();
     let account = super::accounts::with_set_password(&state, &env, &new.username, &new.password, now).await?;
     let account = Account { active: new.active, ..account };
