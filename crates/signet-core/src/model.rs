@@ -262,6 +262,41 @@ pub struct DeviceAuthorization {
     pub status: DeviceStatus,
 }
 
+/// How long tokens live. An Admin may shorten them; the defaults are also
+/// the longest, because revocation feeds and key publication are sized for
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenLifetimes {
+    pub access_token_seconds: i64,
+    pub refresh_token_seconds: i64,
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        TokenLifetimes { access_token_seconds: ACCESS_TOKEN_TTL, refresh_token_seconds: REFRESH_TOKEN_TTL }
+    }
+}
+
+impl TokenLifetimes {
+    /// The store's settings key.
+    pub const KEY: &'static str = "token_lifetimes";
+
+    /// What is out of bounds, naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        if !(300..=ACCESS_TOKEN_TTL).contains(&self.access_token_seconds) {
+            return Err(format!("access_token_seconds: between 300 and {ACCESS_TOKEN_TTL}"));
+        }
+        if !(3600..=REFRESH_TOKEN_TTL).contains(&self.refresh_token_seconds) {
+            return Err(format!("refresh_token_seconds: between 3600 and {REFRESH_TOKEN_TTL}"));
+        }
+        if self.refresh_token_seconds < self.access_token_seconds {
+            return Err("refresh_token_seconds: not shorter than access_token_seconds".into());
+        }
+        Ok(())
+    }
+}
+
 /// Brute-force policy (issue: 5 failures, 15 minutes by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockoutPolicy {

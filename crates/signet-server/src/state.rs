@@ -39,6 +39,8 @@ pub struct Inner {
     pub admin_auth: crate::admin::caller::AdminAuth,
     /// Claim-mapping expressions: the sandbox and the compiled mappings.
     pub claim_mappings: crate::claims::ClaimMappings,
+    /// Token lifetimes as last read, and when.
+    lifetimes: std::sync::RwLock<(Option<std::time::Instant>, signet_core::model::TokenLifetimes)>,
 }
 
 impl std::ops::Deref for AppState {
@@ -81,6 +83,7 @@ impl AppState {
             fetcher: Fetcher::new(c.allow_private_fetch)?,
             admin_auth: crate::admin::caller::AdminAuth::new(c.admin_authentication),
             claim_mappings: Default::default(),
+            lifetimes: Default::default(),
         })))
     }
 
@@ -95,6 +98,36 @@ impl AppState {
     /// The audience of signetd's own APIs (admin and Vault-compatible).
     pub fn admin_audience(&self) -> String {
         format!("{}/admin-api", self.public_url)
+    }
+
+    /// Token lifetimes as last read (`refresh_lifetimes` keeps them fresh).
+    pub fn lifetimes(&self) -> signet_core::model::TokenLifetimes {
+        self.lifetimes.read().map(|l| l.1).unwrap_or_default()
+    }
+
+    /// Rereads the token lifetimes if this instance's copy is over 5 s old,
+    /// so a change applies on every instance within that.
+    pub async fn refresh_lifetimes(&self) -> Result<(), signet_store::StoreError> {
+        const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+        let fresh = self.lifetimes.read().map(|l| l.0.is_some_and(|at| at.elapsed() < FRESH_FOR)).unwrap_or(false);
+        if fresh {
+            return Ok(());
+        }
+        let current = match self.store.setting(signet_core::model::TokenLifetimes::KEY).await? {
+            Some(v) => serde_json::from_value(v).unwrap_or_default(),
+            None => Default::default(),
+        };
+        if let Ok(mut l) = self.lifetimes.write() {
+            *l = (Some(std::time::Instant::now()), current);
+        }
+        Ok(())
+    }
+
+    /// After a change on this instance: the next token rereads them.
+    pub fn forget_lifetimes(&self) {
+        if let Ok(mut l) = self.lifetimes.write() {
+            l.0 = None;
+        }
     }
 
     pub async fn env_keys(&self, env_id: &str) -> Result<Arc<EnvKeys>, KeyringError> {

@@ -203,6 +203,9 @@ impl AdminAuth {
         }
         if map.len() >= VERIFIED_MAX {
             map.retain(|_, until| *until > now);
+            if map.len() >= VERIFIED_MAX {
+                map.clear();
+            }
         }
         map.insert(k, now + VERIFIED_FOR);
         true
@@ -278,24 +281,7 @@ impl FromRequestParts<AppState> for Caller {
         let ClientIp(ip) =
             ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0])));
         let settings = auth_settings(state).await?;
-        let challenge = settings
-            .schemes
-            .iter()
-            .map(|s| match s {
-                Scheme::Native | Scheme::Ldap | Scheme::Radius => format!("Basic realm=\"{REALM}\""),
-                Scheme::Oauth => format!("Bearer realm=\"{REALM}\""),
-                // No registered scheme names a client certificate; this one says what is wanted.
-                Scheme::Mtls => format!("TLS-Client-Certificate realm=\"{REALM}\""),
-            })
-            .fold(Vec::<String>::new(), |mut all, c| {
-                // native and ldap both take Basic: one challenge for both.
-                if !all.contains(&c) {
-                    all.push(c);
-                }
-                all
-            })
-            .join(", ");
-        let unauthorized = || AdminError::unauthorized(challenge.clone());
+        let unauthorized = || AdminError::unauthorized(challenge(&settings));
         let now = state.now();
         if let Some(wait) = state.failures.blocked(ip, now) {
             return Err(AdminError::new(
@@ -341,6 +327,26 @@ impl FromRequestParts<AppState> for Caller {
             Attempt::Unknown => Err(refused(state, ip, now, unauthorized())),
         }
     }
+}
+
+/// `WWW-Authenticate` for the schemes in force, each kind of credential once.
+fn challenge(settings: &AuthSettings) -> String {
+    settings
+        .schemes
+        .iter()
+        .map(|s| match s {
+            Scheme::Native | Scheme::Ldap | Scheme::Radius => format!("Basic realm=\"{REALM}\""),
+            Scheme::Oauth => format!("Bearer realm=\"{REALM}\""),
+            // No registered scheme names a client certificate; this one says what is wanted.
+            Scheme::Mtls => format!("TLS-Client-Certificate realm=\"{REALM}\""),
+        })
+        .fold(Vec::<String>::new(), |mut all, c| {
+            if !all.contains(&c) {
+                all.push(c);
+            }
+            all
+        })
+        .join(", ")
 }
 
 fn refused(state: &AppState, ip: IpAddr, now: UnixTime, error: AdminError) -> AdminError {

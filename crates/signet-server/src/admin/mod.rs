@@ -96,6 +96,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(config_store::list))
         .routes(routes!(config_store::read, config_store::put, config_store::delete))
         .routes(routes!(policies::read, policies::update))
+        .routes(routes!(policies::read_lifetimes, policies::update_lifetimes))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
         .routes(routes!(bulk::export, bulk::import).layer(DefaultBodyLimit::max(DOCUMENT_MAX_BODY)))

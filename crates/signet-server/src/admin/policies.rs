@@ -1,13 +1,14 @@
 //! `/policies/lockout`: how many failed sign-ons lock an account and for how
-//! long (Admin writes; any role reads). It applies to people signing on to
-//! every environment and to native Basic on the admin API.
+//! long; `/policies/tokens`: how long tokens live (Admin writes; any role
+//! reads). They apply to every environment, and lockout to native Basic on
+//! the admin API too.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use signet_core::audit::digest_of;
-use signet_core::model::LockoutPolicy;
+use signet_core::model::{LockoutPolicy, TokenLifetimes};
 use signet_core::policy::{Action, Resource};
 use signet_store::LOCKOUT_POLICY_KEY;
 
@@ -70,4 +71,66 @@ pub async fn update(
         return Err(AdminError::stale());
     }
     Ok(with_etag(tag(&policy), view(policy)))
+}
+
+/// How long access and refresh tokens live, in seconds.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lifetimes {
+    /// 300 to 3600 (the default and the longest).
+    access_token_seconds: i64,
+    /// 3600 to 30 days (the default and the longest); not shorter than an access token.
+    refresh_token_seconds: i64,
+}
+
+fn lifetimes_tag(l: &TokenLifetimes) -> String {
+    let v = serde_json::to_value(l).unwrap_or_default();
+    format!("\"{}\"", &digest_of(&v)[..24])
+}
+
+async fn current_lifetimes(state: &AppState) -> Result<TokenLifetimes, AdminError> {
+    Ok(state.store.setting(TokenLifetimes::KEY).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+}
+
+#[utoipa::path(get, path = "/policies/tokens", tag = "policies",
+    responses((status = 200, body = Lifetimes, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn read_lifetimes(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Policies, Action::Read).await?;
+    let l = current_lifetimes(&state).await?;
+    let view =
+        Lifetimes { access_token_seconds: l.access_token_seconds, refresh_token_seconds: l.refresh_token_seconds };
+    Ok(with_etag(lifetimes_tag(&l), view))
+}
+
+/// Sets token lifetimes (Admin). Tokens issued afterwards, on every
+/// instance within 5 s, live this long; tokens already issued keep theirs.
+#[utoipa::path(put, path = "/policies/tokens", tag = "policies", params(("If-Match" = Option<String>, Header)), request_body = Lifetimes,
+    responses((status = 200, body = Lifetimes, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 412, body = ErrorBody)))]
+pub async fn update_lifetimes(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(wanted): Body<Lifetimes>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Policies, Action::Write).await?;
+    let l = TokenLifetimes {
+        access_token_seconds: wanted.access_token_seconds,
+        refresh_token_seconds: wanted.refresh_token_seconds,
+    };
+    l.check().map_err(AdminError::invalid)?;
+    let expected = if_match_raw(&headers)?;
+    let value = serde_json::to_value(l).map_err(AdminError::internal)?;
+    let mut ev = caller.event("admin.policy.tokens", TokenLifetimes::KEY, state.now())?;
+    ev.digest = digest_of(&value);
+    let still = |current: Option<&serde_json::Value>| {
+        let current =
+            current.and_then(|v| serde_json::from_value::<TokenLifetimes>(v.clone()).ok()).unwrap_or_default();
+        tag_matches(expected.as_deref(), &lifetimes_tag(&current))
+    };
+    let written = state.store.put_setting_if(TokenLifetimes::KEY, still, &value, &ev).await?;
+    state.forget_lifetimes();
+    if !written {
+        return Err(AdminError::stale());
+    }
+    Ok(with_etag(lifetimes_tag(&l), wanted))
 }

@@ -2,9 +2,7 @@
 //! refresh tokens stored by hash.
 
 use signet_core::crypto::{random_id, random_token, sha256};
-use signet_core::model::{
-    ACCESS_TOKEN_TTL, Application, Grant, GrantType, ID_TOKEN_TTL, REFRESH_TOKEN_TTL, RefreshToken,
-};
+use signet_core::model::{Application, Grant, GrantType, ID_TOKEN_TTL, RefreshToken};
 use signet_core::secret::Secret;
 use signet_core::token::{AccessClaims, IdClaims};
 use signet_proto::oauth::TokenResponse;
@@ -54,7 +52,7 @@ pub fn access_token(
         iss: state.issuer(env.id()),
         sub: subject.sub.to_owned(),
         aud: audience(state, env, app),
-        exp: now + ACCESS_TOKEN_TTL,
+        exp: now + state.lifetimes().access_token_seconds,
         iat: now,
         jti: random_id().map_err(OAuthError::internal)?,
         client_id: app.id.clone(),
@@ -106,7 +104,7 @@ pub fn refresh_token(
     let stored = RefreshToken {
         hash: sha256(token.expose().as_bytes()).to_vec(),
         grant_id: grant_id.to_owned(),
-        expires_at: state.now() + REFRESH_TOKEN_TTL,
+        expires_at: state.now() + state.lifetimes().refresh_token_seconds,
         used_at: None,
     };
     Ok(Some((token, stored)))
@@ -155,7 +153,7 @@ pub fn person_response(
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer".into(),
-        expires_in: ACCESS_TOKEN_TTL,
+        expires_in: state.lifetimes().access_token_seconds,
         refresh_token: refresh.map(|r| r.expose().clone()),
         id_token: id,
         scope: Some(grant.scope.clone()),

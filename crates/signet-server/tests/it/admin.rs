@@ -1007,3 +1007,62 @@ async fn admins_set_the_lockout_policy_and_it_applies() {
     let trail = api.get("/audit?action=admin.policy.lockout", &root).await;
     assert_eq!(trail.body["items"][0]["event"]["actor"]["name"], "ed");
 }
+
+#[tokio::test]
+async fn admins_shorten_token_lifetimes_and_new_tokens_follow() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let read = api.get("/policies/tokens", &root).await;
+    assert_eq!(read.body, json!({"access_token_seconds": 3600, "refresh_token_seconds": 2592000}));
+    for (body, field) in [
+        (json!({"access_token_seconds": 7200, "refresh_token_seconds": 86400}), "access_token_seconds"),
+        (json!({"access_token_seconds": 60, "refresh_token_seconds": 86400}), "access_token_seconds"),
+        (json!({"access_token_seconds": 600, "refresh_token_seconds": 99999999}), "refresh_token_seconds"),
+    ] {
+        assert_error(
+            &api.call(Method::PUT, "/policies/tokens", Some(&root), Some(body), None).await,
+            400,
+            "invalid_request",
+            field,
+        );
+    }
+    let set = api
+        .call(
+            Method::PUT,
+            "/policies/tokens",
+            Some(&root),
+            Some(json!({"access_token_seconds": 600, "refresh_token_seconds": 7200})),
+            read.etag.as_deref(),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+
+    let (status, t) = s
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &s.boot.worker.client_id),
+            ("client_secret", &s.boot.worker.client_secret),
+        ])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(t["expires_in"], 600);
+    let part = t["access_token"].as_str().unwrap().split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap();
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+    // A person's refresh token lives two hours now: the third hour, it is refused.
+    let person = s.account(false, true).await;
+    let tokens = code_flow_tokens(&s, &person).await;
+    assert_eq!(tokens["expires_in"], 600);
+    s.clock.advance(7000);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, next) =
+        s.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "signet-cli")]).await;
+    assert_eq!(status, 200, "within its two hours: {next}");
+    s.clock.advance(7201);
+    let refresh = next["refresh_token"].as_str().unwrap();
+    let (status, _) =
+        s.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "signet-cli")]).await;
+    assert_eq!(status, 400, "the refresh token outlived its policy");
+}

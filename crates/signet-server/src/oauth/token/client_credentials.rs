@@ -1,6 +1,6 @@
 //! The client credentials grant (RFC 6749 §4.4), for worker applications.
 
-use signet_core::model::{ACCESS_TOKEN_TTL, Application};
+use signet_core::model::Application;
 use signet_core::scope;
 use signet_proto::oauth::{ErrorCode, TokenResponse};
 
@@ -24,7 +24,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
     Ok(TokenResponse {
         access_token: access_token(state, env, app, &subject, &scope, None)?,
         token_type: "Bearer".into(),
-        expires_in: ACCESS_TOKEN_TTL,
+        expires_in: state.lifetimes().access_token_seconds,
         refresh_token: None,
         id_token: None,
         scope: (!scope.is_empty()).then_some(scope),

@@ -33,6 +33,7 @@ pub async fn token(
             OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
         })?;
         let app = authenticate(&state, &env, ip, &headers, &p).await?;
+        state.refresh_lifetimes().await?;
         if !app.allows(grant) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
