@@ -88,6 +88,35 @@ impl Store {
         Ok(())
     }
 
+    /// Retires a key that no longer signs: it is no longer published, so the
+    /// tokens it signed stop verifying. `None` when there is no such key,
+    /// `Some(false)` when it is the active key (rotate first).
+    pub async fn retire_signing_key(
+        &self,
+        environment_id: &str,
+        kid: &str,
+        ev: &signet_core::audit::AuditEvent,
+    ) -> Result<Option<bool>> {
+        let mut tx = self.db.begin().await?;
+        let row = query("SELECT retired_at FROM signing_keys WHERE environment_id = $1 AND kid = $2")
+            .bind(environment_id)
+            .bind(kid)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        if row.try_get::<Option<UnixTime>>("retired_at")?.is_none() {
+            return Ok(Some(false));
+        }
+        query("DELETE FROM signing_keys WHERE environment_id = $1 AND kid = $2 AND retired_at IS NOT NULL")
+            .bind(environment_id)
+            .bind(kid)
+            .execute(&mut tx)
+            .await?;
+        crate::audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+
     /// Re-seals every sealed secret (signing keys and TOTP secrets) under a new
     /// key-encryption key, in one transaction: either all move or none does.
     /// `reseal(purpose, sealed)` opens with the old key and seals with the new.

@@ -11,7 +11,7 @@ use signet_core::model::ACCESS_TOKEN_TTL;
 use signet_core::policy::{Action, Resource};
 
 use super::caller::Caller;
-use super::{AdminError, ErrorBody};
+use super::{AdminError, ErrorBody, Page, Query, page_of};
 use crate::state::AppState;
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -30,6 +30,8 @@ pub struct KeyView {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyList {
     items: Vec<KeyView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
 }
 
 async fn keys(state: &AppState, env: &str) -> Result<KeyList, AdminError> {
@@ -46,19 +48,37 @@ async fn keys(state: &AppState, env: &str) -> Result<KeyList, AdminError> {
             retired_at: k.retired_at,
         })
         .collect();
-    Ok(KeyList { items })
+    Ok(KeyList { items, next_cursor: None })
+}
+
+/// A page of the published keys (newest first), after the `cursor` kid.
+fn page(all: KeyList, page: &Page) -> Result<KeyList, AdminError> {
+    let limit = page.limit()?;
+    let start = match &page.cursor {
+        None => 0,
+        Some(kid) => all
+            .items
+            .iter()
+            .position(|k| k.kid == *kid)
+            .map(|i| i + 1)
+            .ok_or_else(|| AdminError::invalid("cursor: no such key"))?,
+    };
+    let rows: Vec<KeyView> = all.items.into_iter().skip(start).collect();
+    let (items, next_cursor) = page_of(rows, limit, |k| k.kid.clone());
+    Ok(KeyList { items, next_cursor })
 }
 
 /// The signing keys still published: the active one and those whose tokens may be live.
-#[utoipa::path(get, path = "/environments/{env}/keys", tag = "keys", params(("env" = String, Path)),
+#[utoipa::path(get, path = "/environments/{env}/keys", tag = "keys", params(("env" = String, Path), Page),
     responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(env): Path<String>,
+    Query(p): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::SigningKeys, Action::Read).await?;
-    Ok(axum::Json(keys(&state, &env).await?).into_response())
+    Ok(axum::Json(page(keys(&state, &env).await?, &p)?).into_response())
 }
 
 /// Rotates: a new key signs from now on (CryptoAdmin).
@@ -81,4 +101,32 @@ pub async fn rotate(
     let mut res = axum::Json(keys(&state, &env).await?).into_response();
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
+}
+
+/// Retires a key that no longer signs (CryptoAdmin): it is no longer
+/// published, so tokens it signed stop verifying here at once and on other
+/// instances when they next reload the environment's keys. The active key
+/// is rotated out first.
+#[utoipa::path(delete, path = "/environments/{env}/keys/{kid}", tag = "keys", params(("env" = String, Path), ("kid" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn retire(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, kid)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::SigningKeys, Action::Write).await?;
+    state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
+    let mut ev = caller.event("admin.key.retire", &kid, state.now())?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&json!({"kid": kid}));
+    match state.store.retire_signing_key(&env, &kid, &ev).await? {
+        None => Err(AdminError::not_found("signing key")),
+        Some(false) => {
+            Err(AdminError::conflict("this key signs the environment's tokens; rotate first, then retire it"))
+        }
+        Some(true) => {
+            state.keyring.forget(&env);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+    }
 }

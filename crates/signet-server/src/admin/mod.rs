@@ -80,6 +80,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(environments::list, environments::create))
         .routes(routes!(environments::read))
         .routes(routes!(keys::list, keys::rotate))
+        .routes(routes!(keys::retire))
         .routes(routes!(applications::list, applications::create))
         .routes(routes!(applications::read, applications::update, applications::delete))
         .routes(routes!(applications::rotate_secret))

@@ -886,8 +886,28 @@ async fn crypto_admins_rotate_signing_keys_and_old_tokens_stay_valid() {
     }
     let jwks: Value = reqwest::get(format!("{}/jwks", s.issuer)).await.unwrap().json().await.unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let first = api.get(&format!("{keys}?limit=1"), &ed).await.body;
+    assert_eq!(first["items"][0]["active"], true, "newest first");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest = api.get(&format!("{keys}?limit=1&cursor={cursor}"), &ed).await.body;
+    assert_eq!(rest["items"][0]["active"], false);
+    assert!(rest["next_cursor"].is_null());
     let trail = api.get("/audit?action=admin.key.rotate", &ed).await;
     assert_eq!(trail.body["items"][0]["event"]["actor"]["name"], "cy");
+
+    // Retiring: never the active key; a retired one stops being published, and its tokens with it.
+    let active_kid = active[0]["kid"].as_str().unwrap();
+    let old_kid = signet_core::token::peek_kid(&before).unwrap();
+    let active_path = format!("{keys}/{active_kid}");
+    assert_error(&api.call(Method::DELETE, &active_path, Some(&cy), None, None).await, 409, "conflict", "rotate first");
+    let old_path = format!("{keys}/{old_kid}");
+    assert_error(&api.call(Method::DELETE, &old_path, Some(&ed), None, None).await, 403, "forbidden", "CryptoAdmin");
+    assert_eq!(api.call(Method::DELETE, &old_path, Some(&cy), None, None).await.status, 204);
+    assert_error(&api.call(Method::DELETE, &old_path, Some(&cy), None, None).await, 404, "not_found", "signing key");
+    assert_eq!(s.introspect(&before, (&worker.0, &worker.1)).await["active"], false, "signed by a retired key");
+    assert_eq!(s.introspect(&after, (&worker.0, &worker.1)).await["active"], true);
+    let jwks: Value = reqwest::get(format!("{}/jwks", s.issuer)).await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use crate::{NOW, TestDb};
 
 contracts!(
     signing_key_rotation_keeps_retired_keys_published,
+    only_a_key_that_no_longer_signs_is_retired,
     reseal_all_moves_every_secret_to_the_new_kek,
     reseal_all_is_all_or_nothing,
 );
@@ -139,4 +140,20 @@ async fn reseal_all_is_all_or_nothing(db: TestDb) {
     );
     assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), Some(f));
     assert_eq!(audit_count(s).await, before);
+}
+
+async fn only_a_key_that_no_longer_signs_is_retired(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let old = s.signing_keys(&env.id, 0).await.unwrap().remove(0);
+    assert_eq!(s.retire_signing_key(&env.id, &old.kid, &event("key.retire", None)).await.unwrap(), Some(false));
+    let mut new = stored_key(&env.id, vec![7; 16]);
+    new.created_at = NOW + 100;
+    s.rotate_signing_key(&new, NOW + 100, &event("key.rotate", Some(&env.id))).await.unwrap();
+    let before = audit_count(s).await;
+    assert_eq!(s.retire_signing_key(&env.id, &old.kid, &event("key.retire", None)).await.unwrap(), Some(true));
+    assert_eq!(s.signing_keys(&env.id, 0).await.unwrap(), vec![new.clone()], "no longer published");
+    assert_eq!(s.retire_signing_key(&env.id, &old.kid, &event("key.retire", None)).await.unwrap(), None);
+    assert_eq!(s.retire_signing_key(&env.id, &new.kid, &event("key.retire", None)).await.unwrap(), Some(false));
+    assert_eq!(audit_count(s).await, before + 1);
 }
