@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes the claim-expression sandbox with libFuzzer for longer than CI's
-# proptest run does (the same target body: src/claims/fuzz_check.rs).
+# Fuzzes signet-core with libFuzzer for longer than CI's proptest runs do
+# (the same target bodies: src/claims/fuzz_check.rs, pingid::fuzz_check).
 #
-#   crates/signet-core/fuzz/run.sh [seconds]        default 600
+#   crates/signet-core/fuzz/run.sh [seconds] [target]   default 600, claim_expression
+#
+# Targets: claim_expression (the claim-mapping sandbox) and settings_file
+# (PingID's settings_file_base64 parser, src/pingid.rs).
 #
 # Needs cargo-fuzz and a C++ compiler. cargo-fuzz is not part of the
 # project's install step: `cargo install cargo-fuzz --locked` first. With a
@@ -18,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.." # crates/signet-core, where cargo fuzz looks for fuzz/
 seconds="${1:-600}"
-target=claim_expression
+target="${2:-claim_expression}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is not installed" >&2
@@ -27,10 +30,10 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 mkdir -p "fuzz/corpus/$target"
-args=(
-  "$target" "fuzz/corpus/$target" fuzz/seeds --
-  -max_total_time="$seconds" -max_len=8192 -timeout=5 -rss_limit_mb=2048 -dict=fuzz/claim_expression.dict
-)
+args=("$target" "fuzz/corpus/$target")
+if [ "$target" = claim_expression ]; then args+=(fuzz/seeds); fi
+args+=(-- -max_total_time="$seconds" -max_len=8192 -timeout=5 -rss_limit_mb=2048)
+if [ "$target" = claim_expression ]; then args+=(-dict=fuzz/claim_expression.dict); fi
 if cargo +nightly --version >/dev/null 2>&1; then
   cargo +nightly fuzz run "${args[@]}"
 else

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod login;
 pub mod model;
 pub mod password;
+pub mod pingid;
 pub mod pkce;
 pub mod policy;
 pub mod redirect;

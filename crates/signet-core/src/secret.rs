@@ -15,6 +15,12 @@ impl<T: Zeroize> Secret<T> {
     }
 }
 
+impl<T: Zeroize + Default> Default for Secret<T> {
+    fn default() -> Self {
+        Secret(T::default())
+    }
+}
+
 impl<T: Zeroize + Clone> Clone for Secret<T> {
     fn clone(&self) -> Self {
         Secret(self.0.clone())
