@@ -121,12 +121,17 @@ impl MtlsSettings {
 
 fn crl(path: &std::path::Path) -> Result<CertificateRevocationListDer<'static>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.starts_with(b"-----") {
+    let der = if bytes.starts_with(b"-----") {
         CertificateRevocationListDer::from_pem_slice(&bytes)
-            .map_err(|e| format!("{}: not a PEM CRL: {e}", path.display()))
+            .map_err(|e| format!("{}: not a PEM CRL: {e}", path.display()))?
     } else {
-        Ok(CertificateRevocationListDer::from(bytes))
-    }
+        CertificateRevocationListDer::from(bytes)
+    };
+    // Checked here, so a file that is no CRL is refused when it is configured
+    // rather than failing every client certificate afterwards.
+    x509_parser::revocation_list::CertificateRevocationList::from_der(&der)
+        .map_err(|_| format!("{}: not an X.509 CRL", path.display()))?;
+    Ok(der)
 }
 
 /// Verifies `chain` against `anchors` (PEM) and the CRLs at `now`, and

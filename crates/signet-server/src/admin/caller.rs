@@ -54,6 +54,8 @@ const SETTINGS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1
 #[derive(Clone)]
 struct VerifiedToken {
     env_id: String,
+    /// The key that signed it: once retired, the token is no longer good.
+    kid: String,
     claims: signet_core::token::AccessClaims,
 }
 
@@ -609,16 +611,23 @@ async fn oauth(
     ip: IpAddr,
 ) -> Result<Option<Caller>, AdminError> {
     let now = state.now();
-    let issuer = unverified_issuer(token);
-    let external = settings.oauth.iter().flat_map(|o| o.issuers.iter()).find(|e| issuer.as_deref() == Some(&e.issuer));
-    if let Some(ext) = external {
-        return external_token(state, ext, token, ip, now).await;
+    // Only when external issuers are configured is the token's claimed issuer looked at here.
+    if let Some(o) = settings.oauth.as_ref().filter(|o| !o.issuers.is_empty()) {
+        let issuer = unverified_issuer(token);
+        if let Some(ext) = o.issuers.iter().find(|e| issuer.as_deref() == Some(&e.issuer)) {
+            return external_token(state, ext, token, ip, now).await;
+        }
     }
     let key = hmac_sha256(&state.admin_auth.key, token.as_bytes());
     let (env_id, claims) = match state.admin_auth.verified_token(&key) {
-        // Verified before: still unexpired and unrevoked (the shared revocation state, now)?
+        // Verified before: still unexpired, unrevoked (the shared revocation
+        // state, now) and signed by a key still published?
         Some(v) => {
             if v.claims.exp <= now || state.revocations.is_revoked(&state.store, &v.claims, now).await? {
+                return Ok(None);
+            }
+            let Ok(keys) = state.env_keys(&v.env_id).await else { return Ok(None) };
+            if !keys.verifiers.contains_key(&v.kid) {
                 return Ok(None);
             }
             (v.env_id, v.claims)
@@ -637,7 +646,12 @@ async fn oauth(
             if !claims.aud.iter().any(|a| *a == state.admin_audience()) {
                 return Ok(None);
             }
-            state.admin_auth.remember_token(key, VerifiedToken { env_id: env_id.clone(), claims: claims.clone() }, now);
+            let kid = signet_core::token::peek_kid(token).unwrap_or_default();
+            state.admin_auth.remember_token(
+                key,
+                VerifiedToken { env_id: env_id.clone(), kid, claims: claims.clone() },
+                now,
+            );
             (env_id, claims)
         }
     };

@@ -1086,3 +1086,27 @@ async fn admins_shorten_token_lifetimes_and_new_tokens_follow() {
         s.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "signet-cli")]).await;
     assert_eq!(status, 400, "the refresh token outlived its policy");
 }
+
+/// A bearer token the admin API verified once is remembered; retiring the
+/// key that signed it must still end it (regression: the cache skipped it).
+#[tokio::test]
+async fn a_remembered_bearer_token_ends_when_its_key_is_retired() {
+    let s = Server::start().await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let set = api
+        .call(Method::PUT, "/settings/authentication", Some(&root), Some(json!({"schemes": ["native", "oauth"]})), None)
+        .await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    let person = s.account(true, true).await;
+    let tokens = code_flow_tokens(&s, &person).await;
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    assert_eq!(api.get("/accounts", &bearer).await.status, 200, "verified, and now remembered");
+    let old_kid = signet_core::token::peek_kid(tokens["access_token"].as_str().unwrap()).unwrap();
+
+    let keys = format!("/environments/{}/keys", s.env_id);
+    assert_eq!(api.call(Method::POST, &keys, Some(&root), None, None).await.status, 201);
+    assert_eq!(api.get("/accounts", &bearer).await.status, 200, "a rotated-out key still verifies");
+    assert_eq!(api.call(Method::DELETE, &format!("{keys}/{old_kid}"), Some(&root), None, None).await.status, 204);
+    assert_error(&api.get("/accounts", &bearer).await, 401, "unauthorized", "authentication");
+}

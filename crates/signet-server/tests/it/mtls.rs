@@ -139,6 +139,21 @@ async fn client_certificates_from_trusted_cas_name_admin_accounts() {
         )
         .await;
     assert_error(&bad_crl, 400, "invalid_request", "mtls.crl_files[0]");
+    // A file that is not a CRL, PEM-armoured or raw, is refused when configured.
+    let not_crl = dir.join("not.crl");
+    for junk in [&b"not a certificate revocation list"[..], trusted.pem.as_bytes()] {
+        std::fs::write(&not_crl, junk).unwrap();
+        let refused = plain
+            .call(
+                Method::PUT,
+                "/settings/authentication",
+                Some(&root),
+                Some(json!({"schemes": ["native", "mtls"], "mtls": {"crl_files": [not_crl]}})),
+                None,
+            )
+            .await;
+        assert_error(&refused, 400, "invalid_request", "mtls.crl_files[0]");
+    }
 
     let as_alice = Api::with_client(&s, client(&tls, Some(&alice)));
     let read = as_alice.call(Method::GET, "/environments", None, None, None).await;
