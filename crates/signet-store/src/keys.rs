@@ -55,12 +55,14 @@ pub(crate) async fn insert(conn: &mut Tx, k: &StoredKey) -> Result<()> {
 }
 
 impl Store {
-    /// The keys to publish for an environment: the active one and every retired
-    /// key retired after `published_since` (its tokens may still be live).
+    /// The keys to publish for an environment: the active one first, then every
+    /// key retired after `published_since` (its tokens may still be live),
+    /// newest first; a rotation within the same second keeps that order.
     pub async fn signing_keys(&self, environment_id: &str, published_since: UnixTime) -> Result<Vec<StoredKey>> {
         let rows = query(
             "SELECT kid, environment_id, public_jwk, private_sealed, created_at, retired_at FROM signing_keys \
-             WHERE environment_id = $1 AND (retired_at IS NULL OR retired_at > $2) ORDER BY created_at DESC, kid",
+             WHERE environment_id = $1 AND (retired_at IS NULL OR retired_at > $2) \
+             ORDER BY CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, created_at DESC, kid",
         )
         .bind(environment_id)
         .bind(published_since)

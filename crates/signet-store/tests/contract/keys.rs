@@ -6,6 +6,7 @@ use crate::{NOW, TestDb};
 contracts!(
     signing_key_rotation_keeps_retired_keys_published,
     only_a_key_that_no_longer_signs_is_retired,
+    the_active_key_is_listed_first_even_when_rotated_in_the_same_second,
     reseal_all_moves_every_secret_to_the_new_kek,
     reseal_all_is_all_or_nothing,
 );
@@ -140,6 +141,20 @@ async fn reseal_all_is_all_or_nothing(db: TestDb) {
     );
     assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), Some(f));
     assert_eq!(audit_count(s).await, before);
+}
+
+/// Regression: two keys created in the same second were listed by kid, so
+/// the active one was first only by chance.
+async fn the_active_key_is_listed_first_even_when_rotated_in_the_same_second(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    for _ in 0..4 {
+        let next = stored_key(&env.id, vec![7; 16]);
+        s.rotate_signing_key(&next, NOW, &event("key.rotate", Some(&env.id))).await.unwrap();
+        let keys = s.signing_keys(&env.id, 0).await.unwrap();
+        assert_eq!(keys[0], next, "{keys:?}");
+        assert!(keys[1..].iter().all(|k| k.retired_at.is_some()));
+    }
 }
 
 async fn only_a_key_that_no_longer_signs_is_retired(db: TestDb) {
