@@ -8,6 +8,7 @@ pub mod clock;
 pub mod configuration;
 pub mod crypto;
 pub mod login;
+pub mod mfa;
 pub mod model;
 pub mod password;
 pub mod pingid;

@@ -57,7 +57,7 @@ pub enum SettingsFileError {
 }
 
 /// Go's `strconv.ParseBool`, with an empty value meaning false.
-fn go_bool(v: &str) -> Option<bool> {
+pub(crate) fn go_bool(v: &str) -> Option<bool> {
     match v {
         "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),

@@ -53,6 +53,61 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
     )
 }
 
+/// A TOTP method's parameters (Vault's `algorithm`, `digits`, `period`, `skew`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub algorithm: crate::mfa::Algorithm,
+    pub digits: u32,
+    pub period: u32,
+    pub skew: u32,
+}
+
+impl Params {
+    fn totp(&self, secret: &[u8]) -> Option<Totp> {
+        let algorithm = match self.algorithm {
+            crate::mfa::Algorithm::SHA1 => totp_rs::Algorithm::SHA1,
+            crate::mfa::Algorithm::SHA256 => totp_rs::Algorithm::SHA256,
+            crate::mfa::Algorithm::SHA512 => totp_rs::Algorithm::SHA512,
+        };
+        Builder::new()
+            .with_secret(secret.to_vec())
+            .with_algorithm(algorithm)
+            .with_digits(u8::try_from(self.digits).ok()?)
+            .with_step_duration(u64::from(self.period))
+            .with_skew(u16::try_from(self.skew).ok()?)
+            .build()
+            .ok()
+    }
+
+    /// The step a code matches, within the skew; spaces are ignored.
+    pub fn check(&self, secret: &[u8], code: &str, now: UnixTime) -> Option<i64> {
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        if code.len() != self.digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) || now < 0 {
+            return None;
+        }
+        self.totp(secret)?.check(&code, now as u64).map(|s| s as i64)
+    }
+
+    pub fn code_at(&self, secret: &[u8], now: UnixTime) -> Option<String> {
+        Some(self.totp(secret)?.generate(now.max(0) as u64).to_string())
+    }
+
+    /// The `otpauth://` URI with these parameters.
+    pub fn otpauth_uri(&self, issuer: &str, account: &str, secret: &[u8]) -> String {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20");
+        format!(
+            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
+            enc(issuer),
+            enc(account),
+            to_base32(secret),
+            enc(issuer),
+            self.algorithm.as_str(),
+            self.digits,
+            self.period
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +121,26 @@ mod tests {
         assert_eq!(check(secret, "287 082", 59), Some(1));
         assert_eq!(check(secret, "287083", 59), None);
         assert_eq!(check(secret, "28708", 59), None);
+    }
+
+    #[test]
+    fn rfc6238_vectors_for_every_algorithm() {
+        use crate::mfa::Algorithm;
+        // RFC 6238 Appendix B, T = 59, 8 digits; the seeds are 20, 32 and 64 bytes long.
+        let cases: [(Algorithm, &[u8], &str); 3] = [
+            (Algorithm::SHA1, b"12345678901234567890", "94287082"),
+            (Algorithm::SHA256, b"12345678901234567890123456789012", "46119246"),
+            (Algorithm::SHA512, b"1234567890123456789012345678901234567890123456789012345678901234", "90693936"),
+        ];
+        for (algorithm, secret, code) in cases {
+            let p = Params { algorithm, digits: 8, period: 30, skew: 0 };
+            assert_eq!(p.code_at(secret, 59).as_deref(), Some(code), "{algorithm:?}");
+            assert_eq!(p.check(secret, code, 59), Some(1));
+            // No skew: the next step's time does not take it.
+            assert_eq!(p.check(secret, code, 61), None);
+            assert_eq!(Params { skew: 1, ..p }.check(secret, code, 61), Some(1));
+            assert_eq!(p.check(secret, &code[2..], 59), None, "six digits are not eight");
+        }
     }
 
     #[test]

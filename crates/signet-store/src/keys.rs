@@ -133,6 +133,8 @@ impl Store {
         // still be sealed with the old key.
         query("UPDATE signing_keys SET private_sealed = private_sealed").execute(&mut tx).await?;
         query("UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL").execute(&mut tx).await?;
+        query("UPDATE mfa_methods SET version = version").execute(&mut tx).await?;
+        query("UPDATE mfa_totp_enrolments SET last_step = last_step").execute(&mut tx).await?;
         let keys = query("SELECT kid, private_sealed FROM signing_keys").fetch_all(&mut tx).await?;
         let mut count = 0;
         for r in &keys {
@@ -165,6 +167,29 @@ impl Store {
                 .map_err(crate::StoreError::Corrupt)?;
             query("UPDATE certificates SET private_key_sealed = $2 WHERE id = $1")
                 .bind(&id)
+                .bind(new)
+                .execute(&mut tx)
+                .await?;
+            count += 1;
+        }
+        let methods = query("SELECT id, secrets_sealed FROM mfa_methods").fetch_all(&mut tx).await?;
+        for r in &methods {
+            let id: String = r.try_get("id")?;
+            let sealed: Vec<u8> = r.try_get("secrets_sealed")?;
+            let new = reseal(&signet_core::mfa::secrets_purpose(&id), &sealed).map_err(crate::StoreError::Corrupt)?;
+            query("UPDATE mfa_methods SET secrets_sealed = $2 WHERE id = $1").bind(&id).bind(new).execute(&mut tx).await?;
+            count += 1;
+        }
+        let enrolments =
+            query("SELECT method_id, account_id, secret_sealed FROM mfa_totp_enrolments").fetch_all(&mut tx).await?;
+        for r in &enrolments {
+            let (method, account): (String, String) = (r.try_get("method_id")?, r.try_get("account_id")?);
+            let sealed: Vec<u8> = r.try_get("secret_sealed")?;
+            let new = reseal(&signet_core::mfa::enrolment_purpose(&method, &account), &sealed)
+                .map_err(crate::StoreError::Corrupt)?;
+            query("UPDATE mfa_totp_enrolments SET secret_sealed = $3 WHERE method_id = $1 AND account_id = $2")
+                .bind(&method)
+                .bind(&account)
                 .bind(new)
                 .execute(&mut tx)
                 .await?;

@@ -21,6 +21,7 @@ mod device;
 mod flows;
 mod grants;
 mod keys;
+mod mfa;
 mod migrate;
 mod settings;
 
@@ -37,6 +38,7 @@ pub use claims::StoredMapping;
 pub use flows::{BrowserSession, LoginFlow};
 pub use grants::{CodeRedemption, Revoked, Rotation};
 pub use keys::StoredKey;
+pub use mfa::{MfaWritten, TotpEnrolment};
 pub use settings::LOCKOUT_POLICY_KEY;
 
 #[derive(Debug, thiserror::Error)]

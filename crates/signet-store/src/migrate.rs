@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_certificates"),
     migration!(6, "0006_claim_mappings"),
     migration!(7, "0007_revoked_subjects"),
+    migration!(8, "0008_mfa"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

@@ -52,6 +52,8 @@ mod device;
 mod fixtures;
 #[path = "contract/keys.rs"]
 mod keys;
+#[path = "contract/mfa.rs"]
+mod mfa;
 #[path = "contract/sessions.rs"]
 mod sessions;
 #[path = "contract/setup.rs"]

@@ -1,0 +1,576 @@
+//! Login MFA methods and enforcements, as Vault's Login MFA API describes
+//! them (seed 002): what each method type takes, what a read shows, and the
+//! rules for writing them. Secrets of a method (PingID's token and key,
+//! Okta's API token, Duo's keys) are kept apart from what is shown, so the
+//! store seals them and no read can return them.
+
+pub mod enforcement;
+pub mod template;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::pingid;
+
+pub use enforcement::{Enforcement, EnforcementInput, SignOn, SignOnKind};
+pub use template::UsernameFormat;
+
+/// The four method types, by their path segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MethodType {
+    Totp,
+    Pingid,
+    Okta,
+    Duo,
+}
+
+impl MethodType {
+    pub const ALL: [MethodType; 4] = [MethodType::Totp, MethodType::Pingid, MethodType::Okta, MethodType::Duo];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodType::Totp => "totp",
+            MethodType::Pingid => "pingid",
+            MethodType::Okta => "okta",
+            MethodType::Duo => "duo",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MethodType> {
+        MethodType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// How the sign-on pages name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            MethodType::Totp => "Authenticator app",
+            MethodType::Pingid => "PingID",
+            MethodType::Okta => "Okta Verify",
+            MethodType::Duo => "Duo",
+        }
+    }
+}
+
+/// A TOTP method's hash (Vault's `algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Algorithm {
+    SHA1,
+    SHA256,
+    SHA512,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::SHA1 => "SHA1",
+            Algorithm::SHA256 => "SHA256",
+            Algorithm::SHA512 => "SHA512",
+        }
+    }
+}
+
+/// Vault's TOTP method fields and their defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totp {
+    pub issuer: String,
+    pub period: u32,
+    pub key_size: u32,
+    pub qr_size: u32,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub skew: u32,
+    pub max_validation_attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingId {
+    pub use_signature: bool,
+    pub idp_url: String,
+    pub org_alias: String,
+    pub admin_url: String,
+    pub authenticator_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Okta {
+    pub org_name: String,
+    /// Empty when the legacy `production` flag chose the domain.
+    pub base_url: String,
+    pub production: bool,
+    pub primary_email: bool,
+}
+
+impl Okta {
+    /// The organisation's URL, as Vault builds it: `https://{org_name}.{base_url}`.
+    /// A base URL with a scheme is used as it is (a signet extension, for
+    /// an Okta-compatible service at its own address).
+    pub fn org_url(&self) -> String {
+        let base = match (self.base_url.as_str(), self.production) {
+            ("", true) => "okta.com",
+            ("", false) => "oktapreview.com",
+            (b, _) => b,
+        };
+        if base.starts_with("https://") || base.starts_with("http://") {
+            base.trim_end_matches('/').to_owned()
+        } else {
+            format!("https://{}.{base}", self.org_name)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duo {
+    pub api_hostname: String,
+    pub push_info: String,
+    pub use_passcode: bool,
+}
+
+impl Duo {
+    /// `https://{api_hostname}`; a hostname with a scheme is used as it is.
+    pub fn api_url(&self) -> String {
+        let h = self.api_hostname.trim_end_matches('/');
+        if h.starts_with("https://") || h.starts_with("http://") { h.to_owned() } else { format!("https://{h}") }
+    }
+}
+
+/// What a method shows; its secrets are in `Secrets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Settings {
+    Totp(Totp),
+    Pingid(PingId),
+    Okta(Okta),
+    Duo(Duo),
+}
+
+impl Settings {
+    pub fn method_type(&self) -> MethodType {
+        match self {
+            Settings::Totp(_) => MethodType::Totp,
+            Settings::Pingid(_) => MethodType::Pingid,
+            Settings::Okta(_) => MethodType::Okta,
+            Settings::Duo(_) => MethodType::Duo,
+        }
+    }
+}
+
+/// A method's secrets, sealed at rest. `Debug` names the keys only.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secrets(pub std::collections::BTreeMap<String, String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Secrets {
+    pub fn get(&self, key: &str) -> &str {
+        self.0.get(key).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// A method as stored: what it shows, and its sealed secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Method {
+    pub id: String,
+    pub name: String,
+    pub username_format: String,
+    pub settings: Settings,
+    pub sealed_secrets: Vec<u8>,
+    pub version: i64,
+    pub created_at: i64,
+}
+
+impl Method {
+    pub fn method_type(&self) -> MethodType {
+        self.settings.method_type()
+    }
+
+    /// The read answer's `data`, as Vault shapes it for each type. Never a secret.
+    pub fn to_vault(&self) -> Value {
+        let mut data = match &self.settings {
+            Settings::Totp(t) => json!({
+                "issuer": t.issuer,
+                "period": t.period,
+                "digits": t.digits,
+                "skew": t.skew,
+                "key_size": t.key_size,
+                "qr_size": t.qr_size,
+                "algorithm": t.algorithm.as_str(),
+                "max_validation_attempts": t.max_validation_attempts,
+            }),
+            Settings::Pingid(p) => json!({
+                "use_signature": p.use_signature,
+                "idp_url": p.idp_url,
+                "org_alias": p.org_alias,
+                "admin_url": p.admin_url,
+                "authenticator_url": p.authenticator_url,
+            }),
+            Settings::Okta(o) => {
+                let mut v = json!({
+                    "org_name": o.org_name,
+                    "mount_accessor": "",
+                    "username_format": self.username_format,
+                    "primary_email": o.primary_email,
+                });
+                if o.base_url.is_empty() {
+                    v["production"] = json!(o.production);
+                } else {
+                    v["base_url"] = json!(o.base_url);
+                }
+                v
+            }
+            Settings::Duo(d) => json!({
+                "api_hostname": d.api_hostname,
+                "pushinfo": d.push_info,
+                "mount_accessor": "",
+                "username_format": self.username_format,
+                "use_passcode": d.use_passcode,
+            }),
+        };
+        data["type"] = json!(self.method_type().as_str());
+        data["id"] = json!(self.id);
+        data["name"] = json!(self.name);
+        data["namespace_id"] = json!(NAMESPACE_ID);
+        data["namespace_path"] = json!(NAMESPACE_PATH);
+        data
+    }
+}
+
+/// signetd has one namespace, Vault's root.
+pub const NAMESPACE_ID: &str = "root";
+pub const NAMESPACE_PATH: &str = "root";
+
+/// Vault's default for `max_validation_attempts`.
+pub const DEFAULT_MAX_VALIDATION_ATTEMPTS: u32 = 5;
+
+/// A write of a method: what the request body says, checked.
+#[derive(Debug, Clone)]
+pub struct MethodWrite {
+    /// `None`: the body did not name it (an update keeps the old one).
+    pub name: Option<String>,
+    pub username_format: Option<UsernameFormat>,
+    pub settings: Settings,
+    pub secrets: Secrets,
+    /// Body fields this type does not take, for Vault's warning.
+    pub ignored: Vec<String>,
+}
+
+/// Reads a create or update body for `kind`. Every field the type takes is
+/// read; absent ones take Vault's defaults (an update replaces the whole
+/// method), except `method_name` and `username_format`.
+pub fn parse_method(kind: MethodType, body: &Map<String, Value>) -> Result<MethodWrite, String> {
+    let f = Fields(body);
+    let mut known: Vec<&str> = vec!["method_name", "username_format"];
+    let name = f.string("method_name")?.filter(|n| !n.is_empty());
+    if let Some(n) = &name
+        && (n.len() > 256 || n.chars().any(char::is_control))
+    {
+        return Err("method_name must be at most 256 characters, without control characters".into());
+    }
+    let username_format = match f.string("username_format")? {
+        Some(s) => Some(UsernameFormat::parse(&s)?),
+        None => None,
+    };
+    let mut secrets = Secrets::default();
+    let settings = match kind {
+        MethodType::Totp => {
+            known.extend(["issuer", "period", "key_size", "qr_size", "algorithm", "digits", "skew", "max_validation_attempts"]);
+            let algorithm = match f.string("algorithm")?.as_deref().unwrap_or("SHA1") {
+                "SHA1" => Algorithm::SHA1,
+                "SHA256" => Algorithm::SHA256,
+                "SHA512" => Algorithm::SHA512,
+                _ => return Err("unrecognized algorithm".into()),
+            };
+            let digits = f.int("digits")?.unwrap_or(6);
+            if digits != 6 && digits != 8 {
+                return Err("digits can only be 6 or 8".into());
+            }
+            let period = f.int("period")?.unwrap_or(30);
+            if period <= 0 {
+                return Err("period must be greater than zero".into());
+            }
+            if period > 300 {
+                return Err("period must be at most 300 seconds".into());
+            }
+            let skew = f.int("skew")?.unwrap_or(1);
+            if skew != 0 && skew != 1 {
+                return Err("skew must be 0 or 1".into());
+            }
+            let key_size = f.int("key_size")?.unwrap_or(20);
+            if key_size <= 0 {
+                return Err("key_size must be greater than zero".into());
+            }
+            if !(16..=128).contains(&key_size) {
+                return Err("key_size must be between 16 and 128 bytes (RFC 4226 asks for at least 128 bits)".into());
+            }
+            let issuer = f.string("issuer")?.unwrap_or_default();
+            if issuer.is_empty() {
+                return Err("issuer must be set".into());
+            }
+            if issuer.contains(':') || issuer.len() > 256 {
+                return Err("issuer must be at most 256 characters and must not contain ':'".into());
+            }
+            let qr_size = f.int("qr_size")?.unwrap_or(200);
+            if !(0..=2048).contains(&qr_size) {
+                return Err("qr_size must be between 0 and 2048".into());
+            }
+            let max = f.int("max_validation_attempts")?.unwrap_or(0);
+            if max < 0 {
+                return Err("max_validation_attempts must be greater than zero".into());
+            }
+            Settings::Totp(Totp {
+                issuer,
+                period: period as u32,
+                key_size: key_size as u32,
+                qr_size: qr_size as u32,
+                algorithm,
+                digits: digits as u32,
+                skew: skew as u32,
+                max_validation_attempts: if max == 0 { DEFAULT_MAX_VALIDATION_ATTEMPTS } else { max.min(100) as u32 },
+            })
+        }
+        MethodType::Pingid => {
+            known.push("settings_file_base64");
+            let file = f.string("settings_file_base64")?.unwrap_or_default();
+            let s = pingid::parse_settings_file(&file).map_err(|e| e.to_string())?;
+            secrets.0.insert("token".into(), s.token.expose().clone());
+            secrets.0.insert("use_base64_key".into(), s.use_base64_key.expose().clone());
+            Settings::Pingid(PingId {
+                use_signature: s.use_signature,
+                idp_url: s.idp_url.clone(),
+                org_alias: s.org_alias.clone(),
+                admin_url: s.admin_url.clone(),
+                authenticator_url: s.authenticator_url.clone(),
+            })
+        }
+        MethodType::Okta => {
+            known.extend(["org_name", "api_token", "base_url", "production", "primary_email"]);
+            let org_name = f.string("org_name")?.unwrap_or_default();
+            if org_name.is_empty() {
+                return Err("org_name must be set".into());
+            }
+            let token = f.string("api_token")?.unwrap_or_default();
+            if token.is_empty() {
+                return Err("api_token must be set".into());
+            }
+            secrets.0.insert("api_token".into(), token);
+            let production = f.bool("production")?.unwrap_or(true);
+            let base_url = f.string("base_url")?.unwrap_or_default();
+            let o = Okta { org_name, base_url, production, primary_email: f.bool("primary_email")?.unwrap_or(false) };
+            url::Url::parse(&o.org_url()).map_err(|e| format!("error parsing given base_url: {e}"))?;
+            Settings::Okta(o)
+        }
+        MethodType::Duo => {
+            known.extend(["secret_key", "integration_key", "api_hostname", "push_info", "use_passcode"]);
+            let secret_key = f.string("secret_key")?.unwrap_or_default();
+            if secret_key.is_empty() {
+                return Err("secret_key is empty".into());
+            }
+            let integration_key = f.string("integration_key")?.unwrap_or_default();
+            if integration_key.is_empty() {
+                return Err("integration_key is empty".into());
+            }
+            let api_hostname = f.string("api_hostname")?.unwrap_or_default();
+            if api_hostname.is_empty() {
+                return Err("api_hostname is empty".into());
+            }
+            secrets.0.insert("secret_key".into(), secret_key);
+            secrets.0.insert("integration_key".into(), integration_key);
+            let d = Duo {
+                api_hostname,
+                push_info: f.string("push_info")?.unwrap_or_default(),
+                use_passcode: f.bool("use_passcode")?.unwrap_or(false),
+            };
+            url::Url::parse(&d.api_url()).map_err(|e| format!("api_hostname is not a host name: {e}"))?;
+            Settings::Duo(d)
+        }
+    };
+    let ignored = body.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
+    Ok(MethodWrite { name, username_format, settings, secrets, ignored })
+}
+
+/// Reads fields the way Vault's field schema does: numbers and booleans
+/// may also come as strings.
+pub struct Fields<'a>(pub &'a Map<String, Value>);
+
+impl Fields<'_> {
+    pub fn string(&self, key: &str) -> Result<Option<String>, String> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(format!("{key}: expected a string")),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> Result<Option<i64>, String> {
+        let bad = || format!("{key}: expected an integer");
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad()),
+            Some(_) => Err(bad()),
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) => pingid::go_bool(s).map(Some).ok_or_else(|| format!("{key}: expected a boolean")),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(0) => Ok(Some(false)),
+                Some(1) => Ok(Some(true)),
+                _ => Err(format!("{key}: expected a boolean")),
+            },
+            Some(_) => Err(format!("{key}: expected a boolean")),
+        }
+    }
+
+    /// A list of strings: a JSON array, or one comma-separated string, as Vault takes `TypeCommaStringSlice`.
+    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, String> {
+        let bad = || format!("{key}: expected a list of strings");
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => {
+                Ok(Some(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()))
+            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(|s| s.trim().to_owned()).ok_or_else(bad))
+                .filter(|s| s.as_ref().map_or(true, |s| !s.is_empty()))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(bad()),
+        }
+    }
+}
+
+/// Whether `id` is a method id as Vault routes them: a lower-case UUID.
+pub fn is_method_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        })
+}
+
+/// The sealing purpose (AAD) of a method's secrets.
+pub fn secrets_purpose(method_id: &str) -> String {
+    format!("mfa-method:{method_id}")
+}
+
+/// The sealing purpose of one person's TOTP secret for one method.
+pub fn enrolment_purpose(method_id: &str, account_id: &str) -> String {
+    format!("mfa-totp:{method_id}:{account_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn totp_defaults_are_vaults() {
+        let w = parse_method(MethodType::Totp, &body(json!({"issuer": "signet"}))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            w.settings,
+            Settings::Totp(Totp {
+                issuer: "signet".into(),
+                period: 30,
+                key_size: 20,
+                qr_size: 200,
+                algorithm: Algorithm::SHA1,
+                digits: 6,
+                skew: 1,
+                max_validation_attempts: 5,
+            })
+        );
+        assert!(w.name.is_none() && w.username_format.is_none());
+    }
+
+    #[test]
+    fn totp_fields_are_checked_with_vaults_messages() {
+        let cases = [
+            (json!({}), "issuer must be set"),
+            (json!({"issuer": "x", "digits": 7}), "digits can only be 6 or 8"),
+            (json!({"issuer": "x", "skew": 2}), "skew must be 0 or 1"),
+            (json!({"issuer": "x", "period": 0}), "period must be greater than zero"),
+            (json!({"issuer": "x", "algorithm": "MD5"}), "unrecognized algorithm"),
+            (json!({"issuer": "x", "max_validation_attempts": -1}), "max_validation_attempts must be greater than zero"),
+            (json!({"issuer": "x", "period": "soon"}), "period: expected an integer"),
+            (json!({"issuer": ["x"]}), "issuer: expected a string"),
+        ];
+        for (b, want) in cases {
+            assert_eq!(parse_method(MethodType::Totp, &body(b.clone())).err().as_deref(), Some(want), "{b}");
+        }
+        // Strings for numbers, as Vault's field schema takes them.
+        let w = parse_method(MethodType::Totp, &body(json!({"issuer": "x", "digits": "8", "algorithm": "SHA512"})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Settings::Totp(t) = w.settings else { panic!("not totp") };
+        assert_eq!((t.digits, t.algorithm), (8, Algorithm::SHA512));
+    }
+
+    #[test]
+    fn secrets_are_never_in_what_a_read_shows() {
+        let file = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "use_base64_key=c2VjcmV0\ntoken=tok-123\nidp_url=https://idp.example/pingid\norg_alias=org\n",
+        );
+        let w = parse_method(MethodType::Pingid, &body(json!({"settings_file_base64": file})))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(w.secrets.get("token"), "tok-123");
+        let m = Method {
+            id: "f8381105-67f0-4105-8662-4b07ae5c1233".into(),
+            name: String::new(),
+            username_format: String::new(),
+            settings: w.settings,
+            sealed_secrets: vec![],
+            version: 1,
+            created_at: 0,
+        };
+        let shown = m.to_vault().to_string();
+        assert!(!shown.contains("tok-123") && !shown.contains("c2VjcmV0") && !shown.contains("token"));
+        assert!(!format!("{:?}", w.secrets).contains("tok-123"));
+        for key in ["use_signature", "idp_url", "org_alias", "admin_url", "authenticator_url", "type", "id", "name"] {
+            assert!(m.to_vault().get(key).is_some(), "{key}");
+        }
+        assert_eq!(m.to_vault()["namespace_path"], "root");
+    }
+
+    #[test]
+    fn okta_and_duo_require_their_keys() {
+        assert_eq!(parse_method(MethodType::Okta, &body(json!({}))).err().as_deref(), Some("org_name must be set"));
+        assert_eq!(
+            parse_method(MethodType::Okta, &body(json!({"org_name": "acme"}))).err().as_deref(),
+            Some("api_token must be set")
+        );
+        assert_eq!(parse_method(MethodType::Duo, &body(json!({}))).err().as_deref(), Some("secret_key is empty"));
+        let w = parse_method(
+            MethodType::Okta,
+            &body(json!({"org_name": "acme", "api_token": "t", "surplus": 1})),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(w.ignored, vec!["surplus".to_string()]);
+        let Settings::Okta(o) = w.settings else { panic!("not okta") };
+        assert_eq!(o.org_url(), "https://acme.okta.com");
+    }
+
+    #[test]
+    fn method_ids_are_lower_case_uuids() {
+        assert!(is_method_id("f8381105-67f0-4105-8662-4b07ae5c1233"));
+        assert!(!is_method_id("F8381105-67F0-4105-8662-4B07AE5C1233"));
+        assert!(!is_method_id("f8381105-67f0-4105-8662-4b07ae5c123"));
+        assert!(!is_method_id("f8381105x67f0-4105-8662-4b07ae5c1233"));
+        assert!(!is_method_id("../../etc/passwd"));
+    }
+}

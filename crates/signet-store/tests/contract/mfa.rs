@@ -1,0 +1,118 @@
+//! Login MFA: unique method names, methods in use kept, enforcements that
+//! name only existing methods, and TOTP enrolments that spend each step once.
+
+use signet_core::mfa::{Algorithm, Enforcement, Method, MethodType, Settings, Totp};
+use signet_core::audit::AuditEvent;
+use signet_store::MfaWritten;
+
+use crate::fixtures::*;
+use crate::{NOW, TestDb};
+
+contracts!(methods_and_enforcements_keep_their_rules, totp_enrolments_spend_each_step_once);
+
+fn totp_method(id: &str, name: &str) -> Method {
+    Method {
+        id: id.into(),
+        name: name.into(),
+        username_format: String::new(),
+        settings: Settings::Totp(Totp {
+            issuer: "signet".into(),
+            period: 30,
+            key_size: 20,
+            qr_size: 200,
+            algorithm: Algorithm::SHA1,
+            digits: 6,
+            skew: 1,
+            max_validation_attempts: 5,
+        }),
+        sealed_secrets: vec![1, 2, 3],
+        version: 1,
+        created_at: NOW,
+    }
+}
+
+fn ev() -> AuditEvent {
+    event("mfa", None)
+}
+
+const M1: &str = "00000000-0000-4000-8000-000000000001";
+const M2: &str = "00000000-0000-4000-8000-000000000002";
+
+async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
+    let s = &db.store;
+    let before = audit_count(s).await;
+    assert_eq!(s.insert_mfa_method(&totp_method(M1, "phones"), &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.insert_mfa_method(&totp_method(M2, "phones"), &ev()).await.unwrap(), MfaWritten::NameTaken);
+    assert_eq!(s.insert_mfa_method(&totp_method(M2, ""), &ev()).await.unwrap(), MfaWritten::Done);
+    // Unnamed methods do not clash with each other.
+    let m3 = "00000000-0000-4000-8000-000000000003";
+    assert_eq!(s.insert_mfa_method(&totp_method(m3, ""), &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.mfa_methods(None).await.unwrap().iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), [M1, M2, m3]);
+    assert!(s.mfa_methods(Some(MethodType::Pingid)).await.unwrap().is_empty());
+    assert_eq!(s.mfa_method(M1).await.unwrap().unwrap(), totp_method(M1, "phones"));
+
+    let mut renamed = totp_method(M2, "phones");
+    assert_eq!(s.update_mfa_method(&renamed, &ev()).await.unwrap(), MfaWritten::NameTaken);
+    renamed.name = "laptops".into();
+    assert_eq!(s.update_mfa_method(&renamed, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.mfa_method(M2).await.unwrap().unwrap().version, 2);
+    assert_eq!(
+        s.update_mfa_method(&totp_method("00000000-0000-4000-8000-00000000000f", ""), &ev()).await.unwrap(),
+        MfaWritten::Missing
+    );
+
+    let e = Enforcement {
+        name: "admins".into(),
+        id: id(),
+        mfa_method_ids: vec![M1.into()],
+        auth_method_types: vec!["password".into()],
+        ..Default::default()
+    };
+    let unknown = Enforcement { mfa_method_ids: vec!["nope".into()], ..e.clone() };
+    assert_eq!(s.put_mfa_enforcement(&unknown, NOW, &ev()).await.unwrap(), MfaWritten::UnknownMethod);
+    assert_eq!(s.mfa_enforcement("admins").await.unwrap(), None, "nothing half-written");
+    assert_eq!(s.put_mfa_enforcement(&e, NOW, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(
+        s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap(),
+        MfaWritten::InUse(vec!["admins".into()])
+    );
+    assert_eq!(s.delete_mfa_method(M1, MethodType::Okta, &ev()).await.unwrap(), MfaWritten::Missing, "type must match");
+    // Re-pointing the enforcement frees the first method.
+    let moved = Enforcement { mfa_method_ids: vec![M2.into()], ..e.clone() };
+    assert_eq!(s.put_mfa_enforcement(&moved, NOW, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.mfa_enforcements().await.unwrap(), vec![moved]);
+    assert_eq!(s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.mfa_method(M1).await.unwrap(), None);
+    assert_eq!(s.delete_mfa_enforcement("admins", &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.delete_mfa_enforcement("admins", &ev()).await.unwrap(), MfaWritten::Missing);
+    assert_eq!(s.delete_mfa_method(M2, MethodType::Totp, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(audit_count(s).await, before + 9, "3 creates, 1 update, 2 puts, 3 deletes; no refusal is recorded");
+    }
+
+async fn totp_enrolments_spend_each_step_once(db: TestDb) {
+    let s = &db.store;
+    s.insert_mfa_method(&totp_method(M1, ""), &ev()).await.unwrap();
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+    assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap(), None);
+    assert!(s.enrol_totp(M1, &a.id, b"sealed", 100, NOW, &ev()).await.unwrap());
+    assert!(!s.enrol_totp(M1, &a.id, b"other", 101, NOW, &ev()).await.unwrap(), "enrolled once");
+    assert!(!s.enrol_totp(M2, &a.id, b"sealed", 100, NOW, &ev()).await.unwrap(), "no such method");
+    assert!(!s.spend_enrolled_step(M1, &a.id, 100).await.unwrap(), "the enrolment's own code is spent");
+    assert!(s.spend_enrolled_step(M1, &a.id, 101).await.unwrap());
+    assert!(!s.spend_enrolled_step(M1, &a.id, 101).await.unwrap());
+
+    s.fail_enrolled_code(M1, &a.id, NOW, 30).await.unwrap();
+    s.fail_enrolled_code(M1, &a.id, NOW + 1, 30).await.unwrap();
+    let e = s.totp_enrolment(M1, &a.id).await.unwrap().unwrap();
+    assert_eq!((e.failures, e.failed_until, e.secret_sealed.as_slice()), (2, NOW + 31, &b"sealed"[..]));
+    assert!(!format!("{e:?}").contains("115"), "Debug leaves the secret out");
+    // After the window, counting starts again.
+    s.fail_enrolled_code(M1, &a.id, NOW + 100, 30).await.unwrap();
+    assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap().unwrap().failures, 1);
+    assert!(s.spend_enrolled_step(M1, &a.id, 102).await.unwrap());
+    assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap().unwrap().failures, 0);
+    // Deleting the method ends its enrolments.
+    s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap();
+    assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap(), None);
+}
