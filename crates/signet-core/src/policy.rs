@@ -54,10 +54,12 @@ pub enum Resource {
     ConfigArchive,
     ConfigStore,
     Audit,
+    /// Login MFA methods and enforcements (the Vault-compatible API).
+    Mfa,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 15] = [
+    pub const ALL: [Resource; 16] = [
         Resource::AdminAccounts,
         Resource::OwnPassword,
         Resource::Environments,
@@ -73,6 +75,7 @@ impl Resource {
         Resource::ConfigArchive,
         Resource::ConfigStore,
         Resource::Audit,
+        Resource::Mfa,
     ];
 
     /// Whether reading it also needs all four roles (it exports secrets or
@@ -89,7 +92,11 @@ impl Resource {
         Some(match self {
             Resource::AdminAccounts | Resource::PrivilegedWorkers => &[Role::UserAdmin],
             Resource::OwnPassword => &[],
-            Resource::Environments | Resource::Applications | Resource::EndUsers | Resource::Policies => &[Role::Admin],
+            Resource::Environments
+            | Resource::Applications
+            | Resource::EndUsers
+            | Resource::Policies
+            | Resource::Mfa => &[Role::Admin],
             Resource::ClaimMappings => &[Role::ExpressionAdmin],
             Resource::SigningKeys | Resource::Certificates => &[Role::CryptoAdmin],
             Resource::AuthenticationSettings | Resource::Bulk | Resource::ConfigArchive | Resource::ConfigStore => {
@@ -196,6 +203,7 @@ mod tests {
             Resource::ConfigArchive => (ALL4, ALL4),
             Resource::ConfigStore => (ALL4, ALL4),
             Resource::Audit => (ANY, None),
+            Resource::Mfa => (ANY, Some(&[A])),
         }
     }
 

@@ -24,6 +24,7 @@ pub mod routes;
 pub mod sealed;
 pub mod serve;
 pub mod state;
+pub mod vault;
 pub mod web;
 
 use std::time::Instant;
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route(routes::METRICS, get(ops::metrics))
         .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
         .nest(admin::PREFIX, admin::router().layer(DefaultBodyLimit::max(admin::MAX_BODY)))
+        .nest(vault::PREFIX, vault::router().layer(DefaultBodyLimit::max(vault::MAX_BODY)))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

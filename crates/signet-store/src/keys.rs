@@ -177,7 +177,11 @@ impl Store {
             let id: String = r.try_get("id")?;
             let sealed: Vec<u8> = r.try_get("secrets_sealed")?;
             let new = reseal(&signet_core::mfa::secrets_purpose(&id), &sealed).map_err(crate::StoreError::Corrupt)?;
-            query("UPDATE mfa_methods SET secrets_sealed = $2 WHERE id = $1").bind(&id).bind(new).execute(&mut tx).await?;
+            query("UPDATE mfa_methods SET secrets_sealed = $2 WHERE id = $1")
+                .bind(&id)
+                .bind(new)
+                .execute(&mut tx)
+                .await?;
             count += 1;
         }
         let enrolments =

@@ -25,7 +25,8 @@ pub enum SignOnKind {
 }
 
 impl SignOnKind {
-    pub const ALL: [SignOnKind; 4] = [SignOnKind::Password, SignOnKind::Federated, SignOnKind::Ldap, SignOnKind::Radius];
+    pub const ALL: [SignOnKind; 4] =
+        [SignOnKind::Password, SignOnKind::Federated, SignOnKind::Ldap, SignOnKind::Radius];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -181,7 +182,9 @@ mod tests {
         assert_eq!(parse(json!({"auth_method_types": ["password"]})).err().as_deref(), Some("missing method ids"));
         assert_eq!(
             parse(json!({"mfa_method_ids": ["m"]})).err().as_deref(),
-            Some("One of auth_method_accessors, auth_method_types, identity_group_ids, identity_entity_ids must be specified")
+            Some(
+                "One of auth_method_accessors, auth_method_types, identity_group_ids, identity_entity_ids must be specified"
+            )
         );
         assert_eq!(
             parse(json!({"mfa_method_ids": ["m"], "auth_method_types": ["userpass"]})).err().as_deref(),

@@ -277,7 +277,16 @@ pub fn parse_method(kind: MethodType, body: &Map<String, Value>) -> Result<Metho
     let mut secrets = Secrets::default();
     let settings = match kind {
         MethodType::Totp => {
-            known.extend(["issuer", "period", "key_size", "qr_size", "algorithm", "digits", "skew", "max_validation_attempts"]);
+            known.extend([
+                "issuer",
+                "period",
+                "key_size",
+                "qr_size",
+                "algorithm",
+                "digits",
+                "skew",
+                "max_validation_attempts",
+            ]);
             let algorithm = match f.string("algorithm")?.as_deref().unwrap_or("SHA1") {
                 "SHA1" => Algorithm::SHA1,
                 "SHA256" => Algorithm::SHA256,
@@ -506,7 +515,10 @@ mod tests {
             (json!({"issuer": "x", "skew": 2}), "skew must be 0 or 1"),
             (json!({"issuer": "x", "period": 0}), "period must be greater than zero"),
             (json!({"issuer": "x", "algorithm": "MD5"}), "unrecognized algorithm"),
-            (json!({"issuer": "x", "max_validation_attempts": -1}), "max_validation_attempts must be greater than zero"),
+            (
+                json!({"issuer": "x", "max_validation_attempts": -1}),
+                "max_validation_attempts must be greater than zero",
+            ),
             (json!({"issuer": "x", "period": "soon"}), "period: expected an integer"),
             (json!({"issuer": ["x"]}), "issuer: expected a string"),
         ];
@@ -555,11 +567,8 @@ mod tests {
             Some("api_token must be set")
         );
         assert_eq!(parse_method(MethodType::Duo, &body(json!({}))).err().as_deref(), Some("secret_key is empty"));
-        let w = parse_method(
-            MethodType::Okta,
-            &body(json!({"org_name": "acme", "api_token": "t", "surplus": 1})),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let w = parse_method(MethodType::Okta, &body(json!({"org_name": "acme", "api_token": "t", "surplus": 1})))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.ignored, vec!["surplus".to_string()]);
         let Settings::Okta(o) = w.settings else { panic!("not okta") };
         assert_eq!(o.org_url(), "https://acme.okta.com");

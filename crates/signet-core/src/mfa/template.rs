@@ -150,7 +150,8 @@ pub fn accessor(s: &str) -> Option<Accessor> {
         };
         return Some(Accessor::Kind(kind));
     }
-    let valid = !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let valid =
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     valid.then(|| Accessor::Environment(s.to_owned()))
 }
 

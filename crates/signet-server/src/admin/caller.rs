@@ -618,6 +618,15 @@ async fn oauth(
             return external_token(state, ext, token, ip, now).await;
         }
     }
+    signet_token(state, token, ip).await
+}
+
+/// An access token of a signetd environment with the admin API audience,
+/// from an admin account or a worker holding admin roles: what the admin
+/// API's OAuth scheme and the Vault-compatible API accept. Roles are read
+/// from the store now, never from the token.
+pub async fn signet_token(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Caller>, AdminError> {
+    let now = state.now();
     let key = hmac_sha256(&state.admin_auth.key, token.as_bytes());
     let (env_id, claims) = match state.admin_auth.verified_token(&key) {
         // Verified before: still unexpired, unrevoked (the shared revocation

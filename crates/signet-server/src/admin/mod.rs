@@ -174,6 +174,14 @@ impl AdminError {
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn internal(e: impl std::fmt::Display) -> AdminError {
         tracing::error!(error = %e, request_id = %crate::request_id(), "admin API failure");
         AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server failed; see its log")

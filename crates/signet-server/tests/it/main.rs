@@ -27,4 +27,5 @@ mod ops;
 mod radius;
 mod signon;
 mod tokens;
+mod vault;
 mod webdriver;

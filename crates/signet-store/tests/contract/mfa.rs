@@ -1,8 +1,8 @@
 //! Login MFA: unique method names, methods in use kept, enforcements that
 //! name only existing methods, and TOTP enrolments that spend each step once.
 
-use signet_core::mfa::{Algorithm, Enforcement, Method, MethodType, Settings, Totp};
 use signet_core::audit::AuditEvent;
+use signet_core::mfa::{Algorithm, Enforcement, Method, MethodType, Settings, Totp};
 use signet_store::MfaWritten;
 
 use crate::fixtures::*;
@@ -87,7 +87,7 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
     assert_eq!(s.delete_mfa_enforcement("admins", &ev()).await.unwrap(), MfaWritten::Missing);
     assert_eq!(s.delete_mfa_method(M2, MethodType::Totp, &ev()).await.unwrap(), MfaWritten::Done);
     assert_eq!(audit_count(s).await, before + 9, "3 creates, 1 update, 2 puts, 3 deletes; no refusal is recorded");
-    }
+}
 
 async fn totp_enrolments_spend_each_step_once(db: TestDb) {
     let s = &db.store;

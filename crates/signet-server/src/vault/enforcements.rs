@@ -1,0 +1,96 @@
+//! `identity/mfa/login-enforcement[/:name]`: which sign-ons need which methods.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{Method as Verb, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, json};
+use signet_core::audit::digest_of;
+use signet_core::mfa::enforcement::valid_name;
+use signet_core::mfa::{Enforcement, EnforcementInput};
+use signet_core::policy::Action;
+use signet_store::MfaWritten;
+
+use super::{Op, VaultCaller, VaultError, body, data, list, op};
+use crate::state::AppState;
+
+type Answer = Result<Response, VaultError>;
+
+pub async fn root(State(state): State<AppState>, caller: VaultCaller, verb: Verb, uri: Uri) -> Answer {
+    if op(&verb, uri.query()) != Op::List {
+        return Err(VaultError::unsupported());
+    }
+    caller.allow(&state, Action::Read).await?;
+    let all = state.store.mfa_enforcements().await?;
+    let mut info = Map::new();
+    let keys = all
+        .iter()
+        .map(|e| {
+            info.insert(e.name.clone(), e.to_vault());
+            e.name.clone()
+        })
+        .collect();
+    Ok(list(keys, info))
+}
+
+pub async fn one(
+    State(state): State<AppState>,
+    caller: VaultCaller,
+    Path(name): Path<String>,
+    verb: Verb,
+    uri: Uri,
+    bytes: Bytes,
+) -> Answer {
+    if !valid_name(&name) {
+        return Err(VaultError::not_found());
+    }
+    match op(&verb, uri.query()) {
+        Op::Read => {
+            caller.allow(&state, Action::Read).await?;
+            match state.store.mfa_enforcement(&name).await? {
+                Some(e) => Ok(data(e.to_vault(), vec![])),
+                None => Err(VaultError::not_found()),
+            }
+        }
+        Op::Write => write(&state, &caller, &name, &bytes).await,
+        Op::Delete => {
+            caller.allow(&state, Action::Write).await?;
+            let Some(e) = state.store.mfa_enforcement(&name).await? else { return Err(VaultError::not_found()) };
+            let mut ev = caller.0.event("mfa.enforcement.delete", &e.id, state.now())?;
+            ev.digest = digest_of(&e.to_vault());
+            match state.store.delete_mfa_enforcement(&name, &ev).await? {
+                MfaWritten::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+                _ => Err(VaultError::not_found()),
+            }
+        }
+        _ => Err(VaultError::unsupported()),
+    }
+}
+
+/// Creates or replaces an enforcement, with Vault's checks and messages:
+/// every method, environment (accessor) and account (entity) it names must exist.
+async fn write(state: &AppState, caller: &VaultCaller, name: &str, bytes: &Bytes) -> Answer {
+    caller.allow(state, Action::Write).await?;
+    let input = EnforcementInput::parse(&body(bytes)?).map_err(VaultError::invalid)?;
+    for env in input.auth_method_accessors.iter().flatten() {
+        if state.store.environment(env).await?.is_none() {
+            return Err(VaultError::invalid("one of the auth method accessors provided is invalid"));
+        }
+    }
+    for account in input.identity_entity_ids.iter().flatten() {
+        if state.store.account(account).await?.is_none() {
+            return Err(VaultError::invalid("one of the provided entity ids doesn't exist"));
+        }
+    }
+    let old = state.store.mfa_enforcement(name).await?;
+    let id = signet_core::crypto::random_id().map_err(VaultError::internal)?;
+    let e: Enforcement = input.apply(name, id, old.as_ref());
+    let action = if old.is_some() { "mfa.enforcement.update" } else { "mfa.enforcement.create" };
+    let mut ev = caller.0.event(action, &e.id, state.now())?;
+    ev.digest = digest_of(&json!(e.to_vault()));
+    match state.store.put_mfa_enforcement(&e, state.now(), &ev).await? {
+        MfaWritten::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+        MfaWritten::UnknownMethod => Err(VaultError::invalid("one of the provided method ids doesn't exist")),
+        other => Err(VaultError::internal(format!("unexpected outcome {other:?}"))),
+    }
+}

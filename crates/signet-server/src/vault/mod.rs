@@ -1,0 +1,205 @@
+//! The Vault-compatible Login MFA API under `/v1/identity/mfa/` (seed 002).
+//!
+//! Tools written for Vault work unchanged: the same paths, the `LIST` verb
+//! (and `GET ?list=true`), `X-Vault-Token`, Vault's response envelope and
+//! its `{"errors": [...]}` bodies. The API is token-based, as Vault is: it
+//! takes an access token with the admin API audience, as `X-Vault-Token` or
+//! `Authorization: Bearer`, whatever scheme protects the admin API, and
+//! reads the caller's roles from the store. Writes need Admin; any role or
+//! an Auditor reads. Every write is in the audit trail.
+
+mod enforcements;
+mod methods;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::{Map, Value, json};
+use signet_core::policy::{Action, Resource};
+
+use crate::admin::caller::{Caller, signet_token};
+use crate::net::ClientIp;
+use crate::state::AppState;
+
+pub const PREFIX: &str = "/v1";
+/// No method or enforcement comes near this.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/identity/mfa/method", any(methods::root))
+        .route("/identity/mfa/method/", any(methods::root))
+        .route("/identity/mfa/method/{first}", any(methods::one))
+        .route("/identity/mfa/method/{kind}/{id}", any(methods::typed))
+        .route("/identity/mfa/login-enforcement", any(enforcements::root))
+        .route("/identity/mfa/login-enforcement/", any(enforcements::root))
+        .route("/identity/mfa/login-enforcement/{name}", any(enforcements::one))
+        .fallback(|| async { VaultError::new(StatusCode::NOT_FOUND, "unsupported path") })
+}
+
+/// An error as Vault answers it: `{"errors": [...]}`.
+#[derive(Debug)]
+pub struct VaultError {
+    status: StatusCode,
+    errors: Vec<String>,
+}
+
+impl VaultError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> VaultError {
+        VaultError { status, errors: vec![message.into()] }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> VaultError {
+        VaultError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A missing object: 404 with no message, as Vault answers.
+    pub fn not_found() -> VaultError {
+        VaultError { status: StatusCode::NOT_FOUND, errors: vec![] }
+    }
+
+    pub fn denied() -> VaultError {
+        VaultError::new(StatusCode::FORBIDDEN, "permission denied")
+    }
+
+    pub fn unsupported() -> VaultError {
+        VaultError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> VaultError {
+        tracing::error!(error = %e, request_id = %crate::request_id(), "Vault-compatible API request failed");
+        VaultError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl From<signet_store::StoreError> for VaultError {
+    fn from(e: signet_store::StoreError) -> VaultError {
+        VaultError::internal(e)
+    }
+}
+
+/// The admin API's refusals, in Vault's words: anything about who the
+/// caller is or what they may do is "permission denied".
+impl From<crate::admin::AdminError> for VaultError {
+    fn from(e: crate::admin::AdminError) -> VaultError {
+        match e.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => VaultError::denied(),
+            s if s.is_server_error() => VaultError::new(s, "internal error"),
+            s => VaultError::new(s, e.message().to_owned()),
+        }
+    }
+}
+
+impl IntoResponse for VaultError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "errors": self.errors }))).into_response()
+    }
+}
+
+/// A successful answer in Vault's envelope.
+pub fn data(body: Value, warnings: Vec<String>) -> Response {
+    let warnings = if warnings.is_empty() { Value::Null } else { json!(warnings) };
+    axum::Json(json!({
+        "request_id": crate::request_id(),
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": body,
+        "wrap_info": null,
+        "warnings": warnings,
+        "auth": null,
+        "mount_type": "identity",
+    }))
+    .into_response()
+}
+
+/// A list answer; an empty list is 404, as Vault answers.
+pub fn list(keys: Vec<String>, info: Map<String, Value>) -> Response {
+    if keys.is_empty() {
+        return VaultError::not_found().into_response();
+    }
+    data(json!({ "keys": keys, "key_info": info }), vec![])
+}
+
+/// What a request asks, by its verb (`LIST` or `GET ?list=true` are lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Read,
+    List,
+    Write,
+    Delete,
+    Other,
+}
+
+pub fn op(method: &Method, query: Option<&str>) -> Op {
+    let listing = query.is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "list" && matches!(v.as_ref(), "true" | "1"))
+    });
+    match method.as_str() {
+        "LIST" => Op::List,
+        "GET" if listing => Op::List,
+        "GET" => Op::Read,
+        "POST" | "PUT" => Op::Write,
+        "DELETE" => Op::Delete,
+        _ => Op::Other,
+    }
+}
+
+/// The token's caller, with Vault's refusal for anything else.
+pub struct VaultCaller(pub Caller);
+
+impl FromRequestParts<AppState> for VaultCaller {
+    type Rejection = VaultError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, VaultError> {
+        let ClientIp(ip) =
+            ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp(std::net::IpAddr::from([0, 0, 0, 0])));
+        let now = state.now();
+        if state.failures.blocked(ip, now).is_some() {
+            return Err(VaultError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts from this address"));
+        }
+        let Some(token) = token_of(&parts.headers) else {
+            state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
+            return Err(VaultError::denied());
+        };
+        match signet_token(state, token, ip).await? {
+            Some(caller) => Ok(VaultCaller(caller)),
+            None => {
+                state.failures.fail(ip, now);
+                state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
+                Err(VaultError::denied())
+            }
+        }
+    }
+}
+
+fn token_of(headers: &HeaderMap) -> Option<&str> {
+    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+        return Some(t.trim()).filter(|t| !t.is_empty());
+    }
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (kind, token) = value.split_once(' ')?;
+    kind.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+impl VaultCaller {
+    pub async fn allow(&self, state: &AppState, action: Action) -> Result<(), VaultError> {
+        self.0.allow(state, Resource::Mfa, action).await.map_err(VaultError::from)
+    }
+}
+
+/// A request body: a JSON object, or nothing (an empty object).
+pub fn body(bytes: &Bytes) -> Result<Map<String, Value>, VaultError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(VaultError::invalid("failed to parse JSON input: the body must be a JSON object")),
+        Err(e) => Err(VaultError::invalid(format!("failed to parse JSON input: {e}"))),
+    }
+}
