@@ -1,5 +1,5 @@
 //! The one HTTP client signetd uses to fetch what an administrator configured:
-//! an upstream provider's discovery document and JWKS, MFA services.
+//! an upstream provider's discovery document and JWKS, MFA services' APIs.
 //!
 //! An administrator's URL is a request signetd makes from inside the network,
 //! so it is held to `net::check_fetch_url`: https unless on loopback, and no
@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use crate::net::check_fetch_url;
@@ -75,12 +76,28 @@ impl Fetcher {
 
     /// GETs `url` and parses its JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, FetchError> {
+        let answer = self.send(Call::get(url).header("accept", "application/json")).await?;
+        if !answer.is_success() {
+            return Err(FetchError::Status { url: url.to_owned(), status: answer.status });
+        }
+        answer.json()
+    }
+
+    /// Sends a call to a service an administrator configured (an MFA
+    /// provider's API), held to the same rules as `get_json`. Any status is
+    /// an answer: these APIs put their reasons in error bodies.
+    pub async fn send(&self, call: Call) -> Result<Answer, FetchError> {
+        let url = call.url.as_str();
         let checked = self.check(url)?;
         let failed = |e: reqwest::Error| FetchError::Failed { url: url.to_owned(), reason: reason(&e) };
-        let mut res = self.client.get(checked).header("accept", "application/json").send().await.map_err(failed)?;
-        if !res.status().is_success() {
-            return Err(FetchError::Status { url: url.to_owned(), status: res.status().as_u16() });
+        let mut req = self.client.request(call.method, checked).headers(call.headers);
+        if let Some(body) = call.body {
+            req = req.body(body);
         }
+        if let Some(timeout) = call.timeout {
+            req = req.timeout(timeout);
+        }
+        let mut res = req.send().await.map_err(failed)?;
         if res.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(FetchError::TooLarge { url: url.to_owned() });
         }
@@ -91,7 +108,66 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|e| FetchError::Json { url: url.to_owned(), reason: e.to_string() })
+        Ok(Answer { url: url.to_owned(), status: res.status().as_u16(), body })
+    }
+}
+
+/// A request for `Fetcher::send`: a GET or a POST with headers, and a longer
+/// time limit where a service long-polls.
+pub struct Call {
+    method: reqwest::Method,
+    url: String,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+}
+
+impl Call {
+    pub fn get(url: impl Into<String>) -> Call {
+        Call { method: reqwest::Method::GET, url: url.into(), headers: HeaderMap::new(), body: None, timeout: None }
+    }
+
+    pub fn post(url: impl Into<String>, content_type: &'static str, body: Vec<u8>) -> Call {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        Call { method: reqwest::Method::POST, url: url.into(), headers, body: Some(body), timeout: None }
+    }
+
+    /// Adds a header. Every value is marked sensitive, so it never shows in
+    /// `Debug` output: these carry API tokens and request signatures. A value
+    /// that is not a valid header value is left out, and the service refuses
+    /// the call.
+    pub fn header(mut self, name: &str, value: &str) -> Call {
+        if let (Ok(name), Ok(mut value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            value.set_sensitive(true);
+            self.headers.append(name, value);
+        }
+        self
+    }
+
+    /// Replaces the default time limit for this call (a long poll).
+    pub fn timeout(mut self, limit: Duration) -> Call {
+        self.timeout = Some(limit);
+        self
+    }
+}
+
+/// What a service answered: its status and a body no larger than `MAX_BODY`.
+#[derive(Debug)]
+pub struct Answer {
+    pub url: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, FetchError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| FetchError::Json { url: self.url.clone(), reason: e.to_string() })
     }
 }
 

@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod recover;
 pub mod routes;
 pub mod sealed;
+pub mod second_factor;
 pub mod serve;
 pub mod state;
 pub mod vault;

@@ -11,6 +11,7 @@ pub mod oidc_provider;
 pub mod pki;
 pub mod radius;
 pub mod server;
+pub mod standin;
 pub mod tls;
 pub mod webdriver;
 

@@ -25,6 +25,7 @@ mod lockout;
 mod mtls;
 mod ops;
 mod radius;
+mod second_factor;
 mod signon;
 mod tokens;
 mod vault;
