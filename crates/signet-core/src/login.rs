@@ -50,6 +50,20 @@ pub enum Step {
         account_id: String,
         sealed_secret: Vec<u8>,
     },
+    /// Login enforcements matched this sign-on: each set in `required` must
+    /// be passed by one of its MFA methods (method ids) before it completes.
+    Mfa {
+        account_id: String,
+        auth_time: UnixTime,
+        amr: Vec<String>,
+        /// How the person signed on (enforcement and `username_format` read it).
+        kind: crate::mfa::SignOnKind,
+        required: Vec<Vec<String>>,
+        /// The method the person is using now, of `required[0]`.
+        chosen: Option<String>,
+        /// A TOTP secret being enrolled for `chosen`, sealed until its first code confirms it.
+        enrolling: Option<Vec<u8>>,
+    },
     Authenticated {
         account_id: String,
         auth_time: UnixTime,

@@ -160,7 +160,13 @@ pub async fn authorize(
     if !prompts.contains(&"login") {
         match current_session(&state, &env, &headers).await {
             Ok(Some(s)) => {
-                return complete(&state, &env, &req, &s.account_id, s.auth_time, &s.amr).await.unwrap_or_else(internal);
+                return match web::mfa::step_up(&state, &s).await {
+                    Ok(Some(step)) => start_flow(&state, &env, Purpose::Authorize(req), step).await,
+                    Ok(None) => {
+                        complete(&state, &env, &req, &s.account_id, s.auth_time, &s.amr).await.unwrap_or_else(internal)
+                    }
+                    Err(e) => internal(e),
+                };
             }
             Ok(None) => {}
             Err(e) => return internal(e),

@@ -84,7 +84,11 @@ pub async fn submit(
     };
     // Already signed on in this browser: straight to consent, which still needs a click.
     let step = match current_session(&state, &env, &headers).await {
-        Ok(Some(s)) => Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr },
+        Ok(Some(s)) => match super::mfa::step_up(&state, &s).await {
+            Ok(Some(mfa)) => mfa,
+            Ok(None) => Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr },
+            Err(e) => return internal(e),
+        },
         Ok(None) => Step::Password,
         Err(e) => return internal(e),
     };

@@ -3,6 +3,7 @@
 //! framed, never cached.
 
 pub mod device;
+pub mod mfa;
 pub mod signon;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ use axum::response::Response;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::{constant_time_eq, random_token, sha256};
 use signet_core::login::{self, Purpose, Step, enrol_purpose};
+use signet_core::mfa::SignOnKind;
 use signet_core::model::{Account, BROWSER_SESSION_TTL, DeviceStatus, totp_purpose};
 use signet_core::{password, totp};
 use signet_store::{BrowserSession, LoginFlow};
@@ -92,6 +93,7 @@ pub async fn submit(
         Step::Enrol { account_id, sealed_secret } => {
             second_factor(&state, account_id, Some(sealed_secret), p.get("code"), now, ip).await
         }
+        Step::Mfa { .. } => super::mfa::submit(&state, &flow.step, &p, now, ip).await,
         Step::Authenticated { account_id, auth_time, amr } => {
             return decide(&state, &env, &flow, account_id, *auth_time, amr, p.get("decision")).await;
         }
@@ -104,6 +106,16 @@ pub async fn submit(
             return render(&state, &env, &flow, Some(message), StatusCode::UNAUTHORIZED).await;
         }
         Err(e) => return internal(e),
+    };
+    // Login enforcements apply once the first sign-on is done (the
+    // administrators' own TOTP included), never again after the MFA step.
+    let next = if matches!(flow.step, Step::Mfa { .. }) {
+        next
+    } else {
+        match super::mfa::enforce(&state, &account, next, SignOnKind::Password).await {
+            Ok(n) => n,
+            Err(e) => return internal(e),
+        }
     };
     // An authorization request that is now complete ends its flow in
     // `finish`, compare-and-swap on the version read; every other step moves
@@ -130,7 +142,7 @@ pub async fn submit(
 }
 
 /// The next step and the account it is for, or the failure to show.
-type StepResult = Result<Result<(Step, Account), (Failure, &'static str)>, signet_store::StoreError>;
+pub(super) type StepResult = Result<Result<(Step, Account), (Failure, &'static str)>, signet_store::StoreError>;
 
 async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64, ip: std::net::IpAddr) -> StepResult {
     let username = p.get("username").unwrap_or_default();
@@ -226,7 +238,7 @@ async fn second_factor(
     Ok(Ok((login::after_second_factor(account_id, now), account)))
 }
 
-fn event(
+pub(super) fn event(
     account: &Account,
     action: &str,
     target: String,
@@ -391,7 +403,7 @@ async fn who_asks(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> String {
     }
 }
 
-fn form(flow: &LoginFlow, inner: &str, button: &str) -> String {
+pub(super) fn form(flow: &LoginFlow, inner: &str, button: &str) -> String {
     format!(
         "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{inner}<button type=\"submit\">{}</button></form>",
         esc(&flow.csrf),
@@ -399,7 +411,7 @@ fn form(flow: &LoginFlow, inner: &str, button: &str) -> String {
     )
 }
 
-const CODE_INPUT: &str = "<label for=\"code\">Authentication code</label>\
+pub(super) const CODE_INPUT: &str = "<label for=\"code\">Authentication code</label>\
     <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" \
     pattern=\"[0-9 ]*\" maxlength=\"8\" required autofocus>";
 
@@ -473,6 +485,7 @@ async fn render(
                 ),
             )
         }
+        Step::Mfa { .. } => super::mfa::render(state, env, flow, &alert, status).await,
         Step::Authenticated { .. } => match &flow.purpose {
             Purpose::Device { user_code } => consent(state, env, flow, user_code, &alert, status).await,
             Purpose::Authorize(_) => {

@@ -22,6 +22,7 @@ mod external_oauth;
 mod interop;
 mod ldap;
 mod lockout;
+mod mfa_signon;
 mod mtls;
 mod ops;
 mod radius;

@@ -1,0 +1,419 @@
+//! Login enforcement at the sign-on pages (seed 002): when enforcements
+//! match a person signing on, each must be passed by one of its MFA
+//! methods before the sign-on completes, in the authorization code and
+//! device flows alike.
+//!
+//! - TOTP methods use their own parameters. A person enrols on first use
+//!   (the secret is sealed in the flow until its first code confirms it),
+//!   each step is accepted once, and wrong codes are limited by the method's
+//!   `max_validation_attempts` as well as the account's lockout policy.
+//! - PingID, Okta and Duo ask their service (`second_factor`) under the name
+//!   the method's `username_format` makes from the account.
+//!
+//! Every success and failure is recorded in the audit trail.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+use signet_core::audit::digest_of;
+use signet_core::login::{AMR_MFA, AMR_OTP, Step};
+use signet_core::mfa::template::Entity;
+use signet_core::mfa::{self, Method, Secrets, Settings, SignOn, SignOnKind, UsernameFormat};
+use signet_core::model::Account;
+use signet_core::totp;
+use signet_store::{LoginFlow, StoreError};
+
+use super::signon::{CODE_INPUT, StepResult, event, form};
+use super::{esc, page};
+use crate::keyring::EnvKeys;
+use crate::metrics::Failure;
+use crate::oauth::authorize::internal;
+use crate::second_factor::{self, ProviderError, Verdict};
+use crate::state::AppState;
+
+const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try again.";
+const TOO_MANY: &str = "Too many wrong codes for this method. Wait a few minutes and try again.";
+const DENIED: &str = "The request was not approved.";
+const UNAVAILABLE: &str = "The verification service could not be reached. Try again, or choose another method.";
+const NOT_FOR_YOU: &str =
+    "This method cannot be used with your account. Choose another method or ask an administrator.";
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// The method sets the matching enforcements require of this sign-on.
+pub async fn required(state: &AppState, account: &Account, kind: SignOnKind) -> Result<Vec<Vec<String>>, StoreError> {
+    let enforcements = state.store.mfa_enforcements().await?;
+    if enforcements.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut groups: Vec<String> = account.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    if account.auditor {
+        groups.push("Auditor".into());
+    }
+    let s = SignOn { account_id: &account.id, environment_id: &account.environment_id, kind, groups: &groups };
+    let mut sets: Vec<Vec<String>> = Vec::new();
+    for e in enforcements.iter().filter(|e| e.matches(&s)) {
+        if !sets.contains(&e.mfa_method_ids) {
+            sets.push(e.mfa_method_ids.clone());
+        }
+    }
+    Ok(sets)
+}
+
+/// The step after a completed first sign-on: `next` (authenticated) unless
+/// enforcements match, then the MFA step.
+pub async fn enforce(state: &AppState, account: &Account, next: Step, kind: SignOnKind) -> Result<Step, StoreError> {
+    let Step::Authenticated { account_id, auth_time, amr } = next else { return Ok(next) };
+    let required = required(state, account, kind).await?;
+    if required.is_empty() {
+        return Ok(Step::Authenticated { account_id, auth_time, amr });
+    }
+    begin(state, account_id, auth_time, amr, kind, required, None).await
+}
+
+/// The MFA step for the first required set: the method is chosen at once
+/// when the set has one, and a TOTP enrolment is prepared when needed.
+async fn begin(
+    state: &AppState,
+    account_id: String,
+    auth_time: i64,
+    amr: Vec<String>,
+    kind: SignOnKind,
+    required: Vec<Vec<String>>,
+    chosen: Option<String>,
+) -> Result<Step, StoreError> {
+    let chosen = chosen.or_else(|| required.first().filter(|set| set.len() == 1).map(|set| set[0].clone()));
+    let mut enrolling = None;
+    if let Some(id) = &chosen
+        && let Some(m) = state.store.mfa_method(id).await?
+        && let Settings::Totp(t) = &m.settings
+        && state.store.totp_enrolment(id, &account_id).await?.is_none()
+    {
+        let random = signet_core::crypto::random_bytes::<128>().map_err(corrupt)?;
+        let secret = &random[..(t.key_size as usize).min(128)];
+        enrolling = Some(state.kek.seal(&enrol_purpose(id, &account_id), secret).map_err(corrupt)?);
+    }
+    Ok(Step::Mfa { account_id, auth_time, amr, kind, required, chosen, enrolling })
+}
+
+fn enrol_purpose(method_id: &str, account_id: &str) -> String {
+    format!("mfa-enrol:{method_id}:{account_id}")
+}
+
+/// A post to the MFA step: choosing a method, or answering the chosen one.
+pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, ip: std::net::IpAddr) -> StepResult {
+    let Step::Mfa { account_id, auth_time, amr, kind, required, chosen, enrolling } = step else {
+        return Err(corrupt("not an MFA step"));
+    };
+    let Some(account) = state.store.account(account_id).await? else {
+        return Ok(Err((Failure::Other, "This account no longer exists.")));
+    };
+    if account.is_locked(now) || !account.active {
+        return Ok(Err((Failure::AccountLocked, WRONG_CODE)));
+    }
+    let set = required.first().cloned().unwrap_or_default();
+    if let Some(choice) = p.get("method") {
+        let choice = (!choice.is_empty()).then(|| choice.to_owned());
+        if choice.as_ref().is_some_and(|c| !set.contains(c)) {
+            return Ok(Err((Failure::Other, "Choose one of the methods shown.")));
+        }
+        let next = begin(state, account_id.clone(), *auth_time, amr.clone(), *kind, required.clone(), choice).await?;
+        return Ok(Ok((next, account)));
+    }
+    let Some(method_id) = chosen else { return Ok(Err((Failure::Other, "Choose a method."))) };
+    let Some(method) = state.store.mfa_method(method_id).await? else {
+        return Ok(Err((Failure::Other, "This method no longer exists. Choose another.")));
+    };
+    let outcome = match &method.settings {
+        Settings::Totp(t) => totp_code(state, &account, &method, t, enrolling.as_deref(), p.get("code"), now).await?,
+        _ => service(state, &account, &method, *kind, p.get("code"), now).await?,
+    };
+    let (ok, reason) = match outcome {
+        Ok(()) => (true, "approved"),
+        Err(message) => (false, message),
+    };
+    record(state, &account, &method, ok, reason, ip, now).await?;
+    if !ok {
+        if reason == WRONG_CODE || reason == DENIED {
+            let policy = state.store.lockout_policy().await?;
+            state.store.record_login_failure(&account.id, now, policy).await?;
+        }
+        return Ok(Err((if reason == WRONG_CODE { Failure::WrongTotp } else { Failure::Other }, reason)));
+    }
+    let mut amr = amr.clone();
+    let otp = matches!(method.settings, Settings::Totp(_)) || p.get("code").is_some_and(|c| !c.is_empty());
+    for value in [otp.then_some(AMR_OTP), Some(AMR_MFA)].into_iter().flatten() {
+        if !amr.iter().any(|a| a == value) {
+            amr.push(value.to_owned());
+        }
+    }
+    let rest: Vec<Vec<String>> = required.iter().filter(|s| !s.contains(method_id)).cloned().collect();
+    let next = if rest.is_empty() {
+        Step::Authenticated { account_id: account.id.clone(), auth_time: now, amr }
+    } else {
+        begin(state, account.id.clone(), *auth_time, amr, *kind, rest, None).await?
+    };
+    Ok(Ok((next, account)))
+}
+
+/// A TOTP code: confirming an enrolment, or against the person's enrolment.
+async fn totp_code(
+    state: &AppState,
+    account: &Account,
+    method: &Method,
+    t: &mfa::Totp,
+    enrolling: Option<&[u8]>,
+    code: Option<&str>,
+    now: i64,
+) -> Result<Result<(), &'static str>, StoreError> {
+    let params = totp::Params { algorithm: t.algorithm, digits: t.digits, period: t.period, skew: t.skew };
+    let code = code.unwrap_or_default();
+    if let Some(sealed) = enrolling {
+        let secret = state.kek.open(&enrol_purpose(&method.id, &account.id), sealed).map_err(corrupt)?;
+        let Some(step) = params.check(secret.expose(), code, now) else { return Ok(Err(WRONG_CODE)) };
+        let sealed =
+            state.kek.seal(&mfa::enrolment_purpose(&method.id, &account.id), secret.expose()).map_err(corrupt)?;
+        let mut ev = event(account, "account.mfa.enrol", method.id.clone(), None, now)?;
+        ev.digest = digest_of(&json!({"method": method.id, "type": "totp"}));
+        let enrolled = state.store.enrol_totp(&method.id, &account.id, &sealed, step, now, &ev).await?;
+        return Ok(if enrolled { Ok(()) } else { Err(WRONG_CODE) });
+    }
+    let Some(enrolment) = state.store.totp_enrolment(&method.id, &account.id).await? else {
+        return Ok(Err("Set up this method first: choose it again."));
+    };
+    if enrolment.failures >= i64::from(t.max_validation_attempts) && enrolment.failed_until > now {
+        return Ok(Err(TOO_MANY));
+    }
+    let secret =
+        state.kek.open(&mfa::enrolment_purpose(&method.id, &account.id), &enrolment.secret_sealed).map_err(corrupt)?;
+    let spent = match params.check(secret.expose(), code, now) {
+        Some(step) => state.store.spend_enrolled_step(&method.id, &account.id, step).await?,
+        None => false,
+    };
+    if !spent {
+        let window = i64::from(t.period) * (2 + i64::from(t.skew));
+        state.store.fail_enrolled_code(&method.id, &account.id, now, window).await?;
+        return Ok(Err(WRONG_CODE));
+    }
+    Ok(Ok(()))
+}
+
+/// PingID, Okta or Duo: the service decides.
+async fn service(
+    state: &AppState,
+    account: &Account,
+    method: &Method,
+    kind: SignOnKind,
+    passcode: Option<&str>,
+    now: i64,
+) -> Result<Result<(), &'static str>, StoreError> {
+    let metadata = state.store.account_attributes(&account.id).await?;
+    let format = UsernameFormat::parse(&method.username_format).map_err(corrupt)?;
+    let entity = Entity {
+        id: &account.id,
+        name: &account.username,
+        environment_id: &account.environment_id,
+        kind,
+        metadata: &metadata,
+    };
+    let Ok(username) = format.render(&entity) else { return Ok(Err(NOT_FOR_YOU)) };
+    let plain = state.kek.open(&mfa::secrets_purpose(&method.id), &method.sealed_secrets).map_err(corrupt)?;
+    let secrets: Secrets = serde_json::from_slice(plain.expose()).map_err(corrupt)?;
+    let secret = |k: &str| signet_core::secret::Secret::new(secrets.get(k).to_owned());
+    let verdict: Result<Verdict, ProviderError> = match &method.settings {
+        Settings::Pingid(p) => {
+            second_factor::PingId {
+                idp_url: p.idp_url.clone(),
+                org_alias: p.org_alias.clone(),
+                token: secret("token"),
+                use_base64_key: secret("use_base64_key"),
+                use_signature: p.use_signature,
+            }
+            .verify(&state.fetcher, &username, now)
+            .await
+        }
+        Settings::Okta(o) => {
+            let base_url = match (o.base_url.as_str(), o.production) {
+                ("", true) => "okta.com".to_owned(),
+                ("", false) => "oktapreview.com".to_owned(),
+                (b, _) => b.to_owned(),
+            };
+            second_factor::Okta {
+                org_name: o.org_name.clone(),
+                api_token: secret("api_token"),
+                base_url,
+                primary_email: o.primary_email,
+            }
+            .verify(&state.fetcher, &username)
+            .await
+        }
+        Settings::Duo(d) => {
+            second_factor::Duo {
+                integration_key: secrets.get("integration_key").to_owned(),
+                secret_key: secret("secret_key"),
+                api_hostname: d.api_hostname.clone(),
+                push_info: d.push_info.clone(),
+                use_passcode: d.use_passcode,
+            }
+            .verify(&state.fetcher, &username, passcode, now)
+            .await
+        }
+        Settings::Totp(_) => return Err(corrupt("a TOTP method is not a service")),
+    };
+    Ok(match verdict {
+        Ok(Verdict::Approved) => Ok(()),
+        Ok(Verdict::Denied(reason)) => {
+            tracing::info!(method = %method.id, %reason, "an MFA service denied a sign-on");
+            Err(DENIED)
+        }
+        Err(e) => {
+            tracing::warn!(method = %method.id, error = %e, "an MFA service could not verify a sign-on");
+            Err(UNAVAILABLE)
+        }
+    })
+}
+
+/// One MFA success or failure, in the trail.
+async fn record(
+    state: &AppState,
+    account: &Account,
+    method: &Method,
+    ok: bool,
+    reason: &str,
+    ip: std::net::IpAddr,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut ev = event(account, "signon.mfa", method.id.clone(), Some(ip), now)?;
+    ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
+    ev.outcome = Some(if ok { "success" } else { "failure" }.into());
+    ev.request_id = Some(crate::request_id());
+    ev.digest = digest_of(&json!({"method": method.id, "type": method.method_type().as_str(), "result": reason}));
+    state.store.record(&ev).await
+}
+
+/// The MFA step's page.
+pub async fn render(state: &AppState, _env: &EnvKeys, flow: &LoginFlow, alert: &str, status: StatusCode) -> Response {
+    let Step::Mfa { account_id, required, chosen, enrolling, .. } = &flow.step else {
+        return internal("not an MFA step");
+    };
+    let set = required.first().cloned().unwrap_or_default();
+    let mut methods = Vec::new();
+    for id in &set {
+        match state.store.mfa_method(id).await {
+            Ok(Some(m)) => methods.push(m),
+            Ok(None) => {}
+            Err(e) => return internal(e),
+        }
+    }
+    let title = "Additional verification";
+    let Some(m) = chosen.as_ref().and_then(|c| methods.iter().find(|m| &m.id == c)) else {
+        let buttons: String = methods
+            .iter()
+            .map(|m| {
+                format!(
+                    "<p><button type=\"submit\" name=\"method\" value=\"{}\" id=\"method-{}\">{}</button></p>",
+                    esc(&m.id),
+                    esc(&m.id),
+                    esc(&label(m))
+                )
+            })
+            .collect();
+        return page(
+            status,
+            title,
+            &format!(
+                "<p>Your organisation asks for one more check. Choose how to verify.</p>{alert}\
+                 <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{buttons}</form>",
+                esc(&flow.csrf)
+            ),
+        );
+    };
+    let switch = if set.len() > 1 {
+        format!(
+            "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\" name=\"method\" value=\"\" id=\"other-method\">Use another method</button></form>",
+            esc(&flow.csrf)
+        )
+    } else {
+        String::new()
+    };
+    let body = match &m.settings {
+        Settings::Totp(t) => match enrolling {
+            Some(sealed) => {
+                let Ok(secret) = state.kek.open(&enrol_purpose(&m.id, account_id), sealed) else {
+                    return internal("enrolment secret could not be opened");
+                };
+                let username = match state.store.account(account_id).await {
+                    Ok(Some(a)) => a.username,
+                    Ok(None) => String::new(),
+                    Err(e) => return internal(e),
+                };
+                let params = totp::Params { algorithm: t.algorithm, digits: t.digits, period: t.period, skew: t.skew };
+                let uri = params.otpauth_uri(&t.issuer, &username, secret.expose());
+                let qr = if t.qr_size == 0 {
+                    String::new()
+                } else {
+                    qrcode::QrCode::new(uri.as_bytes())
+                        .map(|q| {
+                            q.render::<qrcode::render::svg::Color<'_>>().min_dimensions(t.qr_size, t.qr_size).build()
+                        })
+                        .unwrap_or_default()
+                };
+                format!(
+                    "<p>Set up <strong>{}</strong>: scan this code with your authenticator app, or enter the key \
+                     by hand, then type the code it shows.</p>{qr}\
+                     <p>Key: <span class=\"secret\" id=\"mfa-secret\">{}</span></p>{alert}{}",
+                    esc(&label(m)),
+                    esc(&totp::to_base32(secret.expose())),
+                    form(flow, CODE_INPUT, "Confirm")
+                )
+            }
+            None => format!(
+                "<p>Enter the code from your authenticator app for <strong>{}</strong>.</p>{alert}{}",
+                esc(&label(m)),
+                form(flow, CODE_INPUT, "Verify")
+            ),
+        },
+        Settings::Duo(d) if d.use_passcode => format!(
+            "<p>Enter a passcode from Duo.</p>{alert}{}",
+            form(
+                flow,
+                "<label for=\"code\">Passcode</label><input type=\"text\" id=\"code\" name=\"code\" \
+                 autocomplete=\"one-time-code\" inputmode=\"numeric\" maxlength=\"16\" required autofocus>",
+                "Verify"
+            )
+        ),
+        _ => format!(
+            "<p>Select <strong>Send</strong>, then approve the request {} on your phone. \
+             This page waits for your answer.</p>{alert}{}",
+            esc(m.method_type().label()),
+            form(flow, "<input type=\"hidden\" name=\"push\" value=\"1\">", "Send")
+        ),
+    };
+    page(status, title, &format!("{body}{switch}"))
+}
+
+fn label(m: &Method) -> String {
+    if m.name.is_empty() {
+        m.method_type().label().to_owned()
+    } else {
+        format!("{} ({})", m.method_type().label(), m.name)
+    }
+}
+
+/// A browser session signing someone on again without a second factor
+/// on record: the MFA step, when enforcements now match them. A session whose
+/// sign-on passed a second factor satisfies them until it ends.
+pub async fn step_up(state: &AppState, s: &signet_store::BrowserSession) -> Result<Option<Step>, StoreError> {
+    if s.amr.iter().any(|a| a == AMR_MFA) {
+        return Ok(None);
+    }
+    let Some(account) = state.store.account(&s.account_id).await? else { return Ok(None) };
+    let required = required(state, &account, SignOnKind::Password).await?;
+    if required.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(begin(state, account.id, s.auth_time, s.amr.clone(), SignOnKind::Password, required, None).await?))
+}

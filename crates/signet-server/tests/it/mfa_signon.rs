@@ -1,0 +1,257 @@
+//! Login enforcement at the sign-on pages: the methods the Vault-compatible
+//! API configures are asked for when people sign on, in the code and device
+//! flows, with every success and failure in the trail.
+
+use serde_json::{Value, json};
+use signet_core::clock::Clock;
+use signet_core::mfa::Algorithm;
+use signet_core::totp::Params;
+use signet_testkit::standin::{DuoOutcome, DuoStandin, OktaOutcome, OktaStandin, PingIdOutcome, PingIdStandin};
+
+use crate::harness::*;
+use crate::vault::{Vault, admin_token, b64};
+
+const AUTHORIZE: &str = "?response_type=code&client_id=signet-cli&redirect_uri=http://127.0.0.1:4711/callback\
+&scope=openid&state=st&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeKt8xtK6VSQ6mbdGlEs&code_challenge_method=S256";
+
+async fn method(s: &Server, token: &str, kind: &str, body: Value) -> String {
+    let a = Vault::new(s).call("POST", &format!("identity/mfa/method/{kind}"), Some(token), Some(body)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.body["data"]["method_id"].as_str().unwrap().to_owned()
+}
+
+async fn enforce(s: &Server, token: &str, name: &str, body: Value) {
+    let a =
+        Vault::new(s).call("POST", &format!("identity/mfa/login-enforcement/{name}"), Some(token), Some(body)).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+}
+
+/// Starts a code flow and signs on with the password: the sign-on page's URL.
+async fn password(s: &Server, b: &mut Browser, who: &TestAccount) -> String {
+    let start = b.get(&format!("{}{AUTHORIZE}", s.url("/authorize"))).await;
+    let signon = start.location.unwrap();
+    let after = b.submit(&signon, &[("username", &who.username), ("password", &who.password)]).await;
+    assert_eq!(after.status, 303, "{}", after.body);
+    signon
+}
+
+fn secret_on(page: &Page) -> Vec<u8> {
+    let marker = "id=\"mfa-secret\">";
+    let start = page.body.find(marker).unwrap_or_else(|| panic!("no enrolment key on {}", page.body)) + marker.len();
+    let end = page.body[start..].find('<').unwrap() + start;
+    signet_core::totp::from_base32(&page.body[start..end]).unwrap()
+}
+
+async fn mfa_events(s: &Server) -> Vec<(String, String)> {
+    let events = s.store().audit_events(0, 1000).await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.event.action == "signon.mfa")
+        .map(|e| (e.event.actor.scheme.clone(), e.event.outcome.clone().unwrap_or_default()))
+        .collect()
+}
+
+async fn totp_enrols_limits_attempts_and_refuses_replays(s: Server) {
+    let token = admin_token(&s).await;
+    let person = s.account(false, false).await;
+    let bystander = s.account(false, false).await;
+    let id = method(
+        &s,
+        &token,
+        "totp",
+        json!({"issuer": "Acme", "digits": 8, "algorithm": "SHA256", "max_validation_attempts": 2, "method_name": "app"}),
+    )
+    .await;
+    enforce(&s, &token, "people", json!({"mfa_method_ids": [id], "identity_entity_ids": [person.id]})).await;
+    let params = Params { algorithm: Algorithm::SHA256, digits: 8, period: 30, skew: 1 };
+
+    // Someone the enforcement does not name signs on as before.
+    let mut b = Browser::default();
+    let signon = {
+        let start = b.get(&format!("{}{AUTHORIZE}", s.url("/authorize"))).await;
+        start.location.unwrap()
+    };
+    let done = b.submit(&signon, &[("username", &bystander.username), ("password", &bystander.password)]).await;
+    assert!(done.location.unwrap().starts_with(CLI_REDIRECT), "no MFA step for others");
+
+    // First use: enrolment in the page, with the method's parameters.
+    let mut b = Browser::default();
+    let signon = password(&s, &mut b, &person).await;
+    let enrol = b.get(&signon).await;
+    assert!(enrol.body.contains("Set up") && enrol.body.contains("<svg"), "{}", enrol.body);
+    let secret = secret_on(&enrol);
+    assert_eq!(secret.len(), 20);
+    let wrong = b.submit(&signon, &[("code", "00000000")]).await;
+    assert_eq!(wrong.status, 401);
+    assert!(s.store().totp_enrolment(&id, &person.id).await.unwrap().is_none(), "not enrolled by a wrong code");
+    let code = params.code_at(&secret, s.clock.now()).unwrap();
+    assert_eq!(code.len(), 8);
+    let done = b.submit(&signon, &[("code", &code)]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location.unwrap().starts_with(CLI_REDIRECT));
+
+    // The next sign-on asks for a code; the enrolment's code is spent.
+    let mut b = Browser::default();
+    let signon = password(&s, &mut b, &person).await;
+    let ask = b.get(&signon).await;
+    assert!(ask.body.contains("Enter the code") && !ask.body.contains("mfa-secret"), "{}", ask.body);
+    assert_eq!(b.submit(&signon, &[("code", &code)]).await.status, 401, "a code is accepted once");
+    // The method's own limit: a second wrong code locks it for a while, even for a right one.
+    assert_eq!(b.submit(&signon, &[("code", "12345678")]).await.status, 401);
+    s.clock.advance(30);
+    let right = params.code_at(&secret, s.clock.now()).unwrap();
+    let locked = b.submit(&signon, &[("code", &right)]).await;
+    assert_eq!(locked.status, 401);
+    assert!(locked.body.contains("Too many wrong codes"), "{}", locked.body);
+    s.clock.advance(120);
+    let right = params.code_at(&secret, s.clock.now()).unwrap();
+    let done = b.submit(&signon, &[("code", &right)]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    // Every success and failure is in the trail.
+    let outcomes: Vec<String> = mfa_events(&s).await.into_iter().map(|(_, o)| o).collect();
+    assert_eq!(outcomes, ["failure", "success", "failure", "failure", "failure", "success"]);
+    let events = s.store().audit_events(0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.action == "account.mfa.enrol" && e.event.target == id));
+}
+
+#[tokio::test]
+async fn totp_enforcement_on_sqlite() {
+    totp_enrols_limits_attempts_and_refuses_replays(Server::start_on(Backend::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn totp_enforcement_on_postgres() {
+    totp_enrols_limits_attempts_and_refuses_replays(Server::start_on(Backend::Postgres).await).await;
+}
+
+/// PingID through its stand-in, in the device flow, for an enforcement by
+/// sign-on kind, with the seed's username_format.
+#[tokio::test]
+async fn pingid_approves_a_device_and_a_denial_stops_it() {
+    let s = Server::start().await;
+    let token = admin_token(&s).await;
+    let ping = PingIdStandin::start().await;
+    let file = format!(
+        "use_base64_key={}\nuse_signature=true\ntoken={}\nidp_url={}\norg_alias={}\n",
+        ping.use_base64_key, ping.token, ping.idp_url, ping.org_alias
+    );
+    let id = method(
+        &s,
+        &token,
+        "pingid",
+        json!({
+            "username_format": "{{identity.entity.aliases.auth_userpass_1793464a.name}}@acme.test",
+            "settings_file_base64": b64(&file),
+        }),
+    )
+    .await;
+    enforce(&s, &token, "everyone", json!({"mfa_method_ids": [id], "auth_method_types": ["password"]})).await;
+    let person = s.account(false, false).await;
+    let pinged = format!("{}@acme.test", person.username);
+
+    for (outcome, approved) in
+        [(PingIdOutcome::Deny { error_id: 10002, message: "denied".into() }, false), (PingIdOutcome::Approve, true)]
+    {
+        ping.set(&pinged, outcome);
+        let (_, d) = s
+            .post_form(&s.url("/device_authorization"), &[("client_id", "signet-cli"), ("scope", "openid")], None)
+            .await;
+        let mut b = Browser::default();
+        let signon =
+            b.submit(&s.url("/device"), &[("user_code", d["user_code"].as_str().unwrap())]).await.location.unwrap();
+        b.submit(&signon, &[("username", &person.username), ("password", &person.password)]).await;
+        let ask = b.get(&signon).await;
+        assert!(ask.body.contains("PingID"), "{}", ask.body);
+        let answer = b.submit(&signon, &[("push", "1")]).await;
+        if !approved {
+            assert_eq!(answer.status, 401);
+            assert!(answer.body.contains("not approved"), "{}", answer.body);
+            continue;
+        }
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        let consent = b.get(&signon).await;
+        assert!(consent.body.contains("Approve this device?"), "{}", consent.body);
+        assert_eq!(b.submit(&signon, &[("decision", "approve")]).await.status, 200);
+    }
+    // The stand-in was asked about the name the format made, under the org's token.
+    let asked = ping.requests();
+    assert_eq!(asked.len(), 2);
+    for r in &asked {
+        let payload = r.body.split('.').nth(1).and_then(signet_core::crypto::b64url_decode).unwrap();
+        let claims: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(claims["reqBody"]["userName"], pinged.as_str(), "{claims}");
+        assert_eq!(claims["reqHeader"]["orgAlias"], ping.org_alias.as_str());
+    }
+    assert_eq!(
+        mfa_events(&s).await,
+        [("mfa:pingid".into(), "failure".into()), ("mfa:pingid".into(), "success".into())]
+    );
+}
+
+/// Okta push and Duo passcode through their stand-ins, in the code flow,
+/// with a choice between methods; an unreachable service is a clear failure.
+#[tokio::test]
+async fn okta_and_duo_each_satisfy_an_enforcement_of_either() {
+    let s = Server::start().await;
+    let token = admin_token(&s).await;
+    let okta = OktaStandin::start().await;
+    let duo = DuoStandin::start().await;
+    let person = s.account(false, false).await;
+    let okta_id = method(
+        &s,
+        &token,
+        "okta",
+        json!({"org_name": "acme", "api_token": okta.api_token, "base_url": okta.base, "method_name": "okta"}),
+    )
+    .await;
+    let duo_id = method(
+        &s,
+        &token,
+        "duo",
+        json!({
+            "integration_key": duo.integration_key, "secret_key": duo.secret_key, "api_hostname": duo.base,
+            "use_passcode": true, "method_name": "duo"
+        }),
+    )
+    .await;
+    enforce(&s, &token, "acme", json!({"mfa_method_ids": [okta_id, duo_id], "auth_method_accessors": [s.env_id]}))
+        .await;
+    okta.set(&person.username, OktaOutcome::Approve { waits: 0 });
+    duo.set(&person.username, DuoOutcome::Passcode("314159".into()));
+
+    // Okta Verify push.
+    let mut b = Browser::default();
+    let signon = password(&s, &mut b, &person).await;
+    let choose = b.get(&signon).await;
+    assert!(choose.body.contains("Okta Verify (okta)") && choose.body.contains("Duo (duo)"), "{}", choose.body);
+    let chosen = b.submit(&signon, &[("method", &okta_id)]).await;
+    assert_eq!(chosen.status, 303);
+    let done = b.submit(&signon, &[("push", "1")]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location.unwrap().starts_with(CLI_REDIRECT));
+
+    // A Duo passcode; a wrong one first.
+    let mut b = Browser::default();
+    let signon = password(&s, &mut b, &person).await;
+    b.submit(&signon, &[("method", &duo_id)]).await;
+    let page = b.get(&signon).await;
+    assert!(page.body.contains("passcode"), "{}", page.body);
+    assert_eq!(b.submit(&signon, &[("code", "271828")]).await.status, 401);
+    let done = b.submit(&signon, &[("code", "314159")]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    // A method not in the set cannot be chosen.
+    let mut b = Browser::default();
+    let signon = password(&s, &mut b, &person).await;
+    let other = b.submit(&signon, &[("method", "00000000-0000-4000-8000-000000000000")]).await;
+    assert_eq!(other.status, 401);
+    assert_eq!(
+        mfa_events(&s).await,
+        [
+            ("mfa:okta".into(), "success".into()),
+            ("mfa:duo".into(), "failure".into()),
+            ("mfa:duo".into(), "success".into())
+        ]
+    );
+}
