@@ -29,6 +29,7 @@ use base64::Engine;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::clock::UnixTime;
 use signet_core::crypto::{b64url_decode, hmac_sha256, random_bytes};
+use signet_core::mfa::SignOnKind;
 use signet_core::policy::{self, Action, Principal, Resource};
 
 use super::AdminError;
@@ -82,6 +83,9 @@ pub struct AdminAuth {
     /// Directory sign-ons recorded lately (keyed hash -> until), so an
     /// automation calling every second does not write an event per call.
     announced: Mutex<HashMap<[u8; 32], UnixTime>>,
+    /// Directory sign-ons that passed a login enforcement lately (keyed
+    /// hash of the person and address -> until).
+    mfa_passed: Mutex<HashMap<[u8; 32], UnixTime>>,
 }
 
 /// Log lines about unauthenticated calls per minute; the rest are counted in
@@ -107,6 +111,7 @@ impl AdminAuth {
             tokens: Mutex::new(HashMap::new()),
             external: Default::default(),
             announced: Mutex::new(HashMap::new()),
+            mfa_passed: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -319,7 +324,19 @@ impl FromRequestParts<AppState> for Caller {
             Attempt::Unknown
         };
         match attempt {
-            Attempt::Verified(c) => Ok(c),
+            Attempt::Verified(c) => {
+                let kind = match c.actor.scheme.as_str() {
+                    "ldap" => Some(SignOnKind::Ldap),
+                    "radius" => Some(SignOnKind::Radius),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    directory_mfa(state, &c, kind, &parts.headers, now)
+                        .await
+                        .map_err(|e| refused(state, ip, now, e))?;
+                }
+                Ok(c)
+            }
             Attempt::Failed(c) => {
                 let mut ev = c.event("admin.signon.failure", &c.actor.id, now)?;
                 ev.outcome = Some("failure".into());
@@ -329,6 +346,94 @@ impl FromRequestParts<AppState> for Caller {
             Attempt::Unknown => Err(refused(state, ip, now, unauthorized())),
         }
     }
+}
+
+/// How long a directory person's passed second factor stands, from one address.
+const MFA_PASSED_FOR: UnixTime = 300;
+
+/// Login enforcements for LDAP and RADIUS sign-ons to the admin API. A
+/// Basic call cannot show a page, so the second factor comes as Vault's
+/// `X-Vault-MFA: <method id or name>[:<passcode>]` header, one per matching
+/// enforcement; push methods wait for the person's answer. A pass stands
+/// for a few minutes for the same person from the same address. TOTP
+/// methods need an enrolment made at the sign-on pages, which directory
+/// people do not use, so they are refused with a message saying so.
+async fn directory_mfa(
+    state: &AppState,
+    c: &Caller,
+    kind: SignOnKind,
+    headers: &axum::http::HeaderMap,
+    now: UnixTime,
+) -> Result<(), AdminError> {
+    let admins = state.admin_auth.administrators(state).await?;
+    let sets = crate::web::mfa::required_of(state, &c.actor.id, &admins, &c.principal, kind).await?;
+    if sets.is_empty() {
+        return Ok(());
+    }
+    let key = hmac_sha256(&state.admin_auth.key, format!("mfa|{}|{}", c.actor.id, c.ip).as_bytes());
+    if let Ok(passed) = state.admin_auth.mfa_passed.lock()
+        && passed.get(&key).is_some_and(|until| *until > now)
+    {
+        return Ok(());
+    }
+    let offered: Vec<(&str, Option<&str>)> = headers
+        .get_all("x-vault-mfa")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| match v.split_once(':') {
+            Some((m, code)) => (m.trim(), Some(code.trim())),
+            None => (v.trim(), None),
+        })
+        .collect();
+    let needed = |what: String| AdminError::new(StatusCode::UNAUTHORIZED, "mfa_required", what);
+    let empty = serde_json::Map::new();
+    for set in &sets {
+        let mut methods = Vec::new();
+        for id in set {
+            if let Some(m) = state.store.mfa_method(id).await? {
+                methods.push(m);
+            }
+        }
+        let names: Vec<String> =
+            methods.iter().map(|m| if m.name.is_empty() { m.id.clone() } else { m.name.clone() }).collect();
+        let Some((method, passcode)) = offered.iter().find_map(|(named, code)| {
+            methods.iter().find(|m| m.id == *named || (!m.name.is_empty() && m.name == *named)).map(|m| (m, *code))
+        }) else {
+            return Err(needed(format!(
+                "this sign-on needs a second factor: send X-Vault-MFA: <method>[:<passcode>] with one of: {}",
+                names.join(", ")
+            )));
+        };
+        let outcome = if let signet_core::mfa::Settings::Totp(_) = method.settings {
+            Err("TOTP methods are enrolled at the sign-on pages; directory sign-ons use PingID, Okta or Duo")
+        } else {
+            let entity = signet_core::mfa::template::Entity {
+                id: &c.actor.id,
+                name: &c.actor.name,
+                environment_id: &admins,
+                kind,
+                metadata: &empty,
+            };
+            crate::web::mfa::service(state, method, &entity, passcode, now).await?
+        };
+        let mut ev = c.event("signon.mfa", &method.id, now)?;
+        ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
+        ev.outcome = Some(if outcome.is_ok() { "success" } else { "failure" }.into());
+        ev.digest = signet_core::audit::digest_of(
+            &serde_json::json!({"method": method.id, "sign_on": kind.as_str(), "result": outcome.err().unwrap_or("approved")}),
+        );
+        state.store.record(&ev).await?;
+        if let Err(message) = outcome {
+            return Err(needed(message.to_owned()));
+        }
+    }
+    if let Ok(mut passed) = state.admin_auth.mfa_passed.lock() {
+        if passed.len() >= VERIFIED_MAX {
+            passed.retain(|_, until| *until > now);
+        }
+        passed.insert(key, now + MFA_PASSED_FOR);
+    }
+    Ok(())
 }
 
 /// `WWW-Authenticate` for the schemes in force, each kind of credential once.

@@ -44,15 +44,28 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 /// The method sets the matching enforcements require of this sign-on.
 pub async fn required(state: &AppState, account: &Account, kind: SignOnKind) -> Result<Vec<Vec<String>>, StoreError> {
+    let principal = signet_core::policy::Principal { roles: account.roles.clone(), auditor: account.auditor };
+    required_of(state, &account.id, &account.environment_id, &principal, kind).await
+}
+
+/// The method sets matching enforcements require of a sign-on of `entity`
+/// (an account id, or a directory person's actor id) with these roles.
+pub async fn required_of(
+    state: &AppState,
+    entity: &str,
+    environment_id: &str,
+    principal: &signet_core::policy::Principal,
+    kind: SignOnKind,
+) -> Result<Vec<Vec<String>>, StoreError> {
     let enforcements = state.store.mfa_enforcements().await?;
     if enforcements.is_empty() {
         return Ok(vec![]);
     }
-    let mut groups: Vec<String> = account.roles.iter().map(|r| r.as_str().to_owned()).collect();
-    if account.auditor {
+    let mut groups: Vec<String> = principal.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    if principal.auditor {
         groups.push("Auditor".into());
     }
-    let s = SignOn { account_id: &account.id, environment_id: &account.environment_id, kind, groups: &groups };
+    let s = SignOn { account_id: entity, environment_id, kind, groups: &groups };
     let mut sets: Vec<Vec<String>> = Vec::new();
     for e in enforcements.iter().filter(|e| e.matches(&s)) {
         if !sets.contains(&e.mfa_method_ids) {
@@ -128,7 +141,17 @@ pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, 
     };
     let outcome = match &method.settings {
         Settings::Totp(t) => totp_code(state, &account, &method, t, enrolling.as_deref(), p.get("code"), now).await?,
-        _ => service(state, &account, &method, *kind, p.get("code"), now).await?,
+        _ => {
+            let metadata = state.store.account_attributes(&account.id).await?;
+            let entity = Entity {
+                id: &account.id,
+                name: &account.username,
+                environment_id: &account.environment_id,
+                kind: *kind,
+                metadata: &metadata,
+            };
+            service(state, &method, &entity, p.get("code"), now).await?
+        }
     };
     let (ok, reason) = match outcome {
         Ok(()) => (true, "approved"),
@@ -200,25 +223,17 @@ async fn totp_code(
     Ok(Ok(()))
 }
 
-/// PingID, Okta or Duo: the service decides.
-async fn service(
+/// PingID, Okta or Duo: the service decides, about the name the method's
+/// `username_format` makes of `entity`.
+pub async fn service(
     state: &AppState,
-    account: &Account,
     method: &Method,
-    kind: SignOnKind,
+    entity: &Entity<'_>,
     passcode: Option<&str>,
     now: i64,
 ) -> Result<Result<(), &'static str>, StoreError> {
-    let metadata = state.store.account_attributes(&account.id).await?;
     let format = UsernameFormat::parse(&method.username_format).map_err(corrupt)?;
-    let entity = Entity {
-        id: &account.id,
-        name: &account.username,
-        environment_id: &account.environment_id,
-        kind,
-        metadata: &metadata,
-    };
-    let Ok(username) = format.render(&entity) else { return Ok(Err(NOT_FOR_YOU)) };
+    let Ok(username) = format.render(entity) else { return Ok(Err(NOT_FOR_YOU)) };
     let plain = state.kek.open(&mfa::secrets_purpose(&method.id), &method.sealed_secrets).map_err(corrupt)?;
     let secrets: Secrets = serde_json::from_slice(plain.expose()).map_err(corrupt)?;
     let secret = |k: &str| signet_core::secret::Secret::new(secrets.get(k).to_owned());

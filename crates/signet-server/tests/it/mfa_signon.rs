@@ -255,3 +255,64 @@ async fn okta_and_duo_each_satisfy_an_enforcement_of_either() {
         ]
     );
 }
+
+/// LDAP sign-ons to the admin API: a matching enforcement asks for Vault's
+/// X-Vault-MFA header, checks it with the service, and a pass stands a while.
+#[tokio::test]
+async fn ldap_sign_ons_to_the_admin_api_pass_enforcements_with_x_vault_mfa() {
+    use signet_testkit::ldap::Slapd;
+    let s = Server::start().await;
+    let dir = std::env::temp_dir().join(format!("signet-slapd-{}", signet_core::crypto::random_id().unwrap()));
+    let slapd = Slapd::start(&dir, None).await;
+    let root = crate::admin::basic(&s.boot.admin.username, &s.boot.admin.password);
+    let api = crate::admin::Api::new(&s);
+    let settings = json!({"schemes": ["native", "ldap"], "ldap": {
+        "connection": {"url": slapd.url, "dn_template": "uid={username},ou=people,dc=example,dc=test",
+                       "groups": {"base_dn": "ou=groups,dc=example,dc=test"}},
+        "roles": [{"value": "cn=signet-admins,ou=groups,dc=example,dc=test", "roles": ["UserAdmin", "Admin", "ExpressionAdmin", "CryptoAdmin"]}]}});
+    let set = api.call(reqwest::Method::PUT, "/settings/authentication", Some(&root), Some(settings), None).await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+
+    let token = admin_token(&s).await;
+    let duo = DuoStandin::start().await;
+    duo.set("alice", DuoOutcome::Passcode("424242".into()));
+    let duo_id = method(
+        &s,
+        &token,
+        "duo",
+        json!({"integration_key": duo.integration_key, "secret_key": duo.secret_key, "api_hostname": duo.base,
+               "use_passcode": true, "method_name": "duo"}),
+    )
+    .await;
+    let totp_id = method(&s, &token, "totp", json!({"issuer": "Acme"})).await;
+    // Password (native) sign-ons are not touched by an LDAP enforcement.
+    enforce(&s, &token, "directory", json!({"mfa_method_ids": [duo_id, totp_id], "auth_method_types": ["ldap"]})).await;
+    assert_eq!(api.get("/accounts", &root).await.status, 200);
+
+    let alice = crate::admin::basic("alice", "alicepw");
+    let call = |mfa: Option<&'static str>| {
+        let mut req = s.http.get(format!("{}/admin-api/v1/accounts", s.base)).header("authorization", alice.clone());
+        if let Some(m) = mfa {
+            req = req.header("x-vault-mfa", m);
+        }
+        req.send()
+    };
+    let bare = call(None).await.unwrap();
+    assert_eq!(bare.status().as_u16(), 401);
+    let body: Value = bare.json().await.unwrap();
+    assert_eq!(body["error"], "mfa_required");
+    assert!(
+        body["message"].as_str().unwrap().contains("X-Vault-MFA") && body["message"].as_str().unwrap().contains("duo")
+    );
+    let totp = call(Some("unused-name")).await.unwrap();
+    assert_eq!(totp.status().as_u16(), 401, "a method outside the set is no answer");
+    let wrong = call(Some("duo:111111")).await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let ok = call(Some("duo:424242")).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200, "{}", ok.text().await.unwrap());
+    // The pass stands for a while, from this address.
+    assert_eq!(call(None).await.unwrap().status().as_u16(), 200);
+    s.clock.advance(301);
+    assert_eq!(call(None).await.unwrap().status().as_u16(), 401, "and then lapses");
+    assert_eq!(mfa_events(&s).await, [("mfa:duo".into(), "failure".into()), ("mfa:duo".into(), "success".into())]);
+}
