@@ -276,3 +276,51 @@ async fn device_code_is_denied_with_javascript_disabled() {
     c.wait_page("Request denied").await;
     assert_eq!(device_poll(&s, &d).await.1["error"], "access_denied");
 }
+
+/// A login enforcement in a real browser: an administrator passes their own
+/// TOTP, chooses one of two methods, enrols the enforced TOTP method from its
+/// QR page, and approves a device.
+#[tokio::test]
+async fn an_enforced_method_is_chosen_and_enrolled_in_the_browser() {
+    use serde_json::json;
+    let s = Server::start().await;
+    let admin = s.account(true, true).await;
+    let token = crate::vault::admin_token(&s).await;
+    let v = crate::vault::Vault::new(&s);
+    let mut ids = Vec::new();
+    for name in ["laptop", "phone"] {
+        let body = json!({"issuer": "Acme", "method_name": name, "qr_size": 240});
+        let a = v.call("POST", "identity/mfa/method/totp", Some(&token), Some(body)).await;
+        ids.push(a.body["data"]["method_id"].as_str().unwrap().to_owned());
+    }
+    let e = json!({"mfa_method_ids": ids, "identity_group_ids": ["CryptoAdmin"]});
+    assert_eq!(v.call("POST", "identity/mfa/login-enforcement/crypto", Some(&token), Some(e)).await.status, 204);
+
+    let d = device_start(&s).await;
+    let c = Chrome::start().await;
+    c.goto(d["verification_uri_complete"].as_str().unwrap()).await;
+    c.wait_page("Sign on a device").await;
+    c.click("form button[type=submit]").await;
+    type_password(&c, &admin).await;
+    c.wait_page("Two-step verification").await;
+    type_code(&c, &s.code(admin.secret.as_ref().unwrap())).await;
+    c.wait_page("Additional verification").await;
+    assert!(c.text("body").await.contains("Authenticator app (phone)"));
+    c.click(&format!("#method-{}", ids[1])).await;
+    c.wait_page("Additional verification").await;
+    let (w, h) = c.size("svg").await;
+    assert!(w >= 150.0 && h >= 150.0, "the QR code is drawn large enough to scan: {w}x{h}");
+    let secret = totp::from_base32(&c.text("#mfa-secret").await).unwrap();
+    type_code(&c, "000000").await;
+    c.wait_page("Additional verification").await;
+    assert!(c.text("[role=alert]").await.contains("not valid"));
+    s.clock.advance(30);
+    type_code(&c, &totp::code_at(&secret, signet_core::clock::Clock::now(&s.clock)).unwrap()).await;
+    c.wait_page("Approve this device?").await;
+    c.click("#approve").await;
+    c.wait_page("Device approved").await;
+    let (status, tokens) = device_poll(&s, &d).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(s.store().totp_enrolment(&ids[1], &admin.id).await.unwrap().is_some());
+    assert!(s.store().totp_enrolment(&ids[0], &admin.id).await.unwrap().is_none());
+}
