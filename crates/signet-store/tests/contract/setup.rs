@@ -156,6 +156,10 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
         "DROP TABLE account_attributes",
         "DROP TABLE claim_mappings",
         "DROP TABLE revoked_subjects",
+        "DROP TABLE mfa_totp_enrolments",
+        "DROP TABLE mfa_enforcement_methods",
+        "DROP TABLE mfa_enforcements",
+        "DROP TABLE mfa_methods",
     ];
     for sql in later.into_iter().chain([
         "DROP TABLE signet_migrations",
