@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use signet_proto::roles::Role;
 
+pub mod mfa;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "signet",
@@ -57,6 +59,9 @@ pub enum Command {
     /// An environment's signing keys, through the admin API.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Login MFA methods and enforcements, through the Vault-compatible API.
+    #[command(subcommand)]
+    Mfa(mfa::MfaCommand),
     /// One authenticated call to the admin API (service.pingfederate.*).
     Request {
         /// GET, POST, PUT, PATCH or DELETE.

@@ -56,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Accounts(c) => block_on(commands::accounts::run(&ctx, c)),
         Command::Applications(c) => block_on(commands::applications::run(&ctx, c)),
         Command::Keys(c) => block_on(commands::keys::run(&ctx, c)),
+        Command::Mfa(c) => block_on(commands::mfa::run(&ctx, c)),
         Command::Request { method, path_or_url, data, trust_host } => block_on(commands::request::run(
             &ctx,
             commands::request::Request {

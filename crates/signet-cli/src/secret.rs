@@ -2,6 +2,8 @@
 //! argument sits in the shell's history and in every process listing
 //! (`/proc/*/cmdline`). They come from stdin with `--password-stdin`, or from
 //! a prompt without echo when stdin is a terminal; otherwise it is an error.
+//! Other secrets (an MFA provider's API token or key) are read the same
+//! way, or from a file.
 
 use std::io::{IsTerminal, Read};
 
@@ -96,6 +98,55 @@ pub fn new_password(source: Source, label: &str) -> anyhow::Result<Password> {
     }
 }
 
+/// No API token or key comes near this; a bigger file is the wrong file.
+const MAX_SECRET: u64 = 4096;
+
+/// A secret that is not a password (an MFA provider's API token or key):
+/// the one line of `file`, of stdin when `file` is `-`, or asked for without
+/// echo when neither is given and stdin is a terminal. `flag` names the
+/// file option in the errors, which never hold the secret.
+pub fn read_secret(file: Option<&std::path::Path>, what: &str, flag: &str) -> anyhow::Result<Password> {
+    let (mut reader, from): (Box<dyn Read>, String) = match file {
+        Some(p) if p.as_os_str() == "-" => (Box::new(std::io::stdin()), "stdin".into()),
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| {
+                format!(
+                    "reading the {what} from {}\nhint: {flag} takes a file holding the {what}, or - for stdin",
+                    p.display()
+                )
+            })?;
+            (Box::new(f), p.display().to_string())
+        }
+        None if std::io::stdin().is_terminal() => return prompt(what),
+        None => bail!(
+            "no {what}: stdin is not a terminal to ask on, and signet takes no secret as an argument\nhint: give it with {flag} FILE, or pipe it in with {flag} -"
+        ),
+    };
+    let mut text = Zeroizing::new(String::new());
+    reader
+        .by_ref()
+        .take(MAX_SECRET + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading the {what} from {from}"))?;
+    if text.len() as u64 > MAX_SECRET {
+        bail!(
+            "{from} holds more than {MAX_SECRET} bytes, more than a {what} is\nhint: {flag} takes a file holding the {what} alone"
+        );
+    }
+    one_line(&text, what, &from, flag)
+}
+
+fn one_line(text: &str, what: &str, from: &str, flag: &str) -> anyhow::Result<Password> {
+    let mut found = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.trim().is_empty());
+    let Some(first) = found.next() else {
+        bail!("{from} holds no {what}\nhint: {flag} takes a file holding the {what} on one line");
+    };
+    if found.next().is_some() {
+        bail!("{from} holds more than one line\nhint: {flag} takes a file holding the {what} on one line");
+    }
+    Ok(Password(Zeroizing::new(first.trim().to_owned())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +165,14 @@ mod tests {
         assert!(lines("", 1).unwrap_err().to_string().contains("hint:"));
         assert!(lines("\n\n", 1).is_err());
         assert!(lines("a\nb\n", 1).unwrap_err().to_string().contains("more than the 1"));
+    }
+
+    #[test]
+    fn a_secret_file_holds_one_line_and_errors_never_quote_it() {
+        assert_eq!(one_line("tok-123\r\n", "API token", "f", "--api-token-file").unwrap().expose(), "tok-123");
+        let two = one_line("tok-123\nmore\n", "API token", "f", "--api-token-file").unwrap_err().to_string();
+        assert!(two.contains("more than one line") && !two.contains("tok-123"), "{two}");
+        assert!(one_line("\n \n", "API token", "f", "--api-token-file").unwrap_err().to_string().contains("holds no"));
     }
 
     #[test]

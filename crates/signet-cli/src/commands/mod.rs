@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod keys;
+pub mod mfa;
 pub mod request;
 
 use crate::config::settings::Settings;

@@ -152,6 +152,17 @@ impl AdminClient {
         Ok(url)
     }
 
+    /// The access token sent as `Bearer`, when the admin API is reached with
+    /// a sign-on's token (`authentication.type=oauth`).
+    pub fn bearer(&self) -> Option<&str> {
+        self.authorization.as_deref()?.strip_prefix("Bearer ")
+    }
+
+    /// The HTTP client with the admin API's TLS settings, and no credentials.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// A URL under the admin API from path segments, each percent-encoded,
     /// so a username or id can never step outside its resource.
     pub fn at(&self, segments: &[&str], query: Option<&str>) -> anyhow::Result<url::Url> {
@@ -228,7 +239,7 @@ impl AdminClient {
     }
 }
 
-fn under(base: &url::Url, segments: &[&str], query: Option<&str>) -> anyhow::Result<url::Url> {
+pub fn under(base: &url::Url, segments: &[&str], query: Option<&str>) -> anyhow::Result<url::Url> {
     // URL parsers resolve `.` and `..` (and `%2E%2E`) away: such a name
     // would address another resource, so it is refused.
     if let Some(dots) = segments.iter().find(|s| matches!(**s, "." | "..")) {

@@ -7,5 +7,6 @@ mod admin;
 mod applications;
 mod config;
 mod harness;
+mod mfa;
 mod network;
 mod signon;
