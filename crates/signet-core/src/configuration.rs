@@ -51,6 +51,42 @@ pub struct Configuration {
     pub signing_keys: Vec<SigningKeyEntry>,
     /// Server-wide settings by key, as stored.
     pub settings: BTreeMap<String, serde_json::Value>,
+    /// Login MFA. Documents exported before signet had it lack the section,
+    /// and importing one leaves the MFA configuration as it is; present,
+    /// even empty, it replaces it like every other section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<MfaSection>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaSection {
+    pub methods: Vec<MfaMethodEntry>,
+    pub enforcements: Vec<crate::mfa::Enforcement>,
+    /// People's enrolments in TOTP methods, with their sealed secrets.
+    pub totp_enrolments: Vec<TotpEnrolmentEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaMethodEntry {
+    pub id: String,
+    pub name: String,
+    pub username_format: String,
+    pub settings: crate::mfa::Settings,
+    /// The method's secrets (a JSON object), sealed or, in an archive, plain.
+    pub secrets: Protected,
+    pub created_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnrolmentEntry {
+    pub method_id: String,
+    pub account_id: String,
+    pub secret: Protected,
+    pub last_step: i64,
+    pub created_at: UnixTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,6 +360,10 @@ impl Configuration {
                 return invalid("settings", "a setting with an empty key");
             }
         }
+        if let Some(mfa) = &self.mfa {
+            let accounts: HashSet<&str> = self.accounts.iter().map(|a| a.id.as_str()).collect();
+            mfa.validate(&environments, &accounts)?;
+        }
         Ok(())
     }
 
@@ -381,6 +421,87 @@ impl Configuration {
         }
         for (key, value) in self.settings.iter_mut() {
             map_setting_secrets(value, &format!("settings.{key}"), &mut f)?;
+        }
+        if let Some(mfa) = &mut self.mfa {
+            for (i, m) in mfa.methods.iter_mut().enumerate() {
+                let path = format!("mfa.methods[{i}].secrets");
+                m.secrets = f(&crate::mfa::secrets_purpose(&m.id), &m.secrets).map_err(|e| (path, e))?;
+            }
+            for (i, t) in mfa.totp_enrolments.iter_mut().enumerate() {
+                let path = format!("mfa.totp_enrolments[{i}].secret");
+                let purpose = crate::mfa::enrolment_purpose(&t.method_id, &t.account_id);
+                t.secret = f(&purpose, &t.secret).map_err(|e| (path, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MfaSection {
+    /// The rules the Vault-compatible API applies to each write, and that
+    /// every reference names an object in the document.
+    fn validate(&self, environments: &HashSet<String>, accounts: &HashSet<&str>) -> Result<(), Invalid> {
+        use crate::mfa::enforcement::{GROUPS, SignOnKind, valid_name};
+        let ids = unique(&self.methods, "mfa.methods", "id", |m| m.id.clone())?;
+        let mut names = HashSet::new();
+        for (i, m) in self.methods.iter().enumerate() {
+            let at = |field: &str| format!("mfa.methods[{i}].{field}");
+            if !crate::mfa::is_method_id(&m.id) {
+                return invalid(at("id"), "not a lower-case UUID");
+            }
+            if !m.name.is_empty() && !names.insert(m.name.as_str()) {
+                return invalid(at("name"), format!("{:?} appears twice", m.name));
+            }
+            let format =
+                crate::mfa::UsernameFormat::parse(&m.username_format).or_else(|e| invalid(at("username_format"), e))?;
+            if let Some(env) = format.environments().find(|e| !environments.contains(*e)) {
+                return invalid(at("username_format"), format!("no environment {env:?} in the document"));
+            }
+        }
+        unique(&self.enforcements, "mfa.enforcements", "name", |e| e.name.clone())?;
+        unique(&self.enforcements, "mfa.enforcements", "id", |e| e.id.clone())?;
+        for (i, e) in self.enforcements.iter().enumerate() {
+            let at = |field: &str| format!("mfa.enforcements[{i}].{field}");
+            if !valid_name(&e.name) {
+                return invalid(at("name"), "1 to 128 letters, digits, '-', '_' or '.'");
+            }
+            if e.mfa_method_ids.is_empty() {
+                return invalid(at("mfa_method_ids"), "missing method ids");
+            }
+            if let Some(id) = e.mfa_method_ids.iter().find(|id| !ids.contains(*id)) {
+                return invalid(at("mfa_method_ids"), format!("no method {id:?} in the document"));
+            }
+            let targets =
+                [&e.auth_method_accessors, &e.auth_method_types, &e.identity_group_ids, &e.identity_entity_ids];
+            if targets.iter().all(|t| t.is_empty()) {
+                return invalid(at("mfa_method_ids"), "an enforcement needs at least one target");
+            }
+            if let Some(env) = e.auth_method_accessors.iter().find(|a| !environments.contains(*a)) {
+                return invalid(at("auth_method_accessors"), format!("no environment {env:?} in the document"));
+            }
+            if let Some(t) = e.auth_method_types.iter().find(|t| SignOnKind::parse(t).is_none()) {
+                return invalid(at("auth_method_types"), format!("{t:?} is not a sign-on kind"));
+            }
+            if let Some(g) = e.identity_group_ids.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+                return invalid(at("identity_group_ids"), format!("{g:?} is not a group"));
+            }
+            if let Some(a) = e.identity_entity_ids.iter().find(|a| !accounts.contains(a.as_str())) {
+                return invalid(at("identity_entity_ids"), format!("no account {a:?} in the document"));
+            }
+        }
+        unique(&self.totp_enrolments, "mfa.totp_enrolments", "account_id", |t| {
+            format!("{}/{}", t.method_id, t.account_id)
+        })?;
+        for (i, t) in self.totp_enrolments.iter().enumerate() {
+            let at = |field: &str| format!("mfa.totp_enrolments[{i}].{field}");
+            match self.methods.iter().find(|m| m.id == t.method_id) {
+                Some(m) if matches!(m.settings, crate::mfa::Settings::Totp(_)) => {}
+                Some(_) => return invalid(at("method_id"), "not a TOTP method"),
+                None => return invalid(at("method_id"), format!("no method {:?} in the document", t.method_id)),
+            }
+            if !accounts.contains(t.account_id.as_str()) {
+                return invalid(at("account_id"), format!("no account {:?} in the document", t.account_id));
+            }
         }
         Ok(())
     }
@@ -657,8 +778,43 @@ mod tests {
                 "ldap".to_owned(),
                 serde_json::json!({"bind": {"sealed": "AAE=", "purpose": "ldap.bind_password"}}),
             )]),
+            mfa: Some(MfaSection {
+                methods: vec![MfaMethodEntry {
+                    id: METHOD.into(),
+                    name: "app".into(),
+                    username_format: "{{identity.entity.name}}".into(),
+                    settings: crate::mfa::Settings::Totp(crate::mfa::Totp {
+                        issuer: "Acme".into(),
+                        period: 30,
+                        key_size: 20,
+                        qr_size: 200,
+                        algorithm: crate::mfa::Algorithm::SHA1,
+                        digits: 6,
+                        skew: 1,
+                        max_validation_attempts: 5,
+                    }),
+                    secrets: Protected::Sealed(vec![5]),
+                    created_at: 1,
+                }],
+                enforcements: vec![crate::mfa::Enforcement {
+                    name: "admins".into(),
+                    id: "e1".into(),
+                    mfa_method_ids: vec![METHOD.into()],
+                    identity_entity_ids: vec!["a1".into()],
+                    ..Default::default()
+                }],
+                totp_enrolments: vec![TotpEnrolmentEntry {
+                    method_id: METHOD.into(),
+                    account_id: "a1".into(),
+                    secret: Protected::Sealed(vec![6]),
+                    last_step: 3,
+                    created_at: 1,
+                }],
+            }),
         }
     }
+
+    const METHOD: &str = "00000000-0000-4000-8000-00000000000a";
 
     fn refused(doc: &Configuration) -> Invalid {
         doc.validate(&ClaimEngine::new()).unwrap_err()
@@ -725,6 +881,33 @@ mod tests {
         assert_eq!(refused(&doc).path, "claim_mappings[0]");
 
         let mut doc = document();
+        doc.mfa.as_mut().unwrap().enforcements[0].mfa_method_ids = vec!["gone".into()];
+        assert_eq!(refused(&doc).path, "mfa.enforcements[0].mfa_method_ids");
+
+        let mut doc = document();
+        doc.mfa.as_mut().unwrap().enforcements[0].identity_entity_ids = vec!["nobody".into()];
+        assert_eq!(refused(&doc).path, "mfa.enforcements[0].identity_entity_ids");
+
+        let mut doc = document();
+        doc.mfa.as_mut().unwrap().totp_enrolments[0].account_id = "nobody".into();
+        assert_eq!(refused(&doc).path, "mfa.totp_enrolments[0].account_id");
+
+        let mut doc = document();
+        doc.mfa.as_mut().unwrap().methods[0].username_format = "{{identity.entity.email}}".into();
+        assert_eq!(refused(&doc).path, "mfa.methods[0].username_format");
+
+        let mut doc = document();
+        doc.mfa.as_mut().unwrap().methods[0].id = METHOD.to_uppercase();
+        assert_eq!(refused(&doc).path, "mfa.methods[0].id");
+
+        // A document from before MFA existed still imports.
+        let mut v = serde_json::to_value(document()).unwrap();
+        v.as_object_mut().unwrap().remove("mfa");
+        let old: Configuration = serde_json::from_value(v).unwrap();
+        assert_eq!(old.mfa, None);
+        old.validate(&ClaimEngine::new()).unwrap();
+
+        let mut doc = document();
         doc.signing_keys[0].retired_at = Some(5);
         doc.validate(&ClaimEngine::new()).unwrap();
         assert!(doc.check_signing_keys().unwrap_err().message.contains("0 active"));
@@ -740,7 +923,16 @@ mod tests {
             Ok::<_, ()>(Protected::Plain(Secret::new(plain)))
         })
         .unwrap();
-        assert_eq!(seen, ["totp:a1", "signing-key:k1", "ldap.bind_password"]);
+        assert_eq!(
+            seen,
+            [
+                "totp:a1".to_owned(),
+                "signing-key:k1".into(),
+                "ldap.bind_password".into(),
+                crate::mfa::secrets_purpose(METHOD),
+                crate::mfa::enrolment_purpose(METHOD, "a1"),
+            ]
+        );
         let text = serde_json::to_string(&doc).unwrap();
         assert!(text.contains(r#"{"plain":"AAE=","purpose":"ldap.bind_password"}"#), "{text}");
         assert!(format!("{doc:?}").contains("[redacted]"));

@@ -19,7 +19,7 @@ use signet_core::claims::ClaimEngine;
 use signet_core::clock::UnixTime;
 use signet_core::configuration::{
     AccountEntry, ApplicationEntry, CertificateEntry, ClaimMappingEntry, Configuration, EnvironmentEntry, FORMAT,
-    Invalid, Protected, SigningKeyEntry,
+    Invalid, MfaMethodEntry, MfaSection, Protected, SigningKeyEntry, TotpEnrolmentEntry,
 };
 use signet_core::model::{Application, Environment};
 
@@ -49,6 +49,8 @@ pub struct Replaced {
     /// Keys installed from the document, or made for new environments.
     pub signing_keys: usize,
     pub settings: usize,
+    /// None when the document had no MFA section, which left MFA as it was.
+    pub mfa_methods: Option<usize>,
     pub grants_revoked: u64,
     pub sessions_ended: u64,
 }
@@ -146,6 +148,7 @@ impl Store {
             let value = from_json(&r.try_get::<String>("value")?, &key)?;
             settings.insert(key, value);
         }
+        let mfa = Some(export_mfa(&mut tx).await?);
         tx.commit().await?;
         Ok(Configuration {
             format: FORMAT,
@@ -156,6 +159,7 @@ impl Store {
             certificates,
             signing_keys,
             settings,
+            mfa,
         })
     }
 
@@ -236,10 +240,111 @@ impl Store {
                 .await?;
         }
         out.settings = doc.settings.len();
+        if let Some(mfa) = &doc.mfa {
+            replace_mfa(&mut tx, mfa).await?;
+            out.mfa_methods = Some(mfa.methods.len());
+        }
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(out)
     }
+}
+
+async fn export_mfa(tx: &mut Tx) -> Result<MfaSection> {
+    let methods = query(format!("SELECT {} FROM mfa_methods ORDER BY id", crate::mfa::METHOD_COLUMNS))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            let m = crate::mfa::method(r)?;
+            Ok(MfaMethodEntry {
+                id: m.id,
+                name: m.name,
+                username_format: m.username_format,
+                settings: m.settings,
+                secrets: Protected::Sealed(m.sealed_secrets),
+                created_at: m.created_at,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let enforcements = query("SELECT document FROM mfa_enforcements ORDER BY name")
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| from_json(&r.try_get::<String>("document")?, "MFA enforcement"))
+        .collect::<Result<_>>()?;
+    let totp_enrolments = query(
+        "SELECT method_id, account_id, secret_sealed, last_step, created_at FROM mfa_totp_enrolments \
+         ORDER BY method_id, account_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TotpEnrolmentEntry {
+            method_id: r.try_get("method_id")?,
+            account_id: r.try_get("account_id")?,
+            secret: Protected::Sealed(r.try_get("secret_sealed")?),
+            last_step: r.try_get("last_step")?,
+            created_at: r.try_get("created_at")?,
+        })
+    })
+    .collect::<Result<_>>()?;
+    Ok(MfaSection { methods, enforcements, totp_enrolments })
+}
+
+/// Replaces every MFA method, enforcement and enrolment with the document's.
+async fn replace_mfa(tx: &mut Tx, mfa: &MfaSection) -> Result<()> {
+    tx.serialise(crate::mfa::MFA_LOCK).await?;
+    for table in ["mfa_totp_enrolments", "mfa_enforcement_methods", "mfa_enforcements", "mfa_methods"] {
+        query(format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+    }
+    for m in &mfa.methods {
+        query(format!(
+            "INSERT INTO mfa_methods ({}) VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
+            crate::mfa::METHOD_COLUMNS
+        ))
+        .bind(&m.id)
+        .bind(m.settings.method_type().as_str())
+        .bind(&m.name)
+        .bind(&m.username_format)
+        .bind(to_json(&m.settings))
+        .bind(m.secrets.sealed().map(<[u8]>::to_vec).unwrap_or_default())
+        .bind(m.created_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for e in &mfa.enforcements {
+        let doc = serde_json::to_string(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        query("INSERT INTO mfa_enforcements (name, id, document, version, created_at) VALUES ($1, $2, $3, 1, 0)")
+            .bind(&e.name)
+            .bind(&e.id)
+            .bind(doc)
+            .execute(&mut *tx)
+            .await?;
+        for id in &e.mfa_method_ids {
+            query("INSERT INTO mfa_enforcement_methods (enforcement, method_id) VALUES ($1, $2)")
+                .bind(&e.name)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    for t in &mfa.totp_enrolments {
+        query(
+            "INSERT INTO mfa_totp_enrolments \
+             (method_id, account_id, secret_sealed, last_step, failures, failed_until, created_at) \
+             VALUES ($1, $2, $3, $4, 0, 0, $5)",
+        )
+        .bind(&t.method_id)
+        .bind(&t.account_id)
+        .bind(t.secret.sealed().map(<[u8]>::to_vec).unwrap_or_default())
+        .bind(t.last_step)
+        .bind(t.created_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn versions(tx: &mut Tx, table: &'static str) -> Result<HashMap<String, i64>> {

@@ -12,7 +12,7 @@ use signet_core::mfa::{Enforcement, Method, MethodType, Settings};
 use crate::db::{Row, Tx, query};
 use crate::{Result, Store, StoreError, audit, from_json, to_json};
 
-const MFA_LOCK: i64 = 0x5167_6e65_7405;
+pub(crate) const MFA_LOCK: i64 = 0x5167_6e65_7405;
 
 /// The outcome of an MFA write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +46,10 @@ impl std::fmt::Debug for TotpEnrolment {
     }
 }
 
-const METHOD_COLUMNS: &str = "id, method_type, name, username_format, settings, secrets_sealed, version, created_at";
+pub(crate) const METHOD_COLUMNS: &str =
+    "id, method_type, name, username_format, settings, secrets_sealed, version, created_at";
 
-fn method(r: &Row) -> Result<Method> {
+pub(crate) fn method(r: &Row) -> Result<Method> {
     let id: String = r.try_get("id")?;
     let settings: Settings = from_json(&r.try_get::<String>("settings")?, "MFA method")?;
     let kind: String = r.try_get("method_type")?;

@@ -320,6 +320,17 @@ async fn an_archive_moves_everything_to_a_server_with_another_key() {
     let api = Api::new(&s);
     let (worker_id, worker_secret) = worker(&api, &s, &root(&s)).await;
     let passphrase = "correct horse battery staple";
+    // Login MFA travels too, its secrets resealed under the new key.
+    let vault_token = crate::vault::admin_token(&s).await;
+    let ping = crate::vault::Vault::new(&s)
+        .call(
+            "POST",
+            "identity/mfa/method/pingid",
+            Some(&vault_token),
+            Some(json!({"settings_file_base64": crate::vault::b64(crate::vault::FIXTURE), "method_name": "ping"})),
+        )
+        .await;
+    let method_id = ping.body["data"]["method_id"].as_str().unwrap().to_owned();
 
     let short = api
         .call(Method::POST, "/configArchive/export", Some(&root(&s)), Some(json!({"passphrase": "short"})), None)
@@ -395,4 +406,12 @@ async fn an_archive_moves_everything_to_a_server_with_another_key() {
         .token(&[("grant_type", "client_credentials"), ("client_id", &worker_id), ("client_secret", &worker_secret)])
         .await;
     assert_eq!(status, 200, "{t}");
+
+    let moved = crate::vault::Vault::new(&s2)
+        .call("GET", &format!("identity/mfa/method/{method_id}"), Some(access), None)
+        .await;
+    assert_eq!((moved.status, moved.body["data"]["name"].as_str()), (200, Some("ping")), "{}", moved.body);
+    let stored = s2.store().mfa_method(&method_id).await.unwrap().unwrap();
+    let secrets = s2.state.kek.open(&signet_core::mfa::secrets_purpose(&method_id), &stored.sealed_secrets).unwrap();
+    assert!(String::from_utf8_lossy(secrets.expose()).contains("widgets-token-1"), "sealed under s2's key");
 }

@@ -29,6 +29,8 @@ fn admin(environment_id: &str, username: &str) -> Account {
 
 /// Something of every kind: two environments, admin and end user, a
 /// worker, a mapping, attributes, a certificate with its key, settings.
+const MFA_METHOD: &str = "00000000-0000-4000-8000-0000000000aa";
+
 async fn populate(s: &Store) -> (Environment, Environment, Account) {
     let admins = environment("Administrators");
     let root = admin(&admins.id, "administrator");
@@ -74,6 +76,34 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
     let ldap =
         serde_json::json!({"schemes": ["native"], "ldap": {"bind_password": {"sealed": "AAEC", "purpose": "ldap"}}});
     assert!(s.put_setting_if("admin_api.authentication", |_| true, &ldap, &event("settings", None)).await.unwrap());
+    let method = signet_core::mfa::Method {
+        id: MFA_METHOD.into(),
+        name: "app".into(),
+        username_format: String::new(),
+        settings: signet_core::mfa::Settings::Totp(signet_core::mfa::Totp {
+            issuer: "Acme".into(),
+            period: 30,
+            key_size: 20,
+            qr_size: 200,
+            algorithm: signet_core::mfa::Algorithm::SHA256,
+            digits: 8,
+            skew: 0,
+            max_validation_attempts: 3,
+        }),
+        sealed_secrets: vec![7; 20],
+        version: 1,
+        created_at: NOW,
+    };
+    s.insert_mfa_method(&method, &event("mfa.method.create", None)).await.unwrap();
+    let enforcement = signet_core::mfa::Enforcement {
+        name: "people".into(),
+        id: id(),
+        mfa_method_ids: vec![MFA_METHOD.into()],
+        identity_entity_ids: vec![user.id.clone()],
+        ..Default::default()
+    };
+    s.put_mfa_enforcement(&enforcement, NOW, &event("mfa.enforcement.create", None)).await.unwrap();
+    assert!(s.enrol_totp(MFA_METHOD, &user.id, &[8; 32], 41, NOW, &event("mfa.enrol", None)).await.unwrap());
     (admins, customers, root)
 }
 
@@ -88,6 +118,10 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     assert_eq!(doc.settings.len(), 2);
     let ada = doc.accounts.iter().find(|a| a.username == "ada").unwrap();
     assert_eq!(ada.attributes.as_ref().unwrap()["level"], 3);
+    let mfa = doc.mfa.as_ref().unwrap();
+    assert_eq!((mfa.methods.len(), mfa.enforcements.len(), mfa.totp_enrolments.len()), (1, 1, 1));
+    assert_eq!(mfa.totp_enrolments[0].secret, Protected::Sealed(vec![8; 32]));
+    assert_eq!(mfa.totp_enrolments[0].last_step, 41);
 
     // Runtime state hanging off what is replaced.
     let g = Grant { account_id: root.id.clone(), ..grant(&admins.id, "signet-cli") };
@@ -114,6 +148,18 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     let after = s.versioned_account(&admins.id, "administrator").await.unwrap().unwrap();
     assert_eq!(after.version, version + 1, "a new version: cached password checks and ETags no longer hold");
     assert_eq!(s.lockout_policy().await.unwrap().max_failures, 3);
+    assert!(!s.spend_enrolled_step(MFA_METHOD, &ada.id, 41).await.unwrap(), "a spent step stays spent");
+    let err = s.delete_mfa_method(MFA_METHOD, signet_core::mfa::MethodType::Totp, &event("d", None)).await.unwrap();
+    assert_eq!(err, signet_store::MfaWritten::InUse(vec!["people".into()]), "links are made again");
+
+    // A document from before MFA existed leaves MFA as it is; an empty section clears it.
+    let old = signet_core::configuration::Configuration { mfa: None, ..doc.clone() };
+    s.replace_configuration(&old, KeySource::Document, NOW + 6, &event("bulk.import", None)).await.unwrap();
+    assert_eq!(s.export_configuration().await.unwrap().mfa, doc.mfa);
+    let cleared = signet_core::configuration::Configuration { mfa: Some(Default::default()), ..doc.clone() };
+    s.replace_configuration(&cleared, KeySource::Document, NOW + 7, &event("bulk.import", None)).await.unwrap();
+    assert_eq!(s.mfa_methods(None).await.unwrap(), vec![]);
+    assert_eq!(s.totp_enrolment(MFA_METHOD, &ada.id).await.unwrap(), None);
 }
 
 async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb) {
@@ -127,6 +173,8 @@ async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb)
     doc.accounts.retain(|a| a.environment_id != customers.id);
     doc.claim_mappings.clear();
     doc.signing_keys.clear();
+    // The enforcement and the enrolment name ada, who is gone with it.
+    doc.mfa = Some(Default::default());
     let partners = environment("partners");
     doc.environments.push((&partners).into());
     let made = std::sync::Mutex::new(Vec::new());
