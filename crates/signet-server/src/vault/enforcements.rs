@@ -1,7 +1,7 @@
 //! `identity/mfa/login-enforcement[/:name]`: which sign-ons need which methods.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method as Verb, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
@@ -11,7 +11,7 @@ use signet_core::mfa::{Enforcement, EnforcementInput};
 use signet_core::policy::Action;
 use signet_store::MfaWritten;
 
-use super::{Op, VaultCaller, VaultError, body, data, list, op};
+use super::{Op, RawBody, Segments, VaultCaller, VaultError, body, data, list, op};
 use crate::state::AppState;
 
 type Answer = Result<Response, VaultError>;
@@ -36,10 +36,10 @@ pub async fn root(State(state): State<AppState>, caller: VaultCaller, verb: Verb
 pub async fn one(
     State(state): State<AppState>,
     caller: VaultCaller,
-    Path(name): Path<String>,
+    Segments(name): Segments<String>,
     verb: Verb,
     uri: Uri,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Answer {
     if !valid_name(&name) {
         return Err(VaultError::not_found());

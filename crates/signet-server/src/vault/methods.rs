@@ -2,7 +2,7 @@
 //! delete and list MFA methods of the four types.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method as Verb, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
@@ -11,7 +11,7 @@ use signet_core::mfa::{self, Method, MethodType, MethodWrite, Settings};
 use signet_core::policy::Action;
 use signet_store::MfaWritten;
 
-use super::{Op, VaultCaller, VaultError, body, data, list, op};
+use super::{Op, RawBody, Segments, VaultCaller, VaultError, body, data, list, op};
 use crate::state::AppState;
 
 type Answer = Result<Response, VaultError>;
@@ -28,10 +28,10 @@ pub async fn root(State(state): State<AppState>, caller: VaultCaller, verb: Verb
 pub async fn one(
     State(state): State<AppState>,
     caller: VaultCaller,
-    Path(first): Path<String>,
+    Segments(first): Segments<String>,
     verb: Verb,
     uri: Uri,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Answer {
     if let Some(kind) = MethodType::parse(&first) {
         return match op(&verb, uri.query()) {
@@ -53,10 +53,10 @@ pub async fn one(
 pub async fn typed(
     State(state): State<AppState>,
     caller: VaultCaller,
-    Path((kind, id)): Path<(String, String)>,
+    Segments((kind, id)): Segments<(String, String)>,
     verb: Verb,
     uri: Uri,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Answer {
     let Some(kind) = MethodType::parse(&kind) else { return Err(VaultError::not_found()) };
     if !mfa::is_method_id(&id) {

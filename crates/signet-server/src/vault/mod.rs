@@ -192,6 +192,32 @@ impl VaultCaller {
     }
 }
 
+/// A path's parameters; one that cannot be read (bad percent-encoding) is
+/// Vault's 404, never a plain-text rejection.
+pub struct Segments<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for Segments<T> {
+    type Rejection = VaultError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, VaultError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(Segments(t)),
+            Err(_) => Err(VaultError::not_found()),
+        }
+    }
+}
+
+/// The raw body, within `MAX_BODY`, with Vault's error body otherwise.
+pub struct RawBody(pub Bytes);
+
+impl axum::extract::FromRequest<AppState> for RawBody {
+    type Rejection = VaultError;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, VaultError> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| VaultError::new(e.status(), e.body_text()))
+    }
+}
+
 /// A request body: a JSON object, or nothing (an empty object).
 pub fn body(bytes: &Bytes) -> Result<Map<String, Value>, VaultError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -150,6 +150,25 @@ async fn crud_errors_and_roles(s: Server) {
         .unwrap();
     assert_eq!(raw.status().as_u16(), 400);
     assert!(raw.text().await.unwrap().contains("failed to parse JSON input"));
+    let huge = s
+        .http
+        .post(format!("{}/v1/identity/mfa/method/totp", s.base))
+        .header("X-Vault-Token", &token)
+        .body(format!("{{\"issuer\": \"{}\"}}", "x".repeat(100_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status().as_u16(), 413);
+    assert!(huge.json::<Value>().await.unwrap()["errors"][0].is_string(), "Vault's error body, not plain text");
+    let mangled = s
+        .http
+        .get(format!("{}/v1/identity/mfa/login-enforcement/%FF%FE", s.base))
+        .header("X-Vault-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mangled.status().as_u16(), 404);
+    assert_eq!(mangled.json::<Value>().await.unwrap(), json!({"errors": []}));
     assert_eq!(v.call("LIST", "identity/mfa/method", t, None).await.status, 404, "nothing half-written");
 
     // Create with Vault's fixture and the seed's sample username_format.
