@@ -125,7 +125,9 @@ pub fn list(keys: Vec<String>, info: Map<String, Value>) -> Response {
     data(json!({ "keys": keys, "key_info": info }), vec![])
 }
 
-/// What a request asks, by its verb (`LIST` or `GET ?list=true` are lists).
+/// What a request asks, by its verb (`LIST` or `GET ?list=true` are lists;
+/// `list` is read as Vault reads it, with Go's `strconv.ParseBool`, so hvac's
+/// `?list=True` is a list too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Read,
@@ -137,7 +139,8 @@ pub enum Op {
 
 pub fn op(method: &Method, query: Option<&str>) -> Op {
     let listing = query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "list" && matches!(v.as_ref(), "true" | "1"))
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "list" && matches!(v.as_ref(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
     });
     match method.as_str() {
         "LIST" => Op::List,
@@ -201,5 +204,22 @@ pub fn body(bytes: &Bytes) -> Result<Map<String, Value>, VaultError> {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(VaultError::invalid("failed to parse JSON input: the body must be a JSON object")),
         Err(e) => Err(VaultError::invalid(format!("failed to parse JSON input: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hvac_list_query_with_capital_true_is_a_list() {
+        for q in ["list=True", "list=true", "list=TRUE", "list=1", "list=t", "list=T"] {
+            assert_eq!(op(&Method::GET, Some(q)), Op::List, "{q}");
+        }
+        for q in ["list=false", "list=False", "list=0", "list=yes", "other=true"] {
+            assert_eq!(op(&Method::GET, Some(q)), Op::Read, "{q}");
+        }
+        assert_eq!(op(&Method::GET, None), Op::Read);
+        assert_eq!(op(&Method::from_bytes(b"LIST").unwrap(), None), Op::List);
     }
 }
