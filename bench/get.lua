@@ -1,12 +1,17 @@
--- wrk script for goal 5: the same GET on every request, to the URL's path.
--- Environment: BENCH_AUTH (the Authorization header; unset or empty for none).
+-- wrk script for goals 5 and 6: the same request on every call, to the URL's path.
+-- Environment: BENCH_AUTH (the credential header's value; unset or empty for
+-- none) and BENCH_AUTH_HEADER (its name, default Authorization; X-Vault-Token
+-- for the Vault-compatible API). Always GET: wrk checks each request with its
+-- HTTP parser, which refuses Vault's LIST verb, so lists use `?list=true`.
 -- done() prints one `BENCH {json}` line that signet-bench reads. There is no
 -- response() callback: it would run Lua on every answer and slow wrk, which
 -- shares the cores with signetd, more on a fast baseline than on a slow one.
 
 wrk.method = "GET"
+local header = os.getenv("BENCH_AUTH_HEADER")
+if not header or header == "" then header = "Authorization" end
 local auth = os.getenv("BENCH_AUTH")
-if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+if auth and auth ~= "" then wrk.headers[header] = auth end
 
 function done(summary, latency, requests)
    local e = summary.errors

@@ -40,11 +40,11 @@ const AUDIT_PAGE: i64 = 5_000;
 
 /// What the first requests set up: the two Authorization headers, and the
 /// worker whose token the bearer load carries, which can revoke it.
-struct Callers {
-    native: String,
-    bearer: String,
-    token: String,
-    worker: String,
+pub struct Callers {
+    pub native: String,
+    pub bearer: String,
+    pub token: String,
+    pub worker: String,
 }
 
 pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow::Result<()> {
@@ -111,7 +111,7 @@ pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow:
 /// Signs on with Basic (argon2id, once), turns the oauth scheme on beside
 /// native, and makes a worker holding the Admin role for a token with the
 /// admin API audience.
-async fn set_up(http: &reqwest::Client, signetd: &Signetd, account_url: &str) -> anyhow::Result<Callers> {
+pub async fn set_up(http: &reqwest::Client, signetd: &Signetd, account_url: &str) -> anyhow::Result<Callers> {
     let username = &signetd.boot.admin.username;
     let native = basic(username, &signetd.boot.admin.password);
     expect_account(http, account_url, &native, username).await.context("Basic, the first sign-on")?;
@@ -159,14 +159,25 @@ async fn set_up(http: &reqwest::Client, signetd: &Signetd, account_url: &str) ->
     Ok(Callers { native, bearer, token, worker })
 }
 
-/// Warms up, then loads for the run's seconds; any error answer fails the run.
+/// A GET with this Authorization header, measured.
 async fn measure(bench: &Bench, name: &str, url: &str, auth: &str) -> anyhow::Result<Outcome> {
+    measure_get(bench, name, url, vec![("BENCH_AUTH", auth.to_owned())]).await
+}
+
+/// Warms up, then loads for the run's seconds with get.lua and its `env`;
+/// any error answer fails the run.
+pub async fn measure_get(
+    bench: &Bench,
+    name: &str,
+    url: &str,
+    env: Vec<(&'static str, String)>,
+) -> anyhow::Result<Outcome> {
     let load = |name: String, secs| Load {
         name,
         script: bench.script("get.lua"),
         url: url.to_owned(),
         secs,
-        env: vec![("BENCH_AUTH", auth.to_owned())],
+        env: env.clone(),
     };
     if bench.warmup > 0 {
         let warm = wrk::run(bench, load(format!("{name}-warmup"), bench.warmup)).await?;
@@ -226,7 +237,7 @@ async fn status_of(http: &reqwest::Client, url: &str, auth: &str) -> anyhow::Res
 }
 
 /// One GET by hand: 200 with the account named `username`.
-async fn expect_account(http: &reqwest::Client, url: &str, auth: &str, username: &str) -> anyhow::Result<()> {
+pub async fn expect_account(http: &reqwest::Client, url: &str, auth: &str, username: &str) -> anyhow::Result<()> {
     let res = http.get(url).header("authorization", auth).send().await?;
     let status = res.status();
     let body: serde_json::Value = res.json().await.unwrap_or_default();

@@ -14,6 +14,7 @@ mod procs;
 mod refresh;
 mod report;
 mod signon;
+mod vault;
 mod wrk;
 
 use std::path::PathBuf;
@@ -48,6 +49,8 @@ pub enum Goal {
     Signon,
     /// 5: an authenticated admin API GET, against /healthz and raw single-core ES256 verification.
     Admin,
+    /// 6: the Vault-compatible MFA API's read and LIST among 1,000 methods, against goal 5's Bearer GET.
+    Vault,
 }
 
 #[derive(Debug, clap::Args)]

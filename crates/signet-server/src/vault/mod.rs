@@ -103,18 +103,21 @@ impl IntoResponse for VaultError {
 /// A successful answer in Vault's envelope.
 pub fn data(body: Value, warnings: Vec<String>) -> Response {
     let warnings = if warnings.is_empty() { Value::Null } else { json!(warnings) };
-    axum::Json(json!({
+    let mut envelope = json!({
         "request_id": crate::request_id(),
         "lease_id": "",
         "renewable": false,
         "lease_duration": 0,
-        "data": body,
+        "data": null,
         "wrap_info": null,
         "warnings": warnings,
         "auth": null,
         "mount_type": "identity",
-    }))
-    .into_response()
+    });
+    // Moved in: `json!` copies what it interpolates, and a list's body is
+    // every method (goal 6 of signet-bench).
+    envelope["data"] = body;
+    axum::Json(envelope).into_response()
 }
 
 /// A list answer; an empty list is 404, as Vault answers.
@@ -122,10 +125,15 @@ pub fn list(keys: Vec<String>, info: Map<String, Value>) -> Response {
     if keys.is_empty() {
         return VaultError::not_found().into_response();
     }
-    data(json!({ "keys": keys, "key_info": info }), vec![])
+    let mut body = Map::new();
+    body.insert("keys".into(), Value::Array(keys.into_iter().map(Value::String).collect()));
+    body.insert("key_info".into(), Value::Object(info));
+    data(Value::Object(body), vec![])
 }
 
-/// What a request asks, by its verb (`LIST` or `GET ?list=true` are lists).
+/// What a request asks, by its verb (`LIST` or `GET ?list=true` are lists;
+/// `list` is read as Vault reads it, with Go's `strconv.ParseBool`, so hvac's
+/// `?list=True` is a list too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Read,
@@ -137,7 +145,8 @@ pub enum Op {
 
 pub fn op(method: &Method, query: Option<&str>) -> Op {
     let listing = query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "list" && matches!(v.as_ref(), "true" | "1"))
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "list" && matches!(v.as_ref(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
     });
     match method.as_str() {
         "LIST" => Op::List,
@@ -227,5 +236,46 @@ pub fn body(bytes: &Bytes) -> Result<Map<String, Value>, VaultError> {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(VaultError::invalid("failed to parse JSON input: the body must be a JSON object")),
         Err(e) => Err(VaultError::invalid(format!("failed to parse JSON input: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hvac_list_query_with_capital_true_is_a_list() {
+        for q in ["list=True", "list=true", "list=TRUE", "list=1", "list=t", "list=T"] {
+            assert_eq!(op(&Method::GET, Some(q)), Op::List, "{q}");
+        }
+        for q in ["list=false", "list=False", "list=0", "list=yes", "other=true"] {
+            assert_eq!(op(&Method::GET, Some(q)), Op::Read, "{q}");
+        }
+        assert_eq!(op(&Method::GET, None), Op::Read);
+        assert_eq!(op(&Method::from_bytes(b"LIST").unwrap(), None), Op::List);
+    }
+
+    #[tokio::test]
+    async fn a_list_is_in_vaults_envelope() {
+        let info = Map::from_iter([("a".to_owned(), json!({"type": "totp"}))]);
+        let answer = list(vec!["a".into()], info);
+        assert_eq!(answer.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(answer.into_body(), MAX_BODY).await.unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "request_id": "",
+                "lease_id": "",
+                "renewable": false,
+                "lease_duration": 0,
+                "data": {"keys": ["a"], "key_info": {"a": {"type": "totp"}}},
+                "wrap_info": null,
+                "warnings": null,
+                "auth": null,
+                "mount_type": "identity",
+            })
+        );
+        assert_eq!(list(vec![], Map::new()).status(), StatusCode::NOT_FOUND);
     }
 }

@@ -30,4 +30,5 @@ mod second_factor;
 mod signon;
 mod tokens;
 mod vault;
+mod vault_clients;
 mod webdriver;
