@@ -39,6 +39,8 @@ pub struct Inner {
     pub admin_auth: crate::admin::caller::AdminAuth,
     /// Claim-mapping expressions: the sandbox and the compiled mappings.
     pub claim_mappings: crate::claims::ClaimMappings,
+    /// LIST answers of the Vault-compatible API, as last built.
+    pub vault_lists: crate::vault::ListCache,
     /// Token lifetimes as last read, and when.
     lifetimes: std::sync::RwLock<(Option<std::time::Instant>, signet_core::model::TokenLifetimes)>,
 }
@@ -83,6 +85,7 @@ impl AppState {
             fetcher: Fetcher::new(c.allow_private_fetch)?,
             admin_auth: crate::admin::caller::AdminAuth::new(c.admin_authentication),
             claim_mappings: Default::default(),
+            vault_lists: Default::default(),
             lifetimes: Default::default(),
         })))
     }

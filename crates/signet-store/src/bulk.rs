@@ -296,6 +296,7 @@ async fn export_mfa(tx: &mut Tx) -> Result<MfaSection> {
 /// Replaces every MFA method, enforcement and enrolment with the document's.
 async fn replace_mfa(tx: &mut Tx, mfa: &MfaSection) -> Result<()> {
     tx.serialise(crate::mfa::MFA_LOCK).await?;
+    crate::mfa::bump(tx).await?;
     for table in ["mfa_totp_enrolments", "mfa_enforcement_methods", "mfa_enforcements", "mfa_methods"] {
         query(format!("DELETE FROM {table}")).execute(&mut *tx).await?;
     }

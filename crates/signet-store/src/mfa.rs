@@ -67,6 +67,12 @@ pub(crate) fn method(r: &Row) -> Result<Method> {
     })
 }
 
+/// Marks every answer built from the methods as stale, on every instance.
+pub(crate) async fn bump(tx: &mut Tx) -> Result<()> {
+    query("UPDATE mfa_generation SET generation = generation + 1 WHERE id = 1").execute(&mut *tx).await?;
+    Ok(())
+}
+
 async fn name_taken(tx: &mut Tx, name: &str, id: &str) -> Result<bool> {
     if name.is_empty() {
         return Ok(false);
@@ -97,6 +103,7 @@ impl Store {
             .bind(m.created_at)
             .execute(&mut tx)
             .await?;
+        bump(&mut tx).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(MfaWritten::Done)
@@ -124,6 +131,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(MfaWritten::Missing);
         }
+        bump(&mut tx).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(MfaWritten::Done)
@@ -151,9 +159,16 @@ impl Store {
         }
         query("DELETE FROM mfa_totp_enrolments WHERE method_id = $1").bind(id).execute(&mut tx).await?;
         query("DELETE FROM mfa_methods WHERE id = $1").bind(id).execute(&mut tx).await?;
+        bump(&mut tx).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(MfaWritten::Done)
+    }
+
+    /// Changes with every write of methods or enforcements, on any instance.
+    pub async fn mfa_generation(&self) -> Result<i64> {
+        let row = query("SELECT generation FROM mfa_generation WHERE id = 1").fetch_one(self.db.read()).await?;
+        row.try_get("generation")
     }
 
     pub async fn mfa_method(&self, id: &str) -> Result<Option<Method>> {
@@ -213,6 +228,7 @@ impl Store {
                 .execute(&mut tx)
                 .await?;
         }
+        bump(&mut tx).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(MfaWritten::Done)
@@ -240,6 +256,7 @@ impl Store {
         if gone.rows_affected() == 0 {
             return Ok(MfaWritten::Missing);
         }
+        bump(&mut tx).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(MfaWritten::Done)

@@ -11,7 +11,7 @@ use signet_core::mfa::{self, Method, MethodType, MethodWrite, Settings};
 use signet_core::policy::Action;
 use signet_store::MfaWritten;
 
-use super::{Op, RawBody, Segments, VaultCaller, VaultError, body, data, list, op};
+use super::{Op, RawBody, Segments, VaultCaller, VaultError, body, data, op};
 use crate::state::AppState;
 
 type Answer = Result<Response, VaultError>;
@@ -83,18 +83,28 @@ async fn read(state: &AppState, caller: &VaultCaller, kind: Option<MethodType>, 
     Ok(data(m.to_vault(), vec![]))
 }
 
+/// A list is built once per change of the methods on any instance
+/// (`mfa_generation`), and then answered from its serialised `data`.
 async fn list_methods(state: &AppState, caller: &VaultCaller, kind: Option<MethodType>) -> Answer {
     caller.allow(state, Action::Read).await?;
+    // Read before the methods: a write in between makes the next list rebuild.
+    let generation = state.store.mfa_generation().await?;
+    if let Some(body) = state.vault_lists.get(kind, generation) {
+        return Ok(super::serialised_list(&body));
+    }
     let methods = state.store.mfa_methods(kind).await?;
     let mut info = Map::new();
-    let keys = methods
-        .iter()
+    let keys: Vec<String> = methods
+        .into_iter()
         .map(|m| {
+            let id = m.id.clone();
             info.insert(m.id.clone(), m.to_vault());
-            m.id.clone()
+            id
         })
         .collect();
-    Ok(list(keys, info))
+    let body = super::list_body(keys, info)?;
+    state.vault_lists.put(kind, generation, body.clone());
+    Ok(super::serialised_list(&body))
 }
 
 /// Reads and checks a write's body: Vault's field rules, then what only the

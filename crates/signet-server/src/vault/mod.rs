@@ -122,13 +122,55 @@ pub fn data(body: Value, warnings: Vec<String>) -> Response {
 
 /// A list answer; an empty list is 404, as Vault answers.
 pub fn list(keys: Vec<String>, info: Map<String, Value>) -> Response {
+    match list_body(keys, info) {
+        Ok(body) => serialised_list(&body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A list's `data`, serialised; empty when there is nothing to list.
+pub fn list_body(keys: Vec<String>, info: Map<String, Value>) -> Result<Bytes, VaultError> {
     if keys.is_empty() {
-        return VaultError::not_found().into_response();
+        return Ok(Bytes::new());
     }
     let mut body = Map::new();
     body.insert("keys".into(), Value::Array(keys.into_iter().map(Value::String).collect()));
     body.insert("key_info".into(), Value::Object(info));
-    data(Value::Object(body), vec![])
+    serde_json::to_vec(&body).map(Bytes::from).map_err(VaultError::internal)
+}
+
+/// Vault's envelope around a list's serialised `data`, without parsing it again.
+pub fn serialised_list(body: &Bytes) -> Response {
+    if body.is_empty() {
+        return VaultError::not_found().into_response();
+    }
+    let head = format!(
+        "{{\"request_id\":{},\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,\"data\":",
+        Value::String(crate::request_id())
+    );
+    const TAIL: &str = ",\"wrap_info\":null,\"warnings\":null,\"auth\":null,\"mount_type\":\"identity\"}";
+    let mut out = Vec::with_capacity(head.len() + body.len() + TAIL.len());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(TAIL.as_bytes());
+    ([(header::CONTENT_TYPE, "application/json")], out).into_response()
+}
+
+/// Built lists by type, with the generation of the methods they were built from.
+#[derive(Default)]
+pub struct ListCache(std::sync::Mutex<std::collections::HashMap<Option<signet_core::mfa::MethodType>, (i64, Bytes)>>);
+
+impl ListCache {
+    pub fn get(&self, kind: Option<signet_core::mfa::MethodType>, generation: i64) -> Option<Bytes> {
+        let cached = self.0.lock().ok()?;
+        cached.get(&kind).filter(|(g, _)| *g == generation).map(|(_, b)| b.clone())
+    }
+
+    pub fn put(&self, kind: Option<signet_core::mfa::MethodType>, generation: i64, body: Bytes) {
+        if let Ok(mut cached) = self.0.lock() {
+            cached.insert(kind, (generation, body));
+        }
+    }
 }
 
 /// What a request asks, by its verb (`LIST` or `GET ?list=true` are lists;

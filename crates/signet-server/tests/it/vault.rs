@@ -380,3 +380,48 @@ async fn vault_api_crud_errors_and_roles_on_sqlite() {
 async fn vault_api_crud_errors_and_roles_on_postgres() {
     crud_errors_and_roles(Server::start_on(Backend::Postgres).await).await;
 }
+
+/// A list is answered from what this instance built, until a write on any
+/// instance sharing the store changes the methods.
+#[tokio::test]
+async fn a_list_follows_writes_made_on_another_instance() {
+    let s = Server::start_on(Backend::Postgres).await;
+    let token = admin_token(&s).await;
+    let v = Vault::new(&s);
+    let other = s.another_instance().await;
+    let other_base = other.trim_end_matches(&format!("/{}/as", s.env_id)).to_owned();
+    let create_on = |base: String, issuer: &str| {
+        let body = json!({"issuer": issuer});
+        let req = s
+            .http
+            .post(format!("{base}/v1/identity/mfa/method/totp"))
+            .header("X-Vault-Token", token.clone())
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            res.json::<Value>().await.unwrap()["data"]["method_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = create_on(s.base.clone(), "one").await;
+    let keys = |a: &Answer| a.body["data"]["keys"].as_array().map(|k| k.len()).unwrap_or(0);
+    let listed = v.call("LIST", "identity/mfa/method", Some(&token), None).await;
+    assert_eq!(keys(&listed), 1);
+    assert_eq!(v.call("LIST", "identity/mfa/method", Some(&token), None).await.body["data"], listed.body["data"]);
+    let second = create_on(other_base.clone(), "two").await;
+    let after = v.call("LIST", "identity/mfa/method/totp", Some(&token), None).await;
+    assert_eq!(keys(&after), 2, "{}", after.body);
+    assert_eq!(after.body["data"]["key_info"][&second]["issuer"], "two");
+    // A delete on the other instance shows here too.
+    let gone = s
+        .http
+        .delete(format!("{other_base}/v1/identity/mfa/method/totp/{first}"))
+        .header("X-Vault-Token", token.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 204);
+    let last = v.call("LIST", "identity/mfa/method", Some(&token), None).await;
+    assert_eq!(last.body["data"]["keys"], json!([second]));
+    assert_ne!(last.body["request_id"], after.body["request_id"], "each answer has its own request id");
+}

@@ -44,3 +44,11 @@ CREATE TABLE mfa_totp_enrolments (
     created_at     BIGINT NOT NULL,
     PRIMARY KEY (method_id, account_id)
 );
+
+-- Bumped by every write of methods or enforcements, so an instance can
+-- tell whether what it built from them (a LIST answer) is still current.
+CREATE TABLE mfa_generation (
+    id          BIGINT PRIMARY KEY,
+    generation  BIGINT NOT NULL
+);
+INSERT INTO mfa_generation (id, generation) VALUES (1, 0);

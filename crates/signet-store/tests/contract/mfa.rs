@@ -41,8 +41,10 @@ const M2: &str = "00000000-0000-4000-8000-000000000002";
 async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
     let s = &db.store;
     let before = audit_count(s).await;
+    let generation = s.mfa_generation().await.unwrap();
     assert_eq!(s.insert_mfa_method(&totp_method(M1, "phones"), &ev()).await.unwrap(), MfaWritten::Done);
     assert_eq!(s.insert_mfa_method(&totp_method(M2, "phones"), &ev()).await.unwrap(), MfaWritten::NameTaken);
+    assert_eq!(s.mfa_generation().await.unwrap(), generation + 1, "a write moves it on, a refusal does not");
     assert_eq!(s.insert_mfa_method(&totp_method(M2, ""), &ev()).await.unwrap(), MfaWritten::Done);
     // Unnamed methods do not clash with each other.
     let m3 = "00000000-0000-4000-8000-000000000003";
@@ -86,6 +88,7 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
     assert_eq!(s.delete_mfa_enforcement("admins", &ev()).await.unwrap(), MfaWritten::Done);
     assert_eq!(s.delete_mfa_enforcement("admins", &ev()).await.unwrap(), MfaWritten::Missing);
     assert_eq!(s.delete_mfa_method(M2, MethodType::Totp, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.mfa_generation().await.unwrap(), generation + 9);
     assert_eq!(audit_count(s).await, before + 9, "3 creates, 1 update, 2 puts, 3 deletes; no refusal is recorded");
 }
 
