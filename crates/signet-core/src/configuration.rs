@@ -84,6 +84,8 @@ pub struct MfaMethodEntry {
 pub struct TotpEnrolmentEntry {
     pub method_id: String,
     pub account_id: String,
+    /// The method's parameters when the person enrolled.
+    pub params: crate::totp::Params,
     pub secret: Protected,
     pub last_step: i64,
     pub created_at: UnixTime,
@@ -806,6 +808,12 @@ mod tests {
                 totp_enrolments: vec![TotpEnrolmentEntry {
                     method_id: METHOD.into(),
                     account_id: "a1".into(),
+                    params: crate::totp::Params {
+                        algorithm: crate::mfa::Algorithm::SHA1,
+                        digits: 6,
+                        period: 30,
+                        skew: 1,
+                    },
                     secret: Protected::Sealed(vec![6]),
                     last_step: 3,
                     created_at: 1,

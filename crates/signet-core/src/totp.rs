@@ -54,7 +54,7 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
 }
 
 /// A TOTP method's parameters (Vault's `algorithm`, `digits`, `period`, `skew`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Params {
     pub algorithm: crate::mfa::Algorithm,
     pub digits: u32,

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     SlowDown,
     ExpiredToken,
     LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none`, but the person must interact (a second factor).
+    InteractionRequired,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -42,6 +44,7 @@ impl ErrorCode {
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::LoginRequired => "login_required",
+            ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -274,7 +274,7 @@ async fn export_mfa(tx: &mut Tx) -> Result<MfaSection> {
         .map(|r| from_json(&r.try_get::<String>("document")?, "MFA enforcement"))
         .collect::<Result<_>>()?;
     let totp_enrolments = query(
-        "SELECT method_id, account_id, secret_sealed, last_step, created_at FROM mfa_totp_enrolments \
+        "SELECT method_id, account_id, params, secret_sealed, last_step, created_at FROM mfa_totp_enrolments \
          ORDER BY method_id, account_id",
     )
     .fetch_all(&mut *tx)
@@ -284,6 +284,7 @@ async fn export_mfa(tx: &mut Tx) -> Result<MfaSection> {
         Ok(TotpEnrolmentEntry {
             method_id: r.try_get("method_id")?,
             account_id: r.try_get("account_id")?,
+            params: from_json(&r.try_get::<String>("params")?, "TOTP enrolment")?,
             secret: Protected::Sealed(r.try_get("secret_sealed")?),
             last_step: r.try_get("last_step")?,
             created_at: r.try_get("created_at")?,
@@ -334,11 +335,12 @@ async fn replace_mfa(tx: &mut Tx, mfa: &MfaSection) -> Result<()> {
     for t in &mfa.totp_enrolments {
         query(
             "INSERT INTO mfa_totp_enrolments \
-             (method_id, account_id, secret_sealed, last_step, failures, failed_until, created_at) \
-             VALUES ($1, $2, $3, $4, 0, 0, $5)",
+             (method_id, account_id, params, secret_sealed, last_step, failures, failed_until, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, $6)",
         )
         .bind(&t.method_id)
         .bind(&t.account_id)
+        .bind(to_json(&t.params))
         .bind(t.secret.sealed().map(<[u8]>::to_vec).unwrap_or_default())
         .bind(t.last_step)
         .bind(t.created_at)

@@ -8,6 +8,7 @@
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
 use signet_core::mfa::{Enforcement, Method, MethodType, Settings};
+use signet_core::totp::Params;
 
 use crate::db::{Row, Tx, query};
 use crate::{Result, Store, StoreError, audit, from_json, to_json};
@@ -25,11 +26,15 @@ pub enum MfaWritten {
     InUse(Vec<String>),
     /// An enforcement names a method that does not exist.
     UnknownMethod,
+    /// An enforcement would be left without any target.
+    NoTarget,
 }
 
 /// One person's enrolment in one TOTP method.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TotpEnrolment {
+    /// The method's parameters when the person enrolled.
+    pub params: Params,
     pub secret_sealed: Vec<u8>,
     pub last_step: i64,
     pub failures: i64,
@@ -39,6 +44,7 @@ pub struct TotpEnrolment {
 impl std::fmt::Debug for TotpEnrolment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TotpEnrolment")
+            .field("params", &self.params)
             .field("last_step", &self.last_step)
             .field("failures", &self.failures)
             .field("failed_until", &self.failed_until)
@@ -195,17 +201,42 @@ impl Store {
         rows.iter().map(method).collect()
     }
 
-    /// Creates or replaces an enforcement; every method it names must exist.
-    pub async fn put_mfa_enforcement(&self, e: &Enforcement, now: UnixTime, ev: &AuditEvent) -> Result<MfaWritten> {
+    /// Creates or replaces the enforcement `name` with what `merge` makes of
+    /// the stored one (if any), under the lock, so concurrent partial
+    /// updates cannot lose each other. Every method it names must exist and
+    /// it needs a target. `event` makes the audit record of the result
+    /// (true: created).
+    pub async fn put_mfa_enforcement(
+        &self,
+        name: &str,
+        merge: impl FnOnce(Option<Enforcement>) -> Enforcement,
+        now: UnixTime,
+        event: impl FnOnce(&Enforcement, bool) -> Result<AuditEvent>,
+    ) -> Result<MfaWritten> {
         let mut tx = self.db.begin().await?;
         tx.serialise(MFA_LOCK).await?;
+        let old: Option<Enforcement> = query("SELECT document FROM mfa_enforcements WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut tx)
+            .await?
+            .map(|r| from_json(&r.try_get::<String>("document")?, "MFA enforcement"))
+            .transpose()?;
+        let created = old.is_none();
+        let e = merge(old);
+        if e.name != name {
+            return Err(StoreError::Corrupt("an enforcement renamed by its merge".into()));
+        }
+        if !e.has_target() {
+            return Ok(MfaWritten::NoTarget);
+        }
+        let ev = &event(&e, created)?;
         for id in &e.mfa_method_ids {
             let found = query("SELECT id FROM mfa_methods WHERE id = $1").bind(id).fetch_optional(&mut tx).await?;
             if found.is_none() {
                 return Ok(MfaWritten::UnknownMethod);
             }
         }
-        let doc = serde_json::to_string(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let doc = serde_json::to_string(&e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
         let updated = query("UPDATE mfa_enforcements SET document = $2, version = version + 1 WHERE name = $1")
             .bind(&e.name)
             .bind(&doc)
@@ -264,7 +295,7 @@ impl Store {
 
     pub async fn totp_enrolment(&self, method_id: &str, account_id: &str) -> Result<Option<TotpEnrolment>> {
         let row = query(
-            "SELECT secret_sealed, last_step, failures, failed_until FROM mfa_totp_enrolments \
+            "SELECT params, secret_sealed, last_step, failures, failed_until FROM mfa_totp_enrolments \
              WHERE method_id = $1 AND account_id = $2",
         )
         .bind(method_id)
@@ -273,6 +304,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(TotpEnrolment {
+                params: from_json(&r.try_get::<String>("params")?, "TOTP enrolment")?,
                 secret_sealed: r.try_get("secret_sealed")?,
                 last_step: r.try_get("last_step")?,
                 failures: r.try_get("failures")?,
@@ -282,12 +314,24 @@ impl Store {
         .transpose()
     }
 
-    /// Records a confirmed enrolment whose first code matched `step`.
-    /// False when the person enrolled meanwhile (another tab), or the method is gone.
+    /// Whether the account is enrolled in any TOTP method.
+    pub async fn has_totp_enrolment(&self, account_id: &str) -> Result<bool> {
+        let row = query("SELECT method_id FROM mfa_totp_enrolments WHERE account_id = $1 LIMIT 1")
+            .bind(account_id)
+            .fetch_optional(self.db.read())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records a confirmed enrolment, with the parameters it was made with,
+    /// whose first code matched `step`. False when the person enrolled
+    /// meanwhile (another tab), or the method is gone.
+    #[allow(clippy::too_many_arguments)]
     pub async fn enrol_totp(
         &self,
         method_id: &str,
         account_id: &str,
+        params: &Params,
         sealed: &[u8],
         step: i64,
         now: UnixTime,
@@ -295,33 +339,32 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let method = query("SELECT id FROM mfa_methods WHERE id = $1").bind(method_id).fetch_optional(&mut tx).await?;
-        let enrolled = query("SELECT account_id FROM mfa_totp_enrolments WHERE method_id = $1 AND account_id = $2")
-            .bind(method_id)
-            .bind(account_id)
-            .fetch_optional(&mut tx)
-            .await?;
-        if method.is_none() || enrolled.is_some() {
+        if method.is_none() {
             return Ok(false);
         }
-        query(
+        let done = query(
             "INSERT INTO mfa_totp_enrolments \
-             (method_id, account_id, secret_sealed, last_step, failures, failed_until, created_at) \
-             VALUES ($1, $2, $3, $4, 0, 0, $5)",
+             (method_id, account_id, params, secret_sealed, last_step, failures, failed_until, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, $6) ON CONFLICT (method_id, account_id) DO NOTHING",
         )
         .bind(method_id)
         .bind(account_id)
+        .bind(to_json(params))
         .bind(sealed.to_vec())
         .bind(step)
         .bind(now)
         .execute(&mut tx)
         .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Spends a matched step: true once per step and later, never for an
-    /// earlier or the same one (RFC 6238 §5.2). Clears the failure count.
+    /// earlier or the same one (RFC 6238 §5.2). Clears the attempt count.
     pub async fn spend_enrolled_step(&self, method_id: &str, account_id: &str, step: i64) -> Result<bool> {
         let done = query(
             "UPDATE mfa_totp_enrolments SET last_step = $3, failures = 0, failed_until = 0 \
@@ -335,25 +378,30 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Counts a failed code; the count lapses `window` seconds after the last failure.
-    pub async fn fail_enrolled_code(
+    /// Takes one of the `max` attempts before a code is checked, in one
+    /// statement, so parallel attempts cannot all see room for one more.
+    /// The count lapses `window` seconds after the last attempt, and a right
+    /// code clears it (`spend_enrolled_step`). False: no attempt is left.
+    pub async fn reserve_attempt(
         &self,
         method_id: &str,
         account_id: &str,
+        max: i64,
         now: UnixTime,
         window: i64,
-    ) -> Result<()> {
-        query(
+    ) -> Result<bool> {
+        let done = query(
             "UPDATE mfa_totp_enrolments SET \
              failures = CASE WHEN failed_until <= $3 THEN 1 ELSE failures + 1 END, failed_until = $4 \
-             WHERE method_id = $1 AND account_id = $2",
+             WHERE method_id = $1 AND account_id = $2 AND NOT (failures >= $5 AND failed_until > $3)",
         )
         .bind(method_id)
         .bind(account_id)
         .bind(now)
         .bind(now + window)
+        .bind(max)
         .execute(self.db.write())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -42,6 +42,10 @@ impl SignOnKind {
     }
 }
 
+/// Vault's message for an enforcement without targets.
+pub const NO_TARGET: &str =
+    "One of auth_method_accessors, auth_method_types, identity_group_ids, identity_entity_ids must be specified";
+
 /// The groups there are: the role names, and Auditor.
 pub const GROUPS: [&str; 5] = ["UserAdmin", "Admin", "ExpressionAdmin", "CryptoAdmin", "Auditor"];
 
@@ -65,6 +69,14 @@ pub struct SignOn<'a> {
 }
 
 impl Enforcement {
+    /// Whether any target is set: an enforcement without one would match nothing.
+    pub fn has_target(&self) -> bool {
+        !(self.auth_method_accessors.is_empty()
+            && self.auth_method_types.is_empty()
+            && self.identity_group_ids.is_empty()
+            && self.identity_entity_ids.is_empty())
+    }
+
     pub fn matches(&self, s: &SignOn<'_>) -> bool {
         self.identity_entity_ids.iter().any(|e| e == s.account_id)
             || self.identity_group_ids.iter().any(|g| s.groups.contains(g))
@@ -128,7 +140,7 @@ impl EnforcementInput {
             && input.identity_group_ids.is_none()
             && input.identity_entity_ids.is_none()
         {
-            return Err("One of auth_method_accessors, auth_method_types, identity_group_ids, identity_entity_ids must be specified".into());
+            return Err(NO_TARGET.into());
         }
         if input.auth_method_types.iter().flatten().any(|t| SignOnKind::parse(t).is_none()) {
             return Err("one of the auth method types provided is invalid".into());

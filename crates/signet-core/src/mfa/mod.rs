@@ -144,6 +144,12 @@ pub enum Settings {
     Duo(Duo),
 }
 
+impl Totp {
+    pub fn params(&self) -> crate::totp::Params {
+        crate::totp::Params { algorithm: self.algorithm, digits: self.digits, period: self.period, skew: self.skew }
+    }
+}
+
 impl Settings {
     pub fn method_type(&self) -> MethodType {
         match self {

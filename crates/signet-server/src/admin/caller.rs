@@ -331,9 +331,7 @@ impl FromRequestParts<AppState> for Caller {
                     _ => None,
                 };
                 if let Some(kind) = kind {
-                    directory_mfa(state, &c, kind, &parts.headers, now)
-                        .await
-                        .map_err(|e| refused(state, ip, now, e))?;
+                    directory_mfa(state, &c, kind, &parts.headers, now).await?;
                 }
                 Ok(c)
             }
@@ -424,7 +422,8 @@ async fn directory_mfa(
         );
         state.store.record(&ev).await?;
         if let Err(message) = outcome {
-            return Err(needed(message.to_owned()));
+            // A second factor was presented and failed: that counts against the address.
+            return Err(refused(state, c.ip, now, needed(message.to_owned())));
         }
     }
     if let Ok(mut passed) = state.admin_auth.mfa_passed.lock() {

@@ -161,6 +161,9 @@ pub async fn authorize(
         match current_session(&state, &env, &headers).await {
             Ok(Some(s)) => {
                 return match web::mfa::step_up(&state, &s).await {
+                    Ok(Some(_)) if prompts.contains(&"none") => {
+                        fail(ErrorCode::InteractionRequired, "a login enforcement asks for a second factor")
+                    }
                     Ok(Some(step)) => start_flow(&state, &env, Purpose::Authorize(req), step).await,
                     Ok(None) => {
                         complete(&state, &env, &req, &s.account_id, s.auth_time, &s.amr).await.unwrap_or_else(internal)

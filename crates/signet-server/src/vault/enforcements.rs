@@ -6,10 +6,10 @@ use axum::http::{Method as Verb, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
 use signet_core::audit::digest_of;
-use signet_core::mfa::enforcement::valid_name;
+use signet_core::mfa::enforcement::{NO_TARGET, valid_name};
 use signet_core::mfa::{Enforcement, EnforcementInput};
 use signet_core::policy::Action;
-use signet_store::MfaWritten;
+use signet_store::{MfaWritten, StoreError};
 
 use super::{Op, RawBody, Segments, VaultCaller, VaultError, body, data, list, op};
 use crate::state::AppState;
@@ -82,15 +82,19 @@ async fn write(state: &AppState, caller: &VaultCaller, name: &str, bytes: &Bytes
             return Err(VaultError::invalid("one of the provided entity ids doesn't exist"));
         }
     }
-    let old = state.store.mfa_enforcement(name).await?;
     let id = signet_core::crypto::random_id().map_err(VaultError::internal)?;
-    let e: Enforcement = input.apply(name, id, old.as_ref());
-    let action = if old.is_some() { "mfa.enforcement.update" } else { "mfa.enforcement.create" };
-    let mut ev = caller.0.event(action, &e.id, state.now())?;
-    ev.digest = digest_of(&json!(e.to_vault()));
-    match state.store.put_mfa_enforcement(&e, state.now(), &ev).await? {
+    let now = state.now();
+    let event = |e: &Enforcement, created: bool| {
+        let action = if created { "mfa.enforcement.create" } else { "mfa.enforcement.update" };
+        let mut ev = caller.0.event(action, &e.id, now).map_err(|err| StoreError::Corrupt(err.message().to_owned()))?;
+        ev.digest = digest_of(&json!(e.to_vault()));
+        Ok(ev)
+    };
+    let outcome = state.store.put_mfa_enforcement(name, |old| input.apply(name, id, old.as_ref()), now, event).await?;
+    match outcome {
         MfaWritten::Done => Ok(StatusCode::NO_CONTENT.into_response()),
         MfaWritten::UnknownMethod => Err(VaultError::invalid("one of the provided method ids doesn't exist")),
+        MfaWritten::NoTarget => Err(VaultError::invalid(NO_TARGET)),
         other => Err(VaultError::internal(format!("unexpected outcome {other:?}"))),
     }
 }

@@ -34,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/identity/mfa/method", any(methods::root))
         .route("/identity/mfa/method/", any(methods::root))
         .route("/identity/mfa/method/{first}", any(methods::one))
+        // `vault list` asks for `…/method/totp/`, with a slash.
+        .route("/identity/mfa/method/{first}/", any(methods::one))
         .route("/identity/mfa/method/{kind}/{id}", any(methods::typed))
         .route("/identity/mfa/login-enforcement", any(enforcements::root))
         .route("/identity/mfa/login-enforcement/", any(enforcements::root))

@@ -35,6 +35,8 @@ const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try ag
 const TOO_MANY: &str = "Too many wrong codes for this method. Wait a few minutes and try again.";
 const DENIED: &str = "The request was not approved.";
 const UNAVAILABLE: &str = "The verification service could not be reached. Try again, or choose another method.";
+const NOT_SET_UP: &str = "This method is not set up for your account, and another one is. Use that one, \
+    or ask an administrator to reset your methods.";
 const NOT_FOR_YOU: &str =
     "This method cannot be used with your account. Choose another method or ask an administrator.";
 
@@ -103,12 +105,21 @@ async fn begin(
         && let Some(m) = state.store.mfa_method(id).await?
         && let Settings::Totp(t) = &m.settings
         && state.store.totp_enrolment(id, &account_id).await?.is_none()
+        && may_enrol(state, &account_id, &amr).await?
     {
         let random = signet_core::crypto::random_bytes::<128>().map_err(corrupt)?;
         let secret = &random[..(t.key_size as usize).min(128)];
         enrolling = Some(state.kek.seal(&enrol_purpose(id, &account_id), secret).map_err(corrupt)?);
     }
     Ok(Step::Mfa { account_id, auth_time, amr, kind, required, chosen, enrolling })
+}
+
+/// A password alone may set up a first TOTP method, and nothing more: once
+/// the person has one, setting up another needs a second factor passed in
+/// this sign-on (an administrator's own TOTP, or an earlier enforcement),
+/// so a stolen password cannot add an authenticator of its own.
+async fn may_enrol(state: &AppState, account_id: &str, amr: &[String]) -> Result<bool, StoreError> {
+    Ok(amr.iter().any(|a| a == AMR_MFA) || !state.store.has_totp_enrolment(account_id).await?)
 }
 
 fn enrol_purpose(method_id: &str, account_id: &str) -> String {
@@ -191,22 +202,26 @@ async fn totp_code(
     code: Option<&str>,
     now: i64,
 ) -> Result<Result<(), &'static str>, StoreError> {
-    let params = totp::Params { algorithm: t.algorithm, digits: t.digits, period: t.period, skew: t.skew };
     let code = code.unwrap_or_default();
     if let Some(sealed) = enrolling {
+        let params = t.params();
         let secret = state.kek.open(&enrol_purpose(&method.id, &account.id), sealed).map_err(corrupt)?;
         let Some(step) = params.check(secret.expose(), code, now) else { return Ok(Err(WRONG_CODE)) };
         let sealed =
             state.kek.seal(&mfa::enrolment_purpose(&method.id, &account.id), secret.expose()).map_err(corrupt)?;
         let mut ev = event(account, "account.mfa.enrol", method.id.clone(), None, now)?;
         ev.digest = digest_of(&json!({"method": method.id, "type": "totp"}));
-        let enrolled = state.store.enrol_totp(&method.id, &account.id, &sealed, step, now, &ev).await?;
+        let enrolled = state.store.enrol_totp(&method.id, &account.id, &params, &sealed, step, now, &ev).await?;
         return Ok(if enrolled { Ok(()) } else { Err(WRONG_CODE) });
     }
     let Some(enrolment) = state.store.totp_enrolment(&method.id, &account.id).await? else {
-        return Ok(Err("Set up this method first: choose it again."));
+        return Ok(Err(NOT_SET_UP));
     };
-    if enrolment.failures >= i64::from(t.max_validation_attempts) && enrolment.failed_until > now {
+    // The parameters the person enrolled with, whatever the method says now.
+    let params = enrolment.params;
+    let window = i64::from(params.period) * (2 + i64::from(params.skew));
+    let max = i64::from(t.max_validation_attempts);
+    if !state.store.reserve_attempt(&method.id, &account.id, max, now, window).await? {
         return Ok(Err(TOO_MANY));
     }
     let secret =
@@ -215,12 +230,7 @@ async fn totp_code(
         Some(step) => state.store.spend_enrolled_step(&method.id, &account.id, step).await?,
         None => false,
     };
-    if !spent {
-        let window = i64::from(t.period) * (2 + i64::from(t.skew));
-        state.store.fail_enrolled_code(&method.id, &account.id, now, window).await?;
-        return Ok(Err(WRONG_CODE));
-    }
-    Ok(Ok(()))
+    Ok(if spent { Ok(()) } else { Err(WRONG_CODE) })
 }
 
 /// PingID, Okta or Duo: the service decides, about the name the method's

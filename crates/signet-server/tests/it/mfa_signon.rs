@@ -290,6 +290,11 @@ async fn ldap_sign_ons_to_the_admin_api_pass_enforcements_with_x_vault_mfa() {
     assert_eq!(api.get("/accounts", &root).await.status, 200);
 
     let alice = crate::admin::basic("alice", "alicepw");
+    // Being told a second factor is needed is not a failed sign-on: no 429 for the address.
+    for _ in 0..=signet_server::ratelimit::MAX_FAILURES {
+        let told = s.http.get(format!("{}/admin-api/v1/accounts", s.base)).header("authorization", alice.clone());
+        assert_eq!(told.send().await.unwrap().status().as_u16(), 401);
+    }
     let call = |mfa: Option<&'static str>| {
         let mut req = s.http.get(format!("{}/admin-api/v1/accounts", s.base)).header("authorization", alice.clone());
         if let Some(m) = mfa {
@@ -315,4 +320,69 @@ async fn ldap_sign_ons_to_the_admin_api_pass_enforcements_with_x_vault_mfa() {
     s.clock.advance(301);
     assert_eq!(call(None).await.unwrap().status().as_u16(), 401, "and then lapses");
     assert_eq!(mfa_events(&s).await, [("mfa:duo".into(), "failure".into()), ("mfa:duo".into(), "success".into())]);
+}
+
+/// A password alone cannot add a second authenticator, a method's later
+/// change keeps working for those enrolled, and `prompt=none` never shows a page.
+#[tokio::test]
+async fn enrolment_needs_a_factor_once_one_exists_and_survives_method_changes() {
+    let s = Server::start().await;
+    let token = admin_token(&s).await;
+    let person = s.account(false, false).await;
+    let phone = method(&s, &token, "totp", json!({"issuer": "Acme", "method_name": "phone"})).await;
+    let spare = method(&s, &token, "totp", json!({"issuer": "Acme", "method_name": "spare"})).await;
+    enforce(&s, &token, "people", json!({"mfa_method_ids": [phone, spare], "identity_entity_ids": [person.id]})).await;
+    let params = Params { algorithm: Algorithm::SHA1, digits: 6, period: 30, skew: 1 };
+
+    // First sign-on: the password sets up a first method.
+    let mut b = Browser::default();
+    let signon = password(&s, &mut b, &person).await;
+    b.submit(&signon, &[("method", &phone)]).await;
+    let secret = secret_on(&b.get(&signon).await);
+    let done = b.submit(&signon, &[("code", &params.code_at(&secret, s.clock.now()).unwrap())]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    // Someone with the password only cannot set up the spare one for themselves.
+    let mut thief = Browser::default();
+    let signon = password(&s, &mut thief, &person).await;
+    thief.submit(&signon, &[("method", &spare)]).await;
+    let page = thief.get(&signon).await;
+    assert!(!page.body.contains("mfa-secret"), "no new secret is offered: {}", page.body);
+    let refused = thief.submit(&signon, &[("code", "123456")]).await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("not set up for your account"), "{}", refused.body);
+    assert!(s.store().totp_enrolment(&spare, &person.id).await.unwrap().is_none());
+
+    // The administrator changes the phone method's period and digits: the
+    // person's authenticator, set up with the old ones, still works.
+    let changed = crate::vault::Vault::new(&s)
+        .call(
+            "POST",
+            &format!("identity/mfa/method/totp/{phone}"),
+            Some(&token),
+            Some(json!({"issuer": "Acme", "period": 60, "digits": 8})),
+        )
+        .await;
+    assert_eq!(changed.status, 204);
+    s.clock.advance(30);
+    let mut b = Browser::default();
+    let signon = password(&s, &mut b, &person).await;
+    b.submit(&signon, &[("method", &phone)]).await;
+    let done = b.submit(&signon, &[("code", &params.code_at(&secret, s.clock.now()).unwrap())]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    // A session without a second factor on record, asked with prompt=none, is told to interact.
+    let other = s.account(false, false).await;
+    let mut b = Browser::default();
+    let start = b.get(&format!("{}{AUTHORIZE}", s.url("/authorize"))).await;
+    let signon = start.location.unwrap();
+    let done = b.submit(&signon, &[("username", &other.username), ("password", &other.password)]).await;
+    assert!(done.location.unwrap().starts_with(CLI_REDIRECT), "not enforced yet");
+    enforce(&s, &token, "everyone", json!({"mfa_method_ids": [phone], "auth_method_types": ["password"]})).await;
+    let silent = b.get(&format!("{}{AUTHORIZE}&prompt=none", s.url("/authorize"))).await;
+    let location = silent.location.unwrap();
+    assert!(location.starts_with(CLI_REDIRECT) && location.contains("error=interaction_required"), "{location}");
+    let again = b.get(&format!("{}{AUTHORIZE}", s.url("/authorize"))).await;
+    let step_up = b.get(&again.location.unwrap()).await;
+    assert!(step_up.body.contains("Set up"), "the session steps up: {}", step_up.body);
 }

@@ -265,6 +265,9 @@ async fn crud_errors_and_roles(s: Server) {
     assert_eq!(keys, want);
     assert_eq!(all.body["data"]["key_info"][&totp_id]["algorithm"], "SHA1");
     assert_eq!(v.call("LIST", "identity/mfa/method/okta", t, None).await.body, json!({"errors": []}));
+    // `vault list identity/mfa/method/pingid` asks with a trailing slash.
+    let slashed = v.call("GET", "identity/mfa/method/pingid/?list=true", t, None).await;
+    assert_eq!(slashed.body["data"]["keys"], json!([id]), "{}", slashed.body);
 
     // Ids, types and verbs.
     let upper = id.to_uppercase();
@@ -327,6 +330,11 @@ async fn crud_errors_and_roles(s: Server) {
         400,
         "entity ids doesn't exist",
     );
+    assert_errors(
+        &v.call("POST", e, t, Some(json!({"mfa_method_ids": [id], "auth_method_types": []}))).await,
+        400,
+        "One of auth_method_accessors",
+    );
     assert_eq!(v.call("GET", e, t, None).await.status, 404, "nothing half-written");
     let put = v
         .call("POST", e, t, Some(json!({"mfa_method_ids": [id, totp_id], "auth_method_types": ["password"], "auth_method_accessors": [s.env_id]})))
@@ -336,6 +344,12 @@ async fn crud_errors_and_roles(s: Server) {
     assert_eq!(read.body["data"]["mfa_method_ids"], json!([id, totp_id]));
     assert_eq!(read.body["data"]["auth_method_accessors"], json!([s.env_id]));
     let enforcement_id = read.body["data"]["id"].as_str().unwrap().to_owned();
+    // An update may not leave it without targets either.
+    let emptied = v
+        .call("POST", e, t, Some(json!({"mfa_method_ids": [id], "auth_method_types": [], "auth_method_accessors": ""})))
+        .await;
+    assert_errors(&emptied, 400, "One of auth_method_accessors");
+    assert_eq!(v.call("GET", e, t, None).await.body["data"]["auth_method_types"], json!(["password"]));
     let listed = v.call("LIST", "identity/mfa/login-enforcement", t, None).await;
     assert_eq!(listed.body["data"]["keys"], json!(["admins"]));
     let in_use = v.call("DELETE", &format!("identity/mfa/method/pingid/{id}"), t, None).await;

@@ -31,12 +31,15 @@ CREATE TABLE mfa_enforcement_methods (
 );
 CREATE INDEX mfa_enforcement_methods_method ON mfa_enforcement_methods (method_id);
 
--- A person's secret for one TOTP method, made when they enrol at sign-on.
+-- A person's secret for one TOTP method, made when they enrol at sign-on,
+-- with the method's parameters as they were then (params, JSON), so a later
+-- change of the method does not break authenticators already set up.
 -- last_step refuses a code's reuse; failures count toward the method's
 -- max_validation_attempts until failed_until passes.
 CREATE TABLE mfa_totp_enrolments (
     method_id      TEXT NOT NULL REFERENCES mfa_methods(id) ON DELETE CASCADE,
     account_id     TEXT NOT NULL,
+    params         TEXT NOT NULL,
     secret_sealed  BYTEA NOT NULL,
     last_step      BIGINT NOT NULL,
     failures       BIGINT NOT NULL,

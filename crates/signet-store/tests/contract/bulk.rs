@@ -102,8 +102,12 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
         identity_entity_ids: vec![user.id.clone()],
         ..Default::default()
     };
-    s.put_mfa_enforcement(&enforcement, NOW, &event("mfa.enforcement.create", None)).await.unwrap();
-    assert!(s.enrol_totp(MFA_METHOD, &user.id, &[8; 32], 41, NOW, &event("mfa.enrol", None)).await.unwrap());
+    let ev = |_: &_, _| Ok(event("mfa.enforcement.create", None));
+    s.put_mfa_enforcement("people", |_| enforcement, NOW, ev).await.unwrap();
+    let params =
+        signet_core::totp::Params { algorithm: signet_core::mfa::Algorithm::SHA256, digits: 8, period: 30, skew: 0 };
+    let enrol = event("mfa.enrol", None);
+    assert!(s.enrol_totp(MFA_METHOD, &user.id, &params, &[8; 32], 41, NOW, &enrol).await.unwrap());
     (admins, customers, root)
 }
 

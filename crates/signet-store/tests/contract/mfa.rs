@@ -35,6 +35,13 @@ fn ev() -> AuditEvent {
     event("mfa", None)
 }
 
+const PARAMS: signet_core::totp::Params =
+    signet_core::totp::Params { algorithm: Algorithm::SHA256, digits: 8, period: 60, skew: 0 };
+
+async fn put(s: &signet_store::Store, e: &Enforcement) -> MfaWritten {
+    s.put_mfa_enforcement(&e.name, |_| e.clone(), NOW, |_, _| Ok(ev())).await.unwrap()
+}
+
 const M1: &str = "00000000-0000-4000-8000-000000000001";
 const M2: &str = "00000000-0000-4000-8000-000000000002";
 
@@ -71,9 +78,11 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
         ..Default::default()
     };
     let unknown = Enforcement { mfa_method_ids: vec!["nope".into()], ..e.clone() };
-    assert_eq!(s.put_mfa_enforcement(&unknown, NOW, &ev()).await.unwrap(), MfaWritten::UnknownMethod);
+    assert_eq!(put(s, &unknown).await, MfaWritten::UnknownMethod);
+    let aimless = Enforcement { auth_method_types: vec![], ..e.clone() };
+    assert_eq!(put(s, &aimless).await, MfaWritten::NoTarget);
     assert_eq!(s.mfa_enforcement("admins").await.unwrap(), None, "nothing half-written");
-    assert_eq!(s.put_mfa_enforcement(&e, NOW, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(put(s, &e).await, MfaWritten::Done);
     assert_eq!(
         s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap(),
         MfaWritten::InUse(vec!["admins".into()])
@@ -81,7 +90,7 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
     assert_eq!(s.delete_mfa_method(M1, MethodType::Okta, &ev()).await.unwrap(), MfaWritten::Missing, "type must match");
     // Re-pointing the enforcement frees the first method.
     let moved = Enforcement { mfa_method_ids: vec![M2.into()], ..e.clone() };
-    assert_eq!(s.put_mfa_enforcement(&moved, NOW, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(put(s, &moved).await, MfaWritten::Done);
     assert_eq!(s.mfa_enforcements().await.unwrap(), vec![moved]);
     assert_eq!(s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap(), MfaWritten::Done);
     assert_eq!(s.mfa_method(M1).await.unwrap(), None);
@@ -98,20 +107,34 @@ async fn totp_enrolments_spend_each_step_once(db: TestDb) {
     let env = new_environment(s, "customers").await;
     let a = new_account(s, &env.id, "alice").await;
     assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap(), None);
-    assert!(s.enrol_totp(M1, &a.id, b"sealed", 100, NOW, &ev()).await.unwrap());
-    assert!(!s.enrol_totp(M1, &a.id, b"other", 101, NOW, &ev()).await.unwrap(), "enrolled once");
-    assert!(!s.enrol_totp(M2, &a.id, b"sealed", 100, NOW, &ev()).await.unwrap(), "no such method");
+    assert!(!s.has_totp_enrolment(&a.id).await.unwrap());
+    let p = PARAMS;
+    assert!(s.enrol_totp(M1, &a.id, &p, b"sealed", 100, NOW, &ev()).await.unwrap());
+    assert!(!s.enrol_totp(M1, &a.id, &p, b"other", 101, NOW, &ev()).await.unwrap(), "enrolled once");
+    assert!(!s.enrol_totp(M2, &a.id, &p, b"sealed", 100, NOW, &ev()).await.unwrap(), "no such method");
+    assert!(s.has_totp_enrolment(&a.id).await.unwrap());
+    // Concurrent confirmations (two tabs): one enrols, the other is told so; no error.
+    let b = new_account(s, &env.id, "bob").await;
+    let (ex, ey) = (ev(), ev());
+    let (x, y) =
+        tokio::join!(s.enrol_totp(M1, &b.id, &p, b"x", 1, NOW, &ex), s.enrol_totp(M1, &b.id, &p, b"y", 1, NOW, &ey));
+    assert_eq!([x.unwrap(), y.unwrap()].iter().filter(|done| **done).count(), 1);
     assert!(!s.spend_enrolled_step(M1, &a.id, 100).await.unwrap(), "the enrolment's own code is spent");
     assert!(s.spend_enrolled_step(M1, &a.id, 101).await.unwrap());
     assert!(!s.spend_enrolled_step(M1, &a.id, 101).await.unwrap());
 
-    s.fail_enrolled_code(M1, &a.id, NOW, 30).await.unwrap();
-    s.fail_enrolled_code(M1, &a.id, NOW + 1, 30).await.unwrap();
+    // Attempts are taken before a code is checked: two of two, then none, in parallel too.
+    let (one, two, three) = tokio::join!(
+        s.reserve_attempt(M1, &a.id, 2, NOW, 30),
+        s.reserve_attempt(M1, &a.id, 2, NOW, 30),
+        s.reserve_attempt(M1, &a.id, 2, NOW + 1, 30)
+    );
+    assert_eq!([one.unwrap(), two.unwrap(), three.unwrap()].iter().filter(|ok| **ok).count(), 2);
     let e = s.totp_enrolment(M1, &a.id).await.unwrap().unwrap();
-    assert_eq!((e.failures, e.failed_until, e.secret_sealed.as_slice()), (2, NOW + 31, &b"sealed"[..]));
+    assert_eq!((e.failures, e.secret_sealed.as_slice(), e.params), (2, &b"sealed"[..], PARAMS));
     assert!(!format!("{e:?}").contains("115"), "Debug leaves the secret out");
     // After the window, counting starts again.
-    s.fail_enrolled_code(M1, &a.id, NOW + 100, 30).await.unwrap();
+    assert!(s.reserve_attempt(M1, &a.id, 2, NOW + 100, 30).await.unwrap());
     assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap().unwrap().failures, 1);
     assert!(s.spend_enrolled_step(M1, &a.id, 102).await.unwrap());
     assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap().unwrap().failures, 0);
