@@ -386,3 +386,60 @@ async fn enrolment_needs_a_factor_once_one_exists_and_survives_method_changes() 
     let step_up = b.get(&again.location.unwrap()).await;
     assert!(step_up.body.contains("Set up"), "the session steps up: {}", step_up.body);
 }
+
+/// RADIUS sign-ons to the admin API, matched by group (their Class grants
+/// CryptoAdmin): a PingID push through its stand-in, named in X-Vault-MFA.
+#[tokio::test]
+async fn radius_sign_ons_pass_a_group_enforcement_with_a_pingid_push() {
+    use signet_testkit::radius::{FreeRadius, FreeRadiusOptions};
+    let users = "carol Cleartext-Password := \"carolpw\"\n    Class := \"signet:crypto\"\n\
+                 dave Cleartext-Password := \"davepw\"\n    Class := \"signet:ops\"\n";
+    let radius =
+        FreeRadius::start_with(FreeRadiusOptions { users: users.into(), ..FreeRadiusOptions::default() }).await;
+    let s = Server::start().await;
+    let api = crate::admin::Api::new(&s);
+    let root = crate::admin::basic(&s.boot.admin.username, &s.boot.admin.password);
+    let settings = json!({"schemes": ["native", "radius"], "radius": {
+        "connection": {"servers": [{"address": radius.address, "secret": radius.secret}], "timeout_ms": 500, "retries": 0},
+        "role_attribute": "Class",
+        "roles": [{"value": "signet:crypto", "roles": ["CryptoAdmin"]}, {"value": "signet:ops", "roles": ["Admin"]}]}});
+    let set = api.call(reqwest::Method::PUT, "/settings/authentication", Some(&root), Some(settings), None).await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+
+    let token = admin_token(&s).await;
+    let ping = PingIdStandin::start().await;
+    let file = format!(
+        "use_base64_key={}\ntoken={}\nidp_url={}\norg_alias={}\n",
+        ping.use_base64_key, ping.token, ping.idp_url, ping.org_alias
+    );
+    let id = method(
+        &s,
+        &token,
+        "pingid",
+        json!({"settings_file_base64": b64(&file), "method_name": "ping",
+               "username_format": "{{identity.entity.aliases.auth_radius_0a1b2c3d.name}}@corp"}),
+    )
+    .await;
+    enforce(&s, &token, "crypto", json!({"mfa_method_ids": [id], "identity_group_ids": ["CryptoAdmin"]})).await;
+    ping.set("carol@corp", PingIdOutcome::Approve);
+
+    let get = |who: &str, mfa: Option<&str>| {
+        let mut req = s
+            .http
+            .get(format!("{}/admin-api/v1/environments", s.base))
+            .header("authorization", crate::admin::basic(who, &format!("{who}pw")));
+        if let Some(m) = mfa {
+            req = req.header("x-vault-mfa", m.to_owned());
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get("dave", None).await, 200, "not in the group");
+    assert_eq!(get("carol", None).await, 401);
+    assert_eq!(get("carol", Some("ping")).await, 200);
+    let asked = ping.requests();
+    assert_eq!(asked.len(), 1);
+    let payload = asked[0].body.split('.').nth(1).and_then(signet_core::crypto::b64url_decode).unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims["reqBody"]["userName"], "carol@corp", "the radius alias fills the format");
+    assert_eq!(mfa_events(&s).await, [("mfa:pingid".into(), "success".into())]);
+}
