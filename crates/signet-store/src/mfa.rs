@@ -314,6 +314,23 @@ impl Store {
         .transpose()
     }
 
+    /// Ends one person's enrolment in a TOTP method (Vault's `admin-destroy`):
+    /// they set it up again at their next sign-on. False when there was none.
+    pub async fn delete_totp_enrolment(&self, method_id: &str, account_id: &str, ev: &AuditEvent) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let gone = query("DELETE FROM mfa_totp_enrolments WHERE method_id = $1 AND account_id = $2")
+            .bind(method_id)
+            .bind(account_id)
+            .execute(&mut tx)
+            .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Whether the account is enrolled in any TOTP method.
     pub async fn has_totp_enrolment(&self, account_id: &str) -> Result<bool> {
         let row = query("SELECT method_id FROM mfa_totp_enrolments WHERE account_id = $1 LIMIT 1")

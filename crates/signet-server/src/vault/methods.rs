@@ -59,6 +59,12 @@ pub async fn typed(
     RawBody(bytes): RawBody,
 ) -> Answer {
     let Some(kind) = MethodType::parse(&kind) else { return Err(VaultError::not_found()) };
+    if kind == MethodType::Totp && id == "admin-destroy" {
+        return match op(&verb, uri.query()) {
+            Op::Write => admin_destroy(&state, &caller, &bytes).await,
+            _ => Err(VaultError::unsupported()),
+        };
+    }
     if !mfa::is_method_id(&id) {
         return Err(VaultError::not_found());
     }
@@ -226,4 +232,37 @@ async fn delete(state: &AppState, caller: &VaultCaller, kind: MethodType, id: &s
         }
         other => Err(VaultError::internal(format!("unexpected outcome {other:?}"))),
     }
+}
+
+/// `totp/admin-destroy`: ends one person's enrolment in a TOTP method, so
+/// they set it up again at their next sign-on (a lost phone). Admin, and
+/// UserAdmin as well when the person is an administrator.
+async fn admin_destroy(state: &AppState, caller: &VaultCaller, bytes: &Bytes) -> Answer {
+    caller.allow(state, Action::Write).await?;
+    let fields = body(bytes)?;
+    let f = mfa::Fields(&fields);
+    let method_id = f.string("method_id").map_err(VaultError::invalid)?.unwrap_or_default();
+    if method_id.is_empty() {
+        return Err(VaultError::invalid("missing method ID"));
+    }
+    let entity_id = f.string("entity_id").map_err(VaultError::invalid)?.unwrap_or_default();
+    if entity_id.is_empty() {
+        return Err(VaultError::invalid("missing entity ID"));
+    }
+    let Some(account) = state.store.account(&entity_id).await? else {
+        return Err(VaultError::invalid("invalid entity ID"));
+    };
+    if account.admin {
+        caller.0.allow(state, signet_core::policy::Resource::AdminAccounts, Action::Write).await?;
+    }
+    match state.store.mfa_method(&method_id).await? {
+        Some(m) if m.method_type() == MethodType::Totp => {}
+        Some(_) => return Err(VaultError::invalid("method ID does not match TOTP type")),
+        None => return Err(VaultError::invalid(format!("configuration for method ID {method_id:?} does not exist"))),
+    }
+    let mut ev = caller.0.event("mfa.enrolment.destroy", &account.id, state.now())?;
+    ev.environment_id = Some(account.environment_id.clone());
+    ev.digest = digest_of(&json!({"method": method_id, "account": account.id}));
+    state.store.delete_totp_enrolment(&method_id, &account.id, &ev).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

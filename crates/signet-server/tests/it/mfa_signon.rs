@@ -371,6 +371,19 @@ async fn enrolment_needs_a_factor_once_one_exists_and_survives_method_changes() 
     let done = b.submit(&signon, &[("code", &params.code_at(&secret, s.clock.now()).unwrap())]).await;
     assert_eq!(done.status, 303, "{}", done.body);
 
+    // A lost phone: an administrator ends the enrolment (Vault's admin-destroy).
+    let v = crate::vault::Vault::new(&s);
+    let destroy = "identity/mfa/method/totp/admin-destroy";
+    let missing = v.call("POST", destroy, Some(&token), Some(json!({"entity_id": person.id}))).await;
+    assert_eq!((missing.status, missing.body["errors"][0].as_str()), (400, Some("missing method ID")));
+    let nobody = v.call("POST", destroy, Some(&token), Some(json!({"method_id": phone, "entity_id": "nobody"}))).await;
+    assert_eq!((nobody.status, nobody.body["errors"][0].as_str()), (400, Some("invalid entity ID")));
+    let done = v.call("POST", destroy, Some(&token), Some(json!({"method_id": phone, "entity_id": person.id}))).await;
+    assert_eq!(done.status, 204, "{}", done.body);
+    assert!(s.store().totp_enrolment(&phone, &person.id).await.unwrap().is_none());
+    let events = s.store().audit_events(0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.action == "mfa.enrolment.destroy" && e.event.target == person.id));
+
     // A session without a second factor on record, asked with prompt=none, is told to interact.
     let other = s.account(false, false).await;
     let mut b = Browser::default();
