@@ -56,10 +56,12 @@ pub enum Resource {
     Audit,
     /// Login MFA methods and enforcements (the Vault-compatible API).
     Mfa,
+    /// External OpenID providers of an environment.
+    IdentityProviders,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 16] = [
+    pub const ALL: [Resource; 17] = [
         Resource::AdminAccounts,
         Resource::OwnPassword,
         Resource::Environments,
@@ -76,6 +78,7 @@ impl Resource {
         Resource::ConfigStore,
         Resource::Audit,
         Resource::Mfa,
+        Resource::IdentityProviders,
     ];
 
     /// Whether reading it also needs all four roles (it exports secrets or
@@ -96,7 +99,8 @@ impl Resource {
             | Resource::Applications
             | Resource::EndUsers
             | Resource::Policies
-            | Resource::Mfa => &[Role::Admin],
+            | Resource::Mfa
+            | Resource::IdentityProviders => &[Role::Admin],
             Resource::ClaimMappings => &[Role::ExpressionAdmin],
             Resource::SigningKeys | Resource::Certificates => &[Role::CryptoAdmin],
             Resource::AuthenticationSettings | Resource::Bulk | Resource::ConfigArchive | Resource::ConfigStore => {
@@ -204,6 +208,7 @@ mod tests {
             Resource::ConfigStore => (ALL4, ALL4),
             Resource::Audit => (ANY, None),
             Resource::Mfa => (ANY, Some(&[A])),
+            Resource::IdentityProviders => (ANY, Some(&[A])),
         }
     }
 

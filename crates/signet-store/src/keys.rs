@@ -134,6 +134,7 @@ impl Store {
         query("UPDATE signing_keys SET private_sealed = private_sealed").execute(&mut tx).await?;
         query("UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL").execute(&mut tx).await?;
         query("UPDATE mfa_methods SET version = version").execute(&mut tx).await?;
+        query("UPDATE identity_providers SET version = version").execute(&mut tx).await?;
         query("UPDATE mfa_totp_enrolments SET last_step = last_step").execute(&mut tx).await?;
         let keys = query("SELECT kid, private_sealed FROM signing_keys").fetch_all(&mut tx).await?;
         let mut count = 0;
@@ -166,6 +167,19 @@ impl Store {
             let new = reseal(&signet_core::model::certificate_key_purpose(&id), &sealed)
                 .map_err(crate::StoreError::Corrupt)?;
             query("UPDATE certificates SET private_key_sealed = $2 WHERE id = $1")
+                .bind(&id)
+                .bind(new)
+                .execute(&mut tx)
+                .await?;
+            count += 1;
+        }
+        let providers = query("SELECT id, secret_sealed FROM identity_providers").fetch_all(&mut tx).await?;
+        for r in &providers {
+            let id: String = r.try_get("id")?;
+            let sealed: Vec<u8> = r.try_get("secret_sealed")?;
+            let new =
+                reseal(&signet_core::federation::secret_purpose(&id), &sealed).map_err(crate::StoreError::Corrupt)?;
+            query("UPDATE identity_providers SET secret_sealed = $2 WHERE id = $1")
                 .bind(&id)
                 .bind(new)
                 .execute(&mut tx)

@@ -18,6 +18,7 @@ mod certificates;
 mod claims;
 mod db;
 mod device;
+mod federation;
 mod flows;
 mod grants;
 mod keys;

@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_claim_mappings"),
     migration!(7, "0007_revoked_subjects"),
     migration!(8, "0008_mfa"),
+    migration!(9, "0009_identity_providers"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

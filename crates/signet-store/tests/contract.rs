@@ -48,6 +48,8 @@ mod certificates;
 mod claims;
 #[path = "contract/device.rs"]
 mod device;
+#[path = "contract/federation.rs"]
+mod federation;
 #[path = "contract/fixtures.rs"]
 mod fixtures;
 #[path = "contract/keys.rs"]

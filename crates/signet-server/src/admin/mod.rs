@@ -19,6 +19,7 @@ mod config_archive;
 mod config_store;
 mod environments;
 pub mod external;
+mod identity_providers;
 mod keys;
 mod policies;
 pub mod schemes;
@@ -94,6 +95,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(claim_mappings::preview))
         .routes(routes!(claim_mappings::read, claim_mappings::update, claim_mappings::delete))
         .routes(routes!(users::attributes, users::set_attributes))
+        .routes(routes!(identity_providers::list, identity_providers::create))
+        .routes(routes!(identity_providers::read, identity_providers::update, identity_providers::delete))
         .routes(routes!(config_store::list))
         .routes(routes!(config_store::read, config_store::put, config_store::delete))
         .routes(routes!(policies::read, policies::update))

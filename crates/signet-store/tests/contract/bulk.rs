@@ -169,6 +169,8 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
 async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb) {
     let s = &db.store;
     let (admins, customers, _) = populate(s).await;
+    let idp = crate::federation::provider(&customers.id, "Acme");
+    s.insert_identity_provider(&idp, b"sealed", &event("idp.create", None)).await.unwrap();
     let mut doc = s.export_configuration().await.unwrap();
     let admin_keys = s.signing_keys(&admins.id, 0).await.unwrap();
     // Drop the customers environment (and what lives in it), add another,
@@ -193,6 +195,7 @@ async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb)
     assert_eq!(s.signing_keys(&partners.id, 0).await.unwrap().len(), 1);
     assert_eq!(s.environment(&customers.id).await.unwrap(), None);
     assert_eq!(s.signing_keys(&customers.id, 0).await.unwrap(), vec![]);
+    assert_eq!(s.identity_provider(&customers.id, &idp.id).await.unwrap(), None, "its providers went with it");
     assert_eq!(s.environment_by_name("partners").await.unwrap().map(|e| e.id), Some(partners.id.clone()));
 
     // Swapping two names in one document.

@@ -1,0 +1,164 @@
+//! External OpenID providers per environment (issue 7). Every write is
+//! conditional on the version the caller read (when it names one) and is
+//! recorded in the audit trail in its transaction.
+
+use serde::{Deserialize, Serialize};
+use signet_core::audit::AuditEvent;
+use signet_core::federation::{Provider, ProviderMfa};
+
+use crate::db::{Row, query};
+use crate::{Result, Store, Written, audit, conflict, from_json, to_json};
+
+const COLUMNS: &str = "id, environment_id, name, issuer, client_id, secret_sealed, settings, version, created_at";
+
+/// The JSON `settings` column.
+#[derive(Serialize, Deserialize)]
+struct Settings {
+    scopes: Vec<String>,
+    jit: bool,
+    mfa: ProviderMfa,
+}
+
+fn provider(r: &Row) -> Result<(Provider, Vec<u8>)> {
+    let s: Settings = from_json(&r.try_get::<String>("settings")?, "identity provider")?;
+    let p = Provider {
+        id: r.try_get("id")?,
+        environment_id: r.try_get("environment_id")?,
+        name: r.try_get("name")?,
+        issuer: r.try_get("issuer")?,
+        client_id: r.try_get("client_id")?,
+        scopes: s.scopes,
+        jit: s.jit,
+        mfa: s.mfa,
+        version: r.try_get("version")?,
+        created_at: r.try_get("created_at")?,
+    };
+    Ok((p, r.try_get("secret_sealed")?))
+}
+
+fn settings(p: &Provider) -> String {
+    to_json(&Settings { scopes: p.scopes.clone(), jit: p.jit, mfa: p.mfa.clone() })
+}
+
+impl Store {
+    /// `Conflict` when the environment has a provider of that name.
+    pub async fn insert_identity_provider(&self, p: &Provider, secret_sealed: &[u8], ev: &AuditEvent) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        query(format!("INSERT INTO identity_providers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+            .bind(&p.id)
+            .bind(&p.environment_id)
+            .bind(&p.name)
+            .bind(&p.issuer)
+            .bind(&p.client_id)
+            .bind(secret_sealed.to_vec())
+            .bind(settings(p))
+            .bind(p.version)
+            .bind(p.created_at)
+            .execute(&mut tx)
+            .await
+            .map_err(conflict("identity provider name"))?;
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await
+    }
+
+    /// A provider and its sealed client secret.
+    pub async fn identity_provider(&self, environment_id: &str, id: &str) -> Result<Option<(Provider, Vec<u8>)>> {
+        let row = query(format!("SELECT {COLUMNS} FROM identity_providers WHERE environment_id = $1 AND id = $2"))
+            .bind(environment_id)
+            .bind(id)
+            .fetch_optional(self.db.read())
+            .await?;
+        row.as_ref().map(provider).transpose()
+    }
+
+    pub async fn identity_providers_page(
+        &self,
+        environment_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Provider>> {
+        let rows = query(format!(
+            "SELECT {COLUMNS} FROM identity_providers WHERE environment_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(environment_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.db.read())
+        .await?;
+        rows.iter().map(|r| provider(r).map(|(p, _)| p)).collect()
+    }
+
+    /// Replaces a provider (and its sealed secret), if it is still at `expected`.
+    pub async fn update_identity_provider(
+        &self,
+        p: &Provider,
+        secret_sealed: &[u8],
+        expected: Option<i64>,
+        ev: &AuditEvent,
+    ) -> Result<Written> {
+        let mut tx = self.db.begin().await?;
+        let row = query("SELECT version FROM identity_providers WHERE environment_id = $1 AND id = $2")
+            .bind(&p.environment_id)
+            .bind(&p.id)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(row) = row else { return Ok(Written::Missing) };
+        let version: i64 = row.try_get("version")?;
+        if expected.is_some_and(|e| e != version) {
+            return Ok(Written::Stale);
+        }
+        let done = query(
+            "UPDATE identity_providers SET name = $3, issuer = $4, client_id = $5, secret_sealed = $6, settings = $7, \
+             version = version + 1 WHERE environment_id = $1 AND id = $2 AND version = $8",
+        )
+        .bind(&p.environment_id)
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.issuer)
+        .bind(&p.client_id)
+        .bind(secret_sealed.to_vec())
+        .bind(settings(p))
+        .bind(version)
+        .execute(&mut tx)
+        .await
+        .map_err(conflict("identity provider name"))?;
+        if done.rows_affected() == 0 {
+            return Ok(Written::Stale);
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Written::Done(version + 1))
+    }
+
+    pub async fn delete_identity_provider(
+        &self,
+        environment_id: &str,
+        id: &str,
+        expected: Option<i64>,
+        ev: &AuditEvent,
+    ) -> Result<Written> {
+        let mut tx = self.db.begin().await?;
+        let row = query("SELECT version FROM identity_providers WHERE environment_id = $1 AND id = $2")
+            .bind(environment_id)
+            .bind(id)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(row) = row else { return Ok(Written::Missing) };
+        let version: i64 = row.try_get("version")?;
+        if expected.is_some_and(|e| e != version) {
+            return Ok(Written::Stale);
+        }
+        let done = query("DELETE FROM identity_providers WHERE environment_id = $1 AND id = $2 AND version = $3")
+            .bind(environment_id)
+            .bind(id)
+            .bind(version)
+            .execute(&mut tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(Written::Stale);
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(Written::Done(version))
+    }
+}

@@ -1,0 +1,55 @@
+//! Identity providers: unique names per environment, versioned writes with
+//! the sealed secret, and every change in the trail.
+
+use signet_core::federation::{Provider, ProviderMfa};
+use signet_store::{StoreError, Written};
+
+use crate::fixtures::*;
+use crate::{NOW, TestDb};
+
+contracts!(identity_providers_are_versioned_and_named_once_per_environment);
+
+pub fn provider(env: &str, name: &str) -> Provider {
+    Provider {
+        id: id(),
+        environment_id: env.into(),
+        name: name.into(),
+        issuer: "https://sso.acme.test".into(),
+        client_id: "signet".into(),
+        scopes: vec!["openid".into(), "email".into()],
+        jit: true,
+        mfa: ProviderMfa { trusted: true, trusted_for_admins: false, values: vec!["mfa".into()] },
+        version: 1,
+        created_at: NOW,
+    }
+}
+
+async fn identity_providers_are_versioned_and_named_once_per_environment(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let other = new_environment(s, "partners").await;
+    let before = audit_count(s).await;
+    let acme = provider(&env.id, "Acme");
+    s.insert_identity_provider(&acme, b"sealed", &event("idp.create", None)).await.unwrap();
+    let dup = s.insert_identity_provider(&provider(&env.id, "Acme"), b"x", &event("idp.create", None)).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    s.insert_identity_provider(&provider(&other.id, "Acme"), b"x", &event("idp.create", None)).await.unwrap();
+    assert_eq!(s.identity_provider(&env.id, &acme.id).await.unwrap(), Some((acme.clone(), b"sealed".to_vec())));
+    assert_eq!(s.identity_provider(&other.id, &acme.id).await.unwrap(), None, "providers belong to their environment");
+    assert_eq!(s.identity_providers_page(&env.id, None, 10).await.unwrap(), vec![acme.clone()]);
+
+    let changed = Provider { issuer: "https://login.acme.test".into(), jit: false, ..acme.clone() };
+    let ev = event("idp.update", None);
+    assert_eq!(s.update_identity_provider(&changed, b"new", Some(9), &ev).await.unwrap(), Written::Stale);
+    assert_eq!(s.update_identity_provider(&changed, b"new", Some(1), &ev).await.unwrap(), Written::Done(2));
+    let (read, secret) = s.identity_provider(&env.id, &acme.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.issuer.as_str(), read.jit, read.version, secret.as_slice()),
+        ("https://login.acme.test", false, 2, &b"new"[..])
+    );
+    let ev = event("idp.delete", None);
+    assert_eq!(s.delete_identity_provider(&env.id, &acme.id, Some(1), &ev).await.unwrap(), Written::Stale);
+    assert_eq!(s.delete_identity_provider(&env.id, &acme.id, Some(2), &ev).await.unwrap(), Written::Done(2));
+    assert_eq!(s.delete_identity_provider(&env.id, &acme.id, None, &event("x", None)).await.unwrap(), Written::Missing);
+    assert_eq!(audit_count(s).await, before + 4, "two creates, an update and a delete");
+}
