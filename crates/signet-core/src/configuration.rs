@@ -56,6 +56,42 @@ pub struct Configuration {
     /// even empty, it replaces it like every other section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa: Option<MfaSection>,
+    /// External OpenID providers; absent in older documents, which then
+    /// leave them as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_providers: Option<Vec<IdentityProviderEntry>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderEntry {
+    pub id: String,
+    pub environment_id: String,
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Protected,
+    pub scopes: Vec<String>,
+    pub jit: bool,
+    pub mfa: crate::federation::ProviderMfa,
+    pub created_at: UnixTime,
+}
+
+impl IdentityProviderEntry {
+    pub fn provider(&self) -> crate::federation::Provider {
+        crate::federation::Provider {
+            id: self.id.clone(),
+            environment_id: self.environment_id.clone(),
+            name: self.name.clone(),
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            scopes: self.scopes.clone(),
+            jit: self.jit,
+            mfa: self.mfa.clone(),
+            version: 1,
+            created_at: self.created_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -366,6 +402,16 @@ impl Configuration {
             let accounts: HashSet<&str> = self.accounts.iter().map(|a| a.id.as_str()).collect();
             mfa.validate(&environments, &accounts)?;
         }
+        if let Some(providers) = &self.identity_providers {
+            unique(providers, "identity_providers", "id", |p| p.id.clone())?;
+            unique(providers, "identity_providers", "name", |p| format!("{}/{}", p.environment_id, p.name))?;
+            for (i, p) in providers.iter().enumerate() {
+                in_document(format!("identity_providers[{i}].environment_id"), &p.environment_id)?;
+                if let Err(e) = crate::federation::check(&p.provider()) {
+                    return invalid(format!("identity_providers[{i}]"), e);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -423,6 +469,10 @@ impl Configuration {
         }
         for (key, value) in self.settings.iter_mut() {
             map_setting_secrets(value, &format!("settings.{key}"), &mut f)?;
+        }
+        for (i, p) in self.identity_providers.iter_mut().flatten().enumerate() {
+            let path = format!("identity_providers[{i}].client_secret");
+            p.client_secret = f(&crate::federation::secret_purpose(&p.id), &p.client_secret).map_err(|e| (path, e))?;
         }
         if let Some(mfa) = &mut self.mfa {
             for (i, m) in mfa.methods.iter_mut().enumerate() {
@@ -819,6 +869,18 @@ mod tests {
                     created_at: 1,
                 }],
             }),
+            identity_providers: Some(vec![IdentityProviderEntry {
+                id: "idp1".into(),
+                environment_id: ADMINS.into(),
+                name: "Acme SSO".into(),
+                issuer: "https://sso.acme.test".into(),
+                client_id: "signet".into(),
+                client_secret: Protected::Sealed(vec![7]),
+                scopes: vec!["openid".into()],
+                jit: false,
+                mfa: Default::default(),
+                created_at: 1,
+            }]),
         }
     }
 
@@ -908,6 +970,14 @@ mod tests {
         doc.mfa.as_mut().unwrap().methods[0].id = METHOD.to_uppercase();
         assert_eq!(refused(&doc).path, "mfa.methods[0].id");
 
+        let mut doc = document();
+        doc.identity_providers.as_mut().unwrap()[0].environment_id = "elsewhere".into();
+        assert_eq!(refused(&doc).path, "identity_providers[0].environment_id");
+
+        let mut doc = document();
+        doc.identity_providers.as_mut().unwrap()[0].scopes = vec!["profile".into()];
+        assert_eq!(refused(&doc).path, "identity_providers[0]");
+
         // A document from before MFA existed still imports.
         let mut v = serde_json::to_value(document()).unwrap();
         v.as_object_mut().unwrap().remove("mfa");
@@ -937,6 +1007,7 @@ mod tests {
                 "totp:a1".to_owned(),
                 "signing-key:k1".into(),
                 "ldap.bind_password".into(),
+                crate::federation::secret_purpose("idp1"),
                 crate::mfa::secrets_purpose(METHOD),
                 crate::mfa::enrolment_purpose(METHOD, "a1"),
             ]

@@ -149,6 +149,7 @@ impl Store {
             settings.insert(key, value);
         }
         let mfa = Some(export_mfa(&mut tx).await?);
+        let identity_providers = Some(crate::federation::export(&mut tx).await?);
         tx.commit().await?;
         Ok(Configuration {
             format: FORMAT,
@@ -160,6 +161,7 @@ impl Store {
             signing_keys,
             settings,
             mfa,
+            identity_providers,
         })
     }
 
@@ -240,6 +242,9 @@ impl Store {
                 .await?;
         }
         out.settings = doc.settings.len();
+        if let Some(providers) = &doc.identity_providers {
+            crate::federation::replace(&mut tx, providers).await?;
+        }
         if let Some(mfa) = &doc.mfa {
             replace_mfa(&mut tx, mfa).await?;
             out.mfa_methods = Some(mfa.methods.len());

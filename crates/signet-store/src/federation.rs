@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use signet_core::audit::AuditEvent;
 use signet_core::federation::{Provider, ProviderMfa};
 
-use crate::db::{Row, query};
+use signet_core::configuration::{IdentityProviderEntry, Protected};
+
+use crate::db::{Row, Tx, query};
 use crate::{Result, Store, Written, audit, conflict, from_json, to_json};
 
 const COLUMNS: &str = "id, environment_id, name, issuer, client_id, secret_sealed, settings, version, created_at";
@@ -161,4 +163,47 @@ impl Store {
         tx.commit().await?;
         Ok(Written::Done(version))
     }
+}
+
+/// Every provider, for a configuration document.
+pub(crate) async fn export(tx: &mut Tx) -> Result<Vec<IdentityProviderEntry>> {
+    let rows = query(format!("SELECT {COLUMNS} FROM identity_providers ORDER BY id")).fetch_all(&mut *tx).await?;
+    rows.iter()
+        .map(|r| {
+            let (p, sealed) = provider(r)?;
+            Ok(IdentityProviderEntry {
+                id: p.id,
+                environment_id: p.environment_id,
+                name: p.name,
+                issuer: p.issuer,
+                client_id: p.client_id,
+                client_secret: Protected::Sealed(sealed),
+                scopes: p.scopes,
+                jit: p.jit,
+                mfa: p.mfa,
+                created_at: p.created_at,
+            })
+        })
+        .collect()
+}
+
+/// Replaces every provider with a document's (secrets sealed).
+pub(crate) async fn replace(tx: &mut Tx, providers: &[IdentityProviderEntry]) -> Result<()> {
+    query("DELETE FROM identity_providers").execute(&mut *tx).await?;
+    for e in providers {
+        let p = e.provider();
+        query(format!("INSERT INTO identity_providers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+            .bind(&p.id)
+            .bind(&p.environment_id)
+            .bind(&p.name)
+            .bind(&p.issuer)
+            .bind(&p.client_id)
+            .bind(e.client_secret.sealed().map(<[u8]>::to_vec).unwrap_or_default())
+            .bind(settings(&p))
+            .bind(p.version)
+            .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -331,6 +331,21 @@ async fn an_archive_moves_everything_to_a_server_with_another_key() {
         )
         .await;
     let method_id = ping.body["data"]["method_id"].as_str().unwrap().to_owned();
+    // So do identity providers, with their client secret.
+    let idp = signet_core::federation::Provider {
+        id: signet_core::crypto::random_id().unwrap(),
+        environment_id: s.env_id.clone(),
+        name: "Acme SSO".into(),
+        issuer: "https://sso.acme.test".into(),
+        client_id: "signetd".into(),
+        scopes: vec!["openid".into()],
+        jit: false,
+        mfa: Default::default(),
+        version: 1,
+        created_at: 1,
+    };
+    let idp_sealed = s.state.kek.seal(&signet_core::federation::secret_purpose(&idp.id), b"upstream-secret-2").unwrap();
+    s.store().insert_identity_provider(&idp, &idp_sealed, &test_event("idp.create", None, &idp.id)).await.unwrap();
 
     let short = api
         .call(Method::POST, "/configArchive/export", Some(&root(&s)), Some(json!({"passphrase": "short"})), None)
@@ -414,4 +429,9 @@ async fn an_archive_moves_everything_to_a_server_with_another_key() {
     let stored = s2.store().mfa_method(&method_id).await.unwrap().unwrap();
     let secrets = s2.state.kek.open(&signet_core::mfa::secrets_purpose(&method_id), &stored.sealed_secrets).unwrap();
     assert!(String::from_utf8_lossy(secrets.expose()).contains("widgets-token-1"), "sealed under s2's key");
+    let listed = Api::new(&s2).get(&format!("/environments/{}/identity-providers", s.env_id), &root(&s)).await;
+    assert_eq!(listed.body["items"][0]["name"], "Acme SSO", "{:?}", listed.body);
+    let (_, sealed) = s2.store().identity_provider(&s.env_id, &idp.id).await.unwrap().unwrap();
+    let secret = s2.state.kek.open(&signet_core::federation::secret_purpose(&idp.id), &sealed).unwrap();
+    assert_eq!(secret.expose().as_slice(), b"upstream-secret-2");
 }

@@ -106,6 +106,8 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
     s.put_mfa_enforcement("people", |_| enforcement, NOW, ev).await.unwrap();
     let params =
         signet_core::totp::Params { algorithm: signet_core::mfa::Algorithm::SHA256, digits: 8, period: 30, skew: 0 };
+    let idp = crate::federation::provider(&customers.id, "Acme");
+    s.insert_identity_provider(&idp, &[3; 40], &event("idp.create", None)).await.unwrap();
     let enrol = event("mfa.enrol", None);
     assert!(s.enrol_totp(MFA_METHOD, &user.id, &params, &[8; 32], 41, NOW, &enrol).await.unwrap());
     (admins, customers, root)
@@ -122,6 +124,8 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     assert_eq!(doc.settings.len(), 2);
     let ada = doc.accounts.iter().find(|a| a.username == "ada").unwrap();
     assert_eq!(ada.attributes.as_ref().unwrap()["level"], 3);
+    let providers = doc.identity_providers.as_ref().unwrap();
+    assert_eq!((providers.len(), &providers[0].client_secret), (1, &Protected::Sealed(vec![3; 40])));
     let mfa = doc.mfa.as_ref().unwrap();
     assert_eq!((mfa.methods.len(), mfa.enforcements.len(), mfa.totp_enrolments.len()), (1, 1, 1));
     assert_eq!(mfa.totp_enrolments[0].secret, Protected::Sealed(vec![8; 32]));
@@ -169,8 +173,7 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
 async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb) {
     let s = &db.store;
     let (admins, customers, _) = populate(s).await;
-    let idp = crate::federation::provider(&customers.id, "Acme");
-    s.insert_identity_provider(&idp, b"sealed", &event("idp.create", None)).await.unwrap();
+    let idp = s.identity_providers_page(&customers.id, None, 1).await.unwrap().remove(0);
     let mut doc = s.export_configuration().await.unwrap();
     let admin_keys = s.signing_keys(&admins.id, 0).await.unwrap();
     // Drop the customers environment (and what lives in it), add another,
@@ -180,7 +183,9 @@ async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb)
     doc.claim_mappings.clear();
     doc.signing_keys.clear();
     // The enforcement and the enrolment name ada, who is gone with it.
+    // Providers are left out: the customers environment's goes with it.
     doc.mfa = Some(Default::default());
+    doc.identity_providers = None;
     let partners = environment("partners");
     doc.environments.push((&partners).into());
     let made = std::sync::Mutex::new(Vec::new());
