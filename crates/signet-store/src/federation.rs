@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use signet_core::audit::AuditEvent;
+use signet_core::clock::UnixTime;
 use signet_core::federation::{Provider, ProviderMfa};
 
 use signet_core::configuration::{IdentityProviderEntry, Protected};
@@ -162,6 +163,90 @@ impl Store {
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(Written::Done(version))
+    }
+}
+
+/// A person at an upstream issuer, linked to a local account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedLink {
+    pub issuer: String,
+    pub subject: String,
+    pub account_id: String,
+    pub provider_id: String,
+    pub created_at: UnixTime,
+}
+
+fn link(r: &Row) -> Result<FederatedLink> {
+    Ok(FederatedLink {
+        issuer: r.try_get("issuer")?,
+        subject: r.try_get("subject")?,
+        account_id: r.try_get("account_id")?,
+        provider_id: r.try_get("provider_id")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+const LINK_COLUMNS: &str = "issuer, subject, account_id, provider_id, created_at";
+
+impl Store {
+    /// `Conflict` when that upstream person is linked already.
+    pub async fn insert_federated_link(&self, l: &FederatedLink, ev: &AuditEvent) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        query(format!("INSERT INTO federated_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+            .bind(&l.issuer)
+            .bind(&l.subject)
+            .bind(&l.account_id)
+            .bind(&l.provider_id)
+            .bind(l.created_at)
+            .execute(&mut tx)
+            .await
+            .map_err(conflict("link of that subject"))?;
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await
+    }
+
+    /// The link of an upstream person, if any.
+    pub async fn federated_link(&self, issuer: &str, subject: &str) -> Result<Option<FederatedLink>> {
+        let row = query(format!("SELECT {LINK_COLUMNS} FROM federated_links WHERE issuer = $1 AND subject = $2"))
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(self.db.read())
+            .await?;
+        row.as_ref().map(link).transpose()
+    }
+
+    /// The links of an issuer, by subject, a page at a time.
+    pub async fn federated_links_page(
+        &self,
+        issuer: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<FederatedLink>> {
+        let rows = query(format!(
+            "SELECT {LINK_COLUMNS} FROM federated_links WHERE issuer = $1 AND subject > $2 ORDER BY subject LIMIT $3"
+        ))
+        .bind(issuer)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.db.read())
+        .await?;
+        rows.iter().map(link).collect()
+    }
+
+    /// False when there was no such link.
+    pub async fn delete_federated_link(&self, issuer: &str, subject: &str, ev: &AuditEvent) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let gone = query("DELETE FROM federated_links WHERE issuer = $1 AND subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .execute(&mut tx)
+            .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 

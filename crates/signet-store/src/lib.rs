@@ -36,6 +36,7 @@ pub use applications::Bootstrap;
 pub use bulk::{KeySource, Replaced};
 pub use certificates::Certificate;
 pub use claims::StoredMapping;
+pub use federation::FederatedLink;
 pub use flows::{BrowserSession, LoginFlow};
 pub use grants::{CodeRedemption, Revoked, Rotation};
 pub use keys::StoredKey;

@@ -290,3 +290,131 @@ pub async fn delete(
         Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("identity provider")),
     }
 }
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LinkView {
+    /// The provider's issuer when the link was made: links are keyed by issuer and subject.
+    issuer: String,
+    subject: String,
+    account_id: String,
+    /// Unix seconds.
+    created_at: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LinkPage {
+    items: Vec<LinkView>,
+    next_cursor: Option<String>,
+}
+
+fn link_view(l: &signet_store::FederatedLink) -> LinkView {
+    LinkView {
+        issuer: l.issuer.clone(),
+        subject: l.subject.clone(),
+        account_id: l.account_id.clone(),
+        created_at: l.created_at,
+    }
+}
+
+/// Links an account of the provider's environment to a person at its issuer.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    account_id: String,
+    /// The upstream `sub`.
+    subject: String,
+}
+
+/// Linking or unlinking an administrator is UserAdmin's, since admin accounts are theirs.
+async fn allow_link(
+    state: &AppState,
+    caller: &Caller,
+    account: &signet_core::model::Account,
+) -> Result<(), AdminError> {
+    caller.allow(state, Resource::IdentityProviders, Action::Write).await?;
+    if account.admin {
+        caller.allow(state, Resource::AdminAccounts, Action::Write).await?;
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/environments/{env}/identity-providers/{id}/links", tag = "identity-providers", params(("env" = String, Path), ("id" = String, Path), Page),
+    responses((status = 200, body = LinkPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn links(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+    Query(page): Query<Page>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::IdentityProviders, Action::Read).await?;
+    let (p, _) = find(&state, &env, &id).await?;
+    let limit = page.limit()?;
+    let rows = state.store.federated_links_page(&p.issuer, page.cursor.as_deref(), limit + 1).await?;
+    let (rows, next) = page_of(rows, limit, |l| l.subject.clone());
+    Ok(axum::Json(LinkPage { items: rows.iter().map(link_view).collect(), next_cursor: next }).into_response())
+}
+
+/// Links an account to a person at the provider's issuer (Admin for end
+/// users, UserAdmin for administrators). Never by email; one account per
+/// upstream person.
+#[utoipa::path(post, path = "/environments/{env}/identity-providers/{id}/links", tag = "identity-providers", params(("env" = String, Path), ("id" = String, Path)), request_body = LinkBody,
+    responses((status = 201, body = LinkView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+    Body(body): Body<LinkBody>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
+    let (p, _) = find(&state, &env, &id).await?;
+    if body.subject.is_empty() || body.subject.len() > 255 || body.subject.chars().any(char::is_control) {
+        return Err(AdminError::invalid("subject: 1 to 255 characters (OpenID Connect Core §2)"));
+    }
+    let account = state
+        .store
+        .account(&body.account_id)
+        .await?
+        .filter(|a| a.environment_id == env)
+        .ok_or_else(|| AdminError::invalid("account_id: no such account in this environment"))?;
+    allow_link(&state, &caller, &account).await?;
+    let now = state.now();
+    let l = signet_store::FederatedLink {
+        issuer: p.issuer.clone(),
+        subject: body.subject,
+        account_id: account.id.clone(),
+        provider_id: p.id.clone(),
+        created_at: now,
+    };
+    let mut ev = caller.event("admin.federated_link.create", &account.id, now)?;
+    ev.environment_id = Some(env.clone());
+    ev.digest =
+        digest_of(&json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id, "provider": p.id}));
+    state.store.insert_federated_link(&l, &ev).await?;
+    let location = format!("/environments/{env}/identity-providers/{id}/links/{}", l.subject);
+    Ok((axum::http::StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(link_view(&l)))
+        .into_response())
+}
+
+/// Removes a link (Admin for end users, UserAdmin for administrators).
+#[utoipa::path(delete, path = "/environments/{env}/identity-providers/{id}/links/{subject}", tag = "identity-providers",
+    params(("env" = String, Path), ("id" = String, Path), ("subject" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unlink(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id, subject)): Path<(String, String, String)>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
+    let (p, _) = find(&state, &env, &id).await?;
+    let l = state.store.federated_link(&p.issuer, &subject).await?.ok_or_else(|| AdminError::not_found("link"))?;
+    if let Some(account) = state.store.account(&l.account_id).await? {
+        allow_link(&state, &caller, &account).await?;
+    }
+    let mut ev = caller.event("admin.federated_link.delete", &l.account_id, state.now())?;
+    ev.environment_id = Some(env.clone());
+    ev.digest = digest_of(&json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id}));
+    if !state.store.delete_federated_link(&l.issuer, &l.subject, &ev).await? {
+        return Err(AdminError::not_found("link"));
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}

@@ -97,6 +97,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::attributes, users::set_attributes))
         .routes(routes!(identity_providers::list, identity_providers::create))
         .routes(routes!(identity_providers::read, identity_providers::update, identity_providers::delete))
+        .routes(routes!(identity_providers::links, identity_providers::link))
+        .routes(routes!(identity_providers::unlink))
         .routes(routes!(config_store::list))
         .routes(routes!(config_store::read, config_store::put, config_store::delete))
         .routes(routes!(policies::read, policies::update))

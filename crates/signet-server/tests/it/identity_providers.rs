@@ -120,6 +120,87 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
     let secret = s.state.kek.open(&signet_core::federation::secret_purpose(&id), &sealed).unwrap();
     assert_eq!(secret.expose().as_slice(), b"upstream-secret-1");
 
+    // Links: by the provider's issuer and the upstream subject, one account each.
+    let user = api
+        .call(
+            Method::POST,
+            &format!("/environments/{env}/users"),
+            Some(&root),
+            Some(json!({"username": "lin", "password": "lin's long passphrase"})),
+            None,
+        )
+        .await;
+    assert_eq!(user.status, 201, "{:?}", user.body);
+    let user_id = user.body["id"].as_str().unwrap().to_owned();
+    let links = format!("{one}/links");
+    let linked = api
+        .call(Method::POST, &links, Some(&ada), Some(json!({"account_id": user_id, "subject": "sub-123"})), None)
+        .await;
+    assert_eq!(linked.status, 201, "an Admin links an end user: {:?}", linked.body);
+    assert_eq!(linked.body["issuer"], upstream.issuer.as_str());
+    let again = api
+        .call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": "sub-123"})), None)
+        .await;
+    assert_eq!(again.status, 409, "one account per upstream person");
+    let elsewhere = api
+        .call(
+            Method::POST,
+            &links,
+            Some(&root),
+            Some(json!({"account_id": s.boot.admin.username, "subject": "x"})),
+            None,
+        )
+        .await;
+    assert_error(&elsewhere, 400, "invalid_request", "account_id");
+    let blank =
+        api.call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": ""})), None).await;
+    assert_error(&blank, 400, "invalid_request", "subject");
+    assert_eq!(api.get(&links, &ada).await.body["items"][0]["subject"], "sub-123");
+    let stored = s.store().federated_link(&upstream.issuer, "sub-123").await.unwrap().unwrap();
+    assert_eq!(stored.account_id, user_id);
+    // An administrator's link is UserAdmin's to make.
+    let admins_env = s.env_id.clone();
+    let admin_idp = api
+        .call(
+            Method::POST,
+            &format!("/environments/{admins_env}/identity-providers"),
+            Some(&root),
+            Some(body(&upstream.issuer)),
+            None,
+        )
+        .await;
+    let admin_links =
+        format!("/environments/{admins_env}/identity-providers/{}/links", admin_idp.body["id"].as_str().unwrap());
+    let admin_account = s.store().account_by_username(&admins_env, &s.boot.admin.username).await.unwrap().unwrap();
+    let by_ada = api
+        .call(
+            Method::POST,
+            &admin_links,
+            Some(&ada),
+            Some(json!({"account_id": admin_account.id, "subject": "boss"})),
+            None,
+        )
+        .await;
+    assert_error(&by_ada, 403, "forbidden", "UserAdmin");
+    let by_root = api
+        .call(
+            Method::POST,
+            &admin_links,
+            Some(&root),
+            Some(json!({"account_id": admin_account.id, "subject": "boss"})),
+            None,
+        )
+        .await;
+    assert_eq!(by_root.status, 201, "{:?}", by_root.body);
+    assert_error(
+        &api.call(Method::DELETE, &format!("{admin_links}/boss"), Some(&ada), None, None).await,
+        403,
+        "forbidden",
+        "UserAdmin",
+    );
+    assert_eq!(api.call(Method::DELETE, &format!("{links}/sub-123"), Some(&ada), None, None).await.status, 204);
+    assert_eq!(api.call(Method::DELETE, &format!("{links}/sub-123"), Some(&ada), None, None).await.status, 404);
+
     assert_eq!(api.call(Method::DELETE, &one, Some(&root), None, None).await.status, 204);
     assert_eq!(api.get(&one, &root).await.status, 404);
     let events = s.store().audit_events(0, 1000).await.unwrap();
@@ -132,9 +213,12 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
             "admin.identity_provider.create",
             "admin.identity_provider.create",
             "admin.identity_provider.update",
+            "admin.identity_provider.create",
             "admin.identity_provider.delete"
         ]
     );
+    let link_events = events.iter().filter(|e| e.event.action.starts_with("admin.federated_link")).count();
+    assert_eq!(link_events, 3, "two links and an unlink");
     let trail = serde_json::to_string(&events.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap();
     assert!(!trail.contains("upstream-secret-1"));
 }

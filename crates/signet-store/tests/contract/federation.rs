@@ -7,7 +7,7 @@ use signet_store::{StoreError, Written};
 use crate::fixtures::*;
 use crate::{NOW, TestDb};
 
-contracts!(identity_providers_are_versioned_and_named_once_per_environment);
+contracts!(identity_providers_are_versioned_and_named_once_per_environment, links_are_keyed_by_issuer_and_subject);
 
 pub fn provider(env: &str, name: &str) -> Provider {
     Provider {
@@ -52,4 +52,32 @@ async fn identity_providers_are_versioned_and_named_once_per_environment(db: Tes
     assert_eq!(s.delete_identity_provider(&env.id, &acme.id, Some(2), &ev).await.unwrap(), Written::Done(2));
     assert_eq!(s.delete_identity_provider(&env.id, &acme.id, None, &event("x", None)).await.unwrap(), Written::Missing);
     assert_eq!(audit_count(s).await, before + 4, "two creates, an update and a delete");
+}
+
+async fn links_are_keyed_by_issuer_and_subject(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let ada = new_account(s, &env.id, "ada").await;
+    let bob = new_account(s, &env.id, "bob").await;
+    let link = signet_store::FederatedLink {
+        issuer: "https://sso.acme.test".into(),
+        subject: "248289761001".into(),
+        account_id: ada.id.clone(),
+        provider_id: "p1".into(),
+        created_at: NOW,
+    };
+    let before = audit_count(s).await;
+    s.insert_federated_link(&link, &event("link", None)).await.unwrap();
+    let taken = signet_store::FederatedLink { account_id: bob.id.clone(), ..link.clone() };
+    assert!(matches!(s.insert_federated_link(&taken, &event("link", None)).await, Err(StoreError::Conflict(_))));
+    // The same subject at another issuer is another person.
+    let elsewhere =
+        signet_store::FederatedLink { issuer: "https://other.test".into(), account_id: bob.id, ..link.clone() };
+    s.insert_federated_link(&elsewhere, &event("link", None)).await.unwrap();
+    assert_eq!(s.federated_link(&link.issuer, &link.subject).await.unwrap(), Some(link.clone()));
+    assert_eq!(s.federated_links_page(&link.issuer, None, 10).await.unwrap(), vec![link.clone()]);
+    assert!(s.delete_federated_link(&link.issuer, &link.subject, &event("unlink", None)).await.unwrap());
+    assert!(!s.delete_federated_link(&link.issuer, &link.subject, &event("unlink", None)).await.unwrap());
+    assert_eq!(s.federated_link(&link.issuer, &link.subject).await.unwrap(), None);
+    assert_eq!(audit_count(s).await, before + 3, "two links and an unlink; refusals write nothing");
 }

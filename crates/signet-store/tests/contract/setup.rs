@@ -162,6 +162,7 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
         "DROP TABLE mfa_methods",
         "DROP TABLE mfa_generation",
         "DROP TABLE identity_providers",
+        "DROP TABLE federated_links",
     ];
     for sql in later.into_iter().chain([
         "DROP TABLE signet_migrations",
