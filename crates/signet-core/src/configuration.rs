@@ -60,6 +60,19 @@ pub struct Configuration {
     /// leave them as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_providers: Option<Vec<IdentityProviderEntry>>,
+    /// Accounts linked to people at upstream issuers; absent, they are left as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_links: Option<Vec<FederatedLinkEntry>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedLinkEntry {
+    pub issuer: String,
+    pub subject: String,
+    pub account_id: String,
+    pub provider_id: String,
+    pub created_at: UnixTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,6 +414,20 @@ impl Configuration {
         if let Some(mfa) = &self.mfa {
             let accounts: HashSet<&str> = self.accounts.iter().map(|a| a.id.as_str()).collect();
             mfa.validate(&environments, &accounts)?;
+        }
+        if let Some(links) = &self.federated_links {
+            unique(links, "federated_links", "subject", |l| format!("{} {}", l.issuer, l.subject))?;
+            for (i, l) in links.iter().enumerate() {
+                if !self.accounts.iter().any(|a| a.id == l.account_id) {
+                    return invalid(
+                        format!("federated_links[{i}].account_id"),
+                        format!("no account {:?} in the document", l.account_id),
+                    );
+                }
+                if l.subject.is_empty() || l.subject.len() > 255 || l.issuer.is_empty() {
+                    return invalid(format!("federated_links[{i}]"), "an issuer and a subject of 1 to 255 characters");
+                }
+            }
         }
         if let Some(providers) = &self.identity_providers {
             unique(providers, "identity_providers", "id", |p| p.id.clone())?;
@@ -881,6 +908,13 @@ mod tests {
                 mfa: Default::default(),
                 created_at: 1,
             }]),
+            federated_links: Some(vec![FederatedLinkEntry {
+                issuer: "https://sso.acme.test".into(),
+                subject: "s1".into(),
+                account_id: "a1".into(),
+                provider_id: "idp1".into(),
+                created_at: 1,
+            }]),
         }
     }
 
@@ -969,6 +1003,10 @@ mod tests {
         let mut doc = document();
         doc.mfa.as_mut().unwrap().methods[0].id = METHOD.to_uppercase();
         assert_eq!(refused(&doc).path, "mfa.methods[0].id");
+
+        let mut doc = document();
+        doc.federated_links.as_mut().unwrap()[0].account_id = "nobody".into();
+        assert_eq!(refused(&doc).path, "federated_links[0].account_id");
 
         let mut doc = document();
         doc.identity_providers.as_mut().unwrap()[0].environment_id = "elsewhere".into();

@@ -150,6 +150,7 @@ impl Store {
         }
         let mfa = Some(export_mfa(&mut tx).await?);
         let identity_providers = Some(crate::federation::export(&mut tx).await?);
+        let federated_links = Some(crate::federation::export_links(&mut tx).await?);
         tx.commit().await?;
         Ok(Configuration {
             format: FORMAT,
@@ -162,6 +163,7 @@ impl Store {
             settings,
             mfa,
             identity_providers,
+            federated_links,
         })
     }
 
@@ -244,6 +246,9 @@ impl Store {
         out.settings = doc.settings.len();
         if let Some(providers) = &doc.identity_providers {
             crate::federation::replace(&mut tx, providers).await?;
+        }
+        if let Some(links) = &doc.federated_links {
+            crate::federation::replace_links(&mut tx, links).await?;
         }
         if let Some(mfa) = &doc.mfa {
             replace_mfa(&mut tx, mfa).await?;

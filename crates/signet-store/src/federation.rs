@@ -7,7 +7,7 @@ use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
 use signet_core::federation::{Provider, ProviderMfa};
 
-use signet_core::configuration::{IdentityProviderEntry, Protected};
+use signet_core::configuration::{FederatedLinkEntry, IdentityProviderEntry, Protected};
 
 use crate::db::{Row, Tx, query};
 use crate::{Result, Store, Written, audit, conflict, from_json, to_json};
@@ -287,6 +287,41 @@ pub(crate) async fn replace(tx: &mut Tx, providers: &[IdentityProviderEntry]) ->
             .bind(settings(&p))
             .bind(p.version)
             .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Every link, for a configuration document.
+pub(crate) async fn export_links(tx: &mut Tx) -> Result<Vec<FederatedLinkEntry>> {
+    let rows = query(format!("SELECT {LINK_COLUMNS} FROM federated_links ORDER BY issuer, subject"))
+        .fetch_all(&mut *tx)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let l = link(r)?;
+            Ok(FederatedLinkEntry {
+                issuer: l.issuer,
+                subject: l.subject,
+                account_id: l.account_id,
+                provider_id: l.provider_id,
+                created_at: l.created_at,
+            })
+        })
+        .collect()
+}
+
+/// Replaces every link with a document's.
+pub(crate) async fn replace_links(tx: &mut Tx, links: &[FederatedLinkEntry]) -> Result<()> {
+    query("DELETE FROM federated_links").execute(&mut *tx).await?;
+    for l in links {
+        query(format!("INSERT INTO federated_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+            .bind(&l.issuer)
+            .bind(&l.subject)
+            .bind(&l.account_id)
+            .bind(&l.provider_id)
+            .bind(l.created_at)
             .execute(&mut *tx)
             .await?;
     }

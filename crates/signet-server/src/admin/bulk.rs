@@ -96,7 +96,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Configuration, String> {
 /// stored hashes or values sealed under this server's key-encryption key;
 /// signing keys by their public parts.
 #[utoipa::path(get, path = "/bulk", tag = "bulk",
-    responses((status = 200, body = Object, description = "The configuration document, `\"format\": 1`: environments, applications, accounts (admin and end users, with attributes), claim_mappings, certificates, signing_keys (public parts), settings, mfa (methods, enforcements, TOTP enrolments) and identity_providers; secrets sealed."),
+    responses((status = 200, body = Object, description = "The configuration document, `\"format\": 1`: environments, applications, accounts (admin and end users, with attributes), claim_mappings, certificates, signing_keys (public parts), settings, mfa (methods, enforcements, TOTP enrolments), identity_providers and federated_links; secrets sealed."),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn export(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Bulk, Action::Read).await?;

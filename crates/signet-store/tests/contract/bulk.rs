@@ -108,6 +108,14 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
         signet_core::totp::Params { algorithm: signet_core::mfa::Algorithm::SHA256, digits: 8, period: 30, skew: 0 };
     let idp = crate::federation::provider(&customers.id, "Acme");
     s.insert_identity_provider(&idp, &[3; 40], &event("idp.create", None)).await.unwrap();
+    let link = signet_store::FederatedLink {
+        issuer: idp.issuer.clone(),
+        subject: "ada-upstream".into(),
+        account_id: user.id.clone(),
+        provider_id: idp.id.clone(),
+        created_at: NOW,
+    };
+    s.insert_federated_link(&link, &event("link", None)).await.unwrap();
     let enrol = event("mfa.enrol", None);
     assert!(s.enrol_totp(MFA_METHOD, &user.id, &params, &[8; 32], 41, NOW, &enrol).await.unwrap());
     (admins, customers, root)
@@ -124,6 +132,7 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     assert_eq!(doc.settings.len(), 2);
     let ada = doc.accounts.iter().find(|a| a.username == "ada").unwrap();
     assert_eq!(ada.attributes.as_ref().unwrap()["level"], 3);
+    assert_eq!(doc.federated_links.as_ref().unwrap()[0].subject, "ada-upstream");
     let providers = doc.identity_providers.as_ref().unwrap();
     assert_eq!((providers.len(), &providers[0].client_secret), (1, &Protected::Sealed(vec![3; 40])));
     let mfa = doc.mfa.as_ref().unwrap();
@@ -186,6 +195,7 @@ async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb)
     // Providers are left out: the customers environment's goes with it.
     doc.mfa = Some(Default::default());
     doc.identity_providers = None;
+    doc.federated_links = Some(vec![]);
     let partners = environment("partners");
     doc.environments.push((&partners).into());
     let made = std::sync::Mutex::new(Vec::new());
