@@ -17,7 +17,7 @@ use crate::state::AppState;
 type Answer = Result<Response, VaultError>;
 
 pub async fn root(State(state): State<AppState>, caller: VaultCaller, verb: Verb, uri: Uri) -> Answer {
-    if op(&verb, uri.query()) != Op::List {
+    if op(&verb, uri.query())? != Op::List {
         return Err(VaultError::unsupported());
     }
     caller.allow(&state, Action::Read).await?;
@@ -44,7 +44,7 @@ pub async fn one(
     if !valid_name(&name) {
         return Err(VaultError::not_found());
     }
-    match op(&verb, uri.query()) {
+    match op(&verb, uri.query())? {
         Op::Read => {
             caller.allow(&state, Action::Read).await?;
             match state.store.mfa_enforcement(&name).await? {

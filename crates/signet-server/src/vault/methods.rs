@@ -18,7 +18,7 @@ type Answer = Result<Response, VaultError>;
 
 /// `LIST method`: every method, of any type.
 pub async fn root(State(state): State<AppState>, caller: VaultCaller, verb: Verb, uri: Uri) -> Answer {
-    match op(&verb, uri.query()) {
+    match op(&verb, uri.query())? {
         Op::List => list_methods(&state, &caller, None).await,
         _ => Err(VaultError::unsupported()),
     }
@@ -34,7 +34,7 @@ pub async fn one(
     RawBody(bytes): RawBody,
 ) -> Answer {
     if let Some(kind) = MethodType::parse(&first) {
-        return match op(&verb, uri.query()) {
+        return match op(&verb, uri.query())? {
             Op::Write => create(&state, &caller, kind, &bytes).await,
             Op::List => list_methods(&state, &caller, Some(kind)).await,
             _ => Err(VaultError::unsupported()),
@@ -43,7 +43,7 @@ pub async fn one(
     if !mfa::is_method_id(&first) {
         return Err(VaultError::not_found());
     }
-    match op(&verb, uri.query()) {
+    match op(&verb, uri.query())? {
         Op::Read => read(&state, &caller, None, &first).await,
         _ => Err(VaultError::unsupported()),
     }
@@ -60,7 +60,7 @@ pub async fn typed(
 ) -> Answer {
     let Some(kind) = MethodType::parse(&kind) else { return Err(VaultError::not_found()) };
     if kind == MethodType::Totp && id == "admin-destroy" {
-        return match op(&verb, uri.query()) {
+        return match op(&verb, uri.query())? {
             Op::Write => admin_destroy(&state, &caller, &bytes).await,
             _ => Err(VaultError::unsupported()),
         };
@@ -68,7 +68,7 @@ pub async fn typed(
     if !mfa::is_method_id(&id) {
         return Err(VaultError::not_found());
     }
-    match op(&verb, uri.query()) {
+    match op(&verb, uri.query())? {
         Op::Read => read(&state, &caller, Some(kind), &id).await,
         Op::Write => update(&state, &caller, kind, &id, &bytes).await,
         Op::Delete => delete(&state, &caller, kind, &id).await,

@@ -187,19 +187,26 @@ pub enum Op {
     Other,
 }
 
-pub fn op(method: &Method, query: Option<&str>) -> Op {
-    let listing = query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .any(|(k, v)| k == "list" && matches!(v.as_ref(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
-    });
-    match method.as_str() {
+/// A `list` parameter is read as Vault reads it: the first one, as a Go
+/// boolean; any other value is refused (400), as Vault refuses it.
+pub fn op(method: &Method, query: Option<&str>) -> Result<Op, VaultError> {
+    let list = query.and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "list").map(|(_, v)| v));
+    let listing = match list.as_deref() {
+        None => false,
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
+        Some(other) => {
+            return Err(VaultError::invalid(format!("error parsing list parameter: {other:?} is not a boolean")));
+        }
+    };
+    Ok(match method.as_str() {
         "LIST" => Op::List,
         "GET" if listing => Op::List,
         "GET" => Op::Read,
         "POST" | "PUT" => Op::Write,
         "DELETE" => Op::Delete,
         _ => Op::Other,
-    }
+    })
 }
 
 /// The token's caller, with Vault's refusal for anything else.
@@ -289,14 +296,18 @@ mod tests {
 
     #[test]
     fn hvac_list_query_with_capital_true_is_a_list() {
-        for q in ["list=True", "list=true", "list=TRUE", "list=1", "list=t", "list=T"] {
-            assert_eq!(op(&Method::GET, Some(q)), Op::List, "{q}");
+        let op = |m: &Method, q| op(m, q).ok();
+        for q in ["list=True", "list=true", "list=TRUE", "list=1", "list=t", "list=T", "list=1&list=nonsense"] {
+            assert_eq!(op(&Method::GET, Some(q)), Some(Op::List), "{q}");
         }
-        for q in ["list=false", "list=False", "list=0", "list=yes", "other=true"] {
-            assert_eq!(op(&Method::GET, Some(q)), Op::Read, "{q}");
+        for q in ["list=false", "list=False", "list=0", "other=true"] {
+            assert_eq!(op(&Method::GET, Some(q)), Some(Op::Read), "{q}");
         }
-        assert_eq!(op(&Method::GET, None), Op::Read);
-        assert_eq!(op(&Method::from_bytes(b"LIST").unwrap(), None), Op::List);
+        for q in ["list=yes", "list=", "list=2"] {
+            assert_eq!(op(&Method::GET, Some(q)), None, "{q}: not a Go boolean, refused as Vault refuses it");
+        }
+        assert_eq!(op(&Method::GET, None), Some(Op::Read));
+        assert_eq!(op(&Method::from_bytes(b"LIST").unwrap(), None), Some(Op::List));
     }
 
     #[tokio::test]

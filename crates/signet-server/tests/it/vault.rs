@@ -265,6 +265,8 @@ async fn crud_errors_and_roles(s: Server) {
     assert_eq!(keys, want);
     assert_eq!(all.body["data"]["key_info"][&totp_id]["algorithm"], "SHA1");
     assert_eq!(v.call("LIST", "identity/mfa/method/okta", t, None).await.body, json!({"errors": []}));
+    let bad_list = v.call("GET", "identity/mfa/method/pingid?list=maybe", t, None).await;
+    assert_errors(&bad_list, 400, "list parameter");
     // `vault list identity/mfa/method/pingid` asks with a trailing slash.
     let slashed = v.call("GET", "identity/mfa/method/pingid/?list=true", t, None).await;
     assert_eq!(slashed.body["data"]["keys"], json!([id]), "{}", slashed.body);
