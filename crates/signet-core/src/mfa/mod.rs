@@ -367,6 +367,9 @@ pub fn parse_method(kind: MethodType, body: &Map<String, Value>) -> Result<Metho
             if org_name.is_empty() {
                 return Err("org_name must be set".into());
             }
+            if org_name.len() > 63 || !org_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err("org_name must be a host name label (letters, digits and '-')".into());
+            }
             let token = f.string("api_token")?.unwrap_or_default();
             if token.is_empty() {
                 return Err("api_token must be set".into());
@@ -576,6 +579,8 @@ mod tests {
         let w = parse_method(MethodType::Okta, &body(json!({"org_name": "acme", "api_token": "t", "surplus": 1})))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.ignored, vec!["surplus".to_string()]);
+        let steered = json!({"org_name": "evil.test/x?", "api_token": "t"});
+        assert!(parse_method(MethodType::Okta, &body(steered)).unwrap_err().contains("host name label"));
         let Settings::Okta(o) = w.settings else { panic!("not okta") };
         assert_eq!(o.org_url(), "https://acme.okta.com");
     }

@@ -128,16 +128,15 @@ async fn discover(state: &AppState, issuer: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Trusting a provider's MFA for administrators needs UserAdmin as well.
-async fn allow(
+/// Trusting a provider's MFA for administrators, or undoing that, is also
+/// UserAdmin's, since admin accounts are theirs. Asked after the Admin check.
+async fn allow_admin_trust(
     state: &AppState,
     caller: &Caller,
     before: Option<&Provider>,
     after: &ProviderMfa,
 ) -> Result<(), AdminError> {
-    caller.allow(state, Resource::IdentityProviders, Action::Write).await?;
-    let was = before.is_some_and(|p| p.mfa.trusted_for_admins);
-    if after.trusted_for_admins || was {
+    if after.trusted_for_admins || before.is_some_and(|p| p.mfa.trusted_for_admins) {
         caller.allow(state, Resource::AdminAccounts, Action::Write).await?;
     }
     Ok(())
@@ -198,7 +197,8 @@ pub async fn create(
     Path(env): Path<String>,
     Body(body): Body<ProviderBody>,
 ) -> Result<Response, AdminError> {
-    allow(&state, &caller, None, &body.mfa).await?;
+    caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
+    allow_admin_trust(&state, &caller, None, &body.mfa).await?;
     environment_exists(&state, &env).await?;
     let now = state.now();
     let p = Provider {
@@ -239,7 +239,7 @@ pub async fn update(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
     let (current, sealed) = find(&state, &env, &id).await?;
-    allow(&state, &caller, Some(&current), &body.mfa).await?;
+    allow_admin_trust(&state, &caller, Some(&current), &body.mfa).await?;
     let expected = if_match(&headers, KIND, &current.id, current.version)?;
     let p = Provider {
         name: body.name,
@@ -279,7 +279,7 @@ pub async fn delete(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
     let (current, _) = find(&state, &env, &id).await?;
-    allow(&state, &caller, Some(&current), &ProviderMfa::default()).await?;
+    allow_admin_trust(&state, &caller, Some(&current), &ProviderMfa::default()).await?;
     let expected = if_match(&headers, KIND, &current.id, current.version)?;
     let mut ev = caller.event("admin.identity_provider.delete", &current.id, state.now())?;
     ev.environment_id = Some(env.clone());
@@ -325,17 +325,32 @@ pub struct LinkBody {
     subject: String,
 }
 
-/// Linking or unlinking an administrator is UserAdmin's, since admin accounts are theirs.
-async fn allow_link(
+/// Linking or unlinking an administrator is also UserAdmin's, since admin
+/// accounts are theirs. Asked after the Admin check.
+async fn allow_admin_link(
     state: &AppState,
     caller: &Caller,
     account: &signet_core::model::Account,
 ) -> Result<(), AdminError> {
-    caller.allow(state, Resource::IdentityProviders, Action::Write).await?;
     if account.admin {
         caller.allow(state, Resource::AdminAccounts, Action::Write).await?;
     }
     Ok(())
+}
+
+/// A subject as OpenID Connect Core §2 allows it: 1 to 255 ASCII characters, none a control.
+fn valid_subject(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
+
+/// A path segment: everything but unreserved characters percent-encoded.
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[utoipa::path(get, path = "/environments/{env}/identity-providers/{id}/links", tag = "identity-providers", params(("env" = String, Path), ("id" = String, Path), Page),
@@ -367,8 +382,8 @@ pub async fn link(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
     let (p, _) = find(&state, &env, &id).await?;
-    if body.subject.is_empty() || body.subject.len() > 255 || body.subject.chars().any(char::is_control) {
-        return Err(AdminError::invalid("subject: 1 to 255 characters (OpenID Connect Core §2)"));
+    if !valid_subject(&body.subject) {
+        return Err(AdminError::invalid("subject: 1 to 255 ASCII characters (OpenID Connect Core §2)"));
     }
     let account = state
         .store
@@ -376,7 +391,7 @@ pub async fn link(
         .await?
         .filter(|a| a.environment_id == env)
         .ok_or_else(|| AdminError::invalid("account_id: no such account in this environment"))?;
-    allow_link(&state, &caller, &account).await?;
+    allow_admin_link(&state, &caller, &account).await?;
     let now = state.now();
     let l = signet_store::FederatedLink {
         issuer: p.issuer.clone(),
@@ -390,7 +405,7 @@ pub async fn link(
     ev.digest =
         digest_of(&json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id, "provider": p.id}));
     state.store.insert_federated_link(&l, &ev).await?;
-    let location = format!("/environments/{env}/identity-providers/{id}/links/{}", l.subject);
+    let location = format!("/environments/{env}/identity-providers/{id}/links/{}", segment(&l.subject));
     Ok((axum::http::StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(link_view(&l)))
         .into_response())
 }
@@ -408,7 +423,7 @@ pub async fn unlink(
     let (p, _) = find(&state, &env, &id).await?;
     let l = state.store.federated_link(&p.issuer, &subject).await?.ok_or_else(|| AdminError::not_found("link"))?;
     if let Some(account) = state.store.account(&l.account_id).await? {
-        allow_link(&state, &caller, &account).await?;
+        allow_admin_link(&state, &caller, &account).await?;
     }
     let mut ev = caller.event("admin.federated_link.delete", &l.account_id, state.now())?;
     ev.environment_id = Some(env.clone());

@@ -104,22 +104,10 @@ impl IntoResponse for VaultError {
 
 /// A successful answer in Vault's envelope.
 pub fn data(body: Value, warnings: Vec<String>) -> Response {
-    let warnings = if warnings.is_empty() { Value::Null } else { json!(warnings) };
-    let mut envelope = json!({
-        "request_id": crate::request_id(),
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
-        "data": null,
-        "wrap_info": null,
-        "warnings": warnings,
-        "auth": null,
-        "mount_type": "identity",
-    });
-    // Moved in: `json!` copies what it interpolates, and a list's body is
-    // every method (goal 6 of signet-bench).
-    envelope["data"] = body;
-    axum::Json(envelope).into_response()
+    match serde_json::to_vec(&body) {
+        Ok(body) => envelope(&body, &warnings),
+        Err(e) => VaultError::internal(e).into_response(),
+    }
 }
 
 /// A list answer; an empty list is 404, as Vault answers.
@@ -141,20 +129,27 @@ pub fn list_body(keys: Vec<String>, info: Map<String, Value>) -> Result<Bytes, V
     serde_json::to_vec(&body).map(Bytes::from).map_err(VaultError::internal)
 }
 
-/// Vault's envelope around a list's serialised `data`, without parsing it again.
+/// A list answer from its serialised `data`, as built once and kept.
 pub fn serialised_list(body: &Bytes) -> Response {
     if body.is_empty() {
         return VaultError::not_found().into_response();
     }
+    envelope(body, &[])
+}
+
+/// Vault's envelope around serialised `data`, which is not parsed again:
+/// a list of every method is large, and kept serialised between answers.
+fn envelope(data: &[u8], warnings: &[String]) -> Response {
+    let warnings = if warnings.is_empty() { Value::Null } else { json!(warnings) };
     let head = format!(
         "{{\"request_id\":{},\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,\"data\":",
         Value::String(crate::request_id())
     );
-    const TAIL: &str = ",\"wrap_info\":null,\"warnings\":null,\"auth\":null,\"mount_type\":\"identity\"}";
-    let mut out = Vec::with_capacity(head.len() + body.len() + TAIL.len());
+    let tail = format!(",\"wrap_info\":null,\"warnings\":{warnings},\"auth\":null,\"mount_type\":\"identity\"}}");
+    let mut out = Vec::with_capacity(head.len() + data.len() + tail.len());
     out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(body);
-    out.extend_from_slice(TAIL.as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(tail.as_bytes());
     ([(header::CONTENT_TYPE, "application/json")], out).into_response()
 }
 

@@ -260,15 +260,11 @@ pub async fn service(
             .await
         }
         Settings::Okta(o) => {
-            let base_url = match (o.base_url.as_str(), o.production) {
-                ("", true) => "okta.com".to_owned(),
-                ("", false) => "oktapreview.com".to_owned(),
-                (b, _) => b.to_owned(),
-            };
             second_factor::Okta {
                 org_name: o.org_name.clone(),
                 api_token: secret("api_token"),
-                base_url,
+                // The organisation's whole URL, as the method reads it.
+                base_url: o.org_url(),
                 primary_email: o.primary_email,
             }
             .verify(&state.fetcher, &username)

@@ -155,6 +155,15 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
     let blank =
         api.call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": ""})), None).await;
     assert_error(&blank, 400, "invalid_request", "subject");
+    let unicode =
+        api.call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": "ünï"})), None).await;
+    assert_error(&unicode, 400, "invalid_request", "ASCII");
+    let slashed = api
+        .call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": "a/b c"})), None)
+        .await;
+    assert_eq!(slashed.status, 201, "{:?}", slashed.body);
+    assert!(slashed.headers["location"].to_str().unwrap().ends_with("/links/a%2Fb%20c"));
+    assert_eq!(api.call(Method::DELETE, &format!("{links}/a%2Fb%20c"), Some(&root), None, None).await.status, 204);
     assert_eq!(api.get(&links, &ada).await.body["items"][0]["subject"], "sub-123");
     let stored = s.store().federated_link(&upstream.issuer, "sub-123").await.unwrap().unwrap();
     assert_eq!(stored.account_id, user_id);
@@ -218,7 +227,7 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
         ]
     );
     let link_events = events.iter().filter(|e| e.event.action.starts_with("admin.federated_link")).count();
-    assert_eq!(link_events, 3, "two links and an unlink");
+    assert_eq!(link_events, 5, "three links and two unlinks");
     let trail = serde_json::to_string(&events.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap();
     assert!(!trail.contains("upstream-secret-1"));
 }
