@@ -132,6 +132,8 @@ async fn create_users(signetd: &Signetd, secret: &str, phc: &str) -> anyhow::Res
             source_ip: None,
             jti: None,
             outcome: Some("success".into()),
+            upstream: None,
+            reason: None,
         };
         store.insert_account(&account, &event).await?;
         users.push(User { username, password: secret.to_owned() });

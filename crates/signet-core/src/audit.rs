@@ -62,6 +62,29 @@ pub struct AuditEvent {
     /// admin API does); absent on older events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// A sign-on through an external OpenID provider: which provider, and
+    /// whom it said had signed on there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+    /// Why a sign-on was refused, as a short code (`wrong_nonce`,
+    /// `state_mismatch`…), where the writer states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The external provider side of a federated sign-on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upstream {
+    pub provider_id: String,
+    pub issuer: String,
+    /// The provider's `sub`, once an ID token was verified; absent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The provider's `amr` and `acr`, as it sent them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 impl AuditEvent {
@@ -86,6 +109,8 @@ impl AuditEvent {
             source_ip: None,
             jti: None,
             outcome: None,
+            upstream: None,
+            reason: None,
         })
     }
 
@@ -125,11 +150,13 @@ mod tests {
             source_ip: None,
             jti: None,
             outcome: None,
+            upstream: None,
+            reason: None,
         }
     }
 
     #[test]
-    fn events_from_before_jti_and_outcome_keep_their_hashes() {
+    fn events_from_before_newer_fields_keep_their_hashes() {
         let old = r#"{"id":"1","at":10,"actor":{"kind":"system","id":"","name":"bootstrap","scheme":"console","client_id":null},"action":"account.create","environment_id":null,"target":"x","digest":"","request_id":null,"source_ip":null}"#;
         let ev: AuditEvent = serde_json::from_str(old).unwrap();
         assert_eq!((ev.jti.as_deref(), ev.outcome.as_deref()), (None, None));

@@ -40,6 +40,16 @@ pub struct ProviderMfa {
     pub values: Vec<String>,
 }
 
+impl ProviderMfa {
+    /// Whether an answer with these `amr` and `acr` values shows a second
+    /// factor this provider is trusted for, for an administrator or not.
+    pub fn second_factor(&self, admin: bool, amr: &[String], acr: Option<&str>) -> bool {
+        let trusted = if admin { self.trusted_for_admins } else { self.trusted };
+        let shown = |v: &str| self.values.iter().any(|t| t == v);
+        trusted && (amr.iter().any(|a| shown(a)) || acr.is_some_and(shown))
+    }
+}
+
 /// The sealing purpose of a provider's client secret.
 pub fn secret_purpose(provider_id: &str) -> String {
     format!("identity-provider:{provider_id}")
@@ -84,6 +94,141 @@ pub fn check(p: &Provider) -> Result<(), String> {
     Ok(())
 }
 
+/// Whom a verified ID token says signed on at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub subject: String,
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub email: Option<String>,
+    pub preferred_username: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Upstream {
+    /// How to name the person to themselves.
+    pub fn display(&self) -> &str {
+        self.preferred_username.as_deref().or(self.email.as_deref()).or(self.name.as_deref()).unwrap_or(&self.subject)
+    }
+
+    /// The username of an end-user account made just in time: the
+    /// provider's `preferred_username`, else its `email`, when either is a
+    /// valid username. Only ever a name for a *new* account: an existing
+    /// account of that name is never taken over (nothing links by email).
+    pub fn username(&self) -> Option<&str> {
+        [self.preferred_username.as_deref(), self.email.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|u| crate::model::valid_username(u))
+    }
+}
+
+/// What was wrong with an ID token (OpenID Connect Core §3.1.3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTokenFault {
+    Missing,
+    Signature(crate::token::SignatureFault),
+    Issuer,
+    Audience,
+    AuthorizedParty,
+    Expired,
+    IssuedAt,
+    Nonce,
+    Subject,
+}
+
+impl IdTokenFault {
+    /// A short code for the audit trail.
+    pub fn code(self) -> &'static str {
+        use crate::token::SignatureFault as S;
+        match self {
+            IdTokenFault::Missing => "id_token_missing",
+            IdTokenFault::Signature(S::Malformed) => "id_token_malformed",
+            IdTokenFault::Signature(S::Algorithm) => "id_token_algorithm",
+            IdTokenFault::Signature(S::UnknownKey) => "id_token_unknown_kid",
+            IdTokenFault::Signature(S::Signature) => "id_token_signature",
+            IdTokenFault::Issuer => "id_token_wrong_iss",
+            IdTokenFault::Audience => "id_token_wrong_aud",
+            IdTokenFault::AuthorizedParty => "id_token_wrong_azp",
+            IdTokenFault::Expired => "id_token_expired",
+            IdTokenFault::IssuedAt => "id_token_iat",
+            IdTokenFault::Nonce => "id_token_wrong_nonce",
+            IdTokenFault::Subject => "id_token_sub",
+        }
+    }
+}
+
+/// How long after its `iat` an ID token is still taken, whatever its `exp`.
+const MAX_ID_TOKEN_AGE: UnixTime = 600;
+
+/// Checks a signature-verified ID token's claims: `iss` is the provider's
+/// issuer exactly, `aud` holds `client_id`, `azp` (required when there are
+/// several audiences) is `client_id`, `exp` and `iat` fit `now`, `nonce` is
+/// the one sent, and `sub` is a subject signetd can key a link by.
+pub fn check_id_token(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    issuer: &str,
+    client_id: &str,
+    nonce: &str,
+    now: UnixTime,
+) -> Result<Upstream, IdTokenFault> {
+    use crate::token::EXTERNAL_LEEWAY;
+    use serde_json::Value;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    if text("iss") != Some(issuer) {
+        return Err(IdTokenFault::Issuer);
+    }
+    if !crate::token::audience_contains(claims, client_id) {
+        return Err(IdTokenFault::Audience);
+    }
+    let several = matches!(claims.get("aud"), Some(Value::Array(a)) if a.len() > 1);
+    match text("azp") {
+        Some(azp) if azp != client_id => return Err(IdTokenFault::AuthorizedParty),
+        None if several => return Err(IdTokenFault::AuthorizedParty),
+        _ => {}
+    }
+    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+    if number("exp").is_none_or(|exp| exp + EXTERNAL_LEEWAY <= now) {
+        return Err(IdTokenFault::Expired);
+    }
+    if number("iat").is_none_or(|iat| iat - EXTERNAL_LEEWAY > now || iat + MAX_ID_TOKEN_AGE < now) {
+        return Err(IdTokenFault::IssuedAt);
+    }
+    let nonce_ok = text("nonce").is_some_and(|n| crate::crypto::constant_time_eq(n.as_bytes(), nonce.as_bytes()));
+    if nonce.is_empty() || !nonce_ok {
+        return Err(IdTokenFault::Nonce);
+    }
+    let subject = text("sub").filter(|s| valid_subject(s)).ok_or(IdTokenFault::Subject)?;
+    let amr = match claims.get("amr") {
+        Some(Value::Array(all)) => {
+            all.iter().filter_map(Value::as_str).filter(|a| value(a)).map(str::to_owned).collect()
+        }
+        _ => vec![],
+    };
+    let short =
+        |name: &str| text(name).filter(|v| v.len() <= 256 && !v.chars().any(char::is_control)).map(str::to_owned);
+    Ok(Upstream {
+        subject: subject.to_owned(),
+        amr,
+        acr: text("acr").filter(|a| value(a)).map(str::to_owned),
+        // An unverified address is no name for a new account.
+        email: short("email").filter(|_| claims.get("email_verified") != Some(&Value::Bool(false))),
+        preferred_username: short("preferred_username"),
+        name: short("name"),
+    })
+}
+
+/// An `amr` or `acr` value signetd keeps: short, printable, no spaces.
+fn value(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A `sub` a link can be keyed by: 1 to 255 ASCII characters, none of them
+/// control characters (OpenID Connect Core §2).
+pub fn valid_subject(s: &str) -> bool {
+    (1..=255).contains(&s.len()) && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +246,65 @@ mod tests {
             version: 1,
             created_at: 0,
         }
+    }
+
+    fn claims(
+        change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let serde_json::Value::Object(mut c) = serde_json::json!({
+            "iss": "https://sso.acme.test", "aud": "signet", "sub": "u-1", "exp": 1_000, "iat": 900,
+            "nonce": "n-1", "amr": ["pwd", "otp"], "acr": "urn:acme:mfa", "email": "ada@acme.test",
+        }) else {
+            unreachable!()
+        };
+        change(&mut c);
+        c
+    }
+
+    #[test]
+    fn id_tokens_are_held_to_core_3_1_3_7() {
+        let check = |c| check_id_token(&c, "https://sso.acme.test", "signet", "n-1", 950);
+        let up = check(claims(|_| {})).unwrap();
+        assert_eq!((up.subject.as_str(), up.amr.len(), up.acr.as_deref()), ("u-1", 2, Some("urn:acme:mfa")));
+        assert_eq!(up.username(), Some("ada@acme.test"));
+        type Change = fn(&mut serde_json::Map<String, serde_json::Value>);
+        let cases: [(Change, IdTokenFault); 10] = [
+            (|c| drop(c.insert("iss".into(), "https://sso.acme.test/".into())), IdTokenFault::Issuer),
+            (|c| drop(c.insert("aud".into(), "other".into())), IdTokenFault::Audience),
+            (|c| drop(c.insert("aud".into(), serde_json::json!(["signet", "other"]))), IdTokenFault::AuthorizedParty),
+            (|c| drop(c.insert("azp".into(), "other".into())), IdTokenFault::AuthorizedParty),
+            (|c| drop(c.insert("exp".into(), 880.into())), IdTokenFault::Expired),
+            (|c| drop(c.remove("exp")), IdTokenFault::Expired),
+            (|c| drop(c.insert("iat".into(), 100.into())), IdTokenFault::IssuedAt),
+            (|c| drop(c.insert("nonce".into(), "n-2".into())), IdTokenFault::Nonce),
+            (|c| drop(c.remove("nonce")), IdTokenFault::Nonce),
+            (|c| drop(c.insert("sub".into(), "é".into())), IdTokenFault::Subject),
+        ];
+        for (change, fault) in cases {
+            assert_eq!(check(claims(change)), Err(fault), "{}", fault.code());
+        }
+        let several = claims(|c| {
+            c.insert("aud".into(), serde_json::json!(["signet", "other"]));
+            c.insert("azp".into(), "signet".into());
+        });
+        assert!(check(several).is_ok());
+        let unverified = check(claims(|c| drop(c.insert("email_verified".into(), false.into())))).unwrap();
+        assert_eq!(unverified.username(), None);
+        assert!(check_id_token(&claims(|_| {}), "https://sso.acme.test", "signet", "", 950).is_err(), "no nonce sent");
+    }
+
+    #[test]
+    fn a_second_factor_counts_where_it_is_trusted() {
+        let amr = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mfa =
+            ProviderMfa { trusted: true, trusted_for_admins: false, values: vec!["otp".into(), "urn:acme:mfa".into()] };
+        assert!(mfa.second_factor(false, &amr(&["pwd", "otp"]), None));
+        assert!(mfa.second_factor(false, &amr(&["pwd"]), Some("urn:acme:mfa")));
+        assert!(!mfa.second_factor(false, &amr(&["pwd"]), Some("urn:acme:pwd")));
+        assert!(!mfa.second_factor(true, &amr(&["pwd", "otp"]), None), "not trusted for administrators");
+        let admins = ProviderMfa { trusted_for_admins: true, ..mfa.clone() };
+        assert!(admins.second_factor(true, &amr(&["otp"]), None));
+        assert!(!ProviderMfa::default().second_factor(false, &amr(&["otp"]), None));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The browser sign-on as a state machine. A flow starts at `Password`, may pass
-//! through `Enrol` or `Totp`, and ends `Authenticated`. Flows are stored
+//! The browser sign-on as a state machine. A flow starts at `Password` (or
+//! goes to an external provider through `Federating`), may pass through
+//! `Enrol`, `Totp` or `Mfa`, and ends `Authenticated`. Flows are stored
 //! server-side, so any signetd instance can carry on a flow another one began.
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,10 @@ pub struct AuthorizeRequest {
 pub const AMR_PASSWORD: &str = "pwd";
 pub const AMR_OTP: &str = "otp";
 pub const AMR_MFA: &str = "mfa";
+/// Signed on at an external OpenID provider (issue 7). Not in RFC 8176's
+/// registry, which has no value for federation; `mfa` is added beside it
+/// only when the provider's second factor is trusted.
+pub const AMR_FEDERATED: &str = "fed";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -40,15 +45,45 @@ pub enum Step {
     ChangePassword {
         account_id: String,
     },
-    /// The password was right; a TOTP code is due.
+    /// The first factor was right; a TOTP code is due.
     Totp {
         account_id: String,
+        /// The first factor's `amr`: empty for a password, as in flows
+        /// stored before federation.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        first: Vec<String>,
     },
     /// An administrator without TOTP must enrol before going on. The new secret
     /// is sealed with the key-encryption key until the first code confirms it.
     Enrol {
         account_id: String,
         sealed_secret: Vec<u8>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        first: Vec<String>,
+    },
+    /// The browser was sent to an external provider; its answer must carry
+    /// a `state` whose secret part hashes to `state_hash`, and its ID token
+    /// this `nonce`. The PKCE verifier is sealed to the flow.
+    Federating {
+        provider_id: String,
+        /// The provider's issuer when the person left, so a provider
+        /// re-pointed meanwhile is not trusted with the answer.
+        issuer: String,
+        state_hash: Vec<u8>,
+        nonce: String,
+        sealed_verifier: Vec<u8>,
+    },
+    /// An upstream person with no link came back to a browser already
+    /// signed on here: they may link the two, never silently.
+    Link {
+        account_id: String,
+        provider_id: String,
+        issuer: String,
+        subject: String,
+        /// How the provider names the person, to show them.
+        upstream_name: String,
+        /// Whether the provider's answer showed a second factor this provider is trusted for.
+        second_factor: bool,
     },
     /// Login enforcements matched this sign-on: each set in `required` must
     /// be passed by one of its MFA methods (method ids) before it completes.
@@ -90,22 +125,66 @@ pub fn after_first_factor(
     now: UnixTime,
     new_sealed_secret: impl FnOnce() -> Option<Vec<u8>>,
 ) -> Option<Step> {
+    second_factor_due(account, vec![], now, new_sealed_secret)
+}
+
+/// The step after an external provider vouched for the person. A second
+/// factor there counts only when the provider is trusted for it
+/// (`second_factor`); otherwise signetd's own TOTP is asked, as after a
+/// password, and an administrator without one enrols.
+pub fn after_federated(
+    account: &Account,
+    second_factor: bool,
+    now: UnixTime,
+    new_sealed_secret: impl FnOnce() -> Option<Vec<u8>>,
+) -> Option<Step> {
+    if second_factor {
+        let amr = vec![AMR_FEDERATED.into(), AMR_MFA.into()];
+        return Some(Step::Authenticated { account_id: account.id.clone(), auth_time: now, amr });
+    }
+    second_factor_due(account, vec![AMR_FEDERATED.into()], now, new_sealed_secret)
+}
+
+fn second_factor_due(
+    account: &Account,
+    first: Vec<String>,
+    now: UnixTime,
+    new_sealed_secret: impl FnOnce() -> Option<Vec<u8>>,
+) -> Option<Step> {
     if account.totp_confirmed {
-        Some(Step::Totp { account_id: account.id.clone() })
+        Some(Step::Totp { account_id: account.id.clone(), first })
     } else if account.mfa_required() {
-        Some(Step::Enrol { account_id: account.id.clone(), sealed_secret: new_sealed_secret()? })
+        Some(Step::Enrol { account_id: account.id.clone(), sealed_secret: new_sealed_secret()?, first })
     } else {
-        Some(Step::Authenticated { account_id: account.id.clone(), auth_time: now, amr: vec![AMR_PASSWORD.into()] })
+        Some(Step::Authenticated { account_id: account.id.clone(), auth_time: now, amr: first_amr(&first) })
     }
 }
 
-/// The step after a correct TOTP code, at enrolment or sign-on.
-pub fn after_second_factor(account_id: &str, now: UnixTime) -> Step {
-    Step::Authenticated {
-        account_id: account_id.to_owned(),
-        auth_time: now,
-        amr: vec![AMR_PASSWORD.into(), AMR_OTP.into(), AMR_MFA.into()],
+/// The `amr` of a first factor as a step records it (empty: a password).
+fn first_amr(first: &[String]) -> Vec<String> {
+    if first.is_empty() { vec![AMR_PASSWORD.into()] } else { first.to_vec() }
+}
+
+/// The step after a correct TOTP code, at enrolment or sign-on, after the
+/// first factor `first`.
+pub fn after_second_factor(account_id: &str, first: &[String], now: UnixTime) -> Step {
+    let mut amr = first_amr(first);
+    amr.extend([AMR_OTP.into(), AMR_MFA.into()]);
+    Step::Authenticated { account_id: account_id.to_owned(), auth_time: now, amr }
+}
+
+/// How a sign-on with these `amr` values began, for login enforcements.
+pub fn kind_of(amr: &[String]) -> crate::mfa::SignOnKind {
+    if amr.iter().any(|a| a == AMR_FEDERATED) {
+        crate::mfa::SignOnKind::Federated
+    } else {
+        crate::mfa::SignOnKind::Password
     }
+}
+
+/// The sealing purpose (AAD) of a flow's PKCE verifier for an external provider.
+pub fn verifier_purpose(flow_id: &str) -> String {
+    format!("federating:{flow_id}")
 }
 
 /// The sealing purpose (AAD) of a secret being enrolled in a flow.
@@ -145,9 +224,46 @@ mod tests {
         assert!(matches!(after_password(&account(true, true), 5, sealed), Some(Step::Totp { .. })));
         assert!(matches!(after_password(&account(false, true), 5, sealed), Some(Step::Totp { .. })));
         assert_eq!(
+            after_second_factor("a", &[], 6),
+            Step::Authenticated {
+                account_id: "a".into(),
+                auth_time: 6,
+                amr: vec!["pwd".into(), "otp".into(), "mfa".into()]
+            }
+        );
+        assert_eq!(
             after_password(&account(false, false), 5, sealed),
             Some(Step::Authenticated { account_id: "a".into(), auth_time: 5, amr: vec!["pwd".into()] })
         );
+    }
+
+    #[test]
+    fn a_provider_second_factor_counts_only_when_trusted() {
+        let sealed = || Some(vec![1]);
+        let fed = |amr: &[&str]| Step::Authenticated {
+            account_id: "a".into(),
+            auth_time: 5,
+            amr: amr.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(after_federated(&account(true, false), true, 5, sealed), Some(fed(&["fed", "mfa"])));
+        assert_eq!(after_federated(&account(false, false), false, 5, sealed), Some(fed(&["fed"])));
+        let Some(Step::Enrol { first, .. }) = after_federated(&account(true, false), false, 5, sealed) else {
+            panic!("an administrator without a trusted second factor enrols")
+        };
+        assert_eq!(first, ["fed"]);
+        let Some(Step::Totp { first, .. }) = after_federated(&account(true, true), false, 5, sealed) else {
+            panic!("an administrator without a trusted second factor gives a code")
+        };
+        assert_eq!(
+            after_second_factor("a", &first, 6),
+            Step::Authenticated {
+                account_id: "a".into(),
+                auth_time: 6,
+                amr: vec!["fed".into(), "otp".into(), "mfa".into()]
+            }
+        );
+        assert_eq!(kind_of(&["fed".into(), "mfa".into()]), crate::mfa::SignOnKind::Federated);
+        assert_eq!(kind_of(&["pwd".into()]), crate::mfa::SignOnKind::Password);
     }
 
     #[test]

@@ -23,6 +23,14 @@ pub const LOGIN_FLOW_TTL: i64 = 600;
 pub const BROWSER_SESSION_TTL: i64 = 8 * 3600;
 
 /// The AAD under which an account's TOTP secret is sealed.
+/// What a username may be: 1 to 64 of letters, digits, `.`, `_`, `-` and `@`.
+pub fn valid_username(u: &str) -> bool {
+    (1..=64).contains(&u.len())
+        && u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
+pub const USERNAME_RULE: &str = "1 to 64 letters, digits, '.', '_', '-' or '@'";
+
 pub fn totp_purpose(account_id: &str) -> String {
     format!("totp:{account_id}")
 }

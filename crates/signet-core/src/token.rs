@@ -141,62 +141,93 @@ pub fn verify_access_with<'a>(
 const EXTERNAL_ALGORITHMS: [Algorithm; 5] =
     [Algorithm::ES256, Algorithm::ES384, Algorithm::RS256, Algorithm::PS256, Algorithm::EdDSA];
 
-/// What checking an external issuer's token found wrong.
-#[derive(Debug, PartialEq, Eq)]
-pub enum External {
+/// What was wrong with a signed token of an external issuer, before its claims were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureFault {
+    /// Not a JWS, or its header is unreadable.
+    Malformed,
+    /// `none`, HMAC, or an algorithm the key was not made for.
+    Algorithm,
     /// No key of the set has the token's `kid`: the set may have rotated.
     UnknownKey,
-    Invalid,
+    Signature,
 }
 
-/// Checks an access token of an external issuer against its JWK set: an
-/// allowed algorithm that matches the key's, the signature, `iss` exactly,
-/// `aud` containing `audience`, and `exp`/`nbf` at `now` (60 s leeway).
-/// The claims, as the issuer wrote them.
-pub fn verify_external(
+/// Checks a token's signature against an external issuer's JWK set, with
+/// an allowed algorithm that matches the key's; its claims, unchecked.
+pub fn verify_signature(
     token: &str,
     keys: &jsonwebtoken::jwk::JwkSet,
-    issuer: &str,
-    audience: &str,
-    now: UnixTime,
-) -> Result<serde_json::Map<String, serde_json::Value>, External> {
-    const LEEWAY: UnixTime = 60;
-    let header = jsonwebtoken::decode_header(token).map_err(|_| External::Invalid)?;
+) -> Result<serde_json::Map<String, serde_json::Value>, SignatureFault> {
+    // jsonwebtoken cannot even parse `alg: none`; tell it apart from garbage.
+    let header = match jsonwebtoken::decode_header(token) {
+        Ok(h) => h,
+        Err(_) => {
+            return Err(if alg_of(token).is_some() { SignatureFault::Algorithm } else { SignatureFault::Malformed });
+        }
+    };
     if !EXTERNAL_ALGORITHMS.contains(&header.alg) {
-        return Err(External::Invalid);
+        return Err(SignatureFault::Algorithm);
     }
     let jwk = match &header.kid {
-        Some(kid) => keys.find(kid).ok_or(External::UnknownKey)?,
+        Some(kid) => keys.find(kid).ok_or(SignatureFault::UnknownKey)?,
         None => match keys.keys.as_slice() {
             [only] => only,
-            _ => return Err(External::UnknownKey),
+            _ => return Err(SignatureFault::UnknownKey),
         },
     };
     if jwk.common.key_algorithm.is_some_and(|a| a.to_string() != format!("{:?}", header.alg)) {
-        return Err(External::Invalid);
+        return Err(SignatureFault::Algorithm);
     }
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| External::Invalid)?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| SignatureFault::Algorithm)?;
     let mut validation = Validation::new(header.alg);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    validation.set_issuer(&[issuer]);
-    let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &validation)
-        .map_err(|_| External::Invalid)?;
-    let claims = data.claims;
-    let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
-    if number("exp").is_none_or(|exp| exp + LEEWAY <= now) || number("nbf").is_some_and(|nbf| nbf - LEEWAY > now) {
-        return Err(External::Invalid);
-    }
-    let audience_ok = match claims.get("aud") {
+    jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => SignatureFault::Signature,
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => SignatureFault::Algorithm,
+            _ => SignatureFault::Malformed,
+        })
+}
+
+/// The `alg` a JWS header names, read without trusting anything else.
+fn alg_of(token: &str) -> Option<String> {
+    use base64::Engine;
+    let header = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("alg")?.as_str().map(str::to_owned)
+}
+
+/// Leeway for the clocks of other issuers.
+pub const EXTERNAL_LEEWAY: UnixTime = 60;
+
+/// Whether an `aud` claim (a string or an array) contains `audience`.
+pub fn audience_contains(claims: &serde_json::Map<String, serde_json::Value>, audience: &str) -> bool {
+    match claims.get("aud") {
         Some(serde_json::Value::String(a)) => a == audience,
         Some(serde_json::Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(audience)),
         _ => false,
-    };
-    if !audience_ok {
-        return Err(External::Invalid);
     }
-    Ok(claims)
+}
+
+/// Whether a signature-checked access token of an external issuer has `iss`
+/// exactly, `aud` containing `audience`, and `exp`/`nbf` fitting `now`
+/// (60 s leeway).
+pub fn external_claims_ok(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    issuer: &str,
+    audience: &str,
+    now: UnixTime,
+) -> bool {
+    let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
+    claims.get("iss").and_then(serde_json::Value::as_str) == Some(issuer)
+        && number("exp").is_some_and(|exp| exp + EXTERNAL_LEEWAY > now)
+        && number("nbf").is_none_or(|nbf| nbf - EXTERNAL_LEEWAY <= now)
+        && audience_contains(claims, audience)
 }
 
 #[cfg(test)]

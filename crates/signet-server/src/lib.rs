@@ -25,6 +25,7 @@ pub mod sealed;
 pub mod second_factor;
 pub mod serve;
 pub mod state;
+pub mod upstream;
 pub mod vault;
 pub mod web;
 
@@ -55,6 +56,8 @@ pub fn app(state: AppState) -> Router {
         .route(&authority(routes::USERINFO), get(userinfo::userinfo).post(userinfo::userinfo))
         .route(&authority(routes::SIGNOFF), get(signoff::signoff).post(signoff::signoff))
         .route(&authority(routes::SIGNON), get(web::signon::show).post(web::signon::submit))
+        .route(&authority(routes::SIGNON_FEDERATE), post(web::federated::start))
+        .route(&authority(routes::FEDERATION_CALLBACK), get(web::federated::callback))
         .route(&authority(routes::DEVICE), get(web::device::show).post(web::device::submit))
         .route(routes::HEALTHZ, get(ops::healthz))
         .route(routes::READYZ, get(ops::readyz))

@@ -30,11 +30,13 @@ pub enum Failure {
     RefreshReuse,
     /// An admin API call without valid credentials (401).
     AdminAuthentication,
+    /// A sign-on through an external provider refused (issue 7).
+    Federation,
     Other,
 }
 
 impl Failure {
-    const ALL: [Failure; 16] = [
+    const ALL: [Failure; 17] = [
         Failure::InvalidRequest,
         Failure::InvalidClient,
         Failure::InvalidGrant,
@@ -50,6 +52,7 @@ impl Failure {
         Failure::CodeReplay,
         Failure::RefreshReuse,
         Failure::AdminAuthentication,
+        Failure::Federation,
         Failure::Other,
     ];
 
@@ -70,6 +73,7 @@ impl Failure {
             Failure::RateLimited => "rate_limited",
             Failure::CodeReplay => "code_replay",
             Failure::RefreshReuse => "refresh_reuse",
+            Failure::Federation => "federation",
             Failure::Other => "other",
         }
     }

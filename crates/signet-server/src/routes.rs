@@ -14,6 +14,10 @@ pub const USERINFO: &str = "/userinfo";
 pub const SIGNOFF: &str = "/signoff";
 /// The HTML sign-on steps of one flow.
 pub const SIGNON: &str = "/signon/{flow}";
+/// "Continue with ⟨name⟩": a sign-on flow leaves for an external provider.
+pub const SIGNON_FEDERATE: &str = "/signon/{flow}/federate";
+/// Where external providers send people back (their registered redirect URI).
+pub const FEDERATION_CALLBACK: &str = "/federation/callback";
 /// The device verification page (RFC 8628 §3.3).
 pub const DEVICE: &str = "/device";
 

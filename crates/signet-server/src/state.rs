@@ -35,6 +35,8 @@ pub struct Inner {
     pub hasher: Hasher,
     /// Fetches what administrators configured (upstream providers, MFA services).
     pub fetcher: Fetcher,
+    /// Discovery documents and key sets of other issuers, as last fetched.
+    pub upstreams: crate::upstream::Upstreams,
     /// The admin API's verification cache and the Administrators environment.
     pub admin_auth: crate::admin::caller::AdminAuth,
     /// Claim-mapping expressions: the sandbox and the compiled mappings.
@@ -83,6 +85,7 @@ impl AppState {
             failures: FailureLimiter::default(),
             hasher: Hasher::new(cores),
             fetcher: Fetcher::new(c.allow_private_fetch)?,
+            upstreams: Default::default(),
             admin_auth: crate::admin::caller::AdminAuth::new(c.admin_authentication),
             claim_mappings: Default::default(),
             vault_lists: Default::default(),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
 use signet_core::federation::{Provider, ProviderMfa};
+use signet_core::model::Account;
 
 use signet_core::configuration::{FederatedLinkEntry, IdentityProviderEntry, Protected};
 
@@ -202,6 +203,27 @@ impl Store {
             .await
             .map_err(conflict("link of that subject"))?;
         audit::append(&mut tx, ev).await?;
+        tx.commit().await
+    }
+
+    /// An end-user account made just in time for an upstream person, with
+    /// its link, in one transaction: `Conflict` when the username is taken
+    /// or the person was linked meanwhile, and then nothing is written.
+    pub async fn insert_federated_account(&self, a: &Account, l: &FederatedLink, events: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        crate::accounts::insert(&mut tx, a).await?;
+        query(format!("INSERT INTO federated_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+            .bind(&l.issuer)
+            .bind(&l.subject)
+            .bind(&l.account_id)
+            .bind(&l.provider_id)
+            .bind(l.created_at)
+            .execute(&mut tx)
+            .await
+            .map_err(conflict("link of that subject"))?;
+        for ev in events {
+            audit::append(&mut tx, ev).await?;
+        }
         tx.commit().await
     }
 

@@ -1,6 +1,7 @@
 //! panva's oidc-provider (OpenID certified), started from
 //! `interop/oidc-provider` on a free loopback port: the real peer for the
-//! CLI's sign-on tests and for signetd's external-issuer tests.
+//! CLI's sign-on tests, signetd's external-issuer tests, and (as `upstream`)
+//! the provider people sign on through in signetd's federation tests.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -13,8 +14,28 @@ pub struct OidcProvider {
     pub issuer: String,
 }
 
+/// signetd as the upstream's confidential client.
+pub struct UpstreamClient<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    pub redirect_uris: &'a [&'a str],
+}
+
 impl OidcProvider {
     pub async fn start() -> OidcProvider {
+        OidcProvider::run("provider.mjs", &[]).await
+    }
+
+    /// The upstream identity provider of the federation tests
+    /// (`upstream.mjs`): its own sign-in page, which says whether a second
+    /// factor was used, and one confidential client.
+    pub async fn start_upstream(client: UpstreamClient<'_>) -> OidcProvider {
+        let uris = client.redirect_uris.join(",");
+        let env = [("CLIENT_ID", client.client_id), ("CLIENT_SECRET", client.client_secret), ("REDIRECT_URIS", &uris)];
+        OidcProvider::run("upstream.mjs", &env).await
+    }
+
+    async fn run(script: &str, env: &[(&str, &str)]) -> OidcProvider {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc-provider");
         assert!(
             dir.join("node_modules").exists(),
@@ -25,9 +46,10 @@ impl OidcProvider {
             l.local_addr().unwrap().port()
         };
         let mut child = tokio::process::Command::new("node")
-            .arg("provider.mjs")
+            .arg(script)
             .current_dir(&dir)
             .env("PORT", port.to_string())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -182,13 +182,18 @@ impl Server {
 
     /// An account with its own password and TOTP secret (None: not enrolled yet).
     pub async fn account(&self, admin: bool, enrolled: bool) -> TestAccount {
+        self.account_in(&self.env_id, admin, enrolled).await
+    }
+
+    /// The same, in the environment `env_id`.
+    pub async fn account_in(&self, env_id: &str, admin: bool, enrolled: bool) -> TestAccount {
         let id = random_id().unwrap();
         let username = format!("user-{}", &id[..8]);
         let password = format!("pw-{}", random_token().unwrap().expose());
         let secret = totp::generate_secret().unwrap().expose().clone();
         let a = Account {
             id: id.clone(),
-            environment_id: self.env_id.clone(),
+            environment_id: env_id.to_owned(),
             username: username.clone(),
             password_hash: Some(password::hash(&password).unwrap()),
             active: true,
@@ -203,7 +208,7 @@ impl Server {
             locked_until: 0,
             created_at: self.clock.now(),
         };
-        let ev = test_event("account.create", Some(&self.env_id), &id);
+        let ev = test_event("account.create", Some(env_id), &id);
         self.store().insert_account(&a, &ev).await.unwrap();
         TestAccount { id, username, password, secret: enrolled.then_some(secret) }
     }

@@ -59,9 +59,11 @@ fn view(v: &Versioned, now: i64) -> AccountView {
 }
 
 fn check_username(u: &str) -> Result<(), AdminError> {
-    let ok = (1..=64).contains(&u.len())
-        && u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
-    if ok { Ok(()) } else { Err(AdminError::invalid("username: 1 to 64 letters, digits, '.', '_', '-' or '@'")) }
+    if signet_core::model::valid_username(u) {
+        Ok(())
+    } else {
+        Err(AdminError::invalid(format!("username: {}", signet_core::model::USERNAME_RULE)))
+    }
 }
 
 pub(super) fn check_password(p: &str) -> Result<(), AdminError> {

@@ -78,8 +78,6 @@ pub struct AdminAuth {
     /// script's calls do not pay a signature check each; revocation and
     /// expiry are still checked on every call.
     tokens: Mutex<HashMap<[u8; 32], VerifiedToken>>,
-    /// External issuers' keys.
-    pub external: super::external::ExternalKeys,
     /// Directory sign-ons recorded lately (keyed hash -> until), so an
     /// automation calling every second does not write an event per call.
     announced: Mutex<HashMap<[u8; 32], UnixTime>>,
@@ -109,7 +107,6 @@ impl AdminAuth {
             from_file: from_file.map(Arc::new),
             settings: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
-            external: Default::default(),
             announced: Mutex::new(HashMap::new()),
             mfa_passed: Mutex::new(HashMap::new()),
         }
@@ -816,7 +813,7 @@ async fn external_token(
     ip: IpAddr,
     now: UnixTime,
 ) -> Result<Option<Caller>, AdminError> {
-    let claims = state.admin_auth.external.verify(state, ext, token).await.map_err(|e| {
+    let claims = super::external::verify(state, ext, token).await.map_err(|e| {
         tracing::warn!(issuer = %ext.issuer, error = %e, "an external issuer's keys could not be fetched");
         AdminError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,7 @@
 //! framed, never cached.
 
 pub mod device;
+pub mod federated;
 pub mod mfa;
 pub mod signon;
 

@@ -1,5 +1,6 @@
-//! The sign-on steps: password, then TOTP (or enrolment for an administrator
-//! who has none), then either a code for the client or the device consent.
+//! The sign-on steps: password (or an external provider, `federated`), then
+//! TOTP (or enrolment for an administrator who has none), then either a code
+//! for the client or the device consent.
 //!
 //! Each POST is checked three ways before it is read: the flow must be live,
 //! the browser must hold the flow's cookie, and the form must carry the flow's
@@ -13,7 +14,6 @@ use axum::response::Response;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::{constant_time_eq, random_token, sha256};
 use signet_core::login::{self, Purpose, Step, enrol_purpose};
-use signet_core::mfa::SignOnKind;
 use signet_core::model::{Account, BROWSER_SESSION_TTL, DeviceStatus, totp_purpose};
 use signet_core::{password, totp};
 use signet_store::{BrowserSession, LoginFlow};
@@ -29,7 +29,12 @@ use crate::state::AppState;
 const WRONG_PASSWORD: &str = "Incorrect username or password.";
 const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try again.";
 
-async fn load(state: &AppState, env: &EnvKeys, flow_id: &str, headers: &HeaderMap) -> Result<LoginFlow, Response> {
+pub(super) async fn load(
+    state: &AppState,
+    env: &EnvKeys,
+    flow_id: &str,
+    headers: &HeaderMap,
+) -> Result<LoginFlow, Response> {
     let gone = || {
         error_page(
             StatusCode::BAD_REQUEST,
@@ -42,11 +47,16 @@ async fn load(state: &AppState, env: &EnvKeys, flow_id: &str, headers: &HeaderMa
         Ok(None) => return Err(gone()),
         Err(e) => return Err(internal(e)),
     };
-    let cookie = super::read_cookie(headers, &super::flow_cookie(flow_id)).unwrap_or_default();
-    if !constant_time_eq(&sha256(cookie.as_bytes()), &flow.cookie_hash) {
+    if !holds(headers, &flow) {
         return Err(gone());
     }
     Ok(flow)
+}
+
+/// Whether this browser holds the flow's cookie: the flow is its own.
+pub(super) fn holds(headers: &HeaderMap, flow: &LoginFlow) -> bool {
+    let cookie = super::read_cookie(headers, &super::flow_cookie(&flow.id)).unwrap_or_default();
+    constant_time_eq(&sha256(cookie.as_bytes()), &flow.cookie_hash)
 }
 
 pub async fn show(
@@ -87,13 +97,20 @@ pub async fn submit(
         return render(&state, &env, &flow, Some(&msg), StatusCode::TOO_MANY_REQUESTS).await;
     }
     let step = match &flow.step {
-        Step::Password => password(&state, &env, &p, now, ip).await,
+        // Back from a provider's page without finishing there, a password still works.
+        Step::Password | Step::Federating { .. } => password(&state, &env, &p, now, ip).await,
         Step::ChangePassword { account_id } => change_password(&state, account_id, &p, now).await,
-        Step::Totp { account_id } => second_factor(&state, account_id, None, p.get("code"), now, ip).await,
-        Step::Enrol { account_id, sealed_secret } => {
-            second_factor(&state, account_id, Some(sealed_secret), p.get("code"), now, ip).await
+        Step::Totp { account_id, first } => {
+            second_factor(&state, account_id, None, first, p.get("code"), now, ip).await
+        }
+        Step::Enrol { account_id, sealed_secret, first } => {
+            second_factor(&state, account_id, Some(sealed_secret), first, p.get("code"), now, ip).await
         }
         Step::Mfa { .. } => super::mfa::submit(&state, &flow.step, &p, now, ip).await,
+        Step::Link { .. } if p.get("decision") != Some("link") => {
+            return super::federated::decline_link(&state, &env, &flow).await;
+        }
+        Step::Link { .. } => super::federated::link(&state, &env, &flow.step, &headers, now, ip).await,
         Step::Authenticated { account_id, auth_time, amr } => {
             return decide(&state, &env, &flow, account_id, *auth_time, amr, p.get("decision")).await;
         }
@@ -107,21 +124,38 @@ pub async fn submit(
         }
         Err(e) => return internal(e),
     };
-    // Login enforcements apply once the first sign-on is done (the
-    // administrators' own TOTP included), never again after the MFA step.
-    let next = if matches!(flow.step, Step::Mfa { .. }) {
-        next
-    } else {
-        match super::mfa::enforce(&state, &account, next, SignOnKind::Password).await {
-            Ok(n) => n,
-            Err(e) => return internal(e),
+    let enforce = !matches!(flow.step, Step::Mfa { .. });
+    proceed(&state, &env, flow, next, &account, enforce, ip).await
+}
+
+/// Moves a flow on to `next`, a step for `account`: through the login
+/// enforcements when `enforce` (once the first sign-on is done, the
+/// administrators' own TOTP included, never again after the MFA step), and
+/// to the client or the device consent once authenticated.
+pub(super) async fn proceed(
+    state: &AppState,
+    env: &EnvKeys,
+    flow: LoginFlow,
+    next: Step,
+    account: &Account,
+    enforce: bool,
+    ip: std::net::IpAddr,
+) -> Response {
+    let next = match (&next, enforce) {
+        (Step::Authenticated { amr, .. }, true) => {
+            let kind = login::kind_of(amr);
+            match super::mfa::enforce(state, account, next, kind).await {
+                Ok(n) => n,
+                Err(e) => return internal(e),
+            }
         }
+        _ => next,
     };
     // An authorization request that is now complete ends its flow in
     // `finish`, compare-and-swap on the version read; every other step moves
     // the flow here. Either way a form posted twice moves the flow once.
     if let (Step::Authenticated { auth_time, amr, .. }, Purpose::Authorize(_)) = (&next, &flow.purpose) {
-        return finish(&state, &env, &flow, &account, *auth_time, amr, ip).await;
+        return finish(state, env, &flow, account, *auth_time, amr, ip).await;
     }
     match state.store.advance_flow(&flow.id, flow.version, &next).await {
         Ok(true) => {}
@@ -135,7 +169,7 @@ pub async fn submit(
                 version: flow.version + 1,
                 ..flow
             };
-            finish(&state, &env, &flow, &account, auth_time, &amr, ip).await
+            finish(state, env, &flow, account, auth_time, &amr, ip).await
         }
         _ => see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)),
     }
@@ -195,11 +229,13 @@ async fn change_password(state: &AppState, account_id: &str, p: &super::Params, 
     }
 }
 
-/// A TOTP code, at sign-on (`enrolling` is None) or confirming an enrolment.
+/// A TOTP code after the first factor `first`, at sign-on (`enrolling` is
+/// None) or confirming an enrolment.
 async fn second_factor(
     state: &AppState,
     account_id: &str,
     enrolling: Option<&Vec<u8>>,
+    first: &[String],
     code: Option<&str>,
     now: i64,
     ip: std::net::IpAddr,
@@ -235,7 +271,7 @@ async fn second_factor(
         state.store.record(&failure(&account, "otp", ip, now)?).await?;
         return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
     }
-    Ok(Ok((login::after_second_factor(account_id, now), account)))
+    Ok(Ok((login::after_second_factor(account_id, first, now), account)))
 }
 
 pub(super) fn event(
@@ -275,7 +311,7 @@ fn failure(
 }
 
 /// A new TOTP secret for enrolment, sealed to this account's flow.
-fn new_enrolment_secret(state: &AppState, account_id: &str) -> Option<Vec<u8>> {
+pub(super) fn new_enrolment_secret(state: &AppState, account_id: &str) -> Option<Vec<u8>> {
     let secret = totp::generate_secret().ok()?;
     state.kek.seal(&enrol_purpose(account_id), secret.expose()).ok()
 }
@@ -415,7 +451,7 @@ pub(super) const CODE_INPUT: &str = "<label for=\"code\">Authentication code</la
     <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" \
     pattern=\"[0-9 ]*\" maxlength=\"8\" required autofocus>";
 
-async fn render(
+pub(super) async fn render(
     state: &AppState,
     env: &EnvKeys,
     flow: &LoginFlow,
@@ -424,11 +460,11 @@ async fn render(
 ) -> Response {
     let alert = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
     match &flow.step {
-        Step::Password => page(
+        Step::Password | Step::Federating { .. } => page(
             status,
             "Sign on",
             &format!(
-                "<p>{}</p>{alert}{}",
+                "<p>{}</p>{alert}{}{}",
                 who_asks(state, env, flow).await,
                 form(
                     flow,
@@ -437,7 +473,8 @@ async fn render(
                      <label for=\"password\">Password</label>\
                      <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>",
                     "Sign on"
-                )
+                ),
+                super::federated::buttons(state, env, flow).await,
             ),
         ),
         Step::ChangePassword { .. } => page(
@@ -460,7 +497,7 @@ async fn render(
             "Two-step verification",
             &format!("<p>Enter the code from your authenticator app.</p>{alert}{}", form(flow, CODE_INPUT, "Verify")),
         ),
-        Step::Enrol { account_id, sealed_secret } => {
+        Step::Enrol { account_id, sealed_secret, .. } => {
             let Ok(secret) = state.kek.open(&enrol_purpose(account_id), sealed_secret) else {
                 return internal("enrolment secret could not be opened");
             };
@@ -486,6 +523,7 @@ async fn render(
             )
         }
         Step::Mfa { .. } => super::mfa::render(state, env, flow, &alert, status).await,
+        Step::Link { .. } => super::federated::render_link(state, env, flow, &alert, status).await,
         Step::Authenticated { .. } => match &flow.purpose {
             Purpose::Device { user_code } => consent(state, env, flow, user_code, &alert, status).await,
             Purpose::Authorize(_) => {

@@ -13,14 +13,14 @@ use crate::webdriver::{Chrome, PATIENCE};
 
 /// A loopback redirect target for `signet-cli` (any port is allowed) that
 /// answers every request with a small page and hands over its URL.
-struct Callback {
-    url: String,
+pub(crate) struct Callback {
+    pub(crate) url: String,
     hits: mpsc::UnboundedReceiver<String>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Callback {
-    async fn listen() -> Callback {
+    pub(crate) async fn listen() -> Callback {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let (tx, hits) = mpsc::unbounded_channel();
@@ -41,7 +41,7 @@ impl Callback {
     }
 
     /// The query of the next request to /callback.
-    async fn next(&mut self) -> HashMap<String, String> {
+    pub(crate) async fn next(&mut self) -> HashMap<String, String> {
         loop {
             let hit = tokio::time::timeout(PATIENCE, self.hits.recv())
                 .await
@@ -92,7 +92,7 @@ async fn serve_one(sock: tokio::net::TcpStream) -> Option<String> {
     Some(target)
 }
 
-fn authorize_url(s: &Server, redirect_uri: &str, challenge: &str) -> String {
+pub(crate) fn authorize_url(s: &Server, redirect_uri: &str, challenge: &str) -> String {
     let mut url = url::Url::parse(&s.url("/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -116,14 +116,19 @@ async fn type_password(c: &Chrome, who: &TestAccount) {
     c.click("form button[type=submit]").await;
 }
 
-async fn type_code(c: &Chrome, code: &str) {
+pub(crate) async fn type_code(c: &Chrome, code: &str) {
     assert_eq!(c.attribute("input[name=code]", "autocomplete").await.as_deref(), Some("one-time-code"));
     c.fill("input[name=code]", code).await;
     c.click("form button[type=submit]").await;
 }
 
 /// Redeems the code the browser brought back, with the PKCE verifier.
-async fn redeem(s: &Server, cb: &Callback, back: &HashMap<String, String>, verifier: &str) -> serde_json::Value {
+pub(crate) async fn redeem(
+    s: &Server,
+    cb: &Callback,
+    back: &HashMap<String, String>,
+    verifier: &str,
+) -> serde_json::Value {
     assert_eq!(back["state"], "browser-state");
     assert_eq!(back["iss"], s.issuer);
     let (status, tokens) = s
@@ -215,7 +220,7 @@ async fn administrator_enrols_totp_on_first_sign_on() {
     assert!(s.store().account(&admin.id).await.unwrap().unwrap().totp_confirmed, "enrolment is stored");
 }
 
-async fn device_start(s: &Server) -> serde_json::Value {
+pub(crate) async fn device_start(s: &Server) -> serde_json::Value {
     let (status, d) = s
         .post_form(&s.url("/device_authorization"), &[("client_id", "signet-cli"), ("scope", "openid profile")], None)
         .await;
@@ -223,7 +228,7 @@ async fn device_start(s: &Server) -> serde_json::Value {
     d
 }
 
-async fn device_poll(s: &Server, d: &serde_json::Value) -> (u16, serde_json::Value) {
+pub(crate) async fn device_poll(s: &Server, d: &serde_json::Value) -> (u16, serde_json::Value) {
     s.clock.advance(10);
     s.token(&[
         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),

@@ -19,6 +19,7 @@ mod config_store;
 mod device;
 mod discovery;
 mod external_oauth;
+mod federation;
 mod identity_providers;
 mod interop;
 mod ldap;

@@ -42,6 +42,8 @@ pub fn event(action: &str, environment_id: Option<&str>) -> AuditEvent {
         source_ip: None,
         jti: None,
         outcome: Some("success".into()),
+        upstream: None,
+        reason: None,
     }
 }
 

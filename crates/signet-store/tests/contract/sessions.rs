@@ -18,7 +18,7 @@ async fn login_flow_compare_and_swap(db: TestDb) {
     assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), Some(f.clone()));
 
     let account_id = id();
-    let totp = Step::Totp { account_id: account_id.clone() };
+    let totp = Step::Totp { account_id: account_id.clone(), first: vec![] };
     assert!(s.advance_flow(&f.id, 0, &totp).await.unwrap());
     assert!(!s.advance_flow(&f.id, 0, &Step::Password).await.unwrap(), "a form posted twice moves the flow once");
     let moved = s.flow(&env.id, &f.id, NOW).await.unwrap().unwrap();
@@ -30,7 +30,7 @@ async fn login_flow_compare_and_swap(db: TestDb) {
         auth_time: NOW,
         amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
     };
-    let enrol = Step::Enrol { account_id, sealed_secret: vec![1, 2, 3] };
+    let enrol = Step::Enrol { account_id, sealed_secret: vec![1, 2, 3], first: vec!["fed".into()] };
     let (x, y) = tokio::join!(s.advance_flow(&f.id, 1, &done), s.advance_flow(&f.id, 1, &enrol));
     let (x, y) = (x.unwrap(), y.unwrap());
     assert!(x ^ y, "exactly one of two racing steps wins: {x} {y}");
