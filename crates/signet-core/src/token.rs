@@ -268,4 +268,40 @@ mod tests {
         assert!(verify_access(&id, &v, 99).is_err(), "an ID token is not an access token");
         assert!(verify_access("not.a.jwt", &v, 0).is_err());
     }
+
+    #[test]
+    fn external_signatures_refuse_none_hmac_unknown_keys_and_tampering() {
+        use crate::crypto::b64url;
+        let key = generate_es256_key().unwrap();
+        let keys: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_value(serde_json::json!({"keys": [key.public_jwk]})).unwrap();
+        let signer = Signer::from_pkcs8(key.kid.clone(), &key.pkcs8);
+        let body = serde_json::json!({"iss": "https://idp", "sub": "u"});
+        let good = signer.sign("JWT", &body).unwrap();
+        assert_eq!(verify_signature(&good, &keys).unwrap()["sub"], "u");
+
+        let other = generate_es256_key().unwrap();
+        let unknown = Signer::from_pkcs8(other.kid.clone(), &other.pkcs8).sign("JWT", &body).unwrap();
+        assert_eq!(verify_signature(&unknown, &keys), Err(SignatureFault::UnknownKey));
+        // The right kid on someone else's signature.
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let foreign_sig = unknown.split('.').nth(2).unwrap();
+        parts[2] = foreign_sig;
+        assert_eq!(verify_signature(&parts.join("."), &keys), Err(SignatureFault::Signature));
+        let payload = b64url(br#"{"iss":"https://idp","sub":"admin"}"#);
+        let tampered = format!("{}.{payload}.{}", good.split('.').next().unwrap(), good.split('.').nth(2).unwrap());
+        assert_eq!(verify_signature(&tampered, &keys), Err(SignatureFault::Signature));
+
+        let none = format!("{}.{payload}.", b64url(br#"{"alg":"none"}"#));
+        assert_eq!(verify_signature(&none, &keys), Err(SignatureFault::Algorithm));
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.kid = Some(key.kid.clone());
+        let hmac = jsonwebtoken::encode(&hs, &body, &EncodingKey::from_secret(b"the public key as a secret")).unwrap();
+        assert_eq!(verify_signature(&hmac, &keys), Err(SignatureFault::Algorithm));
+        // An allowed algorithm the key was not made for.
+        let es384 =
+            format!("{}.{payload}.{}", b64url(format!(r#"{{"alg":"ES384","kid":"{}"}}"#, key.kid).as_bytes()), "AAAA");
+        assert_eq!(verify_signature(&es384, &keys), Err(SignatureFault::Algorithm));
+        assert_eq!(verify_signature("garbage", &keys), Err(SignatureFault::Malformed));
+    }
 }

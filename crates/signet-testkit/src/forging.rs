@@ -71,7 +71,7 @@ pub struct ForgingProvider {
     shared: Shared,
     /// `http://127.0.0.1:PORT`
     pub issuer: String,
-    _server: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl ForgingProvider {
@@ -103,7 +103,7 @@ impl ForgingProvider {
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        ForgingProvider { shared, issuer, _server: server }
+        ForgingProvider { shared, issuer, server }
     }
 
     /// What the next ID tokens get wrong.
@@ -121,6 +121,11 @@ impl ForgingProvider {
         let mut inner = self.shared.0.lock().unwrap();
         inner.signer = Signer::from_pkcs8(key.kid.clone(), &key.pkcs8);
         inner.public_jwk = key.public_jwk;
+    }
+
+    /// Stops answering: new connections are refused.
+    pub fn stop(&self) {
+        self.server.abort();
     }
 
     /// How many code exchanges signetd made.

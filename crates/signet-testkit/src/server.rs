@@ -187,6 +187,16 @@ impl Server {
 
     /// The same, in the environment `env_id`.
     pub async fn account_in(&self, env_id: &str, admin: bool, enrolled: bool) -> TestAccount {
+        let roles = if admin { Role::ALL.into_iter().collect() } else { BTreeSet::new() };
+        self.make_account(env_id, admin, roles, enrolled).await
+    }
+
+    /// An enrolled administrator with only these roles.
+    pub async fn administrator(&self, roles: &[Role]) -> TestAccount {
+        self.make_account(&self.env_id, true, roles.iter().copied().collect(), true).await
+    }
+
+    async fn make_account(&self, env_id: &str, admin: bool, roles: BTreeSet<Role>, enrolled: bool) -> TestAccount {
         let id = random_id().unwrap();
         let username = format!("user-{}", &id[..8]);
         let password = format!("pw-{}", random_token().unwrap().expose());
@@ -198,7 +208,7 @@ impl Server {
             password_hash: Some(password::hash(&password).unwrap()),
             active: true,
             admin,
-            roles: if admin { Role::ALL.into_iter().collect() } else { BTreeSet::new() },
+            roles,
             auditor: false,
             totp_sealed: enrolled.then(|| self.state.kek.seal(&totp_purpose(&id), &secret).unwrap()),
             totp_confirmed: enrolled,

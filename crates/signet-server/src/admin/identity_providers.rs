@@ -38,6 +38,9 @@ pub struct ProviderView {
     jit: bool,
     #[schema(value_type = Object)]
     mfa: ProviderMfa,
+    /// Where the provider sends people back: register it with the provider
+    /// as this client's redirect URI.
+    redirect_uri: String,
     /// Unix seconds.
     created_at: i64,
 }
@@ -48,8 +51,9 @@ pub struct ProviderPage {
     next_cursor: Option<String>,
 }
 
-fn view(p: &Provider) -> ProviderView {
+fn view(state: &AppState, p: &Provider) -> ProviderView {
     ProviderView {
+        redirect_uri: crate::web::federated::callback_url(state, &p.environment_id),
         id: p.id.clone(),
         name: p.name.clone(),
         issuer: p.issuer.clone(),
@@ -155,7 +159,8 @@ pub async fn list(
     let limit = page.limit()?;
     let rows = state.store.identity_providers_page(&env, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |p| p.id.clone());
-    Ok(axum::Json(ProviderPage { items: rows.iter().map(view).collect(), next_cursor: next }).into_response())
+    Ok(axum::Json(ProviderPage { items: rows.iter().map(|p| view(&state, p)).collect(), next_cursor: next })
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/environments/{env}/identity-providers/{id}", tag = "identity-providers", params(("env" = String, Path), ("id" = String, Path)),
@@ -167,7 +172,7 @@ pub async fn read(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Read).await?;
     let (p, _) = find(&state, &env, &id).await?;
-    Ok(with_etag(etag(KIND, &p.id, p.version), view(&p)))
+    Ok(with_etag(etag(KIND, &p.id, p.version), view(&state, &p)))
 }
 
 /// Adds a provider (Admin; UserAdmin too to trust its MFA for administrators).
@@ -206,7 +211,11 @@ pub async fn create(
     ev.environment_id = Some(env.clone());
     ev.digest = digest(&p);
     state.store.insert_identity_provider(&p, &sealed, &ev).await?;
-    Ok(created(etag(KIND, &p.id, p.version), view(&p), &format!("/environments/{env}/identity-providers/{}", p.id)))
+    Ok(created(
+        etag(KIND, &p.id, p.version),
+        view(&state, &p),
+        &format!("/environments/{env}/identity-providers/{}", p.id),
+    ))
 }
 
 /// Replaces a provider (Admin; UserAdmin too when its MFA is or was trusted for administrators).
@@ -245,7 +254,7 @@ pub async fn update(
     ev.environment_id = Some(env.clone());
     ev.digest = digest(&p);
     match state.store.update_identity_provider(&p, &sealed, expected, &ev).await? {
-        Written::Done(version) => Ok(with_etag(etag(KIND, &p.id, version), view(&Provider { version, ..p }))),
+        Written::Done(version) => Ok(with_etag(etag(KIND, &p.id, version), view(&state, &Provider { version, ..p }))),
         Written::Stale => Err(AdminError::stale()),
         Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("identity provider")),
     }

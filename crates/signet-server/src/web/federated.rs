@@ -469,15 +469,17 @@ async fn answer(
             Some(a) if a.environment_id == env.environment.id => a,
             _ => return Err(refuse(Refusal::LinkedElsewhere, up)),
         },
-        None => match current_session(state, env, headers).await? {
-            Some(session) => return offer_link(state, env, flow, &provider, upstream, session.account_id).await,
-            None if provider.jit && env.environment.name != ADMINISTRATORS => {
+        None => match signed_on_here(state, env, headers).await? {
+            Some(here) if may_link_self(&here) => {
+                return offer_link(state, env, flow, &provider, upstream, here.id).await;
+            }
+            _ if provider.jit && env.environment.name != ADMINISTRATORS => {
                 create(state, env, &provider, &upstream, ip, now).await.map_err(|f| match f {
                     Failed::Refused(r) => refuse(r.refusal, up),
                     internal => internal,
                 })?
             }
-            None => return Err(refuse(Refusal::Unlinked, up)),
+            _ => return Err(refuse(Refusal::Unlinked, up)),
         },
     };
     if !account.active || account.is_locked(now) {
@@ -710,6 +712,14 @@ async fn offer_link(
     let here = signon_url(&state.issuer(&env.environment.id), &flow.id);
     state.store.advance_flow(&flow.id, flow.version, &step).await?;
     Ok(see_other(&here))
+}
+
+/// The account this browser is signed on to in this environment, if any.
+async fn signed_on_here(state: &AppState, env: &EnvKeys, headers: &HeaderMap) -> Result<Option<Account>, StoreError> {
+    match current_session(state, env, headers).await? {
+        Some(session) => state.store.account(&session.account_id).await,
+        None => Ok(None),
+    }
 }
 
 /// Whether a person may link their own account: end users may; an

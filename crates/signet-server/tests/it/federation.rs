@@ -526,3 +526,122 @@ async fn a_provider_gone_down_is_a_clear_error() {
     assert!(page.body.contains("could not be reached"), "{}", page.body);
     assert_eq!(federated_events(&s).await, [("failure".into(), "provider_unreachable".into(), None)]);
 }
+
+/// A provider that cannot be reached when the person presses its button:
+/// a page saying so, and the trail.
+#[tokio::test]
+async fn a_provider_down_at_the_start_is_a_clear_error() {
+    let s = Server::start().await;
+    let forging = ForgingProvider::start(CLIENT_ID, CLIENT_SECRET).await;
+    let pid = provider(
+        &s,
+        &s.env_id,
+        json!({"name": "Forged SSO", "issuer": forging.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+    )
+    .await;
+    forging.stop();
+    // Another instance has not read the provider's discovery document yet.
+    let issuer = s.another_instance().await;
+    let mut b = Browser::default();
+    let start = b
+        .get(&format!(
+            "{issuer}/authorize?response_type=code&client_id=signet-cli&redirect_uri={CLI_REDIRECT}&scope=openid\
+             &state=st&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        ))
+        .await;
+    // Its pages name the public URL, which is the first instance's.
+    let other_base = issuer.trim_end_matches(&format!("/{}/as", s.env_id));
+    let signon = start.location.unwrap().replace(&s.base, other_base);
+    let csrf = b.get(&signon).await.field("csrf").unwrap();
+    let page = b.post(&format!("{signon}/federate"), &[("csrf", &csrf), ("provider", &pid)]).await;
+    assert_refused(&page, 502, "provider_unreachable");
+    assert!(page.body.contains("Forged SSO could not be reached"), "{}", page.body);
+    // The person can still sign on with a password from the same flow.
+    assert!(b.get(&signon).await.body.contains("name=\"password\""));
+    // A provider that is not offered is refused on the page, not with a 500.
+    let gone = b.post(&format!("{signon}/federate"), &[("csrf", &csrf), ("provider", "no-such-provider")]).await;
+    assert_eq!(gone.status, 400, "{}", gone.body);
+    assert!(gone.body.contains("not offered here"), "{}", gone.body);
+    let forged = b.post(&format!("{signon}/federate"), &[("csrf", "wrong"), ("provider", &pid)]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(federated_events(&s).await, [("failure".into(), "provider_unreachable".into(), None)]);
+}
+
+/// Administrators' accounts are UserAdmin's to link: an Admin signed on
+/// here is not offered a link; a UserAdmin is.
+#[tokio::test]
+async fn only_user_admins_link_an_administrator_account_themselves() {
+    let s = Server::start().await;
+    let forging = ForgingProvider::start(CLIENT_ID, CLIENT_SECRET).await;
+    let pid = provider(
+        &s,
+        &s.env_id,
+        json!({"name": "Forged SSO", "issuer": forging.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+    )
+    .await;
+    forging.person(Person { sub: "admin-upstream".into(), email: None, amr: vec!["pwd".into()] });
+    let admin_only = s.administrator(&[signet_proto::roles::Role::Admin]).await;
+    let user_admin = s.account(true, true).await;
+    let authorize = |extra: &str| {
+        format!(
+            "{}?response_type=code&client_id=signet-cli&redirect_uri={CLI_REDIRECT}&scope=openid\
+             &state=st&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+            s.url("/authorize")
+        )
+    };
+    for (who, offered) in [(&admin_only, false), (&user_admin, true)] {
+        let mut b = Browser::default();
+        let start = b.get(&authorize("")).await;
+        let signon = start.location.unwrap();
+        b.submit(&signon, &[("username", &who.username), ("password", &who.password)]).await;
+        let done = b.submit(&signon, &[("code", &s.code(who.secret.as_ref().unwrap()))]).await;
+        assert!(done.location.unwrap().starts_with(CLI_REDIRECT));
+        let (signon, back) = out_and_back(&s, &mut b, &authorize("&prompt=login"), &s.env_id, &pid).await;
+        let answer = b.get(&back).await;
+        if offered {
+            assert_eq!(answer.location.as_deref(), Some(signon.as_str()), "{}", answer.body);
+            assert!(b.get(&signon).await.body.contains("Link your Forged SSO sign-in?"));
+        } else {
+            assert_refused(&answer, 403, "unlinked");
+        }
+    }
+    assert!(s.store().federated_link(&forging.issuer, "admin-upstream").await.unwrap().is_none());
+}
+
+/// A Vault login enforcement on `auth_method_types: ["federated"]` asks
+/// its method of federated sign-ons only.
+#[tokio::test]
+async fn login_enforcements_see_federated_sign_ons() {
+    let s = Server::start().await;
+    let token = crate::vault::admin_token(&s).await;
+    let vault = crate::vault::Vault::new(&s);
+    let made = vault.call("POST", "identity/mfa/method/totp", Some(&token), Some(json!({"issuer": "Acme"}))).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let method = made.body["data"]["method_id"].as_str().unwrap().to_owned();
+    let body = json!({"mfa_method_ids": [method], "auth_method_types": ["federated"]});
+    let enforced = vault.call("POST", "identity/mfa/login-enforcement/federated", Some(&token), Some(body)).await;
+    assert_eq!(enforced.status, 204, "{}", enforced.body);
+
+    let (env, app) = environment(&s, "staff").await;
+    let forging = ForgingProvider::start(CLIENT_ID, CLIENT_SECRET).await;
+    let pid = provider(
+        &s,
+        &env,
+        json!({"name": "Forged SSO", "issuer": forging.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+    )
+    .await;
+    let sam = s.account_in(&env, false, false).await;
+    link(&s, &env, &pid, &sam.id, "sam-upstream").await;
+    forging.person(Person { sub: "sam-upstream".into(), email: None, amr: vec!["pwd".into()] });
+
+    let mut b = Browser::default();
+    let (signon, back) = out_and_back(&s, &mut b, &authorize_in(&s, &env, &app, ""), &env, &pid).await;
+    assert_eq!(b.get(&back).await.location.as_deref(), Some(signon.as_str()));
+    let step = b.get(&signon).await;
+    assert!(step.body.contains("Additional verification"), "{}", step.body);
+
+    let mut b = Browser::default();
+    let start = b.get(&authorize_in(&s, &env, &app, "")).await;
+    let done = b.submit(&start.location.unwrap(), &[("username", &sam.username), ("password", &sam.password)]).await;
+    assert!(done.location.unwrap().starts_with("http://127.0.0.1/callback?"), "a password sign-on is not asked");
+}

@@ -81,6 +81,7 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
     assert_eq!(made.status, 201, "{:?}", made.body);
     let id = made.body["id"].as_str().unwrap().to_owned();
     assert_eq!(made.body["scopes"], json!(["openid", "profile", "email"]));
+    assert_eq!(made.body["redirect_uri"], format!("{}/{env}/as/federation/callback", s.base), "to register upstream");
     assert!(!made.body.to_string().contains("upstream-secret-1"), "the secret is write-only");
     let dup = api.call(Method::POST, &path, Some(&root), Some(body(&upstream.issuer)), None).await;
     assert_eq!(dup.status, 409, "{:?}", dup.body);
