@@ -112,14 +112,13 @@ impl Upstream {
     }
 
     /// The username of an end-user account made just in time: the
-    /// provider's `preferred_username`, else its `email`, when either is a
-    /// valid username. Only ever a name for a *new* account: an existing
-    /// account of that name is never taken over (nothing links by email).
+    /// provider's `email`, when the provider says it verified it and it is a
+    /// valid username. Never `preferred_username`, which any person at the
+    /// provider may set to anything. Only ever a name for a *new* account:
+    /// an existing account of that name is never taken over (nothing links
+    /// by email).
     pub fn username(&self) -> Option<&str> {
-        [self.preferred_username.as_deref(), self.email.as_deref()]
-            .into_iter()
-            .flatten()
-            .find(|u| crate::model::valid_username(u))
+        self.email.as_deref().filter(|u| crate::model::valid_username(u))
     }
 }
 
@@ -211,8 +210,8 @@ pub fn check_id_token(
         subject: subject.to_owned(),
         amr,
         acr: text("acr").filter(|a| value(a)).map(str::to_owned),
-        // An unverified address is no name for a new account.
-        email: short("email").filter(|_| claims.get("email_verified") != Some(&Value::Bool(false))),
+        // Only an address the provider says it verified names a new account.
+        email: short("email").filter(|_| claims.get("email_verified") == Some(&Value::Bool(true))),
         preferred_username: short("preferred_username"),
         name: short("name"),
     })
@@ -254,6 +253,7 @@ mod tests {
         let serde_json::Value::Object(mut c) = serde_json::json!({
             "iss": "https://sso.acme.test", "aud": "signet", "sub": "u-1", "exp": 1_000, "iat": 900,
             "nonce": "n-1", "amr": ["pwd", "otp"], "acr": "urn:acme:mfa", "email": "ada@acme.test",
+            "email_verified": true, "preferred_username": "root",
         }) else {
             unreachable!()
         };
@@ -288,8 +288,12 @@ mod tests {
             c.insert("azp".into(), "signet".into());
         });
         assert!(check(several).is_ok());
-        let unverified = check(claims(|c| drop(c.insert("email_verified".into(), false.into())))).unwrap();
-        assert_eq!(unverified.username(), None);
+        for unverified in [serde_json::json!(false), serde_json::json!("true")] {
+            let up = check(claims(|c| drop(c.insert("email_verified".into(), unverified)))).unwrap();
+            assert_eq!(up.username(), None, "an address not verified names no account");
+        }
+        let up = check(claims(|c| drop(c.remove("email_verified")))).unwrap();
+        assert_eq!((up.username(), up.display()), (None, "root"), "preferred_username is shown, never a name");
         assert!(check_id_token(&claims(|_| {}), "https://sso.acme.test", "signet", "", 950).is_err(), "no nonce sent");
     }
 

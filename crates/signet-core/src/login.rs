@@ -37,7 +37,7 @@ pub const AMR_MFA: &str = "mfa";
 /// only when the provider's second factor is trusted.
 pub const AMR_FEDERATED: &str = "fed";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     Password,
@@ -84,6 +84,11 @@ pub enum Step {
         upstream_name: String,
         /// Whether the provider's answer showed a second factor this provider is trusted for.
         second_factor: bool,
+        /// The provider's `amr` and `acr`, for the trail.
+        #[serde(default)]
+        amr: Vec<String>,
+        #[serde(default)]
+        acr: Option<String>,
     },
     /// Login enforcements matched this sign-on: each set in `required` must
     /// be passed by one of its MFA methods (method ids) before it completes.
@@ -104,6 +109,34 @@ pub enum Step {
         auth_time: UnixTime,
         amr: Vec<String>,
     },
+}
+
+/// Names the step and whose it is. Sealed secrets, nonces and state hashes
+/// stay out, so a step can be logged.
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, account_id) = match self {
+            Step::Password => ("Password", None),
+            Step::ChangePassword { account_id } => ("ChangePassword", Some(account_id)),
+            Step::Totp { account_id, .. } => ("Totp", Some(account_id)),
+            Step::Enrol { account_id, .. } => ("Enrol", Some(account_id)),
+            Step::Federating { .. } => ("Federating", None),
+            Step::Link { account_id, .. } => ("Link", Some(account_id)),
+            Step::Mfa { account_id, .. } => ("Mfa", Some(account_id)),
+            Step::Authenticated { account_id, .. } => ("Authenticated", Some(account_id)),
+        };
+        let mut d = f.debug_struct(name);
+        if let Some(a) = account_id {
+            d.field("account_id", a);
+        }
+        if let Step::Authenticated { auth_time, amr, .. } = self {
+            d.field("auth_time", auth_time).field("amr", amr);
+        }
+        if let Step::Federating { provider_id, .. } = self {
+            d.field("provider_id", provider_id);
+        }
+        d.finish_non_exhaustive()
+    }
 }
 
 /// The step after a correct password: replace a one-time password first,
@@ -264,6 +297,21 @@ mod tests {
         );
         assert_eq!(kind_of(&["fed".into(), "mfa".into()]), crate::mfa::SignOnKind::Federated);
         assert_eq!(kind_of(&["pwd".into()]), crate::mfa::SignOnKind::Password);
+    }
+
+    #[test]
+    fn debug_output_leaves_secrets_out() {
+        let step = Step::Federating {
+            provider_id: "p".into(),
+            issuer: "https://idp".into(),
+            state_hash: vec![7; 32],
+            nonce: "the-nonce".into(),
+            sealed_verifier: vec![9; 40],
+        };
+        let shown = format!("{step:?}");
+        assert!(shown.contains("Federating") && !shown.contains("the-nonce") && !shown.contains("9, 9"), "{shown}");
+        let enrol = format!("{:?}", Step::Enrol { account_id: "a".into(), sealed_secret: vec![5; 20], first: vec![] });
+        assert!(!enrol.contains("5, 5"), "{enrol}");
     }
 
     #[test]

@@ -190,8 +190,9 @@ fn link(r: &Row) -> Result<FederatedLink> {
 const LINK_COLUMNS: &str = "issuer, subject, account_id, provider_id, created_at";
 
 impl Store {
-    /// `Conflict` when that upstream person is linked already.
-    pub async fn insert_federated_link(&self, l: &FederatedLink, ev: &AuditEvent) -> Result<()> {
+    /// `Conflict` when that upstream person is linked already. The events
+    /// (the link, and a sign-on it is part of) are recorded with it.
+    pub async fn insert_federated_link(&self, l: &FederatedLink, events: &[AuditEvent]) -> Result<()> {
         let mut tx = self.db.begin().await?;
         query(format!("INSERT INTO federated_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
             .bind(&l.issuer)
@@ -202,7 +203,9 @@ impl Store {
             .execute(&mut tx)
             .await
             .map_err(conflict("link of that subject"))?;
-        audit::append(&mut tx, ev).await?;
+        for ev in events {
+            audit::append(&mut tx, ev).await?;
+        }
         tx.commit().await
     }
 

@@ -10,7 +10,7 @@ use crate::{Result, Store, from_json, to_json};
 /// A flow is addressed by `id` (in the URL) and bound to the browser that
 /// started it by a cookie whose hash is `cookie_hash`. `version` makes each
 /// step a compare-and-swap, so a form posted twice advances the flow once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct LoginFlow {
     pub id: String,
     pub environment_id: String,
@@ -20,6 +20,20 @@ pub struct LoginFlow {
     pub step: Step,
     pub version: i64,
     pub expires_at: UnixTime,
+}
+
+/// Leaves out the cookie's hash and the CSRF token.
+impl std::fmt::Debug for LoginFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginFlow")
+            .field("id", &self.id)
+            .field("environment_id", &self.environment_id)
+            .field("purpose", &self.purpose)
+            .field("step", &self.step)
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

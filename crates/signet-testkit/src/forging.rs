@@ -62,6 +62,8 @@ struct Inner {
     person: Person,
     codes: HashMap<String, Pending>,
     token_requests: usize,
+    /// Seconds added to the system clock, to keep step with a test's manual clock.
+    offset: i64,
 }
 
 #[derive(Clone)]
@@ -89,6 +91,7 @@ impl ForgingProvider {
             person: Person { sub: "forged-1".into(), email: None, amr: vec!["pwd".into()] },
             codes: HashMap::new(),
             token_requests: 0,
+            offset: 0,
         })));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -121,6 +124,11 @@ impl ForgingProvider {
         let mut inner = self.shared.0.lock().unwrap();
         inner.signer = Signer::from_pkcs8(key.kid.clone(), &key.pkcs8);
         inner.public_jwk = key.public_jwk;
+    }
+
+    /// Moves its clock on, as a test moves signetd's.
+    pub fn advance(&self, seconds: i64) {
+        self.shared.0.lock().unwrap().offset += seconds;
     }
 
     /// Stops answering: new connections are refused.
@@ -192,7 +200,8 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, Form(form): Form<Has
     if !verifier_ok || field("redirect_uri") != pending.redirect_uri || field("grant_type") != "authorization_code" {
         return refuse(StatusCode::BAD_REQUEST, "invalid_grant");
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + inner.offset;
     let f = inner.forgery;
     if f == Forgery::TokenError {
         return refuse(StatusCode::BAD_REQUEST, "invalid_grant");

@@ -115,6 +115,17 @@ async fn discover(state: &AppState, issuer: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// Administrators' accounts are never made just in time: a provider of the
+/// Administrators environment cannot have `jit`.
+async fn no_administrators_made(state: &AppState, env: &str, jit: bool) -> Result<(), AdminError> {
+    let administrators =
+        state.store.environment(env).await?.is_some_and(|e| e.name == signet_core::model::ADMINISTRATORS);
+    if jit && administrators {
+        return Err(AdminError::invalid("jit: administrators' accounts are never made just in time"));
+    }
+    Ok(())
+}
+
 /// Trusting a provider's MFA for administrators, or undoing that, is also
 /// UserAdmin's, since admin accounts are theirs. Asked after the Admin check.
 async fn allow_admin_trust(
@@ -188,6 +199,7 @@ pub async fn create(
     caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
     allow_admin_trust(&state, &caller, None, &body.mfa).await?;
     environment_exists(&state, &env).await?;
+    no_administrators_made(&state, &env, body.jit).await?;
     let now = state.now();
     let p = Provider {
         id: random_id().map_err(AdminError::internal)?,
@@ -233,6 +245,7 @@ pub async fn update(
     let (current, sealed) = find(&state, &env, &id).await?;
     allow_admin_trust(&state, &caller, Some(&current), &body.mfa).await?;
     let expected = if_match(&headers, KIND, &current.id, current.version)?;
+    no_administrators_made(&state, &env, body.jit).await?;
     let p = Provider {
         name: body.name,
         issuer: body.issuer,
@@ -392,7 +405,7 @@ pub async fn link(
     ev.environment_id = Some(env.clone());
     ev.digest =
         digest_of(&json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id, "provider": p.id}));
-    state.store.insert_federated_link(&l, &ev).await?;
+    state.store.insert_federated_link(&l, std::slice::from_ref(&ev)).await?;
     let location = format!("/environments/{env}/identity-providers/{id}/links/{}", segment(&l.subject));
     Ok((axum::http::StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(link_view(&l)))
         .into_response())

@@ -44,7 +44,6 @@ use signet_core::crypto::{constant_time_eq, random_id, random_token, sha256};
 use signet_core::federation::{IdTokenFault, Provider, Upstream, check_id_token, secret_purpose};
 use signet_core::login::{self, Step, verifier_purpose};
 use signet_core::model::{ADMINISTRATORS, Account};
-use signet_proto::roles::Role;
 use signet_store::{FederatedLink, LoginFlow, StoreError};
 
 use super::signon::{StepResult, event, holds, load, new_enrolment_secret, proceed};
@@ -59,12 +58,23 @@ use crate::state::AppState;
 use crate::upstream::Discovery;
 
 /// The ID token beside the OAuth fields of the provider's token response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct IdTokenField {
     #[serde(default)]
     id_token: Option<String>,
 }
 impl ExtraTokenFields for IdTokenField {}
+
+/// The token itself stays out.
+impl std::fmt::Debug for IdTokenField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdTokenField").field("id_token", &self.id_token.as_ref().map(|_| "[redacted]")).finish()
+    }
+}
+
+/// How recent a sign-on here must be for its person to link a provider
+/// sign-in to it themselves.
+const LINK_WITHIN: i64 = 600;
 
 type Tokens = StandardTokenResponse<IdTokenField, BasicTokenType>;
 
@@ -95,6 +105,8 @@ enum Refusal {
     Replayed,
     /// The provider was removed or re-pointed while the person was away.
     ProviderChanged,
+    /// The answer names another issuer (RFC 9207): a mix-up between providers.
+    ResponseIssuer,
     Token(IdTokenFault),
     Unlinked,
     /// Just-in-time creation would have taken an existing account's name.
@@ -113,6 +125,7 @@ impl Refusal {
             Refusal::StateMismatch => "state_mismatch",
             Refusal::Replayed => "replayed",
             Refusal::ProviderChanged => "provider_changed",
+            Refusal::ResponseIssuer => "response_wrong_iss",
             Refusal::Token(f) => f.code(),
             Refusal::Unlinked => "unlinked",
             Refusal::NameTaken(_) => "name_taken",
@@ -136,13 +149,15 @@ impl Refusal {
             }
             Refusal::Replayed => "This answer was already used. Start again from your application.".into(),
             Refusal::ProviderChanged => format!("{provider} was changed while you were away. Start again."),
+            Refusal::ResponseIssuer => format!("The answer did not come from {provider}. Start again."),
             Refusal::Token(f) => format!(
                 "{provider}'s answer could not be trusted ({}), so you were not signed on. Ask an administrator.",
                 f.code()
             ),
             Refusal::Unlinked => format!(
-                "Your {provider} sign-in is not linked to an account here. Ask an administrator to link it, or sign \
-                 on here with your password first and continue with {provider} again to link it yourself."
+                "Your {provider} sign-in is not linked to an account here. Ask an administrator to link it. If you \
+                 have a password here, you can also sign on with it and continue with {provider} within ten minutes \
+                 to link it yourself."
             ),
             Refusal::NameTaken(name) => format!(
                 "An account named {name} already exists here and is not linked to your {provider} sign-in, so none \
@@ -153,6 +168,21 @@ impl Refusal {
                 format!("Your {provider} sign-in is linked to an account of another environment.")
             }
         }
+    }
+
+    /// Whether the refusal suggests someone probing (counted against the
+    /// address, as wrong passwords are), rather than a provider's outage or
+    /// a person cancelling there.
+    fn suspicious(&self) -> bool {
+        matches!(
+            self,
+            Refusal::StateUnknown
+                | Refusal::StateMismatch
+                | Refusal::Replayed
+                | Refusal::ResponseIssuer
+                | Refusal::Token(_)
+                | Refusal::NameTaken(_)
+        )
     }
 
     fn status(&self) -> StatusCode {
@@ -399,6 +429,9 @@ async fn answer(
         }
     };
     let refuse = |r: Refusal, up: Option<&Upstream>| refused(r, &provider, &flow, up);
+    if p.get("iss").is_some_and(|iss| iss != provider.issuer) {
+        return Err(refuse(Refusal::ResponseIssuer, None));
+    }
     if let Some(error) = p.get("error") {
         return Err(refuse(Refusal::ProviderError(printable(error)), None));
     }
@@ -470,8 +503,8 @@ async fn answer(
             _ => return Err(refuse(Refusal::LinkedElsewhere, up)),
         },
         None => match signed_on_here(state, env, headers).await? {
-            Some(here) if may_link_self(&here) => {
-                return offer_link(state, env, flow, &provider, upstream, here.id).await;
+            Some(here) if may_link_self(&here, now) => {
+                return offer_link(state, env, flow, &provider, upstream, here.0.id).await;
             }
             _ if provider.jit && env.environment.name != ADMINISTRATORS => {
                 create(state, env, &provider, &upstream, ip, now).await.map_err(|f| match f {
@@ -630,38 +663,12 @@ async fn refuse(state: &AppState, env: &EnvKeys, failed: Failed, ip: std::net::I
         Failed::Internal(e) => return internal(e),
     };
     let now = state.now();
-    state.failures.fail(ip, now);
+    if r.refusal.suspicious() {
+        state.failures.fail(ip, now);
+    }
     state.metrics.failure(Failure::Federation);
-    let actor = match &r.account {
-        Some(a) => Actor {
-            kind: ActorKind::Person,
-            id: a.id.clone(),
-            name: a.username.clone(),
-            scheme: "federated".into(),
-            client_id: None,
-        },
-        None => Actor {
-            kind: ActorKind::Person,
-            id: String::new(),
-            name: String::new(),
-            scheme: "federated".into(),
-            client_id: None,
-        },
-    };
-    let target = match &r.provider {
-        Some(p) => format!("identity-provider:{}", p.id),
-        None => "identity-provider".into(),
-    };
-    let recorded = AuditEvent::new(actor, "signon.federated", Some(&env.environment.id), &target, now)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
-        .map(|mut ev| {
-            ev.outcome = Some("failure".into());
-            ev.reason = Some(r.refusal.code().into());
-            ev.request_id = Some(crate::request_id());
-            ev.source_ip = Some(ip.to_string());
-            ev.upstream = r.provider.as_ref().map(|p| upstream_of(p, r.upstream.as_ref()));
-            ev
-        });
+    let upstream = r.provider.as_ref().map(|p| upstream_of(p, r.upstream.as_ref()));
+    let recorded = failure_event(env, r.account.as_ref(), upstream, r.refusal.code(), ip, now);
     if let Err(e) = match recorded {
         Ok(ev) => state.store.record(&ev).await,
         Err(e) => Err(e),
@@ -690,6 +697,36 @@ async fn refuse(state: &AppState, env: &EnvKeys, failed: Failed, ip: std::net::I
     )
 }
 
+/// A refused federated sign-on, as the trail records it.
+fn failure_event(
+    env: &EnvKeys,
+    account: Option<&Account>,
+    upstream: Option<signet_core::audit::Upstream>,
+    reason: &str,
+    ip: std::net::IpAddr,
+    now: i64,
+) -> Result<AuditEvent, StoreError> {
+    let actor = Actor {
+        kind: ActorKind::Person,
+        id: account.map(|a| a.id.clone()).unwrap_or_default(),
+        name: account.map(|a| a.username.clone()).unwrap_or_default(),
+        scheme: "federated".into(),
+        client_id: None,
+    };
+    let target = match &upstream {
+        Some(u) => format!("identity-provider:{}", u.provider_id),
+        None => "identity-provider".into(),
+    };
+    let mut ev = AuditEvent::new(actor, "signon.federated", Some(&env.environment.id), &target, now)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    ev.outcome = Some("failure".into());
+    ev.reason = Some(reason.into());
+    ev.request_id = Some(crate::request_id());
+    ev.source_ip = Some(ip.to_string());
+    ev.upstream = upstream;
+    Ok(ev)
+}
+
 /// An upstream person with no link, back to a browser signed on here as
 /// `account_id`: the flow asks them to confirm linking the two.
 async fn offer_link(
@@ -706,30 +743,39 @@ async fn offer_link(
         issuer: provider.issuer.clone(),
         subject: upstream.subject.clone(),
         upstream_name: upstream.display().to_owned(),
-        // Decided again at the link, against the account then.
         second_factor: provider.mfa.second_factor(false, &upstream.amr, upstream.acr.as_deref()),
+        amr: upstream.amr.clone(),
+        acr: upstream.acr.clone(),
     };
     let here = signon_url(&state.issuer(&env.environment.id), &flow.id);
     state.store.advance_flow(&flow.id, flow.version, &step).await?;
     Ok(see_other(&here))
 }
 
-/// The account this browser is signed on to in this environment, if any.
-async fn signed_on_here(state: &AppState, env: &EnvKeys, headers: &HeaderMap) -> Result<Option<Account>, StoreError> {
+/// The account this browser is signed on to in this environment, and when
+/// it signed on, if it is.
+async fn signed_on_here(
+    state: &AppState,
+    env: &EnvKeys,
+    headers: &HeaderMap,
+) -> Result<Option<(Account, i64)>, StoreError> {
     match current_session(state, env, headers).await? {
-        Some(session) => state.store.account(&session.account_id).await,
+        Some(session) => Ok(state.store.account(&session.account_id).await?.map(|a| (a, session.auth_time))),
         None => Ok(None),
     }
 }
 
-/// Whether a person may link their own account: end users may; an
-/// administrator's account is UserAdmin's to link.
-fn may_link_self(account: &Account) -> bool {
-    !account.admin || account.roles.contains(&Role::UserAdmin)
+/// Whether the person signed on here may link a provider sign-in to their
+/// account themselves: an end user who signed on within `LINK_WITHIN`. An
+/// administrator's account is UserAdmin's to link, through the admin API,
+/// so that a browser left signed on cannot give it a second way in.
+fn may_link_self((account, auth_time): &(Account, i64), now: i64) -> bool {
+    !account.admin && *auth_time >= now - LINK_WITHIN
 }
 
 /// The person confirmed linking their provider sign-in to the account they
-/// are signed on to: the link is made and the sign-on goes on as that account.
+/// are signed on to: the link is made (with the sign-on's record, in one
+/// transaction) and the sign-on goes on as that account.
 pub(super) async fn link(
     state: &AppState,
     env: &EnvKeys,
@@ -738,51 +784,71 @@ pub(super) async fn link(
     now: i64,
     ip: std::net::IpAddr,
 ) -> StepResult {
-    let Step::Link { account_id, provider_id, issuer, subject, upstream_name: _, second_factor } = step else {
+    let Step::Link { account_id, provider_id, issuer, subject, upstream_name: _, second_factor, amr, acr } = step
+    else {
         return Ok(Err((Failure::Other, "This sign-on is not linking an account.")));
-    };
-    let session = current_session(state, env, headers).await?;
-    let Some(account) =
-        state.store.account(account_id).await?.filter(|_| session.is_some_and(|s| &s.account_id == account_id))
-    else {
-        return Ok(Err((
-            Failure::Other,
-            "You are no longer signed on here. Sign on with your password, then continue with your provider again to link it.",
-        )));
-    };
-    if !may_link_self(&account) {
-        return Ok(Err((Failure::Other, "Administrator accounts are linked by a UserAdmin. Ask one to link yours.")));
-    }
-    let Some((provider, _)) =
-        state.store.identity_provider(&env.environment.id, provider_id).await?.filter(|(p, _)| &p.issuer == issuer)
-    else {
-        return Ok(Err((Failure::Other, "The provider was changed or removed meanwhile. Start again.")));
     };
     let upstream = Upstream {
         subject: subject.clone(),
-        amr: vec![],
-        acr: None,
+        amr: amr.clone(),
+        acr: acr.clone(),
         email: None,
         preferred_username: None,
         name: None,
     };
+    let provider = state.store.identity_provider(&env.environment.id, provider_id).await?.map(|(p, _)| p);
+    let here = signed_on_here(state, env, headers).await?.filter(|(a, _)| &a.id == account_id);
+    let refusal = match (&provider, &here) {
+        (Some(p), _) if &p.issuer != issuer => Some(("provider_changed", PROVIDER_CHANGED)),
+        (None, _) => Some(("provider_changed", PROVIDER_CHANGED)),
+        (_, None) => Some(("link_without_session", NO_SESSION)),
+        (_, Some(h)) if !may_link_self(h, now) => Some(("link_not_allowed", NOT_NOW)),
+        _ => None,
+    };
+    let (Some(provider), Some((account, _)), None) = (provider, here, refusal) else {
+        let (code, message) = refusal.unwrap_or(("link_not_allowed", NOT_NOW));
+        let on_record = Some(signet_core::audit::Upstream {
+            provider_id: provider_id.clone(),
+            issuer: issuer.clone(),
+            subject: Some(subject.clone()),
+            amr: amr.clone(),
+            acr: acr.clone(),
+        });
+        state.store.record(&failure_event(env, None, on_record, code, ip, now)?).await?;
+        return Ok(Err((Failure::Federation, message)));
+    };
     let link = new_link(&provider, &upstream, &account, now);
-    let mut ev = link_event(&account, &link, &provider, &upstream, ip, now)?;
-    ev.request_id = Some(crate::request_id());
-    match state.store.insert_federated_link(&link, &ev).await {
+    let mut linked = link_event(&account, &link, &provider, &upstream, ip, now)?;
+    linked.request_id = Some(crate::request_id());
+    let signed = signed_on(&account, &provider, &upstream, ip, now)?;
+    match state.store.insert_federated_link(&link, &[linked, signed.clone()]).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Ok(Err((Failure::Other, "That sign-in was linked to another account meanwhile.")));
+            // The same form sent twice finds its own link; anyone else's is refused.
+            match state.store.federated_link(issuer, subject).await? {
+                Some(l) if l.account_id == account.id => state.store.record(&signed).await?,
+                _ => {
+                    let on_record = Some(upstream_of(&provider, Some(&upstream)));
+                    let ev = failure_event(env, Some(&account), on_record, "linked_elsewhere", ip, now)?;
+                    state.store.record(&ev).await?;
+                    return Ok(Err((Failure::Federation, "That sign-in was linked to another account meanwhile.")));
+                }
+            }
         }
         Err(e) => return Err(e),
     }
-    state.store.record(&signed_on(&account, &provider, &upstream, ip, now)?).await?;
-    let trusted = *second_factor && (!account.admin || provider.mfa.trusted_for_admins);
+    let trusted = *second_factor && !account.admin;
     match login::after_federated(&account, trusted, now, || new_enrolment_secret(state, &account.id)) {
         Some(next) => Ok(Ok((next, account))),
         None => Err(StoreError::Corrupt("could not create a TOTP secret".into())),
     }
 }
+
+const PROVIDER_CHANGED: &str = "The provider was changed or removed meanwhile. Start again.";
+const NO_SESSION: &str =
+    "You are no longer signed on here. Sign on with your password, then continue with your provider again to link it.";
+const NOT_NOW: &str = "Linking needs a recent sign-on with your password, and administrators' accounts are linked \
+    by a UserAdmin. Sign on with your password again, then continue with your provider.";
 
 /// The person chose not to link: back to the first step, nothing written.
 pub(super) async fn decline_link(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> Response {

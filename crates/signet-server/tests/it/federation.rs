@@ -161,6 +161,12 @@ async fn forged_answers_are_refused_and_write_nothing(s: Server) {
     assert_refused(&b.get(&last_back).await, 400, "replayed");
     assert_eq!(forging.token_requests(), cases.len(), "a replay is not exchanged");
 
+    // An answer naming another issuer (RFC 9207): a mix-up, not exchanged.
+    forging.forge(Forgery::Honest);
+    let (_, back) = out_and_back(&s, &mut b, &authorize, &env, &pid).await;
+    assert_refused(&b.get(&format!("{back}&iss=https%3A%2F%2Felsewhere.example")).await, 400, "response_wrong_iss");
+    assert_eq!(forging.token_requests(), cases.len());
+
     // An answer brought to another browser (login CSRF), or with a changed state.
     forging.forge(Forgery::Honest);
     let (_, back) = out_and_back(&s, &mut b, &authorize, &env, &pid).await;
@@ -211,6 +217,7 @@ async fn forged_answers_are_refused_and_write_nothing(s: Server) {
     let mut want: Vec<(String, String, Option<String>)> =
         cases.iter().map(|(_, r)| ("failure".into(), r.to_string(), None)).collect();
     want.push(("failure".into(), "replayed".into(), None));
+    want.push(("failure".into(), "response_wrong_iss".into(), None));
     want.extend(
         (0..3).map(|i| ("failure".into(), ["state_mismatch", "state_mismatch", "state_unknown"][i].into(), None)),
     );
@@ -265,11 +272,20 @@ async fn people_link_their_own_account(s: Server) {
     let (_, back) = out_and_back(&s, &mut b, &authorize_in(&s, &env, &app, ""), &env, &pid).await;
     assert_refused(&b.get(&back).await, 403, "unlinked");
 
-    // Signed on with the password, then back through the provider.
+    // Signed on with the password, but too long ago: no link is offered.
     let start = b.get(&authorize_in(&s, &env, &app, "")).await;
     let done = b.submit(&start.location.unwrap(), &[("username", &sam.username), ("password", &sam.password)]).await;
     assert!(done.location.unwrap().starts_with("http://127.0.0.1/callback?"));
     let again = authorize_in(&s, &env, &app, "&prompt=login");
+    s.clock.advance(601);
+    forging.advance(601);
+    let (_, back) = out_and_back(&s, &mut b, &again, &env, &pid).await;
+    assert_refused(&b.get(&back).await, 403, "unlinked");
+
+    // Signed on with the password just now, then back through the provider.
+    let start = b.get(&again).await;
+    let done = b.submit(&start.location.unwrap(), &[("username", &sam.username), ("password", &sam.password)]).await;
+    assert!(done.location.unwrap().starts_with("http://127.0.0.1/callback?"));
     let (signon, back) = out_and_back(&s, &mut b, &again, &env, &pid).await;
     let offer = b.get(&back).await;
     assert_eq!(offer.location.as_deref(), Some(signon.as_str()), "{}", offer.body);
@@ -415,6 +431,7 @@ async fn people_sign_on_through_oidc_provider_in_chromium() {
         c.wait_page("Sign-on failed").await;
         assert!(c.text("[role=alert]").await.contains("not linked"));
         assert!(s.store().federated_link(&upstream.issuer, "stranger").await.unwrap().is_none());
+        assert!(s.store().account_by_username(&admins, "stranger@upstream.test").await.unwrap().is_none());
     }
 
     // The device flow, approved through the trusted provider.
@@ -567,19 +584,26 @@ async fn a_provider_down_at_the_start_is_a_clear_error() {
     assert_eq!(federated_events(&s).await, [("failure".into(), "provider_unreachable".into(), None)]);
 }
 
-/// Administrators' accounts are UserAdmin's to link: an Admin signed on
-/// here is not offered a link; a UserAdmin is.
+/// Administrators' accounts are UserAdmin's to link, through the admin
+/// API: no administrator, not even a UserAdmin, is offered to link their
+/// own from a browser session, and none is made just in time.
 #[tokio::test]
-async fn only_user_admins_link_an_administrator_account_themselves() {
+async fn administrators_do_not_link_their_own_accounts() {
     let s = Server::start().await;
     let forging = ForgingProvider::start(CLIENT_ID, CLIENT_SECRET).await;
-    let pid = provider(
-        &s,
-        &s.env_id,
-        json!({"name": "Forged SSO", "issuer": forging.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
-    )
-    .await;
-    forging.person(Person { sub: "admin-upstream".into(), email: None, amr: vec!["pwd".into()] });
+    let body = json!({"name": "Forged SSO", "issuer": forging.issuer, "client_id": CLIENT_ID,
+                      "client_secret": CLIENT_SECRET, "jit": true});
+    let path = format!("/environments/{}/identity-providers", s.env_id);
+    let jit = Api::new(&s).call(Method::POST, &path, Some(&root(&s)), Some(body.clone()), None).await;
+    crate::admin::assert_error(&jit, 400, "invalid_request", "just in time");
+    let mut body = body;
+    body["jit"] = json!(false);
+    let pid = provider(&s, &s.env_id, body).await;
+    forging.person(Person {
+        sub: "admin-upstream".into(),
+        email: Some("admin@upstream.test".into()),
+        amr: vec!["pwd".into()],
+    });
     let admin_only = s.administrator(&[signet_proto::roles::Role::Admin]).await;
     let user_admin = s.account(true, true).await;
     let authorize = |extra: &str| {
@@ -589,23 +613,18 @@ async fn only_user_admins_link_an_administrator_account_themselves() {
             s.url("/authorize")
         )
     };
-    for (who, offered) in [(&admin_only, false), (&user_admin, true)] {
+    for who in [&admin_only, &user_admin] {
         let mut b = Browser::default();
         let start = b.get(&authorize("")).await;
         let signon = start.location.unwrap();
         b.submit(&signon, &[("username", &who.username), ("password", &who.password)]).await;
         let done = b.submit(&signon, &[("code", &s.code(who.secret.as_ref().unwrap()))]).await;
         assert!(done.location.unwrap().starts_with(CLI_REDIRECT));
-        let (signon, back) = out_and_back(&s, &mut b, &authorize("&prompt=login"), &s.env_id, &pid).await;
-        let answer = b.get(&back).await;
-        if offered {
-            assert_eq!(answer.location.as_deref(), Some(signon.as_str()), "{}", answer.body);
-            assert!(b.get(&signon).await.body.contains("Link your Forged SSO sign-in?"));
-        } else {
-            assert_refused(&answer, 403, "unlinked");
-        }
+        let (_, back) = out_and_back(&s, &mut b, &authorize("&prompt=login"), &s.env_id, &pid).await;
+        assert_refused(&b.get(&back).await, 403, "unlinked");
     }
     assert!(s.store().federated_link(&forging.issuer, "admin-upstream").await.unwrap().is_none());
+    assert!(s.store().account_by_username(&s.env_id, "admin@upstream.test").await.unwrap().is_none());
 }
 
 /// A Vault login enforcement on `auth_method_types: ["federated"]` asks

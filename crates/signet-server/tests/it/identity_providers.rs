@@ -170,15 +170,13 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
     assert_eq!(stored.account_id, user_id);
     // An administrator's link is UserAdmin's to make.
     let admins_env = s.env_id.clone();
-    let admin_idp = api
-        .call(
-            Method::POST,
-            &format!("/environments/{admins_env}/identity-providers"),
-            Some(&root),
-            Some(body(&upstream.issuer)),
-            None,
-        )
-        .await;
+    let admin_path = format!("/environments/{admins_env}/identity-providers");
+    let for_admins = body(&upstream.issuer);
+    let refused = api.call(Method::POST, &admin_path, Some(&root), Some(for_admins.clone()), None).await;
+    assert_error(&refused, 400, "invalid_request", "never made just in time");
+    let mut for_admins = for_admins;
+    for_admins["jit"] = json!(false);
+    let admin_idp = api.call(Method::POST, &admin_path, Some(&root), Some(for_admins), None).await;
     let admin_links =
         format!("/environments/{admins_env}/identity-providers/{}/links", admin_idp.body["id"].as_str().unwrap());
     let admin_account = s.store().account_by_username(&admins_env, &s.boot.admin.username).await.unwrap().unwrap();

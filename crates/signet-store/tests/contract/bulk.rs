@@ -115,7 +115,7 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
         provider_id: idp.id.clone(),
         created_at: NOW,
     };
-    s.insert_federated_link(&link, &event("link", None)).await.unwrap();
+    s.insert_federated_link(&link, &[event("link", None)]).await.unwrap();
     let enrol = event("mfa.enrol", None);
     assert!(s.enrol_totp(MFA_METHOD, &user.id, &params, &[8; 32], 41, NOW, &enrol).await.unwrap());
     (admins, customers, root)

@@ -67,13 +67,13 @@ async fn links_are_keyed_by_issuer_and_subject(db: TestDb) {
         created_at: NOW,
     };
     let before = audit_count(s).await;
-    s.insert_federated_link(&link, &event("link", None)).await.unwrap();
+    s.insert_federated_link(&link, &[event("link", None)]).await.unwrap();
     let taken = signet_store::FederatedLink { account_id: bob.id.clone(), ..link.clone() };
-    assert!(matches!(s.insert_federated_link(&taken, &event("link", None)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.insert_federated_link(&taken, &[event("link", None)]).await, Err(StoreError::Conflict(_))));
     // The same subject at another issuer is another person.
     let elsewhere =
         signet_store::FederatedLink { issuer: "https://other.test".into(), account_id: bob.id, ..link.clone() };
-    s.insert_federated_link(&elsewhere, &event("link", None)).await.unwrap();
+    s.insert_federated_link(&elsewhere, &[event("link", None)]).await.unwrap();
     assert_eq!(s.federated_link(&link.issuer, &link.subject).await.unwrap(), Some(link.clone()));
     assert_eq!(s.federated_links_page(&link.issuer, None, 10).await.unwrap(), vec![link.clone()]);
     assert!(s.delete_federated_link(&link.issuer, &link.subject, &event("unlink", None)).await.unwrap());
