@@ -92,6 +92,7 @@ async fn token(State(bare): State<Arc<Bare>>, _form: Bytes) -> Response {
         auth_time: None,
         amr: vec![],
         username: None,
+        cnf: None,
     };
     match bare.signer.sign("at+jwt", &claims) {
         Ok(access_token) => Json(TokenResponse {

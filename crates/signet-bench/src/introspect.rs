@@ -137,6 +137,7 @@ pub async fn raw_verify(bench: &Bench, signetd: &Signetd, threads: usize) -> any
             auth_time: None,
             amr: vec![],
             username: None,
+            cnf: None,
         };
         tokens.push(signer.sign("at+jwt", &claims)?);
     }

@@ -110,6 +110,7 @@ async fn seed(store: &Store, env_id: &str, account_id: &str, n: usize) -> anyhow
                     amr: AMR.iter().map(|s| s.to_string()).collect(),
                     created_at: now,
                     revoked_at: None,
+                    jkt: None,
                 };
                 let token = random_token()?;
                 let refresh = RefreshToken {
@@ -197,6 +198,7 @@ fn rotate_and_sign(
                     amr: serde_json::from_str(&amr).unwrap_or_default(),
                     created_at: row.get(9)?,
                     revoked_at: row.get(10)?,
+                    jkt: None,
                 },
                 row.get::<_, Option<i64>>(0)?,
                 row.get::<_, i64>(1)?,
@@ -230,6 +232,7 @@ fn rotate_and_sign(
         auth_time: Some(grant.auth_time),
         amr: grant.amr.clone(),
         username: Some("administrator".into()),
+        cnf: None,
     };
     signer.sign("at+jwt", &claims)?;
     Ok(())

@@ -7,6 +7,7 @@ pub mod claims;
 pub mod clock;
 pub mod configuration;
 pub mod crypto;
+pub mod dpop;
 pub mod federation;
 pub mod login;
 pub mod mfa;

@@ -215,6 +215,9 @@ pub struct Grant {
     pub amr: Vec<String>,
     pub created_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// The DPoP key (RFC 7638 thumbprint) the family's refresh tokens are
+    /// bound to, for a public client that proved one (RFC 9449 §5).
+    pub jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

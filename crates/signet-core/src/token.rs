@@ -28,6 +28,9 @@ pub struct AccessClaims {
     pub amr: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::dpop::Confirmation>,
 }
 
 /// OpenID Connect Core §2 ID token claims.
@@ -249,6 +252,7 @@ mod tests {
             auth_time: None,
             amr: vec![],
             username: None,
+            cnf: None,
         }
     }
 

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     LoginRequired,
     /// OIDC Core §3.1.2.6: `prompt=none`, but the person must interact (a second factor).
     InteractionRequired,
+    /// RFC 9449 §5: the DPoP proof is missing where required, or invalid.
+    InvalidDpopProof,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -143,5 +146,8 @@ pub struct ProviderMetadata {
     pub scopes_supported: Vec<String>,
     pub claims_supported: Vec<String>,
     pub prompt_values_supported: Vec<String>,
+    /// RFC 9449 §5.1: the algorithms DPoP proofs may use.
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
     pub authorization_response_iss_parameter_supported: bool,
 }

@@ -22,13 +22,15 @@ fn grant(r: &Row) -> Result<Grant> {
         amr: from_json(&r.try_get::<String>("amr")?, "amr")?,
         created_at: r.try_get("created_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        jkt: r.try_get("jkt")?,
     })
 }
 
-const GRANT_COLUMNS: &str = "id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at";
+const GRANT_COLUMNS: &str =
+    "id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at, jkt";
 
 pub(crate) async fn insert_grant(conn: &mut Tx, g: &Grant) -> Result<()> {
-    query(format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+    query(format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
         .bind(&g.id)
         .bind(&g.environment_id)
         .bind(&g.client_id)
@@ -38,6 +40,7 @@ pub(crate) async fn insert_grant(conn: &mut Tx, g: &Grant) -> Result<()> {
         .bind(to_json(&g.amr))
         .bind(g.created_at)
         .bind(g.revoked_at)
+        .bind(g.jkt.clone())
         .execute(conn)
         .await?;
     Ok(())
@@ -349,8 +352,15 @@ impl Store {
     /// Deletes what has expired: revoked jtis, codes, device codes, flows, sessions.
     pub async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
         let mut n = 0;
-        for table in ["revoked_jtis", "auth_codes", "device_codes", "login_flows", "browser_sessions", "refresh_tokens"]
-        {
+        for table in [
+            "revoked_jtis",
+            "auth_codes",
+            "device_codes",
+            "login_flows",
+            "browser_sessions",
+            "refresh_tokens",
+            "dpop_jtis",
+        ] {
             n += query(format!("DELETE FROM {table} WHERE expires_at < $1"))
                 .bind(now)
                 .execute(self.db.write())
@@ -358,6 +368,18 @@ impl Store {
                 .rows_affected();
         }
         Ok(n)
+    }
+
+    /// Spends a DPoP proof's `jti` for the key `jkt`: false when it was
+    /// spent before, here or on another instance (RFC 9449 §11.1).
+    pub async fn spend_dpop_jti(&self, jkt: &str, jti: &str, keep_until: UnixTime) -> Result<bool> {
+        let key = signet_core::crypto::sha256(format!("{jkt}\n{jti}").as_bytes()).to_vec();
+        let done = query("INSERT INTO dpop_jtis (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(keep_until)
+            .execute(self.db.write())
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Deletes families created before `before` that have no refresh token

@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_revoked_subjects"),
     migration!(8, "0008_mfa"),
     migration!(9, "0009_identity_providers"),
+    migration!(10, "0010_dpop"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

@@ -6,6 +6,7 @@
 //! Test code: a panic here is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod dpop;
 pub mod forging;
 pub mod ldap;
 pub mod oidc_provider;

@@ -39,7 +39,9 @@ use crate::mtls::PeerCertificates;
 use crate::net::ClientIp;
 use crate::oauth::Env;
 use crate::oauth::bearer;
+use crate::oauth::dpop::Presented;
 use crate::state::AppState;
+use signet_core::dpop;
 
 /// How long the Administrators environment's id is remembered: an import
 /// on another instance may replace the environment.
@@ -285,7 +287,7 @@ impl FromRequestParts<AppState> for Caller {
         let ClientIp(ip) =
             ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0])));
         let settings = auth_settings(state).await?;
-        let unauthorized = || AdminError::unauthorized(challenge(&settings));
+        let unauthorized = || AdminError::unauthorized(challenge(&settings, ""));
         let now = state.now();
         if let Some(wait) = state.failures.blocked(ip, now) {
             return Err(AdminError::new(
@@ -312,8 +314,19 @@ impl FromRequestParts<AppState> for Caller {
         let credential = credential.trim();
         let attempt = if kind.eq_ignore_ascii_case("basic") {
             basic(state, &settings, credential, ip, now).await?
-        } else if kind.eq_ignore_ascii_case("bearer") && settings.schemes.contains(&Scheme::Oauth) {
-            match oauth(state, &settings, credential, ip).await? {
+        } else if (kind.eq_ignore_ascii_case("bearer") || kind.eq_ignore_ascii_case("dpop"))
+            && settings.schemes.contains(&Scheme::Oauth)
+        {
+            let how = if kind.eq_ignore_ascii_case("dpop") {
+                Presented::Dpop {
+                    headers: &parts.headers,
+                    method: parts.method.as_str(),
+                    url: request_url(state, parts),
+                }
+            } else {
+                Presented::Bearer
+            };
+            match oauth(state, &settings, credential, ip, &how).await? {
                 Some(c) => Attempt::Verified(c),
                 None => Attempt::Unknown,
             }
@@ -337,6 +350,11 @@ impl FromRequestParts<AppState> for Caller {
                 ev.outcome = Some("failure".into());
                 state.store.record(&ev).await?;
                 Err(refused(state, ip, now, unauthorized()))
+            }
+            // A token refused: RFC 6750 §3.1 and RFC 9449 §7.1 say so in the challenge.
+            Attempt::Unknown if kind.eq_ignore_ascii_case("bearer") || kind.eq_ignore_ascii_case("dpop") => {
+                let error = challenge(&settings, ", error=\"invalid_token\"");
+                Err(refused(state, ip, now, AdminError::unauthorized(error)))
             }
             Attempt::Unknown => Err(refused(state, ip, now, unauthorized())),
         }
@@ -433,13 +451,17 @@ async fn directory_mfa(
 }
 
 /// `WWW-Authenticate` for the schemes in force, each kind of credential once.
-fn challenge(settings: &AuthSettings) -> String {
+/// `token_error` is added to the token schemes' parameters when a token was refused.
+fn challenge(settings: &AuthSettings, token_error: &str) -> String {
     settings
         .schemes
         .iter()
         .map(|s| match s {
             Scheme::Native | Scheme::Ldap | Scheme::Radius => format!("Basic realm=\"{REALM}\""),
-            Scheme::Oauth => format!("Bearer realm=\"{REALM}\""),
+            Scheme::Oauth => {
+                let algs = dpop::ALGORITHMS.join(" ");
+                format!("Bearer realm=\"{REALM}\"{token_error}, DPoP realm=\"{REALM}\", algs=\"{algs}\"{token_error}")
+            }
             // No registered scheme names a client certificate; this one says what is wanted.
             Scheme::Mtls => format!("TLS-Client-Certificate realm=\"{REALM}\""),
         })
@@ -710,23 +732,41 @@ async fn oauth(
     settings: &AuthSettings,
     token: &str,
     ip: IpAddr,
+    how: &Presented<'_>,
 ) -> Result<Option<Caller>, AdminError> {
     let now = state.now();
     // Only when external issuers are configured is the token's claimed issuer looked at here.
     if let Some(o) = settings.oauth.as_ref().filter(|o| !o.issuers.is_empty()) {
         let issuer = unverified_issuer(token);
         if let Some(ext) = o.issuers.iter().find(|e| issuer.as_deref() == Some(&e.issuer)) {
+            // External issuers' tokens come as Bearer: their binding is not signetd's to check.
+            if matches!(how, Presented::Dpop { .. }) {
+                return Ok(None);
+            }
             return external_token(state, ext, token, ip, now).await;
         }
     }
-    signet_token(state, token, ip).await
+    signet_token(state, token, ip, how).await
+}
+
+/// The URL a request was sent to, as a DPoP proof names it: the public URL
+/// and the path before any router nesting took its prefix.
+pub fn request_url(state: &AppState, parts: &Parts) -> String {
+    let path = parts.extensions.get::<axum::extract::OriginalUri>().map_or(parts.uri.path(), |u| u.0.path());
+    format!("{}{path}", state.public_url)
 }
 
 /// An access token of a signetd environment with the admin API audience,
 /// from an admin account or a worker holding admin roles: what the admin
 /// API's OAuth scheme and the Vault-compatible API accept. Roles are read
-/// from the store now, never from the token.
-pub async fn signet_token(state: &AppState, token: &str, ip: IpAddr) -> Result<Option<Caller>, AdminError> {
+/// from the store now, never from the token. A DPoP-bound token must come
+/// with a fresh proof of its key (`how`).
+pub async fn signet_token(
+    state: &AppState,
+    token: &str,
+    ip: IpAddr,
+    how: &Presented<'_>,
+) -> Result<Option<Caller>, AdminError> {
     let now = state.now();
     let key = hmac_sha256(&state.admin_auth.key, token.as_bytes());
     let (env_id, claims) = match state.admin_auth.verified_token(&key) {
@@ -765,6 +805,9 @@ pub async fn signet_token(state: &AppState, token: &str, ip: IpAddr) -> Result<O
             (env_id, claims)
         }
     };
+    if crate::oauth::dpop::presented_as_bound(state, &claims, token, how).await?.is_err() {
+        return Ok(None);
+    }
     if let Some(account) = state.store.account(&claims.sub).await?.filter(|a| a.environment_id == env_id) {
         if !account.active || !account.admin {
             return Ok(None);

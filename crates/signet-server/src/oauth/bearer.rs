@@ -43,10 +43,3 @@ pub async fn verify(
     }
     Ok(Ok(claims))
 }
-
-/// The token of an `Authorization: Bearer …` header.
-pub fn from_header(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
-}

@@ -49,6 +49,7 @@ pub fn metadata(issuer: &str) -> ProviderMetadata {
         ]),
         prompt_values_supported: s(&["none", "login"]),
         authorization_response_iss_parameter_supported: true,
+        dpop_signing_alg_values_supported: s(&signet_core::dpop::ALGORITHMS),
     }
 }
 

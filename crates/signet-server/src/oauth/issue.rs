@@ -46,6 +46,7 @@ pub fn access_token(
     subject: &Subject<'_>,
     scope: &str,
     grant_id: Option<&str>,
+    jkt: Option<&str>,
 ) -> Result<String, OAuthError> {
     let now = state.now();
     let claims = AccessClaims {
@@ -61,6 +62,7 @@ pub fn access_token(
         auth_time: subject.auth_time,
         amr: subject.amr.to_vec(),
         username: subject.username.map(str::to_owned),
+        cnf: jkt.map(|jkt| signet_core::dpop::Confirmation { jkt: jkt.to_owned() }),
     };
     if subject.custom.is_empty() {
         return env.signer.sign("at+jwt", &claims).map_err(OAuthError::internal);
@@ -110,7 +112,15 @@ pub fn refresh_token(
     Ok(Some((token, stored)))
 }
 
-/// A new grant family for a person's sign-on.
+/// `DPoP` for a token bound to a key, else `Bearer` (RFC 9449 §5).
+pub fn token_type(jkt: Option<&str>) -> String {
+    if jkt.is_some() { "DPoP".into() } else { "Bearer".into() }
+}
+
+/// A new grant family for a person's sign-on. A public client's family is
+/// bound to the DPoP key it proved, if any: its refresh tokens need proofs
+/// of that key (RFC 9449 §5). A confidential client authenticates anyway.
+#[allow(clippy::too_many_arguments)]
 pub fn new_grant(
     state: &AppState,
     env: &Env,
@@ -119,6 +129,7 @@ pub fn new_grant(
     scope: &str,
     auth_time: i64,
     amr: &[String],
+    jkt: Option<&str>,
 ) -> Result<Grant, OAuthError> {
     Ok(Grant {
         id: random_id().map_err(OAuthError::internal)?,
@@ -130,6 +141,7 @@ pub fn new_grant(
         amr: amr.to_vec(),
         created_at: state.now(),
         revoked_at: None,
+        jkt: jkt.filter(|_| app.secret_hash.is_none()).map(str::to_owned),
     })
 }
 
@@ -139,6 +151,7 @@ pub fn has_scope(scope: &str, wanted: &str) -> bool {
 
 /// The token response for a person: access token, ID token when `openid` was
 /// granted, and the refresh token if there is one.
+#[allow(clippy::too_many_arguments)]
 pub fn person_response(
     state: &AppState,
     env: &Env,
@@ -147,12 +160,13 @@ pub fn person_response(
     grant: &Grant,
     refresh: Option<Secret<String>>,
     nonce: Option<&str>,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let access = access_token(state, env, app, subject, &grant.scope, Some(&grant.id))?;
+    let access = access_token(state, env, app, subject, &grant.scope, Some(&grant.id), jkt)?;
     let id = if has_scope(&grant.scope, "openid") { Some(id_token(state, env, app, subject, nonce)?) } else { None };
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer".into(),
+        token_type: token_type(jkt),
         expires_in: state.lifetimes().access_token_seconds,
         refresh_token: refresh.map(|r| r.expose().clone()),
         id_token: id,

@@ -5,6 +5,7 @@ pub mod bearer;
 pub mod client_auth;
 pub mod device_authorization;
 pub mod discovery;
+pub mod dpop;
 pub mod form;
 pub mod introspect;
 pub mod issue;

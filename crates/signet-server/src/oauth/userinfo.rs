@@ -1,18 +1,29 @@
 //! `/userinfo` (OIDC Core §5.3): the signed-on person's claims, for an access
-//! token granted `openid`. Errors follow RFC 6750 §3.
+//! token granted `openid`. Errors follow RFC 6750 §3, and RFC 9449 §7.1 for
+//! DPoP-bound tokens, which come as `Authorization: DPoP` with a proof.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Env;
-use super::bearer::{from_header, verify};
+use super::bearer::verify;
+use super::dpop::{Presented, authorization, presented_as_bound};
 use super::issue::has_scope;
 use crate::state::AppState;
 
 fn refuse(status: StatusCode, error: &str, description: &str) -> Response {
-    let challenge = format!("Bearer realm=\"signetd\", error=\"{error}\", error_description=\"{description}\"");
+    challenge("Bearer", status, error, description)
+}
+
+fn challenge(scheme: &str, status: StatusCode, error: &str, description: &str) -> Response {
+    let algs = if scheme == "DPoP" {
+        format!(" algs=\"{}\",", signet_core::dpop::ALGORITHMS.join(" "))
+    } else {
+        String::new()
+    };
+    let challenge = format!("{scheme} realm=\"signetd\",{algs} error=\"{error}\", error_description=\"{description}\"");
     let mut res = (status, Json(serde_json::json!({"error": error, "error_description": description}))).into_response();
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -20,10 +31,16 @@ fn refuse(status: StatusCode, error: &str, description: &str) -> Response {
     res
 }
 
-pub async fn userinfo(State(state): State<AppState>, env: Env, headers: HeaderMap) -> Response {
-    let Some(token) = from_header(&headers) else {
+pub async fn userinfo(State(state): State<AppState>, env: Env, method: Method, headers: HeaderMap) -> Response {
+    let Some((token, as_dpop)) = authorization(&headers) else {
         let mut res = StatusCode::UNAUTHORIZED.into_response();
-        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"signetd\""));
+        let both = format!(
+            "Bearer realm=\"signetd\", DPoP realm=\"signetd\", algs=\"{}\"",
+            signet_core::dpop::ALGORITHMS.join(" ")
+        );
+        if let Ok(v) = HeaderValue::from_str(&both) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
         return res;
     };
     let claims = match verify(&state, &env, token).await {
@@ -37,6 +54,20 @@ pub async fn userinfo(State(state): State<AppState>, env: Env, headers: HeaderMa
         }
         Err(e) => return crate::error::OAuthError::internal(e).into_response(),
     };
+    let how = if as_dpop {
+        let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::USERINFO);
+        Presented::Dpop { headers: &headers, method: method.as_str(), url }
+    } else {
+        Presented::Bearer
+    };
+    match presented_as_bound(&state, &claims, token, &how).await {
+        Ok(Ok(())) => {}
+        Ok(Err(refused)) => {
+            let error = if refused.is_proof() { "invalid_dpop_proof" } else { "invalid_token" };
+            return challenge("DPoP", StatusCode::UNAUTHORIZED, error, refused.message());
+        }
+        Err(e) => return crate::error::OAuthError::internal(e).into_response(),
+    }
     if !has_scope(&claims.scope, "openid") {
         return refuse(StatusCode::FORBIDDEN, "insufficient_scope", "the token was not granted openid");
     }

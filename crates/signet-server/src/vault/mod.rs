@@ -23,6 +23,7 @@ use signet_core::policy::{Action, Resource};
 
 use crate::admin::caller::{Caller, signet_token};
 use crate::net::ClientIp;
+use crate::oauth::dpop::Presented;
 use crate::state::AppState;
 
 pub const PREFIX: &str = "/v1";
@@ -217,11 +218,17 @@ impl FromRequestParts<AppState> for VaultCaller {
         if state.failures.blocked(ip, now).is_some() {
             return Err(VaultError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts from this address"));
         }
-        let Some(token) = token_of(&parts.headers) else {
+        let Some((token, as_dpop)) = token_of(&parts.headers) else {
             state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
             return Err(VaultError::denied());
         };
-        match signet_token(state, token, ip).await? {
+        let how = if as_dpop {
+            let url = crate::admin::caller::request_url(state, parts);
+            Presented::Dpop { headers: &parts.headers, method: parts.method.as_str(), url }
+        } else {
+            Presented::Bearer
+        };
+        match signet_token(state, token, ip, &how).await? {
             Some(caller) => Ok(VaultCaller(caller)),
             None => {
                 state.failures.fail(ip, now);
@@ -232,13 +239,13 @@ impl FromRequestParts<AppState> for VaultCaller {
     }
 }
 
-fn token_of(headers: &HeaderMap) -> Option<&str> {
+/// The token, and whether it came as `Authorization: DPoP` (a bound token
+/// must; RFC 9449 §7).
+fn token_of(headers: &HeaderMap) -> Option<(&str, bool)> {
     if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        return Some(t.trim()).filter(|t| !t.is_empty());
+        return Some((t.trim(), false)).filter(|(t, _)| !t.is_empty());
     }
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (kind, token) = value.split_once(' ')?;
-    kind.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    crate::oauth::dpop::authorization(headers)
 }
 
 impl VaultCaller {

@@ -426,7 +426,8 @@ async fn oauth_tokens_act_with_the_roles_in_the_store_once_the_scheme_is_on() {
     let challenge = api.call(Method::GET, "/accounts", None, None, None).await;
     assert_eq!(
         challenge.headers["www-authenticate"],
-        "Bearer realm=\"signet admin API\", Basic realm=\"signet admin API\""
+        "Bearer realm=\"signet admin API\", DPoP realm=\"signet admin API\", algs=\"ES256 EdDSA\", \
+         Basic realm=\"signet admin API\""
     );
 
     // Roles come from the store at request time, not from the token.

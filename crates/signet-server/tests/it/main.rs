@@ -18,6 +18,7 @@ mod cli;
 mod config_store;
 mod device;
 mod discovery;
+mod dpop;
 mod external_oauth;
 mod federation;
 mod identity_providers;

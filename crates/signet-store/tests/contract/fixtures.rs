@@ -93,6 +93,7 @@ pub fn grant(environment_id: &str, client_id: &str) -> Grant {
         amr: vec!["pwd".into(), "otp".into()],
         created_at: NOW,
         revoked_at: None,
+        jkt: None,
     }
 }
 

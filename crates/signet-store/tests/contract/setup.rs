@@ -150,7 +150,7 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
              checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)"
         }
     };
-    // Undo what came after sqlx: the fourth step's column, and the tables of the later ones.
+    // Undo what came after sqlx: the fourth step's column, and the tables and columns of the later ones.
     let later = [
         "DROP TABLE certificates",
         "DROP TABLE account_attributes",
@@ -163,6 +163,8 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
         "DROP TABLE mfa_generation",
         "DROP TABLE identity_providers",
         "DROP TABLE federated_links",
+        "DROP TABLE dpop_jtis",
+        "ALTER TABLE grants DROP COLUMN jkt",
     ];
     for sql in later.into_iter().chain([
         "DROP TABLE signet_migrations",

@@ -13,7 +13,31 @@ contracts!(
     racing_code_redemptions_have_one_winner,
     access_token_revoked_by_jti_or_grant,
     purge_expired_removes_only_expired_rows,
+    dpop_jtis_are_spent_once_and_families_keep_their_key,
 );
+
+async fn dpop_jtis_are_spent_once_and_families_keep_their_key(db: TestDb) {
+    let s = &db.store;
+    assert!(s.spend_dpop_jti("key-a", "j-1", NOW + 120).await.unwrap());
+    assert!(!s.spend_dpop_jti("key-a", "j-1", NOW + 120).await.unwrap(), "a jti is spent once");
+    assert!(s.spend_dpop_jti("key-b", "j-1", NOW + 120).await.unwrap(), "per key");
+    let (x, y) = tokio::join!(s.spend_dpop_jti("key-c", "j-2", NOW + 120), s.spend_dpop_jti("key-c", "j-2", NOW + 120));
+    assert!(x.unwrap() ^ y.unwrap(), "of two racing spends, one wins");
+    // Past their window, purged; a stale proof is refused before it gets here.
+    assert_eq!(s.purge_expired(NOW + 121).await.unwrap(), 3);
+    assert!(s.spend_dpop_jti("key-a", "j-1", NOW + 300).await.unwrap());
+
+    let env = new_environment(s, "customers").await;
+    let g = Grant { jkt: Some("key-a".into()), ..grant(&env.id, "client-a") };
+    let t = refresh(&g.id, NOW + 3600);
+    s.create_grant(&g, Some(&t)).await.unwrap();
+    assert_eq!(s.refresh_token_grant(&t.hash).await.unwrap().and_then(|g| g.jkt).as_deref(), Some("key-a"));
+    let next = refresh("ignored", NOW + 7200);
+    let Rotation::Rotated(rotated) = s.rotate_refresh(&t.hash, "client-a", &next, NOW).await.unwrap() else {
+        panic!("rotated")
+    };
+    assert_eq!(rotated.jkt.as_deref(), Some("key-a"), "the family keeps its key");
+}
 
 async fn refresh_rotation_then_reuse_revokes_family(db: TestDb) {
     let s = &db.store;

@@ -14,7 +14,7 @@ use crate::oauth::form::Params;
 use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token};
 use crate::state::AppState;
 
-pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -> Grant {
+pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
     let code = p.require("code")?;
     let redirect_uri = p.require("redirect_uri")?;
     let verifier = p.get("code_verifier");
@@ -45,7 +45,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         (None, None) => {}
     }
     let account = active_account(state, &issued.account_id).await?;
-    let grant = new_grant(state, env, app, &account.id, &issued.scope, issued.auth_time, &issued.amr)?;
+    let grant = new_grant(state, env, app, &account.id, &issued.scope, issued.auth_time, &issued.amr, jkt)?;
     let refresh = refresh_token(state, app, &grant.id)?;
     match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now).await? {
         CodeRedemption::Redeemed => {}
@@ -63,5 +63,5 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         amr: &issued.amr,
         custom: &custom,
     };
-    person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), issued.nonce.as_deref())
+    person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), issued.nonce.as_deref(), jkt)
 }

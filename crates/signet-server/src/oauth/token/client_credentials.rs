@@ -8,10 +8,10 @@ use super::Grant;
 use crate::error::OAuthError;
 use crate::oauth::Env;
 use crate::oauth::form::Params;
-use crate::oauth::issue::{Subject, access_token};
+use crate::oauth::issue::{Subject, access_token, token_type};
 use crate::state::AppState;
 
-pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -> Grant {
+pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
     let scopes = scope::narrow(p.get("scope"), &app.scopes).map_err(|e| match e {
         scope::ScopeError::Malformed => OAuthError::new(ErrorCode::InvalidScope, "malformed scope"),
         scope::ScopeError::NotAllowed(s) => {
@@ -22,8 +22,8 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
     let none = serde_json::Map::new();
     let subject = Subject { sub: &app.id, username: None, auth_time: None, amr: &[], custom: &none };
     Ok(TokenResponse {
-        access_token: access_token(state, env, app, &subject, &scope, None)?,
-        token_type: "Bearer".into(),
+        access_token: access_token(state, env, app, &subject, &scope, None, jkt)?,
+        token_type: token_type(jkt),
         expires_in: state.lifetimes().access_token_seconds,
         refresh_token: None,
         id_token: None,

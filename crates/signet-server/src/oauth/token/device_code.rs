@@ -12,7 +12,7 @@ use crate::oauth::form::Params;
 use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token};
 use crate::state::AppState;
 
-pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -> Grant {
+pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
     let device_code = p.require("device_code")?;
     let hash = sha256(device_code.as_bytes());
     let now = state.now();
@@ -40,7 +40,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         DeviceStatus::Consumed => Err(OAuthError::invalid_grant("the device code was already used")),
         DeviceStatus::Approved { account_id, auth_time, amr } => {
             let account = active_account(state, &account_id).await?;
-            let grant = new_grant(state, env, app, &account.id, &d.scope, auth_time, &amr)?;
+            let grant = new_grant(state, env, app, &account.id, &d.scope, auth_time, &amr, jkt)?;
             let refresh = refresh_token(state, app, &grant.id)?;
             if !state.store.consume_device(&hash, &grant, refresh.as_ref().map(|r| &r.1)).await? {
                 return Err(OAuthError::invalid_grant("the device code was already used"));
@@ -53,7 +53,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
                 amr: &amr,
                 custom: &custom,
             };
-            person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), None)
+            person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), None, jkt)
         }
     }
 }

@@ -15,6 +15,7 @@ use signet_proto::oauth::{ErrorCode, TokenResponse};
 
 use super::Env;
 use super::client_auth::authenticate;
+use super::dpop;
 use super::form::OAuthParams;
 use crate::error::OAuthError;
 use crate::net::ClientIp;
@@ -40,11 +41,13 @@ pub async fn token(
                 format!("this application may not use {}", grant.as_str()),
             ));
         }
+        let jkt = proof_key(&state, &env, &headers).await?;
+        let jkt = jkt.as_deref();
         let response = match grant {
-            GrantType::ClientCredentials => client_credentials::grant(&state, &env, &app, &p).await,
-            GrantType::RefreshToken => refresh::grant(&state, &env, &app, &p).await,
-            GrantType::AuthorizationCode => authorization_code::grant(&state, &env, &app, &p).await,
-            GrantType::DeviceCode => device_code::grant(&state, &env, &app, &p).await,
+            GrantType::ClientCredentials => client_credentials::grant(&state, &env, &app, &p, jkt).await,
+            GrantType::RefreshToken => refresh::grant(&state, &env, &app, &p, jkt).await,
+            GrantType::AuthorizationCode => authorization_code::grant(&state, &env, &app, &p, jkt).await,
+            GrantType::DeviceCode => device_code::grant(&state, &env, &app, &p, jkt).await,
         }?;
         state.metrics.grant(grant);
         Ok(response)
@@ -63,6 +66,18 @@ pub async fn token(
             }
             e.into_response()
         }
+    }
+}
+
+/// The key a valid DPoP proof with the request binds its tokens to, if
+/// there is a proof (RFC 9449 §5); a bad one is `invalid_dpop_proof`.
+async fn proof_key(state: &AppState, env: &super::Env, headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let refused = |e: dpop::Refused| OAuthError::new(ErrorCode::InvalidDpopProof, e.message());
+    let Some(proof) = dpop::header(headers).map_err(refused)? else { return Ok(None) };
+    let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::TOKEN);
+    match dpop::check(state, proof, "POST", &url, None).await? {
+        Ok(p) => Ok(Some(p.jkt)),
+        Err(e) => Err(refused(e)),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::oauth::form::Params;
 use crate::oauth::issue::{Subject, person_response, refresh_token};
 use crate::state::AppState;
 
-pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -> Grant {
+pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
     let presented = p.require("refresh_token")?;
     let now = state.now();
     let Some((next_secret, next)) = refresh_token(state, app, "")? else {
@@ -24,7 +24,24 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
             "this application may not refresh",
         ));
     };
-    let rotation = state.store.rotate_refresh(&sha256(presented.as_bytes()), &app.id, &next, now).await?;
+    let hash = sha256(presented.as_bytes());
+    // A family bound to a key refreshes only with a proof of it, checked
+    // before the token is spent, so a thief without the key spends nothing.
+    if let Some(bound) = state.store.refresh_token_grant(&hash).await?.and_then(|g| g.jkt) {
+        match jkt {
+            None => {
+                return Err(OAuthError::new(
+                    signet_proto::oauth::ErrorCode::InvalidDpopProof,
+                    "the refresh token is DPoP-bound: send a DPoP proof of its key",
+                ));
+            }
+            Some(k) if k != bound => {
+                return Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key"));
+            }
+            Some(_) => {}
+        }
+    }
+    let rotation = state.store.rotate_refresh(&hash, &app.id, &next, now).await?;
     let mut grant = match rotation {
         Rotation::Rotated(g) => g,
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
@@ -61,5 +78,5 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params) -
         amr: &grant.amr,
         custom: &custom,
     };
-    person_response(state, env, app, &subject, &grant, Some(next_secret), None)
+    person_response(state, env, app, &subject, &grant, Some(next_secret), None, jkt)
 }

@@ -1,0 +1,128 @@
+//! DPoP at signetd's endpoints (RFC 9449). At the token endpoint a valid
+//! proof binds the tokens issued to its key; at resources (userinfo, the
+//! admin API, the Vault-compatible API) a bound token must come as
+//! `Authorization: DPoP <token>` with a fresh proof of the same key, naming
+//! the request and the token (`ath`). Each proof's `jti` is spent once in
+//! the store, so a replay is refused on any instance.
+
+use axum::http::HeaderMap;
+use signet_core::dpop::{self, Expect, Proof, ProofError};
+use signet_core::token::AccessClaims;
+
+use crate::state::AppState;
+
+/// Why a proof, or a bound token's presentation, was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Proof(ProofError),
+    /// More than one `DPoP` header (RFC 9449 §4.3 check 1).
+    Several,
+    Replayed,
+    /// A bound token without `Authorization: DPoP` and a proof.
+    Unproven,
+    /// A proof of a key other than the token's.
+    OtherKey,
+    /// `Authorization: DPoP` with a token that is not bound.
+    Unbound,
+}
+
+impl Refused {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refused::Proof(e) => e.message(),
+            Refused::Several => "send one DPoP header",
+            Refused::Replayed => "the DPoP proof was used before; make a new one for each request",
+            Refused::Unproven => "the access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof",
+            Refused::OtherKey => "the DPoP proof is signed by a key other than the one the token is bound to",
+            Refused::Unbound => "the access token is not DPoP-bound: send it as Authorization: Bearer",
+        }
+    }
+
+    /// Whether the proof itself was at fault (`invalid_dpop_proof`) rather
+    /// than the token's presentation (`invalid_token`).
+    pub fn is_proof(self) -> bool {
+        matches!(self, Refused::Proof(_) | Refused::Several | Refused::Replayed)
+    }
+}
+
+/// The request's `DPoP` header, if it has one.
+pub fn header(headers: &HeaderMap) -> Result<Option<&str>, Refused> {
+    let mut all = headers.get_all("dpop").iter();
+    let Some(first) = all.next() else { return Ok(None) };
+    if all.next().is_some() {
+        return Err(Refused::Several);
+    }
+    first.to_str().map(|s| Some(s.trim())).map_err(|_| Refused::Proof(ProofError::Malformed))
+}
+
+/// Checks a proof for the request `method url` (and `access_token` at a
+/// resource), and spends its `jti`.
+pub async fn check(
+    state: &AppState,
+    proof: &str,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+) -> Result<Result<Proof, Refused>, signet_store::StoreError> {
+    let now = state.now();
+    let expect = Expect { method, url, now, access_token, nonce: None };
+    let proof = match dpop::check(proof, &expect) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(Refused::Proof(e))),
+    };
+    if !state.store.spend_dpop_jti(&proof.jkt, &proof.jti, proof.iat + dpop::REPLAY_WINDOW).await? {
+        return Ok(Err(Refused::Replayed));
+    }
+    Ok(Ok(proof))
+}
+
+/// How a token came to a resource.
+pub enum Presented<'a> {
+    Bearer,
+    Dpop { headers: &'a HeaderMap, method: &'a str, url: String },
+}
+
+/// Whether a verified token came as its binding requires: a bound token
+/// with a fresh proof of its key for this request, an unbound one as Bearer.
+pub async fn presented_as_bound(
+    state: &AppState,
+    claims: &AccessClaims,
+    token: &str,
+    how: &Presented<'_>,
+) -> Result<Result<(), Refused>, signet_store::StoreError> {
+    match (&claims.cnf, how) {
+        (None, Presented::Bearer) => Ok(Ok(())),
+        (None, Presented::Dpop { .. }) => Ok(Err(Refused::Unbound)),
+        (Some(_), Presented::Bearer) => Ok(Err(Refused::Unproven)),
+        (Some(cnf), Presented::Dpop { headers, method, url }) => {
+            let proof = match header(headers) {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(Err(Refused::Unproven)),
+                Err(e) => return Ok(Err(e)),
+            };
+            Ok(match check(state, proof, method, url, Some(token)).await? {
+                Ok(p) if p.jkt == cnf.jkt => Ok(()),
+                Ok(_) => Err(Refused::OtherKey),
+                Err(e) => Err(e),
+            })
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` or `Authorization: DPoP …`
+/// header, and whether it came as DPoP.
+pub fn authorization(headers: &HeaderMap) -> Option<(&str, bool)> {
+    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    let token = token.trim();
+    if token.is_empty() {
+        return None;
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some((token, false))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Some((token, true))
+    } else {
+        None
+    }
+}

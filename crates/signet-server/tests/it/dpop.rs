@@ -1,0 +1,256 @@
+//! DPoP (RFC 9449, issue 6): proofs at the token endpoint bind tokens to a
+//! key; bound tokens need a fresh proof of that key at userinfo, the admin
+//! API and the Vault-compatible API; every bad proof is refused and spends
+//! nothing.
+
+use serde_json::{Value, json};
+use signet_core::clock::Clock;
+use signet_core::model::{AppKind, GrantType};
+use signet_testkit::dpop::DpopKey;
+
+use crate::admin::basic;
+use crate::harness::*;
+
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&signet_core::crypto::b64url_decode(payload).unwrap()).unwrap()
+}
+
+struct Answer {
+    status: u16,
+    www_authenticate: String,
+    body: Value,
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let www_authenticate =
+        res.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let text = res.text().await.unwrap();
+    Answer { status, www_authenticate, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+}
+
+/// POST /token with these proofs (none, one, or several `DPoP` headers).
+async fn token(s: &Server, url: &str, form: &[(&str, &str)], client: Option<(&str, &str)>, proofs: &[&str]) -> Answer {
+    let mut req = s.http.post(url).form(form);
+    if let Some((id, secret)) = client {
+        req = req.basic_auth(id, Some(secret));
+    }
+    for p in proofs {
+        req = req.header("DPoP", *p);
+    }
+    send(req).await
+}
+
+async fn worker_tokens_are_bound_and_bad_proofs_refused(s: Server) {
+    let (id, secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], None).await;
+    let secret = secret.unwrap();
+    let client = Some((id.as_str(), secret.as_str()));
+    let url = s.url("/token");
+    let form = [("grant_type", "client_credentials")];
+    let key = DpopKey::new();
+    let now = s.clock.now();
+
+    // Unbound without a proof; bound with one.
+    let plain = token(&s, &url, &form, client, &[]).await;
+    assert_eq!((plain.status, plain.body["token_type"].as_str()), (200, Some("Bearer")), "{}", plain.body);
+    assert!(claims_of(plain.body["access_token"].as_str().unwrap()).get("cnf").is_none());
+    let proof = key.proof_at("POST", &url, None, now);
+    let bound = token(&s, &url, &form, client, &[&proof]).await;
+    assert_eq!((bound.status, bound.body["token_type"].as_str()), (200, Some("DPoP")), "{}", bound.body);
+    assert_eq!(claims_of(bound.body["access_token"].as_str().unwrap())["cnf"]["jkt"], key.jkt());
+
+    // The same proof again, here or on another instance: a replay.
+    let replay = token(&s, &url, &form, client, &[&proof]).await;
+    assert_eq!((replay.status, replay.body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{}", replay.body);
+    assert!(replay.body["error_description"].as_str().unwrap().contains("used before"));
+    let other = s.another_instance().await;
+    let elsewhere = key.proof_at("POST", &format!("{other}/token"), None, now);
+    assert_eq!(
+        token(&s, &format!("{other}/token"), &form, client, &[&elsewhere]).await.status,
+        400,
+        "htu names the public URL"
+    );
+    let fresh = key.proof_at("POST", &url, None, now);
+    assert_eq!(token(&s, &format!("{other}/token"), &form, client, &[&fresh]).await.status, 200);
+    assert_eq!(token(&s, &url, &form, client, &[&fresh]).await.status, 400, "spent on the other instance");
+
+    // Each bad proof: 400 invalid_dpop_proof, and the reason.
+    let stranger = DpopKey::new();
+    let mut private = key.jwk.clone();
+    private["d"] = json!("c2VjcmV0");
+    let claims = |htm: &str, htu: &str, iat: i64| json!({"jti": signet_core::crypto::random_id().unwrap(), "htm": htm, "htu": htu, "iat": iat});
+    let b64 = |v: Value| signet_core::crypto::b64url(v.to_string().as_bytes());
+    let cases: Vec<(String, &str)> = vec![
+        (key.proof_at("POST", &s.url("/revoke"), None, now), "htu"),
+        (key.proof_at("GET", &url, None, now), "htm"),
+        (key.proof_at("POST", &url, None, now - 120), "iat"),
+        (key.proof_at("POST", &url, None, now + 120), "iat"),
+        (key.sign(&private, &claims("POST", &url, now)), "private key"),
+        (stranger.sign(&key.jwk, &claims("POST", &url, now)), "signature"),
+        (
+            format!(
+                "{}.{}.",
+                b64(json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.jwk})),
+                b64(claims("POST", &url, now))
+            ),
+            "ES256 or EdDSA",
+        ),
+        ("garbage".into(), "not a JWT"),
+    ];
+    for (proof, reason) in &cases {
+        let a = token(&s, &url, &form, client, &[proof]).await;
+        assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{reason}: {}", a.body);
+        assert!(a.body["error_description"].as_str().unwrap().contains(reason), "{reason}: {}", a.body);
+        assert!(a.body.get("access_token").is_none());
+    }
+    let (p1, p2) = (key.proof_at("POST", &url, None, now), key.proof_at("POST", &url, None, now));
+    let two = token(&s, &url, &form, client, &[&p1, &p2]).await;
+    assert_eq!((two.status, two.body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{}", two.body);
+
+    // Discovery says which algorithms.
+    let d: Value = s.http.get(s.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
+}
+
+#[tokio::test]
+async fn worker_tokens_are_bound_on_sqlite() {
+    worker_tokens_are_bound_and_bad_proofs_refused(Server::start_on(Backend::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn worker_tokens_are_bound_on_postgres() {
+    worker_tokens_are_bound_and_bad_proofs_refused(Server::start_on(Backend::Postgres).await).await;
+}
+
+/// A person's tokens through the CLI's public client, bound to `key`.
+async fn bound_person_tokens(s: &Server, who: &TestAccount, key: &DpopKey) -> Value {
+    let (verifier, challenge) = pkce_pair();
+    let q = sign_on(s, &mut Browser::default(), "signet-cli", who, &challenge).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", CLI_REDIRECT),
+        ("client_id", "signet-cli"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let url = s.url("/token");
+    let a = token(s, &url, &form, None, &[&key.proof_at("POST", &url, None, s.clock.now())]).await;
+    assert_eq!((a.status, a.body["token_type"].as_str()), (200, Some("DPoP")), "{}", a.body);
+    a.body
+}
+
+async fn bound_tokens_need_proofs_at_resources(s: Server) {
+    let admin = s.account(true, true).await;
+    let key = DpopKey::new();
+    let tokens = bound_person_tokens(&s, &admin, &key).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let url = s.url("/token");
+
+    // The public client's refresh token is bound too: no proof, or another
+    // key's, spends nothing; a proof of its key refreshes.
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "signet-cli")];
+    let none = token(&s, &url, &form, None, &[]).await;
+    assert_eq!((none.status, none.body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{}", none.body);
+    let other = DpopKey::new();
+    let wrong = token(&s, &url, &form, None, &[&other.proof_at("POST", &url, None, s.clock.now())]).await;
+    assert_eq!((wrong.status, wrong.body["error"].as_str()), (400, Some("invalid_grant")), "{}", wrong.body);
+    let right = token(&s, &url, &form, None, &[&key.proof_at("POST", &url, None, s.clock.now())]).await;
+    assert_eq!((right.status, right.body["token_type"].as_str()), (200, Some("DPoP")), "{}", right.body);
+    assert_eq!(claims_of(right.body["access_token"].as_str().unwrap())["cnf"]["jkt"], key.jkt());
+
+    // userinfo: DPoP with a proof carrying ath; anything else is refused.
+    let userinfo = s.url("/userinfo");
+    let get = |scheme: &str, proof: Option<String>| {
+        let mut req = s.http.get(&userinfo).header("authorization", format!("{scheme} {access}"));
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        send(req)
+    };
+    let now = s.clock.now();
+    let good = key.proof_at("GET", &userinfo, Some(&access), now);
+    let ok = get("DPoP", Some(good.clone())).await;
+    assert_eq!((ok.status, ok.body["sub"].as_str()), (200, Some(admin.id.as_str())), "{}", ok.body);
+    let refusals = [
+        ("Bearer", None, "invalid_token"),
+        ("DPoP", None, "invalid_token"),
+        ("DPoP", Some(good), "invalid_dpop_proof"),
+        ("DPoP", Some(other.proof_at("GET", &userinfo, Some(&access), now)), "invalid_token"),
+        ("DPoP", Some(key.proof_at("GET", &userinfo, Some("another token"), now)), "invalid_dpop_proof"),
+        ("DPoP", Some(key.proof_at("POST", &userinfo, Some(&access), now)), "invalid_dpop_proof"),
+    ];
+    for (scheme, proof, error) in refusals {
+        let a = get(scheme, proof).await;
+        assert_eq!(a.status, 401, "{scheme} {error}: {}", a.body);
+        assert!(a.www_authenticate.starts_with("DPoP "), "{}", a.www_authenticate);
+        assert!(a.www_authenticate.contains(&format!("error=\"{error}\"")), "{}", a.www_authenticate);
+    }
+
+    // The Vault-compatible API: DPoP with a proof, else Vault's 403.
+    let vault = format!("{}/v1/identity/mfa/method", s.base);
+    let listed = format!("{vault}?list=true");
+    let list = send;
+    let as_dpop = list(
+        s.http
+            .get(&listed)
+            .header("authorization", format!("DPoP {access}"))
+            .header("DPoP", key.proof_at("GET", &vault, Some(&access), now)),
+    )
+    .await;
+    assert_eq!(as_dpop.status, 404, "an empty list, for an authenticated caller: {}", as_dpop.body);
+    assert_eq!(as_dpop.body, json!({"errors": []}));
+    for req in [
+        s.http.get(&listed).header("x-vault-token", &access),
+        s.http.get(&listed).header("authorization", format!("Bearer {access}")),
+        s.http.get(&listed).header("authorization", format!("DPoP {access}")),
+    ] {
+        let a = list(req).await;
+        assert_eq!((a.status, a.body.clone()), (403, json!({"errors": ["permission denied"]})));
+    }
+
+    // The admin API, once its OAuth scheme is on.
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let admin_api = format!("{}/admin-api/v1", s.base);
+    let on = send(
+        s.http
+            .put(format!("{admin_api}/settings/authentication"))
+            .header("authorization", &root)
+            .json(&json!({"schemes": ["native", "oauth"]})),
+    )
+    .await;
+    assert!(on.status < 300, "{}", on.body);
+    let me = format!("{admin_api}/accounts/{}", admin.username);
+    let read = send(
+        s.http
+            .get(&me)
+            .header("authorization", format!("DPoP {access}"))
+            .header("DPoP", key.proof_at("GET", &me, Some(&access), now)),
+    )
+    .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let as_bearer = send(s.http.get(&me).header("authorization", format!("Bearer {access}"))).await;
+    assert_eq!(as_bearer.status, 401, "{}", as_bearer.body);
+    assert!(as_bearer.www_authenticate.contains("DPoP realm"), "{}", as_bearer.www_authenticate);
+    assert!(as_bearer.www_authenticate.contains("error=\"invalid_token\""), "{}", as_bearer.www_authenticate);
+    let elsewhere = send(
+        s.http
+            .get(&me)
+            .header("authorization", format!("DPoP {access}"))
+            .header("DPoP", key.proof_at("GET", &format!("{admin_api}/accounts"), Some(&access), now)),
+    )
+    .await;
+    assert_eq!(elsewhere.status, 401, "a proof for another URL: {}", elsewhere.body);
+}
+
+#[tokio::test]
+async fn bound_tokens_need_proofs_on_sqlite() {
+    bound_tokens_need_proofs_at_resources(Server::start_on(Backend::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn bound_tokens_need_proofs_on_postgres() {
+    bound_tokens_need_proofs_at_resources(Server::start_on(Backend::Postgres).await).await;
+}
