@@ -111,6 +111,7 @@ async fn seed(store: &Store, env_id: &str, account_id: &str, n: usize) -> anyhow
                     created_at: now,
                     revoked_at: None,
                     jkt: None,
+                    session: None,
                 };
                 let token = random_token()?;
                 let refresh = RefreshToken {
@@ -199,6 +200,7 @@ fn rotate_and_sign(
                     created_at: row.get(9)?,
                     revoked_at: row.get(10)?,
                     jkt: None,
+                    session: None,
                 },
                 row.get::<_, Option<i64>>(0)?,
                 row.get::<_, i64>(1)?,

@@ -218,6 +218,42 @@ pub struct Grant {
     /// The DPoP key (RFC 7638 thumbprint) the family's refresh tokens are
     /// bound to, for a public client that proved one (RFC 9449 §5).
     pub jkt: Option<String>,
+    /// A key-bound session's terms, for a family that proved a DPoP key.
+    pub session: Option<SessionTerms>,
+}
+
+/// The terms of a key-bound session (issue 6, seed 004): its access tokens
+/// live `seconds` (chosen at sign-on, 5 to 60 minutes), and nothing of it,
+/// refreshes included, outlives `ends_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTerms {
+    pub seconds: i64,
+    pub ends_at: UnixTime,
+}
+
+/// How long a session may be refreshed after its sign-on.
+pub const SESSION_LIMIT: i64 = 24 * 3600;
+/// How long a session minted without a browser lasts, refreshes included.
+pub const MINTED_SESSION_LIMIT: i64 = 3600;
+/// The access token lifetimes a session may choose, in minutes; 60 unless chosen.
+pub const SESSION_MINUTES: std::ops::RangeInclusive<i64> = 5..=60;
+
+impl SessionTerms {
+    /// The terms of a session signed on at `auth_time`, with `minutes` chosen (or not).
+    pub fn signed_on(auth_time: UnixTime, minutes: Option<i64>) -> SessionTerms {
+        let minutes = minutes.unwrap_or(*SESSION_MINUTES.end());
+        SessionTerms { seconds: minutes * 60, ends_at: auth_time + SESSION_LIMIT }
+    }
+
+    /// How long an access token minted at `now` lives: its full lifetime,
+    /// cut short where the session ends.
+    pub fn lifetime_at(&self, now: UnixTime) -> i64 {
+        self.seconds.min(self.ends_at - now).max(0)
+    }
+
+    pub fn ended(&self, now: UnixTime) -> bool {
+        now >= self.ends_at
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

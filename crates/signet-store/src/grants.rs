@@ -6,7 +6,7 @@
 //! its whole family (RFC 9700 §4.14.2, RFC 6749 §4.1.2).
 
 use signet_core::clock::UnixTime;
-use signet_core::model::{AuthCode, Grant, RefreshToken};
+use signet_core::model::{AuthCode, Grant, RefreshToken, SessionTerms};
 
 use crate::db::{Row, Tx, query};
 use crate::{Result, Store, from_json, to_json};
@@ -23,14 +23,18 @@ fn grant(r: &Row) -> Result<Grant> {
         created_at: r.try_get("created_at")?,
         revoked_at: r.try_get("revoked_at")?,
         jkt: r.try_get("jkt")?,
+        session: match (r.try_get::<Option<i64>>("session_seconds")?, r.try_get::<Option<i64>>("session_ends")?) {
+            (Some(seconds), Some(ends_at)) => Some(SessionTerms { seconds, ends_at }),
+            _ => None,
+        },
     })
 }
 
-const GRANT_COLUMNS: &str =
-    "id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at, jkt";
+const GRANT_COLUMNS: &str = "id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at, jkt, session_seconds, \
+     session_ends";
 
 pub(crate) async fn insert_grant(conn: &mut Tx, g: &Grant) -> Result<()> {
-    query(format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+    query(format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
         .bind(&g.id)
         .bind(&g.environment_id)
         .bind(&g.client_id)
@@ -41,6 +45,8 @@ pub(crate) async fn insert_grant(conn: &mut Tx, g: &Grant) -> Result<()> {
         .bind(g.created_at)
         .bind(g.revoked_at)
         .bind(g.jkt.clone())
+        .bind(g.session.map(|t| t.seconds))
+        .bind(g.session.map(|t| t.ends_at))
         .execute(conn)
         .await?;
     Ok(())

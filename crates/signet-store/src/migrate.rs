@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_mfa"),
     migration!(9, "0009_identity_providers"),
     migration!(10, "0010_dpop"),
+    migration!(11, "0011_sessions"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

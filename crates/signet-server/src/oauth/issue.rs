@@ -2,12 +2,13 @@
 //! refresh tokens stored by hash.
 
 use signet_core::crypto::{random_id, random_token, sha256};
-use signet_core::model::{Application, Grant, GrantType, ID_TOKEN_TTL, RefreshToken};
+use signet_core::model::{Application, Grant, GrantType, ID_TOKEN_TTL, RefreshToken, SESSION_MINUTES, SessionTerms};
 use signet_core::secret::Secret;
 use signet_core::token::{AccessClaims, IdClaims};
 use signet_proto::oauth::TokenResponse;
 
 use super::Env;
+use super::form::Params;
 use crate::error::OAuthError;
 use crate::state::AppState;
 
@@ -39,6 +40,21 @@ pub fn audience(state: &AppState, env: &Env, app: &Application) -> Vec<String> {
     aud
 }
 
+/// How long an access token lives, and the DPoP key it is bound to.
+#[derive(Clone, Copy)]
+pub struct Terms<'a> {
+    pub lifetime: i64,
+    pub jkt: Option<&'a str>,
+}
+
+impl<'a> Terms<'a> {
+    /// The environment's lifetime, or a session's.
+    pub fn of(state: &AppState, session: Option<&SessionTerms>, jkt: Option<&'a str>) -> Terms<'a> {
+        let lifetime = session.map_or(state.lifetimes().access_token_seconds, |t| t.lifetime_at(state.now()));
+        Terms { lifetime, jkt }
+    }
+}
+
 pub fn access_token(
     state: &AppState,
     env: &Env,
@@ -46,14 +62,15 @@ pub fn access_token(
     subject: &Subject<'_>,
     scope: &str,
     grant_id: Option<&str>,
-    jkt: Option<&str>,
+    terms: Terms<'_>,
 ) -> Result<String, OAuthError> {
     let now = state.now();
+    let jkt = terms.jkt;
     let claims = AccessClaims {
         iss: state.issuer(env.id()),
         sub: subject.sub.to_owned(),
         aud: audience(state, env, app),
-        exp: now + state.lifetimes().access_token_seconds,
+        exp: now + terms.lifetime,
         iat: now,
         jti: random_id().map_err(OAuthError::internal)?,
         client_id: app.id.clone(),
@@ -93,11 +110,13 @@ pub fn id_token(
     env.signer.sign("JWT", &WithCustom { claims: &claims, custom: subject.custom }).map_err(OAuthError::internal)
 }
 
-/// A new refresh token for `grant_id`, if the application may refresh.
+/// A new refresh token for `grant_id`, if the application may refresh; a
+/// session's never outlives the session.
 pub fn refresh_token(
     state: &AppState,
     app: &Application,
     grant_id: &str,
+    session: Option<&SessionTerms>,
 ) -> Result<Option<(Secret<String>, RefreshToken)>, OAuthError> {
     if !app.allows(GrantType::RefreshToken) {
         return Ok(None);
@@ -106,7 +125,8 @@ pub fn refresh_token(
     let stored = RefreshToken {
         hash: sha256(token.expose().as_bytes()).to_vec(),
         grant_id: grant_id.to_owned(),
-        expires_at: state.now() + state.lifetimes().refresh_token_seconds,
+        expires_at: (state.now() + state.lifetimes().refresh_token_seconds)
+            .min(session.map_or(i64::MAX, |t| t.ends_at)),
         used_at: None,
     };
     Ok(Some((token, stored)))
@@ -142,7 +162,32 @@ pub fn new_grant(
         created_at: state.now(),
         revoked_at: None,
         jkt: jkt.filter(|_| app.secret_hash.is_none()).map(str::to_owned),
+        session: None,
     })
+}
+
+/// The terms of a session signed on at `auth_time`: a family that proved a
+/// DPoP key is a session, whose access token lifetime may be chosen with
+/// `session_expiration_in_minutes` (5 to 60; 60 unless chosen).
+pub fn session_terms(p: &Params, jkt: Option<&str>, auth_time: i64) -> Result<Option<SessionTerms>, OAuthError> {
+    let minutes = match p.get("session_expiration_in_minutes") {
+        None => None,
+        Some(m) => match m.parse::<i64>() {
+            Ok(m) if SESSION_MINUTES.contains(&m) => Some(m),
+            _ => {
+                return Err(OAuthError::invalid_request(
+                    "session_expiration_in_minutes: a whole number of minutes from 5 to 60",
+                ));
+            }
+        },
+    };
+    match (jkt, minutes) {
+        (Some(_), m) => Ok(Some(SessionTerms::signed_on(auth_time, m))),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "session_expiration_in_minutes is for key-bound sessions: send a DPoP proof",
+        )),
+        (None, None) => Ok(None),
+    }
 }
 
 pub fn has_scope(scope: &str, wanted: &str) -> bool {
@@ -162,12 +207,13 @@ pub fn person_response(
     nonce: Option<&str>,
     jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let access = access_token(state, env, app, subject, &grant.scope, Some(&grant.id), jkt)?;
+    let terms = Terms::of(state, grant.session.as_ref(), jkt);
+    let access = access_token(state, env, app, subject, &grant.scope, Some(&grant.id), terms)?;
     let id = if has_scope(&grant.scope, "openid") { Some(id_token(state, env, app, subject, nonce)?) } else { None };
     Ok(TokenResponse {
         access_token: access,
         token_type: token_type(jkt),
-        expires_in: state.lifetimes().access_token_seconds,
+        expires_in: terms.lifetime,
         refresh_token: refresh.map(|r| r.expose().clone()),
         id_token: id,
         scope: Some(grant.scope.clone()),

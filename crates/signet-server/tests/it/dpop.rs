@@ -254,3 +254,67 @@ async fn bound_tokens_need_proofs_on_sqlite() {
 async fn bound_tokens_need_proofs_on_postgres() {
     bound_tokens_need_proofs_at_resources(Server::start_on(Backend::Postgres).await).await;
 }
+
+/// A key-bound session chooses its access token lifetime when it signs on;
+/// each refresh gives a full new lifetime, until 24 hours after the sign-on.
+#[tokio::test]
+async fn sessions_refresh_until_their_limit() {
+    let s = Server::start().await;
+    let who = s.account(false, true).await;
+    let key = DpopKey::new();
+    let url = s.url("/token");
+    let (verifier, challenge) = pkce_pair();
+    let q = sign_on(&s, &mut Browser::default(), "signet-cli", &who, &challenge).await;
+    let signed_on = s.clock.now();
+    let code_form = |minutes: &'static str| {
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", CLI_REDIRECT),
+            ("client_id", "signet-cli"),
+            ("code_verifier", verifier.as_str()),
+            ("session_expiration_in_minutes", minutes),
+        ]
+    };
+    // Out of range, or without a key: refused before the code is spent.
+    for minutes in ["4", "61", "an hour", "15.5"] {
+        let a = token(&s, &url, &code_form(minutes), None, &[&key.proof_at("POST", &url, None, s.clock.now())]).await;
+        assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_request")), "{minutes}: {}", a.body);
+    }
+    let unbound = token(&s, &url, &code_form("15"), None, &[]).await;
+    assert_eq!((unbound.status, unbound.body["error"].as_str()), (400, Some("invalid_request")), "{}", unbound.body);
+    assert!(unbound.body["error_description"].as_str().unwrap().contains("DPoP"));
+
+    let first = token(&s, &url, &code_form("15"), None, &[&key.proof_at("POST", &url, None, s.clock.now())]).await;
+    assert_eq!((first.status, first.body["expires_in"].as_i64()), (200, Some(900)), "{}", first.body);
+    let at = claims_of(first.body["access_token"].as_str().unwrap());
+    assert_eq!(at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(), 900);
+
+    // Ten minutes on, a refresh gives a new full lifetime.
+    let mut refresh = first.body["refresh_token"].as_str().unwrap().to_owned();
+    s.clock.advance(600);
+    let second = refreshed(&s, &key, &refresh).await;
+    assert_eq!((second.status, second.body["expires_in"].as_i64()), (200, Some(900)), "{}", second.body);
+    let at = claims_of(second.body["access_token"].as_str().unwrap());
+    assert_eq!(at["exp"].as_i64().unwrap(), s.clock.now() + 900, "refresh extends the expiry");
+    assert_eq!(at["auth_time"].as_i64().unwrap(), signed_on, "the sign-on's time is kept");
+    refresh = second.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Five minutes before the limit: the token ends with the session.
+    s.clock.advance(signed_on + 24 * 3600 - 300 - s.clock.now());
+    let late = refreshed(&s, &key, &refresh).await;
+    assert_eq!((late.status, late.body["expires_in"].as_i64()), (200, Some(300)), "{}", late.body);
+    refresh = late.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Past it: refused, with what to do.
+    s.clock.advance(signed_on + 24 * 3600 - s.clock.now());
+    let over = refreshed(&s, &key, &refresh).await;
+    assert_eq!((over.status, over.body["error"].as_str()), (400, Some("invalid_grant")), "{}", over.body);
+    assert!(over.body["error_description"].as_str().unwrap().contains("24 hours"), "{}", over.body);
+}
+
+async fn refreshed(s: &Server, key: &DpopKey, refresh: &str) -> Answer {
+    let url = s.url("/token");
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "signet-cli")];
+    token(s, &url, &form, None, &[&key.proof_at("POST", &url, None, s.clock.now())]).await
+}

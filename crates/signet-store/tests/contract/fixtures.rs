@@ -94,6 +94,7 @@ pub fn grant(environment_id: &str, client_id: &str) -> Grant {
         created_at: NOW,
         revoked_at: None,
         jkt: None,
+        session: None,
     }
 }
 

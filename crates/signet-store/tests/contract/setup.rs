@@ -165,6 +165,8 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
         "DROP TABLE federated_links",
         "DROP TABLE dpop_jtis",
         "ALTER TABLE grants DROP COLUMN jkt",
+        "ALTER TABLE grants DROP COLUMN session_seconds",
+        "ALTER TABLE grants DROP COLUMN session_ends",
     ];
     for sql in later.into_iter().chain([
         "DROP TABLE signet_migrations",

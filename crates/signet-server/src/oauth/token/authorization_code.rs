@@ -11,7 +11,7 @@ use crate::error::OAuthError;
 use crate::metrics::Failure;
 use crate::oauth::Env;
 use crate::oauth::form::Params;
-use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token};
+use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token, session_terms};
 use crate::state::AppState;
 
 pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
@@ -45,8 +45,9 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         (None, None) => {}
     }
     let account = active_account(state, &issued.account_id).await?;
-    let grant = new_grant(state, env, app, &account.id, &issued.scope, issued.auth_time, &issued.amr, jkt)?;
-    let refresh = refresh_token(state, app, &grant.id)?;
+    let mut grant = new_grant(state, env, app, &account.id, &issued.scope, issued.auth_time, &issued.amr, jkt)?;
+    grant.session = session_terms(p, jkt, issued.auth_time)?;
+    let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
     match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now).await? {
         CodeRedemption::Redeemed => {}
         CodeRedemption::Replayed => {

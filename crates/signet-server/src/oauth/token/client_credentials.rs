@@ -8,7 +8,7 @@ use super::Grant;
 use crate::error::OAuthError;
 use crate::oauth::Env;
 use crate::oauth::form::Params;
-use crate::oauth::issue::{Subject, access_token, token_type};
+use crate::oauth::issue::{Subject, Terms, access_token, token_type};
 use crate::state::AppState;
 
 pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
@@ -22,7 +22,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     let none = serde_json::Map::new();
     let subject = Subject { sub: &app.id, username: None, auth_time: None, amr: &[], custom: &none };
     Ok(TokenResponse {
-        access_token: access_token(state, env, app, &subject, &scope, None, jkt)?,
+        access_token: access_token(state, env, app, &subject, &scope, None, Terms::of(state, None, jkt))?,
         token_type: token_type(jkt),
         expires_in: state.lifetimes().access_token_seconds,
         refresh_token: None,

@@ -9,7 +9,7 @@ use super::{Grant, active_account};
 use crate::error::OAuthError;
 use crate::oauth::Env;
 use crate::oauth::form::Params;
-use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token};
+use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token, session_terms};
 use crate::state::AppState;
 
 pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
@@ -40,8 +40,9 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         DeviceStatus::Consumed => Err(OAuthError::invalid_grant("the device code was already used")),
         DeviceStatus::Approved { account_id, auth_time, amr } => {
             let account = active_account(state, &account_id).await?;
-            let grant = new_grant(state, env, app, &account.id, &d.scope, auth_time, &amr, jkt)?;
-            let refresh = refresh_token(state, app, &grant.id)?;
+            let mut grant = new_grant(state, env, app, &account.id, &d.scope, auth_time, &amr, jkt)?;
+            grant.session = session_terms(p, jkt, auth_time)?;
+            let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
             if !state.store.consume_device(&hash, &grant, refresh.as_ref().map(|r| &r.1)).await? {
                 return Err(OAuthError::invalid_grant("the device code was already used"));
             }

@@ -18,16 +18,11 @@ use crate::state::AppState;
 pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
     let presented = p.require("refresh_token")?;
     let now = state.now();
-    let Some((next_secret, next)) = refresh_token(state, app, "")? else {
-        return Err(OAuthError::new(
-            signet_proto::oauth::ErrorCode::UnauthorizedClient,
-            "this application may not refresh",
-        ));
-    };
     let hash = sha256(presented.as_bytes());
+    let family = state.store.refresh_token_grant(&hash).await?;
     // A family bound to a key refreshes only with a proof of it, checked
     // before the token is spent, so a thief without the key spends nothing.
-    if let Some(bound) = state.store.refresh_token_grant(&hash).await?.and_then(|g| g.jkt) {
+    if let Some(bound) = family.as_ref().and_then(|g| g.jkt.as_deref()) {
         match jkt {
             None => {
                 return Err(OAuthError::new(
@@ -41,6 +36,20 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             Some(_) => {}
         }
     }
+    // A session is refreshed until its limit, never past it.
+    let session = family.as_ref().and_then(|g| g.session);
+    if session.is_some_and(|t| t.ended(now)) {
+        return Err(OAuthError::invalid_grant(
+            "the session has reached its limit (24 hours after signing on; 60 minutes for one minted without \
+             a browser): sign on again",
+        ));
+    }
+    let Some((next_secret, next)) = refresh_token(state, app, "", session.as_ref())? else {
+        return Err(OAuthError::new(
+            signet_proto::oauth::ErrorCode::UnauthorizedClient,
+            "this application may not refresh",
+        ));
+    };
     let rotation = state.store.rotate_refresh(&hash, &app.id, &next, now).await?;
     let mut grant = match rotation {
         Rotation::Rotated(g) => g,
