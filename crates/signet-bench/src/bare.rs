@@ -102,6 +102,7 @@ async fn token(State(bare): State<Arc<Bare>>, _form: Bytes) -> Response {
             refresh_token: None,
             id_token: None,
             scope: None,
+            issued_token_type: None,
         })
         .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

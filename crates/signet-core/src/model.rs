@@ -144,17 +144,28 @@ pub enum GrantType {
     ClientCredentials,
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// RFC 8693: a key-bound session minted without a browser (issue 6).
+    /// Never configured: an application that can sign a person on, or a
+    /// worker, may exchange what it holds.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] =
-        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::DeviceCode];
+    pub const ALL: [GrantType; 5] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::DeviceCode,
+        GrantType::TokenExchange,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
     pub fn parse(s: &str) -> Option<GrantType> {
@@ -164,6 +175,7 @@ impl GrantType {
     pub fn label(self) -> &'static str {
         match self {
             GrantType::DeviceCode => "device_code",
+            GrantType::TokenExchange => "token_exchange",
             other => other.as_str(),
         }
     }
@@ -195,7 +207,14 @@ impl Application {
     }
 
     pub fn allows(&self, grant: GrantType) -> bool {
-        self.grant_types.contains(&grant)
+        match grant {
+            GrantType::TokenExchange => {
+                [GrantType::AuthorizationCode, GrantType::DeviceCode, GrantType::ClientCredentials]
+                    .iter()
+                    .any(|g| self.grant_types.contains(g))
+            }
+            g => self.grant_types.contains(&g),
+        }
     }
 
     pub fn redirect_allowed(&self, uri: &str) -> bool {

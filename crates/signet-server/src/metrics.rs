@@ -104,7 +104,7 @@ struct RouteStats {
 #[derive(Default)]
 pub struct Metrics {
     routes: RwLock<HashMap<String, RouteStats>>,
-    grants: [AtomicU64; 4],
+    grants: [AtomicU64; GrantType::ALL.len()],
     failures: [AtomicU64; Failure::ALL.len()],
 }
 

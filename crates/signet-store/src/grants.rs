@@ -125,6 +125,24 @@ impl Store {
         Ok(())
     }
 
+    /// A family and its first refresh token, with the event of the sign-on
+    /// that made it (a token exchange), in one transaction.
+    pub async fn create_grant_recorded(
+        &self,
+        g: &Grant,
+        refresh: Option<&RefreshToken>,
+        ev: &signet_core::audit::AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        insert_grant(&mut tx, g).await?;
+        if let Some(t) = refresh {
+            insert_refresh(&mut tx, t).await?;
+        }
+        crate::audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>> {
         let row = query(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))
             .bind(id)

@@ -217,5 +217,6 @@ pub fn person_response(
         refresh_token: refresh.map(|r| r.expose().clone()),
         id_token: id,
         scope: Some(grant.scope.clone()),
+        issued_token_type: None,
     })
 }

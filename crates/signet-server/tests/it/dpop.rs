@@ -318,3 +318,145 @@ async fn refreshed(s: &Server, key: &DpopKey, refresh: &str) -> Answer {
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "signet-cli")];
     token(s, &url, &form, None, &[&key.proof_at("POST", &url, None, s.clock.now())]).await
 }
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// Exchanges `subject` (bound to `old`) for a session bound to `new`.
+async fn exchange(s: &Server, subject: &str, old: &DpopKey, new: &DpopKey, extra: &[(&str, &str)]) -> Answer {
+    let url = s.url("/token");
+    let now = s.clock.now();
+    let subject_proof = old.proof_at("POST", &url, Some(subject), now);
+    let mut form = vec![
+        ("grant_type", EXCHANGE),
+        ("client_id", "signet-cli"),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS),
+        ("subject_token_dpop", subject_proof.as_str()),
+    ];
+    form.extend_from_slice(extra);
+    token(s, &url, &form, None, &[&new.proof_at("POST", &url, None, now)]).await
+}
+
+async fn sessions_are_minted_without_a_browser(s: Server) {
+    let who = s.account(false, true).await;
+    let (a, b, c) = (DpopKey::new(), DpopKey::new(), DpopKey::new());
+    let first = bound_person_tokens(&s, &who, &a).await;
+    let subject = first["access_token"].as_str().unwrap();
+    let signed_on = claims_of(subject)["auth_time"].as_i64().unwrap();
+
+    s.clock.advance(300);
+    let minted = exchange(&s, subject, &a, &b, &[]).await;
+    assert_eq!(minted.status, 200, "{}", minted.body);
+    assert_eq!(
+        (minted.body["token_type"].as_str(), minted.body["issued_token_type"].as_str()),
+        (Some("DPoP"), Some(ACCESS))
+    );
+    let at = claims_of(minted.body["access_token"].as_str().unwrap());
+    assert_eq!(at["cnf"]["jkt"], b.jkt(), "bound to the new key");
+    assert_eq!((at["sub"].as_str(), at["auth_time"].as_i64()), (Some(who.id.as_str()), Some(signed_on)));
+    assert_eq!(minted.body["expires_in"], 3600);
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    let ev = events.iter().find(|e| e.event.action == "signon.exchange").expect("the exchange is recorded");
+    assert_eq!((ev.event.actor.id.as_str(), ev.event.actor.scheme.as_str()), (who.id.as_str(), "token-exchange"));
+
+    // Bad input: a clear error, nothing minted.
+    let url = s.url("/token");
+    let now = s.clock.now();
+    let plain = code_flow_tokens(&s, &who).await;
+    let bearer = plain["access_token"].as_str().unwrap();
+    let proof_by = |k: &DpopKey, t: &str| k.proof_at("POST", &url, Some(t), now);
+    let spent = proof_by(&a, subject);
+    let spend = [
+        ("grant_type", EXCHANGE),
+        ("client_id", "signet-cli"),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS),
+        ("subject_token_dpop", spent.as_str()),
+    ];
+    let used = token(&s, &url, &spend, None, &[&c.proof_at("POST", &url, None, now)]).await;
+    assert_eq!(used.status, 200, "a fresh proof of the old key: {}", used.body);
+    // The fields changed, whether the new key's proof is sent, and the error.
+    type Case<'a> = (Vec<(&'a str, String)>, bool, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec![("subject_token_dpop", proof_by(&b, subject))], true, "invalid_grant"),
+        (vec![("subject_token_dpop", spent.clone())], true, "invalid_dpop_proof"),
+        (vec![("subject_token_dpop", spent.clone())], false, "invalid_dpop_proof"),
+        (vec![], true, "invalid_dpop_proof"),
+        (
+            vec![("subject_token", bearer.to_owned()), ("subject_token_dpop", proof_by(&a, bearer))],
+            true,
+            "invalid_grant",
+        ),
+        (
+            vec![("subject_token", "not-a-token".into()), ("subject_token_dpop", proof_by(&a, "not-a-token"))],
+            true,
+            "invalid_grant",
+        ),
+        (vec![("subject_token_type", "urn:ietf:params:oauth:token-type:id_token".into())], true, "invalid_request"),
+    ];
+    for (fields, with_new_key, error) in cases {
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", EXCHANGE.into()),
+            ("client_id", "signet-cli".into()),
+            ("subject_token", subject.into()),
+            ("subject_token_type", ACCESS.into()),
+        ];
+        for (k, v) in &fields {
+            form.retain(|(f, _)| f != k);
+            form.push((k, v.clone()));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let new_proof = c.proof_at("POST", &url, None, now);
+        let proofs: Vec<&str> = if with_new_key { vec![&new_proof] } else { vec![] };
+        let refused = token(&s, &url, &form, None, &proofs).await;
+        assert_eq!(
+            (refused.status, refused.body["error"].as_str()),
+            (400, Some(error)),
+            "{fields:?}: {}",
+            refused.body
+        );
+    }
+    let exchanges = s.store().audit_events(0, 10_000).await.unwrap();
+    assert_eq!(exchanges.iter().filter(|e| e.event.action == "signon.exchange").count(), 2, "refusals mint nothing");
+
+    // A minted session lasts an hour in all: a chained exchange and
+    // refreshes stay within it.
+    let minted_refresh = minted.body["refresh_token"].as_str().unwrap().to_owned();
+    let minted_ends = at["iat"].as_i64().unwrap() + 3600;
+    s.clock.advance(1800);
+    let chained = exchange(&s, minted.body["access_token"].as_str().unwrap(), &b, &c, &[]).await;
+    assert_eq!(chained.status, 200, "{}", chained.body);
+    assert_eq!(chained.body["expires_in"].as_i64(), Some(minted_ends - s.clock.now()), "within the first hour");
+    s.clock.advance(minted_ends - 10 - s.clock.now());
+    let last = refreshed(&s, &b, &minted_refresh).await;
+    assert_eq!((last.status, last.body["expires_in"].as_i64()), (200, Some(10)), "{}", last.body);
+    s.clock.advance(10);
+    let over = refreshed(&s, &b, last.body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((over.status, over.body["error"].as_str()), (400, Some("invalid_grant")), "{}", over.body);
+
+    // A worker mints its own session from its credentials; a public client cannot.
+    let (id, secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], None).await;
+    let secret = secret.unwrap();
+    let now = s.clock.now();
+    let own = [("grant_type", EXCHANGE), ("session_expiration_in_minutes", "5")];
+    let w = token(&s, &url, &own, Some((&id, &secret)), &[&a.proof_at("POST", &url, None, now)]).await;
+    assert_eq!((w.status, w.body["expires_in"].as_i64()), (200, Some(300)), "{}", w.body);
+    assert!(w.body.get("refresh_token").is_none());
+    let public = [("grant_type", EXCHANGE), ("client_id", "signet-cli")];
+    let p = token(&s, &url, &public, None, &[&a.proof_at("POST", &url, None, now)]).await;
+    assert_eq!((p.status, p.body["error"].as_str()), (400, Some("invalid_request")), "{}", p.body);
+
+    let d: Value = s.http.get(s.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert!(d["grant_types_supported"].as_array().unwrap().contains(&json!(EXCHANGE)));
+}
+
+#[tokio::test]
+async fn sessions_are_minted_without_a_browser_on_sqlite() {
+    sessions_are_minted_without_a_browser(Server::start_on(Backend::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn sessions_are_minted_without_a_browser_on_postgres() {
+    sessions_are_minted_without_a_browser(Server::start_on(Backend::Postgres).await).await;
+}

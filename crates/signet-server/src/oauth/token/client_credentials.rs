@@ -28,5 +28,6 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         refresh_token: None,
         id_token: None,
         scope: (!scope.is_empty()).then_some(scope),
+        issued_token_type: None,
     })
 }

@@ -4,6 +4,7 @@
 mod authorization_code;
 mod client_credentials;
 mod device_code;
+mod exchange;
 mod refresh;
 
 use axum::Json;
@@ -48,6 +49,7 @@ pub async fn token(
             GrantType::RefreshToken => refresh::grant(&state, &env, &app, &p, jkt).await,
             GrantType::AuthorizationCode => authorization_code::grant(&state, &env, &app, &p, jkt).await,
             GrantType::DeviceCode => device_code::grant(&state, &env, &app, &p, jkt).await,
+            GrantType::TokenExchange => exchange::grant(&state, &env, &app, &p, jkt).await,
         }?;
         state.metrics.grant(grant);
         Ok(response)

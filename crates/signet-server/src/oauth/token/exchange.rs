@@ -1,0 +1,173 @@
+//! Token exchange (RFC 8693): a new key-bound session minted without a
+//! browser (issue 6, `signet session authenticate --no-browser`), from a
+//! credential the client already holds:
+//!
+//! - a session's DPoP-bound access token as `subject_token`, with a proof of
+//!   its key for this request in `subject_token_dpop`, exchanged by the
+//!   client it was issued to; or
+//! - a worker's own client credentials, with no `subject_token`.
+//!
+//! The request's `DPoP` proof names the new key. The new session keeps the
+//! original sign-on's `auth_time` and `amr`, and lasts at most 60 minutes in
+//! all, refreshes included, and never past the session it came from, so
+//! chained exchanges cannot outlive the first sign-on's limits. Each
+//! exchange is recorded as a sign-on.
+
+use signet_core::audit::{Actor, ActorKind, AuditEvent};
+use signet_core::model::{Application, GrantType, MINTED_SESSION_LIMIT, SessionTerms};
+use signet_core::scope;
+use signet_proto::oauth::{ErrorCode, TokenResponse};
+
+use super::{Grant, active_account};
+use crate::error::OAuthError;
+use crate::oauth::form::Params;
+use crate::oauth::issue::{Subject, Terms, access_token, new_grant, person_response, refresh_token, session_terms};
+use crate::oauth::{Env, bearer, dpop};
+use crate::state::AppState;
+
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
+    let Some(jkt) = jkt else {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "a token exchange mints a key-bound session: send a DPoP proof of the new key",
+        ));
+    };
+    if p.get("requested_token_type").is_some_and(|t| t != ACCESS_TOKEN_TYPE) {
+        return Err(OAuthError::invalid_request(format!("requested_token_type: only {ACCESS_TOKEN_TYPE}")));
+    }
+    let mut response = match p.get("subject_token") {
+        Some(subject) => person(state, env, app, p, jkt, subject).await?,
+        None => worker(state, env, app, p, jkt).await?,
+    };
+    response.issued_token_type = Some(ACCESS_TOKEN_TYPE.into());
+    Ok(response)
+}
+
+/// The terms of a session minted now, within `within` (the session it came from).
+fn minted(state: &AppState, p: &Params, jkt: &str, within: Option<SessionTerms>) -> Result<SessionTerms, OAuthError> {
+    let now = state.now();
+    let chosen = session_terms(p, Some(jkt), now)?.map_or(60 * 60, |t| t.seconds);
+    let ends_at = within.map_or(i64::MAX, |t| t.ends_at).min(now + MINTED_SESSION_LIMIT);
+    Ok(SessionTerms { seconds: chosen, ends_at })
+}
+
+fn recorded(actor: Actor, env: &Env, app: &Application, now: i64) -> Result<AuditEvent, OAuthError> {
+    let mut ev = AuditEvent::new(actor, "signon.exchange", Some(env.id()), &format!("client:{}", app.id), now)
+        .map_err(OAuthError::internal)?;
+    ev.outcome = Some("success".into());
+    ev.request_id = Some(crate::request_id());
+    Ok(ev)
+}
+
+async fn person(
+    state: &AppState,
+    env: &Env,
+    app: &Application,
+    p: &Params,
+    jkt: &str,
+    subject: &str,
+) -> Result<TokenResponse, OAuthError> {
+    if p.get("subject_token_type") != Some(ACCESS_TOKEN_TYPE) {
+        return Err(OAuthError::invalid_request(format!("subject_token_type: {ACCESS_TOKEN_TYPE}")));
+    }
+    let invalid = || OAuthError::invalid_grant("subject_token is not a live session of this application");
+    let claims = bearer::verify(state, env, subject).await?.map_err(|_| invalid())?;
+    let Some(cnf) = claims.cnf.as_ref() else {
+        return Err(OAuthError::invalid_grant("subject_token is not key-bound; only a session's token is exchanged"));
+    };
+    if claims.client_id != app.id {
+        return Err(invalid());
+    }
+    // Possession of the session's key, for this very request.
+    let Some(proof) = p.get("subject_token_dpop") else {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "subject_token_dpop: a DPoP proof of the subject token's key, with its ath, is required",
+        ));
+    };
+    let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::TOKEN);
+    match dpop::check(state, proof, "POST", &url, Some(subject)).await? {
+        Ok(p) if p.jkt == cnf.jkt => {}
+        Ok(_) => return Err(OAuthError::invalid_grant("subject_token_dpop is signed by another key")),
+        Err(e) => {
+            return Err(OAuthError::new(ErrorCode::InvalidDpopProof, format!("subject_token_dpop: {}", e.message())));
+        }
+    }
+    let parent = match claims.gid.as_deref() {
+        Some(gid) => state.store.grant(gid).await?.filter(|g| g.revoked_at.is_none()).ok_or_else(invalid)?,
+        None => return Err(invalid()),
+    };
+    let granted = scope::parse(&claims.scope).unwrap_or_default();
+    let scope = scope::narrow(p.get("scope"), &granted)
+        .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "a token exchange may not widen the scope"))?;
+    let scope = scope::join(&scope);
+    let account = active_account(state, &parent.account_id).await?;
+    let terms = minted(state, p, jkt, parent.session)?;
+    if terms.ended(state.now()) {
+        return Err(OAuthError::invalid_grant("the session has reached its limit: sign on again"));
+    }
+    let mut grant = new_grant(state, env, app, &account.id, &scope, parent.auth_time, &parent.amr, Some(jkt))?;
+    grant.session = Some(terms);
+    let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
+    let actor = Actor {
+        kind: ActorKind::Person,
+        id: account.id.clone(),
+        name: account.username.clone(),
+        scheme: "token-exchange".into(),
+        client_id: Some(app.id.clone()),
+    };
+    let ev = recorded(actor, env, app, state.now())?;
+    state.store.create_grant_recorded(&grant, refresh.as_ref().map(|r| &r.1), &ev).await?;
+    let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
+    let subject = Subject {
+        sub: &account.id,
+        username: Some(&account.username),
+        auth_time: Some(parent.auth_time),
+        amr: &parent.amr,
+        custom: &custom,
+    };
+    person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), None, Some(jkt))
+}
+
+/// A worker's session from its own credentials: no refresh, at most an hour.
+async fn worker(
+    state: &AppState,
+    env: &Env,
+    app: &Application,
+    p: &Params,
+    jkt: &str,
+) -> Result<TokenResponse, OAuthError> {
+    if app.secret_hash.is_none() || !app.allows(GrantType::ClientCredentials) {
+        return Err(OAuthError::invalid_request(
+            "subject_token is required: only a worker exchanges its own credentials",
+        ));
+    }
+    let scopes = scope::narrow(p.get("scope"), &app.scopes)
+        .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "the scope is malformed or not allowed"))?;
+    let scope = scope::join(&scopes);
+    let now = state.now();
+    let terms = minted(state, p, jkt, None)?;
+    let none = serde_json::Map::new();
+    let subject = Subject { sub: &app.id, username: None, auth_time: Some(now), amr: &[], custom: &none };
+    let lifetime = terms.lifetime_at(now);
+    let token = access_token(state, env, app, &subject, &scope, None, Terms { lifetime, jkt: Some(jkt) })?;
+    let actor = Actor {
+        kind: ActorKind::Application,
+        id: app.id.clone(),
+        name: app.name.clone(),
+        scheme: "token-exchange".into(),
+        client_id: Some(app.id.clone()),
+    };
+    state.store.record(&recorded(actor, env, app, now)?).await?;
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "DPoP".into(),
+        expires_in: lifetime,
+        refresh_token: None,
+        id_token: None,
+        scope: (!scope.is_empty()).then_some(scope),
+        issued_token_type: None,
+    })
+}
