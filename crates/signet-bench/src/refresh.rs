@@ -112,6 +112,7 @@ async fn seed(store: &Store, env_id: &str, account_id: &str, n: usize) -> anyhow
                     revoked_at: None,
                     jkt: None,
                     session: None,
+                    parent_id: None,
                 };
                 let token = random_token()?;
                 let refresh = RefreshToken {
@@ -201,6 +202,7 @@ fn rotate_and_sign(
                     revoked_at: row.get(10)?,
                     jkt: None,
                     session: None,
+                    parent_id: None,
                 },
                 row.get::<_, Option<i64>>(0)?,
                 row.get::<_, i64>(1)?,

@@ -167,7 +167,7 @@ pub fn check(proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
         return Err(ProofError::Url);
     }
     let iat = claims.get("iat").and_then(Value::as_i64).ok_or(ProofError::Stale)?;
-    if (iat - expect.now).abs() > IAT_WINDOW {
+    if iat.abs_diff(expect.now) > IAT_WINDOW.unsigned_abs() {
         return Err(ProofError::Stale);
     }
     if let Some(token) = expect.access_token
@@ -263,11 +263,24 @@ mod tests {
     }
 
     #[test]
-    fn the_rfc_7638_example_thumbprint() {
-        // RFC 7638 §3.1 uses an RSA key; this is the same construction for
-        // EC, checked against the thumbprint signetd's own keys use as kid.
+    fn the_rfc_8037_thumbprint() {
+        // RFC 8037 Appendix A.3: the Ed25519 key of A.2 and its RFC 7638 thumbprint.
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        assert_eq!(thumbprint(jwk.as_object().unwrap()).unwrap(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        // And the EC form, as signetd's own keys use it for their kid.
         let k = generate_es256_key().unwrap();
         assert_eq!(thumbprint(k.public_jwk.as_object().unwrap()).unwrap(), k.kid);
+    }
+
+    #[test]
+    fn an_iat_at_the_ends_of_time_is_stale_not_a_panic() {
+        let key = es256();
+        for iat in [i64::MIN, i64::MIN + 1_000, i64::MAX] {
+            let mut c = claims(1_000);
+            c["iat"] = json!(iat);
+            let p = proof(&key, "dpop+jwt", key.public.clone(), c);
+            assert_eq!(check(&p, &expect(1_000)), Err(ProofError::Stale), "{iat}");
+        }
     }
 
     #[test]

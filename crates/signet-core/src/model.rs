@@ -239,6 +239,9 @@ pub struct Grant {
     pub jkt: Option<String>,
     /// A key-bound session's terms, for a family that proved a DPoP key.
     pub session: Option<SessionTerms>,
+    /// The family a token exchange minted this one from: revoking that one
+    /// revokes this one too.
+    pub parent_id: Option<String>,
 }
 
 /// The terms of a key-bound session (issue 6, seed 004): its access tokens

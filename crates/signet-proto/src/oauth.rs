@@ -54,6 +54,12 @@ impl ErrorCode {
     }
 }
 
+/// The `cnf` of a DPoP-bound token (RFC 9449 §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
+}
+
 /// The RFC 6749 §5.2 error body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -103,6 +109,9 @@ pub struct DeviceAuthorizationResponse {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IntrospectionResponse {
     pub active: bool,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -27,28 +27,32 @@ fn grant(r: &Row) -> Result<Grant> {
             (Some(seconds), Some(ends_at)) => Some(SessionTerms { seconds, ends_at }),
             _ => None,
         },
+        parent_id: r.try_get("parent_id")?,
     })
 }
 
 const GRANT_COLUMNS: &str = "id, environment_id, client_id, account_id, scope, auth_time, amr, created_at, revoked_at, jkt, session_seconds, \
-     session_ends";
+     session_ends, parent_id";
 
 pub(crate) async fn insert_grant(conn: &mut Tx, g: &Grant) -> Result<()> {
-    query(format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
-        .bind(&g.id)
-        .bind(&g.environment_id)
-        .bind(&g.client_id)
-        .bind(&g.account_id)
-        .bind(&g.scope)
-        .bind(g.auth_time)
-        .bind(to_json(&g.amr))
-        .bind(g.created_at)
-        .bind(g.revoked_at)
-        .bind(g.jkt.clone())
-        .bind(g.session.map(|t| t.seconds))
-        .bind(g.session.map(|t| t.ends_at))
-        .execute(conn)
-        .await?;
+    query(format!(
+        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(&g.id)
+    .bind(&g.environment_id)
+    .bind(&g.client_id)
+    .bind(&g.account_id)
+    .bind(&g.scope)
+    .bind(g.auth_time)
+    .bind(to_json(&g.amr))
+    .bind(g.created_at)
+    .bind(g.revoked_at)
+    .bind(g.jkt.clone())
+    .bind(g.session.map(|t| t.seconds))
+    .bind(g.session.map(|t| t.ends_at))
+    .bind(g.parent_id.clone())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -63,12 +67,17 @@ pub(crate) async fn insert_refresh(conn: &mut Tx, t: &RefreshToken) -> Result<()
     Ok(())
 }
 
+/// Revokes a family and every family minted from it by token exchange.
 async fn revoke_family(conn: &mut Tx, grant_id: &str, now: UnixTime) -> Result<()> {
-    query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(grant_id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    query(
+        "WITH RECURSIVE family(id) AS (SELECT CAST($1 AS TEXT) \
+         UNION SELECT g.id FROM grants g JOIN family f ON g.parent_id = f.id) \
+         UPDATE grants SET revoked_at = $2 WHERE id IN (SELECT id FROM family) AND revoked_at IS NULL",
+    )
+    .bind(grant_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -98,7 +107,7 @@ pub(crate) async fn insert_code(conn: &mut Tx, c: &AuthCode) -> Result<()> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
     /// Spent and replaced; the family it belongs to.
-    Rotated(Grant),
+    Rotated(Box<Grant>),
     /// Already spent: the family has now been revoked.
     Reused { grant_id: String },
     /// Unknown, expired, revoked, or another client's.
@@ -200,7 +209,7 @@ impl Store {
         }
         insert_refresh(&mut tx, &RefreshToken { grant_id: g.id.clone(), ..next.clone() }).await?;
         tx.commit().await?;
-        Ok(Rotation::Rotated(g))
+        Ok(Rotation::Rotated(Box::new(g)))
     }
 
     pub async fn insert_auth_code(&self, c: &AuthCode) -> Result<()> {

@@ -163,6 +163,7 @@ pub fn new_grant(
         revoked_at: None,
         jkt: jkt.filter(|_| app.secret_hash.is_none()).map(str::to_owned),
         session: None,
+        parent_id: None,
     })
 }
 

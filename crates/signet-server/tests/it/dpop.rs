@@ -60,6 +60,11 @@ async fn worker_tokens_are_bound_and_bad_proofs_refused(s: Server) {
     let bound = token(&s, &url, &form, client, &[&proof]).await;
     assert_eq!((bound.status, bound.body["token_type"].as_str()), (200, Some("DPoP")), "{}", bound.body);
     assert_eq!(claims_of(bound.body["access_token"].as_str().unwrap())["cnf"]["jkt"], key.jkt());
+    // Introspection tells a resource server the token is bound, and to what.
+    let seen = s.introspect(bound.body["access_token"].as_str().unwrap(), (&id, &secret)).await;
+    assert_eq!((seen["token_type"].as_str(), seen["cnf"]["jkt"].as_str()), (Some("DPoP"), Some(key.jkt().as_str())));
+    let plain_seen = s.introspect(plain.body["access_token"].as_str().unwrap(), (&id, &secret)).await;
+    assert_eq!((plain_seen["token_type"].as_str(), plain_seen.get("cnf")), (Some("Bearer"), None));
 
     // The same proof again, here or on another instance: a replay.
     let replay = token(&s, &url, &form, client, &[&proof]).await;
@@ -394,6 +399,14 @@ async fn sessions_are_minted_without_a_browser(s: Server) {
             "invalid_grant",
         ),
         (vec![("subject_token_type", "urn:ietf:params:oauth:token-type:id_token".into())], true, "invalid_request"),
+        (
+            vec![
+                ("scope", "openid profile offline_access api:write".into()),
+                ("subject_token_dpop", proof_by(&a, subject)),
+            ],
+            true,
+            "invalid_scope",
+        ),
     ];
     for (fields, with_new_key, error) in cases {
         let mut form: Vec<(&str, String)> = vec![
@@ -417,6 +430,13 @@ async fn sessions_are_minted_without_a_browser(s: Server) {
             refused.body
         );
     }
+    let same_key = exchange(&s, subject, &a, &a, &[]).await;
+    assert_eq!(
+        (same_key.status, same_key.body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{}",
+        same_key.body
+    );
     let exchanges = s.store().audit_events(0, 10_000).await.unwrap();
     assert_eq!(exchanges.iter().filter(|e| e.event.action == "signon.exchange").count(), 2, "refusals mint nothing");
 
@@ -459,4 +479,26 @@ async fn sessions_are_minted_without_a_browser_on_sqlite() {
 #[tokio::test]
 async fn sessions_are_minted_without_a_browser_on_postgres() {
     sessions_are_minted_without_a_browser(Server::start_on(Backend::Postgres).await).await;
+}
+
+/// Revoking a session (its refresh token, as `signet session terminate`
+/// will) revokes the sessions minted from it.
+#[tokio::test]
+async fn revoking_a_session_revokes_what_was_minted_from_it() {
+    let s = Server::start().await;
+    let who = s.account(false, true).await;
+    let (a, b) = (DpopKey::new(), DpopKey::new());
+    let first = bound_person_tokens(&s, &who, &a).await;
+    let minted = exchange(&s, first["access_token"].as_str().unwrap(), &a, &b, &[]).await;
+    assert_eq!(minted.status, 200, "{}", minted.body);
+    let (status, _) = s
+        .post_form(
+            &s.url("/revoke"),
+            &[("token", first["refresh_token"].as_str().unwrap()), ("client_id", "signet-cli")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let refused = refreshed(&s, &b, minted.body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((refused.status, refused.body["error"].as_str()), (400, Some("invalid_grant")), "{}", refused.body);
 }

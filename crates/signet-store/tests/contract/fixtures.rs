@@ -95,6 +95,7 @@ pub fn grant(environment_id: &str, client_id: &str) -> Grant {
         revoked_at: None,
         jkt: None,
         session: None,
+        parent_id: None,
     }
 }
 

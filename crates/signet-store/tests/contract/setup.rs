@@ -167,6 +167,8 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
         "ALTER TABLE grants DROP COLUMN jkt",
         "ALTER TABLE grants DROP COLUMN session_seconds",
         "ALTER TABLE grants DROP COLUMN session_ends",
+        "DROP INDEX grants_parent",
+        "ALTER TABLE grants DROP COLUMN parent_id",
     ];
     for sql in later.into_iter().chain([
         "DROP TABLE signet_migrations",

@@ -50,7 +50,10 @@ async fn refresh_rotation_then_reuse_revokes_family(db: TestDb) {
 
     // The store files the new token under the spent token's family.
     let t2 = refresh("ignored", NOW + 7200);
-    assert_eq!(s.rotate_refresh(&t1.hash, "client-a", &t2, NOW + 10).await.unwrap(), Rotation::Rotated(g.clone()));
+    assert_eq!(
+        s.rotate_refresh(&t1.hash, "client-a", &t2, NOW + 10).await.unwrap(),
+        Rotation::Rotated(Box::new(g.clone()))
+    );
     assert_eq!(s.refresh_token_grant(&t2.hash).await.unwrap(), Some(g.clone()));
     assert!(!s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
 
@@ -89,13 +92,16 @@ async fn refresh_from_wrong_client_is_invalid_and_not_spent(db: TestDb) {
     assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, None);
 
     let t2 = refresh(&g.id, NOW + 7200);
-    assert_eq!(s.rotate_refresh(&t1.hash, "client-a", &t2, NOW + 1).await.unwrap(), Rotation::Rotated(g.clone()));
+    assert_eq!(
+        s.rotate_refresh(&t1.hash, "client-a", &t2, NOW + 1).await.unwrap(),
+        Rotation::Rotated(Box::new(g.clone()))
+    );
 
     // Another client presenting a spent token does not revoke the owner's family.
     assert_eq!(s.rotate_refresh(&t1.hash, "client-b", &stolen, NOW + 2).await.unwrap(), Rotation::Invalid);
     assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, None);
     let t3 = refresh(&g.id, NOW + 7200);
-    assert_eq!(s.rotate_refresh(&t2.hash, "client-a", &t3, NOW + 3).await.unwrap(), Rotation::Rotated(g));
+    assert_eq!(s.rotate_refresh(&t2.hash, "client-a", &t3, NOW + 3).await.unwrap(), Rotation::Rotated(Box::new(g)));
 }
 
 async fn expired_or_revoked_refresh_is_invalid(db: TestDb) {

@@ -45,12 +45,14 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     Ok(response)
 }
 
-/// The terms of a session minted now, within `within` (the session it came from).
+/// The terms of a session minted now, within `within` (the session it came
+/// from): never longer-lived tokens, never a later end, and an hour at most.
 fn minted(state: &AppState, p: &Params, jkt: &str, within: Option<SessionTerms>) -> Result<SessionTerms, OAuthError> {
     let now = state.now();
     let chosen = session_terms(p, Some(jkt), now)?.map_or(60 * 60, |t| t.seconds);
+    let seconds = within.map_or(chosen, |t| chosen.min(t.seconds));
     let ends_at = within.map_or(i64::MAX, |t| t.ends_at).min(now + MINTED_SESSION_LIMIT);
-    Ok(SessionTerms { seconds: chosen, ends_at })
+    Ok(SessionTerms { seconds, ends_at })
 }
 
 fn recorded(actor: Actor, env: &Env, app: &Application, now: i64) -> Result<AuditEvent, OAuthError> {
@@ -88,6 +90,9 @@ async fn person(
         ));
     };
     let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::TOKEN);
+    if jkt == cnf.jkt {
+        return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "the new session needs a new key"));
+    }
     match dpop::check(state, proof, "POST", &url, Some(subject)).await? {
         Ok(p) if p.jkt == cnf.jkt => {}
         Ok(_) => return Err(OAuthError::invalid_grant("subject_token_dpop is signed by another key")),
@@ -104,12 +109,16 @@ async fn person(
         .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "a token exchange may not widen the scope"))?;
     let scope = scope::join(&scope);
     let account = active_account(state, &parent.account_id).await?;
-    let terms = minted(state, p, jkt, parent.session)?;
+    // A bound family signed on without choosing a session still ends 24
+    // hours after its sign-on, for whatever is minted from it.
+    let within = parent.session.unwrap_or(SessionTerms::signed_on(parent.auth_time, None));
+    let terms = minted(state, p, jkt, Some(within))?;
     if terms.ended(state.now()) {
         return Err(OAuthError::invalid_grant("the session has reached its limit: sign on again"));
     }
     let mut grant = new_grant(state, env, app, &account.id, &scope, parent.auth_time, &parent.amr, Some(jkt))?;
     grant.session = Some(terms);
+    grant.parent_id = Some(parent.id.clone());
     let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
     let actor = Actor {
         kind: ActorKind::Person,

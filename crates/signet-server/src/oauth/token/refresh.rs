@@ -21,7 +21,14 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     let hash = sha256(presented.as_bytes());
     let family = state.store.refresh_token_grant(&hash).await?;
     // A family bound to a key refreshes only with a proof of it, checked
-    // before the token is spent, so a thief without the key spends nothing.
+    // before the token is spent, so a thief without the key spends nothing;
+    // a session stays key-bound, whatever key a confidential client uses.
+    if jkt.is_none() && family.as_ref().is_some_and(|g| g.session.is_some()) {
+        return Err(OAuthError::new(
+            signet_proto::oauth::ErrorCode::InvalidDpopProof,
+            "the refresh token is a key-bound session's: send a DPoP proof",
+        ));
+    }
     if let Some(bound) = family.as_ref().and_then(|g| g.jkt.as_deref()) {
         match jkt {
             None => {
@@ -52,7 +59,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     };
     let rotation = state.store.rotate_refresh(&hash, &app.id, &next, now).await?;
     let mut grant = match rotation {
-        Rotation::Rotated(g) => g,
+        Rotation::Rotated(g) => *g,
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
         Rotation::Reused { grant_id } => {
             state.metrics.failure(Failure::RefreshReuse);
