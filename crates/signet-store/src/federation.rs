@@ -189,20 +189,25 @@ fn link(r: &Row) -> Result<FederatedLink> {
 
 const LINK_COLUMNS: &str = "issuer, subject, account_id, provider_id, created_at";
 
+async fn insert_link(tx: &mut Tx, l: &FederatedLink) -> Result<()> {
+    query(format!("INSERT INTO federated_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+        .bind(&l.issuer)
+        .bind(&l.subject)
+        .bind(&l.account_id)
+        .bind(&l.provider_id)
+        .bind(l.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("link of that subject"))?;
+    Ok(())
+}
+
 impl Store {
     /// `Conflict` when that upstream person is linked already. The events
     /// (the link, and a sign-on it is part of) are recorded with it.
     pub async fn insert_federated_link(&self, l: &FederatedLink, events: &[AuditEvent]) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        query(format!("INSERT INTO federated_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
-            .bind(&l.issuer)
-            .bind(&l.subject)
-            .bind(&l.account_id)
-            .bind(&l.provider_id)
-            .bind(l.created_at)
-            .execute(&mut tx)
-            .await
-            .map_err(conflict("link of that subject"))?;
+        insert_link(&mut tx, l).await?;
         for ev in events {
             audit::append(&mut tx, ev).await?;
         }
@@ -215,15 +220,7 @@ impl Store {
     pub async fn insert_federated_account(&self, a: &Account, l: &FederatedLink, events: &[AuditEvent]) -> Result<()> {
         let mut tx = self.db.begin().await?;
         crate::accounts::insert(&mut tx, a).await?;
-        query(format!("INSERT INTO federated_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
-            .bind(&l.issuer)
-            .bind(&l.subject)
-            .bind(&l.account_id)
-            .bind(&l.provider_id)
-            .bind(l.created_at)
-            .execute(&mut tx)
-            .await
-            .map_err(conflict("link of that subject"))?;
+        insert_link(&mut tx, l).await?;
         for ev in events {
             audit::append(&mut tx, ev).await?;
         }

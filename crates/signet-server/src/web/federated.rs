@@ -46,7 +46,7 @@ use signet_core::login::{self, Step, verifier_purpose};
 use signet_core::model::{ADMINISTRATORS, Account};
 use signet_store::{FederatedLink, LoginFlow, StoreError};
 
-use super::signon::{StepResult, event, holds, load, new_enrolment_secret, proceed};
+use super::signon::{StepResult, event, holds, new_enrolment_secret, posted, proceed};
 use super::{PageEnv, PageParams, esc, page, see_other};
 use crate::fetch::Call;
 use crate::keyring::EnvKeys;
@@ -300,17 +300,10 @@ pub async fn start(
     headers: HeaderMap,
     PageParams(p): PageParams,
 ) -> Response {
-    let flow = match load(&state, &env, &flow_id, &headers).await {
+    let flow = match posted(&state, &env, &flow_id, &headers, &p).await {
         Ok(f) => f,
         Err(res) => return res,
     };
-    if !constant_time_eq(p.get("csrf").unwrap_or_default().as_bytes(), flow.csrf.as_bytes()) {
-        return super::error_page(
-            StatusCode::FORBIDDEN,
-            "Sign-on refused",
-            "The form was not sent from this sign-on page. Start again.",
-        );
-    }
     let here = signon_url(&state.issuer(&env.environment.id), &flow.id);
     if !matches!(flow.step, Step::Password | Step::Federating { .. }) {
         return see_other(&here);

@@ -29,12 +29,7 @@ use crate::state::AppState;
 const WRONG_PASSWORD: &str = "Incorrect username or password.";
 const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try again.";
 
-pub(super) async fn load(
-    state: &AppState,
-    env: &EnvKeys,
-    flow_id: &str,
-    headers: &HeaderMap,
-) -> Result<LoginFlow, Response> {
+async fn load(state: &AppState, env: &EnvKeys, flow_id: &str, headers: &HeaderMap) -> Result<LoginFlow, Response> {
     let gone = || {
         error_page(
             StatusCode::BAD_REQUEST,
@@ -49,6 +44,25 @@ pub(super) async fn load(
     };
     if !holds(headers, &flow) {
         return Err(gone());
+    }
+    Ok(flow)
+}
+
+/// The flow a form was posted to: live, this browser's, and the form its own (CSRF).
+pub(super) async fn posted(
+    state: &AppState,
+    env: &EnvKeys,
+    flow_id: &str,
+    headers: &HeaderMap,
+    p: &super::Params,
+) -> Result<LoginFlow, Response> {
+    let flow = load(state, env, flow_id, headers).await?;
+    if !constant_time_eq(p.get("csrf").unwrap_or_default().as_bytes(), flow.csrf.as_bytes()) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Sign-on refused",
+            "The form was not sent from this sign-on page. Start again.",
+        ));
     }
     Ok(flow)
 }
@@ -79,17 +93,10 @@ pub async fn submit(
     headers: HeaderMap,
     PageParams(p): PageParams,
 ) -> Response {
-    let flow = match load(&state, &env, &flow_id, &headers).await {
+    let flow = match posted(&state, &env, &flow_id, &headers, &p).await {
         Ok(f) => f,
         Err(res) => return res,
     };
-    if !constant_time_eq(p.get("csrf").unwrap_or_default().as_bytes(), flow.csrf.as_bytes()) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Sign-on refused",
-            "The form was not sent from this sign-on page. Start again.",
-        );
-    }
     let now = state.now();
     if let Some(wait) = state.failures.blocked(ip, now) {
         state.metrics.failure(Failure::RateLimited);
