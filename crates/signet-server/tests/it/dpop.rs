@@ -72,14 +72,14 @@ async fn worker_tokens_are_bound_and_bad_proofs_refused(s: Server) {
     assert!(replay.body["error_description"].as_str().unwrap().contains("used before"));
     let other = s.another_instance().await;
     let elsewhere = key.proof_at("POST", &format!("{other}/token"), None, now);
-    assert_eq!(
-        token(&s, &format!("{other}/token"), &form, client, &[&elsewhere]).await.status,
-        400,
-        "htu names the public URL"
-    );
+    let wrong_htu = token(&s, &format!("{other}/token"), &form, client, &[&elsewhere]).await;
+    assert_eq!(wrong_htu.status, 400, "htu names the public URL: {}", wrong_htu.body);
+    assert!(wrong_htu.body["error_description"].as_str().unwrap().contains("htu"), "{}", wrong_htu.body);
     let fresh = key.proof_at("POST", &url, None, now);
     assert_eq!(token(&s, &format!("{other}/token"), &form, client, &[&fresh]).await.status, 200);
-    assert_eq!(token(&s, &url, &form, client, &[&fresh]).await.status, 400, "spent on the other instance");
+    let spent = token(&s, &url, &form, client, &[&fresh]).await;
+    assert_eq!(spent.status, 400, "spent on the other instance: {}", spent.body);
+    assert!(spent.body["error_description"].as_str().unwrap().contains("used before"), "{}", spent.body);
 
     // Each bad proof: 400 invalid_dpop_proof, and the reason.
     let stranger = DpopKey::new();
@@ -248,6 +248,7 @@ async fn bound_tokens_need_proofs_at_resources(s: Server) {
     )
     .await;
     assert_eq!(elsewhere.status, 401, "a proof for another URL: {}", elsewhere.body);
+    assert!(elsewhere.www_authenticate.contains("error=\"invalid_token\""), "{}", elsewhere.www_authenticate);
 }
 
 #[tokio::test]
