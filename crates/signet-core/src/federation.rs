@@ -187,10 +187,13 @@ pub fn check_id_token(
         _ => {}
     }
     let number = |name: &str| claims.get(name).and_then(Value::as_i64);
-    if number("exp").is_none_or(|exp| exp + EXTERNAL_LEEWAY <= now) {
+    // Saturating: a provider's numbers are not trusted to stay in range.
+    if number("exp").is_none_or(|exp| exp.saturating_add(EXTERNAL_LEEWAY) <= now) {
         return Err(IdTokenFault::Expired);
     }
-    if number("iat").is_none_or(|iat| iat - EXTERNAL_LEEWAY > now || iat + MAX_ID_TOKEN_AGE < now) {
+    if number("iat")
+        .is_none_or(|iat| iat.saturating_sub(EXTERNAL_LEEWAY) > now || iat.saturating_add(MAX_ID_TOKEN_AGE) < now)
+    {
         return Err(IdTokenFault::IssuedAt);
     }
     let nonce_ok = text("nonce").is_some_and(|n| crate::crypto::constant_time_eq(n.as_bytes(), nonce.as_bytes()));
@@ -295,6 +298,12 @@ mod tests {
         let up = check(claims(|c| drop(c.remove("email_verified")))).unwrap();
         assert_eq!((up.username(), up.display()), (None, "root"), "preferred_username is shown, never a name");
         assert!(check_id_token(&claims(|_| {}), "https://sso.acme.test", "signet", "", 950).is_err(), "no nonce sent");
+        for extreme in [i64::MIN, i64::MAX] {
+            let c = claims(|c| drop(c.insert("iat".into(), extreme.into())));
+            assert_eq!(check(c), Err(IdTokenFault::IssuedAt), "{extreme}");
+            let c = claims(|c| drop(c.insert("exp".into(), extreme.into())));
+            assert!(check(c).is_ok() == (extreme == i64::MAX), "{extreme}");
+        }
     }
 
     #[test]

@@ -228,8 +228,8 @@ pub fn external_claims_ok(
 ) -> bool {
     let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
     claims.get("iss").and_then(serde_json::Value::as_str) == Some(issuer)
-        && number("exp").is_some_and(|exp| exp + EXTERNAL_LEEWAY > now)
-        && number("nbf").is_none_or(|nbf| nbf - EXTERNAL_LEEWAY <= now)
+        && number("exp").is_some_and(|exp| exp.saturating_add(EXTERNAL_LEEWAY) > now)
+        && number("nbf").is_none_or(|nbf| nbf.saturating_sub(EXTERNAL_LEEWAY) <= now)
         && audience_contains(claims, audience)
 }
 
