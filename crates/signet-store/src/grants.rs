@@ -112,6 +112,9 @@ pub enum Rotation {
     Reused { grant_id: String },
     /// Unknown, expired, revoked, or another client's.
     Invalid,
+    /// Live, but its family's terms refused this presentation (a DPoP
+    /// binding or a session's end, as the caller judged): nothing was spent.
+    Refused(Box<Grant>),
 }
 
 /// The outcome of presenting an authorization code.
@@ -173,6 +176,22 @@ impl Store {
         next: &RefreshToken,
         now: UnixTime,
     ) -> Result<Rotation> {
+        self.rotate_refresh_if(hash, client_id, next, now, |_| true).await
+    }
+
+    /// `rotate_refresh`, when `admit` accepts the token's family. It is asked
+    /// before anything is spent, on the row the rotation reads, so a
+    /// presentation it refuses (a DPoP-bound family without a proof of its
+    /// key) neither spends the token nor counts as its reuse. The new token
+    /// never outlives the family's session.
+    pub async fn rotate_refresh_if(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        next: &RefreshToken,
+        now: UnixTime,
+        admit: impl FnOnce(&Grant) -> bool,
+    ) -> Result<Rotation> {
         let cols = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ");
         let mut tx = self.db.begin().await?;
         let row = query(format!(
@@ -188,6 +207,9 @@ impl Store {
         let expires_at: i64 = row.try_get("token_expires_at")?;
         if g.client_id != client_id {
             return Ok(Rotation::Invalid);
+        }
+        if !admit(&g) {
+            return Ok(Rotation::Refused(Box::new(g)));
         }
         if used.is_some() {
             revoke_family(&mut tx, &g.id, now).await?;
@@ -207,7 +229,8 @@ impl Store {
             tx.commit().await?;
             return Ok(Rotation::Reused { grant_id: g.id });
         }
-        insert_refresh(&mut tx, &RefreshToken { grant_id: g.id.clone(), ..next.clone() }).await?;
+        let expires_at = next.expires_at.min(g.session.map_or(UnixTime::MAX, |t| t.ends_at));
+        insert_refresh(&mut tx, &RefreshToken { grant_id: g.id.clone(), expires_at, ..next.clone() }).await?;
         tx.commit().await?;
         Ok(Rotation::Rotated(Box::new(g)))
     }

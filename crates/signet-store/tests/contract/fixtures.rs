@@ -11,7 +11,7 @@ pub use signet_core::crypto::{Kek, random_bytes, random_id, sha256};
 pub use signet_core::login::{AuthorizeRequest, Purpose, Step};
 pub use signet_core::model::{
     Account, AppKind, Application, AuthCode, CLI_REDIRECT_URI, DeviceAuthorization, DeviceStatus, Environment, Grant,
-    GrantType, LockoutPolicy, RefreshToken, certificate_key_purpose, signing_key_purpose, totp_purpose,
+    GrantType, LockoutPolicy, RefreshToken, SessionTerms, certificate_key_purpose, signing_key_purpose, totp_purpose,
 };
 pub use signet_proto::roles::Role;
 pub use signet_store::{

@@ -37,6 +37,19 @@ async fn dpop_jtis_are_spent_once_and_families_keep_their_key(db: TestDb) {
         panic!("rotated")
     };
     assert_eq!(rotated.jkt.as_deref(), Some("key-a"), "the family keeps its key");
+
+    // A family whose terms refuse the presentation: nothing spent, no reuse.
+    let session = SessionTerms { seconds: 900, ends_at: NOW + 1_000 };
+    let g = Grant { session: Some(session), ..grant(&env.id, "client-a") };
+    let t = refresh(&g.id, NOW + 3600);
+    s.create_grant(&g, Some(&t)).await.unwrap();
+    let next = refresh("ignored", NOW + 30 * 86_400);
+    let refused = s.rotate_refresh_if(&t.hash, "client-a", &next, NOW, |_| false).await.unwrap();
+    assert!(matches!(refused, Rotation::Refused(_)));
+    assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, None);
+    assert!(matches!(s.rotate_refresh(&t.hash, "client-a", &next, NOW).await.unwrap(), Rotation::Rotated(_)));
+    let kept = s.live_refresh_token(&next.hash, NOW).await.unwrap().unwrap().0;
+    assert_eq!(kept.expires_at, NOW + 1_000, "a session's refresh token ends with it");
 }
 
 async fn refresh_rotation_then_reuse_revokes_family(db: TestDb) {

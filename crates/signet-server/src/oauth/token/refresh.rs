@@ -19,48 +19,22 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     let presented = p.require("refresh_token")?;
     let now = state.now();
     let hash = sha256(presented.as_bytes());
-    let family = state.store.refresh_token_grant(&hash).await?;
-    // A family bound to a key refreshes only with a proof of it, checked
-    // before the token is spent, so a thief without the key spends nothing;
-    // a session stays key-bound, whatever key a confidential client uses.
-    if jkt.is_none() && family.as_ref().is_some_and(|g| g.session.is_some()) {
-        return Err(OAuthError::new(
-            signet_proto::oauth::ErrorCode::InvalidDpopProof,
-            "the refresh token is a key-bound session's: send a DPoP proof",
-        ));
-    }
-    if let Some(bound) = family.as_ref().and_then(|g| g.jkt.as_deref()) {
-        match jkt {
-            None => {
-                return Err(OAuthError::new(
-                    signet_proto::oauth::ErrorCode::InvalidDpopProof,
-                    "the refresh token is DPoP-bound: send a DPoP proof of its key",
-                ));
-            }
-            Some(k) if k != bound => {
-                return Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key"));
-            }
-            Some(_) => {}
-        }
-    }
-    // A session is refreshed until its limit, never past it.
-    let session = family.as_ref().and_then(|g| g.session);
-    if session.is_some_and(|t| t.ended(now)) {
-        return Err(OAuthError::invalid_grant(
-            "the session has reached its limit (24 hours after signing on; 60 minutes for one minted without \
-             a browser): sign on again",
-        ));
-    }
-    let Some((next_secret, next)) = refresh_token(state, app, "", session.as_ref())? else {
+    let Some((next_secret, next)) = refresh_token(state, app, "", None)? else {
         return Err(OAuthError::new(
             signet_proto::oauth::ErrorCode::UnauthorizedClient,
             "this application may not refresh",
         ));
     };
-    let rotation = state.store.rotate_refresh(&hash, &app.id, &next, now).await?;
+    let admit = |g: &signet_core::model::Grant| refused(g, jkt, now).is_none();
+    let rotation = state.store.rotate_refresh_if(&hash, &app.id, &next, now, admit).await?;
     let mut grant = match rotation {
         Rotation::Rotated(g) => *g,
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
+        Rotation::Refused(g) => {
+            return Err(
+                refused(&g, jkt, now).unwrap_or_else(|| OAuthError::invalid_grant("the refresh token was refused"))
+            );
+        }
         Rotation::Reused { grant_id } => {
             state.metrics.failure(Failure::RefreshReuse);
             state.revocations.revoked_grant(&grant_id, now);
@@ -95,4 +69,36 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         custom: &custom,
     };
     person_response(state, env, app, &subject, &grant, Some(next_secret), None, jkt)
+}
+
+/// Why a family's terms refuse this refresh, if they do. A family bound to
+/// a key refreshes only with a proof of it; a session stays key-bound,
+/// whatever key a confidential client uses, and is refreshed until its
+/// limit, never past it.
+fn refused(g: &signet_core::model::Grant, jkt: Option<&str>, now: i64) -> Option<OAuthError> {
+    use signet_proto::oauth::ErrorCode::InvalidDpopProof;
+    match (g.jkt.as_deref(), jkt) {
+        (Some(_), None) => {
+            return Some(OAuthError::new(
+                InvalidDpopProof,
+                "the refresh token is DPoP-bound: send a DPoP proof of its key",
+            ));
+        }
+        (Some(bound), Some(k)) if bound != k => {
+            return Some(OAuthError::invalid_grant("the refresh token is bound to another DPoP key"));
+        }
+        (None, None) if g.session.is_some() => {
+            return Some(OAuthError::new(
+                InvalidDpopProof,
+                "the refresh token is a key-bound session's: send a DPoP proof",
+            ));
+        }
+        _ => {}
+    }
+    g.session.filter(|t| t.ended(now)).map(|_| {
+        OAuthError::invalid_grant(
+            "the session has reached its limit (24 hours after signing on; 60 minutes for one minted without a \
+             browser): sign on again",
+        )
+    })
 }
