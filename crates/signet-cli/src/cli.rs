@@ -26,6 +26,10 @@ pub struct Cli {
     /// The configuration file [default: $XDG_CONFIG_HOME/signet/config.toml].
     #[arg(long, global = true, env = crate::env::CONFIG)]
     pub config: Option<PathBuf>,
+    /// security_token: call the admin API with the profile's session
+    /// (signet session authenticate), each request signed with its key.
+    #[arg(long, global = true, env = crate::env::AUTH, value_enum)]
+    pub auth: Option<AuthMode>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,6 +38,13 @@ pub struct Cli {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// The profile's key-bound session.
+    #[value(name = "security_token")]
+    SecurityToken,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +73,9 @@ pub enum Command {
     /// Login MFA methods and enforcements, through the Vault-compatible API.
     #[command(subcommand)]
     Mfa(mfa::MfaCommand),
+    /// Key-bound session tokens: a sign-on whose tokens only work with a key kept here.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// One authenticated call to the admin API (service.pingfederate.*).
     Request {
         /// GET, POST, PUT, PATCH or DELETE.
@@ -75,6 +89,64 @@ pub enum Command {
         #[arg(long)]
         trust_host: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Sign on and bind the session's tokens to a new P-256 key pair (DPoP).
+    ///
+    /// In the browser by default. With --no-browser, a session is minted by
+    /// token exchange from the profile's current session, or from its
+    /// worker's credentials; it lasts at most 60 minutes in all.
+    Authenticate {
+        /// The service to sign on to [default: the one the admin API uses, or the only one].
+        #[arg(long)]
+        service: Option<String>,
+        /// The access tokens' lifetime; refresh extends the session up to 24 hours.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(5..=60))]
+        session_expiration_in_minutes: u32,
+        /// Bind to this key pair's public key (PEM) instead of a new one.
+        #[arg(long)]
+        public_key_file_path: Option<PathBuf>,
+        /// Its private key [default: beside it: KEY_public.pem → KEY.pem, KEY.pub → KEY].
+        #[arg(long, requires = "public_key_file_path")]
+        private_key_file_path: Option<PathBuf>,
+        /// Mint without a browser, by token exchange.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Ask the server whether the session is still good; exit 4 if it is not.
+    Validate,
+    /// A new access token with a full lifetime, until 24 hours after sign-on.
+    Refresh,
+    /// Write the session (settings, tokens, private key) to one archive, its
+    /// secrets encrypted with a passphrase.
+    Export {
+        #[arg(long)]
+        output_file: PathBuf,
+        /// The passphrase's file (first line) [default: asked for on a terminal].
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Write the secrets unencrypted. Anyone with the file has the session.
+        #[arg(long, conflicts_with = "passphrase_file")]
+        insecure_unencrypted: bool,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make an exported session this machine's: its profile, tokens and key.
+    Import {
+        #[arg(long)]
+        session_archive: PathBuf,
+        /// The passphrase's file (first line) [default: asked for on a terminal].
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Replace a profile or session of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Revoke the session at the server, then remove it here.
+    Terminate,
 }
 
 #[derive(Debug, Subcommand)]

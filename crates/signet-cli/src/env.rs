@@ -9,3 +9,5 @@ pub const PROFILE: &str = "SIGNET_PROFILE";
 pub const BROWSER: &str = "BROWSER";
 /// Where file-stored tokens live: `$XDG_STATE_HOME/signet`.
 pub const STATE_HOME: &str = "XDG_STATE_HOME";
+/// `security_token`: commands use the profile's session, as `--auth` does.
+pub const AUTH: &str = "SIGNET_AUTH";

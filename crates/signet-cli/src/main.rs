@@ -34,6 +34,7 @@ fn main() -> std::process::ExitCode {
         config_path: cli.config.clone(),
         profile_flag: cli.profile.clone(),
         out: Output::new(format, cli.no_color),
+        auth: cli.auth,
     };
     let result = match cli.command {
         Command::Config(c) => commands::config::run(&ctx, c),
@@ -57,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Applications(c) => block_on(commands::applications::run(&ctx, c)),
         Command::Keys(c) => block_on(commands::keys::run(&ctx, c)),
         Command::Mfa(c) => block_on(commands::mfa::run(&ctx, c)),
+        Command::Session(c) => block_on(commands::session::run(&ctx, c)),
         Command::Request { method, path_or_url, data, trust_host } => block_on(commands::request::run(
             &ctx,
             commands::request::Request {
@@ -71,7 +73,13 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code.into(),
         Err(e) => {
             report(&e);
-            if e.downcast_ref::<session::NotSignedIn>().is_some() {
+            if e.downcast_ref::<session::NotSignedIn>().is_some()
+                || e.downcast_ref::<commands::session::Ended>().is_some()
+                || matches!(
+                    e.downcast_ref::<signet_client::Error>(),
+                    Some(signet_client::Error::NoSession(_) | signet_client::Error::Expired(_))
+                )
+            {
                 ExitCode::AuthRequired.into()
             } else {
                 ExitCode::Error.into()

@@ -122,7 +122,7 @@ pub async fn logout(settings: &Settings, service: &Service, store: &Store) -> an
     })
 }
 
-async fn revoke(service: &Service, auth: &Auth, cached: &Cached) -> anyhow::Result<()> {
+pub async fn revoke(service: &Service, auth: &Auth, cached: &Cached) -> anyhow::Result<()> {
     let p = Provider::discover(service).await?;
     let Some(endpoint) = p.metadata.revocation_endpoint.clone() else {
         anyhow::bail!("the provider offers no revocation endpoint; the tokens stay valid there until they expire");

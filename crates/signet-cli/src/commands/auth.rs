@@ -198,11 +198,44 @@ pub async fn token(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
         },
     };
     let service = Service::resolve(&settings, &name)?;
-    let t = session::fresh(&settings, &service, &store).await?;
-    if ctx.out.json() {
-        ctx.out.print_json(&json!({"service": name, "access_token": t.access_token, "expires_at": t.expires_at}))?;
-    } else {
-        ctx.out.line(&t.access_token)?;
+    // A session's token: asked for, or the only sign-on this service has.
+    let regular = if settings.security_token { None } else { Some(session::fresh(&settings, &service, &store).await) };
+    let session_token = match regular {
+        None => Some(key_bound(&settings, &name)?),
+        Some(Err(e)) if e.downcast_ref::<session::NotSignedIn>().is_some() => match key_bound(&settings, &name) {
+            Ok(t) => Some(t),
+            Err(_) => return Err(e),
+        },
+        Some(Err(e)) => return Err(e),
+        Some(Ok(t)) => {
+            print_token(ctx, &name, &t.access_token, t.expires_at)?;
+            None
+        }
+    };
+    if let Some((token, expires_at)) = session_token {
+        eprintln!(
+            "note: this token is bound to the session's key (DPoP): it is refused unless each request also carries a proof signed by that key, as signet request --auth security_token sends"
+        );
+        print_token(ctx, &name, &token, Some(expires_at))?;
     }
     Ok(ExitCode::Ok)
+}
+
+/// The access token of the profile's session, when it signs on to `service`.
+fn key_bound(settings: &Settings, service: &str) -> anyhow::Result<(String, i64)> {
+    let s = signet_client::Session::load(&settings.profile)?;
+    if s.file.service != service {
+        anyhow::bail!("the session of profile {} is for service {}, not {service}", settings.profile, s.file.service);
+    }
+    s.signer()?;
+    Ok((s.file.access_token.clone(), s.file.expires_at))
+}
+
+fn print_token(ctx: &Ctx, name: &str, token: &str, expires_at: Option<i64>) -> anyhow::Result<()> {
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"service": name, "access_token": token, "expires_at": expires_at}))?;
+    } else {
+        ctx.out.line(token)?;
+    }
+    Ok(())
 }

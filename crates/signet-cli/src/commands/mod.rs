@@ -9,6 +9,7 @@ pub mod config;
 pub mod keys;
 pub mod mfa;
 pub mod request;
+pub mod session;
 
 use crate::config::settings::Settings;
 use crate::output::Output;
@@ -18,11 +19,14 @@ pub struct Ctx {
     pub config_path: Option<std::path::PathBuf>,
     pub profile_flag: Option<String>,
     pub out: Output,
+    pub auth: Option<crate::cli::AuthMode>,
 }
 
 impl Ctx {
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        Settings::load(self.config_path.as_deref(), self.profile_flag.as_deref())
+        let mut s = Settings::load(self.config_path.as_deref(), self.profile_flag.as_deref())?;
+        s.security_token = self.auth == Some(crate::cli::AuthMode::SecurityToken);
+        Ok(s)
     }
 
     pub fn path(&self) -> anyhow::Result<std::path::PathBuf> {

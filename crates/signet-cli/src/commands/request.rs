@@ -53,6 +53,8 @@ pub struct AdminClient {
     trusted: Vec<String>,
     /// The username of `basicAuth` credentials: the caller, when it is an admin account.
     pub basic_user: Option<String>,
+    /// With `--auth security_token`: signs each request with the session's key.
+    signer: Option<signet_client::Signer>,
 }
 
 impl AdminClient {
@@ -65,10 +67,17 @@ impl AdminClient {
         })?;
         let base = url::Url::parse(&admin.base).context("the admin API's httpsHost")?;
         let mut trusted = vec![origin(&base)];
+        let session =
+            if settings.security_token { Some(signet_client::Session::load(&settings.profile)?) } else { None };
         let oauth_service = match &admin.access {
-            AdminAccess::OAuth { service } => Some(Service::resolve(settings, service)?),
+            AdminAccess::OAuth { service } if session.is_none() => Some(Service::resolve(settings, service)?),
             _ => None,
         };
+        if let Some(s) = &session
+            && let Ok(issuer) = url::Url::parse(&s.file.issuer)
+        {
+            trusted.push(origin(&issuer));
+        }
         if let Some(s) = &oauth_service
             && let Ok(issuer) = url::Url::parse(&s.issuer)
         {
@@ -96,7 +105,9 @@ impl AdminClient {
         }
         let mut authorization = None;
         let mut basic_user = None;
+        let signer = session.as_ref().map(signet_client::Session::signer).transpose()?;
         match &admin.access {
+            _ if signer.is_some() => {}
             AdminAccess::Basic => {
                 let user = need(settings, &k("authentication.basicAuth.username"))?;
                 let password = need(settings, &k("authentication.basicAuth.password"))?;
@@ -121,7 +132,7 @@ impl AdminClient {
             }
         }
         let client = client.build().context("building the HTTP client")?;
-        Ok(AdminClient { client, base, authorization, trusted, basic_user })
+        Ok(AdminClient { client, base, authorization, trusted, basic_user, signer })
     }
 
     /// A path under the admin API, or a URL that must be on a trusted origin
@@ -199,7 +210,16 @@ impl AdminClient {
         if let Some(p) = payload {
             req = req.json(p);
         }
-        let res = req.send().await.map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
+        let unreachable = |e: reqwest::Error| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE);
+        let res = match &self.signer {
+            Some(signer) => {
+                signer.send(&self.client, req.build().map_err(unreachable)?).await.map_err(|e| match e {
+                    signet_client::Error::Http(e) => unreachable(e),
+                    other => other.into(),
+                })?
+            }
+            None => req.send().await.map_err(unreachable)?,
+        };
         let status = res.status();
         let etag = res.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = res.text().await.unwrap_or_default();

@@ -33,6 +33,8 @@ pub struct Resolved {
 pub struct Settings {
     pub file: ConfigFile,
     pub profile: String,
+    /// `--auth security_token`: the admin API is called with the profile's session.
+    pub security_token: bool,
 }
 
 impl Settings {
@@ -48,7 +50,7 @@ impl Settings {
             },
         };
         file.require_profile(&profile)?;
-        Ok(Settings { file, profile })
+        Ok(Settings { file, profile, security_token: false })
     }
 
     pub fn resolve(&self, key: &Key) -> Option<Resolved> {

@@ -66,13 +66,14 @@ pub async fn sign_on(p: &Provider, client_id: &str, o: &Options) -> anyhow::Resu
         bail!("sign-on refused by the provider: {error}{description}");
     }
     let code = params.get("code").ok_or_else(|| anyhow!("the browser came back without a code"))?;
-    let tokens = client
+    let mut exchange = client
         .exchange_code(AuthorizationCode::new(code.clone()))
         .map_err(|e| anyhow!("{e}"))?
-        .set_pkce_verifier(verifier)
-        .request_async(&p.sender())
-        .await
-        .map_err(|e| p.explain("code exchange", e))?;
+        .set_pkce_verifier(verifier);
+    if let Some(m) = p.session_minutes {
+        exchange = exchange.add_extra_param(super::SESSION_MINUTES, m.to_string());
+    }
+    let tokens = exchange.request_async(&p.sender()).await.map_err(|e| p.explain("code exchange", e))?;
     if let Some(id) = &tokens.extra_fields().id_token
         && super::jwt_claim(id, "nonce").as_deref() != Some(nonce.secret().as_str())
     {

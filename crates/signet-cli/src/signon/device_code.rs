@@ -35,10 +35,11 @@ pub async fn sign_on(p: &Provider, client_id: &str, scopes: &str, timeout: Durat
     let spinner = indicatif::ProgressBar::new_spinner().with_message("waiting for approval…");
     spinner.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let result = client
-        .exchange_device_access_token(&details)?
-        .request_async(&p.sender(), tokio::time::sleep, Some(timeout))
-        .await;
+    let mut exchange = client.exchange_device_access_token(&details)?;
+    if let Some(m) = p.session_minutes {
+        exchange = exchange.add_extra_param(super::SESSION_MINUTES, m.to_string());
+    }
+    let result = exchange.request_async(&p.sender(), tokio::time::sleep, Some(timeout)).await;
     spinner.finish_and_clear();
     let tokens = result.map_err(|e| match e {
         RequestTokenError::ServerResponse(r) if r.error().as_ref() == "expired_token" => {

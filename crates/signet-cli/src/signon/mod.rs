@@ -6,6 +6,7 @@ pub mod client_credentials;
 pub mod device_code;
 mod loopback;
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
@@ -19,9 +20,14 @@ use oauth2::{
     TokenUrl,
 };
 use serde::{Deserialize, Serialize};
+use signet_client::ProofKey;
 
 use crate::services::{Grant, Service};
 use crate::token_store::Cached;
+
+/// The token request parameter that chooses a session's access token
+/// lifetime at signetd (5 to 60 minutes).
+pub const SESSION_MINUTES: &str = "session_expiration_in_minutes";
 
 /// The OpenID Connect `id_token` beside the OAuth fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +63,8 @@ pub struct Metadata {
     pub device_authorization_endpoint: Option<String>,
     #[serde(default)]
     pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +80,10 @@ pub struct Provider {
     pub service: Service,
     pub http: reqwest::Client,
     pub metadata: Metadata,
+    /// For a session: the key every token request proves (RFC 9449 §5).
+    pub dpop: Option<Arc<ProofKey>>,
+    /// For a session: its access tokens' lifetime, asked for at sign-on.
+    pub session_minutes: Option<u32>,
 }
 
 pub fn now() -> i64 {
@@ -142,7 +154,7 @@ impl Provider {
                 service.issuer
             ));
         }
-        Ok(Provider { service: service.clone(), http, metadata })
+        Ok(Provider { service: service.clone(), http, metadata, dpop: None, session_minutes: None })
     }
 
     pub fn client(&self, client_id: &str, secret: Option<&str>) -> anyhow::Result<OAuthClient> {
@@ -179,7 +191,8 @@ impl Provider {
         })
     }
 
-    /// The function `oauth2` sends its requests through.
+    /// The function `oauth2` sends its requests through. For a session,
+    /// requests to the token endpoint carry a proof of its key.
     pub fn sender(
         &self,
     ) -> impl Fn(
@@ -187,12 +200,18 @@ impl Provider {
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send>>
     + use<> {
         let http = self.http.clone();
+        let dpop = self.dpop.clone();
+        let token_endpoint = self.metadata.token_endpoint.clone();
         move |req: oauth2::HttpRequest| {
             let http = http.clone();
+            let key = dpop.clone().filter(|_| req.uri().to_string() == token_endpoint);
             Box::pin(async move {
                 let (parts, body) = req.into_parts();
-                let res =
-                    http.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
+                let url = parts.uri.to_string();
+                let res = match key {
+                    Some(k) => send_with_proof(&http, &k, &url, parts.headers, body).await?,
+                    None => http.request(parts.method, url).headers(parts.headers).body(body).send().await?,
+                };
                 let mut out = http::Response::builder().status(res.status());
                 for (k, v) in res.headers() {
                     out = out.header(k, v);
@@ -245,8 +264,52 @@ impl Provider {
                 .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" "))
                 .or_else(|| previous.and_then(|p| p.scope.clone())),
             subject,
+            token_type: Some(t.token_type().as_ref().to_owned()),
         }
     }
+}
+
+/// POSTs `body` to a token endpoint with a DPoP proof of `key`. A server that
+/// asks for a nonce (`use_dpop_nonce` with `DPoP-Nonce`, RFC 9449 §8) gets
+/// the request once more with a proof carrying it.
+pub async fn send_with_proof(
+    http: &reqwest::Client,
+    key: &ProofKey,
+    url: &str,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let send = |nonce: Option<&str>| {
+        http.post(url)
+            .headers(headers.clone())
+            .header("dpop", key.proof("POST", url, None, nonce))
+            .body(body.clone())
+            .send()
+    };
+    let res = send(None).await?;
+    let nonce = res.headers().get("dpop-nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    match nonce {
+        Some(n) if res.status() == reqwest::StatusCode::BAD_REQUEST => {
+            // The body says why; only a nonce challenge is worth a second try.
+            let status = res.status();
+            let headers = res.headers().clone();
+            let bytes = res.bytes().await?.to_vec();
+            if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v["error"] == "use_dpop_nonce") {
+                return send(Some(&n)).await;
+            }
+            Ok(rebuilt(status, &headers, bytes))
+        }
+        _ => Ok(res),
+    }
+}
+
+/// A response whose body was read, whole again.
+fn rebuilt(status: reqwest::StatusCode, headers: &http::HeaderMap, body: Vec<u8>) -> reqwest::Response {
+    let mut b = http::Response::builder().status(status);
+    for (k, v) in headers {
+        b = b.header(k, v);
+    }
+    b.body(body).map(reqwest::Response::from).unwrap_or_else(|_| http::Response::new(Vec::new()).into())
 }
 
 /// A string claim of a compact JWT, read without verifying it.

@@ -30,6 +30,9 @@ pub struct Cached {
     pub scope: Option<String>,
     #[serde(default)]
     pub subject: Option<String>,
+    /// `Bearer`, or `DPoP` for a session's key-bound token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
 }
 
 impl std::fmt::Debug for Cached {

@@ -40,6 +40,27 @@ impl Home {
         c
     }
 
+    /// The command with its clock set to `now` (and ticking from there), by
+    /// libfaketime: signet's DPoP proofs then carry the time of a signetd
+    /// whose clock a test has moved.
+    pub fn command_at(&self, now: i64) -> Command {
+        let c = self.command();
+        let mut k = Command::new("faketime");
+        k.env_clear().envs(c.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+        // Timers keep the real monotonic clock.
+        k.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        let at = chrono::DateTime::from_timestamp(now, 0).unwrap().format("@%Y-%m-%d %H:%M:%S").to_string();
+        k.args(["-f", &at, env!("CARGO_BIN_EXE_signet")]);
+        k
+    }
+
+    /// `run_async` at `now` (see [`command_at`](Self::command_at)), with extra environment variables.
+    pub async fn run_at(&self, now: i64, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = tokio::process::Command::from(self.command_at(now));
+        c.args(args).envs(env.iter().copied());
+        to_run(c.output().await.unwrap())
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with(args, &[])
     }
@@ -168,6 +189,35 @@ impl Home {
         let r = self.run(args);
         assert_eq!(r.code, 0, "signet {args:?} failed: {}", r.stderr);
         r
+    }
+}
+
+/// A `$BROWSER` that hands the URL it is given to the test.
+pub struct BrowserHandoff {
+    pub script: std::path::PathBuf,
+    file: std::path::PathBuf,
+}
+
+impl BrowserHandoff {
+    pub fn new(h: &Home) -> BrowserHandoff {
+        let (script, file) = (h.dir.join("browser.sh"), h.dir.join("opened-url"));
+        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", file.display())).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        BrowserHandoff { script, file }
+    }
+
+    pub async fn url(&self) -> String {
+        let wait = async {
+            loop {
+                if let Ok(u) = std::fs::read_to_string(&self.file)
+                    && !u.is_empty()
+                {
+                    return u;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), wait).await.expect("signet opened no browser")
     }
 }
 

@@ -9,4 +9,5 @@ mod config;
 mod harness;
 mod mfa;
 mod network;
+mod session;
 mod signon;

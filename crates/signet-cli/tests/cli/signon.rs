@@ -8,7 +8,7 @@ use std::time::Duration;
 use signet_testkit::{Server, query};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::harness::{Home, to_run};
+use crate::harness::{BrowserHandoff, Home, to_run};
 
 async fn introspect(s: &Server, token: &str) -> serde_json::Value {
     let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
@@ -60,35 +60,6 @@ async fn a_worker_signs_on_reports_status_prints_tokens_and_logs_out_with_revoca
     assert_eq!(h.run_async(&["auth", "status"]).await.code, 4);
     let again = h.run_async(&["auth", "token"]).await;
     assert_eq!(again.code, 0, "a worker signs on again by itself: {}", again.stderr);
-}
-
-/// A `$BROWSER` that hands the URL it is given to the test.
-struct BrowserHandoff {
-    script: std::path::PathBuf,
-    file: std::path::PathBuf,
-}
-
-impl BrowserHandoff {
-    fn new(h: &Home) -> BrowserHandoff {
-        let (script, file) = (h.dir.join("browser.sh"), h.dir.join("opened-url"));
-        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", file.display())).unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        BrowserHandoff { script, file }
-    }
-
-    async fn url(&self) -> String {
-        let wait = async {
-            loop {
-                if let Ok(u) = std::fs::read_to_string(&self.file)
-                    && !u.is_empty()
-                {
-                    return u;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), wait).await.expect("signet opened no browser")
-    }
 }
 
 /// A `signet auth login` in progress.

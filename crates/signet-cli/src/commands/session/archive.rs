@@ -1,0 +1,337 @@
+//! `signet session export` and `import`: a session carried to another
+//! machine as one zip archive (mode 0600) of three entries:
+//!
+//! - `manifest.json`: the format, the profile's settings that are not
+//!   secret, and what the session is (service, issuer, client, expiry, key
+//!   thumbprint). Nothing in it is secret.
+//! - `key.pem`: the private key, as PKCS#8 encrypted with the passphrase
+//!   (PBES2: scrypt with N = 2^17, r = 8, p = 1, and AES-256-CBC; RFC 8018).
+//! - `secrets.pem`: the tokens, any secret settings (a worker's client
+//!   secret), and the manifest's SHA-256, in a PBES2 envelope under the same
+//!   passphrase; so a manifest edited to send the tokens elsewhere is refused.
+//!
+//! With `--insecure-unencrypted`, `key.pem` is a plain PKCS#8 key and the
+//! secrets are `secrets.json`. An import checks everything before it
+//! writes anything: the entries (names, no links, no traversal, bounded
+//! sizes), the passphrase, and every setting.
+
+use std::io::{Cursor, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Map, Value, json};
+use signet_client::{ProofKey, Session, SessionFile};
+use zeroize::Zeroizing;
+
+use crate::commands::Ctx;
+use crate::config::{ConfigFile, keys, valid_profile_name};
+use crate::exit::ExitCode;
+use crate::secret::Password;
+
+const FORMAT: &str = "signet-session";
+const VERSION: u64 = 1;
+const MANIFEST: &str = "manifest.json";
+const KEY: &str = "key.pem";
+const SEALED: &str = "secrets.pem";
+const PLAIN: &str = "secrets.json";
+/// A session archive is a few kilobytes; these bounds refuse anything else
+/// (a zip bomb included) before it is inflated.
+const MAX_ARCHIVE: u64 = 1 << 20;
+const MAX_ENTRY: u64 = 256 << 10;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The passphrase: the file's one line, or asked for on a terminal (twice
+/// for a new archive). Never prompted for without a terminal.
+fn passphrase(file: Option<&Path>, new: bool) -> anyhow::Result<Password> {
+    use std::io::IsTerminal;
+    match file {
+        Some(f) => crate::secret::read_secret(Some(f), "passphrase", "--passphrase-file"),
+        None if std::io::stdin().is_terminal() && new => crate::secret::prompt_new("passphrase"),
+        None if std::io::stdin().is_terminal() => crate::secret::prompt("passphrase"),
+        None if new => bail!(
+            "a passphrase is needed to encrypt the session's key and tokens, and stdin is not a terminal to ask on\nhint: --passphrase-file FILE; or --insecure-unencrypted to write them in the clear"
+        ),
+        None => bail!(
+            "the archive is encrypted, and stdin is not a terminal to ask for its passphrase on\nhint: --passphrase-file FILE"
+        ),
+    }
+}
+
+/// The profile's settings as dotted keys, split into plain and secret.
+fn settings_of(file: &ConfigFile, profile: &str) -> anyhow::Result<(Map<String, Value>, Map<String, Value>)> {
+    fn walk(prefix: &str, t: &toml::Table, out: &mut Vec<(String, String)>) {
+        for (k, v) in t {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(t) => walk(&key, t, out),
+                toml::Value::String(s) => out.push((key, s.clone())),
+                other => out.push((key, other.to_string())),
+            }
+        }
+    }
+    let mut all = Vec::new();
+    walk("", file.require_profile(profile)?, &mut all);
+    let (mut plain, mut secret) = (Map::new(), Map::new());
+    for (k, v) in all {
+        if k == "description" {
+            continue;
+        }
+        let is_secret = keys::resolve(&k).map(|key| key.def().secret).unwrap_or(true);
+        let side = if is_secret { &mut secret } else { &mut plain };
+        side.insert(k, Value::String(v));
+    }
+    Ok((plain, secret))
+}
+
+pub fn export(
+    ctx: &Ctx,
+    output: &Path,
+    passphrase_file: Option<&Path>,
+    insecure: bool,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let session = Session::load(&settings.profile)?;
+    if output.symlink_metadata().is_ok() && !force {
+        bail!("{} exists\nhint: --force replaces it", output.display());
+    }
+    let pass = if insecure { None } else { Some(passphrase(passphrase_file, true)?) };
+    let (plain, secret) = settings_of(&settings.file, &settings.profile)?;
+    let f = &session.file;
+    let manifest = serde_json::to_vec_pretty(&json!({
+        "format": FORMAT,
+        "version": VERSION,
+        "profile": settings.profile,
+        "encrypted": pass.is_some(),
+        "settings": plain,
+        "session": {
+            "service": f.service,
+            "issuer": f.issuer,
+            "client_id": f.client_id,
+            "expires_at": f.expires_at,
+            "jkt": f.jkt,
+            "minted": f.minted,
+            "subject": f.subject,
+        },
+    }))?;
+    let secrets = Zeroizing::new(serde_json::to_vec_pretty(&json!({
+        "manifest_sha256": sha256_hex(&manifest),
+        "access_token": f.access_token,
+        "refresh_token": f.refresh_token,
+        "settings": secret,
+    }))?);
+    let key = session.key();
+    let (key_pem, secrets_entry): (Zeroizing<String>, (&str, Zeroizing<Vec<u8>>)) = match &pass {
+        Some(p) => {
+            let k = Zeroizing::new(key.to_encrypted_pem(p.expose().as_bytes())?);
+            let s = signet_client::seal(p.expose().as_bytes(), &secrets)?;
+            (k, (SEALED, Zeroizing::new(s.into_bytes())))
+        }
+        None => (key.to_pem()?, (PLAIN, secrets.clone())),
+    };
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o600);
+    for (name, bytes) in [(MANIFEST, &manifest[..]), (KEY, key_pem.as_bytes()), (secrets_entry.0, &secrets_entry.1[..])]
+    {
+        zip.start_file(name, options)?;
+        zip.write_all(bytes)?;
+    }
+    let bytes = Zeroizing::new(zip.finish()?.into_inner());
+    signet_client::write_private(output, &bytes)?;
+    if pass.is_none() {
+        eprintln!(
+            "warning: {} holds the session's private key and tokens unencrypted: anyone who reads it has the session",
+            output.display()
+        );
+    }
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"profile": settings.profile, "archive": output, "encrypted": pass.is_some()}))?;
+    } else {
+        ctx.out.line(&format!("Session of profile {} exported to {}", settings.profile, output.display()))?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// The archive's entries, checked: only the expected names, each once, no
+/// links or directories, no path that leaves the archive, bounded sizes.
+fn entries(bytes: &[u8]) -> anyhow::Result<Map<String, Value>> {
+    let damaged = |e: zip::result::ZipError| anyhow!("not a session archive: it is truncated or damaged ({e})");
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
+    if zip.len() > 3 {
+        bail!("not a session archive: it holds {} entries, and a session has 3", zip.len());
+    }
+    let mut found = Map::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(damaged)?;
+        let name = entry.name().map_err(damaged)?.into_owned();
+        if entry.enclosed_name().is_none() || name.starts_with('/') || name.contains('\\') {
+            bail!("the archive's entry {name:?} points outside it (path traversal); nothing was imported");
+        }
+        if entry.is_symlink() {
+            bail!("the archive's entry {name:?} is a link; nothing was imported");
+        }
+        if entry.is_dir() || ![MANIFEST, KEY, SEALED, PLAIN].contains(&name.as_str()) {
+            bail!("the archive holds {name:?}, which a session archive does not; nothing was imported");
+        }
+        if found.contains_key(&name) {
+            bail!("the archive holds {name:?} twice; nothing was imported");
+        }
+        if entry.size() > MAX_ENTRY {
+            bail!(
+                "the archive's {name} inflates to {} bytes, more than a session holds (a zip bomb?); nothing was imported",
+                entry.size()
+            );
+        }
+        // The size in the header may lie: read no more than the bound.
+        let mut text = String::new();
+        entry
+            .by_ref()
+            .take(MAX_ENTRY + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| anyhow!("the archive's {name} cannot be read: {e}; it is truncated or damaged"))?;
+        if text.len() as u64 > MAX_ENTRY {
+            bail!("the archive's {name} inflates past {MAX_ENTRY} bytes (a zip bomb?); nothing was imported");
+        }
+        found.insert(name, Value::String(text));
+    }
+    Ok(found)
+}
+
+fn text<'a>(entries: &'a Map<String, Value>, name: &str) -> anyhow::Result<&'a str> {
+    entries.get(name).and_then(Value::as_str).ok_or_else(|| anyhow!("the archive has no {name}; nothing was imported"))
+}
+
+pub fn import(ctx: &Ctx, archive: &Path, passphrase_file: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
+    let meta = std::fs::metadata(archive).with_context(|| format!("reading {}", archive.display()))?;
+    if meta.len() > MAX_ARCHIVE {
+        bail!("{} is {} bytes, far more than a session archive; nothing was imported", archive.display(), meta.len());
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::fs::File::open(archive)
+        .and_then(|f| f.take(MAX_ARCHIVE).read_to_end(&mut bytes))
+        .with_context(|| format!("reading {}", archive.display()))?;
+    let entries = entries(&bytes)?;
+    let manifest_text = text(&entries, MANIFEST)?;
+    let manifest: Value =
+        serde_json::from_str(manifest_text).map_err(|e| anyhow!("the archive's manifest is not JSON: {e}"))?;
+    if manifest["format"] != FORMAT || manifest["version"] != VERSION {
+        bail!(
+            "not a session archive of this version of signet (format {}, version {})",
+            manifest["format"],
+            manifest["version"]
+        );
+    }
+    let profile = match &ctx.profile_flag {
+        Some(p) => p.clone(),
+        None => manifest["profile"].as_str().unwrap_or_default().to_owned(),
+    };
+    if !valid_profile_name(&profile) {
+        bail!("{profile:?} is not a valid profile name\nhint: choose one with -P NAME");
+    }
+    let encrypted = manifest["encrypted"] == true;
+    let (key, secrets): (ProofKey, Value) = if encrypted {
+        let pass = passphrase(passphrase_file, false)?;
+        let pass = pass.expose().as_bytes();
+        let key = ProofKey::from_pem(text(&entries, KEY)?, Some(pass)).map_err(wrong)?;
+        let plain = signet_client::open(pass, text(&entries, SEALED)?).map_err(wrong)?;
+        (key, serde_json::from_slice(&plain).map_err(|_| wrong(signet_client::Error::Passphrase))?)
+    } else {
+        let key = ProofKey::from_pem(text(&entries, KEY)?, None)?;
+        (
+            key,
+            serde_json::from_str(text(&entries, PLAIN)?)
+                .map_err(|e| anyhow!("the archive's secrets are not JSON: {e}"))?,
+        )
+    };
+    if secrets["manifest_sha256"].as_str() != Some(sha256_hex(manifest_text.as_bytes()).as_str()) {
+        bail!("the archive's manifest is not the one its secrets were sealed with (edited?); nothing was imported");
+    }
+    let s = &manifest["session"];
+    let field = |v: &Value, name: &str| -> anyhow::Result<String> {
+        v[name].as_str().map(str::to_owned).ok_or_else(|| anyhow!("the archive lacks {name}; nothing was imported"))
+    };
+    let file = SessionFile {
+        service: field(s, "service")?,
+        issuer: field(s, "issuer")?,
+        client_id: field(s, "client_id")?,
+        access_token: field(&secrets, "access_token")?,
+        refresh_token: secrets["refresh_token"].as_str().map(str::to_owned),
+        expires_at: s["expires_at"].as_i64().ok_or_else(|| anyhow!("the archive lacks expires_at"))?,
+        jkt: field(s, "jkt")?,
+        private_key_file: None,
+        minted: s["minted"] == true,
+        subject: s["subject"].as_str().map(str::to_owned),
+    };
+    if key.thumbprint() != file.jkt {
+        bail!("the archive's key is not the one its session is bound to; nothing was imported");
+    }
+    // Every setting is checked as `signet config set` checks it.
+    let mut settings = Vec::new();
+    for part in [&manifest["settings"], &secrets["settings"]] {
+        for (k, v) in part.as_object().into_iter().flatten() {
+            let key = keys::resolve(k).map_err(|e| anyhow!("the archive's setting {k}: {e}; nothing was imported"))?;
+            let value = keys::validate(&key, v.as_str().unwrap_or_default())
+                .map_err(|e| anyhow!("the archive's setting {k}: {e}; nothing was imported"))?;
+            settings.push((key, value));
+        }
+    }
+    let config = ctx.path()?;
+    let dir = signet_client::dir_for(&profile)?;
+    let exists = ConfigFile::load(&config)?.profile_table(&profile).is_some_and(|t| !t.is_empty())
+        || dir.join(signet_client::SESSION_FILE).exists();
+    if exists && !force {
+        bail!(
+            "profile {profile} already exists here\nhint: --force replaces it, or -P NAME imports it under another name"
+        );
+    }
+    // The session is written beside its place and moved in whole, then the
+    // profile; if the profile cannot be written, the session goes too.
+    let parent = signet_client::sessions_dir()?;
+    signet_client::create_private_dir(&parent)?;
+    let staging = parent.join(format!(".{profile}.import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    Session::new(staging.clone(), file, Arc::new(key)).save()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&staging, &dir).with_context(|| format!("moving the session into {}", dir.display()))?;
+    let written = ConfigFile::update(&config, |f| {
+        if f.profile_table(&profile).is_none() {
+            f.add_profile(&profile, None)?;
+        }
+        for k in settings_of(f, &profile).map(|(p, s)| p.into_iter().chain(s).map(|(k, _)| k)).into_iter().flatten() {
+            if let Ok(key) = keys::resolve(&k) {
+                f.unset(&profile, &key);
+            }
+        }
+        for (key, value) in settings {
+            f.set(&profile, &key, value)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e.context("writing the profile; the session was not imported"));
+    }
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"profile": profile, "imported": true}))?;
+    } else {
+        ctx.out
+            .line(&format!("Session imported as profile {profile}; signet session validate -P {profile} checks it"))?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn wrong(e: signet_client::Error) -> anyhow::Error {
+    match e {
+        signet_client::Error::Passphrase | signet_client::Error::Key(_) | signet_client::Error::Sealed => {
+            anyhow!("wrong passphrase, or the archive is damaged; nothing was imported")
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,570 @@
+//! `signet session …`: key-bound session tokens (seed 004). A session is a
+//! sign-on whose tokens are bound to a P-256 key kept beside them (DPoP,
+//! RFC 9449), in `$XDG_STATE_HOME/signet/sessions/<profile>/`; the files'
+//! format is `signet_client`'s, so programs load the same session.
+//!
+//! Unlike OCI's session tokens, a refresh gives a full new lifetime (up to
+//! 24 hours after the sign-on), an export encrypts every secret, terminate
+//! revokes at the server first, and nothing prompts without a terminal.
+
+mod archive;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Value, json};
+use signet_client::{ProofKey, Session, SessionFile};
+
+use crate::cli::SessionCommand;
+use crate::commands::Ctx;
+use crate::config::settings::Settings;
+use crate::exit::ExitCode;
+use crate::services::{ADMIN_SERVICE, AdminAccess, AdminApi, Auth, Service};
+use crate::signon::{Provider, SESSION_MINUTES, auth_code, device_code, now, send_with_proof, unreachable};
+use crate::token_store::Cached;
+
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// The session cannot be used any more (exit code 4): it expired, was
+/// revoked, or reached its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}\nhint: {hint}")]
+pub struct Ended {
+    pub message: String,
+    pub hint: String,
+}
+
+fn ended(message: impl Into<String>, hint: &str) -> anyhow::Error {
+    Ended { message: message.into(), hint: hint.to_owned() }.into()
+}
+
+const SIGN_ON_AGAIN: &str = "signet session authenticate signs on again";
+
+pub async fn run(ctx: &Ctx, c: SessionCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        SessionCommand::Authenticate {
+            service,
+            session_expiration_in_minutes,
+            public_key_file_path,
+            private_key_file_path,
+            no_browser,
+        } => {
+            let a = Authenticate {
+                service: service.as_deref(),
+                minutes: session_expiration_in_minutes,
+                public_key: public_key_file_path.as_deref(),
+                private_key: private_key_file_path.as_deref(),
+                no_browser,
+            };
+            authenticate(ctx, a).await
+        }
+        SessionCommand::Validate => validate(ctx).await,
+        SessionCommand::Refresh => refresh(ctx).await,
+        SessionCommand::Terminate => terminate(ctx).await,
+        SessionCommand::Export { output_file, passphrase_file, insecure_unencrypted, force } => {
+            archive::export(ctx, &output_file, passphrase_file.as_deref(), insecure_unencrypted, force)
+        }
+        SessionCommand::Import { session_archive, passphrase_file, force } => {
+            archive::import(ctx, &session_archive, passphrase_file.as_deref(), force)
+        }
+    }
+}
+
+struct Authenticate<'a> {
+    service: Option<&'a str>,
+    minutes: u32,
+    public_key: Option<&'a Path>,
+    private_key: Option<&'a Path>,
+    no_browser: bool,
+}
+
+/// The service a session signs on to: the one named, else the one the
+/// admin API takes its tokens from, else the profile's only service.
+fn service_for(settings: &Settings, named: Option<&str>) -> anyhow::Result<Service> {
+    let name = match named {
+        Some(n) => n.to_owned(),
+        None => match AdminApi::resolve(settings)? {
+            Some(AdminApi { access: AdminAccess::OAuth { service }, .. }) => service,
+            _ => {
+                let names: Vec<String> = settings.services().into_iter().filter(|n| n != ADMIN_SERVICE).collect();
+                match names.as_slice() {
+                    [one] => one.clone(),
+                    [] => bail!(
+                        "profile {} configures no service to sign on to\nhint: signet config set \"service.pingone.endpoint.baseURL=…\" (see the README's tour)",
+                        settings.profile
+                    ),
+                    _ => {
+                        bail!("profile {} configures several services\nhint: name one with --service", settings.profile)
+                    }
+                }
+            }
+        },
+    };
+    Service::resolve(settings, &name)
+}
+
+async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let dir = signet_client::dir_for(&settings.profile)?;
+    let service = service_for(&settings, a.service)?;
+    let (key, private_key_file) = match a.public_key {
+        Some(public) => {
+            let (key, private) = own_key(public, a.private_key)?;
+            (Arc::new(key), Some(private))
+        }
+        None => (Arc::new(ProofKey::generate()?), None),
+    };
+    let file = if a.no_browser {
+        mint(&settings, &service, &dir, &key, a.minutes).await?
+    } else {
+        signed_on(&service, &key, a.minutes).await?
+    };
+    let session = Session::new(dir, SessionFile { private_key_file, ..file }, key);
+    session.save()?;
+    let how = if session.file.minted { "minted by token exchange" } else { "signed on" };
+    report(ctx, &settings, &session, Some(&format!("Session for {} {how}", service.name)))?;
+    Ok(ExitCode::Ok)
+}
+
+/// The person's own key pair: the public key given, and its private key
+/// (named, or found beside it), which must be the public key's pair.
+fn own_key(public: &Path, private: Option<&Path>) -> anyhow::Result<(ProofKey, PathBuf)> {
+    let pem = std::fs::read_to_string(public).with_context(|| format!("reading {}", public.display()))?;
+    let der = signet_client::public_key_der(&pem).map_err(|_| {
+        anyhow!(
+            "{} is not a PEM public key\nhint: openssl ec -in KEY.pem -pubout -out KEY_public.pem",
+            public.display()
+        )
+    })?;
+    let private = match private {
+        Some(p) => p.to_owned(),
+        None => beside(public).ok_or_else(|| {
+            anyhow!("no private key found beside {}\nhint: name it with --private-key-file-path", public.display())
+        })?,
+    };
+    let key = ProofKey::from_pem(&signet_client::read_private(&private)?, None)
+        .with_context(|| format!("reading the private key {}", private.display()))?;
+    if key.public_spki_der() != der {
+        bail!("{} is not the private key of {}", private.display(), public.display());
+    }
+    let private = std::fs::canonicalize(&private).with_context(|| format!("resolving {}", private.display()))?;
+    Ok((key, private))
+}
+
+/// Where a public key's private key usually is: `KEY_public.pem` → `KEY.pem`
+/// (OCI's naming), `KEY.pub` → `KEY` (OpenSSH's), `public.pem` → `private.pem`.
+fn beside(public: &Path) -> Option<PathBuf> {
+    let name = public.file_name()?.to_str()?;
+    let candidates = [
+        name.strip_suffix("_public.pem").map(|b| format!("{b}.pem")),
+        name.strip_suffix(".pub").map(str::to_owned),
+        name.strip_suffix("public.pem").map(|b| format!("{b}private.pem")),
+    ];
+    candidates.into_iter().flatten().map(|n| public.with_file_name(n)).find(|p| p.is_file())
+}
+
+/// A browser sign-on (or the device flow, when the service uses it) with
+/// a proof of `key` on the token request.
+async fn signed_on(service: &Service, key: &Arc<ProofKey>, minutes: u32) -> anyhow::Result<SessionFile> {
+    let auth = crate::session::auth_of(service)?;
+    let mut p = Provider::discover(service).await?;
+    p.dpop = Some(Arc::clone(key));
+    p.session_minutes = Some(minutes);
+    let timeout = Duration::from_secs(service.login_timeout_secs);
+    let cached = match auth {
+        Auth::AuthorizationCode { client_id, port, path, scopes } => {
+            let o = auth_code::Options {
+                port: *port,
+                path: path.clone(),
+                scopes: scopes.clone(),
+                timeout,
+                open_browser: true,
+            };
+            auth_code::sign_on(&p, client_id, &o).await?
+        }
+        Auth::DeviceCode { client_id, scopes } => device_code::sign_on(&p, client_id, scopes, timeout).await?,
+        Auth::Worker { .. } => bail!(
+            "service {} signs on as a worker application, which has no browser sign-on\nhint: signet session authenticate --no-browser mints a worker's session",
+            service.name
+        ),
+    };
+    session_file(service, key, &cached, false)
+}
+
+fn session_file(service: &Service, key: &ProofKey, t: &Cached, minted: bool) -> anyhow::Result<SessionFile> {
+    bound(t.token_type.as_deref())?;
+    Ok(SessionFile {
+        service: service.name.clone(),
+        issuer: service.issuer.clone(),
+        client_id: t.client_id.clone(),
+        access_token: t.access_token.clone(),
+        refresh_token: t.refresh_token.clone(),
+        expires_at: t.expires_at.unwrap_or_else(|| now() + 300),
+        jkt: key.thumbprint().to_owned(),
+        private_key_file: None,
+        minted,
+        subject: t.subject.clone(),
+    })
+}
+
+/// A provider that ignores the proof hands out Bearer tokens: those would
+/// work for anyone who copies them, so they are not kept as a session.
+fn bound(token_type: Option<&str>) -> anyhow::Result<()> {
+    match token_type {
+        Some(t) if t.eq_ignore_ascii_case("DPoP") => Ok(()),
+        other => bail!(
+            "the provider answered token_type {}, so the tokens are not bound to the key; no session was kept\nhint: the provider must support DPoP (RFC 9449)",
+            other.unwrap_or("(none)")
+        ),
+    }
+}
+
+/// A session minted by token exchange (RFC 8693) from the profile's live
+/// session, or else from the service's worker credentials.
+async fn mint(
+    settings: &Settings,
+    service: &Service,
+    dir: &Path,
+    key: &Arc<ProofKey>,
+    minutes: u32,
+) -> anyhow::Result<SessionFile> {
+    let current = if dir.join(signet_client::SESSION_FILE).exists() {
+        Some(Session::load_from(dir)?).filter(|s| !s.expired() && s.file.issuer == service.issuer)
+    } else {
+        None
+    };
+    let p = Provider::discover(service).await?;
+    let endpoint = p.metadata.token_endpoint.clone();
+    let mut form = vec![
+        ("grant_type", TOKEN_EXCHANGE.to_owned()),
+        ("requested_token_type", ACCESS_TOKEN_TYPE.to_owned()),
+        (SESSION_MINUTES, minutes.to_string()),
+    ];
+    let mut basic = None;
+    match (&current, &service.auth) {
+        (Some(s), _) => {
+            let token = &s.file.access_token;
+            form.push(("subject_token", token.clone()));
+            form.push(("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()));
+            form.push(("subject_token_dpop", s.key().proof("POST", &endpoint, Some(token), None)));
+            form.push(("client_id", s.file.client_id.clone()));
+        }
+        (None, Some(Auth::Worker { client_id, client_secret, scopes })) => {
+            basic = Some((client_id.clone(), client_secret.clone()));
+            if let Some(s) = scopes {
+                form.push(("scope", s.clone()));
+            }
+        }
+        (None, _) => bail!(
+            "profile {} has no live session to mint from, and service {} has no worker credentials\nhint: signet session authenticate (in a browser) first, or set service.{}.authentication.type=worker with its clientID and clientSecret",
+            settings.profile,
+            service.name,
+            service.name
+        ),
+    }
+    let t = token_request(&p, key, &form, basic.as_ref()).await.map_err(|e| e.explain("token exchange"))?;
+    let client_id = match (&current, &basic) {
+        (Some(s), _) => s.file.client_id.clone(),
+        (None, Some((id, _))) => id.clone(),
+        (None, None) => String::new(),
+    };
+    let subject = current.as_ref().and_then(|s| s.file.subject.clone()).or_else(|| Some(client_id.clone()));
+    let cached = t.cached(&service.issuer, &client_id, None, subject);
+    session_file(service, key, &cached, true)
+}
+
+/// A token endpoint's answer (RFC 6749 §5.1).
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+impl TokenAnswer {
+    fn cached(self, issuer: &str, client_id: &str, refresh: Option<&str>, subject: Option<String>) -> Cached {
+        Cached {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            grant: String::new(),
+            expires_at: self.expires_in.map(|s| now() + s),
+            refresh_token: self.refresh_token.or_else(|| refresh.map(str::to_owned)),
+            access_token: self.access_token,
+            id_token: None,
+            scope: None,
+            subject,
+            token_type: self.token_type,
+        }
+    }
+}
+
+/// Why a token request failed.
+enum TokenFailure {
+    /// The provider's RFC 6749 §5.2 error.
+    Refused {
+        code: String,
+        description: Option<String>,
+    },
+    Other(anyhow::Error),
+}
+
+impl TokenFailure {
+    fn explain(self, what: &str) -> anyhow::Error {
+        match self {
+            TokenFailure::Refused { code, description } => match description {
+                Some(d) => anyhow!("{what} refused by the provider: {code}: {d}"),
+                None => anyhow!("{what} refused by the provider: {code}"),
+            },
+            TokenFailure::Other(e) => e,
+        }
+    }
+}
+
+/// A form POSTed to the token endpoint with a proof of `key`, and client
+/// authentication when `basic` holds a confidential client's credentials.
+async fn token_request(
+    p: &Provider,
+    key: &ProofKey,
+    form: &[(&str, String)],
+    basic: Option<&(String, String)>,
+) -> Result<TokenAnswer, TokenFailure> {
+    let endpoint = &p.metadata.token_endpoint;
+    let mut body = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form {
+        body.append_pair(k, v);
+    }
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/x-www-form-urlencoded"));
+    headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("application/json"));
+    if let Some((id, secret)) = basic {
+        // RFC 6749 §2.3.1: each part form-encoded, then Basic.
+        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let pair =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{}:{}", enc(id), enc(secret)));
+        let mut v = http::HeaderValue::from_str(&format!("Basic {pair}"))
+            .map_err(|_| TokenFailure::Other(anyhow!("the client credentials cannot be sent in a header")))?;
+        v.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, v);
+    }
+    let res = send_with_proof(&p.http, key, endpoint, headers, body.finish().into_bytes())
+        .await
+        .map_err(|e| TokenFailure::Other(unreachable(&e, endpoint, &p.service.name)))?;
+    let status = res.status();
+    let bytes = res.bytes().await.map_err(|e| TokenFailure::Other(unreachable(&e, endpoint, &p.service.name)))?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| TokenFailure::Other(anyhow!("the token endpoint's answer is not valid: {e}")));
+    }
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    match v["error"].as_str() {
+        Some(code) => Err(TokenFailure::Refused {
+            code: code.to_owned(),
+            description: v["error_description"].as_str().map(str::to_owned),
+        }),
+        None => Err(TokenFailure::Other(anyhow!("the token endpoint answered {status}"))),
+    }
+}
+
+/// The session of the chosen profile, and its service as configured now.
+fn load(settings: &Settings) -> anyhow::Result<(Session, Service)> {
+    let session = Session::load(&settings.profile)?;
+    let service = Service::resolve(settings, &session.file.service)?;
+    if service.issuer != session.file.issuer {
+        bail!(
+            "the session was made with issuer {}, but service {} now names {}\nhint: {SIGN_ON_AGAIN}",
+            session.file.issuer,
+            service.name,
+            service.issuer
+        );
+    }
+    Ok((session, service))
+}
+
+async fn validate(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let (session, service) = load(&settings)?;
+    let verdict = ask_server(&session, &service).await;
+    if let Err(e) = &verdict
+        && ctx.out.json()
+        && let Some(end) = e.downcast_ref::<Ended>()
+    {
+        ctx.out.print_json(&json!({"profile": settings.profile, "valid": false, "reason": end.message}))?;
+    }
+    verdict?;
+    report(ctx, &settings, &session, None)?;
+    Ok(ExitCode::Ok)
+}
+
+/// Whether the server still takes the session: userinfo, with a proof (the
+/// CLI is a public client, so it cannot introspect).
+async fn ask_server(session: &Session, service: &Service) -> anyhow::Result<()> {
+    if session.expired() {
+        let hint = if session.file.refresh_token.is_some() { "signet session refresh" } else { SIGN_ON_AGAIN };
+        return Err(ended(format!("the session expired at {}", when(session.file.expires_at)), hint));
+    }
+    let p = Provider::discover(service).await?;
+    let url = p.metadata.userinfo_endpoint.clone().ok_or_else(|| {
+        anyhow!("the provider of service {} has no userinfo endpoint, so the session cannot be checked", service.name)
+    })?;
+    let req = p.http.get(&url).header("accept", "application/json").build()?;
+    let res = session.signer()?.send(&p.http, req).await.map_err(|e| match e {
+        signet_client::Error::Http(e) => unreachable(&e, &url, &service.name),
+        other => other.into(),
+    })?;
+    match res.status().as_u16() {
+        200 => Ok(()),
+        401 | 403 => Err(ended(
+            "the server no longer accepts the session: it was revoked, or its account was deactivated",
+            SIGN_ON_AGAIN,
+        )),
+        s => bail!("{url} answered {s}"),
+    }
+}
+
+/// `<local time> (<UTC>)`.
+fn when(unix: i64) -> String {
+    use chrono::{Local, TimeZone, Utc};
+    match Utc.timestamp_opt(unix, 0).single() {
+        Some(utc) => format!(
+            "{} ({})",
+            utc.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %:z"),
+            utc.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        None => unix.to_string(),
+    }
+}
+
+/// The session's state; `headline` says what just happened, if anything.
+fn report(ctx: &Ctx, settings: &Settings, s: &Session, headline: Option<&str>) -> anyhow::Result<()> {
+    if ctx.out.json() {
+        let utc = chrono::DateTime::from_timestamp(s.file.expires_at, 0).map(|t| t.to_rfc3339());
+        ctx.out.print_json(&json!({
+            "profile": settings.profile,
+            "service": s.file.service,
+            "valid": true,
+            "subject": s.file.subject,
+            "expires_at": s.file.expires_at,
+            "expires_at_utc": utc,
+            "jkt": s.file.jkt,
+            "minted": s.file.minted,
+            "refreshable": s.file.refresh_token.is_some(),
+            "directory": s.dir,
+        }))
+    } else {
+        let who = s.file.subject.as_deref().map(|w| format!(" as {w}")).unwrap_or_default();
+        let line = match headline {
+            None => format!("Session is valid until {}", when(s.file.expires_at)),
+            Some(h) => format!("{h}{who}; valid until {}", when(s.file.expires_at)),
+        };
+        ctx.out.line(&line)
+    }
+}
+
+async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let dir = signet_client::dir_for(&settings.profile)?;
+    // Two refreshes at once would spend one refresh token twice, and the
+    // server would take that for theft and end the session.
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock = lock_file(&dir)?;
+    let (mut session, service) = load(&settings)?;
+    let Some(refresh) = session.file.refresh_token.clone() else {
+        return Err(ended(
+            "this session has no refresh token: a session minted from worker credentials is minted again, not refreshed",
+            "signet session authenticate --no-browser",
+        ));
+    };
+    let p = Provider::discover(&service).await?;
+    let basic = match &service.auth {
+        Some(Auth::Worker { client_id, client_secret, .. }) if *client_id == session.file.client_id => {
+            Some((client_id.clone(), client_secret.clone()))
+        }
+        _ => None,
+    };
+    let mut form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh.clone())];
+    if basic.is_none() {
+        form.push(("client_id", session.file.client_id.clone()));
+    }
+    let t = match token_request(&p, session.key(), &form, basic.as_ref()).await {
+        Ok(t) => t,
+        Err(TokenFailure::Refused { code, description }) if code == "invalid_grant" => {
+            let why = description.unwrap_or_else(|| "the refresh token is no longer valid".into());
+            return Err(ended(
+                format!("the session cannot be refreshed: {why}"),
+                "signet session authenticate signs on again; a session lasts at most 24 hours after its sign-on",
+            ));
+        }
+        Err(e) => return Err(e.explain("refresh")),
+    };
+    let cached = t.cached(&session.file.issuer, &session.file.client_id, Some(&refresh), session.file.subject.clone());
+    bound(cached.token_type.as_deref())?;
+    session.file.access_token = cached.access_token;
+    session.file.refresh_token = cached.refresh_token;
+    session.file.expires_at = cached.expires_at.unwrap_or_else(|| now() + 300);
+    session.save()?;
+    drop(lock);
+    report(ctx, &settings, &session, Some("Session refreshed"))?;
+    Ok(ExitCode::Ok)
+}
+
+fn lock_file(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.lock().with_context(|| format!("locking {}", path.display()))?;
+    Ok(f)
+}
+
+async fn terminate(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let settings = ctx.settings()?;
+    let (session, service) = load(&settings)?;
+    let auth = crate::session::auth_of(&service)?;
+    let cached = Cached {
+        issuer: session.file.issuer.clone(),
+        client_id: session.file.client_id.clone(),
+        grant: String::new(),
+        access_token: session.file.access_token.clone(),
+        refresh_token: session.file.refresh_token.clone(),
+        id_token: None,
+        expires_at: Some(session.file.expires_at),
+        scope: None,
+        subject: None,
+        token_type: None,
+    };
+    if let Err(e) = crate::session::revoke(&service, auth, &cached).await {
+        return Err(e.context(format!(
+            "the session was not revoked, so its files are kept\nhint: run this again when the provider can be reached; rm -r {} forgets it without revoking it",
+            session.dir.display()
+        )));
+    }
+    for f in [signet_client::SESSION_FILE, signet_client::KEY_FILE, ".lock"] {
+        match std::fs::remove_file(session.dir.join(f)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", session.dir.join(f).display()));
+            }
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_dir(&session.dir);
+    if ctx.out.json() {
+        ctx.out.print_json(&json!({"profile": settings.profile, "result": "revoked"}))?;
+    } else {
+        ctx.out.line(&format!("Session of profile {} revoked at {} and removed", settings.profile, service.name))?;
+    }
+    std::io::stdout().flush()?;
+    Ok(ExitCode::Ok)
+}

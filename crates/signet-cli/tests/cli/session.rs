@@ -1,0 +1,563 @@
+//! `signet session …` against a real signetd: a key-bound session signed on
+//! in headless Chromium with TOTP, used, refreshed, carried to a fresh HOME
+//! and terminated; the 24-hour limit on the server's injected clock (the
+//! CLI's moved with it by libfaketime, as its proofs carry the time);
+//! sessions minted without a browser; and archives that are not sessions.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use signet_core::clock::Clock;
+use signet_testkit::{Browser, Server, TestAccount, query};
+
+use crate::admin::admin_basic;
+use crate::harness::{BrowserHandoff, Home, to_run};
+
+fn boot_admin(s: &Server) -> TestAccount {
+    TestAccount {
+        id: String::new(),
+        username: s.boot.admin.username.clone(),
+        password: s.boot.admin.password.clone(),
+        secret: signet_core::totp::from_base32(&s.boot.admin.totp_secret),
+    }
+}
+
+/// The admin API takes OAuth tokens (and still native credentials).
+async fn oauth_scheme_on(s: &Server) {
+    let ops = Home::new();
+    admin_basic(&ops, s, &s.boot.admin.password);
+    let on = ops
+        .run_async(&["request", "PUT", "/settings/authentication", "--data", r#"{"schemes": ["oauth", "native"]}"#])
+        .await;
+    assert_eq!(on.code, 0, "{}", on.stderr);
+}
+
+/// A profile whose admin API is reached with the `pingone` service's tokens.
+fn configure(h: &Home, s: &Server, auth: &[(&str, &str)]) {
+    h.configure(&s.base, &s.env_id, auth);
+    h.ok(&["config", "set", &format!("service.pingfederate.httpsHost={}", s.base)]);
+    h.ok(&["config", "set", "service.pingfederate.authentication.type=oauth"]);
+    h.ok(&["config", "set", "service.pingfederate.authentication.oauth.service=pingone"]);
+}
+
+const BROWSER_SIGN_ON: [(&str, &str); 2] = [
+    ("service.pingone.authentication.type", "authorization_code"),
+    ("service.pingone.authentication.authorizationCode.clientID", "signet-cli"),
+];
+
+fn session_dir(h: &Home, profile: &str) -> std::path::PathBuf {
+    h.dir.join("state/signet/sessions").join(profile)
+}
+
+fn session_json(h: &Home) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(session_dir(h, "default").join("session.json")).unwrap()).unwrap()
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+async fn introspect(s: &Server, token: &str) -> Value {
+    s.introspect(token, (&s.boot.worker.client_id, &s.boot.worker.client_secret)).await
+}
+
+/// `signet session authenticate` at the server's time, signed on by `who`
+/// through the URL it opens: in Chromium, or (without a `chrome`) by the
+/// testkit's HTTP browser, which then delivers the answer to signet's loopback.
+async fn authenticate(
+    s: &Server,
+    h: &Home,
+    who: &TestAccount,
+    args: &[&str],
+    chrome: Option<&signet_testkit::webdriver::Chrome>,
+) -> crate::harness::Run {
+    let handoff = BrowserHandoff::new(h);
+    let mut c = tokio::process::Command::from(h.command_at(s.clock.now()));
+    c.env("BROWSER", &handoff.script).args(["session", "authenticate"]).args(args);
+    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+    let url = handoff.url().await;
+    let code = s.code(who.secret.as_ref().unwrap());
+    match chrome {
+        Some(chrome) => {
+            chrome.goto(&url).await;
+            chrome.fill("#username", &who.username).await;
+            chrome.fill("#password", &who.password).await;
+            chrome.click("button[type=submit]").await;
+            chrome.fill("#code", &code).await;
+            chrome.click("button[type=submit]").await;
+            chrome.wait_title("Signed on").await;
+        }
+        None => {
+            let mut b = Browser::default();
+            let start = b.get(&url).await;
+            let signon = start.location.unwrap();
+            let pw = b.submit(&signon, &[("username", &who.username), ("password", &who.password)]).await;
+            assert_eq!(pw.status, 303, "{}", pw.body);
+            let done = b.submit(&signon, &[("code", &code)]).await;
+            let back = done.location.unwrap();
+            assert!(query(&back).contains_key("code"), "{back}");
+            b.get(&back).await;
+        }
+    }
+    to_run(tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_session_is_bound_used_refreshed_carried_elsewhere_and_terminated() {
+    let s = Server::start().await;
+    oauth_scheme_on(&s).await;
+    let admin = boot_admin(&s);
+    let h = Home::new();
+    configure(&h, &s, &BROWSER_SIGN_ON);
+
+    let chrome = signet_testkit::webdriver::Chrome::start().await;
+    let signed = authenticate(&s, &h, &admin, &["--session-expiration-in-minutes", "10"], Some(&chrome)).await;
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    assert!(
+        signed.stdout.contains(&format!("Session for pingone signed on as {}", admin.username)),
+        "{}",
+        signed.stdout
+    );
+
+    // The key and tokens are the owner's alone; the tokens are bound to the key.
+    let dir = session_dir(&h, "default");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!((mode(&dir.join("session.json")), mode(&dir.join("key.pem"))), (0o600, 0o600));
+    let file = session_json(&h);
+    let token = file["access_token"].as_str().unwrap().to_owned();
+    let seen = introspect(&s, &token).await;
+    assert_eq!((seen["active"].as_bool(), seen["token_type"].as_str()), (Some(true), Some("DPoP")), "{seen}");
+    assert_eq!(seen["cnf"]["jkt"], file["jkt"]);
+    assert_eq!(seen["exp"].as_i64().unwrap() - seen["iat"].as_i64().unwrap(), 600, "the chosen 10 minutes");
+
+    // validate asks the server.
+    let now = s.clock.now();
+    let valid = h.run_at(now, &["session", "validate"], &[]).await;
+    assert_eq!(valid.code, 0, "{}", valid.stderr);
+    assert!(valid.stdout.starts_with("Session is valid until ") && valid.stdout.contains("UTC"), "{}", valid.stdout);
+    let json = h.run_at(now, &["-O", "json", "session", "validate"], &[]).await;
+    assert_eq!(
+        (json.json()["valid"].as_bool(), json.json()["expires_at"].as_i64()),
+        (Some(true), file["expires_at"].as_i64())
+    );
+
+    // request signs each call with a fresh proof: --auth, or SIGNET_AUTH.
+    for (args, env) in [
+        (vec!["request", "GET", "/accounts", "--auth", "security_token"], vec![]),
+        (vec!["request", "GET", "/accounts"], vec![("SIGNET_AUTH", "security_token")]),
+    ] {
+        let r = h.run_at(now, &args, &env).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.json()["items"].as_array().unwrap().iter().any(|a| a["username"] == admin.username.as_str()));
+    }
+    // Without --auth, this profile has no sign-on of the ordinary kind.
+    assert_eq!(h.run_at(now, &["request", "GET", "/accounts"], &[]).await.code, 4);
+
+    // auth token hands the token out, saying it is key-bound; alone it is refused.
+    let printed = h.run_at(now, &["auth", "token", "--service", "pingone", "--auth", "security_token"], &[]).await;
+    assert_eq!((printed.code, printed.stdout.trim()), (0, token.as_str()), "{}", printed.stderr);
+    assert!(printed.stderr.contains("bound to the session's key (DPoP)"), "{}", printed.stderr);
+    let stolen = s.http.get(s.base.clone() + "/admin-api/v1/accounts").bearer_auth(&token).send().await.unwrap();
+    assert_eq!(stolen.status(), 401);
+    let challenge = stolen.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.contains(r#"DPoP realm="signet admin API", algs="ES256 EdDSA", error="invalid_token""#),
+        "{challenge}"
+    );
+
+    // Refresh gives a new full lifetime.
+    s.clock.advance(9 * 60);
+    let refreshed = h.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    assert!(refreshed.stdout.starts_with("Session refreshed"), "{}", refreshed.stdout);
+    let after = session_json(&h);
+    assert_ne!(after["access_token"], file["access_token"]);
+    let renewed = introspect(&s, after["access_token"].as_str().unwrap()).await;
+    assert_eq!(renewed["exp"].as_i64().unwrap(), s.clock.now() + 600, "{renewed}");
+    assert_eq!(renewed["cnf"]["jkt"], file["jkt"], "the same key");
+
+    // Exported with a passphrase, imported into a fresh HOME, where request works.
+    let archive = h.dir.join("session.zip");
+    let pass = h.dir.join("passphrase");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let exported = h
+        .run_at(
+            s.clock.now(),
+            &[
+                "session",
+                "export",
+                "--output-file",
+                archive.to_str().unwrap(),
+                "--passphrase-file",
+                pass.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    assert_eq!(mode(&archive), 0o600);
+    let elsewhere = Home::new();
+    let imported = elsewhere
+        .run_at(
+            s.clock.now(),
+            &[
+                "session",
+                "import",
+                "--session-archive",
+                archive.to_str().unwrap(),
+                "--passphrase-file",
+                pass.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let there =
+        elsewhere.run_at(s.clock.now(), &["request", "GET", "/accounts", "--auth", "security_token"], &[]).await;
+    assert_eq!(there.code, 0, "{}", there.stderr);
+    assert!(there.json()["items"].as_array().unwrap().iter().any(|a| a["username"] == admin.username.as_str()));
+
+    // Terminate revokes at the server first: the session is over everywhere.
+    let ended = elsewhere.run_at(s.clock.now(), &["session", "terminate"], &[]).await;
+    assert_eq!(ended.code, 0, "{}", ended.stderr);
+    assert!(!session_dir(&elsewhere, "default").exists(), "the files are gone");
+    let gone = elsewhere.run_at(s.clock.now(), &["session", "validate"], &[]).await;
+    assert_eq!(gone.code, 4, "{}", gone.stderr);
+    let revoked = h.run_at(s.clock.now(), &["session", "validate"], &[]).await;
+    assert_eq!(revoked.code, 4, "{}", revoked.stderr);
+    assert!(
+        revoked.stderr.contains("no longer accepts the session")
+            && revoked.stderr.contains("hint: signet session authenticate"),
+        "{}",
+        revoked.stderr
+    );
+    assert_eq!(introspect(&s, after["access_token"].as_str().unwrap()).await["active"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_extends_a_session_until_24_hours_after_its_sign_on_and_no_further() {
+    let s = Server::start().await;
+    let admin = boot_admin(&s);
+    let h = Home::new();
+    configure(&h, &s, &BROWSER_SIGN_ON);
+    let signed = authenticate(&s, &h, &admin, &[], None).await;
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    let first = introspect(&s, session_json(&h)["access_token"].as_str().unwrap()).await;
+    let signed_on_at = first["iat"].as_i64().unwrap();
+
+    // Hourly refreshes carry it through the day; the last token ends with it.
+    for _ in 0..23 {
+        s.clock.advance(60 * 60 - 30);
+        let r = h.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    s.clock.advance(20 * 60);
+    let last = h.run_at(s.clock.now(), &["-O", "json", "session", "refresh"], &[]).await;
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    let token = session_json(&h)["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(&s, &token).await["exp"].as_i64(), Some(signed_on_at + 24 * 60 * 60), "capped at the limit");
+
+    s.clock.advance(60 * 60);
+    let past = h.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
+    assert_eq!(past.code, 4, "{}", past.stderr);
+    assert!(past.stderr.contains("cannot be refreshed") && past.stderr.contains("24 hours"), "{}", past.stderr);
+    assert!(past.stderr.contains("hint: signet session authenticate"), "{}", past.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_browser_a_session_is_minted_from_a_session_or_a_worker_and_lasts_an_hour() {
+    let s = Server::start().await;
+    oauth_scheme_on(&s).await;
+
+    // Neither credential: the error names both ways.
+    let none = Home::new();
+    configure(&none, &s, &BROWSER_SIGN_ON);
+    let r = none.run_at(s.clock.now(), &["session", "authenticate", "--no-browser"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no live session to mint from") && r.stderr.contains("worker"), "{}", r.stderr);
+    assert!(!session_dir(&none, "default").exists());
+
+    // From a browser session: a new key, the same person, at most an hour in all.
+    let admin = boot_admin(&s);
+    let h = Home::new();
+    configure(&h, &s, &BROWSER_SIGN_ON);
+    assert_eq!(authenticate(&s, &h, &admin, &[], None).await.code, 0);
+    let parent = session_json(&h);
+    let minted = h.run_at(s.clock.now(), &["session", "authenticate", "--no-browser"], &[]).await;
+    assert_eq!(minted.code, 0, "{}", minted.stderr);
+    assert!(minted.stdout.contains("minted by token exchange"), "{}", minted.stdout);
+    let child = session_json(&h);
+    assert_ne!(child["jkt"], parent["jkt"]);
+    assert_eq!(child["minted"], true);
+    let seen = introspect(&s, child["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (seen["username"].as_str(), seen["cnf"]["jkt"].as_str()),
+        (Some(admin.username.as_str()), child["jkt"].as_str())
+    );
+    s.clock.advance(50 * 60);
+    assert_eq!(h.run_at(s.clock.now(), &["session", "refresh"], &[]).await.code, 0);
+    s.clock.advance(15 * 60);
+    let over = h.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
+    assert_eq!(over.code, 4, "a minted session ends an hour after it was minted: {}", over.stderr);
+
+    // From a worker's credentials, bound to a key pair of the person's own.
+    let (id, secret) = s
+        .application(
+            signet_core::model::AppKind::Worker,
+            &[signet_core::model::GrantType::ClientCredentials],
+            &[signet_proto::roles::Role::Admin],
+            None,
+        )
+        .await;
+    let w = Home::new();
+    let secret = secret.unwrap();
+    configure(
+        &w,
+        &s,
+        &[
+            ("service.pingone.authentication.type", "worker"),
+            ("service.pingone.authentication.worker.clientID", &id),
+            ("service.pingone.authentication.worker.clientSecret", &secret),
+        ],
+    );
+    let key = w.dir.join("own.pem");
+    let public = w.dir.join("own_public.pem");
+    let sh = format!(
+        "umask 077 && openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out {k} && openssl ec -in {k} -pubout -out {p}",
+        k = key.display(),
+        p = public.display()
+    );
+    assert!(std::process::Command::new("sh").args(["-c", &sh]).stderr(Stdio::null()).status().unwrap().success());
+    let own = w
+        .run_at(
+            s.clock.now(),
+            &["session", "authenticate", "--no-browser", "--public-key-file-path", public.to_str().unwrap()],
+            &[],
+        )
+        .await;
+    assert_eq!(own.code, 0, "{}", own.stderr);
+    let file = session_json(&w);
+    assert_eq!(file["private_key_file"], std::fs::canonicalize(&key).unwrap().to_str().unwrap());
+    assert!(!session_dir(&w, "default").join("key.pem").exists(), "the person's key stays where it is");
+    let r = w.run_at(s.clock.now(), &["request", "GET", "/accounts", "--auth", "security_token"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let refresh = w.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
+    assert_eq!(refresh.code, 4, "a worker's session is minted again, not refreshed: {}", refresh.stderr);
+
+    // A public key whose private key is not beside it, or not its pair.
+    let lonely = w.dir.join("lonely.pub.pem");
+    std::fs::copy(&public, &lonely).unwrap();
+    let r = w
+        .run_at(
+            s.clock.now(),
+            &["session", "authenticate", "--no-browser", "--public-key-file-path", lonely.to_str().unwrap()],
+            &[],
+        )
+        .await;
+    assert!(r.code == 1 && r.stderr.contains("--private-key-file-path"), "{}", r.stderr);
+    let other = w.dir.join("other.pem");
+    let sh = format!(
+        "umask 077 && openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out {}",
+        other.display()
+    );
+    assert!(std::process::Command::new("sh").args(["-c", &sh]).status().unwrap().success());
+    let r = w
+        .run_at(
+            s.clock.now(),
+            &[
+                "session",
+                "authenticate",
+                "--no-browser",
+                "--public-key-file-path",
+                public.to_str().unwrap(),
+                "--private-key-file-path",
+                other.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+    assert!(r.code == 1 && r.stderr.contains("is not the private key of"), "{}", r.stderr);
+}
+
+/// A session made on disk as `signet session authenticate` leaves one, for
+/// the archive tests, which need no server.
+fn made_session(h: &Home) -> Value {
+    h.ok(&["config", "set", "service.pingone.endpoint.baseURL=http://127.0.0.1:9"]);
+    h.ok(&["config", "set", "service.pingone.endpoint.environmentID=6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11"]);
+    h.ok(&["config", "set", "service.pingone.authentication.type=worker"]);
+    h.ok(&["config", "set", "service.pingone.authentication.worker.clientID=w-1"]);
+    h.ok(&["config", "set", "service.pingone.authentication.worker.clientSecret=the-client-secret"]);
+    let key = std::sync::Arc::new(signet_client::ProofKey::generate().unwrap());
+    let file = signet_client::SessionFile {
+        service: "pingone".into(),
+        issuer: "http://127.0.0.1:9/6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11/as".into(),
+        client_id: "w-1".into(),
+        access_token: "the-access-token".into(),
+        refresh_token: Some("the-refresh-token".into()),
+        expires_at: 4_000_000_000,
+        jkt: key.thumbprint().to_owned(),
+        private_key_file: None,
+        minted: false,
+        subject: Some("ada".into()),
+    };
+    signet_client::Session::new(session_dir(h, "default"), file, key).save().unwrap();
+    session_json(h)
+}
+
+/// A zip of `entries`; a `None` body makes the entry a symlink to "/etc/passwd".
+fn zip_of(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, body) in entries {
+        match body {
+            Some(b) => {
+                z.start_file(*name, o).unwrap();
+                z.write_all(b).unwrap();
+            }
+            None => z.add_symlink(*name, "/etc/passwd", o).unwrap(),
+        }
+    }
+    z.finish().unwrap().into_inner()
+}
+
+fn entries_of(archive: &[u8]) -> Vec<(String, String)> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut e = z.by_index(i).unwrap();
+            let mut text = String::new();
+            e.read_to_string(&mut text).unwrap();
+            (e.name().unwrap().into_owned(), text)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archives_keep_every_secret_encrypted_and_bad_ones_are_refused_with_nothing_written() {
+    let h = Home::new();
+    let original = made_session(&h);
+    let archive = h.dir.join("s.zip");
+    let out = archive.to_str().unwrap();
+
+    // No passphrase and no terminal: refused, with both ways out named.
+    let r = h.run(&["session", "export", "--output-file", out]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--passphrase-file") && r.stderr.contains("--insecure-unencrypted"), "{}", r.stderr);
+    assert!(!archive.exists());
+
+    let pass = h.dir.join("pass");
+    std::fs::write(&pass, "a passphrase\n").unwrap();
+    let pass = pass.to_str().unwrap();
+    h.ok(&["session", "export", "--output-file", out, "--passphrase-file", pass]);
+    assert_eq!(mode(&archive), 0o600);
+    let bytes = std::fs::read(&archive).unwrap();
+    let entries = entries_of(&bytes);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["manifest.json", "key.pem", "secrets.pem"]);
+    for (name, text) in &entries {
+        for secret in ["the-access-token", "the-refresh-token", "the-client-secret", "-----BEGIN PRIVATE KEY-----"] {
+            assert!(!text.contains(secret), "{name} holds {secret} in the clear");
+        }
+    }
+    assert!(entries[1].1.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    // A standard encrypted PKCS#8 key: PBES2 with scrypt and AES-256-CBC (RFC 8018).
+    let key_file = h.dir.join("exported-key.pem");
+    std::fs::write(&key_file, &entries[1].1).unwrap();
+    let asn1 =
+        std::process::Command::new("openssl").args(["asn1parse", "-in", key_file.to_str().unwrap()]).output().unwrap();
+    let asn1 = String::from_utf8_lossy(&asn1.stdout);
+    for part in [":PBES2", ":scrypt", ":aes-256-cbc"] {
+        assert!(asn1.contains(part), "{asn1}");
+    }
+    let again = h.run(&["session", "export", "--output-file", out, "--passphrase-file", pass]);
+    assert!(again.code == 1 && again.stderr.contains("--force"), "{}", again.stderr);
+
+    // Each bad archive is refused, and the fresh HOME stays empty.
+    let fresh = Home::new();
+    let nothing_written = |why: &str| {
+        assert!(!fresh.dir.join("state/signet/sessions/default").exists(), "{why}: a session was written");
+        let config = std::fs::read_to_string(fresh.config_file()).unwrap_or_default();
+        assert!(!config.contains("pingone"), "{why}: the profile was written: {config}");
+    };
+    let wrong = fresh.dir.join("wrong");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    let manifest = entries[0].1.as_bytes();
+    let key = entries[1].1.as_bytes();
+    let sealed = entries[2].1.as_bytes();
+    let edited = entries[0]
+        .1
+        .replace("http://127.0.0.1:9/6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11/as", "https://attacker.example/as");
+    let bomb = vec![b' '; 4 << 20];
+    let truncated = bytes[..bytes.len() / 2].to_vec();
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        ("wrong passphrase", bytes.clone(), wrong.to_str().unwrap(), "wrong passphrase"),
+        ("truncated", truncated, pass, "truncated or damaged"),
+        ("../ entry", zip_of(&[("../manifest.json", Some(manifest)), ("key.pem", Some(key))]), pass, "path traversal"),
+        ("absolute entry", zip_of(&[("/tmp/manifest.json", Some(manifest))]), pass, "path traversal"),
+        ("symlink", zip_of(&[("manifest.json", Some(manifest)), ("key.pem", None)]), pass, "is a link"),
+        ("zip bomb", zip_of(&[("manifest.json", Some(&bomb))]), pass, "zip bomb"),
+        ("unexpected entry", zip_of(&[("manifest.json", Some(manifest)), (".bashrc", Some(b"x"))]), pass, "does not"),
+        (
+            "edited manifest",
+            zip_of(&[
+                ("manifest.json", Some(edited.as_bytes())),
+                ("key.pem", Some(key)),
+                ("secrets.pem", Some(sealed)),
+            ]),
+            pass,
+            "not the one its secrets were sealed with",
+        ),
+    ];
+    for (why, archive, passphrase, says) in cases {
+        let path = fresh.dir.join("bad.zip");
+        std::fs::write(&path, &archive).unwrap();
+        let r = fresh.run(&[
+            "session",
+            "import",
+            "--session-archive",
+            path.to_str().unwrap(),
+            "--passphrase-file",
+            passphrase,
+        ]);
+        assert_eq!(r.code, 1, "{why}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{why}: {}", r.stderr);
+        nothing_written(why);
+    }
+
+    // The real one, with the passphrase: settings, secrets and session come across.
+    let ok = fresh.run(&["session", "import", "--session-archive", out, "--passphrase-file", pass]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let imported = session_json(&fresh);
+    for k in ["access_token", "refresh_token", "jkt", "issuer", "expires_at"] {
+        assert_eq!(imported[k], original[k], "{k}");
+    }
+    let dir = session_dir(&fresh, "default");
+    assert_eq!((mode(&dir), mode(&dir.join("key.pem")), mode(&dir.join("session.json"))), (0o700, 0o600, 0o600));
+    let secret = fresh.ok(&["config", "get", "service.pingone.authentication.worker.clientSecret", "--unmask"]);
+    assert!(secret.stdout.contains("the-client-secret"), "{}", secret.stdout);
+    // Never over an existing profile without --force.
+    let twice = fresh.run(&["session", "import", "--session-archive", out, "--passphrase-file", pass]);
+    assert!(
+        twice.code == 1 && twice.stderr.contains("already exists") && twice.stderr.contains("--force"),
+        "{}",
+        twice.stderr
+    );
+    fresh.ok(&["session", "import", "--session-archive", out, "--passphrase-file", pass, "--force"]);
+    fresh.ok(&["-P", "copy", "session", "import", "--session-archive", out, "--passphrase-file", pass]);
+    assert!(session_dir(&fresh, "copy").join("session.json").exists());
+
+    // Unencrypted only when asked, with a warning; it imports without a passphrase.
+    let plain = h.dir.join("plain.zip");
+    let r = h.run(&["session", "export", "--output-file", plain.to_str().unwrap(), "--insecure-unencrypted"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("warning:") && r.stderr.contains("unencrypted"), "{}", r.stderr);
+    let names: Vec<String> = entries_of(&std::fs::read(&plain).unwrap()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["manifest.json", "key.pem", "secrets.json"]);
+    let third = Home::new();
+    let r = third.run(&["session", "import", "--session-archive", plain.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -1,0 +1,198 @@
+//! A profile's session on disk, as `signet session authenticate` leaves it:
+//! `$XDG_STATE_HOME/signet/sessions/<profile>/` (directory 0700) holding
+//! `session.json` and, unless the session is bound to a key of the person's
+//! own, `key.pem` (files 0600).
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::{ProofKey, now};
+use crate::{Error, Signer};
+
+pub const SESSION_FILE: &str = "session.json";
+pub const KEY_FILE: &str = "key.pem";
+
+/// What `session.json` holds. Its `Debug` leaves the tokens out.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SessionFile {
+    /// The service of the profile the session signs on to.
+    pub service: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// When the access token expires (Unix seconds).
+    pub expires_at: i64,
+    /// The key's RFC 7638 thumbprint, which the tokens carry as `cnf.jkt`.
+    pub jkt: String,
+    /// Where the private key is when it is the person's own (from
+    /// `--public-key-file-path`); otherwise `key.pem` beside this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
+    /// Minted by token exchange (`--no-browser`) rather than a browser sign-on.
+    #[serde(default)]
+    pub minted: bool,
+    /// Who the session speaks for, as the token names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+impl std::fmt::Debug for SessionFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionFile")
+            .field("service", &self.service)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("expires_at", &self.expires_at)
+            .field("jkt", &self.jkt)
+            .field("minted", &self.minted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `$XDG_STATE_HOME/signet/sessions`, or `~/.local/state/signet/sessions`.
+pub fn sessions_dir() -> Result<PathBuf, Error> {
+    let state = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(s) => PathBuf::from(s),
+        None => {
+            let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).ok_or(Error::NoHome)?;
+            PathBuf::from(home).join(".local/state")
+        }
+    };
+    Ok(state.join("signet/sessions"))
+}
+
+/// The session directory of `profile`. A profile name is one path segment.
+pub fn dir_for(profile: &str) -> Result<PathBuf, Error> {
+    let plain = !profile.is_empty()
+        && profile != "."
+        && profile != ".."
+        && profile.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain {
+        return Err(Error::ProfileName(profile.to_owned()));
+    }
+    Ok(sessions_dir()?.join(profile))
+}
+
+/// A loaded session: its tokens and its key.
+#[derive(Debug)]
+pub struct Session {
+    pub dir: PathBuf,
+    pub file: SessionFile,
+    key: Arc<ProofKey>,
+}
+
+impl Session {
+    /// The session of `profile`, from its directory.
+    pub fn load(profile: &str) -> Result<Session, Error> {
+        let dir = dir_for(profile)?;
+        if !dir.join(SESSION_FILE).exists() {
+            return Err(Error::NoSession(profile.to_owned()));
+        }
+        Session::load_from(&dir)
+    }
+
+    /// The session kept in `dir`.
+    pub fn load_from(dir: &Path) -> Result<Session, Error> {
+        let path = dir.join(SESSION_FILE);
+        let text = read_private(&path)?;
+        let file: SessionFile = serde_json::from_str(&text).map_err(|_| Error::Malformed(path.clone()))?;
+        let key_path = file.private_key_file.clone().unwrap_or_else(|| dir.join(KEY_FILE));
+        let key = ProofKey::from_pem(&read_private(&key_path)?, None)?;
+        if key.thumbprint() != file.jkt {
+            return Err(Error::WrongKey(key_path));
+        }
+        Ok(Session { dir: dir.to_owned(), file, key: Arc::new(key) })
+    }
+
+    pub fn new(dir: PathBuf, file: SessionFile, key: Arc<ProofKey>) -> Session {
+        Session { dir, file, key }
+    }
+
+    pub fn key(&self) -> &Arc<ProofKey> {
+        &self.key
+    }
+
+    /// Whether the access token has expired by this machine's clock.
+    pub fn expired(&self) -> bool {
+        self.file.expires_at <= now()
+    }
+
+    /// A signer for requests with this session's token, unless it has expired.
+    pub fn signer(&self) -> Result<Signer, Error> {
+        if self.expired() {
+            return Err(Error::Expired(self.file.expires_at));
+        }
+        Ok(Signer::new(&self.file.access_token, Arc::clone(&self.key)))
+    }
+
+    /// Writes `session.json`, and `key.pem` when the key is kept here, each
+    /// atomically with mode 0600 in a 0700 directory.
+    pub fn save(&self) -> Result<(), Error> {
+        create_private_dir(&self.dir)?;
+        let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(&self.file).map_err(|_| Error::Encode)?);
+        let key_here = self.dir.join(KEY_FILE);
+        match self.file.private_key_file {
+            // The key first, so the session never names a key not yet written.
+            None => {
+                write_private(&key_here, self.key.to_pem()?.as_bytes())?;
+                write_private(&self.dir.join(SESSION_FILE), &json)
+            }
+            // A key of the person's own replaces one made here before.
+            Some(_) => {
+                write_private(&self.dir.join(SESSION_FILE), &json)?;
+                match std::fs::remove_file(&key_here) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path: key_here, source: e }),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Reads a file holding secrets, refusing one that others may read (as
+/// OpenSSH refuses such a private key).
+pub fn read_private(path: &Path) -> Result<String, Error> {
+    let io = |source| Error::Io { path: path.to_owned(), source };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(Error::Exposed { path: path.to_owned(), mode: meta.mode() & 0o777 });
+    }
+    std::fs::read_to_string(path).map_err(io)
+}
+
+/// A directory only its owner can enter.
+pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| Error::Io { path: dir.to_owned(), source })
+}
+
+/// Writes a file only its owner can read: a temporary file beside it,
+/// fsync, rename, so a reader sees the old file or the new one, whole.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let io = |source| Error::Io { path: path.to_owned(), source };
+    // A stale one from a crashed run with this pid; `create_new` then never follows a link.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io)?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    drop(f);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
