@@ -141,6 +141,10 @@ pub enum SessionCommand {
         /// The passphrase's file (first line) [default: asked for on a terminal].
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Take an archive whose secrets are not encrypted. Nothing then
+        /// shows it was not altered: import only one you made yourself.
+        #[arg(long, conflicts_with = "passphrase_file")]
+        insecure_unencrypted: bool,
         /// Replace a profile or session of the same name.
         #[arg(long)]
         force: bool,

@@ -114,7 +114,11 @@ pub async fn logout(settings: &Settings, service: &Service, store: &Store) -> an
     let auth = auth_of(service)?;
     let key = key(settings, service, auth);
     let Some(cached) = store.load(&key)? else { return Ok(LoggedOut::NotSignedIn) };
-    let revoked = revoke(service, auth, &cached).await;
+    let secret = match auth {
+        Auth::Worker { client_secret, .. } => Some(client_secret.as_str()),
+        _ => None,
+    };
+    let revoked = revoke(service, auth.client_id(), secret, &cached).await;
     store.delete(&key)?;
     Ok(match revoked {
         Ok(()) => LoggedOut::Revoked,
@@ -122,14 +126,12 @@ pub async fn logout(settings: &Settings, service: &Service, store: &Store) -> an
     })
 }
 
-pub async fn revoke(service: &Service, auth: &Auth, cached: &Cached) -> anyhow::Result<()> {
+/// Revokes `cached`'s tokens as the client `client_id` (with its secret,
+/// for a confidential one): a provider ignores another client's tokens.
+pub async fn revoke(service: &Service, client_id: &str, secret: Option<&str>, cached: &Cached) -> anyhow::Result<()> {
     let p = Provider::discover(service).await?;
     let Some(endpoint) = p.metadata.revocation_endpoint.clone() else {
         anyhow::bail!("the provider offers no revocation endpoint; the tokens stay valid there until they expire");
-    };
-    let secret = match auth {
-        Auth::Worker { client_secret, .. } => Some(client_secret.as_str()),
-        _ => None,
     };
     let mut tokens = Vec::new();
     if let Some(r) = &cached.refresh_token {
@@ -139,11 +141,11 @@ pub async fn revoke(service: &Service, auth: &Auth, cached: &Cached) -> anyhow::
     let url = url::Url::parse(&endpoint)?;
     for t in tokens {
         if url.scheme() == "https" {
-            let client = p.client(auth.client_id(), secret)?;
+            let client = p.client(client_id, secret)?;
             let req = client.revoke_token(t).map_err(|e| anyhow!("{e}"))?;
             req.request_async(&p.sender()).await.map_err(|e| p.explain("revocation", e))?;
         } else if is_loopback(&url) {
-            revoke_plain(&p, &endpoint, auth.client_id(), secret, &t).await?;
+            revoke_plain(&p, &endpoint, client_id, secret, &t).await?;
         } else {
             anyhow::bail!("refusing to send tokens to the plain-http revocation endpoint {endpoint}");
         }

@@ -69,6 +69,7 @@ impl ProofKey {
             (PRIVATE_KEY | "EC PRIVATE KEY", _) => ProofKey::from_pkcs8_der(&der),
             (ENCRYPTED_PRIVATE_KEY, Some(p)) => {
                 let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der).map_err(|_| Error::Key("malformed"))?;
+                bounded(&info.encryption_algorithm)?;
                 let plain = info.decrypt(p).map_err(|_| Error::Passphrase)?;
                 ProofKey::from_pkcs8_der(plain.as_bytes())
             }
@@ -210,10 +211,31 @@ pub fn open(passphrase: &[u8], pem: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         return Err(Error::Sealed);
     }
     let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der).map_err(|_| Error::Sealed)?;
+    bounded(&info.encryption_algorithm)?;
     info.encryption_algorithm
         .decrypt(passphrase, info.encrypted_data)
         .map(Zeroizing::new)
         .map_err(|_| Error::Passphrase)
+}
+
+/// scrypt's cost: N = 2^17, r = 8, p = 1 (OWASP's minimum): 128 MiB, a
+/// fraction of a second.
+const SCRYPT_LOG_N: u8 = 17;
+
+/// Refuses encryption settings signet never writes before deriving a key:
+/// the settings come with the data, and an archive asking scrypt for
+/// terabytes of memory or hours of work would stop the program reading it.
+fn bounded(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>) -> Result<(), Error> {
+    use pkcs8::pkcs5::pbes2::{EncryptionScheme, Kdf};
+    let pkcs8::pkcs5::EncryptionScheme::Pbes2(p) = scheme else { return Err(Error::Cost) };
+    match (&p.kdf, &p.encryption) {
+        (Kdf::Scrypt(s), EncryptionScheme::Aes256Cbc { .. })
+            if s.cost_parameter <= 1 << SCRYPT_LOG_N && s.block_size == 8 && s.parallelization == 1 =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::Cost),
+    }
 }
 
 /// Calls `f` with PBES2 parameters: scrypt (N = 2^17, r = 8, p = 1,
@@ -225,7 +247,7 @@ pub(crate) fn with_pbes2<T>(
     let mut iv = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::Key("random"))?;
     aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Key("random"))?;
-    let params = pkcs8::pkcs5::scrypt::Params::new(17, 8, 1, 32).map_err(|_| Error::Key("scrypt"))?;
+    let params = pkcs8::pkcs5::scrypt::Params::new(SCRYPT_LOG_N, 8, 1, 32).map_err(|_| Error::Key("scrypt"))?;
     f(pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(params, &salt, &iv).map_err(|_| Error::Key("pbes2"))?)
 }
 
@@ -272,7 +294,7 @@ mod tests {
         assert_eq!(ProofKey::from_pem(&sealed, Some(b"correct horse")).unwrap().thumbprint(), k.thumbprint());
         assert!(matches!(ProofKey::from_pem(&sealed, Some(b"wrong")), Err(Error::Passphrase)));
         assert!(matches!(ProofKey::from_pem(&sealed, None), Err(Error::Key(_))));
-        assert!(!format!("{k:?}").contains(&*k.to_pem().unwrap()));
+        assert_eq!(format!("{k:?}"), format!("ProofKey {{ jkt: {:?}, .. }}", k.thumbprint()));
     }
 
     #[test]
@@ -283,6 +305,29 @@ mod tests {
         assert_eq!(&open(b"pass phrase", &sealed).unwrap()[..], br#"{"refresh_token":"r-1"}"#);
         assert!(open(b"pass phrasf", &sealed).map_or(true, |p| &p[..] != br#"{"refresh_token":"r-1"}"#));
         assert!(matches!(open(b"pass phrase", "not pem"), Err(Error::Sealed)));
+    }
+
+    /// An envelope naming its own scrypt cost, as an attacker's archive would.
+    fn sealed_with(log_n: u8, r: u32, p: u32) -> String {
+        use pkcs8::der::Encode;
+        let params = pkcs8::pkcs5::scrypt::Params::new(log_n, r, p, 32).unwrap();
+        let pbes2 = pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(params, &[7; 16], &[9; 16]).unwrap();
+        let scheme = pkcs8::pkcs5::EncryptionScheme::Pbes2(pbes2);
+        let info = pkcs8::EncryptedPrivateKeyInfo { encryption_algorithm: scheme, encrypted_data: &[0; 32] };
+        let der = info.to_der().unwrap();
+        pkcs8::der::pem::encode_string(SEALED, LineEnding::LF, &der).unwrap()
+    }
+
+    #[test]
+    fn costs_signet_never_writes_are_refused_before_any_work() {
+        // 2^40 blocks of memory, or 65,535 passes: refused at once, not attempted.
+        for (log_n, r, p) in [(40, 8, 1), (17, 8, 4096), (17, 64, 1)] {
+            assert!(matches!(open(b"x", &sealed_with(log_n, r, p)), Err(Error::Cost)), "{log_n} {r} {p}");
+            let key = sealed_with(log_n, r, p).replace(SEALED, ENCRYPTED_PRIVATE_KEY);
+            assert!(matches!(ProofKey::from_pem(&key, Some(b"x")), Err(Error::Cost)), "{log_n} {r} {p}");
+        }
+        // Cheaper than signet's own is fine to try (and fails on the passphrase).
+        assert!(matches!(open(b"x", &sealed_with(10, 8, 1)), Err(Error::Passphrase)));
     }
 
     #[test]

@@ -32,8 +32,8 @@ mod signer;
 
 pub use key::{ProofKey, SEALED, ath, open, public_key_der, seal};
 pub use session::{
-    KEY_FILE, SESSION_FILE, Session, SessionFile, create_private_dir, dir_for, read_private, sessions_dir,
-    write_private,
+    SESSION_FILE, Session, SessionFile, create_private_dir, dir_for, key_file, read_private, sessions_dir,
+    write_private, write_private_new,
 };
 pub use signer::Signer;
 
@@ -63,6 +63,8 @@ pub enum Error {
     Key(&'static str),
     #[error("wrong passphrase, or the data is damaged")]
     Passphrase,
+    #[error("the encryption asks for a key-derivation cost signet never uses, so it is refused unread")]
+    Cost,
     #[error("the sealed secrets are not a PBES2 envelope")]
     Sealed,
     #[error("the access token cannot be sent in a header")]

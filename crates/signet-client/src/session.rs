@@ -1,7 +1,10 @@
 //! A profile's session on disk, as `signet session authenticate` leaves it:
 //! `$XDG_STATE_HOME/signet/sessions/<profile>/` (directory 0700) holding
 //! `session.json` and, unless the session is bound to a key of the person's
-//! own, `key.pem` (files 0600).
+//! own, `key-<thumbprint>.pem` (files 0600). The key's file is named by its
+//! thumbprint so that a new session is written beside the old one and takes
+//! over in one rename of `session.json`: a reader never sees a session
+//! naming a key that is not there.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -14,7 +17,15 @@ use crate::key::{ProofKey, now};
 use crate::{Error, Signer};
 
 pub const SESSION_FILE: &str = "session.json";
-pub const KEY_FILE: &str = "key.pem";
+
+/// The name of the file holding the private key of thumbprint `jkt`.
+pub fn key_file(jkt: &str) -> Result<String, Error> {
+    // A thumbprint is base64url: nothing in it can leave the directory.
+    if jkt.is_empty() || !jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(Error::Key("the session's key thumbprint is malformed"));
+    }
+    Ok(format!("key-{jkt}.pem"))
+}
 
 /// What `session.json` holds. Its `Debug` leaves the tokens out.
 #[derive(Clone, Serialize, Deserialize)]
@@ -31,7 +42,7 @@ pub struct SessionFile {
     /// The key's RFC 7638 thumbprint, which the tokens carry as `cnf.jkt`.
     pub jkt: String,
     /// Where the private key is when it is the person's own (from
-    /// `--public-key-file-path`); otherwise `key.pem` beside this file.
+    /// `--public-key-file-path`); otherwise `key-<jkt>.pem` beside this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key_file: Option<PathBuf>,
     /// Minted by token exchange (`--no-browser`) rather than a browser sign-on.
@@ -102,7 +113,10 @@ impl Session {
         let path = dir.join(SESSION_FILE);
         let text = read_private(&path)?;
         let file: SessionFile = serde_json::from_str(&text).map_err(|_| Error::Malformed(path.clone()))?;
-        let key_path = file.private_key_file.clone().unwrap_or_else(|| dir.join(KEY_FILE));
+        let key_path = match &file.private_key_file {
+            Some(p) => p.clone(),
+            None => dir.join(key_file(&file.jkt)?),
+        };
         let key = ProofKey::from_pem(&read_private(&key_path)?, None)?;
         if key.thumbprint() != file.jkt {
             return Err(Error::WrongKey(key_path));
@@ -131,27 +145,43 @@ impl Session {
         Ok(Signer::new(&self.file.access_token, Arc::clone(&self.key)))
     }
 
-    /// Writes `session.json`, and `key.pem` when the key is kept here, each
-    /// atomically with mode 0600 in a 0700 directory.
+    /// Writes the key's file (unless it is the person's own), then
+    /// `session.json`, each atomically with mode 0600 in a 0700 directory,
+    /// then removes the keys of sessions this one replaced.
     pub fn save(&self) -> Result<(), Error> {
         create_private_dir(&self.dir)?;
-        let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(&self.file).map_err(|_| Error::Encode)?);
-        let key_here = self.dir.join(KEY_FILE);
-        match self.file.private_key_file {
-            // The key first, so the session never names a key not yet written.
+        let mine = match self.file.private_key_file {
             None => {
-                write_private(&key_here, self.key.to_pem()?.as_bytes())?;
-                write_private(&self.dir.join(SESSION_FILE), &json)
+                let name = key_file(&self.file.jkt)?;
+                write_private(&self.dir.join(&name), self.key.to_pem()?.as_bytes())?;
+                Some(name)
             }
-            // A key of the person's own replaces one made here before.
-            Some(_) => {
-                write_private(&self.dir.join(SESSION_FILE), &json)?;
-                match std::fs::remove_file(&key_here) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path: key_here, source: e }),
-                    _ => Ok(()),
-                }
+            Some(_) => None,
+        };
+        let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(&self.file).map_err(|_| Error::Encode)?);
+        write_private(&self.dir.join(SESSION_FILE), &json)?;
+        let io = |source| Error::Io { path: self.dir.clone(), source };
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("key") && name.ends_with(".pem") && Some(name.as_ref()) != mine.as_deref() {
+                std::fs::remove_file(self.dir.join(name.as_ref())).map_err(io)?;
             }
         }
+        Ok(())
+    }
+
+    /// Removes the session's files here and its directory; a key of the
+    /// person's own stays where it is.
+    pub fn remove(&self) -> Result<(), Error> {
+        let io = |source| Error::Io { path: self.dir.clone(), source };
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.is_file() {
+                std::fs::remove_file(&path).map_err(io)?;
+            }
+        }
+        std::fs::remove_dir(&self.dir).map_err(io)
     }
 }
 
@@ -178,6 +208,22 @@ pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
 /// Writes a file only its owner can read: a temporary file beside it,
 /// fsync, rename, so a reader sees the old file or the new one, whole.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_private_as(path, bytes, Replace::Yes)
+}
+
+/// [`write_private`] for a file that must not exist yet: one made meanwhile
+/// by someone else is never replaced.
+pub fn write_private_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_private_as(path, bytes, Replace::No)
+}
+
+#[derive(PartialEq)]
+enum Replace {
+    Yes,
+    No,
+}
+
+fn write_private_as(path: &Path, bytes: &[u8], replace: Replace) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -187,10 +233,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io)?;
     let written = f.write_all(bytes).and_then(|()| f.sync_all());
     drop(f);
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
+    // A hard link fails where the name exists; rename replaces it.
+    let placed = written.and_then(|()| match replace {
+        Replace::Yes => std::fs::rename(&tmp, path),
+        Replace::No => std::fs::hard_link(&tmp, path),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    placed.map_err(io)?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -58,7 +58,10 @@ impl Signer {
         let response = client.execute(request).await?;
         let Some(mut again) = retry.filter(|_| self.asked_for_nonce(&response)) else { return Ok(response) };
         self.sign(&mut again)?;
-        Ok(client.execute(again).await?)
+        let response = client.execute(again).await?;
+        // Only to keep a nonce it may carry; it is not tried a third time.
+        self.asked_for_nonce(&response);
+        Ok(response)
     }
 
     /// Whether `response` asks for a nonce. Any nonce it carries is kept

@@ -87,8 +87,8 @@ pub struct Expect<'a> {
     pub now: UnixTime,
     /// At resources: the access token the proof goes with.
     pub access_token: Option<&'a str>,
-    /// When the server asked for a nonce.
-    pub nonce: Option<&'a str>,
+    /// When the server asks for nonces: whether a proof's `nonce` is one it gave.
+    pub nonce: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
 }
 
 /// The `ath` of an access token: its SHA-256, base64url.
@@ -175,8 +175,8 @@ pub fn check(proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
     {
         return Err(ProofError::AccessTokenHash);
     }
-    if let Some(nonce) = expect.nonce
-        && claim("nonce") != Some(nonce)
+    if let Some(given) = expect.nonce
+        && !claim("nonce").is_some_and(given)
     {
         return Err(ProofError::Nonce);
     }
@@ -343,9 +343,15 @@ mod tests {
         c["ath"] = json!(ath("the-token"));
         c["nonce"] = json!("n-1");
         let p = proof(&key, "dpop+jwt", key.public.clone(), c);
-        let at = |token, nonce| Expect { access_token: Some(token), nonce, ..expect(1_000) };
-        assert!(check(&p, &at("the-token", Some("n-1"))).is_ok());
-        assert_eq!(check(&p, &at("another-token", None)), Err(ProofError::AccessTokenHash));
-        assert_eq!(check(&p, &at("the-token", Some("n-2"))), Err(ProofError::Nonce));
+        let n1 = |n: &str| n == "n-1";
+        let n2 = |n: &str| n == "n-2";
+        let at = |token| Expect { access_token: Some(token), nonce: Some(&n1), ..expect(1_000) };
+        assert!(check(&p, &at("the-token")).is_ok());
+        assert_eq!(check(&p, &at("another-token")), Err(ProofError::AccessTokenHash));
+        let other = Expect { nonce: Some(&n2), ..at("the-token") };
+        assert_eq!(check(&p, &other), Err(ProofError::Nonce));
+        // Asked for, but missing.
+        let bare = proof(&key, "dpop+jwt", key.public.clone(), claims(1_000));
+        assert_eq!(check(&bare, &Expect { nonce: Some(&n1), ..expect(1_000) }), Err(ProofError::Nonce));
     }
 }

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     InteractionRequired,
     /// RFC 9449 §5: the DPoP proof is missing where required, or invalid.
     InvalidDpopProof,
+    /// RFC 9449 §8: the server wants a proof carrying the nonce it sends in `DPoP-Nonce`.
+    UseDpopNonce,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }

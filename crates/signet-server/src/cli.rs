@@ -66,6 +66,11 @@ pub struct ServeArgs {
     /// services) point at private and link-local addresses.
     #[arg(long, env = env::ALLOW_PRIVATE_FETCH)]
     pub allow_private_fetch: bool,
+    /// Ask DPoP proofs at the token endpoint for a nonce from signetd (RFC
+    /// 9449 §8), so a proof made ahead of time is refused. Instances sharing
+    /// a key-encryption key accept each other's nonces.
+    #[arg(long, env = env::REQUIRE_DPOP_NONCE)]
+    pub require_dpop_nonce: bool,
     /// File holding the key-encryption key (base64 of 32 bytes).
     #[arg(long, env = env::KEY_ENCRYPTION_KEY_FILE)]
     pub key_encryption_key_file: Option<PathBuf>,

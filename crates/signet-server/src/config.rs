@@ -23,6 +23,7 @@ pub mod env {
     pub const INSECURE_HTTP: &str = "SIGNETD_INSECURE_HTTP";
     pub const TRUSTED_PROXIES: &str = "SIGNETD_TRUSTED_PROXIES";
     pub const ALLOW_PRIVATE_FETCH: &str = "SIGNETD_ALLOW_PRIVATE_FETCH";
+    pub const REQUIRE_DPOP_NONCE: &str = "SIGNETD_REQUIRE_DPOP_NONCE";
     pub const AUDIT_RETENTION_DAYS: &str = "SIGNETD_AUDIT_RETENTION_DAYS";
     pub const KEY_ENCRYPTION_KEY_FILE: &str = "SIGNETD_KEY_ENCRYPTION_KEY_FILE";
     /// The key-encryption key itself, base64 (32 bytes), for platforms that inject secrets as variables.
@@ -49,6 +50,7 @@ pub struct FileConfig {
     pub insecure_http: Option<bool>,
     pub trusted_proxies: Option<Vec<String>>,
     pub allow_private_fetch: Option<bool>,
+    pub require_dpop_nonce: Option<bool>,
     pub key_encryption_key_file: Option<PathBuf>,
     pub admin_api: Option<AdminApiFile>,
     pub audit_retention_days: Option<u32>,

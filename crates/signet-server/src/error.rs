@@ -18,6 +18,8 @@ pub struct OAuthError {
     /// Set when the token endpoint refuses a bearer token (RFC 6750 §3).
     pub bearer_challenge: bool,
     pub retry_after: Option<u64>,
+    /// A nonce for the client's next DPoP proof (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -35,6 +37,7 @@ impl OAuthError {
             basic_challenge: false,
             bearer_challenge: false,
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -103,6 +106,9 @@ impl IntoResponse for OAuthError {
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
             h.insert(header::RETRY_AFTER, v);
+        }
+        if let Some(v) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            h.insert("dpop-nonce", v);
         }
         res.extensions_mut().insert(self.code);
         res

@@ -73,6 +73,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies,
         allow_private_fetch,
         admin_authentication,
+        require_dpop_nonce: args.require_dpop_nonce || file.require_dpop_nonce.unwrap_or(false),
     })?;
     // Fail now, not at the first token request, if the key-encryption key is wrong.
     state.env_keys(&admins.id).await.map_err(|e| {

@@ -41,6 +41,8 @@ pub struct Inner {
     pub admin_auth: crate::admin::caller::AdminAuth,
     /// Claim-mapping expressions: the sandbox and the compiled mappings.
     pub claim_mappings: crate::claims::ClaimMappings,
+    /// Proofs to the token endpoint must carry a nonce the service gave (RFC 9449 §8).
+    pub require_dpop_nonce: bool,
     /// LIST answers of the Vault-compatible API, as last built.
     pub vault_lists: crate::vault::ListCache,
     /// Token lifetimes as last read, and when.
@@ -65,6 +67,8 @@ pub struct StateConfig {
     /// The admin API's authentication settings from the config file, which
     /// then override the store's.
     pub admin_authentication: Option<crate::admin::caller::AuthSettings>,
+    /// Ask for DPoP nonces at the token endpoint.
+    pub require_dpop_nonce: bool,
 }
 
 impl AppState {
@@ -88,6 +92,7 @@ impl AppState {
             upstreams: Default::default(),
             admin_auth: crate::admin::caller::AdminAuth::new(c.admin_authentication),
             claim_mappings: Default::default(),
+            require_dpop_nonce: c.require_dpop_nonce,
             vault_lists: Default::default(),
             lifetimes: Default::default(),
         })))

@@ -77,21 +77,31 @@ impl Server {
     }
 
     pub async fn start_on(backend: Backend) -> Server {
-        Server::start_with(backend, None, None).await
+        Server::start_with(backend, None, None, false).await
+    }
+
+    /// A server whose token endpoint asks DPoP proofs for its nonce (RFC 9449 §8).
+    pub async fn start_requiring_dpop_nonce(backend: Backend) -> Server {
+        Server::start_with(backend, None, None, true).await
     }
 
     /// A new server, its own store bootstrapped afresh, holding `other`'s
     /// key-encryption key: a server restored or rebuilt with its key.
     pub async fn start_with_kek_of(other: &Server) -> Server {
-        Server::start_with(Backend::Sqlite, None, Some(other.kek_bytes.clone())).await
+        Server::start_with(Backend::Sqlite, None, Some(other.kek_bytes.clone()), false).await
     }
 
     /// Serves HTTPS with `tls` (a `TestCa`), on SQLite.
     pub async fn start_tls(tls: &crate::tls::TestCa) -> Server {
-        Server::start_with(Backend::Sqlite, Some(tls), None).await
+        Server::start_with(Backend::Sqlite, Some(tls), None, false).await
     }
 
-    async fn start_with(backend: Backend, tls: Option<&crate::tls::TestCa>, kek: Option<Vec<u8>>) -> Server {
+    async fn start_with(
+        backend: Backend,
+        tls: Option<&crate::tls::TestCa>,
+        kek: Option<Vec<u8>>,
+        require_dpop_nonce: bool,
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!("signetd-it-{}", random_id().unwrap()));
         std::fs::create_dir_all(&dir).unwrap();
         let (url, pg_db) = match backend {
@@ -117,6 +127,7 @@ impl Server {
             public_url: base.clone(),
             trusted_proxies: TrustedProxies::parse(&["127.0.0.2".into()]).unwrap(),
             allow_private_fetch: false,
+            require_dpop_nonce,
         })
         .unwrap();
         let app = signet_server::app(state.clone());
@@ -162,6 +173,7 @@ impl Server {
             public_url: self.base.clone(),
             trusted_proxies: TrustedProxies::default(),
             allow_private_fetch: false,
+            require_dpop_nonce: self.state.require_dpop_nonce,
         })
         .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -65,6 +65,8 @@ pub struct Metadata {
     pub revocation_endpoint: Option<String>,
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -124,8 +124,9 @@ async fn a_browser_session_is_bound_used_refreshed_carried_elsewhere_and_termina
     // The key and tokens are the owner's alone; the tokens are bound to the key.
     let dir = session_dir(&h, "default");
     assert_eq!(mode(&dir), 0o700);
-    assert_eq!((mode(&dir.join("session.json")), mode(&dir.join("key.pem"))), (0o600, 0o600));
     let file = session_json(&h);
+    let key_file = dir.join(format!("key-{}.pem", file["jkt"].as_str().unwrap()));
+    assert_eq!((mode(&dir.join("session.json")), mode(&key_file)), (0o600, 0o600));
     let token = file["access_token"].as_str().unwrap().to_owned();
     let seen = introspect(&s, &token).await;
     assert_eq!((seen["active"].as_bool(), seen["token_type"].as_str()), (Some(true), Some("DPoP")), "{seen}");
@@ -262,7 +263,7 @@ async fn refresh_extends_a_session_until_24_hours_after_its_sign_on_and_no_furth
     s.clock.advance(60 * 60);
     let past = h.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
     assert_eq!(past.code, 4, "{}", past.stderr);
-    assert!(past.stderr.contains("cannot be refreshed") && past.stderr.contains("24 hours"), "{}", past.stderr);
+    assert!(past.stderr.contains("the session has reached its limit"), "the server's reason: {}", past.stderr);
     assert!(past.stderr.contains("hint: signet session authenticate"), "{}", past.stderr);
 }
 
@@ -340,7 +341,20 @@ async fn without_a_browser_a_session_is_minted_from_a_session_or_a_worker_and_la
     assert_eq!(own.code, 0, "{}", own.stderr);
     let file = session_json(&w);
     assert_eq!(file["private_key_file"], std::fs::canonicalize(&key).unwrap().to_str().unwrap());
-    assert!(!session_dir(&w, "default").join("key.pem").exists(), "the person's key stays where it is");
+    let kept: Vec<_> = std::fs::read_dir(session_dir(&w, "default")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(
+        kept.iter().all(|n| !n.to_string_lossy().ends_with(".pem")),
+        "the person's key stays where it is: {kept:?}"
+    );
+    // The worker's session is checked by introspection, with its own credentials.
+    let valid = w.run_at(s.clock.now(), &["session", "validate"], &[]).await;
+    assert_eq!(valid.code, 0, "{}", valid.stderr);
+    // Minting again replaces it, and ends the one replaced.
+    let replaced = file["access_token"].as_str().unwrap().to_owned();
+    let again = w.run_at(s.clock.now(), &["session", "authenticate", "--no-browser"], &[]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(introspect(&s, &replaced).await["active"], false);
+    assert_eq!(w.run_at(s.clock.now(), &["session", "validate"], &[]).await.code, 0);
     let r = w.run_at(s.clock.now(), &["request", "GET", "/accounts", "--auth", "security_token"], &[]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let refresh = w.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
@@ -493,6 +507,32 @@ async fn archives_keep_every_secret_encrypted_and_bad_ones_are_refused_with_noth
         .replace("http://127.0.0.1:9/6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11/as", "https://attacker.example/as");
     let bomb = vec![b' '; 4 << 20];
     let truncated = bytes[..bytes.len() / 2].to_vec();
+    // A key whose encryption names a scrypt cost of 2^22 blocks (not 2^17).
+    let costly = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let body: String = entries[1].1.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut der = b64.decode(body).unwrap();
+        let at = der.windows(5).position(|w| w == [0x02, 0x03, 0x02, 0x00, 0x00]).expect("N = 2^17 in the key");
+        der[at + 2] = 0x40;
+        let text = b64.encode(der);
+        let lines: Vec<&str> = text.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n-----END ENCRYPTED PRIVATE KEY-----\n", lines.join("\n"))
+    };
+    // A zip whose headers say an entry is small while it inflates to 4 MiB.
+    let lying = {
+        let mut z = zip_of(&[("manifest.json", Some(&bomb))]);
+        let real = (bomb.len() as u32).to_le_bytes();
+        let mut patched = 0;
+        for at in 0..z.len() - 4 {
+            if z[at..at + 4] == real {
+                z[at..at + 4].copy_from_slice(&100u32.to_le_bytes());
+                patched += 1;
+            }
+        }
+        assert_eq!(patched, 2, "the local and central headers");
+        z
+    };
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
         ("wrong passphrase", bytes.clone(), wrong.to_str().unwrap(), "wrong passphrase"),
         ("truncated", truncated, pass, "truncated or damaged"),
@@ -500,6 +540,17 @@ async fn archives_keep_every_secret_encrypted_and_bad_ones_are_refused_with_noth
         ("absolute entry", zip_of(&[("/tmp/manifest.json", Some(manifest))]), pass, "path traversal"),
         ("symlink", zip_of(&[("manifest.json", Some(manifest)), ("key.pem", None)]), pass, "is a link"),
         ("zip bomb", zip_of(&[("manifest.json", Some(&bomb))]), pass, "zip bomb"),
+        ("lying sizes", lying, pass, "damaged"),
+        (
+            "hostile scrypt cost",
+            zip_of(&[
+                ("manifest.json", Some(manifest)),
+                ("key.pem", Some(costly.as_bytes())),
+                ("secrets.pem", Some(sealed)),
+            ]),
+            pass,
+            "key-derivation cost",
+        ),
         ("unexpected entry", zip_of(&[("manifest.json", Some(manifest)), (".bashrc", Some(b"x"))]), pass, "does not"),
         (
             "edited manifest",
@@ -536,7 +587,8 @@ async fn archives_keep_every_secret_encrypted_and_bad_ones_are_refused_with_noth
         assert_eq!(imported[k], original[k], "{k}");
     }
     let dir = session_dir(&fresh, "default");
-    assert_eq!((mode(&dir), mode(&dir.join("key.pem")), mode(&dir.join("session.json"))), (0o700, 0o600, 0o600));
+    let key = dir.join(format!("key-{}.pem", imported["jkt"].as_str().unwrap()));
+    assert_eq!((mode(&dir), mode(&key), mode(&dir.join("session.json"))), (0o700, 0o600, 0o600));
     let secret = fresh.ok(&["config", "get", "service.pingone.authentication.worker.clientSecret", "--unmask"]);
     assert!(secret.stdout.contains("the-client-secret"), "{}", secret.stdout);
     // Never over an existing profile without --force.
@@ -559,5 +611,56 @@ async fn archives_keep_every_secret_encrypted_and_bad_ones_are_refused_with_noth
     assert_eq!(names, ["manifest.json", "key.pem", "secrets.json"]);
     let third = Home::new();
     let r = third.run(&["session", "import", "--session-archive", plain.to_str().unwrap()]);
+    assert!(r.code == 1 && r.stderr.contains("--insecure-unencrypted"), "only when asked: {}", r.stderr);
+    assert!(!session_dir(&third, "default").exists());
+    let r = third.run(&["session", "import", "--session-archive", plain.to_str().unwrap(), "--insecure-unencrypted"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // An encrypted archive is never taken as an unencrypted one.
+    let r = third.run(&["-P", "other", "session", "import", "--session-archive", out, "--insecure-unencrypted"]);
+    assert!(r.code == 1 && r.stderr.contains("is encrypted"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_asks_for_dpop_nonces_gets_them_from_signet() {
+    let s = Server::start_requiring_dpop_nonce(signet_testkit::Backend::Sqlite).await;
+    let admin = boot_admin(&s);
+    let h = Home::new();
+    configure(&h, &s, &BROWSER_SIGN_ON);
+    // The code exchange, the refresh and the token exchange each meet
+    // use_dpop_nonce first, and send the proof again with the nonce.
+    let signed = authenticate(&s, &h, &admin, &[], None).await;
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    let refreshed = h.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    let minted = h.run_at(s.clock.now(), &["session", "authenticate", "--no-browser"], &[]).await;
+    assert_eq!(minted.code, 0, "{}", minted.stderr);
+    assert_eq!(h.run_at(s.clock.now(), &["session", "validate"], &[]).await.code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_session_or_past_its_expiry_the_session_commands_exit_4_and_write_nothing() {
+    let h = Home::new();
+    for args in [["session", "validate"], ["session", "refresh"], ["session", "terminate"]] {
+        let r = h.run(&args);
+        assert_eq!(r.code, 4, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("has no session") && r.stderr.contains("hint: signet session authenticate"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(!h.dir.join("state").exists(), "no directory was made");
+
+    // Past its expiry by this machine's clock: no need to ask the server.
+    let expired = Home::new();
+    made_session(&expired);
+    let r = expired.run_at(4_000_000_100, &["session", "validate"], &[]).await;
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the session expired at") && r.stderr.contains("hint: signet session refresh"),
+        "{}",
+        r.stderr
+    );
+    let json = expired.run_at(4_000_000_100, &["-O", "json", "session", "validate"], &[]).await;
+    assert_eq!((json.code, json.json()["valid"].as_bool()), (4, Some(false)));
 }

@@ -55,6 +55,36 @@ pub fn header(headers: &HeaderMap) -> Result<Option<&str>, Refused> {
     first.to_str().map(|s| Some(s.trim())).map_err(|_| Refused::Proof(ProofError::Malformed))
 }
 
+/// How long a nonce from [`nonce`] is taken: it is renewed well within this.
+pub const NONCE_LIFETIME: i64 = 5 * 60;
+const NONCE_PURPOSE: &str = "dpop-nonce";
+
+/// A nonce for proofs to the token endpoint (RFC 9449 §8): the time,
+/// sealed with the key-encryption key, so every instance sharing the
+/// configuration accepts it and none keeps state.
+pub fn nonce(state: &AppState) -> Option<String> {
+    let sealed = state.kek.seal(NONCE_PURPOSE, &state.now().to_be_bytes()).ok()?;
+    Some(signet_core::crypto::b64url(&sealed))
+}
+
+/// Whether `n` is a nonce this service gave in the last [`NONCE_LIFETIME`].
+fn nonce_ok(state: &AppState, n: &str) -> bool {
+    use base64::Engine;
+    let Ok(sealed) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n) else { return false };
+    let Ok(plain) = state.kek.open(NONCE_PURPOSE, &sealed) else { return false };
+    let Ok(bytes) = <[u8; 8]>::try_from(plain.expose().as_slice()) else { return false };
+    let age = state.now().saturating_sub(i64::from_be_bytes(bytes));
+    (-60..=NONCE_LIFETIME).contains(&age)
+}
+
+/// Whether a check asks for the server's nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nonce {
+    /// Only where `require_dpop_nonce` is configured: the token endpoint.
+    IfConfigured,
+    NotAsked,
+}
+
 /// Checks a proof for the request `method url` (and `access_token` at a
 /// resource), and spends its `jti`.
 pub async fn check(
@@ -63,10 +93,13 @@ pub async fn check(
     method: &str,
     url: &str,
     access_token: Option<&str>,
+    nonce: Nonce,
 ) -> Result<Result<Proof, Refused>, signet_store::StoreError> {
-    let now = state.now();
-    let expect = Expect { method, url, now, access_token, nonce: None };
-    let proof = match dpop::check(proof, &expect) {
+    let given = |n: &str| nonce_ok(state, n);
+    let nonce: Option<&(dyn Fn(&str) -> bool + Sync)> =
+        (nonce == Nonce::IfConfigured && state.require_dpop_nonce).then_some(&given);
+    let checked = dpop::check(proof, &Expect { method, url, now: state.now(), access_token, nonce });
+    let proof = match checked {
         Ok(p) => p,
         Err(e) => return Ok(Err(Refused::Proof(e))),
     };
@@ -100,7 +133,7 @@ pub async fn presented_as_bound(
                 Ok(None) => return Ok(Err(Refused::Unproven)),
                 Err(e) => return Ok(Err(e)),
             };
-            Ok(match check(state, proof, method, url, Some(token)).await? {
+            Ok(match check(state, proof, method, url, Some(token), Nonce::NotAsked).await? {
                 Ok(p) if p.jkt == cnf.jkt => Ok(()),
                 Ok(_) => Err(Refused::OtherKey),
                 Err(e) => Err(e),

@@ -503,3 +503,53 @@ async fn revoking_a_session_revokes_what_was_minted_from_it() {
     let refused = refreshed(&s, &b, minted.body["refresh_token"].as_str().unwrap()).await;
     assert_eq!((refused.status, refused.body["error"].as_str()), (400, Some("invalid_grant")), "{}", refused.body);
 }
+
+/// A proof with the server's `nonce` (RFC 9449 §8).
+fn proof_with_nonce(key: &DpopKey, url: &str, iat: i64, nonce: &str) -> String {
+    let jti = signet_core::crypto::random_id().unwrap();
+    key.sign(&key.jwk, &json!({"jti": jti, "htm": "POST", "htu": url, "iat": iat, "nonce": nonce}))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_that_asks_for_nonces_gives_them_and_takes_them_on_every_instance() {
+    let s = Server::start_requiring_dpop_nonce(Backend::Sqlite).await;
+    let (id, secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], None).await;
+    let secret = secret.unwrap();
+    let client = Some((id.as_str(), secret.as_str()));
+    let url = s.url("/token");
+    let form = [("grant_type", "client_credentials")];
+    let key = DpopKey::new();
+
+    // A proof without the nonce: use_dpop_nonce, with one to use.
+    let res = s
+        .http
+        .post(&url)
+        .form(&form)
+        .basic_auth(&id, Some(&secret))
+        .header("DPoP", key.proof_at("POST", &url, None, s.clock.now()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "use_dpop_nonce", "{body}");
+
+    // With it: bound, here and on another instance sharing the key-encryption key.
+    let bound = token(&s, &url, &form, client, &[&proof_with_nonce(&key, &url, s.clock.now(), &nonce)]).await;
+    assert_eq!((bound.status, bound.body["token_type"].as_str()), (200, Some("DPoP")), "{}", bound.body);
+    let other = s.another_instance().await;
+    let there =
+        token(&s, &format!("{other}/token"), &form, client, &[&proof_with_nonce(&key, &url, s.clock.now(), &nonce)])
+            .await;
+    assert_eq!(there.status, 200, "{}", there.body);
+
+    // A nonce it never gave, or one given too long ago, is asked for again.
+    let forged = token(&s, &url, &form, client, &[&proof_with_nonce(&key, &url, s.clock.now(), "made-up")]).await;
+    assert_eq!((forged.status, forged.body["error"].as_str()), (400, Some("use_dpop_nonce")), "{}", forged.body);
+    s.clock.advance(10 * 60);
+    let stale = token(&s, &url, &form, client, &[&proof_with_nonce(&key, &url, s.clock.now(), &nonce)]).await;
+    assert_eq!((stale.status, stale.body["error"].as_str()), (400, Some("use_dpop_nonce")), "{}", stale.body);
+    // Without DPoP at all, nothing is asked.
+    assert_eq!(token(&s, &url, &form, client, &[]).await.status, 200);
+}

@@ -11,9 +11,11 @@
 //!   passphrase; so a manifest edited to send the tokens elsewhere is refused.
 //!
 //! With `--insecure-unencrypted`, `key.pem` is a plain PKCS#8 key and the
-//! secrets are `secrets.json`. An import checks everything before it
-//! writes anything: the entries (names, no links, no traversal, bounded
-//! sizes), the passphrase, and every setting.
+//! secrets are `secrets.json`; nothing then shows the archive was not
+//! altered, so `import` takes one only with `--insecure-unencrypted` too.
+//! An import checks everything before it writes anything: the entries
+//! (names, no links, no traversal, bounded sizes), the encryption's cost,
+//! the passphrase, and every setting.
 
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
@@ -144,7 +146,12 @@ pub fn export(
         zip.write_all(bytes)?;
     }
     let bytes = Zeroizing::new(zip.finish()?.into_inner());
-    signet_client::write_private(output, &bytes)?;
+    if force {
+        signet_client::write_private(output, &bytes)?;
+    } else {
+        signet_client::write_private_new(output, &bytes)
+            .map_err(|e| anyhow!("{e}\nhint: --force replaces an existing file"))?;
+    }
     if pass.is_none() {
         eprintln!(
             "warning: {} holds the session's private key and tokens unencrypted: anyone who reads it has the session",
@@ -208,7 +215,13 @@ fn text<'a>(entries: &'a Map<String, Value>, name: &str) -> anyhow::Result<&'a s
     entries.get(name).and_then(Value::as_str).ok_or_else(|| anyhow!("the archive has no {name}; nothing was imported"))
 }
 
-pub fn import(ctx: &Ctx, archive: &Path, passphrase_file: Option<&Path>, force: bool) -> anyhow::Result<ExitCode> {
+pub fn import(
+    ctx: &Ctx,
+    archive: &Path,
+    passphrase_file: Option<&Path>,
+    insecure: bool,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
     let meta = std::fs::metadata(archive).with_context(|| format!("reading {}", archive.display()))?;
     if meta.len() > MAX_ARCHIVE {
         bail!("{} is {} bytes, far more than a session archive; nothing was imported", archive.display(), meta.len());
@@ -235,7 +248,17 @@ pub fn import(ctx: &Ctx, archive: &Path, passphrase_file: Option<&Path>, force: 
     if !valid_profile_name(&profile) {
         bail!("{profile:?} is not a valid profile name\nhint: choose one with -P NAME");
     }
-    let encrypted = manifest["encrypted"] == true;
+    let encrypted = manifest["encrypted"] == true && entries.contains_key(SEALED);
+    if !encrypted && !insecure {
+        bail!(
+            "the archive's secrets are not encrypted, so nothing shows it was not altered on the way; nothing was imported\nhint: import it with --insecure-unencrypted only if you made it yourself"
+        );
+    }
+    if encrypted && insecure {
+        bail!(
+            "the archive is encrypted; --insecure-unencrypted is for archives that are not\nhint: give its passphrase with --passphrase-file"
+        );
+    }
     let (key, secrets): (ProofKey, Value) = if encrypted {
         let pass = passphrase(passphrase_file, false)?;
         let pass = pass.expose().as_bytes();
@@ -292,14 +315,31 @@ pub fn import(ctx: &Ctx, archive: &Path, passphrase_file: Option<&Path>, force: 
         );
     }
     // The session is written beside its place and moved in whole, then the
-    // profile; if the profile cannot be written, the session goes too.
+    // profile. A session replaced (--force) is moved aside first and put
+    // back if anything fails, so a failed import leaves what was there.
     let parent = signet_client::sessions_dir()?;
     signet_client::create_private_dir(&parent)?;
     let staging = parent.join(format!(".{profile}.import-{}", std::process::id()));
+    let aside = parent.join(format!(".{profile}.replaced-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
+    let _ = std::fs::remove_dir_all(&aside);
+    let issuer = file.issuer.clone();
     Session::new(staging.clone(), file, Arc::new(key)).save()?;
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&staging, &dir).with_context(|| format!("moving the session into {}", dir.display()))?;
+    let replaced = dir.exists();
+    if replaced {
+        std::fs::rename(&dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
+    }
+    let undo = |e: anyhow::Error| {
+        let _ = std::fs::remove_dir_all(&staging);
+        let _ = std::fs::remove_dir_all(&dir);
+        if replaced {
+            let _ = std::fs::rename(&aside, &dir);
+        }
+        e
+    };
+    std::fs::rename(&staging, &dir)
+        .with_context(|| format!("moving the session into {}", dir.display()))
+        .map_err(undo)?;
     let written = ConfigFile::update(&config, |f| {
         if f.profile_table(&profile).is_none() {
             f.add_profile(&profile, None)?;
@@ -315,20 +355,25 @@ pub fn import(ctx: &Ctx, archive: &Path, passphrase_file: Option<&Path>, force: 
         Ok(())
     });
     if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e.context("writing the profile; the session was not imported"));
+        return Err(undo(e.context("writing the profile; the session was not imported")));
+    }
+    if replaced {
+        let _ = std::fs::remove_dir_all(&aside);
+        eprintln!("note: the session replaced here was not revoked; it ends by itself");
     }
     if ctx.out.json() {
-        ctx.out.print_json(&json!({"profile": profile, "imported": true}))?;
+        ctx.out.print_json(&json!({"profile": profile, "imported": true, "issuer": issuer}))?;
     } else {
-        ctx.out
-            .line(&format!("Session imported as profile {profile}; signet session validate -P {profile} checks it"))?;
+        ctx.out.line(&format!(
+            "Session with {issuer} imported as profile {profile}; signet session validate -P {profile} checks it"
+        ))?;
     }
     Ok(ExitCode::Ok)
 }
 
 fn wrong(e: signet_client::Error) -> anyhow::Error {
     match e {
+        signet_client::Error::Cost => anyhow!("{e}: not an archive signet wrote; nothing was imported"),
         signet_client::Error::Passphrase | signet_client::Error::Key(_) | signet_client::Error::Sealed => {
             anyhow!("wrong passphrase, or the archive is damaged; nothing was imported")
         }

@@ -9,7 +9,6 @@
 
 mod archive;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,8 +67,8 @@ pub async fn run(ctx: &Ctx, c: SessionCommand) -> anyhow::Result<ExitCode> {
         SessionCommand::Export { output_file, passphrase_file, insecure_unencrypted, force } => {
             archive::export(ctx, &output_file, passphrase_file.as_deref(), insecure_unencrypted, force)
         }
-        SessionCommand::Import { session_archive, passphrase_file, force } => {
-            archive::import(ctx, &session_archive, passphrase_file.as_deref(), force)
+        SessionCommand::Import { session_archive, passphrase_file, insecure_unencrypted, force } => {
+            archive::import(ctx, &session_archive, passphrase_file.as_deref(), insecure_unencrypted, force)
         }
     }
 }
@@ -118,13 +117,29 @@ async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode
         }
         None => (Arc::new(ProofKey::generate()?), None),
     };
+    let previous = match dir.join(signet_client::SESSION_FILE).exists() {
+        true => Session::load_from(&dir).ok(),
+        false => None,
+    };
     let file = if a.no_browser {
-        mint(&settings, &service, &dir, &key, a.minutes).await?
+        mint(&settings, &service, previous.as_ref(), &key, a.minutes).await?
     } else {
         signed_on(&service, &key, a.minutes).await?
     };
     let session = Session::new(dir, SessionFile { private_key_file, ..file }, key);
     session.save()?;
+    // The session replaced is ended, unless the new one was minted from it:
+    // ending a session ends what was minted from it.
+    let unrelated = |old: &Session| old.file.issuer == service.issuer && (!session.file.minted || is_worker(&service));
+    if let Some(old) = previous.filter(unrelated) {
+        if let Err(e) = revoke(&service, &old).await {
+            eprintln!("warning: the session this one replaced was not revoked ({e:#}); it ends by itself");
+        }
+    } else if session.file.minted {
+        eprintln!(
+            "note: the session it was minted from stays valid at the server until it ends; terminating this one does not end it"
+        );
+    }
     let how = if session.file.minted { "minted by token exchange" } else { "signed on" };
     report(ctx, &settings, &session, Some(&format!("Session for {} {how}", service.name)))?;
     Ok(ExitCode::Ok)
@@ -228,15 +243,14 @@ fn bound(token_type: Option<&str>) -> anyhow::Result<()> {
 async fn mint(
     settings: &Settings,
     service: &Service,
-    dir: &Path,
+    previous: Option<&Session>,
     key: &Arc<ProofKey>,
     minutes: u32,
 ) -> anyhow::Result<SessionFile> {
-    let current = if dir.join(signet_client::SESSION_FILE).exists() {
-        Some(Session::load_from(dir)?).filter(|s| !s.expired() && s.file.issuer == service.issuer)
-    } else {
-        None
-    };
+    // A worker mints from its own credentials; a person from a live session.
+    let current = previous.filter(|s| {
+        !is_worker(service) && s.file.refresh_token.is_some() && !s.expired() && s.file.issuer == service.issuer
+    });
     let p = Provider::discover(service).await?;
     let endpoint = p.metadata.token_endpoint.clone();
     let mut form = vec![
@@ -245,7 +259,7 @@ async fn mint(
         (SESSION_MINUTES, minutes.to_string()),
     ];
     let mut basic = None;
-    match (&current, &service.auth) {
+    match (current, &service.auth) {
         (Some(s), _) => {
             let token = &s.file.access_token;
             form.push(("subject_token", token.clone()));
@@ -267,14 +281,45 @@ async fn mint(
         ),
     }
     let t = token_request(&p, key, &form, basic.as_ref()).await.map_err(|e| e.explain("token exchange"))?;
-    let client_id = match (&current, &basic) {
+    let client_id = match (current, &basic) {
         (Some(s), _) => s.file.client_id.clone(),
         (None, Some((id, _))) => id.clone(),
         (None, None) => String::new(),
     };
-    let subject = current.as_ref().and_then(|s| s.file.subject.clone()).or_else(|| Some(client_id.clone()));
+    let subject = current.and_then(|s| s.file.subject.clone()).or_else(|| Some(client_id.clone()));
     let cached = t.cached(&service.issuer, &client_id, None, subject);
     session_file(service, key, &cached, true)
+}
+
+fn is_worker(service: &Service) -> bool {
+    matches!(service.auth, Some(Auth::Worker { .. }))
+}
+
+/// The worker's secret, when the session was minted by the worker the service names.
+fn worker_secret<'a>(service: &'a Service, session: &Session) -> Option<&'a str> {
+    match &service.auth {
+        Some(Auth::Worker { client_id, client_secret, .. }) if *client_id == session.file.client_id => {
+            Some(client_secret)
+        }
+        _ => None,
+    }
+}
+
+/// Revokes a session's tokens at the provider, as the client they were issued to.
+async fn revoke(service: &Service, s: &Session) -> anyhow::Result<()> {
+    let cached = Cached {
+        issuer: s.file.issuer.clone(),
+        client_id: s.file.client_id.clone(),
+        grant: String::new(),
+        access_token: s.file.access_token.clone(),
+        refresh_token: s.file.refresh_token.clone(),
+        id_token: None,
+        expires_at: Some(s.file.expires_at),
+        scope: None,
+        subject: None,
+        token_type: None,
+    };
+    crate::session::revoke(service, &s.file.client_id, worker_secret(service, s), &cached).await
 }
 
 /// A token endpoint's answer (RFC 6749 §5.1).
@@ -295,7 +340,8 @@ impl TokenAnswer {
             issuer: issuer.to_owned(),
             client_id: client_id.to_owned(),
             grant: String::new(),
-            expires_at: self.expires_in.map(|s| now() + s),
+            // A lifetime is at most a day here, whatever the provider says.
+            expires_at: self.expires_in.map(|s| now().saturating_add(s.clamp(0, 24 * 60 * 60))),
             refresh_token: self.refresh_token.or_else(|| refresh.map(str::to_owned)),
             access_token: self.access_token,
             id_token: None,
@@ -403,14 +449,19 @@ async fn validate(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-/// Whether the server still takes the session: userinfo, with a proof (the
-/// CLI is a public client, so it cannot introspect).
+/// Whether the server still takes the session. A person's session asks
+/// userinfo, with a proof (the CLI is a public client, so it cannot
+/// introspect); a worker's session has no person to ask about, so the worker
+/// introspects its token with its own credentials.
 async fn ask_server(session: &Session, service: &Service) -> anyhow::Result<()> {
     if session.expired() {
         let hint = if session.file.refresh_token.is_some() { "signet session refresh" } else { SIGN_ON_AGAIN };
         return Err(ended(format!("the session expired at {}", when(session.file.expires_at)), hint));
     }
     let p = Provider::discover(service).await?;
+    if let Some(secret) = worker_secret(service, session) {
+        return introspected(&p, session, secret).await;
+    }
     let url = p.metadata.userinfo_endpoint.clone().ok_or_else(|| {
         anyhow!("the provider of service {} has no userinfo endpoint, so the session cannot be checked", service.name)
     })?;
@@ -419,13 +470,55 @@ async fn ask_server(session: &Session, service: &Service) -> anyhow::Result<()> 
         signet_client::Error::Http(e) => unreachable(&e, &url, &service.name),
         other => other.into(),
     })?;
-    match res.status().as_u16() {
+    let status = res.status().as_u16();
+    // RFC 6750 §3 / RFC 9449 §7.1: the challenge says which it is.
+    let challenge: String = res
+        .headers()
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match status {
         200 => Ok(()),
-        401 | 403 => Err(ended(
-            "the server no longer accepts the session: it was revoked, or its account was deactivated",
+        401 if challenge.contains("invalid_dpop_proof") => bail!(
+            "the server refused the session's proof, not the session: is this machine's clock right? (proofs carry the time)\nhint: check the clock (timedatectl), then run this again"
+        ),
+        401 => Err(ended(
+            "the server no longer accepts the session: it expired, was revoked, or its account was deactivated",
             SIGN_ON_AGAIN,
         )),
+        403 => bail!(
+            "the server will not show this session's user information (no openid scope?), so it cannot be checked"
+        ),
         s => bail!("{url} answered {s}"),
+    }
+}
+
+/// RFC 7662 with the worker's own credentials: active, and bound to this key.
+async fn introspected(p: &Provider, session: &Session, secret: &str) -> anyhow::Result<()> {
+    let url = p.metadata.introspection_endpoint.clone().ok_or_else(|| {
+        anyhow!(
+            "the provider of service {} has no introspection endpoint, so the session cannot be checked",
+            p.service.name
+        )
+    })?;
+    let res = p
+        .http
+        .post(&url)
+        .basic_auth(&session.file.client_id, Some(secret))
+        .form(&[("token", session.file.access_token.as_str())])
+        .send()
+        .await
+        .map_err(|e| unreachable(&e, &url, &p.service.name))?;
+    if !res.status().is_success() {
+        bail!("{url} answered {}", res.status());
+    }
+    let v: Value = res.json().await.map_err(|e| anyhow!("{url} answered with something that is not JSON: {e}"))?;
+    match (v["active"].as_bool(), v["cnf"]["jkt"].as_str()) {
+        (Some(true), Some(jkt)) if jkt == session.file.jkt => Ok(()),
+        (Some(true), _) => bail!("the server says the session's token is not bound to its key; it is not used"),
+        _ => Err(ended("the server no longer accepts the session: it expired or was revoked", SIGN_ON_AGAIN)),
     }
 }
 
@@ -470,11 +563,10 @@ fn report(ctx: &Ctx, settings: &Settings, s: &Session, headline: Option<&str>) -
 
 async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let settings = ctx.settings()?;
-    let dir = signet_client::dir_for(&settings.profile)?;
     // Two refreshes at once would spend one refresh token twice, and the
-    // server would take that for theft and end the session.
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let lock = lock_file(&dir)?;
+    // server would take that for theft and end the session: the second
+    // waits, then reads what the first wrote.
+    let lock = lock_file(&load(&settings)?.0.dir)?;
     let (mut session, service) = load(&settings)?;
     let Some(refresh) = session.file.refresh_token.clone() else {
         return Err(ended(
@@ -483,12 +575,7 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         ));
     };
     let p = Provider::discover(&service).await?;
-    let basic = match &service.auth {
-        Some(Auth::Worker { client_id, client_secret, .. }) if *client_id == session.file.client_id => {
-            Some((client_id.clone(), client_secret.clone()))
-        }
-        _ => None,
-    };
+    let basic = worker_secret(&service, &session).map(|s| (session.file.client_id.clone(), s.to_owned()));
     let mut form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh.clone())];
     if basic.is_none() {
         form.push(("client_id", session.file.client_id.clone()));
@@ -532,39 +619,17 @@ fn lock_file(dir: &Path) -> anyhow::Result<std::fs::File> {
 async fn terminate(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let settings = ctx.settings()?;
     let (session, service) = load(&settings)?;
-    let auth = crate::session::auth_of(&service)?;
-    let cached = Cached {
-        issuer: session.file.issuer.clone(),
-        client_id: session.file.client_id.clone(),
-        grant: String::new(),
-        access_token: session.file.access_token.clone(),
-        refresh_token: session.file.refresh_token.clone(),
-        id_token: None,
-        expires_at: Some(session.file.expires_at),
-        scope: None,
-        subject: None,
-        token_type: None,
-    };
-    if let Err(e) = crate::session::revoke(&service, auth, &cached).await {
+    if let Err(e) = revoke(&service, &session).await {
         return Err(e.context(format!(
             "the session was not revoked, so its files are kept\nhint: run this again when the provider can be reached; rm -r {} forgets it without revoking it",
             session.dir.display()
         )));
     }
-    for f in [signet_client::SESSION_FILE, signet_client::KEY_FILE, ".lock"] {
-        match std::fs::remove_file(session.dir.join(f)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("removing {}", session.dir.join(f).display()));
-            }
-            _ => {}
-        }
-    }
-    let _ = std::fs::remove_dir(&session.dir);
+    session.remove()?;
     if ctx.out.json() {
         ctx.out.print_json(&json!({"profile": settings.profile, "result": "revoked"}))?;
     } else {
         ctx.out.line(&format!("Session of profile {} revoked at {} and removed", settings.profile, service.name))?;
     }
-    std::io::stdout().flush()?;
     Ok(ExitCode::Ok)
 }

@@ -93,7 +93,7 @@ async fn person(
     if jkt == cnf.jkt {
         return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "the new session needs a new key"));
     }
-    match dpop::check(state, proof, "POST", &url, Some(subject)).await? {
+    match dpop::check(state, proof, "POST", &url, Some(subject), dpop::Nonce::NotAsked).await? {
         Ok(p) if p.jkt == cnf.jkt => {}
         Ok(_) => return Err(OAuthError::invalid_grant("subject_token_dpop is signed by another key")),
         Err(e) => {

@@ -77,8 +77,15 @@ async fn proof_key(state: &AppState, env: &super::Env, headers: &HeaderMap) -> R
     let refused = |e: dpop::Refused| OAuthError::new(ErrorCode::InvalidDpopProof, e.message());
     let Some(proof) = dpop::header(headers).map_err(refused)? else { return Ok(None) };
     let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::TOKEN);
-    match dpop::check(state, proof, "POST", &url, None).await? {
+    match dpop::check(state, proof, "POST", &url, None, dpop::Nonce::IfConfigured).await? {
         Ok(p) => Ok(Some(p.jkt)),
+        // RFC 9449 §8: say so, with a nonce to put in the next proof.
+        Err(dpop::Refused::Proof(signet_core::dpop::ProofError::Nonce)) => {
+            let mut e =
+                OAuthError::new(ErrorCode::UseDpopNonce, "put the DPoP-Nonce header's value in the proof's nonce");
+            e.dpop_nonce = dpop::nonce(state);
+            Err(e)
+        }
         Err(e) => Err(refused(e)),
     }
 }
