@@ -212,16 +212,8 @@ test('userinfo', async () => {
   return `preferred_username ${info.preferred_username}`;
 });
 
-test('device authorization, approved in Chromium', async () => {
-  const d = await client.initiateDeviceAuthorization(ctx.cli, { scope: SCOPE });
-  assert.match(d.user_code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
-  assert.equal(d.verification_uri, `${ISSUER}/device`);
-  assert.ok(d.verification_uri_complete.startsWith(`${ISSUER}/device?`));
-  assert.equal(d.interval, 5);
-  // openid-client waits `interval` before each poll; the person approves meanwhile.
-  const polling = client.pollDeviceAuthorizationGrant(ctx.cli, d, undefined, { signal: AbortSignal.timeout(60_000) });
-  polling.catch(() => {});
-
+/** The person approves device code `d` in Chromium; returns the path taken. */
+async function approveDevice(d) {
   const page = await ctx.browserContext.newPage();
   let path;
   await onPage(page, async () => {
@@ -242,6 +234,21 @@ test('device authorization, approved in Chromium', async () => {
     assert.match(await page.title(), /^Device approved/);
   });
   await page.close();
+
+  return path;
+}
+
+test('device authorization, approved in Chromium', async () => {
+  const d = await client.initiateDeviceAuthorization(ctx.cli, { scope: SCOPE });
+  assert.match(d.user_code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+  assert.equal(d.verification_uri, `${ISSUER}/device`);
+  assert.ok(d.verification_uri_complete.startsWith(`${ISSUER}/device?`));
+  assert.equal(d.interval, 5);
+  // openid-client waits `interval` before each poll; the person approves meanwhile.
+  const polling = client.pollDeviceAuthorizationGrant(ctx.cli, d, undefined, { signal: AbortSignal.timeout(60_000) });
+  polling.catch(() => {});
+
+  const path = await approveDevice(d);
 
   const tokens = await polling;
   assert.ok(tokens.access_token && tokens.refresh_token && tokens.id_token, 'access, refresh and ID tokens');
@@ -318,6 +325,54 @@ test('client credentials', async () => {
   assert.equal(r.client_id, WORKER_CLIENT_ID);
   assert.equal(r.sub, WORKER_CLIENT_ID);
   return 'worker token introspects as active';
+});
+
+test('DPoP: bound tokens from the device flow, used and refreshed with proofs (RFC 9449)', async () => {
+  const key = await client.randomDPoPKeyPair('ES256');
+  const DPoP = client.getDPoPHandle(ctx.cli, key);
+  const d = await client.initiateDeviceAuthorization(ctx.cli, { scope: SCOPE });
+  const polling = client.pollDeviceAuthorizationGrant(ctx.cli, d, undefined, {
+    DPoP,
+    signal: AbortSignal.timeout(60_000),
+  });
+  polling.catch(() => {});
+  await approveDevice(d);
+  const tokens = await polling;
+  assert.equal(tokens.token_type, 'dpop', 'bound to the key');
+  const seen = await client.tokenIntrospection(ctx.worker, tokens.access_token);
+  assert.equal(seen.token_type, 'DPoP');
+  assert.ok(seen.cnf?.jkt, 'introspection names the key (cnf.jkt)');
+
+  // userinfo with a fresh proof carrying ath; as Bearer it is refused.
+  const info = await client.fetchUserInfo(ctx.cli, tokens.access_token, ctx.sub, { DPoP });
+  assert.equal(info.sub, ctx.sub);
+  await assert.rejects(client.fetchUserInfo(ctx.cli, tokens.access_token, ctx.sub), (err) => {
+    assert.ok(err instanceof client.WWWAuthenticateChallengeError, `a bound token as Bearer: ${err}`);
+    assert.equal(err.status, 401);
+    const dpop = err.cause.find((c) => c.scheme === 'dpop');
+    assert.equal(dpop?.parameters.error, 'invalid_token');
+    return true;
+  });
+
+  // A public client's refresh token is bound too: another key is refused and spends nothing.
+  const other = client.getDPoPHandle(ctx.cli, await client.randomDPoPKeyPair('ES256'));
+  await rejectsWithOAuthError(
+    client.refreshTokenGrant(ctx.cli, tokens.refresh_token, undefined, { DPoP: other }),
+    'invalid_grant',
+    'a refresh with another key',
+  );
+  const next = await client.refreshTokenGrant(ctx.cli, tokens.refresh_token, undefined, { DPoP });
+  assert.equal(next.token_type, 'dpop');
+  assert.equal((await client.tokenIntrospection(ctx.worker, next.access_token)).cnf?.jkt, seen.cnf.jkt, 'same key');
+  return `bound to ${seen.cnf.jkt.slice(0, 8)}…; userinfo and refresh with proofs`;
+});
+
+test('DPoP: client credentials', async () => {
+  const DPoP = client.getDPoPHandle(ctx.worker, await client.randomDPoPKeyPair('ES256'));
+  const tokens = await client.clientCredentialsGrant(ctx.worker, undefined, { DPoP });
+  assert.equal(tokens.token_type, 'dpop');
+  assert.equal((await client.tokenIntrospection(ctx.worker, tokens.access_token)).token_type, 'DPoP');
+  return 'token_type DPoP';
 });
 
 let passed = 0;

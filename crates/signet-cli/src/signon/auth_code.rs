@@ -34,6 +34,11 @@ pub async fn sign_on(p: &Provider, client_id: &str, o: &Options) -> anyhow::Resu
     for s in o.scopes.split(' ').filter(|s| !s.is_empty()) {
         req = req.add_scope(Scope::new(s.to_owned()));
     }
+    // OIDC Core §11: offline access is asked for with prompt=consent;
+    // providers that follow it grant no refresh token without.
+    if o.scopes.split(' ').any(|s| s == "offline_access") {
+        req = req.add_extra_param("prompt", "consent");
+    }
     let (url, state) = req.url();
     // The webbrowser crate runs $BROWSER when it is set, else the desktop's opener.
     if o.open_browser && webbrowser::open(url.as_str()).is_ok() {

@@ -709,3 +709,61 @@ async fn logout_with_the_provider_unreachable_still_forgets_and_warns() {
     assert!(!file.exists());
     assert_eq!(h.run_async(&["auth", "status"]).await.code, 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_binds_to_its_key_at_a_certified_provider_with_dpop() {
+    // oidc-provider with its dPoP feature (interop/oidc-provider/provider.mjs).
+    let peer = Peer::start().await;
+    let h = peer.home(&[
+        ("authentication.type", "authorization_code"),
+        ("authentication.authorizationCode.clientID", "cli"),
+        ("authentication.authorizationCode.scopes", "openid offline_access"),
+    ]);
+    let handoff = BrowserHandoff::new(&h);
+    let mut c = tokio::process::Command::from(h.command());
+    c.env("BROWSER", &handoff.script).args(["session", "authenticate", "--service", "peer"]);
+    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+    let url = handoff.url().await;
+    let chrome = signet_testkit::webdriver::Chrome::start().await;
+    chrome.goto(&url).await;
+    Peer::approve(&chrome, "grace").await;
+    let done = to_run(tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap());
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(done.stdout.contains("Session for peer signed on"), "{}", done.stdout);
+
+    let dir = h.dir.join("state/signet/sessions/default");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap();
+    let introspect = |token: String| {
+        let url = format!("{}/token/introspection", peer.issuer);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .basic_auth("rs", Some("rs-secret"))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // The provider bound the token to the key signet keeps.
+    let seen = introspect(file["access_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!((seen["active"].as_bool(), seen["token_type"].as_str()), (Some(true), Some("DPoP")), "{seen}");
+    assert_eq!(seen["cnf"]["jkt"], file["jkt"]);
+    // validate: the provider's userinfo, with a proof; refresh, with a proof.
+    let valid = h.run_async(&["session", "validate"]).await;
+    assert_eq!(valid.code, 0, "{}", valid.stderr);
+    assert!(valid.stdout.starts_with("Session is valid until"), "{}", valid.stdout);
+    let refreshed = h.run_async(&["session", "refresh"]).await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    let renewed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap();
+    assert_ne!(renewed["access_token"], file["access_token"]);
+    assert_eq!(introspect(renewed["access_token"].as_str().unwrap().to_owned()).await["cnf"]["jkt"], file["jkt"]);
+    // Terminate revokes there first.
+    let ended = h.run_async(&["session", "terminate"]).await;
+    assert_eq!(ended.code, 0, "{}", ended.stderr);
+    assert_eq!(introspect(renewed["refresh_token"].as_str().unwrap().to_owned()).await["active"], false);
+    assert!(!dir.exists());
+}

@@ -2,7 +2,8 @@
 //! runs `interop/openid-client/interop.mjs` against a real signetd, with a
 //! headless Chromium signing on and approving the device. Discovery, code +
 //! PKCE (with RFC 9207 `iss`), device flow, refresh rotation, revocation,
-//! introspection, userinfo and client credentials.
+//! introspection, userinfo and client credentials, and DPoP-bound tokens
+//! (RFC 9449): device flow, userinfo, refresh and client credentials with proofs.
 //!
 //! Needs Node.js, `npm ci --prefix interop/openid-client` and Chromium
 //! (`CHROMIUM`, default `/usr/bin/chromium`). A missing piece fails the test:
