@@ -169,6 +169,23 @@ impl AdminClient {
         self.authorization.as_deref()?.strip_prefix("Bearer ")
     }
 
+    /// Whether requests are signed with a session's key (`--auth security_token`).
+    pub fn signs(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// Sends `req`, signed with the session's key when there is one.
+    pub async fn dispatch(&self, req: reqwest::RequestBuilder, url: &url::Url) -> anyhow::Result<reqwest::Response> {
+        let unreachable = |e: reqwest::Error| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE);
+        match &self.signer {
+            Some(signer) => signer.send(&self.client, req.build().map_err(unreachable)?).await.map_err(|e| match e {
+                signet_client::Error::Http(e) => unreachable(e),
+                other => other.into(),
+            }),
+            None => req.send().await.map_err(unreachable),
+        }
+    }
+
     /// The HTTP client with the admin API's TLS settings, and no credentials.
     pub fn http(&self) -> &reqwest::Client {
         &self.client
@@ -210,16 +227,7 @@ impl AdminClient {
         if let Some(p) = payload {
             req = req.json(p);
         }
-        let unreachable = |e: reqwest::Error| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE);
-        let res = match &self.signer {
-            Some(signer) => {
-                signer.send(&self.client, req.build().map_err(unreachable)?).await.map_err(|e| match e {
-                    signet_client::Error::Http(e) => unreachable(e),
-                    other => other.into(),
-                })?
-            }
-            None => req.send().await.map_err(unreachable)?,
-        };
+        let res = self.dispatch(req, &url).await?;
         let status = res.status();
         let etag = res.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = res.text().await.unwrap_or_default();

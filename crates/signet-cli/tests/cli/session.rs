@@ -153,6 +153,9 @@ async fn a_browser_session_is_bound_used_refreshed_carried_elsewhere_and_termina
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(r.json()["items"].as_array().unwrap().iter().any(|a| a["username"] == admin.username.as_str()));
     }
+    // The Vault-compatible API takes the session the same way.
+    let methods = h.run_at(now, &["-O", "json", "mfa", "method", "list", "--auth", "security_token"], &[]).await;
+    assert_eq!(methods.code, 0, "{}", methods.stderr);
     // Without --auth, this profile has no sign-on of the ordinary kind.
     assert_eq!(h.run_at(now, &["request", "GET", "/accounts"], &[]).await.code, 4);
 

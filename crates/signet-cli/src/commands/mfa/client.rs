@@ -22,7 +22,8 @@ pub struct VaultClient {
     admin: AdminClient,
     /// `{httpsHost}/v1/identity/mfa`.
     base: url::Url,
-    token: String,
+    /// `X-Vault-Token`; `None` with a session, whose signer authenticates.
+    token: Option<String>,
 }
 
 fn origin(u: &url::Url) -> String {
@@ -37,8 +38,9 @@ impl VaultClient {
         let host = url::Url::parse(&host).context("the admin API's httpsHost")?;
         let base = under(&host, &["v1", "identity", "mfa"], None)?;
         let token = match admin.bearer() {
-            Some(t) => t.to_owned(),
-            None => token_of_issuer_at(settings, &host).await?,
+            _ if admin.signs() => None,
+            Some(t) => Some(t.to_owned()),
+            None => Some(token_of_issuer_at(settings, &host).await?),
         };
         Ok(VaultClient { admin, base, token })
     }
@@ -53,16 +55,15 @@ impl VaultClient {
     ) -> anyhow::Result<Option<Value>> {
         let method = Method::from_bytes(verb.as_bytes())?;
         let url = under(&self.base, segments, None)?;
-        let mut req = self
-            .admin
-            .http()
-            .request(method.clone(), url.clone())
-            .header("accept", "application/json")
-            .header("x-vault-token", &self.token);
+        let mut req =
+            self.admin.http().request(method.clone(), url.clone()).header("accept", "application/json");
+        if let Some(t) = &self.token {
+            req = req.header("x-vault-token", t);
+        }
         if let Some(b) = body {
             req = req.json(b);
         }
-        let res = req.send().await.map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
+        let res = self.admin.dispatch(req, &url).await?;
         let status = res.status().as_u16();
         let text = res.text().await.unwrap_or_default();
         let json: Option<Value> = serde_json::from_str(&text).ok();
