@@ -10,7 +10,6 @@ pub mod keys;
 pub mod settings;
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -87,15 +86,7 @@ impl ConfigFile {
     pub fn update<T>(path: &Path, change: impl FnOnce(&mut ConfigFile) -> anyhow::Result<T>) -> anyhow::Result<T> {
         let dir = path.parent().unwrap_or(Path::new("."));
         create_private_dir(dir)?;
-        let lock_path = path.with_extension("toml.lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .with_context(|| format!("opening {}", lock_path.display()))?;
-        lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+        let lock = lock_file(&path.with_extension("toml.lock"))?;
         let mut file = ConfigFile::load(path)?;
         let out = change(&mut file)?;
         file.save()?;
@@ -239,36 +230,29 @@ impl ConfigFile {
 
 /// A directory only its owner can enter.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
     if !dir.as_os_str().is_empty() && !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
+        signet_client::create_private_dir(dir)?;
     }
     Ok(())
 }
 
-/// Writes a file readable only by its owner: temporary file, fsync, rename.
+/// Writes a file readable only by its owner, in a directory only its owner
+/// can enter: temporary file, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    create_private_dir(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = OpenOptions::new()
-        .write(true)
+    create_private_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(signet_client::write_private(path, bytes)?)
+}
+
+/// An exclusive lock held while the file returned is open: `path` (mode
+/// 0600) is made if need be, and waited on while another process holds it.
+pub fn lock_file(path: &Path) -> anyhow::Result<File> {
+    let f = OpenOptions::new()
         .create(true)
-        .truncate(true)
+        .truncate(false)
+        .write(true)
         .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.lock().with_context(|| format!("locking {}", path.display()))?;
+    Ok(f)
 }

@@ -1,14 +1,12 @@
 //! `auth.storage.type=file`: one JSON file per cached credential under
 //! `$XDG_STATE_HOME/signet/tokens/` (directory 0700, files 0600).
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
 
 use super::{CacheKey, Cached};
-use crate::config::{create_private_dir, home, write_atomic};
+use crate::config::{create_private_dir, home, lock_file, write_atomic};
 
 /// `$XDG_STATE_HOME/signet`, or `~/.local/state/signet`.
 pub fn state_dir() -> anyhow::Result<PathBuf> {
@@ -59,14 +57,5 @@ impl FileStore {
 pub fn lock(key: &CacheKey) -> anyhow::Result<std::fs::File> {
     let dir = state_dir()?.join("locks");
     create_private_dir(&dir)?;
-    let path = dir.join(format!("{}.lock", key.id()));
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    f.lock().with_context(|| format!("locking {}", path.display()))?;
-    Ok(f)
+    lock_file(&dir.join(format!("{}.lock", key.id())))
 }

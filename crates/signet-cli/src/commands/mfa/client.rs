@@ -55,8 +55,7 @@ impl VaultClient {
     ) -> anyhow::Result<Option<Value>> {
         let method = Method::from_bytes(verb.as_bytes())?;
         let url = under(&self.base, segments, None)?;
-        let mut req =
-            self.admin.http().request(method.clone(), url.clone()).header("accept", "application/json");
+        let mut req = self.admin.http().request(method.clone(), url.clone()).header("accept", "application/json");
         if let Some(t) = &self.token {
             req = req.header("x-vault-token", t);
         }

@@ -566,7 +566,7 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     // Two refreshes at once would spend one refresh token twice, and the
     // server would take that for theft and end the session: the second
     // waits, then reads what the first wrote.
-    let lock = lock_file(&load(&settings)?.0.dir)?;
+    let lock = crate::config::lock_file(&load(&settings)?.0.dir.join(".lock"))?;
     let (mut session, service) = load(&settings)?;
     let Some(refresh) = session.file.refresh_token.clone() else {
         return Err(ended(
@@ -600,20 +600,6 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     drop(lock);
     report(ctx, &settings, &session, Some("Session refreshed"))?;
     Ok(ExitCode::Ok)
-}
-
-fn lock_file(dir: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(".lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    f.lock().with_context(|| format!("locking {}", path.display()))?;
-    Ok(f)
 }
 
 async fn terminate(ctx: &Ctx) -> anyhow::Result<ExitCode> {
