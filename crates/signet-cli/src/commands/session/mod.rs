@@ -135,7 +135,7 @@ async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode
         if let Err(e) = revoke(&service, &old).await {
             eprintln!("warning: the session this one replaced was not revoked ({e:#}); it ends by itself");
         }
-    } else if session.file.minted {
+    } else if session.file.minted && !is_worker(&service) {
         eprintln!(
             "note: the session it was minted from stays valid at the server until it ends; terminating this one does not end it"
         );
