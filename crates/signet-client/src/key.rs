@@ -230,7 +230,11 @@ fn bounded(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>) -> Result<(), Error> {
     let pkcs8::pkcs5::EncryptionScheme::Pbes2(p) = scheme else { return Err(Error::Cost) };
     match (&p.kdf, &p.encryption) {
         (Kdf::Scrypt(s), EncryptionScheme::Aes256Cbc { .. })
-            if s.cost_parameter <= 1 << SCRYPT_LOG_N && s.block_size == 8 && s.parallelization == 1 =>
+            if s.cost_parameter.is_power_of_two()
+                && (2..=1 << SCRYPT_LOG_N).contains(&s.cost_parameter)
+                && s.block_size == 8
+                && s.parallelization == 1
+                && s.key_length.is_none_or(|l| l == 32) =>
         {
             Ok(())
         }

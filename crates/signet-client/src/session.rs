@@ -160,29 +160,45 @@ impl Session {
         };
         let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(&self.file).map_err(|_| Error::Encode)?);
         write_private(&self.dir.join(SESSION_FILE), &json)?;
+        self.remove_keys_but(mine.as_deref())
+    }
+
+    /// Removes the keys signet made here for other sessions, never `keep`
+    /// nor a key of the person's own, wherever it is.
+    fn remove_keys_but(&self, keep: Option<&str>) -> Result<(), Error> {
         let io = |source| Error::Io { path: self.dir.clone(), source };
+        let own = self.file.private_key_file.as_ref().and_then(|p| std::fs::canonicalize(p).ok());
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
-            let name = entry.map_err(io)?.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with("key") && name.ends_with(".pem") && Some(name.as_ref()) != mine.as_deref() {
-                std::fs::remove_file(self.dir.join(name.as_ref())).map_err(io)?;
+            let path = entry.map_err(io)?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let theirs = own.is_some() && std::fs::canonicalize(&path).ok() == own;
+            if made_here(&name) && Some(name.as_str()) != keep && !theirs {
+                std::fs::remove_file(&path).map_err(io)?;
             }
         }
         Ok(())
     }
 
-    /// Removes the session's files here and its directory; a key of the
-    /// person's own stays where it is.
+    /// Removes what signet keeps here for the session, and the directory if
+    /// that leaves it empty; a key of the person's own stays where it is.
     pub fn remove(&self) -> Result<(), Error> {
         let io = |source| Error::Io { path: self.dir.clone(), source };
-        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            if path.is_file() {
-                std::fs::remove_file(&path).map_err(io)?;
-            }
+        self.remove_keys_but(None)?;
+        match std::fs::remove_file(self.dir.join(SESSION_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
         }
-        std::fs::remove_dir(&self.dir).map_err(io)
+        // Whatever else is here is not signet's to remove.
+        let _ = std::fs::remove_dir(&self.dir);
+        Ok(())
     }
+}
+
+/// Whether `name` is a key file signet writes: `key-<thumbprint>.pem`.
+fn made_here(name: &str) -> bool {
+    let Some(jkt) = name.strip_prefix("key-").and_then(|n| n.strip_suffix(".pem")) else { return false };
+    // A SHA-256 thumbprint is 43 base64url characters.
+    jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Reads a file holding secrets, refusing one that others may read (as
@@ -239,9 +255,83 @@ fn write_private_as(path: &Path, bytes: &[u8], replace: Replace) -> Result<(), E
         Replace::No => std::fs::hard_link(&tmp, path),
     });
     let _ = std::fs::remove_file(&tmp);
-    placed.map_err(io)?;
+    match placed {
+        Ok(()) => {}
+        // Filesystems without links (FAT on a USB stick): create it exclusively.
+        Err(e) if replace == Replace::No && e.kind() != std::io::ErrorKind::AlreadyExists => {
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+            if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_all()) {
+                let _ = std::fs::remove_file(path);
+                return Err(io(e));
+            }
+        }
+        Err(e) => return Err(io(e)),
+    }
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let mut bytes = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut bytes).unwrap();
+        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        std::env::temp_dir().join(format!("signet-client-{name}"))
+    }
+
+    fn session(dir: &Path, key: &Arc<ProofKey>, private_key_file: Option<PathBuf>) -> Session {
+        let file = SessionFile {
+            service: "s".into(),
+            issuer: "https://as.example".into(),
+            client_id: "c".into(),
+            access_token: "at".into(),
+            refresh_token: None,
+            expires_at: 0,
+            jkt: key.thumbprint().to_owned(),
+            private_key_file,
+            minted: false,
+            subject: None,
+        };
+        Session::new(dir.to_owned(), file, Arc::clone(key))
+    }
+
+    #[test]
+    fn a_new_session_takes_over_whole_and_leaves_a_persons_own_key_alone() {
+        let dir = temp_dir();
+        let first = Arc::new(ProofKey::generate().unwrap());
+        session(&dir, &first, None).save().unwrap();
+        let first_file = dir.join(key_file(first.thumbprint()).unwrap());
+        assert!(first_file.exists());
+        assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+
+        // A person's own key, kept (oddly) in the session's directory, with a public key beside it.
+        let own = Arc::new(ProofKey::generate().unwrap());
+        let own_file = dir.join("key.pem");
+        write_private(&own_file, own.to_pem().unwrap().as_bytes()).unwrap();
+        std::fs::write(dir.join("key_public.pem"), own.public_pem().unwrap()).unwrap();
+        let second = session(&dir, &own, Some(own_file.clone()));
+        second.save().unwrap();
+        assert!(!first_file.exists(), "the replaced session's key is removed");
+        assert!(own_file.exists() && dir.join("key_public.pem").exists(), "the person's files stay");
+        assert_eq!(Session::load_from(&dir).unwrap().key().thumbprint(), own.thumbprint());
+
+        second.remove().unwrap();
+        assert!(!dir.join(SESSION_FILE).exists());
+        assert!(own_file.exists(), "terminate never removes a person's own key");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_thumbprint_names_a_file_in_the_directory_and_nothing_else() {
+        assert!(key_file("../../etc/passwd").is_err());
+        assert!(key_file("").is_err());
+        assert!(made_here(&key_file(&"A".repeat(43)).unwrap()));
+        assert!(!made_here("key.pem") && !made_here("key-short.pem"));
+    }
 }

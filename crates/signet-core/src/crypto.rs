@@ -101,6 +101,8 @@ pub fn generate_es256_key() -> Result<GeneratedKey, CryptoError> {
 pub struct Kek {
     id: [u8; 8],
     key: LessSafeKey,
+    /// HMAC-SHA256 key for [`Kek::mac`]: derived, never the sealing key itself.
+    mac: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for Kek {
@@ -118,7 +120,24 @@ impl Kek {
         let mut id = [0u8; 8];
         id.copy_from_slice(&digest[..8]);
         let key = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| CryptoError::Key)?;
-        Ok(Kek { id, key: LessSafeKey::new(key) })
+        // A key of its own for MACs (HMAC as a KDF, RFC 5869's extract step).
+        let derived =
+            aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, raw), b"signet mac key");
+        let mac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_ref());
+        Ok(Kek { id, key: LessSafeKey::new(key), mac })
+    }
+
+    /// An HMAC-SHA256 of `message` for `purpose`, under a key derived from
+    /// this one: every instance sharing the key-encryption key computes the
+    /// same, and it reveals nothing of the key or its id.
+    pub fn mac(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.mac);
+        ctx.update(&(purpose.len() as u64).to_be_bytes());
+        ctx.update(purpose.as_bytes());
+        ctx.update(message);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 
     pub fn generate() -> Result<Secret<Vec<u8>>, CryptoError> {

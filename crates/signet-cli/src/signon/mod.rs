@@ -211,7 +211,7 @@ impl Provider {
                 let (parts, body) = req.into_parts();
                 let url = parts.uri.to_string();
                 let res = match key {
-                    Some(k) => send_with_proof(&http, &k, &url, parts.headers, body).await?,
+                    Some(k) => send_with_proof(&http, &k, &url, parts.headers, |_| body.clone()).await?,
                     None => http.request(parts.method, url).headers(parts.headers).body(body).send().await?,
                 };
                 let mut out = http::Response::builder().status(res.status());
@@ -271,21 +271,22 @@ impl Provider {
     }
 }
 
-/// POSTs `body` to a token endpoint with a DPoP proof of `key`. A server that
-/// asks for a nonce (`use_dpop_nonce` with `DPoP-Nonce`, RFC 9449 §8) gets
-/// the request once more with a proof carrying it.
+/// POSTs `body(nonce)` to a token endpoint with a DPoP proof of `key`. A
+/// server that asks for a nonce (`use_dpop_nonce` with `DPoP-Nonce`, RFC 9449
+/// §8) gets the request once more, its proof and body made with the nonce
+/// (the body may hold proofs of its own, as a token exchange's does).
 pub async fn send_with_proof(
     http: &reqwest::Client,
     key: &ProofKey,
     url: &str,
     headers: http::HeaderMap,
-    body: Vec<u8>,
+    body: impl Fn(Option<&str>) -> Vec<u8>,
 ) -> Result<reqwest::Response, reqwest::Error> {
     let send = |nonce: Option<&str>| {
         http.post(url)
             .headers(headers.clone())
             .header("dpop", key.proof("POST", url, None, nonce))
-            .body(body.clone())
+            .body(body(nonce))
             .send()
     };
     let res = send(None).await?;

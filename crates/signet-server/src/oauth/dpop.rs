@@ -55,26 +55,37 @@ pub fn header(headers: &HeaderMap) -> Result<Option<&str>, Refused> {
     first.to_str().map(|s| Some(s.trim())).map_err(|_| Refused::Proof(ProofError::Malformed))
 }
 
-/// How long a nonce from [`nonce`] is taken: it is renewed well within this.
+/// How long a nonce from [`nonce`] is taken.
 pub const NONCE_LIFETIME: i64 = 5 * 60;
+/// A nonce names the minute it was made in.
+const NONCE_STEP: i64 = 60;
 const NONCE_PURPOSE: &str = "dpop-nonce";
 
-/// A nonce for proofs to the token endpoint (RFC 9449 §8): the time,
-/// sealed with the key-encryption key, so every instance sharing the
-/// configuration accepts it and none keeps state.
-pub fn nonce(state: &AppState) -> Option<String> {
-    let sealed = state.kek.seal(NONCE_PURPOSE, &state.now().to_be_bytes()).ok()?;
-    Some(signet_core::crypto::b64url(&sealed))
+fn nonce_for(state: &AppState, step: i64) -> String {
+    let tag = state.kek.mac(NONCE_PURPOSE, &step.to_be_bytes());
+    let mut raw = step.to_be_bytes().to_vec();
+    raw.extend_from_slice(&tag[..16]);
+    signet_core::crypto::b64url(&raw)
+}
+
+/// A nonce for proofs to the token endpoint (RFC 9449 §8): the current
+/// minute and its MAC under a key derived from the key-encryption key, so
+/// every instance sharing that key takes every other's, and none keeps state.
+pub fn nonce(state: &AppState) -> String {
+    nonce_for(state, state.now().div_euclid(NONCE_STEP))
 }
 
 /// Whether `n` is a nonce this service gave in the last [`NONCE_LIFETIME`].
 fn nonce_ok(state: &AppState, n: &str) -> bool {
     use base64::Engine;
-    let Ok(sealed) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n) else { return false };
-    let Ok(plain) = state.kek.open(NONCE_PURPOSE, &sealed) else { return false };
-    let Ok(bytes) = <[u8; 8]>::try_from(plain.expose().as_slice()) else { return false };
-    let age = state.now().saturating_sub(i64::from_be_bytes(bytes));
-    (-60..=NONCE_LIFETIME).contains(&age)
+    let Ok(raw) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n) else { return false };
+    let Ok(step) = <[u8; 8]>::try_from(raw.get(..8).unwrap_or_default()).map(i64::from_be_bytes) else {
+        return false;
+    };
+    let age = state.now().saturating_sub(step.saturating_mul(NONCE_STEP));
+    // Compared in constant time: a MAC is not to be guessed byte by byte.
+    (-NONCE_STEP..=NONCE_LIFETIME).contains(&age)
+        && aws_lc_rs::constant_time::verify_slices_are_equal(n.as_bytes(), nonce_for(state, step).as_bytes()).is_ok()
 }
 
 /// Whether a check asks for the server's nonce.

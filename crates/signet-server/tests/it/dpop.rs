@@ -510,6 +510,55 @@ fn proof_with_nonce(key: &DpopKey, url: &str, iat: i64, nonce: &str) -> String {
     key.sign(&key.jwk, &json!({"jti": jti, "htm": "POST", "htu": url, "iat": iat, "nonce": nonce}))
 }
 
+#[tokio::test]
+async fn a_session_is_minted_only_with_the_nonce_in_both_proofs() {
+    let s = Server::start_requiring_dpop_nonce(Backend::Sqlite).await;
+    let who = s.account(true, true).await;
+    let (verifier, challenge) = pkce_pair();
+    let q = sign_on(&s, &mut Browser::default(), "signet-cli", &who, &challenge).await;
+    let url = s.url("/token");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", CLI_REDIRECT),
+        ("client_id", "signet-cli"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (old, new) = (DpopKey::new(), DpopKey::new());
+    // The first try learns the nonce, and spends no code.
+    let first = s.http.post(&url).form(&form).header("DPoP", old.proof_at("POST", &url, None, s.clock.now()));
+    let first = first.send().await.unwrap();
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let a = token(&s, &url, &form, None, &[&proof_with_nonce(&old, &url, s.clock.now(), &nonce)]).await;
+    assert_eq!((a.status, a.body["token_type"].as_str()), (200, Some("DPoP")), "{}", a.body);
+    let subject = a.body["access_token"].as_str().unwrap();
+
+    let mint = |subject_proof: String| {
+        let new_proof = proof_with_nonce(&new, &url, s.clock.now(), &nonce);
+        let form = [
+            ("grant_type", EXCHANGE),
+            ("client_id", "signet-cli"),
+            ("subject_token", subject),
+            ("subject_token_type", ACCESS),
+            ("subject_token_dpop", subject_proof.as_str()),
+        ]
+        .map(|(k, v)| (k, v.to_owned()));
+        let (s, url) = (&s, url.clone());
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token(s, &url, &pairs, None, &[&new_proof]).await
+        }
+    };
+    // A subject proof made without the nonce (ahead of time, say) mints nothing.
+    let ahead = mint(old.proof_at("POST", &url, Some(subject), s.clock.now())).await;
+    assert_eq!((ahead.status, ahead.body["error"].as_str()), (400, Some("use_dpop_nonce")), "{}", ahead.body);
+    let jti = signet_core::crypto::random_id().unwrap();
+    let claims = json!({"jti": jti, "htm": "POST", "htu": url, "iat": s.clock.now(), "nonce": nonce,
+        "ath": signet_core::dpop::ath(subject)});
+    let fresh = mint(old.sign(&old.jwk, &claims)).await;
+    assert_eq!((fresh.status, fresh.body["token_type"].as_str()), (200, Some("DPoP")), "{}", fresh.body);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_endpoint_that_asks_for_nonces_gives_them_and_takes_them_on_every_instance() {
     let s = Server::start_requiring_dpop_nonce(Backend::Sqlite).await;

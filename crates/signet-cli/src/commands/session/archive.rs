@@ -314,33 +314,33 @@ pub fn import(
             "profile {profile} already exists here\nhint: --force replaces it, or -P NAME imports it under another name"
         );
     }
-    // The session is written beside its place and moved in whole, then the
-    // profile. A session replaced (--force) is moved aside first and put
-    // back if anything fails, so a failed import leaves what was there.
+    // The session is written beside its place, then, under the session's
+    // and the config file's locks, moved in whole and the profile written.
+    // A session replaced (--force) is moved aside first and put back if
+    // anything fails, so a failed import leaves what was there.
     let parent = signet_client::sessions_dir()?;
     signet_client::create_private_dir(&parent)?;
-    let staging = parent.join(format!(".{profile}.import-{}", std::process::id()));
-    let aside = parent.join(format!(".{profile}.replaced-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    let _ = std::fs::remove_dir_all(&aside);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let staging = parent.join(format!(".{profile}.import-{tag}"));
+    let aside = parent.join(format!(".{profile}.replaced-{tag}"));
     let issuer = file.issuer.clone();
-    Session::new(staging.clone(), file, Arc::new(key)).save()?;
-    let replaced = dir.exists();
-    if replaced {
-        std::fs::rename(&dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
-    }
-    let undo = |e: anyhow::Error| {
-        let _ = std::fs::remove_dir_all(&staging);
-        let _ = std::fs::remove_dir_all(&dir);
-        if replaced {
-            let _ = std::fs::rename(&aside, &dir);
+    let staged = Session::new(staging.clone(), file, Arc::new(key)).save().map_err(anyhow::Error::from);
+    let locked = staged.and_then(|()| super::writer_lock(&profile));
+    let _lock = match locked {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
         }
-        e
     };
-    std::fs::rename(&staging, &dir)
-        .with_context(|| format!("moving the session into {}", dir.display()))
-        .map_err(undo)?;
+    let (mut replaced, mut moved_in) = (false, false);
     let written = ConfigFile::update(&config, |f| {
+        if dir.exists() {
+            std::fs::rename(&dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
+            replaced = true;
+        }
+        std::fs::rename(&staging, &dir).with_context(|| format!("moving the session into {}", dir.display()))?;
+        moved_in = true;
         if f.profile_table(&profile).is_none() {
             f.add_profile(&profile, None)?;
         }
@@ -355,7 +355,15 @@ pub fn import(
         Ok(())
     });
     if let Err(e) = written {
-        return Err(undo(e.context("writing the profile; the session was not imported")));
+        let e = e.context("the session was not imported");
+        let _ = std::fs::remove_dir_all(&staging);
+        if moved_in {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        if replaced && std::fs::rename(&aside, &dir).is_err() {
+            return Err(e.context(format!("the session it was to replace is kept in {}", aside.display())));
+        }
+        return Err(e);
     }
     if replaced {
         let _ = std::fs::remove_dir_all(&aside);

@@ -127,7 +127,9 @@ async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode
         signed_on(&service, &key, a.minutes).await?
     };
     let session = Session::new(dir, SessionFile { private_key_file, ..file }, key);
+    let lock = writer_lock(&settings.profile)?;
     session.save()?;
+    drop(lock);
     // The session replaced is ended, unless the new one was minted from it:
     // ending a session ends what was minted from it.
     let unrelated = |old: &Session| old.file.issuer == service.issuer && (!session.file.minted || is_worker(&service));
@@ -261,10 +263,8 @@ async fn mint(
     let mut basic = None;
     match (current, &service.auth) {
         (Some(s), _) => {
-            let token = &s.file.access_token;
-            form.push(("subject_token", token.clone()));
+            form.push(("subject_token", s.file.access_token.clone()));
             form.push(("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()));
-            form.push(("subject_token_dpop", s.key().proof("POST", &endpoint, Some(token), None)));
             form.push(("client_id", s.file.client_id.clone()));
         }
         (None, Some(Auth::Worker { client_id, client_secret, scopes })) => {
@@ -280,7 +280,16 @@ async fn mint(
             service.name
         ),
     }
-    let t = token_request(&p, key, &form, basic.as_ref()).await.map_err(|e| e.explain("token exchange"))?;
+    // The subject's proof, made for each try: with the server's nonce, if it asks.
+    let form_with = |nonce: Option<&str>| {
+        let mut form = form.clone();
+        if let Some(s) = current {
+            let proof = s.key().proof("POST", &endpoint, Some(&s.file.access_token), nonce);
+            form.push(("subject_token_dpop", proof));
+        }
+        form
+    };
+    let t = token_request(&p, key, form_with, basic.as_ref()).await.map_err(|e| e.explain("token exchange"))?;
     let client_id = match (current, &basic) {
         (Some(s), _) => s.file.client_id.clone(),
         (None, Some((id, _))) => id.clone(),
@@ -289,6 +298,14 @@ async fn mint(
     let subject = current.and_then(|s| s.file.subject.clone()).or_else(|| Some(client_id.clone()));
     let cached = t.cached(&service.issuer, &client_id, None, subject);
     session_file(service, key, &cached, true)
+}
+
+/// One writer at a time for a profile's session. The lock lives beside the
+/// session's directory, so removing the session does not remove it.
+pub(super) fn writer_lock(profile: &str) -> anyhow::Result<std::fs::File> {
+    let parent = signet_client::sessions_dir()?;
+    signet_client::create_private_dir(&parent)?;
+    crate::config::lock_file(&parent.join(format!(".{profile}.lock")))
 }
 
 fn is_worker(service: &Service) -> bool {
@@ -379,14 +396,17 @@ impl TokenFailure {
 async fn token_request(
     p: &Provider,
     key: &ProofKey,
-    form: &[(&str, String)],
+    form: impl Fn(Option<&str>) -> Vec<(&'static str, String)>,
     basic: Option<&(String, String)>,
 ) -> Result<TokenAnswer, TokenFailure> {
     let endpoint = &p.metadata.token_endpoint;
-    let mut body = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in form {
-        body.append_pair(k, v);
-    }
+    let body = |nonce: Option<&str>| {
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form(nonce) {
+            body.append_pair(k, &v);
+        }
+        body.finish().into_bytes()
+    };
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/x-www-form-urlencoded"));
     headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("application/json"));
@@ -400,7 +420,7 @@ async fn token_request(
         v.set_sensitive(true);
         headers.insert(http::header::AUTHORIZATION, v);
     }
-    let res = send_with_proof(&p.http, key, endpoint, headers, body.finish().into_bytes())
+    let res = send_with_proof(&p.http, key, endpoint, headers, body)
         .await
         .map_err(|e| TokenFailure::Other(unreachable(&e, endpoint, &p.service.name)))?;
     let status = res.status();
@@ -566,7 +586,8 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     // Two refreshes at once would spend one refresh token twice, and the
     // server would take that for theft and end the session: the second
     // waits, then reads what the first wrote.
-    let lock = crate::config::lock_file(&load(&settings)?.0.dir.join(".lock"))?;
+    load(&settings)?;
+    let lock = writer_lock(&settings.profile)?;
     let (mut session, service) = load(&settings)?;
     let Some(refresh) = session.file.refresh_token.clone() else {
         return Err(ended(
@@ -580,7 +601,7 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if basic.is_none() {
         form.push(("client_id", session.file.client_id.clone()));
     }
-    let t = match token_request(&p, session.key(), &form, basic.as_ref()).await {
+    let t = match token_request(&p, session.key(), |_| form.clone(), basic.as_ref()).await {
         Ok(t) => t,
         Err(TokenFailure::Refused { code, description }) if code == "invalid_grant" => {
             let why = description.unwrap_or_else(|| "the refresh token is no longer valid".into());
@@ -604,6 +625,8 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 async fn terminate(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let settings = ctx.settings()?;
+    load(&settings)?;
+    let _lock = writer_lock(&settings.profile)?;
     let (session, service) = load(&settings)?;
     if let Err(e) = revoke(&service, &session).await {
         return Err(e.context(format!(

@@ -93,9 +93,12 @@ async fn person(
     if jkt == cnf.jkt {
         return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "the new session needs a new key"));
     }
-    match dpop::check(state, proof, "POST", &url, Some(subject), dpop::Nonce::NotAsked).await? {
+    // The subject's proof too must carry the server's nonce, when it asks
+    // for one: a proof made ahead of time must not mint a session.
+    match dpop::check(state, proof, "POST", &url, Some(subject), dpop::Nonce::IfConfigured).await? {
         Ok(p) if p.jkt == cnf.jkt => {}
         Ok(_) => return Err(OAuthError::invalid_grant("subject_token_dpop is signed by another key")),
+        Err(dpop::Refused::Proof(signet_core::dpop::ProofError::Nonce)) => return Err(super::use_nonce(state)),
         Err(e) => {
             return Err(OAuthError::new(ErrorCode::InvalidDpopProof, format!("subject_token_dpop: {}", e.message())));
         }

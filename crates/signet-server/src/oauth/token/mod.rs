@@ -79,15 +79,16 @@ async fn proof_key(state: &AppState, env: &super::Env, headers: &HeaderMap) -> R
     let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::TOKEN);
     match dpop::check(state, proof, "POST", &url, None, dpop::Nonce::IfConfigured).await? {
         Ok(p) => Ok(Some(p.jkt)),
-        // RFC 9449 §8: say so, with a nonce to put in the next proof.
-        Err(dpop::Refused::Proof(signet_core::dpop::ProofError::Nonce)) => {
-            let mut e =
-                OAuthError::new(ErrorCode::UseDpopNonce, "put the DPoP-Nonce header's value in the proof's nonce");
-            e.dpop_nonce = dpop::nonce(state);
-            Err(e)
-        }
+        Err(dpop::Refused::Proof(signet_core::dpop::ProofError::Nonce)) => Err(use_nonce(state)),
         Err(e) => Err(refused(e)),
     }
+}
+
+/// RFC 9449 §8: a proof lacks the server's nonce; here is one for the next.
+fn use_nonce(state: &AppState) -> OAuthError {
+    let mut e = OAuthError::new(ErrorCode::UseDpopNonce, "put the DPoP-Nonce header's value in the proofs' nonce");
+    e.dpop_nonce = Some(dpop::nonce(state));
+    e
 }
 
 /// The person a code, device approval or refresh token speaks for, if they
