@@ -116,6 +116,9 @@ async fn goals(bench: &Bench, args: &RunArgs) -> anyhow::Result<Table> {
     if wanted(Goal::Vault) {
         crate::vault::run(bench, &signetd, &mut table).await?;
     }
+    if wanted(Goal::Dpop) {
+        crate::dpop::run(bench, &signetd, &mut table).await?;
+    }
     let mem = procs::memory(signetd.proc.pid())?;
     table.section("*");
     table.info(

@@ -9,6 +9,7 @@ mod admin;
 mod bare;
 mod cc;
 mod context;
+mod dpop;
 mod introspect;
 mod procs;
 mod refresh;
@@ -51,6 +52,8 @@ pub enum Goal {
     Admin,
     /// 6: the Vault-compatible MFA API's read and LIST among 1,000 methods, against goal 5's Bearer GET.
     Vault,
+    /// 7: DPoP binding cost: bound client_credentials, refresh and admin GET against unbound ones.
+    Dpop,
 }
 
 #[derive(Debug, clap::Args)]

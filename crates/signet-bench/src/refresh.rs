@@ -43,7 +43,7 @@ async fn measure_signetd(bench: &Bench, signetd: &Signetd, pool: usize) -> anyho
     let admin =
         store.account_by_username(env_id, "administrator").await?.context("the bootstrap administrator is missing")?;
     let started = Instant::now();
-    let mut tokens = seed(&store, env_id, &admin.id, pool + 1).await?;
+    let mut tokens = seed(&store, env_id, &admin.id, pool + 1, None).await?;
     store.close().await;
     bench.note(&format!("seeded {} refresh tokens in {:.1} s", tokens.len(), started.elapsed().as_secs_f64()));
 
@@ -90,11 +90,19 @@ async fn measure_signetd(bench: &Bench, signetd: &Signetd, pool: usize) -> anyho
 }
 
 /// One grant family per token, each with its first refresh token, written the
-/// way signetd writes them (`Store::create_grant`).
-async fn seed(store: &Store, env_id: &str, account_id: &str, n: usize) -> anyhow::Result<Vec<String>> {
+/// way signetd writes them (`Store::create_grant`). With `jkt`, each family is
+/// bound to that DPoP key (goal 7), as signetd binds a public client's.
+pub async fn seed(
+    store: &Store,
+    env_id: &str,
+    account_id: &str,
+    n: usize,
+    jkt: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
     let mut writers = tokio::task::JoinSet::new();
     for w in 0..SEED_WRITERS {
         let (store, env_id, account_id) = (store.clone(), env_id.to_owned(), account_id.to_owned());
+        let jkt = jkt.map(str::to_owned);
         let count = n / SEED_WRITERS + usize::from(w < n % SEED_WRITERS);
         writers.spawn(async move {
             let now = SystemClock.now();
@@ -110,7 +118,7 @@ async fn seed(store: &Store, env_id: &str, account_id: &str, n: usize) -> anyhow
                     amr: AMR.iter().map(|s| s.to_string()).collect(),
                     created_at: now,
                     revoked_at: None,
-                    jkt: None,
+                    jkt: jkt.clone(),
                     session: None,
                     parent_id: None,
                 };

@@ -59,6 +59,11 @@ impl Table {
         }
     }
 
+    /// A warning printed under the table, naming the current goal.
+    pub fn warn(&mut self, what: String) {
+        self.warnings.push(format!("goal {}: {what}", self.goal));
+    }
+
     /// A figure with no goal of its own.
     pub fn info(&mut self, label: &str, value: String, note: &str) {
         self.push(label, value, String::new(), None, note);
