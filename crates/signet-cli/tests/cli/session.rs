@@ -363,6 +363,26 @@ async fn without_a_browser_a_session_is_minted_from_a_session_or_a_worker_and_la
     let refresh = w.run_at(s.clock.now(), &["session", "refresh"], &[]).await;
     assert_eq!(refresh.code, 4, "a worker's session is minted again, not refreshed: {}", refresh.stderr);
 
+    // A key pair kept inside signet's session directories is refused: signet
+    // replaces what is there as sessions change.
+    let inside = session_dir(&w, "default").join("own.pem");
+    std::fs::copy(&key, &inside).unwrap();
+    let r = w
+        .run_at(
+            s.clock.now(),
+            &[
+                "session",
+                "authenticate",
+                "--no-browser",
+                "--public-key-file-path",
+                public.to_str().unwrap(),
+                "--private-key-file-path",
+                inside.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+    assert!(r.code == 1 && r.stderr.contains("inside signet's session directories"), "{}", r.stderr);
     // A public key whose private key is not beside it, or not its pair.
     let lonely = w.dir.join("lonely.pub.pem");
     std::fs::copy(&public, &lonely).unwrap();

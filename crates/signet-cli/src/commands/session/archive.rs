@@ -307,13 +307,16 @@ pub fn import(
     }
     let config = ctx.path()?;
     let dir = signet_client::dir_for(&profile)?;
-    let exists = ConfigFile::load(&config)?.profile_table(&profile).is_some_and(|t| !t.is_empty())
-        || dir.join(signet_client::SESSION_FILE).exists();
-    if exists && !force {
-        bail!(
-            "profile {profile} already exists here\nhint: --force replaces it, or -P NAME imports it under another name"
-        );
-    }
+    let taken = |f: &ConfigFile| {
+        let exists = f.profile_table(&profile).is_some_and(|t| !t.is_empty()) || dir.exists();
+        match exists && !force {
+            true => Err(anyhow!(
+                "profile {profile} already exists here\nhint: --force replaces it, or -P NAME imports it under another name"
+            )),
+            false => Ok(()),
+        }
+    };
+    taken(&ConfigFile::load(&config)?)?;
     // The session is written beside its place, then, under the session's
     // and the config file's locks, moved in whole and the profile written.
     // A session replaced (--force) is moved aside first and put back if
@@ -335,6 +338,8 @@ pub fn import(
     };
     let (mut replaced, mut moved_in) = (false, false);
     let written = ConfigFile::update(&config, |f| {
+        // Looked at again under the locks: another import may have been quicker.
+        taken(f)?;
         if dir.exists() {
             std::fs::rename(&dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
             replaced = true;

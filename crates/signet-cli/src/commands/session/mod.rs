@@ -169,6 +169,14 @@ fn own_key(public: &Path, private: Option<&Path>) -> anyhow::Result<(ProofKey, P
         bail!("{} is not the private key of {}", private.display(), public.display());
     }
     let private = std::fs::canonicalize(&private).with_context(|| format!("resolving {}", private.display()))?;
+    // signet replaces and removes what is in its session directories.
+    let sessions = signet_client::sessions_dir()?;
+    if private.starts_with(std::fs::canonicalize(&sessions).unwrap_or(sessions)) {
+        bail!(
+            "{} is inside signet's session directories, which signet replaces as sessions change\nhint: keep your own key pair elsewhere",
+            private.display()
+        );
+    }
     Ok((key, private))
 }
 
@@ -250,9 +258,7 @@ async fn mint(
     minutes: u32,
 ) -> anyhow::Result<SessionFile> {
     // A worker mints from its own credentials; a person from a live session.
-    let current = previous.filter(|s| {
-        !is_worker(service) && s.file.refresh_token.is_some() && !s.expired() && s.file.issuer == service.issuer
-    });
+    let current = previous.filter(|s| !is_worker(service) && !s.expired() && s.file.issuer == service.issuer);
     let p = Provider::discover(service).await?;
     let endpoint = p.metadata.token_endpoint.clone();
     let mut form = vec![
