@@ -122,6 +122,7 @@ pub enum SessionCommand {
     /// Write the session (settings, tokens, private key) to one archive, its
     /// secrets encrypted with a passphrase.
     Export {
+        /// Where to write the archive (a zip, mode 0600).
         #[arg(long)]
         output_file: PathBuf,
         /// The passphrase's file (first line) [default: asked for on a terminal].
@@ -136,6 +137,7 @@ pub enum SessionCommand {
     },
     /// Make an exported session this machine's: its profile, tokens and key.
     Import {
+        /// An archive from signet session export.
         #[arg(long)]
         session_archive: PathBuf,
         /// The passphrase's file (first line) [default: asked for on a terminal].

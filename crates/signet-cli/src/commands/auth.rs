@@ -227,7 +227,7 @@ fn key_bound(settings: &Settings, service: &str) -> anyhow::Result<(String, i64)
     if s.file.service != service {
         anyhow::bail!("the session of profile {} is for service {}, not {service}", settings.profile, s.file.service);
     }
-    s.signer()?;
+    crate::commands::session::signer(&s)?;
     Ok((s.file.access_token.clone(), s.file.expires_at))
 }
 

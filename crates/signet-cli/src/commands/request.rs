@@ -105,7 +105,7 @@ impl AdminClient {
         }
         let mut authorization = None;
         let mut basic_user = None;
-        let signer = session.as_ref().map(signet_client::Session::signer).transpose()?;
+        let signer = session.as_ref().map(crate::commands::session::signer).transpose()?;
         match &admin.access {
             _ if signer.is_some() => {}
             AdminAccess::Basic => {

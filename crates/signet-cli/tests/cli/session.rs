@@ -686,4 +686,10 @@ async fn without_a_session_or_past_its_expiry_the_session_commands_exit_4_and_wr
     );
     let json = expired.run_at(4_000_000_100, &["-O", "json", "session", "validate"], &[]).await;
     assert_eq!((json.code, json.json()["valid"].as_bool()), (4, Some(false)));
+    // Commands that would use it say so in people's time, and print no token.
+    let token = expired
+        .run_at(4_000_000_100, &["auth", "token", "--service", "pingone", "--auth", "security_token"], &[])
+        .await;
+    assert_eq!((token.code, token.stdout.as_str()), (4, ""), "{}", token.stderr);
+    assert!(token.stderr.contains("the session expired at 2096-") && token.stderr.contains("UTC)"), "{}", token.stderr);
 }

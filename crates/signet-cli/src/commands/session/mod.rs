@@ -37,6 +37,16 @@ pub struct Ended {
     pub hint: String,
 }
 
+/// A session's signer, or why there is none, in words for people.
+pub(crate) fn signer(session: &Session) -> anyhow::Result<signet_client::Signer> {
+    session.signer().map_err(|e| match e {
+        signet_client::Error::Expired(at) => {
+            ended(format!("the session expired at {}", when(at)), "signet session refresh")
+        }
+        other => other.into(),
+    })
+}
+
 fn ended(message: impl Into<String>, hint: &str) -> anyhow::Error {
     Ended { message: message.into(), hint: hint.to_owned() }.into()
 }
@@ -492,7 +502,7 @@ async fn ask_server(session: &Session, service: &Service) -> anyhow::Result<()> 
         anyhow!("the provider of service {} has no userinfo endpoint, so the session cannot be checked", service.name)
     })?;
     let req = p.http.get(&url).header("accept", "application/json").build()?;
-    let res = session.signer()?.send(&p.http, req).await.map_err(|e| match e {
+    let res = signer(session)?.send(&p.http, req).await.map_err(|e| match e {
         signet_client::Error::Http(e) => unreachable(&e, &url, &service.name),
         other => other.into(),
     })?;
@@ -549,7 +559,7 @@ async fn introspected(p: &Provider, session: &Session, secret: &str) -> anyhow::
 }
 
 /// `<local time> (<UTC>)`.
-fn when(unix: i64) -> String {
+pub(crate) fn when(unix: i64) -> String {
     use chrono::{Local, TimeZone, Utc};
     match Utc.timestamp_opt(unix, 0).single() {
         Some(utc) => format!(
