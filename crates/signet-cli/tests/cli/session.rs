@@ -334,13 +334,7 @@ async fn without_a_browser_a_session_is_minted_from_a_session_or_a_worker_and_la
         p = public.display()
     );
     assert!(std::process::Command::new("sh").args(["-c", &sh]).stderr(Stdio::null()).status().unwrap().success());
-    let own = w
-        .run_at(
-            s.clock.now(),
-            &["session", "authenticate", "--no-browser", "--public-key-file-path", public.to_str().unwrap()],
-            &[],
-        )
-        .await;
+    let own = mint_with_key(&w, s.clock.now(), &public, None).await;
     assert_eq!(own.code, 0, "{}", own.stderr);
     let file = session_json(&w);
     assert_eq!(file["private_key_file"], std::fs::canonicalize(&key).unwrap().to_str().unwrap());
@@ -367,32 +361,12 @@ async fn without_a_browser_a_session_is_minted_from_a_session_or_a_worker_and_la
     // replaces what is there as sessions change.
     let inside = session_dir(&w, "default").join("own.pem");
     std::fs::copy(&key, &inside).unwrap();
-    let r = w
-        .run_at(
-            s.clock.now(),
-            &[
-                "session",
-                "authenticate",
-                "--no-browser",
-                "--public-key-file-path",
-                public.to_str().unwrap(),
-                "--private-key-file-path",
-                inside.to_str().unwrap(),
-            ],
-            &[],
-        )
-        .await;
+    let r = mint_with_key(&w, s.clock.now(), &public, Some(&inside)).await;
     assert!(r.code == 1 && r.stderr.contains("inside signet's session directories"), "{}", r.stderr);
     // A public key whose private key is not beside it, or not its pair.
     let lonely = w.dir.join("lonely.pub.pem");
     std::fs::copy(&public, &lonely).unwrap();
-    let r = w
-        .run_at(
-            s.clock.now(),
-            &["session", "authenticate", "--no-browser", "--public-key-file-path", lonely.to_str().unwrap()],
-            &[],
-        )
-        .await;
+    let r = mint_with_key(&w, s.clock.now(), &lonely, None).await;
     assert!(r.code == 1 && r.stderr.contains("--private-key-file-path"), "{}", r.stderr);
     let other = w.dir.join("other.pem");
     let sh = format!(
@@ -400,22 +374,22 @@ async fn without_a_browser_a_session_is_minted_from_a_session_or_a_worker_and_la
         other.display()
     );
     assert!(std::process::Command::new("sh").args(["-c", &sh]).status().unwrap().success());
-    let r = w
-        .run_at(
-            s.clock.now(),
-            &[
-                "session",
-                "authenticate",
-                "--no-browser",
-                "--public-key-file-path",
-                public.to_str().unwrap(),
-                "--private-key-file-path",
-                other.to_str().unwrap(),
-            ],
-            &[],
-        )
-        .await;
+    let r = mint_with_key(&w, s.clock.now(), &public, Some(&other)).await;
     assert!(r.code == 1 && r.stderr.contains("is not the private key of"), "{}", r.stderr);
+}
+
+/// `session authenticate --no-browser` bound to the key pair of `public`.
+async fn mint_with_key(
+    h: &Home,
+    now: i64,
+    public: &std::path::Path,
+    private: Option<&std::path::Path>,
+) -> crate::harness::Run {
+    let mut args = vec!["session", "authenticate", "--no-browser", "--public-key-file-path", public.to_str().unwrap()];
+    if let Some(p) = private {
+        args.extend(["--private-key-file-path", p.to_str().unwrap()]);
+    }
+    h.run_at(now, &args, &[]).await
 }
 
 /// A session made on disk as `signet session authenticate` leaves one, for
