@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 use signet_core::audit::AuditEvent;
-use signet_core::clock::UnixTime;
 use signet_core::federation::{Provider, ProviderMfa};
 use signet_core::model::Account;
 
@@ -167,15 +166,9 @@ impl Store {
     }
 }
 
-/// A person at an upstream issuer, linked to a local account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FederatedLink {
-    pub issuer: String,
-    pub subject: String,
-    pub account_id: String,
-    pub provider_id: String,
-    pub created_at: UnixTime,
-}
+/// A person at an upstream issuer, linked to a local account: the same
+/// record a configuration document carries.
+pub type FederatedLink = FederatedLinkEntry;
 
 fn link(r: &Row) -> Result<FederatedLink> {
     Ok(FederatedLink {
@@ -320,32 +313,14 @@ pub(crate) async fn export_links(tx: &mut Tx) -> Result<Vec<FederatedLinkEntry>>
     let rows = query(format!("SELECT {LINK_COLUMNS} FROM federated_links ORDER BY issuer, subject"))
         .fetch_all(&mut *tx)
         .await?;
-    rows.iter()
-        .map(|r| {
-            let l = link(r)?;
-            Ok(FederatedLinkEntry {
-                issuer: l.issuer,
-                subject: l.subject,
-                account_id: l.account_id,
-                provider_id: l.provider_id,
-                created_at: l.created_at,
-            })
-        })
-        .collect()
+    rows.iter().map(link).collect()
 }
 
 /// Replaces every link with a document's.
 pub(crate) async fn replace_links(tx: &mut Tx, links: &[FederatedLinkEntry]) -> Result<()> {
     query("DELETE FROM federated_links").execute(&mut *tx).await?;
     for l in links {
-        query(format!("INSERT INTO federated_links ({LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
-            .bind(&l.issuer)
-            .bind(&l.subject)
-            .bind(&l.account_id)
-            .bind(&l.provider_id)
-            .bind(l.created_at)
-            .execute(&mut *tx)
-            .await?;
+        insert_link(tx, l).await?;
     }
     Ok(())
 }

@@ -433,18 +433,35 @@ pub fn test_event(action: &str, environment_id: Option<&str>, target: &str) -> s
     .unwrap()
 }
 
+/// A code the CLI application got for a person, and its PKCE verifier.
+pub struct CodeToRedeem {
+    pub code: String,
+    pub verifier: String,
+}
+
+impl CodeToRedeem {
+    /// Signs `who` on through the CLI application.
+    pub async fn of(s: &Server, who: &TestAccount) -> CodeToRedeem {
+        let (verifier, challenge) = pkce_pair();
+        let mut q = sign_on(s, &mut Browser::default(), "signet-cli", who, &challenge).await;
+        CodeToRedeem { code: q.remove("code").expect("a code"), verifier }
+    }
+
+    /// The token request that redeems it.
+    pub fn form(&self) -> [(&str, &str); 5] {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", &self.code),
+            ("redirect_uri", CLI_REDIRECT),
+            ("client_id", "signet-cli"),
+            ("code_verifier", &self.verifier),
+        ]
+    }
+}
+
 /// Signs `who` on through the CLI application and redeems the code: the token response.
 pub async fn code_flow_tokens(s: &Server, who: &TestAccount) -> serde_json::Value {
-    let (verifier, challenge) = pkce_pair();
-    let q = sign_on(s, &mut Browser::default(), "signet-cli", who, &challenge).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", q["code"].as_str()),
-        ("redirect_uri", CLI_REDIRECT),
-        ("client_id", "signet-cli"),
-        ("code_verifier", verifier.as_str()),
-    ];
-    let (status, tokens) = s.token(&form).await;
+    let (status, tokens) = s.token(&CodeToRedeem::of(s, who).await.form()).await;
     assert_eq!(status, 200, "{tokens}");
     tokens
 }

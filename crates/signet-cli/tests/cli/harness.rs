@@ -192,33 +192,27 @@ impl Home {
     }
 }
 
-/// A `$BROWSER` that hands the URL it is given to the test.
-pub struct BrowserHandoff {
-    pub script: std::path::PathBuf,
-    file: std::path::PathBuf,
-}
-
-impl BrowserHandoff {
-    pub fn new(h: &Home) -> BrowserHandoff {
-        let (script, file) = (h.dir.join("browser.sh"), h.dir.join("opened-url"));
-        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", file.display())).unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        BrowserHandoff { script, file }
-    }
-
-    pub async fn url(&self) -> String {
-        let wait = async {
-            loop {
-                if let Ok(u) = std::fs::read_to_string(&self.file)
-                    && !u.is_empty()
-                {
-                    return u;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+/// Starts `command` with `args` and a `$BROWSER` that hands the URL it is
+/// given to the test: the running child (output piped) and the URL.
+pub async fn with_browser_handoff(h: &Home, command: Command, args: &[&str]) -> (tokio::process::Child, String) {
+    let (script, file) = (h.dir.join("browser.sh"), h.dir.join("opened-url"));
+    std::fs::write(&script, format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", file.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut c = tokio::process::Command::from(command);
+    c.env("BROWSER", &script).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.kill_on_drop(true).spawn().unwrap();
+    let wait = async {
+        loop {
+            if let Ok(u) = std::fs::read_to_string(&file)
+                && !u.is_empty()
+            {
+                return u;
             }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(30), wait).await.expect("signet opened no browser")
-    }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    let url = tokio::time::timeout(std::time::Duration::from_secs(30), wait).await.expect("signet opened no browser");
+    (child, url)
 }
 
 pub fn to_run(o: Output) -> Run {

@@ -13,7 +13,7 @@ use signet_core::clock::Clock;
 use signet_testkit::{Browser, Server, TestAccount, query};
 
 use crate::admin::admin_basic;
-use crate::harness::{BrowserHandoff, Home, to_run};
+use crate::harness::{Home, to_run, with_browser_handoff};
 
 fn boot_admin(s: &Server) -> TestAccount {
     TestAccount {
@@ -73,11 +73,8 @@ async fn authenticate(
     args: &[&str],
     chrome: Option<&signet_testkit::webdriver::Chrome>,
 ) -> crate::harness::Run {
-    let handoff = BrowserHandoff::new(h);
-    let mut c = tokio::process::Command::from(h.command_at(s.clock.now()));
-    c.env("BROWSER", &handoff.script).args(["session", "authenticate"]).args(args);
-    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
-    let url = handoff.url().await;
+    let args: Vec<&str> = ["session", "authenticate"].into_iter().chain(args.iter().copied()).collect();
+    let (child, url) = with_browser_handoff(h, h.command_at(s.clock.now()), &args).await;
     let code = s.code(who.secret.as_ref().unwrap());
     match chrome {
         Some(chrome) => {

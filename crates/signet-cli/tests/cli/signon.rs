@@ -8,7 +8,7 @@ use std::time::Duration;
 use signet_testkit::{Server, query};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::harness::{BrowserHandoff, Home, to_run};
+use crate::harness::{Home, to_run, with_browser_handoff};
 
 async fn introspect(s: &Server, token: &str) -> serde_json::Value {
     let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
@@ -180,11 +180,7 @@ async fn the_authorization_code_flow_checks_state_and_signs_on() {
     assert!(refused.stderr.contains("wrong state"), "{}", refused.stderr);
 
     // Now through $BROWSER, which hands the URL to headless Chromium.
-    let handoff = BrowserHandoff::new(&h);
-    let mut c = tokio::process::Command::from(h.command());
-    c.env("BROWSER", &handoff.script).args(["auth", "login"]).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = c.kill_on_drop(true).spawn().unwrap();
-    let url = handoff.url().await;
+    let (child, url) = with_browser_handoff(&h, h.command(), &["auth", "login"]).await;
     let chrome = signet_testkit::webdriver::Chrome::start().await;
     chrome.goto(&url).await;
     chrome.fill("#username", &user.username).await;
@@ -307,6 +303,13 @@ impl Peer {
     }
 }
 
+/// The `peer` service signing on with oidc-provider's public CLI client.
+const PEER_CODE_FLOW: [(&str, &str); 3] = [
+    ("authentication.type", "authorization_code"),
+    ("authentication.authorizationCode.clientID", "cli"),
+    ("authentication.authorizationCode.scopes", "openid offline_access"),
+];
+
 impl Peer {
     /// A profile whose `peer` service signs on here with `settings` (keys after `service.peer.`).
     fn home(&self, settings: &[(&str, &str)]) -> Home {
@@ -402,18 +405,9 @@ async fn the_device_flow_signs_on_to_a_certified_provider_approved_in_chromium()
 #[tokio::test(flavor = "multi_thread")]
 async fn the_authorization_code_flow_opens_browser_and_signs_on_to_a_certified_provider() {
     let peer = Peer::start().await;
-    let h = peer.home(&[
-        ("authentication.type", "authorization_code"),
-        ("authentication.authorizationCode.clientID", "cli"),
-        ("authentication.authorizationCode.scopes", "openid offline_access"),
-    ]);
+    let h = peer.home(&PEER_CODE_FLOW);
     // $BROWSER is a script that hands the URL to this test's Chromium.
-    let handoff = BrowserHandoff::new(&h);
-    let mut c = tokio::process::Command::from(h.command());
-    c.env("BROWSER", &handoff.script).args(["auth", "login", "--service", "peer"]);
-    c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    let child = c.spawn().unwrap();
-    let url = handoff.url().await;
+    let (child, url) = with_browser_handoff(&h, h.command(), &["auth", "login", "--service", "peer"]).await;
     assert!(url.contains("code_challenge_method=S256") && url.contains("state="), "{url}");
     let chrome = signet_testkit::webdriver::Chrome::start().await;
     chrome.goto(&url).await;
@@ -714,16 +708,8 @@ async fn logout_with_the_provider_unreachable_still_forgets_and_warns() {
 async fn a_session_binds_to_its_key_at_a_certified_provider_with_dpop() {
     // oidc-provider with its dPoP feature (interop/oidc-provider/provider.mjs).
     let peer = Peer::start().await;
-    let h = peer.home(&[
-        ("authentication.type", "authorization_code"),
-        ("authentication.authorizationCode.clientID", "cli"),
-        ("authentication.authorizationCode.scopes", "openid offline_access"),
-    ]);
-    let handoff = BrowserHandoff::new(&h);
-    let mut c = tokio::process::Command::from(h.command());
-    c.env("BROWSER", &handoff.script).args(["session", "authenticate", "--service", "peer"]);
-    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
-    let url = handoff.url().await;
+    let h = peer.home(&PEER_CODE_FLOW);
+    let (child, url) = with_browser_handoff(&h, h.command(), &["session", "authenticate", "--service", "peer"]).await;
     let chrome = signet_testkit::webdriver::Chrome::start().await;
     chrome.goto(&url).await;
     Peer::approve(&chrome, "grace").await;

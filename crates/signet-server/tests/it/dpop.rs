@@ -131,17 +131,9 @@ async fn worker_tokens_are_bound_on_postgres() {
 
 /// A person's tokens through the CLI's public client, bound to `key`.
 async fn bound_person_tokens(s: &Server, who: &TestAccount, key: &DpopKey) -> Value {
-    let (verifier, challenge) = pkce_pair();
-    let q = sign_on(s, &mut Browser::default(), "signet-cli", who, &challenge).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", q["code"].as_str()),
-        ("redirect_uri", CLI_REDIRECT),
-        ("client_id", "signet-cli"),
-        ("code_verifier", verifier.as_str()),
-    ];
+    let form = CodeToRedeem::of(s, who).await;
     let url = s.url("/token");
-    let a = token(s, &url, &form, None, &[&key.proof_at("POST", &url, None, s.clock.now())]).await;
+    let a = token(s, &url, &form.form(), None, &[&key.proof_at("POST", &url, None, s.clock.now())]).await;
     assert_eq!((a.status, a.body["token_type"].as_str()), (200, Some("DPoP")), "{}", a.body);
     a.body
 }
@@ -514,16 +506,9 @@ fn proof_with_nonce(key: &DpopKey, url: &str, iat: i64, nonce: &str) -> String {
 async fn a_session_is_minted_only_with_the_nonce_in_both_proofs() {
     let s = Server::start_requiring_dpop_nonce(Backend::Sqlite).await;
     let who = s.account(true, true).await;
-    let (verifier, challenge) = pkce_pair();
-    let q = sign_on(&s, &mut Browser::default(), "signet-cli", &who, &challenge).await;
+    let code = CodeToRedeem::of(&s, &who).await;
+    let form = code.form();
     let url = s.url("/token");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", q["code"].as_str()),
-        ("redirect_uri", CLI_REDIRECT),
-        ("client_id", "signet-cli"),
-        ("code_verifier", verifier.as_str()),
-    ];
     let (old, new) = (DpopKey::new(), DpopKey::new());
     // The first try learns the nonce, and spends no code.
     let first = s.http.post(&url).form(&form).header("DPoP", old.proof_at("POST", &url, None, s.clock.now()));
