@@ -218,7 +218,9 @@ async function approveDevice(d) {
   let path;
   await onPage(page, async () => {
     await page.goto(d.verification_uri_complete);
-    assert.equal(await page.inputValue('input[name="user_code"]'), d.user_code, 'the code is filled in');
+    // The Administrators environment never fills a link's code in (device-code phishing): type it.
+    assert.equal(await page.inputValue('input[name="user_code"]'), '', 'the link does not fill the code in');
+    await page.fill('input[name="user_code"]', d.user_code);
     await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
     // The browser may still be signed on from the code flow: then it goes straight to consent.
     if (await page.locator('input[name="password"]').count()) {

@@ -27,7 +27,8 @@ use signet_proto::roles::Role;
 use crate::claims::{ClaimEngine, ClaimMapping};
 use crate::clock::UnixTime;
 use crate::model::{
-    ADMINISTRATORS, Account, AppKind, Application, Environment, GrantType, certificate_key_purpose,
+    ADMINISTRATORS, Account, AppKind, Application, CLI_GRANT_TYPES, CLI_REDIRECT_URI, Environment, GrantType,
+    certificate_key_purpose,
     signing_key_purpose, totp_purpose,
 };
 use crate::policy::check_role_set;
@@ -165,6 +166,13 @@ pub struct ApplicationEntry {
     pub roles: BTreeSet<Role>,
     pub admin_api: bool,
     pub created_at: UnixTime,
+    /// Absent in documents older than the setting: required, the default.
+    #[serde(default = "required")]
+    pub pkce_required: bool,
+}
+
+fn required() -> bool {
+    true
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,10 +325,7 @@ fn unique<'a, T>(
 }
 
 fn text(path: String, value: &str, max: usize) -> Result<(), Invalid> {
-    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        return invalid(path, format!("1 to {max} printable characters"));
-    }
-    Ok(())
+    crate::text::check_name(value, max).or_else(|why| invalid(path, why))
 }
 
 impl Configuration {
@@ -605,6 +610,26 @@ fn check_application(a: &ApplicationEntry, at: &dyn Fn(&str) -> String) -> Resul
     if !a.roles.is_empty() && a.kind != AppKind::Worker {
         return invalid(at("roles"), "only a worker application holds admin roles");
     }
+    if a.kind.is_public() && !a.pkce_required {
+        return invalid(at("pkce_required"), "a public application always uses PKCE");
+    }
+    for (j, uri) in a.redirect_uris.iter().enumerate() {
+        crate::redirect::check(uri, a.kind).or_else(|why| invalid(at(&format!("redirect_uris[{j}]")), why))?;
+    }
+    if a.admin_api {
+        let fixed = a.kind == AppKind::Native
+            && a.redirect_uris == [CLI_REDIRECT_URI]
+            && a.grant_types.iter().copied().eq(CLI_GRANT_TYPES.into_iter().collect::<BTreeSet<_>>());
+        if !fixed {
+            return invalid(
+                at("admin_api"),
+                format!(
+                    "an application with the admin API's audience is the CLI's: native, redirecting only to \
+                     {CLI_REDIRECT_URI}, with the authorization code, refresh token and device code grants"
+                ),
+            );
+        }
+    }
     check_role_set(&a.roles, false).or_else(|e| invalid(at("roles"), e))
 }
 
@@ -698,6 +723,7 @@ impl From<&Application> for ApplicationEntry {
             roles: a.roles.clone(),
             admin_api: a.admin_api,
             created_at: a.created_at,
+            pkce_required: a.pkce_required,
         }
     }
 }
@@ -715,6 +741,7 @@ impl From<&ApplicationEntry> for Application {
             scopes: a.scopes.clone(),
             roles: a.roles.clone(),
             admin_api: a.admin_api,
+            pkce_required: a.pkce_required,
             created_at: a.created_at,
         }
     }

@@ -72,7 +72,7 @@ impl ProofError {
             ProofError::Method => "the DPoP proof's htm is not this request's method",
             ProofError::Url => "the DPoP proof's htu is not this request's URL",
             ProofError::Stale => "the DPoP proof's iat is too far from the server's time",
-            ProofError::Jti => "the DPoP proof needs a jti of at most 256 characters",
+            ProofError::Jti => "the DPoP proof needs a jti of at most 256 characters, none of them control characters",
             ProofError::AccessTokenHash => "the DPoP proof's ath is not the hash of this access token",
             ProofError::Nonce => "the DPoP proof must carry the server's nonce",
         }
@@ -159,7 +159,10 @@ pub fn check(proof: &str, expect: &Expect<'_>) -> Result<Proof, ProofError> {
         })?
         .claims;
     let claim = |k: &str| claims.get(k).and_then(Value::as_str);
-    let jti = claim("jti").filter(|j| !j.is_empty() && j.len() <= MAX_JTI).ok_or(ProofError::Jti)?;
+    // Stored to be spent once: no control characters (NUL cannot be stored alike everywhere).
+    let jti = claim("jti")
+        .filter(|j| !j.is_empty() && j.len() <= MAX_JTI && !j.chars().any(char::is_control))
+        .ok_or(ProofError::Jti)?;
     if claim("htm") != Some(expect.method) {
         return Err(ProofError::Method);
     }
@@ -308,6 +311,7 @@ mod tests {
             (proof(&key, "dpop+jwt", key.public.clone(), with("iat", json!(1_000 + 61))), ProofError::Stale),
             (proof(&key, "dpop+jwt", key.public.clone(), with("jti", json!(""))), ProofError::Jti),
             (proof(&key, "dpop+jwt", key.public.clone(), with("jti", json!("x".repeat(257)))), ProofError::Jti),
+            (proof(&key, "dpop+jwt", key.public.clone(), with("jti", json!("j\u{0}1"))), ProofError::Jti),
             ("not a jwt".into(), ProofError::Malformed),
         ];
         for (p, want) in cases {

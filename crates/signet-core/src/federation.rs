@@ -61,9 +61,9 @@ const MAX_SCOPES: usize = 32;
 /// only: whether it can be fetched, and what its discovery says, the server checks.
 pub fn check(p: &Provider) -> Result<(), String> {
     let printable =
-        |s: &str, max: usize| !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control);
+        |s: &str, max: usize| !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(crate::text::is_forbidden);
     if !printable(&p.name, 100) {
-        return Err("name: 1 to 100 printable characters".into());
+        return Err("name: 1 to 100 printable characters, without bidirectional text controls".into());
     }
     if !printable(&p.client_id, 256) {
         return Err("client_id: 1 to 256 printable characters".into());

@@ -11,6 +11,10 @@ use crate::clock::UnixTime;
 pub const ADMINISTRATORS: &str = "Administrators";
 pub const CLI_CLIENT_ID: &str = "signet-cli";
 pub const CLI_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// What the CLI application may do. Its redirect URIs and grants are fixed:
+/// its tokens carry the admin API's audience, so where its codes may be
+/// sent is not a setting anyone can change through the API.
+pub const CLI_GRANT_TYPES: [GrantType; 3] = [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode];
 
 /// Lifetimes, in seconds.
 pub const ACCESS_TOKEN_TTL: i64 = 3600;
@@ -197,6 +201,10 @@ pub struct Application {
     pub roles: BTreeSet<Role>,
     /// Whether this application may call signetd's own APIs on a person's behalf (the CLI).
     pub admin_api: bool,
+    /// Whether its authorization requests must carry a PKCE challenge. Always
+    /// for a public client; for a confidential one too unless it opts out
+    /// explicitly (RFC 9700 §2.1.1).
+    pub pkce_required: bool,
     pub created_at: UnixTime,
 }
 
@@ -204,6 +212,11 @@ impl Application {
     /// Only the CLI and workers holding admin roles get the admin-API audience.
     pub fn gets_admin_audience(&self) -> bool {
         self.admin_api || (self.kind == AppKind::Worker && !self.roles.is_empty())
+    }
+
+    /// Whether an authorization request must carry a PKCE challenge.
+    pub fn needs_pkce(&self) -> bool {
+        self.kind.is_public() || self.pkce_required
     }
 
     pub fn allows(&self, grant: GrantType) -> bool {
@@ -217,8 +230,21 @@ impl Application {
         }
     }
 
+    /// Whether a browser may be sent to `uri` for this application: it
+    /// matches a registered redirect URI that today's rules still allow, so
+    /// one registered before them (an attacker's host) no longer works.
     pub fn redirect_allowed(&self, uri: &str) -> bool {
-        self.redirect_uris.iter().any(|r| crate::redirect::matches(r, uri, self.kind == AppKind::Native))
+        self.redirect_uris.iter().any(|r| {
+            crate::redirect::matches(r, uri, self.kind == AppKind::Native) && crate::redirect::is_registrable(r, self.kind)
+        })
+    }
+
+    /// The registered redirect URIs today's rules refuse, with why.
+    pub fn unregistrable_redirects(&self) -> Vec<(String, String)> {
+        self.redirect_uris
+            .iter()
+            .filter_map(|r| crate::redirect::check(r, self.kind).err().map(|why| (r.clone(), why)))
+            .collect()
     }
 }
 
@@ -329,6 +355,9 @@ pub struct DeviceAuthorization {
     pub interval: i64,
     pub last_polled_at: Option<UnixTime>,
     pub status: DeviceStatus,
+    /// The address that asked for it, shown to whoever approves it.
+    pub requested_from: Option<String>,
+    pub requested_at: UnixTime,
 }
 
 /// How long tokens live. An Admin may shorten them; the defaults are also

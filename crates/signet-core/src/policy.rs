@@ -58,10 +58,22 @@ pub enum Resource {
     Mfa,
     /// External OpenID providers of an environment.
     IdentityProviders,
+    /// An application whose tokens carry the admin API's audience (the CLI,
+    /// a worker holding admin roles): whoever controls where its codes go,
+    /// what it may do or its secret controls administrators' tokens, so any
+    /// change to one needs every role, as the authentication settings do.
+    AdminApiClients,
+    /// How administrators sign on: the lockout policy, and login
+    /// enforcements that reach administrators. Weakening either would weaken
+    /// every admin account, which is UserAdmin's to decide.
+    AdminSignOn,
+    /// The CLI application's redirect URIs and grants: fixed, never changed
+    /// through the API, whoever asks.
+    CliApplication,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 17] = [
+    pub const ALL: [Resource; 20] = [
         Resource::AdminAccounts,
         Resource::OwnPassword,
         Resource::Environments,
@@ -79,6 +91,9 @@ impl Resource {
         Resource::Audit,
         Resource::Mfa,
         Resource::IdentityProviders,
+        Resource::AdminApiClients,
+        Resource::AdminSignOn,
+        Resource::CliApplication,
     ];
 
     /// Whether reading it also needs all four roles (it exports secrets or
@@ -93,7 +108,7 @@ impl Resource {
     /// The roles a write needs; `None`: nobody writes it through the API.
     fn writers(self) -> Option<&'static [Role]> {
         Some(match self {
-            Resource::AdminAccounts | Resource::PrivilegedWorkers => &[Role::UserAdmin],
+            Resource::AdminAccounts | Resource::PrivilegedWorkers | Resource::AdminSignOn => &[Role::UserAdmin],
             Resource::OwnPassword => &[],
             Resource::Environments
             | Resource::Applications
@@ -103,10 +118,12 @@ impl Resource {
             | Resource::IdentityProviders => &[Role::Admin],
             Resource::ClaimMappings => &[Role::ExpressionAdmin],
             Resource::SigningKeys | Resource::Certificates => &[Role::CryptoAdmin],
-            Resource::AuthenticationSettings | Resource::Bulk | Resource::ConfigArchive | Resource::ConfigStore => {
-                &Role::ALL
-            }
-            Resource::Audit => return None,
+            Resource::AuthenticationSettings
+            | Resource::Bulk
+            | Resource::ConfigArchive
+            | Resource::ConfigStore
+            | Resource::AdminApiClients => &Role::ALL,
+            Resource::Audit | Resource::CliApplication => return None,
         })
     }
 }
@@ -209,6 +226,9 @@ mod tests {
             Resource::Audit => (ANY, None),
             Resource::Mfa => (ANY, Some(&[A])),
             Resource::IdentityProviders => (ANY, Some(&[A])),
+            Resource::AdminApiClients => (ANY, ALL4),
+            Resource::AdminSignOn => (ANY, Some(&[U])),
+            Resource::CliApplication => (ANY, None),
         }
     }
 
@@ -241,6 +261,8 @@ mod tests {
             }
         }
         assert_eq!(checked, 17 * Resource::ALL.len() * 2);
+        let admin = Principal { roles: BTreeSet::from([A]), auditor: false };
+        assert!(decide(&admin, Resource::AdminApiClients, Action::Write).is_err(), "Admin alone never reaches them");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use anyhow::Context;
 use signet_core::audit::{Actor, AuditEvent, digest_of};
 use signet_core::crypto::{Kek, generate_es256_key, random_id, random_token, sha256};
 use signet_core::model::{
-    ADMINISTRATORS, Account, AppKind, Application, CLI_CLIENT_ID, CLI_REDIRECT_URI, Environment, GrantType,
+    ADMINISTRATORS, Account, AppKind, Application, CLI_CLIENT_ID, CLI_GRANT_TYPES, CLI_REDIRECT_URI, Environment,
+    GrantType,
     signing_key_purpose, totp_purpose,
 };
 use signet_core::{password, totp};
@@ -78,12 +79,11 @@ pub async fn ensure(
         kind: AppKind::Native,
         secret_hash: None,
         redirect_uris: vec![CLI_REDIRECT_URI.into()],
-        grant_types: [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode]
-            .into_iter()
-            .collect(),
+        grant_types: CLI_GRANT_TYPES.into_iter().collect(),
         scopes: ["openid", "profile", "email", "offline_access"].into_iter().map(String::from).collect(),
         roles: BTreeSet::new(),
         admin_api: true,
+        pkce_required: true,
         created_at: now,
     };
     let worker_secret = random_token()?;
@@ -98,6 +98,7 @@ pub async fn ensure(
         scopes: BTreeSet::new(),
         roles: BTreeSet::new(),
         admin_api: false,
+        pkce_required: true,
         created_at: now,
     };
     let key = new_signing_key(kek, &env.id, now)?;

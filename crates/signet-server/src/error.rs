@@ -80,7 +80,10 @@ impl OAuthError {
 
 impl From<signet_store::StoreError> for OAuthError {
     fn from(e: signet_store::StoreError) -> Self {
-        OAuthError::internal(e)
+        match e {
+            signet_store::StoreError::Unstorable => OAuthError::invalid_request(crate::nul::MESSAGE),
+            e => OAuthError::internal(e),
+        }
     }
 }
 

@@ -12,9 +12,11 @@ pub mod fetch;
 pub mod hasher;
 pub mod keyring;
 pub mod ldap;
+pub mod lockout;
 pub mod metrics;
 pub mod mtls;
 pub mod net;
+pub mod nul;
 pub mod oauth;
 pub mod ops;
 pub mod radius;
@@ -65,6 +67,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
         .nest(admin::PREFIX, admin::router().layer(DefaultBodyLimit::max(admin::MAX_BODY)))
         .nest(vault::PREFIX, vault::router().layer(DefaultBodyLimit::max(vault::MAX_BODY)))
+        .layer(middleware::from_fn(nul::refuse_in_target))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -90,6 +93,14 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     state.metrics.request(route, res.status().as_u16(), started.elapsed());
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
+    }
+    // Served as https, whether here or by a proxy that ends TLS in front:
+    // browsers must never come back over plain http (RFC 6797).
+    if state.public_url.starts_with("https://") {
+        res.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
     }
     res
 }

@@ -101,6 +101,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("audit_retention_days must be at least 1 (leave it unset to keep every event)");
     }
     spawn_purge(state.clone(), retention);
+    crate::oauth::authorize::log_refused_redirects(&store).await?;
     let app = crate::app(state);
     match tls {
         None => {

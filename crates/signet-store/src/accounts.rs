@@ -2,7 +2,7 @@
 
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
-use signet_core::model::{Account, LockoutPolicy};
+use signet_core::model::Account;
 
 use crate::db::{Row, Tx, query};
 use crate::{Result, Store, audit, conflict, flag, from_json, to_json};
@@ -134,35 +134,6 @@ impl Store {
         row.as_ref().map(account).transpose()
     }
 
-    /// Counts a failed password or code, and locks the account when the policy's
-    /// count is reached. One statement, so concurrent failures on several
-    /// instances all count. Returns whether the account is now locked.
-    pub async fn record_login_failure(&self, id: &str, now: UnixTime, policy: LockoutPolicy) -> Result<bool> {
-        let row = query(
-            "UPDATE accounts SET \
-               locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until END, \
-               failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END \
-             WHERE id = $1 RETURNING locked_until",
-        )
-        .bind(id)
-        .bind(policy.max_failures)
-        .bind(now + policy.lock_seconds)
-        .fetch_optional(self.db.write())
-        .await?;
-        Ok(match row {
-            Some(r) => r.try_get::<i64>("locked_until")? > now,
-            None => false,
-        })
-    }
-
-    pub async fn record_login_success(&self, id: &str) -> Result<()> {
-        query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1 AND failed_attempts <> 0")
-            .bind(id)
-            .execute(self.db.write())
-            .await?;
-        Ok(())
-    }
-
     /// Spends a TOTP step: true only for the first use of a step later than any
     /// used before (RFC 6238 §5.2), even with several instances racing.
     pub async fn spend_totp_step(&self, id: &str, step: i64) -> Result<bool> {
@@ -197,6 +168,12 @@ impl Store {
 
     /// An environment's accounts of one kind, by username, a page at a time:
     /// those after `after`, at most `limit`.
+    /// The ids of the admin accounts (those in the Administrators environment).
+    pub async fn admin_account_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let rows = query("SELECT id FROM accounts WHERE admin = 1").fetch_all(self.db.read()).await?;
+        rows.iter().map(|r| r.try_get::<String>("id")).collect()
+    }
+
     pub async fn accounts_page(
         &self,
         environment_id: &str,
@@ -283,6 +260,9 @@ impl Store {
         if (was_active && !change.active) || roles != change.roles || was_auditor != change.auditor {
             revoke_holdings(&mut tx, id, now).await?;
         }
+        if !was_active && change.active {
+            crate::lockout::unlock_in(&mut tx, id, now, ev, "reactivated").await?;
+        }
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(Written::Done(version + 1))
@@ -333,6 +313,9 @@ impl Store {
         if was_active && !active {
             revoke_holdings(&mut tx, id, now).await?;
         }
+        if !was_active && active {
+            crate::lockout::unlock_in(&mut tx, id, now, ev, "reactivated").await?;
+        }
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(Written::Done(version + 1))
@@ -358,7 +341,7 @@ impl Store {
             return Ok(Written::Stale);
         }
         let done = query(
-            "UPDATE accounts SET password_hash = $2, password_change_required = $3, failed_attempts = 0, \
+            "UPDATE accounts SET password_hash = $2, password_change_required = $3, \
              version = version + 1 WHERE id = $1 AND version = $4",
         )
         .bind(id)
@@ -371,6 +354,8 @@ impl Store {
             return Ok(Written::Stale);
         }
         revoke_holdings(&mut tx, id, now).await?;
+        // A reset ends the lock: the person it was for has a new password (finding 2).
+        crate::lockout::unlock_in(&mut tx, id, now, ev, "password reset").await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(Written::Done(version + 1))
@@ -400,8 +385,7 @@ impl Store {
         let mut tx = self.db.begin().await?;
         let done = query(
             "UPDATE accounts SET password_hash = $2, totp_sealed = NULL, totp_confirmed = 0, \
-             failed_attempts = 0, locked_until = 0, active = 1, password_change_required = 1, \
-             version = version + 1 WHERE id = $1",
+             active = 1, password_change_required = 1, version = version + 1 WHERE id = $1",
         )
         .bind(id)
         .bind(&creds.password_hash)
@@ -410,6 +394,7 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        crate::lockout::unlock_in(&mut tx, id, ev.at, ev, "recovery").await?;
         query("DELETE FROM browser_sessions WHERE account_id = $1").bind(id).execute(&mut tx).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;

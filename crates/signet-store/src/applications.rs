@@ -11,7 +11,8 @@ use crate::{Result, Store, StoreError, audit, conflict, flag, from_json, to_json
 const APPLICATIONS_LOCK: i64 = 0x5167_6e65_7404;
 
 pub(crate) const APP_COLUMNS: &str =
-    "id, environment_id, name, kind, secret_hash, redirect_uris, grant_types, scopes, roles, admin_api, created_at";
+    "id, environment_id, name, kind, secret_hash, redirect_uris, grant_types, scopes, roles, admin_api, created_at, \
+     pkce_required";
 
 pub(crate) fn application(r: &Row) -> Result<Application> {
     let kind: String = r.try_get("kind")?;
@@ -26,6 +27,7 @@ pub(crate) fn application(r: &Row) -> Result<Application> {
         scopes: from_json(&r.try_get::<String>("scopes")?, "scopes")?,
         roles: from_json(&r.try_get::<String>("roles")?, "application roles")?,
         admin_api: r.try_get::<i64>("admin_api")? != 0,
+        pkce_required: r.try_get("pkce_required")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -46,7 +48,9 @@ pub(crate) async fn insert_environment(conn: &mut Tx, e: &Environment) -> Result
 }
 
 pub(crate) async fn insert_application(conn: &mut Tx, a: &Application) -> Result<()> {
-    query(format!("INSERT INTO applications ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+    query(format!(
+        "INSERT INTO applications ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
         .bind(&a.id)
         .bind(&a.environment_id)
         .bind(&a.name)
@@ -58,10 +62,23 @@ pub(crate) async fn insert_application(conn: &mut Tx, a: &Application) -> Result
         .bind(to_json(&a.roles))
         .bind(flag(a.admin_api))
         .bind(a.created_at)
+        .bind(a.pkce_required)
         .execute(conn)
         .await
         .map_err(conflict("application"))?;
     Ok(())
+}
+
+/// The application, read inside `tx` after taking the applications' lock,
+/// so what a write decides on is what it replaces.
+async fn locked_application(tx: &mut Tx, environment_id: &str, id: &str) -> Result<Option<Application>> {
+    tx.serialise(APPLICATIONS_LOCK).await?;
+    let row = query(format!("SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"))
+        .bind(environment_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    row.as_ref().map(application).transpose()
 }
 
 /// Everything first start creates, written at once so a crash leaves nothing half-made.
@@ -158,100 +175,105 @@ impl Store {
         rows.iter().map(application).collect()
     }
 
-    /// Replaces a confidential application's secret if its secret is still
-    /// `previous` (so two rotations cannot both think they won). False when
-    /// there is no such application or someone rotated it first.
-    pub async fn rotate_application_secret(
+    /// Gives a confidential application the secret whose hash is `next`, if
+    /// `decide` approves of the application as stored (read in this
+    /// transaction: whether it may, and who did, are decided on what is
+    /// replaced). Tokens minted with the old secret are revoked.
+    pub async fn rotate_application_secret<E>(
         &self,
         environment_id: &str,
         id: &str,
-        previous: &[u8],
         next: &[u8],
-        ev: &AuditEvent,
-    ) -> Result<bool> {
+        decide: impl FnOnce(&Application) -> std::result::Result<AuditEvent, E>,
+    ) -> Result<Decided<Application, E>> {
         let mut tx = self.db.begin().await?;
-        let done = query(
-            "UPDATE applications SET secret_hash = $4 WHERE environment_id = $1 AND id = $2 AND secret_hash = $3",
+        let Some(current) = locked_application(&mut tx, environment_id, id).await? else {
+            return Ok(Decided::Missing);
+        };
+        let ev = match decide(&current) {
+            Ok(ev) => ev,
+            Err(e) => return Ok(Decided::Refused(e)),
+        };
+        query("UPDATE applications SET secret_hash = $3 WHERE environment_id = $1 AND id = $2")
+            .bind(environment_id)
+            .bind(id)
+            .bind(next.to_vec())
+            .execute(&mut tx)
+            .await?;
+        // Tokens minted with the old secret carry no family to revoke: by subject.
+        crate::grants::revoke_subject(&mut tx, id, ev.at).await?;
+        audit::append(&mut tx, &ev).await?;
+        tx.commit().await?;
+        Ok(Decided::Done(current))
+    }
+
+    /// Replaces an application's name, redirect URIs, grants, scopes, roles
+    /// and PKCE requirement with what `change` makes of the stored one (read in this
+    /// transaction), and records who did with the event it returns. Its id,
+    /// environment, kind, secret and creation stay. A change of roles revokes
+    /// the tokens the worker holds. Done: the application before and after.
+    pub async fn update_application<E>(
+        &self,
+        environment_id: &str,
+        id: &str,
+        change: impl FnOnce(&Application) -> std::result::Result<(Application, AuditEvent), E>,
+    ) -> Result<Decided<(Application, Application), E>> {
+        let mut tx = self.db.begin().await?;
+        let Some(current) = locked_application(&mut tx, environment_id, id).await? else {
+            return Ok(Decided::Missing);
+        };
+        let (next, ev) = match change(&current) {
+            Ok(c) => c,
+            Err(e) => return Ok(Decided::Refused(e)),
+        };
+        let next = Application {
+            id: current.id.clone(),
+            environment_id: current.environment_id.clone(),
+            kind: current.kind,
+            secret_hash: current.secret_hash.clone(),
+            admin_api: current.admin_api,
+            created_at: current.created_at,
+            ..next
+        };
+        query(
+            "UPDATE applications SET name = $3, redirect_uris = $4, grant_types = $5, scopes = $6, roles = $7, \
+             pkce_required = $8 WHERE environment_id = $1 AND id = $2",
         )
         .bind(environment_id)
         .bind(id)
-        .bind(previous.to_vec())
-        .bind(next.to_vec())
+        .bind(&next.name)
+        .bind(to_json(&next.redirect_uris))
+        .bind(to_json(&next.grant_types))
+        .bind(to_json(&next.scopes))
+        .bind(to_json(&next.roles))
+        .bind(next.pkce_required)
         .execute(&mut tx)
         .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
+        if current.roles != next.roles {
+            crate::grants::revoke_subject(&mut tx, id, ev.at).await?;
         }
-        // Tokens minted with the old secret carry no family to revoke: by subject.
-        crate::grants::revoke_subject(&mut tx, id, ev.at).await?;
-        audit::append(&mut tx, ev).await?;
+        audit::append(&mut tx, &ev).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Decided::Done((current, next)))
     }
 
-    /// Replaces an application's name, redirect URIs, grants, scopes and
-    /// roles if `still` approves of the stored one (read in this
-    /// transaction), and records who did. A change of roles revokes the
-    /// tokens the worker holds. `None` when there is no such application.
-    pub async fn update_application(
-        &self,
-        a: &Application,
-        still: impl FnOnce(&Application) -> bool,
-        ev: &AuditEvent,
-    ) -> Result<Option<bool>> {
-        let mut tx = self.db.begin().await?;
-        tx.serialise(APPLICATIONS_LOCK).await?;
-        let row = query(format!("SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"))
-            .bind(&a.environment_id)
-            .bind(&a.id)
-            .fetch_optional(&mut tx)
-            .await?;
-        let Some(current) = row.as_ref().map(application).transpose()? else { return Ok(None) };
-        if !still(&current) {
-            return Ok(Some(false));
-        }
-        query(
-            "UPDATE applications SET name = $3, redirect_uris = $4, grant_types = $5, scopes = $6, roles = $7 \
-             WHERE environment_id = $1 AND id = $2",
-        )
-        .bind(&a.environment_id)
-        .bind(&a.id)
-        .bind(&a.name)
-        .bind(to_json(&a.redirect_uris))
-        .bind(to_json(&a.grant_types))
-        .bind(to_json(&a.scopes))
-        .bind(to_json(&a.roles))
-        .execute(&mut tx)
-        .await?;
-        if current.roles != a.roles {
-            crate::grants::revoke_subject(&mut tx, &a.id, ev.at).await?;
-        }
-        audit::append(&mut tx, ev).await?;
-        tx.commit().await?;
-        Ok(Some(true))
-    }
-
-    /// Deletes an application if `still` approves of it, revoking every
-    /// grant family issued to it and its own tokens, and records who did.
-    /// `None` when there is no such application.
-    pub async fn delete_application(
+    /// Deletes an application if `decide` approves of it as stored (read in
+    /// this transaction), revoking every grant family issued to it and its
+    /// own tokens, and records who did with the event it returns.
+    pub async fn delete_application<E>(
         &self,
         environment_id: &str,
         id: &str,
-        still: impl FnOnce(&Application) -> bool,
-        ev: &AuditEvent,
-    ) -> Result<Option<bool>> {
+        decide: impl FnOnce(&Application) -> std::result::Result<AuditEvent, E>,
+    ) -> Result<Decided<Application, E>> {
         let mut tx = self.db.begin().await?;
-        tx.serialise(APPLICATIONS_LOCK).await?;
-        let row = query(format!("SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"))
-            .bind(environment_id)
-            .bind(id)
-            .fetch_optional(&mut tx)
-            .await?;
-        let Some(current) = row.as_ref().map(application).transpose()? else { return Ok(None) };
-        if !still(&current) {
-            return Ok(Some(false));
-        }
+        let Some(current) = locked_application(&mut tx, environment_id, id).await? else {
+            return Ok(Decided::Missing);
+        };
+        let ev = match decide(&current) {
+            Ok(ev) => ev,
+            Err(e) => return Ok(Decided::Refused(e)),
+        };
         query("UPDATE grants SET revoked_at = $3 WHERE environment_id = $1 AND client_id = $2 AND revoked_at IS NULL")
             .bind(environment_id)
             .bind(id)
@@ -264,8 +286,26 @@ impl Store {
             .bind(id)
             .execute(&mut tx)
             .await?;
-        audit::append(&mut tx, ev).await?;
+        audit::append(&mut tx, &ev).await?;
         tx.commit().await?;
-        Ok(Some(true))
+        Ok(Decided::Done(current))
     }
+
+    /// Every application of every environment, for checks at start-up.
+    pub async fn all_applications(&self) -> Result<Vec<Application>> {
+        let rows = query(format!("SELECT {APP_COLUMNS} FROM applications ORDER BY environment_id, id"))
+            .fetch_all(self.db.read())
+            .await?;
+        rows.iter().map(application).collect()
+    }
+}
+
+/// What a write that decides on the stored row (in its own transaction) did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decided<T, E> {
+    /// There was no such row; nothing was written.
+    Missing,
+    /// The decision refused the row as stored; nothing was written.
+    Refused(E),
+    Done(T),
 }

@@ -495,6 +495,11 @@ impl Query {
     }
 
     async fn run(self, on: On<'_>, want: Want) -> Result<(Done, Vec<Row>)> {
+        // PostgreSQL's text cannot hold NUL, which SQLite would store: refused
+        // here on both, before either sees it, so the backends never differ.
+        if self.args.iter().any(|v| matches!(v, Value::Text(t) if t.contains('\0'))) {
+            return Err(StoreError::Unstorable);
+        }
         match on {
             On::Read(Db::Sqlite(lite)) => lite.with_reader(|conn| sqlite_run(conn, &self, want)),
             On::Write(Db::Sqlite(lite)) => {

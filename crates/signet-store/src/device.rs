@@ -8,7 +8,7 @@ use crate::db::{Row, query};
 use crate::{Result, Store, StoreError, conflict, from_json, to_json};
 
 const COLUMNS: &str = "device_hash, user_code, environment_id, client_id, scope, expires_at, interval_secs, \
-     last_polled_at, status, account_id, auth_time, amr";
+     last_polled_at, status, account_id, auth_time, amr, requested_from, requested_at";
 
 fn device(r: &Row) -> Result<DeviceAuthorization> {
     let status: String = r.try_get("status")?;
@@ -33,6 +33,8 @@ fn device(r: &Row) -> Result<DeviceAuthorization> {
         interval: r.try_get("interval_secs")?,
         last_polled_at: r.try_get("last_polled_at")?,
         status,
+        requested_from: r.try_get("requested_from")?,
+        requested_at: r.try_get("requested_at")?,
     })
 }
 
@@ -40,7 +42,8 @@ impl Store {
     /// Fails with `Conflict` if the user code is taken; the caller draws another.
     pub async fn insert_device(&self, d: &DeviceAuthorization) -> Result<()> {
         query(format!(
-            "INSERT INTO device_codes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'pending', NULL, NULL, NULL)"
+            "INSERT INTO device_codes ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'pending', NULL, NULL, NULL, $8, $9)"
         ))
         .bind(d.device_hash.clone())
         .bind(&d.user_code)
@@ -49,6 +52,8 @@ impl Store {
         .bind(&d.scope)
         .bind(d.expires_at)
         .bind(d.interval)
+        .bind(d.requested_from.as_deref())
+        .bind(d.requested_at)
         .execute(self.db.write())
         .await
         .map_err(conflict("user code"))?;

@@ -161,6 +161,23 @@ impl Store {
     /// and for an authorization request its code, with the flow ended at the
     /// version the caller read. False, with nothing written, if the flow moved
     /// meanwhile (the form was posted twice).
+    /// Ends a flow at `version` and stores the code it issues, at once: a
+    /// confirmation posted twice issues one code. False when the flow moved.
+    pub async fn end_flow_with_code(&self, id: &str, version: i64, code: &signet_core::model::AuthCode) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        let ended = query("DELETE FROM login_flows WHERE id = $1 AND version = $2")
+            .bind(id)
+            .bind(version)
+            .execute(&mut tx)
+            .await?;
+        if ended.rows_affected() != 1 {
+            return Ok(false);
+        }
+        crate::grants::insert_code(&mut tx, code).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub async fn complete_signon(
         &self,
         ev: &signet_core::audit::AuditEvent,

@@ -5,11 +5,12 @@
 //! one wins, on any number of instances. A second use of a spent token revokes
 //! its whole family (RFC 9700 §4.14.2, RFC 6749 §4.1.2).
 
+use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
 use signet_core::model::{AuthCode, Grant, RefreshToken, SessionTerms};
 
 use crate::db::{Row, Tx, query};
-use crate::{Result, Store, from_json, to_json};
+use crate::{Result, Store, audit, from_json, to_json};
 
 fn grant(r: &Row) -> Result<Grant> {
     Ok(Grant {
@@ -68,8 +69,9 @@ pub(crate) async fn insert_refresh(conn: &mut Tx, t: &RefreshToken) -> Result<()
 }
 
 /// Revokes a family and every family minted from it by token exchange.
-async fn revoke_family(conn: &mut Tx, grant_id: &str, now: UnixTime) -> Result<()> {
-    query(
+/// Revokes a family and every family minted from it; how many were live.
+async fn revoke_family(conn: &mut Tx, grant_id: &str, now: UnixTime) -> Result<u64> {
+    let done = query(
         "WITH RECURSIVE family(id) AS (SELECT CAST($1 AS TEXT) \
          UNION SELECT g.id FROM grants g JOIN family f ON g.parent_id = f.id) \
          UPDATE grants SET revoked_at = $2 WHERE id IN (SELECT id FROM family) AND revoked_at IS NULL",
@@ -78,7 +80,7 @@ async fn revoke_family(conn: &mut Tx, grant_id: &str, now: UnixTime) -> Result<(
     .bind(now)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 pub(crate) async fn insert_code(conn: &mut Tx, c: &AuthCode) -> Result<()> {
@@ -270,13 +272,16 @@ impl Store {
     }
 
     /// Spends a code that the caller has checked, creating its family in the
-    /// same transaction. A code already spent revokes the family it created.
+    /// same transaction. A code already spent revokes the family it created,
+    /// and the replay is recorded as `replayed`, its target the family,
+    /// when that revoked anything: once per code, however often replayed.
     pub async fn redeem_auth_code(
         &self,
         hash: &[u8],
         g: &Grant,
         refresh: Option<&RefreshToken>,
         now: UnixTime,
+        replayed: AuditEvent,
     ) -> Result<CodeRedemption> {
         let mut tx = self.db.begin().await?;
         let done = query("UPDATE auth_codes SET used_at = $2, grant_id = $3 WHERE hash = $1 AND used_at IS NULL")
@@ -299,8 +304,10 @@ impl Store {
             .await?
             .map(|r| r.try_get("grant_id"))
             .transpose()?;
-        if let Some(Some(grant_id)) = first {
-            revoke_family(&mut tx, &grant_id, now).await?;
+        if let Some(Some(grant_id)) = first
+            && revoke_family(&mut tx, &grant_id, now).await? > 0
+        {
+            audit::append(&mut tx, &AuditEvent { target: grant_id, ..replayed }).await?;
         }
         tx.commit().await?;
         Ok(CodeRedemption::Replayed)

@@ -22,6 +22,7 @@ mod federation;
 mod flows;
 mod grants;
 mod keys;
+mod lockout;
 mod mfa;
 mod migrate;
 mod settings;
@@ -32,7 +33,7 @@ use crate::db::Db;
 pub use db::DbError;
 
 pub use accounts::{AdminChange, NewCredentials, Versioned, Written};
-pub use applications::Bootstrap;
+pub use applications::{Bootstrap, Decided};
 pub use bulk::{KeySource, Replaced};
 pub use certificates::Certificate;
 pub use claims::StoredMapping;
@@ -40,6 +41,7 @@ pub use federation::FederatedLink;
 pub use flows::{BrowserSession, LoginFlow};
 pub use grants::{CodeRedemption, Revoked, Rotation};
 pub use keys::StoredKey;
+pub use lockout::{Budget, LockState};
 pub use mfa::{MfaWritten, TotpEnrolment};
 pub use settings::LOCKOUT_POLICY_KEY;
 
@@ -53,6 +55,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} already exists")]
     Conflict(String),
+    /// Text that cannot be stored the same way on every backend (a NUL
+    /// character): refused before anything is written. Edges answer it as
+    /// bad input, not as a failure of the server.
+    #[error("text with a NUL character cannot be stored")]
+    Unstorable,
     /// A configuration document that cannot be imported; nothing was written.
     #[error("{0}")]
     Invalid(signet_core::configuration::Invalid),

@@ -28,6 +28,8 @@ pub enum MfaWritten {
     UnknownMethod,
     /// An enforcement would be left without any target.
     NoTarget,
+    /// The caller's decision, on what is stored, refused the write.
+    Denied,
 }
 
 /// One person's enrolment in one TOTP method.
@@ -209,7 +211,7 @@ impl Store {
     pub async fn put_mfa_enforcement(
         &self,
         name: &str,
-        merge: impl FnOnce(Option<Enforcement>) -> Enforcement,
+        merge: impl FnOnce(Option<Enforcement>) -> Option<Enforcement>,
         now: UnixTime,
         event: impl FnOnce(&Enforcement, bool) -> Result<AuditEvent>,
     ) -> Result<MfaWritten> {
@@ -222,7 +224,7 @@ impl Store {
             .map(|r| from_json(&r.try_get::<String>("document")?, "MFA enforcement"))
             .transpose()?;
         let created = old.is_none();
-        let e = merge(old);
+        let Some(e) = merge(old) else { return Ok(MfaWritten::Denied) };
         if e.name != name {
             return Err(StoreError::Corrupt("an enforcement renamed by its merge".into()));
         }
@@ -279,9 +281,27 @@ impl Store {
         rows.iter().map(|r| from_json(&r.try_get::<String>("document")?, "MFA enforcement")).collect()
     }
 
-    pub async fn delete_mfa_enforcement(&self, name: &str, ev: &AuditEvent) -> Result<MfaWritten> {
+    /// Deletes an enforcement if `allow` approves of it as stored (read in
+    /// this transaction).
+    pub async fn delete_mfa_enforcement(
+        &self,
+        name: &str,
+        allow: impl FnOnce(&Enforcement) -> bool,
+        ev: &AuditEvent,
+    ) -> Result<MfaWritten> {
         let mut tx = self.db.begin().await?;
         tx.serialise(MFA_LOCK).await?;
+        let stored: Option<Enforcement> = query("SELECT document FROM mfa_enforcements WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut tx)
+            .await?
+            .map(|r| from_json(&r.try_get::<String>("document")?, "MFA enforcement"))
+            .transpose()?;
+        match stored {
+            None => return Ok(MfaWritten::Missing),
+            Some(e) if !allow(&e) => return Ok(MfaWritten::Denied),
+            Some(_) => {}
+        }
         query("DELETE FROM mfa_enforcement_methods WHERE enforcement = $1").bind(name).execute(&mut tx).await?;
         let gone = query("DELETE FROM mfa_enforcements WHERE name = $1").bind(name).execute(&mut tx).await?;
         if gone.rows_affected() == 0 {

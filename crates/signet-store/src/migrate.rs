@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_identity_providers"),
     migration!(10, "0010_dpop"),
     migration!(11, "0011_sessions"),
+    migration!(12, "0012_security"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

@@ -54,6 +54,8 @@ mod federation;
 mod fixtures;
 #[path = "contract/keys.rs"]
 mod keys;
+#[path = "contract/lockout.rs"]
+mod lockout;
 #[path = "contract/mfa.rs"]
 mod mfa;
 #[path = "contract/sessions.rs"]

@@ -10,6 +10,7 @@ pub mod dpop;
 pub mod forging;
 pub mod ldap;
 pub mod oidc_provider;
+pub mod outside;
 pub mod pki;
 pub mod radius;
 pub mod server;

@@ -31,6 +31,8 @@ pub struct Server {
     pub boot: BootstrapFile,
     pub dir: PathBuf,
     pub http: reqwest::Client,
+    /// The store's URL, for a test that writes beside the server (`outside`).
+    pub database_url: String,
     kek_bytes: Vec<u8>,
     /// Dropped after the server's directory: the database goes with the test.
     _pg_db: Option<PgDatabase>,
@@ -112,6 +114,7 @@ impl Server {
             }
         };
         let store = Store::open(&url).await.unwrap();
+        let database_url = url.clone();
         let kek_bytes = kek.unwrap_or_else(|| signet_core::crypto::random_bytes::<32>().unwrap().to_vec());
         let kek = Kek::from_bytes(&kek_bytes).unwrap();
         let clock = ManualClock::new(SystemClock.now());
@@ -155,6 +158,7 @@ impl Server {
             boot,
             dir,
             http,
+            database_url,
             kek_bytes,
             _pg_db: pg_db,
         }
@@ -186,6 +190,21 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
+    }
+
+    /// An endpoint of another environment.
+    pub fn url_in(&self, env_id: &str, path: &str) -> String {
+        format!("{}/{env_id}/as{path}", self.base)
+    }
+
+    /// A new environment beside the Administrators one, with its signing key; its id.
+    pub async fn environment(&self, name: &str) -> String {
+        let now = self.clock.now();
+        let env = signet_core::model::Environment { id: random_id().unwrap(), name: name.into(), created_at: now };
+        let key = signet_server::bootstrap::new_signing_key(&self.state.kek, &env.id, now).unwrap();
+        let ev = test_event("environment.create", Some(&env.id), &env.id);
+        self.store().create_environment(&env, &key, &ev).await.unwrap();
+        env.id
     }
 
     pub fn store(&self) -> &Store {
@@ -251,11 +270,16 @@ impl Server {
             name: format!("test {}", kind.as_str()),
             kind,
             secret_hash: secret.as_ref().map(|s| sha256(s.as_bytes()).to_vec()),
-            redirect_uris: vec!["http://127.0.0.1/callback".into(), "https://app.test/cb".into()],
+            redirect_uris: match kind {
+                AppKind::Native => vec!["http://127.0.0.1/callback".into()],
+                AppKind::Web => vec!["http://127.0.0.1/callback".into(), "https://app.test/cb".into()],
+                AppKind::Worker => vec![],
+            },
             grant_types: grants.iter().copied().collect(),
             scopes: ["openid", "profile", "offline_access", "api:read"].into_iter().map(String::from).collect(),
             roles: roles.iter().copied().collect(),
             admin_api: false,
+            pkce_required: true,
             created_at: self.clock.now(),
         };
         let ev = test_event("application.create", Some(&app.environment_id), &id);
@@ -342,6 +366,13 @@ impl Default for Browser {
 impl Browser {
     fn cookie_header(&self) -> String {
         self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    /// The cookies this browser would send, as request headers.
+    pub fn cookie_headers(&self) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(axum::http::header::COOKIE, self.cookie_header().parse().unwrap());
+        h
     }
 
     async fn keep(&mut self, res: reqwest::Response) -> Page {

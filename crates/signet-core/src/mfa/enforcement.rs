@@ -77,6 +77,18 @@ impl Enforcement {
             && self.identity_entity_ids.is_empty())
     }
 
+    /// Whether it can apply to an administrator's sign-on: a group (they
+    /// are all admin roles or Auditor), a sign-on kind (every kind happens in
+    /// the Administrators environment, or is a directory sign-on to the admin
+    /// API), the Administrators environment, or an admin account. Such an
+    /// enforcement protects administrators, so only UserAdmin changes it.
+    pub fn reaches_administrators(&self, administrators: &str, admin_accounts: &dyn Fn(&str) -> bool) -> bool {
+        !self.identity_group_ids.is_empty()
+            || !self.auth_method_types.is_empty()
+            || self.auth_method_accessors.iter().any(|a| a == administrators)
+            || self.identity_entity_ids.iter().any(|e| admin_accounts(e))
+    }
+
     pub fn matches(&self, s: &SignOn<'_>) -> bool {
         self.identity_entity_ids.iter().any(|e| e == s.account_id)
             || self.identity_group_ids.iter().any(|g| s.groups.contains(g))
@@ -231,5 +243,21 @@ mod tests {
         assert!(by_env.matches(&admin));
         let by_kind = Enforcement { auth_method_types: vec!["radius".into()], ..Default::default() };
         assert!(!by_kind.matches(&admin));
+    }
+
+    #[test]
+    fn what_reaches_administrators() {
+        let admins = |id: &str| id == "root";
+        let e = |f: fn(&mut Enforcement)| {
+            let mut e = Enforcement::default();
+            f(&mut e);
+            e.reaches_administrators("admins-env", &admins)
+        };
+        assert!(e(|e| e.identity_group_ids = vec!["Auditor".into()]));
+        assert!(e(|e| e.auth_method_types = vec!["password".into()]));
+        assert!(e(|e| e.auth_method_accessors = vec!["admins-env".into()]));
+        assert!(e(|e| e.identity_entity_ids = vec!["end-user".into(), "root".into()]));
+        assert!(!e(|e| e.auth_method_accessors = vec!["customers".into()]));
+        assert!(!e(|e| e.identity_entity_ids = vec!["end-user".into()]));
     }
 }

@@ -272,9 +272,9 @@ pub fn parse_method(kind: MethodType, body: &Map<String, Value>) -> Result<Metho
     let mut known: Vec<&str> = vec!["method_name", "username_format"];
     let name = f.string("method_name")?.filter(|n| !n.is_empty());
     if let Some(n) = &name
-        && (n.len() > 256 || n.chars().any(char::is_control))
+        && (n.len() > 256 || n.chars().any(crate::text::is_forbidden))
     {
-        return Err("method_name must be at most 256 characters, without control characters".into());
+        return Err("method_name must be at most 256 characters, without control characters or bidirectional text controls".into());
     }
     let username_format = match f.string("username_format")? {
         Some(s) => Some(UsernameFormat::parse(&s)?),

@@ -287,8 +287,13 @@ pub async fn password(
             return Err(AdminError::invalid("current_password: needed to change your own password"));
         }
         if !state.hasher.verify(current, v.account.password_hash.as_deref()).await {
+            // A wrong password like any other: it spends the account's budget, and is in the trail.
+            let now = state.now();
             let policy = state.store.lockout_policy().await?;
-            state.store.record_login_failure(&v.account.id, state.now(), policy).await?;
+            let mut ev = caller.event("account.password.change", &v.account.id, now)?;
+            ev.outcome = Some("failure".into());
+            ev.reason = Some("wrong_current_password".into());
+            state.store.count_failure(&v.account.id, signet_store::Budget::Password, now, policy, &ev).await?;
             return Err(AdminError::new(
                 axum::http::StatusCode::FORBIDDEN,
                 "forbidden",
@@ -314,5 +319,42 @@ pub async fn password(
         }
         Written::Stale => Err(AdminError::stale()),
         Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("admin account")),
+    }
+}
+
+/// What an unlock found.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Unlocked {
+    /// Whether the account was locked (its failure counts are cleared either way).
+    pub was_locked: bool,
+}
+
+/// Ends an admin account's lock now (UserAdmin), and every budget of its
+/// browsers; recorded with the number of attempts the lock refused.
+#[utoipa::path(post, path = "/accounts/{username}/unlock", tag = "accounts", params(("username" = String, Path)),
+    responses((status = 200, body = Unlocked), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::AdminAccounts, Action::Write).await?;
+    let v = find(&state, &username).await?;
+    unlocked(&state, &caller, &v.account, None).await
+}
+
+/// Unlocks `account` for `caller`, answering what it found.
+pub(super) async fn unlocked(
+    state: &AppState,
+    caller: &Caller,
+    account: &Account,
+    env: Option<&str>,
+) -> Result<Response, AdminError> {
+    let now = state.now();
+    let mut ev = caller.event("account.unlock", &account.id, now)?;
+    ev.environment_id = env.map(str::to_owned).or_else(|| Some(account.environment_id.clone()));
+    match state.store.unlock_account(&account.id, now, &ev).await? {
+        Some(was_locked) => Ok(axum::Json(Unlocked { was_locked }).into_response()),
+        None => Err(AdminError::not_found("account")),
     }
 }

@@ -86,6 +86,9 @@ impl<S: Send + Sync> FromRequest<S> for Document {
 
 /// Parses a document, errors naming the field (`accounts[2].roles: …`).
 pub(super) fn parse(bytes: &[u8]) -> Result<Configuration, String> {
+    if crate::nul::json_has_nul(bytes) {
+        return Err(crate::nul::MESSAGE.into());
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let doc = serde_path_to_error::deserialize(&mut de).map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
     de.end().map_err(|e| e.to_string())?;

@@ -40,6 +40,8 @@ use crate::net::ClientIp;
 use crate::oauth::Env;
 use crate::oauth::bearer;
 use crate::oauth::dpop::Presented;
+use crate::lockout::FirstFactor;
+use crate::ratelimit::Kind;
 use crate::state::AppState;
 use signet_core::dpop;
 
@@ -289,20 +291,24 @@ impl FromRequestParts<AppState> for Caller {
         let settings = auth_settings(state).await?;
         let unauthorized = || AdminError::unauthorized(challenge(&settings, ""));
         let now = state.now();
-        if let Some(wait) = state.failures.blocked(ip, now) {
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let budget = Budget::of(authorization);
+        if let Some(wait) = state.failures.blocked(ip, budget.kind, budget.principal.as_deref(), now) {
             return Err(AdminError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_failures",
                 format!("too many failed attempts from this address; try again in {wait} s"),
             ));
         }
-        let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        let Some(value) = authorization else {
             if settings.schemes.contains(&Scheme::Mtls)
                 && let Some(certs) = parts.extensions.get::<PeerCertificates>()
             {
                 return match certificate(state, &settings, certs, ip, now).await? {
                     Attempt::Verified(c) => Ok(c),
-                    Attempt::Failed(_) | Attempt::Unknown => Err(refused(state, ip, now, unauthorized())),
+                    Attempt::Failed(_) | Attempt::Refused | Attempt::Unknown => {
+                        Err(refused(state, ip, &budget, now, unauthorized()))
+                    }
                 };
             }
             // No credentials at all: counted, but not a failed attempt.
@@ -312,8 +318,9 @@ impl FromRequestParts<AppState> for Caller {
         };
         let (kind, credential) = value.split_once(' ').unwrap_or((value, ""));
         let credential = credential.trim();
+        let otp = parts.headers.get(OTP_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
         let attempt = if kind.eq_ignore_ascii_case("basic") {
-            basic(state, &settings, credential, ip, now).await?
+            basic(state, &settings, credential, otp, ip, now).await?
         } else if (kind.eq_ignore_ascii_case("bearer") || kind.eq_ignore_ascii_case("dpop"))
             && settings.schemes.contains(&Scheme::Oauth)
         {
@@ -341,7 +348,10 @@ impl FromRequestParts<AppState> for Caller {
                     _ => None,
                 };
                 if let Some(kind) = kind {
-                    directory_mfa(state, &c, kind, &parts.headers, now).await?;
+                    directory_mfa(state, &c, kind, &parts.headers, now, &budget).await?;
+                }
+                if let Some(principal) = &budget.principal {
+                    state.failures.succeeded(ip, budget.kind, principal, now);
                 }
                 Ok(c)
             }
@@ -349,14 +359,19 @@ impl FromRequestParts<AppState> for Caller {
                 let mut ev = c.event("admin.signon.failure", &c.actor.id, now)?;
                 ev.outcome = Some("failure".into());
                 state.store.record(&ev).await?;
-                Err(refused(state, ip, now, unauthorized()))
+                Err(refused(state, ip, &budget, now, basic_refused(&settings)))
             }
+            // Counted and recorded by the account's lock already.
+            Attempt::Refused => Err(refused(state, ip, &budget, now, basic_refused(&settings))),
             // A token refused: RFC 6750 §3.1 and RFC 9449 §7.1 say so in the challenge.
             Attempt::Unknown if kind.eq_ignore_ascii_case("bearer") || kind.eq_ignore_ascii_case("dpop") => {
                 let error = challenge(&settings, ", error=\"invalid_token\"");
-                Err(refused(state, ip, now, AdminError::unauthorized(error)))
+                Err(refused(state, ip, &budget, now, AdminError::unauthorized(error)))
             }
-            Attempt::Unknown => Err(refused(state, ip, now, unauthorized())),
+            Attempt::Unknown if kind.eq_ignore_ascii_case("basic") => {
+                Err(refused(state, ip, &budget, now, basic_refused(&settings)))
+            }
+            Attempt::Unknown => Err(refused(state, ip, &budget, now, unauthorized())),
         }
     }
 }
@@ -377,6 +392,7 @@ async fn directory_mfa(
     kind: SignOnKind,
     headers: &axum::http::HeaderMap,
     now: UnixTime,
+    budget: &Budget,
 ) -> Result<(), AdminError> {
     let admins = state.admin_auth.administrators(state).await?;
     let sets = crate::web::mfa::required_of(state, &c.actor.id, &admins, &c.principal, kind).await?;
@@ -438,7 +454,7 @@ async fn directory_mfa(
         state.store.record(&ev).await?;
         if let Err(message) = outcome {
             // A second factor was presented and failed: that counts against the address.
-            return Err(refused(state, c.ip, now, needed(message.to_owned())));
+            return Err(refused(state, c.ip, budget, now, needed(message.to_owned())));
         }
     }
     if let Ok(mut passed) = state.admin_auth.mfa_passed.lock() {
@@ -474,11 +490,50 @@ fn challenge(settings: &AuthSettings, token_error: &str) -> String {
         .join(", ")
 }
 
-fn refused(state: &AppState, ip: IpAddr, now: UnixTime, error: AdminError) -> AdminError {
-    state.failures.fail(ip, now);
+fn refused(state: &AppState, ip: IpAddr, budget: &Budget, now: UnixTime, error: AdminError) -> AdminError {
+    state.failures.fail(ip, budget.kind, budget.principal.as_deref(), now);
     state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
     state.admin_auth.log_unauthenticated(ip, now);
     error
+}
+
+/// The header that carries an admin account's current TOTP code beside
+/// Basic credentials: needed only while the account is locked, when a
+/// password alone is never checked (issue 15, finding 2).
+pub const OTP_HEADER: &str = "x-signet-otp";
+
+/// The answer to Basic credentials that did not do: the same for every
+/// reason, saying what a locked account needs.
+fn basic_refused(settings: &AuthSettings) -> AdminError {
+    AdminError::unauthorized_because(
+        challenge(settings, ""),
+        "authentication failed; an account locked after failed attempts also needs its current authenticator \
+         code in the X-Signet-OTP header",
+    )
+}
+
+/// Which failure budget a request's credentials spend at the per-address
+/// limiter (`ratelimit`): Basic by the username given, anything else as a token.
+struct Budget {
+    kind: Kind,
+    principal: Option<String>,
+}
+
+impl Budget {
+    fn of(authorization: Option<&str>) -> Budget {
+        let basic = authorization
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .and_then(|(_, b64)| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
+            .and_then(|raw| String::from_utf8(raw).ok());
+        match basic {
+            Some(decoded) => Budget {
+                kind: Kind::Basic,
+                principal: decoded.split_once(':').map(|(user, _)| user.trim().to_ascii_lowercase()),
+            },
+            None => Budget { kind: Kind::Token, principal: None },
+        }
+    }
 }
 
 /// What a scheme made of the credentials.
@@ -486,6 +541,8 @@ enum Attempt {
     Verified(Caller),
     /// A known person with the wrong credentials: recorded in the trail.
     Failed(Caller),
+    /// Refused by a native account's lock, which counted and recorded it.
+    Refused,
     /// Nothing this scheme knows: counted, not recorded.
     Unknown,
 }
@@ -495,6 +552,7 @@ async fn basic(
     state: &AppState,
     settings: &AuthSettings,
     credential: &str,
+    otp: Option<&str>,
     ip: IpAddr,
     now: UnixTime,
 ) -> Result<Attempt, AdminError> {
@@ -502,6 +560,9 @@ async fn basic(
         return Ok(Attempt::Unknown);
     };
     let Ok(decoded) = String::from_utf8(decoded) else { return Ok(Attempt::Unknown) };
+    if decoded.contains('\0') {
+        return Err(AdminError::invalid(crate::nul::MESSAGE));
+    }
     let Some((username, password)) = decoded.split_once(':') else { return Ok(Attempt::Unknown) };
     // An empty password is never checked against anything.
     if username.is_empty() || password.is_empty() {
@@ -510,7 +571,7 @@ async fn basic(
     let mut outcome = Attempt::Unknown;
     for scheme in settings.schemes.iter().filter(|s| s.takes_basic()) {
         let attempt = match scheme {
-            Scheme::Native => native(state, &decoded, username, password, ip, now).await?,
+            Scheme::Native => native(state, &decoded, username, password, otp, ip, now).await?,
             Scheme::Ldap => match &settings.ldap {
                 Some(ldap) => directory(state, ldap, username, password, ip, now).await?,
                 None => Attempt::Unknown,
@@ -524,14 +585,13 @@ async fn basic(
         match attempt {
             Attempt::Verified(c) => return Ok(Attempt::Verified(c)),
             Attempt::Failed(c) => outcome = Attempt::Failed(c),
+            Attempt::Refused => {
+                if !matches!(outcome, Attempt::Failed(_)) {
+                    outcome = Attempt::Refused;
+                }
+            }
             Attempt::Unknown => {}
         }
-    }
-    if let Attempt::Failed(c) = &outcome
-        && let Some(id) = &c.account_id
-    {
-        let policy = state.store.lockout_policy().await?;
-        state.store.record_login_failure(id, now, policy).await?;
     }
     Ok(outcome)
 }
@@ -556,7 +616,8 @@ async fn certificate(
     let admins = state.admin_auth.administrators(state).await?;
     let Some(v) = state.store.versioned_account(&admins, &username).await? else { return Ok(Attempt::Unknown) };
     let account = v.account;
-    if !(account.admin && account.active && !account.is_locked(now)) {
+    // A certificate is not a password: a lock on the password does not stop it.
+    if !(account.admin && account.active) {
         return Ok(Attempt::Unknown);
     }
     let caller = Caller {
@@ -679,52 +740,76 @@ async fn directory(
     Ok(Attempt::Verified(caller))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn native(
     state: &AppState,
     decoded: &str,
     username: &str,
     password: &str,
+    otp: Option<&str>,
     ip: IpAddr,
     now: UnixTime,
 ) -> Result<Attempt, AdminError> {
     let admins = state.admin_auth.administrators(state).await?;
-    let found = state.store.versioned_account(&admins, username).await?;
-    let usable = found.filter(|v| v.account.admin && v.account.active && !v.account.is_locked(now));
-    let key = hmac_sha256(&state.admin_auth.key, decoded.as_bytes());
-    let cached = usable.as_ref().is_some_and(|v| state.admin_auth.remembered(&key, &v.account.id, v.version, now));
-    // Unknown, inactive and locked accounts cost the same as a wrong password.
-    let verified = cached || {
-        let phc = usable.as_ref().and_then(|v| v.account.password_hash.as_deref());
-        state.hasher.verify(password, phc).await && usable.is_some()
+    let found = state.store.versioned_account(&admins, username).await?.filter(|v| v.account.admin);
+    let Some(v) = found else {
+        // An unknown name costs the same as a wrong password.
+        state.hasher.verify(password, None).await;
+        return Ok(Attempt::Unknown);
     };
-    let Some(v) = usable else { return Ok(Attempt::Unknown) };
     let account = v.account;
-    let actor = Actor {
-        kind: ActorKind::Person,
-        id: account.id.clone(),
-        name: account.username.clone(),
-        scheme: Scheme::Native.as_str().into(),
-        client_id: None,
-    };
+    let key = hmac_sha256(&state.admin_auth.key, decoded.as_bytes());
     let caller = Caller {
         principal: Principal { roles: account.roles.clone(), auditor: account.auditor },
-        actor,
+        actor: Actor {
+            kind: ActorKind::Person,
+            id: account.id.clone(),
+            name: account.username.clone(),
+            scheme: Scheme::Native.as_str().into(),
+            client_id: None,
+        },
         account_id: Some(account.id.clone()),
         jti: None,
         ip,
         must_change_password: account.password_change_required,
     };
-    if !verified {
-        return Ok(Attempt::Failed(caller));
+    // Remembered while the account is unchanged and unlocked: no argon2.
+    let open = account.active && !account.is_locked(now);
+    if open && state.admin_auth.remembered(&key, &account.id, v.version, now) {
+        return Ok(Attempt::Verified(caller));
     }
-    if !cached {
-        if account.failed_attempts > 0 {
-            state.store.record_login_success(&account.id).await?;
+    let event = |action: &str, outcome: &str| -> Result<AuditEvent, signet_store::StoreError> {
+        let mut ev = caller.event(action, &account.id, now).map_err(|e| signet_store::StoreError::Corrupt(e.message().to_owned()))?;
+        ev.outcome = Some(outcome.into());
+        Ok(ev)
+    };
+    let events = crate::lockout::Events {
+        failure: &|method| {
+            let mut ev = event("admin.signon.failure", "failure")?;
+            ev.actor.scheme = format!("native:{method}");
+            Ok(ev)
+        },
+        refused: &|| {
+            let mut ev = event("admin.signon.refused", "denied")?;
+            ev.reason = Some("locked".into());
+            Ok(ev)
+        },
+    };
+    match crate::lockout::first_factor(state, &account, password, otp, None, now, &events).await? {
+        FirstFactor::Passed => {
+            state.store.record(&caller.event("admin.signon", &account.id, now)?).await?;
+            state.admin_auth.remember(key, &account.id, v.version, now);
+            Ok(Attempt::Verified(caller))
         }
-        state.store.record(&caller.event("admin.signon", &account.id, now)?).await?;
-        state.admin_auth.remember(key, &account.id, v.version, now);
+        // Locked, with the second factor: good for this call, never remembered.
+        FirstFactor::BothPassed => {
+            let mut ev = caller.event("admin.signon", &account.id, now)?;
+            ev.actor.scheme = "native+otp".into();
+            state.store.record(&ev).await?;
+            Ok(Attempt::Verified(caller))
+        }
+        FirstFactor::NeedsBoth | FirstFactor::Refused { .. } => Ok(Attempt::Refused),
     }
-    Ok(Attempt::Verified(caller))
 }
 
 async fn oauth(

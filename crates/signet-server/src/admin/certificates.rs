@@ -127,9 +127,7 @@ pub async fn import(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Certificates, Action::Write).await?;
     let name = new.name.trim();
-    if name.is_empty() || name.len() > 128 {
-        return Err(AdminError::invalid("name: 1 to 128 characters"));
-    }
+    signet_core::text::check_name(name, 128).map_err(|why| AdminError::invalid(format!("name: {why}")))?;
     let parsed = crate::mtls::parse_pem(&new.pem).map_err(|e| AdminError::invalid(format!("pem: {e}")))?;
     if new.trusted_for_mtls && !parsed.is_ca {
         return Err(AdminError::unprocessable(

@@ -71,9 +71,7 @@ pub async fn create(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Environments, Action::Write).await?;
     let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(AdminError::invalid("name: 1 to 64 printable characters"));
-    }
+    signet_core::text::check_name(name, 64).map_err(|why| AdminError::invalid(format!("name: {why}")))?;
     let now = state.now();
     let e = Environment {
         id: signet_core::crypto::random_id().map_err(AdminError::internal)?,

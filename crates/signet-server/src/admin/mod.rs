@@ -78,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(accounts::list, accounts::create))
         .routes(routes!(accounts::read, accounts::update))
         .routes(routes!(accounts::password))
+        .routes(routes!(accounts::unlock))
         .routes(routes!(environments::list, environments::create))
         .routes(routes!(environments::read))
         .routes(routes!(keys::list, keys::rotate))
@@ -88,6 +89,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::read, users::update))
         .routes(routes!(users::password))
+        .routes(routes!(users::unlock))
         .routes(routes!(settings::read, settings::update))
         .routes(routes!(certificates::list, certificates::import))
         .routes(routes!(certificates::read, certificates::delete))
@@ -120,6 +122,11 @@ pub fn router() -> Router<AppState> {
                 "this resource does not take that method; see /admin-api/v1/openapi.json",
             )
         })
+        // Answers name accounts, roles and settings: no cache keeps them.
+        .layer(axum::middleware::map_response(|mut res: Response| async move {
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }))
 }
 
 /// Every error the admin API answers.
@@ -179,6 +186,11 @@ impl AdminError {
         }
     }
 
+    /// 401 with a message saying more than that authentication is required.
+    pub fn unauthorized_because(challenge: String, message: &str) -> AdminError {
+        AdminError { message: message.into(), ..AdminError::unauthorized(challenge) }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -198,6 +210,7 @@ impl From<signet_store::StoreError> for AdminError {
         match e {
             signet_store::StoreError::Conflict(what) => AdminError::conflict(format!("{what} already exists")),
             signet_store::StoreError::Invalid(why) => AdminError::unprocessable(why.to_string()),
+            signet_store::StoreError::Unstorable => AdminError::invalid(crate::nul::MESSAGE),
             e => AdminError::internal(e),
         }
     }
@@ -207,6 +220,7 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: self.error.into(), message: self.message };
         let mut res = (self.status, axum::Json(body)).into_response();
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(c) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, c);
         }
@@ -223,6 +237,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state, "application/json", MAX_BODY).await?;
+        if crate::nul::json_has_nul(&bytes) {
+            return Err(AdminError::invalid(crate::nul::MESSAGE));
+        }
         serde_json::from_slice(&bytes).map(Body).map_err(|e| AdminError::invalid(format!("the body is not valid: {e}")))
     }
 }

@@ -1,7 +1,9 @@
 //! `/policies/lockout`: how many failed sign-ons lock an account and for how
-//! long; `/policies/tokens`: how long tokens live (Admin writes; any role
-//! reads). They apply to every environment, and lockout to native Basic on
-//! the admin API too.
+//! long (UserAdmin writes: it governs how administrators sign on, and a
+//! lock of one failure for a day would let anyone shut them out);
+//! `/policies/tokens`: how long tokens live (Admin writes). Any role reads.
+//! They apply to every environment, and lockout to native Basic on the
+//! admin API too.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -42,7 +44,7 @@ pub async fn read(State(state): State<AppState>, caller: Caller) -> Result<Respo
     Ok(with_etag(tag(&p), view(p)))
 }
 
-/// Sets the lockout policy (Admin).
+/// Sets the lockout policy (UserAdmin).
 #[utoipa::path(put, path = "/policies/lockout", tag = "policies", params(("If-Match" = Option<String>, Header)), request_body = Lockout,
     responses((status = 200, body = Lockout, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn update(
@@ -51,7 +53,7 @@ pub async fn update(
     headers: HeaderMap,
     Body(wanted): Body<Lockout>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::Policies, Action::Write).await?;
+    caller.allow(&state, Resource::AdminSignOn, Action::Write).await?;
     if !(1..=100).contains(&wanted.max_failures) {
         return Err(AdminError::invalid("max_failures: between 1 and 100"));
     }

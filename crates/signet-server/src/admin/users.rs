@@ -238,3 +238,17 @@ pub async fn set_attributes(
     }
     Ok(axum::Json(value).into_response())
 }
+
+/// Ends an end user's lock now (Admin), and every budget of its browsers;
+/// recorded with the number of attempts the lock refused.
+#[utoipa::path(post, path = "/environments/{env}/users/{id}/unlock", tag = "users", params(("env" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = super::accounts::Unlocked), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((env, id)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
+    let v = find(&state, &env, &id).await?;
+    super::accounts::unlocked(&state, &caller, &v.account, Some(&env)).await
+}

@@ -136,7 +136,8 @@ pub async fn authorize(
     if challenge.is_some_and(|c| !pkce::is_valid_challenge(c)) {
         return fail(ErrorCode::InvalidRequest, "code_challenge is not an S256 challenge");
     }
-    if app.kind.is_public() && challenge.is_none() {
+    // Public clients always; confidential ones too unless they opted out (RFC 9700 §2.1.1).
+    if app.needs_pkce() && challenge.is_none() {
         return fail(ErrorCode::InvalidRequest, "PKCE (code_challenge with S256) is required");
     }
     let scopes = match scope::narrow(p.get("scope"), &app.scopes) {
@@ -160,11 +161,21 @@ pub async fn authorize(
     if !prompts.contains(&"login") {
         match current_session(&state, &env, &headers).await {
             Ok(Some(s)) => {
+                let confirm = web::signon::needs_confirmation(&env, &req);
                 return match web::mfa::step_up(&state, &s).await {
                     Ok(Some(_)) if prompts.contains(&"none") => {
                         fail(ErrorCode::InteractionRequired, "a login enforcement asks for a second factor")
                     }
                     Ok(Some(step)) => start_flow(&state, &env, Purpose::Authorize(req), step).await,
+                    // An administrator's code bound off this device waits for their confirmation.
+                    Ok(None) if confirm && prompts.contains(&"none") => fail(
+                        ErrorCode::InteractionRequired,
+                        "an administrator confirms where a code goes before it leaves their device",
+                    ),
+                    Ok(None) if confirm => {
+                        let step = Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr };
+                        start_flow(&state, &env, Purpose::Authorize(req), step).await
+                    }
                     Ok(None) => {
                         complete(&state, &env, &req, &s.account_id, s.auth_time, &s.amr).await.unwrap_or_else(internal)
                     }
@@ -193,7 +204,9 @@ pub async fn current_session(
         return Ok(None);
     }
     let account = state.store.account(&s.account_id).await?;
-    Ok(account.filter(|a| a.active && !a.is_locked(state.now())).map(|_| s))
+    // A lock strangers put on the password does not end a session the
+    // person already signed on with (issue 15, finding 2).
+    Ok(account.filter(|a| a.active).map(|_| s))
 }
 
 /// Creates a sign-on flow bound to this browser by a cookie, and sends the browser to it.
@@ -222,6 +235,29 @@ pub async fn start_flow(state: &AppState, env: &EnvKeys, purpose: Purpose, step:
         cookie(&web::flow_cookie(&id), secret.expose(), &path, LOGIN_FLOW_TTL, state.secure_cookies),
     );
     res
+}
+
+/// Logs, at start-up, every application holding a redirect URI that today's
+/// rules refuse: `/authorize` no longer sends anyone there (an attacker's
+/// host registered before the rules stops working), and its operators
+/// should remove it. Returns how many applications hold one.
+pub async fn log_refused_redirects(store: &signet_store::Store) -> Result<usize, signet_store::StoreError> {
+    let mut found = 0;
+    for app in store.all_applications().await? {
+        let refused = app.unregistrable_redirects();
+        for (uri, why) in &refused {
+            tracing::warn!(
+                environment_id = %app.environment_id,
+                application_id = %app.id,
+                application = %app.name,
+                redirect_uri = %uri,
+                %why,
+                "a registered redirect URI breaks the redirect rules and is refused at /authorize; remove it"
+            );
+        }
+        found += usize::from(!refused.is_empty());
+    }
+    Ok(found)
 }
 
 pub fn internal(e: impl std::fmt::Display) -> Response {

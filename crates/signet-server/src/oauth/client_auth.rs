@@ -16,6 +16,7 @@ use super::Env;
 use super::form::Params;
 use crate::error::OAuthError;
 use crate::metrics::Failure;
+use crate::ratelimit::Kind;
 use crate::state::AppState;
 
 enum Presented {
@@ -44,6 +45,9 @@ fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, OAuthError> {
         let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8().map(|c| c.into_owned());
         let id = decode(id).map_err(|_| bad())?;
         let secret = Secret::new(decode(secret).map_err(|_| bad())?);
+        if id.contains('\0') || secret.expose().contains('\0') {
+            return Err(OAuthError::invalid_request(crate::nul::MESSAGE));
+        }
         if p.get("client_id").is_some_and(|body_id| body_id != id) {
             return Err(OAuthError::invalid_request("client_id in the body differs from the authenticated client"));
         }
@@ -66,14 +70,15 @@ pub async fn authenticate(
     p: &Params,
 ) -> Result<std::sync::Arc<Application>, OAuthError> {
     let now = state.now();
-    if let Some(wait) = state.failures.blocked(ip, now) {
-        return Err(OAuthError::too_many_failures(wait));
-    }
     let presented = presented(headers, p)?;
     let (id, basic) = match &presented {
         Presented::Secret { id, basic, .. } => (id.as_str(), *basic),
         Presented::Public { id } => (id.as_str(), false),
     };
+    // Each client is judged by its own failures from this address (finding 4).
+    if let Some(wait) = state.failures.blocked(ip, Kind::ClientAuthentication, Some(id), now) {
+        return Err(OAuthError::too_many_failures(wait));
+    }
     let app = state.clients.get(&state.store, env.id(), id, now).await?;
     let ok = match (&app, &presented) {
         (Some(app), Presented::Secret { secret, .. }) => {
@@ -83,9 +88,12 @@ pub async fn authenticate(
         (None, _) => false,
     };
     match app {
-        Some(app) if ok => Ok(app),
+        Some(app) if ok => {
+            state.failures.succeeded(ip, Kind::ClientAuthentication, id, now);
+            Ok(app)
+        }
         _ => {
-            state.failures.fail(ip, now);
+            state.failures.fail(ip, Kind::ClientAuthentication, Some(id), now);
             state.metrics.failure(Failure::InvalidClient);
             let mut e = OAuthError::invalid_client();
             e.basic_challenge = basic;

@@ -47,6 +47,8 @@ pub async fn device_authorization(
             interval: DEVICE_POLL_INTERVAL,
             last_polled_at: None,
             status: DeviceStatus::Pending,
+            requested_from: Some(ip.to_string()),
+            requested_at: now,
         };
         match state.store.insert_device(&d).await {
             Ok(()) => break code,

@@ -56,10 +56,14 @@ impl Params {
 
 fn decode(raw: &[u8]) -> Result<String, OAuthError> {
     let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-    percent_decode(&plus)
+    let text = percent_decode(&plus)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| OAuthError::invalid_request("parameters must be UTF-8"))
+        .map_err(|_| OAuthError::invalid_request("parameters must be UTF-8"))?;
+    if text.contains('\0') {
+        return Err(OAuthError::invalid_request(crate::nul::MESSAGE));
+    }
+    Ok(text)
 }
 
 /// Parameters from the query (GET) or an `application/x-www-form-urlencoded` body (POST).
@@ -107,6 +111,8 @@ mod tests {
     fn duplicates_and_bad_utf8_are_refused_and_empty_is_absent() {
         assert!(Params::parse(b"a=1&a=2").is_err());
         assert!(Params::parse(b"a=%FF").is_err());
+        assert!(Params::parse(b"client_id=x%00").is_err(), "NUL in a value");
+        assert!(Params::parse(b"a%00=x").is_err(), "NUL in a name");
         let p = Params::parse(b"a=&b=x+y%20z&c").unwrap();
         assert_eq!(p.get("a"), None);
         assert_eq!(p.get("b"), Some("x y z"));

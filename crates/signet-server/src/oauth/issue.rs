@@ -15,6 +15,10 @@ use crate::state::AppState;
 /// Who a token speaks for.
 pub struct Subject<'a> {
     pub sub: &'a str,
+    /// Whether the subject may act on signetd's own APIs: an admin account,
+    /// or the application itself (its roles decide). An end user is never
+    /// given their audience, even in the Administrators environment.
+    pub admin: bool,
     pub username: Option<&'a str>,
     pub auth_time: Option<i64>,
     pub amr: &'a [String],
@@ -32,9 +36,9 @@ struct WithCustom<'a, T> {
     custom: &'a serde_json::Map<String, serde_json::Value>,
 }
 
-pub fn audience(state: &AppState, env: &Env, app: &Application) -> Vec<String> {
+pub fn audience(state: &AppState, env: &Env, app: &Application, subject: &Subject<'_>) -> Vec<String> {
     let mut aud = vec![state.issuer(env.id())];
-    if app.gets_admin_audience() {
+    if app.gets_admin_audience() && subject.admin {
         aud.push(state.admin_audience());
     }
     aud
@@ -69,7 +73,7 @@ pub fn access_token(
     let claims = AccessClaims {
         iss: state.issuer(env.id()),
         sub: subject.sub.to_owned(),
-        aud: audience(state, env, app),
+        aud: audience(state, env, app, subject),
         exp: now + terms.lifetime,
         iat: now,
         jti: random_id().map_err(OAuthError::internal)?,

@@ -1,4 +1,7 @@
 //! `identity/mfa/login-enforcement[/:name]`: which sign-ons need which methods.
+//! An enforcement that reaches administrators protects how they sign on:
+//! creating, changing or deleting one (before or after) needs UserAdmin, as
+//! the lockout policy does, decided on what is stored when it is written.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -8,7 +11,7 @@ use serde_json::{Map, json};
 use signet_core::audit::digest_of;
 use signet_core::mfa::enforcement::{NO_TARGET, valid_name};
 use signet_core::mfa::{Enforcement, EnforcementInput};
-use signet_core::policy::Action;
+use signet_core::policy::{self, Action, Resource};
 use signet_store::{MfaWritten, StoreError};
 
 use super::{Op, RawBody, Segments, VaultCaller, VaultError, body, data, list, op};
@@ -58,8 +61,10 @@ pub async fn one(
             let Some(e) = state.store.mfa_enforcement(&name).await? else { return Err(VaultError::not_found()) };
             let mut ev = caller.0.event("mfa.enforcement.delete", &e.id, state.now())?;
             ev.digest = digest_of(&e.to_vault());
-            match state.store.delete_mfa_enforcement(&name, &ev).await? {
+            let reach = Reach::of(&state, &caller).await?;
+            match state.store.delete_mfa_enforcement(&name, |stored| reach.may_change(stored), &ev).await? {
                 MfaWritten::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+                MfaWritten::Denied => Err(reach.refused(&state, &caller).await),
                 _ => Err(VaultError::not_found()),
             }
         }
@@ -90,11 +95,47 @@ async fn write(state: &AppState, caller: &VaultCaller, name: &str, bytes: &Bytes
         ev.digest = digest_of(&json!(e.to_vault()));
         Ok(ev)
     };
-    let outcome = state.store.put_mfa_enforcement(name, |old| input.apply(name, id, old.as_ref()), now, event).await?;
+    let reach = Reach::of(state, caller).await?;
+    let merge = |old: Option<Enforcement>| {
+        let new = input.apply(name, id, old.as_ref());
+        (old.is_none_or(|o| reach.may_change(&o)) && reach.may_change(&new)).then_some(new)
+    };
+    let outcome = state.store.put_mfa_enforcement(name, merge, now, event).await?;
     match outcome {
         MfaWritten::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+        MfaWritten::Denied => Err(reach.refused(state, caller).await),
         MfaWritten::UnknownMethod => Err(VaultError::invalid("one of the provided method ids doesn't exist")),
         MfaWritten::NoTarget => Err(VaultError::invalid(NO_TARGET)),
         other => Err(VaultError::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// What the caller may do to enforcements that reach administrators.
+struct Reach {
+    administrators: String,
+    admin_accounts: std::collections::HashSet<String>,
+    user_admin: bool,
+}
+
+impl Reach {
+    async fn of(state: &AppState, caller: &VaultCaller) -> Result<Reach, VaultError> {
+        let user_admin = policy::decide(&caller.0.principal, Resource::AdminSignOn, Action::Write).is_ok();
+        Ok(Reach {
+            administrators: state.admin_auth.administrators(state).await?,
+            admin_accounts: if user_admin { Default::default() } else { state.store.admin_account_ids().await? },
+            user_admin,
+        })
+    }
+
+    fn may_change(&self, e: &Enforcement) -> bool {
+        self.user_admin || !e.reaches_administrators(&self.administrators, &|id| self.admin_accounts.contains(id))
+    }
+
+    /// Records the refusal as the policy's and answers Vault's "permission denied".
+    async fn refused(&self, state: &AppState, caller: &VaultCaller) -> VaultError {
+        match caller.0.allow(state, Resource::AdminSignOn, Action::Write).await {
+            Err(e) => e.into(),
+            Ok(()) => VaultError::internal("a refusal the policy no longer makes"),
+        }
     }
 }

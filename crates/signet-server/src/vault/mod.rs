@@ -24,6 +24,7 @@ use signet_core::policy::{Action, Resource};
 use crate::admin::caller::{Caller, signet_token};
 use crate::net::ClientIp;
 use crate::oauth::dpop::Presented;
+use crate::ratelimit::Kind;
 use crate::state::AppState;
 
 pub const PREFIX: &str = "/v1";
@@ -81,7 +82,10 @@ impl VaultError {
 
 impl From<signet_store::StoreError> for VaultError {
     fn from(e: signet_store::StoreError) -> VaultError {
-        VaultError::internal(e)
+        match e {
+            signet_store::StoreError::Unstorable => VaultError::invalid(crate::nul::MESSAGE),
+            e => VaultError::internal(e),
+        }
     }
 }
 
@@ -215,7 +219,7 @@ impl FromRequestParts<AppState> for VaultCaller {
         let ClientIp(ip) =
             ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp(std::net::IpAddr::from([0, 0, 0, 0])));
         let now = state.now();
-        if state.failures.blocked(ip, now).is_some() {
+        if state.failures.blocked(ip, Kind::Token, None, now).is_some() {
             return Err(VaultError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts from this address"));
         }
         let Some((token, as_dpop)) = token_of(&parts.headers) else {
@@ -231,7 +235,7 @@ impl FromRequestParts<AppState> for VaultCaller {
         match signet_token(state, token, ip, &how).await? {
             Some(caller) => Ok(VaultCaller(caller)),
             None => {
-                state.failures.fail(ip, now);
+                state.failures.fail(ip, Kind::Token, None, now);
                 state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
                 Err(VaultError::denied())
             }
@@ -284,6 +288,9 @@ impl axum::extract::FromRequest<AppState> for RawBody {
 pub fn body(bytes: &Bytes) -> Result<Map<String, Value>, VaultError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
+    }
+    if crate::nul::json_has_nul(bytes) {
+        return Err(VaultError::invalid(crate::nul::MESSAGE));
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),

@@ -1,21 +1,32 @@
 //! The device verification page (RFC 8628 §3.3): enter the code shown on the
 //! device, sign on, then approve or deny. The code form uses a double-submit
 //! CSRF cookie, so another site cannot make a browser submit its code.
+//!
+//! Anyone can start a device flow and send someone its link, which is the
+//! flow's phishing risk (RFC 8628 §5.4). So the page says to approve only a
+//! code you started yourself, the consent shows where and when the code was
+//! asked for, and in the Administrators environment the link's code is
+//! never filled in: an administrator types what their own device shows.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use signet_core::crypto::{constant_time_eq, random_token};
 use signet_core::login::{Purpose, Step};
-use signet_core::model::DeviceStatus;
+use signet_core::model::{ADMINISTRATORS, DeviceStatus};
 use signet_core::user_code;
 
 use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, esc, page};
 use crate::metrics::Failure;
 use crate::net::ClientIp;
+use crate::ratelimit::Kind;
 use crate::oauth::authorize::{current_session, internal, start_flow};
 use crate::routes;
 use crate::state::AppState;
+
+/// What the device pages say about codes that someone else sent.
+pub(super) const ONLY_YOUR_OWN: &str = "Approve only a code that you started yourself, on your own device. If someone \
+    sent you this link or a code, do not go on: they may be trying to get your access.";
 
 fn code_form(csrf: &str, prefill: &str, error: Option<&str>, status: StatusCode, secure: bool, path: &str) -> Response {
     let alert = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
@@ -23,12 +34,14 @@ fn code_form(csrf: &str, prefill: &str, error: Option<&str>, status: StatusCode,
         status,
         "Sign on a device",
         &format!(
-            "<p>Enter the code your device shows.</p>{alert}<form method=\"post\">\
+            "<p>Enter the code your device shows.</p><p class=\"warning\" id=\"only-your-own\">{}</p>{alert}\
+             <form method=\"post\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <label for=\"user_code\">Code</label>\
              <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{}\" autocomplete=\"off\" \
              autocapitalize=\"characters\" spellcheck=\"false\" maxlength=\"12\" required autofocus>\
              <button type=\"submit\">Continue</button></form>",
+            esc(ONLY_YOUR_OWN),
             esc(csrf),
             esc(prefill)
         ),
@@ -40,7 +53,12 @@ fn code_form(csrf: &str, prefill: &str, error: Option<&str>, status: StatusCode,
 pub async fn show(State(state): State<AppState>, PageEnv(env): PageEnv, PageParams(p): PageParams) -> Response {
     let Ok(csrf) = random_token() else { return internal("random generator failed") };
     let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
-    code_form(csrf.expose(), p.get("user_code").unwrap_or_default(), None, StatusCode::OK, state.secure_cookies, &path)
+    // A link's code is a convenience a phisher can use: administrators type their own.
+    let prefill = match env.environment.name == ADMINISTRATORS {
+        true => "",
+        false => p.get("user_code").unwrap_or_default(),
+    };
+    code_form(csrf.expose(), prefill, None, StatusCode::OK, state.secure_cookies, &path)
 }
 
 pub async fn submit(
@@ -63,7 +81,7 @@ pub async fn submit(
     let now = state.now();
     let typed = p.get("user_code").unwrap_or_default();
     let retry = |msg: &str, status| code_form(sent, typed, Some(msg), status, state.secure_cookies, &path);
-    if let Some(wait) = state.failures.blocked(ip, now) {
+    if let Some(wait) = state.failures.blocked(ip, Kind::DeviceCode, None, now) {
         state.metrics.failure(Failure::RateLimited);
         return retry(
             &format!("Too many wrong codes from your address. Try again in {} minutes.", wait.div_ceil(60)),
@@ -78,7 +96,7 @@ pub async fn submit(
         None => None,
     };
     let Some(device) = found else {
-        state.failures.fail(ip, now);
+        state.failures.fail(ip, Kind::DeviceCode, None, now);
         state.metrics.failure(Failure::WrongUserCode);
         return retry("That code is not valid or has expired. Check it and try again.", StatusCode::BAD_REQUEST);
     };

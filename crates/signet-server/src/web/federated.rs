@@ -371,7 +371,7 @@ pub async fn callback(
     PageParams(p): PageParams,
 ) -> Response {
     let now = state.now();
-    if let Some(wait) = state.failures.blocked(ip, now) {
+    if let Some(wait) = state.failures.blocked(ip, crate::ratelimit::Kind::SignOn, None, now) {
         state.metrics.failure(Failure::RateLimited);
         let msg = format!("Too many failed attempts from your address. Try again in {} minutes.", wait.div_ceil(60));
         return super::error_page(StatusCode::TOO_MANY_REQUESTS, "Sign-on refused", &msg);
@@ -508,7 +508,8 @@ async fn answer(
             _ => return Err(refuse(Refusal::Unlinked, up)),
         },
     };
-    if !account.active || account.is_locked(now) {
+    // The provider vouched for the person: the password's lock is not for them.
+    if !account.active {
         let mut r = match refuse(Refusal::Inactive, up) {
             Failed::Refused(r) => r,
             other => return Err(other),
@@ -657,7 +658,7 @@ async fn refuse(state: &AppState, env: &EnvKeys, failed: Failed, ip: std::net::I
     };
     let now = state.now();
     if r.refusal.suspicious() {
-        state.failures.fail(ip, now);
+        state.failures.fail(ip, crate::ratelimit::Kind::SignOn, None, now);
     }
     state.metrics.failure(Failure::Federation);
     let upstream = r.provider.as_ref().map(|p| upstream_of(p, r.upstream.as_ref()));

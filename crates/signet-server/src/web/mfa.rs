@@ -15,7 +15,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
-use signet_core::audit::digest_of;
+use signet_core::audit::{AuditEvent, digest_of};
 use signet_core::login::{AMR_MFA, AMR_OTP, Step};
 use signet_core::mfa::template::Entity;
 use signet_core::mfa::{self, Method, Secrets, Settings, SignOn, SignOnKind, UsernameFormat};
@@ -134,8 +134,11 @@ pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, 
     let Some(account) = state.store.account(account_id).await? else {
         return Ok(Err((Failure::Other, "This account no longer exists.")));
     };
-    if account.is_locked(now) || !account.active {
-        return Ok(Err((Failure::AccountLocked, WRONG_CODE)));
+    // The first factor was right in this flow: only the second factor's own
+    // budget applies here, never the lock strangers can put on the password.
+    let lock = crate::lockout::current(state, &account, now).await?;
+    if lock.second_factor_locked(now) || !account.active {
+        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
     }
     let set = required.first().cloned().unwrap_or_default();
     if let Some(choice) = p.get("method") {
@@ -168,14 +171,18 @@ pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, 
         Ok(()) => (true, "approved"),
         Err(message) => (false, message),
     };
-    record(state, &account, &method, ok, reason, ip, now).await?;
+    let ev = mfa_event(&account, &method, ok, reason, ip, now)?;
     if !ok {
+        // A wrong code or a refused push spends the second factor's budget,
+        // recorded with it; other failures (a service down) spend nothing.
         if reason == WRONG_CODE || reason == DENIED {
-            let policy = state.store.lockout_policy().await?;
-            state.store.record_login_failure(&account.id, now, policy).await?;
+            crate::lockout::other_second_factor_failed(state, &account, now, &ev).await?;
+        } else {
+            state.store.record(&ev).await?;
         }
         return Ok(Err((if reason == WRONG_CODE { Failure::WrongTotp } else { Failure::Other }, reason)));
     }
+    state.store.record(&ev).await?;
     let mut amr = amr.clone();
     let otp = matches!(method.settings, Settings::Totp(_)) || p.get("code").is_some_and(|c| !c.is_empty());
     for value in [otp.then_some(AMR_OTP), Some(AMR_MFA)].into_iter().flatten() {
@@ -297,21 +304,20 @@ pub async fn service(
 }
 
 /// One MFA success or failure, in the trail.
-async fn record(
-    state: &AppState,
+fn mfa_event(
     account: &Account,
     method: &Method,
     ok: bool,
     reason: &str,
     ip: std::net::IpAddr,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<AuditEvent, StoreError> {
     let mut ev = event(account, "signon.mfa", method.id.clone(), Some(ip), now)?;
     ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
     ev.outcome = Some(if ok { "success" } else { "failure" }.into());
     ev.request_id = Some(crate::request_id());
     ev.digest = digest_of(&json!({"method": method.id, "type": method.method_type().as_str(), "result": reason}));
-    state.store.record(&ev).await
+    Ok(ev)
 }
 
 /// The MFA step's page.

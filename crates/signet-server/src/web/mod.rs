@@ -43,7 +43,8 @@ pub fn esc(s: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}\
 h1{font-size:1.4rem}label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%;\
 padding:.5rem;font-size:1rem;box-sizing:border-box}button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}\
-.error{color:#a00;background:#fee;padding:.5rem;border-radius:4px}.secret{font-family:monospace;word-break:break-all}\
+.error{color:#a00;background:#fee;padding:.5rem;border-radius:4px}\
+.warning{color:#6a4a00;background:#fff6da;padding:.5rem;border-radius:4px}.secret{font-family:monospace;word-break:break-all}\
 .code{font-family:monospace;font-size:1.3rem;letter-spacing:.1rem}svg{width:12rem;height:12rem}";
 
 /// Headers every page carries: no framing (clickjacking), no caching, no

@@ -13,14 +13,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::{constant_time_eq, random_token, sha256};
-use signet_core::login::{self, Purpose, Step, enrol_purpose};
-use signet_core::model::{Account, BROWSER_SESSION_TTL, DeviceStatus, totp_purpose};
+use signet_core::login::{self, AuthorizeRequest, Purpose, Step, enrol_purpose};
+use signet_core::model::{ADMINISTRATORS, Account, BROWSER_SESSION_TTL, DeviceStatus, totp_purpose};
 use signet_core::{password, totp};
 use signet_store::{BrowserSession, LoginFlow};
 
 use super::{PageEnv, PageParams, cookie, error_page, esc, page, see_other};
 use crate::keyring::EnvKeys;
+use crate::lockout::{self, FirstFactor};
 use crate::metrics::Failure;
+use crate::ratelimit::Kind;
 use crate::net::ClientIp;
 use crate::oauth::authorize::{internal, new_code, redirect_with_code};
 use crate::routes::{self, signon_url};
@@ -28,6 +30,9 @@ use crate::state::AppState;
 
 const WRONG_PASSWORD: &str = "Incorrect username or password.";
 const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try again.";
+/// The one answer a locked account's sign-on gives, whatever was wrong.
+const BOTH_FACTORS: &str = "For your protection after failed sign-ons, this account needs your password and the code \
+    from your authenticator app together. Enter both.";
 
 async fn load(state: &AppState, env: &EnvKeys, flow_id: &str, headers: &HeaderMap) -> Result<LoginFlow, Response> {
     let gone = || {
@@ -98,14 +103,15 @@ pub async fn submit(
         Err(res) => return res,
     };
     let now = state.now();
-    if let Some(wait) = state.failures.blocked(ip, now) {
+    let principal = principal_of(&flow.step, &p);
+    if let Some(wait) = state.failures.blocked(ip, Kind::SignOn, principal.as_deref(), now) {
         state.metrics.failure(Failure::RateLimited);
         let msg = format!("Too many failed attempts from your address. Try again in {} minutes.", wait.div_ceil(60));
         return render(&state, &env, &flow, Some(&msg), StatusCode::TOO_MANY_REQUESTS).await;
     }
     let step = match &flow.step {
         // Back from a provider's page without finishing there, a password still works.
-        Step::Password | Step::Federating { .. } => password(&state, &env, &p, now, ip).await,
+        Step::Password | Step::Federating { .. } => password(&state, &env, &p, &headers, now, ip).await,
         Step::ChangePassword { account_id } => change_password(&state, account_id, &p, now).await,
         Step::Totp { account_id, first } => {
             second_factor(&state, account_id, None, first, p.get("code"), now, ip).await
@@ -125,12 +131,18 @@ pub async fn submit(
     let (next, account) = match step {
         Ok(Ok(next)) => next,
         Ok(Err((failure, message))) => {
-            state.failures.fail(ip, now);
+            state.failures.fail(ip, Kind::SignOn, principal.as_deref(), now);
             state.metrics.failure(failure);
+            if failure == Failure::AccountLocked && matches!(flow.step, Step::Password | Step::Federating { .. }) {
+                return both_factors_form(&state, &env, &flow, p.get("username").unwrap_or_default(), message).await;
+            }
             return render(&state, &env, &flow, Some(message), StatusCode::UNAUTHORIZED).await;
         }
         Err(e) => return internal(e),
     };
+    if let Some(principal) = &principal {
+        state.failures.succeeded(ip, Kind::SignOn, principal, now);
+    }
     let enforce = !matches!(flow.step, Step::Mfa { .. });
     proceed(&state, &env, flow, next, &account, enforce, ip).await
 }
@@ -159,9 +171,12 @@ pub(super) async fn proceed(
         _ => next,
     };
     // An authorization request that is now complete ends its flow in
-    // `finish`, compare-and-swap on the version read; every other step moves
-    // the flow here. Either way a form posted twice moves the flow once.
-    if let (Step::Authenticated { auth_time, amr, .. }, Purpose::Authorize(_)) = (&next, &flow.purpose) {
+    // `finish`, compare-and-swap on the version read; every other step
+    // (a code that waits for the person's confirmation too) moves the flow
+    // here. Either way a form posted twice moves the flow once.
+    if let (Step::Authenticated { auth_time, amr, .. }, Purpose::Authorize(req)) = (&next, &flow.purpose)
+        && !needs_confirmation(env, req)
+    {
         return finish(state, env, &flow, account, *auth_time, amr, ip).await;
     }
     match state.store.advance_flow(&flow.id, flow.version, &next).await {
@@ -185,27 +200,83 @@ pub(super) async fn proceed(
 /// The next step and the account it is for, or the failure to show.
 pub(super) type StepResult = Result<Result<(Step, Account), (Failure, &'static str)>, signet_store::StoreError>;
 
-async fn password(state: &AppState, env: &EnvKeys, p: &super::Params, now: i64, ip: std::net::IpAddr) -> StepResult {
+async fn password(
+    state: &AppState,
+    env: &EnvKeys,
+    p: &super::Params,
+    headers: &HeaderMap,
+    now: i64,
+    ip: std::net::IpAddr,
+) -> StepResult {
     let username = p.get("username").unwrap_or_default();
     let password = p.get("password").unwrap_or_default();
     let account =
         if username.is_empty() { None } else { state.store.account_by_username(&env.environment.id, username).await? };
-    // Always hash, so an unknown user takes as long as a wrong password.
-    let ok = state.hasher.verify(password, account.as_ref().and_then(|a| a.password_hash.as_deref())).await;
-    let Some(account) = account else { return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD))) };
-    if account.is_locked(now) {
-        return Ok(Err((Failure::AccountLocked, WRONG_PASSWORD)));
-    }
-    if !ok || !account.active {
-        let policy = state.store.lockout_policy().await?;
-        state.store.record_login_failure(&account.id, now, policy).await?;
-        state.store.record(&failure(&account, "pwd", ip, now)?).await?;
+    let Some(account) = account else {
+        // Hash anyway, so an unknown user takes as long as a wrong password.
+        state.hasher.verify(password, None).await;
         return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD)));
+    };
+    let device = lockout::device_of(state, &account, headers);
+    let events = lockout::Events {
+        failure: &|method| failure(&account, method, ip, now),
+        refused: &|| refused(&account, ip, now),
+    };
+    match lockout::first_factor(state, &account, password, p.get("code"), device.as_deref(), now, &events).await? {
+        FirstFactor::Passed => match login::after_password(&account, now, || new_enrolment_secret(state, &account.id)) {
+            Some(step) => Ok(Ok((step, account))),
+            None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
+        },
+        // Both factors at once, while locked: the second factor is done too.
+        FirstFactor::BothPassed if account.password_change_required => {
+            Ok(Ok((Step::ChangePassword { account_id: account.id.clone() }, account)))
+        }
+        FirstFactor::BothPassed => Ok(Ok((login::after_second_factor(&account.id, &[], now), account))),
+        FirstFactor::NeedsBoth | FirstFactor::Refused { locked: true } => {
+            Ok(Err((Failure::AccountLocked, BOTH_FACTORS)))
+        }
+        FirstFactor::Refused { locked: false } => Ok(Err((Failure::WrongPassword, WRONG_PASSWORD))),
     }
-    match login::after_password(&account, now, || new_enrolment_secret(state, &account.id)) {
-        Some(step) => Ok(Ok((step, account))),
-        None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
+}
+
+/// What a failure counts against at the per-address limiter: the username
+/// typed, or the account a later step is for.
+fn principal_of(step: &Step, p: &super::Params) -> Option<String> {
+    match step {
+        Step::Password | Step::Federating { .. } => p.get("username").map(str::to_ascii_lowercase),
+        Step::ChangePassword { account_id }
+        | Step::Totp { account_id, .. }
+        | Step::Enrol { account_id, .. }
+        | Step::Mfa { account_id, .. }
+        | Step::Link { account_id, .. }
+        | Step::Authenticated { account_id, .. } => Some(format!("account:{account_id}")),
     }
+}
+
+/// The sign-on form of a locked account: the password and the second
+/// factor together, one answer for every failure.
+async fn both_factors_form(state: &AppState, env: &EnvKeys, flow: &LoginFlow, username: &str, message: &str) -> Response {
+    page(
+        StatusCode::UNAUTHORIZED,
+        "Sign on",
+        &format!(
+            "<p>{}</p><p class=\"error\" id=\"both-factors\" role=\"alert\">{}</p>{}",
+            who_asks(state, env, flow).await,
+            esc(message),
+            form(
+                flow,
+                &format!(
+                    "<label for=\"username\">Username</label>\
+                     <input type=\"text\" id=\"username\" name=\"username\" value=\"{}\" autocomplete=\"username\" required>\
+                     <label for=\"password\">Password</label>\
+                     <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required autofocus>\
+                     {CODE_INPUT_PLAIN}",
+                    esc(username)
+                ),
+                "Sign on"
+            ),
+        ),
+    )
 }
 
 /// A new password in place of a one-time one. Not a credential check, so a
@@ -250,32 +321,40 @@ async fn second_factor(
     let Some(account) = state.store.account(account_id).await? else {
         return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
     };
-    if account.is_locked(now) || !account.active {
-        return Ok(Err((Failure::AccountLocked, WRONG_CODE)));
-    }
-    let secret = match (enrolling, &account.totp_sealed) {
-        (Some(sealed), _) => state.kek.open(&enrol_purpose(account_id), sealed),
-        (None, Some(sealed)) => state.kek.open(&totp_purpose(account_id), sealed),
-        (None, None) => return Ok(Err((Failure::WrongTotp, WRONG_CODE))),
+    let code = code.unwrap_or_default();
+    let events = lockout::Events {
+        failure: &|method| failure(&account, method, ip, now),
+        refused: &|| refused(&account, ip, now),
     };
-    let secret = secret.map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
-    let matched = code.and_then(|c| totp::check(secret.expose(), c, now));
-    let spent = match (matched, enrolling) {
-        (Some(step), None) => state.store.spend_totp_step(account_id, step).await?,
-        (Some(step), Some(_)) => {
-            let sealed = state
+    // The password was right in this flow: only the second factor's budget
+    // applies, so strangers' failures on the password never stop this step.
+    let passed = match enrolling {
+        None => lockout::second_factor(state, &account, code, now, &events).await?,
+        Some(sealed) => {
+            let lock = lockout::current(state, &account, now).await?;
+            let secret = state
                 .kek
-                .seal(&totp_purpose(account_id), secret.expose())
+                .open(&enrol_purpose(account_id), sealed)
                 .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
-            let ev = event(&account, "account.mfa.enrol", account_id.to_owned(), None, now)?;
-            state.store.confirm_totp(account_id, &sealed, step, &ev).await?
+            let matched = totp::check(secret.expose(), code, now).filter(|_| account.active && !lock.second_factor_locked(now));
+            let confirmed = match matched {
+                Some(step) => {
+                    let sealed = state
+                        .kek
+                        .seal(&totp_purpose(account_id), secret.expose())
+                        .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+                    let ev = event(&account, "account.mfa.enrol", account_id.to_owned(), None, now)?;
+                    state.store.confirm_totp(account_id, &sealed, step, &ev).await?
+                }
+                None => false,
+            };
+            if !confirmed && !lock.second_factor_locked(now) {
+                lockout::other_second_factor_failed(state, &account, now, &failure(&account, "otp", ip, now)?).await?;
+            }
+            confirmed
         }
-        (None, _) => false,
     };
-    if !spent {
-        let policy = state.store.lockout_policy().await?;
-        state.store.record_login_failure(account_id, now, policy).await?;
-        state.store.record(&failure(&account, "otp", ip, now)?).await?;
+    if !passed {
         return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
     }
     Ok(Ok((login::after_second_factor(account_id, first, now), account)))
@@ -313,6 +392,16 @@ fn failure(
     let mut ev = event(account, "signon.failure", account.id.clone(), Some(ip), now)?;
     ev.actor.scheme = method.into();
     ev.outcome = Some("failure".into());
+    ev.request_id = Some(crate::request_id());
+    Ok(ev)
+}
+
+/// An attempt refused unchecked because the account is locked: only the
+/// lock's first is recorded (`Store::count_refused`).
+fn refused(account: &Account, ip: std::net::IpAddr, now: i64) -> Result<AuditEvent, signet_store::StoreError> {
+    let mut ev = event(account, "signon.refused", account.id.clone(), Some(ip), now)?;
+    ev.outcome = Some("denied".into());
+    ev.reason = Some("locked".into());
     ev.request_id = Some(crate::request_id());
     Ok(ev)
 }
@@ -358,6 +447,11 @@ async fn finish(
         };
         let session_hash = sha256(session.expose().as_bytes());
         let mut res = match &flow.purpose {
+            // The flow waits at `Authenticated` for the person to confirm where the code goes.
+            Purpose::Authorize(req) if needs_confirmation(env, req) => {
+                state.store.complete_signon(&ev, reset, &session_hash, &s, None, None).await?;
+                see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id))
+            }
             Purpose::Authorize(req) => {
                 let (code, record) = new_code(state, env, req, account_id, auth_time, amr)
                     .ok_or_else(|| signet_store::StoreError::Corrupt("could not draw a code".into()))?;
@@ -380,6 +474,11 @@ async fn finish(
             header::SET_COOKIE,
             cookie(super::SESSION_COOKIE, session.expose(), &path, BROWSER_SESSION_TTL, state.secure_cookies),
         );
+        // This browser completed a sign-on for the account: from now on its
+        // failures spend a budget of its own (finding 2).
+        if let Some(device) = lockout::device_cookie(state, account, None, &path) {
+            res.headers_mut().append(header::SET_COOKIE, device);
+        }
         Ok::<_, signet_store::StoreError>(res)
     }
     .await;
@@ -396,8 +495,14 @@ async fn decide(
     amr: &[String],
     decision: Option<&str>,
 ) -> Response {
-    let Purpose::Device { user_code } = &flow.purpose else {
-        return error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.");
+    let user_code = match &flow.purpose {
+        Purpose::Device { user_code } => user_code,
+        Purpose::Authorize(req) if needs_confirmation(env, req) => {
+            return confirmed(state, env, flow, req, account_id, auth_time, amr, decision).await;
+        }
+        Purpose::Authorize(_) => {
+            return error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.");
+        }
     };
     let status = match decision {
         Some("approve") => DeviceStatus::Approved { account_id: account_id.to_owned(), auth_time, amr: amr.to_vec() },
@@ -457,6 +562,10 @@ pub(super) fn form(flow: &LoginFlow, inner: &str, button: &str) -> String {
 pub(super) const CODE_INPUT: &str = "<label for=\"code\">Authentication code</label>\
     <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" \
     pattern=\"[0-9 ]*\" maxlength=\"8\" required autofocus>";
+/// The same, on a form whose first field has the focus.
+const CODE_INPUT_PLAIN: &str = "<label for=\"code\">Authentication code</label>\
+    <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" \
+    pattern=\"[0-9 ]*\" maxlength=\"8\" required>";
 
 pub(super) async fn render(
     state: &AppState,
@@ -533,6 +642,7 @@ pub(super) async fn render(
         Step::Link { .. } => super::federated::render_link(state, env, flow, &alert, status).await,
         Step::Authenticated { .. } => match &flow.purpose {
             Purpose::Device { user_code } => consent(state, env, flow, user_code, &alert, status).await,
+            Purpose::Authorize(req) if needs_confirmation(env, req) => confirmation(state, env, flow, req, &alert, status).await,
             Purpose::Authorize(_) => {
                 error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.")
             }
@@ -568,12 +678,16 @@ async fn consent(
     };
     let scopes: String =
         device.scope.split(' ').filter(|s| !s.is_empty()).map(|s| format!("<li>{}</li>", esc(s))).collect();
+    let from = device.requested_from.as_deref().unwrap_or("an unknown address");
     page(
         status,
         "Approve this device?",
         &format!(
             "<p><strong id=\"app-name\">{}</strong> (<code>{}</code>) asks to act as you.</p>\
              <p>Code: <span class=\"code\">{}</span> — check that your device shows the same code.</p>\
+             <p id=\"requested\">It was requested from <strong id=\"requested-from\">{}</strong> at \
+             <strong id=\"requested-at\">{}</strong>.</p>\
+             <p class=\"warning\" id=\"only-your-own\">{}</p>\
              <p>It asks for:</p><ul id=\"scopes\">{scopes}</ul>{alert}\
              <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Approve</button> \
@@ -581,7 +695,88 @@ async fn consent(
             esc(&app.name),
             esc(&app.id),
             esc(&signet_core::user_code::display(user_code)),
+            esc(from),
+            esc(&crate::second_factor::rfc2822(device.requested_at).replace("+0000", "UTC")),
+            esc(super::device::ONLY_YOUR_OWN),
             esc(&flow.csrf)
         ),
     )
+}
+
+/// Whether a code for this request waits for the person to confirm where it
+/// goes: in the Administrators environment, when it would leave this device
+/// (any redirect but a loopback IP literal). An administrator's code is the
+/// key to their tokens; one link opened in a signed-on browser must not send
+/// it anywhere without a page that names the destination.
+pub(crate) fn needs_confirmation(env: &EnvKeys, req: &AuthorizeRequest) -> bool {
+    env.environment.name == ADMINISTRATORS && !signet_core::redirect::stays_on_device(&req.redirect_uri)
+}
+
+/// The page that names where an administrator's code is about to go.
+async fn confirmation(
+    state: &AppState,
+    env: &EnvKeys,
+    flow: &LoginFlow,
+    req: &AuthorizeRequest,
+    alert: &str,
+    status: StatusCode,
+) -> Response {
+    let app = match state.clients.get(&state.store, &env.environment.id, &req.client_id, state.now()).await {
+        Ok(Some(app)) => app,
+        Ok(None) => return error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application no longer exists."),
+        Err(e) => return internal(e),
+    };
+    page(
+        status,
+        "Continue to another site?",
+        &format!(
+            "<p><strong id=\"app-name\">{}</strong> (<code>{}</code>) will receive a code that lets it act as you, \
+             an administrator.</p>\
+             <p>The code will be sent to <strong id=\"destination\">{}</strong>.</p>\
+             <p class=\"warning\">Continue only if you started this sign-on yourself and expect to go to that site. \
+             If you followed a link someone sent you, cancel.</p>{alert}\
+             <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\" name=\"decision\" value=\"continue\" id=\"continue\">Continue</button> \
+             <button type=\"submit\" name=\"decision\" value=\"cancel\" id=\"cancel\">Cancel</button></form>",
+            esc(&app.name),
+            esc(&app.id),
+            esc(&signet_core::redirect::destination(&req.redirect_uri)),
+            esc(&flow.csrf)
+        ),
+    )
+}
+
+/// The answer to the confirmation: the code goes to the client, or nowhere.
+#[allow(clippy::too_many_arguments)]
+async fn confirmed(
+    state: &AppState,
+    env: &EnvKeys,
+    flow: &LoginFlow,
+    req: &AuthorizeRequest,
+    account_id: &str,
+    auth_time: i64,
+    amr: &[String],
+    decision: Option<&str>,
+) -> Response {
+    match decision {
+        Some("continue") => {
+            let Some((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
+                return internal("could not draw a code");
+            };
+            match state.store.end_flow_with_code(&flow.id, flow.version, &record).await {
+                Ok(true) => redirect_with_code(state, env, req, code.expose()),
+                Ok(false) => error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete."),
+                Err(e) => internal(e),
+            }
+        }
+        Some("cancel") => match state.store.delete_flow(&flow.id).await {
+            Ok(()) => page(
+                StatusCode::OK,
+                "Cancelled",
+                "<p id=\"cancelled\">No code was sent. You can close this window.</p>",
+            ),
+            Err(e) => internal(e),
+        },
+        _ => render(state, env, flow, Some("Choose Continue or Cancel."), StatusCode::BAD_REQUEST).await,
+    }
 }

@@ -977,18 +977,18 @@ async fn applications_are_updated_and_deleted_and_their_tokens_go_with_them() {
 }
 
 #[tokio::test]
-async fn admins_set_the_lockout_policy_and_it_applies() {
+async fn user_admins_set_the_lockout_policy_and_it_applies() {
     let s = Server::start().await;
     let api = Api::new(&s);
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
-    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let ed = admin_with(&api, &root, "ed", json!(["UserAdmin", "Admin", "ExpressionAdmin"])).await;
     let cy = admin_with(&api, &root, "cy", json!(["CryptoAdmin"])).await;
     let read = api.get("/policies/lockout", &cy).await;
     assert_eq!(read.body, json!({"max_failures": 5, "lock_seconds": 900}));
     let by_crypto = api
         .call(Method::PUT, "/policies/lockout", Some(&cy), Some(json!({"max_failures": 2, "lock_seconds": 600})), None)
         .await;
-    assert_error(&by_crypto, 403, "forbidden", "Admin");
+    assert_error(&by_crypto, 403, "forbidden", "UserAdmin");
     for (body, field) in [
         (json!({"max_failures": 0, "lock_seconds": 600}), "max_failures"),
         (json!({"max_failures": 2, "lock_seconds": 5}), "lock_seconds"),
@@ -1022,7 +1022,7 @@ async fn admins_set_the_lockout_policy_and_it_applies() {
     for _ in 0..2 {
         assert_eq!(api.get("/environments", &basic("cy", "wrong")).await.status, 401);
     }
-    assert_eq!(api.get("/environments", &cy).await.status, 401, "locked, even with the right password");
+    assert_eq!(api.get("/environments", &cy).await.status, 401, "locked: the right password alone is not enough");
     s.clock.advance(601);
     assert_eq!(api.get("/environments", &cy).await.status, 200);
     let trail = api.get("/audit?action=admin.policy.lockout", &root).await;

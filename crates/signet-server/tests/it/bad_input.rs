@@ -146,13 +146,20 @@ async fn code_exchange_refuses_other_clients_wrong_redirects_bad_verifiers_and_o
 #[tokio::test]
 async fn a_verifier_without_a_challenge_is_a_downgrade() {
     let s = Server::start().await;
-    let user = s.account(false, false).await;
-    let (web, secret) = s.application(AppKind::Web, &[GrantType::AuthorizationCode], &[], None).await;
+    let env = s.environment("Customers").await;
+    let user = s.account_in(&env, false, false).await;
+    let (web, secret) = s.application(AppKind::Web, &[GrantType::AuthorizationCode], &[], Some(&env)).await;
     let secret = secret.unwrap();
+    // Only an application that opted out of PKCE gets a code without a challenge.
+    let opt_out = |a: &signet_core::model::Application| {
+        let next = signet_core::model::Application { pkce_required: false, ..a.clone() };
+        Ok::<_, ()>((next, crate::harness::test_event("pkce.opt_out", Some(&env), &web)))
+    };
+    s.store().update_application(&env, &web, opt_out).await.unwrap();
     let mut b = Browser::default();
     let url = format!(
         "{}?response_type=code&client_id={web}&redirect_uri=https://app.test/cb&scope=openid",
-        s.url("/authorize")
+        s.url_in(&env, "/authorize")
     );
     let signon = b.get(&url).await.location.unwrap();
     let done = b.submit(&signon, &[("username", &user.username), ("password", &user.password)]).await;
@@ -164,7 +171,7 @@ async fn a_verifier_without_a_challenge_is_a_downgrade() {
         ("redirect_uri", "https://app.test/cb"),
         ("code_verifier", verifier.as_str()),
     ];
-    let (status, r) = s.post_form(&s.url("/token"), &form, Some((&web, &secret))).await;
+    let (status, r) = s.post_form(&s.url_in(&env, "/token"), &form, Some((&web, &secret))).await;
     assert_eq!((status, r["error"].as_str()), (400, Some("invalid_grant")));
 }
 

@@ -440,6 +440,7 @@ async fn people_sign_on_through_oidc_provider_in_chromium() {
         let c = Chrome::start().await;
         c.goto(d["verification_uri_complete"].as_str().unwrap()).await;
         c.wait_page("Sign on a device").await;
+        c.fill("input[name=user_code]", d["user_code"].as_str().unwrap()).await;
         c.click("form button[type=submit]").await;
         continue_with(&c, &trusted).await;
         upstream_sign_in(&c, "ada-upstream", None, true).await;

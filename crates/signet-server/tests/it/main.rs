@@ -29,6 +29,7 @@ mod mfa_signon;
 mod mtls;
 mod ops;
 mod radius;
+mod security;
 mod second_factor;
 mod signon;
 mod tokens;

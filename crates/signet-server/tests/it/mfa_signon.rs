@@ -291,7 +291,7 @@ async fn ldap_sign_ons_to_the_admin_api_pass_enforcements_with_x_vault_mfa() {
 
     let alice = crate::admin::basic("alice", "alicepw");
     // Being told a second factor is needed is not a failed sign-on: no 429 for the address.
-    for _ in 0..=signet_server::ratelimit::MAX_FAILURES {
+    for _ in 0..=signet_server::ratelimit::ADDRESS_MAX {
         let told = s.http.get(format!("{}/admin-api/v1/accounts", s.base)).header("authorization", alice.clone());
         assert_eq!(told.send().await.unwrap().status().as_u16(), 401);
     }

@@ -286,15 +286,16 @@ async fn rotated_keys_stay_published_and_tokens_they_signed_stay_valid() {
 #[tokio::test]
 async fn refresh_tokens_introspect_only_for_their_own_client() {
     let s = Server::start().await;
-    let user = s.account(false, false).await;
+    let env = s.environment("Customers").await;
+    let user = s.account_in(&env, false, false).await;
     let (web, secret) =
-        s.application(AppKind::Web, &[GrantType::AuthorizationCode, GrantType::RefreshToken], &[], None).await;
+        s.application(AppKind::Web, &[GrantType::AuthorizationCode, GrantType::RefreshToken], &[], Some(&env)).await;
     let secret = secret.unwrap();
     let mut b = Browser::default();
     let (verifier, challenge) = pkce_pair();
     let url = format!(
         "{}?response_type=code&client_id={web}&redirect_uri=https://app.test/cb&scope=openid&code_challenge={challenge}&code_challenge_method=S256",
-        s.url("/authorize")
+        s.url_in(&env, "/authorize")
     );
     let signon = b.get(&url).await.location.unwrap();
     let done = b.submit(&signon, &[("username", &user.username), ("password", &user.password)]).await;
@@ -305,22 +306,28 @@ async fn refresh_tokens_introspect_only_for_their_own_client() {
         ("redirect_uri", "https://app.test/cb"),
         ("code_verifier", &verifier),
     ];
-    let (_, t) = s.post_form(&s.url("/token"), &form, Some((&web, &secret))).await;
+    let (_, t) = s.post_form(&s.url_in(&env, "/token"), &form, Some((&web, &secret))).await;
     let refresh = t["refresh_token"].as_str().unwrap();
-    let mine = s.introspect(refresh, (&web, &secret)).await;
+    let introspect = |token: &str, client: (&str, &str)| {
+        let (s, url, token) = (&s, s.url_in(&env, "/introspect"), token.to_owned());
+        let client = (client.0.to_owned(), client.1.to_owned());
+        async move { s.post_form(&url, &[("token", &token)], Some((&client.0, &client.1))).await.1 }
+    };
+    let mine = introspect(refresh, (&web, &secret)).await;
     assert_eq!(mine["active"], true, "{mine}");
     assert_eq!(mine["token_type"], "refresh_token");
     assert_eq!(mine["sub"], user.id.as_str());
-    let (worker, worker_secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
-    assert_eq!(s.introspect(refresh, (&worker, &worker_secret)).await, serde_json::json!({"active": false}));
+    let (worker, worker_secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], Some(&env)).await;
+    let worker_secret = worker_secret.unwrap();
+    assert_eq!(introspect(refresh, (&worker, &worker_secret)).await, serde_json::json!({"active": false}));
     s.post_form(
-        &s.url("/token"),
+        &s.url_in(&env, "/token"),
         &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
         Some((&web, &secret)),
     )
     .await;
     assert_eq!(
-        s.introspect(refresh, (&web, &secret)).await,
+        introspect(refresh, (&web, &secret)).await,
         serde_json::json!({"active": false}),
         "a spent token is inactive"
     );

@@ -4,8 +4,6 @@ use crate::fixtures::*;
 use crate::{NOW, TestDb};
 
 contracts!(
-    failures_lock_at_max_and_lock_expires,
-    login_success_resets_failures,
     totp_steps_are_single_use_and_monotonic,
     totp_confirms_only_once,
     recover_account_clears_mfa_lock_and_sessions,
@@ -153,53 +151,6 @@ async fn set_password_bumps_the_version_and_ends_sessions(db: TestDb) {
     assert_eq!(s.versioned_account(&env.id, "alice").await.unwrap().unwrap().version, 3);
 }
 
-async fn failures_lock_at_max_and_lock_expires(db: TestDb) {
-    let s = &db.store;
-    let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
-    let policy = LockoutPolicy { max_failures: 3, lock_seconds: 60 };
-
-    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
-    assert!(!s.record_login_failure(&a.id, NOW + 1, policy).await.unwrap());
-    assert_eq!(s.account(&a.id).await.unwrap().unwrap().failed_attempts, 2);
-    assert!(s.record_login_failure(&a.id, NOW + 2, policy).await.unwrap(), "third failure locks");
-
-    let locked = s.account(&a.id).await.unwrap().unwrap();
-    assert_eq!(locked.locked_until, NOW + 2 + 60);
-    assert!(locked.is_locked(NOW + 2));
-    assert!(locked.is_locked(NOW + 61));
-    assert!(!locked.is_locked(NOW + 62), "the lock ends lock_seconds after the last failure");
-
-    // After the lock, counting starts again from zero.
-    assert!(!s.record_login_failure(&a.id, NOW + 100, policy).await.unwrap());
-    assert!(!s.record_login_failure(&a.id, NOW + 101, policy).await.unwrap());
-    assert!(s.record_login_failure(&a.id, NOW + 102, policy).await.unwrap());
-    assert_eq!(s.account(&a.id).await.unwrap().unwrap().locked_until, NOW + 162);
-
-    // No such account: nothing to lock.
-    assert!(!s.record_login_failure(&id(), NOW, policy).await.unwrap());
-}
-
-async fn login_success_resets_failures(db: TestDb) {
-    let s = &db.store;
-    let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
-    let policy = LockoutPolicy { max_failures: 3, lock_seconds: 60 };
-
-    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
-    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
-    s.record_login_success(&a.id).await.unwrap();
-    assert_eq!(s.account(&a.id).await.unwrap().unwrap().failed_attempts, 0);
-    // Twice is harmless.
-    s.record_login_success(&a.id).await.unwrap();
-
-    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
-    assert!(!s.record_login_failure(&a.id, NOW, policy).await.unwrap());
-    let a2 = s.account(&a.id).await.unwrap().unwrap();
-    assert_eq!((a2.failed_attempts, a2.locked_until), (2, 0));
-    assert!(s.record_login_failure(&a.id, NOW, policy).await.unwrap());
-}
-
 async fn totp_steps_are_single_use_and_monotonic(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
@@ -248,7 +199,7 @@ async fn recover_account_clears_mfa_lock_and_sessions(db: TestDb) {
     s.insert_account(&a, &event("account.create", Some(&env.id))).await.unwrap();
     assert!(s.confirm_totp(&a.id, b"sealed", 5, &event("mfa.enrol", Some(&env.id))).await.unwrap());
     let policy = LockoutPolicy { max_failures: 1, lock_seconds: 3600 };
-    assert!(s.record_login_failure(&a.id, NOW, policy).await.unwrap());
+    assert!(s.count_failure(&a.id, Budget::Password, NOW, policy, &event("signon.failure", None)).await.unwrap());
     let cookie = random_hash();
     s.insert_session(&cookie, &session(&a, NOW + 3600)).await.unwrap();
     let other = new_account(s, &env.id, "other").await;
@@ -267,7 +218,7 @@ async fn recover_account_clears_mfa_lock_and_sessions(db: TestDb) {
     assert!(r.active);
     assert_eq!(s.session(&cookie, NOW).await.unwrap(), None, "the account's sessions end");
     assert!(s.session(&other_cookie, NOW).await.unwrap().is_some(), "other accounts keep theirs");
-    assert_eq!(audit_count(s).await, before + 1);
+    assert_eq!(audit_count(s).await, before + 2, "the recovery, and the unlock it made");
 
     // After recovery the person enrols again.
     assert!(s.confirm_totp(&a.id, b"sealed-again", 6, &event("mfa.enrol", Some(&env.id))).await.unwrap());

@@ -45,6 +45,7 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
         scopes: BTreeSet::from(["api:read".to_owned()]),
         roles: BTreeSet::from([Role::CryptoAdmin]),
         admin_api: false,
+        pkce_required: true,
         created_at: NOW,
     };
     s.bootstrap(Bootstrap {
@@ -103,7 +104,7 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
         ..Default::default()
     };
     let ev = |_: &_, _| Ok(event("mfa.enforcement.create", None));
-    s.put_mfa_enforcement("people", |_| enforcement, NOW, ev).await.unwrap();
+    s.put_mfa_enforcement("people", |_| Some(enforcement), NOW, ev).await.unwrap();
     let params =
         signet_core::totp::Params { algorithm: signet_core::mfa::Algorithm::SHA256, digits: 8, period: 30, skew: 0 };
     let idp = crate::federation::provider(&customers.id, "Acme");

@@ -15,7 +15,8 @@ pub use signet_core::model::{
 };
 pub use signet_proto::roles::Role;
 pub use signet_store::{
-    AdminChange, Backend, Bootstrap, BrowserSession, Certificate, CodeRedemption, LoginFlow, NewCredentials, Rotation,
+    AdminChange, Backend, Bootstrap, Budget, LockState, BrowserSession, Certificate, CodeRedemption, Decided, LoginFlow, NewCredentials,
+    Rotation,
     Store, StoreError, StoredKey, Versioned, Written,
 };
 
@@ -131,6 +132,8 @@ pub fn device(environment_id: &str, user_code: &str, expires_at: UnixTime) -> De
         interval: 5,
         last_polled_at: None,
         status: DeviceStatus::Pending,
+        requested_from: Some("192.0.2.7".into()),
+        requested_at: expires_at - 600,
     }
 }
 

@@ -39,7 +39,7 @@ const PARAMS: signet_core::totp::Params =
     signet_core::totp::Params { algorithm: Algorithm::SHA256, digits: 8, period: 60, skew: 0 };
 
 async fn put(s: &signet_store::Store, e: &Enforcement) -> MfaWritten {
-    s.put_mfa_enforcement(&e.name, |_| e.clone(), NOW, |_, _| Ok(ev())).await.unwrap()
+    s.put_mfa_enforcement(&e.name, |_| Some(e.clone()), NOW, |_, _| Ok(ev())).await.unwrap()
 }
 
 const M1: &str = "00000000-0000-4000-8000-000000000001";
@@ -94,8 +94,11 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
     assert_eq!(s.mfa_enforcements().await.unwrap(), vec![moved]);
     assert_eq!(s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap(), MfaWritten::Done);
     assert_eq!(s.mfa_method(M1).await.unwrap(), None);
-    assert_eq!(s.delete_mfa_enforcement("admins", &ev()).await.unwrap(), MfaWritten::Done);
-    assert_eq!(s.delete_mfa_enforcement("admins", &ev()).await.unwrap(), MfaWritten::Missing);
+    assert_eq!(s.delete_mfa_enforcement("admins", |_| false, &ev()).await.unwrap(), MfaWritten::Denied);
+    assert_eq!(s.put_mfa_enforcement("admins", |_| None, NOW, |_, _| Ok(ev())).await.unwrap(), MfaWritten::Denied);
+    assert!(s.mfa_enforcement("admins").await.unwrap().is_some(), "a refused write changes nothing");
+    assert_eq!(s.delete_mfa_enforcement("admins", |e| e.name == "admins", &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.delete_mfa_enforcement("admins", |_| true, &ev()).await.unwrap(), MfaWritten::Missing);
     assert_eq!(s.delete_mfa_method(M2, MethodType::Totp, &ev()).await.unwrap(), MfaWritten::Done);
     assert_eq!(s.mfa_generation().await.unwrap(), generation + 9);
     assert_eq!(audit_count(s).await, before + 9, "3 creates, 1 update, 2 puts, 3 deletes; no refusal is recorded");

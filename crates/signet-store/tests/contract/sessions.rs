@@ -81,7 +81,7 @@ async fn a_completed_signon_writes_everything_at_once(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     let a = new_account(s, &env.id, "alice").await;
-    s.record_login_failure(&a.id, NOW, Default::default()).await.unwrap();
+    s.count_failure(&a.id, Budget::Password, NOW, Default::default(), &event("signon.failure", None)).await.unwrap();
     let f = login_flow(&env.id, NOW + 600);
     s.insert_flow(&f).await.unwrap();
     let code = auth_code(&env.id, "c", NOW + 60);

@@ -12,7 +12,7 @@ contracts!(
     bootstrap_is_all_or_nothing,
     duplicate_username_in_environment_conflicts,
     duplicate_environment_name_conflicts,
-    applications_page_by_id_and_rotate_secrets_once,
+    applications_page_by_id_and_rotate_secrets,
     applications_update_and_delete_conditionally_and_revoke,
 );
 
@@ -22,33 +22,42 @@ async fn applications_update_and_delete_conditionally_and_revoke(db: TestDb) {
     let app = worker_app(&env.id, "w", "secret");
     s.insert_application(&app, &event("app.create", Some(&env.id))).await.unwrap();
     let before = audit_count(s).await;
+    let with = |next: &Application| Ok::<_, &str>((next.clone(), event("app.update", None)));
 
     let mut renamed = app.clone();
     renamed.name = "renamed".into();
-    assert_eq!(s.update_application(&renamed, |_| false, &event("app.update", None)).await.unwrap(), Some(false));
-    assert_eq!(audit_count(s).await, before, "a refused write records nothing");
     assert_eq!(
-        s.update_application(&renamed, |cur| cur.name == "w", &event("app.update", None)).await.unwrap(),
-        Some(true)
+        s.update_application(&env.id, &app.id, |_| Err::<(Application, AuditEvent), _>("no")).await.unwrap(),
+        Decided::Refused("no")
     );
-    assert_eq!(s.application(&env.id, &app.id).await.unwrap().unwrap().name, "renamed");
+    assert_eq!(audit_count(s).await, before, "a refused write records nothing");
+    // The decision sees the stored row, and what it returns is written,
+    // except what an update never changes (kind, secret, creation).
+    let mut sneaky = renamed.clone();
+    sneaky.kind = AppKind::Native;
+    sneaky.secret_hash = None;
+    let done = s
+        .update_application(&env.id, &app.id, |cur| match cur.name == "w" {
+            true => with(&sneaky),
+            false => Err("it read another row"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(done, Decided::Done((app.clone(), renamed.clone())));
+    assert_eq!(s.application(&env.id, &app.id).await.unwrap().unwrap(), renamed);
     assert!(s.revocations_since(0).await.unwrap().subjects.is_empty(), "a rename revokes nothing");
 
     let mut promoted = renamed.clone();
     promoted.roles = [Role::Admin].into_iter().collect();
-    assert_eq!(s.update_application(&promoted, |_| true, &event("app.update", None)).await.unwrap(), Some(true));
+    assert!(matches!(s.update_application(&env.id, &app.id, |_| with(&promoted)).await.unwrap(), Decided::Done(_)));
     assert_eq!(s.revocations_since(0).await.unwrap().subjects, vec![(app.id.clone(), NOW)], "a role change does");
 
-    let mut missing = promoted.clone();
-    missing.id = "nope".into();
-    assert_eq!(s.update_application(&missing, |_| true, &event("x", None)).await.unwrap(), None);
-    assert_eq!(
-        s.delete_application(&env.id, &app.id, |_| false, &event("app.delete", None)).await.unwrap(),
-        Some(false)
-    );
-    assert_eq!(s.delete_application(&env.id, &app.id, |_| true, &event("app.delete", None)).await.unwrap(), Some(true));
+    assert_eq!(s.update_application(&env.id, "nope", |_| with(&promoted)).await.unwrap(), Decided::Missing);
+    let delete = |ok: bool| move |_: &Application| if ok { Ok(event("app.delete", None)) } else { Err("no") };
+    assert_eq!(s.delete_application(&env.id, &app.id, delete(false)).await.unwrap(), Decided::Refused("no"));
+    assert_eq!(s.delete_application(&env.id, &app.id, delete(true)).await.unwrap(), Decided::Done(promoted.clone()));
     assert_eq!(s.application(&env.id, &app.id).await.unwrap(), None);
-    assert_eq!(s.delete_application(&env.id, &app.id, |_| true, &event("app.delete", None)).await.unwrap(), None);
+    assert_eq!(s.delete_application(&env.id, &app.id, delete(true)).await.unwrap(), Decided::Missing);
     assert_eq!(audit_count(s).await, before + 3);
 }
 
@@ -64,11 +73,12 @@ fn worker_app(environment_id: &str, name: &str, secret: &str) -> Application {
         scopes: BTreeSet::new(),
         roles: BTreeSet::new(),
         admin_api: false,
+        pkce_required: true,
         created_at: NOW,
     }
 }
 
-async fn applications_page_by_id_and_rotate_secrets_once(db: TestDb) {
+async fn applications_page_by_id_and_rotate_secrets(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     let other = new_environment(s, "elsewhere").await;
@@ -86,18 +96,20 @@ async fn applications_page_by_id_and_rotate_secrets_once(db: TestDb) {
     assert_eq!(rest.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids[2..].to_vec(), "another environment's never");
 
     let app = s.application(&env.id, &ids[0]).await.unwrap().unwrap();
-    let old = app.secret_hash.clone().unwrap();
     let next = sha256(b"rotated").to_vec();
     let events = audit_count(s).await;
-    assert!(s.rotate_application_secret(&env.id, &app.id, &old, &next, &event("secret", None)).await.unwrap());
-    // A second rotation from the same old secret lost the race, and records nothing.
-    assert!(!s.rotate_application_secret(&env.id, &app.id, &old, &sha256(b"x"), &event("secret", None)).await.unwrap());
+    let rotate = |ok: bool| move |_: &Application| if ok { Ok(event("secret", None)) } else { Err("no") };
+    assert_eq!(s.rotate_application_secret(&env.id, &app.id, &next, rotate(false)).await.unwrap(), Decided::Refused("no"));
+    assert_eq!(audit_count(s).await, events, "a refused rotation records nothing");
+    assert_eq!(s.rotate_application_secret(&env.id, &app.id, &next, rotate(true)).await.unwrap(), Decided::Done(app.clone()));
     assert_eq!(audit_count(s).await, events + 1);
     assert_eq!(s.application(&env.id, &app.id).await.unwrap().unwrap().secret_hash, Some(next));
     let revoked = s.revocations_since(NOW).await.unwrap();
     assert_eq!(revoked.subjects, vec![(app.id.clone(), NOW)], "tokens minted with the old secret are revoked");
-    assert!(
-        !s.rotate_application_secret(&other.id, &app.id, &old, &sha256(b"y"), &event("secret", None)).await.unwrap()
+    assert_eq!(
+        s.rotate_application_secret(&other.id, &app.id, &sha256(b"y"), rotate(true)).await.unwrap(),
+        Decided::Missing,
+        "another environment's application is not found"
     );
 }
 
@@ -169,6 +181,13 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
         "ALTER TABLE grants DROP COLUMN session_ends",
         "DROP INDEX grants_parent",
         "ALTER TABLE grants DROP COLUMN parent_id",
+        "ALTER TABLE device_codes DROP COLUMN requested_from",
+        "ALTER TABLE device_codes DROP COLUMN requested_at",
+        "ALTER TABLE accounts DROP COLUMN otp_failed_attempts",
+        "ALTER TABLE accounts DROP COLUMN otp_locked_until",
+        "ALTER TABLE accounts DROP COLUMN lock_refused",
+        "DROP TABLE device_lockouts",
+        "ALTER TABLE applications DROP COLUMN pkce_required",
     ];
     for sql in later.into_iter().chain([
         "DROP TABLE signet_migrations",
@@ -225,6 +244,7 @@ async fn bootstrap_reads_back(db: TestDb) {
         scopes: BTreeSet::from(["openid".into(), "offline_access".into()]),
         roles: BTreeSet::new(),
         admin_api: true,
+        pkce_required: true,
         created_at: NOW,
     };
     let worker = Application {
@@ -238,6 +258,7 @@ async fn bootstrap_reads_back(db: TestDb) {
         scopes: BTreeSet::new(),
         roles: BTreeSet::from([Role::CryptoAdmin]),
         admin_api: false,
+        pkce_required: true,
         created_at: NOW,
     };
     let key = stored_key(&env.id, vec![9; 40]);

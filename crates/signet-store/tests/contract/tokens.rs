@@ -173,13 +173,24 @@ async fn auth_code_replay_revokes_grant(db: TestDb) {
 
     let g = grant(&env.id, "client-a");
     let t = refresh(&g.id, NOW + 3600);
-    assert_eq!(s.redeem_auth_code(&code.hash, &g, Some(&t), NOW + 5).await.unwrap(), CodeRedemption::Redeemed);
+    let replayed = || event("grant.revoke.code_replay", Some(&env.id));
+    assert_eq!(
+        s.redeem_auth_code(&code.hash, &g, Some(&t), NOW + 5, replayed()).await.unwrap(),
+        CodeRedemption::Redeemed
+    );
     assert_eq!(s.auth_code(&code.hash).await.unwrap().unwrap().grant_id, Some(g.id.clone()));
     assert_eq!(s.grant(&g.id).await.unwrap(), Some(g.clone()));
     assert_eq!(s.refresh_token_grant(&t.hash).await.unwrap(), Some(g.clone()));
 
     let replay = grant(&env.id, "client-a");
-    assert_eq!(s.redeem_auth_code(&code.hash, &replay, None, NOW + 9).await.unwrap(), CodeRedemption::Replayed);
+    let events = audit_count(s).await;
+    let replaying = || s.redeem_auth_code(&code.hash, &replay, None, NOW + 9, replayed());
+    assert_eq!(replaying().await.unwrap(), CodeRedemption::Replayed);
+    assert_eq!(audit_count(s).await, events + 1, "the replay is in the trail");
+    let recorded = s.audit_events(0, 1000).await.unwrap().pop().unwrap();
+    assert_eq!((recorded.event.action.as_str(), recorded.event.target.as_str()), ("grant.revoke.code_replay", g.id.as_str()));
+    assert_eq!(replaying().await.unwrap(), CodeRedemption::Replayed);
+    assert_eq!(audit_count(s).await, events + 1, "once: a flood of replays does not grow the trail");
     assert_eq!(s.grant(&replay.id).await.unwrap(), None, "a replay creates no family");
     assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW + 9));
     assert!(s.access_token_revoked("any-jti", Some(&g.id)).await.unwrap());
@@ -195,8 +206,8 @@ async fn racing_code_redemptions_have_one_winner(db: TestDb) {
     let (g1, g2) = (grant(&env.id, "client-a"), grant(&env.id, "client-a"));
 
     let (x, y) = tokio::join!(
-        s.redeem_auth_code(&code.hash, &g1, None, NOW + 1),
-        s.redeem_auth_code(&code.hash, &g2, None, NOW + 1)
+        s.redeem_auth_code(&code.hash, &g1, None, NOW + 1, event("replay", None)),
+        s.redeem_auth_code(&code.hash, &g2, None, NOW + 1, event("replay", None))
     );
     let (x, y) = (x.unwrap(), y.unwrap());
     let (winner, loser) = match (&x, &y) {

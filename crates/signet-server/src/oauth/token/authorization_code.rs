@@ -1,6 +1,7 @@
 //! The authorization code grant (RFC 6749 §4.1.3) with PKCE (RFC 7636). A code
 //! is single-use: a replay revokes every token issued from it (RFC 6749 §4.1.2).
 
+use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::sha256;
 use signet_core::model::Application;
 use signet_core::pkce;
@@ -48,7 +49,19 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     let mut grant = new_grant(state, env, app, &account.id, &issued.scope, issued.auth_time, &issued.amr, jkt)?;
     grant.session = session_terms(p, jkt, issued.auth_time)?;
     let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
-    match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now).await? {
+    // Recorded, with the family it revoked as its target, if the code was already spent.
+    let actor = Actor {
+        kind: ActorKind::Application,
+        id: app.id.clone(),
+        name: app.name.clone(),
+        scheme: "authorization_code".into(),
+        client_id: Some(app.id.clone()),
+    };
+    let mut replayed = AuditEvent::new(actor, "grant.revoke.code_replay", Some(env.id()), "", now)
+        .map_err(OAuthError::internal)?;
+    replayed.outcome = Some("revoked".into());
+    replayed.request_id = Some(crate::request_id());
+    match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now, replayed).await? {
         CodeRedemption::Redeemed => {}
         CodeRedemption::Replayed => {
             state.metrics.failure(Failure::CodeReplay);
@@ -59,6 +72,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
     let subject = Subject {
         sub: &account.id,
+        admin: account.admin,
         username: Some(&account.username),
         auth_time: Some(issued.auth_time),
         amr: &issued.amr,

@@ -49,6 +49,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
             let subject = Subject {
                 sub: &account.id,
+                admin: account.admin,
                 username: Some(&account.username),
                 auth_time: Some(auth_time),
                 amr: &amr,

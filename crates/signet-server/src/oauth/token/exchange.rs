@@ -135,6 +135,7 @@ async fn person(
     let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
     let subject = Subject {
         sub: &account.id,
+        admin: account.admin,
         username: Some(&account.username),
         auth_time: Some(parent.auth_time),
         amr: &parent.amr,
@@ -162,7 +163,8 @@ async fn worker(
     let now = state.now();
     let terms = minted(state, p, jkt, None)?;
     let none = serde_json::Map::new();
-    let subject = Subject { sub: &app.id, username: None, auth_time: Some(now), amr: &[], custom: &none };
+    let subject =
+        Subject { sub: &app.id, admin: true, username: None, auth_time: Some(now), amr: &[], custom: &none };
     let lifetime = terms.lifetime_at(now);
     let token = access_token(state, env, app, &subject, &scope, None, Terms { lifetime, jkt: Some(jkt) })?;
     let actor = Actor {

@@ -25,15 +25,16 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             "this application may not refresh",
         ));
     };
-    let admit = |g: &signet_core::model::Grant| refused(g, jkt, now).is_none();
-    let rotation = state.store.rotate_refresh_if(&hash, &app.id, &next, now, admit).await?;
+    // Every check that can refuse runs inside the rotation, on the family it
+    // reads, before the token is spent: a refused refresh leaves it usable.
+    let asked = p.get("scope");
+    let check = |g: &signet_core::model::Grant| refused(g, jkt, now).or_else(|| narrowed(g, asked).err());
+    let rotation = state.store.rotate_refresh_if(&hash, &app.id, &next, now, |g| check(g).is_none()).await?;
     let mut grant = match rotation {
         Rotation::Rotated(g) => *g,
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
         Rotation::Refused(g) => {
-            return Err(
-                refused(&g, jkt, now).unwrap_or_else(|| OAuthError::invalid_grant("the refresh token was refused"))
-            );
+            return Err(check(&g).unwrap_or_else(|| OAuthError::invalid_grant("the refresh token was refused")));
         }
         Rotation::Reused { grant_id } => {
             state.metrics.failure(Failure::RefreshReuse);
@@ -51,24 +52,28 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             return Err(OAuthError::invalid_grant("the refresh token was already used; its sign-on has been revoked"));
         }
     };
-    // A narrower scope may be asked for; never a wider one (RFC 6749 §6).
-    if let Some(asked) = p.get("scope") {
-        let granted = scope::parse(&grant.scope).unwrap_or_default();
-        let narrowed = scope::narrow(Some(asked), &granted).map_err(|_| {
-            OAuthError::new(signet_proto::oauth::ErrorCode::InvalidScope, "a refresh may not widen the scope")
-        })?;
-        grant.scope = scope::join(&narrowed);
-    }
+    grant.scope = narrowed(&grant, asked)?;
     let account = active_account(state, &grant.account_id).await?;
     let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
     let subject = Subject {
         sub: &account.id,
+        admin: account.admin,
         username: Some(&account.username),
         auth_time: Some(grant.auth_time),
         amr: &grant.amr,
         custom: &custom,
     };
     person_response(state, env, app, &subject, &grant, Some(next_secret), None, jkt)
+}
+
+/// The scope this refresh grants: the family's, or a narrower one asked
+/// for; never a wider one (RFC 6749 §6).
+fn narrowed(g: &signet_core::model::Grant, asked: Option<&str>) -> Result<String, OAuthError> {
+    let Some(asked) = asked else { return Ok(g.scope.clone()) };
+    let granted = scope::parse(&g.scope).unwrap_or_default();
+    scope::narrow(Some(asked), &granted).map(|s| scope::join(&s)).map_err(|_| {
+        OAuthError::new(signet_proto::oauth::ErrorCode::InvalidScope, "a refresh may not widen the scope")
+    })
 }
 
 /// Why a family's terms refuse this refresh, if they do. A family bound to

@@ -1,0 +1,38 @@
+//! What a name shown to people may hold. Names of applications,
+//! environments, providers and methods reach sign-on pages, consent screens,
+//! terminals and the audit trail, so a name may not carry control characters
+//! (Unicode Cc: terminal escapes, NUL, line breaks) or the bidirectional
+//! embedding, override and isolate controls (U+202A–202E, U+2066–2069),
+//! which reorder what a person reads ("Trojan Source", CVE-2021-42574).
+
+/// Whether `c` may not appear in a name.
+pub fn is_forbidden(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A name: 1 to `max` characters, not blank, none forbidden; the error says which rule it broke.
+pub fn check_name(value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(format!("1 to {max} characters, not all blank"));
+    }
+    if value.chars().any(is_forbidden) {
+        return Err("no control characters or bidirectional text controls (U+202A–202E, U+2066–2069)".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_controls_and_bidi_overrides() {
+        assert!(check_name("Customers", 64).is_ok());
+        assert!(check_name("Kunden – Zürich 東京", 64).is_ok());
+        for bad in ["", "   ", "a\u{0}b", "a\nb", "a\u{1b}[2Jb", "a\u{7f}", "a\u{202E}gpj.exe", "a\u{2066}b", "a\u{2069}"] {
+            assert!(check_name(bad, 64).is_err(), "{bad:?}");
+        }
+        assert!(check_name(&"x".repeat(65), 64).is_err());
+        assert!(check_name(&"é".repeat(64), 64).is_ok(), "characters, not bytes");
+    }
+}

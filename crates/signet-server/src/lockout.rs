@@ -1,0 +1,189 @@
+//! Checking a person's credentials against their lock (issue 15, finding 2),
+//! for the sign-on pages and native Basic alike. The rules:
+//!
+//! - Guessing is bounded per account, across addresses and instances: the
+//!   password budget is in the store. Spent, the account is locked, and a
+//!   password alone is no longer checked at all, so a locked account tells
+//!   nothing about its password.
+//! - Locked, the password and the second factor are checked together, and
+//!   every failure gets the same answer. The second factor has a budget of
+//!   its own that only someone with the right password can spend, so a
+//!   person with both is never refused because strangers failed.
+//! - A browser that completed a sign-on for the account carries a device
+//!   cookie (`signet_core::device`); its failures spend its own budget,
+//!   and the account's lock does not apply to it.
+//! - A lock that runs out is recorded as an unlock; each lock, its first
+//!   refused attempt and each unlock are in the trail, the rest counted.
+
+use signet_core::audit::{Actor, AuditEvent};
+use signet_core::clock::UnixTime;
+use signet_core::model::Account;
+use signet_core::{device, totp};
+use signet_store::{Budget, LockState, StoreError};
+
+use crate::state::AppState;
+
+/// How a first factor went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstFactor {
+    /// The password was right; the second factor comes next, as usual.
+    Passed,
+    /// The account is locked and both factors came together, both right.
+    BothPassed,
+    /// The account is locked: ask for the password and the second factor together.
+    NeedsBoth,
+    /// Refused. The caller answers the same whatever the reason; `locked`
+    /// says which form to show again (both factors together, or not).
+    Refused { locked: bool },
+}
+
+/// The trail's events for one attempt: `failure(method)` for a wrong
+/// password (`pwd`) or code (`otp`), `refused()` for one refused unchecked
+/// because of a lock.
+pub struct Events<'a> {
+    pub failure: &'a (dyn Fn(&str) -> Result<AuditEvent, StoreError> + Sync),
+    pub refused: &'a (dyn Fn() -> Result<AuditEvent, StoreError> + Sync),
+}
+
+/// The account's lock, with one that ran out cleared (and recorded) first.
+pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Result<LockState, StoreError> {
+    let lock = state.store.lock_state(&account.id).await?.unwrap_or_default();
+    if !lock.expired(now) {
+        return Ok(lock);
+    }
+    let by = AuditEvent::new(Actor::console("lock expiry"), "account.unlock", Some(&account.environment_id), "", now)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    state.store.settle_expired_lock(&account.id, &lock, now, &by).await?;
+    Ok(state.store.lock_state(&account.id).await?.unwrap_or_default())
+}
+
+/// The device id a browser's cookie proves for this account, if any.
+pub fn device_of(state: &AppState, account: &Account, cookies: &axum::http::HeaderMap) -> Option<String> {
+    let value = crate::web::read_cookie(cookies, &device::cookie_name(&state.kek, &account.id))?;
+    device::check(&state.kek, account, value)
+}
+
+/// Checks a password (and, for a locked account, the second factor that
+/// came with it) for `account`, from a browser proving `device` or not.
+/// The password is hashed whenever it is looked at, and only then.
+#[allow(clippy::too_many_arguments)]
+pub async fn first_factor(
+    state: &AppState,
+    account: &Account,
+    password: &str,
+    code: Option<&str>,
+    device: Option<&str>,
+    now: UnixTime,
+    events: &Events<'_>,
+) -> Result<FirstFactor, StoreError> {
+    let policy = state.store.lockout_policy().await?;
+    if let Some(device) = device {
+        let key = device::budget_key(device);
+        let (_, until) = state.store.device_lockout(&account.id, &key).await?;
+        if until > now {
+            return Ok(FirstFactor::Refused { locked: false });
+        }
+        if !state.hasher.verify(password, account.password_hash.as_deref()).await {
+            state.store.count_device_failure(&account.id, &key, now, policy, &(events.failure)("pwd")?).await?;
+            return Ok(FirstFactor::Refused { locked: false });
+        }
+        if !account.active {
+            return Ok(FirstFactor::Refused { locked: false });
+        }
+        state.store.first_factor_passed(&account.id, Some(&key)).await?;
+        return Ok(FirstFactor::Passed);
+    }
+    let lock = current(state, account, now).await?;
+    if !lock.locked(now) {
+        if !state.hasher.verify(password, account.password_hash.as_deref()).await {
+            state.store.count_failure(&account.id, Budget::Password, now, policy, &(events.failure)("pwd")?).await?;
+            return Ok(FirstFactor::Refused { locked: false });
+        }
+        if !account.active {
+            return Ok(FirstFactor::Refused { locked: false });
+        }
+        if account.failed_attempts != 0 || lock.failed_attempts != 0 {
+            state.store.first_factor_passed(&account.id, None).await?;
+        }
+        return Ok(FirstFactor::Passed);
+    }
+    // Locked: nothing about the password alone is ever answered.
+    let Some(code) = code.filter(|c| !c.is_empty()) else {
+        state.store.count_refused(&account.id, &(events.refused)()?).await?;
+        return Ok(FirstFactor::NeedsBoth);
+    };
+    let password_ok = state.hasher.verify(password, account.password_hash.as_deref()).await;
+    if !password_ok || !account.active || lock.second_factor_locked(now) {
+        state.store.count_refused(&account.id, &(events.refused)()?).await?;
+        return Ok(FirstFactor::Refused { locked: true });
+    }
+    match second_factor(state, account, code, now, events).await? {
+        true => Ok(FirstFactor::BothPassed),
+        false => {
+            state.store.count_refused(&account.id, &(events.refused)()?).await?;
+            Ok(FirstFactor::Refused { locked: true })
+        }
+    }
+}
+
+/// Checks the account's own TOTP code, after a right password, against the
+/// second factor's budget (which the password's lock does not touch).
+/// A code is good once (RFC 6238 §5.2).
+pub async fn second_factor(
+    state: &AppState,
+    account: &Account,
+    code: &str,
+    now: UnixTime,
+    events: &Events<'_>,
+) -> Result<bool, StoreError> {
+    let lock = current(state, account, now).await?;
+    if lock.second_factor_locked(now) || !account.active {
+        return Ok(false);
+    }
+    let secret = match (&account.totp_sealed, account.totp_confirmed) {
+        (Some(sealed), true) => {
+            Some(state.kek.open(&account.totp_purpose(), sealed).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let matched = secret.and_then(|s| totp::check(s.expose(), code, now));
+    let spent = match matched {
+        Some(step) => state.store.spend_totp_step(&account.id, step).await?,
+        None => false,
+    };
+    if !spent {
+        let policy = state.store.lockout_policy().await?;
+        state.store.count_failure(&account.id, Budget::SecondFactor, now, policy, &(events.failure)("otp")?).await?;
+        return Ok(false);
+    }
+    if lock.otp_failed_attempts != 0 {
+        state.store.second_factor_passed(&account.id).await?;
+    }
+    Ok(true)
+}
+
+/// A second factor of another kind (a login enforcement's method) failed
+/// after a right password: it spends the same budget as a wrong code.
+pub async fn other_second_factor_failed(
+    state: &AppState,
+    account: &Account,
+    now: UnixTime,
+    failure: &AuditEvent,
+) -> Result<(), StoreError> {
+    let policy = state.store.lockout_policy().await?;
+    state.store.count_failure(&account.id, Budget::SecondFactor, now, policy, failure).await?;
+    Ok(())
+}
+
+/// A `Set-Cookie` for the device cookie of a browser that just completed a
+/// sign-on for `account` (keeping the device id it had).
+pub fn device_cookie(
+    state: &AppState,
+    account: &Account,
+    had: Option<&str>,
+    path: &str,
+) -> Option<axum::http::HeaderValue> {
+    let value = device::cookie_value(&state.kek, account, had).ok()?;
+    let name = device::cookie_name(&state.kek, &account.id);
+    Some(crate::web::cookie(&name, &value, path, device::COOKIE_TTL, state.secure_cookies))
+}
