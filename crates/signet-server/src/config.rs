@@ -81,18 +81,6 @@ pub fn parse_listen(s: &str) -> anyhow::Result<SocketAddr> {
     s.parse().with_context(|| format!("--listen {s:?} is not an address such as 127.0.0.1:8080"))
 }
 
-pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating data dir {}", dir.display()))?;
-    }
-    Ok(())
-}
-
 /// Writes a file holding secrets: mode 0600 from creation, fsynced, then
 /// renamed into place so a reader never sees half of it.
 pub fn write_secret_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {

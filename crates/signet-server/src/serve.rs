@@ -37,7 +37,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?;
     let allow_private_fetch = args.allow_private_fetch || file.allow_private_fetch.unwrap_or(false);
 
-    config::ensure_data_dir(&data_dir)?;
+    crate::data_dir::ensure(&data_dir)?;
     let kek_from_env = std::env::var(config::env::KEY_ENCRYPTION_KEY).ok();
     let kek_file = args.key_encryption_key_file.or(file.key_encryption_key_file);
     let kek = config::resolve_kek(kek_file.as_deref(), kek_from_env.as_deref(), &data_dir)?;

@@ -16,6 +16,7 @@ mod bulk;
 mod claims;
 mod cli;
 mod config_store;
+mod data_dir;
 mod device;
 mod discovery;
 mod dpop;
