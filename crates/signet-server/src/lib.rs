@@ -7,6 +7,7 @@ pub mod cache;
 pub mod claims;
 pub mod cli;
 pub mod config;
+pub mod conn;
 pub mod data_dir;
 pub mod error;
 pub mod fetch;
