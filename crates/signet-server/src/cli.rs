@@ -78,6 +78,20 @@ pub struct ServeArgs {
     /// The chain stays verifiable from the last pruned event's hash.
     #[arg(long, env = env::AUDIT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_retention_days: Option<u32>,
+    /// Most connections open at once; more are closed as they arrive [default: 1024].
+    #[arg(long, env = env::MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+    /// Most connections open at once from one address (an IPv6 /64 counts as
+    /// one). Trusted proxies are exempt; the overall limit still holds them [default: 64].
+    #[arg(long, env = env::MAX_CONNECTIONS_PER_ADDRESS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: Option<u32>,
+    /// Seconds a client has to send a whole request head, from connecting
+    /// (TLS handshake included) or, over HTTP/1.1, from the previous answer [default: 10].
+    #[arg(long, env = env::HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub header_read_timeout_secs: Option<u32>,
+    /// Seconds a connection may stay open with no request in flight [default: 60].
+    #[arg(long, env = env::IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub idle_timeout_secs: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,10 @@ pub mod env {
     pub const ALLOW_PRIVATE_FETCH: &str = "SIGNETD_ALLOW_PRIVATE_FETCH";
     pub const REQUIRE_DPOP_NONCE: &str = "SIGNETD_REQUIRE_DPOP_NONCE";
     pub const AUDIT_RETENTION_DAYS: &str = "SIGNETD_AUDIT_RETENTION_DAYS";
+    pub const MAX_CONNECTIONS: &str = "SIGNETD_MAX_CONNECTIONS";
+    pub const MAX_CONNECTIONS_PER_ADDRESS: &str = "SIGNETD_MAX_CONNECTIONS_PER_ADDRESS";
+    pub const HEADER_READ_TIMEOUT_SECS: &str = "SIGNETD_HEADER_READ_TIMEOUT_SECS";
+    pub const IDLE_TIMEOUT_SECS: &str = "SIGNETD_IDLE_TIMEOUT_SECS";
     pub const KEY_ENCRYPTION_KEY_FILE: &str = "SIGNETD_KEY_ENCRYPTION_KEY_FILE";
     /// The key-encryption key itself, base64 (32 bytes), for platforms that inject secrets as variables.
     pub const KEY_ENCRYPTION_KEY: &str = "SIGNETD_KEY_ENCRYPTION_KEY";
@@ -54,6 +58,10 @@ pub struct FileConfig {
     pub key_encryption_key_file: Option<PathBuf>,
     pub admin_api: Option<AdminApiFile>,
     pub audit_retention_days: Option<u32>,
+    pub max_connections: Option<u32>,
+    pub max_connections_per_address: Option<u32>,
+    pub header_read_timeout_secs: Option<u32>,
+    pub idle_timeout_secs: Option<u32>,
 }
 
 /// `[admin_api]`: set here, the authentication settings cannot be changed
@@ -79,18 +87,6 @@ pub fn database_url(database_url: Option<String>, data_dir: &Path) -> String {
 
 pub fn parse_listen(s: &str) -> anyhow::Result<SocketAddr> {
     s.parse().with_context(|| format!("--listen {s:?} is not an address such as 127.0.0.1:8080"))
-}
-
-pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating data dir {}", dir.display()))?;
-    }
-    Ok(())
 }
 
 /// Writes a file holding secrets: mode 0600 from creation, fsynced, then

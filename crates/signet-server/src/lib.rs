@@ -7,6 +7,8 @@ pub mod cache;
 pub mod claims;
 pub mod cli;
 pub mod config;
+pub mod conn;
+pub mod data_dir;
 pub mod error;
 pub mod fetch;
 pub mod hasher;

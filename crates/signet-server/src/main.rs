@@ -4,6 +4,10 @@ use clap::Parser;
 use signet_server::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
+    // Nothing signetd creates is for other users. Files it writes on purpose
+    // (the store, keys, credentials) are made 0600 explicitly; this umask
+    // covers whatever else is created, by signetd or the libraries it uses.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     let filter = std::env::var(signet_server::config::env::LOG).unwrap_or_else(|_| "info,sqlx=warn".into());
     tracing_subscriber::fmt()

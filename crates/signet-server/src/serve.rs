@@ -1,28 +1,26 @@
 //! `signetd serve`: resolve the configuration, open the store, bootstrap,
 //! bind, print the ready line, and serve HTTP or HTTPS until a signal.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use signet_core::clock::{Clock, SystemClock};
 use signet_store::Store;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
 use crate::cli::ServeArgs;
 use crate::config::{self, FileConfig};
+use crate::conn::{self, Limits};
 use crate::net::TrustedProxies;
 use crate::state::{AppState, StateConfig};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.store.config.as_deref())?;
+    let limits = connection_limits(&args, &file)?;
     let data_dir = args.store.data_dir.or(file.data_dir).unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
     let listen = config::parse_listen(&args.listen.or(file.listen).unwrap_or_else(|| config::DEFAULT_LISTEN.into()))?;
     let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
@@ -35,9 +33,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let trusted =
         if args.trusted_proxies.is_empty() { file.trusted_proxies.unwrap_or_default() } else { args.trusted_proxies };
     let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?;
+    conn::ensure_open_file_limit(&limits);
     let allow_private_fetch = args.allow_private_fetch || file.allow_private_fetch.unwrap_or(false);
 
-    config::ensure_data_dir(&data_dir)?;
+    crate::data_dir::ensure(&data_dir)?;
     let kek_from_env = std::env::var(config::env::KEY_ENCRYPTION_KEY).ok();
     let kek_file = args.key_encryption_key_file.or(file.key_encryption_key_file);
     let kek = config::resolve_kek(kek_file.as_deref(), kek_from_env.as_deref(), &data_dir)?;
@@ -70,7 +69,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock,
         kek,
         public_url: public_url.clone(),
-        trusted_proxies,
+        trusted_proxies: trusted_proxies.clone(),
         allow_private_fetch,
         admin_authentication,
         require_dpop_nonce: args.require_dpop_nonce || file.require_dpop_nonce.unwrap_or(false),
@@ -103,14 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_purge(state.clone(), retention);
     crate::oauth::authorize::log_refused_redirects(&store).await?;
     let app = crate::app(state);
-    match tls {
-        None => {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown)
-                .await?
-        }
-        Some(tls) => serve_tls(listener, app, tls, shutdown).await?,
-    }
+    conn::serve(listener, app, tls, limits, trusted_proxies, shutdown).await?;
     store.close().await;
     Ok(())
 }
@@ -136,45 +128,40 @@ pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Resu
     Ok(Arc::new(cfg))
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` completes.
+/// Serves `app` over TLS on `listener` until `shutdown` completes, with the
+/// default connection limits and no trusted proxies.
 pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
-            () = &mut shutdown => return Ok(()),
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let Ok(stream) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else { return };
-            let Ok(stream) = stream else { return };
-            let client_certs = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .map(|c| crate::mtls::PeerCertificates(c.iter().map(|c| c.clone().into_owned()).collect()));
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                if let Some(certs) = &client_certs {
-                    req.extensions_mut().insert(certs.clone());
-                }
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    conn::serve(listener, app, Some(tls), Limits::default(), TrustedProxies::default(), shutdown).await
+}
+
+/// Connection limits and timeouts: flag or environment, then the config
+/// file, then the default. None may be 0.
+fn connection_limits(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Limits> {
+    let pick = |flag: Option<u32>, from_file: Option<u32>, default: u32, name: &str| match flag.or(from_file) {
+        Some(0) => Err(anyhow::anyhow!("{name} must be at least 1")),
+        value => Ok(value.unwrap_or(default)),
+    };
+    Ok(Limits::new(
+        pick(args.max_connections, file.max_connections, conn::DEFAULT_MAX_CONNECTIONS, "max_connections")?,
+        pick(
+            args.max_connections_per_address,
+            file.max_connections_per_address,
+            conn::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            "max_connections_per_address",
+        )?,
+        pick(
+            args.header_read_timeout_secs,
+            file.header_read_timeout_secs,
+            conn::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            "header_read_timeout_secs",
+        )?,
+        pick(args.idle_timeout_secs, file.idle_timeout_secs, conn::DEFAULT_IDLE_TIMEOUT_SECS, "idle_timeout_secs")?,
+    ))
 }
 
 /// Deletes expired codes, flows, sessions, revoked jtis and idle families

@@ -279,6 +279,7 @@ impl<'a> From<&'a mut Tx> for On<'a> {
 
 impl Db {
     pub(crate) async fn open_sqlite(path: PathBuf) -> Result<Db> {
+        make_private(&path)?;
         let writer = sqlite_connection(&path)?;
         // WAL lets readers run beside the writer; it is a property of the file.
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -380,6 +381,34 @@ impl Lite {
         }
         out
     }
+}
+
+/// The store holds password hashes, sealed keys and the audit trail, so only
+/// its owner may read it, whatever the umask or the data dir's mode. The file
+/// is created 0600 before SQLite opens it, and an older one left readable is
+/// made 0600 again: SQLite gives its `-wal` and `-shm` files the database
+/// file's mode, so they follow it.
+fn make_private(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file_error = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |error| StoreError::File { path, error }
+    };
+    std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path).map_err(file_error(path))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::Path::new(&name);
+        match std::fs::metadata(file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(file_error(file))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(file_error(file)(e)),
+        }
+    }
+    Ok(())
 }
 
 fn sqlite_connection(path: &std::path::Path) -> Result<rusqlite::Connection> {

@@ -51,6 +51,9 @@ pub enum StoreError {
     Db(#[from] DbError),
     #[error("the store is closed")]
     Closed,
+    /// The SQLite database file could not be created or made private.
+    #[error("{}: {error}", path.display())]
+    File { path: PathBuf, error: std::io::Error },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0} already exists")]

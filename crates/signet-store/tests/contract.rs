@@ -184,3 +184,32 @@ async fn open_rejects_unknown_url_schemes() {
     let r = Store::open("mysql://root@127.0.0.1/signet").await;
     assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
 }
+
+/// Finding 9: the SQLite files are 0600 whatever the process umask, and a
+/// database an older signetd left readable is made private when opened.
+/// (SQLite only: PostgreSQL keeps its files itself.)
+#[tokio::test]
+async fn finding_9_sqlite_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = std::env::temp_dir().join(format!("signet-store-private-{}", random_id().unwrap()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("signet.db").display());
+
+    // A new database: the migrations write, so the WAL and its index exist.
+    let store = Store::open(&url).await.unwrap();
+    for name in ["signet.db", "signet.db-wal", "signet.db-shm"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    store.close().await;
+
+    // One left world-readable, as signetd made them before.
+    std::fs::set_permissions(dir.join("signet.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&url).await.unwrap();
+    store.ping().await.unwrap();
+    for name in ["signet.db", "signet.db-wal", "signet.db-shm"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    store.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

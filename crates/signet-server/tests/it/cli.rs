@@ -15,22 +15,22 @@ use crate::harness::{Browser, CLI_REDIRECT, pkce_pair};
 
 const SIGNETD: &str = env!("CARGO_BIN_EXE_signetd");
 
-fn temp_dir() -> PathBuf {
+pub(crate) fn temp_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("signetd-cli-{}", signet_core::crypto::random_id().unwrap()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     issuer: String,
     stdout: Vec<String>,
 }
 
 impl Daemon {
     /// Starts `signetd serve` and waits for its ready line and issuer.
-    async fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    pub(crate) async fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(SIGNETD);
         cmd.arg("serve").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         for (k, v) in env {
@@ -61,7 +61,7 @@ impl Daemon {
         Daemon { child, base, issuer, stdout }
     }
 
-    async fn stop(mut self) -> String {
+    pub(crate) async fn stop(mut self) -> String {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().unwrap().to_string()).status().await;
         let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.unwrap().unwrap();
         assert!(status.success(), "signetd exits cleanly on SIGTERM: {status}");
@@ -80,7 +80,7 @@ async fn run(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn bootstrap(dir: &Path) -> serde_json::Value {
+pub(crate) fn bootstrap(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap()
 }
 

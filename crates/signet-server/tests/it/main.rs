@@ -16,6 +16,8 @@ mod bulk;
 mod claims;
 mod cli;
 mod config_store;
+mod connections;
+mod data_dir;
 mod device;
 mod discovery;
 mod dpop;
