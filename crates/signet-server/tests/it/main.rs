@@ -32,6 +32,7 @@ mod radius;
 mod second_factor;
 mod signon;
 mod tokens;
+mod upstream;
 mod vault;
 mod vault_clients;
 mod webdriver;
