@@ -560,7 +560,9 @@ fn printable(s: &str) -> String {
 
 /// An end-user account made just in time, with its link. Never takes an
 /// existing account's name: that would let whoever controls an upstream
-/// email address take the account over.
+/// email address take the account over. Nor one in another case (the store
+/// compares them so, in its transaction): `ADA@acme.test` beside
+/// `ada@acme.test` would be a look-alike of the same person.
 async fn create(
     state: &AppState,
     env: &EnvKeys,
@@ -570,9 +572,6 @@ async fn create(
     now: i64,
 ) -> Result<Account, Failed> {
     let Some(username) = upstream.username() else { return Err(Refusal::Unlinked.into()) };
-    if state.store.account_by_username(&env.environment.id, username).await?.is_some() {
-        return Err(Refusal::NameTaken(username.to_owned()).into());
-    }
     let account = Account {
         id: random_id().map_err(|e| Failed::Internal(e.to_string()))?,
         environment_id: env.environment.id.clone(),

@@ -1,13 +1,13 @@
 //! signetd's upstream-facing side (issue 15): what a provider's discovery
-//! document may send signetd to, and the one answer it gives for every
-//! failure upstream.
+//! document may send signetd to, the one answer it gives for every failure
+//! upstream, and just-in-time accounts whose names differ only in case.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::Method;
 use serde_json::json;
-use signet_testkit::forging::{Forgery, ForgingProvider};
+use signet_testkit::forging::{Forgery, ForgingProvider, Person};
 
 use crate::admin::{Api, assert_error};
 use crate::federation::{
@@ -161,4 +161,49 @@ async fn finding_11_every_upstream_failure_gets_one_answer_and_counts_on_sqlite(
 #[tokio::test]
 async fn finding_11_every_upstream_failure_gets_one_answer_and_counts_on_postgres() {
     finding_11_every_upstream_failure_gets_one_answer_and_counts(Server::start_on(Backend::Postgres).await).await;
+}
+
+/// A verified email that differs from an account's name only in case
+/// makes no second account beside it: the person is refused as for any
+/// name that is taken, and nothing is linked.
+async fn finding_18_an_email_in_another_case_makes_no_second_account(s: Server) {
+    let (env, app) = environment(&s, "customers").await;
+    let authorize = authorize_in(&s, &env, &app, "");
+    let forging = ForgingProvider::start(CLIENT_ID, CLIENT_SECRET).await;
+    let pid = provider(
+        &s,
+        &env,
+        json!({"name": "Acme SSO", "issuer": forging.issuer, "client_id": CLIENT_ID,
+               "client_secret": CLIENT_SECRET, "jit": true}),
+    )
+    .await;
+    let pwd = vec!["pwd".to_owned()];
+    forging.person(Person { sub: "ada-1".into(), email: Some("ada@acme.test".into()), amr: pwd.clone() });
+    let mut b = Browser::default();
+    let (_, back) = out_and_back(&s, &mut b, &authorize, &env, &pid).await;
+    let made = b.get(&back).await;
+    assert!(made.location.as_deref().unwrap_or_default().starts_with("http://127.0.0.1/callback?"), "{}", made.body);
+    let ada = s.store().account_by_username(&env, "ada@acme.test").await.unwrap().expect("made just in time");
+
+    for (sub, email) in [("ada-2", "ADA@acme.test"), ("ada-3", "Ada@Acme.Test")] {
+        forging.person(Person { sub: sub.into(), email: Some(email.into()), amr: pwd.clone() });
+        let mut other = Browser::default();
+        let (_, back) = out_and_back(&s, &mut other, &authorize, &env, &pid).await;
+        let page = other.get(&back).await;
+        assert_refused(&page, 403, "name_taken");
+        assert!(s.store().account_by_username(&env, email).await.unwrap().is_none(), "no {email} beside ada");
+        assert!(s.store().federated_link(&forging.issuer, sub).await.unwrap().is_none());
+    }
+    let link = s.store().federated_link(&forging.issuer, "ada-1").await.unwrap().unwrap();
+    assert_eq!(link.account_id, ada.id);
+}
+
+#[tokio::test]
+async fn finding_18_an_email_in_another_case_makes_no_second_account_on_sqlite() {
+    finding_18_an_email_in_another_case_makes_no_second_account(Server::start_on(Backend::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn finding_18_an_email_in_another_case_makes_no_second_account_on_postgres() {
+    finding_18_an_email_in_another_case_makes_no_second_account(Server::start_on(Backend::Postgres).await).await;
 }
