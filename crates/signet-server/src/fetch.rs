@@ -9,6 +9,12 @@
 //! address after it was accepted), and on every redirect. Proxies from the
 //! environment are not used: they would resolve the name where this check
 //! cannot see. Answers are bounded in time and size.
+//!
+//! A URL that someone other than an administrator chose (an endpoint a
+//! provider's discovery document names away from its issuer) is fetched
+//! with `Reach::Public`: public addresses over https only, checked again at
+//! connect time and on every redirect by a client of its own, whatever
+//! `allow_private_fetch` says.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -18,7 +24,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 
-use crate::net::check_fetch_url;
+use crate::net::{check_fetch_url, check_public_url};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,43 +46,81 @@ pub enum FetchError {
     Json { url: String, reason: String },
 }
 
+/// How far into the network a fetch may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// As far as the configuration allows: loopback, and private addresses
+    /// with `allow_private_fetch`. For URLs an administrator wrote.
+    Configured,
+    /// Public addresses over https only, whatever the configuration: for
+    /// URLs someone else chose.
+    Public,
+}
+
 pub struct Fetcher {
-    client: reqwest::Client,
+    configured: reqwest::Client,
+    public: reqwest::Client,
     allow_private: bool,
+}
+
+/// A client whose resolver and redirect policy hold every connection to `reach`.
+fn client(reach: Reach, allow_private: bool) -> Result<reqwest::Client, FetchError> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(TIMEOUT)
+        .user_agent(concat!("signetd/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(Guard { allow_private }))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            let Some(first) = attempt.previous().first().cloned() else { return attempt.follow() };
+            let allowed = match reach {
+                Reach::Configured => crate::net::redirect_allowed(&first, attempt.url(), allow_private),
+                Reach::Public => check_public_url(attempt.url().as_str()).map(drop),
+            };
+            match allowed {
+                Ok(()) => attempt.follow(),
+                Err(reason) => attempt.error(reason),
+            }
+        }))
+        .build()
+        .map_err(|e| FetchError::Failed { url: String::new(), reason: e.to_string() })
 }
 
 impl Fetcher {
     pub fn new(allow_private: bool) -> Result<Fetcher, FetchError> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT)
-            .user_agent(concat!("signetd/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(Guard { allow_private }))
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= MAX_REDIRECTS {
-                    return attempt.error("too many redirects");
-                }
-                let Some(first) = attempt.previous().first().cloned() else { return attempt.follow() };
-                match crate::net::redirect_allowed(&first, attempt.url(), allow_private) {
-                    Ok(()) => attempt.follow(),
-                    Err(reason) => attempt.error(reason),
-                }
-            }))
-            .build()
-            .map_err(|e| FetchError::Failed { url: String::new(), reason: e.to_string() })?;
-        Ok(Fetcher { client, allow_private })
+        Ok(Fetcher {
+            configured: client(Reach::Configured, allow_private)?,
+            public: client(Reach::Public, false)?,
+            allow_private,
+        })
     }
 
     /// Whether `url` may be fetched at all: for checking an administrator's
     /// input when it is written, before anything is fetched.
     pub fn check(&self, url: &str) -> Result<url::Url, FetchError> {
-        check_fetch_url(url, &[], self.allow_private).map_err(FetchError::Refused)
+        self.check_within(url, Reach::Configured)
     }
 
-    /// GETs `url` and parses its JSON answer.
+    /// Whether `url` may be fetched within `reach`.
+    pub fn check_within(&self, url: &str, reach: Reach) -> Result<url::Url, FetchError> {
+        match reach {
+            Reach::Configured => check_fetch_url(url, &[], self.allow_private),
+            Reach::Public => check_public_url(url),
+        }
+        .map_err(FetchError::Refused)
+    }
+
+    /// GETs `url`, which an administrator configured, and parses its JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, FetchError> {
-        let answer = self.send(Call::get(url).header("accept", "application/json")).await?;
+        self.get_json_within(url, Reach::Configured).await
+    }
+
+    /// GETs `url` within `reach` and parses its JSON answer.
+    pub async fn get_json_within<T: DeserializeOwned>(&self, url: &str, reach: Reach) -> Result<T, FetchError> {
+        let answer = self.send_within(Call::get(url).header("accept", "application/json"), reach).await?;
         if !answer.is_success() {
             return Err(FetchError::Status { url: url.to_owned(), status: answer.status });
         }
@@ -87,10 +131,19 @@ impl Fetcher {
     /// provider's API), held to the same rules as `get_json`. Any status is
     /// an answer: these APIs put their reasons in error bodies.
     pub async fn send(&self, call: Call) -> Result<Answer, FetchError> {
+        self.send_within(call, Reach::Configured).await
+    }
+
+    /// Sends a call within `reach`.
+    pub async fn send_within(&self, call: Call, reach: Reach) -> Result<Answer, FetchError> {
         let url = call.url.as_str();
-        let checked = self.check(url)?;
+        let checked = self.check_within(url, reach)?;
         let failed = |e: reqwest::Error| FetchError::Failed { url: url.to_owned(), reason: reason(&e) };
-        let mut req = self.client.request(call.method, checked).headers(call.headers);
+        let client = match reach {
+            Reach::Configured => &self.configured,
+            Reach::Public => &self.public,
+        };
+        let mut req = client.request(call.method, checked).headers(call.headers);
         if let Some(body) = call.body {
             req = req.body(body);
         }
@@ -254,6 +307,18 @@ mod tests {
         assert!(matches!(err, FetchError::Status { status: 404, .. }), "{err}");
         let err = f.get_json::<Vec<u8>>(&format!("{base}/doc")).await.unwrap_err();
         assert!(matches!(err, FetchError::Json { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn public_reach_reaches_neither_loopback_nor_private_addresses_even_when_allowed() {
+        let base = serve().await;
+        let f = Fetcher::new(true).unwrap();
+        let doc: serde_json::Value = f.get_json(&format!("{base}/doc")).await.unwrap();
+        assert_eq!(doc["issuer"], "x", "the configured reach gets there");
+        for url in [format!("{base}/doc"), "https://10.0.0.5/doc".into(), "https://localhost/doc".into()] {
+            let err = f.get_json_within::<serde_json::Value>(&url, Reach::Public).await.unwrap_err();
+            assert!(matches!(err, FetchError::Refused(_)), "{url}: {err}");
+        }
     }
 
     #[tokio::test]

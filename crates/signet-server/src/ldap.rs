@@ -8,6 +8,10 @@
 //!   RFC 4514), so a username cannot widen a search or pick another entry.
 //! - `ldaps://` and StartTLS verify the directory's certificate against the
 //!   configured CA, or the system's roots.
+//! - The person is who their entry says, read back after the bind: its DN
+//!   and name as the directory holds them. A directory matches `ALICE`,
+//!   `Alice` and `" alice "` alike, and binds each as alice; taken as
+//!   typed, each would be another actor in the trail (issue 15).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,7 +77,8 @@ pub struct LdapSearch {
 #[serde(deny_unknown_fields)]
 pub struct LdapGroups {
     pub base_dn: String,
-    /// With `{dn}` and `{username}`, both escaped: `(member={dn})`.
+    /// With `{dn}` and `{username}`, both escaped and both as the person's
+    /// entry holds them: `(member={dn})`.
     #[serde(default = "default_group_filter")]
     pub filter: String,
 }
@@ -86,10 +91,14 @@ fn default_group_filter() -> String {
     "(|(member={dn})(uniqueMember={dn}))".into()
 }
 
-/// A person the directory vouched for.
+/// A person the directory vouched for, as their entry names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryPerson {
+    /// The entry's DN, as the directory spells it.
     pub dn: String,
+    /// The value the username matched, as the entry holds it (`uid` for
+    /// `uid={username}`); the entry's DN when the entry shows none.
+    pub name: String,
     /// Group DNs, as the directory spells them.
     pub groups: Vec<String>,
 }
@@ -218,14 +227,49 @@ async fn bind_as(
     }
     bound.success()?;
 
+    // Who that is, as the directory spells it: the bound person's own entry.
+    let pattern = settings.dn_template.as_deref().or(settings.search.as_ref().map(|s| s.filter.as_str()));
+    let attribute = username_attribute(pattern.unwrap_or_default(), &dn);
+    let (found, _) = ldap.search(&dn, Scope::Base, "(objectClass=*)", vec![attribute.as_str()]).await?.success()?;
+    let Some(entry) = found.into_iter().next().map(SearchEntry::construct) else {
+        let _ = ldap.unbind().await;
+        return Err(LdapError::Directory(
+            "the person's own entry could not be read after their bind; let people read their own entry".into(),
+        ));
+    };
+    let name = entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&attribute))
+        .and_then(|(_, values)| {
+            values.iter().find(|v| v.trim().eq_ignore_ascii_case(username.trim())).or(values.first()).cloned()
+        })
+        .unwrap_or_else(|| entry.dn.clone());
+    let dn = entry.dn;
+
     let mut groups = Vec::new();
     if let Some(g) = &settings.groups {
-        let filter = g.filter.replace("{dn}", &ldap_escape(&dn)).replace("{username}", &ldap_escape(username));
+        let filter = g.filter.replace("{dn}", &ldap_escape(&dn)).replace("{username}", &ldap_escape(&name));
         let (found, _) = ldap.search(&g.base_dn, Scope::Subtree, &filter, vec!["1.1"]).await?.success()?;
         groups = found.into_iter().take(MAX_GROUPS).map(|e| SearchEntry::construct(e).dn).collect();
     }
     let _ = ldap.unbind().await;
-    Ok(Some(DirectoryPerson { dn, groups }))
+    Ok(Some(DirectoryPerson { dn, name, groups }))
+}
+
+/// The attribute a username is matched against: the one written before
+/// `={username}` in the DN template or search filter (`uid` in
+/// `uid={username},ou=people`), else the entry's naming attribute.
+fn username_attribute(pattern: &str, dn: &str) -> String {
+    let named = pattern.find("={username}").map(|at| {
+        let head = &pattern[..at];
+        let start = head.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).map_or(0, |i| i + 1);
+        &head[start..]
+    });
+    match named.filter(|a| !a.is_empty()) {
+        Some(a) => a.to_owned(),
+        None => dn.split('=').next().unwrap_or_default().trim().to_owned(),
+    }
 }
 
 fn roots(pem: Option<&str>) -> Result<rustls::RootCertStore, String> {
@@ -246,4 +290,19 @@ fn roots(pem: Option<&str>) -> Result<rustls::RootCertStore, String> {
         }
     }
     Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::username_attribute;
+
+    #[test]
+    fn the_username_attribute_comes_from_the_template_or_the_filter() {
+        let dn = "cn=Alice Example,ou=people,dc=example,dc=test";
+        assert_eq!(username_attribute("uid={username},ou=people,dc=example,dc=test", dn), "uid");
+        assert_eq!(username_attribute("(uid={username})", dn), "uid");
+        assert_eq!(username_attribute("(&(objectClass=person)(sAMAccountName={username}))", dn), "sAMAccountName");
+        assert_eq!(username_attribute("(|(mail={username}@acme.test)(x=y))", dn), "mail");
+        assert_eq!(username_attribute("(uid=*{username})", dn), "cn", "not an attribute of its own: the entry's");
+    }
 }

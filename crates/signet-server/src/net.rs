@@ -199,6 +199,18 @@ pub fn check_fetch_url(raw: &str, resolved: &[IpAddr], allow_private: bool) -> R
     Ok(url)
 }
 
+/// Checks a URL that someone other than an administrator chose, such as an
+/// endpoint a provider's discovery document names away from its issuer:
+/// public addresses over https only, whatever `allow_private_fetch` says.
+/// Such a URL must not steer signetd at services on its own host or network.
+pub fn check_public_url(raw: &str) -> Result<url::Url, String> {
+    let url = check_fetch_url(raw, &[], false)?;
+    if is_loopback_host(&url) {
+        return Err(format!("{raw:?} points at this host (loopback)"));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +249,30 @@ mod tests {
         assert!(check_fetch_url("https://[64:ff9b::a00:5]/", &[], false).is_err(), "NAT64 of 10.0.0.5");
         assert!(check_fetch_url("https://[2002:c0a8:101::1]/", &[], false).is_err(), "6to4 of 192.168.1.1");
         assert!(check_fetch_url("https://[64:ff9b::5db8:d70e]/", &[], false).is_ok(), "NAT64 of a public address");
+    }
+
+    #[test]
+    fn public_urls_are_https_and_reach_neither_this_host_nor_the_network() {
+        assert!(check_public_url("https://keys.idp.example/jwks").is_ok());
+        assert!(check_public_url("https://93.184.215.14/jwks").is_ok());
+        for inside in [
+            "http://127.0.0.1:5432/",
+            "https://127.0.0.1/",
+            "https://127.3.4.5/",
+            "https://localhost/",
+            "http://LOCALHOST:8080/",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://0.0.0.0/",
+            "https://2130706433/",
+            "https://10.0.0.5/",
+            "https://169.254.169.254/latest",
+            "https://[fd00::1]/",
+            "http://idp.example/token",
+            "file:///etc/passwd",
+        ] {
+            assert!(check_public_url(inside).is_err(), "{inside}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! (discovery, JWKS, authorize, token), checks the client's secret and the
 //! PKCE verifier as a provider must, and then signs whatever ID token the
 //! test chose, including ones a certified provider never issues: a wrong
-//! `iss`, `aud` or `nonce`, an expired one, an unknown `kid`, `alg: none`.
+//! `iss`, `aud` or `nonce`, an expired one, an unknown `kid`, `alg: none`;
+//! and its discovery document can name endpoints elsewhere (`steer`).
 //! The good paths are tested against panva's oidc-provider; this serves what
 //! that one cannot be made to do. Every answer carries
 //! `Server: signet-testkit forging provider`.
@@ -36,6 +37,9 @@ pub enum Forgery {
     NoIdToken,
     /// The token endpoint answers `invalid_grant`.
     TokenError,
+    /// The token endpoint answers a page that is not JSON, as a service
+    /// that is not a provider would.
+    TokenGarbage,
 }
 
 /// The person the provider says signed on.
@@ -64,6 +68,8 @@ struct Inner {
     token_requests: usize,
     /// Seconds added to the system clock, to keep step with a test's manual clock.
     offset: i64,
+    /// Fields of the discovery document replaced by the test.
+    steered: serde_json::Map<String, Value>,
 }
 
 #[derive(Clone)]
@@ -92,6 +98,7 @@ impl ForgingProvider {
             codes: HashMap::new(),
             token_requests: 0,
             offset: 0,
+            steered: serde_json::Map::new(),
         })));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -100,6 +107,9 @@ impl ForgingProvider {
             .route("/token", post(token))
             .layer(axum::middleware::map_response(|mut res: Response| async move {
                 res.headers_mut().insert(header::SERVER, HeaderValue::from_static("signet-testkit forging provider"));
+                // No connection outlives its answer, so `stop` leaves nothing
+                // that a client's pool could still reach.
+                res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                 res
             }))
             .with_state(shared.clone());
@@ -126,6 +136,16 @@ impl ForgingProvider {
         inner.public_jwk = key.public_jwk;
     }
 
+    /// Makes the discovery document name `url` as its `field` (such as
+    /// `token_endpoint`); `None` puts the provider's own back.
+    pub fn steer(&self, field: &str, url: Option<&str>) {
+        let mut inner = self.shared.0.lock().unwrap();
+        match url {
+            Some(url) => drop(inner.steered.insert(field.into(), json!(url))),
+            None => drop(inner.steered.remove(field)),
+        }
+    }
+
     /// Moves its clock on, as a test moves signetd's.
     pub fn advance(&self, seconds: i64) {
         self.shared.0.lock().unwrap().offset += seconds;
@@ -143,8 +163,9 @@ impl ForgingProvider {
 }
 
 async fn discovery(State(s): State<Shared>) -> Json<Value> {
-    let issuer = s.0.lock().unwrap().issuer.clone();
-    Json(json!({
+    let inner = s.0.lock().unwrap();
+    let issuer = inner.issuer.clone();
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
@@ -154,7 +175,11 @@ async fn discovery(State(s): State<Shared>) -> Json<Value> {
         "id_token_signing_alg_values_supported": ["ES256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
-    }))
+    });
+    for (field, value) in &inner.steered {
+        doc[field] = value.clone();
+    }
+    Json(doc)
 }
 
 async fn jwks(State(s): State<Shared>) -> Json<Value> {
@@ -205,6 +230,9 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, Form(form): Form<Has
     let f = inner.forgery;
     if f == Forgery::TokenError {
         return refuse(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    if f == Forgery::TokenGarbage {
+        return (StatusCode::OK, "<html><body>Not a provider</body></html>").into_response();
     }
     let mut claims = json!({
         "iss": inner.issuer, "sub": inner.person.sub, "aud": inner.client_id, "iat": now, "exp": now + 300,

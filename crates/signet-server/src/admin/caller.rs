@@ -690,6 +690,10 @@ async fn radius_server(
     Ok(Attempt::Verified(caller))
 }
 
+/// An LDAP sign-on. The person is who their directory entry says (its DN
+/// and name as stored), not the spelling typed, which the directory binds
+/// alike whatever its case and spaces: one person, one actor and one
+/// second-factor pass (issue 15).
 async fn directory(
     state: &AppState,
     ldap: &super::schemes::LdapScheme,
@@ -706,17 +710,17 @@ async fn directory(
             "the LDAP directory could not be asked; try again, or sign on with another scheme",
         )
     })?;
-    let actor = |id: String| Actor {
+    let actor = |id: String, name: &str| Actor {
         kind: ActorKind::Person,
         id,
-        name: username.to_owned(),
+        name: name.to_owned(),
         scheme: Scheme::Ldap.as_str().into(),
         client_id: None,
     };
     let Some(person) = found else {
         let caller = Caller {
             principal: Principal::default(),
-            actor: actor(format!("ldap:{username}")),
+            actor: actor(format!("ldap:{username}"), username),
             account_id: None,
             jti: None,
             ip,
@@ -728,7 +732,7 @@ async fn directory(
         principal_from(&ldap.roles, person.groups.iter().map(String::as_str), |a, b| a.eq_ignore_ascii_case(b))?;
     let caller = Caller {
         principal,
-        actor: actor(format!("ldap:{}", person.dn)),
+        actor: actor(format!("ldap:{}", person.dn), &person.name),
         account_id: None,
         jti: None,
         ip,

@@ -22,7 +22,12 @@
 //!
 //! Every refusal gets a page saying what happened, writes no account and no
 //! link, and is recorded (`signon.federated`, with the provider, the
-//! upstream subject when known, and a reason code).
+//! upstream subject when known, and a reason code). Every failure upstream
+//! (its discovery document, its token endpoint, its keys) gets one answer,
+//! `provider_failed`, whatever went wrong there, and counts against the
+//! address: a page that told a closed port from an open one, or an OAuth
+//! error from a stranger's answer, would let a provider's document probe
+//! signetd's own network (issue 15). The detail goes to the log.
 
 use std::time::Duration;
 
@@ -48,7 +53,7 @@ use signet_store::{FederatedLink, LoginFlow, StoreError};
 
 use super::signon::{StepResult, event, holds, new_enrolment_secret, posted, proceed};
 use super::{PageEnv, PageParams, esc, page, see_other};
-use crate::fetch::Call;
+use crate::fetch::{Call, Reach};
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::net::ClientIp;
@@ -94,9 +99,10 @@ type Client = oauth2::Client<
 /// Why a federated sign-on was refused.
 #[derive(Debug)]
 enum Refusal {
-    /// The provider answered `error` (sanitised).
+    /// The provider answered `error` (sanitised) in the browser.
     ProviderError(String),
-    Unreachable,
+    /// Anything that went wrong between signetd and the provider.
+    ProviderFailed,
     /// No live flow has that `state`.
     StateUnknown,
     /// The flow is not this browser's, or the `state` secret is wrong.
@@ -120,7 +126,7 @@ impl Refusal {
     fn code(&self) -> &'static str {
         match self {
             Refusal::ProviderError(_) => "provider_error",
-            Refusal::Unreachable => "provider_unreachable",
+            Refusal::ProviderFailed => "provider_failed",
             Refusal::StateUnknown => "state_unknown",
             Refusal::StateMismatch => "state_mismatch",
             Refusal::Replayed => "replayed",
@@ -137,8 +143,8 @@ impl Refusal {
     fn message(&self, provider: &str) -> String {
         match self {
             Refusal::ProviderError(e) => format!("{provider} did not sign you on ({e})."),
-            Refusal::Unreachable => {
-                format!("{provider} could not be reached. Try again later, or sign on another way.")
+            Refusal::ProviderFailed => {
+                format!("{provider} could not complete this sign-on. Try again later, or sign on another way.")
             }
             Refusal::StateUnknown => "This sign-on has expired, was already used, or was started in another \
                 browser. Start again from your application."
@@ -171,12 +177,14 @@ impl Refusal {
     }
 
     /// Whether the refusal suggests someone probing (counted against the
-    /// address, as wrong passwords are), rather than a provider's outage or
-    /// a person cancelling there.
+    /// address, as wrong passwords are), rather than a person cancelling at
+    /// the provider. A failure upstream counts: it is what probing through
+    /// a provider's discovery document looks like.
     fn suspicious(&self) -> bool {
         matches!(
             self,
-            Refusal::StateUnknown
+            Refusal::ProviderFailed
+                | Refusal::StateUnknown
                 | Refusal::StateMismatch
                 | Refusal::Replayed
                 | Refusal::ResponseIssuer
@@ -187,7 +195,7 @@ impl Refusal {
 
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::Unreachable => StatusCode::BAD_GATEWAY,
+            Refusal::ProviderFailed => StatusCode::BAD_GATEWAY,
             Refusal::Unlinked | Refusal::NameTaken(_) | Refusal::Inactive | Refusal::LinkedElsewhere => {
                 StatusCode::FORBIDDEN
             }
@@ -321,14 +329,14 @@ pub async fn start(
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(issuer = %provider.issuer, error = %e, "an identity provider could not be reached");
-            return refuse(&state, &env, refused(Refusal::Unreachable, &provider, &flow, None), ip).await;
+            return refuse(&state, &env, refused(Refusal::ProviderFailed, &provider, &flow, None), ip).await;
         }
     };
     let client = match client(&state, &env, &provider, &d) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(issuer = %provider.issuer, error = %e, "an identity provider's endpoints are unusable");
-            return refuse(&state, &env, refused(Refusal::Unreachable, &provider, &flow, None), ip).await;
+            return refuse(&state, &env, refused(Refusal::ProviderFailed, &provider, &flow, None), ip).await;
         }
     };
     let (Ok(secret), Ok(nonce)) = (random_token(), random_token()) else {
@@ -434,9 +442,9 @@ async fn answer(
         .ok_or_else(|| refuse(Refusal::ProviderError("the answer carried neither a code nor an error".into()), None))?;
     let d = state.upstreams.discovery(&state.fetcher, &provider.issuer).await.map_err(|e| {
         tracing::warn!(issuer = %provider.issuer, error = %e, "an identity provider could not be reached");
-        refuse(Refusal::Unreachable, None)
+        refuse(Refusal::ProviderFailed, None)
     })?;
-    let client = client(state, env, &provider, &d).map_err(|_| refuse(Refusal::Unreachable, None))?;
+    let client = client(state, env, &provider, &d).map_err(|_| refuse(Refusal::ProviderFailed, None))?;
     let open = |purpose: &str, sealed: &[u8]| {
         state
             .kek
@@ -448,9 +456,10 @@ async fn answer(
     let client = client.set_client_secret(ClientSecret::new(open(&secret_purpose(&provider.id), &sealed_secret)?));
     let verifier = PkceCodeVerifier::new(open(&verifier_purpose(&flow.id), &sealed_verifier)?);
     let owned = state.clone();
+    let reach = d.token_endpoint.as_deref().map_or(Reach::Public, |t| d.reach(t));
     let sender = move |req| {
         let state = owned.clone();
-        async move { send(&state, req).await }
+        async move { send(&state, req, reach).await }
     };
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -458,31 +467,28 @@ async fn answer(
         .request_async(&sender)
         .await
         .map_err(|e| {
-            let refusal = match e {
+            let what = match e {
                 RequestTokenError::ServerResponse(r) => {
                     let v = serde_json::to_value(&r).unwrap_or_default();
-                    Refusal::ProviderError(printable(v["error"].as_str().unwrap_or("error")))
+                    format!("it answered {}", printable(v["error"].as_str().unwrap_or("error")))
                 }
-                RequestTokenError::Request(e) => {
-                    tracing::warn!(issuer = %provider.issuer, error = %e, "an identity provider's token endpoint failed");
-                    Refusal::Unreachable
-                }
-                RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
-                    Refusal::ProviderError("its token response could not be read".into())
-                }
+                RequestTokenError::Request(e) => e.to_string(),
+                RequestTokenError::Parse(..) | RequestTokenError::Other(_) => "its answer could not be read".into(),
             };
-            refuse(refusal, None)
+            tracing::warn!(issuer = %provider.issuer, error = %what, "an identity provider's token endpoint failed");
+            refuse(Refusal::ProviderFailed, None)
         })?;
     let id_token =
         tokens.extra_fields().id_token.as_deref().ok_or_else(|| refuse(Refusal::Token(IdTokenFault::Missing), None))?;
     // An ID token comes from the provider's own token endpoint: an unknown
     // `kid` is a rotation, so the keys are fetched again at once.
-    let claims = match state.upstreams.verify(&state.fetcher, &d.jwks_uri, id_token, Duration::ZERO).await {
+    let keys = (d.jwks_uri.as_str(), d.reach(&d.jwks_uri));
+    let claims = match state.upstreams.verify(&state.fetcher, keys, id_token, Duration::ZERO).await {
         Ok(Ok(claims)) => claims,
         Ok(Err(fault)) => return Err(refuse(Refusal::Token(IdTokenFault::Signature(fault)), None)),
         Err(e) => {
             tracing::warn!(issuer = %provider.issuer, error = %e, "an identity provider's keys could not be fetched");
-            return Err(refuse(Refusal::Unreachable, None));
+            return Err(refuse(Refusal::ProviderFailed, None));
         }
     };
     let upstream = check_id_token(&claims, &provider.issuer, &provider.client_id, &nonce, now)
@@ -524,8 +530,12 @@ async fn answer(
     Ok(proceed(state, env, flow, next, &account, true, ip).await)
 }
 
-/// Sends `oauth2`'s request through the guarded fetcher.
-async fn send(state: &AppState, req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, crate::fetch::FetchError> {
+/// Sends `oauth2`'s request through the guarded fetcher, within `reach`.
+async fn send(
+    state: &AppState,
+    req: oauth2::HttpRequest,
+    reach: Reach,
+) -> Result<oauth2::HttpResponse, crate::fetch::FetchError> {
     let (parts, body) = req.into_parts();
     let mut call = Call::post(parts.uri.to_string(), "application/x-www-form-urlencoded", body);
     for (name, value) in &parts.headers {
@@ -535,7 +545,7 @@ async fn send(state: &AppState, req: oauth2::HttpRequest) -> Result<oauth2::Http
             call = call.header(name.as_str(), v);
         }
     }
-    let answer = state.fetcher.send(call).await?;
+    let answer = state.fetcher.send_within(call, reach).await?;
     let mut res = oauth2::HttpResponse::new(answer.body);
     *res.status_mut() = oauth2::http::StatusCode::from_u16(answer.status)
         .map_err(|e| crate::fetch::FetchError::Refused(e.to_string()))?;
@@ -551,7 +561,9 @@ fn printable(s: &str) -> String {
 
 /// An end-user account made just in time, with its link. Never takes an
 /// existing account's name: that would let whoever controls an upstream
-/// email address take the account over.
+/// email address take the account over. Nor one in another case (the store
+/// compares them so, in its transaction): `ADA@acme.test` beside
+/// `ada@acme.test` would be a look-alike of the same person.
 async fn create(
     state: &AppState,
     env: &EnvKeys,
@@ -561,9 +573,6 @@ async fn create(
     now: i64,
 ) -> Result<Account, Failed> {
     let Some(username) = upstream.username() else { return Err(Refusal::Unlinked.into()) };
-    if state.store.account_by_username(&env.environment.id, username).await?.is_some() {
-        return Err(Refusal::NameTaken(username.to_owned()).into());
-    }
     let account = Account {
         id: random_id().map_err(|e| Failed::Internal(e.to_string()))?,
         environment_id: env.environment.id.clone(),

@@ -24,16 +24,16 @@ use crate::browser::{Callback, authorize_url, device_poll, device_start, redeem,
 use crate::harness::*;
 use crate::webdriver::Chrome;
 
-const CLIENT_ID: &str = "signetd";
-const CLIENT_SECRET: &str = "upstream-client-secret";
+pub(crate) const CLIENT_ID: &str = "signetd";
+pub(crate) const CLIENT_SECRET: &str = "upstream-client-secret";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeKt8xtK6VSQ6mbdGlEs";
 
-fn root(s: &Server) -> String {
+pub(crate) fn root(s: &Server) -> String {
     basic(&s.boot.admin.username, &s.boot.admin.password)
 }
 
 /// A new environment with a native application for the code flow.
-async fn environment(s: &Server, name: &str) -> (String, String) {
+pub(crate) async fn environment(s: &Server, name: &str) -> (String, String) {
     let env = Api::new(s).call(Method::POST, "/environments", Some(&root(s)), Some(json!({"name": name})), None).await;
     assert_eq!(env.status, 201, "{:?}", env.body);
     let env = env.body["id"].as_str().unwrap().to_owned();
@@ -45,7 +45,7 @@ fn callback_of(s: &Server, env: &str) -> String {
     format!("{}/{env}/as/federation/callback", s.base)
 }
 
-async fn provider(s: &Server, env: &str, body: Value) -> String {
+pub(crate) async fn provider(s: &Server, env: &str, body: Value) -> String {
     let path = format!("/environments/{env}/identity-providers");
     let a = Api::new(s).call(Method::POST, &path, Some(&root(s)), Some(body), None).await;
     assert_eq!(a.status, 201, "{:?}", a.body);
@@ -66,7 +66,7 @@ fn claims_of(jwt: &Value) -> Value {
 }
 
 /// The `signon.federated` events: (outcome, reason, upstream subject).
-async fn federated_events(s: &Server) -> Vec<(String, String, Option<String>)> {
+pub(crate) async fn federated_events(s: &Server) -> Vec<(String, String, Option<String>)> {
     let events = s.store().audit_events(0, 10_000).await.unwrap();
     events
         .into_iter()
@@ -78,7 +78,7 @@ async fn federated_events(s: &Server) -> Vec<(String, String, Option<String>)> {
         .collect()
 }
 
-fn authorize_in(s: &Server, env: &str, app: &str, extra: &str) -> String {
+pub(crate) fn authorize_in(s: &Server, env: &str, app: &str, extra: &str) -> String {
     authorize_to(s, env, app, "http://127.0.0.1/callback", extra)
 }
 
@@ -92,7 +92,13 @@ fn authorize_to(s: &Server, env: &str, app: &str, redirect_uri: &str, extra: &st
 
 /// Starts a code flow in `env`, presses "Continue with" `provider`, and
 /// lets the forging provider answer: the sign-on page and the answer's URL.
-async fn out_and_back(s: &Server, b: &mut Browser, authorize: &str, env: &str, provider: &str) -> (String, String) {
+pub(crate) async fn out_and_back(
+    s: &Server,
+    b: &mut Browser,
+    authorize: &str,
+    env: &str,
+    provider: &str,
+) -> (String, String) {
     let start = b.get(authorize).await;
     assert_eq!(start.status, 303, "{}", start.body);
     let signon = start.location.unwrap();
@@ -113,7 +119,7 @@ async fn out_and_back(s: &Server, b: &mut Browser, authorize: &str, env: &str, p
     (signon, back.location.unwrap())
 }
 
-fn assert_refused(page: &Page, status: u16, reason: &str) {
+pub(crate) fn assert_refused(page: &Page, status: u16, reason: &str) {
     assert_eq!(page.status, status, "{reason}: {}", page.body);
     assert!(page.body.contains(&format!("data-reason=\"{reason}\"")), "{reason}: {}", page.body);
     assert!(page.body.contains("Sign-on failed"), "{}", page.body);
@@ -143,7 +149,6 @@ async fn forged_answers_are_refused_and_write_nothing(s: Server) {
         (Forgery::UnknownKid, "id_token_unknown_kid"),
         (Forgery::AlgNone, "id_token_algorithm"),
         (Forgery::NoIdToken, "id_token_missing"),
-        (Forgery::TokenError, "provider_error"),
     ];
     let mut last_back = String::new();
     let mut b = Browser::default();
@@ -155,17 +160,21 @@ async fn forged_answers_are_refused_and_write_nothing(s: Server) {
         assert!(page.body.contains(&signon), "a way back to the sign-on: {}", page.body);
         last_back = back;
     }
-    assert_eq!(forging.token_requests(), cases.len(), "each answer's code was exchanged once");
+    // The token endpoint's own error is a failure upstream, with its one answer.
+    forging.forge(Forgery::TokenError);
+    let (_, back) = out_and_back(&s, &mut b, &authorize, &env, &pid).await;
+    assert_refused(&b.get(&back).await, 502, "provider_failed");
+    assert_eq!(forging.token_requests(), cases.len() + 1, "each answer's code was exchanged once");
 
     // The same answer again: the flow already took it.
     assert_refused(&b.get(&last_back).await, 400, "replayed");
-    assert_eq!(forging.token_requests(), cases.len(), "a replay is not exchanged");
+    assert_eq!(forging.token_requests(), cases.len() + 1, "a replay is not exchanged");
 
     // An answer naming another issuer (RFC 9207): a mix-up, not exchanged.
     forging.forge(Forgery::Honest);
     let (_, back) = out_and_back(&s, &mut b, &authorize, &env, &pid).await;
     assert_refused(&b.get(&format!("{back}&iss=https%3A%2F%2Felsewhere.example")).await, 400, "response_wrong_iss");
-    assert_eq!(forging.token_requests(), cases.len());
+    assert_eq!(forging.token_requests(), cases.len() + 1);
 
     // An answer brought to another browser (login CSRF), or with a changed state.
     forging.forge(Forgery::Honest);
@@ -216,6 +225,7 @@ async fn forged_answers_are_refused_and_write_nothing(s: Server) {
     let events = federated_events(&s).await;
     let mut want: Vec<(String, String, Option<String>)> =
         cases.iter().map(|(_, r)| ("failure".into(), r.to_string(), None)).collect();
+    want.push(("failure".into(), "provider_failed".into(), None));
     want.push(("failure".into(), "replayed".into(), None));
     want.push(("failure".into(), "response_wrong_iss".into(), None));
     want.extend(
@@ -540,9 +550,9 @@ async fn a_provider_gone_down_is_a_clear_error() {
     assert!(answer.starts_with(&callback), "{answer}");
     drop(upstream);
     let page = b.get(&answer).await;
-    assert_refused(&page, 502, "provider_unreachable");
-    assert!(page.body.contains("could not be reached"), "{}", page.body);
-    assert_eq!(federated_events(&s).await, [("failure".into(), "provider_unreachable".into(), None)]);
+    assert_refused(&page, 502, "provider_failed");
+    assert!(page.body.contains("could not complete this sign-on"), "{}", page.body);
+    assert_eq!(federated_events(&s).await, [("failure".into(), "provider_failed".into(), None)]);
 }
 
 /// A provider that cannot be reached when the person presses its button:
@@ -572,8 +582,8 @@ async fn a_provider_down_at_the_start_is_a_clear_error() {
     let signon = start.location.unwrap().replace(&s.base, other_base);
     let csrf = b.get(&signon).await.field("csrf").unwrap();
     let page = b.post(&format!("{signon}/federate"), &[("csrf", &csrf), ("provider", &pid)]).await;
-    assert_refused(&page, 502, "provider_unreachable");
-    assert!(page.body.contains("Forged SSO could not be reached"), "{}", page.body);
+    assert_refused(&page, 502, "provider_failed");
+    assert!(page.body.contains("Forged SSO could not complete this sign-on"), "{}", page.body);
     // The person can still sign on with a password from the same flow.
     assert!(b.get(&signon).await.body.contains("name=\"password\""));
     // A provider that is not offered is refused on the page, not with a 500.
@@ -582,7 +592,7 @@ async fn a_provider_down_at_the_start_is_a_clear_error() {
     assert!(gone.body.contains("not offered here"), "{}", gone.body);
     let forged = b.post(&format!("{signon}/federate"), &[("csrf", "wrong"), ("provider", &pid)]).await;
     assert_eq!(forged.status, 403, "{}", forged.body);
-    assert_eq!(federated_events(&s).await, [("failure".into(), "provider_unreachable".into(), None)]);
+    assert_eq!(federated_events(&s).await, [("failure".into(), "provider_failed".into(), None)]);
 }
 
 /// Administrators' accounts are UserAdmin's to link, through the admin

@@ -196,3 +196,86 @@ async fn an_ldap_admin_may_switch_to_ldap_alone_and_keeps_getting_in() {
     assert_eq!(api.get("/environments", &alice).await.status, 200);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `ALICE`, `Alice`, `" alice"` and `"alice "` all bind as alice: each is
+/// the one person the directory names, so the trail shows one actor (the
+/// entry's DN and its `uid` as stored), a second factor passed under one
+/// spelling stands for the others, and the service is asked about `alice`.
+/// With a DN template and with a search alike.
+async fn finding_17_one_directory_person_is_one_actor(s: Server) {
+    use signet_testkit::standin::{DuoOutcome, DuoStandin};
+    let dir = std::env::temp_dir().join(format!("signet-slapd-{}", signet_core::crypto::random_id().unwrap()));
+    let slapd = Slapd::start(&dir, None).await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let vault = crate::vault::Vault::new(&s);
+    let token = crate::vault::admin_token(&s).await;
+    let duo = DuoStandin::start().await;
+    duo.set("alice", DuoOutcome::Passcode("424242".into()));
+    let method = vault
+        .call(
+            "POST",
+            "identity/mfa/method/duo",
+            Some(&token),
+            Some(json!({"integration_key": duo.integration_key, "secret_key": duo.secret_key,
+                        "api_hostname": duo.base, "use_passcode": true, "method_name": "duo"})),
+        )
+        .await;
+    assert_eq!(method.status, 200, "{}", method.body);
+    let method = method.body["data"]["method_id"].as_str().unwrap().to_owned();
+    let enforce = json!({"mfa_method_ids": [method], "auth_method_types": ["ldap"]});
+    let enforced = vault.call("POST", "identity/mfa/login-enforcement/directory", Some(&token), Some(enforce)).await;
+    assert_eq!(enforced.status, 204, "{}", enforced.body);
+
+    let search = json!({"url": slapd.url, "search": {"base_dn": PEOPLE, "filter": "(uid={username})",
+        "bind_dn": MANAGER, "bind_password": MANAGER_PASSWORD}, "groups": {"base_dn": "ou=groups,dc=example,dc=test"}});
+    let spellings = ["alice", "ALICE", "Alice", " alice", "alice "];
+    for (round, connection) in [template(&slapd.url), search].into_iter().enumerate() {
+        let settings = json!({"schemes": ["native", "ldap"], "ldap": {"connection": connection, "roles": roles()}});
+        assert_eq!(put_settings(&api, &root, settings).await.status, 200);
+        s.clock.advance(600);
+        let call = |who: &str, n: usize, mfa: Option<&str>| {
+            let mut req = s
+                .http
+                .post(format!("{}/admin-api/v1/environments", s.base))
+                .header("authorization", basic(who, "alicepw"))
+                .json(&json!({"name": format!("ldap-{round}-{n}")}));
+            if let Some(m) = mfa {
+                req = req.header("x-vault-mfa", m.to_owned());
+            }
+            req.send()
+        };
+        let passed = call(spellings[round + 1], 0, Some("duo:424242")).await.unwrap();
+        assert_eq!(passed.status().as_u16(), 201, "{}", passed.text().await.unwrap());
+        for (n, who) in spellings.iter().enumerate() {
+            let made = call(who, n + 1, None).await.unwrap();
+            assert_eq!(made.status().as_u16(), 201, "{who:?} rides the same pass: {}", made.text().await.unwrap());
+        }
+    }
+    let usernames: Vec<String> = duo
+        .requests()
+        .into_iter()
+        .flat_map(|r| url::form_urlencoded::parse(r.body.as_bytes()).into_owned().collect::<Vec<_>>())
+        .filter_map(|(k, v)| (k == "username").then_some(v))
+        .collect();
+    assert!(!usernames.is_empty() && usernames.iter().all(|u| u == "alice"), "{usernames:?}");
+
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    let actors: std::collections::BTreeSet<(String, String)> = events
+        .iter()
+        .filter(|e| e.event.actor.scheme == "ldap")
+        .map(|e| (e.event.actor.id.clone(), e.event.actor.name.clone()))
+        .collect();
+    assert_eq!(actors.into_iter().collect::<Vec<_>>(), [(format!("ldap:uid=alice,{PEOPLE}"), "alice".to_owned())]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn finding_17_one_directory_person_is_one_actor_on_sqlite() {
+    finding_17_one_directory_person_is_one_actor(Server::start_on(Backend::Sqlite).await).await;
+}
+
+#[tokio::test]
+async fn finding_17_one_directory_person_is_one_actor_on_postgres() {
+    finding_17_one_directory_person_is_one_actor(Server::start_on(Backend::Postgres).await).await;
+}

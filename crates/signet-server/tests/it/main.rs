@@ -35,6 +35,7 @@ mod security;
 mod second_factor;
 mod signon;
 mod tokens;
+mod upstream;
 mod vault;
 mod vault_clients;
 mod webdriver;

@@ -7,7 +7,11 @@ use signet_store::{StoreError, Written};
 use crate::fixtures::*;
 use crate::{NOW, TestDb};
 
-contracts!(identity_providers_are_versioned_and_named_once_per_environment, links_are_keyed_by_issuer_and_subject);
+contracts!(
+    identity_providers_are_versioned_and_named_once_per_environment,
+    links_are_keyed_by_issuer_and_subject,
+    finding_18_an_account_made_just_in_time_takes_no_name_in_another_case,
+);
 
 pub fn provider(env: &str, name: &str) -> Provider {
     Provider {
@@ -80,4 +84,36 @@ async fn links_are_keyed_by_issuer_and_subject(db: TestDb) {
     assert!(!s.delete_federated_link(&link.issuer, &link.subject, &event("unlink", None)).await.unwrap());
     assert_eq!(s.federated_link(&link.issuer, &link.subject).await.unwrap(), None);
     assert_eq!(audit_count(s).await, before + 3, "two links and an unlink; refusals write nothing");
+}
+
+/// A name made from an email is taken whatever its case (issue 15): no
+/// just-in-time account is made beside one whose name differs only in
+/// case, in either direction, and nothing of it is written.
+async fn finding_18_an_account_made_just_in_time_takes_no_name_in_another_case(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let other = new_environment(s, "partners").await;
+    new_account(s, &env.id, "ada@acme.test").await;
+    new_account(s, &env.id, "Bob@Acme.test").await;
+    let link = |a: &signet_core::model::Account| signet_store::FederatedLink {
+        issuer: "https://sso.acme.test".into(),
+        subject: format!("sub-{}", a.id),
+        account_id: a.id.clone(),
+        provider_id: "p1".into(),
+        created_at: NOW,
+    };
+    let before = audit_count(s).await;
+    for name in ["ADA@acme.test", "Ada@Acme.Test", "bob@acme.test", "BOB@ACME.TEST"] {
+        let lookalike = account(&env.id, name);
+        let made = s.insert_federated_account(&lookalike, &link(&lookalike), &[event("account.create", None)]).await;
+        assert!(is_conflict(&made), "{name}: {made:?}");
+        assert_eq!(s.account_by_username(&env.id, name).await.unwrap(), None, "{name}");
+        assert_eq!(s.federated_link("https://sso.acme.test", &link(&lookalike).subject).await.unwrap(), None);
+    }
+    assert_eq!(audit_count(s).await, before, "refusals write nothing");
+    // Another name, or the same name in another environment, is made.
+    for made in [account(&env.id, "carol@acme.test"), account(&other.id, "ADA@acme.test")] {
+        s.insert_federated_account(&made, &link(&made), &[event("account.create", None)]).await.unwrap();
+        assert_eq!(s.account(&made.id).await.unwrap(), Some(made.clone()));
+    }
 }
