@@ -14,6 +14,7 @@ pub mod pki;
 pub mod radius;
 pub mod server;
 pub mod standin;
+pub mod tamper;
 pub mod tls;
 pub mod webdriver;
 
