@@ -176,8 +176,23 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: u32,
     },
-    /// Walk the hash chain; exit 1 if any event was edited or removed.
-    Verify,
+    /// Walk the hash chain; exit 1 if any event was edited or removed. With
+    /// --checkpoint, also check the trail against a signed checkpoint kept
+    /// outside the server's database, which shows the newest events removed.
+    Verify {
+        /// A checkpoint: one JSON object (GET /audit/checkpoint), or JSON
+        /// lines as signetd's checkpoint file holds them (the last is checked).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Offline: check the checkpoint against this trail export (GET
+        /// /audit?format=jsonl) instead of the server.
+        #[arg(long, requires = "checkpoint")]
+        trail: Option<PathBuf>,
+        /// The checkpoint key to trust, base64url (GET /audit/checkpoint/key)
+        /// [default: the server's; offline, the checkpoint's own].
+        #[arg(long, requires = "checkpoint")]
+        public_key: Option<String>,
+    },
 }
 
 /// `--limit` and `--all` of every list.

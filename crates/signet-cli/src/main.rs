@@ -53,7 +53,14 @@ fn main() -> std::process::ExitCode {
                 },
             ))
         }
-        Command::Audit(AuditCommand::Verify) => block_on(commands::audit::verify(&ctx)),
+        Command::Audit(AuditCommand::Verify { checkpoint, trail, public_key }) => block_on(commands::audit::verify(
+            &ctx,
+            commands::audit::VerifyArgs {
+                checkpoint: checkpoint.as_deref(),
+                trail: trail.as_deref(),
+                public_key: public_key.as_deref(),
+            },
+        )),
         Command::Accounts(c) => block_on(commands::accounts::run(&ctx, c)),
         Command::Applications(c) => block_on(commands::applications::run(&ctx, c)),
         Command::Keys(c) => block_on(commands::keys::run(&ctx, c)),

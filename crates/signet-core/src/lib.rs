@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod audit;
+pub mod audit_key;
 pub mod claims;
 pub mod clock;
 pub mod configuration;

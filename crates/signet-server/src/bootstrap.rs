@@ -41,6 +41,9 @@ fn created(now: i64, action: &str, env: &str, target: &str, body: serde_json::Va
 }
 
 /// Bootstraps the store if it is new. Returns the file written, if any.
+/// First, on every start, gives the store the audit trail's keys and seals
+/// the chain if it is not keyed yet (see `audit_chain`), so even the
+/// bootstrap's events are keyed.
 pub async fn ensure(
     store: &Store,
     kek: &Kek,
@@ -48,6 +51,7 @@ pub async fn ensure(
     public_url: &str,
     data_dir: &Path,
 ) -> anyhow::Result<Option<BootstrapFile>> {
+    crate::audit_chain::open(store, kek, now).await?;
     if store.environment_by_name(ADMINISTRATORS).await?.is_some() {
         return Ok(None);
     }

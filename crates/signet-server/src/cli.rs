@@ -92,6 +92,15 @@ pub struct ServeArgs {
     /// Seconds a connection may stay open with no request in flight [default: 60].
     #[arg(long, env = env::IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u32).range(1..))]
     pub idle_timeout_secs: Option<u32>,
+    /// Where signed checkpoints of the audit trail go, besides the database
+    /// and the log: file:PATH (JSON lines, created 0600), syslog (to
+    /// /dev/log) or syslog:SOCKET. Truncation of the trail is caught only
+    /// against a checkpoint kept outside the database.
+    #[arg(long, env = env::AUDIT_CHECKPOINT_SINK, value_delimiter = ',')]
+    pub audit_checkpoint_sink: Vec<String>,
+    /// Minutes between audit checkpoints; one instance writes each [default: 60].
+    #[arg(long, env = env::AUDIT_CHECKPOINT_MINUTES, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_checkpoint_minutes: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +109,10 @@ pub struct RecoverArgs {
     pub username: String,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// The key-encryption key in use [default: the variable, else the one in
+    /// the data dir]: the recovery is recorded in the keyed audit trail.
+    #[arg(long, env = env::KEY_ENCRYPTION_KEY_FILE)]
+    pub key_encryption_key_file: Option<PathBuf>,
     /// The environment's name.
     #[arg(long, default_value = signet_core::model::ADMINISTRATORS)]
     pub environment: String,

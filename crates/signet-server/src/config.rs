@@ -29,6 +29,8 @@ pub mod env {
     pub const MAX_CONNECTIONS_PER_ADDRESS: &str = "SIGNETD_MAX_CONNECTIONS_PER_ADDRESS";
     pub const HEADER_READ_TIMEOUT_SECS: &str = "SIGNETD_HEADER_READ_TIMEOUT_SECS";
     pub const IDLE_TIMEOUT_SECS: &str = "SIGNETD_IDLE_TIMEOUT_SECS";
+    pub const AUDIT_CHECKPOINT_SINK: &str = "SIGNETD_AUDIT_CHECKPOINT_SINK";
+    pub const AUDIT_CHECKPOINT_MINUTES: &str = "SIGNETD_AUDIT_CHECKPOINT_MINUTES";
     pub const KEY_ENCRYPTION_KEY_FILE: &str = "SIGNETD_KEY_ENCRYPTION_KEY_FILE";
     /// The key-encryption key itself, base64 (32 bytes), for platforms that inject secrets as variables.
     pub const KEY_ENCRYPTION_KEY: &str = "SIGNETD_KEY_ENCRYPTION_KEY";
@@ -62,6 +64,8 @@ pub struct FileConfig {
     pub max_connections_per_address: Option<u32>,
     pub header_read_timeout_secs: Option<u32>,
     pub idle_timeout_secs: Option<u32>,
+    pub audit_checkpoint_sink: Option<Vec<String>>,
+    pub audit_checkpoint_minutes: Option<u32>,
 }
 
 /// `[admin_api]`: set here, the authentication settings cannot be changed
@@ -144,6 +148,16 @@ pub fn resolve_kek(file: Option<&Path>, from_env: Option<&str>, data_dir: &Path)
          and keep it apart from the database (every instance sharing a database needs the same key)"
     );
     Kek::from_bytes(raw.expose()).map_err(|_| anyhow::anyhow!("generated key-encryption key is invalid"))
+}
+
+/// The key-encryption key an offline command needs, without making one: a
+/// file, else the environment, else the data dir's if it is there.
+pub fn existing_kek(file: Option<&Path>, from_env: Option<&str>, data_dir: &Path) -> anyhow::Result<Option<Kek>> {
+    let default = data_dir.join(KEK_FILE_NAME);
+    match (file, from_env) {
+        (None, None) if !default.exists() => Ok(None),
+        _ => resolve_kek(file, from_env, data_dir).map(Some),
+    }
 }
 
 /// Plain HTTP is for loopback only; anything else needs TLS or an explicit opt-out.

@@ -2,6 +2,7 @@
 //! it in-process with their own store and clock; `main.rs` only parses flags.
 
 pub mod admin;
+pub mod audit_chain;
 pub mod bootstrap;
 pub mod cache;
 pub mod claims;

@@ -37,6 +37,11 @@ fn console_event(action: &str, environment_id: Option<&str>, target: &str, now: 
 
 pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
     let o = open(&args.store).await?;
+    let kek_file = args.key_encryption_key_file.clone().or(o.file.key_encryption_key_file.clone());
+    let kek_from_env = std::env::var(config::env::KEY_ENCRYPTION_KEY).ok();
+    if let Some(kek) = config::existing_kek(kek_file.as_deref(), kek_from_env.as_deref(), &o.data_dir)? {
+        crate::audit_chain::use_existing(&o.store, &kek).await?;
+    }
     let now = SystemClock.now();
     let env = o
         .store
@@ -59,7 +64,16 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
         "note": "Sign on with this password. Administrators set up two-step verification again at that sign-on.",
     });
     config::write_secret_file(&out, serde_json::to_string_pretty(&body)?.as_bytes())?;
-    if !o.store.recover_account(&account.id, &creds, &ev).await? {
+    let recovered = o.store.recover_account(&account.id, &creds, &ev).await.map_err(|e| match e {
+        signet_store::StoreError::AuditKeyMissing => {
+            anyhow::anyhow!("{e}\nhint: pass --key-encryption-key-file with the key signetd uses")
+        }
+        e => e.into(),
+    });
+    let recovered = recovered.inspect_err(|_| {
+        let _ = std::fs::remove_file(&out);
+    })?;
+    if !recovered {
         let _ = std::fs::remove_file(&out);
         bail!("the account vanished while it was being recovered");
     }
@@ -89,6 +103,8 @@ pub async fn rotate_kek(args: RotateKekArgs) -> anyhow::Result<()> {
     if let Some(text) = &new_raw_default {
         config::write_secret_file(&staged, format!("{text}\n").as_bytes())?;
     }
+    // The rotation is recorded in the keyed trail, under the keys the old key opens.
+    crate::audit_chain::use_existing(&o.store, &old).await?;
     let ev = console_event("kek.rotate", None, &new.id_hex(), SystemClock.now())?;
     let count = o
         .store

@@ -35,6 +35,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?;
     conn::ensure_open_file_limit(&limits);
     let allow_private_fetch = args.allow_private_fetch || file.allow_private_fetch.unwrap_or(false);
+    let sinks = if args.audit_checkpoint_sink.is_empty() {
+        file.audit_checkpoint_sink.clone().unwrap_or_default()
+    } else {
+        args.audit_checkpoint_sink.clone()
+    };
+    let sinks = sinks
+        .iter()
+        .map(|s| s.parse::<crate::audit_chain::Sink>().map_err(|e| anyhow::anyhow!("--audit-checkpoint-sink: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for sink in &sinks {
+        sink.check()?;
+    }
+    let checkpoint_minutes = args.audit_checkpoint_minutes.or(file.audit_checkpoint_minutes).unwrap_or(60);
+    if checkpoint_minutes == 0 {
+        anyhow::bail!("audit_checkpoint_minutes must be at least 1");
+    }
 
     crate::data_dir::ensure(&data_dir)?;
     let kek_from_env = std::env::var(config::env::KEY_ENCRYPTION_KEY).ok();
@@ -101,6 +117,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     spawn_purge(state.clone(), retention);
     crate::oauth::authorize::log_refused_redirects(&store).await?;
+    crate::audit_chain::spawn(state.clone(), sinks, Duration::from_secs(u64::from(checkpoint_minutes) * 60));
     let app = crate::app(state);
     conn::serve(listener, app, tls, limits, trusted_proxies, shutdown).await?;
     store.close().await;

@@ -18,9 +18,10 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
+use signet_core::audit_key::AuditKeys;
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Arguments, AssertSqlSafe, Column, Row as _, TypeInfo};
 
@@ -238,18 +239,25 @@ impl Done {
     }
 }
 
-/// An open database.
+/// An open database, and the audit trail's keys once they are known (shared
+/// by every clone, so every transaction can chain the events it appends).
 #[derive(Clone)]
-pub(crate) enum Db {
+pub(crate) struct Db {
+    pub(crate) pool: Pool,
+    audit: Arc<OnceLock<Arc<AuditKeys>>>,
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
     Sqlite(Arc<Lite>),
     Postgres(PgPool),
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Db::Sqlite(lite) => f.debug_tuple("Sqlite").field(&lite.path).finish(),
-            Db::Postgres(_) => f.write_str("Postgres"),
+        match &self.pool {
+            Pool::Sqlite(lite) => f.debug_tuple("Sqlite").field(&lite.path).finish(),
+            Pool::Postgres(_) => f.write_str("Postgres"),
         }
     }
 }
@@ -283,17 +291,36 @@ impl Db {
         let writer = sqlite_connection(&path)?;
         // WAL lets readers run beside the writer; it is a property of the file.
         writer.pragma_update(None, "journal_mode", "WAL")?;
-        Ok(Db::Sqlite(Arc::new(Lite {
+        Ok(Db::new(Pool::Sqlite(Arc::new(Lite {
             path,
             closed: AtomicBool::new(false),
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             readers: Mutex::new(Vec::new()),
-        })))
+        }))))
     }
 
     pub(crate) async fn open_postgres(url: &str) -> Result<Db> {
         let pool = PgPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).connect(url).await?;
-        Ok(Db::Postgres(pool))
+        Ok(Db::new(Pool::Postgres(pool)))
+    }
+
+    fn new(pool: Pool) -> Db {
+        Db { pool, audit: Arc::new(OnceLock::new()) }
+    }
+
+    /// The audit trail's keys, if they were given.
+    pub(crate) fn audit_keys(&self) -> Option<&Arc<AuditKeys>> {
+        self.audit.get()
+    }
+
+    /// Gives the audit trail's keys, once; the same keys again are accepted.
+    pub(crate) fn use_audit_keys(&self, keys: AuditKeys) -> Result<()> {
+        let keys = Arc::new(keys);
+        match self.audit.set(keys.clone()) {
+            Ok(()) => Ok(()),
+            Err(_) if self.audit.get().is_some_and(|k| k.same_as(&keys)) => Ok(()),
+            Err(_) => Err(StoreError::Corrupt("this store already chains its audit trail with other keys".into())),
+        }
     }
 
     pub(crate) fn read(&self) -> On<'_> {
@@ -305,8 +332,9 @@ impl Db {
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx> {
-        match self {
-            Db::Sqlite(lite) => {
+        let audit = self.audit.get().cloned();
+        let conn = match &self.pool {
+            Pool::Sqlite(lite) => {
                 let conn = lite.writer.clone().lock_owned().await;
                 // Checked with the lock held, so a write queued behind it at
                 // shutdown does not run after `close`.
@@ -314,10 +342,11 @@ impl Db {
                 // IMMEDIATE takes the write lock now, so a transaction that has
                 // read never fails to upgrade because another process wrote.
                 conn.execute_batch("BEGIN IMMEDIATE")?;
-                Ok(Tx::Sqlite { conn, open: true })
+                Conn::Sqlite { conn, open: true }
             }
-            Db::Postgres(pool) => Ok(Tx::Postgres(Some(pool.begin().await?))),
-        }
+            Pool::Postgres(pool) => Conn::Postgres(Some(pool.begin().await?)),
+        };
+        Ok(Tx { conn, audit })
     }
 
     /// A transaction that reads one consistent state of the whole database:
@@ -325,7 +354,7 @@ impl Db {
     /// writer (a transaction there is already alone with the data).
     pub(crate) async fn begin_snapshot(&self) -> Result<Tx> {
         let mut tx = self.begin().await?;
-        if let Tx::Postgres(_) = tx {
+        if let Conn::Postgres(_) = tx.conn {
             query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut tx).await?;
         }
         Ok(tx)
@@ -333,25 +362,25 @@ impl Db {
 
     /// Runs a script of several statements with no parameters (migrations) in `tx`.
     pub(crate) async fn script(tx: &mut Tx, sql: &'static str) -> Result<()> {
-        match tx {
-            Tx::Sqlite { conn, .. } => conn.execute_batch(sql)?,
-            Tx::Postgres(Some(tx)) => {
+        match &mut tx.conn {
+            Conn::Sqlite { conn, .. } => conn.execute_batch(sql)?,
+            Conn::Postgres(Some(tx)) => {
                 sqlx::raw_sql(sql).execute(&mut **tx).await?;
             }
-            Tx::Postgres(None) => return Err(finished()),
+            Conn::Postgres(None) => return Err(finished()),
         }
         Ok(())
     }
 
     pub(crate) async fn close(&self) {
-        match self {
-            Db::Sqlite(lite) => {
+        match &self.pool {
+            Pool::Sqlite(lite) => {
                 lite.closed.store(true, Ordering::SeqCst);
                 if let Ok(mut readers) = lite.readers.lock() {
                     readers.clear();
                 }
             }
-            Db::Postgres(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
         }
     }
 }
@@ -421,8 +450,14 @@ fn sqlite_connection(path: &std::path::Path) -> Result<rusqlite::Connection> {
     Ok(conn)
 }
 
-/// A write transaction.
-pub(crate) enum Tx {
+/// A write transaction, carrying the audit trail's keys (if given) so an
+/// event appended in it is chained with them.
+pub(crate) struct Tx {
+    conn: Conn,
+    audit: Option<Arc<AuditKeys>>,
+}
+
+enum Conn {
     Sqlite {
         conn: tokio::sync::OwnedMutexGuard<rusqlite::Connection>,
         open: bool,
@@ -438,23 +473,28 @@ impl std::fmt::Debug for Tx {
 }
 
 impl Tx {
+    /// The audit trail's keys, if the store was given them.
+    pub(crate) fn audit_keys(&self) -> Option<&AuditKeys> {
+        self.audit.as_deref()
+    }
+
     /// Serialises this transaction with every other holding the same `key`
     /// until commit or rollback, across instances. On SQLite every write
     /// transaction is serialised already (one writer, BEGIN IMMEDIATE).
     pub(crate) async fn serialise(&mut self, key: i64) -> Result<()> {
-        if let Tx::Postgres(_) = self {
+        if let Conn::Postgres(_) = self.conn {
             query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(self).await?;
         }
         Ok(())
     }
 
     pub(crate) async fn commit(mut self) -> Result<()> {
-        match &mut self {
-            Tx::Sqlite { conn, open } => {
+        match &mut self.conn {
+            Conn::Sqlite { conn, open } => {
                 conn.execute_batch("COMMIT")?;
                 *open = false;
             }
-            Tx::Postgres(tx) => {
+            Conn::Postgres(tx) => {
                 if let Some(tx) = tx.take() {
                     tx.commit().await?;
                 }
@@ -464,9 +504,9 @@ impl Tx {
     }
 }
 
-impl Drop for Tx {
+impl Drop for Conn {
     fn drop(&mut self) {
-        if let Tx::Sqlite { conn, open: true } = self
+        if let Conn::Sqlite { conn, open: true } = self
             && let Err(e) = conn.execute_batch("ROLLBACK")
         {
             tracing::warn!(error = %e, "rolling back a SQLite transaction failed");
@@ -530,22 +570,22 @@ impl Query {
             return Err(StoreError::Unstorable);
         }
         match on {
-            On::Read(Db::Sqlite(lite)) => lite.with_reader(|conn| sqlite_run(conn, &self, want)),
-            On::Write(Db::Sqlite(lite)) => {
+            On::Read(Db { pool: Pool::Sqlite(lite), .. }) => lite.with_reader(|conn| sqlite_run(conn, &self, want)),
+            On::Write(Db { pool: Pool::Sqlite(lite), .. }) => {
                 let conn = lite.writer.lock().await;
                 lite.check_open()?;
                 sqlite_run(&conn, &self, want)
             }
-            On::Tx(Tx::Sqlite { conn, .. }) => sqlite_run(conn, &self, want),
-            On::Read(Db::Postgres(pool)) | On::Write(Db::Postgres(pool)) => {
+            On::Tx(Tx { conn: Conn::Sqlite { conn, .. }, .. }) => sqlite_run(conn, &self, want),
+            On::Read(Db { pool: Pool::Postgres(pool), .. }) | On::Write(Db { pool: Pool::Postgres(pool), .. }) => {
                 let (sql, args) = self.postgres()?;
                 postgres_run(pool, sql, args, want).await
             }
-            On::Tx(Tx::Postgres(Some(tx))) => {
+            On::Tx(Tx { conn: Conn::Postgres(Some(tx)), .. }) => {
                 let (sql, args) = self.postgres()?;
                 postgres_run(&mut **tx, sql, args, want).await
             }
-            On::Tx(Tx::Postgres(None)) => Err(finished()),
+            On::Tx(Tx { conn: Conn::Postgres(None), .. }) => Err(finished()),
         }
     }
 

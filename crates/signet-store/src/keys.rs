@@ -213,6 +213,23 @@ impl Store {
                 .await?;
             count += 1;
         }
+        // The audit trail's chain and checkpoint keys: the same keys, sealed
+        // anew, so every event keyed before the rotation still verifies.
+        query("UPDATE audit_keys SET created_at = created_at").execute(&mut tx).await?;
+        let audit = query("SELECT chain_sealed, checkpoint_sealed FROM audit_keys WHERE id = 1")
+            .fetch_optional(&mut tx)
+            .await?;
+        if let Some(r) = audit {
+            use signet_core::audit_key::{CHAIN_KEY_PURPOSE, CHECKPOINT_KEY_PURPOSE};
+            let chain: Vec<u8> = r.try_get("chain_sealed")?;
+            let checkpoint: Vec<u8> = r.try_get("checkpoint_sealed")?;
+            query("UPDATE audit_keys SET chain_sealed = $1, checkpoint_sealed = $2 WHERE id = 1")
+                .bind(reseal(CHAIN_KEY_PURPOSE, &chain).map_err(crate::StoreError::Corrupt)?)
+                .bind(reseal(CHECKPOINT_KEY_PURPOSE, &checkpoint).map_err(crate::StoreError::Corrupt)?)
+                .execute(&mut tx)
+                .await?;
+            count += 2;
+        }
         // Secrets inside settings documents: `{"sealed": base64, "purpose": …}` objects.
         let settings = query("SELECT key, value FROM settings").fetch_all(&mut tx).await?;
         for r in &settings {

@@ -13,6 +13,7 @@
 mod accounts;
 mod applications;
 pub mod audit;
+mod audit_keys;
 mod bulk;
 mod certificates;
 mod claims;
@@ -34,6 +35,7 @@ pub use db::DbError;
 
 pub use accounts::{AdminChange, NewCredentials, Versioned, Written};
 pub use applications::{Bootstrap, Decided};
+pub use audit_keys::CheckpointCheck;
 pub use bulk::{KeySource, Replaced};
 pub use certificates::Certificate;
 pub use claims::StoredMapping;
@@ -66,6 +68,9 @@ pub enum StoreError {
     /// A configuration document that cannot be imported; nothing was written.
     #[error("{0}")]
     Invalid(signet_core::configuration::Invalid),
+    /// The audit trail is chained with a key this store was not given.
+    #[error("the audit trail is keyed: this needs the key-encryption key the server uses")]
+    AuditKeyMissing,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

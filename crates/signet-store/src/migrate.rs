@@ -6,7 +6,7 @@
 //! build does not know was written by a newer signet; it is refused rather
 //! than run against a schema the code does not understand.
 
-use crate::db::{Db, Tx, query};
+use crate::db::{Db, Pool, Tx, query};
 use crate::{Result, StoreError};
 
 struct Migration {
@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_dpop"),
     migration!(11, "0011_sessions"),
     migration!(12, "0012_security"),
+    migration!(13, "0013_audit_keyed"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.
@@ -83,9 +84,11 @@ async fn adopt_sqlx_history(tx: &mut Tx, db: &Db) -> Result<()> {
     if ours > 0 {
         return Ok(());
     }
-    let exists = match db {
-        Db::Sqlite(_) => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        Db::Postgres(_) => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = '_sqlx_migrations'",
+    let exists = match db.pool {
+        Pool::Sqlite(_) => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        Pool::Postgres(_) => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = '_sqlx_migrations'"
+        }
     };
     let n: i64 = query(exists).fetch_one(&mut *tx).await?.try_get("n")?;
     if n == 0 {
@@ -112,9 +115,9 @@ async fn adopt_sqlx_history(tx: &mut Tx, db: &Db) -> Result<()> {
 }
 
 async fn apply(tx: &mut Tx, db: &Db, m: &Migration) -> Result<()> {
-    let script = match db {
-        Db::Sqlite(_) => m.sqlite,
-        Db::Postgres(_) => m.postgres,
+    let script = match db.pool {
+        Pool::Sqlite(_) => m.sqlite,
+        Pool::Postgres(_) => m.postgres,
     };
     Db::script(tx, script).await?;
     let now = std::time::SystemTime::now()

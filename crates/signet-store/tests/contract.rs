@@ -40,6 +40,8 @@ macro_rules! contracts {
 mod accounts;
 #[path = "contract/audit.rs"]
 mod audit;
+#[path = "contract/audit_keyed.rs"]
+mod audit_keyed;
 #[path = "contract/bulk.rs"]
 mod bulk;
 #[path = "contract/certificates.rs"]

@@ -15,6 +15,7 @@ pub mod pki;
 pub mod radius;
 pub mod server;
 pub mod standin;
+pub mod tamper;
 pub mod tls;
 pub mod webdriver;
 

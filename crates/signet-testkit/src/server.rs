@@ -211,6 +211,14 @@ impl Server {
         &self.state.store
     }
 
+    /// The database's URL, to open another store on it or reach it raw.
+    pub fn database_url(&self) -> String {
+        match &self._pg_db {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.dir.join("signet.db").display()),
+        }
+    }
+
     /// An account with its own password and TOTP secret (None: not enrolled yet).
     pub async fn account(&self, admin: bool, enrolled: bool) -> TestAccount {
         self.account_in(&self.env_id, admin, enrolled).await

@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod applications;
+mod audit;
 mod config;
 mod harness;
 mod mfa;

@@ -1,4 +1,6 @@
-//! `/audit` and `/audit/verify`: the trail, read by Auditors and any role.
+//! `/audit`, `/audit/verify` and `/audit/checkpoint`: the trail, read by
+//! Auditors and any role, and signed checkpoints of its head with the key
+//! that checks them.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -72,10 +74,34 @@ pub struct ChainStatus {
     broken_at: Option<i64>,
     /// The last event's hash: a monitor keeping it can detect a rewritten or truncated tail.
     head: Option<String>,
+    /// The last event's sequence number: how many events were ever recorded.
+    head_seq: i64,
     /// Events up to this sequence number were pruned by retention; the walk
     /// started from the hash recorded for the last of them.
     pruned_through: Option<i64>,
+    /// The event that sealed the trail before it and from which every hash
+    /// is an HMAC under a key the database does not hold.
+    keyed_from: Option<i64>,
     intact: bool,
+}
+
+/// A signed statement of the trail's head (see `signet audit verify --checkpoint`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CheckpointBody {
+    /// `signet.audit.checkpoint.v1`.
+    format: String,
+    /// Events recorded so far: the head's sequence number.
+    seq: i64,
+    /// The head's hash (hex).
+    head: String,
+    /// Unix seconds when it was signed.
+    at: i64,
+    /// RFC 7638 thumbprint of the signing key.
+    key_id: String,
+    /// Ed25519 public key, base64url.
+    public_key: String,
+    /// Ed25519 signature, base64url, over the format, seq, head, at and key_id, one per line.
+    signature: String,
 }
 
 /// The audit trail, filtered (Auditor or any role).
@@ -167,8 +193,41 @@ pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Res
         events: check.events,
         broken_at: check.broken_at,
         head: check.head,
+        head_seq: check.head_seq,
         pruned_through: check.pruned_through,
+        keyed_from: check.keyed_from,
         intact,
     })
     .into_response())
+}
+
+/// A checkpoint of the head, signed now. A monitor that fetches and keeps
+/// these holds what truncation is checked against, outside the database.
+#[utoipa::path(get, path = "/audit/checkpoint", tag = "audit",
+    responses((status = 200, body = CheckpointBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Audit, Action::Read).await?;
+    let cp = state.store.sign_audit_checkpoint(state.now()).await?;
+    let signet_proto::audit::Checkpoint { format, seq, head, at, key_id, public_key, signature } = cp;
+    Ok(axum::Json(CheckpointBody { format, seq, head, at, key_id, public_key, signature }).into_response())
+}
+
+/// The key checkpoints are signed with, to keep beside them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CheckpointKeyBody {
+    key_id: String,
+    /// `Ed25519`.
+    alg: String,
+    /// base64url, 32 bytes.
+    public_key: String,
+}
+
+/// The checkpoint signing key's public half.
+#[utoipa::path(get, path = "/audit/checkpoint/key", tag = "audit",
+    responses((status = 200, body = CheckpointKeyBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn checkpoint_key(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Audit, Action::Read).await?;
+    let key = state.store.audit_checkpoint_key().ok_or(signet_store::StoreError::AuditKeyMissing)?;
+    let signet_proto::audit::CheckpointKey { key_id, alg, public_key } = key;
+    Ok(axum::Json(CheckpointKeyBody { key_id, alg, public_key }).into_response())
 }

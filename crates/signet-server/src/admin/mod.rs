@@ -107,6 +107,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(policies::read_lifetimes, policies::update_lifetimes))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
+        .routes(routes!(audit::checkpoint))
+        .routes(routes!(audit::checkpoint_key))
         .routes(routes!(bulk::export, bulk::import).layer(DefaultBodyLimit::max(DOCUMENT_MAX_BODY)))
         .routes(routes!(config_archive::export))
         .routes(routes!(config_archive::import).layer(DefaultBodyLimit::max(DOCUMENT_MAX_BODY)))

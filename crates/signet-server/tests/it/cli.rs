@@ -210,6 +210,8 @@ async fn recover_account_resets_password_and_mfa_offline_and_is_audited() {
     assert!(!out.contains(password), "the password is not printed");
 
     let store = Store::open(&format!("sqlite://{}/signet.db", data)).await.unwrap();
+    let kek = signet_server::config::read_kek_file(&dir.join("key-encryption-key")).unwrap();
+    signet_server::audit_chain::use_existing(&store, &kek).await.unwrap();
     let env = boot["environment_id"].as_str().unwrap();
     let admin = store.account_by_username(env, "administrator").await.unwrap().unwrap();
     assert!(!admin.totp_confirmed && admin.totp_sealed.is_none(), "MFA enrolment is reset");
@@ -260,10 +262,21 @@ async fn rotating_the_key_encryption_key_keeps_the_signing_keys_usable() {
     let old = std::fs::read(dir.join("key-encryption-key")).unwrap();
     let (ok, out, err) = run(&["rotate-kek", "--data-dir", data]).await;
     assert!(ok, "{err}");
-    assert!(out.contains("re-sealed 2 secrets"), "a signing key and a TOTP secret: {out}");
+    assert!(out.contains("re-sealed 4 secrets"), "a signing key, a TOTP secret and the audit trail's two keys: {out}");
     assert_ne!(std::fs::read(dir.join("key-encryption-key")).unwrap(), old);
     let d = Daemon::start(&["--data-dir", data, "--listen", "127.0.0.1:0"], &[]).await;
     assert_eq!(client_credentials(&d.issuer, &boot).await, 200, "tokens are signed with the re-sealed key");
+    // The audit trail, keyed before the rotation and recording it, still verifies.
+    let verify: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/admin-api/v1/audit/verify", d.base))
+        .basic_auth(boot["admin"]["username"].as_str().unwrap(), boot["admin"]["password"].as_str())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((verify["intact"].as_bool(), verify["keyed_from"].as_i64()), (Some(true), Some(1)), "{verify}");
     d.stop().await;
     // The old key no longer opens anything.
     std::fs::write(dir.join("key-encryption-key"), &old).unwrap();
@@ -292,5 +305,55 @@ async fn serves_from_postgresql_and_recovers_accounts_there() {
     assert!(!d.stdout.join("\n").contains("first start"));
     assert_eq!(client_credentials(&d.issuer, &boot).await, 200);
     d.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn finding_6_first_start_after_upgrade_seals_the_old_trail_and_offline_commands_need_the_key() {
+    let dir = temp_dir();
+    let data = dir.to_str().unwrap();
+    // The trail as a signetd before the keyed chain left it: plain SHA-256.
+    let store = Store::open(&format!("sqlite://{data}/signet.db")).await.unwrap();
+    for n in 0..3 {
+        store.record(&signet_testkit::test_event(&format!("before.{n}"), None, "x")).await.unwrap();
+    }
+    store.close().await;
+    let d = Daemon::start(&["--data-dir", data, "--listen", "127.0.0.1:0"], &[]).await;
+    let boot = bootstrap(&dir);
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/admin-api/v1/audit/verify", d.base))
+        .basic_auth(boot["admin"]["username"].as_str().unwrap(), boot["admin"]["password"].as_str())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["intact"].as_bool(), v["keyed_from"].as_i64()),
+        (Some(true), Some(4)),
+        "sealed after the old events: {v}"
+    );
+    d.stop().await;
+
+    // Break glass without the key-encryption key: refused, with the fix, and no credentials left behind.
+    let key = dir.join("elsewhere.key");
+    std::fs::rename(dir.join("key-encryption-key"), &key).unwrap();
+    let (ok, _, err) = run(&["recover-account", "administrator", "--data-dir", data]).await;
+    assert!(!ok && err.contains("hint: pass --key-encryption-key-file"), "{err}");
+    assert!(!dir.join("recovery-administrator.json").exists());
+    let key_arg = key.to_str().unwrap();
+    let (ok, _, err) =
+        run(&["recover-account", "administrator", "--data-dir", data, "--key-encryption-key-file", key_arg]).await;
+    assert!(ok, "{err}");
+    let store = Store::open(&format!("sqlite://{data}/signet.db")).await.unwrap();
+    signet_server::audit_chain::use_existing(&store, &signet_server::config::read_kek_file(&key).unwrap())
+        .await
+        .unwrap();
+    let check = store.verify_audit_chain().await.unwrap();
+    assert_eq!((check.broken_at, check.keyed_from), (None, Some(4)), "{check:?}");
+    let last = store.audit_events(check.head_seq - 1, 1).await.unwrap().remove(0);
+    assert_eq!(last.event.action, "account.recover", "recorded in the keyed chain");
+    store.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,6 +7,7 @@
 mod harness;
 
 mod admin;
+mod audit_chain;
 mod audit_export;
 
 mod bad_input;

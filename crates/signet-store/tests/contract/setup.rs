@@ -188,6 +188,12 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
         "ALTER TABLE accounts DROP COLUMN lock_refused",
         "DROP TABLE device_lockouts",
         "ALTER TABLE applications DROP COLUMN pkce_required",
+        "DROP TABLE audit_keys",
+        "ALTER TABLE audit_head DROP COLUMN keyed_from",
+        "ALTER TABLE audit_head DROP COLUMN pruned_seq",
+        "ALTER TABLE audit_head DROP COLUMN pruned_hash",
+        "ALTER TABLE audit_head DROP COLUMN pruned_mac",
+        "ALTER TABLE audit_head DROP COLUMN checkpoint_period",
     ];
     for sql in later.into_iter().chain([
         "DROP TABLE signet_migrations",
