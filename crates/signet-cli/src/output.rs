@@ -1,6 +1,7 @@
 //! Output for people (aligned text, colour only on a terminal) and for
 //! scripts (`-O json`, stable shapes documented in the README).
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use crate::cli::Format;
@@ -28,8 +29,21 @@ impl Output {
         Ok(())
     }
 
+    /// One line for people. It may quote what a server sent (a subject, a
+    /// name), so any control character in it but a tab is shown escaped
+    /// (see [`safe`]), a line break included: it stays one line.
     pub fn line(&self, text: &str) -> anyhow::Result<()> {
-        writeln!(std::io::stdout().lock(), "{text}")?;
+        writeln!(std::io::stdout().lock(), "{}", safe_keeping_tabs(text))?;
+        Ok(())
+    }
+
+    /// A block of text, such as a server's answer that is not JSON: its
+    /// lines stay lines; any other control character is shown escaped.
+    pub fn block(&self, text: &str) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        for l in text.lines() {
+            writeln!(out, "{}", safe_keeping_tabs(l))?;
+        }
         Ok(())
     }
 
@@ -40,8 +54,9 @@ impl Output {
     /// Columns padded to the widest cell; the last column is not padded.
     pub fn table(&self, header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
         let cols = header.len();
+        let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| safe(c).into_owned()).collect()).collect();
         let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-        for r in rows {
+        for r in &rows {
             for (i, c) in r.iter().enumerate().take(cols) {
                 widths[i] = widths[i].max(c.chars().count());
             }
@@ -60,7 +75,7 @@ impl Output {
         };
         writeln!(out, "{}", self.bold(&fmt_row(header.iter().map(|h| h.to_string()).collect())))?;
         for r in rows {
-            writeln!(out, "{}", fmt_row(r.clone()))?;
+            writeln!(out, "{}", fmt_row(r))?;
         }
         Ok(())
     }
@@ -72,10 +87,49 @@ impl Output {
         let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = std::io::stdout().lock();
         for (k, v) in pairs {
-            writeln!(out, "{}", format!("{k:<width$}  {v}").trim_end())?;
+            writeln!(out, "{}", format!("{k:<width$}  {}", safe(v)).trim_end())?;
         }
         Ok(())
     }
+}
+
+/// Text from outside signet (a provider's `user_code` or `error_description`,
+/// a token's subject, the admin API's answers, an archive's settings) as it
+/// may reach a terminal: control characters (C0, DEL, C1: escape sequences,
+/// carriage returns, bells) and the bidirectional controls (U+202A-202E,
+/// U+2066-2069) are shown escaped (`\u{1b}`), so such text cannot move the
+/// cursor, redraw the screen, set the window title, write the clipboard (OSC
+/// 52), reorder what is shown, or start a line of its own that passes for
+/// signet's (a `hint:`).
+pub fn safe(s: &str) -> Cow<'_, str> {
+    escape(s, false)
+}
+
+/// [`safe`], but tabs pass: they only move to the next tab stop.
+fn safe_keeping_tabs(s: &str) -> Cow<'_, str> {
+    escape(s, true)
+}
+
+fn escape(s: &str, tabs: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| (c.is_control() && !(tabs && c == '\t')) || is_bidi_control(c);
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The bidirectional embeddings, overrides and isolates (Unicode TR9),
+/// which reorder the text around them ("Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A JSON string as text; anything else as nothing.
@@ -123,6 +177,18 @@ pub fn utc(ts: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_and_bidi_controls_are_shown_escaped() {
+        use super::safe;
+        assert!(matches!(safe("ada@example.org"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(safe("\x1b]0;owned\x07"), "\\u{1b}]0;owned\\u{7}");
+        assert_eq!(safe("a\nhint: b\r"), "a\\nhint: b\\r");
+        assert_eq!(safe("\u{9b}2J\u{7f}"), "\\u{9b}2J\\u{7f}");
+        assert_eq!(safe("abc\u{202e}fed"), "abc\\u{202e}fed");
+        // Letters of any script pass.
+        assert_eq!(safe("Zoë 日本"), "Zoë 日本");
+    }
+
     #[test]
     fn utc_matches_known_instants() {
         assert_eq!(super::utc(0), "1970-01-01 00:00:00");
