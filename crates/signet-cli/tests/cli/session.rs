@@ -746,7 +746,6 @@ async fn finding_19_an_archive_naming_an_entry_twice_is_refused() {
         path.to_str().unwrap(),
         "--passphrase-file",
         pass.to_str().unwrap(),
-        "--accept-settings",
     ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("holds an entry name more than once; nothing was imported"), "{}", r.stderr);
