@@ -405,6 +405,100 @@ mod tests {
         prop::collection::vec(line, 0..24).prop_map(|lines| lines.join("\n"))
     }
 
+    const PATHS: &[&str] = &[
+        "auth.storage.type",
+        "auth.loginTimeoutSeconds",
+        "description",
+        "service",
+        "service.pingone.endpoint.baseURL",
+        "service.pingone.endpoint.environmentID",
+        "service.pingone.regionCode",
+        "service.pingone.authentication.type",
+        "service.pingone.authentication.deviceCode.clientID",
+        "service.pingone.authentication.authorizationCode.clientID",
+        "service.okta",
+        "service.okta.issuer",
+        "service.okta.authentication.type",
+        "service.okta.authentication.authorizationCode.clientID",
+        "service.okta.authentication.authorizationCode.redirectURIPath",
+        "service.okta.authentication.authorizationCode.redirectURIPort",
+        "service.okta.authentication.worker.clientSecret",
+        "service.okta.caCertificatePemFiles",
+        "service.pingfederate.httpsHost",
+        "service.pingfederate.authentication.type",
+        "service.pingfederate.authentication.oauth.service",
+        "service.pingfederate.authentication.basicAuth.username",
+        "service.Bad Name.issuer",
+    ];
+    const STRINGS: &[&str] = &[
+        "authorization_code",
+        "device_code",
+        "worker",
+        "oauth",
+        "basicAuth",
+        "clientCertificate",
+        "file",
+        "okta",
+        "pingone",
+        "cli",
+        "https://okta.example.test",
+        "http://127.0.0.1:9",
+        "6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11",
+        "/callback",
+        "/callback/okta",
+        "EU",
+        "300",
+        "0",
+        "",
+        "\u{1b}[2J",
+    ];
+
+    /// A valid TOML document shaped as signet writes one, with generated
+    /// profiles, settings and values of every kind.
+    fn structured() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            6 => prop::sample::select(STRINGS).prop_map(|s| Value::String(s.to_owned())),
+            1 => any::<i64>().prop_map(Value::Integer),
+            1 => any::<bool>().prop_map(Value::Boolean),
+            1 => Just(Value::Array(vec![Value::String("a".into()), Value::Integer(1)])),
+            1 => Just(Value::Table(Table::new())),
+        ];
+        fn insert(t: &mut Table, segs: &[&str], v: Value) {
+            match segs {
+                [] => {}
+                [last] => {
+                    t.insert(last.to_string(), v);
+                }
+                [first, rest @ ..] => {
+                    let entry = t.entry(first.to_string()).or_insert_with(|| Value::Table(Table::new()));
+                    if !entry.is_table() {
+                        *entry = Value::Table(Table::new());
+                    }
+                    if let Some(child) = entry.as_table_mut() {
+                        insert(child, rest, v);
+                    }
+                }
+            }
+        }
+        let profile = prop::collection::vec((prop::sample::select(PATHS), value), 0..12).prop_map(|settings| {
+            let mut t = Table::new();
+            for (path, v) in settings {
+                insert(&mut t, &path.split('.').collect::<Vec<_>>(), v);
+            }
+            Value::Table(t)
+        });
+        let name = prop::sample::select(&["default", "ops", "bad name", "", "Default"][..]);
+        let profiles = prop::collection::btree_map(name.clone(), profile, 0..3);
+        (profiles, prop::option::of(name)).prop_map(|(profiles, active)| {
+            let mut doc = Table::new();
+            if let Some(a) = active {
+                doc.insert(ACTIVE_PROFILE.into(), Value::String(a.into()));
+            }
+            doc.insert(PROFILES.into(), Value::Table(profiles.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
+            toml::to_string(&doc).unwrap_or_default()
+        })
+    }
+
     /// Parses `text` and reads everything signet reads from a configuration.
     fn exercise(text: &str) {
         let Ok(file) = ConfigFile::parse(Path::new("config.toml"), text) else { return };
@@ -452,6 +546,7 @@ mod tests {
     #[test]
     fn fuzz_config_file_shaped_text_is_a_configuration_or_an_error() {
         fuzz(shaped(), 512);
+        fuzz(structured(), 512);
     }
 
     #[test]

@@ -549,9 +549,57 @@ mod tests {
         })
     }
 
-    /// A manifest that mostly passes the format check, with generated parts.
+    const SETTING_KEYS: &[&str] = &[
+        "auth.storage.type",
+        "service.pingone.endpoint.baseURL",
+        "service.pingone.endpoint.environmentID",
+        "service.pingone.authentication.worker.clientSecret",
+        "service.pingfederate.httpsHost",
+        "service.pingfederate.authentication.clientCertificate.keyFile",
+        "service.okta.issuer",
+        "service.okta.authentication.authorizationCode.redirectURIPath",
+        "service.okta.authentication.authorizationCode.redirectURIPort",
+        "service.okta.caCertificatePemFiles",
+        "SERVICE.OKTA.ISSUER",
+        "service.Bad Name.issuer",
+        "bogus.key",
+        "",
+    ];
+    const SETTING_VALUES: &[&str] = &[
+        "file",
+        "secure_local",
+        "https://admin.example.test",
+        "6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11",
+        "/callback/okta",
+        "/a/../b",
+        "8080",
+        "70000",
+        "/etc/ssl/ca.pem,/tmp/other.pem",
+        "",
+        " ",
+        "\u{1b}]0;x\u{7}",
+        "ftp://x",
+    ];
+
+    /// Settings as an archive carries them: mostly real keys and values.
+    fn settings() -> impl Strategy<Value = Value> {
+        let value = prop_oneof![
+            4 => prop::sample::select(SETTING_VALUES).prop_map(|v| json!(v)),
+            1 => json(),
+        ];
+        prop_oneof![
+            6 => prop::collection::btree_map(prop::sample::select(SETTING_KEYS).prop_map(str::to_owned), value, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            1 => json(),
+        ]
+    }
+
+    /// A manifest that mostly passes every check before the settings, with
+    /// generated parts: it is the settings and the session's fields that
+    /// the import is to survive.
     fn manifest(jkt: String) -> impl Strategy<Value = Value> {
-        let session = (json(), any::<bool>(), any::<i64>()).prop_map(move |(extra, real_key, expires)| {
+        let extra = prop_oneof![3 => Just(json!({})), 1 => json()];
+        let session = (extra, prop::bool::weighted(0.9), any::<i64>()).prop_map(move |(extra, real_key, expires)| {
             let mut s = json!({"service": "pingone", "issuer": "https://as.example/as", "client_id": "c",
                                "expires_at": expires, "subject": "ada"});
             if real_key {
@@ -562,7 +610,8 @@ mod tests {
             }
             s
         });
-        (session, json(), json(), any::<bool>()).prop_map(|(session, settings, profile, odd)| {
+        let profile = prop_oneof![3 => Just(json!("ops")), 1 => json()];
+        (session, settings(), profile, prop::bool::weighted(0.1)).prop_map(|(session, settings, profile, odd)| {
             let mut m = json!({"format": FORMAT, "version": VERSION, "encrypted": false,
                                "profile": profile, "settings": settings, "session": session});
             if odd {
@@ -606,43 +655,31 @@ mod tests {
     fn fuzz_session_archive_generated_entries_are_checked_without_panics() {
         let key = ProofKey::generate().unwrap();
         let key_pem = key.to_pem().unwrap().to_string();
-        let names = prop::collection::vec((prop::sample::select(NAMES), any::<Vec<u8>>()), 0..5);
-        run(
-            (names, manifest(key.thumbprint().to_owned()), json(), any::<bool>()),
-            256,
-            |(extra, m, settings, good_key)| {
-                let manifest = serde_json::to_vec(&m).unwrap();
-                let secrets = json!({"manifest_sha256": sha256_hex(&manifest), "access_token": "at",
-                                 "refresh_token": "rt", "settings": settings});
-                let key_body = if good_key {
-                    key_pem.clone().into_bytes()
-                } else {
-                    b"-----BEGIN PRIVATE KEY-----\nAAAA\n".to_vec()
-                };
-                let mut entries = vec![
-                    (MANIFEST.to_owned(), manifest),
-                    (KEY.to_owned(), key_body),
-                    (PLAIN.to_owned(), serde_json::to_vec(&secrets).unwrap()),
-                ];
-                entries.extend(extra.into_iter().map(|(n, b)| (n.to_owned(), b)));
-                if let Some(zip) = zip_of(&entries) {
-                    read(&zip);
-                }
-                // And with each entry alone missing.
-                for skip in 0..3 {
-                    let fewer: Vec<_> = entries
-                        .iter()
-                        .take(3)
-                        .enumerate()
-                        .filter(|(i, _)| *i != skip)
-                        .map(|(_, e)| e.clone())
-                        .collect();
-                    if let Some(zip) = zip_of(&fewer) {
-                        read(&zip);
-                    }
-                }
-            },
-        );
+        let extra = prop_oneof![
+            3 => Just(Vec::new()),
+            1 => prop::collection::vec((prop::sample::select(NAMES), any::<Vec<u8>>()), 1..3),
+        ];
+        let strategy = (extra, manifest(key.thumbprint().to_owned()), settings(), prop::bool::weighted(0.9), 0..4usize);
+        run(strategy, 512, |(extra, m, secret_settings, good_key, drop)| {
+            let manifest = serde_json::to_vec(&m).unwrap();
+            let secrets = json!({"manifest_sha256": sha256_hex(&manifest), "access_token": "at",
+                                 "refresh_token": "rt", "settings": secret_settings});
+            let key_body =
+                if good_key { key_pem.clone().into_bytes() } else { b"-----BEGIN PRIVATE KEY-----\nAAAA\n".to_vec() };
+            let mut entries = vec![
+                (MANIFEST.to_owned(), manifest),
+                (KEY.to_owned(), key_body),
+                (PLAIN.to_owned(), serde_json::to_vec(&secrets).unwrap()),
+            ];
+            // Now and then one of the three is missing.
+            if drop < 3 && extra.len() % 2 == 1 {
+                entries.remove(drop);
+            }
+            entries.extend(extra.into_iter().map(|(n, b)| (n.to_owned(), b)));
+            if let Some(zip) = zip_of(&entries) {
+                read(&zip);
+            }
+        });
     }
 
     #[test]
