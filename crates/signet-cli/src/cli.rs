@@ -150,6 +150,12 @@ pub enum SessionCommand {
         /// Replace a profile or session of the same name.
         #[arg(long)]
         force: bool,
+        /// Apply the archive's settings that say where the profile connects
+        /// and which files it reads (hosts, CA and certificate files) without
+        /// asking. Without it they are shown and asked about on a terminal,
+        /// and refused elsewhere.
+        #[arg(long)]
+        accept_settings: bool,
     },
     /// Revoke the session at the server, then remove it here.
     Terminate,
@@ -387,8 +393,17 @@ pub enum ServiceAuthCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Set a key in the profile: signet config set "KEY=VALUE".
-    Set { assignment: String },
+    /// Set a key in the profile: signet config set "KEY=VALUE", or
+    /// signet config set KEY --stdin to read the value from stdin (a secret
+    /// is then never an argument, which ps and shell history see); on a
+    /// terminal, signet config set KEY asks for it without echo.
+    Set {
+        /// KEY=VALUE, or KEY alone with --stdin or on a terminal.
+        assignment: String,
+        /// Read the value from stdin: one line.
+        #[arg(long)]
+        stdin: bool,
+    },
     /// Show a key's value and where it comes from.
     Get {
         key: String,

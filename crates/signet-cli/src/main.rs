@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod env;
 mod exit;
+mod http;
 mod output;
 mod secret;
 mod services;
@@ -130,6 +131,8 @@ fn default_format(cli: &Cli) -> Format {
 }
 
 /// `error: …` with the cause chain joined by `: `, and any `hint:` lines after it.
+/// Only a cause's own lines that start with `hint: ` become hints; text a
+/// server sent is escaped where it is quoted, so it cannot add lines.
 fn report(e: &anyhow::Error) {
     let mut message = Vec::new();
     let mut hints = Vec::new();
@@ -143,8 +146,10 @@ fn report(e: &anyhow::Error) {
         }
         hints.extend(lines.filter_map(|l| l.strip_prefix("hint: ").map(str::to_owned)));
     }
-    eprintln!("error: {}", message.join(": "));
+    // Messages may quote what a server or a file said: no control character
+    // reaches the terminal (see `output::safe`).
+    eprintln!("error: {}", output::safe(&message.join(": ")));
     for h in hints {
-        eprintln!("hint: {h}");
+        eprintln!("hint: {}", output::safe(&h));
     }
 }

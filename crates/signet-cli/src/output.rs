@@ -1,6 +1,7 @@
 //! Output for people (aligned text, colour only on a terminal) and for
 //! scripts (`-O json`, stable shapes documented in the README).
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use crate::cli::Format;
@@ -21,15 +22,30 @@ impl Output {
         self.format == Format::Json
     }
 
+    /// JSON for scripts. serde_json escapes C0 controls; DEL, the C1
+    /// controls and the bidi controls are escaped here too (`\u009b`), which
+    /// JSON reads back as the same string, so nothing in it acts on a terminal.
     pub fn print_json(&self, value: &serde_json::Value) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value)?;
-        writeln!(out)?;
+        let text = serde_json::to_string_pretty(value)?;
+        writeln!(std::io::stdout().lock(), "{}", json_escaped(&text))?;
         Ok(())
     }
 
+    /// One line for people. It may quote what a server sent (a subject, a
+    /// name), so any control character in it but a tab is shown escaped
+    /// (see [`safe`]), a line break included: it stays one line.
     pub fn line(&self, text: &str) -> anyhow::Result<()> {
-        writeln!(std::io::stdout().lock(), "{text}")?;
+        writeln!(std::io::stdout().lock(), "{}", safe_keeping_tabs(text))?;
+        Ok(())
+    }
+
+    /// A block of text, such as a server's answer that is not JSON: its
+    /// lines stay lines; any other control character is shown escaped.
+    pub fn block(&self, text: &str) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        for l in text.lines() {
+            writeln!(out, "{}", safe_keeping_tabs(l))?;
+        }
         Ok(())
     }
 
@@ -40,8 +56,9 @@ impl Output {
     /// Columns padded to the widest cell; the last column is not padded.
     pub fn table(&self, header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
         let cols = header.len();
+        let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| safe(c).into_owned()).collect()).collect();
         let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-        for r in rows {
+        for r in &rows {
             for (i, c) in r.iter().enumerate().take(cols) {
                 widths[i] = widths[i].max(c.chars().count());
             }
@@ -60,7 +77,7 @@ impl Output {
         };
         writeln!(out, "{}", self.bold(&fmt_row(header.iter().map(|h| h.to_string()).collect())))?;
         for r in rows {
-            writeln!(out, "{}", fmt_row(r.clone()))?;
+            writeln!(out, "{}", fmt_row(r))?;
         }
         Ok(())
     }
@@ -72,10 +89,69 @@ impl Output {
         let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = std::io::stdout().lock();
         for (k, v) in pairs {
-            writeln!(out, "{}", format!("{k:<width$}  {v}").trim_end())?;
+            writeln!(out, "{}", format!("{k:<width$}  {}", safe(v)).trim_end())?;
         }
         Ok(())
     }
+}
+
+/// Text from outside signet (a provider's `user_code` or `error_description`,
+/// a token's subject, the admin API's answers, an archive's settings) as it
+/// may reach a terminal: control characters (C0, DEL, C1: escape sequences,
+/// carriage returns, bells) and the bidirectional controls (U+202A-202E,
+/// U+2066-2069) are shown escaped (`\u{1b}`), so such text cannot move the
+/// cursor, redraw the screen, set the window title, write the clipboard (OSC
+/// 52), reorder what is shown, or start a line of its own that passes for
+/// signet's (a `hint:`).
+pub fn safe(s: &str) -> Cow<'_, str> {
+    escape(s, false)
+}
+
+/// [`safe`], but tabs pass: they only move to the next tab stop.
+fn safe_keeping_tabs(s: &str) -> Cow<'_, str> {
+    escape(s, true)
+}
+
+fn escape(s: &str, tabs: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| (c.is_control() && !(tabs && c == '\t')) || is_bidi_control(c);
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Serialized JSON with the characters [`safe`] escapes, and serde_json
+/// does not, written as `\uXXXX`: they only occur inside strings, where that
+/// escape means the same character.
+fn json_escaped(json: &str) -> Cow<'_, str> {
+    // Line breaks between members are the pretty printer's own.
+    let unsafe_char = |c: char| (c.is_control() && c != '\n') || is_bidi_control(c);
+    if !json.chars().any(unsafe_char) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The bidirectional embeddings, overrides and isolates (Unicode TR9),
+/// which reorder the text around them ("Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A JSON string as text; anything else as nothing.
@@ -123,6 +199,27 @@ pub fn utc(ts: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_and_bidi_controls_are_shown_escaped() {
+        use super::safe;
+        assert!(matches!(safe("ada@example.org"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(safe("\x1b]0;owned\x07"), "\\u{1b}]0;owned\\u{7}");
+        assert_eq!(safe("a\nhint: b\r"), "a\\nhint: b\\r");
+        assert_eq!(safe("\u{9b}2J\u{7f}"), "\\u{9b}2J\\u{7f}");
+        assert_eq!(safe("abc\u{202e}fed"), "abc\\u{202e}fed");
+        // Letters of any script pass.
+        assert_eq!(safe("Zoë 日本"), "Zoë 日本");
+    }
+
+    #[test]
+    fn json_output_escapes_what_serde_json_leaves_and_reads_back_the_same() {
+        let v = serde_json::json!({"name": "a\u{9b}2J\u{7f}\u{202e}b\u{1b}", "n": 1});
+        let text = super::json_escaped(&serde_json::to_string_pretty(&v).unwrap()).into_owned();
+        assert!(!text.contains(['\u{9b}', '\u{7f}', '\u{202e}', '\u{1b}']), "{text:?}");
+        assert!(text.contains("\\u009b"), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
+    }
+
     #[test]
     fn utc_matches_known_instants() {
         assert_eq!(super::utc(0), "1970-01-01 00:00:00");

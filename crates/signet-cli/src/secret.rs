@@ -136,6 +136,27 @@ pub fn read_secret(file: Option<&std::path::Path>, what: &str, flag: &str) -> an
     one_line(&text, what, &from, flag)
 }
 
+/// One line of stdin holding a value (a setting's, with `signet config set
+/// KEY --stdin`): at most 4 KiB, exactly one line that is not blank.
+pub fn read_stdin_line(what: &str, flag: &str) -> anyhow::Result<Password> {
+    let mut text = Zeroizing::new(String::new());
+    std::io::stdin()
+        .take(MAX_SECRET + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading the {what} from stdin"))?;
+    if text.len() as u64 > MAX_SECRET {
+        bail!("stdin holds more than {MAX_SECRET} bytes, more than a setting is\nhint: {flag} reads one line");
+    }
+    let mut found = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.trim().is_empty());
+    match (found.next(), found.next()) {
+        (Some(line), None) => Ok(Password(Zeroizing::new(line.trim().to_owned()))),
+        (None, _) => bail!("stdin holds no {what}\nhint: {flag} reads the value from stdin, on one line"),
+        (Some(_), Some(_)) => {
+            bail!("stdin holds more than one line\nhint: {flag} reads the value from stdin, on one line")
+        }
+    }
+}
+
 fn one_line(text: &str, what: &str, from: &str, flag: &str) -> anyhow::Result<Password> {
     let mut found = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.trim().is_empty());
     let Some(first) = found.next() else {

@@ -145,6 +145,33 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Refuses to start this service's browser sign-on while another
+    /// service of the profile takes its browser sign-ons on the same
+    /// redirect path. The path is what tells one provider's answer from
+    /// another's: with one path for two providers, a provider that sends
+    /// the person on to the other one (a mix-up, RFC 9700 §4.4) would get
+    /// back that provider's code, and this flow's PKCE verifier with it.
+    pub fn check_own_redirect_path(&self, settings: &Settings) -> anyhow::Result<()> {
+        let Some(Auth::AuthorizationCode { path, .. }) = &self.auth else { return Ok(()) };
+        for other in settings.services() {
+            let k = |suffix: &str| format!("service.{other}.authentication.{suffix}");
+            if other == self.name || settings.checked(&k("type"))?.as_deref() != Some("authorization_code") {
+                continue;
+            }
+            if settings.checked(&k("authorizationCode.redirectURIPath"))?.as_deref() == Some(path.as_str()) {
+                // pingone keeps /callback, which signetd registers; the other one moves.
+                let moves = if self.name == "pingone" { &other } else { &self.name };
+                bail!(
+                    "services {} and {other} both take browser sign-ons at http://127.0.0.1{path}, so either provider could be handed the other's sign-on (a mix-up, RFC 9700 §4.4)\nhint: give each its own path: signet config set \"service.{moves}.authentication.authorizationCode.redirectURIPath=/callback/{moves}\", and register http://127.0.0.1/callback/{moves} (any port) at that provider",
+                    self.name
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The admin API's connector, named as pingcli names it.
 pub const ADMIN_SERVICE: &str = "pingfederate";
 

@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use oauth2::{RefreshToken, StandardRevocableToken};
 
 use crate::config::settings::Settings;
+use crate::output::safe;
 use crate::services::{Auth, Service};
 use crate::signon::{Provider, auth_code, client_credentials, device_code, now};
 use crate::token_store::{CacheKey, Cached, Store};
@@ -47,6 +48,7 @@ pub async fn login(
     open_browser: bool,
 ) -> anyhow::Result<Cached> {
     let auth = auth_of(service)?;
+    service.check_own_redirect_path(settings)?;
     let p = Provider::discover(service).await?;
     let timeout = Duration::from_secs(service.login_timeout_secs);
     let tokens = match auth {
@@ -191,9 +193,10 @@ async fn revoke_plain(
         return Ok(());
     }
     let status = res.status();
-    let body: serde_json::Value = res.json().await.unwrap_or_default();
-    let code = body["error"].as_str().unwrap_or("error");
-    let description = body["error_description"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
+    let bytes = crate::http::body(res).await.map_err(|e| crate::signon::unreachable(&e, endpoint, &p.service.name))?;
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let code = safe(body["error"].as_str().unwrap_or("error"));
+    let description = body["error_description"].as_str().map(|d| format!(": {}", safe(d))).unwrap_or_default();
     anyhow::bail!("revocation refused by the provider ({status}): {code}{description}")
 }
 

@@ -32,8 +32,8 @@ mod signer;
 
 pub use key::{ProofKey, SEALED, ath, open, public_key_der, seal};
 pub use session::{
-    SESSION_FILE, Session, SessionFile, create_private_dir, dir_for, key_file, read_private, sessions_dir,
-    write_private, write_private_new,
+    SESSION_FILE, Session, SessionFile, check_private_dir, check_private_file, create_private_dir, dir_for, key_file,
+    read_private, sessions_dir, state_dir, write_private, write_private_new,
 };
 pub use signer::Signer;
 
@@ -57,6 +57,14 @@ pub enum Error {
     Malformed(PathBuf),
     #[error("{} may be read by others (mode {mode:o})\nhint: chmod 600 {}", path.display(), path.display())]
     Exposed { path: PathBuf, mode: u32 },
+    #[error("{} belongs to another user (uid {owner}), so signet does not trust what it holds\nhint: remove it, or sudo chown \"$(id -u)\" {}, if it is yours", path.display(), path.display())]
+    NotYours { path: PathBuf, owner: u32 },
+    #[error("{} may be written by others (mode {mode:o})\nhint: chmod 700 {}", path.display(), path.display())]
+    OpenDirectory { path: PathBuf, mode: u32 },
+    #[error("{} is a symbolic link, and signet keeps its files only in a directory of its own\nhint: replace the link with a directory (rm {}; what it points to stays), or choose another place with XDG_STATE_HOME or --config", .0.display(), .0.display())]
+    Linked(PathBuf),
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
     #[error("{}: this key is not the one the session is bound to", .0.display())]
     WrongKey(PathBuf),
     #[error("the key: {0}")]

@@ -66,8 +66,9 @@ impl std::fmt::Debug for SessionFile {
     }
 }
 
-/// `$XDG_STATE_HOME/signet/sessions`, or `~/.local/state/signet/sessions`.
-pub fn sessions_dir() -> Result<PathBuf, Error> {
+/// `$XDG_STATE_HOME/signet`, or `~/.local/state/signet`: signet's own
+/// directory for what it keeps between commands.
+pub fn state_dir() -> Result<PathBuf, Error> {
     let state = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         Some(s) => PathBuf::from(s),
         None => {
@@ -75,7 +76,12 @@ pub fn sessions_dir() -> Result<PathBuf, Error> {
             PathBuf::from(home).join(".local/state")
         }
     };
-    Ok(state.join("signet/sessions"))
+    Ok(state.join("signet"))
+}
+
+/// `$XDG_STATE_HOME/signet/sessions`, or `~/.local/state/signet/sessions`.
+pub fn sessions_dir() -> Result<PathBuf, Error> {
+    Ok(state_dir()?.join("sessions"))
 }
 
 /// The session directory of `profile`. A profile name is one path segment.
@@ -102,6 +108,11 @@ impl Session {
     /// The session of `profile`, from its directory.
     pub fn load(profile: &str) -> Result<Session, Error> {
         let dir = dir_for(profile)?;
+        for d in [state_dir()?, sessions_dir()?, dir.clone()] {
+            if d.symlink_metadata().is_ok() {
+                check_private_dir(&d)?;
+            }
+        }
         if !dir.join(SESSION_FILE).exists() {
             return Err(Error::NoSession(profile.to_owned()));
         }
@@ -201,24 +212,63 @@ fn made_here(name: &str) -> bool {
     jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Reads a file holding secrets, refusing one that others may read (as
-/// OpenSSH refuses such a private key).
+/// The effective user id of this process: whose files signet may trust.
+fn me() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Reads a file holding secrets, refusing one that others may read or
+/// that is not the user's own (see [`check_private_file`]).
 pub fn read_private(path: &Path) -> Result<String, Error> {
-    let io = |source| Error::Io { path: path.to_owned(), source };
-    let meta = std::fs::metadata(path).map_err(io)?;
+    check_private_file(path)?;
+    std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })
+}
+
+/// Refuses a file holding secrets (tokens, keys, a configuration with
+/// client secrets) that belongs to another user or that others may read
+/// or write, as OpenSSH refuses such a private key: what it holds may have
+/// been read, or put there by someone else. A link is followed, and what
+/// it points to is checked.
+pub fn check_private_file(path: &Path) -> Result<(), Error> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    if meta.uid() != me() {
+        return Err(Error::NotYours { path: path.to_owned(), owner: meta.uid() });
+    }
     if meta.mode() & 0o077 != 0 {
         return Err(Error::Exposed { path: path.to_owned(), mode: meta.mode() & 0o777 });
     }
-    std::fs::read_to_string(path).map_err(io)
+    Ok(())
 }
 
-/// A directory only its owner can enter.
+/// Refuses a directory of signet's own that is a symbolic link, belongs to
+/// another user, or that others may write to: through it, someone else
+/// could read tokens or put files of their choosing where signet reads.
+pub fn check_private_dir(dir: &Path) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::Linked(dir.to_owned()));
+    }
+    if !meta.is_dir() {
+        return Err(Error::NotADirectory(dir.to_owned()));
+    }
+    if meta.uid() != me() {
+        return Err(Error::NotYours { path: dir.to_owned(), owner: meta.uid() });
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(Error::OpenDirectory { path: dir.to_owned(), mode: meta.mode() & 0o777 });
+    }
+    Ok(())
+}
+
+/// A directory only its owner can enter: made (with any missing parents)
+/// mode 0700, or, if it is there already, checked ([`check_private_dir`]).
 pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| Error::Io { path: dir.to_owned(), source })
+        .map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    check_private_dir(dir)
 }
 
 /// Writes a file only its owner can read: a temporary file beside it,

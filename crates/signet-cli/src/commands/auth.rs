@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::commands::Ctx;
 use crate::config::settings::Settings;
 use crate::exit::ExitCode;
+use crate::output::safe;
 use crate::services::{ADMIN_SERVICE, AdminAccess, AdminApi, Service};
 use crate::session::{self, LoggedOut, State};
 use crate::token_store::Store;
@@ -168,7 +169,7 @@ pub async fn logout(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
         let (status, text) = match &outcome {
             LoggedOut::Revoked => ("revoked", format!("signed off {}: tokens revoked and removed", service.name)),
             LoggedOut::LocalOnly(why) => {
-                eprintln!("warning: {}: tokens removed locally, but not revoked: {why}", service.name);
+                eprintln!("warning: {}: tokens removed locally, but not revoked: {}", service.name, safe(why));
                 ("removed_locally", format!("signed off {} (local only)", service.name))
             }
             LoggedOut::NotSignedIn => ("not_signed_in", format!("{} was not signed in", service.name)),

@@ -15,6 +15,7 @@ use reqwest::Method;
 use crate::commands::Ctx;
 use crate::config::settings::Settings;
 use crate::exit::ExitCode;
+use crate::output::safe;
 use crate::services::{ADMIN_SERVICE, AdminAccess, AdminApi, Service};
 use crate::session;
 use crate::token_store::Store;
@@ -230,7 +231,8 @@ impl AdminClient {
         let res = self.dispatch(req, &url).await?;
         let status = res.status();
         let etag = res.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let text = res.text().await.unwrap_or_default();
+        let text =
+            crate::http::text(res).await.map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
         let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
         if !status.is_success() {
             let field = |k: &str| json.as_ref().and_then(|j| j.get(k)?.as_str().map(str::to_owned));
@@ -332,10 +334,10 @@ fn forbidden_hint(message: &str) -> Option<String> {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} answered {}: ", self.method, self.path, self.status)?;
+        write!(f, "{} {} answered {}: ", self.method, safe(&self.path), self.status)?;
         match &self.code {
-            Some(code) => write!(f, "{code}: {}", self.message)?,
-            None => f.write_str(&self.message)?,
+            Some(code) => write!(f, "{}: {}", safe(code), safe(&self.message))?,
+            None => f.write_str(&safe(&self.message))?,
         }
         match self.hint() {
             Some(h) => write!(f, "\nhint: {h}"),
@@ -371,7 +373,7 @@ pub async fn run(ctx: &Ctx, r: Request<'_>) -> anyhow::Result<ExitCode> {
                 ctx.out.line(&format!("{method} {}: {}", url.path(), answer.status))?;
             }
         }
-        None => ctx.out.line(&answer.text)?,
+        None => ctx.out.block(&answer.text)?,
     }
     Ok(ExitCode::Ok)
 }

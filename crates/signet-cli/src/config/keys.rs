@@ -17,6 +17,8 @@ pub enum Kind {
     List,
     /// Comma-separated file paths.
     Paths,
+    /// The path of a URL: `/` and then letters, digits, `-`, `.`, `_`, `~` and `/`.
+    UrlPath,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,13 +133,26 @@ pub static KEYS: &[KeyDef] = &[
         ),
         "0",
     ),
+    // Each service's browser sign-on comes back to a path of its own, so a
+    // provider's answer never reaches the flow of another service (RFC 9700
+    // §4.4.2). `pingone` keeps `/callback`, which signetd registers for
+    // its `signet-cli` application; every other service defaults to
+    // `/callback/<name>`.
+    with_default(
+        key(
+            "service.pingone.authentication.authorizationCode.redirectURIPath",
+            "Path of the loopback redirect, as the provider registers it: http://127.0.0.1/callback, any port",
+            Kind::UrlPath,
+        ),
+        "/callback",
+    ),
     with_default(
         key(
             "service.<name>.authentication.authorizationCode.redirectURIPath",
-            "Path of the loopback redirect",
-            Kind::Text,
+            "Path of the loopback redirect, the service's own (register http://127.0.0.1/callback/<name> at the provider)",
+            Kind::UrlPath,
         ),
-        "/callback",
+        "/callback/<name>",
     ),
     with_default(
         key(
@@ -281,10 +296,38 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+impl Key {
+    /// The default value, with `<name>` filled in with the key's connector.
+    pub fn default_value(&self) -> Option<String> {
+        let d = self.def().default?;
+        let name = self.canonical.split('.').nth(1).filter(|_| self.def().key.starts_with("service.<name>."));
+        Some(match name {
+            Some(n) => d.replace("<name>", n),
+            None => d.to_owned(),
+        })
+    }
+}
+
+/// Whether a key says where signet connects (a URL) or which files it reads
+/// and trusts (CA files, a client certificate and its key): settings that
+/// `session import` shows before applying them.
+pub fn steers(key: &Key) -> bool {
+    let def = key.def();
+    matches!(def.kind, Kind::Url | Kind::Paths)
+        || def.key.ends_with(".certFile")
+        || def.key.ends_with(".keyFile")
+        || def.key.ends_with(".adminAPIPath")
+}
+
 /// Checks and normalises a value for a key. Enums take their canonical case.
+/// No value holds a control character: values are shown on terminals, and
+/// a session archive brings values from elsewhere.
 pub fn validate(key: &Key, value: &str) -> Result<String, String> {
     let v = value.trim();
     let def = key.def();
+    if v.chars().any(char::is_control) {
+        return Err(format!("{key} cannot hold control characters"));
+    }
     match def.kind {
         Kind::Text if v.is_empty() => Err(format!("{key} needs a value")),
         Kind::Text => Ok(v.to_owned()),
@@ -310,6 +353,16 @@ pub fn validate(key: &Key, value: &str) -> Result<String, String> {
         Kind::List => {
             let words: Vec<&str> = v.split([',', ' ']).filter(|s| !s.is_empty()).collect();
             if words.is_empty() { Err(format!("{key} needs at least one value")) } else { Ok(words.join(" ")) }
+        }
+        Kind::UrlPath => {
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/');
+            if v.starts_with('/') && v.chars().all(plain) && !v.split('/').any(|seg| seg == "." || seg == "..") {
+                Ok(v.to_owned())
+            } else {
+                Err(format!(
+                    "{v:?} is not a redirect path for {key}: / and then letters, digits, '-', '.', '_', '~' and '/'"
+                ))
+            }
         }
         Kind::Paths => {
             let paths: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
@@ -370,15 +423,36 @@ mod tests {
             "openid profile"
         );
         assert!(validate(&k("auth.loginTimeoutSeconds"), "0").is_err());
+        assert!(validate(&k("service.x.authentication.worker.clientID"), "id\u{1b}]0;x\u{7}").is_err());
+        let path = k("service.x.authentication.authorizationCode.redirectURIPath");
+        assert_eq!(validate(&path, "/callback/x").unwrap(), "/callback/x");
+        for bad in ["callback", "/a?b=c", "/a#b", "/a b", "/a/../b", "/%2e"] {
+            assert!(validate(&path, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_service_has_its_own_redirect_path_by_default() {
+        let path = |name: &str| {
+            resolve(&format!("service.{name}.authentication.authorizationCode.redirectURIPath"))
+                .unwrap()
+                .default_value()
+                .unwrap()
+        };
+        assert_eq!(path("pingone"), "/callback", "what signetd registers for signet-cli");
+        assert_eq!(path("okta"), "/callback/okta");
+        assert_eq!(path("corp-sso"), "/callback/corp-sso");
     }
 
     #[test]
     fn every_key_has_a_description_and_valid_default() {
         for (i, d) in KEYS.iter().enumerate() {
             assert!(!d.description.is_empty(), "{}", d.key);
-            if let Some(v) = d.default {
-                let key = Key { canonical: d.key.replace("<name>", "pingone"), def_index: i };
-                assert!(validate(&key, v).is_ok(), "{}", d.key);
+            if d.default.is_some() {
+                let key = Key { canonical: d.key.replace("<name>", "okta-dev"), def_index: i };
+                let v = key.default_value().unwrap();
+                assert!(!v.contains('<'), "{}: {v}", d.key);
+                assert!(validate(&key, &v).is_ok(), "{}", d.key);
             }
         }
     }

@@ -5,6 +5,12 @@
 //! afresh, applies the change, and replaces the file atomically (temporary
 //! file, fsync, rename), so concurrent `config set` commands all land. A file
 //! that does not parse is reported with its line and never written over.
+//!
+//! The file may hold client secrets and says where tokens go, so it is used
+//! only if it is the user's own and others can neither read nor write it
+//! (0600), as session files are; at the default location, `signet/` must be
+//! a real directory of the user's that others cannot write to. Lock files
+//! are never opened through a symbolic link.
 
 pub mod keys;
 pub mod settings;
@@ -30,11 +36,21 @@ pub fn path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os(crate::env::CONFIG).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
+    default_path()
+}
+
+/// `$XDG_CONFIG_HOME/signet/config.toml`, or `~/.config/signet/config.toml`.
+fn default_path() -> anyhow::Result<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),
         None => home()?.join(".config"),
     };
     Ok(base.join("signet").join("config.toml"))
+}
+
+/// signet's own directory, when `path` is the file at the default location.
+fn own_dir(path: &Path) -> Option<&Path> {
+    default_path().ok().filter(|d| d == path).and(path.parent())
 }
 
 pub fn home() -> anyhow::Result<PathBuf> {
@@ -64,13 +80,23 @@ impl std::fmt::Debug for ConfigFile {
 impl ConfigFile {
     /// Reads the file; a missing file is an empty configuration with one profile.
     pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        if let Some(dir) = own_dir(path)
+            && dir.symlink_metadata().is_ok()
+        {
+            signet_client::check_private_dir(dir).map_err(refused)?;
+        }
+        let text = match std::fs::metadata(path) {
+            Ok(_) => signet_client::read_private(path).map_err(refused)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
+        ConfigFile::parse(path, &text)
+    }
+
+    /// The configuration in `text`, as read from `path`.
+    fn parse(path: &Path, text: &str) -> anyhow::Result<ConfigFile> {
         let doc: Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|s| text.bytes().take(s.start).filter(|b| *b == b'\n').count() + 1);
             let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
             anyhow!("{} is not valid TOML{at}: {}", path.display(), e.message())
         })?;
@@ -85,7 +111,10 @@ impl ConfigFile {
     /// Applies `change` to the current file under the lock and writes it back.
     pub fn update<T>(path: &Path, change: impl FnOnce(&mut ConfigFile) -> anyhow::Result<T>) -> anyhow::Result<T> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        create_private_dir(dir)?;
+        match own_dir(path) {
+            Some(own) => signet_client::create_private_dir(own).map_err(refused)?,
+            None => create_private_dir(dir)?,
+        }
         let lock = lock_file(&path.with_extension("toml.lock"))?;
         let mut file = ConfigFile::load(path)?;
         let out = change(&mut file)?;
@@ -243,16 +272,286 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(signet_client::write_private(path, bytes)?)
 }
 
+/// The configuration file refused as it is: the message and its hint.
+fn refused(e: signet_client::Error) -> anyhow::Error {
+    anyhow!("the configuration is not used: {e}")
+}
+
 /// An exclusive lock held while the file returned is open: `path` (mode
 /// 0600) is made if need be, and waited on while another process holds it.
+/// A symbolic link there is never followed (`O_NOFOLLOW`): one planted in
+/// its place would have the lock create or open the file it points to.
 pub fn lock_file(path: &Path) -> anyhow::Result<File> {
     let f = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ELOOP) => anyhow!(
+                "{} is a symbolic link, and signet opens its lock files only as files of its own\nhint: remove the link: rm {}",
+                path.display(),
+                path.display()
+            ),
+            _ => anyhow::Error::new(e).context(format!("opening {}", path.display())),
+        })?;
     f.lock().with_context(|| format!("locking {}", path.display()))?;
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Fuzzing the parser of the configuration file: any text, and text
+    //! shaped like signet's own files, gives a configuration or an error,
+    //! never a panic, and everything read from it afterwards (every key of
+    //! every profile, the services, their sign-on) does too. `PROPTEST_CASES`
+    //! runs it longer than CI's budget.
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    use super::*;
+    use crate::config::settings::Settings;
+
+    fn cases(default: u32) -> u32 {
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(default)
+    }
+
+    const HEADERS: &[&str] = &[
+        "[profiles]",
+        "[profiles.default]",
+        "[profiles.ops]",
+        "[profiles.\"bad name\"]",
+        "[[profiles]]",
+        "[profiles.default.auth.storage]",
+        "[profiles.default.service]",
+        "[profiles.default.service.pingone]",
+        "[profiles.default.service.pingone.endpoint]",
+        "[profiles.default.service.pingone.authentication]",
+        "[profiles.default.service.pingone.authentication.worker]",
+        "[profiles.default.service.okta]",
+        "[profiles.default.service.okta.authentication.authorizationCode]",
+        "[profiles.ops.service.pingfederate]",
+        "[profiles.ops.service.pingfederate.authentication.basicAuth]",
+        "[profiles.default.service.\"Bad Name\"]",
+    ];
+    const KEYS_SEEN: &[&str] = &[
+        "activeProfile",
+        "profiles",
+        "description",
+        "service",
+        "type",
+        "issuer",
+        "baseURL",
+        "environmentID",
+        "regionCode",
+        "clientID",
+        "clientSecret",
+        "scopes",
+        "redirectURIPort",
+        "redirectURIPath",
+        "loginTimeoutSeconds",
+        "httpsHost",
+        "adminAPIPath",
+        "caCertificatePemFiles",
+        "authentication.type",
+        "authentication.oauth.service",
+        "\"quoted key\"",
+        "é",
+    ];
+    const VALUES: &[&str] = &[
+        "\"default\"",
+        "\"ops\"",
+        "\"\"",
+        "\"worker\"",
+        "\"authorization_code\"",
+        "\"device_code\"",
+        "\"oauth\"",
+        "\"basicAuth\"",
+        "\"http://127.0.0.1:9\"",
+        "\"https://\"",
+        "\"6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11\"",
+        "\"EU\"",
+        "\"/callback\"",
+        "\"../..\"",
+        "\"\\u001b]0;x\\u0007\"",
+        "\"70000\"",
+        "0",
+        "-1",
+        "9223372036854775807",
+        "true",
+        "1.5",
+        "nan",
+        "[]",
+        "[1, \"a\", [true]]",
+        "{}",
+        "{ a = 1, b = { c = \"d\" } }",
+        "1979-05-27T07:32:00Z",
+        "\"\"\"multi\nline\"\"\"",
+    ];
+
+    fn pick(options: &'static [&'static str]) -> impl Strategy<Value = String> + Clone {
+        prop::sample::select(options).prop_map(str::to_owned)
+    }
+
+    /// Text shaped like a configuration file: tables, dotted keys and
+    /// values of every TOML kind, and now and then a line of anything.
+    fn shaped() -> impl Strategy<Value = String> {
+        let assignment = (pick(KEYS_SEEN), pick(VALUES)).prop_map(|(k, v)| format!("{k} = {v}"));
+        let line = prop_oneof![4 => assignment, 2 => pick(HEADERS), 1 => any::<String>()];
+        prop::collection::vec(line, 0..24).prop_map(|lines| lines.join("\n"))
+    }
+
+    const PATHS: &[&str] = &[
+        "auth.storage.type",
+        "auth.loginTimeoutSeconds",
+        "description",
+        "service",
+        "service.pingone.endpoint.baseURL",
+        "service.pingone.endpoint.environmentID",
+        "service.pingone.regionCode",
+        "service.pingone.authentication.type",
+        "service.pingone.authentication.deviceCode.clientID",
+        "service.pingone.authentication.authorizationCode.clientID",
+        "service.okta",
+        "service.okta.issuer",
+        "service.okta.authentication.type",
+        "service.okta.authentication.authorizationCode.clientID",
+        "service.okta.authentication.authorizationCode.redirectURIPath",
+        "service.okta.authentication.authorizationCode.redirectURIPort",
+        "service.okta.authentication.worker.clientSecret",
+        "service.okta.caCertificatePemFiles",
+        "service.pingfederate.httpsHost",
+        "service.pingfederate.authentication.type",
+        "service.pingfederate.authentication.oauth.service",
+        "service.pingfederate.authentication.basicAuth.username",
+        "service.Bad Name.issuer",
+    ];
+    const STRINGS: &[&str] = &[
+        "authorization_code",
+        "device_code",
+        "worker",
+        "oauth",
+        "basicAuth",
+        "clientCertificate",
+        "file",
+        "okta",
+        "pingone",
+        "cli",
+        "https://okta.example.test",
+        "http://127.0.0.1:9",
+        "6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11",
+        "/callback",
+        "/callback/okta",
+        "EU",
+        "300",
+        "0",
+        "",
+        "\u{1b}[2J",
+    ];
+
+    /// A valid TOML document shaped as signet writes one, with generated
+    /// profiles, settings and values of every kind.
+    fn structured() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            6 => prop::sample::select(STRINGS).prop_map(|s| Value::String(s.to_owned())),
+            1 => any::<i64>().prop_map(Value::Integer),
+            1 => any::<bool>().prop_map(Value::Boolean),
+            1 => Just(Value::Array(vec![Value::String("a".into()), Value::Integer(1)])),
+            1 => Just(Value::Table(Table::new())),
+        ];
+        fn insert(t: &mut Table, segs: &[&str], v: Value) {
+            match segs {
+                [] => {}
+                [last] => {
+                    t.insert(last.to_string(), v);
+                }
+                [first, rest @ ..] => {
+                    let entry = t.entry(first.to_string()).or_insert_with(|| Value::Table(Table::new()));
+                    if !entry.is_table() {
+                        *entry = Value::Table(Table::new());
+                    }
+                    if let Some(child) = entry.as_table_mut() {
+                        insert(child, rest, v);
+                    }
+                }
+            }
+        }
+        let profile = prop::collection::vec((prop::sample::select(PATHS), value), 0..12).prop_map(|settings| {
+            let mut t = Table::new();
+            for (path, v) in settings {
+                insert(&mut t, &path.split('.').collect::<Vec<_>>(), v);
+            }
+            Value::Table(t)
+        });
+        let name = prop::sample::select(&["default", "ops", "bad name", "", "Default"][..]);
+        let profiles = prop::collection::btree_map(name.clone(), profile, 0..3);
+        (profiles, prop::option::of(name)).prop_map(|(profiles, active)| {
+            let mut doc = Table::new();
+            if let Some(a) = active {
+                doc.insert(ACTIVE_PROFILE.into(), Value::String(a.into()));
+            }
+            doc.insert(PROFILES.into(), Value::Table(profiles.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
+            toml::to_string(&doc).unwrap_or_default()
+        })
+    }
+
+    /// Parses `text` and reads everything signet reads from a configuration.
+    fn exercise(text: &str) {
+        let Ok(file) = ConfigFile::parse(Path::new("config.toml"), text) else { return };
+        let _ = format!("{file:?}");
+        let _ = file.active_profile();
+        for profile in file.profiles() {
+            let _ = file.description(&profile);
+            let settings = Settings { file: file.clone(), profile: profile.clone(), security_token: false };
+            let names = settings.services();
+            for def in keys::KEYS {
+                for name in names.iter().map(String::as_str).chain(["pingone", "pingfederate"]) {
+                    let typed = def.key.replace("<name>", name);
+                    if let Ok(key) = keys::resolve(&typed) {
+                        let _ = file.get(&profile, &key);
+                        let _ = settings.checked(&typed);
+                    }
+                }
+            }
+            for name in &names {
+                if let Ok(service) = crate::services::Service::resolve(&settings, name) {
+                    let _ = service.check_own_redirect_path(&settings);
+                }
+            }
+            let _ = crate::services::AdminApi::resolve(&settings);
+            let _ = settings.configures("pingone");
+        }
+    }
+
+    fn fuzz(strategy: impl Strategy<Value = String>, n: u32) {
+        let mut runner = TestRunner::new(Config { cases: cases(n), failure_persistence: None, ..Config::default() });
+        if let Err(failure) = runner.run(&strategy, |text| {
+            exercise(&text);
+            Ok(())
+        }) {
+            panic!("{failure}");
+        }
+    }
+
+    #[test]
+    fn fuzz_config_file_any_text_is_a_configuration_or_an_error() {
+        fuzz(any::<String>(), 256);
+        fuzz(prop::collection::vec(any::<u8>(), 0..512).prop_map(|b| String::from_utf8_lossy(&b).into_owned()), 256);
+    }
+
+    #[test]
+    fn fuzz_config_file_shaped_text_is_a_configuration_or_an_error() {
+        fuzz(shaped(), 512);
+        fuzz(structured(), 512);
+    }
+
+    #[test]
+    fn a_parse_error_names_its_line() {
+        let e = ConfigFile::parse(Path::new("c.toml"), "a = 1\nb = \"é\"\nc = = 1\n").unwrap_err().to_string();
+        assert!(e.contains("at line 3"), "{e}");
+    }
 }

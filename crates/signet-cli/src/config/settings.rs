@@ -63,7 +63,7 @@ impl Settings {
         if let Some(v) = self.file.get(&self.profile, key) {
             return Some(Resolved { value: v, source: Source::Profile(self.profile.clone()) });
         }
-        key.def().default.map(|d| Resolved { value: d.to_owned(), source: Source::Default })
+        key.default_value().map(|value| Resolved { value, source: Source::Default })
     }
 
     /// The value of a key given in canonical form; for code, not for user input.

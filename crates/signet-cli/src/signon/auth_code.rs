@@ -1,6 +1,13 @@
 //! The authorization code flow with PKCE (RFC 7636) through the browser:
 //! open the provider's page, wait on the loopback for the redirect, check
 //! `state` (and `iss` when sent, RFC 9207), then exchange the code.
+//!
+//! Each service has its own redirect path (`redirectURIPath`; see
+//! `services`), and the listener takes answers on that path alone: against
+//! a mix-up (RFC 9700 §4.4), where a provider sends the person on to
+//! another provider to sign on, and then receives that provider's code and
+//! this flow's PKCE verifier, a provider's answer can only arrive at the
+//! path registered there, never at the flow of another service.
 
 use std::time::Duration;
 
@@ -9,6 +16,7 @@ use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope
 
 use super::Provider;
 use super::loopback::Loopback;
+use crate::output::safe;
 use crate::services::Grant;
 use crate::token_store::Cached;
 
@@ -40,35 +48,44 @@ pub async fn sign_on(p: &Provider, client_id: &str, o: &Options) -> anyhow::Resu
         req = req.add_extra_param("prompt", "consent");
     }
     let (url, state) = req.url();
+    let url = safe(url.as_str()).into_owned();
     // The webbrowser crate runs $BROWSER when it is set, else the desktop's opener.
-    if o.open_browser && webbrowser::open(url.as_str()).is_ok() {
+    if o.open_browser && webbrowser::open(&url).is_ok() {
         let which = std::env::var(crate::env::BROWSER).unwrap_or_else(|_| "your browser".into());
         // A launcher that starts nothing can still report success: always show the URL.
-        eprintln!("Asked {which} to open the sign-on to {}. If nothing opened, visit:\n{url}", p.service.name);
+        eprintln!("Asked {} to open the sign-on to {}. If nothing opened, visit:\n{url}", safe(&which), p.service.name);
     } else {
         eprintln!("Open this URL in a browser to sign on to {}:\n{url}", p.service.name);
     }
     let params = tokio::select! {
-        r = loopback.wait() => r?,
+        r = loopback.wait(state.secret(), &p.service.issuer) => r?,
         () = tokio::time::sleep(o.timeout) => bail!(
-            "no sign-on arrived within {} seconds (was the browser closed before signing on?)\nhint: run signet auth login again; raise auth.loginTimeoutSeconds, or use --no-browser and open the URL yourself",
-            o.timeout.as_secs()
+            "no sign-on arrived within {} seconds (was the browser closed before signing on, or did the provider refuse the redirect?)\nhint: run signet auth login again; raise auth.loginTimeoutSeconds, or use --no-browser and open the URL yourself\nhint: the provider must accept http://127.0.0.1{} (any port) as a redirect URI of client {}",
+            o.timeout.as_secs(),
+            loopback.path(),
+            safe(client_id),
         ),
         _ = tokio::signal::ctrl_c() => bail!("sign-on interrupted"),
     };
-    if params.get("state").map(String::as_bytes) != Some(state.secret().as_bytes()) {
-        bail!(
-            "the browser came back with the wrong state; the sign-on was not the one signet started, so it is refused"
-        );
-    }
-    if let Some(iss) = params.get("iss")
-        && *iss != p.service.issuer
-    {
-        bail!("the response names issuer {iss:?}, not {:?} (RFC 9207 mix-up defence)", p.service.issuer);
+    // The listener took only this flow's state, on this flow's path: the
+    // path is the service's own (RFC 9700 §4.4.2), so a provider's answer
+    // meant for another service's flow never arrives here.
+    match params.get("iss") {
+        // RFC 9207 §2.4: the issuer, when sent, must be this flow's provider.
+        Some(iss) if *iss != p.service.issuer => bail!(
+            "the response names issuer {iss:?}, not {:?}; it is refused (RFC 9207 mix-up defence)",
+            p.service.issuer
+        ),
+        // A provider that says it sends `iss` always does (RFC 9207 §3).
+        None if p.metadata.authorization_response_iss_parameter_supported => bail!(
+            "the response carries no issuer, though {} says it always sends one; it is refused (RFC 9207 mix-up defence)",
+            p.service.issuer
+        ),
+        _ => {}
     }
     if let Some(error) = params.get("error") {
-        let description = params.get("error_description").map(|d| format!(": {d}")).unwrap_or_default();
-        bail!("sign-on refused by the provider: {error}{description}");
+        let description = params.get("error_description").map(|d| format!(": {}", safe(d))).unwrap_or_default();
+        bail!("sign-on refused by the provider: {}{description}", safe(error));
     }
     let code = params.get("code").ok_or_else(|| anyhow!("the browser came back without a code"))?;
     let mut exchange = client

@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use oauth2::{RequestTokenError, Scope, StandardDeviceAuthorizationResponse};
 
 use super::Provider;
+use crate::output::safe;
 use crate::services::Grant;
 use crate::token_store::Cached;
 
@@ -21,11 +22,12 @@ pub async fn sign_on(p: &Provider, client_id: &str, scopes: &str, timeout: Durat
     }
     let details: StandardDeviceAuthorizationResponse =
         req.request_async(&p.sender()).await.map_err(|e| p.explain("device authorization", e))?;
+    // All three come from the provider: shown escaped (`output::safe`).
     let uri = details.verification_uri().to_string();
     let code = details.user_code().secret();
-    eprintln!("To sign on to {}, open {uri} and enter the code {code}", p.service.name);
+    eprintln!("To sign on to {}, open {} and enter the code {}", p.service.name, safe(&uri), safe(code));
     if let Some(complete) = details.verification_uri_complete() {
-        eprintln!("or open {}", complete.secret());
+        eprintln!("or open {}", safe(complete.secret()));
         if std::io::stdout().is_terminal()
             && let Ok(qr) = qrcode::QrCode::new(complete.secret().as_bytes())
         {

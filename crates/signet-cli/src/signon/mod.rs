@@ -22,6 +22,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use signet_client::ProofKey;
 
+use crate::output::safe;
 use crate::services::{Grant, Service};
 use crate::token_store::Cached;
 
@@ -67,6 +68,9 @@ pub struct Metadata {
     pub userinfo_endpoint: Option<String>,
     #[serde(default)]
     pub introspection_endpoint: Option<String>,
+    /// RFC 9207 §3: the provider puts `iss` in every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +79,9 @@ pub enum HttpError {
     Reqwest(#[from] reqwest::Error),
     #[error(transparent)]
     Http(#[from] http::Error),
+    /// The answer could not be read whole: too large (see `crate::http`), or cut off.
+    #[error(transparent)]
+    Read(#[from] crate::http::ReadError),
 }
 
 /// A connection to one service's provider.
@@ -116,6 +123,9 @@ fn http_client(service: &Service) -> anyhow::Result<reqwest::Client> {
 
 /// Turns a transport failure into one line with a hint.
 pub fn unreachable(e: &(dyn std::error::Error + 'static), url: &str, service: &str) -> anyhow::Error {
+    if let Some(t) = crate::http::too_large(e) {
+        return anyhow!("{t}");
+    }
     let mut chain = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -146,7 +156,7 @@ impl Provider {
                 res.status()
             ));
         }
-        let body = res.bytes().await.map_err(|e| unreachable(&e, &url, &service.name))?;
+        let body = crate::http::body(res).await.map_err(|e| unreachable(&e, &url, &service.name))?;
         let metadata: Metadata =
             serde_json::from_slice(&body).map_err(|e| anyhow!("the discovery document at {url} is malformed: {e}"))?;
         if metadata.issuer != service.issuer {
@@ -218,7 +228,7 @@ impl Provider {
                 for (k, v) in res.headers() {
                     out = out.header(k, v);
                 }
-                Ok(out.body(res.bytes().await?.to_vec())?)
+                Ok(out.body(crate::http::body(res).await?)?)
             })
         }
     }
@@ -228,8 +238,8 @@ impl Provider {
         match e {
             RequestTokenError::ServerResponse(r) => {
                 let v = serde_json::to_value(&r).unwrap_or_default();
-                let code = v["error"].as_str().unwrap_or("error").to_owned();
-                match v["error_description"].as_str() {
+                let code = safe(v["error"].as_str().unwrap_or("error")).into_owned();
+                match v["error_description"].as_str().map(safe) {
                     Some(d) => anyhow!("{what} refused by the provider: {code}: {d}"),
                     None => anyhow!("{what} refused by the provider: {code}"),
                 }
@@ -281,7 +291,7 @@ pub async fn send_with_proof(
     url: &str,
     headers: http::HeaderMap,
     body: impl Fn(Option<&str>) -> Vec<u8>,
-) -> Result<reqwest::Response, reqwest::Error> {
+) -> Result<reqwest::Response, HttpError> {
     let send = |nonce: Option<&str>| {
         http.post(url)
             .headers(headers.clone())
@@ -296,9 +306,9 @@ pub async fn send_with_proof(
             // The body says why; only a nonce challenge is worth a second try.
             let status = res.status();
             let headers = res.headers().clone();
-            let bytes = res.bytes().await?.to_vec();
+            let bytes = crate::http::body(res).await?;
             if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v["error"] == "use_dpop_nonce") {
-                return send(Some(&n)).await;
+                return Ok(send(Some(&n)).await?);
             }
             Ok(rebuilt(status, &headers, bytes))
         }

@@ -1,12 +1,18 @@
 //! `auth.storage.type=file`: one JSON file per cached credential under
 //! `$XDG_STATE_HOME/signet/tokens/` (directory 0700, files 0600).
+//!
+//! A token file is used only if it is the user's own and closed to others,
+//! in directories of signet's own that are neither links nor open to
+//! others' writes (`signet_client::check_private_dir`): tokens put there by
+//! someone else would sign the person on as someone else, and tokens in a
+//! directory others can reach may be read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::{CacheKey, Cached};
-use crate::config::{create_private_dir, home, lock_file, write_atomic};
+use crate::config::{home, lock_file, write_atomic};
 
 /// `$XDG_STATE_HOME/signet`, or `~/.local/state/signet`.
 pub fn state_dir() -> anyhow::Result<PathBuf> {
@@ -15,6 +21,25 @@ pub fn state_dir() -> anyhow::Result<PathBuf> {
         None => home()?.join(".local/state"),
     };
     Ok(base.join("signet"))
+}
+
+/// `state_dir()/name`, made (0700) if missing, and checked with its parent.
+pub fn private_state_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let state = state_dir()?;
+    signet_client::create_private_dir(&state)?;
+    let dir = state.join(name);
+    signet_client::create_private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Checks `dir` and its parent in the state dir, where they exist.
+fn check_existing(dir: &Path) -> anyhow::Result<()> {
+    for d in [dir.parent(), Some(dir)].into_iter().flatten() {
+        if d.symlink_metadata().is_ok() {
+            signet_client::check_private_dir(d)?;
+        }
+    }
+    Ok(())
 }
 
 pub struct FileStore {
@@ -32,15 +57,19 @@ impl FileStore {
 
     pub fn load(&self, key: &CacheKey) -> anyhow::Result<Option<Cached>> {
         let path = self.path(key);
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        check_existing(&self.dir)?;
+        match std::fs::metadata(&path) {
+            Ok(_) => {
+                let text = signet_client::read_private(&path)?;
+                Ok(serde_json::from_str(&text).ok())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
 
     pub fn save(&self, key: &CacheKey, tokens: &Cached) -> anyhow::Result<()> {
-        create_private_dir(&self.dir)?;
+        private_state_dir("tokens")?;
         write_atomic(&self.path(key), &serde_json::to_vec(tokens)?)
     }
 
@@ -55,7 +84,6 @@ impl FileStore {
 
 /// An exclusive lock on `locks/<key>.lock` in the state dir.
 pub fn lock(key: &CacheKey) -> anyhow::Result<std::fs::File> {
-    let dir = state_dir()?.join("locks");
-    create_private_dir(&dir)?;
+    let dir = private_state_dir("locks")?;
     lock_file(&dir.join(format!("{}.lock", key.id())))
 }

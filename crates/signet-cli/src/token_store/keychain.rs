@@ -75,8 +75,21 @@ impl Keychain {
         }
     }
 
+    /// Saves the tokens, or leaves nothing behind. A save can fail half
+    /// way: keyutils adds the key to the session keyring, then links it to
+    /// the persistent one; when the link is refused (a process with no
+    /// session keyring of its own writes to the user-session keyring) the
+    /// key stays there, the error says nothing was kept, and `auth logout`
+    /// cannot find it to remove it. So a failed save removes what it wrote.
     pub fn save(&self, key: &CacheKey, tokens: &Cached) -> anyhow::Result<()> {
-        Self::entry(key)?.set_password(&serde_json::to_string(tokens)?).map_err(unavailable)
+        let entry = Self::entry(key)?;
+        let json = zeroize::Zeroizing::new(serde_json::to_string(tokens)?);
+        if let Err(e) = entry.set_password(&json) {
+            let _ = entry.delete_credential();
+            remove_keyutils_leftover(&entry);
+            return Err(unavailable(e));
+        }
+        Ok(())
     }
 
     pub fn delete(&self, key: &CacheKey) -> anyhow::Result<bool> {
@@ -95,6 +108,28 @@ impl Keychain {
             also = entry.delete_credential().is_ok();
         }
         Ok(deleted || also)
+    }
+}
+
+/// Removes the keyutils key of `entry` from the keyrings a failed save may
+/// have left it in. In a process that starts without a session keyring of
+/// its own, the store adds the key to the user-session keyring, but asking
+/// for the persistent keyring gives the process an anonymous session
+/// keyring first; from then on the key is not this process's to search
+/// (EACCES), so it cannot be found by name. Its keyring can still be
+/// listed and written by its owner: the key is unlinked from there, and
+/// with no link left the kernel collects it.
+fn remove_keyutils_leftover(entry: &Entry) {
+    use linux_keyutils::{KeyRing, KeyRingIdentifier, LinkNode};
+    let Some(cred) = entry.as_any().downcast_ref::<linux_keyutils_keyring_store::Cred>() else { return };
+    let user_session = KeyRing::from_special_id(KeyRingIdentifier::UserSession, false).ok();
+    for ring in [Some(cred.session), user_session].into_iter().flatten() {
+        let Ok(links) = ring.get_links(1024) else { continue };
+        for key in links.iter().filter_map(LinkNode::as_key) {
+            if key.metadata().is_ok_and(|m| m.get_description() == cred.description) {
+                let _ = ring.unlink_key(key);
+            }
+        }
     }
 }
 

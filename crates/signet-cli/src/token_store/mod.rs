@@ -6,6 +6,8 @@
 mod file;
 mod keychain;
 
+pub use file::private_state_dir;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 

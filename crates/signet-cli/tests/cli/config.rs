@@ -84,6 +84,7 @@ fn a_malformed_file_is_reported_with_its_line_and_never_overwritten() {
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     let broken = "activeProfile = \"default\"\n[profiles.default]\nx = = 1\n";
     std::fs::write(&file, broken).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let r = h.run(&["config", "set", "service.pingone.regionCode=EU"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("config.toml") && r.stderr.contains("line 3"), "{}", r.stderr);
@@ -225,4 +226,45 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(on_tty("config list-profiles").contains("\x1b[1m"), "a terminal gets bold headers");
     assert!(!on_tty("--no-color config list-profiles").contains("\x1b["), "--no-color");
     assert!(!h.ok(&["config", "list-profiles"]).stdout.contains("\x1b["), "a pipe gets none");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_19_config_set_takes_a_secret_on_stdin_never_as_an_argument() {
+    let h = Home::new();
+    let key = "service.pingone.authentication.worker.clientSecret";
+    // From stdin: the value is never in the process's arguments.
+    let r = h.run_async_stdin(&["config", "set", key, "--stdin"], "s3cr3t-from-stdin\n").await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("s3cr3t") && r.stdout.contains("********"), "masked: {}", r.stdout);
+    assert_eq!(h.ok(&["config", "get", key, "--unmask"]).stdout.trim(), "s3cr3t-from-stdin");
+    // Any key, not only secrets; the value is checked as any other.
+    let r = h.run_async_stdin(&["config", "set", "service.pingone.regionCode", "--stdin"], "eu\n").await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(h.ok(&["config", "get", "service.pingone.regionCode"]).stdout.trim(), "EU");
+    let bad = h.run_async_stdin(&["config", "set", "service.pingone.regionCode", "--stdin"], "XX\n").await;
+    assert!(bad.code == 1 && bad.stderr.contains("choose one of"), "{}", bad.stderr);
+
+    // On a terminal, the key alone asks for the value without echo.
+    let typed = h.run_on_tty(&["config", "set", key], &[(&format!("value of {key}"), "typed-secret")]).await;
+    assert_eq!(typed.code, 0, "{}", typed.stdout);
+    assert!(!typed.stdout.contains("typed-secret"), "not echoed: {}", typed.stdout);
+    assert_eq!(h.ok(&["config", "get", key, "--unmask"]).stdout.trim(), "typed-secret");
+
+    // Refusals: both ways at once, nothing on stdin, more than one line.
+    for (args, input, says) in [
+        (vec!["config", "set", &format!("{key}=x"), "--stdin"], "y\n", "both after = and on stdin"),
+        (vec!["config", "set", key, "--stdin"], "", "stdin holds no value"),
+        (vec!["config", "set", key, "--stdin"], "a\nb\n", "more than one line"),
+    ] {
+        let r = h.run_async_stdin(&args, input).await;
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says) && r.stderr.contains("hint:"), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(h.ok(&["config", "get", key, "--unmask"]).stdout.trim(), "typed-secret", "unchanged");
+
+    // A secret given as an argument still works (seed 001's lines), with a note on the way out.
+    let arg = h.ok(&["config", "set", &format!("{key}=from-an-argument")]);
+    assert!(arg.stderr.contains("--stdin reads it from stdin"), "{}", arg.stderr);
+    let plain = h.ok(&["config", "set", "service.pingone.regionCode=NA"]);
+    assert!(!plain.stderr.contains("note:"), "only secrets get the note: {}", plain.stderr);
 }

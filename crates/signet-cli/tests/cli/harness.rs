@@ -1,7 +1,10 @@
 //! Runs `signet` with its own config and state directories.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 pub struct Home {
     pub dir: PathBuf,
@@ -213,6 +216,51 @@ pub async fn with_browser_handoff(h: &Home, command: Command, args: &[&str]) -> 
     };
     let url = tokio::time::timeout(std::time::Duration::from_secs(30), wait).await.expect("signet opened no browser");
     (child, url)
+}
+
+/// A `signet auth login` in progress.
+pub struct Login {
+    child: tokio::process::Child,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+impl Login {
+    /// Starts it and returns the first URL printed on a line containing `marker`.
+    pub async fn start(h: &Home, args: &[&str], marker: &str) -> (Login, String) {
+        let mut c = tokio::process::Command::from(h.command());
+        c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = c.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        let find = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(marker)
+                    && let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://"))
+                {
+                    return url.to_owned();
+                }
+            }
+            panic!("signet printed no URL");
+        };
+        let url = tokio::time::timeout(Duration::from_secs(30), find).await.unwrap();
+        let stderr = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            seen
+        });
+        (Login { child, stderr }, url)
+    }
+
+    pub async fn finish(self) -> crate::harness::Run {
+        let out = tokio::time::timeout(Duration::from_secs(60), self.child.wait_with_output()).await.unwrap().unwrap();
+        let mut run = to_run(out);
+        run.stderr = self.stderr.await.unwrap();
+        run
+    }
 }
 
 pub fn to_run(o: Output) -> Run {

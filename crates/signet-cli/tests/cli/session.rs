@@ -210,6 +210,7 @@ async fn a_browser_session_is_bound_used_refreshed_carried_elsewhere_and_termina
                 archive.to_str().unwrap(),
                 "--passphrase-file",
                 pass.to_str().unwrap(),
+                "--accept-settings",
             ],
             &[],
         )
@@ -574,7 +575,8 @@ async fn archives_keep_every_secret_encrypted_and_bad_ones_are_refused_with_noth
     }
 
     // The real one, with the passphrase: settings, secrets and session come across.
-    let ok = fresh.run(&["session", "import", "--session-archive", out, "--passphrase-file", pass]);
+    let ok =
+        fresh.run(&["session", "import", "--session-archive", out, "--passphrase-file", pass, "--accept-settings"]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     let imported = session_json(&fresh);
     for k in ["access_token", "refresh_token", "jkt", "issuer", "expires_at"] {
@@ -592,8 +594,27 @@ async fn archives_keep_every_secret_encrypted_and_bad_ones_are_refused_with_noth
         "{}",
         twice.stderr
     );
-    fresh.ok(&["session", "import", "--session-archive", out, "--passphrase-file", pass, "--force"]);
-    fresh.ok(&["-P", "copy", "session", "import", "--session-archive", out, "--passphrase-file", pass]);
+    fresh.ok(&[
+        "session",
+        "import",
+        "--session-archive",
+        out,
+        "--passphrase-file",
+        pass,
+        "--force",
+        "--accept-settings",
+    ]);
+    fresh.ok(&[
+        "-P",
+        "copy",
+        "session",
+        "import",
+        "--session-archive",
+        out,
+        "--passphrase-file",
+        pass,
+        "--accept-settings",
+    ]);
     assert!(session_dir(&fresh, "copy").join("session.json").exists());
 
     // Unencrypted only when asked, with a warning; it imports without a passphrase.
@@ -607,7 +628,14 @@ async fn archives_keep_every_secret_encrypted_and_bad_ones_are_refused_with_noth
     let r = third.run(&["session", "import", "--session-archive", plain.to_str().unwrap()]);
     assert!(r.code == 1 && r.stderr.contains("--insecure-unencrypted"), "only when asked: {}", r.stderr);
     assert!(!session_dir(&third, "default").exists());
-    let r = third.run(&["session", "import", "--session-archive", plain.to_str().unwrap(), "--insecure-unencrypted"]);
+    let r = third.run(&[
+        "session",
+        "import",
+        "--session-archive",
+        plain.to_str().unwrap(),
+        "--insecure-unencrypted",
+        "--accept-settings",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // An encrypted archive is never taken as an unencrypted one.
     let r = third.run(&["-P", "other", "session", "import", "--session-archive", out, "--insecure-unencrypted"]);
@@ -663,4 +691,111 @@ async fn without_a_session_or_past_its_expiry_the_session_commands_exit_4_and_wr
         .await;
     assert_eq!((token.code, token.stdout.as_str()), (4, ""), "{}", token.stderr);
     assert!(token.stderr.contains("the session expired at 2096-") && token.stderr.contains("UTC)"), "{}", token.stderr);
+}
+
+/// `made_session`'s profile, with an admin API and a CA file beside it,
+/// exported with a passphrase: the archive and the passphrase's file.
+fn exported_with_settings(h: &Home) -> (std::path::PathBuf, std::path::PathBuf) {
+    made_session(h);
+    let ca = h.dir.join("corp-ca.pem");
+    h.ok(&["config", "set", "service.pingfederate.httpsHost=https://admin.example.test"]);
+    h.ok(&["config", "set", "service.pingfederate.authentication.type=oauth"]);
+    h.ok(&["config", "set", "service.pingfederate.authentication.oauth.service=pingone"]);
+    h.ok(&["config", "set", &format!("service.pingfederate.caCertificatePemFiles={}", ca.display())]);
+    let (archive, pass) = (h.dir.join("s.zip"), h.dir.join("pass"));
+    std::fs::write(&pass, "a passphrase\n").unwrap();
+    h.ok(&[
+        "session",
+        "export",
+        "--output-file",
+        archive.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    (archive, pass)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_19_an_archive_naming_an_entry_twice_is_refused() {
+    let h = Home::new();
+    let (archive, pass) = exported_with_settings(&h);
+    let entries = entries_of(&std::fs::read(&archive).unwrap());
+    // The reader keeps one entry per name: a second manifest.json (here
+    // the same one, so nothing else in the archive would give it away).
+    let mut twice = zip_of(&[
+        ("manifest.json", Some(entries[0].1.as_bytes())),
+        ("key.pem", Some(entries[1].1.as_bytes())),
+        ("secrets.pem", Some(entries[2].1.as_bytes())),
+        ("xanifest.json", Some(entries[0].1.as_bytes())),
+    ]);
+    let mut renamed = 0;
+    for at in 0..twice.len() - 13 {
+        if &twice[at..at + 13] == b"xanifest.json" {
+            twice[at] = b'm';
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2, "the local and central headers");
+    let path = h.dir.join("twice.zip");
+    std::fs::write(&path, &twice).unwrap();
+    let fresh = Home::new();
+    let r = fresh.run(&[
+        "session",
+        "import",
+        "--session-archive",
+        path.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("holds an entry name more than once; nothing was imported"), "{}", r.stderr);
+    assert!(!session_dir(&fresh, "default").exists());
+    assert!(!fresh.config_file().exists(), "no profile was written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_19_import_shows_where_the_profile_connects_and_applies_it_only_when_accepted() {
+    let h = Home::new();
+    let (archive, pass) = exported_with_settings(&h);
+    let (archive, pass) = (archive.to_str().unwrap(), pass.to_str().unwrap());
+    let fresh = Home::new();
+    let import = ["session", "import", "--session-archive", archive, "--passphrase-file", pass];
+
+    // No terminal and no --accept-settings: shown in the refusal, and nothing written.
+    let r = fresh.run(&import);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for shown in [
+        "service.pingfederate.httpsHost = https://admin.example.test",
+        "service.pingfederate.caCertificatePemFiles = ",
+        "service.pingone.endpoint.baseURL = http://127.0.0.1:9",
+    ] {
+        assert!(r.stderr.contains(shown), "{shown}: {}", r.stderr);
+    }
+    assert!(r.stderr.contains("hint: check them, then import with --accept-settings"), "{}", r.stderr);
+    assert!(!session_dir(&fresh, "default").exists());
+    assert!(!fresh.config_file().exists(), "no profile was written");
+
+    // On a terminal they are shown and asked about: no is no.
+    let no = fresh.run_on_tty(&import, &[("Apply these settings? [y/N]", "n")]).await;
+    assert_eq!(no.code, 1, "{}", no.stdout);
+    assert!(no.stdout.contains("  service.pingfederate.httpsHost = https://admin.example.test"), "{}", no.stdout);
+    assert!(no.stdout.contains("the settings were not accepted; nothing was imported"), "{}", no.stdout);
+    assert!(!session_dir(&fresh, "default").exists());
+
+    let yes = fresh.run_on_tty(&import, &[("Apply these settings? [y/N]", "y")]).await;
+    assert_eq!(yes.code, 0, "{}", yes.stdout);
+    assert!(session_dir(&fresh, "default").join("session.json").exists());
+    assert_eq!(
+        fresh.ok(&["config", "get", "service.pingfederate.httpsHost"]).stdout.trim(),
+        "https://admin.example.test"
+    );
+
+    // --accept-settings, for scripts.
+    let mut scripted = import.to_vec();
+    scripted.extend(["-P", "copy", "--accept-settings"]);
+    fresh.ok(&scripted);
+    assert_eq!(
+        fresh.ok(&["-P", "copy", "config", "get", "service.pingfederate.httpsHost"]).stdout.trim(),
+        "https://admin.example.test"
+    );
 }

@@ -26,6 +26,7 @@ pub fn list_keys(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let rows: Vec<Vec<String>> =
         KEYS.iter().map(|k| vec![k.key.to_owned(), env_var(k.key), k.description.to_owned()]).collect();
     ctx.out.table(&["KEY", "ENVIRONMENT VARIABLE", "DESCRIPTION"], &rows)?;
-    ctx.out.line("\n<name> is a connector: pingone, or any name given an issuer.")?;
+    ctx.out.line("")?;
+    ctx.out.line("<name> is a connector: pingone, or any name given an issuer.")?;
     Ok(ExitCode::Ok)
 }

@@ -11,7 +11,7 @@ use crate::exit::ExitCode;
 
 pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ConfigCommand::Set { assignment } => set::set(ctx, &assignment),
+        ConfigCommand::Set { assignment, stdin } => set::set(ctx, &assignment, stdin),
         ConfigCommand::Unset { key } => set::unset(ctx, &key),
         ConfigCommand::Get { key, unmask } => get::get(ctx, &key, unmask),
         ConfigCommand::ListKeys => keys::list_keys(ctx),

@@ -73,7 +73,7 @@ pub fn view(ctx: &Ctx, name: Option<&str>, unmask: bool) -> anyhow::Result<ExitC
     if let Some(t) = file.profile_table(&profile).and_then(|t| t.get("service")).and_then(|s| s.as_table()) {
         services.extend(t.keys().filter(|k| *k != "pingone").cloned());
     }
-    for def in KEYS {
+    for (i, def) in KEYS.iter().enumerate() {
         let names: Vec<String> = if def.key.contains("<name>") {
             services.iter().map(|s| def.key.replace("<name>", s)).collect()
         } else {
@@ -81,6 +81,10 @@ pub fn view(ctx: &Ctx, name: Option<&str>, unmask: bool) -> anyhow::Result<ExitC
         };
         for k in names {
             let Ok(key) = keys::resolve(&k) else { continue };
+            // A connector's own definition (pingone's) is listed once, under itself.
+            if key.def_index != i {
+                continue;
+            }
             if let Some(v) = file.get(&profile, &key) {
                 let shown = if def.secret && !unmask { mask(&v) } else { v };
                 rows.push((key.canonical, shown));

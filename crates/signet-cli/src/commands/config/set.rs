@@ -1,19 +1,50 @@
-//! `signet config set "KEY=VALUE"` and `signet config unset KEY`.
+//! `signet config set "KEY=VALUE"`, `signet config set KEY --stdin` and
+//! `signet config unset KEY`.
+//!
+//! A value given as an argument is seen by every process listing and kept
+//! in shell history, so secrets (a worker's client secret, a basicAuth
+//! password) may come from stdin instead (`--stdin`, one line, as
+//! `--password-stdin` reads passwords), or from a prompt without echo when
+//! `KEY` is given alone on a terminal.
 
-use anyhow::{Context, anyhow};
+use std::io::IsTerminal;
+
+use anyhow::{Context, bail};
 use serde_json::json;
 
 use crate::commands::Ctx;
 use crate::config::{ConfigFile, keys};
 use crate::exit::ExitCode;
 use crate::output::mask;
+use crate::secret;
 
-pub fn set(ctx: &Ctx, assignment: &str) -> anyhow::Result<ExitCode> {
-    let (typed, value) = assignment.split_once('=').ok_or_else(|| {
-        anyhow!("expected KEY=VALUE, got {assignment:?}\nhint: signet config set \"auth.storage.type=file\"")
-    })?;
+pub fn set(ctx: &Ctx, assignment: &str, stdin: bool) -> anyhow::Result<ExitCode> {
+    let (typed, given) = match assignment.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (assignment, None),
+    };
     let key = keys::resolve(typed)?;
-    let value = keys::validate(&key, value).map_err(anyhow::Error::msg)?;
+    let what = format!("value of {key}");
+    let value = match given {
+        Some(_) if stdin => bail!(
+            "the value is given both after = and on stdin\nhint: signet config set {key} --stdin, with the value on stdin"
+        ),
+        Some(v) => {
+            if key.def().secret {
+                eprintln!(
+                    "note: a secret given as an argument is seen by ps and kept in shell history; signet config set {key} --stdin reads it from stdin"
+                );
+            }
+            zeroize::Zeroizing::new(v.to_owned())
+        }
+        None if stdin => zeroize::Zeroizing::new(secret::read_stdin_line(&what, "--stdin")?.expose().to_owned()),
+        None if std::io::stdin().is_terminal() => zeroize::Zeroizing::new(secret::prompt(&what)?.expose().to_owned()),
+        None => bail!(
+            "expected KEY=VALUE, got {:?}\nhint: signet config set \"auth.storage.type=file\", or signet config set KEY --stdin with the value on stdin",
+            crate::output::safe(assignment)
+        ),
+    };
+    let value = keys::validate(&key, &value).map_err(anyhow::Error::msg)?;
     let settings = ctx.settings()?;
     let profile = settings.profile.clone();
     ConfigFile::update(&ctx.path()?, |f| {

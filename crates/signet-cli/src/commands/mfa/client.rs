@@ -64,7 +64,8 @@ impl VaultClient {
         }
         let res = self.admin.dispatch(req, &url).await?;
         let status = res.status().as_u16();
-        let text = res.text().await.unwrap_or_default();
+        let text =
+            crate::http::text(res).await.map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
         let json: Option<Value> = serde_json::from_str(&text).ok();
         if !(200..300).contains(&status) {
             let errors = match json.as_ref().and_then(|j| j["errors"].as_array()) {
@@ -130,9 +131,11 @@ async fn token_of_issuer_at(settings: &Settings, host: &url::Url) -> anyhow::Res
     Ok(session::fresh(settings, &service, &store).await?.access_token)
 }
 
-/// Server text on one line, so it can never pass for a `hint:` line.
+/// Server text on one line, so it can never pass for a `hint:` line, and
+/// with no control character left to act on the terminal.
 fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    let spaced: String = s.chars().map(|c| if matches!(c, '\n' | '\r') { ' ' } else { c }).collect();
+    crate::output::safe(&spaced).into_owned()
 }
 
 /// A refusal by the Vault-compatible API: its `errors`, on one line, and a

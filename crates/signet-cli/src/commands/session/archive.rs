@@ -29,6 +29,7 @@ use zeroize::Zeroizing;
 use crate::commands::Ctx;
 use crate::config::{ConfigFile, keys, valid_profile_name};
 use crate::exit::ExitCode;
+use crate::output::safe;
 use crate::secret::Password;
 
 const FORMAT: &str = "signet-session";
@@ -171,6 +172,11 @@ pub fn export(
 fn entries(bytes: &[u8]) -> anyhow::Result<Map<String, Value>> {
     let damaged = |e: zip::result::ZipError| anyhow!("not a session archive: it is truncated or damaged ({e})");
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
+    // The reader keeps one entry per name, the last: a name given twice
+    // would be checked here as one entry while other tools show another.
+    if zip.has_duplicate_names() {
+        bail!("the archive holds an entry name more than once; nothing was imported");
+    }
     if zip.len() > 3 {
         bail!("not a session archive: it holds {} entries, and a session has 3", zip.len());
     }
@@ -215,22 +221,32 @@ fn text<'a>(entries: &'a Map<String, Value>, name: &str) -> anyhow::Result<&'a s
     entries.get(name).and_then(Value::as_str).ok_or_else(|| anyhow!("the archive has no {name}; nothing was imported"))
 }
 
-pub fn import(
-    ctx: &Ctx,
-    archive: &Path,
-    passphrase_file: Option<&Path>,
+pub struct ImportOptions<'a> {
+    pub passphrase_file: Option<&'a Path>,
+    pub insecure: bool,
+    pub force: bool,
+    pub accept_settings: bool,
+}
+
+/// An archive once every check has passed; nothing is written yet.
+struct Checked {
+    /// The profile the archive was exported from.
+    profile: String,
+    file: SessionFile,
+    key: ProofKey,
+    /// Every setting, as `signet config set` would write it.
+    settings: Vec<(keys::Key, String)>,
+}
+
+/// Reads and checks a whole archive: its entries, its manifest, the
+/// passphrase (asked for through `passphrase` only if it is encrypted), the
+/// manifest's seal, the key, and every setting.
+fn check(
+    bytes: &[u8],
     insecure: bool,
-    force: bool,
-) -> anyhow::Result<ExitCode> {
-    let meta = std::fs::metadata(archive).with_context(|| format!("reading {}", archive.display()))?;
-    if meta.len() > MAX_ARCHIVE {
-        bail!("{} is {} bytes, far more than a session archive; nothing was imported", archive.display(), meta.len());
-    }
-    let mut bytes = Zeroizing::new(Vec::new());
-    std::fs::File::open(archive)
-        .and_then(|f| f.take(MAX_ARCHIVE).read_to_end(&mut bytes))
-        .with_context(|| format!("reading {}", archive.display()))?;
-    let entries = entries(&bytes)?;
+    passphrase: impl FnOnce() -> anyhow::Result<Password>,
+) -> anyhow::Result<Checked> {
+    let entries = entries(bytes)?;
     let manifest_text = text(&entries, MANIFEST)?;
     let manifest: Value =
         serde_json::from_str(manifest_text).map_err(|e| anyhow!("the archive's manifest is not JSON: {e}"))?;
@@ -240,13 +256,6 @@ pub fn import(
             manifest["format"],
             manifest["version"]
         );
-    }
-    let profile = match &ctx.profile_flag {
-        Some(p) => p.clone(),
-        None => manifest["profile"].as_str().unwrap_or_default().to_owned(),
-    };
-    if !valid_profile_name(&profile) {
-        bail!("{profile:?} is not a valid profile name\nhint: choose one with -P NAME");
     }
     let encrypted = manifest["encrypted"] == true && entries.contains_key(SEALED);
     if !encrypted && !insecure {
@@ -260,7 +269,7 @@ pub fn import(
         );
     }
     let (key, secrets): (ProofKey, Value) = if encrypted {
-        let pass = passphrase(passphrase_file, false)?;
+        let pass = passphrase()?;
         let pass = pass.expose().as_bytes();
         let key = ProofKey::from_pem(text(&entries, KEY)?, Some(pass)).map_err(wrong)?;
         let plain = signet_client::open(pass, text(&entries, SEALED)?).map_err(wrong)?;
@@ -299,12 +308,64 @@ pub fn import(
     let mut settings = Vec::new();
     for part in [&manifest["settings"], &secrets["settings"]] {
         for (k, v) in part.as_object().into_iter().flatten() {
-            let key = keys::resolve(k).map_err(|e| anyhow!("the archive's setting {k}: {e}; nothing was imported"))?;
+            let key = keys::resolve(k)
+                .map_err(|e| anyhow!("the archive's setting {}: {e}; nothing was imported", safe(k)))?;
             let value = keys::validate(&key, v.as_str().unwrap_or_default())
-                .map_err(|e| anyhow!("the archive's setting {k}: {e}; nothing was imported"))?;
+                .map_err(|e| anyhow!("the archive's setting {}: {e}; nothing was imported", safe(k)))?;
             settings.push((key, value));
         }
     }
+    let profile = manifest["profile"].as_str().unwrap_or_default().to_owned();
+    Ok(Checked { profile, file, key, settings })
+}
+
+/// The archive's settings that say where the profile connects (the admin
+/// API's host, a provider's issuer or base URL) and which files it reads
+/// and trusts (CA files, a client certificate and its key): an archive from
+/// someone else could send the person's requests, and what they type at a
+/// sign-on, to a host of its choosing. They are applied only once the
+/// person has seen them: asked on a terminal, or with `--accept-settings`.
+fn accept(checked: &Checked, profile: &str, accepted: bool) -> anyhow::Result<()> {
+    let steering: Vec<String> =
+        checked.settings.iter().filter(|(k, _)| keys::steers(k)).map(|(k, v)| format!("{k} = {}", safe(v))).collect();
+    if steering.is_empty() || accepted {
+        return Ok(());
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "the archive sets where profile {profile} connects and which files it trusts: {}; nothing was imported\nhint: check them, then import with --accept-settings",
+            steering.join(", ")
+        );
+    }
+    eprintln!("The archive sets where profile {profile} connects and which files it trusts:");
+    for line in &steering {
+        eprintln!("  {line}");
+    }
+    eprint!("Apply these settings? [y/N]: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("reading the answer")?;
+    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        bail!("the settings were not accepted; nothing was imported");
+    }
+    Ok(())
+}
+
+pub fn import(ctx: &Ctx, archive: &Path, o: &ImportOptions<'_>) -> anyhow::Result<ExitCode> {
+    let meta = std::fs::metadata(archive).with_context(|| format!("reading {}", archive.display()))?;
+    if meta.len() > MAX_ARCHIVE {
+        bail!("{} is {} bytes, far more than a session archive; nothing was imported", archive.display(), meta.len());
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::fs::File::open(archive)
+        .and_then(|f| f.take(MAX_ARCHIVE).read_to_end(&mut bytes))
+        .with_context(|| format!("reading {}", archive.display()))?;
+    let checked = check(&bytes, o.insecure, || passphrase(o.passphrase_file, false))?;
+    let profile = ctx.profile_flag.clone().unwrap_or_else(|| checked.profile.clone());
+    if !valid_profile_name(&profile) {
+        bail!("{:?} is not a valid profile name\nhint: choose one with -P NAME", safe(&profile));
+    }
+    let force = o.force;
     let config = ctx.path()?;
     let dir = signet_client::dir_for(&profile)?;
     let taken = |f: &ConfigFile| {
@@ -317,12 +378,13 @@ pub fn import(
         }
     };
     taken(&ConfigFile::load(&config)?)?;
+    accept(&checked, &profile, o.accept_settings)?;
+    let Checked { file, key, settings, .. } = checked;
     // The session is written beside its place, then, under the session's
     // and the config file's locks, moved in whole and the profile written.
     // A session replaced (--force) is moved aside first and put back if
     // anything fails, so a failed import leaves what was there.
-    let parent = signet_client::sessions_dir()?;
-    signet_client::create_private_dir(&parent)?;
+    let parent = crate::token_store::private_state_dir("sessions")?;
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let staging = parent.join(format!(".{profile}.import-{tag}"));
     let aside = parent.join(format!(".{profile}.replaced-{tag}"));
@@ -391,5 +453,251 @@ fn wrong(e: signet_client::Error) -> anyhow::Error {
             anyhow!("wrong passphrase, or the archive is damaged; nothing was imported")
         }
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Fuzzing the archive reader: any bytes, and zips whose entries,
+    //! manifest, secrets and settings are generated (sealed with the right
+    //! digest, so the checks past the seal are reached), give a checked
+    //! session or an error, never a panic. `PROPTEST_CASES` runs it longer
+    //! than CI's budget.
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    use super::*;
+
+    fn cases(default: u32) -> u32 {
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(default)
+    }
+
+    fn no_passphrase() -> anyhow::Result<Password> {
+        bail!("no passphrase here")
+    }
+
+    /// Reads an archive as `import` does, before anything is written.
+    fn read(bytes: &[u8]) {
+        for insecure in [true, false] {
+            if let Ok(c) = check(bytes, insecure, no_passphrase) {
+                let _ = accept(&c, "p", true);
+                let _ = format!("{:?}", c.file);
+            }
+        }
+    }
+
+    const NAMES: &[&str] = &[
+        MANIFEST,
+        KEY,
+        SEALED,
+        PLAIN,
+        "../manifest.json",
+        "/manifest.json",
+        "dir/",
+        "dir\\key.pem",
+        "other",
+        "",
+        "manifest.json\0",
+    ];
+    const WORDS: &[&str] = &[
+        "format",
+        "version",
+        "profile",
+        "encrypted",
+        "settings",
+        "session",
+        "service",
+        "issuer",
+        "client_id",
+        "expires_at",
+        "jkt",
+        "minted",
+        "subject",
+        "access_token",
+        "refresh_token",
+        "manifest_sha256",
+        "auth.storage.type",
+        "service.pingone.endpoint.baseURL",
+        "service.pingfederate.httpsHost",
+        "service.okta.authentication.authorizationCode.redirectURIPath",
+        "service.okta.caCertificatePemFiles",
+        "service.Bad Name.issuer",
+        "bogus.key",
+        "",
+    ];
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop::sample::select(WORDS).prop_map(|w| json!(w)),
+            any::<String>().prop_map(Value::String),
+            Just(json!(FORMAT)),
+            Just(json!("https://as.example/as")),
+            Just(json!("\u{1b}]0;x\u{7}")),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(prop::sample::select(WORDS).prop_map(str::to_owned), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    const SETTING_KEYS: &[&str] = &[
+        "auth.storage.type",
+        "service.pingone.endpoint.baseURL",
+        "service.pingone.endpoint.environmentID",
+        "service.pingone.authentication.worker.clientSecret",
+        "service.pingfederate.httpsHost",
+        "service.pingfederate.authentication.clientCertificate.keyFile",
+        "service.okta.issuer",
+        "service.okta.authentication.authorizationCode.redirectURIPath",
+        "service.okta.authentication.authorizationCode.redirectURIPort",
+        "service.okta.caCertificatePemFiles",
+        "SERVICE.OKTA.ISSUER",
+        "service.Bad Name.issuer",
+        "bogus.key",
+        "",
+    ];
+    const SETTING_VALUES: &[&str] = &[
+        "file",
+        "secure_local",
+        "https://admin.example.test",
+        "6f1c1f4e-3b8a-4f53-9a43-0d6a5b7f2e11",
+        "/callback/okta",
+        "/a/../b",
+        "8080",
+        "70000",
+        "/etc/ssl/ca.pem,/tmp/other.pem",
+        "",
+        " ",
+        "\u{1b}]0;x\u{7}",
+        "ftp://x",
+    ];
+
+    /// Settings as an archive carries them: mostly real keys and values.
+    fn settings() -> impl Strategy<Value = Value> {
+        let value = prop_oneof![
+            4 => prop::sample::select(SETTING_VALUES).prop_map(|v| json!(v)),
+            1 => json(),
+        ];
+        prop_oneof![
+            6 => prop::collection::btree_map(prop::sample::select(SETTING_KEYS).prop_map(str::to_owned), value, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            1 => json(),
+        ]
+    }
+
+    /// A manifest that mostly passes every check before the settings, with
+    /// generated parts: it is the settings and the session's fields that
+    /// the import is to survive.
+    fn manifest(jkt: String) -> impl Strategy<Value = Value> {
+        let extra = prop_oneof![3 => Just(json!({})), 1 => json()];
+        let session = (extra, prop::bool::weighted(0.9), any::<i64>()).prop_map(move |(extra, real_key, expires)| {
+            let mut s = json!({"service": "pingone", "issuer": "https://as.example/as", "client_id": "c",
+                               "expires_at": expires, "subject": "ada"});
+            if real_key {
+                s["jkt"] = json!(jkt);
+            }
+            if let (Some(s), Value::Object(extra)) = (s.as_object_mut(), extra) {
+                s.extend(extra);
+            }
+            s
+        });
+        let profile = prop_oneof![3 => Just(json!("ops")), 1 => json()];
+        (session, settings(), profile, prop::bool::weighted(0.1)).prop_map(|(session, settings, profile, odd)| {
+            let mut m = json!({"format": FORMAT, "version": VERSION, "encrypted": false,
+                               "profile": profile, "settings": settings, "session": session});
+            if odd {
+                m["version"] = json!(2);
+            }
+            m
+        })
+    }
+
+    fn zip_of(entries: &[(String, Vec<u8>)]) -> Option<Vec<u8>> {
+        let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, body) in entries {
+            z.start_file(name.as_str(), o).ok()?;
+            z.write_all(body).ok()?;
+        }
+        Some(z.finish().ok()?.into_inner())
+    }
+
+    fn run<T: std::fmt::Debug>(strategy: impl Strategy<Value = T>, n: u32, body: impl Fn(T)) {
+        let mut runner = TestRunner::new(Config { cases: cases(n), failure_persistence: None, ..Config::default() });
+        if let Err(failure) = runner.run(&strategy, |v| {
+            body(v);
+            Ok(())
+        }) {
+            panic!("{failure}");
+        }
+    }
+
+    #[test]
+    fn fuzz_session_archive_any_bytes_are_refused_cleanly() {
+        run(prop::collection::vec(any::<u8>(), 0..2048), 256, |b| read(&b));
+        // Bytes that start as a zip does.
+        run(prop::collection::vec(any::<u8>(), 0..2048), 256, |mut b| {
+            b.splice(0..0, *b"PK\x03\x04");
+            read(&b);
+        });
+    }
+
+    #[test]
+    fn fuzz_session_archive_generated_entries_are_checked_without_panics() {
+        let key = ProofKey::generate().unwrap();
+        let key_pem = key.to_pem().unwrap().to_string();
+        let extra = prop_oneof![
+            3 => Just(Vec::new()),
+            1 => prop::collection::vec((prop::sample::select(NAMES), any::<Vec<u8>>()), 1..3),
+        ];
+        let strategy = (extra, manifest(key.thumbprint().to_owned()), settings(), prop::bool::weighted(0.9), 0..4usize);
+        run(strategy, 512, |(extra, m, secret_settings, good_key, drop)| {
+            let manifest = serde_json::to_vec(&m).unwrap();
+            let secrets = json!({"manifest_sha256": sha256_hex(&manifest), "access_token": "at",
+                                 "refresh_token": "rt", "settings": secret_settings});
+            let key_body =
+                if good_key { key_pem.clone().into_bytes() } else { b"-----BEGIN PRIVATE KEY-----\nAAAA\n".to_vec() };
+            let mut entries = vec![
+                (MANIFEST.to_owned(), manifest),
+                (KEY.to_owned(), key_body),
+                (PLAIN.to_owned(), serde_json::to_vec(&secrets).unwrap()),
+            ];
+            // Now and then one of the three is missing.
+            if drop < 3 && extra.len() % 2 == 1 {
+                entries.remove(drop);
+            }
+            entries.extend(extra.into_iter().map(|(n, b)| (n.to_owned(), b)));
+            if let Some(zip) = zip_of(&entries) {
+                read(&zip);
+            }
+        });
+    }
+
+    #[test]
+    fn an_archive_signet_wrote_passes_the_same_checks() {
+        let key = ProofKey::generate().unwrap();
+        let manifest = serde_json::to_vec(&json!({"format": FORMAT, "version": VERSION, "encrypted": false,
+            "profile": "ops", "settings": {"auth.storage.type": "file"},
+            "session": {"service": "pingone", "issuer": "https://as.example/as", "client_id": "c",
+                        "expires_at": 4_000_000_000i64, "jkt": key.thumbprint()}}))
+        .unwrap();
+        let secrets = json!({"manifest_sha256": sha256_hex(&manifest), "access_token": "at", "settings": {}});
+        let entries = [
+            (MANIFEST.to_owned(), manifest),
+            (KEY.to_owned(), key.to_pem().unwrap().as_bytes().to_vec()),
+            (PLAIN.to_owned(), serde_json::to_vec(&secrets).unwrap()),
+        ];
+        let checked = check(&zip_of(&entries).unwrap(), true, no_passphrase).unwrap();
+        assert_eq!((checked.profile.as_str(), checked.file.issuer.as_str()), ("ops", "https://as.example/as"));
+        assert_eq!(checked.settings.len(), 1);
     }
 }

@@ -21,6 +21,7 @@ use crate::cli::SessionCommand;
 use crate::commands::Ctx;
 use crate::config::settings::Settings;
 use crate::exit::ExitCode;
+use crate::output::safe;
 use crate::services::{ADMIN_SERVICE, AdminAccess, AdminApi, Auth, Service};
 use crate::signon::{Provider, SESSION_MINUTES, auth_code, device_code, now, send_with_proof, unreachable};
 use crate::token_store::Cached;
@@ -77,8 +78,14 @@ pub async fn run(ctx: &Ctx, c: SessionCommand) -> anyhow::Result<ExitCode> {
         SessionCommand::Export { output_file, passphrase_file, insecure_unencrypted, force } => {
             archive::export(ctx, &output_file, passphrase_file.as_deref(), insecure_unencrypted, force)
         }
-        SessionCommand::Import { session_archive, passphrase_file, insecure_unencrypted, force } => {
-            archive::import(ctx, &session_archive, passphrase_file.as_deref(), insecure_unencrypted, force)
+        SessionCommand::Import { session_archive, passphrase_file, insecure_unencrypted, force, accept_settings } => {
+            let o = archive::ImportOptions {
+                passphrase_file: passphrase_file.as_deref(),
+                insecure: insecure_unencrypted,
+                force,
+                accept_settings,
+            };
+            archive::import(ctx, &session_archive, &o)
         }
     }
 }
@@ -134,6 +141,7 @@ async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode
     let file = if a.no_browser {
         mint(&settings, &service, previous.as_ref(), &key, a.minutes).await?
     } else {
+        service.check_own_redirect_path(&settings)?;
         signed_on(&service, &key, a.minutes).await?
     };
     let session = Session::new(dir, SessionFile { private_key_file, ..file }, key);
@@ -145,7 +153,10 @@ async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode
     let unrelated = |old: &Session| old.file.issuer == service.issuer && (!session.file.minted || is_worker(&service));
     if let Some(old) = previous.filter(unrelated) {
         if let Err(e) = revoke(&service, &old).await {
-            eprintln!("warning: the session this one replaced was not revoked ({e:#}); it ends by itself");
+            eprintln!(
+                "warning: the session this one replaced was not revoked ({}); it ends by itself",
+                safe(&format!("{e:#}"))
+            );
         }
     } else if session.file.minted && !is_worker(&service) {
         eprintln!(
@@ -319,8 +330,7 @@ async fn mint(
 /// One writer at a time for a profile's session. The lock lives beside the
 /// session's directory, so removing the session does not remove it.
 pub(super) fn writer_lock(profile: &str) -> anyhow::Result<std::fs::File> {
-    let parent = signet_client::sessions_dir()?;
-    signet_client::create_private_dir(&parent)?;
+    let parent = crate::token_store::private_state_dir("sessions")?;
     crate::config::lock_file(&parent.join(format!(".{profile}.lock")))
 }
 
@@ -399,8 +409,8 @@ impl TokenFailure {
     fn explain(self, what: &str) -> anyhow::Error {
         match self {
             TokenFailure::Refused { code, description } => match description {
-                Some(d) => anyhow!("{what} refused by the provider: {code}: {d}"),
-                None => anyhow!("{what} refused by the provider: {code}"),
+                Some(d) => anyhow!("{what} refused by the provider: {}: {}", safe(&code), safe(&d)),
+                None => anyhow!("{what} refused by the provider: {}", safe(&code)),
             },
             TokenFailure::Other(e) => e,
         }
@@ -440,7 +450,8 @@ async fn token_request(
         .await
         .map_err(|e| TokenFailure::Other(unreachable(&e, endpoint, &p.service.name)))?;
     let status = res.status();
-    let bytes = res.bytes().await.map_err(|e| TokenFailure::Other(unreachable(&e, endpoint, &p.service.name)))?;
+    let bytes =
+        crate::http::body(res).await.map_err(|e| TokenFailure::Other(unreachable(&e, endpoint, &p.service.name)))?;
     if status.is_success() {
         return serde_json::from_slice(&bytes)
             .map_err(|e| TokenFailure::Other(anyhow!("the token endpoint's answer is not valid: {e}")));
@@ -550,7 +561,9 @@ async fn introspected(p: &Provider, session: &Session, secret: &str) -> anyhow::
     if !res.status().is_success() {
         bail!("{url} answered {}", res.status());
     }
-    let v: Value = res.json().await.map_err(|e| anyhow!("{url} answered with something that is not JSON: {e}"))?;
+    let bytes = crate::http::body(res).await.map_err(|e| unreachable(&e, &url, &p.service.name))?;
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|e| anyhow!("{url} answered with something that is not JSON: {e}"))?;
     match (v["active"].as_bool(), v["cnf"]["jkt"].as_str()) {
         (Some(true), Some(jkt)) if jkt == session.file.jkt => Ok(()),
         (Some(true), _) => bail!("the server says the session's token is not bound to its key; it is not used"),
@@ -620,7 +633,8 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let t = match token_request(&p, session.key(), |_| form.clone(), basic.as_ref()).await {
         Ok(t) => t,
         Err(TokenFailure::Refused { code, description }) if code == "invalid_grant" => {
-            let why = description.unwrap_or_else(|| "the refresh token is no longer valid".into());
+            let why =
+                description.map_or_else(|| "the refresh token is no longer valid".into(), |d| safe(&d).into_owned());
             return Err(ended(
                 format!("the session cannot be refreshed: {why}"),
                 "signet session authenticate signs on again; a session lasts at most 24 hours after its sign-on",
