@@ -166,13 +166,14 @@ impl Store {
         Ok(true)
     }
 
-    /// An environment's accounts of one kind, by username, a page at a time:
-    /// those after `after`, at most `limit`.
     /// The ids of the admin accounts (those in the Administrators environment).
     pub async fn admin_account_ids(&self) -> Result<std::collections::HashSet<String>> {
         let rows = query("SELECT id FROM accounts WHERE admin = 1").fetch_all(self.db.read()).await?;
         rows.iter().map(|r| r.try_get::<String>("id")).collect()
     }
+
+    /// An environment's accounts of one kind, by username, a page at a time:
+    /// those after `after`, at most `limit`.
 
     pub async fn accounts_page(
         &self,
