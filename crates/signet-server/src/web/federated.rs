@@ -221,7 +221,12 @@ enum Failed {
 
 impl From<StoreError> for Failed {
     fn from(e: StoreError) -> Failed {
-        Failed::Internal(e.to_string())
+        match e {
+            // Only a provider's answer brings text the store refuses (a NUL
+            // in a subject or a name): the provider failed, like any other way.
+            StoreError::Unstorable => Refusal::ProviderFailed.into(),
+            e => Failed::Internal(e.to_string()),
+        }
     }
 }
 

@@ -126,7 +126,7 @@ async fn finding_11_every_upstream_failure_gets_one_answer_and_counts(s: Server)
     .await;
     let mut b = Browser::default();
     let mut answers = Vec::new();
-    for round in 0..signet_server::ratelimit::MAX_FAILURES - 1 {
+    for round in 0..signet_server::ratelimit::ADDRESS_MAX - 1 {
         forging.forge(if round % 2 == 0 { Forgery::TokenError } else { Forgery::TokenGarbage });
         let (_, back) = out_and_back(&s, &mut b, &authorize, &env, &pid).await;
         answers.push(answer_of(&b.get(&back).await));
@@ -142,7 +142,7 @@ async fn finding_11_every_upstream_failure_gets_one_answer_and_counts(s: Server)
     assert!(answers[0].1.contains("data-reason=\"provider_failed\""), "{answers:?}");
     assert!(answers[0].1.contains("Failing SSO"), "{answers:?}");
     let events = federated_events(&s).await;
-    assert_eq!(events.len(), signet_server::ratelimit::MAX_FAILURES as usize);
+    assert_eq!(events.len(), signet_server::ratelimit::ADDRESS_MAX as usize);
     assert!(
         events.iter().all(|(outcome, reason, _)| outcome == "failure" && reason == "provider_failed"),
         "{events:?}"
