@@ -66,6 +66,8 @@ mod sessions;
 mod setup;
 #[path = "contract/tokens.rs"]
 mod tokens;
+#[path = "contract/unstorable.rs"]
+mod unstorable;
 
 /// The PostgreSQL server the suite creates its databases on.
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";

@@ -246,7 +246,8 @@ async fn provider_secrets_come_from_stdin_or_a_file_never_an_argument() {
 #[tokio::test(flavor = "multi_thread")]
 async fn enforcements_are_written_read_listed_and_deleted() {
     let s = Server::start().await;
-    let h = signed_on(&s, &[Role::Admin]).await;
+    // This enforcement reaches administrators: UserAdmin's to write (issue 15, finding 10).
+    let h = signed_on(&s, &[Role::UserAdmin, Role::Admin, Role::ExpressionAdmin]).await;
     let person = s.account(true, true).await;
     let made = h.run_async(&["-O", "json", "mfa", "method", "create", "totp", "--issuer", "signet"]).await;
     ok(&made);

@@ -81,9 +81,11 @@ async fn the_device_flow_signs_a_person_on() {
     );
     let (login, url) = Login::start(&h, &["auth", "login"], "or open").await;
     assert!(url.contains("user_code="), "verification_uri_complete: {url}");
-    // The person, in headless Chromium: the code is prefilled; sign on; approve.
+    // The person, in headless Chromium: types the code (the Administrators
+    // environment never fills a link's code in); sign on; approve.
     let chrome = signet_testkit::webdriver::Chrome::start().await;
     chrome.goto(&url).await;
+    chrome.fill("#user_code", &query(&url)["user_code"]).await;
     chrome.click("button[type=submit]").await;
     chrome.fill("#username", &admin.username).await;
     chrome.fill("#password", &admin.password).await;
@@ -583,6 +585,7 @@ async fn a_device_code_that_expires_or_is_denied_stops_with_a_clear_message() {
     let (login, url) = Login::start(&h, &["auth", "login"], "or open").await;
     let chrome = signet_testkit::webdriver::Chrome::start().await;
     chrome.goto(&url).await;
+    chrome.fill("#user_code", &query(&url)["user_code"]).await;
     chrome.click("button[type=submit]").await;
     chrome.fill("#username", &admin.username).await;
     chrome.fill("#password", &admin.password).await;

@@ -5,7 +5,7 @@ use signet_proto::roles::Role;
 
 use crate::harness::{Backend, Browser, CLI_REDIRECT, Server, code_flow_tokens, pkce_pair, sign_on};
 
-fn claims(jwt: &str) -> serde_json::Value {
+pub fn claims(jwt: &str) -> serde_json::Value {
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&signet_core::crypto::b64url_decode(payload).unwrap()).unwrap()
 }

@@ -340,7 +340,7 @@ async fn finding_6_the_upgrade_moves_an_old_pruning_anchor_out_of_the_settings(d
     assert_eq!(s.prune_audit(NOW - 100, &event("audit.prune", None)).await.unwrap(), 2);
     s.close().await;
 
-    // As an older signetd left it: the schema before step 12, the anchor a setting.
+    // As an older signetd left it: the schema before step 13, the anchor a setting.
     let prev = match db.place {
         Place::Dir(_) => db.raw("SELECT lower(hex(prev_hash)) FROM audit_events WHERE seq = 3", None).await.0,
         Place::Database(_) => db.raw("SELECT encode(prev_hash, 'hex') FROM audit_events WHERE seq = 3", None).await.0,
@@ -353,7 +353,7 @@ async fn finding_6_the_upgrade_moves_an_old_pruning_anchor_out_of_the_settings(d
         "ALTER TABLE audit_head DROP COLUMN pruned_hash",
         "ALTER TABLE audit_head DROP COLUMN pruned_mac",
         "ALTER TABLE audit_head DROP COLUMN checkpoint_period",
-        "DELETE FROM signet_migrations WHERE version = 12",
+        "DELETE FROM signet_migrations WHERE version = 13",
     ] {
         db.raw(sql, None).await;
     }

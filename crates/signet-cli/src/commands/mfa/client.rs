@@ -153,7 +153,7 @@ impl VaultError {
         let message = self.errors.join("; ");
         let enforcements = self.path.contains("/login-enforcement");
         Some(match self.status {
-            403 => "writes need the Admin role (any role or an Auditor reads); sign on again with signet auth login, as an account or worker holding Admin, or have a UserAdmin grant it (signet accounts update NAME --role …)".into(),
+            403 => "writes need the Admin role, and UserAdmin for an enforcement that reaches administrators (any role or an Auditor reads); sign on again with signet auth login, as an account or worker holding them, or have a UserAdmin grant them (signet accounts update NAME --role …)".into(),
             404 if enforcements => "signet mfa enforcement list shows the enforcements".into(),
             404 => "signet mfa method list shows the methods".into(),
             429 => "wait a minute, then check the credentials: signet auth status".into(),
