@@ -28,8 +28,7 @@ use crate::claims::{ClaimEngine, ClaimMapping};
 use crate::clock::UnixTime;
 use crate::model::{
     ADMINISTRATORS, Account, AppKind, Application, CLI_GRANT_TYPES, CLI_REDIRECT_URI, Environment, GrantType,
-    certificate_key_purpose,
-    signing_key_purpose, totp_purpose,
+    certificate_key_purpose, signing_key_purpose, totp_purpose,
 };
 use crate::policy::check_role_set;
 use crate::secret::Secret;

@@ -44,7 +44,11 @@ pub fn cookie_name(kek: &Kek, account_id: &str) -> String {
 }
 
 /// A cookie value for this browser: the device id it already had, or a new one.
-pub fn cookie_value(kek: &Kek, account: &Account, device_id: Option<&str>) -> Result<String, crate::crypto::CryptoError> {
+pub fn cookie_value(
+    kek: &Kek,
+    account: &Account,
+    device_id: Option<&str>,
+) -> Result<String, crate::crypto::CryptoError> {
     let id = match device_id {
         Some(id) => id.to_owned(),
         None => b64url(&random_bytes::<16>()?),

@@ -60,8 +60,9 @@ const MAX_SCOPES: usize = 32;
 /// Checks what an administrator wrote, naming the field. The issuer's form
 /// only: whether it can be fetched, and what its discovery says, the server checks.
 pub fn check(p: &Provider) -> Result<(), String> {
-    let printable =
-        |s: &str, max: usize| !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(crate::text::is_forbidden);
+    let printable = |s: &str, max: usize| {
+        !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(crate::text::is_forbidden)
+    };
     if !printable(&p.name, 100) {
         return Err("name: 1 to 100 printable characters, without bidirectional text controls".into());
     }

@@ -14,7 +14,8 @@ pub const CLI_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// What the CLI application may do. Its redirect URIs and grants are fixed:
 /// its tokens carry the admin API's audience, so where its codes may be
 /// sent is not a setting anyone can change through the API.
-pub const CLI_GRANT_TYPES: [GrantType; 3] = [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode];
+pub const CLI_GRANT_TYPES: [GrantType; 3] =
+    [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode];
 
 /// Lifetimes, in seconds.
 pub const ACCESS_TOKEN_TTL: i64 = 3600;
@@ -235,7 +236,8 @@ impl Application {
     /// one registered before them (an attacker's host) no longer works.
     pub fn redirect_allowed(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| {
-            crate::redirect::matches(r, uri, self.kind == AppKind::Native) && crate::redirect::is_registrable(r, self.kind)
+            crate::redirect::matches(r, uri, self.kind == AppKind::Native)
+                && crate::redirect::is_registrable(r, self.kind)
         })
     }
 

@@ -85,11 +85,11 @@ pub fn check(uri: &str, kind: AppKind) -> Result<(), String> {
     match kind {
         AppKind::Worker => Err("a worker application has no redirect URIs".into()),
         AppKind::Native if loopback_http => Ok(()),
-        AppKind::Native if scheme == "http" || scheme == "https" => Err(
-            "a native application redirects to a loopback IP literal (http://127.0.0.1 or http://[::1], any port; \
+        AppKind::Native if scheme == "http" || scheme == "https" => {
+            Err("a native application redirects to a loopback IP literal (http://127.0.0.1 or http://[::1], any port; \
              not localhost) or to a private-use scheme such as com.example.app:/callback (RFC 8252 §7)"
-                .into(),
-        ),
+                .into())
+        }
         AppKind::Native if is_private_use_scheme(scheme) => Ok(()),
         AppKind::Native => Err(format!(
             "{scheme}: is not a private-use scheme in reverse-domain form such as com.example.app (RFC 8252 §7.1)"
@@ -151,7 +151,9 @@ mod tests {
 
     #[test]
     fn native_applications_stay_on_the_device() {
-        for ok in [CLI, "http://127.0.0.1:8400/cb", "http://[::1]/cb", "com.example.app:/oauth2redirect", "org.x-y.z:/cb"] {
+        for ok in
+            [CLI, "http://127.0.0.1:8400/cb", "http://[::1]/cb", "com.example.app:/oauth2redirect", "org.x-y.z:/cb"]
+        {
             assert_eq!(check(ok, Native), Ok(()), "{ok}");
         }
         for bad in [

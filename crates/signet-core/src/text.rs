@@ -29,7 +29,9 @@ mod tests {
     fn names_refuse_controls_and_bidi_overrides() {
         assert!(check_name("Customers", 64).is_ok());
         assert!(check_name("Kunden – Zürich 東京", 64).is_ok());
-        for bad in ["", "   ", "a\u{0}b", "a\nb", "a\u{1b}[2Jb", "a\u{7f}", "a\u{202E}gpj.exe", "a\u{2066}b", "a\u{2069}"] {
+        for bad in
+            ["", "   ", "a\u{0}b", "a\nb", "a\u{1b}[2Jb", "a\u{7f}", "a\u{202E}gpj.exe", "a\u{2066}b", "a\u{2069}"]
+        {
             assert!(check_name(bad, 64).is_err(), "{bad:?}");
         }
         assert!(check_name(&"x".repeat(65), 64).is_err());

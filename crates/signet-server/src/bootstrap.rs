@@ -11,8 +11,7 @@ use signet_core::audit::{Actor, AuditEvent, digest_of};
 use signet_core::crypto::{Kek, generate_es256_key, random_id, random_token, sha256};
 use signet_core::model::{
     ADMINISTRATORS, Account, AppKind, Application, CLI_CLIENT_ID, CLI_GRANT_TYPES, CLI_REDIRECT_URI, Environment,
-    GrantType,
-    signing_key_purpose, totp_purpose,
+    GrantType, signing_key_purpose, totp_purpose,
 };
 use signet_core::{password, totp};
 use signet_proto::bootstrap::{BootstrapAdmin, BootstrapFile, BootstrapWorker};

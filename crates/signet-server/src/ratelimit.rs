@@ -182,7 +182,11 @@ mod tests {
         }
         assert!(l.blocked(ip(), Kind::ClientAuthentication, Some("noisy-1"), 101).is_some());
         assert!(l.blocked(ip(), Kind::ClientAuthentication, None, 101).is_some(), "naming nobody");
-        assert_eq!(l.blocked(ip(), Kind::ClientAuthentication, Some("worker"), 101), None, "a principal without failures");
+        assert_eq!(
+            l.blocked(ip(), Kind::ClientAuthentication, Some("worker"), 101),
+            None,
+            "a principal without failures"
+        );
         assert_eq!(l.blocked(ip(), Kind::SignOn, Some("noisy-1"), 101), None, "sign-on has its own budget");
         assert_eq!(l.blocked(ip(), Kind::Basic, Some("administrator"), 101), None);
     }

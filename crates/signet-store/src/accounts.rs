@@ -174,7 +174,6 @@ impl Store {
 
     /// An environment's accounts of one kind, by username, a page at a time:
     /// those after `after`, at most `limit`.
-
     pub async fn accounts_page(
         &self,
         environment_id: &str,

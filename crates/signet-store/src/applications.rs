@@ -10,8 +10,7 @@ use crate::{Result, Store, StoreError, audit, conflict, flag, from_json, to_json
 /// Serialises conditional writes to applications across instances.
 const APPLICATIONS_LOCK: i64 = 0x5167_6e65_7404;
 
-pub(crate) const APP_COLUMNS: &str =
-    "id, environment_id, name, kind, secret_hash, redirect_uris, grant_types, scopes, roles, admin_api, created_at, \
+pub(crate) const APP_COLUMNS: &str = "id, environment_id, name, kind, secret_hash, redirect_uris, grant_types, scopes, roles, admin_api, created_at, \
      pkce_required";
 
 pub(crate) fn application(r: &Row) -> Result<Application> {
@@ -51,21 +50,21 @@ pub(crate) async fn insert_application(conn: &mut Tx, a: &Application) -> Result
     query(format!(
         "INSERT INTO applications ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
-        .bind(&a.id)
-        .bind(&a.environment_id)
-        .bind(&a.name)
-        .bind(a.kind.as_str())
-        .bind(a.secret_hash.clone())
-        .bind(to_json(&a.redirect_uris))
-        .bind(to_json(&a.grant_types))
-        .bind(to_json(&a.scopes))
-        .bind(to_json(&a.roles))
-        .bind(flag(a.admin_api))
-        .bind(a.created_at)
-        .bind(a.pkce_required)
-        .execute(conn)
-        .await
-        .map_err(conflict("application"))?;
+    .bind(&a.id)
+    .bind(&a.environment_id)
+    .bind(&a.name)
+    .bind(a.kind.as_str())
+    .bind(a.secret_hash.clone())
+    .bind(to_json(&a.redirect_uris))
+    .bind(to_json(&a.grant_types))
+    .bind(to_json(&a.scopes))
+    .bind(to_json(&a.roles))
+    .bind(flag(a.admin_api))
+    .bind(a.created_at)
+    .bind(a.pkce_required)
+    .execute(conn)
+    .await
+    .map_err(conflict("application"))?;
     Ok(())
 }
 

@@ -163,7 +163,12 @@ impl Store {
     /// meanwhile (the form was posted twice).
     /// Ends a flow at `version` and stores the code it issues, at once: a
     /// confirmation posted twice issues one code. False when the flow moved.
-    pub async fn end_flow_with_code(&self, id: &str, version: i64, code: &signet_core::model::AuthCode) -> Result<bool> {
+    pub async fn end_flow_with_code(
+        &self,
+        id: &str,
+        version: i64,
+        code: &signet_core::model::AuthCode,
+    ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let ended = query("DELETE FROM login_flows WHERE id = $1 AND version = $2")
             .bind(id)

@@ -45,7 +45,8 @@ impl LockState {
 
     /// A lock that has run out but is still on record.
     pub fn expired(&self, now: UnixTime) -> bool {
-        (self.locked_until != 0 && self.locked_until <= now) || (self.otp_locked_until != 0 && self.otp_locked_until <= now)
+        (self.locked_until != 0 && self.locked_until <= now)
+            || (self.otp_locked_until != 0 && self.otp_locked_until <= now)
     }
 }
 
@@ -182,7 +183,8 @@ impl Store {
         };
         audit::append(&mut tx, failure).await?;
         if locked {
-            let what = json!({"budget": budget.as_str(), "until": now + policy.lock_seconds, "after": policy.max_failures});
+            let what =
+                json!({"budget": budget.as_str(), "until": now + policy.lock_seconds, "after": policy.max_failures});
             let mut ev = derived(failure, "account.lock", id, budget.as_str(), what)?;
             ev.outcome = Some("locked".into());
             audit::append(&mut tx, &ev).await?;

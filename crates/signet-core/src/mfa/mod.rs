@@ -274,7 +274,10 @@ pub fn parse_method(kind: MethodType, body: &Map<String, Value>) -> Result<Metho
     if let Some(n) = &name
         && (n.len() > 256 || n.chars().any(crate::text::is_forbidden))
     {
-        return Err("method_name must be at most 256 characters, without control characters or bidirectional text controls".into());
+        return Err(
+            "method_name must be at most 256 characters, without control characters or bidirectional text controls"
+                .into(),
+        );
     }
     let username_format = match f.string("username_format")? {
         Some(s) => Some(UsernameFormat::parse(&s)?),

@@ -377,10 +377,9 @@ pub async fn delete(
     let decide = |stored: &Application| -> Result<_, Refusal> {
         permitted(&caller.principal, touched(Some(stored), None))?;
         if stored.admin_api {
-            return Err(AdminError::conflict(
-                "signet-cli is how the signet CLI signs people on; it cannot be deleted",
-            )
-            .into());
+            return Err(
+                AdminError::conflict("signet-cli is how the signet CLI signs people on; it cannot be deleted").into()
+            );
         }
         if !tag_matches(expected.as_deref(), &tag(stored)) {
             return Err(AdminError::stale().into());

@@ -35,12 +35,12 @@ use signet_core::policy::{self, Action, Principal, Resource};
 use super::AdminError;
 use super::schemes::principal_from;
 pub use super::schemes::{AuthSettings, SETTINGS_KEY, Scheme, auth_settings};
+use crate::lockout::FirstFactor;
 use crate::mtls::PeerCertificates;
 use crate::net::ClientIp;
 use crate::oauth::Env;
 use crate::oauth::bearer;
 use crate::oauth::dpop::Presented;
-use crate::lockout::FirstFactor;
 use crate::ratelimit::Kind;
 use crate::state::AppState;
 use signet_core::dpop;
@@ -783,7 +783,9 @@ async fn native(
         return Ok(Attempt::Verified(caller));
     }
     let event = |action: &str, outcome: &str| -> Result<AuditEvent, signet_store::StoreError> {
-        let mut ev = caller.event(action, &account.id, now).map_err(|e| signet_store::StoreError::Corrupt(e.message().to_owned()))?;
+        let mut ev = caller
+            .event(action, &account.id, now)
+            .map_err(|e| signet_store::StoreError::Corrupt(e.message().to_owned()))?;
         ev.outcome = Some(outcome.into());
         Ok(ev)
     };

@@ -19,8 +19,8 @@ use signet_core::user_code;
 use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, esc, page};
 use crate::metrics::Failure;
 use crate::net::ClientIp;
-use crate::ratelimit::Kind;
 use crate::oauth::authorize::{current_session, internal, start_flow};
+use crate::ratelimit::Kind;
 use crate::routes;
 use crate::state::AppState;
 

@@ -22,9 +22,9 @@ use super::{PageEnv, PageParams, cookie, error_page, esc, page, see_other};
 use crate::keyring::EnvKeys;
 use crate::lockout::{self, FirstFactor};
 use crate::metrics::Failure;
-use crate::ratelimit::Kind;
 use crate::net::ClientIp;
 use crate::oauth::authorize::{internal, new_code, redirect_with_code};
+use crate::ratelimit::Kind;
 use crate::routes::{self, signon_url};
 use crate::state::AppState;
 
@@ -223,10 +223,12 @@ async fn password(
         refused: &|| refused(&account, ip, now),
     };
     match lockout::first_factor(state, &account, password, p.get("code"), device.as_deref(), now, &events).await? {
-        FirstFactor::Passed => match login::after_password(&account, now, || new_enrolment_secret(state, &account.id)) {
-            Some(step) => Ok(Ok((step, account))),
-            None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
-        },
+        FirstFactor::Passed => {
+            match login::after_password(&account, now, || new_enrolment_secret(state, &account.id)) {
+                Some(step) => Ok(Ok((step, account))),
+                None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
+            }
+        }
         // Both factors at once, while locked: the second factor is done too.
         FirstFactor::BothPassed if account.password_change_required => {
             Ok(Ok((Step::ChangePassword { account_id: account.id.clone() }, account)))
@@ -255,7 +257,13 @@ fn principal_of(step: &Step, p: &super::Params) -> Option<String> {
 
 /// The sign-on form of a locked account: the password and the second
 /// factor together, one answer for every failure.
-async fn both_factors_form(state: &AppState, env: &EnvKeys, flow: &LoginFlow, username: &str, message: &str) -> Response {
+async fn both_factors_form(
+    state: &AppState,
+    env: &EnvKeys,
+    flow: &LoginFlow,
+    username: &str,
+    message: &str,
+) -> Response {
     page(
         StatusCode::UNAUTHORIZED,
         "Sign on",
@@ -336,7 +344,8 @@ async fn second_factor(
                 .kek
                 .open(&enrol_purpose(account_id), sealed)
                 .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
-            let matched = totp::check(secret.expose(), code, now).filter(|_| account.active && !lock.second_factor_locked(now));
+            let matched =
+                totp::check(secret.expose(), code, now).filter(|_| account.active && !lock.second_factor_locked(now));
             let confirmed = match matched {
                 Some(step) => {
                     let sealed = state
@@ -642,7 +651,9 @@ pub(super) async fn render(
         Step::Link { .. } => super::federated::render_link(state, env, flow, &alert, status).await,
         Step::Authenticated { .. } => match &flow.purpose {
             Purpose::Device { user_code } => consent(state, env, flow, user_code, &alert, status).await,
-            Purpose::Authorize(req) if needs_confirmation(env, req) => confirmation(state, env, flow, req, &alert, status).await,
+            Purpose::Authorize(req) if needs_confirmation(env, req) => {
+                confirmation(state, env, flow, req, &alert, status).await
+            }
             Purpose::Authorize(_) => {
                 error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.")
             }
@@ -723,7 +734,9 @@ async fn confirmation(
 ) -> Response {
     let app = match state.clients.get(&state.store, &env.environment.id, &req.client_id, state.now()).await {
         Ok(Some(app)) => app,
-        Ok(None) => return error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application no longer exists."),
+        Ok(None) => {
+            return error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application no longer exists.");
+        }
         Err(e) => return internal(e),
     };
     page(
@@ -765,7 +778,9 @@ async fn confirmed(
             };
             match state.store.end_flow_with_code(&flow.id, flow.version, &record).await {
                 Ok(true) => redirect_with_code(state, env, req, code.expose()),
-                Ok(false) => error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete."),
+                Ok(false) => {
+                    error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.")
+                }
                 Err(e) => internal(e),
             }
         }

@@ -40,7 +40,11 @@ async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes(backend: Back
     // answer, which asks for the second factor with it (issue 15, finding 2).
     let (status, locked) = try_password(&s, &user.username, &user.password).await;
     let (_, locked_wrong) = try_password(&s, &user.username, "wrong-password").await;
-    assert_eq!((status, locked.as_str()), (401, locked_wrong.as_str()), "a locked account tells nothing of its password");
+    assert_eq!(
+        (status, locked.as_str()),
+        (401, locked_wrong.as_str()),
+        "a locked account tells nothing of its password"
+    );
     assert!(locked.contains("password and the code"), "{locked}");
     s.clock.advance(15 * 60 + 1);
     let (status, _) = try_password(&s, &user.username, &user.password).await;

@@ -3,8 +3,8 @@
 //! on SQLite and on PostgreSQL.
 
 use reqwest::Method;
-use signet_core::clock::Clock;
 use serde_json::json;
+use signet_core::clock::Clock;
 use signet_core::model::{AppKind, CLI_CLIENT_ID, GrantType};
 
 use crate::admin::{Api, admin_with, assert_error, basic};
@@ -130,8 +130,18 @@ async fn finding_1_admin_audience_applications_need_every_role(backend: Backend)
     let id = made.body["id"].as_str().unwrap();
     let one = format!("{apps}/{id}");
     let scoped = json!({"name": "keys", "kind": "worker", "grant_types": ["client_credentials"], "roles": ["Admin"], "scopes": ["x"]});
-    assert_error(&api.call(Method::PUT, &one, Some(&ua), Some(scoped.clone()), None).await, 403, "forbidden", "CryptoAdmin");
-    assert_error(&api.call(Method::POST, &format!("{one}/secret"), Some(&ua), None, None).await, 403, "forbidden", "CryptoAdmin");
+    assert_error(
+        &api.call(Method::PUT, &one, Some(&ua), Some(scoped.clone()), None).await,
+        403,
+        "forbidden",
+        "CryptoAdmin",
+    );
+    assert_error(
+        &api.call(Method::POST, &format!("{one}/secret"), Some(&ua), None, None).await,
+        403,
+        "forbidden",
+        "CryptoAdmin",
+    );
     assert_error(&api.call(Method::DELETE, &one, Some(&ua), None, None).await, 403, "forbidden", "CryptoAdmin");
     assert_eq!(api.call(Method::PUT, &one, Some(&root), Some(scoped), None).await.status, 200);
     assert_eq!(api.call(Method::POST, &format!("{one}/secret"), Some(&root), None, None).await.status, 200);
@@ -145,7 +155,11 @@ async fn finding_1_redirect_uris_follow_the_rules_on_every_write(backend: Backen
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
     let apps = format!("/environments/{}/applications", s.env_id);
     let app = |kind: &str, uri: &str| {
-        let grants = if kind == "native" { json!(["authorization_code", "refresh_token"]) } else { json!(["authorization_code"]) };
+        let grants = if kind == "native" {
+            json!(["authorization_code", "refresh_token"])
+        } else {
+            json!(["authorization_code"])
+        };
         json!({"name": "x", "kind": kind, "grant_types": grants, "redirect_uris": [uri]})
     };
     for (kind, uri) in [
@@ -269,9 +283,8 @@ async fn finding_1_the_device_page_resists_phishing_links(backend: Backend) {
     let s = Server::start_on(backend).await;
     let admin = s.account(true, true).await;
     // Anyone can start a device flow for the CLI and send the link.
-    let (status, d) = s
-        .post_form(&s.url("/device_authorization"), &[("client_id", CLI_CLIENT_ID), ("scope", "openid")], None)
-        .await;
+    let (status, d) =
+        s.post_form(&s.url("/device_authorization"), &[("client_id", CLI_CLIENT_ID), ("scope", "openid")], None).await;
     assert_eq!(status, 200, "{d}");
     let code = d["user_code"].as_str().unwrap();
     let mut b = Browser::default();
@@ -355,7 +368,15 @@ async fn signon_page(s: &Server, b: &mut Browser) -> String {
 
 /// The alert a page shows, if any.
 fn alert(page: &crate::harness::Page) -> String {
-    page.body.split("role=\"alert\"").nth(1).and_then(|r| r.split('>').nth(1)).unwrap_or("").split('<').next().unwrap_or("").to_owned()
+    page.body
+        .split("role=\"alert\"")
+        .nth(1)
+        .and_then(|r| r.split('>').nth(1))
+        .unwrap_or("")
+        .split('<')
+        .next()
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// Strangers, each in a browser of their own, spend the account's password budget.
@@ -387,9 +408,8 @@ async fn finding_2_strangers_cannot_lock_out_a_person_with_both_factors(backend:
     assert!(right.body.contains("name=\"code\""), "it asks for both factors: {}", right.body);
     // Every failure with both gets the same answer too.
     let code = s.code(&secret);
-    let wrong_password = b
-        .submit(&signon, &[("username", &admin.username), ("password", "another guess"), ("code", &code)])
-        .await;
+    let wrong_password =
+        b.submit(&signon, &[("username", &admin.username), ("password", "another guess"), ("code", &code)]).await;
     let wrong_code =
         b.submit(&signon, &[("username", &admin.username), ("password", &admin.password), ("code", "000000")]).await;
     assert_eq!((wrong_password.status, wrong_code.status), (401, 401));
@@ -487,14 +507,22 @@ async fn finding_2_a_locked_basic_caller_needs_the_second_factor(backend: Backen
     // A UserAdmin unlocks online; the trail says how many the lock refused.
     let view = api.get(&format!("/accounts/{}", admin.username), &root).await;
     assert_eq!(view.body["locked"], true);
-    let unlocked = api.call(Method::POST, &format!("/accounts/{}/unlock", admin.username), Some(&root), None, None).await;
+    let unlocked =
+        api.call(Method::POST, &format!("/accounts/{}/unlock", admin.username), Some(&root), None, None).await;
     assert_eq!((unlocked.status, unlocked.body["was_locked"].as_bool()), (200, Some(true)), "{:?}", unlocked.body);
     assert_eq!(api.get(&format!("/accounts/{}", admin.username), &root).await.body["locked"], false);
     assert_eq!(api.get("/accounts", &basic(&admin.username, &admin.password)).await.status, 200);
     let events = s.store().audit_events(0, 10_000).await.unwrap();
     let unlock = events.iter().rev().find(|e| e.event.action == "account.unlock").unwrap();
-    assert_eq!(unlock.event.actor.id, s.store().account_by_username(&s.env_id, &s.boot.admin.username).await.unwrap().unwrap().id);
-    assert_eq!(unlock.event.digest, signet_core::audit::digest_of(&json!({"refused": 2})), "the bare try and the wrong code");
+    assert_eq!(
+        unlock.event.actor.id,
+        s.store().account_by_username(&s.env_id, &s.boot.admin.username).await.unwrap().unwrap().id
+    );
+    assert_eq!(
+        unlock.event.digest,
+        signet_core::audit::digest_of(&json!({"refused": 2})),
+        "the bare try and the wrong code"
+    );
 }
 
 on_both!(finding_2_resets_and_admins_unlock_end_users_too);
@@ -510,8 +538,7 @@ async fn finding_2_resets_and_admins_unlock_end_users_too(backend: Backend) {
         async move {
             let mut b = Browser::default();
             let (_, challenge) = pkce_pair();
-            let (app, _) =
-                s.application(AppKind::Native, &[GrantType::AuthorizationCode], &[], Some(&env)).await;
+            let (app, _) = s.application(AppKind::Native, &[GrantType::AuthorizationCode], &[], Some(&env)).await;
             let url = format!(
                 "{}?response_type=code&client_id={app}&redirect_uri=http://127.0.0.1:4711/callback&code_challenge={challenge}&code_challenge_method=S256",
                 s.url_in(&env, "/authorize")
@@ -533,7 +560,13 @@ async fn finding_2_resets_and_admins_unlock_end_users_too(backend: Backend) {
         password_signon("wrong").await;
     }
     let r = api
-        .call(Method::POST, &format!("{path}/password"), Some(&ed), Some(json!({"password": "a brand new passphrase", "must_change": false})), None)
+        .call(
+            Method::POST,
+            &format!("{path}/password"),
+            Some(&ed),
+            Some(json!({"password": "a brand new passphrase", "must_change": false})),
+            None,
+        )
         .await;
     assert_eq!(r.status, 204, "{:?}", r.body);
     assert_eq!(api.get(&path, &ed).await.body["locked"], false, "a reset clears the lock");
@@ -549,7 +582,8 @@ async fn finding_3_nul_gets_each_protocols_400_and_no_500(backend: Backend) {
     let api = Api::new(&s);
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
     // OAuth: the RFC 6749 §5.2 body.
-    let (status, body) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials"), ("client_id", "x\0")], None).await;
+    let (status, body) =
+        s.post_form(&s.url("/token"), &[("grant_type", "client_credentials"), ("client_id", "x\0")], None).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
     let raw = s
         .http
@@ -560,10 +594,12 @@ async fn finding_3_nul_gets_each_protocols_400_and_no_500(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(raw.status().as_u16(), 400);
-    let (status, body) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some(("x\0y", "secret"))).await;
+    let (status, body) =
+        s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some(("x\0y", "secret"))).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "a NUL in client Basic: {body}");
     // Pages: an HTML 400.
-    let page = Browser::default().get(&format!("{}?client_id=signet-cli%00&response_type=code", s.url("/authorize"))).await;
+    let page =
+        Browser::default().get(&format!("{}?client_id=signet-cli%00&response_type=code", s.url("/authorize"))).await;
     assert_eq!(page.status, 400);
     assert!(page.body.contains("NUL"), "{}", page.body);
     // The admin API: its error body, for a body, a path and Basic credentials.
@@ -574,7 +610,9 @@ async fn finding_3_nul_gets_each_protocols_400_and_no_500(backend: Backend) {
     let r = api.get("/accounts", &basic("admin\0istrator", "whatever")).await;
     assert_error(&r, 400, "invalid_request", "NUL");
     let mapping = json!({"claim": "dept", "expression": "\"a\u{0}\""});
-    let r = api.call(Method::POST, &format!("/environments/{}/claim-mappings", s.env_id), Some(&root), Some(mapping), None).await;
+    let r = api
+        .call(Method::POST, &format!("/environments/{}/claim-mappings", s.env_id), Some(&root), Some(mapping), None)
+        .await;
     assert_error(&r, 400, "invalid_request", "NUL");
     // The Vault-compatible API: Vault's {"errors": [...]}.
     let v = crate::vault::Vault::new(&s);
@@ -642,7 +680,9 @@ async fn finding_7_security_events_are_in_the_trail(backend: Backend) {
         assert_eq!(s.token(&code.form()).await.1["error"], "invalid_grant");
     }
     let events = s.store().audit_events(0, 10_000).await.unwrap();
-    let wrong = events.iter().filter(|e| e.event.action == "account.password.change" && e.event.outcome.as_deref() == Some("failure"));
+    let wrong = events
+        .iter()
+        .filter(|e| e.event.action == "account.password.change" && e.event.outcome.as_deref() == Some("failure"));
     assert_eq!(wrong.count(), 1);
     let replays: Vec<_> = events.iter().filter(|e| e.event.action == "grant.revoke.code_replay").collect();
     assert_eq!(replays.len(), 1, "{replays:?}");
@@ -695,11 +735,19 @@ async fn finding_10_names_refuse_controls_and_bidi_overrides() {
         let r = api.call(Method::POST, "/environments", Some(&root), Some(json!({"name": name})), None).await;
         assert_error(&r, 400, "invalid_request", "name");
         let app = json!({"name": name, "kind": "worker", "grant_types": ["client_credentials"]});
-        let r = api.call(Method::POST, &format!("/environments/{}/applications", s.env_id), Some(&root), Some(app), None).await;
+        let r = api
+            .call(Method::POST, &format!("/environments/{}/applications", s.env_id), Some(&root), Some(app), None)
+            .await;
         assert_error(&r, 400, "invalid_request", "name");
         let provider = json!({"name": name, "issuer": "https://idp.example", "client_id": "c", "client_secret": "s"});
         let r = api
-            .call(Method::POST, &format!("/environments/{}/identity-providers", s.env_id), Some(&root), Some(provider), None)
+            .call(
+                Method::POST,
+                &format!("/environments/{}/identity-providers", s.env_id),
+                Some(&root),
+                Some(provider),
+                None,
+            )
             .await;
         assert!(r.status == 400 || r.status == 422, "{name:?}: {:?}", r.body);
         assert!(r.body["message"].as_str().unwrap().contains("name"), "{:?}", r.body);
@@ -713,7 +761,12 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change() {
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
     let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
     let lockout = json!({"max_failures": 1, "lock_seconds": 86400});
-    assert_error(&api.call(Method::PUT, "/policies/lockout", Some(&ed), Some(lockout.clone()), None).await, 403, "forbidden", "UserAdmin");
+    assert_error(
+        &api.call(Method::PUT, "/policies/lockout", Some(&ed), Some(lockout.clone()), None).await,
+        403,
+        "forbidden",
+        "UserAdmin",
+    );
     assert_eq!(api.call(Method::PUT, "/policies/lockout", Some(&root), Some(lockout), None).await.status, 200);
     // Login enforcements: those that reach administrators are UserAdmin's.
     let v = crate::vault::Vault::new(&s);
@@ -731,10 +784,19 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change() {
     assert_eq!(a.status, 204, "end users' sign-on is still an Admin's: {:?}", a.body);
     // Widening one to reach administrators is refused too.
     let widened = json!({"mfa_method_ids": [method], "auth_method_types": ["password"]});
-    assert_eq!(v.call("POST", "identity/mfa/login-enforcement/people", Some(&ed_token), Some(widened)).await.status, 403);
-    assert_eq!(v.call("POST", "identity/mfa/login-enforcement/admins", Some(&root_token), Some(admins)).await.status, 204);
+    assert_eq!(
+        v.call("POST", "identity/mfa/login-enforcement/people", Some(&ed_token), Some(widened)).await.status,
+        403
+    );
+    assert_eq!(
+        v.call("POST", "identity/mfa/login-enforcement/admins", Some(&root_token), Some(admins)).await.status,
+        204
+    );
     assert_eq!(v.call("DELETE", "identity/mfa/login-enforcement/admins", Some(&ed_token), None).await.status, 403);
-    assert!(s.store().mfa_enforcement("admins").await.unwrap().is_some(), "the enforcement that protects administrators stays");
+    assert!(
+        s.store().mfa_enforcement("admins").await.unwrap().is_some(),
+        "the enforcement that protects administrators stays"
+    );
 }
 
 #[tokio::test]
@@ -769,9 +831,17 @@ async fn finding_10_confidential_clients_use_pkce_unless_they_opt_out(backend: B
     let relaxed = api.call(Method::POST, &apps, Some(&root), Some(web(Some(false))), None).await;
     assert_eq!(relaxed.body["pkce_required"], false);
     let native = json!({"name": "n", "kind": "native", "grant_types": ["authorization_code"], "redirect_uris": ["http://127.0.0.1/cb"], "pkce_required": false});
-    assert_error(&api.call(Method::POST, &apps, Some(&root), Some(native), None).await, 400, "invalid_request", "pkce_required");
+    assert_error(
+        &api.call(Method::POST, &apps, Some(&root), Some(native), None).await,
+        400,
+        "invalid_request",
+        "pkce_required",
+    );
     let without_challenge = |id: &str| {
-        format!("{}?response_type=code&client_id={id}&redirect_uri=https://app.test/cb&scope=openid&state=s", s.url_in(&env, "/authorize"))
+        format!(
+            "{}?response_type=code&client_id={id}&redirect_uri=https://app.test/cb&scope=openid&state=s",
+            s.url_in(&env, "/authorize")
+        )
     };
     let mut b = Browser::default();
     let refused = b.get(&without_challenge(strict.body["id"].as_str().unwrap())).await;

@@ -317,7 +317,8 @@ async fn refresh_tokens_introspect_only_for_their_own_client() {
     assert_eq!(mine["active"], true, "{mine}");
     assert_eq!(mine["token_type"], "refresh_token");
     assert_eq!(mine["sub"], user.id.as_str());
-    let (worker, worker_secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], Some(&env)).await;
+    let (worker, worker_secret) =
+        s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], Some(&env)).await;
     let worker_secret = worker_secret.unwrap();
     assert_eq!(introspect(refresh, (&worker, &worker_secret)).await, serde_json::json!({"active": false}));
     s.post_form(

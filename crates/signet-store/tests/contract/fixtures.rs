@@ -15,9 +15,8 @@ pub use signet_core::model::{
 };
 pub use signet_proto::roles::Role;
 pub use signet_store::{
-    AdminChange, Backend, Bootstrap, Budget, LockState, BrowserSession, Certificate, CodeRedemption, Decided, LoginFlow, NewCredentials,
-    Rotation,
-    Store, StoreError, StoredKey, Versioned, Written,
+    AdminChange, Backend, Bootstrap, BrowserSession, Budget, Certificate, CodeRedemption, Decided, LockState,
+    LoginFlow, NewCredentials, Rotation, Store, StoreError, StoredKey, Versioned, Written,
 };
 
 use crate::NOW;

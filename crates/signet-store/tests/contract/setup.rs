@@ -99,9 +99,15 @@ async fn applications_page_by_id_and_rotate_secrets(db: TestDb) {
     let next = sha256(b"rotated").to_vec();
     let events = audit_count(s).await;
     let rotate = |ok: bool| move |_: &Application| if ok { Ok(event("secret", None)) } else { Err("no") };
-    assert_eq!(s.rotate_application_secret(&env.id, &app.id, &next, rotate(false)).await.unwrap(), Decided::Refused("no"));
+    assert_eq!(
+        s.rotate_application_secret(&env.id, &app.id, &next, rotate(false)).await.unwrap(),
+        Decided::Refused("no")
+    );
     assert_eq!(audit_count(s).await, events, "a refused rotation records nothing");
-    assert_eq!(s.rotate_application_secret(&env.id, &app.id, &next, rotate(true)).await.unwrap(), Decided::Done(app.clone()));
+    assert_eq!(
+        s.rotate_application_secret(&env.id, &app.id, &next, rotate(true)).await.unwrap(),
+        Decided::Done(app.clone())
+    );
     assert_eq!(audit_count(s).await, events + 1);
     assert_eq!(s.application(&env.id, &app.id).await.unwrap().unwrap().secret_hash, Some(next));
     let revoked = s.revocations_since(NOW).await.unwrap();

@@ -188,7 +188,10 @@ async fn auth_code_replay_revokes_grant(db: TestDb) {
     assert_eq!(replaying().await.unwrap(), CodeRedemption::Replayed);
     assert_eq!(audit_count(s).await, events + 1, "the replay is in the trail");
     let recorded = s.audit_events(0, 1000).await.unwrap().pop().unwrap();
-    assert_eq!((recorded.event.action.as_str(), recorded.event.target.as_str()), ("grant.revoke.code_replay", g.id.as_str()));
+    assert_eq!(
+        (recorded.event.action.as_str(), recorded.event.target.as_str()),
+        ("grant.revoke.code_replay", g.id.as_str())
+    );
     assert_eq!(replaying().await.unwrap(), CodeRedemption::Replayed);
     assert_eq!(audit_count(s).await, events + 1, "once: a flood of replays does not grow the trail");
     assert_eq!(s.grant(&replay.id).await.unwrap(), None, "a replay creates no family");

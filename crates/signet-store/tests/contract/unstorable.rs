@@ -15,6 +15,9 @@ contracts!(
 
 const NUL: &str = "bad\0text";
 
+/// A field of a record, and how to put a NUL in it.
+type Setter<T> = (&'static str, fn(&mut T));
+
 fn refused<T: std::fmt::Debug>(what: &str, r: Result<T, StoreError>) {
     assert!(matches!(r, Err(StoreError::Unstorable)), "{what}: {r:?}");
 }
@@ -33,7 +36,7 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         refused(&format!("environment.{field}"), s.create_environment(&e, &key, &event("e", None)).await);
     }
     // Accounts.
-    let setters: [(&str, fn(&mut Account)); 4] = [
+    let setters: [Setter<Account>; 4] = [
         ("id", |a| a.id = NUL.into()),
         ("environment_id", |a| a.environment_id = NUL.into()),
         ("username", |a| a.username = NUL.into()),
@@ -69,7 +72,7 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
     }
     assert!(s.applications_page(&env.id, None, 10).await.unwrap().is_empty());
     // Grants, codes, device authorizations, flows.
-    let grants: [(&str, fn(&mut Grant)); 5] = [
+    let grants: [Setter<Grant>; 5] = [
         ("id", |g| g.id = NUL.into()),
         ("client_id", |g| g.client_id = NUL.into()),
         ("account_id", |g| g.account_id = NUL.into()),
@@ -81,7 +84,7 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         set(&mut g);
         refused(&format!("grant.{field}"), s.create_grant(&g, None).await);
     }
-    let codes: [(&str, fn(&mut AuthCode)); 6] = [
+    let codes: [Setter<AuthCode>; 6] = [
         ("client_id", |c| c.client_id = NUL.into()),
         ("account_id", |c| c.account_id = NUL.into()),
         ("redirect_uri", |c| c.redirect_uri = NUL.into()),
@@ -95,7 +98,7 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         refused(&format!("auth_code.{field}"), s.insert_auth_code(&c).await);
         assert_eq!(s.auth_code(&c.hash).await.unwrap(), None, "auth_code.{field}: nothing written");
     }
-    let devices: [(&str, fn(&mut DeviceAuthorization)); 4] = [
+    let devices: [Setter<DeviceAuthorization>; 4] = [
         ("user_code", |d| d.user_code = NUL.into()),
         ("client_id", |d| d.client_id = NUL.into()),
         ("scope", |d| d.scope = NUL.into()),
@@ -107,7 +110,7 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         refused(&format!("device.{field}"), s.insert_device(&d).await);
     }
     assert_eq!(s.device_by_user_code(&env.id, "BCDF-GHJK").await.unwrap(), None);
-    let flows: [(&str, fn(&mut LoginFlow)); 2] = [("id", |f| f.id = NUL.into()), ("csrf", |f| f.csrf = NUL.into())];
+    let flows: [Setter<LoginFlow>; 2] = [("id", |f| f.id = NUL.into()), ("csrf", |f| f.csrf = NUL.into())];
     for (field, set) in flows {
         let mut f = login_flow(&env.id, NOW + 600);
         set(&mut f);

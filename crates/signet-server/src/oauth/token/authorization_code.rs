@@ -57,8 +57,8 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         scheme: "authorization_code".into(),
         client_id: Some(app.id.clone()),
     };
-    let mut replayed = AuditEvent::new(actor, "grant.revoke.code_replay", Some(env.id()), "", now)
-        .map_err(OAuthError::internal)?;
+    let mut replayed =
+        AuditEvent::new(actor, "grant.revoke.code_replay", Some(env.id()), "", now).map_err(OAuthError::internal)?;
     replayed.outcome = Some("revoked".into());
     replayed.request_id = Some(crate::request_id());
     match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now, replayed).await? {

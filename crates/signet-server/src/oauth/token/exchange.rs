@@ -163,8 +163,7 @@ async fn worker(
     let now = state.now();
     let terms = minted(state, p, jkt, None)?;
     let none = serde_json::Map::new();
-    let subject =
-        Subject { sub: &app.id, admin: true, username: None, auth_time: Some(now), amr: &[], custom: &none };
+    let subject = Subject { sub: &app.id, admin: true, username: None, auth_time: Some(now), amr: &[], custom: &none };
     let lifetime = terms.lifetime_at(now);
     let token = access_token(state, env, app, &subject, &scope, None, Terms { lifetime, jkt: Some(jkt) })?;
     let actor = Actor {

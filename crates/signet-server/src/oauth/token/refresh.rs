@@ -71,9 +71,9 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
 fn narrowed(g: &signet_core::model::Grant, asked: Option<&str>) -> Result<String, OAuthError> {
     let Some(asked) = asked else { return Ok(g.scope.clone()) };
     let granted = scope::parse(&g.scope).unwrap_or_default();
-    scope::narrow(Some(asked), &granted).map(|s| scope::join(&s)).map_err(|_| {
-        OAuthError::new(signet_proto::oauth::ErrorCode::InvalidScope, "a refresh may not widen the scope")
-    })
+    scope::narrow(Some(asked), &granted)
+        .map(|s| scope::join(&s))
+        .map_err(|_| OAuthError::new(signet_proto::oauth::ErrorCode::InvalidScope, "a refresh may not widen the scope"))
 }
 
 /// Why a family's terms refuse this refresh, if they do. A family bound to
