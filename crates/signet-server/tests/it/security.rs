@@ -754,9 +754,9 @@ async fn finding_10_names_refuse_controls_and_bidi_overrides() {
     }
 }
 
-#[tokio::test]
-async fn finding_10_how_administrators_sign_on_is_user_admins_to_change() {
-    let s = Server::start().await;
+on_both!(finding_10_how_administrators_sign_on_is_user_admins_to_change);
+async fn finding_10_how_administrators_sign_on_is_user_admins_to_change(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let api = Api::new(&s);
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
     let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
@@ -799,9 +799,9 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change() {
     );
 }
 
-#[tokio::test]
-async fn finding_10_end_users_of_the_administrators_environment_get_no_admin_audience() {
-    let s = Server::start().await;
+on_both!(finding_10_end_users_of_the_administrators_environment_get_no_admin_audience);
+async fn finding_10_end_users_of_the_administrators_environment_get_no_admin_audience(backend: Backend) {
+    let s = Server::start_on(backend).await;
     let user = s.account(false, true).await;
     let tokens = code_flow_tokens(&s, &user).await;
     let at = crate::tokens::claims(tokens["access_token"].as_str().unwrap());
