@@ -1,0 +1,200 @@
+//! Finding 2: a lock strangers cannot turn against the person it protects.
+
+use super::*;
+
+/// Strangers, each in a browser of their own, spend the account's password budget.
+async fn strangers_lock(s: &Server, username: &str) {
+    for _ in 0..5 {
+        let mut stranger = Browser::default();
+        let signon = signon_page(s, &mut stranger).await;
+        let page = stranger.submit(&signon, &[("username", username), ("password", "a wrong guess")]).await;
+        assert_eq!(page.status, 401);
+    }
+}
+
+on_both!(finding_2_strangers_cannot_lock_out_a_person_with_both_factors);
+async fn finding_2_strangers_cannot_lock_out_a_person_with_both_factors(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let admin = s.account(true, true).await;
+    let secret = admin.secret.clone().unwrap();
+    strangers_lock(&s, &admin.username).await;
+    let stored = s.store().account(&admin.id).await.unwrap().unwrap();
+    assert!(stored.is_locked(s.clock.now()), "five wrong passwords lock the account");
+
+    // Locked: the password alone is never checked, right or wrong: one answer.
+    let mut b = Browser::default();
+    let signon = signon_page(&s, &mut b).await;
+    let right = b.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
+    let wrong = b.submit(&signon, &[("username", &admin.username), ("password", "another guess")]).await;
+    assert_eq!((right.status, wrong.status), (401, 401));
+    assert_eq!(alert(&right), alert(&wrong), "a locked form tells nothing about the password");
+    assert!(right.body.contains("name=\"code\""), "it asks for both factors: {}", right.body);
+    // Every failure with both gets the same answer too.
+    let code = s.code(&secret);
+    let wrong_password =
+        b.submit(&signon, &[("username", &admin.username), ("password", "another guess"), ("code", &code)]).await;
+    let wrong_code =
+        b.submit(&signon, &[("username", &admin.username), ("password", &admin.password), ("code", "000000")]).await;
+    assert_eq!((wrong_password.status, wrong_code.status), (401, 401));
+    assert_eq!(alert(&wrong_password), alert(&right));
+    assert_eq!(alert(&wrong_code), alert(&right));
+    // The person with both is let in, lock or no lock.
+    let both = b
+        .submit(&signon, &[("username", &admin.username), ("password", &admin.password), ("code", &s.code(&secret))])
+        .await;
+    assert_eq!(both.status, 303, "{}", both.body);
+    let to = both.location.unwrap();
+    assert!(to.starts_with("http://127.0.0.1:4711/callback?") && query(&to).contains_key("code"), "{to}");
+
+    // The trail: each failure before the lock, the lock, the first refusal; the rest counted.
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    let count = |action: &str| events.iter().filter(|e| e.event.action == action && e.event.target == admin.id).count();
+    assert_eq!(count("account.lock"), 1);
+    assert_eq!(count("signon.refused"), 1, "only the lock's first refusal is recorded");
+    let lock = s.store().lock_state(&admin.id).await.unwrap().unwrap();
+    assert_eq!(lock.lock_refused, 4, "the others are counted");
+}
+
+on_both!(finding_2_a_browser_that_signed_on_before_has_its_own_budget);
+async fn finding_2_a_browser_that_signed_on_before_has_its_own_budget(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let admin = s.account(true, true).await;
+    let secret = admin.secret.clone().unwrap();
+    // The person's own browser signed on once: it holds a device cookie.
+    let mut own = Browser::default();
+    let (_, challenge) = pkce_pair();
+    sign_on(&s, &mut own, CLI_CLIENT_ID, &admin, &challenge).await;
+    strangers_lock(&s, &admin.username).await;
+    // The lock does not reach it: password, then the usual second step.
+    let signon = signon_page(&s, &mut own).await;
+    let page = own.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
+    assert_eq!(page.status, 303, "a known browser is not refused for strangers' failures: {}", page.body);
+    let done = own.submit(&signon, &[("code", &s.code(&secret))]).await;
+    assert_eq!(done.status, 303);
+    // Its own failures spend its own budget, not the account's.
+    let before = s.store().lock_state(&admin.id).await.unwrap().unwrap();
+    for _ in 0..5 {
+        let signon = signon_page(&s, &mut own).await;
+        let page = own.submit(&signon, &[("username", &admin.username), ("password", "my typo")]).await;
+        assert_eq!(page.status, 401);
+    }
+    let signon = signon_page(&s, &mut own).await;
+    let page = own.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
+    assert_eq!(page.status, 401, "five of its own failures lock this browser out");
+    let after = s.store().lock_state(&admin.id).await.unwrap().unwrap();
+    assert_eq!((after.failed_attempts, after.locked_until), (before.failed_attempts, before.locked_until));
+    // A reset voids every device cookie: the browser is a stranger again.
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let reset = api
+        .call(
+            Method::POST,
+            &format!("/accounts/{}/password", admin.username),
+            Some(&root),
+            Some(json!({"password": "a brand new passphrase"})),
+            None,
+        )
+        .await;
+    assert_eq!(reset.status, 204, "{:?}", reset.body);
+    let stored = s.store().account(&admin.id).await.unwrap().unwrap();
+    let cookie_gone = signet_server::lockout::device_of(&s.state, &stored, &own.cookie_headers());
+    assert_eq!(cookie_gone, None);
+}
+
+on_both!(finding_2_a_locked_basic_caller_needs_the_second_factor);
+async fn finding_2_a_locked_basic_caller_needs_the_second_factor(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let admin = s.account(true, true).await;
+    let secret = admin.secret.clone().unwrap();
+    for _ in 0..5 {
+        assert_eq!(api.get("/accounts", &basic(&admin.username, "wrong")).await.status, 401);
+    }
+    let call = |otp: Option<String>| {
+        let http = reqwest::Client::new();
+        let mut req = http
+            .get(format!("{}/admin-api/v1/accounts", s.base))
+            .header("authorization", basic(&admin.username, &admin.password));
+        if let Some(code) = otp {
+            req = req.header("x-signet-otp", code);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let bare = call(None).await;
+    assert_eq!(bare.status().as_u16(), 401, "locked: the right password alone is not enough");
+    let body: serde_json::Value = bare.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("X-Signet-OTP"), "{body}");
+    assert_eq!(call(Some("000000".into())).await.status().as_u16(), 401);
+    assert_eq!(call(Some(s.code(&secret))).await.status().as_u16(), 200, "both factors pass the lock");
+    // A UserAdmin unlocks online; the trail says how many the lock refused.
+    let view = api.get(&format!("/accounts/{}", admin.username), &root).await;
+    assert_eq!(view.body["locked"], true);
+    let unlocked =
+        api.call(Method::POST, &format!("/accounts/{}/unlock", admin.username), Some(&root), None, None).await;
+    assert_eq!((unlocked.status, unlocked.body["was_locked"].as_bool()), (200, Some(true)), "{:?}", unlocked.body);
+    assert_eq!(api.get(&format!("/accounts/{}", admin.username), &root).await.body["locked"], false);
+    assert_eq!(api.get("/accounts", &basic(&admin.username, &admin.password)).await.status, 200);
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    let unlock = events.iter().rev().find(|e| e.event.action == "account.unlock").unwrap();
+    assert_eq!(
+        unlock.event.actor.id,
+        s.store().account_by_username(&s.env_id, &s.boot.admin.username).await.unwrap().unwrap().id
+    );
+    assert_eq!(
+        unlock.event.digest,
+        signet_core::audit::digest_of(&json!({"refused": 2})),
+        "the bare try and the wrong code"
+    );
+}
+
+on_both!(finding_2_resets_and_admins_unlock_end_users_too);
+async fn finding_2_resets_and_admins_unlock_end_users_too(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let env = s.environment("Customers").await;
+    let user = s.account_in(&env, false, false).await;
+    let password_signon = |password: &'static str| {
+        let (s, env, username) = (&s, env.clone(), user.username.clone());
+        async move {
+            let mut b = Browser::default();
+            let (_, challenge) = pkce_pair();
+            let (app, _) = s.application(AppKind::Native, &[GrantType::AuthorizationCode], &[], Some(&env)).await;
+            let url = format!(
+                "{}?response_type=code&client_id={app}&redirect_uri=http://127.0.0.1:4711/callback&code_challenge={challenge}&code_challenge_method=S256",
+                s.url_in(&env, "/authorize")
+            );
+            let signon = b.get(&url).await.location.unwrap();
+            b.submit(&signon, &[("username", &username), ("password", password)]).await.status
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(password_signon("wrong").await, 401);
+    }
+    let path = format!("/environments/{env}/users/{}", user.id);
+    assert_eq!(api.get(&path, &ed).await.body["locked"], true);
+    let r = api.call(Method::POST, &format!("{path}/unlock"), Some(&ed), None, None).await;
+    assert_eq!((r.status, r.body["was_locked"].as_bool()), (200, Some(true)), "{:?}", r.body);
+    assert_eq!(api.get(&path, &ed).await.body["locked"], false);
+    // Locked again, a password reset ends the lock.
+    for _ in 0..5 {
+        password_signon("wrong").await;
+    }
+    let r = api
+        .call(
+            Method::POST,
+            &format!("{path}/password"),
+            Some(&ed),
+            Some(json!({"password": "a brand new passphrase", "must_change": false})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    assert_eq!(api.get(&path, &ed).await.body["locked"], false, "a reset clears the lock");
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    let unlocks = events.iter().filter(|e| e.event.action == "account.unlock" && e.event.target == user.id).count();
+    let locks = events.iter().filter(|e| e.event.action == "account.lock" && e.event.target == user.id).count();
+    assert_eq!((locks, unlocks), (2, 2), "every lock and every unlock is in the trail");
+}
