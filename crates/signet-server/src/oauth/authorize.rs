@@ -122,6 +122,13 @@ pub async fn authorize(
     if !app.allows(GrantType::AuthorizationCode) {
         return fail(ErrorCode::UnauthorizedClient, "this application may not use the authorization code flow");
     }
+    // OIDC Core §6: refused, never ignored, so no one relies on an object that was not read.
+    if p.get("request").is_some() {
+        return fail(ErrorCode::RequestNotSupported, "request objects are not supported");
+    }
+    if p.get("request_uri").is_some() {
+        return fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported");
+    }
     let challenge = p.get("code_challenge");
     match (p.get("code_challenge_method"), challenge) {
         (Some(m), _) if m != "S256" => {
