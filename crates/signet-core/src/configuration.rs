@@ -376,6 +376,16 @@ impl Configuration {
             text(at("username"), &a.username, 256)?;
             check_account(a, &administrators.id, &at)?;
         }
+        // RFC 9700 §4.15: a token's `sub` names a person or, for client
+        // credentials, an application; signetd's APIs look for a person first.
+        // One id naming both would let a worker act as that person.
+        let people: HashSet<&str> = self.accounts.iter().map(|a| a.id.as_str()).collect();
+        if let Some(i) = self.applications.iter().position(|a| people.contains(a.id.as_str())) {
+            return invalid(
+                format!("applications[{i}].id"),
+                "an account has this id: an application and a person never share one",
+            );
+        }
         let user_admin = |a: &AccountEntry| {
             a.admin && a.active && a.environment_id == administrators.id && a.roles.contains(&Role::UserAdmin)
         };
@@ -968,6 +978,28 @@ mod tests {
         let mut v = serde_json::to_value(document()).unwrap();
         v.as_object_mut().unwrap().remove("accounts");
         assert!(serde_json::from_value::<Configuration>(v).is_err());
+    }
+
+    #[test]
+    fn an_application_cannot_take_a_persons_id() {
+        let mut doc = document();
+        doc.applications.push(ApplicationEntry {
+            id: "a1".into(),
+            environment_id: ADMINS.into(),
+            name: "deployer".into(),
+            kind: AppKind::Worker,
+            secret_hash: Some(vec![0; 32]),
+            redirect_uris: vec![],
+            grant_types: [GrantType::ClientCredentials].into_iter().collect(),
+            scopes: BTreeSet::new(),
+            roles: [Role::Admin].into_iter().collect(),
+            admin_api: false,
+            created_at: 1,
+            pkce_required: true,
+        });
+        assert_eq!(refused(&doc).path, "applications[0].id");
+        doc.applications[0].id = "w1".into();
+        doc.validate(&ClaimEngine::new()).unwrap();
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub enum ErrorCode {
     LoginRequired,
     /// OIDC Core §3.1.2.6: `prompt=none`, but the person must interact (a second factor).
     InteractionRequired,
+    /// OIDC Core §6.1: request objects (`request`) are not supported.
+    RequestNotSupported,
+    /// OIDC Core §6.2: `request_uri` is not supported.
+    RequestUriNotSupported,
     /// RFC 9449 §5: the DPoP proof is missing where required, or invalid.
     InvalidDpopProof,
     /// RFC 9449 §8: the server wants a proof carrying the nonce it sends in `DPoP-Nonce`.
@@ -49,6 +53,8 @@ impl ErrorCode {
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::ServerError => "server_error",
@@ -165,4 +171,12 @@ pub struct ProviderMetadata {
     #[serde(default)]
     pub dpop_signing_alg_values_supported: Vec<String>,
     pub authorization_response_iss_parameter_supported: bool,
+    /// OIDC Discovery §3: said explicitly, since `request_uri_parameter_supported`
+    /// left out would mean true.
+    #[serde(default)]
+    pub request_parameter_supported: bool,
+    #[serde(default)]
+    pub request_uri_parameter_supported: bool,
+    #[serde(default)]
+    pub claims_parameter_supported: bool,
 }

@@ -87,11 +87,27 @@ impl From<signet_store::StoreError> for OAuthError {
     }
 }
 
+/// RFC 6749 §5.2: an `error_description` holds only %x20-21 / %x23-5B /
+/// %x5D-7E. Some descriptions echo what the client sent (a grant type, a
+/// parameter's name): a double quote becomes `'`, a backslash `/`, and
+/// anything else outside the set `?`.
+fn rfc6749_text(description: &str) -> String {
+    description
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: self.code,
-            error_description: (!self.description.is_empty()).then_some(self.description),
+            error_description: (!self.description.is_empty()).then(|| rfc6749_text(&self.description)),
         };
         let mut res = (self.status, axum::Json(body)).into_response();
         let h = res.headers_mut();
@@ -115,5 +131,17 @@ impl IntoResponse for OAuthError {
         }
         res.extensions_mut().insert(self.code);
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc6749_text;
+
+    #[test]
+    fn descriptions_keep_to_the_rfc6749_set() {
+        assert_eq!(rfc6749_text("grant type \"p\\w\u{e4}\n\" is not supported"), "grant type 'p/w??' is not supported");
+        let all: String = (' '..='~').collect();
+        assert!(rfc6749_text(&all).bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)));
     }
 }

@@ -93,3 +93,53 @@ impl Outside {
         }
     }
 }
+
+/// Every text and binary value the database holds, one per line (binary
+/// values as lossy UTF-8): for a test that proves a secret was never
+/// stored as it was sent.
+pub async fn stored_text(s: &Server) -> String {
+    let mut out = String::new();
+    match s.database_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            let mut tables = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").unwrap();
+            let tables: Vec<String> = tables.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            for table in tables {
+                let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+                let columns = stmt.column_count();
+                let mut rows = stmt.query([]).unwrap();
+                while let Some(row) = rows.next().unwrap() {
+                    for i in 0..columns {
+                        if let rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) =
+                            row.get_ref(i).unwrap()
+                        {
+                            out.push_str(&String::from_utf8_lossy(b));
+                            out.push('\n');
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            let mut conn = sqlx::PgConnection::connect(&s.database_url).await.unwrap();
+            let tables: Vec<(String,)> = sqlx::query_as(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for (table,) in tables {
+                // Each row as PostgreSQL's text form: text as it is, bytea as hex.
+                let sql = format!("SELECT t::text FROM \"{table}\" t");
+                let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
+                for (row,) in rows {
+                    out.push_str(&row);
+                    out.push('\n');
+                }
+            }
+            conn.close().await.unwrap();
+        }
+    }
+    out
+}

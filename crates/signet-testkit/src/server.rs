@@ -98,6 +98,11 @@ impl Server {
         Server::start_with(Backend::Sqlite, Some(tls), None, false).await
     }
 
+    /// Serves HTTPS with `tls`, on `backend`.
+    pub async fn start_tls_on(tls: &crate::tls::TestCa, backend: Backend) -> Server {
+        Server::start_with(backend, Some(tls), None, false).await
+    }
+
     async fn start_with(
         backend: Backend,
         tls: Option<&crate::tls::TestCa>,

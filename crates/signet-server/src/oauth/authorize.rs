@@ -122,6 +122,13 @@ pub async fn authorize(
     if !app.allows(GrantType::AuthorizationCode) {
         return fail(ErrorCode::UnauthorizedClient, "this application may not use the authorization code flow");
     }
+    // OIDC Core §6: refused, never ignored, so no one relies on an object that was not read.
+    if p.get("request").is_some() {
+        return fail(ErrorCode::RequestNotSupported, "request objects are not supported");
+    }
+    if p.get("request_uri").is_some() {
+        return fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported");
+    }
     let challenge = p.get("code_challenge");
     match (p.get("code_challenge_method"), challenge) {
         (Some(m), _) if m != "S256" => {
@@ -148,6 +155,12 @@ pub async fn authorize(
     if prompts.contains(&"none") && prompts.len() > 1 {
         return fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values");
     }
+    // OIDC Core §3.1.2.1: a session older than max_age signs on again (max_age=0 as prompt=login).
+    let max_age = match p.get("max_age").map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(seconds)) => Some(i64::from(seconds)),
+        Some(Err(_)) => return fail(ErrorCode::InvalidRequest, "max_age is a whole number of seconds"),
+    };
     let req = AuthorizeRequest {
         client_id: app.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -160,6 +173,7 @@ pub async fn authorize(
     // An existing browser session signs the person on at once, unless the client asks to re-authenticate.
     if !prompts.contains(&"login") {
         match current_session(&state, &env, &headers).await {
+            Ok(Some(s)) if max_age.is_some_and(|m| state.now() - s.auth_time >= m) => {}
             Ok(Some(s)) => {
                 let confirm = web::signon::needs_confirmation(&env, &req);
                 return match web::mfa::step_up(&state, &s).await {

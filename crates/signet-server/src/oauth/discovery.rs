@@ -49,6 +49,11 @@ pub fn metadata(issuer: &str) -> ProviderMetadata {
         ]),
         prompt_values_supported: s(&["none", "login"]),
         authorization_response_iss_parameter_supported: true,
+        // Request objects and the claims parameter are not supported; /authorize
+        // refuses the first two (OIDC Core §6) and ignores `claims` (§5.5).
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        claims_parameter_supported: false,
         dpop_signing_alg_values_supported: s(&signet_core::dpop::ALGORITHMS),
     }
 }
