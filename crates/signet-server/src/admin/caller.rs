@@ -899,7 +899,12 @@ pub async fn signet_token(
     if crate::oauth::dpop::presented_as_bound(state, &claims, token, how).await?.is_err() {
         return Ok(None);
     }
-    if let Some(account) = state.store.account(&claims.sub).await?.filter(|a| a.environment_id == env_id) {
+    // A client's own token names the client as its subject: it is never read
+    // as a person's, even if an imported application took a person's id
+    // (RFC 9700 §4.15; configuration validation refuses that too).
+    let own_token = claims.sub == claims.client_id;
+    if let Some(account) = state.store.account(&claims.sub).await?.filter(|a| a.environment_id == env_id && !own_token)
+    {
         if !account.active || !account.admin {
             return Ok(None);
         }

@@ -301,3 +301,43 @@ async fn finding_10_confidential_clients_use_pkce_unless_they_opt_out(backend: B
     let allowed = b.get(&without_challenge(relaxed.body["id"].as_str().unwrap())).await;
     assert!(allowed.location.unwrap().contains("/signon/"), "the opted-out one goes on to sign-on");
 }
+
+on_both!(a_clients_own_token_is_never_taken_for_a_persons);
+async fn a_clients_own_token_is_never_taken_for_a_persons(backend: Backend) {
+    use signet_core::model::Application;
+    let s = Server::start_on(backend).await;
+    let admin = s.account(true, true).await;
+    // An application that took an administrator's id, written beside the
+    // checks (RFC 9700 §4.15: an import refuses it now, but a token must not
+    // rely on that alone).
+    let secret = "a client secret for this test";
+    let twin = Application {
+        id: admin.id.clone(),
+        environment_id: s.env_id.clone(),
+        name: "twin".into(),
+        kind: AppKind::Worker,
+        secret_hash: Some(signet_core::crypto::sha256(secret.as_bytes()).to_vec()),
+        redirect_uris: vec![],
+        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
+        scopes: Default::default(),
+        roles: [signet_proto::roles::Role::Admin].into_iter().collect(),
+        admin_api: false,
+        pkce_required: true,
+        created_at: s.clock.now(),
+    };
+    s.store().insert_application(&twin, &crate::harness::test_event("planted", None, &twin.id)).await.unwrap();
+    let (status, t) =
+        s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&twin.id, secret))).await;
+    assert_eq!(status, 200, "{t}");
+    let token = t["access_token"].as_str().unwrap();
+    let v = crate::vault::Vault::new(&s);
+    let made = v.call("POST", "identity/mfa/method/totp", Some(token), Some(json!({"issuer": "Twin"}))).await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    let last = &events.iter().rev().find(|e| e.event.action.starts_with("mfa.method")).unwrap().event;
+    assert_eq!(
+        last.actor.kind,
+        signet_core::audit::ActorKind::Application,
+        "the trail names the application, not the person"
+    );
+}

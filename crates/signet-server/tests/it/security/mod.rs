@@ -27,7 +27,6 @@ macro_rules! on_both {
     };
 }
 
-
 mod edges;
 mod lockout;
 mod redirects;
@@ -54,4 +53,3 @@ fn alert(page: &crate::harness::Page) -> String {
         .unwrap_or("")
         .to_owned()
 }
-
