@@ -366,7 +366,10 @@ impl Configuration {
         }
 
         unique(&self.accounts, "accounts", "id", |a| a.id.clone())?;
-        unique(&self.accounts, "accounts", "username", |a| format!("{}/{}", a.environment_id, a.username))?;
+        // In any case: `Alice` beside `alice` reads as one person everywhere.
+        unique(&self.accounts, "accounts", "username", |a| {
+            format!("{}/{}", a.environment_id, a.username.to_ascii_lowercase())
+        })?;
         for (i, a) in self.accounts.iter().enumerate() {
             let at = |field: &str| format!("accounts[{i}].{field}");
             if a.id.is_empty() || a.id.len() > 128 {

@@ -59,9 +59,14 @@ pub struct ServeArgs {
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
     #[arg(long, env = env::INSECURE_HTTP)]
     pub insecure_http: bool,
-    /// Proxies whose X-Forwarded-For / Forwarded headers are believed (addresses or CIDR ranges).
+    /// Proxies whose forwarded-address header is believed (addresses or CIDR ranges).
     #[arg(long, env = env::TRUSTED_PROXIES, value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// The header those proxies write the client's address into, and the
+    /// only one read: x-forwarded-for (HAProxy, nginx) or forwarded (RFC 7239)
+    /// [default: x-forwarded-for].
+    #[arg(long, env = env::FORWARDED_HEADER)]
+    pub forwarded_header: Option<String>,
     /// Let configured URLs that signetd fetches (upstream providers, MFA
     /// services) point at private and link-local addresses.
     #[arg(long, env = env::ALLOW_PRIVATE_FETCH)]

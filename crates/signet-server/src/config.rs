@@ -22,6 +22,7 @@ pub mod env {
     pub const TLS_KEY: &str = "SIGNETD_TLS_KEY";
     pub const INSECURE_HTTP: &str = "SIGNETD_INSECURE_HTTP";
     pub const TRUSTED_PROXIES: &str = "SIGNETD_TRUSTED_PROXIES";
+    pub const FORWARDED_HEADER: &str = "SIGNETD_FORWARDED_HEADER";
     pub const ALLOW_PRIVATE_FETCH: &str = "SIGNETD_ALLOW_PRIVATE_FETCH";
     pub const REQUIRE_DPOP_NONCE: &str = "SIGNETD_REQUIRE_DPOP_NONCE";
     pub const AUDIT_RETENTION_DAYS: &str = "SIGNETD_AUDIT_RETENTION_DAYS";
@@ -55,6 +56,7 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub insecure_http: Option<bool>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub forwarded_header: Option<String>,
     pub allow_private_fetch: Option<bool>,
     pub require_dpop_nonce: Option<bool>,
     pub key_encryption_key_file: Option<PathBuf>,
@@ -121,6 +123,7 @@ fn decode_kek(text: &str, from: &str) -> anyhow::Result<Kek> {
 }
 
 pub fn read_kek_file(path: &Path) -> anyhow::Result<Kek> {
+    crate::data_dir::ensure_private_file(path, "key-encryption key")?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading key-encryption key {}", path.display()))?;
     decode_kek(&text, &path.display().to_string())

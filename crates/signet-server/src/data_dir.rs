@@ -59,6 +59,32 @@ pub fn ensure(dir: &Path) -> anyhow::Result<()> {
     )
 }
 
+/// A secret file signetd reads (the key-encryption key, `bootstrap.json`):
+/// made 0600 when signetd's user owns it and others could read it (logged);
+/// refused when someone else owns it and others than its owner can read it.
+/// The key-encryption key opens everything sealed and keys the audit chain.
+pub fn ensure_private_file(path: &Path, what: &str) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    let me = Uid::effective();
+    if meta.uid() == me.as_raw() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {what} {} private (chmod 600)", path.display()))?;
+        tracing::warn!(path = %path.display(), "the {what} was mode {mode:04o}, readable by others; set it to 0600");
+        return Ok(());
+    }
+    bail!(
+        "{what} {path} is owned by {owner} and has mode {mode:04o}, so others than its owner can read it\n\
+         hint: chown {me_name} {path} && chmod 600 {path}",
+        path = path.display(),
+        owner = user_name(meta.uid()),
+        me_name = User::from_uid(me).ok().flatten().map_or_else(|| me.to_string(), |u| u.name),
+    )
+}
+
 /// `name (uid N)`, or `uid N` for a user with no name.
 fn user_name(uid: u32) -> String {
     match User::from_uid(Uid::from_raw(uid)) {
@@ -92,6 +118,28 @@ mod tests {
         assert_eq!(mode(&base), 0o700);
         std::fs::write(base.join("file"), "x").unwrap();
         assert!(ensure(&base.join("file")).is_err(), "a file is no data dir");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Found by the review of issue 15's fixes: a 0644 key-encryption key file was used as it was.
+    #[test]
+    fn a_key_file_others_can_read_is_made_private_or_refused() {
+        use std::os::unix::fs::chown;
+        let base = temp();
+        let key = base.join("key");
+        std::fs::write(&key, "k").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        ensure_private_file(&key, "key-encryption key").unwrap();
+        assert_eq!(mode(&key), 0o600, "its owner's file is made private");
+        // Someone else's (tests run as root, which may give a file away).
+        if Uid::effective().is_root() {
+            chown(&key, Some(65534), None).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let e = ensure_private_file(&key, "key-encryption key").unwrap_err().to_string();
+            assert!(e.contains("mode 0640") && e.contains("hint: chown"), "{e}");
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            ensure_private_file(&key, "key-encryption key").unwrap();
+        }
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -77,34 +77,36 @@ pub async fn first_factor(
     events: &Events<'_>,
 ) -> Result<FirstFactor, StoreError> {
     let policy = state.store.lockout_policy().await?;
+    // Each check reserves one of its budget's remaining attempts first, so
+    // parallel guesses cannot all be checked before one is counted.
     if let Some(device) = device {
         let key = device::budget_key(device);
-        let (_, until) = state.store.device_lockout(&account.id, &key).await?;
-        if until > now {
+        if !state.store.reserve_device_budget(&account.id, &key, now, policy).await? {
             return Ok(FirstFactor::Refused { locked: false });
         }
         if !state.hasher.verify(password, account.password_hash.as_deref()).await {
             state.store.count_device_failure(&account.id, &key, now, policy, &(events.failure)("pwd")?).await?;
             return Ok(FirstFactor::Refused { locked: false });
         }
-        if !account.active {
-            return Ok(FirstFactor::Refused { locked: false });
-        }
+        // Passed or not (an inactive account), the browser's count starts again.
         state.store.first_factor_passed(&account.id, Some(&key)).await?;
-        return Ok(FirstFactor::Passed);
+        return Ok(if account.active { FirstFactor::Passed } else { FirstFactor::Refused { locked: false } });
     }
     let lock = current(state, account, now).await?;
     if !lock.locked(now) {
+        // No attempt left: the budget is spent, or its last attempts are being checked right now.
+        if !state.store.reserve_budget(&account.id, Budget::Password, now, policy).await? {
+            return Ok(FirstFactor::Refused { locked: false });
+        }
         if !state.hasher.verify(password, account.password_hash.as_deref()).await {
             state.store.count_failure(&account.id, Budget::Password, now, policy, &(events.failure)("pwd")?).await?;
             return Ok(FirstFactor::Refused { locked: false });
         }
         if !account.active {
+            state.store.release_budget(&account.id, Budget::Password).await?;
             return Ok(FirstFactor::Refused { locked: false });
         }
-        if account.failed_attempts != 0 || lock.failed_attempts != 0 {
-            state.store.first_factor_passed(&account.id, None).await?;
-        }
+        state.store.first_factor_passed(&account.id, None).await?;
         return Ok(FirstFactor::Passed);
     }
     // Locked: nothing about the password alone is ever answered.
@@ -146,24 +148,39 @@ pub async fn second_factor(
         }
         _ => None,
     };
+    let policy = state.store.lockout_policy().await?;
+    if !state.store.reserve_budget(&account.id, Budget::SecondFactor, now, policy).await? {
+        return Ok(false);
+    }
     let matched = secret.and_then(|s| totp::check(s.expose(), code, now));
     let spent = match matched {
         Some(step) => state.store.spend_totp_step(&account.id, step).await?,
         None => false,
     };
     if !spent {
-        let policy = state.store.lockout_policy().await?;
         state.store.count_failure(&account.id, Budget::SecondFactor, now, policy, &(events.failure)("otp")?).await?;
         return Ok(false);
     }
-    if lock.otp_failed_attempts != 0 {
-        state.store.second_factor_passed(&account.id).await?;
-    }
+    state.store.second_factor_passed(&account.id).await?;
     Ok(true)
 }
 
-/// A second factor of another kind (a login enforcement's method) failed
-/// after a right password: it spends the same budget as a wrong code.
+/// Reserves an attempt of the second factor's budget before a check of
+/// another kind (a login enforcement's method, an enrolment's first code):
+/// false when none is left. Its outcome gives it back:
+/// `other_second_factor_failed`, `Store::second_factor_passed`, or
+/// `Store::release_budget` when the check could not be made.
+pub async fn reserve_second_factor(state: &AppState, account: &Account, now: UnixTime) -> Result<bool, StoreError> {
+    let lock = current(state, account, now).await?;
+    if lock.second_factor_locked(now) || !account.active {
+        return Ok(false);
+    }
+    let policy = state.store.lockout_policy().await?;
+    state.store.reserve_budget(&account.id, Budget::SecondFactor, now, policy).await
+}
+
+/// A second factor of another kind failed after a right password: it
+/// spends the same budget as a wrong code, and gives back its reservation.
 pub async fn other_second_factor_failed(
     state: &AppState,
     account: &Account,

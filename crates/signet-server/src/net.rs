@@ -9,11 +9,40 @@ use axum::http::request::Parts;
 
 use crate::state::AppState;
 
-/// A list of proxy addresses or CIDR ranges, such as `10.0.0.0/8` or `::1`.
+/// The header trusted proxies write the client's address into. Only that
+/// one is read: a proxy appends to the header it writes and passes the other
+/// through as the client sent it, so reading both would let a client choose
+/// its own address (HAProxy's `option forwardfor` and nginx's
+/// `$proxy_add_x_forwarded_for` write `X-Forwarded-For`, the default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=…`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn parse(s: &str) -> Result<ForwardedHeader, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(ForwardedHeader::XForwardedFor),
+            "forwarded" => Ok(ForwardedHeader::Forwarded),
+            other => Err(format!("forwarded header {other:?}: x-forwarded-for or forwarded")),
+        }
+    }
+}
+
+/// A list of proxy addresses or CIDR ranges, such as `10.0.0.0/8` or `::1`,
+/// and the header they write.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+pub struct TrustedProxies(Vec<(IpAddr, u8)>, ForwardedHeader);
 
 impl TrustedProxies {
+    /// The same proxies, writing `header`.
+    pub fn writing(self, header: ForwardedHeader) -> TrustedProxies {
+        TrustedProxies(self.0, header)
+    }
+
     pub fn parse(entries: &[String]) -> Result<TrustedProxies, String> {
         let mut out = Vec::new();
         for e in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
@@ -31,10 +60,11 @@ impl TrustedProxies {
             };
             out.push((ip, bits));
         }
-        Ok(TrustedProxies(out))
+        Ok(TrustedProxies(out, ForwardedHeader::default()))
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.0.iter().any(|(net, bits)| in_range(ip, *net, *bits))
     }
 }
@@ -54,31 +84,37 @@ fn in_range(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 }
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the
-/// nearest address in `Forwarded` / `X-Forwarded-For` that is not itself a
-/// trusted proxy (reading right to left, since a client can forge the left).
+/// nearest address in the header the proxies write (`TrustedProxies`) that
+/// is not itself a trusted proxy (reading right to left, since a client can
+/// forge the left). IPv4 addresses mapped into IPv6 are read as IPv4.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    let peer = peer.to_canonical();
     if !trusted.contains(peer) {
         return peer;
     }
     let mut chain: Vec<IpAddr> = Vec::new();
-    for v in headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()) {
-        for element in v.split(',') {
-            for pair in element.split(';') {
-                if let Some((k, val)) = pair.split_once('=')
-                    && k.trim().eq_ignore_ascii_case("for")
-                    && let Some(ip) = parse_node(val.trim().trim_matches('"'))
-                {
-                    chain.push(ip);
+    match trusted.1 {
+        ForwardedHeader::Forwarded => {
+            for v in headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()) {
+                for element in v.split(',') {
+                    for pair in element.split(';') {
+                        if let Some((k, val)) = pair.split_once('=')
+                            && k.trim().eq_ignore_ascii_case("for")
+                            && let Some(ip) = parse_node(val.trim().trim_matches('"'))
+                        {
+                            chain.push(ip);
+                        }
+                    }
                 }
             }
         }
-    }
-    if chain.is_empty() {
-        for v in headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()) {
-            chain.extend(v.split(',').filter_map(|s| parse_node(s.trim())));
+        ForwardedHeader::XForwardedFor => {
+            for v in headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()) {
+                chain.extend(v.split(',').filter_map(|s| parse_node(s.trim())));
+            }
         }
     }
-    chain.into_iter().rev().find(|ip| !trusted.contains(*ip)).unwrap_or(peer)
+    chain.into_iter().map(|ip| ip.to_canonical()).rev().find(|ip| !trusted.contains(*ip)).unwrap_or(peer)
 }
 
 fn parse_node(s: &str) -> Option<IpAddr> {
@@ -227,9 +263,26 @@ mod tests {
         assert_eq!(client_ip(stranger, &h, &trusted), stranger);
         let mut f = HeaderMap::new();
         f.insert("forwarded", HeaderValue::from_static("for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\""));
-        assert_eq!(client_ip(proxy, &f, &trusted), "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(proxy, &f, &trusted), proxy, "Forwarded is not read unless the proxies write it");
+        let forwarding = trusted.clone().writing(ForwardedHeader::Forwarded);
+        assert_eq!(client_ip(proxy, &f, &forwarding), "2001:db8::1".parse::<IpAddr>().unwrap());
+        let mapped: IpAddr = "::ffff:10.2.3.4".parse().unwrap();
+        assert_eq!(client_ip(mapped, &h, &trusted), "203.0.113.7".parse::<IpAddr>().unwrap(), "a mapped proxy address");
         assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
         assert!(TrustedProxies::parse(&["nonsense".into()]).is_err());
+    }
+
+    /// An attack found it (issue 15): a proxy appends `X-Forwarded-For` and
+    /// passes the client's own `Forwarded` through, which was read first.
+    #[test]
+    fn a_client_cannot_choose_its_address_through_the_header_its_proxy_does_not_write() {
+        let trusted = TrustedProxies::parse(&["127.0.0.9".into()]).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("forwarded", HeaderValue::from_static("for=198.51.100.77"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.66"));
+        assert_eq!(client_ip("127.0.0.9".parse().unwrap(), &h, &trusted), "127.0.0.66".parse::<IpAddr>().unwrap());
+        assert_eq!(ForwardedHeader::parse("Forwarded"), Ok(ForwardedHeader::Forwarded));
+        assert!(ForwardedHeader::parse("x-real-ip").is_err());
     }
 
     #[test]

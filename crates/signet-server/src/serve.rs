@@ -32,7 +32,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config::check_plain_http(listen, tls.is_some(), insecure_http)?;
     let trusted =
         if args.trusted_proxies.is_empty() { file.trusted_proxies.unwrap_or_default() } else { args.trusted_proxies };
-    let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?;
+    let header = match args.forwarded_header.or(file.forwarded_header) {
+        Some(h) => crate::net::ForwardedHeader::parse(&h).map_err(anyhow::Error::msg)?,
+        None => Default::default(),
+    };
+    let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?.writing(header);
     conn::ensure_open_file_limit(&limits);
     let allow_private_fetch = args.allow_private_fetch || file.allow_private_fetch.unwrap_or(false);
     let sinks = if args.audit_checkpoint_sink.is_empty() {

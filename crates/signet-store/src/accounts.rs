@@ -5,7 +5,7 @@ use signet_core::clock::UnixTime;
 use signet_core::model::Account;
 
 use crate::db::{Row, Tx, query};
-use crate::{Result, Store, audit, conflict, flag, from_json, to_json};
+use crate::{Result, Store, StoreError, audit, conflict, flag, from_json, to_json};
 
 pub(crate) const COLUMNS: &str = "id, environment_id, username, password_hash, active, admin, roles, auditor, totp_sealed, \
      totp_confirmed, totp_last_step, failed_attempts, locked_until, created_at, password_change_required";
@@ -108,10 +108,31 @@ pub(crate) async fn insert(conn: &mut Tx, a: &Account) -> Result<()> {
     Ok(())
 }
 
+/// Serialises new accounts' names across instances, so two writes cannot
+/// both find a name free in different cases.
+const ACCOUNT_NAMES_LOCK: i64 = 0x5167_6e65_7418;
+
+/// Inserts a new account whose name no account of its environment has in
+/// any case: `Alice` beside `alice` would read as the same person in the
+/// trail and on every page (issue 15). Usernames are ASCII, so `lower`
+/// agrees on both backends.
+pub(crate) async fn insert_new(tx: &mut Tx, a: &Account) -> Result<()> {
+    tx.serialise(ACCOUNT_NAMES_LOCK).await?;
+    let taken = query("SELECT id FROM accounts WHERE environment_id = $1 AND lower(username) = lower($2)")
+        .bind(&a.environment_id)
+        .bind(&a.username)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if taken.is_some() {
+        return Err(StoreError::Conflict("account".into()));
+    }
+    insert(tx, a).await
+}
+
 impl Store {
     pub async fn insert_account(&self, a: &Account, ev: &AuditEvent) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        insert(&mut tx, a).await?;
+        insert_new(&mut tx, a).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(())

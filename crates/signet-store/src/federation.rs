@@ -10,11 +10,7 @@ use signet_core::model::Account;
 use signet_core::configuration::{FederatedLinkEntry, IdentityProviderEntry, Protected};
 
 use crate::db::{Row, Tx, query};
-use crate::{Result, Store, StoreError, Written, audit, conflict, from_json, to_json};
-
-/// Serialises just-in-time account creation across instances, so two
-/// sign-ons cannot both find a name free in different cases.
-const JIT_ACCOUNTS_LOCK: i64 = 0x5167_6e65_7418;
+use crate::{Result, Store, Written, audit, conflict, from_json, to_json};
 
 const COLUMNS: &str = "id, environment_id, name, issuer, client_id, secret_sealed, settings, version, created_at";
 
@@ -219,16 +215,7 @@ impl Store {
     /// both backends.
     pub async fn insert_federated_account(&self, a: &Account, l: &FederatedLink, events: &[AuditEvent]) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        tx.serialise(JIT_ACCOUNTS_LOCK).await?;
-        let taken = query("SELECT id FROM accounts WHERE environment_id = $1 AND lower(username) = lower($2)")
-            .bind(&a.environment_id)
-            .bind(&a.username)
-            .fetch_optional(&mut tx)
-            .await?;
-        if taken.is_some() {
-            return Err(StoreError::Conflict("account".into()));
-        }
-        crate::accounts::insert(&mut tx, a).await?;
+        crate::accounts::insert_new(&mut tx, a).await?;
         insert_link(&mut tx, l).await?;
         for ev in events {
             audit::append(&mut tx, ev).await?;

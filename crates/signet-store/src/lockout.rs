@@ -11,6 +11,13 @@
 //!   carries a device cookie for the account; its failures count against it
 //!   alone, and the account's lock does not stop it.
 //!
+//! Every check first reserves one of its budget's remaining attempts
+//! (`reserve_budget`): a budget with `max_failures - failures` left lets
+//! that many checks run at once and no more, so parallel guesses on any
+//! number of instances cannot all pass the lock before one is counted. The
+//! outcome releases the reservation; one older than a minute is a crashed
+//! request's and lapses.
+//!
 //! While locked, refused attempts are counted (`lock_refused`) and only the
 //! first is recorded, so a flood cannot grow the trail. Locks and unlocks
 //! are recorded in the same transaction as the change.
@@ -57,11 +64,22 @@ pub enum Budget {
     SecondFactor,
 }
 
+/// How long a reservation stands if its request never says how it went.
+const RESERVATION_LAPSES: UnixTime = 60;
+
 impl Budget {
     fn columns(self) -> (&'static str, &'static str) {
         match self {
             Budget::Password => ("failed_attempts", "locked_until"),
             Budget::SecondFactor => ("otp_failed_attempts", "otp_locked_until"),
+        }
+    }
+
+    /// The reservation columns: attempts being checked, and since when.
+    fn pending(self) -> (&'static str, &'static str) {
+        match self {
+            Budget::Password => ("pending_attempts", "pending_since"),
+            Budget::SecondFactor => ("otp_pending_attempts", "otp_pending_since"),
         }
     }
 
@@ -84,6 +102,18 @@ fn derived(by: &AuditEvent, action: &str, target: &str, reason: &str, digest: se
     ev.reason = Some(reason.into());
     ev.digest = digest_of(&digest);
     Ok(ev)
+}
+
+/// Gives back a reservation of `budget` (never below none).
+async fn release_in(tx: &mut Tx, id: &str, budget: Budget) -> Result<()> {
+    let (pending, _) = budget.pending();
+    query(format!(
+        "UPDATE accounts SET {pending} = CASE WHEN {pending} > 0 THEN {pending} - 1 ELSE 0 END WHERE id = $1"
+    ))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 async fn state_in(tx: &mut Tx, id: &str) -> Result<Option<LockState>> {
@@ -113,7 +143,7 @@ pub(crate) async fn unlock_in(tx: &mut Tx, id: &str, now: UnixTime, by: &AuditEv
     let Some(before) = state_in(tx, id).await? else { return Ok(false) };
     query(
         "UPDATE accounts SET failed_attempts = 0, locked_until = 0, otp_failed_attempts = 0, otp_locked_until = 0, \
-         lock_refused = 0 WHERE id = $1",
+         lock_refused = 0, pending_attempts = 0, otp_pending_attempts = 0 WHERE id = $1",
     )
     .bind(id)
     .execute(&mut *tx)
@@ -148,8 +178,40 @@ impl Store {
         .transpose()
     }
 
-    /// Counts a failure against `budget` and records `failure` (the wrong
-    /// password or code, by whom and from where), in one transaction. The
+    /// Reserves one of `budget`'s remaining attempts before a check: false,
+    /// and nothing to release, when the budget is locked or as many checks
+    /// as it has attempts left are running already. The check's outcome
+    /// (`count_failure`, `first_factor_passed`, `second_factor_passed` or
+    /// `release_budget`) gives it back.
+    pub async fn reserve_budget(&self, id: &str, budget: Budget, now: UnixTime, policy: LockoutPolicy) -> Result<bool> {
+        let (count, until) = budget.columns();
+        let (pending, since) = budget.pending();
+        let done = query(format!(
+            "UPDATE accounts SET \
+               {pending} = CASE WHEN {since} < $3 THEN 1 ELSE {pending} + 1 END, {since} = $4 \
+             WHERE id = $1 AND {until} <= $4 \
+               AND {count} + CASE WHEN {since} < $3 THEN 0 ELSE {pending} END < $2"
+        ))
+        .bind(id)
+        .bind(policy.max_failures)
+        .bind(now - RESERVATION_LAPSES)
+        .bind(now)
+        .execute(self.db.write())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives back a reservation whose check neither failed nor passed (an
+    /// inactive account, a service that could not be asked).
+    pub async fn release_budget(&self, id: &str, budget: Budget) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        release_in(&mut tx, id, budget).await?;
+        tx.commit().await
+    }
+
+    /// Counts a failure against `budget`, giving back its reservation, and
+    /// records `failure` (the wrong password or code, by whom and from
+    /// where), in one transaction. The
     /// failure that spends the budget locks it for the policy's time and is
     /// recorded as `account.lock` too. A budget already locked is not
     /// counted again (the attempt should have been refused unchecked).
@@ -164,6 +226,7 @@ impl Store {
     ) -> Result<bool> {
         let (count, until) = budget.columns();
         let mut tx = self.db.begin().await?;
+        release_in(&mut tx, id, budget).await?;
         let row = query(format!(
             "UPDATE accounts SET \
                {until} = CASE WHEN {count} + 1 >= $2 THEN $3 ELSE {until} END, \
@@ -279,38 +342,37 @@ impl Store {
         failure: &AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        let (failures, until) = {
-            let row = query(
-                "SELECT failed_attempts, locked_until FROM device_lockouts WHERE account_id = $1 AND device_hash = $2",
-            )
-            .bind(account_id)
-            .bind(device_hash.to_vec())
-            .fetch_optional(&mut tx)
-            .await?;
-            match row {
-                Some(r) => (r.try_get::<i64>("failed_attempts")?, r.try_get::<i64>("locked_until")?),
-                None => (0, 0),
-            }
-        };
-        let failures = if until > 0 && until <= now { 0 } else { failures };
-        let locks = failures + 1 >= policy.max_failures;
-        let (failures, until) = if locks { (0, now + policy.lock_seconds) } else { (failures + 1, until) };
-        query("DELETE FROM device_lockouts WHERE account_id = $1 AND device_hash = $2")
-            .bind(account_id)
-            .bind(device_hash.to_vec())
-            .execute(&mut tx)
-            .await?;
         query(
             "INSERT INTO device_lockouts (account_id, device_hash, failed_attempts, locked_until, updated_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, 0, 0, $3) ON CONFLICT (account_id, device_hash) DO NOTHING",
         )
         .bind(account_id)
         .bind(device_hash.to_vec())
-        .bind(failures)
-        .bind(until)
         .bind(now)
         .execute(&mut tx)
         .await?;
+        // The right-hand sides read the row as it was: one statement, so
+        // failures counted on several instances at once all count.
+        let row = query(
+            "UPDATE device_lockouts SET \
+               locked_until = CASE WHEN failed_attempts + 1 >= $3 THEN $4 ELSE locked_until END, \
+               failed_attempts = CASE WHEN failed_attempts + 1 >= $3 THEN 0 ELSE failed_attempts + 1 END, \
+               pending_attempts = CASE WHEN pending_attempts > 0 THEN pending_attempts - 1 ELSE 0 END, \
+               updated_at = $5 \
+             WHERE account_id = $1 AND device_hash = $2 AND locked_until <= $5 RETURNING locked_until",
+        )
+        .bind(account_id)
+        .bind(device_hash.to_vec())
+        .bind(policy.max_failures)
+        .bind(now + policy.lock_seconds)
+        .bind(now)
+        .fetch_optional(&mut tx)
+        .await?;
+        let until = match row {
+            Some(r) => r.try_get::<i64>("locked_until")?,
+            None => 0,
+        };
+        let locks = until > now;
         audit::append(&mut tx, failure).await?;
         if locks {
             let what = json!({"budget": "device", "until": until, "after": policy.max_failures});
@@ -323,7 +385,8 @@ impl Store {
     }
 
     /// A sign-on passed its first factor: its budget (the account's, or the
-    /// browser's when it carries a device cookie) starts again.
+    /// browser's when it carries a device cookie) starts again, and its
+    /// reservation is given back.
     pub async fn first_factor_passed(&self, account_id: &str, device_hash: Option<&[u8]>) -> Result<()> {
         match device_hash {
             Some(h) => {
@@ -334,21 +397,71 @@ impl Store {
                     .await?;
             }
             None => {
-                query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1 AND failed_attempts <> 0 AND locked_until = 0")
-                    .bind(account_id)
-                    .execute(self.db.write())
-                    .await?;
+                query(
+                    "UPDATE accounts SET failed_attempts = CASE WHEN locked_until = 0 THEN 0 ELSE failed_attempts END, \
+                     pending_attempts = CASE WHEN pending_attempts > 0 THEN pending_attempts - 1 ELSE 0 END \
+                     WHERE id = $1",
+                )
+                .bind(account_id)
+                .execute(self.db.write())
+                .await?;
             }
         }
         Ok(())
     }
 
-    /// A second factor passed: that budget starts again.
+    /// A second factor passed: that budget starts again, and its
+    /// reservation is given back.
     pub async fn second_factor_passed(&self, account_id: &str) -> Result<()> {
-        query("UPDATE accounts SET otp_failed_attempts = 0 WHERE id = $1 AND otp_failed_attempts <> 0")
-            .bind(account_id)
-            .execute(self.db.write())
-            .await?;
+        query(
+            "UPDATE accounts SET otp_failed_attempts = 0, \
+             otp_pending_attempts = CASE WHEN otp_pending_attempts > 0 THEN otp_pending_attempts - 1 ELSE 0 END \
+             WHERE id = $1",
+        )
+        .bind(account_id)
+        .execute(self.db.write())
+        .await?;
         Ok(())
+    }
+
+    /// Reserves one of a browser's remaining attempts before its check, as
+    /// `reserve_budget` does for an account's budget.
+    pub async fn reserve_device_budget(
+        &self,
+        account_id: &str,
+        device_hash: &[u8],
+        now: UnixTime,
+        policy: LockoutPolicy,
+    ) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        query(
+            "INSERT INTO device_lockouts (account_id, device_hash, failed_attempts, locked_until, updated_at) \
+             VALUES ($1, $2, 0, 0, $3) ON CONFLICT (account_id, device_hash) DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(device_hash.to_vec())
+        .bind(now)
+        .execute(&mut tx)
+        .await?;
+        // A lock that ran out starts the count again.
+        let done = query(
+            "UPDATE device_lockouts SET \
+               failed_attempts = CASE WHEN locked_until > 0 AND locked_until <= $4 THEN 0 ELSE failed_attempts END, \
+               locked_until = CASE WHEN locked_until <= $4 THEN 0 ELSE locked_until END, \
+               pending_attempts = CASE WHEN pending_since < $3 THEN 1 ELSE pending_attempts + 1 END, \
+               pending_since = $4, updated_at = $4 \
+             WHERE account_id = $1 AND device_hash = $2 AND locked_until <= $4 \
+               AND CASE WHEN locked_until > 0 THEN 0 ELSE failed_attempts END \
+                   + CASE WHEN pending_since < $3 THEN 0 ELSE pending_attempts END < $5",
+        )
+        .bind(account_id)
+        .bind(device_hash.to_vec())
+        .bind(now - RESERVATION_LAPSES)
+        .bind(now)
+        .bind(policy.max_failures)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 }

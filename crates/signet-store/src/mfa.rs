@@ -118,9 +118,30 @@ impl Store {
     }
 
     /// Replaces a method of the same type; its enrolments stay.
-    pub async fn update_mfa_method(&self, m: &Method, ev: &AuditEvent) -> Result<MfaWritten> {
+    /// Replaces a method, if `allow` approves of the enforcements that use
+    /// it (read in this transaction): changing a method changes how the
+    /// people those enforcements reach sign on.
+    pub async fn update_mfa_method(
+        &self,
+        m: &Method,
+        allow: impl FnOnce(&[Enforcement]) -> bool,
+        ev: &AuditEvent,
+    ) -> Result<MfaWritten> {
         let mut tx = self.db.begin().await?;
         tx.serialise(MFA_LOCK).await?;
+        let users: Vec<Enforcement> = query(
+            "SELECT e.document FROM mfa_enforcements e JOIN mfa_enforcement_methods u ON u.enforcement = e.name \
+             WHERE u.method_id = $1 ORDER BY e.name",
+        )
+        .bind(&m.id)
+        .fetch_all(&mut tx)
+        .await?
+        .iter()
+        .map(|r| from_json(&r.try_get::<String>("document")?, "MFA enforcement"))
+        .collect::<Result<_>>()?;
+        if !allow(&users) {
+            return Ok(MfaWritten::Denied);
+        }
         if name_taken(&mut tx, &m.name, &m.id).await? {
             return Ok(MfaWritten::NameTaken);
         }

@@ -5,7 +5,9 @@
 //! Core §2, RFC 7800 for `cnf`, RFC 8693 §4 for `act`/`may_act`, RFC 9396 for
 //! `authorization_details`) and the ones signet sets itself: overriding them
 //! would let an expression change who a token is for, how long it lives or
-//! how it was obtained. And names that grant authority: a relying party may
+//! how it was obtained; and OIDC's standard claims about the person (§5.1,
+//! `email`, `email_verified`, `name`…) and the identifiers relying parties
+//! key accounts on (`upn`, `oid`…), which would let one person pass for another. And names that grant authority: a relying party may
 //! read `roles`, `groups` or `permissions` (or `realm_access.roles`,
 //! `cognito:groups`, `is_admin`) as grants, so any name with such a word as
 //! one of its `.`, `:`, `_` or `-` separated parts is refused, as is anything
@@ -55,6 +57,35 @@ const RESERVED: &[&str] = &[
     "gid",
     "username",
     "preferred_username",
+    // OIDC Core §5.1, the standard claims about the person: a relying party
+    // takes a verified email or a name as the person's identity, so a mapping
+    // setting them could make one person pass for another (issue 15).
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+    // Identifiers relying parties key accounts on at the common providers
+    // (Microsoft Entra `upn`, `oid`, `tid`; SCIM-style `uid`, `emails`).
+    "upn",
+    "oid",
+    "tid",
+    "uid",
+    "emails",
+    "unique_name",
 ];
 
 /// Words that grant authority wherever they appear as a part of a name, with
@@ -146,6 +177,26 @@ mod tests {
         }
     }
 
+    /// An attack found it (issue 15): a mapping set `email` and
+    /// `email_verified` on an administrator's ID token.
+    #[test]
+    fn oidc_standard_claims_about_the_person_are_refused() {
+        for name in [
+            "email",
+            "Email_Verified",
+            "name",
+            "given_name",
+            "phone_number",
+            "address",
+            "updated_at",
+            "upn",
+            "oid",
+            "tid",
+        ] {
+            assert!(matches!(validate_claim_name(name), Err(ClaimError::ReservedName(_))), "{name}");
+        }
+    }
+
     #[test]
     fn names_that_grant_roles_are_refused_anywhere_in_the_name() {
         for name in [
@@ -192,7 +243,7 @@ mod tests {
     fn ordinary_names_are_accepted() {
         for name in [
             "department",
-            "email",
+            "work_email",
             "employee_number",
             "x-tenant",
             "org.unit",

@@ -286,20 +286,35 @@ pub async fn password(
         if current.is_empty() {
             return Err(AdminError::invalid("current_password: needed to change your own password"));
         }
-        if !state.hasher.verify(current, v.account.password_hash.as_deref()).await {
-            // A wrong password like any other: it spends the account's budget, and is in the trail.
-            let now = state.now();
-            let policy = state.store.lockout_policy().await?;
-            let mut ev = caller.event("account.password.change", &v.account.id, now)?;
-            ev.outcome = Some("failure".into());
-            ev.reason = Some("wrong_current_password".into());
-            state.store.count_failure(&v.account.id, signet_store::Budget::Password, now, policy, &ev).await?;
-            return Err(AdminError::new(
+        // The current password is checked like a sign-on's: against the
+        // account's budget, and never while it is locked, or a stolen token
+        // would be a password oracle with no limit (issue 15).
+        let now = state.now();
+        let wrong = || {
+            AdminError::new(
                 axum::http::StatusCode::FORBIDDEN,
                 "forbidden",
                 "current_password is not this account's password",
-            ));
+            )
+        };
+        let mut ev = caller.event("account.password.change", &v.account.id, now)?;
+        ev.outcome = Some("failure".into());
+        let policy = state.store.lockout_policy().await?;
+        let budget = signet_store::Budget::Password;
+        let locked = crate::lockout::current(&state, &v.account, now).await?.locked(now);
+        if locked || !state.store.reserve_budget(&v.account.id, budget, now, policy).await? {
+            ev.outcome = Some("denied".into());
+            ev.reason = Some("locked".into());
+            state.store.count_refused(&v.account.id, &ev).await?;
+            return Err(wrong());
         }
+        if !state.hasher.verify(current, v.account.password_hash.as_deref()).await {
+            // A wrong password like any other: it spends the account's budget, and is in the trail.
+            ev.reason = Some("wrong_current_password".into());
+            state.store.count_failure(&v.account.id, budget, now, policy, &ev).await?;
+            return Err(wrong());
+        }
+        state.store.first_factor_passed(&v.account.id, None).await?;
         if change.current_password.as_deref() == Some(change.password.as_str()) {
             return Err(AdminError::invalid("password: the new password must differ from the current one"));
         }

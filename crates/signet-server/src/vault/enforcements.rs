@@ -111,14 +111,14 @@ async fn write(state: &AppState, caller: &VaultCaller, name: &str, bytes: &Bytes
 }
 
 /// What the caller may do to enforcements that reach administrators.
-struct Reach {
+pub(super) struct Reach {
     administrators: String,
     admin_accounts: std::collections::HashSet<String>,
     user_admin: bool,
 }
 
 impl Reach {
-    async fn of(state: &AppState, caller: &VaultCaller) -> Result<Reach, VaultError> {
+    pub(super) async fn of(state: &AppState, caller: &VaultCaller) -> Result<Reach, VaultError> {
         let user_admin = policy::decide(&caller.0.principal, Resource::AdminSignOn, Action::Write).is_ok();
         Ok(Reach {
             administrators: state.admin_auth.administrators(state).await?,
@@ -127,12 +127,12 @@ impl Reach {
         })
     }
 
-    fn may_change(&self, e: &Enforcement) -> bool {
+    pub(super) fn may_change(&self, e: &Enforcement) -> bool {
         self.user_admin || !e.reaches_administrators(&self.administrators, &|id| self.admin_accounts.contains(id))
     }
 
     /// Records the refusal as the policy's and answers Vault's "permission denied".
-    async fn refused(&self, state: &AppState, caller: &VaultCaller) -> VaultError {
+    pub(super) async fn refused(&self, state: &AppState, caller: &VaultCaller) -> VaultError {
         match caller.0.allow(state, Resource::AdminSignOn, Action::Write).await {
             Err(e) => e.into(),
             Ok(()) => VaultError::internal("a refusal the policy no longer makes"),

@@ -201,8 +201,13 @@ async fn update(state: &AppState, caller: &VaultCaller, kind: MethodType, id: &s
         ..old
     };
     let ev = event(state, caller, "mfa.method.update", &m)?;
-    match state.store.update_mfa_method(&m, &ev).await? {
+    // A method an enforcement that reaches administrators uses is part of
+    // how they sign on: UserAdmin's to change (issue 15).
+    let reach = super::enforcements::Reach::of(state, caller).await?;
+    let allow = |users: &[signet_core::mfa::Enforcement]| users.iter().all(|e| reach.may_change(e));
+    match state.store.update_mfa_method(&m, allow, &ev).await? {
         MfaWritten::Done => Ok(StatusCode::NO_CONTENT.into_response()),
+        MfaWritten::Denied => Err(reach.refused(state, caller).await),
         MfaWritten::NameTaken => Err(name_taken(&m.name)),
         MfaWritten::Missing => Err(VaultError::not_found()),
         other => Err(VaultError::internal(format!("unexpected outcome {other:?}"))),

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Map, Value, json};
@@ -43,6 +43,11 @@ pub fn router() -> Router<AppState> {
         .route("/identity/mfa/login-enforcement/", any(enforcements::root))
         .route("/identity/mfa/login-enforcement/{name}", any(enforcements::one))
         .fallback(|| async { VaultError::new(StatusCode::NOT_FOUND, "unsupported path") })
+        // Answers name methods, enforcements and who holds them: no cache keeps them.
+        .layer(axum::middleware::map_response(|mut res: Response| async move {
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }))
 }
 
 /// An error as Vault answers it: `{"errors": [...]}`.

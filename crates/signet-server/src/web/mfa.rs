@@ -153,6 +153,11 @@ pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, 
     let Some(method) = state.store.mfa_method(method_id).await? else {
         return Ok(Err((Failure::Other, "This method no longer exists. Choose another.")));
     };
+    // One of the second factor's remaining attempts, reserved before the
+    // check, so parallel attempts cannot all be checked before one counts.
+    if !crate::lockout::reserve_second_factor(state, &account, now).await? {
+        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
+    }
     let outcome = match &method.settings {
         Settings::Totp(t) => totp_code(state, &account, &method, t, enrolling.as_deref(), p.get("code"), now).await?,
         _ => {
@@ -178,10 +183,12 @@ pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, 
         if reason == WRONG_CODE || reason == DENIED {
             crate::lockout::other_second_factor_failed(state, &account, now, &ev).await?;
         } else {
+            state.store.release_budget(&account.id, signet_store::Budget::SecondFactor).await?;
             state.store.record(&ev).await?;
         }
         return Ok(Err((if reason == WRONG_CODE { Failure::WrongTotp } else { Failure::Other }, reason)));
     }
+    state.store.second_factor_passed(&account.id).await?;
     state.store.record(&ev).await?;
     let mut amr = amr.clone();
     let otp = matches!(method.settings, Settings::Totp(_)) || p.get("code").is_some_and(|c| !c.is_empty());

@@ -338,15 +338,13 @@ async fn second_factor(
     // applies, so strangers' failures on the password never stop this step.
     let passed = match enrolling {
         None => lockout::second_factor(state, &account, code, now, &events).await?,
+        Some(_) if !lockout::reserve_second_factor(state, &account, now).await? => false,
         Some(sealed) => {
-            let lock = lockout::current(state, &account, now).await?;
             let secret = state
                 .kek
                 .open(&enrol_purpose(account_id), sealed)
                 .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
-            let matched =
-                totp::check(secret.expose(), code, now).filter(|_| account.active && !lock.second_factor_locked(now));
-            let confirmed = match matched {
+            let confirmed = match totp::check(secret.expose(), code, now) {
                 Some(step) => {
                     let sealed = state
                         .kek
@@ -357,8 +355,12 @@ async fn second_factor(
                 }
                 None => false,
             };
-            if !confirmed && !lock.second_factor_locked(now) {
-                lockout::other_second_factor_failed(state, &account, now, &failure(&account, "otp", ip, now)?).await?;
+            match confirmed {
+                true => state.store.second_factor_passed(account_id).await?,
+                false => {
+                    let failed = failure(&account, "otp", ip, now)?;
+                    lockout::other_second_factor_failed(state, &account, now, &failed).await?;
+                }
             }
             confirmed
         }

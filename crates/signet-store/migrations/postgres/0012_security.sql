@@ -9,6 +9,13 @@ ALTER TABLE device_codes ADD COLUMN requested_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE accounts ADD COLUMN otp_failed_attempts BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE accounts ADD COLUMN otp_locked_until BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE accounts ADD COLUMN lock_refused BIGINT NOT NULL DEFAULT 0;
+-- Attempts being checked right now, per budget, reserved before the check:
+-- parallel guesses cannot all pass the lock before any is counted. A
+-- reservation older than a minute is a crashed request's, and lapses.
+ALTER TABLE accounts ADD COLUMN pending_attempts BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN pending_since BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN otp_pending_attempts BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN otp_pending_since BIGINT NOT NULL DEFAULT 0;
 -- A browser that completed a sign-on for an account carries a device
 -- cookie; its failures count here, against it alone, not the account.
 CREATE TABLE device_lockouts (
@@ -17,6 +24,8 @@ CREATE TABLE device_lockouts (
     failed_attempts BIGINT NOT NULL,
     locked_until    BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
+    pending_attempts BIGINT NOT NULL DEFAULT 0,
+    pending_since   BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (account_id, device_hash)
 );
 -- PKCE for confidential clients too (RFC 9700 §2.1.1), unless an

@@ -12,7 +12,27 @@ contracts!(
     finding_2_an_unlock_clears_everything_and_says_how_many_were_refused,
     finding_2_a_password_reset_or_recovery_unlocks,
     finding_2_a_browser_has_a_budget_of_its_own,
+    finding_2_reactivation_unlocks,
+    names_differing_only_in_case_are_one_name,
+    finding_2_a_budget_lets_only_its_remaining_attempts_be_checked_at_once,
 );
+
+async fn finding_2_reactivation_unlocks(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+    let lock_now = LockoutPolicy { max_failures: 1, lock_seconds: 600 };
+    s.count_failure(&a.id, Budget::Password, NOW, lock_now, &event("signon.failure", None)).await.unwrap();
+    let off = s.set_user_active(&a.id, None, false, NOW + 1, &event("user.update", None)).await.unwrap();
+    assert!(matches!(off, Written::Done(_)));
+    assert!(s.lock_state(&a.id).await.unwrap().unwrap().locked(NOW + 2), "deactivating leaves the lock");
+    let on = s.set_user_active(&a.id, None, true, NOW + 2, &event("user.update", None)).await.unwrap();
+    assert!(matches!(on, Written::Done(_)));
+    assert_eq!(s.lock_state(&a.id).await.unwrap().unwrap(), LockState::default(), "reactivating ends the lock");
+    assert!(!s.account(&a.id).await.unwrap().unwrap().is_locked(NOW + 3));
+    let trail = actions(s).await;
+    assert_eq!(&trail[trail.len() - 2..], ["account.unlock", "user.update"], "and records the unlock it made");
+}
 
 const POLICY: LockoutPolicy = LockoutPolicy { max_failures: 3, lock_seconds: 60 };
 
@@ -154,4 +174,57 @@ async fn finding_2_a_browser_has_a_budget_of_its_own(db: TestDb) {
     assert_eq!(s.device_lockout(&a.id, mine).await.unwrap(), (1, NOW + 62));
     s.first_factor_passed(&a.id, Some(mine)).await.unwrap();
     assert_eq!(s.device_lockout(&a.id, mine).await.unwrap(), (0, 0));
+}
+
+/// Found by the review of issue 15's fixes: end users `Administrator` and
+/// `ADMINISTRATOR` beside the administrator `administrator`.
+async fn names_differing_only_in_case_are_one_name(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    new_account(s, &env.id, "alice").await;
+    for twin in ["Alice", "ALICE"] {
+        let r = s.insert_account(&account(&env.id, twin), &event("account.create", None)).await;
+        assert!(is_conflict(&r), "{twin}: {r:?}");
+    }
+    let elsewhere = new_environment(s, "elsewhere").await;
+    new_account(s, &elsewhere.id, "Alice").await;
+}
+
+/// Found by the review of issue 15's fixes: parallel guesses all passed the
+/// lock before one was counted (247 checks where the policy allows 5).
+async fn finding_2_a_budget_lets_only_its_remaining_attempts_be_checked_at_once(db: TestDb) {
+    let s = &db.store;
+    let env = new_environment(s, "customers").await;
+    let a = new_account(s, &env.id, "alice").await;
+    for budget in [Budget::Password, Budget::SecondFactor] {
+        let mut won = 0;
+        for _ in 0..10 {
+            won += usize::from(s.reserve_budget(&a.id, budget, NOW, POLICY).await.unwrap());
+        }
+        assert_eq!(won, 3, "{budget:?}: as many checks at once as attempts are left");
+        // An outcome gives a reservation back: a failure counts, and leaves one less.
+        s.count_failure(&a.id, budget, NOW, POLICY, &event("signon.failure", None)).await.unwrap();
+        assert!(!s.reserve_budget(&a.id, budget, NOW, POLICY).await.unwrap(), "two in flight, one failed");
+        s.release_budget(&a.id, budget).await.unwrap();
+        assert!(s.reserve_budget(&a.id, budget, NOW, POLICY).await.unwrap());
+        // Reservations a crashed request left lapse after a minute.
+        assert!(s.reserve_budget(&a.id, budget, NOW + 61, POLICY).await.unwrap());
+        assert!(s.reserve_budget(&a.id, budget, NOW + 61, POLICY).await.unwrap());
+        assert!(!s.reserve_budget(&a.id, budget, NOW + 61, POLICY).await.unwrap(), "one failure, two in flight");
+    }
+    // Raced, on either backend: exactly the remaining attempts.
+    let b = new_account(s, &env.id, "bob").await;
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (store, id) = (s.clone(), b.id.clone());
+        racing.spawn(async move { store.reserve_budget(&id, Budget::Password, NOW, POLICY).await.unwrap() });
+    }
+    assert_eq!(racing.join_all().await.into_iter().filter(|won| *won).count(), 3);
+    // A browser's budget too.
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (store, id) = (s.clone(), b.id.clone());
+        racing.spawn(async move { store.reserve_device_budget(&id, b"browser", NOW, POLICY).await.unwrap() });
+    }
+    assert_eq!(racing.join_all().await.into_iter().filter(|won| *won).count(), 3);
 }

@@ -61,12 +61,12 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
     assert_eq!(s.mfa_method(M1).await.unwrap().unwrap(), totp_method(M1, "phones"));
 
     let mut renamed = totp_method(M2, "phones");
-    assert_eq!(s.update_mfa_method(&renamed, &ev()).await.unwrap(), MfaWritten::NameTaken);
+    assert_eq!(s.update_mfa_method(&renamed, |_| true, &ev()).await.unwrap(), MfaWritten::NameTaken);
     renamed.name = "laptops".into();
-    assert_eq!(s.update_mfa_method(&renamed, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.update_mfa_method(&renamed, |_| true, &ev()).await.unwrap(), MfaWritten::Done);
     assert_eq!(s.mfa_method(M2).await.unwrap().unwrap().version, 2);
     assert_eq!(
-        s.update_mfa_method(&totp_method("00000000-0000-4000-8000-00000000000f", ""), &ev()).await.unwrap(),
+        s.update_mfa_method(&totp_method("00000000-0000-4000-8000-00000000000f", ""), |_| true, &ev()).await.unwrap(),
         MfaWritten::Missing
     );
 
@@ -83,6 +83,14 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
     assert_eq!(put(s, &aimless).await, MfaWritten::NoTarget);
     assert_eq!(s.mfa_enforcement("admins").await.unwrap(), None, "nothing half-written");
     assert_eq!(put(s, &e).await, MfaWritten::Done);
+    // An update is decided on the enforcements that use the method, as stored.
+    let seen = std::sync::Mutex::new(Vec::new());
+    let refuse = |users: &[Enforcement]| {
+        seen.lock().unwrap().extend(users.iter().map(|u| u.name.clone()));
+        false
+    };
+    assert_eq!(s.update_mfa_method(&totp_method(M1, "phones"), refuse, &ev()).await.unwrap(), MfaWritten::Denied);
+    assert_eq!(*seen.lock().unwrap(), ["admins"]);
     assert_eq!(
         s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap(),
         MfaWritten::InUse(vec!["admins".into()])

@@ -104,6 +104,13 @@ async fn finding_4_one_noisy_client_blocks_nobody_else_at_its_address(backend: B
     let signon = signon_page(&s, &mut b).await;
     let page = b.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
     assert_eq!(page.status, 303, "{}", page.body);
+    // A typed user code names no principal: only a budget of its own keeps it working.
+    let (status, d) =
+        s.post_form(&s.url("/device_authorization"), &[("client_id", CLI_CLIENT_ID), ("scope", "openid")], None).await;
+    assert_eq!(status, 200, "{d}");
+    let mut device = Browser::default();
+    let typed = device.submit(&s.url("/device"), &[("user_code", d["user_code"].as_str().unwrap())]).await;
+    assert_eq!(typed.status, 303, "a typed user code has a budget of its own: {}", typed.body);
 }
 
 on_both!(finding_7_security_events_are_in_the_trail);
@@ -123,6 +130,9 @@ async fn finding_7_security_events_are_in_the_trail(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 403, "{:?}", r.body);
+    let ed_id = s.store().account_by_username(&s.env_id, "ed").await.unwrap().unwrap().id;
+    let lock = s.store().lock_state(&ed_id).await.unwrap().unwrap();
+    assert_eq!(lock.failed_attempts, 1, "a wrong current password spends the password's budget");
     // A replayed authorization code: recorded once, however often replayed.
     let admin = s.account(true, true).await;
     let code = crate::harness::CodeToRedeem::of(&s, &admin).await;
@@ -190,7 +200,7 @@ async fn finding_10_names_refuse_controls_and_bidi_overrides() {
             .call(Method::POST, &format!("/environments/{}/applications", s.env_id), Some(&root), Some(app), None)
             .await;
         assert_error(&r, 400, "invalid_request", "name");
-        let provider = json!({"name": name, "issuer": "https://idp.example", "client_id": "c", "client_secret": "s"});
+        let provider = json!({"name": name, "issuer": "http://127.0.0.1:9", "client_id": "c", "client_secret": "s"});
         let r = api
             .call(
                 Method::POST,
@@ -243,6 +253,18 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change(backend:
         v.call("POST", "identity/mfa/login-enforcement/admins", Some(&root_token), Some(admins)).await.status,
         204
     );
+    // Nor rewritten by an Admin so that it no longer reaches them.
+    let stored = s.store().mfa_enforcement("admins").await.unwrap();
+    let narrowed = json!({"mfa_method_ids": [method], "identity_group_ids": [], "auth_method_accessors": [customers]});
+    let a = v.call("POST", "identity/mfa/login-enforcement/admins", Some(&ed_token), Some(narrowed)).await;
+    assert_eq!(a.status, 403, "an Admin cannot narrow the enforcement that protects administrators: {:?}", a.body);
+    assert_eq!(s.store().mfa_enforcement("admins").await.unwrap(), stored, "it is unchanged");
+    // Nor the method it uses (issue 15's attack review: an Admin re-pointed it).
+    let changed = json!({"issuer": "Acme", "period": 60, "digits": 8, "algorithm": "SHA512"});
+    let a = v.call("POST", &format!("identity/mfa/method/totp/{method}"), Some(&ed_token), Some(changed.clone())).await;
+    assert_eq!(a.status, 403, "an Admin cannot change a method administrators sign on with: {:?}", a.body);
+    let a = v.call("POST", &format!("identity/mfa/method/totp/{method}"), Some(&root_token), Some(changed)).await;
+    assert_eq!(a.status, 204, "a UserAdmin can: {:?}", a.body);
     assert_eq!(v.call("DELETE", "identity/mfa/login-enforcement/admins", Some(&ed_token), None).await.status, 403);
     assert!(
         s.store().mfa_enforcement("admins").await.unwrap().is_some(),
@@ -257,6 +279,12 @@ async fn finding_10_end_users_of_the_administrators_environment_get_no_admin_aud
     let tokens = code_flow_tokens(&s, &user).await;
     let at = crate::tokens::claims(tokens["access_token"].as_str().unwrap());
     assert!(!at["aud"].to_string().contains("/admin-api"), "{at}");
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, refreshed) =
+        s.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", CLI_CLIENT_ID)]).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let at = crate::tokens::claims(refreshed["access_token"].as_str().unwrap());
+    assert!(!at["aud"].to_string().contains("/admin-api"), "nor after a refresh: {at}");
     let admin = s.account(true, true).await;
     let at = crate::tokens::claims(code_flow_tokens(&s, &admin).await["access_token"].as_str().unwrap());
     assert!(at["aud"].to_string().contains("/admin-api"), "an administrator's still does: {at}");
@@ -297,7 +325,7 @@ async fn finding_10_confidential_clients_use_pkce_unless_they_opt_out(backend: B
     let mut b = Browser::default();
     let refused = b.get(&without_challenge(strict.body["id"].as_str().unwrap())).await;
     let to = refused.location.unwrap();
-    assert_eq!(query(&to)["error"], "invalid_request", "{to}");
+    assert_eq!(query(&to).get("error").map(String::as_str), Some("invalid_request"), "{to}");
     let allowed = b.get(&without_challenge(relaxed.body["id"].as_str().unwrap())).await;
     assert!(allowed.location.unwrap().contains("/signon/"), "the opted-out one goes on to sign-on");
 }

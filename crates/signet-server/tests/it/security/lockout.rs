@@ -71,8 +71,14 @@ async fn finding_2_a_browser_that_signed_on_before_has_its_own_budget(backend: B
     assert_eq!(page.status, 303, "a known browser is not refused for strangers' failures: {}", page.body);
     let done = own.submit(&signon, &[("code", &s.code(&secret))]).await;
     assert_eq!(done.status, 303);
-    // Its own failures spend its own budget, not the account's.
+    // Its own failures spend its own budget, not the account's: unlocked
+    // first, so that spending the account's would show.
+    let api = Api::new(&s);
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let r = api.call(Method::POST, &format!("/accounts/{}/unlock", admin.username), Some(&root), None, None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     let before = s.store().lock_state(&admin.id).await.unwrap().unwrap();
+    assert_eq!((before.failed_attempts, before.locked_until), (0, 0));
     for _ in 0..5 {
         let signon = signon_page(&s, &mut own).await;
         let page = own.submit(&signon, &[("username", &admin.username), ("password", "my typo")]).await;
@@ -83,9 +89,11 @@ async fn finding_2_a_browser_that_signed_on_before_has_its_own_budget(backend: B
     assert_eq!(page.status, 401, "five of its own failures lock this browser out");
     let after = s.store().lock_state(&admin.id).await.unwrap().unwrap();
     assert_eq!((after.failed_attempts, after.locked_until), (before.failed_attempts, before.locked_until));
+    let mut other = Browser::default();
+    let signon = signon_page(&s, &mut other).await;
+    let page = other.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
+    assert_eq!(page.status, 303, "one browser's typos do not lock the account: {}", page.body);
     // A reset voids every device cookie: the browser is a stranger again.
-    let api = Api::new(&s);
-    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
     let reset = api
         .call(
             Method::POST,
@@ -127,6 +135,11 @@ async fn finding_2_a_locked_basic_caller_needs_the_second_factor(backend: Backen
     assert!(body["message"].as_str().unwrap().contains("X-Signet-OTP"), "{body}");
     assert_eq!(call(Some("000000".into())).await.status().as_u16(), 401);
     assert_eq!(call(Some(s.code(&secret))).await.status().as_u16(), 200, "both factors pass the lock");
+    // An Admin without UserAdmin cannot unlock an administrator: an unlock
+    // resets a budget that bounds guessing.
+    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let r = api.call(Method::POST, &format!("/accounts/{}/unlock", admin.username), Some(&ed), None, None).await;
+    assert_error(&r, 403, "forbidden", "UserAdmin");
     // A UserAdmin unlocks online; the trail says how many the lock refused.
     let view = api.get(&format!("/accounts/{}", admin.username), &root).await;
     assert_eq!(view.body["locked"], true);
@@ -197,4 +210,72 @@ async fn finding_2_resets_and_admins_unlock_end_users_too(backend: Backend) {
     let unlocks = events.iter().filter(|e| e.event.action == "account.unlock" && e.event.target == user.id).count();
     let locks = events.iter().filter(|e| e.event.action == "account.lock" && e.event.target == user.id).count();
     assert_eq!((locks, unlocks), (2, 2), "every lock and every unlock is in the trail");
+}
+
+on_both!(finding_2_a_locked_account_is_no_password_oracle_for_its_own_token);
+async fn finding_2_a_locked_account_is_no_password_oracle_for_its_own_token(backend: Backend) {
+    // Found by the review of the fix: changing one's own password checked the
+    // current one whatever the lock, so a stolen token could guess without limit.
+    let s = Server::start_on(backend).await;
+    let api = Api::new(&s);
+    let admin = s.account(true, true).await;
+    let secret = admin.secret.clone().unwrap();
+    for _ in 0..5 {
+        assert_eq!(api.get("/accounts", &basic(&admin.username, "wrong")).await.status, 401);
+    }
+    // Signed on with both factors, as the lock allows, the caller changes its own password.
+    let change = |current: &str, code: String| {
+        let (s, body) = (&s, json!({"current_password": current, "password": "a brand new passphrase"}));
+        let (user, password) = (admin.username.clone(), admin.password.clone());
+        async move {
+            s.http
+                .post(format!("{}/admin-api/v1/accounts/{user}/password", s.base))
+                .header("authorization", basic(&user, &password))
+                .header("x-signet-otp", code)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let right = change(&admin.password, s.code(&secret)).await;
+    let right_status = right.status().as_u16();
+    let right_body: serde_json::Value = right.json().await.unwrap();
+    let wrong = change("not the password", s.code(&secret)).await;
+    let wrong_status = wrong.status().as_u16();
+    let wrong_body: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!((right_status, wrong_status), (403, 403), "locked: the current password is not checked");
+    assert_eq!(right_body, wrong_body, "one answer, right or wrong");
+    let stored = s.store().account(&admin.id).await.unwrap().unwrap();
+    assert!(signet_core::password::verify(&admin.password, stored.password_hash.as_deref().unwrap()), "unchanged");
+}
+
+// Found by the review of the fix: guesses sent at once all passed the lock
+// before one was counted. Multi-threaded, so they really are checked at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_2_parallel_guesses_are_bounded_by_the_policy_sqlite() {
+    finding_2_parallel_guesses_are_bounded_by_the_policy(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_2_parallel_guesses_are_bounded_by_the_policy_postgres() {
+    finding_2_parallel_guesses_are_bounded_by_the_policy(Backend::Postgres).await;
+}
+
+async fn finding_2_parallel_guesses_are_bounded_by_the_policy(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let admin = s.account(true, true).await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let (http, url) = (s.http.clone(), format!("{}/admin-api/v1/accounts", s.base));
+        let credentials = basic(&admin.username, &format!("guess number {n}"));
+        guesses.spawn(async move { http.get(url).header("authorization", credentials).send().await.unwrap().status() });
+    }
+    let answers = guesses.join_all().await;
+    assert!(answers.iter().all(|status| status.as_u16() == 401 || status.as_u16() == 429), "{answers:?}");
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    let checked =
+        events.iter().filter(|e| e.event.action == "admin.signon.failure" && e.event.target == admin.id).count();
+    assert!(checked <= 5, "{checked} passwords were checked where the policy allows 5");
+    assert!(s.store().lock_state(&admin.id).await.unwrap().unwrap().locked(s.clock.now()));
 }
