@@ -10,6 +10,13 @@ pub fn is_forbidden(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Text someone else chose (a username typed at a directory), fit to be
+/// recorded and shown: each forbidden character becomes U+FFFD, at most
+/// `max` characters are kept.
+pub fn printable(value: &str, max: usize) -> String {
+    value.chars().take(max).map(|c| if is_forbidden(c) { '\u{FFFD}' } else { c }).collect()
+}
+
 /// A name: 1 to `max` characters, not blank, none forbidden; the error says which rule it broke.
 pub fn check_name(value: &str, max: usize) -> Result<(), String> {
     if value.trim().is_empty() || value.chars().count() > max {
@@ -36,5 +43,11 @@ mod tests {
         }
         assert!(check_name(&"x".repeat(65), 64).is_err());
         assert!(check_name(&"é".repeat(64), 64).is_ok(), "characters, not bytes");
+    }
+
+    #[test]
+    fn foreign_text_is_made_printable() {
+        assert_eq!(printable("ceo\u{1b}[2J\u{202E}300", 64), "ceo\u{FFFD}[2J\u{FFFD}300");
+        assert_eq!(printable("alice", 3), "ali");
     }
 }

@@ -21,6 +21,14 @@
 //!   address is blocked for every principal except those that succeeded
 //!   from it in the window. Spraying is bounded at `CEILING` a window, and
 //!   a client or person already at work from that address goes on.
+//!
+//! Strangers at the same address (a NAT, a proxy signetd does not know)
+//! can spend a principal's budget there by naming it, so an attempt that
+//! carries what a stranger cannot have is judged by less (`Proof`): a
+//! browser's device cookie by nothing here (its own budget is in the
+//! store), a second factor by the ceiling alone (the account's budgets in
+//! the store bound its guessing). Client secrets are checked before the
+//! limiter is asked: a right one always passes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -37,6 +45,10 @@ pub const ADDRESS_MAX: u32 = 30;
 /// Failures from one address before only principals that succeeded there may go on.
 pub const CEILING: u32 = 300;
 const MAX_TRACKED: usize = 100_000;
+/// Anonymous failures the trail takes from one address in a window.
+pub const ANONYMOUS_PER_ADDRESS: u32 = 30;
+/// Anonymous failures the trail takes in all in a window, on one instance.
+pub const ANONYMOUS_PER_WINDOW: u32 = 300;
 
 /// What kind of credential failed; each kind has its own budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +63,17 @@ pub enum Kind {
     Basic,
     /// Bearer and DPoP tokens, and client certificates, on the admin and Vault APIs.
     Token,
+}
+
+/// What an attempt carries besides what it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// Nothing a stranger could not send.
+    None,
+    /// A second factor, or a password and a second factor together.
+    SecondFactor,
+    /// A device cookie of the account it names.
+    Device,
 }
 
 /// A count of failures since `start`.
@@ -79,6 +102,10 @@ impl Window {
 
 #[derive(Default)]
 struct Seen {
+    /// Anonymous failures recorded in the trail per address, and in all
+    /// (`may_record`).
+    recorded: HashMap<IpAddr, Window>,
+    recorded_all: Option<Window>,
     addresses: HashMap<(IpAddr, Kind), Window>,
     principals: HashMap<(IpAddr, Kind, String), Window>,
     /// Principals that succeeded from an address, and when.
@@ -96,9 +123,29 @@ impl FailureLimiter {
     /// Seconds to wait before `principal` may try a credential of `kind`
     /// from `ip` again, if it must wait.
     pub fn blocked(&self, ip: IpAddr, kind: Kind, principal: Option<&str>, now: UnixTime) -> Option<u64> {
+        self.blocked_with(ip, kind, principal, Proof::None, now)
+    }
+
+    /// `blocked`, for an attempt that carries `proof`.
+    pub fn blocked_with(
+        &self,
+        ip: IpAddr,
+        kind: Kind,
+        principal: Option<&str>,
+        proof: Proof,
+        now: UnixTime,
+    ) -> Option<u64> {
+        if proof == Proof::Device {
+            return None;
+        }
         let seen = self.seen.lock().ok()?;
         let address = seen.addresses.get(&(ip, kind)).copied()?;
         let total = address.current(now);
+        if proof == Proof::SecondFactor {
+            let known = principal
+                .is_some_and(|p| seen.succeeded.get(&(ip, kind, p.to_owned())).is_some_and(|at| now - at < WINDOW));
+            return (total >= CEILING && !known).then(|| address.wait(now));
+        }
         let own = principal
             .and_then(|p| seen.principals.get(&(ip, kind, p.to_owned())).copied())
             .filter(|w| w.current(now) > 0);
@@ -129,6 +176,39 @@ impl FailureLimiter {
         seen.addresses.entry((ip, kind)).or_insert(Window { start: now, failures: 0 }).add(now);
         if let Some(p) = principal {
             seen.principals.entry((ip, kind, p.to_owned())).or_insert(Window { start: now, failures: 0 }).add(now);
+        }
+    }
+
+    /// Whether a failure that names no known person (an unknown directory
+    /// user, a federated sign-on that reached no account) may go in the
+    /// trail: up to `ANONYMOUS_PER_ADDRESS` from an address and
+    /// `ANONYMOUS_PER_WINDOW` in all in a window, on each instance; the rest
+    /// are counted in the metrics and logged, so an anonymous flood from any
+    /// number of addresses cannot grow the trail without bound.
+    pub fn may_record(&self, ip: IpAddr, now: UnixTime) -> bool {
+        let Ok(mut seen) = self.seen.lock() else { return false };
+        if seen.recorded.len() >= MAX_TRACKED {
+            seen.recorded.retain(|_, w| now - w.start < WINDOW);
+        }
+        let all = seen.recorded_all.get_or_insert(Window { start: now, failures: 0 });
+        if now - all.start >= WINDOW && all.failures > ANONYMOUS_PER_WINDOW {
+            tracing::warn!(
+                suppressed = all.failures - ANONYMOUS_PER_WINDOW,
+                "anonymous sign-on failures left out of the audit trail in the last window (see the metrics)"
+            );
+        }
+        all.add(now);
+        let over_all = all.failures > ANONYMOUS_PER_WINDOW;
+        let w = seen.recorded.entry(ip.to_canonical()).or_insert(Window { start: now, failures: 0 });
+        w.add(now);
+        w.failures <= ANONYMOUS_PER_ADDRESS && !over_all
+    }
+
+    /// Forgets a principal's failures everywhere (an administrator unlocked
+    /// its account: what strangers spent in its name is given back).
+    pub fn forgive(&self, principal: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.principals.retain(|(_, _, p), _| p != principal);
         }
     }
 
@@ -205,6 +285,40 @@ mod tests {
         assert!(l.blocked(ip(), Kind::SignOn, Some("user-next"), 100).is_some(), "spraying is bounded");
         assert_eq!(l.blocked(ip(), Kind::SignOn, Some("early"), 100), None, "who succeeded here goes on");
         assert_eq!(l.blocked(ip(), Kind::SignOn, Some("user-next"), 100 + WINDOW), None);
+    }
+
+    /// Found by the review of issue 15's fixes: ten strangers' failures in
+    /// the administrator's name, from the administrator's own address.
+    #[test]
+    fn what_strangers_cannot_send_is_judged_by_less() {
+        let l = FailureLimiter::default();
+        for _ in 0..ADDRESS_MAX {
+            l.fail(ip(), Kind::SignOn, Some("administrator"), 100);
+        }
+        assert!(l.blocked(ip(), Kind::SignOn, Some("administrator"), 100).is_some());
+        assert_eq!(l.blocked_with(ip(), Kind::SignOn, Some("administrator"), Proof::Device, 100), None);
+        assert_eq!(l.blocked_with(ip(), Kind::SignOn, Some("administrator"), Proof::SecondFactor, 100), None);
+        for n in 0..CEILING {
+            l.fail(ip(), Kind::SignOn, Some(&format!("spray-{n}")), 100);
+        }
+        assert!(
+            l.blocked_with(ip(), Kind::SignOn, Some("administrator"), Proof::SecondFactor, 100).is_some(),
+            "not past the ceiling"
+        );
+        assert_eq!(l.blocked_with(ip(), Kind::SignOn, Some("administrator"), Proof::Device, 100), None);
+        l.forgive("administrator");
+        assert!(l.seen.lock().unwrap().principals.keys().all(|(_, _, p)| p != "administrator"));
+    }
+
+    #[test]
+    fn anonymous_failures_are_recorded_within_a_bound() {
+        let l = FailureLimiter::default();
+        let recorded = (0..100).filter(|_| l.may_record(ip(), 100)).count();
+        assert_eq!(recorded, ANONYMOUS_PER_ADDRESS as usize, "from one address");
+        assert!(l.may_record(ip(), 100 + WINDOW), "again in the next window");
+        // From many addresses: bounded in all.
+        let many = (0..2000u32).filter(|n| l.may_record(IpAddr::from(n.to_be_bytes()), 200 + WINDOW)).count();
+        assert_eq!(many, ANONYMOUS_PER_WINDOW as usize - 1);
     }
 
     #[test]

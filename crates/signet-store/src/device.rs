@@ -108,7 +108,15 @@ impl Store {
     }
 
     /// Approves or denies a pending authorization. False if it was no longer pending.
-    pub async fn decide_device(&self, user_code: &str, decision: &DeviceStatus, now: UnixTime) -> Result<bool> {
+    /// Approves or denies a pending authorization, recording `ev` with the
+    /// decision. False, and nothing recorded, when it was not pending.
+    pub async fn decide_device(
+        &self,
+        user_code: &str,
+        decision: &DeviceStatus,
+        now: UnixTime,
+        ev: &signet_core::audit::AuditEvent,
+    ) -> Result<bool> {
         let (status, account, auth_time, amr) = match decision {
             DeviceStatus::Approved { account_id, auth_time, amr } => {
                 ("approved", Some(account_id.clone()), Some(*auth_time), Some(to_json(amr)))
@@ -116,6 +124,7 @@ impl Store {
             DeviceStatus::Denied => ("denied", None, None, None),
             _ => return Ok(false),
         };
+        let mut tx = self.db.begin().await?;
         let done = query(
             "UPDATE device_codes SET status = $2, account_id = $3, auth_time = $4, amr = $5 \
              WHERE user_code = $1 AND status = 'pending' AND expires_at > $6",
@@ -126,9 +135,14 @@ impl Store {
         .bind(auth_time)
         .bind(amr)
         .bind(now)
-        .execute(self.db.write())
+        .execute(&mut tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        crate::audit::append(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Spends an approved authorization and creates its family. False if it was

@@ -168,6 +168,7 @@ impl Store {
         id: &str,
         version: i64,
         code: &signet_core::model::AuthCode,
+        ev: &signet_core::audit::AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let ended = query("DELETE FROM login_flows WHERE id = $1 AND version = $2")
@@ -179,6 +180,7 @@ impl Store {
             return Ok(false);
         }
         crate::grants::insert_code(&mut tx, code).await?;
+        crate::audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -243,6 +243,14 @@ impl Store {
         tx.commit().await
     }
 
+    /// Stores a code and records who it was issued for, at once.
+    pub async fn insert_auth_code_recorded(&self, c: &AuthCode, ev: &AuditEvent) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        insert_code(&mut tx, c).await?;
+        audit::append(&mut tx, ev).await?;
+        tx.commit().await
+    }
+
     /// The code as issued, whether or not it has been redeemed.
     pub async fn auth_code(&self, hash: &[u8]) -> Result<Option<AuthCode>> {
         let row = query(

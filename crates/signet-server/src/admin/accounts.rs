@@ -366,6 +366,9 @@ pub(super) async fn unlocked(
     env: Option<&str>,
 ) -> Result<Response, AdminError> {
     let now = state.now();
+    // What strangers spent in its name at this instance's address limits goes too.
+    state.failures.forgive(&account.username.to_ascii_lowercase());
+    state.failures.forgive(&format!("account:{}", account.id));
     let mut ev = caller.event("account.unlock", &account.id, now)?;
     ev.environment_id = env.map(str::to_owned).or_else(|| Some(account.environment_id.clone()));
     match state.store.unlock_account(&account.id, now, &ev).await? {

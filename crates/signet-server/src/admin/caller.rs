@@ -41,7 +41,7 @@ use crate::net::ClientIp;
 use crate::oauth::Env;
 use crate::oauth::bearer;
 use crate::oauth::dpop::Presented;
-use crate::ratelimit::Kind;
+use crate::ratelimit::{Kind, Proof};
 use crate::state::AppState;
 use signet_core::dpop;
 
@@ -293,7 +293,9 @@ impl FromRequestParts<AppState> for Caller {
         let now = state.now();
         let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let budget = Budget::of(authorization);
-        if let Some(wait) = state.failures.blocked(ip, budget.kind, budget.principal.as_deref(), now) {
+        // A second factor beside Basic is what strangers naming the account cannot send.
+        let proof = if parts.headers.contains_key(OTP_HEADER) { Proof::SecondFactor } else { Proof::None };
+        if let Some(wait) = state.failures.blocked_with(ip, budget.kind, budget.principal.as_deref(), proof, now) {
             return Err(AdminError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_failures",
@@ -355,10 +357,17 @@ impl FromRequestParts<AppState> for Caller {
                 }
                 Ok(c)
             }
-            Attempt::Failed(c) => {
-                let mut ev = c.event("admin.signon.failure", &c.actor.id, now)?;
-                ev.outcome = Some("failure".into());
-                state.store.record(&ev).await?;
+            // A directory's refusal names whatever was typed: the trail takes
+            // a bounded number of them, in printable form (an anonymous flood
+            // cannot grow it, nor write terminal escapes into it).
+            Attempt::Failed(mut c) => {
+                if state.failures.may_record(ip, now) {
+                    c.actor.id = signet_core::text::printable(&c.actor.id, 300);
+                    c.actor.name = signet_core::text::printable(&c.actor.name, 256);
+                    let mut ev = c.event("admin.signon.failure", &c.actor.id, now)?;
+                    ev.outcome = Some("failure".into());
+                    state.store.record(&ev).await?;
+                }
                 Err(refused(state, ip, &budget, now, basic_refused(&settings)))
             }
             // Counted and recorded by the account's lock already.

@@ -15,6 +15,7 @@ use signet_proto::oauth::ErrorCode;
 use signet_store::LoginFlow;
 
 use crate::keyring::EnvKeys;
+use crate::net::ClientIp;
 use crate::routes::{self, signon_url};
 use crate::state::AppState;
 use crate::web::{self, PageEnv, PageParams, cookie, error_page, see_other};
@@ -79,7 +80,8 @@ pub fn redirect_with_code(state: &AppState, env: &EnvKeys, req: &AuthorizeReques
     redirect_with(&req.redirect_uri, &[("code", code)], req.state.as_deref(), &state.issuer(&env.environment.id))
 }
 
-/// Issues a code for a person already signed on in this browser.
+/// Issues a code for a person already signed on in this browser, and
+/// records it: a silent sign-on gives a client the person's authority too.
 pub async fn complete(
     state: &AppState,
     env: &EnvKeys,
@@ -87,17 +89,35 @@ pub async fn complete(
     account_id: &str,
     auth_time: i64,
     amr: &[String],
+    ip: std::net::IpAddr,
 ) -> Result<Response, signet_store::StoreError> {
     let Some((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
         return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-on failed", "Please try again."));
     };
-    state.store.insert_auth_code(&record).await?;
+    let Some(account) = state.store.account(account_id).await? else {
+        return Ok(error_page(StatusCode::BAD_REQUEST, "Sign-on failed", "This account no longer exists."));
+    };
+    let mut ev = crate::web::signon::event(
+        &account,
+        "authorize.session",
+        format!("client:{}", req.client_id),
+        Some(ip),
+        state.now(),
+    )?;
+    ev.actor.scheme = amr.join("+");
+    ev.outcome = Some("success".into());
+    ev.request_id = Some(crate::request_id());
+    ev.digest = signet_core::audit::digest_of(
+        &serde_json::json!({"destination": signet_core::redirect::destination(&req.redirect_uri)}),
+    );
+    state.store.insert_auth_code_recorded(&record, &ev).await?;
     Ok(redirect_with_code(state, env, req, code.expose()))
 }
 
 pub async fn authorize(
     State(state): State<AppState>,
     PageEnv(env): PageEnv,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     PageParams(p): PageParams,
 ) -> Response {
@@ -190,9 +210,9 @@ pub async fn authorize(
                         let step = Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr };
                         start_flow(&state, &env, Purpose::Authorize(req), step).await
                     }
-                    Ok(None) => {
-                        complete(&state, &env, &req, &s.account_id, s.auth_time, &s.amr).await.unwrap_or_else(internal)
-                    }
+                    Ok(None) => complete(&state, &env, &req, &s.account_id, s.auth_time, &s.amr, ip)
+                        .await
+                        .unwrap_or_else(internal),
                     Err(e) => internal(e),
                 };
             }

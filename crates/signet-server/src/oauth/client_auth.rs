@@ -75,10 +75,6 @@ pub async fn authenticate(
         Presented::Secret { id, basic, .. } => (id.as_str(), *basic),
         Presented::Public { id } => (id.as_str(), false),
     };
-    // Each client is judged by its own failures from this address (finding 4).
-    if let Some(wait) = state.failures.blocked(ip, Kind::ClientAuthentication, Some(id), now) {
-        return Err(OAuthError::too_many_failures(wait));
-    }
     let app = state.clients.get(&state.store, env.id(), id, now).await?;
     let ok = match (&app, &presented) {
         (Some(app), Presented::Secret { secret, .. }) => {
@@ -87,12 +83,19 @@ pub async fn authenticate(
         (Some(app), Presented::Public { .. }) => app.kind.is_public(),
         (None, _) => false,
     };
+    // A right credential always passes: client secrets are 256-bit, so no
+    // stranger's failures in a client's name may stop the client itself.
+    // A wrong one is judged by its own failures from this address (finding 4).
     match app {
         Some(app) if ok => {
             state.failures.succeeded(ip, Kind::ClientAuthentication, id, now);
             Ok(app)
         }
         _ => {
+            if let Some(wait) = state.failures.blocked(ip, Kind::ClientAuthentication, Some(id), now) {
+                state.metrics.failure(Failure::RateLimited);
+                return Err(OAuthError::too_many_failures(wait));
+            }
             state.failures.fail(ip, Kind::ClientAuthentication, Some(id), now);
             state.metrics.failure(Failure::InvalidClient);
             let mut e = OAuthError::invalid_client();

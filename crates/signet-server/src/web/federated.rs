@@ -675,6 +675,11 @@ async fn refuse(state: &AppState, env: &EnvKeys, failed: Failed, ip: std::net::I
         state.failures.fail(ip, crate::ratelimit::Kind::SignOn, None, now);
     }
     state.metrics.failure(Failure::Federation);
+    // A refusal with no account is anyone's to send: the trail takes a
+    // bounded number per address and window, so a flood cannot grow it.
+    if r.account.is_none() && !state.failures.may_record(ip, now) {
+        return refusal_page(state, env, &r);
+    }
     let upstream = r.provider.as_ref().map(|p| upstream_of(p, r.upstream.as_ref()));
     let recorded = failure_event(env, r.account.as_ref(), upstream, r.refusal.code(), ip, now);
     if let Err(e) = match recorded {
@@ -683,6 +688,11 @@ async fn refuse(state: &AppState, env: &EnvKeys, failed: Failed, ip: std::net::I
     } {
         return internal(e);
     }
+    refusal_page(state, env, &r)
+}
+
+/// The page a refused federated sign-on shows.
+fn refusal_page(state: &AppState, env: &EnvKeys, r: &Refused) -> Response {
     let name = r.provider.as_ref().map_or("The provider", |p| p.name.as_str());
     let back = r
         .flow_id

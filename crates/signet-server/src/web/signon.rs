@@ -24,7 +24,7 @@ use crate::lockout::{self, FirstFactor};
 use crate::metrics::Failure;
 use crate::net::ClientIp;
 use crate::oauth::authorize::{internal, new_code, redirect_with_code};
-use crate::ratelimit::Kind;
+use crate::ratelimit::{Kind, Proof};
 use crate::routes::{self, signon_url};
 use crate::state::AppState;
 
@@ -104,7 +104,11 @@ pub async fn submit(
     };
     let now = state.now();
     let principal = principal_of(&flow.step, &p);
-    if let Some(wait) = state.failures.blocked(ip, Kind::SignOn, principal.as_deref(), now) {
+    let proof = match proof_of(&state, &env, &flow.step, &p, &headers).await {
+        Ok(proof) => proof,
+        Err(e) => return internal(e),
+    };
+    if let Some(wait) = state.failures.blocked_with(ip, Kind::SignOn, principal.as_deref(), proof, now) {
         state.metrics.failure(Failure::RateLimited);
         let msg = format!("Too many failed attempts from your address. Try again in {} minutes.", wait.div_ceil(60));
         return render(&state, &env, &flow, Some(&msg), StatusCode::TOO_MANY_REQUESTS).await;
@@ -125,7 +129,7 @@ pub async fn submit(
         }
         Step::Link { .. } => super::federated::link(&state, &env, &flow.step, &headers, now, ip).await,
         Step::Authenticated { account_id, auth_time, amr } => {
-            return decide(&state, &env, &flow, account_id, *auth_time, amr, p.get("decision")).await;
+            return decide(&state, &env, &flow, account_id, *auth_time, amr, p.get("decision"), ip).await;
         }
     };
     let (next, account) = match step {
@@ -255,6 +259,26 @@ fn principal_of(step: &Step, p: &super::Params) -> Option<String> {
     }
 }
 
+/// What a first factor's attempt carries that strangers sharing its
+/// address cannot send: the account's device cookie, or a second factor.
+async fn proof_of(
+    state: &AppState,
+    env: &EnvKeys,
+    step: &Step,
+    p: &super::Params,
+    headers: &HeaderMap,
+) -> Result<Proof, signet_store::StoreError> {
+    let (Step::Password | Step::Federating { .. }, Some(username)) = (step, p.get("username")) else {
+        return Ok(Proof::None);
+    };
+    if let Some(account) = state.store.account_by_username(&env.environment.id, username).await?
+        && lockout::device_of(state, &account, headers).is_some()
+    {
+        return Ok(Proof::Device);
+    }
+    Ok(if p.get("code").is_some() { Proof::SecondFactor } else { Proof::None })
+}
+
 /// The sign-on form of a locked account: the password and the second
 /// factor together, one answer for every failure.
 async fn both_factors_form(
@@ -371,7 +395,7 @@ async fn second_factor(
     Ok(Ok((login::after_second_factor(account_id, first, now), account)))
 }
 
-pub(super) fn event(
+pub(crate) fn event(
     account: &Account,
     action: &str,
     target: String,
@@ -403,6 +427,26 @@ fn failure(
     let mut ev = event(account, "signon.failure", account.id.clone(), Some(ip), now)?;
     ev.actor.scheme = method.into();
     ev.outcome = Some("failure".into());
+    ev.request_id = Some(crate::request_id());
+    Ok(ev)
+}
+
+/// An event by the person `account_id` names, from `ip`, about `target`.
+async fn person_event(
+    state: &AppState,
+    account_id: &str,
+    action: &str,
+    target: String,
+    ip: std::net::IpAddr,
+    now: i64,
+) -> Result<AuditEvent, signet_store::StoreError> {
+    let account = state
+        .store
+        .account(account_id)
+        .await?
+        .ok_or_else(|| signet_store::StoreError::Corrupt("a signed-on account is gone".into()))?;
+    let mut ev = event(&account, action, target, Some(ip), now)?;
+    ev.outcome = Some("success".into());
     ev.request_id = Some(crate::request_id());
     Ok(ev)
 }
@@ -497,6 +541,7 @@ async fn finish(
 }
 
 /// The device consent's answer.
+#[allow(clippy::too_many_arguments)]
 async fn decide(
     state: &AppState,
     env: &EnvKeys,
@@ -505,11 +550,12 @@ async fn decide(
     auth_time: i64,
     amr: &[String],
     decision: Option<&str>,
+    ip: std::net::IpAddr,
 ) -> Response {
     let user_code = match &flow.purpose {
         Purpose::Device { user_code } => user_code,
         Purpose::Authorize(req) if needs_confirmation(env, req) => {
-            return confirmed(state, env, flow, req, account_id, auth_time, amr, decision).await;
+            return confirmed(state, env, flow, req, account_id, auth_time, amr, decision, ip).await;
         }
         Purpose::Authorize(_) => {
             return error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.");
@@ -520,7 +566,23 @@ async fn decide(
         Some("deny") => DeviceStatus::Denied,
         _ => return render(state, env, flow, Some("Choose Approve or Deny."), StatusCode::BAD_REQUEST).await,
     };
-    let decided = match state.store.decide_device(user_code, &status, state.now()).await {
+    // Which device got whose tokens is what a phished approval would hide:
+    // the decision is recorded with where and when the code was asked for.
+    let now = state.now();
+    let action = if matches!(status, DeviceStatus::Denied) { "device.deny" } else { "device.approve" };
+    let ev = match person_event(state, account_id, action, format!("device:{user_code}"), ip, now).await {
+        Ok(mut ev) => {
+            if let Ok(Some(d)) = state.store.device_by_user_code(&env.environment.id, user_code).await {
+                ev.digest = signet_core::audit::digest_of(&serde_json::json!({
+                    "client_id": d.client_id, "scope": d.scope,
+                    "requested_from": d.requested_from, "requested_at": d.requested_at,
+                }));
+            }
+            ev
+        }
+        Err(e) => return internal(e),
+    };
+    let decided = match state.store.decide_device(user_code, &status, now, &ev).await {
         Ok(d) => d,
         Err(e) => return internal(e),
     };
@@ -762,6 +824,7 @@ async fn confirmation(
 }
 
 /// The answer to the confirmation: the code goes to the client, or nowhere.
+/// Both are recorded, with the destination.
 #[allow(clippy::too_many_arguments)]
 async fn confirmed(
     state: &AppState,
@@ -772,13 +835,27 @@ async fn confirmed(
     auth_time: i64,
     amr: &[String],
     decision: Option<&str>,
+    ip: std::net::IpAddr,
 ) -> Response {
+    let now = state.now();
+    let recorded = |action: &'static str| {
+        let (client, destination) = (req.client_id.clone(), signet_core::redirect::destination(&req.redirect_uri));
+        async move {
+            let mut ev = person_event(state, account_id, action, format!("client:{client}"), ip, now).await?;
+            ev.digest = signet_core::audit::digest_of(&serde_json::json!({"destination": destination}));
+            Ok::<_, signet_store::StoreError>(ev)
+        }
+    };
     match decision {
         Some("continue") => {
             let Some((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
                 return internal("could not draw a code");
             };
-            match state.store.end_flow_with_code(&flow.id, flow.version, &record).await {
+            let ev = match recorded("authorize.confirm").await {
+                Ok(ev) => ev,
+                Err(e) => return internal(e),
+            };
+            match state.store.end_flow_with_code(&flow.id, flow.version, &record, &ev).await {
                 Ok(true) => redirect_with_code(state, env, req, code.expose()),
                 Ok(false) => {
                     error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.")
@@ -786,7 +863,12 @@ async fn confirmed(
                 Err(e) => internal(e),
             }
         }
-        Some("cancel") => match state.store.delete_flow(&flow.id).await {
+        Some("cancel") => match async {
+            state.store.record(&recorded("authorize.cancel").await?).await?;
+            state.store.delete_flow(&flow.id).await
+        }
+        .await
+        {
             Ok(()) => page(
                 StatusCode::OK,
                 "Cancelled",

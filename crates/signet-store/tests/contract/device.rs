@@ -38,10 +38,15 @@ async fn device_flow(db: TestDb) {
     assert_eq!(s.grant(&g.id).await.unwrap(), None);
 
     let approved = DeviceStatus::Approved { account_id: id(), auth_time: NOW + 30, amr: vec!["pwd".into()] };
-    assert!(!s.decide_device("BCDF-GHJK", &DeviceStatus::Consumed, NOW + 30).await.unwrap());
-    assert!(s.decide_device("BCDF-GHJK", &approved, NOW + 30).await.unwrap());
-    assert!(!s.decide_device("BCDF-GHJK", &DeviceStatus::Denied, NOW + 31).await.unwrap(), "decided once");
-    assert!(!s.decide_device("BCDF-GHJK", &approved, NOW + 31).await.unwrap());
+    assert!(
+        !s.decide_device("BCDF-GHJK", &DeviceStatus::Consumed, NOW + 30, &event("device.decide", None)).await.unwrap()
+    );
+    assert!(s.decide_device("BCDF-GHJK", &approved, NOW + 30, &event("device.decide", None)).await.unwrap());
+    assert!(
+        !s.decide_device("BCDF-GHJK", &DeviceStatus::Denied, NOW + 31, &event("device.decide", None)).await.unwrap(),
+        "decided once"
+    );
+    assert!(!s.decide_device("BCDF-GHJK", &approved, NOW + 31, &event("device.decide", None)).await.unwrap());
     assert_eq!(s.device_by_user_code(&env.id, "BCDF-GHJK").await.unwrap().unwrap().status, approved);
     assert_eq!(s.poll_device(&d.device_hash, NOW + 40).await.unwrap().unwrap().status, approved);
 
@@ -56,8 +61,8 @@ async fn device_flow(db: TestDb) {
     // A denied authorization is never spent.
     let denied = device(&env.id, "LMNP-QRST", NOW + 600);
     s.insert_device(&denied).await.unwrap();
-    assert!(s.decide_device("LMNP-QRST", &DeviceStatus::Denied, NOW).await.unwrap());
-    assert!(!s.decide_device("LMNP-QRST", &approved, NOW).await.unwrap());
+    assert!(s.decide_device("LMNP-QRST", &DeviceStatus::Denied, NOW, &event("device.decide", None)).await.unwrap());
+    assert!(!s.decide_device("LMNP-QRST", &approved, NOW, &event("device.decide", None)).await.unwrap());
     assert!(!s.consume_device(&denied.device_hash, &grant(&env.id, "signet-cli"), None).await.unwrap());
     assert_eq!(s.poll_device(&denied.device_hash, NOW).await.unwrap().unwrap().status, DeviceStatus::Denied);
 }
@@ -69,11 +74,13 @@ async fn device_decision_expires(db: TestDb) {
     s.insert_device(&d).await.unwrap();
     let approved = DeviceStatus::Approved { account_id: id(), auth_time: NOW, amr: vec!["pwd".into()] };
 
-    assert!(!s.decide_device("WXZB-CDFG", &approved, NOW + 100).await.unwrap());
-    assert!(!s.decide_device("WXZB-CDFG", &DeviceStatus::Denied, NOW + 500).await.unwrap());
+    assert!(!s.decide_device("WXZB-CDFG", &approved, NOW + 100, &event("device.decide", None)).await.unwrap());
+    assert!(
+        !s.decide_device("WXZB-CDFG", &DeviceStatus::Denied, NOW + 500, &event("device.decide", None)).await.unwrap()
+    );
     assert_eq!(s.device_by_user_code(&env.id, "WXZB-CDFG").await.unwrap().unwrap().status, DeviceStatus::Pending);
-    assert!(!s.decide_device("NOPE-NOPE", &approved, NOW).await.unwrap());
-    assert!(s.decide_device("WXZB-CDFG", &approved, NOW + 99).await.unwrap());
+    assert!(!s.decide_device("NOPE-NOPE", &approved, NOW, &event("device.decide", None)).await.unwrap());
+    assert!(s.decide_device("WXZB-CDFG", &approved, NOW + 99, &event("device.decide", None)).await.unwrap());
 }
 
 /// Regression, failing today: `poll_device` (src/device.rs) SELECTs the row and

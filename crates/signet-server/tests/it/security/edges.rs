@@ -369,3 +369,29 @@ async fn a_clients_own_token_is_never_taken_for_a_persons(backend: Backend) {
         "the trail names the application, not the person"
     );
 }
+
+// Found by the review of issue 15's fixes: each anonymous federation
+// answer wrote an event, from as many addresses as one had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_7_anonymous_failures_cannot_flood_the_trail() {
+    let s = Server::start().await;
+    let before = s.store().audit_events(0, 100_000).await.unwrap().len();
+    let mut sent = tokio::task::JoinSet::new();
+    for a in 0..20u8 {
+        let client =
+            reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 1, a + 1])).build().unwrap();
+        let url = format!("{}?state=forged.state", s.url("/federation/callback"));
+        sent.spawn(async move {
+            for _ in 0..20 {
+                client.get(&url).send().await.unwrap();
+            }
+        });
+    }
+    sent.join_all().await;
+    let recorded = s.store().audit_events(0, 100_000).await.unwrap().len() - before;
+    assert!(recorded > 0, "some are recorded");
+    assert!(
+        recorded <= signet_server::ratelimit::ANONYMOUS_PER_WINDOW as usize,
+        "{recorded} events from 400 anonymous requests"
+    );
+}

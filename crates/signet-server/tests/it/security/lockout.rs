@@ -279,3 +279,51 @@ async fn finding_2_parallel_guesses_are_bounded_by_the_policy(backend: Backend) 
     assert!(checked <= 5, "{checked} passwords were checked where the policy allows 5");
     assert!(s.store().lock_state(&admin.id).await.unwrap().unwrap().locked(s.clock.now()));
 }
+
+on_both!(finding_2_strangers_at_the_same_address_cannot_shut_the_person_out);
+async fn finding_2_strangers_at_the_same_address_cannot_shut_the_person_out(backend: Backend) {
+    // Found by the review of the fix: ten failures in the administrator's
+    // name from their own address (a NAT) answered 429 even to both factors.
+    let s = Server::start_on(backend).await;
+    let api = Api::new(&s);
+    let admin = s.account(true, true).await;
+    let secret = admin.secret.clone().unwrap();
+    let mut own = Browser::default();
+    let (_, challenge) = pkce_pair();
+    sign_on(&s, &mut own, CLI_CLIENT_ID, &admin, &challenge).await;
+    for n in 0..40 {
+        let status = api.get("/accounts", &basic(&admin.username, &format!("stranger {n}"))).await.status;
+        assert!(status == 401 || status == 429, "{status}");
+        let mut b = Browser::default();
+        let signon = signon_page(&s, &mut b).await;
+        b.submit(&signon, &[("username", &admin.username), ("password", "stranger")]).await;
+    }
+    // Basic with the second factor,
+    let both = s
+        .http
+        .get(format!("{}/admin-api/v1/accounts", s.base))
+        .header("authorization", basic(&admin.username, &admin.password))
+        .header("x-signet-otp", s.code(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status().as_u16(), 200, "{}", both.text().await.unwrap());
+    // the browser that signed on before,
+    let signon = signon_page(&s, &mut own).await;
+    let page = own.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    // a fresh browser with both factors,
+    let mut fresh = Browser::default();
+    let signon = signon_page(&s, &mut fresh).await;
+    let fields = [("username", admin.username.as_str()), ("password", &admin.password), ("code", &s.code(&secret))];
+    let page = fresh.submit(&signon, &fields).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    // and a worker whose id strangers named, with its right secret: all pass.
+    let (worker, worker_secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
+    for _ in 0..40 {
+        s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&worker, "wrong"))).await;
+    }
+    let (status, body) =
+        s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&worker, &worker_secret))).await;
+    assert_eq!(status, 200, "{body}");
+}

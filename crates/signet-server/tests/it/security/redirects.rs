@@ -223,6 +223,15 @@ async fn finding_1_an_administrators_code_leaves_the_device_only_when_they_confi
     let sent = b.submit(&confirm, &[("decision", "continue")]).await;
     let to = sent.location.expect("the code goes to the client");
     assert!(to.starts_with("https://app.test/cb?") && query(&to).contains_key("code"), "{to}");
+    // Both answers are in the trail, by the administrator.
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    for action in ["authorize.cancel", "authorize.confirm"] {
+        let ev = events.iter().find(|e| e.event.action == action).unwrap_or_else(|| panic!("no {action}"));
+        assert_eq!(
+            (ev.event.actor.id.as_str(), ev.event.target.as_str()),
+            (admin.id.as_str(), format!("client:{web}").as_str())
+        );
+    }
     // A sign-on that starts without a session confirms too, after the second factor.
     let mut fresh = Browser::default();
     let signon = fresh.get(&url("")).await.location.unwrap();
@@ -234,6 +243,14 @@ async fn finding_1_an_administrators_code_leaves_the_device_only_when_they_confi
     let mut cli = Browser::default();
     let q = sign_on(&s, &mut cli, CLI_CLIENT_ID, &admin, &challenge).await;
     assert!(q.contains_key("code"));
+    // A code given silently from a live session is recorded too.
+    let silent = format!(
+        "{}?response_type=code&client_id={CLI_CLIENT_ID}&redirect_uri=http://127.0.0.1:4711/callback&prompt=none&code_challenge={challenge}&code_challenge_method=S256",
+        s.url("/authorize")
+    );
+    assert!(cli.get(&silent).await.location.unwrap().contains("code="));
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.action == "authorize.session" && e.event.actor.id == admin.id));
 }
 
 on_both!(finding_1_the_device_page_resists_phishing_links);
@@ -258,6 +275,11 @@ async fn finding_1_the_device_page_resists_phishing_links(backend: Backend) {
     assert!(consent.body.contains("id=\"requested-from\">127.0.0.1<"), "{}", consent.body);
     assert!(consent.body.contains("id=\"requested-at\">"), "{}", consent.body);
     assert!(consent.body.contains("Approve only a code that you started yourself"));
+    // Approving is recorded, with where the code was asked for.
+    b.submit(&signon, &[("decision", "approve")]).await;
+    let events = s.store().audit_events(0, 10_000).await.unwrap();
+    let approved = events.iter().find(|e| e.event.action == "device.approve").expect("the approval is in the trail");
+    assert_eq!(approved.event.actor.id, admin.id);
 }
 
 /// Another environment's device page still fills in the code from the link.
