@@ -9,6 +9,7 @@
 //! minutes. A failure prints the smallest input proptest shrank it to: fix
 //! the cause and pin that input as a regression test named after it.
 
+mod dpop;
 mod forms;
 mod pages;
 
