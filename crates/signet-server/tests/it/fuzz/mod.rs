@@ -9,8 +9,10 @@
 //! minutes. A failure prints the smallest input proptest shrank it to: fix
 //! the cause and pin that input as a regression test named after it.
 
+mod bulk;
 mod dpop;
 mod forms;
+mod found;
 mod pages;
 
 use std::future::Future;
