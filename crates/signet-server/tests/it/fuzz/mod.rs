@@ -14,6 +14,7 @@ mod dpop;
 mod forms;
 mod found;
 mod pages;
+mod pingid;
 
 use std::future::Future;
 
