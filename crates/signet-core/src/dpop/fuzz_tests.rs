@@ -342,11 +342,11 @@ fn build(keys: &Keys, p: &Proof) -> (String, Option<bool>) {
     fault = or(fault, apply(&mut header, "typ", &p.typ, true));
     fault = or(fault, apply(&mut header, "alg", &p.alg, true));
     fault = or(fault, apply(&mut header, "jwk", &p.jwk, true));
-    if let Some((k, v)) = &p.extra_header {
-        if !header.contains_key(k) {
-            header.insert(k.clone(), v.clone());
-            fault = or(fault, None);
-        }
+    if let Some((k, v)) = &p.extra_header
+        && !header.contains_key(k)
+    {
+        header.insert(k.clone(), v.clone());
+        fault = or(fault, None);
     }
     let mut claims = Map::new();
     claims.insert("jti".into(), json!("j-1"));

@@ -291,7 +291,7 @@ fn structured() -> impl Strategy<Value = String> {
 
 /// A file that configures everything, and is taken as it is.
 fn complete() -> Table {
-    let mut doc: Table = toml::from_str(&format!(
+    let doc: Table = toml::from_str(&format!(
         r#"
 listen = "127.0.0.1:8080"
 public_url = "https://signet.example"
