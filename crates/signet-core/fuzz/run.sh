@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes signet-core with libFuzzer for longer than CI's proptest runs do
 # (the same target bodies: src/claims/fuzz_check.rs, pingid::fuzz_check).
+# Coverage-guided, for these two pure targets; fuzz/run.sh at the
+# repository root runs every fuzz target (these two included) on stable.
 #
 #   crates/signet-core/fuzz/run.sh [seconds] [target]   default 600, claim_expression
 #

@@ -567,6 +567,11 @@ impl MfaSection {
             if let Some(id) = e.mfa_method_ids.iter().find(|id| !ids.contains(*id)) {
                 return invalid(at("mfa_method_ids"), format!("no method {id:?} in the document"));
             }
+            // The store keeps one row per enforcement and method (the Vault API drops repeats).
+            let mut named = HashSet::new();
+            if let Some(id) = e.mfa_method_ids.iter().find(|id| !named.insert(id.as_str())) {
+                return invalid(at("mfa_method_ids"), format!("{id:?} appears twice"));
+            }
             let targets =
                 [&e.auth_method_accessors, &e.auth_method_types, &e.identity_group_ids, &e.identity_entity_ids];
             if targets.iter().all(|t| t.is_empty()) {
@@ -1048,6 +1053,11 @@ mod tests {
         let mut doc = document();
         doc.mfa.as_mut().unwrap().enforcements[0].mfa_method_ids = vec!["gone".into()];
         assert_eq!(refused(&doc).path, "mfa.enforcements[0].mfa_method_ids");
+
+        let mut doc = document();
+        let enforcement = &mut doc.mfa.as_mut().unwrap().enforcements[0];
+        enforcement.mfa_method_ids.push(enforcement.mfa_method_ids[0].clone());
+        assert_eq!(refused(&doc).path, "mfa.enforcements[0].mfa_method_ids", "a method named twice");
 
         let mut doc = document();
         doc.mfa.as_mut().unwrap().enforcements[0].identity_entity_ids = vec!["nobody".into()];

@@ -203,6 +203,8 @@ fn same_resource(htu: &str, url: &str) -> bool {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::generate_es256_key;

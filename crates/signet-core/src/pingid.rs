@@ -100,10 +100,10 @@ pub fn parse_settings_file(encoded: &str) -> Result<PingIdSettings, SettingsFile
     Ok(s)
 }
 
-/// The fuzz target's body (`fuzz/fuzz_targets/settings_file.rs`, and the
-/// proptest run below in CI): any input, as the value itself and as the
-/// base64 of a file, parses or fails cleanly, and what parses keeps only
-/// what the file said.
+/// The fuzz target's body (`fuzz/fuzz_targets/settings_file.rs`, and
+/// `pingid/fuzz_tests.rs` through proptest in CI): any input, as the value
+/// itself and as the base64 of a file, parses or fails cleanly, and what
+/// parses keeps only what the file said.
 pub fn fuzz_check(data: &[u8]) {
     let raw = String::from_utf8_lossy(data);
     let _ = parse_settings_file(&raw);
@@ -275,25 +275,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod fuzz {
-    use proptest::prelude::*;
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
-
-        #[test]
-        fn any_bytes_parse_or_fail_cleanly(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
-            super::fuzz_check(&data);
-        }
-
-        #[test]
-        fn settings_shaped_text_parses_or_fails_cleanly(lines in proptest::collection::vec(
-            prop_oneof![
-                Just("#comment".to_owned()), Just(String::new()), Just("  ".to_owned()),
-                "(use_base64_key|use_signature|token|idp_url|org_alias|admin_url|authenticator_url|Token|x)=[ -~]{0,40}",
-                "[ -~]{0,40}",
-            ], 0..20)) {
-            super::fuzz_check(lines.join("\n").as_bytes());
-        }
-    }
-}
+mod fuzz_tests;

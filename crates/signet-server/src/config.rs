@@ -179,6 +179,8 @@ pub fn check_plain_http(listen: SocketAddr, tls: bool, insecure_http: bool) -> a
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests {
     use super::*;
 

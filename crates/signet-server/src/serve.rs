@@ -162,7 +162,7 @@ pub async fn serve_tls(
 
 /// Connection limits and timeouts: flag or environment, then the config
 /// file, then the default. None may be 0.
-fn connection_limits(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Limits> {
+pub(crate) fn connection_limits(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Limits> {
     let pick = |flag: Option<u32>, from_file: Option<u32>, default: u32, name: &str| match flag.or(from_file) {
         Some(0) => Err(anyhow::anyhow!("{name} must be at least 1")),
         value => Ok(value.unwrap_or(default)),

@@ -529,10 +529,12 @@ mod tests {
 
     fn fuzz(strategy: impl Strategy<Value = String>, n: u32) {
         let mut runner = TestRunner::new(Config { cases: cases(n), failure_persistence: None, ..Config::default() });
-        if let Err(failure) = runner.run(&strategy, |text| {
+        let outcome = runner.run(&strategy, |text| {
             exercise(&text);
             Ok(())
-        }) {
+        });
+        eprintln!("fuzz-cases cli_config {}", cases(n));
+        if let Err(failure) = outcome {
             panic!("{failure}");
         }
     }

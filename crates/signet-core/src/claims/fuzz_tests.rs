@@ -343,14 +343,17 @@ fn expression() -> impl Strategy<Value = String> {
     })
 }
 
-fn fuzz_with(strategy: impl Strategy<Value = String>, cases: u32) {
+/// Runs `default` cases, or `PROPTEST_CASES` when set (`fuzz/run.sh` sets it).
+fn fuzz_with(strategy: impl Strategy<Value = String>, default: u32) {
     let engine = ClaimEngine::new();
     let input = ClaimInput::example();
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(default);
     let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
     let outcome = runner.run(&strategy, |source| {
         fuzz_one(&engine, &input, &source);
         Ok(())
     });
+    eprintln!("fuzz-cases claims {cases}");
     if let Err(failure) = outcome {
         panic!("{failure}");
     }

@@ -25,6 +25,7 @@ mod discovery;
 mod dpop;
 mod external_oauth;
 mod federation;
+mod fuzz;
 mod identity_providers;
 mod interop;
 mod ldap;

@@ -633,10 +633,12 @@ mod tests {
 
     fn run<T: std::fmt::Debug>(strategy: impl Strategy<Value = T>, n: u32, body: impl Fn(T)) {
         let mut runner = TestRunner::new(Config { cases: cases(n), failure_persistence: None, ..Config::default() });
-        if let Err(failure) = runner.run(&strategy, |v| {
+        let outcome = runner.run(&strategy, |v| {
             body(v);
             Ok(())
-        }) {
+        });
+        eprintln!("fuzz-cases session_archive {}", cases(n));
+        if let Err(failure) = outcome {
             panic!("{failure}");
         }
     }
