@@ -74,6 +74,14 @@ fn flow(r: &Row) -> Result<LoginFlow> {
     })
 }
 
+/// Ends flow `id` if it is still at `version`, inside `tx`: false when a
+/// concurrent request moved or ended it first.
+async fn end_flow_in(tx: &mut Tx, id: &str, version: i64) -> Result<bool> {
+    let ended =
+        query("DELETE FROM login_flows WHERE id = $1 AND version = $2").bind(id).bind(version).execute(tx).await?;
+    Ok(ended.rows_affected() == 1)
+}
+
 impl Store {
     pub async fn insert_flow(&self, f: &LoginFlow) -> Result<()> {
         query(
@@ -171,12 +179,7 @@ impl Store {
         ev: &signet_core::audit::AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        let ended = query("DELETE FROM login_flows WHERE id = $1 AND version = $2")
-            .bind(id)
-            .bind(version)
-            .execute(&mut tx)
-            .await?;
-        if ended.rows_affected() != 1 {
+        if !end_flow_in(&mut tx, id, version).await? {
             return Ok(false);
         }
         crate::grants::insert_code(&mut tx, code).await?;
@@ -196,12 +199,7 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         if let Some((id, version)) = end_flow {
-            let ended = query("DELETE FROM login_flows WHERE id = $1 AND version = $2")
-                .bind(id)
-                .bind(version)
-                .execute(&mut tx)
-                .await?;
-            if ended.rows_affected() != 1 {
+            if !end_flow_in(&mut tx, id, version).await? {
                 return Ok(false);
             }
         }

@@ -104,6 +104,21 @@ fn derived(by: &AuditEvent, action: &str, target: &str, reason: &str, digest: se
     Ok(ev)
 }
 
+/// Makes sure a browser's budget row exists, so the one UPDATE that
+/// follows it can count on several instances at once.
+async fn device_row_in(tx: &mut Tx, account_id: &str, device_hash: &[u8], now: UnixTime) -> Result<()> {
+    query(
+        "INSERT INTO device_lockouts (account_id, device_hash, failed_attempts, locked_until, updated_at) \
+         VALUES ($1, $2, 0, 0, $3) ON CONFLICT (account_id, device_hash) DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(device_hash.to_vec())
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Gives back a reservation of `budget` (never below none).
 async fn release_in(tx: &mut Tx, id: &str, budget: Budget) -> Result<()> {
     let (pending, _) = budget.pending();
@@ -116,24 +131,22 @@ async fn release_in(tx: &mut Tx, id: &str, budget: Budget) -> Result<()> {
     Ok(())
 }
 
-async fn state_in(tx: &mut Tx, id: &str) -> Result<Option<LockState>> {
-    let row = query(
-        "SELECT failed_attempts, locked_until, otp_failed_attempts, otp_locked_until, lock_refused \
-         FROM accounts WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    row.map(|r| {
-        Ok(LockState {
-            failed_attempts: r.try_get("failed_attempts")?,
-            locked_until: r.try_get("locked_until")?,
-            otp_failed_attempts: r.try_get("otp_failed_attempts")?,
-            otp_locked_until: r.try_get("otp_locked_until")?,
-            lock_refused: r.try_get("lock_refused")?,
-        })
+const LOCK_STATE: &str = "SELECT failed_attempts, locked_until, otp_failed_attempts, otp_locked_until, lock_refused \
+     FROM accounts WHERE id = $1";
+
+fn lock_state_of(r: &crate::db::Row) -> Result<LockState> {
+    Ok(LockState {
+        failed_attempts: r.try_get("failed_attempts")?,
+        locked_until: r.try_get("locked_until")?,
+        otp_failed_attempts: r.try_get("otp_failed_attempts")?,
+        otp_locked_until: r.try_get("otp_locked_until")?,
+        lock_refused: r.try_get("lock_refused")?,
     })
-    .transpose()
+}
+
+async fn state_in(tx: &mut Tx, id: &str) -> Result<Option<LockState>> {
+    let row = query(LOCK_STATE).bind(id).fetch_optional(&mut *tx).await?;
+    row.as_ref().map(lock_state_of).transpose()
 }
 
 /// Clears every budget of an account (and its devices'), inside `tx`. When
@@ -159,23 +172,8 @@ pub(crate) async fn unlock_in(tx: &mut Tx, id: &str, now: UnixTime, by: &AuditEv
 
 impl Store {
     pub async fn lock_state(&self, id: &str) -> Result<Option<LockState>> {
-        let row = query(
-            "SELECT failed_attempts, locked_until, otp_failed_attempts, otp_locked_until, lock_refused \
-             FROM accounts WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.db.read())
-        .await?;
-        row.map(|r| {
-            Ok(LockState {
-                failed_attempts: r.try_get("failed_attempts")?,
-                locked_until: r.try_get("locked_until")?,
-                otp_failed_attempts: r.try_get("otp_failed_attempts")?,
-                otp_locked_until: r.try_get("otp_locked_until")?,
-                lock_refused: r.try_get("lock_refused")?,
-            })
-        })
-        .transpose()
+        let row = query(LOCK_STATE).bind(id).fetch_optional(self.db.read()).await?;
+        row.as_ref().map(lock_state_of).transpose()
     }
 
     /// Reserves one of `budget`'s remaining attempts before a check: false,
@@ -342,15 +340,7 @@ impl Store {
         failure: &AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        query(
-            "INSERT INTO device_lockouts (account_id, device_hash, failed_attempts, locked_until, updated_at) \
-             VALUES ($1, $2, 0, 0, $3) ON CONFLICT (account_id, device_hash) DO NOTHING",
-        )
-        .bind(account_id)
-        .bind(device_hash.to_vec())
-        .bind(now)
-        .execute(&mut tx)
-        .await?;
+        device_row_in(&mut tx, account_id, device_hash, now).await?;
         // The right-hand sides read the row as it was: one statement, so
         // failures counted on several instances at once all count.
         let row = query(
@@ -434,15 +424,7 @@ impl Store {
         policy: LockoutPolicy,
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        query(
-            "INSERT INTO device_lockouts (account_id, device_hash, failed_attempts, locked_until, updated_at) \
-             VALUES ($1, $2, 0, 0, $3) ON CONFLICT (account_id, device_hash) DO NOTHING",
-        )
-        .bind(account_id)
-        .bind(device_hash.to_vec())
-        .bind(now)
-        .execute(&mut tx)
-        .await?;
+        device_row_in(&mut tx, account_id, device_hash, now).await?;
         // A lock that ran out starts the count again.
         let done = query(
             "UPDATE device_lockouts SET \
