@@ -198,10 +198,10 @@ impl Store {
         end_flow: Option<(&str, i64)>,
     ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
-        if let Some((id, version)) = end_flow {
-            if !end_flow_in(&mut tx, id, version).await? {
-                return Ok(false);
-            }
+        if let Some((id, version)) = end_flow
+            && !end_flow_in(&mut tx, id, version).await?
+        {
+            return Ok(false);
         }
         if reset_failures {
             query("UPDATE accounts SET failed_attempts = 0 WHERE id = $1")
