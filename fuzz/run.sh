@@ -61,7 +61,7 @@ for name in "${chosen[@]}"; do
   fi
 done
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/signet-target}"
+# Builds where cargo does by default (./target, or CARGO_TARGET_DIR), as .ci/test does.
 out="${FUZZ_OUT:-${TMPDIR:-/tmp}/signet-fuzz/$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
 budget=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
