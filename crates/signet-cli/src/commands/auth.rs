@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::commands::Ctx;
+use crate::commands::{Ctx, admin_target};
 use crate::config::settings::Settings;
 use crate::exit::ExitCode;
 use crate::output::safe;
@@ -41,12 +41,32 @@ pub async fn login(ctx: &Ctx, only: Option<&str>, open_browser: bool) -> anyhow:
     let store = store(&settings)?;
     let mut results = Vec::new();
     for service in services(&settings, only)? {
-        let t = session::login(&settings, &service, &store, open_browser).await?;
+        let signed = session::login(&settings, &service, &store, open_browser).await?;
+        let t = &signed.tokens;
+        let pointed = match &signed.admin_api {
+            Some(api) => Some(admin_target::point(&ctx.path()?, &settings, &service.name, &service.issuer, api)?),
+            None => None,
+        };
         if !ctx.out.json() {
             let who = t.subject.as_deref().map(|s| format!(" as {s}")).unwrap_or_default();
-            ctx.out.line(&format!("signed on to {}{who}", service.name))?;
+            ctx.out.line(&format!("signed on to {}{who}", signed.reached))?;
+            if let (Some(p), Some(api)) = (&pointed, &signed.admin_api) {
+                match p {
+                    admin_target::Pointed::Hint(h) => eprintln!("hint: {h}"),
+                    _ => {
+                        if let Some(line) = admin_target::describe(p, &settings.profile, api) {
+                            ctx.out.line(&line)?;
+                        }
+                    }
+                }
+            }
         }
-        results.push(json!({"service": service.name, "subject": t.subject, "expires_at": t.expires_at}));
+        results.push(json!({
+            "service": service.name,
+            "subject": t.subject,
+            "expires_at": t.expires_at,
+            "admin_api": pointed.as_ref().map(admin_target::Pointed::to_json),
+        }));
     }
     if ctx.out.json() {
         ctx.out.print_json(&json!({"profile": settings.profile, "services": results}))?;
