@@ -13,6 +13,7 @@ mod local_files;
 mod loopback;
 mod mfa;
 mod network;
+mod readme_tour;
 mod rogue;
 mod session;
 mod signon;
