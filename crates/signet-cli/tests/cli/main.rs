@@ -16,3 +16,4 @@ mod network;
 mod rogue;
 mod session;
 mod signon;
+mod storage;
