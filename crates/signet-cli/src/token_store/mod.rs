@@ -120,7 +120,9 @@ fn unavailable(storage: String, e: &anyhow::Error, hint: &str) -> Unavailable {
 /// `session authenticate` signs on or `session refresh` spends a refresh token.
 pub fn check_session_dir(dir: &std::path::Path) -> Result<(), Unavailable> {
     let checked = private_state_dir("sessions").and_then(|_| probe_dir(dir));
-    checked.map_err(|e| unavailable(format!("session directory {}", dir.display()), &e, FILE_HINT))
+    // Sessions are files whatever auth.storage.type says.
+    let hint = "make $XDG_STATE_HOME/signet (by default ~/.local/state/signet) a directory of your own, or set XDG_STATE_HOME to one";
+    checked.map_err(|e| unavailable(format!("session directory {}", dir.display()), &e, hint))
 }
 
 pub enum Store {

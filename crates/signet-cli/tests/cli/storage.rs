@@ -178,6 +178,7 @@ async fn issue_16_a_storage_that_cannot_keep_tokens_stops_every_sign_on_before_t
     // A key-bound session's sign-on, in a browser or minted.
     let session = h.run_async_with(&["session", "authenticate"], &env).await;
     says_storage_cannot_keep_tokens(&session, "session directory");
+    assert!(!session.stderr.contains("auth.storage.type"), "sessions are files whatever it says: {}", session.stderr);
 
     // A worker signs on by itself whenever a command needs a token.
     let worker = [
