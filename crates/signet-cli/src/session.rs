@@ -59,6 +59,9 @@ pub async fn login(
 ) -> anyhow::Result<SignedOn> {
     let auth = auth_of(service)?;
     service.check_own_redirect_path(settings)?;
+    // Before the provider is asked anything: tokens that cannot be kept
+    // would be thrown away after the person typed a password.
+    store.check()?;
     let p = Provider::discover(service).await?;
     let timeout = Duration::from_secs(service.login_timeout_secs);
     let tokens = match auth {
@@ -96,6 +99,9 @@ pub async fn fresh(settings: &Settings, service: &Service, store: &Store) -> any
     let Some(refresh) = cached.as_ref().and_then(|t| t.refresh_token.clone()) else {
         return Err(NotSignedIn { service: service.name.clone() }.into());
     };
+    // A refresh spends the refresh token: tokens the store then cannot keep
+    // would leave the person signed out.
+    store.check()?;
     let p = Provider::discover(service).await?;
     let client = p.client(auth.client_id(), None)?;
     let result = client.exchange_refresh_token(&RefreshToken::new(refresh))?.request_async(&p.sender()).await;

@@ -17,3 +17,4 @@ mod readme_tour;
 mod rogue;
 mod session;
 mod signon;
+mod storage;

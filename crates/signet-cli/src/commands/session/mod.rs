@@ -127,6 +127,9 @@ async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode
     let settings = ctx.settings()?;
     let dir = signet_client::dir_for(&settings.profile)?;
     let service = service_for(&settings, a.service)?;
+    // Before the provider is asked anything: a session that cannot be kept
+    // would be thrown away after the person typed a password.
+    crate::token_store::check_session_dir(&dir)?;
     let (key, private_key_file) = match a.public_key {
         Some(public) => {
             let (key, private) = own_key(public, a.private_key)?;
@@ -631,6 +634,8 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             "signet session authenticate --no-browser",
         ));
     };
+    // A refresh spends the refresh token: the session must be kept after it.
+    crate::token_store::check_session_dir(&session.dir)?;
     let p = Provider::discover(&service).await?;
     let basic = worker_secret(&service, &session).map(|s| (session.file.client_id.clone(), s.to_owned()));
     let mut form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh.clone())];
