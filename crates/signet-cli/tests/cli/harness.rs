@@ -237,7 +237,8 @@ impl Login {
                 seen.push_str(&line);
                 seen.push('\n');
                 if line.contains(marker)
-                    && let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://"))
+                    && let Some(url) =
+                        line.split_whitespace().find(|w| w.starts_with("http://") && url::Url::parse(w).is_ok())
                 {
                     return url.to_owned();
                 }

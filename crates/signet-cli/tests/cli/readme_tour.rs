@@ -277,7 +277,7 @@ async fn the_readme_tour_runs_as_written_in_a_plain_shell() {
                         let env: serde_json::Value = serde_json::from_str(&stdout).unwrap();
                         assert_eq!(env["name"], "Customers", "{stdout}");
                         created = Some(env["id"].as_str().unwrap().to_owned());
-                    } else if line.starts_with("signet audit list --action environment.create") {
+                    } else if line.starts_with("signet audit list --action admin.environment.create") {
                         let id = created.as_deref().expect("the tour creates an environment before listing it");
                         let row = stdout.lines().find(|l| l.contains(id)).unwrap_or_else(|| panic!("{id}: {stdout}"));
                         assert!(row.contains("person administrator") && row.contains("oauth"), "{row}");
@@ -296,7 +296,7 @@ async fn the_readme_tour_runs_as_written_in_a_plain_shell() {
         "signet auth login",
         "signet accounts list",
         "signet request POST /environments",
-        "signet audit list --action environment.create",
+        "signet audit list --action admin.environment.create",
         "signet auth logout",
     ];
     let mut at = 0;

@@ -738,10 +738,12 @@ async fn a_sign_on_to_signetd_points_only_an_unset_admin_api_at_it() {
     assert_eq!(view("service.pingfederate.httpsHost"), s.base);
     assert_eq!(view("service.pingfederate.authentication.type"), "oauth");
     assert_eq!(view("service.pingfederate.authentication.oauth.service"), "pingone");
-    // The admin API now takes this sign-on's token: the worker holds no
-    // role, so it is known and refused (403), not unauthenticated (401).
+    // The admin API now gets this sign-on's token. The bootstrap worker holds
+    // no role, so its token is not for the admin API: a 401 about the
+    // credentials, since the server does take Bearer tokens.
     let listed = h.run_async(&["accounts", "list"]).await;
-    assert!(listed.stderr.contains("answered 403"), "{}", listed.stderr);
+    assert!(listed.stderr.contains("answered 401"), "{}", listed.stderr);
+    assert!(listed.stderr.contains("hint: check the admin API credentials"), "{}", listed.stderr);
     // Again: everything already points there, so nothing is said or written.
     let before = std::fs::read(h.config_file()).unwrap();
     let again = h.run_async(&["-O", "json", "auth", "login"]).await;
