@@ -131,24 +131,11 @@ fn default_format(cli: &Cli) -> Format {
 }
 
 /// `error: …` with the cause chain joined by `: `, and any `hint:` lines after it.
-/// Only a cause's own lines that start with `hint: ` become hints; text a
-/// server sent is escaped where it is quoted, so it cannot add lines.
 fn report(e: &anyhow::Error) {
-    let mut message = Vec::new();
-    let mut hints = Vec::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        let mut lines = text.lines();
-        if let Some(first) = lines.next()
-            && !message.iter().any(|m: &String| m.contains(first))
-        {
-            message.push(first.to_owned());
-        }
-        hints.extend(lines.filter_map(|l| l.strip_prefix("hint: ").map(str::to_owned)));
-    }
+    let (message, hints) = output::explain(e);
     // Messages may quote what a server or a file said: no control character
     // reaches the terminal (see `output::safe`).
-    eprintln!("error: {}", output::safe(&message.join(": ")));
+    eprintln!("error: {}", output::safe(&message));
     for h in hints {
         eprintln!("hint: {}", output::safe(&h));
     }

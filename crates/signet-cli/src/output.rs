@@ -95,6 +95,26 @@ impl Output {
     }
 }
 
+/// An error for people: its cause chain joined by `: ` (each cause's first
+/// line, once), and the `hint:` lines of every cause. Only a cause's own
+/// lines that start with `hint: ` become hints; text a server sent is
+/// escaped where it is quoted, so it cannot add lines.
+pub fn explain(e: &anyhow::Error) -> (String, Vec<String>) {
+    let mut message: Vec<String> = Vec::new();
+    let mut hints = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let mut lines = text.lines();
+        if let Some(first) = lines.next()
+            && !message.iter().any(|m| m.contains(first))
+        {
+            message.push(first.to_owned());
+        }
+        hints.extend(lines.filter_map(|l| l.strip_prefix("hint: ").map(str::to_owned)));
+    }
+    (message.join(": "), hints)
+}
+
 /// Text from outside signet (a provider's `user_code` or `error_description`,
 /// a token's subject, the admin API's answers, an archive's settings) as it
 /// may reach a terminal: control characters (C0, DEL, C1: escape sequences,

@@ -41,14 +41,27 @@ pub fn is_live(t: &Cached) -> bool {
     t.expires_at.is_none_or(|e| e > now() + MARGIN)
 }
 
+/// A sign-on that just happened: its tokens, and what discovery said of
+/// the server that issued them.
+pub struct SignedOn {
+    pub tokens: Cached,
+    /// The service as messages name it (`Provider::reached`).
+    pub reached: String,
+    /// The admin API signetd says these tokens are for, if it is signetd.
+    pub admin_api: Option<String>,
+}
+
 pub async fn login(
     settings: &Settings,
     service: &Service,
     store: &Store,
     open_browser: bool,
-) -> anyhow::Result<Cached> {
+) -> anyhow::Result<SignedOn> {
     let auth = auth_of(service)?;
     service.check_own_redirect_path(settings)?;
+    // Before the provider is asked anything: tokens that cannot be kept
+    // would be thrown away after the person typed a password.
+    store.check()?;
     let p = Provider::discover(service).await?;
     let timeout = Duration::from_secs(service.login_timeout_secs);
     let tokens = match auth {
@@ -63,7 +76,7 @@ pub async fn login(
         }
     };
     store.save(&key(settings, service, auth), &tokens)?;
-    Ok(tokens)
+    Ok(SignedOn { tokens, reached: p.reached(), admin_api: p.metadata.signet_admin_api })
 }
 
 /// A live access token: the cached one, a refreshed one, or (for workers)
@@ -75,7 +88,7 @@ pub async fn fresh(settings: &Settings, service: &Service, store: &Store) -> any
         return Ok(t);
     }
     if let Auth::Worker { .. } = auth {
-        return login(settings, service, store, false).await;
+        return Ok(login(settings, service, store, false).await?.tokens);
     }
     let _lock = store.refresh_lock(&key)?;
     // Another process may have refreshed while this one waited for the lock.
@@ -86,6 +99,9 @@ pub async fn fresh(settings: &Settings, service: &Service, store: &Store) -> any
     let Some(refresh) = cached.as_ref().and_then(|t| t.refresh_token.clone()) else {
         return Err(NotSignedIn { service: service.name.clone() }.into());
     };
+    // A refresh spends the refresh token: tokens the store then cannot keep
+    // would leave the person signed out.
+    store.check()?;
     let p = Provider::discover(service).await?;
     let client = p.client(auth.client_id(), None)?;
     let result = client.exchange_refresh_token(&RefreshToken::new(refresh))?.request_async(&p.sender()).await;

@@ -179,4 +179,9 @@ pub struct ProviderMetadata {
     pub request_uri_parameter_supported: bool,
     #[serde(default)]
     pub claims_parameter_supported: bool,
+    /// signetd's extension, in its Administrators environment only: the admin
+    /// API that takes this issuer's access tokens (their audience), so a
+    /// client that signed on here knows where its token is good for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signet_admin_api: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! First start: the Administrators environment, an administrator holding all
-//! four roles (password + TOTP), the public `signet-cli` application and a
-//! worker with no roles. Idempotent: once the environment exists nothing is
+//! four roles (password + TOTP), the public `signet-cli` application, a
+//! worker with no roles, and the admin API's authentication (native Basic
+//! and the Administrators environment's OAuth tokens). Idempotent: once the environment exists nothing is
 //! touched. The credentials go to `bootstrap.json` (0600), never to stdout.
 
 use std::collections::BTreeSet;
@@ -17,6 +18,8 @@ use signet_core::{password, totp};
 use signet_proto::bootstrap::{BootstrapAdmin, BootstrapFile, BootstrapWorker};
 use signet_proto::roles::Role;
 use signet_store::{Bootstrap, Store, StoredKey};
+
+use crate::admin::schemes::{AuthSettings, SETTINGS_KEY};
 
 pub const ADMIN_USERNAME: &str = "administrator";
 
@@ -105,6 +108,7 @@ pub async fn ensure(
         created_at: now,
     };
     let key = new_signing_key(kek, &env.id, now)?;
+    let authentication = serde_json::to_value(AuthSettings::new_installation())?;
     let events = [
         created(now, "environment.create", &env.id, &env.id, serde_json::json!({"name": env.name}))?,
         created(
@@ -117,6 +121,7 @@ pub async fn ensure(
         created(now, "application.create", &env.id, &cli.id, serde_json::json!({"kind": "native"}))?,
         created(now, "application.create", &env.id, &worker.id, serde_json::json!({"kind": "worker"}))?,
         created(now, "signing_key.create", &env.id, &key.kid, serde_json::json!({"kid": key.kid}))?,
+        created(now, "admin.settings.authentication", &env.id, SETTINGS_KEY, authentication.clone())?,
     ];
     let file = BootstrapFile {
         issuer: crate::state::issuer(public_url, &env.id),
@@ -140,6 +145,7 @@ pub async fn ensure(
             accounts: &[admin],
             applications: &[cli, worker],
             key: &key,
+            settings: &[(SETTINGS_KEY, authentication)],
             events: &events,
         })
         .await?;

@@ -86,6 +86,8 @@ pub struct Bootstrap<'a> {
     pub accounts: &'a [signet_core::model::Account],
     pub applications: &'a [Application],
     pub key: &'a StoredKey,
+    /// Settings a new installation starts with, as `(key, value)`.
+    pub settings: &'a [(&'a str, serde_json::Value)],
     pub events: &'a [AuditEvent],
 }
 
@@ -100,6 +102,13 @@ impl Store {
             insert_application(&mut tx, a).await?;
         }
         crate::keys::insert(&mut tx, b.key).await?;
+        for (key, value) in b.settings {
+            query("INSERT INTO settings (key, value) VALUES ($1, $2)")
+                .bind(*key)
+                .bind(value.to_string())
+                .execute(&mut tx)
+                .await?;
+        }
         for ev in b.events {
             audit::append(&mut tx, ev).await?;
         }

@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_sessions"),
     migration!(12, "0012_security"),
     migration!(13, "0013_audit_keyed"),
+    migration!(14, "0014_admin_auth_default"),
 ];
 
 /// Serialises concurrent starts of several instances on one PostgreSQL.

@@ -2,6 +2,7 @@
 //! `anyhow::Result<ExitCode>`, and only `main` turns that into a process exit.
 
 pub mod accounts;
+pub mod admin_target;
 pub mod applications;
 pub mod audit;
 pub mod auth;

@@ -56,6 +56,8 @@ pub struct AdminClient {
     pub basic_user: Option<String>,
     /// With `--auth security_token`: signs each request with the session's key.
     signer: Option<signet_client::Signer>,
+    /// The `WWW-Authenticate` scheme of what is sent, and the setting that chose it.
+    sends: Sends,
 }
 
 impl AdminClient {
@@ -133,7 +135,18 @@ impl AdminClient {
             }
         }
         let client = client.build().context("building the HTTP client")?;
-        Ok(AdminClient { client, base, authorization, trusted, basic_user, signer })
+        let sends = match &admin.access {
+            _ if signer.is_some() => Sends { scheme: "DPoP", setting: "--auth security_token".into() },
+            access => Sends {
+                scheme: match access {
+                    AdminAccess::Basic => "Basic",
+                    AdminAccess::ClientCertificate => "TLS-Client-Certificate",
+                    AdminAccess::OAuth { .. } => "Bearer",
+                },
+                setting: format!("service.{ADMIN_SERVICE}.authentication.type={}", access.scheme()),
+            },
+        };
+        Ok(AdminClient { client, base, authorization, trusted, basic_user, signer, sends })
     }
 
     /// A path under the admin API, or a URL that must be on a trusted origin
@@ -231,6 +244,13 @@ impl AdminClient {
         let res = self.dispatch(req, &url).await?;
         let status = res.status();
         let etag = res.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let challenges: Vec<String> = res
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(challenge_schemes)
+            .collect();
         let text =
             crate::http::text(res).await.map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
         let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
@@ -240,7 +260,10 @@ impl AdminClient {
                 (Some(code), Some(message)) => (Some(code), message),
                 _ => (None, text.lines().next().unwrap_or_default().to_owned()),
             };
-            return Err(ApiError { method, path: url.path().to_owned(), status: status.as_u16(), code, message }.into());
+            let path = url.path().to_owned();
+            let accepts = Some(challenges).filter(|c| status == reqwest::StatusCode::UNAUTHORIZED && !c.is_empty());
+            let sent = Some(self.sends.clone());
+            return Err(ApiError { method, path, status: status.as_u16(), code, message, accepts, sent }.into());
         }
         Ok(Answer { status: status.as_u16(), json, text, etag })
     }
@@ -295,10 +318,75 @@ pub struct ApiError {
     /// The API's stable code (`forbidden`, `precondition_failed`, …).
     pub code: Option<String>,
     pub message: String,
+    /// On a 401: the schemes its `WWW-Authenticate` offers.
+    pub accepts: Option<Vec<String>>,
+    /// What the request carried.
+    pub sent: Option<Sends>,
+}
+
+/// The credentials a request carries: their `WWW-Authenticate` scheme,
+/// and the setting that chose them.
+#[derive(Debug, Clone)]
+pub struct Sends {
+    pub scheme: &'static str,
+    pub setting: String,
+}
+
+/// The auth-schemes of a `WWW-Authenticate` value (RFC 9110 §11.6.1): a
+/// list of challenges, each a scheme then `name=value` parameters (or a
+/// token68), all comma-separated. Commas inside quoted strings are not
+/// separators.
+pub fn challenge_schemes(header: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let (mut part, mut quoted, mut escaped) = (String::new(), false, false);
+    for c in header.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(std::mem::take(&mut part));
+                continue;
+            }
+            _ => {}
+        }
+        part.push(c);
+    }
+    parts.push(part);
+    // A part that starts with a token and then a space, or is a lone token
+    // with no `=`, starts a challenge; any other part is a parameter.
+    let token =
+        |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+    parts
+        .iter()
+        .map(|p| p.trim())
+        .filter_map(|p| match p.split_once(' ') {
+            Some((first, _)) if token(first) => Some(first.to_owned()),
+            None if token(p) => Some(p.to_owned()),
+            _ => None,
+        })
+        .fold(Vec::new(), |mut all, s| {
+            if !all.iter().any(|a: &String| a.eq_ignore_ascii_case(&s)) {
+                all.push(s);
+            }
+            all
+        })
 }
 
 impl ApiError {
     fn hint(&self) -> Option<String> {
+        // A 401 whose challenges do not name what was sent: no credentials
+        // of this kind would do, so say which kinds would.
+        if self.status == 401
+            && let (Some(accepts), Some(sent)) = (&self.accepts, &self.sent)
+            && !accepts.iter().any(|a| a.eq_ignore_ascii_case(sent.scheme))
+        {
+            let accepts = accepts.iter().map(|a| safe(a).into_owned()).collect::<Vec<_>>().join(", ");
+            return Some(format!(
+                "the admin API accepts {accepts}, and this profile sends {} ({}); an administrator adds a scheme with PUT /settings/authentication, or set service.{ADMIN_SERVICE}.authentication.type to one it accepts",
+                sent.scheme, sent.setting
+            ));
+        }
         Some(match self.status {
             401 => "check the admin API credentials (signet config view-profile), or sign on again (signet auth login)"
                 .into(),
@@ -384,7 +472,39 @@ fn need(settings: &Settings, key: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{forbidden_hint, under};
+    use super::{ApiError, Sends, challenge_schemes, forbidden_hint, under};
+
+    #[test]
+    fn challenges_are_split_outside_quotes() {
+        let signetd = r#"Basic realm="signetd", Bearer realm="signetd", error="invalid_token", DPoP realm="signetd", algs="ES256 EdDSA", error="invalid_token""#;
+        assert_eq!(challenge_schemes(signetd), ["Basic", "Bearer", "DPoP"]);
+        let tricky = r#"Basic realm="a, Bearer b=\"c, d\"", TLS-Client-Certificate realm="x""#;
+        assert_eq!(challenge_schemes(tricky), ["Basic", "TLS-Client-Certificate"]);
+        assert_eq!(challenge_schemes("Negotiate, Basic realm=x"), ["Negotiate", "Basic"]);
+        assert_eq!(challenge_schemes("Newauth abc=="), ["Newauth"]);
+        assert!(challenge_schemes("").is_empty());
+    }
+
+    #[test]
+    fn a_401_names_the_schemes_the_server_takes_when_the_profile_sends_another() {
+        let refused = |accepts: &[&str], scheme: &'static str| {
+            ApiError {
+                method: reqwest::Method::GET,
+                path: "/admin-api/v1/accounts".into(),
+                status: 401,
+                code: Some("unauthorized".into()),
+                message: "authentication is required".into(),
+                accepts: Some(accepts.iter().map(|s| s.to_string()).collect()),
+                sent: Some(Sends { scheme, setting: "service.pingfederate.authentication.type=oauth".into() }),
+            }
+            .to_string()
+        };
+        let basic_only = refused(&["Basic"], "Bearer");
+        assert!(basic_only.contains("hint: the admin API accepts Basic, and this profile sends Bearer (service.pingfederate.authentication.type=oauth)"), "{basic_only}");
+        assert!(basic_only.contains("PUT /settings/authentication"), "{basic_only}");
+        let taken = refused(&["Basic", "Bearer", "DPoP"], "Bearer");
+        assert!(taken.contains("hint: check the admin API credentials"), "{taken}");
+    }
 
     #[test]
     fn path_segments_stay_segments() {

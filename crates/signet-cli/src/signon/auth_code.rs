@@ -53,9 +53,9 @@ pub async fn sign_on(p: &Provider, client_id: &str, o: &Options) -> anyhow::Resu
     if o.open_browser && webbrowser::open(&url).is_ok() {
         let which = std::env::var(crate::env::BROWSER).unwrap_or_else(|_| "your browser".into());
         // A launcher that starts nothing can still report success: always show the URL.
-        eprintln!("Asked {} to open the sign-on to {}. If nothing opened, visit:\n{url}", safe(&which), p.service.name);
+        eprintln!("Asked {} to open the sign-on to {}. If nothing opened, visit:\n{url}", safe(&which), p.reached());
     } else {
-        eprintln!("Open this URL in a browser to sign on to {}:\n{url}", p.service.name);
+        eprintln!("Open this URL in a browser to sign on to {}:\n{url}", p.reached());
     }
     let params = tokio::select! {
         r = loopback.wait(state.secret(), &p.service.issuer) => r?,

@@ -25,7 +25,7 @@ pub async fn sign_on(p: &Provider, client_id: &str, scopes: &str, timeout: Durat
     // All three come from the provider: shown escaped (`output::safe`).
     let uri = details.verification_uri().to_string();
     let code = details.user_code().secret();
-    eprintln!("To sign on to {}, open {} and enter the code {}", p.service.name, safe(&uri), safe(code));
+    eprintln!("To sign on to {}, open {} and enter the code {}", p.reached(), safe(&uri), safe(code));
     if let Some(complete) = details.verification_uri_complete() {
         eprintln!("or open {}", safe(complete.secret()));
         if std::io::stdout().is_terminal()

@@ -71,6 +71,10 @@ pub struct Metadata {
     /// RFC 9207 §3: the provider puts `iss` in every authorization response.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// signetd's extension, in its Administrators environment: the admin
+    /// API its access tokens are for. Its presence says the provider is signetd.
+    #[serde(default)]
+    pub signet_admin_api: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +171,17 @@ impl Provider {
             ));
         }
         Ok(Provider { service: service.clone(), http, metadata, dpop: None, session_minutes: None })
+    }
+
+    /// The service as messages name it, with the server actually reached
+    /// when that is signetd behind a connector: `pingone (signetd at http://127.0.0.1:8080)`.
+    pub fn reached(&self) -> String {
+        match (&self.metadata.signet_admin_api, url::Url::parse(&self.service.issuer)) {
+            (Some(_), Ok(issuer)) => {
+                format!("{} (signetd at {})", self.service.name, safe(&issuer.origin().ascii_serialization()))
+            }
+            _ => self.service.name.clone(),
+        }
     }
 
     pub fn client(&self, client_id: &str, secret: Option<&str>) -> anyhow::Result<OAuthClient> {

@@ -68,6 +68,15 @@ impl FileStore {
         }
     }
 
+    /// Whether tokens can be kept here: the state directory and the tokens
+    /// directory checked (made if missing), and a probe file written, read
+    /// back and removed. No fsync: this runs before every sign-on and in
+    /// `auth status`, and proves the directory, not the disk.
+    pub fn check(&self) -> anyhow::Result<()> {
+        signet_client::create_private_dir(&state_dir()?)?;
+        probe_dir(&self.dir)
+    }
+
     pub fn save(&self, key: &CacheKey, tokens: &Cached) -> anyhow::Result<()> {
         private_state_dir("tokens")?;
         write_atomic(&self.path(key), &serde_json::to_vec(tokens)?)
@@ -80,6 +89,34 @@ impl FileStore {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Proves that signet can keep its private files in `dir`: made (0700) if
+/// missing and checked as [`signet_client::create_private_dir`] does, then a
+/// probe file written (0600, never through a link), read back and removed.
+/// A directory it made is removed again, so a probe leaves nothing behind.
+pub fn probe_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let made = dir.symlink_metadata().is_err();
+    signet_client::create_private_dir(dir)?;
+    let path = dir.join(format!(".probe-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(b"probe"))
+        .with_context(|| format!("writing in {}", dir.display()));
+    let read = written.and_then(|()| Ok(signet_client::read_private(&path)?));
+    let _ = std::fs::remove_file(&path);
+    if made {
+        let _ = std::fs::remove_dir(dir);
+    }
+    if read? != "probe" {
+        anyhow::bail!("{}: a file written there did not read back the same", dir.display());
+    }
+    Ok(())
 }
 
 /// An exclusive lock on `locks/<key>.lock` in the state dir.

@@ -5,8 +5,9 @@
 
 mod file;
 mod keychain;
+mod keyutils;
 
-pub use file::private_state_dir;
+pub use file::{private_state_dir, probe_dir};
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -79,8 +80,49 @@ impl CacheKey {
     }
 }
 
+impl CacheKey {
+    /// A key of this process's own, for [`Store::check`]: no issuer is named so.
+    fn probe() -> CacheKey {
+        CacheKey {
+            profile: "probe".into(),
+            service: "signet-probe".into(),
+            issuer: format!("signet-probe:{}:{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            client_id: "probe".into(),
+            grant: Grant::DeviceCode,
+        }
+    }
+}
+
 fn sanitize(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// The configured storage cannot keep tokens: found by [`Store::check`]
+/// before a sign-on, or by `auth status`.
+#[derive(Debug, thiserror::Error)]
+#[error("token storage {storage} cannot keep tokens: {why}\nhint: {hint}")]
+pub struct Unavailable {
+    /// As `auth status` names it: `secure_local (kernel keyutils)`.
+    pub storage: String,
+    pub why: String,
+    pub hint: String,
+}
+
+const FILE_HINT: &str = "make $XDG_STATE_HOME/signet (by default ~/.local/state/signet) a directory of your own, or signet config set \"auth.storage.type=secure_local\" keeps tokens in the OS keychain";
+
+/// `why` in one line, with its own hint, else `hint`.
+fn unavailable(storage: String, e: &anyhow::Error, hint: &str) -> Unavailable {
+    let (why, hints) = crate::output::explain(e);
+    Unavailable { storage, why, hint: hints.into_iter().next().unwrap_or_else(|| hint.to_owned()) }
+}
+
+/// [`Store::check`] for the files of a profile's session in `dir`, before
+/// `session authenticate` signs on or `session refresh` spends a refresh token.
+pub fn check_session_dir(dir: &std::path::Path) -> Result<(), Unavailable> {
+    let checked = private_state_dir("sessions").and_then(|_| probe_dir(dir));
+    // Sessions are files whatever auth.storage.type says.
+    let hint = "make $XDG_STATE_HOME/signet (by default ~/.local/state/signet) a directory of your own, or set XDG_STATE_HOME to one";
+    checked.map_err(|e| unavailable(format!("session directory {}", dir.display()), &e, hint))
 }
 
 pub enum Store {
@@ -103,10 +145,52 @@ impl Store {
     /// Where tokens go, as `auth status` shows it.
     pub fn describe(&self) -> String {
         match self {
-            Store::Keychain(k) => format!("secure_local ({})", k.backend.name()),
+            Store::Keychain(k) => format!("secure_local ({})", k.name()),
             Store::File(_) => "file".into(),
             Store::None(_) => "none (this command only)".into(),
         }
+    }
+
+    /// Whether tokens can be kept: a probe entry written, read back and
+    /// removed through the store's own calls (for files, in the tokens
+    /// directory). Made before any sign-on starts, so a store that cannot
+    /// keep tokens fails before a person types a password, and before the
+    /// provider records a sign-on whose tokens would be thrown away.
+    pub fn check(&self) -> Result<(), Unavailable> {
+        let checked = match self {
+            Store::None(_) => Ok(()),
+            Store::File(f) => f.check(),
+            Store::Keychain(_) => self.probe(),
+        };
+        let hint = match self {
+            Store::File(_) => FILE_HINT,
+            _ => "signet config set \"auth.storage.type=file\" keeps tokens in 0600 files instead",
+        };
+        checked.map_err(|e| unavailable(self.describe(), &e, hint))
+    }
+
+    fn probe(&self) -> anyhow::Result<()> {
+        let key = CacheKey::probe();
+        let tokens = Cached {
+            issuer: key.issuer.clone(),
+            client_id: key.client_id.clone(),
+            grant: key.grant.as_str().into(),
+            access_token: "probe".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: None,
+            scope: None,
+            subject: None,
+            token_type: None,
+        };
+        let kept = self.save(&key, &tokens).and_then(|()| match self.load(&key)? {
+            Some(t) if t.access_token == tokens.access_token => Ok(()),
+            _ => anyhow::bail!("an entry written could not be read back"),
+        });
+        let removed = self.delete(&key);
+        kept?;
+        removed?;
+        Ok(())
     }
 
     pub fn load(&self, key: &CacheKey) -> anyhow::Result<Option<Cached>> {

@@ -149,7 +149,7 @@ impl Home {
     }
 
     /// Runs inside a fresh kernel session keyring (`keyctl session -`), as a
-    /// login session would provide; the OS keychain store needs one.
+    /// login session would provide: another session of the same user.
     pub async fn run_in_session_keyring(&self, args: &[&str]) -> Run {
         let mut c = tokio::process::Command::from(self.command());
         let program = c.as_std().get_program().to_owned();
@@ -237,7 +237,8 @@ impl Login {
                 seen.push_str(&line);
                 seen.push('\n');
                 if line.contains(marker)
-                    && let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://"))
+                    && let Some(url) =
+                        line.split_whitespace().find(|w| w.starts_with("http://") && url::Url::parse(w).is_ok())
                 {
                     return url.to_owned();
                 }

@@ -222,7 +222,11 @@ async fn finding_13_wrong_state_keeps_waiting() {
     assert!(page.body.contains("Signed on"), "{}", page.body);
     let done = login.finish().await;
     assert_eq!(done.code, 0, "{}", done.stderr);
-    assert!(done.stdout.contains(&format!("signed on to pingone as {}", person.username)), "{}", done.stdout);
+    assert!(
+        done.stdout.contains(&format!("signed on to pingone (signetd at {}) as {}", s.base, person.username)),
+        "{}",
+        done.stdout
+    );
     assert!(done.stderr.contains("ignored a redirect that was not for this sign-on"), "{}", done.stderr);
 }
 
@@ -252,5 +256,9 @@ async fn finding_13_an_idle_connection_does_not_hold_up_the_redirect() {
     assert!(page.body.contains("Signed on"), "{}", page.body);
     let done = login.finish().await;
     assert_eq!(done.code, 0, "{}", done.stderr);
-    assert!(done.stdout.contains(&format!("signed on to pingone as {}", person.username)), "{}", done.stdout);
+    assert!(
+        done.stdout.contains(&format!("signed on to pingone (signetd at {}) as {}", s.base, person.username)),
+        "{}",
+        done.stdout
+    );
 }

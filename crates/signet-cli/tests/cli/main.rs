@@ -13,6 +13,8 @@ mod local_files;
 mod loopback;
 mod mfa;
 mod network;
+mod readme_tour;
 mod rogue;
 mod session;
 mod signon;
+mod storage;

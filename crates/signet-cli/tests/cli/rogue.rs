@@ -60,6 +60,11 @@ impl Rogue {
         Rogue { base, seen }
     }
 
+    /// Every request that came, in order.
+    pub fn all(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().clone()
+    }
+
     /// The requests that came to `path`, in order.
     pub fn seen(&self, path: &str) -> Vec<Request> {
         self.seen.lock().unwrap().iter().filter(|r| r.path == path).cloned().collect()

@@ -690,7 +690,7 @@ async fn without_a_session_or_past_its_expiry_the_session_commands_exit_4_and_wr
         .run_at(4_000_000_100, &["auth", "token", "--service", "pingone", "--auth", "security_token"], &[])
         .await;
     assert_eq!((token.code, token.stdout.as_str()), (4, ""), "{}", token.stderr);
-    assert!(token.stderr.contains("the session expired at 2096-") && token.stderr.contains("UTC)"), "{}", token.stderr);
+    assert!(token.stderr.contains("the session expired at 2096-") && token.stderr.contains(" UTC"), "{}", token.stderr);
 }
 
 /// `made_session`'s profile, with an admin API and a CA file beside it,

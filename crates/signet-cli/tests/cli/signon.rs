@@ -717,3 +717,105 @@ async fn a_session_binds_to_its_key_at_a_certified_provider_with_dpop() {
     assert_eq!(introspect(renewed["refresh_token"].as_str().unwrap().to_owned()).await["active"], false);
     assert!(!dir.exists());
 }
+
+/// A sign-on to signetd points the profile's admin API at it, setting only
+/// what is unset and saying so; a key set otherwise is left alone, with the
+/// line that would set it. Nothing on the server changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_on_to_signetd_points_only_an_unset_admin_api_at_it() {
+    let s = Server::start().await;
+    let h = Home::new();
+    h.configure(&s.base, &s.env_id, &pairs(&worker(&s)));
+    let login = h.run_async(&["auth", "login"]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    assert!(login.stdout.contains(&format!("signed on to pingone (signetd at {})", s.base)), "{}", login.stdout);
+    assert!(
+        login.stdout.contains(&format!("admin API: {}/admin-api/v1 now takes this sign-on", s.base)),
+        "{}",
+        login.stdout
+    );
+    let view = |key: &str| h.ok(&["config", "get", key]).stdout.trim().to_owned();
+    assert_eq!(view("service.pingfederate.httpsHost"), s.base);
+    assert_eq!(view("service.pingfederate.authentication.type"), "oauth");
+    assert_eq!(view("service.pingfederate.authentication.oauth.service"), "pingone");
+    // The admin API now gets this sign-on's token. The bootstrap worker holds
+    // no role, so its token is not for the admin API: a 401 about the
+    // credentials, since the server does take Bearer tokens.
+    let listed = h.run_async(&["accounts", "list"]).await;
+    assert!(listed.stderr.contains("answered 401"), "{}", listed.stderr);
+    assert!(listed.stderr.contains("hint: check the admin API credentials"), "{}", listed.stderr);
+    // Again: everything already points there, so nothing is said or written.
+    let before = std::fs::read(h.config_file()).unwrap();
+    let again = h.run_async(&["-O", "json", "auth", "login"]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["services"][0]["admin_api"], serde_json::json!({"result": "already_set"}));
+    assert_eq!(std::fs::read(h.config_file()).unwrap(), before);
+
+    // A profile whose admin API is set up otherwise keeps it.
+    let other = Home::new();
+    other.configure(&s.base, &s.env_id, &pairs(&worker(&s)));
+    crate::admin::admin_basic(&other, &s, &s.boot.admin.password);
+    let before = std::fs::read(other.config_file()).unwrap();
+    let login = other.run_async(&["-O", "json", "auth", "login"]).await;
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let pointed = &login.json()["services"][0]["admin_api"];
+    assert_eq!(pointed["result"], "unchanged", "{pointed}");
+    let hint = pointed["hint"].as_str().unwrap();
+    assert!(hint.contains("authentication.type=basicAuth (from the profile default)"), "{hint}");
+    assert!(hint.contains("signet config set \"service.pingfederate.authentication.type=oauth\""), "{hint}");
+    assert_eq!(std::fs::read(other.config_file()).unwrap(), before, "nothing is overwritten");
+    let text = other.run_async(&["auth", "login"]).await;
+    assert_eq!(
+        text.stderr.lines().filter(|l| l.starts_with("hint: the profile's admin API")).count(),
+        1,
+        "{}",
+        text.stderr
+    );
+    // The server's settings are as bootstrap wrote them.
+    let settings = s.store().setting("admin_api.authentication").await.unwrap();
+    assert_eq!(settings, Some(serde_json::json!({"schemes": ["native", "oauth"]})));
+}
+
+/// A 401 whose challenges do not offer what the profile sends says which
+/// schemes the server takes, rather than blaming the credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_names_the_schemes_the_admin_api_takes() {
+    let s = Server::start().await;
+    let person = s.administrator(&[signet_proto::roles::Role::UserAdmin]).await;
+    let h = Home::new();
+    h.configure(&s.base, &s.env_id, &pairs(&worker(&s)));
+    h.ok(&["config", "set", &format!("service.pingfederate.httpsHost={}", s.base)]);
+    h.ok(&["config", "set", "service.pingfederate.authentication.type=oauth"]);
+    h.ok(&["config", "set", "service.pingfederate.authentication.oauth.service=pingone"]);
+    assert_eq!(h.run_async(&["auth", "login"]).await.code, 0);
+    // An operator turns OAuth off: native Basic alone.
+    let root = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{}", s.boot.admin.username, s.boot.admin.password)
+        )
+    );
+    let off = s
+        .http
+        .put(format!("{}/admin-api/v1/settings/authentication", s.base))
+        .header("authorization", root)
+        .json(&serde_json::json!({"schemes": ["native"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    let refused = h.run_async(&["accounts", "list"]).await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains(
+            "hint: the admin API accepts Basic, and this profile sends Bearer (service.pingfederate.authentication.type=oauth)"
+        ),
+        "{}",
+        refused.stderr
+    );
+    // With a scheme it takes, a refusal is about the credentials.
+    crate::admin::basic_at(&h, &s.base, &person.username, "not the password");
+    let wrong = h.run_async(&["accounts", "list"]).await;
+    assert!(wrong.stderr.contains("hint: check the admin API credentials"), "{}", wrong.stderr);
+}

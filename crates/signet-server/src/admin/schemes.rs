@@ -59,8 +59,8 @@ impl Scheme {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// The schemes in force. Native alone is the default of a new
-    /// installation; native may stay beside another (`["oauth","native"]`).
+    /// The schemes in force. A new installation starts with
+    /// `["native","oauth"]`; native may stay beside any other.
     pub schemes: Vec<Scheme>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<LdapScheme>,
@@ -113,6 +113,18 @@ fn default_roles_claim() -> String {
 impl Default for AuthSettings {
     fn default() -> AuthSettings {
         AuthSettings { schemes: vec![Scheme::Native], ldap: None, radius: None, mtls: None, oauth: None }
+    }
+}
+
+impl AuthSettings {
+    /// What a new installation's bootstrap writes: native Basic, and beside
+    /// it the admin-audience access tokens of its own environments
+    /// (PingFederate's `OAuth2,native`), so a person who signed on with
+    /// `signet auth login` can make a change at once. The default above,
+    /// native alone, stays what a store without the setting means: a store
+    /// bootstrapped before had that, and its upgrade writes it down.
+    pub fn new_installation() -> AuthSettings {
+        AuthSettings { schemes: vec![Scheme::Native, Scheme::Oauth], ..AuthSettings::default() }
     }
 }
 

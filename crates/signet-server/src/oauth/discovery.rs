@@ -55,9 +55,16 @@ pub fn metadata(issuer: &str) -> ProviderMetadata {
         request_uri_parameter_supported: false,
         claims_parameter_supported: false,
         dpop_signing_alg_values_supported: s(&signet_core::dpop::ALGORITHMS),
+        signet_admin_api: None,
     }
 }
 
+/// The document, which in the Administrators environment also names the
+/// admin API its tokens are for: `signet auth login` points a profile there.
 pub async fn discovery(State(state): State<AppState>, env: Env) -> Json<ProviderMetadata> {
-    Json(metadata(&state.issuer(env.id())))
+    let mut m = metadata(&state.issuer(env.id()));
+    if env.environment.name == signet_core::model::ADMINISTRATORS {
+        m.signet_admin_api = Some(format!("{}{}", state.public_url, crate::admin::PREFIX));
+    }
+    Json(m)
 }

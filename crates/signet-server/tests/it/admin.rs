@@ -80,7 +80,12 @@ async fn native_basic_rbac_etags_and_audit(s: Server) {
 
     let none = api.call(Method::GET, "/accounts", None, None, None).await;
     assert_error(&none, 401, "unauthorized", "authentication");
-    assert_eq!(none.headers["www-authenticate"], "Basic realm=\"signet admin API\"");
+    // A new installation's schemes: native Basic, and its administrators' tokens.
+    assert_eq!(
+        none.headers["www-authenticate"],
+        "Basic realm=\"signet admin API\", Bearer realm=\"signet admin API\", \
+         DPoP realm=\"signet admin API\", algs=\"ES256 EdDSA\""
+    );
     let wrong = api.get("/accounts", &basic(&s.boot.admin.username, "not the password")).await;
     assert_error(&wrong, 401, "unauthorized", "authentication");
     let empty = api.get("/accounts", &basic(&s.boot.admin.username, "")).await;
@@ -380,7 +385,7 @@ async fn native_basic_rbac_etags_and_audit_on_postgres() {
 }
 
 #[tokio::test]
-async fn oauth_tokens_act_with_the_roles_in_the_store_once_the_scheme_is_on() {
+async fn oauth_tokens_act_with_the_roles_in_the_store_while_the_scheme_is_on() {
     let s = Server::start().await;
     let api = Api::new(&s);
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
@@ -388,7 +393,22 @@ async fn oauth_tokens_act_with_the_roles_in_the_store_once_the_scheme_is_on() {
     let tokens = code_flow_tokens(&s, &person).await;
     let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
 
-    // Native is the default: a token is not a credential yet.
+    // A new installation takes native Basic and, beside it, its own
+    // administrators' tokens (PingFederate's `OAuth2,native`).
+    let new = api.get("/settings/authentication", &root).await;
+    assert_eq!(new.body, json!({"schemes": ["native", "oauth"]}));
+    assert_eq!(api.get("/accounts", &bearer).await.status, 200);
+    // An operator turns OAuth off: then a token is not a credential.
+    let off = api
+        .call(
+            Method::PUT,
+            "/settings/authentication",
+            Some(&root),
+            Some(json!({"schemes": ["native"]})),
+            new.etag.as_deref(),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{:?}", off.body);
     assert_eq!(api.get("/accounts", &bearer).await.status, 401);
     let settings = api.get("/settings/authentication", &root).await;
     assert_eq!(settings.body, json!({"schemes": ["native"]}));

@@ -33,6 +33,25 @@ async fn discovery_lists_every_endpoint_and_capability() {
 }
 
 #[tokio::test]
+async fn the_administrators_environment_names_the_admin_api_its_tokens_are_for() {
+    let s = Server::start().await;
+    let get = |url: String| {
+        let http = s.http.clone();
+        async move { http.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let admins = get(s.url("/.well-known/openid-configuration")).await;
+    assert_eq!(admins["signet_admin_api"], format!("{}/admin-api/v1", s.base));
+    // The document it names answers: it is the admin API.
+    let openapi = s.http.get(format!("{}/admin-api/v1/openapi.json", s.base)).send().await.unwrap();
+    assert_eq!(openapi.status(), 200);
+    // Another environment's tokens are not for the admin API: its document says nothing.
+    let customers = s.environment("Customers").await;
+    let other = get(s.url_in(&customers, "/.well-known/openid-configuration")).await;
+    assert_eq!(other["issuer"], s.url_in(&customers, "").trim_end_matches('/'));
+    assert!(other.get("signet_admin_api").is_none(), "{other}");
+}
+
+#[tokio::test]
 async fn jwks_publishes_the_es256_key_without_private_parts() {
     let s = Server::start().await;
     let jwks: serde_json::Value = s.http.get(s.url("/jwks")).send().await.unwrap().json().await.unwrap();

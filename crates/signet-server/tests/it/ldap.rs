@@ -51,7 +51,7 @@ async fn ldap_binds_as_the_person_and_their_groups_grant_roles() {
     let no_user =
         json!({"schemes": ["native", "ldap"], "ldap": {"connection": {"url": slapd.url, "dn_template": "uid=alice"}}});
     assert_error(&put_settings(&api, &root, no_user).await, 400, "invalid_request", "ldap.dn_template");
-    assert_eq!(api.get("/settings/authentication", &root).await.body, json!({"schemes": ["native"]}));
+    assert_eq!(api.get("/settings/authentication", &root).await.body, json!({"schemes": ["native", "oauth"]}));
 
     // Native stays beside LDAP, as PingFederate allows.
     let both = json!({"schemes": ["native", "ldap"], "ldap": {"connection": template(&slapd.url), "roles": roles()}});

@@ -53,6 +53,7 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
         accounts: std::slice::from_ref(&root),
         applications: &[worker],
         key: &stored_key(&admins.id, vec![1; 40]),
+        settings: &[],
         events: &[event("bootstrap", None)],
     })
     .await

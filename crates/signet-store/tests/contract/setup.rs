@@ -10,6 +10,7 @@ contracts!(
     a_closed_store_refuses_statements,
     bootstrap_reads_back,
     bootstrap_is_all_or_nothing,
+    bootstrap_writes_its_settings_and_an_upgrade_writes_down_what_it_had,
     duplicate_username_in_environment_conflicts,
     duplicate_environment_name_conflicts,
     applications_page_by_id_and_rotate_secrets,
@@ -284,6 +285,7 @@ async fn bootstrap_reads_back(db: TestDb) {
         accounts: &[admin.clone(), auditor.clone()],
         applications: &[cli.clone(), worker.clone()],
         key: &key,
+        settings: &[],
         events: &events,
     })
     .await
@@ -325,6 +327,7 @@ async fn bootstrap_is_all_or_nothing(db: TestDb) {
             accounts: &[a.clone(), b],
             applications: &[],
             key: &key,
+            settings: &[(ADMIN_AUTH, serde_json::json!({"schemes": ["native", "oauth"]}))],
             events: &[event("bootstrap", None)],
         })
         .await;
@@ -332,6 +335,7 @@ async fn bootstrap_is_all_or_nothing(db: TestDb) {
     assert_eq!(s.environment(&env.id).await.unwrap(), None);
     assert_eq!(s.account(&a.id).await.unwrap(), None);
     assert_eq!(s.signing_keys(&env.id, 0).await.unwrap(), vec![]);
+    assert_eq!(s.setting(ADMIN_AUTH).await.unwrap(), None);
     assert_eq!(audit_count(s).await, 0);
     let check = s.verify_audit_chain().await.unwrap();
     assert_eq!((check.events, check.broken_at), (0, None));
@@ -342,12 +346,52 @@ async fn bootstrap_is_all_or_nothing(db: TestDb) {
         accounts: std::slice::from_ref(&a),
         applications: &[],
         key: &key,
+        settings: &[],
         events: &[event("bootstrap", None)],
     })
     .await
     .unwrap();
     assert_eq!(s.account(&a.id).await.unwrap(), Some(a));
     assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
+}
+
+/// The admin API's authentication setting (signet-server's `SETTINGS_KEY`).
+const ADMIN_AUTH: &str = "admin_api.authentication";
+
+async fn bootstrap_writes_its_settings_and_an_upgrade_writes_down_what_it_had(db: TestDb) {
+    let s = &db.store;
+    // Migrating an empty store writes nothing: its bootstrap decides.
+    assert_eq!(s.setting(ADMIN_AUTH).await.unwrap(), None);
+    let env = environment("Administrators");
+    let both = serde_json::json!({"schemes": ["native", "oauth"]});
+    s.bootstrap(Bootstrap {
+        environment: &env,
+        accounts: &[],
+        applications: &[],
+        key: &stored_key(&env.id, vec![2]),
+        settings: &[(ADMIN_AUTH, both.clone())],
+        events: &[event("bootstrap", None)],
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.setting(ADMIN_AUTH).await.unwrap(), Some(both));
+    s.close().await;
+
+    // A store bootstrapped before step 14 had no row, which meant native
+    // alone: the upgrade writes that down, so it keeps what it had.
+    db.raw("DELETE FROM settings", None).await;
+    db.raw("DELETE FROM signet_migrations WHERE version = 14", None).await;
+    let upgraded = Store::open(&db.url).await.unwrap();
+    assert_eq!(upgraded.setting(ADMIN_AUTH).await.unwrap(), Some(serde_json::json!({"schemes": ["native"]})));
+    upgraded.close().await;
+
+    // A row an operator wrote is never replaced.
+    let chosen = r#"{"schemes":["native","radius"]}"#;
+    assert_eq!(db.raw("UPDATE settings SET value = $1", Some(chosen)).await.1, 1);
+    db.raw("DELETE FROM signet_migrations WHERE version = 14", None).await;
+    let again = Store::open(&db.url).await.unwrap();
+    assert_eq!(again.setting(ADMIN_AUTH).await.unwrap(), Some(serde_json::from_str(chosen).unwrap()));
+    again.close().await;
 }
 
 async fn duplicate_username_in_environment_conflicts(db: TestDb) {
@@ -396,6 +440,7 @@ async fn duplicate_environment_name_conflicts(db: TestDb) {
             accounts: &[],
             applications: &[],
             key: &stored_key(&id(), vec![5]),
+            settings: &[],
             events: &[],
         })
         .await;

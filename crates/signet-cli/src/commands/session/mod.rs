@@ -127,6 +127,9 @@ async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode
     let settings = ctx.settings()?;
     let dir = signet_client::dir_for(&settings.profile)?;
     let service = service_for(&settings, a.service)?;
+    // Before the provider is asked anything: a session that cannot be kept
+    // would be thrown away after the person typed a password.
+    crate::token_store::check_session_dir(&dir)?;
     let (key, private_key_file) = match a.public_key {
         Some(public) => {
             let (key, private) = own_key(public, a.private_key)?;
@@ -571,17 +574,24 @@ async fn introspected(p: &Provider, session: &Session, secret: &str) -> anyhow::
     }
 }
 
-/// `<local time> (<UTC>)`.
+/// `<local time> (<UTC>)`, or the UTC time alone where local time is UTC,
+/// so one time is never printed twice.
 pub(crate) fn when(unix: i64) -> String {
-    use chrono::{Local, TimeZone, Utc};
-    match Utc.timestamp_opt(unix, 0).single() {
-        Some(utc) => format!(
-            "{} ({})",
-            utc.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %:z"),
-            utc.format("%Y-%m-%d %H:%M:%S UTC")
-        ),
-        None => unix.to_string(),
+    when_in(unix, &chrono::Local)
+}
+
+fn when_in<Tz: chrono::TimeZone>(unix: i64, local: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    use chrono::{Offset, TimeZone, Utc};
+    let Some(utc) = Utc.timestamp_opt(unix, 0).single() else { return unix.to_string() };
+    let there = utc.with_timezone(local);
+    let utc_text = utc.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    if there.offset().fix().local_minus_utc() == 0 {
+        return utc_text;
     }
+    format!("{} ({utc_text})", there.format("%Y-%m-%d %H:%M:%S %:z"))
 }
 
 /// The session's state; `headline` says what just happened, if anything.
@@ -624,6 +634,8 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             "signet session authenticate --no-browser",
         ));
     };
+    // A refresh spends the refresh token: the session must be kept after it.
+    crate::token_store::check_session_dir(&session.dir)?;
     let p = Provider::discover(&service).await?;
     let basic = worker_secret(&service, &session).map(|s| (session.file.client_id.clone(), s.to_owned()));
     let mut form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh.clone())];
@@ -671,4 +683,17 @@ async fn terminate(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         ctx.out.line(&format!("Session of profile {} revoked at {} and removed", settings.profile, service.name))?;
     }
     Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::when_in;
+
+    #[test]
+    fn a_time_is_printed_once_where_local_time_is_utc() {
+        let utc = chrono::FixedOffset::east_opt(0).unwrap();
+        assert_eq!(when_in(1_700_000_000, &utc), "2023-11-14 22:13:20 UTC");
+        let paris = chrono::FixedOffset::east_opt(3600).unwrap();
+        assert_eq!(when_in(1_700_000_000, &paris), "2023-11-14 23:13:20 +01:00 (2023-11-14 22:13:20 UTC)");
+    }
 }
