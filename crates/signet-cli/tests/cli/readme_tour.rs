@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 
 /// The port the README's commands name.
 const README_BASE: &str = "http://127.0.0.1:8080";
-const RUN_SERVER: &str = "cargo run --release -p signet-server --bin signetd -- serve";
+const RUN_SERVER: &str = "cargo run -p signet-server --bin signetd -- serve";
 const INSTALL_CLI: &str = "cargo install --locked --path crates/signet-cli";
 
 fn workspace() -> PathBuf {
