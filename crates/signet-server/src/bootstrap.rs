@@ -19,7 +19,7 @@ use signet_proto::bootstrap::{BootstrapAdmin, BootstrapFile, BootstrapWorker};
 use signet_proto::roles::Role;
 use signet_store::{Bootstrap, Store, StoredKey};
 
-use crate::admin::schemes::{AuthSettings, SETTINGS_KEY};
+use crate::config::admin_auth::{AuthSettings, SETTINGS_KEY};
 
 pub const ADMIN_USERNAME: &str = "administrator";
 

@@ -11,6 +11,8 @@ use base64::Engine;
 use serde::Deserialize;
 use signet_core::crypto::Kek;
 
+pub mod admin_auth;
+
 /// The environment variables signetd reads. Each mirrors a flag.
 pub mod env {
     pub const CONFIG: &str = "SIGNETD_CONFIG";
@@ -75,7 +77,7 @@ pub struct FileConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminApiFile {
-    pub authentication: crate::admin::caller::AuthSettings,
+    pub authentication: admin_auth::AuthSettings,
 }
 
 impl FileConfig {

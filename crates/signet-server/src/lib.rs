@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit_chain;
+pub mod authn;
 pub mod bootstrap;
 pub mod cache;
 pub mod claims;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod data_dir;
+pub mod enforcement;
 pub mod error;
 pub mod fetch;
 pub mod hasher;

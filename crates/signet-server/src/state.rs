@@ -37,8 +37,8 @@ pub struct Inner {
     pub fetcher: Fetcher,
     /// Discovery documents and key sets of other issuers, as last fetched.
     pub upstreams: crate::upstream::Upstreams,
-    /// The admin API's verification cache and the Administrators environment.
-    pub admin_auth: crate::admin::caller::AdminAuth,
+    /// What admin authentication verified lately, and its settings.
+    pub authn: crate::cache::Authn,
     /// Claim-mapping expressions: the sandbox and the compiled mappings.
     pub claim_mappings: crate::claims::ClaimMappings,
     /// Proofs to the token endpoint must carry a nonce the service gave (RFC 9449 §8).
@@ -66,7 +66,7 @@ pub struct StateConfig {
     pub allow_private_fetch: bool,
     /// The admin API's authentication settings from the config file, which
     /// then override the store's.
-    pub admin_authentication: Option<crate::admin::caller::AuthSettings>,
+    pub admin_authentication: Option<crate::config::admin_auth::AuthSettings>,
     /// Ask for DPoP nonces at the token endpoint.
     pub require_dpop_nonce: bool,
 }
@@ -90,7 +90,7 @@ impl AppState {
             hasher: Hasher::new(cores),
             fetcher: Fetcher::new(c.allow_private_fetch)?,
             upstreams: Default::default(),
-            admin_auth: crate::admin::caller::AdminAuth::new(c.admin_authentication),
+            authn: crate::cache::Authn::new(c.admin_authentication),
             claim_mappings: Default::default(),
             require_dpop_nonce: c.require_dpop_nonce,
             vault_lists: Default::default(),

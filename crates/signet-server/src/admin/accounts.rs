@@ -117,7 +117,7 @@ pub(super) async fn insert(
 }
 
 async fn find(state: &AppState, username: &str) -> Result<Versioned, AdminError> {
-    let admins = state.admin_auth.administrators(state).await?;
+    let admins = crate::authn::administrators(state).await?;
     state
         .store
         .versioned_account(&admins, username)
@@ -136,7 +136,7 @@ pub async fn list(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
     let limit = page.limit()?;
-    let admins = state.admin_auth.administrators(&state).await?;
+    let admins = crate::authn::administrators(&state).await?;
     let rows = state.store.accounts_page(&admins, true, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());
     let now = state.now();
@@ -186,7 +186,7 @@ pub async fn create(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AdminAccounts, Action::Write).await?;
     check_role_set(&new.roles, new.auditor).map_err(AdminError::unprocessable)?;
-    let admins = state.admin_auth.administrators(&state).await?;
+    let admins = crate::authn::administrators(&state).await?;
     let now = state.now();
     let account = with_set_password(&state, &admins, &new.username, &new.password, now).await?;
     let account =

@@ -212,6 +212,12 @@ impl From<AdminError> for Refusal {
     }
 }
 
+impl From<crate::authn::AuthnError> for Refusal {
+    fn from(e: crate::authn::AuthnError) -> Refusal {
+        Refusal::Other(e.into())
+    }
+}
+
 /// The first of `resources` the principal may not write.
 fn permitted(principal: &Principal, resources: Vec<Resource>) -> Result<(), Refusal> {
     match resources.into_iter().find(|r| policy::decide(principal, *r, Action::Write).is_err()) {

@@ -29,8 +29,9 @@ use signet_core::model::LockoutPolicy;
 use signet_core::policy::{Action, Resource};
 use signet_store::{KeySource, LOCKOUT_POLICY_KEY, Replaced};
 
-use super::caller::{AuthSettings, Caller, SETTINGS_KEY};
+use super::caller::Caller;
 use super::{AdminError, DOCUMENT_MAX_BODY, ErrorBody, body_bytes};
+use crate::config::admin_auth::{AuthSettings, SETTINGS_KEY};
 use crate::state::AppState;
 
 /// What an import wrote, and the runtime state it ended.
@@ -178,7 +179,7 @@ pub(super) async fn install(
     state.keyring.forget_all();
     state.clients.clear();
     state.claim_mappings.forget_all();
-    state.admin_auth.forget();
+    state.authn.forget();
     state.revocations.stale();
     Ok(replaced.into())
 }

@@ -18,11 +18,9 @@ mod claim_mappings;
 mod config_archive;
 mod config_store;
 mod environments;
-pub mod external;
 mod identity_providers;
 mod keys;
 mod policies;
-pub mod schemes;
 mod settings;
 mod users;
 

@@ -7,8 +7,9 @@ use axum::response::Response;
 use signet_core::audit::digest_of;
 use signet_core::policy::{Action, Resource};
 
-use super::caller::{AuthSettings, Caller, SETTINGS_KEY, auth_settings};
+use super::caller::Caller;
 use super::{AdminError, Body, ErrorBody, with_etag};
+use crate::config::admin_auth::{AuthSettings, SETTINGS_KEY};
 use crate::state::AppState;
 
 fn tag(s: &AuthSettings) -> String {
@@ -21,7 +22,7 @@ fn tag(s: &AuthSettings) -> String {
     responses((status = 200, body = AuthSettings, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn read(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AuthenticationSettings, Action::Read).await?;
-    let current = auth_settings(&state).await?;
+    let current = crate::authn::settings(&state).await?;
     Ok(with_etag(tag(&current), current.as_ref()))
 }
 
@@ -35,7 +36,7 @@ pub async fn update(
     Body(wanted): Body<AuthSettings>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AuthenticationSettings, Action::Write).await?;
-    if state.admin_auth.from_file.is_some() {
+    if state.authn.from_file.is_some() {
         return Err(AdminError::conflict(
             "the authentication settings are set in signetd's config file ([admin_api.authentication]); change them there",
         ));
@@ -60,7 +61,7 @@ pub async fn update(
         super::tag_matches(expected.as_deref(), &tag(&current))
     };
     let written = state.store.put_setting_if(SETTINGS_KEY, still, &value, &ev).await?;
-    state.admin_auth.forget_settings();
+    state.authn.forget_settings();
     if !written {
         return Err(AdminError::stale());
     }

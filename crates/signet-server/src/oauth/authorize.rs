@@ -196,7 +196,7 @@ pub async fn authorize(
             Ok(Some(s)) if max_age.is_some_and(|m| state.now() - s.auth_time >= m) => {}
             Ok(Some(s)) => {
                 let confirm = web::signon::needs_confirmation(&env, &req);
-                return match web::mfa::step_up(&state, &s).await {
+                return match crate::enforcement::step_up(&state, &s).await {
                     Ok(Some(_)) if prompts.contains(&"none") => {
                         fail(ErrorCode::InteractionRequired, "a login enforcement asks for a second factor")
                     }

@@ -91,7 +91,7 @@ async fn write(state: &AppState, caller: &VaultCaller, name: &str, bytes: &Bytes
     let now = state.now();
     let event = |e: &Enforcement, created: bool| {
         let action = if created { "mfa.enforcement.create" } else { "mfa.enforcement.update" };
-        let mut ev = caller.0.event(action, &e.id, now).map_err(|err| StoreError::Corrupt(err.message().to_owned()))?;
+        let mut ev = caller.0.event(action, &e.id, now).map_err(|err| StoreError::Corrupt(err.to_string()))?;
         ev.digest = digest_of(&json!(e.to_vault()));
         Ok(ev)
     };
@@ -121,7 +121,7 @@ impl Reach {
     pub(super) async fn of(state: &AppState, caller: &VaultCaller) -> Result<Reach, VaultError> {
         let user_admin = policy::decide(&caller.0.principal, Resource::AdminSignOn, Action::Write).is_ok();
         Ok(Reach {
-            administrators: state.admin_auth.administrators(state).await?,
+            administrators: crate::authn::administrators(state).await?,
             admin_accounts: if user_admin { Default::default() } else { state.store.admin_account_ids().await? },
             user_admin,
         })

@@ -15,16 +15,14 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Map, Value, json};
 use signet_core::policy::{Action, Resource};
 
-use crate::admin::caller::{Caller, signet_token};
+use crate::authn::{AuthnError, Caller, Credentials};
 use crate::net::ClientIp;
-use crate::oauth::dpop::Presented;
-use crate::ratelimit::Kind;
 use crate::state::AppState;
 
 pub const PREFIX: &str = "/v1";
@@ -90,6 +88,25 @@ impl From<signet_store::StoreError> for VaultError {
         match e {
             signet_store::StoreError::Unstorable => VaultError::invalid(crate::nul::MESSAGE),
             e => VaultError::internal(e),
+        }
+    }
+}
+
+/// Authentication's refusals, in Vault's words: whatever the reason, a
+/// caller who is not authenticated is denied.
+impl From<AuthnError> for VaultError {
+    fn from(e: AuthnError) -> VaultError {
+        match e {
+            AuthnError::TooManyFailures(_) => {
+                VaultError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts from this address")
+            }
+            AuthnError::Unauthenticated { .. } | AuthnError::MfaRequired(_) | AuthnError::Forbidden(_) => {
+                VaultError::denied()
+            }
+            AuthnError::Invalid(why) => VaultError::invalid(why),
+            AuthnError::Store(e) => VaultError::from(e),
+            AuthnError::Unavailable(why) => VaultError::internal(why),
+            AuthnError::Internal(why) => VaultError::internal(why),
         }
     }
 }
@@ -221,40 +238,9 @@ impl FromRequestParts<AppState> for VaultCaller {
     type Rejection = VaultError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, VaultError> {
-        let ClientIp(ip) =
-            ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp(std::net::IpAddr::from([0, 0, 0, 0])));
-        let now = state.now();
-        if state.failures.blocked(ip, Kind::Token, None, now).is_some() {
-            return Err(VaultError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts from this address"));
-        }
-        let Some((token, as_dpop)) = token_of(&parts.headers) else {
-            state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
-            return Err(VaultError::denied());
-        };
-        let how = if as_dpop {
-            let url = crate::admin::caller::request_url(state, parts);
-            Presented::Dpop { headers: &parts.headers, method: parts.method.as_str(), url }
-        } else {
-            Presented::Bearer
-        };
-        match signet_token(state, token, ip, &how).await? {
-            Some(caller) => Ok(VaultCaller(caller)),
-            None => {
-                state.failures.fail(ip, Kind::Token, None, now);
-                state.metrics.failure(crate::metrics::Failure::AdminAuthentication);
-                Err(VaultError::denied())
-            }
-        }
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp([0, 0, 0, 0].into()));
+        Ok(VaultCaller(crate::authn::bearer::vault(state, &Credentials::read(parts, ip)).await?))
     }
-}
-
-/// The token, and whether it came as `Authorization: DPoP` (a bound token
-/// must; RFC 9449 §7).
-fn token_of(headers: &HeaderMap) -> Option<(&str, bool)> {
-    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        return Some((t.trim(), false)).filter(|(t, _)| !t.is_empty());
-    }
-    crate::oauth::dpop::authorization(headers)
 }
 
 impl VaultCaller {

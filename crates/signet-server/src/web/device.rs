@@ -102,7 +102,7 @@ pub async fn submit(
     };
     // Already signed on in this browser: straight to consent, which still needs a click.
     let step = match current_session(&state, &env, &headers).await {
-        Ok(Some(s)) => match super::mfa::step_up(&state, &s).await {
+        Ok(Some(s)) => match crate::enforcement::step_up(&state, &s).await {
             Ok(Some(mfa)) => mfa,
             Ok(None) => Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr },
             Err(e) => return internal(e),

@@ -167,7 +167,7 @@ pub(super) async fn proceed(
     let next = match (&next, enforce) {
         (Step::Authenticated { amr, .. }, true) => {
             let kind = login::kind_of(amr);
-            match super::mfa::enforce(state, account, next, kind).await {
+            match crate::enforcement::enforce(state, account, next, kind).await {
                 Ok(n) => n,
                 Err(e) => return internal(e),
             }

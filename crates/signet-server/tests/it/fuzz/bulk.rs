@@ -446,7 +446,7 @@ impl Ctx {
         s.state.keyring.forget_all();
         s.state.clients.clear();
         s.state.claim_mappings.forget_all();
-        s.state.admin_auth.forget();
+        s.state.authn.forget();
         s.state.revocations.stale();
         let exported = self.export().await;
         // Environments the import had dropped came back with new keys; nothing else differs.

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use signet_core::token::external_claims_ok;
 
-use super::schemes::ExternalIssuer;
+use crate::config::admin_auth::ExternalIssuer;
 use crate::fetch::Reach;
 use crate::state::AppState;
 use crate::upstream::REFETCH_AFTER;

@@ -1,80 +1,16 @@
-//! In-memory views of the store for the hot paths, so a token request or an
-//! introspection does not wait on a database round trip:
-//!
-//! - applications, kept `CLIENT_TTL` seconds: a change made on another
-//!   instance (a new secret, a removed application) takes effect within it;
-//! - revocations (access tokens by `jti`, families by id), refreshed from the
-//!   store's revocation feed at most `REVOCATION_POLL` seconds apart. A
-//!   revocation made on this instance applies at once; one made on another
-//!   instance within that poll.
-//!
-//! Neither holds state that matters: both rebuild from the store.
+//! Revoked access tokens, families and subjects, from the store's revocation feed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use signet_core::clock::UnixTime;
-use signet_core::model::{ACCESS_TOKEN_TTL, Application};
+use signet_core::model::ACCESS_TOKEN_TTL;
 use signet_core::token::AccessClaims;
 use signet_store::{Store, StoreError};
 
-pub const CLIENT_TTL: i64 = 10;
 pub const REVOCATION_POLL: i64 = 1;
 /// Overlap of successive polls, for clocks that differ between instances.
 const SKEW: i64 = 5;
-const MAX_CLIENTS: usize = 10_000;
-
-/// environment → client id → the application and when it was read. Nested, so
-/// a lookup by `&str` allocates nothing.
-type ClientMap = HashMap<String, HashMap<String, (Arc<Application>, UnixTime)>>;
-
-#[derive(Default)]
-pub struct Clients {
-    entries: RwLock<ClientMap>,
-}
-
-impl Clients {
-    pub async fn get(
-        &self,
-        store: &Store,
-        env: &str,
-        id: &str,
-        now: UnixTime,
-    ) -> Result<Option<Arc<Application>>, StoreError> {
-        if let Some((app, at)) = self.entries.read().ok().and_then(|m| m.get(env)?.get(id).cloned())
-            && now - at < CLIENT_TTL
-        {
-            return Ok(Some(app));
-        }
-        let Some(app) = store.application(env, id).await? else {
-            self.forget(env, id);
-            return Ok(None);
-        };
-        let app = Arc::new(app);
-        if let Ok(mut m) = self.entries.write() {
-            if m.values().map(HashMap::len).sum::<usize>() >= MAX_CLIENTS {
-                m.clear();
-            }
-            m.entry(env.to_owned()).or_default().insert(id.to_owned(), (app.clone(), now));
-        }
-        Ok(Some(app))
-    }
-
-    /// Drops every cached application, after an import on this instance.
-    pub fn clear(&self) {
-        if let Ok(mut m) = self.entries.write() {
-            m.clear();
-        }
-    }
-
-    pub fn forget(&self, env: &str, id: &str) {
-        if let Ok(mut m) = self.entries.write()
-            && let Some(e) = m.get_mut(env)
-        {
-            e.remove(id);
-        }
-    }
-}
 
 #[derive(Default)]
 struct RevocationState {

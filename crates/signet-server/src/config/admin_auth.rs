@@ -13,11 +13,9 @@ use signet_core::crypto::Kek;
 use signet_core::policy::{Principal, check_role_set};
 use signet_proto::roles::Role;
 
-use super::AdminError;
 use crate::ldap::LdapSettings;
 use crate::mtls::MtlsSettings;
 use crate::radius::RadiusSettings;
-use crate::state::AppState;
 
 /// Where the settings are kept (the store's settings).
 pub const SETTINGS_KEY: &str = "admin_api.authentication";
@@ -245,12 +243,13 @@ fn check_grants(field: &str, grants: &[RoleGrant]) -> Result<(), String> {
 /// The principal that what a directory says grants: the union of every
 /// matching grant. A union that is not a valid combination (an Auditor
 /// with roles, UserAdmin without Admin and ExpressionAdmin) is refused
-/// rather than trimmed, since trimming would guess what was meant.
+/// rather than trimmed, since trimming would guess what was meant; the
+/// error is for the person signing on.
 pub fn principal_from<'a>(
     grants: &[RoleGrant],
     values: impl IntoIterator<Item = &'a str>,
     same: fn(&str, &str) -> bool,
-) -> Result<Principal, AdminError> {
+) -> Result<Principal, String> {
     let values: Vec<&str> = values.into_iter().collect();
     let mut roles = BTreeSet::new();
     let mut auditor = false;
@@ -259,30 +258,11 @@ pub fn principal_from<'a>(
         auditor |= g.auditor;
     }
     check_role_set(&roles, auditor).map_err(|e| {
-        AdminError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("the roles your directory entries map to are not a valid combination ({e}); an administrator must fix the role mapping"),
+        format!(
+            "the roles your directory entries map to are not a valid combination ({e}); an administrator must fix the role mapping"
         )
     })?;
     Ok(Principal { roles, auditor })
-}
-
-/// The settings in force: the config file's, or the store's as read at most
-/// `SETTINGS_FRESH_FOR` ago (a change made on this instance applies at
-/// once, on the others within that time).
-pub async fn auth_settings(state: &AppState) -> Result<std::sync::Arc<AuthSettings>, AdminError> {
-    if let Some(fixed) = &state.admin_auth.from_file {
-        return Ok(fixed.clone());
-    }
-    if let Some(fresh) = state.admin_auth.settings_cached() {
-        return Ok(fresh);
-    }
-    let settings = match state.store.setting(SETTINGS_KEY).await? {
-        None => AuthSettings::default(),
-        Some(v) => serde_json::from_value(v).map_err(AdminError::internal)?,
-    };
-    Ok(state.admin_auth.cache_settings(settings))
 }
 
 #[cfg(test)]

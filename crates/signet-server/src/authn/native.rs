@@ -1,0 +1,74 @@
+//! HTTP Basic against the admin accounts of the Administrators environment,
+//! checked against the account's lock (`crate::lockout`) like a sign-on page.
+
+use std::net::IpAddr;
+
+use signet_core::audit::AuditEvent;
+use signet_core::clock::UnixTime;
+use signet_store::StoreError;
+
+use super::{Attempt, AuthnError, Basic, Caller, VERIFIED_FOR, administrators};
+use crate::cache::VerifiedPassword;
+use crate::config::admin_auth::Scheme;
+use crate::lockout::FirstFactor;
+use crate::state::AppState;
+
+/// A password (and `otp`, for a locked account) for the account named.
+pub(super) async fn password(
+    state: &AppState,
+    basic: &Basic,
+    otp: Option<&str>,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Attempt, AuthnError> {
+    let Some((username, password)) = basic.split() else { return Ok(Attempt::Unknown) };
+    let admins = administrators(state).await?;
+    let found = state.store.versioned_account(&admins, username).await?.filter(|v| v.account.admin);
+    let Some(v) = found else {
+        // An unknown name costs the same as a wrong password.
+        state.hasher.verify(password, None).await;
+        return Ok(Attempt::Unknown);
+    };
+    let account = v.account;
+    let key = state.authn.key_of(basic.decoded().as_bytes());
+    let caller = Caller::account(&account, Scheme::Native, ip);
+    // Remembered while the account is unchanged and unlocked: no argon2.
+    let open = account.active && !account.is_locked(now);
+    let remembered = state.authn.passwords.get(&key, now);
+    if open && remembered.is_some_and(|r| r.account_id == account.id && r.version == v.version) {
+        return Ok(Attempt::Verified(caller));
+    }
+    let event = |action: &str, outcome: &str| -> Result<AuditEvent, StoreError> {
+        let mut ev = caller.event(action, &account.id, now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        ev.outcome = Some(outcome.into());
+        Ok(ev)
+    };
+    let events = crate::lockout::Events {
+        failure: &|method| {
+            let mut ev = event("admin.signon.failure", "failure")?;
+            ev.actor.scheme = format!("native:{method}");
+            Ok(ev)
+        },
+        refused: &|| {
+            let mut ev = event("admin.signon.refused", "denied")?;
+            ev.reason = Some("locked".into());
+            Ok(ev)
+        },
+    };
+    match crate::lockout::first_factor(state, &account, password, otp, None, now, &events).await? {
+        FirstFactor::Passed => {
+            state.store.record(&caller.signon(now)?).await?;
+            let verified = VerifiedPassword { account_id: account.id.clone(), version: v.version };
+            state.authn.passwords.insert(key, verified, now, now + VERIFIED_FOR);
+            Ok(Attempt::Verified(caller))
+        }
+        // Locked, with the second factor: good for this call, never remembered.
+        FirstFactor::BothPassed => {
+            let mut ev = caller.signon(now)?;
+            ev.actor.scheme = "native+otp".into();
+            state.store.record(&ev).await?;
+            Ok(Attempt::Verified(caller))
+        }
+        FirstFactor::NeedsBoth | FirstFactor::Refused { .. } => Ok(Attempt::Refused),
+    }
+}
