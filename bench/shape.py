@@ -63,6 +63,36 @@ def functions(lines):
                 break
 
 
+def strongly_connected(graph):
+    """Tarjan's strongly connected components of `graph` (node -> set of nodes)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            found.append(component)
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
 def main():
     over_600 = []
     long_fns = []
@@ -116,6 +146,10 @@ def main():
     print(f"server modules importing each other: {len(mutual)}")
     for a, b in mutual:
         print(f"  {a} <-> {b}")
+    circles = [c for c in strongly_connected(imports) if len(c) > 1]
+    print(f"server module circles of any length: {len(circles)}")
+    for c in circles:
+        print("  " + " -> ".join(sorted(c)))
     print(f"JSON indexing by string in CLI source: {cli_indexing}")
     print(f"state.store.* calls in the server: {store_calls} from {len(store_files)} files")
     print(f"hand-written esc() calls in the server: {esc_calls}")

@@ -11,8 +11,7 @@ use serde_json::{Map, Value};
 use signet_core::claims::{ClaimClient, ClaimEngine, ClaimInput, ClaimMapping, ClaimUser, CompiledMapping};
 use signet_core::clock::UnixTime;
 use signet_core::model::Account;
-
-use crate::state::AppState;
+use signet_store::{Store, StoreError};
 
 const FRESH_FOR: UnixTime = 5;
 
@@ -42,17 +41,17 @@ impl ClaimMappings {
 
     async fn compiled(
         &self,
-        state: &AppState,
+        store: &Store,
         env_id: &str,
-    ) -> Result<Arc<Vec<CompiledMapping>>, signet_store::StoreError> {
-        let now = state.now();
+        now: UnixTime,
+    ) -> Result<Arc<Vec<CompiledMapping>>, StoreError> {
         if let Ok(cache) = self.cache.lock()
             && let Some((at, m)) = cache.get(env_id)
             && now - at < FRESH_FOR
         {
             return Ok(m.clone());
         }
-        let stored = state.store.claim_mappings(env_id).await?;
+        let stored = store.claim_mappings(env_id).await?;
         let compiled: Vec<CompiledMapping> = stored
             .into_iter()
             .filter_map(|m| {
@@ -72,42 +71,43 @@ impl ClaimMappings {
         }
         Ok(compiled)
     }
-}
 
-/// The custom claims of a person's tokens in `env_id`, for `client_id` and `scope`.
-pub async fn for_person(
-    state: &AppState,
-    env_id: &str,
-    client_id: &str,
-    account: &Account,
-    scope: &str,
-) -> Result<Map<String, Value>, signet_store::StoreError> {
-    let mappings = state.claim_mappings.compiled(state, env_id).await?;
-    if mappings.is_empty() {
-        return Ok(Map::new());
-    }
-    let input = ClaimInput {
-        user: ClaimUser {
-            id: account.id.clone(),
-            username: account.username.clone(),
-            email: None,
-            attributes: state.store.account_attributes(&account.id).await?,
-        },
-        client: ClaimClient { id: client_id.to_owned() },
-        scope: scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-    };
-    let mut claims = Map::new();
-    for m in mappings.iter() {
-        match state.claim_mappings.engine.evaluate(m.expression(), &input) {
-            Ok(Some(v)) => {
-                claims.insert(m.claim().to_owned(), v);
-            }
-            Ok(None) => {}
-            // The error may quote attribute values: the claim and the account are enough to look.
-            Err(_) => {
-                tracing::warn!(env = env_id, claim = m.claim(), account = %account.id, "claim mapping failed for an account; claim left out")
+    /// The custom claims of a person's tokens in `env_id`, for `client_id` and `scope`.
+    pub async fn for_person(
+        &self,
+        store: &Store,
+        now: UnixTime,
+        (env_id, client_id): (&str, &str),
+        account: &Account,
+        scope: &str,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let mappings = self.compiled(store, env_id, now).await?;
+        if mappings.is_empty() {
+            return Ok(Map::new());
+        }
+        let input = ClaimInput {
+            user: ClaimUser {
+                id: account.id.clone(),
+                username: account.username.clone(),
+                email: None,
+                attributes: store.account_attributes(&account.id).await?,
+            },
+            client: ClaimClient { id: client_id.to_owned() },
+            scope: scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        };
+        let mut claims = Map::new();
+        for m in mappings.iter() {
+            match self.engine.evaluate(m.expression(), &input) {
+                Ok(Some(v)) => {
+                    claims.insert(m.claim().to_owned(), v);
+                }
+                Ok(None) => {}
+                // The error may quote attribute values: the claim and the account are enough to look.
+                Err(_) => {
+                    tracing::warn!(env = env_id, claim = m.claim(), account = %account.id, "claim mapping failed for an account; claim left out")
+                }
             }
         }
+        Ok(claims)
     }
-    Ok(claims)
 }

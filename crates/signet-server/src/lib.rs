@@ -40,8 +40,9 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::routes::authority;
@@ -55,13 +56,13 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route(&authority(routes::DISCOVERY), get(discovery::discovery))
         .route(&authority(routes::JWKS), get(jwks::jwks))
-        .route(&authority(routes::AUTHORIZE), get(authorize::authorize).post(authorize::authorize))
+        .route(&authority(routes::AUTHORIZE), get(web::authorize::authorize).post(web::authorize::authorize))
         .route(&authority(routes::DEVICE_AUTHORIZATION), post(device_authorization::device_authorization))
         .route(&authority(routes::TOKEN), post(token::token))
         .route(&authority(routes::REVOKE), post(revoke::revoke))
         .route(&authority(routes::INTROSPECT), post(introspect::introspect))
         .route(&authority(routes::USERINFO), get(userinfo::userinfo).post(userinfo::userinfo))
-        .route(&authority(routes::SIGNOFF), get(signoff::signoff).post(signoff::signoff))
+        .route(&authority(routes::SIGNOFF), get(web::signoff::signoff).post(web::signoff::signoff))
         .route(&authority(routes::SIGNON), get(web::signon::show).post(web::signon::submit))
         .route(&authority(routes::SIGNON_FEDERATE), post(web::federated::start))
         .route(&authority(routes::FEDERATION_CALLBACK), get(web::federated::callback))
@@ -72,9 +73,34 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
         .nest(admin::PREFIX, admin::router().layer(DefaultBodyLimit::max(admin::MAX_BODY)))
         .nest(vault::PREFIX, vault::router().layer(DefaultBodyLimit::max(vault::MAX_BODY)))
-        .layer(middleware::from_fn(nul::refuse_in_target))
+        .layer(middleware::from_fn(refuse_nul_in_target))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Refuses a request whose path or query holds `%00` before any handler
+/// sees it, with the error body of the protocol it was sent to.
+async fn refuse_nul_in_target(req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or_default();
+    if !nul::target_has_nul(target) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path();
+    if path.starts_with(admin::PREFIX) {
+        admin::AdminError::invalid(nul::MESSAGE).into_response()
+    } else if path.starts_with(vault::PREFIX) {
+        vault::VaultError::invalid(nul::MESSAGE).into_response()
+    } else if is_page(path) {
+        web::error_page(StatusCode::BAD_REQUEST, "Bad request", nul::MESSAGE)
+    } else {
+        error::OAuthError::invalid_request(nul::MESSAGE).into_response()
+    }
+}
+
+/// The environment routes that answer a browser with HTML.
+fn is_page(path: &str) -> bool {
+    [routes::AUTHORIZE, routes::DEVICE, routes::SIGNOFF, routes::FEDERATION_CALLBACK].iter().any(|p| path.ends_with(p))
+        || path.contains("/signon/")
 }
 
 tokio::task_local! {
@@ -108,4 +134,20 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         );
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_page;
+
+    #[test]
+    fn pages_are_told_from_json_endpoints() {
+        assert!(is_page("/e/as/authorize"));
+        assert!(is_page("/e/as/signon/f1"));
+        assert!(is_page("/e/as/signon/f1/federate"));
+        assert!(is_page("/e/as/device"));
+        assert!(!is_page("/e/as/token"));
+        assert!(!is_page("/e/as/device_authorization"));
+        assert!(!is_page("/e/as/userinfo"));
+    }
 }

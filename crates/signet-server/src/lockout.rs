@@ -57,12 +57,6 @@ pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Resu
     Ok(state.store.lock_state(&account.id).await?.unwrap_or_default())
 }
 
-/// The device id a browser's cookie proves for this account, if any.
-pub fn device_of(state: &AppState, account: &Account, cookies: &axum::http::HeaderMap) -> Option<String> {
-    let value = crate::web::read_cookie(cookies, &device::cookie_name(&state.kek, &account.id))?;
-    device::check(&state.kek, account, value)
-}
-
 /// Checks a password (and, for a locked account, the second factor that
 /// came with it) for `account`, from a browser proving `device` or not.
 /// The password is hashed whenever it is looked at, and only then.
@@ -190,17 +184,4 @@ pub async fn other_second_factor_failed(
     let policy = state.store.lockout_policy().await?;
     state.store.count_failure(&account.id, Budget::SecondFactor, now, policy, failure).await?;
     Ok(())
-}
-
-/// A `Set-Cookie` for the device cookie of a browser that just completed a
-/// sign-on for `account` (keeping the device id it had).
-pub fn device_cookie(
-    state: &AppState,
-    account: &Account,
-    had: Option<&str>,
-    path: &str,
-) -> Option<axum::http::HeaderValue> {
-    let value = device::cookie_value(&state.kek, account, had).ok()?;
-    let name = device::cookie_name(&state.kek, &account.id);
-    Some(crate::web::cookie(&name, &value, path, device::COOKIE_TTL, state.secure_cookies))
 }

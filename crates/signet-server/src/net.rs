@@ -7,8 +7,6 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use crate::state::AppState;
-
 /// The header trusted proxies write the client's address into. Only that
 /// one is read: a proxy appends to the header it writes and passes the other
 /// through as the client sent it, so reading both would let a client choose
@@ -131,13 +129,13 @@ fn parse_node(s: &str) -> Option<IpAddr> {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl FromRequestParts<AppState> for ClientIp {
+impl<S: AsRef<TrustedProxies> + Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let peer =
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(client_ip(peer, &parts.headers, &state.trusted_proxies)))
+        Ok(ClientIp(client_ip(peer, &parts.headers, state.as_ref())))
     }
 }
 

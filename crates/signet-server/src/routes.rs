@@ -21,6 +21,11 @@ pub const FEDERATION_CALLBACK: &str = "/federation/callback";
 /// The device verification page (RFC 8628 §3.3).
 pub const DEVICE: &str = "/device";
 
+/// The admin API (seed 003).
+pub const ADMIN_API: &str = "/admin-api/v1";
+/// The Vault-compatible Login MFA API (seed 002).
+pub const VAULT_API: &str = "/v1";
+
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
@@ -33,6 +38,12 @@ pub fn authority(path: &str) -> String {
 /// An authority endpoint's absolute URL.
 pub fn endpoint(issuer: &str, path: &str) -> String {
     format!("{issuer}{path}")
+}
+
+/// Where an environment's external providers send people back: the
+/// redirect URI registered with them.
+pub fn federation_callback_url(issuer: &str) -> String {
+    endpoint(issuer, FEDERATION_CALLBACK)
 }
 
 pub fn signon_url(issuer: &str, flow: &str) -> String {

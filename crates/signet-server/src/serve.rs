@@ -120,7 +120,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("audit_retention_days must be at least 1 (leave it unset to keep every event)");
     }
     spawn_purge(state.clone(), retention);
-    crate::oauth::authorize::log_refused_redirects(&store).await?;
+    crate::web::authorize::log_refused_redirects(&store).await?;
     crate::audit_chain::spawn(state.clone(), sinks, Duration::from_secs(u64::from(checkpoint_minutes) * 60));
     let app = crate::app(state);
     conn::serve(listener, app, tls, limits, trusted_proxies, shutdown).await?;

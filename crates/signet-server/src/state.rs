@@ -44,9 +44,16 @@ pub struct Inner {
     /// Proofs to the token endpoint must carry a nonce the service gave (RFC 9449 §8).
     pub require_dpop_nonce: bool,
     /// LIST answers of the Vault-compatible API, as last built.
-    pub vault_lists: crate::vault::ListCache,
+    pub vault_lists: crate::cache::ListCache,
     /// Token lifetimes as last read, and when.
     lifetimes: std::sync::RwLock<(Option<std::time::Instant>, signet_core::model::TokenLifetimes)>,
+}
+
+/// What `net::ClientIp` needs to tell the client from a proxy.
+impl AsRef<TrustedProxies> for AppState {
+    fn as_ref(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
 }
 
 impl std::ops::Deref for AppState {

@@ -53,7 +53,7 @@ pub struct ProviderPage {
 
 fn view(state: &AppState, p: &Provider) -> ProviderView {
     ProviderView {
-        redirect_uri: crate::web::federated::callback_url(state, &p.environment_id),
+        redirect_uri: crate::routes::federation_callback_url(&state.issuer(&p.environment_id)),
         id: p.id.clone(),
         name: p.name.clone(),
         issuer: p.issuer.clone(),

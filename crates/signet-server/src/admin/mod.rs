@@ -36,7 +36,7 @@ use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-pub const PREFIX: &str = "/admin-api/v1";
+pub const PREFIX: &str = crate::routes::ADMIN_API;
 /// No admin document comes near this.
 pub const MAX_BODY: usize = 256 * 1024;
 /// What `/bulk` and `/configArchive` imports take: the whole configuration.

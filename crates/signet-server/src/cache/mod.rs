@@ -9,7 +9,9 @@
 //!   refreshed from the store's revocation feed at most `REVOCATION_POLL`
 //!   seconds apart. A revocation made on this instance applies at once; one
 //!   made on another instance within that poll;
-//! - what admin authentication verified lately (`authn`).
+//! - what admin authentication verified lately (`authn`);
+//! - the Vault-compatible API's LIST answers (`vault_lists`), by the
+//!   generation of the methods they were built from.
 //!
 //! None holds state that matters: each rebuilds from the store. Each is
 //! bounded, so a flood of new keys costs work, never memory.
@@ -17,6 +19,7 @@
 mod authn;
 mod clients;
 mod revocations;
+mod vault_lists;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -27,6 +30,7 @@ use signet_core::clock::UnixTime;
 pub use authn::{Authn, LogLine, VerifiedPassword, VerifiedToken};
 pub use clients::{CLIENT_TTL, Clients};
 pub use revocations::{REVOCATION_POLL, Revocations};
+pub use vault_lists::ListCache;
 
 /// A bounded map whose entries stand for a while. An entry is good from
 /// when it was put in until its `until`, and not before: a clock set back

@@ -64,7 +64,7 @@ pub fn metadata(issuer: &str) -> ProviderMetadata {
 pub async fn discovery(State(state): State<AppState>, env: Env) -> Json<ProviderMetadata> {
     let mut m = metadata(&state.issuer(env.id()));
     if env.environment.name == signet_core::model::ADMINISTRATORS {
-        m.signet_admin_api = Some(format!("{}{}", state.public_url, crate::admin::PREFIX));
+        m.signet_admin_api = Some(format!("{}{}", state.public_url, routes::ADMIN_API));
     }
     Json(m)
 }

@@ -1,6 +1,5 @@
 //! The OAuth 2.0 / OpenID Connect endpoints of each environment.
 
-pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod device_authorization;
@@ -11,7 +10,6 @@ pub mod introspect;
 pub mod issue;
 pub mod jwks;
 pub mod revoke;
-pub mod signoff;
 pub mod token;
 pub mod userinfo;
 

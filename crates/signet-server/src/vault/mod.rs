@@ -25,7 +25,7 @@ use crate::authn::{AuthnError, Caller, Credentials};
 use crate::net::ClientIp;
 use crate::state::AppState;
 
-pub const PREFIX: &str = "/v1";
+pub const PREFIX: &str = crate::routes::VAULT_API;
 /// No method or enforcement comes near this.
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -178,23 +178,6 @@ fn envelope(data: &[u8], warnings: &[String]) -> Response {
     out.extend_from_slice(data);
     out.extend_from_slice(tail.as_bytes());
     ([(header::CONTENT_TYPE, "application/json")], out).into_response()
-}
-
-/// Built lists by type, with the generation of the methods they were built from.
-#[derive(Default)]
-pub struct ListCache(std::sync::Mutex<std::collections::HashMap<Option<signet_core::mfa::MethodType>, (i64, Bytes)>>);
-
-impl ListCache {
-    pub fn get(&self, kind: Option<signet_core::mfa::MethodType>, generation: i64) -> Option<Bytes> {
-        let cached = self.0.lock().ok()?;
-        cached.get(&kind).filter(|(g, _)| *g == generation).map(|(_, b)| b.clone())
-    }
-
-    pub fn put(&self, kind: Option<signet_core::mfa::MethodType>, generation: i64, body: Bytes) {
-        if let Ok(mut cached) = self.0.lock() {
-            cached.insert(kind, (generation, body));
-        }
-    }
 }
 
 /// What a request asks, by its verb (`LIST` or `GET ?list=true` are lists;

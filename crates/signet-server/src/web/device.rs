@@ -16,10 +16,10 @@ use signet_core::login::{Purpose, Step};
 use signet_core::model::{ADMINISTRATORS, DeviceStatus};
 use signet_core::user_code;
 
+use super::authorize::{current_session, internal, start_flow};
 use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, esc, page};
 use crate::metrics::Failure;
 use crate::net::ClientIp;
-use crate::oauth::authorize::{current_session, internal, start_flow};
 use crate::ratelimit::Kind;
 use crate::routes;
 use crate::state::AppState;

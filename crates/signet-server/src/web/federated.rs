@@ -51,13 +51,13 @@ use signet_core::login::{self, Step, verifier_purpose};
 use signet_core::model::{ADMINISTRATORS, Account};
 use signet_store::{FederatedLink, LoginFlow, StoreError};
 
+use super::authorize::{current_session, internal};
 use super::signon::{StepResult, event, holds, new_enrolment_secret, posted, proceed};
 use super::{PageEnv, PageParams, esc, page, see_other};
 use crate::fetch::{Call, Reach};
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::net::ClientIp;
-use crate::oauth::authorize::{current_session, internal};
 use crate::routes::{self, signon_url};
 use crate::state::AppState;
 use crate::upstream::Discovery;
@@ -247,11 +247,6 @@ fn refused(refusal: Refusal, provider: &Provider, flow: &LoginFlow, upstream: Op
     }))
 }
 
-/// Where every provider sends people back to, in this environment.
-pub fn callback_url(state: &AppState, environment_id: &str) -> String {
-    routes::endpoint(&state.issuer(environment_id), routes::FEDERATION_CALLBACK)
-}
-
 /// The "Continue with ⟨name⟩" buttons of a sign-on page, one per provider of
 /// the environment.
 pub async fn buttons(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> String {
@@ -291,7 +286,8 @@ fn client(state: &AppState, env: &EnvKeys, provider: &Provider, d: &Discovery) -
     };
     let auth = AuthUrl::new(auth.clone()).map_err(|e| e.to_string())?;
     let token = TokenUrl::new(token.clone()).map_err(|e| e.to_string())?;
-    let redirect = RedirectUrl::new(callback_url(state, &env.environment.id)).map_err(|e| e.to_string())?;
+    let redirect = RedirectUrl::new(routes::federation_callback_url(&state.issuer(&env.environment.id)))
+        .map_err(|e| e.to_string())?;
     // client_secret_basic unless the provider says it takes only the form (OpenID Discovery §3).
     let methods = &d.token_endpoint_auth_methods_supported;
     let post_only = !methods.is_empty()

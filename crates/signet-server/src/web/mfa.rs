@@ -23,12 +23,12 @@ use signet_core::model::Account;
 use signet_core::totp;
 use signet_store::{LoginFlow, StoreError};
 
+use super::authorize::internal;
 use super::signon::{CODE_INPUT, StepResult, event, form};
 use super::{esc, page};
 use crate::enforcement::{DENIED, begin, enrol_purpose, service};
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
-use crate::oauth::authorize::internal;
 use crate::state::AppState;
 
 const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try again.";

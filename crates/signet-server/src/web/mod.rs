@@ -2,9 +2,11 @@
 //! consent. Plain forms that work without JavaScript, CSRF-protected, never
 //! framed, never cached.
 
+pub mod authorize;
 pub mod device;
 pub mod federated;
 pub mod mfa;
+pub mod signoff;
 pub mod signon;
 
 use std::sync::Arc;

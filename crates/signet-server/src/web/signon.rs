@@ -18,12 +18,12 @@ use signet_core::model::{ADMINISTRATORS, Account, BROWSER_SESSION_TTL, DeviceSta
 use signet_core::{password, totp};
 use signet_store::{BrowserSession, LoginFlow};
 
+use super::authorize::{internal, new_code, redirect_with_code};
 use super::{PageEnv, PageParams, cookie, error_page, esc, page, see_other};
 use crate::keyring::EnvKeys;
 use crate::lockout::{self, FirstFactor};
 use crate::metrics::Failure;
 use crate::net::ClientIp;
-use crate::oauth::authorize::{internal, new_code, redirect_with_code};
 use crate::ratelimit::{Kind, Proof};
 use crate::routes::{self, signon_url};
 use crate::state::AppState;
@@ -221,7 +221,7 @@ async fn password(
         state.hasher.verify(password, None).await;
         return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD)));
     };
-    let device = lockout::device_of(state, &account, headers);
+    let device = device_of(state, &account, headers);
     let events = lockout::Events {
         failure: &|method| failure(&account, method, ip, now),
         refused: &|| refused(&account, ip, now),
@@ -272,7 +272,7 @@ async fn proof_of(
         return Ok(Proof::None);
     };
     if let Some(account) = state.store.account_by_username(&env.environment.id, username).await?
-        && lockout::device_of(state, &account, headers).is_some()
+        && device_of(state, &account, headers).is_some()
     {
         return Ok(Proof::Device);
     }
@@ -531,7 +531,7 @@ async fn finish(
         );
         // This browser completed a sign-on for the account: from now on its
         // failures spend a budget of its own (finding 2).
-        if let Some(device) = lockout::device_cookie(state, account, None, &path) {
+        if let Some(device) = device_cookie(state, account, None, &path) {
             res.headers_mut().append(header::SET_COOKIE, device);
         }
         Ok::<_, signet_store::StoreError>(res)
@@ -878,4 +878,23 @@ async fn confirmed(
         },
         _ => render(state, env, flow, Some("Choose Continue or Cancel."), StatusCode::BAD_REQUEST).await,
     }
+}
+
+/// The device id a browser's cookie proves for this account, if any.
+pub fn device_of(state: &AppState, account: &Account, cookies: &axum::http::HeaderMap) -> Option<String> {
+    let value = super::read_cookie(cookies, &signet_core::device::cookie_name(&state.kek, &account.id))?;
+    signet_core::device::check(&state.kek, account, value)
+}
+
+/// A `Set-Cookie` for the device cookie of a browser that just completed a
+/// sign-on for `account` (keeping the device id it had).
+fn device_cookie(
+    state: &AppState,
+    account: &Account,
+    had: Option<&str>,
+    path: &str,
+) -> Option<axum::http::HeaderValue> {
+    let value = signet_core::device::cookie_value(&state.kek, account, had).ok()?;
+    let name = signet_core::device::cookie_name(&state.kek, &account.id);
+    Some(super::cookie(&name, &value, path, signet_core::device::COOKIE_TTL, state.secure_cookies))
 }

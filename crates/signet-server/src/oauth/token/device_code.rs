@@ -46,7 +46,10 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             if !state.store.consume_device(&hash, &grant, refresh.as_ref().map(|r| &r.1)).await? {
                 return Err(OAuthError::invalid_grant("the device code was already used"));
             }
-            let custom = crate::claims::for_person(state, env.id(), &app.id, &account, &grant.scope).await?;
+            let custom = state
+                .claim_mappings
+                .for_person(&state.store, state.now(), (env.id(), &app.id), &account, &grant.scope)
+                .await?;
             let subject = Subject {
                 sub: &account.id,
                 admin: account.admin,

@@ -105,7 +105,7 @@ async fn finding_2_a_browser_that_signed_on_before_has_its_own_budget(backend: B
         .await;
     assert_eq!(reset.status, 204, "{:?}", reset.body);
     let stored = s.store().account(&admin.id).await.unwrap().unwrap();
-    let cookie_gone = signet_server::lockout::device_of(&s.state, &stored, &own.cookie_headers());
+    let cookie_gone = signet_server::web::signon::device_of(&s.state, &stored, &own.cookie_headers());
     assert_eq!(cookie_gone, None);
 }
 

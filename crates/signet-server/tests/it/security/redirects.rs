@@ -184,7 +184,7 @@ async fn finding_1_a_stored_attackers_redirect_stops_working(backend: Backend) {
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(page.location.is_none(), "no code, and no redirect at all, goes to a refused URI");
     assert_eq!(
-        signet_server::oauth::authorize::log_refused_redirects(s.store()).await.unwrap(),
+        signet_server::web::authorize::log_refused_redirects(s.store()).await.unwrap(),
         1,
         "start-up names the application"
     );

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use signet_core::crypto::sha256;
 
-use crate::oauth::authorize::internal;
+use super::authorize::internal;
 use crate::routes;
 use crate::state::AppState;
 use crate::web::{self, PageEnv, cookie, page};
