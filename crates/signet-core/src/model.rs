@@ -79,6 +79,36 @@ pub struct Account {
     pub created_at: UnixTime,
 }
 
+impl Account {
+    /// A new account, active, with no role, and a password someone else
+    /// chose (`password_hash`): the person replaces it at the first sign-on.
+    pub fn with_set_password(
+        id: String,
+        environment_id: &str,
+        username: &str,
+        password_hash: String,
+        created_at: UnixTime,
+    ) -> Account {
+        Account {
+            id,
+            environment_id: environment_id.to_owned(),
+            username: username.to_owned(),
+            password_hash: Some(password_hash),
+            active: true,
+            admin: false,
+            roles: BTreeSet::new(),
+            auditor: false,
+            totp_sealed: None,
+            totp_confirmed: false,
+            totp_last_step: 0,
+            failed_attempts: 0,
+            password_change_required: true,
+            locked_until: 0,
+            created_at,
+        }
+    }
+}
+
 /// Leaves out the password hash and the sealed TOTP secret.
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -15,6 +15,7 @@ pub mod enforcement;
 pub mod error;
 pub mod fetch;
 pub mod hasher;
+pub mod health;
 pub mod keyring;
 pub mod ldap;
 pub mod lockout;
@@ -67,9 +68,9 @@ pub fn app(state: AppState) -> Router {
         .route(&authority(routes::SIGNON_FEDERATE), post(web::federated::start))
         .route(&authority(routes::FEDERATION_CALLBACK), get(web::federated::callback))
         .route(&authority(routes::DEVICE), get(web::device::show).post(web::device::submit))
-        .route(routes::HEALTHZ, get(ops::healthz))
-        .route(routes::READYZ, get(ops::readyz))
-        .route(routes::METRICS, get(ops::metrics))
+        .route(routes::HEALTHZ, get(health::healthz))
+        .route(routes::READYZ, get(health::readyz))
+        .route(routes::METRICS, get(health::metrics))
         .layer(DefaultBodyLimit::max(oauth::form::MAX_BODY))
         .nest(admin::PREFIX, admin::router().layer(DefaultBodyLimit::max(admin::MAX_BODY)))
         .nest(vault::PREFIX, vault::router().layer(DefaultBodyLimit::max(vault::MAX_BODY)))

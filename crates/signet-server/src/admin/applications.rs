@@ -11,6 +11,7 @@
 //!   on the application as stored, never on a copy read before it.
 //! - A secret is shown once, when it is made; the store keeps its SHA-256.
 
+use signet_core::audit::Action as Event;
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, State};
@@ -278,7 +279,7 @@ pub async fn create(
     for r in touched(None, Some(&app)) {
         caller.allow(&state, r, Action::Write).await?;
     }
-    let mut ev = caller.event("admin.application.create", &app.id, now)?;
+    let mut ev = caller.event(Event::AdminApplicationCreate, &app.id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&serde_json::to_value(view(&app, None)).map_err(AdminError::internal)?);
     state.store.insert_application(&app, &ev).await?;
@@ -305,7 +306,7 @@ pub async fn rotate_secret(
         }
         let rotated = Application { secret_hash: Some(next.clone()), ..stored.clone() };
         permitted(&caller.principal, touched(Some(stored), Some(&rotated)))?;
-        let mut ev = caller.event("admin.application.secret.rotate", &stored.id, now)?;
+        let mut ev = caller.event(Event::AdminApplicationSecretRotate, &stored.id, now)?;
         ev.environment_id = Some(env.clone());
         ev.digest = digest_of(&json!({"id": stored.id}));
         Ok(ev)
@@ -352,7 +353,7 @@ pub async fn update(
             ..stored.clone()
         };
         permitted(&caller.principal, touched(Some(stored), Some(&next)))?;
-        let mut ev = caller.event("admin.application.update", &id, now)?;
+        let mut ev = caller.event(Event::AdminApplicationUpdate, &id, now)?;
         ev.environment_id = Some(env.clone());
         ev.digest = digest_of(&serde_json::to_value(view(&next, None)).map_err(AdminError::internal)?);
         Ok((next, ev))
@@ -390,7 +391,7 @@ pub async fn delete(
         if !tag_matches(expected.as_deref(), &tag(stored)) {
             return Err(AdminError::stale().into());
         }
-        let mut ev = caller.event("admin.application.delete", &id, now)?;
+        let mut ev = caller.event(Event::AdminApplicationDelete, &id, now)?;
         ev.environment_id = Some(env.clone());
         ev.digest = digest_of(&json!({"id": id, "name": stored.name}));
         Ok(ev)

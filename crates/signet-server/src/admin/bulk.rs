@@ -22,6 +22,7 @@
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use signet_core::audit::Action as Event;
 use signet_core::audit::hex;
 use signet_core::configuration::{Configuration, Protected};
 use signet_core::crypto::sha256;
@@ -109,7 +110,7 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> Result<Res
         k.private_key = None;
     }
     let body = serde_json::to_vec(&doc).map_err(AdminError::internal)?;
-    let mut ev = caller.event("admin.bulk.export", "configuration", state.now())?;
+    let mut ev = caller.event(Event::AdminBulkExport, "configuration", state.now())?;
     ev.digest = hex(&sha256(&body));
     state.store.record(&ev).await?;
     let mut res = body.into_response();
@@ -151,7 +152,7 @@ pub async fn import(
     .map_err(|(path, why)| AdminError::unprocessable(format!("{path}: {why}")))?;
     let now = state.now();
     let fresh = |env: &str| crate::bootstrap::new_signing_key(&state.kek, env, now).map_err(|e| e.to_string());
-    let imported = install(&state, &caller, &doc, KeySource::Keep(&fresh), "admin.bulk.import", digest).await?;
+    let imported = install(&state, &caller, &doc, KeySource::Keep(&fresh), Event::AdminBulkImport, digest).await?;
     Ok(axum::Json(imported).into_response())
 }
 
@@ -164,7 +165,7 @@ pub(super) async fn install(
     caller: &Caller,
     doc: &Configuration,
     keys: KeySource<'_>,
-    action: &str,
+    action: Event,
     digest: String,
 ) -> Result<Imported, AdminError> {
     doc.validate(&state.claim_mappings.engine).map_err(|e| AdminError::unprocessable(e.to_string()))?;

@@ -1,16 +1,18 @@
 //! The admin API's caller: authenticated by the schemes in force
-//! (`crate::authn`), then allowed or refused by the role policy, with a
-//! refusal recorded in the trail.
+//! (`crate::authn`), then allowed or refused by the role policy
+//! (`crate::ops::authorize`); and the errors of both layers in the admin
+//! API's words.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use signet_core::policy::{self, Action, Resource};
+use signet_core::policy::{Action, Resource};
 
 use super::AdminError;
 pub use crate::authn::Caller;
 use crate::authn::{AuthnError, Credentials};
 use crate::net::ClientIp;
+use crate::ops::{self, OpError};
 use crate::state::AppState;
 
 impl FromRequestParts<AppState> for Caller {
@@ -23,19 +25,28 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
-    /// Asks the policy; a refusal is recorded and answered 403 naming what is missing.
+    /// Asks the role policy (`ops::authorize`); a refusal is recorded and
+    /// answered 403 naming what is missing.
     pub async fn allow(&self, state: &AppState, resource: Resource, action: Action) -> Result<(), AdminError> {
-        let decision = if self.must_change_password && resource != Resource::OwnPassword {
-            Err(policy::Denied::PasswordChangeRequired)
-        } else {
-            policy::decide(&self.principal, resource, action)
-        };
-        let Err(denied) = decision else { return Ok(()) };
-        let mut ev = self.event("admin.denied", &format!("{resource:?}:{action:?}"), state.now())?;
-        ev.outcome = Some("denied".into());
-        ev.digest = signet_core::audit::digest_of(&serde_json::json!({"denied": denied.to_string()}));
-        state.store.record(&ev).await?;
-        Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", denied.to_string()))
+        ops::authorize(state, self, resource, action).await?;
+        Ok(())
+    }
+}
+
+/// Operations' refusals in the admin API's words.
+impl From<OpError> for AdminError {
+    fn from(e: OpError) -> AdminError {
+        match e {
+            OpError::Denied(why) => AdminError::new(StatusCode::FORBIDDEN, "forbidden", why),
+            OpError::NotFound(what) => AdminError::not_found(what),
+            OpError::Conflict(why) => AdminError::conflict(why),
+            OpError::Stale => AdminError::stale(),
+            OpError::Invalid(why) => AdminError::invalid(why),
+            OpError::Unprocessable(why) => AdminError::unprocessable(why),
+            OpError::Store(e) => AdminError::from(e),
+            OpError::Authn(e) => AdminError::from(e),
+            OpError::Internal(why) => AdminError::internal(why),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
+use signet_core::audit::Action as Event;
 use signet_core::audit::{digest_of, hex};
 use signet_core::crypto::{random_id, sha256};
 use signet_core::model::certificate_key_purpose;
@@ -153,7 +154,7 @@ pub async fn import(
         private_key_sealed,
         created_at: now,
     };
-    let mut ev = caller.event("admin.certificate.import", &c.id, now)?;
+    let mut ev = caller.event(Event::AdminCertificateImport, &c.id, now)?;
     ev.digest = digest_of(&serde_json::to_value(view(&c, true)).map_err(AdminError::internal)?);
     state.store.insert_certificate(&c, &ev).await?;
     Ok(created(tag(&c), view(&c, false), &format!("/certificates/{}", c.id)))
@@ -193,7 +194,7 @@ pub async fn delete(
     if !tag_matches(if_match_raw(&headers)?.as_deref(), &tag(&c)) {
         return Err(AdminError::stale());
     }
-    let mut ev = caller.event("admin.certificate.delete", &c.id, state.now())?;
+    let mut ev = caller.event(Event::AdminCertificateDelete, &c.id, state.now())?;
     ev.digest = digest_of(&serde_json::json!({"id": c.id, "sha256": c.sha256}));
     if !state.store.delete_certificate(&c.id, &c.sha256, &ev).await? {
         return Err(AdminError::not_found("certificate"));

@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::claims::{ClaimInput, validate_claim_name};
 use signet_core::crypto::random_id;
@@ -119,7 +120,7 @@ pub async fn create(
         version: 1,
         created_at: now,
     };
-    let mut ev = caller.event("admin.claim_mapping.create", &m.id, now)?;
+    let mut ev = caller.event(Event::AdminClaimMappingCreate, &m.id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"claim": m.claim, "expression": m.expression}));
     state.store.insert_claim_mapping(&m, &ev).await?;
@@ -142,7 +143,7 @@ pub async fn update(
     let expected = if_match(&headers, KIND, &current.id, current.version)?;
     body.check(&state)?;
     let m = StoredMapping { claim: body.claim, expression: body.expression, ..current };
-    let mut ev = caller.event("admin.claim_mapping.update", &m.id, state.now())?;
+    let mut ev = caller.event(Event::AdminClaimMappingUpdate, &m.id, state.now())?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"claim": m.claim, "expression": m.expression}));
     let written = state.store.update_claim_mapping(&m, expected, &ev).await?;
@@ -166,7 +167,7 @@ pub async fn delete(
     caller.allow(&state, Resource::ClaimMappings, Action::Write).await?;
     let current = find(&state, &env, &id).await?;
     let expected = if_match(&headers, KIND, &current.id, current.version)?;
-    let mut ev = caller.event("admin.claim_mapping.delete", &current.id, state.now())?;
+    let mut ev = caller.event(Event::AdminClaimMappingDelete, &current.id, state.now())?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"claim": current.claim}));
     let written = state.store.delete_claim_mapping(&env, &id, expected, &ev).await?;

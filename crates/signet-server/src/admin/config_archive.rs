@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use signet_core::archive::{self, ArchiveError, KdfParams};
+use signet_core::audit::Action as Event;
 use signet_core::audit::hex;
 use signet_core::configuration::Protected;
 use signet_core::crypto::sha256;
@@ -112,7 +113,7 @@ pub async fn export(
         .await
         .ok_or_else(|| AdminError::internal("the hashing pool is gone"))?
         .map_err(refused)?;
-    let mut ev = caller.event("admin.config_archive.export", "configuration", state.now())?;
+    let mut ev = caller.event(Event::AdminConfigArchiveExport, "configuration", state.now())?;
     ev.digest = hex(&sha256(&sealed));
     state.store.record(&ev).await?;
     let mut res = sealed.into_response();
@@ -170,6 +171,6 @@ pub async fn import(
         Protected::Sealed(_) => Err("an archive carries secrets in plain; this one is sealed under some server's key"),
     })
     .map_err(|(path, why)| AdminError::unprocessable(format!("{path}: {why}")))?;
-    let imported = install(&state, &caller, &doc, KeySource::Document, "admin.config_archive.import", digest).await?;
+    let imported = install(&state, &caller, &doc, KeySource::Document, Event::AdminConfigArchiveImport, digest).await?;
     Ok(axum::Json::<Imported>(imported).into_response())
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::policy::{Action, Resource};
 
@@ -94,7 +95,7 @@ pub async fn put(
     }
     let if_match = if_match_raw(&headers)?;
     let create_only = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == b"*");
-    let mut ev = caller.event("admin.config_store.put", &key, state.now())?;
+    let mut ev = caller.event(Event::AdminConfigStorePut, &key, state.now())?;
     ev.digest = digest_of(&entry.value);
     let still = |current: Option<&serde_json::Value>| match (current, &if_match) {
         (Some(_), _) if create_only => false,
@@ -119,7 +120,7 @@ pub async fn delete(
     caller.allow(&state, Resource::ConfigStore, Action::Write).await?;
     check_key(&key)?;
     let if_match = if_match_raw(&headers)?;
-    let mut ev = caller.event("admin.config_store.delete", &key, state.now())?;
+    let mut ev = caller.event(Event::AdminConfigStoreDelete, &key, state.now())?;
     ev.digest = digest_of(&serde_json::json!({"key": key}));
     let still = |current: &serde_json::Value| tag_matches(if_match.as_deref(), &tag(current));
     match state.store.delete_setting_if(&format!("{PREFIX}{key}"), still, &ev).await? {

@@ -69,23 +69,8 @@ pub async fn create(
     caller: Caller,
     Body(new): Body<NewEnvironment>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::Environments, Action::Write).await?;
-    let name = new.name.trim();
-    signet_core::text::check_name(name, 64).map_err(|why| AdminError::invalid(format!("name: {why}")))?;
-    let now = state.now();
-    let e = Environment {
-        id: signet_core::crypto::random_id().map_err(AdminError::internal)?,
-        name: name.to_owned(),
-        created_at: now,
-    };
-    let key = crate::bootstrap::new_signing_key(&state.kek, &e.id, now).map_err(AdminError::internal)?;
-    let mut ev = caller.event("admin.environment.create", &e.id, now)?;
-    ev.environment_id = Some(e.id.clone());
-    ev.digest = digest_of(&json!({"name": e.name, "kid": key.kid}));
-    state.store.create_environment(&e, &key, &ev).await.map_err(|err| match err {
-        signet_store::StoreError::Conflict(_) => AdminError::conflict(format!("an environment named {name:?} exists")),
-        err => err.into(),
-    })?;
+    let by = crate::ops::authorize(&state, &caller, Resource::Environments, Action::Write).await?;
+    let e = crate::ops::environments::create(&state, &by, &new.name).await?;
     // Environments carry no version: nothing writes them after creation yet.
     let tag = format!("\"{}\"", &digest_of(&json!({"id": e.id, "name": e.name}))[..24]);
     Ok(super::created(tag, view(&state, &e), &format!("/environments/{}", e.id)))

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::crypto::random_id;
 use signet_core::federation::{self, Provider, ProviderMfa};
@@ -219,7 +220,7 @@ pub async fn create(
     };
     let sealed = seal(&state, &p.id, secret)?;
     discover(&state, &p.issuer).await?;
-    let mut ev = caller.event("admin.identity_provider.create", &p.id, now)?;
+    let mut ev = caller.event(Event::AdminIdentityProviderCreate, &p.id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest(&p);
     state.store.insert_identity_provider(&p, &sealed, &ev).await?;
@@ -263,7 +264,7 @@ pub async fn update(
     if p.issuer != current.issuer {
         discover(&state, &p.issuer).await?;
     }
-    let mut ev = caller.event("admin.identity_provider.update", &p.id, state.now())?;
+    let mut ev = caller.event(Event::AdminIdentityProviderUpdate, &p.id, state.now())?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest(&p);
     match state.store.update_identity_provider(&p, &sealed, expected, &ev).await? {
@@ -286,7 +287,7 @@ pub async fn delete(
     let (current, _) = find(&state, &env, &id).await?;
     allow_admin_trust(&state, &caller, Some(&current), &ProviderMfa::default()).await?;
     let expected = if_match(&headers, KIND, &current.id, current.version)?;
-    let mut ev = caller.event("admin.identity_provider.delete", &current.id, state.now())?;
+    let mut ev = caller.event(Event::AdminIdentityProviderDelete, &current.id, state.now())?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest(&current);
     match state.store.delete_identity_provider(&env, &id, expected, &ev).await? {
@@ -401,7 +402,7 @@ pub async fn link(
         provider_id: p.id.clone(),
         created_at: now,
     };
-    let mut ev = caller.event("admin.federated_link.create", &account.id, now)?;
+    let mut ev = caller.event(Event::AdminFederatedLinkCreate, &account.id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest =
         digest_of(&json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id, "provider": p.id}));
@@ -426,7 +427,7 @@ pub async fn unlink(
     if let Some(account) = state.store.account(&l.account_id).await? {
         allow_admin_link(&state, &caller, &account).await?;
     }
-    let mut ev = caller.event("admin.federated_link.delete", &l.account_id, state.now())?;
+    let mut ev = caller.event(Event::AdminFederatedLinkDelete, &l.account_id, state.now())?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id}));
     if !state.store.delete_federated_link(&l.issuer, &l.subject, &ev).await? {

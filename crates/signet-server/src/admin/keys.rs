@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::model::ACCESS_TOKEN_TTL;
 use signet_core::policy::{Action, Resource};
@@ -93,7 +94,7 @@ pub async fn rotate(
     state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
     let now = state.now();
     let key = crate::bootstrap::new_signing_key(&state.kek, &env, now).map_err(AdminError::internal)?;
-    let mut ev = caller.event("admin.key.rotate", &key.kid, now)?;
+    let mut ev = caller.event(Event::AdminKeyRotate, &key.kid, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"kid": key.kid, "public_jwk": key.public_jwk}));
     state.store.rotate_signing_key(&key, now, &ev).await?;
@@ -116,7 +117,7 @@ pub async fn retire(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::SigningKeys, Action::Write).await?;
     state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
-    let mut ev = caller.event("admin.key.retire", &kid, state.now())?;
+    let mut ev = caller.event(Event::AdminKeyRetire, &kid, state.now())?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"kid": kid}));
     match state.store.retire_signing_key(&env, &kid, &ev).await? {

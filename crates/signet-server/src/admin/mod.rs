@@ -311,22 +311,13 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     }
 }
 
-pub fn etag(kind: &str, id: &str, version: i64) -> String {
-    let digest = signet_core::crypto::sha256(format!("{kind}\0{id}\0{version}").as_bytes());
-    format!("\"{}\"", signet_core::audit::hex(&digest[..12]))
-}
+pub use crate::ops::{etag, tag_matches};
 
 /// The `If-Match` a write must satisfy: `Ok(None)` when absent (last writer
 /// wins, as without ETags), `Ok(Some(version))` when it names the current
 /// version, and 412 when it names another.
 pub fn if_match(headers: &HeaderMap, kind: &str, id: &str, current: i64) -> Result<Option<i64>, AdminError> {
-    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let v = v.to_str().map_err(|_| AdminError::invalid("If-Match is not text"))?.trim();
-    if v == "*" || v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag(kind, id, current)) {
-        Ok(Some(current))
-    } else {
-        Err(AdminError::stale())
-    }
+    Ok(crate::ops::expected(if_match_raw(headers)?.as_deref(), kind, id, current)?)
 }
 
 /// The `If-Match` of a resource tagged by its content rather than a
@@ -339,9 +330,15 @@ pub fn if_match_raw(headers: &HeaderMap) -> Result<Option<String>, AdminError> {
         .transpose()
 }
 
-/// Whether an `If-Match` (absent, `*`, or a list of tags) names `current`.
-pub fn tag_matches(expected: Option<&str>, current: &str) -> bool {
-    expected.is_none_or(|e| e == "*" || e.split(',').any(|t| t.trim().trim_start_matches("W/") == current))
+/// A request's `If-Match`, as text: `None` when absent.
+pub struct IfMatch(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfMatch {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if_match_raw(&parts.headers).map(IfMatch)
+    }
 }
 
 /// 404 unless the environment exists.

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::model::{LockoutPolicy, TokenLifetimes};
 use signet_core::policy::{Action, Resource};
@@ -63,7 +64,7 @@ pub async fn update(
     let expected = if_match_raw(&headers)?;
     let policy = LockoutPolicy { max_failures: wanted.max_failures, lock_seconds: wanted.lock_seconds };
     let value = serde_json::to_value(policy).map_err(AdminError::internal)?;
-    let mut ev = caller.event("admin.policy.lockout", LOCKOUT_POLICY_KEY, state.now())?;
+    let mut ev = caller.event(Event::AdminPolicyLockout, LOCKOUT_POLICY_KEY, state.now())?;
     ev.digest = digest_of(&value);
     let still = |current: Option<&serde_json::Value>| {
         let current = current.and_then(|v| serde_json::from_value::<LockoutPolicy>(v.clone()).ok()).unwrap_or_default();
@@ -122,7 +123,7 @@ pub async fn update_lifetimes(
     l.check().map_err(AdminError::invalid)?;
     let expected = if_match_raw(&headers)?;
     let value = serde_json::to_value(l).map_err(AdminError::internal)?;
-    let mut ev = caller.event("admin.policy.tokens", TokenLifetimes::KEY, state.now())?;
+    let mut ev = caller.event(Event::AdminPolicyTokens, TokenLifetimes::KEY, state.now())?;
     ev.digest = digest_of(&value);
     let still = |current: Option<&serde_json::Value>| {
         let current =

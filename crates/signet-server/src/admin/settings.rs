@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::policy::{Action, Resource};
 
@@ -53,7 +54,7 @@ pub async fn update(
     }
     let expected = super::if_match_raw(&headers)?;
     let value = serde_json::to_value(&wanted).map_err(AdminError::internal)?;
-    let mut ev = caller.event("admin.settings.authentication", SETTINGS_KEY, state.now())?;
+    let mut ev = caller.event(Event::AdminSettingsAuthentication, SETTINGS_KEY, state.now())?;
     ev.digest = digest_of(&value);
     // The If-Match is checked against the value the write replaces, in its transaction.
     let still = |current: Option<&serde_json::Value>| {

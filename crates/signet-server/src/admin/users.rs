@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::model::Account;
 use signet_core::policy::{Action, Resource};
@@ -117,12 +118,12 @@ pub async fn create(
     caller.allow(&state, Resource::EndUsers, Action::Write).await?;
     environment_exists(&state, &env).await?;
     let now = state.now();
-    let account = super::accounts::with_set_password(&state, &env, &new.username, &new.password, now).await?;
+    let account = crate::ops::accounts::with_set_password(&state, &env, &new.username, &new.password, now).await?;
     let account = Account { active: new.active, ..account };
-    let mut ev = caller.event("admin.user.create", &account.id, now)?;
+    let mut ev = caller.event(Event::AdminUserCreate, &account.id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"username": new.username, "active": new.active}));
-    super::accounts::insert(&state, &account, &ev).await?;
+    crate::ops::accounts::insert(&state, &account, &ev).await?;
     let location = format!("/environments/{env}/users/{}", account.id);
     let v = Versioned { account, version: 1 };
     Ok(created(etag(KIND, &v.account.id, 1), view(&v, now), &location))
@@ -148,7 +149,7 @@ pub async fn update(
     let v = find(&state, &env, &id).await?;
     let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
     let now = state.now();
-    let mut ev = caller.event("admin.user.update", &v.account.id, now)?;
+    let mut ev = caller.event(Event::AdminUserUpdate, &v.account.id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"id": id, "active": change.active}));
     match state.store.set_user_active(&v.account.id, expected, change.active, now, &ev).await? {
@@ -183,12 +184,12 @@ pub async fn password(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Write).await?;
     let v = find(&state, &env, &id).await?;
-    super::accounts::check_password(&reset.password)?;
+    crate::ops::accounts::check_password(&reset.password)?;
     let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
     let hash = state.hasher.hash(&reset.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
     let now = state.now();
     let must_change = reset.must_change.unwrap_or(true);
-    let mut ev = caller.event("admin.user.password.reset", &v.account.id, now)?;
+    let mut ev = caller.event(Event::AdminUserPasswordReset, &v.account.id, now)?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&json!({"id": id, "must_change": must_change}));
     match state.store.set_password(&v.account.id, expected, &hash, must_change, now, &ev).await? {
@@ -230,7 +231,7 @@ pub async fn set_attributes(
     if size > 16 * 1024 {
         return Err(AdminError::invalid(format!("attributes: {size} bytes; at most 16384")));
     }
-    let mut ev = caller.event("admin.user.attributes", &v.account.id, state.now())?;
+    let mut ev = caller.event(Event::AdminUserAttributes, &v.account.id, state.now())?;
     ev.environment_id = Some(env.clone());
     ev.digest = digest_of(&serde_json::Value::Object(value.clone()));
     if !state.store.set_account_attributes(&v.account.id, &value, &ev).await? {
@@ -248,7 +249,8 @@ pub async fn unlock(
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
+    let by = crate::ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
     let v = find(&state, &env, &id).await?;
-    super::accounts::unlocked(&state, &caller, &v.account, Some(&env)).await
+    let was_locked = crate::ops::accounts::unlock(&state, &by, &v.account, Some(&env)).await?;
+    Ok(axum::Json(super::accounts::Unlocked { was_locked }).into_response())
 }

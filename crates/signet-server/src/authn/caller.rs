@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use signet_core::audit::{Actor, ActorKind, AuditEvent};
+use signet_core::audit::{Action, Actor, ActorKind, AuditEvent, Outcome};
 use signet_core::clock::UnixTime;
 use signet_core::model::{Account, Application};
 use signet_core::policy::Principal;
@@ -75,20 +75,20 @@ impl Caller {
     }
 
     /// An audit event by this caller, with the request's context.
-    pub fn event(&self, action: &str, target: &str, now: UnixTime) -> Result<AuditEvent, AuthnError> {
-        let mut ev = AuditEvent::new(self.actor.clone(), action, None, target, now)
-            .map_err(|e| AuthnError::Internal(e.to_string()))?;
+    pub fn event(&self, action: Action, target: &str, now: UnixTime) -> Result<AuditEvent, AuthnError> {
+        let mut ev = AuditEvent::of(self.actor.clone(), action, None, target, now)
+            .map_err(|e| AuthnError::Internal(e.to_string()))?
+            .with_outcome(Outcome::Success);
         ev.request_id = Some(crate::request_id());
         ev.source_ip = Some(self.ip.to_string());
         ev.jti = self.jti.clone();
-        ev.outcome = Some("success".into());
         Ok(ev)
     }
 
     /// The trail's record of this caller signing on.
     pub fn signon(&self, now: UnixTime) -> Result<AuditEvent, AuthnError> {
         let target = self.account_id.as_deref().unwrap_or(&self.actor.id);
-        self.event("admin.signon", target, now)
+        self.event(Action::AdminSignon, target, now)
     }
 
     /// The trail's record of a directory refusing this caller. What it names
@@ -97,9 +97,7 @@ impl Caller {
         let mut named = self.clone();
         named.actor.id = signet_core::text::printable(&self.actor.id, 300);
         named.actor.name = signet_core::text::printable(&self.actor.name, 256);
-        let mut ev = named.event("admin.signon.failure", &named.actor.id, now)?;
-        ev.outcome = Some("failure".into());
-        Ok(ev)
+        Ok(named.event(Action::AdminSignonFailure, &named.actor.id, now)?.with_outcome(Outcome::Failure))
     }
 }
 

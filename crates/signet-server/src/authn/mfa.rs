@@ -6,6 +6,7 @@
 //! methods need an enrolment made at the sign-on pages, which directory
 //! people do not use, so they are refused with a message saying so.
 
+use signet_core::audit::{Action, Outcome};
 use signet_core::clock::UnixTime;
 use signet_core::mfa::SignOnKind;
 
@@ -69,9 +70,9 @@ pub(super) async fn directory(
             };
             crate::enforcement::service(state, method, &entity, passcode, now).await?
         };
-        let mut ev = caller.event("signon.mfa", &method.id, now)?;
+        let how = if outcome.is_ok() { Outcome::Success } else { Outcome::Failure };
+        let mut ev = caller.event(Action::SignonMfa, &method.id, now)?.with_outcome(how);
         ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
-        ev.outcome = Some(if outcome.is_ok() { "success" } else { "failure" }.into());
         ev.digest = signet_core::audit::digest_of(
             &serde_json::json!({"method": method.id, "sign_on": kind.as_str(), "result": outcome.err().unwrap_or("approved")}),
         );

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use signet_core::audit::AuditEvent;
+use signet_core::audit::{Action, AuditEvent, Outcome};
 use signet_core::clock::UnixTime;
 use signet_store::StoreError;
 
@@ -38,19 +38,18 @@ pub(super) async fn password(
     if open && remembered.is_some_and(|r| r.account_id == account.id && r.version == v.version) {
         return Ok(Attempt::Verified(caller));
     }
-    let event = |action: &str, outcome: &str| -> Result<AuditEvent, StoreError> {
-        let mut ev = caller.event(action, &account.id, now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        ev.outcome = Some(outcome.into());
-        Ok(ev)
+    let event = |action: Action, outcome: Outcome| -> Result<AuditEvent, StoreError> {
+        let ev = caller.event(action, &account.id, now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(ev.with_outcome(outcome))
     };
     let events = crate::lockout::Events {
         failure: &|method| {
-            let mut ev = event("admin.signon.failure", "failure")?;
+            let mut ev = event(Action::AdminSignonFailure, Outcome::Failure)?;
             ev.actor.scheme = format!("native:{method}");
             Ok(ev)
         },
         refused: &|| {
-            let mut ev = event("admin.signon.refused", "denied")?;
+            let mut ev = event(Action::AdminSignonRefused, Outcome::Denied)?;
             ev.reason = Some("locked".into());
             Ok(ev)
         },

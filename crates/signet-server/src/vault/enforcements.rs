@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{Method as Verb, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::mfa::enforcement::{NO_TARGET, valid_name};
 use signet_core::mfa::{Enforcement, EnforcementInput};
@@ -59,7 +60,7 @@ pub async fn one(
         Op::Delete => {
             caller.allow(&state, Action::Write).await?;
             let Some(e) = state.store.mfa_enforcement(&name).await? else { return Err(VaultError::not_found()) };
-            let mut ev = caller.0.event("mfa.enforcement.delete", &e.id, state.now())?;
+            let mut ev = caller.0.event(Event::MfaEnforcementDelete, &e.id, state.now())?;
             ev.digest = digest_of(&e.to_vault());
             let reach = Reach::of(&state, &caller).await?;
             match state.store.delete_mfa_enforcement(&name, |stored| reach.may_change(stored), &ev).await? {
@@ -90,7 +91,7 @@ async fn write(state: &AppState, caller: &VaultCaller, name: &str, bytes: &Bytes
     let id = signet_core::crypto::random_id().map_err(VaultError::internal)?;
     let now = state.now();
     let event = |e: &Enforcement, created: bool| {
-        let action = if created { "mfa.enforcement.create" } else { "mfa.enforcement.update" };
+        let action = if created { Event::MfaEnforcementCreate } else { Event::MfaEnforcementUpdate };
         let mut ev = caller.0.event(action, &e.id, now).map_err(|err| StoreError::Corrupt(err.to_string()))?;
         ev.digest = digest_of(&json!(e.to_vault()));
         Ok(ev)

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{Method as Verb, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
+use signet_core::audit::Action as Event;
 use signet_core::audit::digest_of;
 use signet_core::mfa::{self, Method, MethodType, MethodWrite, Settings};
 use signet_core::policy::Action;
@@ -148,7 +149,7 @@ fn name_taken(name: &str) -> VaultError {
 fn event(
     state: &AppState,
     caller: &VaultCaller,
-    action: &str,
+    action: Event,
     m: &Method,
 ) -> Result<signet_core::audit::AuditEvent, VaultError> {
     let mut ev = caller.0.event(action, &m.id, state.now())?;
@@ -169,7 +170,7 @@ async fn create(state: &AppState, caller: &VaultCaller, kind: MethodType, bytes:
         version: 1,
         created_at: state.now(),
     };
-    let ev = event(state, caller, "mfa.method.create", &m)?;
+    let ev = event(state, caller, Event::MfaMethodCreate, &m)?;
     match state.store.insert_mfa_method(&m, &ev).await? {
         MfaWritten::Done => Ok(data(json!({ "method_id": m.id }), ignored(&w))),
         MfaWritten::NameTaken => Err(name_taken(&m.name)),
@@ -200,7 +201,7 @@ async fn update(state: &AppState, caller: &VaultCaller, kind: MethodType, id: &s
         settings: w.settings.clone(),
         ..old
     };
-    let ev = event(state, caller, "mfa.method.update", &m)?;
+    let ev = event(state, caller, Event::MfaMethodUpdate, &m)?;
     // A method an enforcement that reaches administrators uses is part of
     // how they sign on: UserAdmin's to change (issue 15).
     let reach = super::enforcements::Reach::of(state, caller).await?;
@@ -220,7 +221,7 @@ async fn delete(state: &AppState, caller: &VaultCaller, kind: MethodType, id: &s
     if m.method_type() != kind {
         return Err(wrong_type(kind));
     }
-    let ev = event(state, caller, "mfa.method.delete", &m)?;
+    let ev = event(state, caller, Event::MfaMethodDelete, &m)?;
     match state.store.delete_mfa_method(id, kind, &ev).await? {
         MfaWritten::Done => Ok(StatusCode::NO_CONTENT.into_response()),
         MfaWritten::Missing => Err(VaultError::not_found()),
@@ -265,7 +266,7 @@ async fn admin_destroy(state: &AppState, caller: &VaultCaller, bytes: &Bytes) ->
         Some(_) => return Err(VaultError::invalid("method ID does not match TOTP type")),
         None => return Err(VaultError::invalid(format!("configuration for method ID {method_id:?} does not exist"))),
     }
-    let mut ev = caller.0.event("mfa.enrolment.destroy", &account.id, state.now())?;
+    let mut ev = caller.0.event(Event::MfaEnrolmentDestroy, &account.id, state.now())?;
     ev.environment_id = Some(account.environment_id.clone());
     ev.digest = digest_of(&json!({"method": method_id, "account": account.id}));
     state.store.delete_totp_enrolment(&method_id, &account.id, &ev).await?;
