@@ -40,251 +40,122 @@ impl Actor {
     }
 }
 
-/// What an event records: the trail's vocabulary. The names are stable,
-/// since exports, checkpoints and the admin API's `action` filter quote them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// A person's account made at their first federated sign-on.
-    AccountCreate,
-    /// An account locked after failed attempts.
-    AccountLock,
-    /// A person enrolled an authenticator.
-    AccountMfaEnrol,
-    /// A person replaced their password at the sign-on pages.
-    AccountPasswordChange,
-    /// An operator recovered an administrator's access at the console.
-    AccountRecover,
-    /// An account's lock ran out or was lifted.
-    AccountUnlock,
-    AdminAccountCreate,
-    /// An administrator changed their own password.
-    AdminAccountPasswordChange,
-    /// A UserAdmin reset another administrator's password.
-    AdminAccountPasswordReset,
-    AdminAccountUpdate,
-    AdminApplicationCreate,
-    AdminApplicationDelete,
-    AdminApplicationSecretRotate,
-    AdminApplicationUpdate,
-    AdminBulkExport,
-    AdminBulkImport,
-    AdminCertificateDelete,
-    AdminCertificateImport,
-    AdminClaimMappingCreate,
-    AdminClaimMappingDelete,
-    AdminClaimMappingUpdate,
-    AdminConfigArchiveExport,
-    AdminConfigArchiveImport,
-    AdminConfigStoreDelete,
-    AdminConfigStorePut,
-    /// The role policy refused an authenticated caller.
-    AdminDenied,
-    AdminEnvironmentCreate,
-    AdminFederatedLinkCreate,
-    AdminFederatedLinkDelete,
-    AdminIdentityProviderCreate,
-    AdminIdentityProviderDelete,
-    AdminIdentityProviderUpdate,
-    AdminKeyRetire,
-    AdminKeyRotate,
-    AdminPolicyLockout,
-    AdminPolicyTokens,
-    AdminSettingsAuthentication,
-    /// A caller signed on to the admin API (once in a while per caller).
-    AdminSignon,
-    AdminSignonFailure,
-    /// Refused unchecked: the account is locked.
-    AdminSignonRefused,
-    AdminUserAttributes,
-    AdminUserCreate,
-    AdminUserPasswordReset,
-    AdminUserUpdate,
-    /// Bootstrap made the CLI's application.
-    ApplicationCreate,
-    /// The trail's hashes became HMACs under the chain key.
-    AuditChainKeyed,
-    /// Events past the retention were removed.
-    AuditPrune,
-    /// A person declined a client at the sign-on pages.
-    AuthorizeCancel,
-    /// A person confirmed a client at the sign-on pages.
-    AuthorizeConfirm,
-    DeviceApprove,
-    DeviceDeny,
-    /// Bootstrap made an environment.
-    EnvironmentCreate,
-    /// A person's account was linked to an external provider's.
-    FederatedLinkCreate,
-    /// A replayed authorization code revoked its grant (RFC 6749 §4.1.2).
-    GrantRevokeCodeReplay,
-    /// A reused refresh token revoked its family (RFC 9700 §4.14).
-    GrantRevokeRefreshReuse,
-    /// Every sealed value was sealed again under a new key-encryption key.
-    KekRotate,
-    MfaEnforcementCreate,
-    MfaEnforcementDelete,
-    MfaEnforcementUpdate,
-    MfaEnrolmentDestroy,
-    MfaMethodCreate,
-    MfaMethodDelete,
-    MfaMethodUpdate,
-    /// A person completed a sign-on at the pages.
-    Signon,
-    /// A token exchange signed a person on (RFC 8693).
-    SignonExchange,
-    SignonFailure,
-    SignonFederated,
-    /// A second factor passed or failed.
-    SignonMfa,
-    SignonRefused,
+/// Defines [`Action`] from its variants and their names in the trail.
+macro_rules! actions {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// What an event records: the trail's vocabulary. The names are stable,
+        /// since exports, checkpoints and the admin API's `action` filter quote them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Action {
+            pub const ALL: &[Action] = &[$(Action::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Action {
-    pub const ALL: &[Action] = &[
-        Action::AccountCreate,
-        Action::AccountLock,
-        Action::AccountMfaEnrol,
-        Action::AccountPasswordChange,
-        Action::AccountRecover,
-        Action::AccountUnlock,
-        Action::AdminAccountCreate,
-        Action::AdminAccountPasswordChange,
-        Action::AdminAccountPasswordReset,
-        Action::AdminAccountUpdate,
-        Action::AdminApplicationCreate,
-        Action::AdminApplicationDelete,
-        Action::AdminApplicationSecretRotate,
-        Action::AdminApplicationUpdate,
-        Action::AdminBulkExport,
-        Action::AdminBulkImport,
-        Action::AdminCertificateDelete,
-        Action::AdminCertificateImport,
-        Action::AdminClaimMappingCreate,
-        Action::AdminClaimMappingDelete,
-        Action::AdminClaimMappingUpdate,
-        Action::AdminConfigArchiveExport,
-        Action::AdminConfigArchiveImport,
-        Action::AdminConfigStoreDelete,
-        Action::AdminConfigStorePut,
-        Action::AdminDenied,
-        Action::AdminEnvironmentCreate,
-        Action::AdminFederatedLinkCreate,
-        Action::AdminFederatedLinkDelete,
-        Action::AdminIdentityProviderCreate,
-        Action::AdminIdentityProviderDelete,
-        Action::AdminIdentityProviderUpdate,
-        Action::AdminKeyRetire,
-        Action::AdminKeyRotate,
-        Action::AdminPolicyLockout,
-        Action::AdminPolicyTokens,
-        Action::AdminSettingsAuthentication,
-        Action::AdminSignon,
-        Action::AdminSignonFailure,
-        Action::AdminSignonRefused,
-        Action::AdminUserAttributes,
-        Action::AdminUserCreate,
-        Action::AdminUserPasswordReset,
-        Action::AdminUserUpdate,
-        Action::ApplicationCreate,
-        Action::AuditChainKeyed,
-        Action::AuditPrune,
-        Action::AuthorizeCancel,
-        Action::AuthorizeConfirm,
-        Action::DeviceApprove,
-        Action::DeviceDeny,
-        Action::EnvironmentCreate,
-        Action::FederatedLinkCreate,
-        Action::GrantRevokeCodeReplay,
-        Action::GrantRevokeRefreshReuse,
-        Action::KekRotate,
-        Action::MfaEnforcementCreate,
-        Action::MfaEnforcementDelete,
-        Action::MfaEnforcementUpdate,
-        Action::MfaEnrolmentDestroy,
-        Action::MfaMethodCreate,
-        Action::MfaMethodDelete,
-        Action::MfaMethodUpdate,
-        Action::Signon,
-        Action::SignonExchange,
-        Action::SignonFailure,
-        Action::SignonFederated,
-        Action::SignonMfa,
-        Action::SignonRefused,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::AccountCreate => "account.create",
-            Action::AccountLock => "account.lock",
-            Action::AccountMfaEnrol => "account.mfa.enrol",
-            Action::AccountPasswordChange => "account.password.change",
-            Action::AccountRecover => "account.recover",
-            Action::AccountUnlock => "account.unlock",
-            Action::AdminAccountCreate => "admin.account.create",
-            Action::AdminAccountPasswordChange => "admin.account.password.change",
-            Action::AdminAccountPasswordReset => "admin.account.password.reset",
-            Action::AdminAccountUpdate => "admin.account.update",
-            Action::AdminApplicationCreate => "admin.application.create",
-            Action::AdminApplicationDelete => "admin.application.delete",
-            Action::AdminApplicationSecretRotate => "admin.application.secret.rotate",
-            Action::AdminApplicationUpdate => "admin.application.update",
-            Action::AdminBulkExport => "admin.bulk.export",
-            Action::AdminBulkImport => "admin.bulk.import",
-            Action::AdminCertificateDelete => "admin.certificate.delete",
-            Action::AdminCertificateImport => "admin.certificate.import",
-            Action::AdminClaimMappingCreate => "admin.claim_mapping.create",
-            Action::AdminClaimMappingDelete => "admin.claim_mapping.delete",
-            Action::AdminClaimMappingUpdate => "admin.claim_mapping.update",
-            Action::AdminConfigArchiveExport => "admin.config_archive.export",
-            Action::AdminConfigArchiveImport => "admin.config_archive.import",
-            Action::AdminConfigStoreDelete => "admin.config_store.delete",
-            Action::AdminConfigStorePut => "admin.config_store.put",
-            Action::AdminDenied => "admin.denied",
-            Action::AdminEnvironmentCreate => "admin.environment.create",
-            Action::AdminFederatedLinkCreate => "admin.federated_link.create",
-            Action::AdminFederatedLinkDelete => "admin.federated_link.delete",
-            Action::AdminIdentityProviderCreate => "admin.identity_provider.create",
-            Action::AdminIdentityProviderDelete => "admin.identity_provider.delete",
-            Action::AdminIdentityProviderUpdate => "admin.identity_provider.update",
-            Action::AdminKeyRetire => "admin.key.retire",
-            Action::AdminKeyRotate => "admin.key.rotate",
-            Action::AdminPolicyLockout => "admin.policy.lockout",
-            Action::AdminPolicyTokens => "admin.policy.tokens",
-            Action::AdminSettingsAuthentication => "admin.settings.authentication",
-            Action::AdminSignon => "admin.signon",
-            Action::AdminSignonFailure => "admin.signon.failure",
-            Action::AdminSignonRefused => "admin.signon.refused",
-            Action::AdminUserAttributes => "admin.user.attributes",
-            Action::AdminUserCreate => "admin.user.create",
-            Action::AdminUserPasswordReset => "admin.user.password.reset",
-            Action::AdminUserUpdate => "admin.user.update",
-            Action::ApplicationCreate => "application.create",
-            Action::AuditChainKeyed => "audit.chain.keyed",
-            Action::AuditPrune => "audit.prune",
-            Action::AuthorizeCancel => "authorize.cancel",
-            Action::AuthorizeConfirm => "authorize.confirm",
-            Action::DeviceApprove => "device.approve",
-            Action::DeviceDeny => "device.deny",
-            Action::EnvironmentCreate => "environment.create",
-            Action::FederatedLinkCreate => "federated_link.create",
-            Action::GrantRevokeCodeReplay => "grant.revoke.code_replay",
-            Action::GrantRevokeRefreshReuse => "grant.revoke.refresh_reuse",
-            Action::KekRotate => "kek.rotate",
-            Action::MfaEnforcementCreate => "mfa.enforcement.create",
-            Action::MfaEnforcementDelete => "mfa.enforcement.delete",
-            Action::MfaEnforcementUpdate => "mfa.enforcement.update",
-            Action::MfaEnrolmentDestroy => "mfa.enrolment.destroy",
-            Action::MfaMethodCreate => "mfa.method.create",
-            Action::MfaMethodDelete => "mfa.method.delete",
-            Action::MfaMethodUpdate => "mfa.method.update",
-            Action::Signon => "signon",
-            Action::SignonExchange => "signon.exchange",
-            Action::SignonFailure => "signon.failure",
-            Action::SignonFederated => "signon.federated",
-            Action::SignonMfa => "signon.mfa",
-            Action::SignonRefused => "signon.refused",
-        }
-    }
+actions! {
+    /// A person's account made at their first federated sign-on.
+    AccountCreate => "account.create",
+    /// An account locked after failed attempts.
+    AccountLock => "account.lock",
+    /// A person enrolled an authenticator.
+    AccountMfaEnrol => "account.mfa.enrol",
+    /// A person replaced their password at the sign-on pages.
+    AccountPasswordChange => "account.password.change",
+    /// An operator recovered an administrator's access at the console.
+    AccountRecover => "account.recover",
+    /// An account's lock ran out or was lifted.
+    AccountUnlock => "account.unlock",
+    AdminAccountCreate => "admin.account.create",
+    /// An administrator changed their own password.
+    AdminAccountPasswordChange => "admin.account.password.change",
+    /// A UserAdmin reset another administrator's password.
+    AdminAccountPasswordReset => "admin.account.password.reset",
+    AdminAccountUpdate => "admin.account.update",
+    AdminApplicationCreate => "admin.application.create",
+    AdminApplicationDelete => "admin.application.delete",
+    AdminApplicationSecretRotate => "admin.application.secret.rotate",
+    AdminApplicationUpdate => "admin.application.update",
+    AdminBulkExport => "admin.bulk.export",
+    AdminBulkImport => "admin.bulk.import",
+    AdminCertificateDelete => "admin.certificate.delete",
+    AdminCertificateImport => "admin.certificate.import",
+    AdminClaimMappingCreate => "admin.claim_mapping.create",
+    AdminClaimMappingDelete => "admin.claim_mapping.delete",
+    AdminClaimMappingUpdate => "admin.claim_mapping.update",
+    AdminConfigArchiveExport => "admin.config_archive.export",
+    AdminConfigArchiveImport => "admin.config_archive.import",
+    AdminConfigStoreDelete => "admin.config_store.delete",
+    AdminConfigStorePut => "admin.config_store.put",
+    /// The role policy refused an authenticated caller.
+    AdminDenied => "admin.denied",
+    AdminEnvironmentCreate => "admin.environment.create",
+    AdminFederatedLinkCreate => "admin.federated_link.create",
+    AdminFederatedLinkDelete => "admin.federated_link.delete",
+    AdminIdentityProviderCreate => "admin.identity_provider.create",
+    AdminIdentityProviderDelete => "admin.identity_provider.delete",
+    AdminIdentityProviderUpdate => "admin.identity_provider.update",
+    AdminKeyRetire => "admin.key.retire",
+    AdminKeyRotate => "admin.key.rotate",
+    AdminPolicyLockout => "admin.policy.lockout",
+    AdminPolicyTokens => "admin.policy.tokens",
+    AdminSettingsAuthentication => "admin.settings.authentication",
+    /// A caller signed on to the admin API (once in a while per caller).
+    AdminSignon => "admin.signon",
+    AdminSignonFailure => "admin.signon.failure",
+    /// Refused unchecked: the account is locked.
+    AdminSignonRefused => "admin.signon.refused",
+    AdminUserAttributes => "admin.user.attributes",
+    AdminUserCreate => "admin.user.create",
+    AdminUserPasswordReset => "admin.user.password.reset",
+    AdminUserUpdate => "admin.user.update",
+    /// Bootstrap made the CLI's application.
+    ApplicationCreate => "application.create",
+    /// The trail's hashes became HMACs under the chain key.
+    AuditChainKeyed => "audit.chain.keyed",
+    /// Events past the retention were removed.
+    AuditPrune => "audit.prune",
+    /// A person declined a client at the sign-on pages.
+    AuthorizeCancel => "authorize.cancel",
+    /// A person confirmed a client at the sign-on pages.
+    AuthorizeConfirm => "authorize.confirm",
+    DeviceApprove => "device.approve",
+    DeviceDeny => "device.deny",
+    /// Bootstrap made an environment.
+    EnvironmentCreate => "environment.create",
+    /// A person's account was linked to an external provider's.
+    FederatedLinkCreate => "federated_link.create",
+    /// A replayed authorization code revoked its grant (RFC 6749 §4.1.2).
+    GrantRevokeCodeReplay => "grant.revoke.code_replay",
+    /// A reused refresh token revoked its family (RFC 9700 §4.14).
+    GrantRevokeRefreshReuse => "grant.revoke.refresh_reuse",
+    /// Every sealed value was sealed again under a new key-encryption key.
+    KekRotate => "kek.rotate",
+    MfaEnforcementCreate => "mfa.enforcement.create",
+    MfaEnforcementDelete => "mfa.enforcement.delete",
+    MfaEnforcementUpdate => "mfa.enforcement.update",
+    MfaEnrolmentDestroy => "mfa.enrolment.destroy",
+    MfaMethodCreate => "mfa.method.create",
+    MfaMethodDelete => "mfa.method.delete",
+    MfaMethodUpdate => "mfa.method.update",
+    /// A person completed a sign-on at the pages.
+    Signon => "signon",
+    /// A token exchange signed a person on (RFC 8693).
+    SignonExchange => "signon.exchange",
+    SignonFailure => "signon.failure",
+    SignonFederated => "signon.federated",
+    /// A second factor passed or failed.
+    SignonMfa => "signon.mfa",
+    SignonRefused => "signon.refused",
 }
 
 impl std::fmt::Display for Action {

@@ -148,6 +148,17 @@ impl AppState {
         }
     }
 
+    /// The custom claims (claim mappings) of a person's tokens in
+    /// `env_id`, for `client_id` and `scope`.
+    pub async fn custom_claims(
+        &self,
+        (env_id, client_id): (&str, &str),
+        account: &signet_core::model::Account,
+        scope: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, signet_store::StoreError> {
+        self.claim_mappings.for_person(&self.store, self.now(), (env_id, client_id), account, scope).await
+    }
+
     pub async fn env_keys(&self, env_id: &str) -> Result<Arc<EnvKeys>, KeyringError> {
         self.keyring.get(&self.store, &self.kek, env_id, self.now()).await
     }

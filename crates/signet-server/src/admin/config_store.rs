@@ -6,17 +6,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use signet_core::audit::Action as Event;
-use signet_core::audit::digest_of;
 use signet_core::policy::{Action, Resource};
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, Page, Query, if_match_raw, page_of, tag_matches, with_etag};
+use super::{AdminError, Body, ErrorBody, IfMatch, Page, Query, if_match_raw, page_of, with_etag};
+use crate::ops;
+use crate::ops::settings::{CONFIG_STORE_PREFIX as PREFIX, content_tag as tag};
 use crate::state::AppState;
-
-/// Kept in the store's settings under this prefix, apart from signetd's own.
-const PREFIX: &str = "configStore/";
-const MAX_VALUE: usize = 64 * 1024;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,14 +30,8 @@ pub struct EntryPage {
     next_cursor: Option<String>,
 }
 
-fn tag(value: &serde_json::Value) -> String {
-    format!("\"{}\"", &digest_of(value)[..24])
-}
-
 fn check_key(key: &str) -> Result<(), AdminError> {
-    let ok = (1..=128).contains(&key.len())
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok { Ok(()) } else { Err(AdminError::invalid("key: 1 to 128 of A-Z a-z 0-9 . _ -")) }
+    Ok(ops::settings::check_config_store_key(key)?)
 }
 
 #[utoipa::path(get, path = "/configStore", tag = "configStore", params(Page),
@@ -87,25 +77,10 @@ pub async fn put(
     headers: HeaderMap,
     Body(entry): Body<Entry>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::ConfigStore, Action::Write).await?;
-    check_key(&key)?;
-    let size = serde_json::to_vec(&entry.value).map_err(AdminError::internal)?.len();
-    if size > MAX_VALUE {
-        return Err(AdminError::invalid(format!("value: {size} bytes; at most {MAX_VALUE}")));
-    }
+    let by = ops::authorize(&state, &caller, Resource::ConfigStore, Action::Write).await?;
+    let only_create = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == b"*");
     let if_match = if_match_raw(&headers)?;
-    let create_only = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == b"*");
-    let mut ev = caller.event(Event::AdminConfigStorePut, &key, state.now())?;
-    ev.digest = digest_of(&entry.value);
-    let still = |current: Option<&serde_json::Value>| match (current, &if_match) {
-        (Some(_), _) if create_only => false,
-        (None, Some(_)) => false,
-        (Some(c), Some(t)) => tag_matches(Some(t), &tag(c)),
-        (_, None) => true,
-    };
-    if !state.store.put_setting_if(&format!("{PREFIX}{key}"), still, &entry.value, &ev).await? {
-        return Err(AdminError::stale());
-    }
+    ops::settings::put_config_value(&state, &by, (&key, &entry.value), if_match.as_deref(), only_create).await?;
     Ok(with_etag(tag(&entry.value), Entry { key, value: entry.value }))
 }
 
@@ -115,17 +90,9 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::ConfigStore, Action::Write).await?;
-    check_key(&key)?;
-    let if_match = if_match_raw(&headers)?;
-    let mut ev = caller.event(Event::AdminConfigStoreDelete, &key, state.now())?;
-    ev.digest = digest_of(&serde_json::json!({"key": key}));
-    let still = |current: &serde_json::Value| tag_matches(if_match.as_deref(), &tag(current));
-    match state.store.delete_setting_if(&format!("{PREFIX}{key}"), still, &ev).await? {
-        None => Err(AdminError::not_found("configStore key")),
-        Some(false) => Err(AdminError::stale()),
-        Some(true) => Ok(StatusCode::NO_CONTENT.into_response()),
-    }
+    let by = ops::authorize(&state, &caller, Resource::ConfigStore, Action::Write).await?;
+    ops::settings::delete_config_value(&state, &by, &key, if_match.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -5,14 +5,12 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use signet_core::audit::Action as Event;
-use signet_core::audit::digest_of;
 use signet_core::model::ACCESS_TOKEN_TTL;
 use signet_core::policy::{Action, Resource};
 
 use super::caller::Caller;
 use super::{AdminError, ErrorBody, Page, Query, page_of};
+use crate::ops;
 use crate::state::AppState;
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -90,15 +88,8 @@ pub async fn rotate(
     caller: Caller,
     Path(env): Path<String>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::SigningKeys, Action::Write).await?;
-    state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
-    let now = state.now();
-    let key = crate::bootstrap::new_signing_key(&state.kek, &env, now).map_err(AdminError::internal)?;
-    let mut ev = caller.event(Event::AdminKeyRotate, &key.kid, now)?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"kid": key.kid, "public_jwk": key.public_jwk}));
-    state.store.rotate_signing_key(&key, now, &ev).await?;
-    state.keyring.forget(&env);
+    let by = ops::authorize(&state, &caller, Resource::SigningKeys, Action::Write).await?;
+    ops::keys::rotate(&state, &by, &env).await?;
     let mut res = axum::Json(keys(&state, &env).await?).into_response();
     *res.status_mut() = StatusCode::CREATED;
     Ok(res)
@@ -115,19 +106,7 @@ pub async fn retire(
     caller: Caller,
     Path((env, kid)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::SigningKeys, Action::Write).await?;
-    state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
-    let mut ev = caller.event(Event::AdminKeyRetire, &kid, state.now())?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"kid": kid}));
-    match state.store.retire_signing_key(&env, &kid, &ev).await? {
-        None => Err(AdminError::not_found("signing key")),
-        Some(false) => {
-            Err(AdminError::conflict("this key signs the environment's tokens; rotate first, then retire it"))
-        }
-        Some(true) => {
-            state.keyring.forget(&env);
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-    }
+    let by = ops::authorize(&state, &caller, Resource::SigningKeys, Action::Write).await?;
+    ops::keys::retire(&state, &by, &env, &kid).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

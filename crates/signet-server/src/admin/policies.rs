@@ -6,17 +6,15 @@
 //! admin API too.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use signet_core::audit::Action as Event;
-use signet_core::audit::digest_of;
 use signet_core::model::{LockoutPolicy, TokenLifetimes};
 use signet_core::policy::{Action, Resource};
-use signet_store::LOCKOUT_POLICY_KEY;
 
 use super::caller::Caller;
-use super::{AdminError, Body, ErrorBody, if_match_raw, tag_matches, with_etag};
+use super::{AdminError, Body, ErrorBody, IfMatch, with_etag};
+use crate::ops;
+use crate::ops::settings::content_tag as tag;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -26,11 +24,6 @@ pub struct Lockout {
     max_failures: i64,
     /// How long it stays locked, 60 s to 1 day.
     lock_seconds: i64,
-}
-
-fn tag(p: &LockoutPolicy) -> String {
-    let v = serde_json::to_value(p).unwrap_or_default();
-    format!("\"{}\"", &digest_of(&v)[..24])
 }
 
 fn view(p: LockoutPolicy) -> Lockout {
@@ -51,28 +44,12 @@ pub async fn read(State(state): State<AppState>, caller: Caller) -> Result<Respo
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
     Body(wanted): Body<Lockout>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::AdminSignOn, Action::Write).await?;
-    if !(1..=100).contains(&wanted.max_failures) {
-        return Err(AdminError::invalid("max_failures: between 1 and 100"));
-    }
-    if !(60..=86_400).contains(&wanted.lock_seconds) {
-        return Err(AdminError::invalid("lock_seconds: between 60 and 86400"));
-    }
-    let expected = if_match_raw(&headers)?;
+    let by = ops::authorize(&state, &caller, Resource::AdminSignOn, Action::Write).await?;
     let policy = LockoutPolicy { max_failures: wanted.max_failures, lock_seconds: wanted.lock_seconds };
-    let value = serde_json::to_value(policy).map_err(AdminError::internal)?;
-    let mut ev = caller.event(Event::AdminPolicyLockout, LOCKOUT_POLICY_KEY, state.now())?;
-    ev.digest = digest_of(&value);
-    let still = |current: Option<&serde_json::Value>| {
-        let current = current.and_then(|v| serde_json::from_value::<LockoutPolicy>(v.clone()).ok()).unwrap_or_default();
-        tag_matches(expected.as_deref(), &tag(&current))
-    };
-    if !state.store.put_setting_if(LOCKOUT_POLICY_KEY, still, &value, &ev).await? {
-        return Err(AdminError::stale());
-    }
+    ops::settings::set_lockout_policy(&state, &by, policy, if_match.as_deref()).await?;
     Ok(with_etag(tag(&policy), view(policy)))
 }
 
@@ -86,11 +63,6 @@ pub struct Lifetimes {
     refresh_token_seconds: i64,
 }
 
-fn lifetimes_tag(l: &TokenLifetimes) -> String {
-    let v = serde_json::to_value(l).unwrap_or_default();
-    format!("\"{}\"", &digest_of(&v)[..24])
-}
-
 async fn current_lifetimes(state: &AppState) -> Result<TokenLifetimes, AdminError> {
     Ok(state.store.setting(TokenLifetimes::KEY).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
 }
@@ -102,7 +74,7 @@ pub async fn read_lifetimes(State(state): State<AppState>, caller: Caller) -> Re
     let l = current_lifetimes(&state).await?;
     let view =
         Lifetimes { access_token_seconds: l.access_token_seconds, refresh_token_seconds: l.refresh_token_seconds };
-    Ok(with_etag(lifetimes_tag(&l), view))
+    Ok(with_etag(tag(&l), view))
 }
 
 /// Sets token lifetimes (Admin). Tokens issued afterwards, on every
@@ -112,28 +84,14 @@ pub async fn read_lifetimes(State(state): State<AppState>, caller: Caller) -> Re
 pub async fn update_lifetimes(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
     Body(wanted): Body<Lifetimes>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::Policies, Action::Write).await?;
+    let by = ops::authorize(&state, &caller, Resource::Policies, Action::Write).await?;
     let l = TokenLifetimes {
         access_token_seconds: wanted.access_token_seconds,
         refresh_token_seconds: wanted.refresh_token_seconds,
     };
-    l.check().map_err(AdminError::invalid)?;
-    let expected = if_match_raw(&headers)?;
-    let value = serde_json::to_value(l).map_err(AdminError::internal)?;
-    let mut ev = caller.event(Event::AdminPolicyTokens, TokenLifetimes::KEY, state.now())?;
-    ev.digest = digest_of(&value);
-    let still = |current: Option<&serde_json::Value>| {
-        let current =
-            current.and_then(|v| serde_json::from_value::<TokenLifetimes>(v.clone()).ok()).unwrap_or_default();
-        tag_matches(expected.as_deref(), &lifetimes_tag(&current))
-    };
-    let written = state.store.put_setting_if(TokenLifetimes::KEY, still, &value, &ev).await?;
-    state.forget_lifetimes();
-    if !written {
-        return Err(AdminError::stale());
-    }
-    Ok(with_etag(lifetimes_tag(&l), wanted))
+    ops::settings::set_token_lifetimes(&state, &by, l, if_match.as_deref()).await?;
+    Ok(with_etag(tag(&l), wanted))
 }

@@ -82,7 +82,7 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, new: NewAdmin<'_>) ->
     let account = Account { active: new.active, admin: true, roles: new.roles, auditor: new.auditor, ..account };
     let digest =
         json!({"username": new.username, "active": new.active, "roles": account.roles, "auditor": new.auditor});
-    let ev = by.event(Event::AdminAccountCreate, &admins, &account.id, Some(&digest), now)?;
+    let ev = by.event(Event::AdminAccountCreate, Some(&admins), &account.id, Some(&digest), now)?;
     insert(state, &account, &ev).await?;
     Ok(Versioned { account, version: 1 })
 }
@@ -103,7 +103,7 @@ pub async fn update(
     let now = state.now();
     let digest =
         json!({"username": username, "active": change.active, "roles": change.roles, "auditor": change.auditor});
-    let ev = by.event(Event::AdminAccountUpdate, &v.account.environment_id, &v.account.id, Some(&digest), now)?;
+    let ev = by.event(Event::AdminAccountUpdate, Some(&v.account.environment_id), &v.account.id, Some(&digest), now)?;
     match state.store.update_admin_account(&v.account.id, expected, &change, now, &ev).await? {
         Written::Done(_) => {
             state.revocations.stale();
@@ -153,7 +153,7 @@ pub async fn set_password(
     let now = state.now();
     let action = if own { Event::AdminAccountPasswordChange } else { Event::AdminAccountPasswordReset };
     let digest = json!({"username": v.account.username, "must_change": must_change});
-    let ev = by.event(action, &v.account.environment_id, &v.account.id, Some(&digest), now)?;
+    let ev = by.event(action, Some(&v.account.environment_id), &v.account.id, Some(&digest), now)?;
     match state.store.set_password(&v.account.id, expected, &hash, must_change, now, &ev).await? {
         Written::Done(version) => {
             state.revocations.stale();
@@ -213,6 +213,6 @@ pub async fn unlock(
     state.failures.forgive(&account.username.to_ascii_lowercase());
     state.failures.forgive(&format!("account:{}", account.id));
     let environment = environment.unwrap_or(&account.environment_id);
-    let ev = by.event(Event::AccountUnlock, environment, &account.id, None, now)?;
+    let ev = by.event(Event::AccountUnlock, Some(environment), &account.id, None, now)?;
     state.store.unlock_account(&account.id, now, &ev).await?.ok_or(OpError::NotFound("account"))
 }

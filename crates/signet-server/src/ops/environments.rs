@@ -23,8 +23,13 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, name: &str) -> Result
         created_at: now,
     };
     let key = crate::bootstrap::new_signing_key(&state.kek, &e.id, now).map_err(OpError::internal)?;
-    let ev =
-        by.event(Event::AdminEnvironmentCreate, &e.id, &e.id, Some(&json!({"name": e.name, "kid": key.kid})), now)?;
+    let ev = by.event(
+        Event::AdminEnvironmentCreate,
+        Some(&e.id),
+        &e.id,
+        Some(&json!({"name": e.name, "kid": key.kid})),
+        now,
+    )?;
     state.store.create_environment(&e, &key, &ev).await.map_err(|err| match err {
         StoreError::Conflict(_) => OpError::Conflict(format!("an environment named {name:?} exists")),
         err => err.into(),

@@ -17,6 +17,8 @@
 pub mod accounts;
 mod audit;
 pub mod environments;
+pub mod keys;
+pub mod settings;
 
 use signet_core::audit::{self as trail, AuditEvent, Outcome, digest_of};
 use signet_core::clock::UnixTime;
@@ -131,18 +133,18 @@ impl Authorized<'_> {
         )))
     }
 
-    /// The event recording this caller's change, in `environment`, with the
+    /// The event recording this caller's change, in `environment` if any, with the
     /// digest of what it changed (never a secret), where there is one.
     fn event(
         &self,
         action: trail::Action,
-        environment: &str,
+        environment: Option<&str>,
         target: &str,
         digest: Option<&serde_json::Value>,
         now: UnixTime,
     ) -> Result<AuditEvent, OpError> {
         let mut ev = self.caller.event(action, target, now)?;
-        ev.environment_id = Some(environment.to_owned());
+        ev.environment_id = environment.map(str::to_owned);
         if let Some(changed) = digest {
             ev.digest = digest_of(changed);
         }

@@ -69,8 +69,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             return Err(OAuthError::invalid_grant("the code was already used; the tokens issued from it are revoked"));
         }
     }
-    let custom =
-        state.claim_mappings.for_person(&state.store, state.now(), (env.id(), &app.id), &account, &grant.scope).await?;
+    let custom = state.custom_claims((env.id(), &app.id), &account, &grant.scope).await?;
     let subject = Subject {
         sub: &account.id,
         admin: account.admin,

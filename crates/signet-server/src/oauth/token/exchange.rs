@@ -132,8 +132,7 @@ async fn person(
     };
     let ev = recorded(actor, env, app, state.now())?;
     state.store.create_grant_recorded(&grant, refresh.as_ref().map(|r| &r.1), &ev).await?;
-    let custom =
-        state.claim_mappings.for_person(&state.store, state.now(), (env.id(), &app.id), &account, &grant.scope).await?;
+    let custom = state.custom_claims((env.id(), &app.id), &account, &grant.scope).await?;
     let subject = Subject {
         sub: &account.id,
         admin: account.admin,

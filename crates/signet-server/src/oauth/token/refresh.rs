@@ -54,8 +54,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     };
     grant.scope = narrowed(&grant, asked)?;
     let account = active_account(state, &grant.account_id).await?;
-    let custom =
-        state.claim_mappings.for_person(&state.store, state.now(), (env.id(), &app.id), &account, &grant.scope).await?;
+    let custom = state.custom_claims((env.id(), &app.id), &account, &grant.scope).await?;
     let subject = Subject {
         sub: &account.id,
         admin: account.admin,
