@@ -186,6 +186,16 @@ pub fn joined(v: &serde_json::Value) -> String {
     if items.is_empty() { "-".into() } else { items.join(",") }
 }
 
+/// A flag as yes or no.
+pub fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// Names as `a,b,c`; `-` when there are none.
+pub fn list(names: &[String]) -> String {
+    if names.is_empty() { "-".into() } else { names.join(",") }
+}
+
 /// A JSON boolean as yes or no.
 pub fn yes_no(v: &serde_json::Value) -> String {
     if v.as_bool().unwrap_or(false) { "yes" } else { "no" }.into()

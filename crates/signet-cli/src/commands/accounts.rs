@@ -6,16 +6,19 @@
 //! a change someone made in between is refused with 412 instead of being
 //! silently overwritten by a role set computed from stale state.
 
-use anyhow::{anyhow, bail};
+use std::borrow::Cow;
+
+use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::json;
+use signet_proto::admin::accounts::{AccountPage, AccountUpdate, AccountView, NewAccount, PasswordChange};
 use signet_proto::roles::Role;
 
 use crate::cli::{AccountsCommand, PageArgs};
 use crate::commands::Ctx;
 use crate::commands::request::{AdminClient, ApiError};
 use crate::exit::ExitCode;
-use crate::output::{joined, text, when, yes_no};
+use crate::output::{list as names, utc, yes};
 use crate::secret::{self, Password, Source};
 
 pub async fn run(ctx: &Ctx, cmd: AccountsCommand) -> anyhow::Result<ExitCode> {
@@ -44,49 +47,48 @@ async fn list(ctx: &Ctx, page: PageArgs) -> anyhow::Result<ExitCode> {
         ctx.out.print_json(&found)?;
         return Ok(ExitCode::Ok);
     }
-    let rows: Vec<Vec<String>> = found["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let page: AccountPage = read(found.clone())?;
+    let rows: Vec<Vec<String>> = page
+        .items
         .iter()
         .map(|a| {
-            vec![
-                text(&a["username"]),
-                yes_no(&a["active"]),
-                joined(&a["roles"]),
-                yes_no(&a["auditor"]),
-                yes_no(&a["mfa_enrolled"]),
-                yes_no(&a["locked"]),
-                when(&a["created_at"]),
-            ]
+            let flags = [a.active, a.auditor, a.mfa_enrolled, a.locked].map(yes);
+            let [active, auditor, mfa, locked] = flags;
+            vec![a.username.clone(), active, names(&a.roles), auditor, mfa, locked, utc(a.created_at)]
         })
         .collect();
     ctx.out.table(&["USERNAME", "ACTIVE", "ROLES", "AUDITOR", "MFA", "LOCKED", "CREATED (UTC)"], &rows)?;
-    if found["next_cursor"].is_string() {
+    if page.next_cursor.is_some() {
         ctx.out.line("more accounts: --all lists every page")?;
     }
     Ok(ExitCode::Ok)
 }
 
+/// An account as the admin API sent it.
+fn read<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> anyhow::Result<T> {
+    serde_json::from_value(json).context("the admin API's answer is not an account signet can read")
+}
+
 /// One account, for people.
-fn describe(ctx: &Ctx, a: &serde_json::Value) -> anyhow::Result<()> {
+fn describe(ctx: &Ctx, a: &AccountView) -> anyhow::Result<()> {
     ctx.out.fields(&[
-        ("username", text(&a["username"])),
-        ("active", yes_no(&a["active"])),
-        ("roles", joined(&a["roles"])),
-        ("auditor", yes_no(&a["auditor"])),
-        ("mfa enrolled", yes_no(&a["mfa_enrolled"])),
-        ("locked", yes_no(&a["locked"])),
-        ("must change password", yes_no(&a["password_change_required"])),
-        ("created (UTC)", when(&a["created_at"])),
+        ("username", a.username.clone()),
+        ("active", yes(a.active)),
+        ("roles", names(&a.roles)),
+        ("auditor", yes(a.auditor)),
+        ("mfa enrolled", yes(a.mfa_enrolled)),
+        ("locked", yes(a.locked)),
+        ("must change password", yes(a.password_change_required)),
+        ("created (UTC)", utc(a.created_at)),
     ])
 }
 
-fn show(ctx: &Ctx, a: &serde_json::Value) -> anyhow::Result<ExitCode> {
+/// The answer: as sent for `-O json`, described for people.
+fn show(ctx: &Ctx, a: serde_json::Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json() {
-        ctx.out.print_json(a)?
+        ctx.out.print_json(&a)?
     } else {
-        describe(ctx, a)?
+        describe(ctx, &read(a)?)?
     }
     Ok(ExitCode::Ok)
 }
@@ -94,17 +96,7 @@ fn show(ctx: &Ctx, a: &serde_json::Value) -> anyhow::Result<ExitCode> {
 async fn get(ctx: &Ctx, username: &str) -> anyhow::Result<ExitCode> {
     let admin = connect(ctx).await?;
     let url = admin.at(&["accounts", username], None)?;
-    show(ctx, &admin.send(Method::GET, url, None).await?.json.unwrap_or_default())
-}
-
-/// The body of `POST /accounts`; borrowed, so the password is not copied
-/// into a JSON value that outlives the request.
-#[derive(serde::Serialize)]
-struct NewAccount<'a> {
-    username: &'a str,
-    password: &'a str,
-    roles: &'a [Role],
-    auditor: bool,
+    show(ctx, admin.send(Method::GET, url, None).await?.json.unwrap_or_default())
 }
 
 async fn create(
@@ -118,12 +110,19 @@ async fn create(
     let password = secret::new_password(Source::choose(password_stdin)?, &format!("password for {username}"))?;
     let admin = connect(ctx).await?;
     let url = admin.at(&["accounts"], None)?;
-    let body = NewAccount { username, password: password.expose(), roles, auditor };
+    // Borrowed, so the password is not copied into a value that outlives the request.
+    let body = NewAccount {
+        username: Cow::Borrowed(username),
+        password: Cow::Borrowed(password.expose()),
+        active: true,
+        roles: roles.iter().copied().collect(),
+        auditor,
+    };
     let made = admin.send_with(Method::POST, url, Some(&body), None).await?.json.unwrap_or_default();
     if ctx.out.json() {
         ctx.out.print_json(&made)?;
     } else {
-        describe(ctx, &made)?;
+        describe(ctx, &read(made)?)?;
         ctx.out.line(&format!("created {username}; the password must be replaced at the first sign-on"))?;
     }
     Ok(ExitCode::Ok)
@@ -139,19 +138,25 @@ pub struct Change {
 
 /// The `PUT` body: the account as read, with the change applied. The API
 /// replaces the whole state, so every field comes from the same read.
-fn apply(read: &serde_json::Value, change: &Change) -> anyhow::Result<serde_json::Value> {
-    let flag = |k: &str| read[k].as_bool().ok_or_else(|| anyhow!("the admin API's account has no {k:?}"));
+fn apply(read: &AccountView, change: &Change) -> anyhow::Result<AccountUpdate> {
     let roles = match &change.roles {
-        Some(r) => json!(r),
-        None => {
-            read["roles"].as_array().map(|r| json!(r)).ok_or_else(|| anyhow!("the admin API's account has no roles"))?
-        }
+        Some(r) => r.iter().copied().collect(),
+        None => read
+            .roles
+            .iter()
+            .map(|name| {
+                Role::parse(name).with_context(|| {
+                    format!("the account holds a role this signet does not know ({})\nhint: give --role for every role it should keep, or update signet", name.escape_debug())
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
-    Ok(json!({
-        "active": change.active.map_or_else(|| flag("active"), Ok)?,
-        "roles": roles,
-        "auditor": change.auditor.map_or_else(|| flag("auditor"), Ok)?,
-    }))
+    Ok(AccountUpdate {
+        username: None,
+        active: change.active.unwrap_or(read.active),
+        roles,
+        auditor: change.auditor.unwrap_or(read.auditor),
+    })
 }
 
 fn status_of(e: &anyhow::Error) -> Option<(u16, &str)> {
@@ -166,7 +171,7 @@ async fn update(ctx: &Ctx, username: &str, change: &Change) -> anyhow::Result<Ex
     let Some(etag) = read.etag else {
         bail!("the admin API sent no ETag for {username}, so signet cannot write only to what it read");
     };
-    let body = apply(&read.json.unwrap_or_default(), change)?;
+    let body = apply(&self::read(read.json.unwrap_or_default())?, change)?;
     let written = match admin.send_with(Method::PUT, url, Some(&body), Some(&etag)).await {
         Ok(a) => a.json.unwrap_or_default(),
         Err(e) if status_of(&e).is_some_and(|(s, _)| s == 412) => bail!(
@@ -174,15 +179,7 @@ async fn update(ctx: &Ctx, username: &str, change: &Change) -> anyhow::Result<Ex
         ),
         Err(e) => return Err(e),
     };
-    show(ctx, &written)
-}
-
-/// The body of `POST /accounts/{username}/password`.
-#[derive(serde::Serialize)]
-struct PasswordChange<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current_password: Option<&'a str>,
-    password: &'a str,
+    show(ctx, written)
 }
 
 async fn post_password(
@@ -191,7 +188,11 @@ async fn post_password(
     current: Option<&Password>,
     new: &Password,
 ) -> anyhow::Result<crate::commands::request::Answer> {
-    let body = PasswordChange { current_password: current.map(Password::expose), password: new.expose() };
+    let body = PasswordChange {
+        current_password: current.map(|p| Cow::Borrowed(p.expose())),
+        password: Cow::Borrowed(new.expose()),
+        must_change: None,
+    };
     admin.send_with(Method::POST, url.clone(), Some(&body), None).await
 }
 
@@ -251,26 +252,38 @@ async fn set_password(ctx: &Ctx, username: &str, password_stdin: bool) -> anyhow
 mod tests {
     use super::*;
 
-    fn read() -> serde_json::Value {
-        json!({"username": "ada", "active": true, "roles": ["Admin", "CryptoAdmin"], "auditor": false, "locked": false})
+    fn ada() -> AccountView {
+        read(json!({"username": "ada", "active": true, "roles": ["Admin", "CryptoAdmin"], "auditor": false,
+            "mfa_enrolled": true, "locked": false, "password_change_required": false, "created_at": 1}))
+        .unwrap()
     }
 
     #[test]
     fn update_keeps_what_it_is_not_told_to_change() {
-        let body = apply(&read(), &Change { active: Some(false), ..Change::default() }).unwrap();
-        assert_eq!(body, json!({"active": false, "roles": ["Admin", "CryptoAdmin"], "auditor": false}));
+        let body = apply(&ada(), &Change { active: Some(false), ..Change::default() }).unwrap();
+        assert_eq!((body.active, body.auditor, body.username), (false, false, None));
+        assert_eq!(body.roles, [Role::Admin, Role::CryptoAdmin].into_iter().collect());
     }
 
     #[test]
     fn update_replaces_the_role_set_and_can_empty_it() {
-        let body = apply(&read(), &Change { roles: Some(vec![Role::ExpressionAdmin]), ..Change::default() }).unwrap();
-        assert_eq!(body["roles"], json!(["ExpressionAdmin"]));
-        let body = apply(&read(), &Change { roles: Some(vec![]), auditor: Some(true), ..Change::default() }).unwrap();
-        assert_eq!(body, json!({"active": true, "roles": [], "auditor": true}));
+        let body = apply(&ada(), &Change { roles: Some(vec![Role::ExpressionAdmin]), ..Change::default() }).unwrap();
+        assert_eq!(body.roles, [Role::ExpressionAdmin].into_iter().collect());
+        let body = apply(&ada(), &Change { roles: Some(vec![]), auditor: Some(true), ..Change::default() }).unwrap();
+        assert!(body.roles.is_empty() && body.active && body.auditor);
+    }
+
+    #[test]
+    fn update_keeps_no_role_it_cannot_name() {
+        let mut read = ada();
+        read.roles.push("Overlord".into());
+        let refused = apply(&read, &Change::default()).unwrap_err();
+        assert!(format!("{refused:#}").contains("does not know (Overlord)"), "{refused:#}");
+        assert!(apply(&read, &Change { roles: Some(vec![Role::Admin]), ..Change::default() }).is_ok());
     }
 
     #[test]
     fn update_refuses_an_account_it_cannot_read() {
-        assert!(apply(&json!({"username": "ada"}), &Change::default()).is_err());
+        assert!(read::<AccountView>(json!({"username": "ada"})).is_err());
     }
 }

@@ -66,7 +66,10 @@ async fn finding_14_provider_strings_reach_the_terminal_escaped() {
         }
         "/admin-api/v1/accounts" => Answer::Json(
             200,
-            json!({"items": [{"username": format!("root{ESCAPES}"), "roles": [ESCAPES], "active": true}]}),
+            // A whole account, as the admin API's type has it, with hostile strings.
+            json!({"items": [{"username": format!("root{ESCAPES}"), "roles": [ESCAPES], "active": true,
+                "auditor": false, "mfa_enrolled": false, "locked": false, "password_change_required": false,
+                "created_at": 0}]}),
         ),
         _ => Answer::Json(403, json!({"error": "forbidden", "message": ESCAPES})),
     })

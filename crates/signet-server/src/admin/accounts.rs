@@ -1,50 +1,26 @@
 //! `/accounts[/{username}]`: the admin accounts of the Administrators
 //! environment. End users are elsewhere and never appear here.
 
-use std::collections::BTreeSet;
-
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use signet_core::policy::{Action, Resource};
-use signet_proto::roles::Role;
 use signet_store::{AdminChange, Versioned};
 
 use super::caller::Caller;
 use super::{AdminError, Body, ErrorBody, IfMatch, Page, Query, created, etag, no_content, page_of, with_etag};
 use crate::ops;
-use crate::ops::accounts::{KIND, NewAdmin, PasswordChange};
+use crate::ops::accounts::{KIND, NewAdmin, PasswordFor};
 use crate::state::AppState;
-
-/// An admin account as the API shows it: never its password or secrets.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct AccountView {
-    username: String,
-    active: bool,
-    /// UserAdmin, Admin, ExpressionAdmin, CryptoAdmin.
-    #[schema(value_type = Vec<String>)]
-    roles: BTreeSet<Role>,
-    auditor: bool,
-    mfa_enrolled: bool,
-    locked: bool,
-    password_change_required: bool,
-    /// Unix seconds.
-    created_at: i64,
-}
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct AccountPage {
-    items: Vec<AccountView>,
-    /// Pass as `cursor` for the next page; null on the last.
-    next_cursor: Option<String>,
-}
+pub use signet_proto::admin::accounts::{
+    AccountPage, AccountUpdate, AccountView, NewAccount, PasswordChange, Unlocked,
+};
 
 fn view(v: &Versioned, now: i64) -> AccountView {
     let a = &v.account;
     AccountView {
         username: a.username.clone(),
         active: a.active,
-        roles: a.roles.clone(),
+        roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         auditor: a.auditor,
         mfa_enrolled: a.totp_confirmed,
         locked: a.is_locked(now),
@@ -88,49 +64,19 @@ pub async fn read(
     Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
 }
 
-// No Debug: it holds a secret.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAccount {
-    username: String,
-    password: String,
-    #[serde(default = "yes")]
-    active: bool,
-    #[serde(default)]
-    #[schema(value_type = Vec<String>)]
-    roles: BTreeSet<Role>,
-    #[serde(default)]
-    auditor: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// Creates an admin account (UserAdmin). Its password must be replaced at its first sign-on.
 #[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = NewAccount,
     responses((status = 201, body = AccountView, headers(("ETag" = String), ("Location" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Body(new): Body<NewAccount>,
+    Body(new): Body<NewAccount<'static>>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::AdminAccounts, Action::Write).await?;
-    let (username, password) = (new.username.as_str(), new.password.as_str());
+    let (username, password) = (new.username.as_ref(), new.password.as_ref());
     let new = NewAdmin { username, password, active: new.active, roles: new.roles, auditor: new.auditor };
     let v = ops::accounts::create(&state, &by, new).await?;
     Ok(created(etag(KIND, &v.account.id, v.version), view(&v, state.now()), &format!("/accounts/{username}")))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccountUpdate {
-    /// Optional; if given it must be the account's own (usernames do not change).
-    username: Option<String>,
-    active: bool,
-    #[schema(value_type = Vec<String>)]
-    roles: BTreeSet<Role>,
-    auditor: bool,
 }
 
 /// Replaces an admin account's state and roles (UserAdmin). Deactivating it or
@@ -153,28 +99,15 @@ pub async fn update(
     Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
 }
 
-// No Debug: it holds a secret.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordInput {
-    /// Required to change one's own password, so that a stolen token or
-    /// session cannot turn itself into the account's password.
-    current_password: Option<String>,
-    password: String,
-    /// For a reset by a UserAdmin: whether the person must replace it at the
-    /// next sign-on (default yes). One's own new password never must.
-    must_change: Option<bool>,
-}
-
 /// Changes one's own password, or resets another's (UserAdmin). Ends the account's sessions and tokens.
-#[utoipa::path(post, path = "/accounts/{username}/password", tag = "accounts", params(("username" = String, Path), ("If-Match" = Option<String>, Header)), request_body = PasswordInput,
+#[utoipa::path(post, path = "/accounts/{username}/password", tag = "accounts", params(("username" = String, Path), ("If-Match" = Option<String>, Header)), request_body = PasswordChange,
     responses((status = 204, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn password(
     State(state): State<AppState>,
     caller: Caller,
     Path(username): Path<String>,
     IfMatch(if_match): IfMatch,
-    Body(change): Body<PasswordInput>,
+    Body(change): Body<PasswordChange<'static>>,
 ) -> Result<Response, AdminError> {
     let v = find(&state, &username).await;
     let own = matches!(&v, Ok(v) if caller.account_id.as_deref() == Some(v.account.id.as_str()));
@@ -182,18 +115,11 @@ pub async fn password(
     let by = ops::authorize(&state, &caller, resource, Action::Write).await?;
     let v = v?;
     let how = match own {
-        true => PasswordChange::Own { current: change.current_password.as_deref().unwrap_or_default() },
-        false => PasswordChange::Reset { must_change: change.must_change.unwrap_or(true) },
+        true => PasswordFor::Own { current: change.current_password.as_deref().unwrap_or_default() },
+        false => PasswordFor::Reset { must_change: change.must_change.unwrap_or(true) },
     };
     let version = ops::accounts::set_password(&state, &by, &v, if_match.as_deref(), &change.password, how).await?;
     Ok(no_content(etag(KIND, &v.account.id, version)))
-}
-
-/// What an unlock found.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Unlocked {
-    /// Whether the account was locked (its failure counts are cleared either way).
-    pub was_locked: bool,
 }
 
 /// Ends an admin account's lock now (UserAdmin), and every budget of its

@@ -4,7 +4,6 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::json;
 use signet_core::audit::digest_of;
 use signet_core::model::Environment;
@@ -13,21 +12,7 @@ use signet_core::policy::{Action, Resource};
 use super::caller::Caller;
 use super::{AdminError, Body, ErrorBody};
 use crate::state::AppState;
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct EnvironmentView {
-    id: String,
-    name: String,
-    /// `{public-url}/{id}/as`: discovery is under it.
-    issuer: String,
-    /// Unix seconds.
-    created_at: i64,
-}
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct EnvironmentList {
-    items: Vec<EnvironmentView>,
-}
+pub use signet_proto::admin::environments::{EnvironmentList, EnvironmentView, NewEnvironment};
 
 fn view(state: &AppState, e: &Environment) -> EnvironmentView {
     EnvironmentView { id: e.id.clone(), name: e.name.clone(), issuer: state.issuer(&e.id), created_at: e.created_at }
@@ -52,13 +37,6 @@ pub async fn read(
     caller.allow(&state, Resource::Environments, Action::Read).await?;
     let e = state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
     Ok(axum::Json(view(&state, &e)).into_response())
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewEnvironment {
-    /// Unique; 1 to 64 characters.
-    name: String,
 }
 
 /// Creates an environment with its first signing key (Admin).

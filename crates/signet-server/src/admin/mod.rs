@@ -35,6 +35,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::state::AppState;
+pub use signet_proto::admin::ErrorBody;
 
 pub const PREFIX: &str = crate::routes::ADMIN_API;
 /// No admin document comes near this.
@@ -127,15 +128,6 @@ pub fn router() -> Router<AppState> {
             res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }))
-}
-
-/// Every error the admin API answers.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// A stable code: invalid_request, unauthorized, forbidden, not_found, conflict, precondition_failed, …
-    pub error: String,
-    /// What went wrong, for a person: the field, the missing role, …
-    pub message: String,
 }
 
 /// An error as the admin API answers it.

@@ -119,7 +119,7 @@ pub async fn update(
 }
 
 /// Whose password is set, and what proves the right to.
-pub enum PasswordChange<'a> {
+pub enum PasswordFor<'a> {
     /// One's own, proved by the current one.
     Own { current: &'a str },
     /// Another's, by a UserAdmin; whether they must replace it at their next sign-on.
@@ -133,22 +133,22 @@ pub async fn set_password(
     v: &Versioned,
     if_match: Option<&str>,
     password: &str,
-    how: PasswordChange<'_>,
+    how: PasswordFor<'_>,
 ) -> Result<i64, OpError> {
-    let own = matches!(how, PasswordChange::Own { .. });
+    let own = matches!(how, PasswordFor::Own { .. });
     by.covers(if own { Resource::OwnPassword } else { Resource::AdminAccounts }, Action::Write)?;
     if own != (by.caller().account_id.as_deref() == Some(v.account.id.as_str())) {
         return Err(OpError::internal("a password change was not for the caller's own account, or a reset was"));
     }
     check_password(password)?;
-    if let PasswordChange::Own { current } = how {
+    if let PasswordFor::Own { current } = how {
         current_password(state, by, &v.account, current).await?;
         if current == password {
             return Err(OpError::Invalid("password: the new password must differ from the current one".into()));
         }
     }
     let expected = expected(if_match, KIND, &v.account.id, v.version)?;
-    let must_change = matches!(how, PasswordChange::Reset { must_change: true });
+    let must_change = matches!(how, PasswordFor::Reset { must_change: true });
     let hash = state.hasher.hash(password).await.ok_or_else(|| OpError::internal("hashing failed"))?;
     let now = state.now();
     let action = if own { Event::AdminAccountPasswordChange } else { Event::AdminAccountPasswordReset };
