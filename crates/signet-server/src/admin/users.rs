@@ -3,24 +3,20 @@
 //! Administrators environment.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
-use signet_core::audit::Action as Event;
-use signet_core::audit::digest_of;
-use signet_core::model::Account;
 use signet_core::policy::{Action, Resource};
-use signet_store::{Versioned, Written};
+use signet_store::Versioned;
 
 use super::caller::Caller;
 use super::{
-    AdminError, Body, ErrorBody, Page, Query, created, environment_exists, etag, if_match, no_content, page_of,
+    AdminError, Body, ErrorBody, IfMatch, Page, Query, created, environment_exists, etag, no_content, page_of,
     with_etag,
 };
+use crate::ops;
 use crate::state::AppState;
 
-const KIND: &str = "user";
+use crate::ops::users::KIND;
 
 /// An end user as the API shows it: never its password or secrets.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -56,8 +52,7 @@ fn view(v: &Versioned, now: i64) -> UserView {
 }
 
 async fn find(state: &AppState, env: &str, id: &str) -> Result<Versioned, AdminError> {
-    environment_exists(state, env).await?;
-    state.store.versioned_user(env, id).await?.ok_or_else(|| AdminError::not_found("user"))
+    Ok(ops::users::find(state, env, id).await?)
 }
 
 /// An environment's end users, by username.
@@ -115,18 +110,10 @@ pub async fn create(
     Path(env): Path<String>,
     Body(new): Body<NewUser>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
-    environment_exists(&state, &env).await?;
-    let now = state.now();
-    let account = crate::ops::accounts::with_set_password(&state, &env, &new.username, &new.password, now).await?;
-    let account = Account { active: new.active, ..account };
-    let mut ev = caller.event(Event::AdminUserCreate, &account.id, now)?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"username": new.username, "active": new.active}));
-    crate::ops::accounts::insert(&state, &account, &ev).await?;
-    let location = format!("/environments/{env}/users/{}", account.id);
-    let v = Versioned { account, version: 1 };
-    Ok(created(etag(KIND, &v.account.id, 1), view(&v, now), &location))
+    let by = ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
+    let v = ops::users::create(&state, &by, &env, (&new.username, &new.password), new.active).await?;
+    let location = format!("/environments/{env}/users/{}", v.account.id);
+    Ok(created(etag(KIND, &v.account.id, v.version), view(&v, state.now()), &location))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -142,25 +129,12 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
     Body(change): Body<UserUpdate>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
-    let v = find(&state, &env, &id).await?;
-    let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
-    let now = state.now();
-    let mut ev = caller.event(Event::AdminUserUpdate, &v.account.id, now)?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"id": id, "active": change.active}));
-    match state.store.set_user_active(&v.account.id, expected, change.active, now, &ev).await? {
-        Written::Done(version) => {
-            state.revocations.stale();
-            let v = find(&state, &env, &id).await?;
-            Ok(with_etag(etag(KIND, &v.account.id, version), view(&v, now)))
-        }
-        Written::Stale => Err(AdminError::stale()),
-        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("user")),
-    }
+    let by = ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
+    let v = ops::users::set_active(&state, &by, (&env, &id), if_match.as_deref(), change.active).await?;
+    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
 }
 
 // No Debug: it holds a secret.
@@ -179,27 +153,13 @@ pub async fn password(
     State(state): State<AppState>,
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
     Body(reset): Body<PasswordReset>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
-    let v = find(&state, &env, &id).await?;
-    crate::ops::accounts::check_password(&reset.password)?;
-    let expected = if_match(&headers, KIND, &v.account.id, v.version)?;
-    let hash = state.hasher.hash(&reset.password).await.ok_or_else(|| AdminError::internal("hashing failed"))?;
-    let now = state.now();
-    let must_change = reset.must_change.unwrap_or(true);
-    let mut ev = caller.event(Event::AdminUserPasswordReset, &v.account.id, now)?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"id": id, "must_change": must_change}));
-    match state.store.set_password(&v.account.id, expected, &hash, must_change, now, &ev).await? {
-        Written::Done(version) => {
-            state.revocations.stale();
-            Ok(no_content(etag(KIND, &v.account.id, version)))
-        }
-        Written::Stale => Err(AdminError::stale()),
-        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("user")),
-    }
+    let by = ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
+    let new = (reset.password.as_str(), reset.must_change.unwrap_or(true));
+    let version = ops::users::reset_password(&state, &by, (&env, &id), if_match.as_deref(), new).await?;
+    Ok(no_content(etag(KIND, &id, version)))
 }
 
 /// An end user's attributes, which claim-mapping expressions read as `user.attributes`.
@@ -225,18 +185,8 @@ pub async fn set_attributes(
     Path((env, id)): Path<(String, String)>,
     Body(value): Body<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::EndUsers, Action::Write).await?;
-    let v = find(&state, &env, &id).await?;
-    let size = serde_json::to_vec(&value).map_err(AdminError::internal)?.len();
-    if size > 16 * 1024 {
-        return Err(AdminError::invalid(format!("attributes: {size} bytes; at most 16384")));
-    }
-    let mut ev = caller.event(Event::AdminUserAttributes, &v.account.id, state.now())?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&serde_json::Value::Object(value.clone()));
-    if !state.store.set_account_attributes(&v.account.id, &value, &ev).await? {
-        return Err(AdminError::not_found("user"));
-    }
+    let by = ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
+    ops::users::set_attributes(&state, &by, (&env, &id), &value).await?;
     Ok(axum::Json(value).into_response())
 }
 

@@ -149,18 +149,33 @@ pub async fn set_password(
     }
     let expected = expected(if_match, KIND, &v.account.id, v.version)?;
     let must_change = matches!(how, PasswordFor::Reset { must_change: true });
-    let hash = state.hasher.hash(password).await.ok_or_else(|| OpError::internal("hashing failed"))?;
-    let now = state.now();
     let action = if own { Event::AdminAccountPasswordChange } else { Event::AdminAccountPasswordReset };
     let digest = json!({"username": v.account.username, "must_change": must_change});
-    let ev = by.event(action, Some(&v.account.environment_id), &v.account.id, Some(&digest), now)?;
-    match state.store.set_password(&v.account.id, expected, &hash, must_change, now, &ev).await? {
+    let recorded = (action, digest, "admin account");
+    write_password(state, by, (&v.account, expected), password, must_change, recorded).await
+}
+
+/// Hashes and stores `account`'s new password, if it is still at version
+/// `expected`, with the event `recorded` names; answers the new version.
+/// Its sessions and tokens end on every instance.
+pub(super) async fn write_password(
+    state: &AppState,
+    by: &Authorized<'_>,
+    (account, expected): (&Account, Option<i64>),
+    password: &str,
+    must_change: bool,
+    (action, digest, what): (Event, serde_json::Value, &'static str),
+) -> Result<i64, OpError> {
+    let hash = state.hasher.hash(password).await.ok_or_else(|| OpError::internal("hashing failed"))?;
+    let now = state.now();
+    let ev = by.event(action, Some(&account.environment_id), &account.id, Some(&digest), now)?;
+    match state.store.set_password(&account.id, expected, &hash, must_change, now, &ev).await? {
         Written::Done(version) => {
             state.revocations.stale();
             Ok(version)
         }
         Written::Stale => Err(OpError::Stale),
-        Written::Missing | Written::LastUserAdmin => Err(OpError::NotFound("admin account")),
+        Written::Missing | Written::LastUserAdmin => Err(OpError::NotFound(what)),
     }
 }
 

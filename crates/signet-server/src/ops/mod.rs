@@ -19,6 +19,7 @@ mod audit;
 pub mod environments;
 pub mod keys;
 pub mod settings;
+pub mod users;
 
 use signet_core::audit::{self as trail, AuditEvent, Outcome, digest_of};
 use signet_core::clock::UnixTime;
