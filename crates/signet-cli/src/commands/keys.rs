@@ -2,13 +2,15 @@
 //! admin API. Only public parts exist there; a rotated-out key stays
 //! published until the tokens it signed expire.
 
+use anyhow::Context;
 use reqwest::Method;
+use signet_proto::admin::keys::KeyList;
 
 use crate::cli::KeysCommand;
 use crate::commands::Ctx;
 use crate::commands::request::AdminClient;
 use crate::exit::ExitCode;
-use crate::output::{text, when, yes_no};
+use crate::output::{text, utc, yes};
 
 pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -17,20 +19,19 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn table(ctx: &Ctx, keys: &serde_json::Value) -> anyhow::Result<()> {
-    let rows: Vec<Vec<String>> = keys["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+/// The keys as the admin API sent them.
+fn read(json: serde_json::Value) -> anyhow::Result<KeyList> {
+    serde_json::from_value(json).context("the admin API's answer is not a list of keys signet can read")
+}
+
+fn table(ctx: &Ctx, keys: &KeyList) -> anyhow::Result<()> {
+    let rows: Vec<Vec<String>> = keys
+        .items
         .iter()
         .map(|k| {
-            vec![
-                text(&k["kid"]),
-                yes_no(&k["active"]),
-                text(&k["public_jwk"]["alg"]),
-                when(&k["created_at"]),
-                when(&k["retired_at"]),
-            ]
+            let alg = k.public_jwk.get("alg").map(text).unwrap_or_default();
+            let retired = k.retired_at.map_or_else(|| "-".into(), utc);
+            vec![k.kid.clone(), yes(k.active), alg, utc(k.created_at), retired]
         })
         .collect();
     ctx.out.table(&["KID", "ACTIVE", "ALG", "CREATED (UTC)", "RETIRED (UTC)"], &rows)
@@ -43,7 +44,7 @@ async fn list(ctx: &Ctx, env: &str) -> anyhow::Result<ExitCode> {
     if ctx.out.json() {
         ctx.out.print_json(&keys)?
     } else {
-        table(ctx, &keys)?
+        table(ctx, &read(keys)?)?
     }
     Ok(ExitCode::Ok)
 }
@@ -56,12 +57,9 @@ async fn rotate(ctx: &Ctx, env: &str) -> anyhow::Result<ExitCode> {
         ctx.out.print_json(&keys)?;
         return Ok(ExitCode::Ok);
     }
-    let active = keys["items"].as_array().and_then(|ks| ks.iter().find(|k| k["active"] == true));
-    if let Some(k) = active {
-        ctx.out.line(&format!(
-            "{} signs from now on; earlier keys stay published until their tokens expire",
-            text(&k["kid"])
-        ))?;
+    let keys = read(keys)?;
+    if let Some(k) = keys.items.iter().find(|k| k.active) {
+        ctx.out.line(&format!("{} signs from now on; earlier keys stay published until their tokens expire", k.kid))?;
     }
     table(ctx, &keys)?;
     Ok(ExitCode::Ok)

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod environments;
+pub mod keys;
 
 use serde::{Deserialize, Serialize};
 

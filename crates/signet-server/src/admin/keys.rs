@@ -12,26 +12,7 @@ use super::caller::Caller;
 use super::{AdminError, ErrorBody, Page, Query, page_of};
 use crate::ops;
 use crate::state::AppState;
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct KeyView {
-    kid: String,
-    /// The public JWK, as /jwks publishes it.
-    #[schema(value_type = Object)]
-    public_jwk: serde_json::Value,
-    /// Unix seconds.
-    created_at: i64,
-    /// When it stopped signing; null for the active key.
-    retired_at: Option<i64>,
-    active: bool,
-}
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct KeyList {
-    items: Vec<KeyView>,
-    /// Pass as `cursor` for the next page; null on the last.
-    next_cursor: Option<String>,
-}
+pub use signet_proto::admin::keys::{KeyList, KeyView};
 
 async fn keys(state: &AppState, env: &str) -> Result<KeyList, AdminError> {
     state.store.environment(env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
