@@ -18,7 +18,7 @@ use crate::keyring::EnvKeys;
 use crate::net::ClientIp;
 use crate::routes::{self, signon_url};
 use crate::state::AppState;
-use crate::web::{self, PageEnv, PageParams, cookie, error_page, see_other};
+use crate::web::{self, PageEnv, PageParams, cookie, error_page, internal, see_other};
 
 /// Sends the browser back to the client with an error.
 pub fn redirect_error(
@@ -292,9 +292,4 @@ pub async fn log_refused_redirects(store: &signet_store::Store) -> Result<usize,
         found += usize::from(!refused.is_empty());
     }
     Ok(found)
-}
-
-pub fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(request_id = %crate::request_id(), error = %e, "internal error");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
 }

@@ -4,10 +4,12 @@
 //!
 //! Anyone can start a device flow and send someone its link, which is the
 //! flow's phishing risk (RFC 8628 §5.4). So the page says to approve only a
-//! code you started yourself, the consent shows where and when the code was
-//! asked for, and in the Administrators environment the link's code is
-//! never filled in: an administrator types what their own device shows.
+//! code you started yourself (`parts/only_your_own.html`), the consent shows
+//! where and when the code was asked for, and in the Administrators
+//! environment the link's code is never filled in: an administrator types
+//! what their own device shows.
 
+use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -16,36 +18,24 @@ use signet_core::login::{Purpose, Step};
 use signet_core::model::{ADMINISTRATORS, DeviceStatus};
 use signet_core::user_code;
 
-use super::authorize::{current_session, internal, start_flow};
-use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, esc, page};
+use super::authorize::{current_session, start_flow};
+use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, internal, page};
 use crate::metrics::Failure;
 use crate::net::ClientIp;
 use crate::ratelimit::Kind;
 use crate::routes;
 use crate::state::AppState;
 
-/// What the device pages say about codes that someone else sent.
-pub(super) const ONLY_YOUR_OWN: &str = "Approve only a code that you started yourself, on your own device. If someone \
-    sent you this link or a code, do not go on: they may be trying to get your access.";
+#[derive(Template)]
+#[template(path = "device/code.html")]
+struct CodeForm<'a> {
+    csrf: &'a str,
+    user_code: &'a str,
+    error: Option<&'a str>,
+}
 
 fn code_form(csrf: &str, prefill: &str, error: Option<&str>, status: StatusCode, secure: bool, path: &str) -> Response {
-    let alert = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
-    let mut res = page(
-        status,
-        "Sign on a device",
-        &format!(
-            "<p>Enter the code your device shows.</p><p class=\"warning\" id=\"only-your-own\">{}</p>{alert}\
-             <form method=\"post\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <label for=\"user_code\">Code</label>\
-             <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{}\" autocomplete=\"off\" \
-             autocapitalize=\"characters\" spellcheck=\"false\" maxlength=\"12\" required autofocus>\
-             <button type=\"submit\">Continue</button></form>",
-            esc(ONLY_YOUR_OWN),
-            esc(csrf),
-            esc(prefill)
-        ),
-    );
+    let mut res = page(status, &CodeForm { csrf, user_code: prefill, error });
     res.headers_mut().append(header::SET_COOKIE, cookie(CSRF_COOKIE, csrf, path, 1800, secure));
     res
 }

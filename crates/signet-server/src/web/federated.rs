@@ -31,6 +31,7 @@
 
 use std::time::Duration;
 
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -51,9 +52,9 @@ use signet_core::login::{self, Step, verifier_purpose};
 use signet_core::model::{ADMINISTRATORS, Account};
 use signet_store::{FederatedLink, LoginFlow, StoreError};
 
-use super::authorize::{current_session, internal};
+use super::authorize::current_session;
 use super::signon::{StepResult, event, holds, new_enrolment_secret, posted, proceed};
-use super::{PageEnv, PageParams, esc, page, see_other};
+use super::{PageEnv, PageParams, internal, page, see_other};
 use crate::fetch::{Call, Reach};
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
@@ -75,6 +76,25 @@ impl std::fmt::Debug for IdTokenField {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdTokenField").field("id_token", &self.id_token.as_ref().map(|_| "[redacted]")).finish()
     }
+}
+
+#[derive(Template)]
+#[template(path = "federated/refused.html")]
+struct RefusedPage {
+    reason: &'static str,
+    message: String,
+    /// The flow's sign-on page, when the flow is still live.
+    back: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "federated/link.html")]
+struct LinkPage<'a> {
+    provider: String,
+    upstream_name: &'a str,
+    username: String,
+    error: Option<&'a str>,
+    csrf: &'a str,
 }
 
 /// How recent a sign-on here must be for its person to link a provider
@@ -247,36 +267,28 @@ fn refused(refusal: Refusal, provider: &Provider, flow: &LoginFlow, upstream: Op
     }))
 }
 
-/// The "Continue with ⟨name⟩" buttons of a sign-on page, one per provider of
-/// the environment.
-pub async fn buttons(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> String {
-    let providers = match state.store.identity_providers_page(&env.environment.id, None, 20).await {
+/// The providers a sign-on page offers, "Continue with ⟨name⟩", and where
+/// their form posts (`templates/federated/buttons.html`).
+pub(super) struct Providers {
+    pub(super) action: String,
+    pub(super) offered: Vec<Provider>,
+}
+
+/// The providers of the environment, for a sign-on page; None when there
+/// are none, or they cannot be listed.
+pub(super) async fn providers(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> Option<Providers> {
+    let offered = match state.store.identity_providers_page(&env.environment.id, None, 20).await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(request_id = %crate::request_id(), error = %e, "listing identity providers");
-            return String::new();
+            return None;
         }
     };
-    if providers.is_empty() {
-        return String::new();
+    if offered.is_empty() {
+        return None;
     }
     let action = format!("{}/federate", signon_url(&state.issuer(&env.environment.id), &flow.id));
-    let buttons: String = providers
-        .iter()
-        .map(|p| {
-            format!(
-                "<button type=\"submit\" name=\"provider\" value=\"{}\" class=\"federate\">Continue with {}</button> ",
-                esc(&p.id),
-                esc(&p.name)
-            )
-        })
-        .collect();
-    format!(
-        "<form method=\"post\" action=\"{}\" id=\"federate\"><p>Or:</p>\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\">{buttons}</form>",
-        esc(&action),
-        esc(&flow.csrf)
-    )
+    Some(Providers { action, offered })
 }
 
 /// The OAuth client for a provider, with what its discovery says.
@@ -690,25 +702,8 @@ async fn refuse(state: &AppState, env: &EnvKeys, failed: Failed, ip: std::net::I
 /// The page a refused federated sign-on shows.
 fn refusal_page(state: &AppState, env: &EnvKeys, r: &Refused) -> Response {
     let name = r.provider.as_ref().map_or("The provider", |p| p.name.as_str());
-    let back = r
-        .flow_id
-        .as_deref()
-        .map(|id| {
-            format!(
-                "<p><a href=\"{}\" id=\"back\">Back to sign-on</a></p>",
-                esc(&signon_url(&state.issuer(&env.environment.id), id))
-            )
-        })
-        .unwrap_or_default();
-    page(
-        r.refusal.status(),
-        "Sign-on failed",
-        &format!(
-            "<p class=\"error\" role=\"alert\" data-reason=\"{}\">{}</p>{back}",
-            r.refusal.code(),
-            esc(&r.refusal.message(name))
-        ),
-    )
+    let back = r.flow_id.as_deref().map(|id| signon_url(&state.issuer(&env.environment.id), id));
+    page(r.refusal.status(), &RefusedPage { reason: r.refusal.code(), message: r.refusal.message(name), back })
 }
 
 /// A refused federated sign-on, as the trail records it.
@@ -873,11 +868,12 @@ pub(super) async fn decline_link(state: &AppState, env: &EnvKeys, flow: &LoginFl
     }
 }
 
+/// The page that asks the person to confirm the link.
 pub(super) async fn render_link(
     state: &AppState,
     env: &EnvKeys,
     flow: &LoginFlow,
-    alert: &str,
+    error: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let Step::Link { account_id, provider_id, upstream_name, .. } = &flow.step else {
@@ -891,22 +887,5 @@ pub(super) async fn render_link(
         Ok(p) => p.map(|(p, _)| p.name).unwrap_or_default(),
         Err(e) => return internal(e),
     };
-    page(
-        status,
-        &format!("Link your {provider} sign-in?"),
-        &format!(
-            "<p>{} says you are <strong id=\"upstream-name\">{}</strong>. This sign-in is not linked to an account \
-             here yet.</p><p>You are signed on here as <strong id=\"account-name\">{}</strong>. Link the two, so \
-             that you can sign on as {} with {} from now on?</p>{alert}\
-             <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" name=\"decision\" value=\"link\" id=\"link\">Link and continue</button> \
-             <button type=\"submit\" name=\"decision\" value=\"cancel\" id=\"cancel\">Cancel</button></form>",
-            esc(&provider),
-            esc(upstream_name),
-            esc(&username),
-            esc(&username),
-            esc(&provider),
-            esc(&flow.csrf)
-        ),
-    )
+    page(status, &LinkPage { provider, upstream_name, username, error, csrf: &flow.csrf })
 }

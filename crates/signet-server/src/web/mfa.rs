@@ -12,6 +12,7 @@
 //!
 //! Every success and failure is recorded in the audit trail.
 
+use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
@@ -23,11 +24,10 @@ use signet_core::model::Account;
 use signet_core::totp;
 use signet_store::{LoginFlow, StoreError};
 
-use super::authorize::internal;
-use super::signon::{CODE_INPUT, StepResult, event, form};
-use super::{esc, page};
+use super::qr::Qr;
+use super::signon::{StepResult, event};
+use super::{internal, page};
 use crate::enforcement::{DENIED, begin, enrol_purpose, service};
-use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::state::AppState;
 
@@ -178,8 +178,50 @@ fn mfa_event(
     Ok(ev)
 }
 
+#[derive(Template)]
+#[template(path = "mfa/choose.html")]
+struct ChoosePage<'a> {
+    methods: Vec<Choice>,
+    error: Option<&'a str>,
+    csrf: &'a str,
+}
+
+/// A method to choose.
+struct Choice {
+    id: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "mfa/method.html")]
+struct MethodPage<'a> {
+    ask: Ask,
+    error: Option<&'a str>,
+    csrf: &'a str,
+    /// Whether there are other methods to choose instead.
+    switch: bool,
+}
+
+/// What the chosen method asks of the person.
+enum Ask {
+    /// TOTP, first use: the new secret as a QR code (unless the method shows
+    /// none) and as text, then its first code.
+    Enrol { label: String, qr: Option<Qr>, key: String },
+    /// TOTP: a code.
+    Code { label: String },
+    /// Duo: a passcode.
+    Passcode,
+    /// A push the person approves on their phone.
+    Push { service: &'static str },
+}
+
 /// The MFA step's page.
-pub async fn render(state: &AppState, _env: &EnvKeys, flow: &LoginFlow, alert: &str, status: StatusCode) -> Response {
+pub(in crate::web) async fn render(
+    state: &AppState,
+    flow: &LoginFlow,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let Step::Mfa { account_id, required, chosen, enrolling, .. } = &flow.step else {
         return internal("not an MFA step");
     };
@@ -192,94 +234,42 @@ pub async fn render(state: &AppState, _env: &EnvKeys, flow: &LoginFlow, alert: &
             Err(e) => return internal(e),
         }
     }
-    let title = "Additional verification";
+    let csrf = &flow.csrf;
     let Some(m) = chosen.as_ref().and_then(|c| methods.iter().find(|m| &m.id == c)) else {
-        let buttons: String = methods
-            .iter()
-            .map(|m| {
-                format!(
-                    "<p><button type=\"submit\" name=\"method\" value=\"{}\" id=\"method-{}\">{}</button></p>",
-                    esc(&m.id),
-                    esc(&m.id),
-                    esc(&label(m))
-                )
-            })
-            .collect();
-        return page(
-            status,
-            title,
-            &format!(
-                "<p>Your organisation asks for one more check. Choose how to verify.</p>{alert}\
-                 <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{buttons}</form>",
-                esc(&flow.csrf)
-            ),
-        );
+        let methods = methods.iter().map(|m| Choice { id: m.id.clone(), label: label(m) }).collect();
+        return page(status, &ChoosePage { methods, error, csrf });
     };
-    let switch = if set.len() > 1 {
-        format!(
-            "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" name=\"method\" value=\"\" id=\"other-method\">Use another method</button></form>",
-            esc(&flow.csrf)
-        )
-    } else {
-        String::new()
-    };
-    let body = match &m.settings {
+    match ask(state, m, account_id, enrolling.as_deref()).await {
+        Ok(ask) => page(status, &MethodPage { ask, error, csrf, switch: set.len() > 1 }),
+        Err(res) => res,
+    }
+}
+
+async fn ask(state: &AppState, m: &Method, account_id: &str, enrolling: Option<&[u8]>) -> Result<Ask, Response> {
+    Ok(match &m.settings {
         Settings::Totp(t) => match enrolling {
             Some(sealed) => {
                 let Ok(secret) = state.kek.open(&enrol_purpose(&m.id, account_id), sealed) else {
-                    return internal("enrolment secret could not be opened");
+                    return Err(internal("enrolment secret could not be opened"));
                 };
                 let username = match state.store.account(account_id).await {
                     Ok(Some(a)) => a.username,
                     Ok(None) => String::new(),
-                    Err(e) => return internal(e),
+                    Err(e) => return Err(internal(e)),
                 };
                 let params = totp::Params { algorithm: t.algorithm, digits: t.digits, period: t.period, skew: t.skew };
                 let uri = params.otpauth_uri(&t.issuer, &username, secret.expose());
-                let qr = if t.qr_size == 0 {
-                    String::new()
-                } else {
-                    qrcode::QrCode::new(uri.as_bytes())
-                        .map(|q| {
-                            q.render::<qrcode::render::svg::Color<'_>>().min_dimensions(t.qr_size, t.qr_size).build()
-                        })
-                        .unwrap_or_default()
-                };
-                format!(
-                    "<p>Set up <strong>{}</strong>: scan this code with your authenticator app, or enter the key \
-                     by hand, then type the code it shows.</p>{qr}\
-                     <p>Key: <span class=\"secret\" id=\"mfa-secret\">{}</span></p>{alert}{}",
-                    esc(&label(m)),
-                    esc(&totp::to_base32(secret.expose())),
-                    form(flow, CODE_INPUT, "Confirm")
-                )
+                let qr = if t.qr_size == 0 { None } else { Qr::new(&uri, t.qr_size) };
+                Ask::Enrol { label: label(m), qr, key: totp::to_base32(secret.expose()) }
             }
-            None => format!(
-                "<p>Enter the code from your authenticator app for <strong>{}</strong>.</p>{alert}{}",
-                esc(&label(m)),
-                form(flow, CODE_INPUT, "Verify")
-            ),
+            None => Ask::Code { label: label(m) },
         },
-        Settings::Duo(d) if d.use_passcode => format!(
-            "<p>Enter a passcode from Duo.</p>{alert}{}",
-            form(
-                flow,
-                "<label for=\"code\">Passcode</label><input type=\"text\" id=\"code\" name=\"code\" \
-                 autocomplete=\"one-time-code\" inputmode=\"numeric\" maxlength=\"16\" required autofocus>",
-                "Verify"
-            )
-        ),
-        _ => format!(
-            "<p>Select <strong>Send</strong>, then approve the request {} on your phone. \
-             This page waits for your answer.</p>{alert}{}",
-            esc(m.method_type().label()),
-            form(flow, "<input type=\"hidden\" name=\"push\" value=\"1\">", "Send")
-        ),
-    };
-    page(status, title, &format!("{body}{switch}"))
+        Settings::Duo(d) if d.use_passcode => Ask::Passcode,
+        _ => Ask::Push { service: m.method_type().label() },
+    })
 }
 
+/// How a page names a method: its type, and its name when it has one.
 fn label(m: &Method) -> String {
     if m.name.is_empty() {
         m.method_type().label().to_owned()

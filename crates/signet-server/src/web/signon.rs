@@ -8,6 +8,7 @@
 //! instances) and the address (rate limit). An unknown user, a wrong password
 //! and a locked account get the same answer.
 
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -18,8 +19,10 @@ use signet_core::model::{ADMINISTRATORS, Account, BROWSER_SESSION_TTL, DeviceSta
 use signet_core::{password, totp};
 use signet_store::{BrowserSession, LoginFlow};
 
-use super::authorize::{internal, new_code, redirect_with_code};
-use super::{PageEnv, PageParams, cookie, error_page, esc, page, see_other};
+use super::authorize::{new_code, redirect_with_code};
+use super::federated::Providers;
+use super::qr::Qr;
+use super::{PageEnv, PageParams, cookie, error_page, internal, page, see_other};
 use crate::keyring::EnvKeys;
 use crate::lockout::{self, FirstFactor};
 use crate::metrics::Failure;
@@ -33,6 +36,97 @@ const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try ag
 /// The one answer a locked account's sign-on gives, whatever was wrong.
 const BOTH_FACTORS: &str = "For your protection after failed sign-ons, this account needs your password and the code \
     from your authenticator app together. Enter both.";
+
+/// What a sign-on is for, as its first page says (`signon/who_asks.html`).
+struct WhoAsks {
+    environment: String,
+    purpose: Asking,
+}
+
+enum Asking {
+    /// To continue to this application.
+    Application(String),
+    /// To approve a device.
+    Device,
+    /// For an application that is gone meanwhile.
+    Unknown,
+}
+
+#[derive(Template)]
+#[template(path = "signon/password.html")]
+struct PasswordPage<'a> {
+    asks: WhoAsks,
+    error: Option<&'a str>,
+    csrf: &'a str,
+    providers: Option<Providers>,
+}
+
+#[derive(Template)]
+#[template(path = "signon/both_factors.html")]
+struct BothFactorsPage<'a> {
+    asks: WhoAsks,
+    message: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signon/change_password.html")]
+struct ChangePasswordPage<'a> {
+    error: Option<&'a str>,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signon/totp.html")]
+struct TotpPage<'a> {
+    error: Option<&'a str>,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signon/enrol.html")]
+struct EnrolPage<'a> {
+    qr: Option<Qr>,
+    key: String,
+    error: Option<&'a str>,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signon/consent.html")]
+struct ConsentPage<'a> {
+    app_name: &'a str,
+    app_id: &'a str,
+    user_code: String,
+    requested_from: &'a str,
+    requested_at: String,
+    scopes: Vec<&'a str>,
+    error: Option<&'a str>,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signon/confirm.html")]
+struct ConfirmPage<'a> {
+    app_name: &'a str,
+    app_id: &'a str,
+    destination: String,
+    error: Option<&'a str>,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signon/cancelled.html")]
+struct Cancelled;
+
+#[derive(Template)]
+#[template(path = "device/approved.html")]
+struct Approved;
+
+#[derive(Template)]
+#[template(path = "device/denied.html")]
+struct Denied;
 
 async fn load(state: &AppState, env: &EnvKeys, flow_id: &str, headers: &HeaderMap) -> Result<LoginFlow, Response> {
     let gone = || {
@@ -288,27 +382,8 @@ async fn both_factors_form(
     username: &str,
     message: &str,
 ) -> Response {
-    page(
-        StatusCode::UNAUTHORIZED,
-        "Sign on",
-        &format!(
-            "<p>{}</p><p class=\"error\" id=\"both-factors\" role=\"alert\">{}</p>{}",
-            who_asks(state, env, flow).await,
-            esc(message),
-            form(
-                flow,
-                &format!(
-                    "<label for=\"username\">Username</label>\
-                     <input type=\"text\" id=\"username\" name=\"username\" value=\"{}\" autocomplete=\"username\" required>\
-                     <label for=\"password\">Password</label>\
-                     <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required autofocus>\
-                     {CODE_INPUT_PLAIN}",
-                    esc(username)
-                ),
-                "Sign on"
-            ),
-        ),
-    )
+    let asks = who_asks(state, env, flow).await;
+    page(StatusCode::UNAUTHORIZED, &BothFactorsPage { asks, message, csrf: &flow.csrf, username })
 }
 
 /// A new password in place of a one-time one. Not a credential check, so a
@@ -595,51 +670,26 @@ async fn decide(
             "Code expired",
             "This code has expired or was already used. Start again on your device.",
         ),
-        (true, DeviceStatus::Denied) => page(
-            StatusCode::OK,
-            "Request denied",
-            "<p>The device will not be signed on. You can close this window.</p>",
-        ),
-        (true, _) => page(
-            StatusCode::OK,
-            "Device approved",
-            "<p>You are signed on. Return to your device; you can close this window.</p>",
-        ),
+        (true, DeviceStatus::Denied) => page(StatusCode::OK, &Denied),
+        (true, _) => page(StatusCode::OK, &Approved),
     }
 }
 
-/// One line saying what the sign-on is for, so a person can tell a real request from a lure.
-async fn who_asks(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> String {
-    let place = format!("in <strong>{}</strong>", esc(&env.environment.name));
-    match &flow.purpose {
+/// What the sign-on is for, so a person can tell a real request from a lure.
+async fn who_asks(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> WhoAsks {
+    let purpose = match &flow.purpose {
         Purpose::Authorize(req) => {
             match state.clients.get(&state.store, &env.environment.id, &req.client_id, state.now()).await {
-                Ok(Some(app)) => {
-                    format!("Sign on {place} to continue to <strong id=\"app-name\">{}</strong>.", esc(&app.name))
-                }
-                _ => format!("Sign on {place}."),
+                Ok(Some(app)) => Asking::Application(app.name.clone()),
+                _ => Asking::Unknown,
             }
         }
-        Purpose::Device { .. } => format!("Sign on {place} to approve a device."),
-    }
+        Purpose::Device { .. } => Asking::Device,
+    };
+    WhoAsks { environment: env.environment.name.clone(), purpose }
 }
 
-pub(super) fn form(flow: &LoginFlow, inner: &str, button: &str) -> String {
-    format!(
-        "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{inner}<button type=\"submit\">{}</button></form>",
-        esc(&flow.csrf),
-        esc(button)
-    )
-}
-
-pub(super) const CODE_INPUT: &str = "<label for=\"code\">Authentication code</label>\
-    <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" \
-    pattern=\"[0-9 ]*\" maxlength=\"8\" required autofocus>";
-/// The same, on a form whose first field has the focus.
-const CODE_INPUT_PLAIN: &str = "<label for=\"code\">Authentication code</label>\
-    <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" \
-    pattern=\"[0-9 ]*\" maxlength=\"8\" required>";
-
+/// The page of the flow's current step, with `error` if the last post failed.
 pub(super) async fn render(
     state: &AppState,
     env: &EnvKeys,
@@ -647,45 +697,15 @@ pub(super) async fn render(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let alert = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
+    let csrf = &flow.csrf;
     match &flow.step {
-        Step::Password | Step::Federating { .. } => page(
-            status,
-            "Sign on",
-            &format!(
-                "<p>{}</p>{alert}{}{}",
-                who_asks(state, env, flow).await,
-                form(
-                    flow,
-                    "<label for=\"username\">Username</label>\
-                     <input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
-                     <label for=\"password\">Password</label>\
-                     <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>",
-                    "Sign on"
-                ),
-                super::federated::buttons(state, env, flow).await,
-            ),
-        ),
-        Step::ChangePassword { .. } => page(
-            status,
-            "Choose a new password",
-            &format!(
-                "<p>You signed on with a one-time password. Choose your own to go on.</p>{alert}{}",
-                form(
-                    flow,
-                    "<label for=\"new_password\">New password</label>\
-                     <input type=\"password\" id=\"new_password\" name=\"new_password\" autocomplete=\"new-password\" minlength=\"12\" required autofocus>\
-                     <label for=\"confirm_password\">Repeat it</label>\
-                     <input type=\"password\" id=\"confirm_password\" name=\"confirm_password\" autocomplete=\"new-password\" minlength=\"12\" required>",
-                    "Save and continue"
-                )
-            ),
-        ),
-        Step::Totp { .. } => page(
-            status,
-            "Two-step verification",
-            &format!("<p>Enter the code from your authenticator app.</p>{alert}{}", form(flow, CODE_INPUT, "Verify")),
-        ),
+        Step::Password | Step::Federating { .. } => {
+            let asks = who_asks(state, env, flow).await;
+            let providers = super::federated::providers(state, env, flow).await;
+            page(status, &PasswordPage { asks, error, csrf, providers })
+        }
+        Step::ChangePassword { .. } => page(status, &ChangePasswordPage { error, csrf }),
+        Step::Totp { .. } => page(status, &TotpPage { error, csrf }),
         Step::Enrol { account_id, sealed_secret, .. } => {
             let Ok(secret) = state.kek.open(&enrol_purpose(account_id), sealed_secret) else {
                 return internal("enrolment secret could not be opened");
@@ -695,28 +715,15 @@ pub(super) async fn render(
                 Ok(None) => String::new(),
                 Err(e) => return internal(e),
             };
-            let uri = totp::otpauth_uri("signet", &username, secret.expose());
-            let qr = qrcode::QrCode::new(uri.as_bytes())
-                .map(|q| q.render::<qrcode::render::svg::Color<'_>>().min_dimensions(192, 192).build())
-                .unwrap_or_default();
-            page(
-                status,
-                "Set up two-step verification",
-                &format!(
-                    "<p>Administrator accounts must use an authenticator app. Scan this code with it, \
-                     or enter the key by hand, then type the code it shows.</p>{qr}\
-                     <p>Key: <span class=\"secret\" id=\"totp-secret\">{}</span></p>{alert}{}",
-                    esc(&totp::to_base32(secret.expose())),
-                    form(flow, CODE_INPUT, "Confirm")
-                ),
-            )
+            let qr = Qr::new(&totp::otpauth_uri("signet", &username, secret.expose()), 192);
+            page(status, &EnrolPage { qr, key: totp::to_base32(secret.expose()), error, csrf })
         }
-        Step::Mfa { .. } => super::mfa::render(state, env, flow, &alert, status).await,
-        Step::Link { .. } => super::federated::render_link(state, env, flow, &alert, status).await,
+        Step::Mfa { .. } => super::mfa::render(state, flow, error, status).await,
+        Step::Link { .. } => super::federated::render_link(state, env, flow, error, status).await,
         Step::Authenticated { .. } => match &flow.purpose {
-            Purpose::Device { user_code } => consent(state, env, flow, user_code, &alert, status).await,
+            Purpose::Device { user_code } => consent(state, env, flow, user_code, error, status).await,
             Purpose::Authorize(req) if needs_confirmation(env, req) => {
-                confirmation(state, env, flow, req, &alert, status).await
+                confirmation(state, env, flow, req, error, status).await
             }
             Purpose::Authorize(_) => {
                 error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.")
@@ -730,7 +737,7 @@ async fn consent(
     env: &EnvKeys,
     flow: &LoginFlow,
     user_code: &str,
-    alert: &str,
+    error: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let device = match state.store.device_by_user_code(&env.environment.id, user_code).await {
@@ -751,31 +758,18 @@ async fn consent(
         }
         Err(e) => return internal(e),
     };
-    let scopes: String =
-        device.scope.split(' ').filter(|s| !s.is_empty()).map(|s| format!("<li>{}</li>", esc(s))).collect();
-    let from = device.requested_from.as_deref().unwrap_or("an unknown address");
-    page(
-        status,
-        "Approve this device?",
-        &format!(
-            "<p><strong id=\"app-name\">{}</strong> (<code>{}</code>) asks to act as you.</p>\
-             <p>Code: <span class=\"code\">{}</span> — check that your device shows the same code.</p>\
-             <p id=\"requested\">It was requested from <strong id=\"requested-from\">{}</strong> at \
-             <strong id=\"requested-at\">{}</strong>.</p>\
-             <p class=\"warning\" id=\"only-your-own\">{}</p>\
-             <p>It asks for:</p><ul id=\"scopes\">{scopes}</ul>{alert}\
-             <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Approve</button> \
-             <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></form>",
-            esc(&app.name),
-            esc(&app.id),
-            esc(&signet_core::user_code::display(user_code)),
-            esc(from),
-            esc(&crate::second_factor::rfc2822(device.requested_at).replace("+0000", "UTC")),
-            esc(super::device::ONLY_YOUR_OWN),
-            esc(&flow.csrf)
-        ),
-    )
+    let requested_at = crate::second_factor::rfc2822(device.requested_at).replace("+0000", "UTC");
+    let consent = ConsentPage {
+        app_name: &app.name,
+        app_id: &app.id,
+        user_code: signet_core::user_code::display(user_code),
+        requested_from: device.requested_from.as_deref().unwrap_or("an unknown address"),
+        requested_at,
+        scopes: device.scope.split(' ').filter(|s| !s.is_empty()).collect(),
+        error,
+        csrf: &flow.csrf,
+    };
+    page(status, &consent)
 }
 
 /// Whether a code for this request waits for the person to confirm where it
@@ -793,7 +787,7 @@ async fn confirmation(
     env: &EnvKeys,
     flow: &LoginFlow,
     req: &AuthorizeRequest,
-    alert: &str,
+    error: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let app = match state.clients.get(&state.store, &env.environment.id, &req.client_id, state.now()).await {
@@ -803,24 +797,14 @@ async fn confirmation(
         }
         Err(e) => return internal(e),
     };
-    page(
-        status,
-        "Continue to another site?",
-        &format!(
-            "<p><strong id=\"app-name\">{}</strong> (<code>{}</code>) will receive a code that lets it act as you, \
-             an administrator.</p>\
-             <p>The code will be sent to <strong id=\"destination\">{}</strong>.</p>\
-             <p class=\"warning\">Continue only if you started this sign-on yourself and expect to go to that site. \
-             If you followed a link someone sent you, cancel.</p>{alert}\
-             <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" name=\"decision\" value=\"continue\" id=\"continue\">Continue</button> \
-             <button type=\"submit\" name=\"decision\" value=\"cancel\" id=\"cancel\">Cancel</button></form>",
-            esc(&app.name),
-            esc(&app.id),
-            esc(&signet_core::redirect::destination(&req.redirect_uri)),
-            esc(&flow.csrf)
-        ),
-    )
+    let confirm = ConfirmPage {
+        app_name: &app.name,
+        app_id: &app.id,
+        destination: signet_core::redirect::destination(&req.redirect_uri),
+        error,
+        csrf: &flow.csrf,
+    };
+    page(status, &confirm)
 }
 
 /// The answer to the confirmation: the code goes to the client, or nowhere.
@@ -869,11 +853,7 @@ async fn confirmed(
         }
         .await
         {
-            Ok(()) => page(
-                StatusCode::OK,
-                "Cancelled",
-                "<p id=\"cancelled\">No code was sent. You can close this window.</p>",
-            ),
+            Ok(()) => page(StatusCode::OK, &Cancelled),
             Err(e) => internal(e),
         },
         _ => render(state, env, flow, Some("Choose Continue or Cancel."), StatusCode::BAD_REQUEST).await,
