@@ -4,10 +4,12 @@
 //!
 //! Anyone can start a device flow and send someone its link, which is the
 //! flow's phishing risk (RFC 8628 §5.4). So the page says to approve only a
-//! code you started yourself, the consent shows where and when the code was
-//! asked for, and in the Administrators environment the link's code is
-//! never filled in: an administrator types what their own device shows.
+//! code you started yourself (`parts/only_your_own.html`), the consent shows
+//! where and when the code was asked for, and in the Administrators
+//! environment the link's code is never filled in: an administrator types
+//! what their own device shows.
 
+use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -15,38 +17,28 @@ use signet_core::crypto::{constant_time_eq, random_token};
 use signet_core::login::{Purpose, Step};
 use signet_core::model::{ADMINISTRATORS, DeviceStatus};
 use signet_core::user_code;
+use signet_store::StoreError;
 
-use super::authorize::{current_session, internal, start_flow};
-use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, esc, page};
+use super::authorize::{current_session, start_flow};
+use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, error_page, internal, page};
+use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::net::ClientIp;
 use crate::ratelimit::Kind;
 use crate::routes;
 use crate::state::AppState;
 
-/// What the device pages say about codes that someone else sent.
-pub(super) const ONLY_YOUR_OWN: &str = "Approve only a code that you started yourself, on your own device. If someone \
-    sent you this link or a code, do not go on: they may be trying to get your access.";
+#[derive(Template)]
+#[template(path = "device/code.html")]
+struct CodeForm<'a> {
+    csrf: &'a str,
+    user_code: &'a str,
+    error: Option<&'a str>,
+}
 
-fn code_form(csrf: &str, prefill: &str, error: Option<&str>, status: StatusCode, secure: bool, path: &str) -> Response {
-    let alert = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
-    let mut res = page(
-        status,
-        "Sign on a device",
-        &format!(
-            "<p>Enter the code your device shows.</p><p class=\"warning\" id=\"only-your-own\">{}</p>{alert}\
-             <form method=\"post\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <label for=\"user_code\">Code</label>\
-             <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{}\" autocomplete=\"off\" \
-             autocapitalize=\"characters\" spellcheck=\"false\" maxlength=\"12\" required autofocus>\
-             <button type=\"submit\">Continue</button></form>",
-            esc(ONLY_YOUR_OWN),
-            esc(csrf),
-            esc(prefill)
-        ),
-    );
-    res.headers_mut().append(header::SET_COOKIE, cookie(CSRF_COOKIE, csrf, path, 1800, secure));
+fn code_form(form: &CodeForm<'_>, status: StatusCode, secure: bool, path: &str) -> Response {
+    let mut res = page(status, form);
+    res.headers_mut().append(header::SET_COOKIE, cookie(CSRF_COOKIE, form.csrf, path, 1800, secure));
     res
 }
 
@@ -54,11 +46,11 @@ pub async fn show(State(state): State<AppState>, PageEnv(env): PageEnv, PagePara
     let Ok(csrf) = random_token() else { return internal("random generator failed") };
     let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
     // A link's code is a convenience a phisher can use: administrators type their own.
-    let prefill = match env.environment.name == ADMINISTRATORS {
+    let user_code = match env.environment.name == ADMINISTRATORS {
         true => "",
         false => p.get("user_code").unwrap_or_default(),
     };
-    code_form(csrf.expose(), prefill, None, StatusCode::OK, state.secure_cookies, &path)
+    code_form(&CodeForm { csrf: csrf.expose(), user_code, error: None }, StatusCode::OK, state.secure_cookies, &path)
 }
 
 pub async fn submit(
@@ -68,47 +60,64 @@ pub async fn submit(
     headers: HeaderMap,
     PageParams(p): PageParams,
 ) -> Response {
-    let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
-    let sent = p.get("csrf").unwrap_or_default();
+    let csrf = p.get("csrf").unwrap_or_default();
     let held = super::read_cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-    if sent.is_empty() || !constant_time_eq(sent.as_bytes(), held.as_bytes()) {
-        return super::error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form was not sent from this page. Open the link again.",
-        );
+    if csrf.is_empty() || !constant_time_eq(csrf.as_bytes(), held.as_bytes()) {
+        let why = "The form was not sent from this page. Open the link again.";
+        return error_page(StatusCode::FORBIDDEN, "Request refused", why);
     }
-    let now = state.now();
     let typed = p.get("user_code").unwrap_or_default();
-    let retry = |msg: &str, status| code_form(sent, typed, Some(msg), status, state.secure_cookies, &path);
-    if let Some(wait) = state.failures.blocked(ip, Kind::DeviceCode, None, now) {
-        state.metrics.failure(Failure::RateLimited);
-        return retry(
-            &format!("Too many wrong codes from your address. Try again in {} minutes.", wait.div_ceil(60)),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
-    let found = match user_code::normalize(typed) {
-        Some(code) => match state.store.device_by_user_code(&env.environment.id, &code).await {
-            Ok(d) => d.filter(|d| d.status == DeviceStatus::Pending && d.expires_at > now),
-            Err(e) => return internal(e),
-        },
-        None => None,
-    };
-    let Some(device) = found else {
-        state.failures.fail(ip, Kind::DeviceCode, None, now);
-        state.metrics.failure(Failure::WrongUserCode);
-        return retry("That code is not valid or has expired. Check it and try again.", StatusCode::BAD_REQUEST);
-    };
-    // Already signed on in this browser: straight to consent, which still needs a click.
-    let step = match current_session(&state, &env, &headers).await {
-        Ok(Some(s)) => match crate::enforcement::step_up(&state, &s).await {
-            Ok(Some(mfa)) => mfa,
-            Ok(None) => Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr },
-            Err(e) => return internal(e),
-        },
-        Ok(None) => Step::Password,
+    let user_code = match pending(&state, &env, ip, typed).await {
+        Ok(Ok(user_code)) => user_code,
+        Ok(Err((error, status))) => {
+            let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+            let form = CodeForm { csrf, user_code: typed, error: Some(&error) };
+            return code_form(&form, status, state.secure_cookies, &path);
+        }
         Err(e) => return internal(e),
     };
-    start_flow(&state, &env, Purpose::Device { user_code: device.user_code }, step).await
+    match signed_on_step(&state, &env, &headers).await {
+        Ok(step) => start_flow(&state, &env, Purpose::Device { user_code }, step).await,
+        Err(e) => internal(e),
+    }
+}
+
+/// The user code of the pending device flow `typed` names, or what to say
+/// instead. Wrong codes count against the address.
+async fn pending(
+    state: &AppState,
+    env: &EnvKeys,
+    ip: std::net::IpAddr,
+    typed: &str,
+) -> Result<Result<String, (String, StatusCode)>, StoreError> {
+    let now = state.now();
+    if let Some(wait) = state.failures.blocked(ip, Kind::DeviceCode, None, now) {
+        state.metrics.failure(Failure::RateLimited);
+        let error = format!("Too many wrong codes from your address. Try again in {} minutes.", wait.div_ceil(60));
+        return Ok(Err((error, StatusCode::TOO_MANY_REQUESTS)));
+    }
+    let found = match user_code::normalize(typed) {
+        Some(code) => state.store.device_by_user_code(&env.environment.id, &code).await?,
+        None => None,
+    };
+    match found.filter(|d| d.status == DeviceStatus::Pending && d.expires_at > now) {
+        Some(device) => Ok(Ok(device.user_code)),
+        None => {
+            state.failures.fail(ip, Kind::DeviceCode, None, now);
+            state.metrics.failure(Failure::WrongUserCode);
+            let error = "That code is not valid or has expired. Check it and try again.";
+            Ok(Err((error.to_owned(), StatusCode::BAD_REQUEST)))
+        }
+    }
+}
+
+/// Where the sign-on starts: already signed on in this browser, straight to
+/// consent (which still needs a click) or the second factor an enforcement
+/// asks for; otherwise the password.
+async fn signed_on_step(state: &AppState, env: &EnvKeys, headers: &HeaderMap) -> Result<Step, StoreError> {
+    let Some(s) = current_session(state, env, headers).await? else { return Ok(Step::Password) };
+    Ok(match crate::enforcement::step_up(state, &s).await? {
+        Some(mfa) => mfa,
+        None => Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr },
+    })
 }

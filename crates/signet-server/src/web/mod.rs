@@ -1,16 +1,19 @@
 //! The HTML pages: sign-on steps, TOTP enrolment, device verification and
 //! consent. Plain forms that work without JavaScript, CSRF-protected, never
-//! framed, never cached.
+//! framed, never cached. Each page is a template in `templates/` (askama),
+//! so every value reaches the HTML through the engine's escaping.
 
 pub mod authorize;
 pub mod device;
 pub mod federated;
 pub mod mfa;
+mod qr;
 pub mod signoff;
 pub mod signon;
 
 use std::sync::Arc;
 
+use askama::Template;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -26,28 +29,6 @@ pub const CSRF_COOKIE: &str = "signet_csrf";
 pub fn flow_cookie(flow_id: &str) -> String {
     format!("signet_flow_{flow_id}")
 }
-
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}\
-h1{font-size:1.4rem}label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%;\
-padding:.5rem;font-size:1rem;box-sizing:border-box}button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}\
-.error{color:#a00;background:#fee;padding:.5rem;border-radius:4px}\
-.warning{color:#6a4a00;background:#fff6da;padding:.5rem;border-radius:4px}.secret{font-family:monospace;word-break:break-all}\
-.code{font-family:monospace;font-size:1.3rem;letter-spacing:.1rem}svg{width:12rem;height:12rem}";
 
 /// Headers every page carries: no framing (clickjacking), no caching, no
 /// referrer leaking codes, and a policy that runs no script at all.
@@ -66,20 +47,37 @@ fn harden(headers: &mut HeaderMap) {
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
 }
 
-pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{t} · signet</title><style>{STYLE}</style></head><body><h1>{t}</h1>{body}</body></html>",
-        t = esc(title)
-    );
-    let mut res = (status, Html(html)).into_response();
+/// `template` as a page with the hardened headers. A template that fails
+/// to render (only a `Display` of its own can make it) is a bare 500.
+pub fn page(status: StatusCode, template: &impl Template) -> Response {
+    let mut res = match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(request_id = %crate::request_id(), error = %e, "rendering a page");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    };
     harden(res.headers_mut());
     res
 }
 
+/// A page that says what went wrong.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    page(status, title, &format!("<p class=\"error\" role=\"alert\">{}</p>", esc(message)))
+    page(status, &ErrorPage { title, message })
+}
+
+/// An error that is not the person's to fix: logged with the request id,
+/// and a page that says no more.
+pub fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(request_id = %crate::request_id(), error = %e, "internal error");
+    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
 }
 
 /// A 303 to `location`, with hardened headers.

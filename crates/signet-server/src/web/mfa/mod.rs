@@ -12,22 +12,19 @@
 //!
 //! Every success and failure is recorded in the audit trail.
 
-use axum::http::StatusCode;
-use axum::response::Response;
+mod page;
+
 use serde_json::json;
 use signet_core::audit::{AuditEvent, digest_of};
 use signet_core::login::{AMR_MFA, AMR_OTP, Step};
 use signet_core::mfa::template::Entity;
 use signet_core::mfa::{self, Method, Settings};
 use signet_core::model::Account;
-use signet_core::totp;
-use signet_store::{LoginFlow, StoreError};
+use signet_store::StoreError;
 
-use super::authorize::internal;
-use super::signon::{CODE_INPUT, StepResult, event, form};
-use super::{esc, page};
+pub(in crate::web) use self::page::render;
+use super::signon::{StepResult, event};
 use crate::enforcement::{DENIED, begin, enrol_purpose, service};
-use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::state::AppState;
 
@@ -176,114 +173,4 @@ fn mfa_event(
     ev.request_id = Some(crate::request_id());
     ev.digest = digest_of(&json!({"method": method.id, "type": method.method_type().as_str(), "result": reason}));
     Ok(ev)
-}
-
-/// The MFA step's page.
-pub async fn render(state: &AppState, _env: &EnvKeys, flow: &LoginFlow, alert: &str, status: StatusCode) -> Response {
-    let Step::Mfa { account_id, required, chosen, enrolling, .. } = &flow.step else {
-        return internal("not an MFA step");
-    };
-    let set = required.first().cloned().unwrap_or_default();
-    let mut methods = Vec::new();
-    for id in &set {
-        match state.store.mfa_method(id).await {
-            Ok(Some(m)) => methods.push(m),
-            Ok(None) => {}
-            Err(e) => return internal(e),
-        }
-    }
-    let title = "Additional verification";
-    let Some(m) = chosen.as_ref().and_then(|c| methods.iter().find(|m| &m.id == c)) else {
-        let buttons: String = methods
-            .iter()
-            .map(|m| {
-                format!(
-                    "<p><button type=\"submit\" name=\"method\" value=\"{}\" id=\"method-{}\">{}</button></p>",
-                    esc(&m.id),
-                    esc(&m.id),
-                    esc(&label(m))
-                )
-            })
-            .collect();
-        return page(
-            status,
-            title,
-            &format!(
-                "<p>Your organisation asks for one more check. Choose how to verify.</p>{alert}\
-                 <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{buttons}</form>",
-                esc(&flow.csrf)
-            ),
-        );
-    };
-    let switch = if set.len() > 1 {
-        format!(
-            "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" name=\"method\" value=\"\" id=\"other-method\">Use another method</button></form>",
-            esc(&flow.csrf)
-        )
-    } else {
-        String::new()
-    };
-    let body = match &m.settings {
-        Settings::Totp(t) => match enrolling {
-            Some(sealed) => {
-                let Ok(secret) = state.kek.open(&enrol_purpose(&m.id, account_id), sealed) else {
-                    return internal("enrolment secret could not be opened");
-                };
-                let username = match state.store.account(account_id).await {
-                    Ok(Some(a)) => a.username,
-                    Ok(None) => String::new(),
-                    Err(e) => return internal(e),
-                };
-                let params = totp::Params { algorithm: t.algorithm, digits: t.digits, period: t.period, skew: t.skew };
-                let uri = params.otpauth_uri(&t.issuer, &username, secret.expose());
-                let qr = if t.qr_size == 0 {
-                    String::new()
-                } else {
-                    qrcode::QrCode::new(uri.as_bytes())
-                        .map(|q| {
-                            q.render::<qrcode::render::svg::Color<'_>>().min_dimensions(t.qr_size, t.qr_size).build()
-                        })
-                        .unwrap_or_default()
-                };
-                format!(
-                    "<p>Set up <strong>{}</strong>: scan this code with your authenticator app, or enter the key \
-                     by hand, then type the code it shows.</p>{qr}\
-                     <p>Key: <span class=\"secret\" id=\"mfa-secret\">{}</span></p>{alert}{}",
-                    esc(&label(m)),
-                    esc(&totp::to_base32(secret.expose())),
-                    form(flow, CODE_INPUT, "Confirm")
-                )
-            }
-            None => format!(
-                "<p>Enter the code from your authenticator app for <strong>{}</strong>.</p>{alert}{}",
-                esc(&label(m)),
-                form(flow, CODE_INPUT, "Verify")
-            ),
-        },
-        Settings::Duo(d) if d.use_passcode => format!(
-            "<p>Enter a passcode from Duo.</p>{alert}{}",
-            form(
-                flow,
-                "<label for=\"code\">Passcode</label><input type=\"text\" id=\"code\" name=\"code\" \
-                 autocomplete=\"one-time-code\" inputmode=\"numeric\" maxlength=\"16\" required autofocus>",
-                "Verify"
-            )
-        ),
-        _ => format!(
-            "<p>Select <strong>Send</strong>, then approve the request {} on your phone. \
-             This page waits for your answer.</p>{alert}{}",
-            esc(m.method_type().label()),
-            form(flow, "<input type=\"hidden\" name=\"push\" value=\"1\">", "Send")
-        ),
-    };
-    page(status, title, &format!("{body}{switch}"))
-}
-
-fn label(m: &Method) -> String {
-    if m.name.is_empty() {
-        m.method_type().label().to_owned()
-    } else {
-        format!("{} ({})", m.method_type().label(), m.name)
-    }
 }

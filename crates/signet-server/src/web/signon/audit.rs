@@ -1,0 +1,77 @@
+//! The sign-on's entries in the audit trail.
+
+use signet_core::audit::{Actor, ActorKind, AuditEvent};
+use signet_core::model::Account;
+
+use crate::state::AppState;
+
+/// An event by `account`, as a person signing on.
+pub(crate) fn event(
+    account: &Account,
+    action: &str,
+    target: String,
+    ip: Option<std::net::IpAddr>,
+    now: i64,
+) -> Result<AuditEvent, signet_store::StoreError> {
+    let actor = Actor {
+        kind: ActorKind::Person,
+        id: account.id.clone(),
+        name: account.username.clone(),
+        scheme: "signon".into(),
+        client_id: None,
+    };
+    let mut ev = AuditEvent::new(actor, action, Some(&account.environment_id), &target, now)
+        .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+    ev.source_ip = ip.map(|i| i.to_string());
+    Ok(ev)
+}
+
+/// A failed sign-on of a known account, with the method that failed (RFC
+/// 8176 `pwd` or `otp`). Unknown usernames are counted in metrics only, so
+/// guessing names cannot fill the trail.
+pub(super) fn failure(
+    account: &Account,
+    method: &str,
+    ip: std::net::IpAddr,
+    now: i64,
+) -> Result<AuditEvent, signet_store::StoreError> {
+    let mut ev = event(account, "signon.failure", account.id.clone(), Some(ip), now)?;
+    ev.actor.scheme = method.into();
+    ev.outcome = Some("failure".into());
+    ev.request_id = Some(crate::request_id());
+    Ok(ev)
+}
+
+/// An event by the person `account_id` names, from `ip`, about `target`.
+pub(super) async fn person_event(
+    state: &AppState,
+    account_id: &str,
+    action: &str,
+    target: String,
+    ip: std::net::IpAddr,
+    now: i64,
+) -> Result<AuditEvent, signet_store::StoreError> {
+    let account = state
+        .store
+        .account(account_id)
+        .await?
+        .ok_or_else(|| signet_store::StoreError::Corrupt("a signed-on account is gone".into()))?;
+    let mut ev = event(&account, action, target, Some(ip), now)?;
+    ev.outcome = Some("success".into());
+    ev.request_id = Some(crate::request_id());
+    Ok(ev)
+}
+
+/// An attempt refused unchecked because the account is locked: only the
+/// lock's first is recorded (`Store::count_refused`).
+pub(super) fn refused(
+    account: &Account,
+    ip: std::net::IpAddr,
+    now: i64,
+) -> Result<AuditEvent, signet_store::StoreError> {
+    let mut ev = event(account, "signon.refused", account.id.clone(), Some(ip), now)?;
+    ev.outcome = Some("denied".into());
+    ev.reason = Some("locked".into());
+    ev.request_id = Some(crate::request_id());
+    Ok(ev)
+}

@@ -1,0 +1,76 @@
+//! The sign-on's own TOTP step: a code after the first factor, or the code
+//! that confirms an administrator's new enrolment.
+
+use signet_core::login::{self, enrol_purpose};
+use signet_core::model::totp_purpose;
+use signet_core::totp;
+
+use super::StepResult;
+use super::audit::{event, failure, refused};
+use crate::lockout;
+use crate::metrics::Failure;
+use crate::state::AppState;
+
+const WRONG_CODE: &str = "That code is not valid. Wait for a new code and try again.";
+
+/// A TOTP code after the first factor `first`, at sign-on (`enrolling` is
+/// None) or confirming an enrolment.
+pub(super) async fn check(
+    state: &AppState,
+    account_id: &str,
+    enrolling: Option<&Vec<u8>>,
+    first: &[String],
+    code: Option<&str>,
+    now: i64,
+    ip: std::net::IpAddr,
+) -> StepResult {
+    let Some(account) = state.store.account(account_id).await? else {
+        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
+    };
+    let code = code.unwrap_or_default();
+    let events = lockout::Events {
+        failure: &|method| failure(&account, method, ip, now),
+        refused: &|| refused(&account, ip, now),
+    };
+    // The password was right in this flow: only the second factor's budget
+    // applies, so strangers' failures on the password never stop this step.
+    let passed = match enrolling {
+        None => lockout::second_factor(state, &account, code, now, &events).await?,
+        Some(_) if !lockout::reserve_second_factor(state, &account, now).await? => false,
+        Some(sealed) => {
+            let secret = state
+                .kek
+                .open(&enrol_purpose(account_id), sealed)
+                .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+            let confirmed = match totp::check(secret.expose(), code, now) {
+                Some(step) => {
+                    let sealed = state
+                        .kek
+                        .seal(&totp_purpose(account_id), secret.expose())
+                        .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+                    let ev = event(&account, "account.mfa.enrol", account_id.to_owned(), None, now)?;
+                    state.store.confirm_totp(account_id, &sealed, step, &ev).await?
+                }
+                None => false,
+            };
+            match confirmed {
+                true => state.store.second_factor_passed(account_id).await?,
+                false => {
+                    let failed = failure(&account, "otp", ip, now)?;
+                    lockout::other_second_factor_failed(state, &account, now, &failed).await?;
+                }
+            }
+            confirmed
+        }
+    };
+    if !passed {
+        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
+    }
+    Ok(Ok((login::after_second_factor(account_id, first, now), account)))
+}
+
+/// A new TOTP secret for enrolment, sealed to this account's flow.
+pub(in crate::web) fn new_enrolment_secret(state: &AppState, account_id: &str) -> Option<Vec<u8>> {
+    let secret = totp::generate_secret().ok()?;
+    state.kek.seal(&enrol_purpose(account_id), secret.expose()).ok()
+}
