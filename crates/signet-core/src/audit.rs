@@ -53,7 +53,7 @@ macro_rules! actions {
         impl Action {
             pub const ALL: &[Action] = &[$(Action::$variant,)*];
 
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Action::$variant => $name,)*
                 }
@@ -63,7 +63,7 @@ macro_rules! actions {
 }
 
 actions! {
-    /// A person's account made at their first federated sign-on.
+    /// An account made by bootstrap, or at a person's first federated sign-on.
     AccountCreate => "account.create",
     /// An account locked after failed attempts.
     AccountLock => "account.lock",
@@ -128,6 +128,8 @@ actions! {
     AuthorizeCancel => "authorize.cancel",
     /// A person confirmed a client at the sign-on pages.
     AuthorizeConfirm => "authorize.confirm",
+    /// A browser session signed a person on to a client without asking again.
+    AuthorizeSession => "authorize.session",
     DeviceApprove => "device.approve",
     DeviceDeny => "device.deny",
     /// Bootstrap made an environment.
@@ -147,6 +149,8 @@ actions! {
     MfaMethodCreate => "mfa.method.create",
     MfaMethodDelete => "mfa.method.delete",
     MfaMethodUpdate => "mfa.method.update",
+    /// Bootstrap made an environment's first signing key.
+    SigningKeyCreate => "signing_key.create",
     /// A person completed a sign-on at the pages.
     Signon => "signon",
     /// A token exchange signed a person on (RFC 8693).
@@ -232,29 +236,17 @@ pub struct Upstream {
 }
 
 impl AuditEvent {
-    /// A new event of `action` with a fresh id, no digest and no request
-    /// context; set those fields where the caller has them.
-    pub fn of(
-        actor: Actor,
-        action: Action,
-        environment_id: Option<&str>,
-        target: &str,
-        at: UnixTime,
-    ) -> Result<AuditEvent, crate::crypto::CryptoError> {
-        AuditEvent::new(actor, action.as_str(), environment_id, target, at)
-    }
-
     /// Says how it went.
     pub fn with_outcome(mut self, outcome: Outcome) -> AuditEvent {
         self.outcome = Some(outcome.as_str().to_owned());
         self
     }
 
-    /// A new event with a fresh id, no digest and no request context; set
-    /// those fields where the caller has them.
+    /// A new event of `action` with a fresh id, no digest and no request
+    /// context; set those fields where the caller has them.
     pub fn new(
         actor: Actor,
-        action: &str,
+        action: Action,
         environment_id: Option<&str>,
         target: &str,
         at: UnixTime,
@@ -263,7 +255,7 @@ impl AuditEvent {
             id: crate::crypto::random_id()?,
             at,
             actor,
-            action: action.to_owned(),
+            action: action.as_str().to_owned(),
             environment_id: environment_id.map(str::to_owned),
             target: target.to_owned(),
             digest: String::new(),
@@ -307,7 +299,7 @@ mod tests {
             assert!(seen.insert(name), "{name} is named twice");
             assert!(name.split('.').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
         }
-        let ev = AuditEvent::of(Actor::console("t"), Action::AdminDenied, None, "x", 1).unwrap();
+        let ev = AuditEvent::new(Actor::console("t"), Action::AdminDenied, None, "x", 1).unwrap();
         assert_eq!(ev.action, "admin.denied");
         assert_eq!(ev.with_outcome(Outcome::Denied).outcome.as_deref(), Some("denied"));
     }

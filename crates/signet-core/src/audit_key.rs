@@ -24,7 +24,7 @@ pub const CHAIN_KEY_PURPOSE: &str = "audit.chain_key";
 pub const CHECKPOINT_KEY_PURPOSE: &str = "audit.checkpoint_key";
 /// The action of the event that starts the keyed chain. Its hash is the
 /// first HMAC, over the old head: every event before it is bound to it.
-pub const CHAIN_KEYED: &str = "audit.chain.keyed";
+pub const CHAIN_KEYED: &str = crate::audit::Action::AuditChainKeyed.as_str();
 
 /// Domain separation for the two MACs made with the chain key.
 const EVENT_LABEL: &[u8] = b"signet audit event v2\0";
@@ -226,7 +226,7 @@ mod tests {
     use crate::audit::Actor;
 
     fn event() -> AuditEvent {
-        AuditEvent::new(Actor::console("t"), "x", None, "y", 10).unwrap()
+        AuditEvent::new(Actor::console("t"), crate::audit::Action::AuditPrune, None, "y", 10).unwrap()
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and the Administrators environment's OAuth tokens). Idempotent: once the environment exists nothing is
 //! touched. The credentials go to `bootstrap.json` (0600), never to stdout.
 
+use signet_core::audit::Action as Event;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -36,7 +37,7 @@ pub fn new_signing_key(kek: &Kek, environment_id: &str, now: i64) -> anyhow::Res
     })
 }
 
-fn created(now: i64, action: &str, env: &str, target: &str, body: serde_json::Value) -> anyhow::Result<AuditEvent> {
+fn created(now: i64, action: Event, env: &str, target: &str, body: serde_json::Value) -> anyhow::Result<AuditEvent> {
     let mut ev = AuditEvent::new(Actor::console("bootstrap"), action, Some(env), target, now)?;
     ev.digest = digest_of(&body);
     Ok(ev)
@@ -110,18 +111,18 @@ pub async fn ensure(
     let key = new_signing_key(kek, &env.id, now)?;
     let authentication = serde_json::to_value(AuthSettings::new_installation())?;
     let events = [
-        created(now, "environment.create", &env.id, &env.id, serde_json::json!({"name": env.name}))?,
+        created(now, Event::EnvironmentCreate, &env.id, &env.id, serde_json::json!({"name": env.name}))?,
         created(
             now,
-            "account.create",
+            Event::AccountCreate,
             &env.id,
             &admin.id,
             serde_json::json!({"username": admin.username, "roles": admin.roles}),
         )?,
-        created(now, "application.create", &env.id, &cli.id, serde_json::json!({"kind": "native"}))?,
-        created(now, "application.create", &env.id, &worker.id, serde_json::json!({"kind": "worker"}))?,
-        created(now, "signing_key.create", &env.id, &key.kid, serde_json::json!({"kid": key.kid}))?,
-        created(now, "admin.settings.authentication", &env.id, SETTINGS_KEY, authentication.clone())?,
+        created(now, Event::ApplicationCreate, &env.id, &cli.id, serde_json::json!({"kind": "native"}))?,
+        created(now, Event::ApplicationCreate, &env.id, &worker.id, serde_json::json!({"kind": "worker"}))?,
+        created(now, Event::SigningKeyCreate, &env.id, &key.kid, serde_json::json!({"kid": key.kid}))?,
+        created(now, Event::AdminSettingsAuthentication, &env.id, SETTINGS_KEY, authentication.clone())?,
     ];
     let file = BootstrapFile {
         issuer: crate::state::issuer(public_url, &env.id),

@@ -15,6 +15,7 @@
 //! - A lock that runs out is recorded as an unlock; each lock, its first
 //!   refused attempt and each unlock are in the trail, the rest counted.
 
+use signet_core::audit::Action as Event;
 use signet_core::audit::{Actor, AuditEvent};
 use signet_core::clock::UnixTime;
 use signet_core::model::Account;
@@ -51,8 +52,9 @@ pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Resu
     if !lock.expired(now) {
         return Ok(lock);
     }
-    let by = AuditEvent::new(Actor::console("lock expiry"), "account.unlock", Some(&account.environment_id), "", now)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let by =
+        AuditEvent::new(Actor::console("lock expiry"), Event::AccountUnlock, Some(&account.environment_id), "", now)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     state.store.settle_expired_lock(&account.id, &lock, now, &by).await?;
     Ok(state.store.lock_state(&account.id).await?.unwrap_or_default())
 }

@@ -1,6 +1,7 @@
 //! Offline operator commands on the store: break-glass account recovery and
 //! key-encryption key rotation. Both are audited as console actions.
 
+use signet_core::audit::Action as Event;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -31,8 +32,8 @@ async fn open(args: &StoreArgs) -> anyhow::Result<Opened> {
     Ok(Opened { store, data_dir, file })
 }
 
-fn console_event(action: &str, environment_id: Option<&str>, target: &str, now: i64) -> anyhow::Result<AuditEvent> {
-    Ok(AuditEvent::new(Actor::console(action), action, environment_id, target, now)?)
+fn console_event(action: Event, environment_id: Option<&str>, target: &str, now: i64) -> anyhow::Result<AuditEvent> {
+    Ok(AuditEvent::new(Actor::console(action.as_str()), action, environment_id, target, now)?)
 }
 
 pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
@@ -55,7 +56,7 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
         .with_context(|| format!("there is no account {:?} in {}", args.username, env.name))?;
     let new_password = random_token()?;
     let creds = NewCredentials { password_hash: password::hash(new_password.expose())? };
-    let ev = console_event("account.recover", Some(&env.id), &account.id, now)?;
+    let ev = console_event(Event::AccountRecover, Some(&env.id), &account.id, now)?;
     let out = args.output.unwrap_or_else(|| o.data_dir.join(format!("recovery-{}.json", account.username)));
     let body = serde_json::json!({
         "environment_id": env.id,
@@ -105,7 +106,7 @@ pub async fn rotate_kek(args: RotateKekArgs) -> anyhow::Result<()> {
     }
     // The rotation is recorded in the keyed trail, under the keys the old key opens.
     crate::audit_chain::use_existing(&o.store, &old).await?;
-    let ev = console_event("kek.rotate", None, &new.id_hex(), SystemClock.now())?;
+    let ev = console_event(Event::KekRotate, None, &new.id_hex(), SystemClock.now())?;
     let count = o
         .store
         .reseal_all(

@@ -3,8 +3,9 @@
 //! the keyed chain starts at, and signed checkpoints of the head, one per
 //! period across every instance.
 
+use signet_core::audit::Action as Event;
 use signet_core::audit::{Actor, AuditEvent, digest_of, hex};
-use signet_core::audit_key::{AuditKeys, CHAIN_KEYED, CheckpointError, SealedAuditKeys, verify_checkpoint};
+use signet_core::audit_key::{AuditKeys, CheckpointError, SealedAuditKeys, verify_checkpoint};
 use signet_core::clock::UnixTime;
 use signet_proto::audit::{Checkpoint, CheckpointKey};
 
@@ -85,7 +86,7 @@ impl Store {
         let prev: Vec<u8> = head.try_get("hash")?;
         let pruned_seq: Option<i64> = head.try_get("pruned_seq")?;
         let pruned_hash: Option<Vec<u8>> = head.try_get("pruned_hash")?;
-        let mut ev = AuditEvent::new(Actor::console("audit chain"), CHAIN_KEYED, None, "audit", at)
+        let mut ev = AuditEvent::new(Actor::console("audit chain"), Event::AuditChainKeyed, None, "audit", at)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         ev.digest = digest_of(&serde_json::json!({
             "sealed_seq": seq - 1,

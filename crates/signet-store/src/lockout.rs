@@ -23,6 +23,7 @@
 //! are recorded in the same transaction as the change.
 
 use serde_json::json;
+use signet_core::audit::Action as Event;
 use signet_core::audit::{AuditEvent, digest_of};
 use signet_core::clock::UnixTime;
 use signet_core::model::LockoutPolicy;
@@ -92,7 +93,13 @@ impl Budget {
 }
 
 /// An event like `by` (same actor, request and address) for another action.
-fn derived(by: &AuditEvent, action: &str, target: &str, reason: &str, digest: serde_json::Value) -> Result<AuditEvent> {
+fn derived(
+    by: &AuditEvent,
+    action: Event,
+    target: &str,
+    reason: &str,
+    digest: serde_json::Value,
+) -> Result<AuditEvent> {
     let mut ev = AuditEvent::new(by.actor.clone(), action, by.environment_id.as_deref(), target, by.at)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     ev.request_id = by.request_id.clone();
@@ -164,7 +171,7 @@ pub(crate) async fn unlock_in(tx: &mut Tx, id: &str, now: UnixTime, by: &AuditEv
     query("DELETE FROM device_lockouts WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
     let was_locked = before.locked(now) || before.second_factor_locked(now);
     if was_locked {
-        let ev = derived(by, "account.unlock", id, reason, json!({"refused": before.lock_refused}))?;
+        let ev = derived(by, Event::AccountUnlock, id, reason, json!({"refused": before.lock_refused}))?;
         audit::append(tx, &ev).await?;
     }
     Ok(was_locked)
@@ -246,7 +253,7 @@ impl Store {
         if locked {
             let what =
                 json!({"budget": budget.as_str(), "until": now + policy.lock_seconds, "after": policy.max_failures});
-            let mut ev = derived(failure, "account.lock", id, budget.as_str(), what)?;
+            let mut ev = derived(failure, Event::AccountLock, id, budget.as_str(), what)?;
             ev.outcome = Some("locked".into());
             audit::append(&mut tx, &ev).await?;
         }
@@ -294,7 +301,7 @@ impl Store {
         .execute(&mut tx)
         .await?;
         if done.rows_affected() == 1 {
-            let ev = derived(by, "account.unlock", id, "expired", json!({"refused": seen.lock_refused}))?;
+            let ev = derived(by, Event::AccountUnlock, id, "expired", json!({"refused": seen.lock_refused}))?;
             audit::append(&mut tx, &ev).await?;
         }
         tx.commit().await
@@ -366,7 +373,7 @@ impl Store {
         audit::append(&mut tx, failure).await?;
         if locks {
             let what = json!({"budget": "device", "until": until, "after": policy.max_failures});
-            let mut ev = derived(failure, "account.lock", account_id, "device", what)?;
+            let mut ev = derived(failure, Event::AccountLock, account_id, "device", what)?;
             ev.outcome = Some("locked".into());
             audit::append(&mut tx, &ev).await?;
         }

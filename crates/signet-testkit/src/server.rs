@@ -465,16 +465,12 @@ pub async fn sign_on(
 
 pub const CLI_REDIRECT: &str = "http://127.0.0.1:4711/callback";
 
-/// An audit event recorded by the test itself.
+/// An audit event recorded by the test itself, under an action name of the
+/// test's own (signetd records only `signet_core::audit::Action`s).
 pub fn test_event(action: &str, environment_id: Option<&str>, target: &str) -> signet_core::audit::AuditEvent {
-    signet_core::audit::AuditEvent::new(
-        signet_core::audit::Actor::console("test"),
-        action,
-        environment_id,
-        target,
-        SystemClock.now(),
-    )
-    .unwrap()
+    use signet_core::audit::{Action, Actor, AuditEvent};
+    let ev = AuditEvent::new(Actor::console("test"), Action::AuditPrune, environment_id, target, SystemClock.now());
+    AuditEvent { action: action.to_owned(), ..ev.unwrap() }
 }
 
 /// A code the CLI application got for a person, and its PKCE verifier.

@@ -76,7 +76,7 @@ impl Caller {
 
     /// An audit event by this caller, with the request's context.
     pub fn event(&self, action: Action, target: &str, now: UnixTime) -> Result<AuditEvent, AuthnError> {
-        let mut ev = AuditEvent::of(self.actor.clone(), action, None, target, now)
+        let mut ev = AuditEvent::new(self.actor.clone(), action, None, target, now)
             .map_err(|e| AuthnError::Internal(e.to_string()))?
             .with_outcome(Outcome::Success);
         ev.request_id = Some(crate::request_id());

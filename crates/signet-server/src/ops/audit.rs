@@ -11,7 +11,7 @@ use crate::state::AppState;
 pub async fn prune_audit(state: &AppState, days: u32) -> Result<i64, StoreError> {
     let now = state.now();
     let before = now - i64::from(days) * 86_400;
-    let mut ev = AuditEvent::of(Actor::console("audit retention"), Action::AuditPrune, None, "audit", now)
+    let mut ev = AuditEvent::new(Actor::console("audit retention"), Action::AuditPrune, None, "audit", now)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?
         .with_outcome(Outcome::Success);
     ev.digest = digest_of(&serde_json::json!({"before": before, "retention_days": days}));

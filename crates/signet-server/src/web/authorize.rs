@@ -4,6 +4,7 @@
 //! (RFC 6749 §4.1.2.1); after that they go back to the client with `state`
 //! and `iss` (RFC 9207).
 
+use signet_core::audit::Action as Event;
 use std::net::IpAddr;
 
 use axum::extract::State;
@@ -102,7 +103,7 @@ pub async fn complete(
     };
     let mut ev = crate::web::signon::event(
         &account,
-        "authorize.session",
+        Event::AuthorizeSession,
         format!("client:{}", req.client_id),
         Some(ip),
         state.now(),

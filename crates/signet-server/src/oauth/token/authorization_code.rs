@@ -1,6 +1,7 @@
 //! The authorization code grant (RFC 6749 §4.1.3) with PKCE (RFC 7636). A code
 //! is single-use: a replay revokes every token issued from it (RFC 6749 §4.1.2).
 
+use signet_core::audit::Action as Event;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::sha256;
 use signet_core::model::Application;
@@ -58,7 +59,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         client_id: Some(app.id.clone()),
     };
     let mut replayed =
-        AuditEvent::new(actor, "grant.revoke.code_replay", Some(env.id()), "", now).map_err(OAuthError::internal)?;
+        AuditEvent::new(actor, Event::GrantRevokeCodeReplay, Some(env.id()), "", now).map_err(OAuthError::internal)?;
     replayed.outcome = Some("revoked".into());
     replayed.request_id = Some(crate::request_id());
     match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now, replayed).await? {

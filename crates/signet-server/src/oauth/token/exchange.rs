@@ -13,6 +13,7 @@
 //! chained exchanges cannot outlive the first sign-on's limits. Each
 //! exchange is recorded as a sign-on.
 
+use signet_core::audit::Action as Event;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::model::{Application, GrantType, MINTED_SESSION_LIMIT, SessionTerms};
 use signet_core::scope;
@@ -56,7 +57,7 @@ fn minted(state: &AppState, p: &Params, jkt: &str, within: Option<SessionTerms>)
 }
 
 fn recorded(actor: Actor, env: &Env, app: &Application, now: i64) -> Result<AuditEvent, OAuthError> {
-    let mut ev = AuditEvent::new(actor, "signon.exchange", Some(env.id()), &format!("client:{}", app.id), now)
+    let mut ev = AuditEvent::new(actor, Event::SignonExchange, Some(env.id()), &format!("client:{}", app.id), now)
         .map_err(OAuthError::internal)?;
     ev.outcome = Some("success".into());
     ev.request_id = Some(crate::request_id());

@@ -1,6 +1,7 @@
 //! The refresh token grant (RFC 6749 §6). Refresh tokens rotate on every use;
 //! presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
 
+use signet_core::audit::Action as Event;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::sha256;
 use signet_core::model::Application;
@@ -46,7 +47,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
                 scheme: "refresh_token".into(),
                 client_id: Some(app.id.clone()),
             };
-            let ev = AuditEvent::new(actor, "grant.revoke.refresh_reuse", Some(env.id()), &grant_id, now)
+            let ev = AuditEvent::new(actor, Event::GrantRevokeRefreshReuse, Some(env.id()), &grant_id, now)
                 .map_err(OAuthError::internal)?;
             state.store.record(&ev).await?;
             return Err(OAuthError::invalid_grant("the refresh token was already used; its sign-on has been revoked"));

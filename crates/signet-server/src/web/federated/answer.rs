@@ -3,6 +3,7 @@
 //! checked; then the person found here, linked, offered a link, made just in
 //! time, or refused.
 
+use signet_core::audit::Action as Event;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -263,7 +264,7 @@ async fn create(
         created_at: now,
     };
     let link = new_link(provider, upstream, &account, now);
-    let mut made = event(&account, "account.create", account.id.clone(), Some(ip), now)?;
+    let mut made = event(&account, Event::AccountCreate, account.id.clone(), Some(ip), now)?;
     made.actor.scheme = format!("federated:{}", provider.id);
     made.digest = digest_of(&json!({"username": account.username, "jit": provider.id}));
     let mut linked = link_event(&account, &link, provider, upstream, ip, now)?;

@@ -2,6 +2,7 @@
 //! of a sign-on, a link a person made, and every refusal.
 
 use serde_json::json;
+use signet_core::audit::Action as Event;
 use signet_core::audit::{Actor, ActorKind, AuditEvent, digest_of};
 use signet_core::federation::{Provider, Upstream};
 use signet_core::model::Account;
@@ -30,7 +31,7 @@ pub(super) fn link_event(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, StoreError> {
-    let mut ev = event(account, "federated_link.create", account.id.clone(), Some(ip), now)?;
+    let mut ev = event(account, Event::FederatedLinkCreate, account.id.clone(), Some(ip), now)?;
     ev.actor.scheme = format!("federated:{}", provider.id);
     ev.digest = digest_of(
         &json!({"issuer": link.issuer, "subject": link.subject, "account": link.account_id, "provider": provider.id}),
@@ -48,7 +49,7 @@ pub(super) fn signed_on(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, StoreError> {
-    let mut ev = event(account, "signon.federated", format!("identity-provider:{}", provider.id), Some(ip), now)?;
+    let mut ev = event(account, Event::SignonFederated, format!("identity-provider:{}", provider.id), Some(ip), now)?;
     ev.actor.scheme = format!("federated:{}", provider.id);
     ev.outcome = Some("success".into());
     ev.request_id = Some(crate::request_id());
@@ -76,7 +77,7 @@ pub(super) fn failure_event(
         Some(u) => format!("identity-provider:{}", u.provider_id),
         None => "identity-provider".into(),
     };
-    let mut ev = AuditEvent::new(actor, "signon.federated", Some(&env.environment.id), &target, now)
+    let mut ev = AuditEvent::new(actor, Event::SignonFederated, Some(&env.environment.id), &target, now)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     ev.outcome = Some("failure".into());
     ev.reason = Some(reason.into());

@@ -15,6 +15,7 @@
 mod page;
 
 use serde_json::json;
+use signet_core::audit::Action as Event;
 use signet_core::audit::{AuditEvent, digest_of};
 use signet_core::login::{AMR_MFA, AMR_OTP, Step};
 use signet_core::mfa::template::Entity;
@@ -134,7 +135,7 @@ async fn totp_code(
         let Some(step) = params.check(secret.expose(), code, now) else { return Ok(Err(WRONG_CODE)) };
         let sealed =
             state.kek.seal(&mfa::enrolment_purpose(&method.id, &account.id), secret.expose()).map_err(corrupt)?;
-        let mut ev = event(account, "account.mfa.enrol", method.id.clone(), None, now)?;
+        let mut ev = event(account, Event::AccountMfaEnrol, method.id.clone(), None, now)?;
         ev.digest = digest_of(&json!({"method": method.id, "type": "totp"}));
         let enrolled = state.store.enrol_totp(&method.id, &account.id, &params, &sealed, step, now, &ev).await?;
         return Ok(if enrolled { Ok(()) } else { Err(WRONG_CODE) });
@@ -167,7 +168,7 @@ fn mfa_event(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, StoreError> {
-    let mut ev = event(account, "signon.mfa", method.id.clone(), Some(ip), now)?;
+    let mut ev = event(account, Event::SignonMfa, method.id.clone(), Some(ip), now)?;
     ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
     ev.outcome = Some(if ok { "success" } else { "failure" }.into());
     ev.request_id = Some(crate::request_id());

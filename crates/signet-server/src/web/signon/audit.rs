@@ -1,5 +1,6 @@
 //! The sign-on's entries in the audit trail.
 
+use signet_core::audit::Action as Event;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::model::Account;
 
@@ -8,7 +9,7 @@ use crate::state::AppState;
 /// An event by `account`, as a person signing on.
 pub(crate) fn event(
     account: &Account,
-    action: &str,
+    action: Event,
     target: String,
     ip: Option<std::net::IpAddr>,
     now: i64,
@@ -35,7 +36,7 @@ pub(super) fn failure(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, signet_store::StoreError> {
-    let mut ev = event(account, "signon.failure", account.id.clone(), Some(ip), now)?;
+    let mut ev = event(account, Event::SignonFailure, account.id.clone(), Some(ip), now)?;
     ev.actor.scheme = method.into();
     ev.outcome = Some("failure".into());
     ev.request_id = Some(crate::request_id());
@@ -46,7 +47,7 @@ pub(super) fn failure(
 pub(super) async fn person_event(
     state: &AppState,
     account_id: &str,
-    action: &str,
+    action: Event,
     target: String,
     ip: std::net::IpAddr,
     now: i64,
@@ -69,7 +70,7 @@ pub(super) fn refused(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, signet_store::StoreError> {
-    let mut ev = event(account, "signon.refused", account.id.clone(), Some(ip), now)?;
+    let mut ev = event(account, Event::SignonRefused, account.id.clone(), Some(ip), now)?;
     ev.outcome = Some("denied".into());
     ev.reason = Some("locked".into());
     ev.request_id = Some(crate::request_id());

@@ -5,6 +5,7 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
+use signet_core::audit::Action as Event;
 use signet_core::login::{AuthorizeRequest, Purpose};
 use signet_core::model::{ADMINISTRATORS, DeviceStatus};
 use signet_store::LoginFlow;
@@ -81,7 +82,7 @@ pub(super) async fn decide(
     // Which device got whose tokens is what a phished approval would hide:
     // the decision is recorded with where and when the code was asked for.
     let now = state.now();
-    let action = if matches!(status, DeviceStatus::Denied) { "device.deny" } else { "device.approve" };
+    let action = if matches!(status, DeviceStatus::Denied) { Event::DeviceDeny } else { Event::DeviceApprove };
     let ev = match person_event(state, account_id, action, format!("device:{user_code}"), ip, now).await {
         Ok(mut ev) => {
             if let Ok(Some(d)) = state.store.device_by_user_code(&env.environment.id, user_code).await {
@@ -203,7 +204,7 @@ async fn confirmed(
     ip: std::net::IpAddr,
 ) -> Response {
     let now = state.now();
-    let recorded = |action: &'static str| {
+    let recorded = |action: Event| {
         let (client, destination) = (req.client_id.clone(), signet_core::redirect::destination(&req.redirect_uri));
         async move {
             let mut ev = person_event(state, account_id, action, format!("client:{client}"), ip, now).await?;
@@ -216,7 +217,7 @@ async fn confirmed(
             let Some((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
                 return internal("could not draw a code");
             };
-            let ev = match recorded("authorize.confirm").await {
+            let ev = match recorded(Event::AuthorizeConfirm).await {
                 Ok(ev) => ev,
                 Err(e) => return internal(e),
             };
@@ -229,7 +230,7 @@ async fn confirmed(
             }
         }
         Some("cancel") => match async {
-            state.store.record(&recorded("authorize.cancel").await?).await?;
+            state.store.record(&recorded(Event::AuthorizeCancel).await?).await?;
             state.store.delete_flow(&flow.id).await
         }
         .await

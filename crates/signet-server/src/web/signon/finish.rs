@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
+use signet_core::audit::Action as Event;
 use signet_core::crypto::{random_token, sha256};
 use signet_core::login::Purpose;
 use signet_core::model::{Account, BROWSER_SESSION_TTL};
@@ -37,7 +38,7 @@ pub(super) async fn finish(
             Purpose::Authorize(r) => format!("client:{}", r.client_id),
             Purpose::Device { user_code } => format!("device:{user_code}"),
         };
-        let mut ev = event(account, "signon", target, Some(ip), now)?;
+        let mut ev = event(account, Event::Signon, target, Some(ip), now)?;
         ev.actor.scheme = amr.join("+");
         ev.outcome = Some("success".into());
         ev.request_id = Some(crate::request_id());

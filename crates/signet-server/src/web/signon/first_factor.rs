@@ -2,6 +2,7 @@
 //! locked), and a new password in place of a one-time one.
 
 use axum::http::HeaderMap;
+use signet_core::audit::Action as Event;
 use signet_core::login::{self, Step};
 use signet_core::model::Account;
 use signet_core::password;
@@ -83,7 +84,7 @@ pub(super) async fn change_password(state: &AppState, account_id: &str, p: &Para
     let Some(hash) = state.hasher.hash(new).await else {
         return Err(signet_store::StoreError::Corrupt("password hashing failed".into()));
     };
-    let ev = event(&account, "account.password.change", account.id.clone(), None, now)?;
+    let ev = event(&account, Event::AccountPasswordChange, account.id.clone(), None, now)?;
     state.store.change_password(account_id, &hash, &ev).await?;
     let account = Account { password_change_required: false, ..account };
     match login::after_first_factor(&account, now, || new_enrolment_secret(state, &account.id)) {

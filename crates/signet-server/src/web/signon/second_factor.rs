@@ -1,6 +1,7 @@
 //! The sign-on's own TOTP step: a code after the first factor, or the code
 //! that confirms an administrator's new enrolment.
 
+use signet_core::audit::Action as Event;
 use signet_core::login::{self, enrol_purpose};
 use signet_core::model::totp_purpose;
 use signet_core::totp;
@@ -48,7 +49,7 @@ pub(super) async fn check(
                         .kek
                         .seal(&totp_purpose(account_id), secret.expose())
                         .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
-                    let ev = event(&account, "account.mfa.enrol", account_id.to_owned(), None, now)?;
+                    let ev = event(&account, Event::AccountMfaEnrol, account_id.to_owned(), None, now)?;
                     state.store.confirm_totp(account_id, &sealed, step, &ev).await?
                 }
                 None => false,
