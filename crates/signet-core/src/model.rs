@@ -80,6 +80,28 @@ pub struct Account {
 }
 
 impl Account {
+    /// A new end user's account, active, with no role and no password: one
+    /// that signs on through an external provider.
+    pub fn new(id: String, environment_id: &str, username: &str, created_at: UnixTime) -> Account {
+        Account {
+            id,
+            environment_id: environment_id.to_owned(),
+            username: username.to_owned(),
+            password_hash: None,
+            active: true,
+            admin: false,
+            roles: BTreeSet::new(),
+            auditor: false,
+            totp_sealed: None,
+            totp_confirmed: false,
+            totp_last_step: 0,
+            failed_attempts: 0,
+            password_change_required: false,
+            locked_until: 0,
+            created_at,
+        }
+    }
+
     /// A new account, active, with no role, and a password someone else
     /// chose (`password_hash`): the person replaces it at the first sign-on.
     pub fn with_set_password(
@@ -89,23 +111,8 @@ impl Account {
         password_hash: String,
         created_at: UnixTime,
     ) -> Account {
-        Account {
-            id,
-            environment_id: environment_id.to_owned(),
-            username: username.to_owned(),
-            password_hash: Some(password_hash),
-            active: true,
-            admin: false,
-            roles: BTreeSet::new(),
-            auditor: false,
-            totp_sealed: None,
-            totp_confirmed: false,
-            totp_last_step: 0,
-            failed_attempts: 0,
-            password_change_required: true,
-            locked_until: 0,
-            created_at,
-        }
+        let account = Account::new(id, environment_id, username, created_at);
+        Account { password_hash: Some(password_hash), password_change_required: true, ..account }
     }
 }
 

@@ -5,25 +5,22 @@
 //! role-granting claim.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use signet_core::audit::Action as Event;
-use signet_core::audit::digest_of;
-use signet_core::claims::{ClaimInput, validate_claim_name};
-use signet_core::crypto::random_id;
+use signet_core::claims::ClaimInput;
 use signet_core::policy::{Action, Resource};
-use signet_store::{StoredMapping, Written};
+use signet_store::StoredMapping;
 
 use super::caller::Caller;
 use super::{
-    AdminError, Body, ErrorBody, Page, Query, created, environment_exists, etag, if_match, no_content, page_of,
+    AdminError, Body, ErrorBody, IfMatch, Page, Query, created, environment_exists, etag, no_content, page_of,
     with_etag,
 };
+use crate::ops;
 use crate::state::AppState;
 
-const KIND: &str = "claim-mapping";
+use crate::ops::claim_mappings::KIND;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MappingView {
@@ -54,21 +51,8 @@ pub struct MappingBody {
     expression: String,
 }
 
-impl MappingBody {
-    fn check(&self, state: &AppState) -> Result<(), AdminError> {
-        validate_claim_name(&self.claim).map_err(|e| AdminError::invalid(format!("claim: {e}")))?;
-        state
-            .claim_mappings
-            .engine
-            .compile(&self.expression)
-            .map_err(|e| AdminError::invalid(format!("expression: {e}")))?;
-        Ok(())
-    }
-}
-
 async fn find(state: &AppState, env: &str, id: &str) -> Result<StoredMapping, AdminError> {
-    environment_exists(state, env).await?;
-    state.store.claim_mapping(env, id).await?.ok_or_else(|| AdminError::not_found("claim mapping"))
+    Ok(ops::claim_mappings::find(state, env, id).await?)
 }
 
 #[utoipa::path(get, path = "/environments/{env}/claim-mappings", tag = "claim-mappings", params(("env" = String, Path), Page),
@@ -108,23 +92,8 @@ pub async fn create(
     Path(env): Path<String>,
     Body(body): Body<MappingBody>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::ClaimMappings, Action::Write).await?;
-    environment_exists(&state, &env).await?;
-    body.check(&state)?;
-    let now = state.now();
-    let m = StoredMapping {
-        id: random_id().map_err(AdminError::internal)?,
-        environment_id: env.clone(),
-        claim: body.claim,
-        expression: body.expression,
-        version: 1,
-        created_at: now,
-    };
-    let mut ev = caller.event(Event::AdminClaimMappingCreate, &m.id, now)?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"claim": m.claim, "expression": m.expression}));
-    state.store.insert_claim_mapping(&m, &ev).await?;
-    state.claim_mappings.forget(&env);
+    let by = ops::authorize(&state, &caller, Resource::ClaimMappings, Action::Write).await?;
+    let m = ops::claim_mappings::create(&state, &by, &env, (body.claim, body.expression)).await?;
     Ok(created(etag(KIND, &m.id, m.version), view(&m), &format!("/environments/{env}/claim-mappings/{}", m.id)))
 }
 
@@ -135,24 +104,13 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
     Body(body): Body<MappingBody>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::ClaimMappings, Action::Write).await?;
-    let current = find(&state, &env, &id).await?;
-    let expected = if_match(&headers, KIND, &current.id, current.version)?;
-    body.check(&state)?;
-    let m = StoredMapping { claim: body.claim, expression: body.expression, ..current };
-    let mut ev = caller.event(Event::AdminClaimMappingUpdate, &m.id, state.now())?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"claim": m.claim, "expression": m.expression}));
-    let written = state.store.update_claim_mapping(&m, expected, &ev).await?;
-    state.claim_mappings.forget(&env);
-    match written {
-        Written::Done(version) => Ok(with_etag(etag(KIND, &m.id, version), view(&m))),
-        Written::Stale => Err(AdminError::stale()),
-        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("claim mapping")),
-    }
+    let by = ops::authorize(&state, &caller, Resource::ClaimMappings, Action::Write).await?;
+    let wanted = (body.claim, body.expression);
+    let m = ops::claim_mappings::update(&state, &by, (&env, &id), if_match.as_deref(), wanted).await?;
+    Ok(with_etag(etag(KIND, &m.id, m.version), view(&m)))
 }
 
 /// Removes a mapping (ExpressionAdmin).
@@ -162,21 +120,11 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::ClaimMappings, Action::Write).await?;
-    let current = find(&state, &env, &id).await?;
-    let expected = if_match(&headers, KIND, &current.id, current.version)?;
-    let mut ev = caller.event(Event::AdminClaimMappingDelete, &current.id, state.now())?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"claim": current.claim}));
-    let written = state.store.delete_claim_mapping(&env, &id, expected, &ev).await?;
-    state.claim_mappings.forget(&env);
-    match written {
-        Written::Done(version) => Ok(no_content(etag(KIND, &id, version))),
-        Written::Stale => Err(AdminError::stale()),
-        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("claim mapping")),
-    }
+    let by = ops::authorize(&state, &caller, Resource::ClaimMappings, Action::Write).await?;
+    let version = ops::claim_mappings::delete(&state, &by, (&env, &id), if_match.as_deref()).await?;
+    Ok(no_content(etag(KIND, &id, version)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

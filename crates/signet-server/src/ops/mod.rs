@@ -16,6 +16,7 @@
 
 pub mod accounts;
 mod audit;
+pub mod claim_mappings;
 pub mod environments;
 pub mod keys;
 pub mod settings;

@@ -246,23 +246,8 @@ async fn create(
     now: i64,
 ) -> Result<Account, Failed> {
     let Some(username) = upstream.username() else { return Err(Refusal::Unlinked.into()) };
-    let account = Account {
-        id: random_id().map_err(|e| Failed::Internal(e.to_string()))?,
-        environment_id: env.environment.id.clone(),
-        username: username.to_owned(),
-        password_hash: None,
-        active: true,
-        admin: false,
-        roles: Default::default(),
-        auditor: false,
-        totp_sealed: None,
-        totp_confirmed: false,
-        totp_last_step: 0,
-        failed_attempts: 0,
-        password_change_required: false,
-        locked_until: 0,
-        created_at: now,
-    };
+    let id = random_id().map_err(|e| Failed::Internal(e.to_string()))?;
+    let account = Account::new(id, &env.environment.id, username, now);
     let link = new_link(provider, upstream, &account, now);
     let mut made = event(&account, Event::AccountCreate, account.id.clone(), Some(ip), now)?;
     made.actor.scheme = format!("federated:{}", provider.id);
