@@ -7,7 +7,6 @@
 //! threads as there are cores. Passwords are always right: a wrong one would
 //! count towards the account lockout and the per-address failure limit.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -103,28 +102,13 @@ async fn create_users(signetd: &Signetd, secret: &str, phc: &str) -> anyhow::Res
     for _ in 0..CONCURRENCY {
         let id = random_id()?;
         let username = format!("bench-{}", &id[..8]);
-        let account = Account {
-            id: id.clone(),
-            environment_id: env_id.clone(),
-            username: username.clone(),
-            password_hash: Some(phc.to_owned()),
-            active: true,
-            admin: false,
-            roles: BTreeSet::new(),
-            auditor: false,
-            totp_sealed: None,
-            totp_confirmed: false,
-            totp_last_step: 0,
-            failed_attempts: 0,
-            password_change_required: false,
-            locked_until: 0,
-            created_at: now,
-        };
+        let account =
+            Account { password_hash: Some(phc.to_owned()), ..Account::new(id.clone(), env_id, &username, now) };
         let event = AuditEvent {
             id: random_id()?,
             at: now,
             actor: Actor::console("signet-bench"),
-            action: "account.create".into(),
+            action: signet_core::audit::Action::AccountCreate.as_str().into(),
             environment_id: Some(env_id.clone()),
             target: id,
             digest: String::new(),

@@ -176,6 +176,10 @@ pub enum Outcome {
     Failure,
     /// Refused by a rule: the role policy, a lock.
     Denied,
+    /// Failures locked an account.
+    Locked,
+    /// A grant was revoked because something of it was replayed.
+    Revoked,
 }
 
 impl Outcome {
@@ -184,6 +188,8 @@ impl Outcome {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
             Outcome::Denied => "denied",
+            Outcome::Locked => "locked",
+            Outcome::Revoked => "revoked",
         }
     }
 }
@@ -238,8 +244,12 @@ pub struct Upstream {
 impl AuditEvent {
     /// Says how it went.
     pub fn with_outcome(mut self, outcome: Outcome) -> AuditEvent {
-        self.outcome = Some(outcome.as_str().to_owned());
+        self.set_outcome(outcome);
         self
+    }
+
+    pub fn set_outcome(&mut self, outcome: Outcome) {
+        self.outcome = Some(outcome.as_str().to_owned());
     }
 
     /// A new event of `action` with a fresh id, no digest and no request

@@ -4,6 +4,7 @@
 //! period across every instance.
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, AuditEvent, digest_of, hex};
 use signet_core::audit_key::{AuditKeys, CheckpointError, SealedAuditKeys, verify_checkpoint};
 use signet_core::clock::UnixTime;
@@ -93,7 +94,7 @@ impl Store {
             "sealed_head": hex(&prev),
             "checkpoint_key_id": keys.checkpoint.key_id(),
         }));
-        ev.outcome = Some("success".into());
+        ev.set_outcome(Outcome::Success);
         let hash = keys.chain.hash(&ev, seq, &prev);
         crate::audit::insert(&mut tx, seq, &ev, prev, hash).await?;
         if let (Some(p), Some(h)) = (pruned_seq, pruned_hash) {

@@ -24,6 +24,7 @@
 
 use serde_json::json;
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use signet_core::audit::{AuditEvent, digest_of};
 use signet_core::clock::UnixTime;
 use signet_core::model::LockoutPolicy;
@@ -105,7 +106,7 @@ fn derived(
     ev.request_id = by.request_id.clone();
     ev.source_ip = by.source_ip.clone();
     ev.jti = by.jti.clone();
-    ev.outcome = Some("success".into());
+    ev.set_outcome(Outcome::Success);
     ev.reason = Some(reason.into());
     ev.digest = digest_of(&digest);
     Ok(ev)
@@ -254,7 +255,7 @@ impl Store {
             let what =
                 json!({"budget": budget.as_str(), "until": now + policy.lock_seconds, "after": policy.max_failures});
             let mut ev = derived(failure, Event::AccountLock, id, budget.as_str(), what)?;
-            ev.outcome = Some("locked".into());
+            ev.set_outcome(Outcome::Locked);
             audit::append(&mut tx, &ev).await?;
         }
         tx.commit().await?;
@@ -374,7 +375,7 @@ impl Store {
         if locks {
             let what = json!({"budget": "device", "until": until, "after": policy.max_failures});
             let mut ev = derived(failure, Event::AccountLock, account_id, "device", what)?;
-            ev.outcome = Some("locked".into());
+            ev.set_outcome(Outcome::Locked);
             audit::append(&mut tx, &ev).await?;
         }
         tx.commit().await?;

@@ -201,7 +201,7 @@ impl<'a> Credentials<'a> {
 
 /// The URL a request was sent to, as a DPoP proof names it: the public URL
 /// and the path before any router nesting took its prefix.
-pub fn request_url(state: &AppState, parts: &Parts) -> String {
+fn request_url(state: &AppState, parts: &Parts) -> String {
     let path = parts.extensions.get::<axum::extract::OriginalUri>().map_or(parts.uri.path(), |u| u.0.path());
     format!("{}{path}", state.public_url)
 }

@@ -34,8 +34,8 @@ pub(super) async fn password(
     let caller = Caller::account(&account, Scheme::Native, ip);
     // Remembered while the account is unchanged and unlocked: no argon2.
     let open = account.active && !account.is_locked(now);
-    let remembered = state.authn.passwords.get(&key, now);
-    if open && remembered.is_some_and(|r| r.account_id == account.id && r.version == v.version) {
+    let same = |r: &VerifiedPassword| r.account_id == account.id && r.version == v.version;
+    if open && state.authn.passwords.holds(&key, now, same) {
         return Ok(Attempt::Verified(caller));
     }
     let event = |action: Action, outcome: Outcome| -> Result<AuditEvent, StoreError> {

@@ -60,7 +60,14 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 
     /// Whether `key` stands at `now`.
     pub fn contains(&self, key: &K, now: UnixTime) -> bool {
-        self.entries.lock().is_ok_and(|entries| entries.get(key).is_some_and(|e| (e.from..e.until).contains(&now)))
+        self.holds(key, now, |_| true)
+    }
+
+    /// Whether `key` stands at `now` with a value `test` accepts, looked at
+    /// in place rather than cloned.
+    pub fn holds(&self, key: &K, now: UnixTime, test: impl FnOnce(&V) -> bool) -> bool {
+        let Ok(entries) = self.entries.lock() else { return false };
+        entries.get(key).is_some_and(|e| (e.from..e.until).contains(&now) && test(&e.value))
     }
 
     /// Puts `value` in for `key`, good from `now` until `until`.
@@ -95,6 +102,8 @@ mod tests {
         assert_eq!(cache.get(&"k", 110), None, "run out");
         assert_eq!(cache.get(&"k", 99), None, "a clock set back does not stretch it");
         assert!(cache.contains(&"k", 105) && !cache.contains(&"other", 105));
+        assert!(cache.holds(&"k", 105, |v| *v == 1) && !cache.holds(&"k", 105, |v| *v == 2));
+        assert!(!cache.holds(&"k", 110, |_| true), "run out, whatever the value");
         cache.clear();
         assert_eq!(cache.get(&"k", 105), None);
     }

@@ -105,7 +105,7 @@ impl From<AuthnError> for VaultError {
             }
             AuthnError::Invalid(why) => VaultError::invalid(why),
             AuthnError::Store(e) => VaultError::from(e),
-            AuthnError::Unavailable(why) => VaultError::internal(why),
+            AuthnError::Unavailable(_) => VaultError::new(StatusCode::SERVICE_UNAVAILABLE, "internal error"),
             AuthnError::Internal(why) => VaultError::internal(why),
         }
     }

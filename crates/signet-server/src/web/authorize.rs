@@ -5,6 +5,7 @@
 //! and `iss` (RFC 9207).
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use std::net::IpAddr;
 
 use axum::extract::State;
@@ -109,7 +110,7 @@ pub async fn complete(
         state.now(),
     )?;
     ev.actor.scheme = amr.join("+");
-    ev.outcome = Some("success".into());
+    ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
     ev.digest = signet_core::audit::digest_of(
         &serde_json::json!({"destination": signet_core::redirect::destination(&req.redirect_uri)}),

@@ -63,23 +63,7 @@ pub fn stored_key(environment_id: &str, private_sealed: Vec<u8>) -> StoredKey {
 }
 
 pub fn account(environment_id: &str, username: &str) -> Account {
-    Account {
-        id: id(),
-        environment_id: environment_id.into(),
-        username: username.into(),
-        password_hash: Some("$argon2id$placeholder".into()),
-        active: true,
-        admin: false,
-        roles: BTreeSet::new(),
-        auditor: false,
-        totp_sealed: None,
-        totp_confirmed: false,
-        totp_last_step: 0,
-        failed_attempts: 0,
-        password_change_required: false,
-        locked_until: 0,
-        created_at: NOW,
-    }
+    Account { password_hash: Some("$argon2id$placeholder".into()), ..Account::new(id(), environment_id, username, NOW) }
 }
 
 pub fn grant(environment_id: &str, client_id: &str) -> Grant {

@@ -2,6 +2,7 @@
 //! is single-use: a replay revokes every token issued from it (RFC 6749 §4.1.2).
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::sha256;
 use signet_core::model::Application;
@@ -60,7 +61,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     };
     let mut replayed =
         AuditEvent::new(actor, Event::GrantRevokeCodeReplay, Some(env.id()), "", now).map_err(OAuthError::internal)?;
-    replayed.outcome = Some("revoked".into());
+    replayed.set_outcome(Outcome::Revoked);
     replayed.request_id = Some(crate::request_id());
     match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now, replayed).await? {
         CodeRedemption::Redeemed => {}

@@ -14,6 +14,7 @@
 //! exchange is recorded as a sign-on.
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::model::{Application, GrantType, MINTED_SESSION_LIMIT, SessionTerms};
 use signet_core::scope;
@@ -59,7 +60,7 @@ fn minted(state: &AppState, p: &Params, jkt: &str, within: Option<SessionTerms>)
 fn recorded(actor: Actor, env: &Env, app: &Application, now: i64) -> Result<AuditEvent, OAuthError> {
     let mut ev = AuditEvent::new(actor, Event::SignonExchange, Some(env.id()), &format!("client:{}", app.id), now)
         .map_err(OAuthError::internal)?;
-    ev.outcome = Some("success".into());
+    ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
     Ok(ev)
 }

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent, digest_of};
 use signet_core::federation::{Provider, Upstream};
 use signet_core::model::Account;
@@ -37,7 +38,7 @@ pub(super) fn link_event(
         &json!({"issuer": link.issuer, "subject": link.subject, "account": link.account_id, "provider": provider.id}),
     );
     ev.upstream = Some(upstream_of(provider, Some(upstream)));
-    ev.outcome = Some("success".into());
+    ev.set_outcome(Outcome::Success);
     Ok(ev)
 }
 
@@ -51,7 +52,7 @@ pub(super) fn signed_on(
 ) -> Result<AuditEvent, StoreError> {
     let mut ev = event(account, Event::SignonFederated, format!("identity-provider:{}", provider.id), Some(ip), now)?;
     ev.actor.scheme = format!("federated:{}", provider.id);
-    ev.outcome = Some("success".into());
+    ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
     ev.upstream = Some(upstream_of(provider, Some(upstream)));
     Ok(ev)
@@ -79,7 +80,7 @@ pub(super) fn failure_event(
     };
     let mut ev = AuditEvent::new(actor, Event::SignonFederated, Some(&env.environment.id), &target, now)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    ev.outcome = Some("failure".into());
+    ev.set_outcome(Outcome::Failure);
     ev.reason = Some(reason.into());
     ev.request_id = Some(crate::request_id());
     ev.source_ip = Some(ip.to_string());

@@ -16,6 +16,7 @@ mod page;
 
 use serde_json::json;
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use signet_core::audit::{AuditEvent, digest_of};
 use signet_core::login::{AMR_MFA, AMR_OTP, Step};
 use signet_core::mfa::template::Entity;
@@ -170,7 +171,7 @@ fn mfa_event(
 ) -> Result<AuditEvent, StoreError> {
     let mut ev = event(account, Event::SignonMfa, method.id.clone(), Some(ip), now)?;
     ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
-    ev.outcome = Some(if ok { "success" } else { "failure" }.into());
+    ev.set_outcome(if ok { Outcome::Success } else { Outcome::Failure });
     ev.request_id = Some(crate::request_id());
     ev.digest = digest_of(&json!({"method": method.id, "type": method.method_type().as_str(), "result": reason}));
     Ok(ev)

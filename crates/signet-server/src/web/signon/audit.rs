@@ -1,6 +1,7 @@
 //! The sign-on's entries in the audit trail.
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::model::Account;
 
@@ -38,7 +39,7 @@ pub(super) fn failure(
 ) -> Result<AuditEvent, signet_store::StoreError> {
     let mut ev = event(account, Event::SignonFailure, account.id.clone(), Some(ip), now)?;
     ev.actor.scheme = method.into();
-    ev.outcome = Some("failure".into());
+    ev.set_outcome(Outcome::Failure);
     ev.request_id = Some(crate::request_id());
     Ok(ev)
 }
@@ -58,7 +59,7 @@ pub(super) async fn person_event(
         .await?
         .ok_or_else(|| signet_store::StoreError::Corrupt("a signed-on account is gone".into()))?;
     let mut ev = event(&account, action, target, Some(ip), now)?;
-    ev.outcome = Some("success".into());
+    ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
     Ok(ev)
 }
@@ -71,7 +72,7 @@ pub(super) fn refused(
     now: i64,
 ) -> Result<AuditEvent, signet_store::StoreError> {
     let mut ev = event(account, Event::SignonRefused, account.id.clone(), Some(ip), now)?;
-    ev.outcome = Some("denied".into());
+    ev.set_outcome(Outcome::Denied);
     ev.reason = Some("locked".into());
     ev.request_id = Some(crate::request_id());
     Ok(ev)

@@ -5,6 +5,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use signet_core::audit::Action as Event;
+use signet_core::audit::Outcome;
 use signet_core::crypto::{random_token, sha256};
 use signet_core::login::Purpose;
 use signet_core::model::{Account, BROWSER_SESSION_TTL};
@@ -40,7 +41,7 @@ pub(super) async fn finish(
         };
         let mut ev = event(account, Event::Signon, target, Some(ip), now)?;
         ev.actor.scheme = amr.join("+");
-        ev.outcome = Some("success".into());
+        ev.set_outcome(Outcome::Success);
         ev.request_id = Some(crate::request_id());
         let corrupt = |e: signet_core::crypto::CryptoError| signet_store::StoreError::Corrupt(e.to_string());
         let session = random_token().map_err(corrupt)?;
