@@ -53,10 +53,28 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
     )
 }
 
+/// A TOTP method's hash (Vault's `algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Algorithm {
+    SHA1,
+    SHA256,
+    SHA512,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::SHA1 => "SHA1",
+            Algorithm::SHA256 => "SHA256",
+            Algorithm::SHA512 => "SHA512",
+        }
+    }
+}
+
 /// A TOTP method's parameters (Vault's `algorithm`, `digits`, `period`, `skew`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Params {
-    pub algorithm: crate::mfa::Algorithm,
+    pub algorithm: Algorithm,
     pub digits: u32,
     pub period: u32,
     pub skew: u32,
@@ -65,9 +83,9 @@ pub struct Params {
 impl Params {
     fn totp(&self, secret: &[u8]) -> Option<Totp> {
         let algorithm = match self.algorithm {
-            crate::mfa::Algorithm::SHA1 => totp_rs::Algorithm::SHA1,
-            crate::mfa::Algorithm::SHA256 => totp_rs::Algorithm::SHA256,
-            crate::mfa::Algorithm::SHA512 => totp_rs::Algorithm::SHA512,
+            Algorithm::SHA1 => totp_rs::Algorithm::SHA1,
+            Algorithm::SHA256 => totp_rs::Algorithm::SHA256,
+            Algorithm::SHA512 => totp_rs::Algorithm::SHA512,
         };
         Builder::new()
             .with_secret(secret.to_vec())
@@ -125,7 +143,6 @@ mod tests {
 
     #[test]
     fn rfc6238_vectors_for_every_algorithm() {
-        use crate::mfa::Algorithm;
         // RFC 6238 Appendix B, T = 59, 8 digits; the seeds are 20, 32 and 64 bytes long.
         let cases: [(Algorithm, &[u8], &str); 3] = [
             (Algorithm::SHA1, b"12345678901234567890", "94287082"),

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Fields, NAMESPACE_ID, NAMESPACE_PATH};
+use super::{FieldError, Fields, NAMESPACE_ID, NAMESPACE_PATH};
 
 /// How a person signed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -123,12 +123,31 @@ pub struct EnforcementInput {
 
 const MAX_IDS: usize = 256;
 
+/// Why an enforcement's body is refused; its message is what Vault answers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error("each list takes at most {} ids of at most 256 characters", MAX_IDS)]
+    TooManyIds,
+    /// A value Vault's rules refuse.
+    #[error("{0}")]
+    Refused(&'static str),
+}
+
+/// The message, as an edge answers it.
+impl From<InputError> for String {
+    fn from(e: InputError) -> String {
+        e.to_string()
+    }
+}
+
 impl EnforcementInput {
     /// Reads a body with Vault's rules and messages.
-    pub fn parse(body: &Map<String, Value>) -> Result<EnforcementInput, String> {
+    pub fn parse(body: &Map<String, Value>) -> Result<EnforcementInput, InputError> {
         let f = Fields(body);
         let Some(mfa_method_ids) = f.strings("mfa_method_ids")?.filter(|ids| !ids.is_empty()) else {
-            return Err("missing method ids".into());
+            return Err(InputError::Refused("missing method ids"));
         };
         let input = EnforcementInput {
             mfa_method_ids,
@@ -145,20 +164,20 @@ impl EnforcementInput {
             &input.identity_entity_ids,
         ];
         if lists.iter().any(|l| l.as_ref().is_some_and(|l| l.len() > MAX_IDS || l.iter().any(|s| s.len() > 256))) {
-            return Err(format!("each list takes at most {MAX_IDS} ids of at most 256 characters"));
+            return Err(InputError::TooManyIds);
         }
         if input.auth_method_accessors.is_none()
             && input.auth_method_types.is_none()
             && input.identity_group_ids.is_none()
             && input.identity_entity_ids.is_none()
         {
-            return Err(NO_TARGET.into());
+            return Err(InputError::Refused(NO_TARGET));
         }
         if input.auth_method_types.iter().flatten().any(|t| SignOnKind::parse(t).is_none()) {
-            return Err("one of the auth method types provided is invalid".into());
+            return Err(InputError::Refused("one of the auth method types provided is invalid"));
         }
         if input.identity_group_ids.iter().flatten().any(|g| !GROUPS.contains(&g.as_str())) {
-            return Err("one of the provided group ids doesn't exist".into());
+            return Err(InputError::Refused("one of the provided group ids doesn't exist"));
         }
         Ok(input)
     }
@@ -198,7 +217,7 @@ mod tests {
     use super::*;
 
     fn parse(v: Value) -> Result<EnforcementInput, String> {
-        EnforcementInput::parse(v.as_object().unwrap_or(&Map::new()))
+        EnforcementInput::parse(v.as_object().unwrap_or(&Map::new())).map_err(String::from)
     }
 
     #[test]

@@ -5,15 +5,18 @@
 //! store seals them and no read can return them.
 
 pub mod enforcement;
+mod fields;
 pub mod template;
+mod write;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::pingid;
-
-pub use enforcement::{Enforcement, EnforcementInput, SignOn, SignOnKind};
-pub use template::UsernameFormat;
+pub use crate::totp::Algorithm;
+pub use enforcement::{Enforcement, EnforcementInput, InputError, SignOn, SignOnKind};
+pub use fields::{FieldError, Fields};
+pub use template::{FormatError, RenderError, UsernameFormat};
+pub use write::{MethodError, MethodWrite, parse_method};
 
 /// The four method types, by their path segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,24 +51,6 @@ impl MethodType {
             MethodType::Pingid => "PingID",
             MethodType::Okta => "Okta Verify",
             MethodType::Duo => "Duo",
-        }
-    }
-}
-
-/// A TOTP method's hash (Vault's `algorithm`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Algorithm {
-    SHA1,
-    SHA256,
-    SHA512,
-}
-
-impl Algorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::SHA1 => "SHA1",
-            Algorithm::SHA256 => "SHA256",
-            Algorithm::SHA512 => "SHA512",
         }
     }
 }
@@ -252,226 +237,6 @@ pub const NAMESPACE_PATH: &str = "root";
 /// Vault's default for `max_validation_attempts`.
 pub const DEFAULT_MAX_VALIDATION_ATTEMPTS: u32 = 5;
 
-/// A write of a method: what the request body says, checked.
-#[derive(Debug, Clone)]
-pub struct MethodWrite {
-    /// `None`: the body did not name it (an update keeps the old one).
-    pub name: Option<String>,
-    pub username_format: Option<UsernameFormat>,
-    pub settings: Settings,
-    pub secrets: Secrets,
-    /// Body fields this type does not take, for Vault's warning.
-    pub ignored: Vec<String>,
-}
-
-/// Reads a create or update body for `kind`. Every field the type takes is
-/// read; absent ones take Vault's defaults (an update replaces the whole
-/// method), except `method_name` and `username_format`.
-pub fn parse_method(kind: MethodType, body: &Map<String, Value>) -> Result<MethodWrite, String> {
-    let f = Fields(body);
-    let mut known: Vec<&str> = vec!["method_name", "username_format"];
-    let name = f.string("method_name")?.filter(|n| !n.is_empty());
-    if let Some(n) = &name
-        && (n.len() > 256 || n.chars().any(crate::text::is_forbidden))
-    {
-        return Err(
-            "method_name must be at most 256 characters, without control characters or bidirectional text controls"
-                .into(),
-        );
-    }
-    let username_format = match f.string("username_format")? {
-        Some(s) => Some(UsernameFormat::parse(&s)?),
-        None => None,
-    };
-    let mut secrets = Secrets::default();
-    let settings = match kind {
-        MethodType::Totp => {
-            known.extend([
-                "issuer",
-                "period",
-                "key_size",
-                "qr_size",
-                "algorithm",
-                "digits",
-                "skew",
-                "max_validation_attempts",
-            ]);
-            let algorithm = match f.string("algorithm")?.as_deref().unwrap_or("SHA1") {
-                "SHA1" => Algorithm::SHA1,
-                "SHA256" => Algorithm::SHA256,
-                "SHA512" => Algorithm::SHA512,
-                _ => return Err("unrecognized algorithm".into()),
-            };
-            let digits = f.int("digits")?.unwrap_or(6);
-            if digits != 6 && digits != 8 {
-                return Err("digits can only be 6 or 8".into());
-            }
-            let period = f.int("period")?.unwrap_or(30);
-            if period <= 0 {
-                return Err("period must be greater than zero".into());
-            }
-            if period > 300 {
-                return Err("period must be at most 300 seconds".into());
-            }
-            let skew = f.int("skew")?.unwrap_or(1);
-            if skew != 0 && skew != 1 {
-                return Err("skew must be 0 or 1".into());
-            }
-            let key_size = f.int("key_size")?.unwrap_or(20);
-            if key_size <= 0 {
-                return Err("key_size must be greater than zero".into());
-            }
-            if !(16..=128).contains(&key_size) {
-                return Err("key_size must be between 16 and 128 bytes (RFC 4226 asks for at least 128 bits)".into());
-            }
-            let issuer = f.string("issuer")?.unwrap_or_default();
-            if issuer.is_empty() {
-                return Err("issuer must be set".into());
-            }
-            if issuer.contains(':') || issuer.len() > 256 {
-                return Err("issuer must be at most 256 characters and must not contain ':'".into());
-            }
-            let qr_size = f.int("qr_size")?.unwrap_or(200);
-            if !(0..=2048).contains(&qr_size) {
-                return Err("qr_size must be between 0 and 2048".into());
-            }
-            let max = f.int("max_validation_attempts")?.unwrap_or(0);
-            if max < 0 {
-                return Err("max_validation_attempts must be greater than zero".into());
-            }
-            Settings::Totp(Totp {
-                issuer,
-                period: period as u32,
-                key_size: key_size as u32,
-                qr_size: qr_size as u32,
-                algorithm,
-                digits: digits as u32,
-                skew: skew as u32,
-                max_validation_attempts: if max == 0 { DEFAULT_MAX_VALIDATION_ATTEMPTS } else { max.min(100) as u32 },
-            })
-        }
-        MethodType::Pingid => {
-            known.push("settings_file_base64");
-            let file = f.string("settings_file_base64")?.unwrap_or_default();
-            let s = pingid::parse_settings_file(&file).map_err(|e| e.to_string())?;
-            secrets.0.insert("token".into(), s.token.expose().clone());
-            secrets.0.insert("use_base64_key".into(), s.use_base64_key.expose().clone());
-            Settings::Pingid(PingId {
-                use_signature: s.use_signature,
-                idp_url: s.idp_url.clone(),
-                org_alias: s.org_alias.clone(),
-                admin_url: s.admin_url.clone(),
-                authenticator_url: s.authenticator_url.clone(),
-            })
-        }
-        MethodType::Okta => {
-            known.extend(["org_name", "api_token", "base_url", "production", "primary_email"]);
-            let org_name = f.string("org_name")?.unwrap_or_default();
-            if org_name.is_empty() {
-                return Err("org_name must be set".into());
-            }
-            if org_name.len() > 63 || !org_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return Err("org_name must be a host name label (letters, digits and '-')".into());
-            }
-            let token = f.string("api_token")?.unwrap_or_default();
-            if token.is_empty() {
-                return Err("api_token must be set".into());
-            }
-            secrets.0.insert("api_token".into(), token);
-            let production = f.bool("production")?.unwrap_or(true);
-            let base_url = f.string("base_url")?.unwrap_or_default();
-            let o = Okta { org_name, base_url, production, primary_email: f.bool("primary_email")?.unwrap_or(false) };
-            url::Url::parse(&o.org_url()).map_err(|e| format!("error parsing given base_url: {e}"))?;
-            Settings::Okta(o)
-        }
-        MethodType::Duo => {
-            known.extend(["secret_key", "integration_key", "api_hostname", "push_info", "use_passcode"]);
-            let secret_key = f.string("secret_key")?.unwrap_or_default();
-            if secret_key.is_empty() {
-                return Err("secret_key is empty".into());
-            }
-            let integration_key = f.string("integration_key")?.unwrap_or_default();
-            if integration_key.is_empty() {
-                return Err("integration_key is empty".into());
-            }
-            let api_hostname = f.string("api_hostname")?.unwrap_or_default();
-            if api_hostname.is_empty() {
-                return Err("api_hostname is empty".into());
-            }
-            secrets.0.insert("secret_key".into(), secret_key);
-            secrets.0.insert("integration_key".into(), integration_key);
-            let d = Duo {
-                api_hostname,
-                push_info: f.string("push_info")?.unwrap_or_default(),
-                use_passcode: f.bool("use_passcode")?.unwrap_or(false),
-            };
-            url::Url::parse(&d.api_url()).map_err(|e| format!("api_hostname is not a host name: {e}"))?;
-            Settings::Duo(d)
-        }
-    };
-    let ignored = body.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
-    Ok(MethodWrite { name, username_format, settings, secrets, ignored })
-}
-
-/// Reads fields the way Vault's field schema does: numbers and booleans
-/// may also come as strings.
-pub struct Fields<'a>(pub &'a Map<String, Value>);
-
-impl Fields<'_> {
-    pub fn string(&self, key: &str) -> Result<Option<String>, String> {
-        match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(_) => Err(format!("{key}: expected a string")),
-        }
-    }
-
-    pub fn int(&self, key: &str) -> Result<Option<i64>, String> {
-        let bad = || format!("{key}: expected an integer");
-        match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad()),
-            Some(_) => Err(bad()),
-        }
-    }
-
-    pub fn bool(&self, key: &str) -> Result<Option<bool>, String> {
-        match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) => pingid::go_bool(s).map(Some).ok_or_else(|| format!("{key}: expected a boolean")),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(0) => Ok(Some(false)),
-                Some(1) => Ok(Some(true)),
-                _ => Err(format!("{key}: expected a boolean")),
-            },
-            Some(_) => Err(format!("{key}: expected a boolean")),
-        }
-    }
-
-    /// A list of strings: a JSON array, or one comma-separated string, as Vault takes `TypeCommaStringSlice`.
-    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, String> {
-        let bad = || format!("{key}: expected a list of strings");
-        match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => {
-                Ok(Some(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()))
-            }
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(|s| s.trim().to_owned()).ok_or_else(bad))
-                .filter(|s| s.as_ref().map_or(true, |s| !s.is_empty()))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(bad()),
-        }
-    }
-}
-
 /// Whether `id` is a method id as Vault routes them: a lower-case UUID.
 pub fn is_method_id(id: &str) -> bool {
     let b = id.as_bytes();
@@ -495,6 +260,7 @@ pub fn enrolment_purpose(method_id: &str, account_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     fn body(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
@@ -535,7 +301,11 @@ mod tests {
             (json!({"issuer": ["x"]}), "issuer: expected a string"),
         ];
         for (b, want) in cases {
-            assert_eq!(parse_method(MethodType::Totp, &body(b.clone())).err().as_deref(), Some(want), "{b}");
+            assert_eq!(
+                parse_method(MethodType::Totp, &body(b.clone())).err().map(|e| e.to_string()).as_deref(),
+                Some(want),
+                "{b}"
+            );
         }
         // Strings for numbers, as Vault's field schema takes them.
         let w = parse_method(MethodType::Totp, &body(json!({"issuer": "x", "digits": "8", "algorithm": "SHA512"})))
@@ -573,17 +343,23 @@ mod tests {
 
     #[test]
     fn okta_and_duo_require_their_keys() {
-        assert_eq!(parse_method(MethodType::Okta, &body(json!({}))).err().as_deref(), Some("org_name must be set"));
         assert_eq!(
-            parse_method(MethodType::Okta, &body(json!({"org_name": "acme"}))).err().as_deref(),
+            parse_method(MethodType::Okta, &body(json!({}))).err().map(|e| e.to_string()).as_deref(),
+            Some("org_name must be set")
+        );
+        assert_eq!(
+            parse_method(MethodType::Okta, &body(json!({"org_name": "acme"}))).err().map(|e| e.to_string()).as_deref(),
             Some("api_token must be set")
         );
-        assert_eq!(parse_method(MethodType::Duo, &body(json!({}))).err().as_deref(), Some("secret_key is empty"));
+        assert_eq!(
+            parse_method(MethodType::Duo, &body(json!({}))).err().map(|e| e.to_string()).as_deref(),
+            Some("secret_key is empty")
+        );
         let w = parse_method(MethodType::Okta, &body(json!({"org_name": "acme", "api_token": "t", "surplus": 1})))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.ignored, vec!["surplus".to_string()]);
         let steered = json!({"org_name": "evil.test/x?", "api_token": "t"});
-        assert!(parse_method(MethodType::Okta, &body(steered)).unwrap_err().contains("host name label"));
+        assert!(parse_method(MethodType::Okta, &body(steered)).unwrap_err().to_string().contains("host name label"));
         let Settings::Okta(o) = w.settings else { panic!("not okta") };
         assert_eq!(o.org_url(), "https://acme.okta.com");
     }

@@ -46,10 +46,33 @@ pub struct Entity<'a> {
 
 const MAX_LEN: usize = 1024;
 
+/// Why a `username_format` is refused when a method is written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("username_format must be at most {} characters", MAX_LEN)]
+    TooLong,
+    #[error("username_format has a \"{{{{\" without its \"}}}}\"")]
+    Unclosed,
+    #[error("username_format has a \"}}}}\" without its \"{{{{\"")]
+    Unopened,
+    /// The placeholder, without its braces.
+    #[error("username_format: unsupported placeholder {{{{{0}}}}}")]
+    Unsupported(String),
+}
+
+/// Why no name can be made for an account: it lacks what the format asks for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("the account has no attribute {0:?} for the MFA user name")]
+    NoAttribute(String),
+    #[error("the MFA user name names a sign-on the account did not use")]
+    OtherSignOn,
+}
+
 impl UsernameFormat {
-    pub fn parse(source: &str) -> Result<UsernameFormat, String> {
+    pub fn parse(source: &str) -> Result<UsernameFormat, FormatError> {
         if source.len() > MAX_LEN {
-            return Err(format!("username_format must be at most {MAX_LEN} characters"));
+            return Err(FormatError::TooLong);
         }
         let mut parts = Vec::new();
         let mut rest = source;
@@ -59,13 +82,13 @@ impl UsernameFormat {
             }
             let after = &rest[open + 2..];
             let Some(close) = after.find("}}") else {
-                return Err("username_format has a \"{{\" without its \"}}\"".into());
+                return Err(FormatError::Unclosed);
             };
             parts.push(placeholder(after[..close].trim())?);
             rest = &after[close + 2..];
         }
         if rest.contains("}}") {
-            return Err("username_format has a \"}}\" without its \"{{\"".into());
+            return Err(FormatError::Unopened);
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
@@ -88,7 +111,7 @@ impl UsernameFormat {
     /// The name for `entity`; an empty format is the account's name, as
     /// Vault uses the entity's. Fails when the account lacks what the
     /// format asks for, so no one is asked about under a wrong name.
-    pub fn render(&self, entity: &Entity<'_>) -> Result<String, String> {
+    pub fn render(&self, entity: &Entity<'_>) -> Result<String, RenderError> {
         if self.parts.is_empty() {
             return Ok(entity.name.to_owned());
         }
@@ -101,12 +124,12 @@ impl UsernameFormat {
                 Part::Metadata(key) => match entity.metadata.get(key) {
                     Some(Value::String(s)) => out.push_str(s),
                     Some(v @ (Value::Number(_) | Value::Bool(_))) => out.push_str(&v.to_string()),
-                    _ => return Err(format!("the account has no attribute {key:?} for the MFA user name")),
+                    _ => return Err(RenderError::NoAttribute(key.clone())),
                 },
                 Part::Alias(Accessor::Environment(env)) if env == entity.environment_id => out.push_str(entity.name),
                 Part::Alias(Accessor::Kind(kind)) if *kind == entity.kind => out.push_str(entity.name),
                 Part::Alias(_) => {
-                    return Err("the MFA user name names a sign-on the account did not use".into());
+                    return Err(RenderError::OtherSignOn);
                 }
             }
         }
@@ -114,8 +137,8 @@ impl UsernameFormat {
     }
 }
 
-fn placeholder(inner: &str) -> Result<Part, String> {
-    let refuse = || format!("username_format: unsupported placeholder {{{{{inner}}}}}");
+fn placeholder(inner: &str) -> Result<Part, FormatError> {
+    let refuse = || FormatError::Unsupported(inner.to_owned());
     let Some(path) = inner.strip_prefix("identity.entity.") else { return Err(refuse()) };
     match path {
         "name" => return Ok(Part::EntityName),
@@ -187,7 +210,7 @@ mod tests {
         assert!(f.render(&other).is_err());
         let none = Map::new();
         assert!(f.render(&entity(&none)).is_err(), "a missing attribute is not silently empty");
-        assert_eq!(UsernameFormat::parse("").and_then(|f| f.render(&entity(&none))).as_deref(), Ok("ada"));
+        assert_eq!(UsernameFormat::parse("").unwrap().render(&entity(&none)).as_deref(), Ok("ada"));
     }
 
     #[test]
