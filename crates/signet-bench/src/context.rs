@@ -1,17 +1,14 @@
-//! The run: one temporary directory, one signetd serving every goal in turn,
-//! the goals in order, then the table.
+//! What every goal is given: the run's settings and places (`Bench`), and
+//! the signetd it measures (`Signetd`), started once for the whole run.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use base64::Engine;
-use signet_core::crypto::random_id;
 use signet_proto::bootstrap::BootstrapFile;
 
-use crate::procs::{self, Proc};
-use crate::report::Table;
-use crate::{Goal, RunArgs};
+use crate::procs::Proc;
 
 /// What every goal needs: where things are and how long to load.
 pub struct Bench {
@@ -66,71 +63,7 @@ pub fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let tmp = std::env::temp_dir().join(format!("signet-bench-{}", random_id()?));
-    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let bench = Bench {
-        secs: args.seconds,
-        warmup: args.warmup,
-        scripts: args.scripts.clone(),
-        tmp: tmp.clone(),
-        peer_dir: args.peer_dir.clone(),
-        baseline_pool: args.baseline_pool,
-        started: Instant::now(),
-    };
-    for script in ["cc.lua", "pool.lua", "mint.lua", "get.lua"] {
-        anyhow::ensure!(bench.script(script).exists(), "{} is missing (--scripts)", bench.script(script).display());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(goals(&bench, &args));
-    if args.keep || result.is_err() {
-        eprintln!("kept {}", tmp.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    let table = result?;
-    table.print();
-    Ok(())
-}
-
-async fn goals(bench: &Bench, args: &RunArgs) -> anyhow::Result<Table> {
-    let wanted = |g: Goal| args.only.is_empty() || args.only.contains(&g);
-    let mut table = Table::default();
-    let signetd = start_signetd(bench, &args.signetd).await?;
-    bench.note(&format!("signetd pid {} on {}", signetd.proc.pid(), signetd.base));
-    if wanted(Goal::Cc) {
-        crate::cc::run(bench, &signetd, &mut table).await?;
-    }
-    if wanted(Goal::Refresh) {
-        crate::refresh::run(bench, &signetd, &mut table).await?;
-    }
-    if wanted(Goal::Introspect) {
-        crate::introspect::run(bench, &signetd, &mut table).await?;
-    }
-    if wanted(Goal::Signon) {
-        crate::signon::run(bench, &signetd, &mut table).await?;
-    }
-    if wanted(Goal::Admin) {
-        crate::admin::run(bench, &signetd, &mut table).await?;
-    }
-    if wanted(Goal::Vault) {
-        crate::vault::run(bench, &signetd, &mut table).await?;
-    }
-    if wanted(Goal::Dpop) {
-        crate::dpop::run(bench, &signetd, &mut table).await?;
-    }
-    let mem = procs::memory(signetd.proc.pid())?;
-    table.section("*");
-    table.info(
-        "signetd VmHWM after every goal",
-        format!("{:.1} MB", mem.hwm_mb()),
-        &format!("VmRSS now {:.1} MB; peak over the whole run", mem.rss_mb()),
-    );
-    bench.note(&format!("done in {:.0} s", bench.started.elapsed().as_secs_f64()));
-    Ok(table)
-}
-
-async fn start_signetd(bench: &Bench, bin: &Path) -> anyhow::Result<Signetd> {
+pub async fn start_signetd(bench: &Bench, bin: &Path) -> anyhow::Result<Signetd> {
     let data_dir = bench.tmp.join("signetd");
     let args: Vec<String> = vec![
         "serve".into(),

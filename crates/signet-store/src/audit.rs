@@ -37,7 +37,7 @@ pub(crate) async fn append(conn: &mut Tx, ev: &AuditEvent) -> Result<()> {
 
 /// Inserts the event at `seq` and moves the head to it.
 pub(crate) async fn insert(conn: &mut Tx, seq: i64, ev: &AuditEvent, prev: Vec<u8>, hash: Vec<u8>) -> Result<()> {
-    let body = serde_json::to_string(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let body = crate::encode(ev)?;
     query(
         "INSERT INTO audit_events (seq, id, at, environment_id, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )

@@ -87,8 +87,7 @@ impl Store {
         let prev: Vec<u8> = head.try_get("hash")?;
         let pruned_seq: Option<i64> = head.try_get("pruned_seq")?;
         let pruned_hash: Option<Vec<u8>> = head.try_get("pruned_hash")?;
-        let mut ev = AuditEvent::new(Actor::console("audit chain"), Event::AuditChainKeyed, None, "audit", at)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut ev = AuditEvent::new(Actor::console("audit chain"), Event::AuditChainKeyed, None, "audit", at)?;
         ev.digest = digest_of(&serde_json::json!({
             "sealed_seq": seq - 1,
             "sealed_head": hex(&prev),

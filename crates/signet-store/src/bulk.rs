@@ -88,60 +88,15 @@ impl Store {
             .iter()
             .map(|r| crate::applications::application(r).map(|a| ApplicationEntry::from(&a)))
             .collect::<Result<_>>()?;
-        let mut attributes: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
-        for r in query("SELECT account_id, value FROM account_attributes").fetch_all(&mut tx).await? {
-            attributes.insert(r.try_get("account_id")?, from_json(&r.try_get::<String>("value")?, "attributes")?);
-        }
-        let accounts = query(format!("SELECT {} FROM accounts ORDER BY id", crate::accounts::COLUMNS))
-            .fetch_all(&mut tx)
-            .await?
-            .iter()
-            .map(|r| {
-                let a = crate::accounts::account(r)?;
-                let attrs = attributes.remove(&a.id);
-                Ok(AccountEntry::from_account(&a, attrs))
-            })
-            .collect::<Result<_>>()?;
-        let claim_mappings = query(format!("SELECT {} FROM claim_mappings ORDER BY id", crate::claims::COLUMNS))
-            .fetch_all(&mut tx)
-            .await?
-            .iter()
-            .map(|r| {
-                let m = crate::claims::mapping(r)?;
-                Ok(ClaimMappingEntry {
-                    id: m.id,
-                    environment_id: m.environment_id,
-                    claim: m.claim,
-                    expression: m.expression,
-                    created_at: m.created_at,
-                })
-            })
-            .collect::<Result<_>>()?;
+        let accounts = export_accounts(&mut tx).await?;
+        let claim_mappings = export_claim_mappings(&mut tx).await?;
         let certificates = query(format!("SELECT {} FROM certificates ORDER BY id", crate::certificates::COLUMNS))
             .fetch_all(&mut tx)
             .await?
             .iter()
             .map(|r| crate::certificates::certificate(r).map(certificate_entry))
             .collect::<Result<_>>()?;
-        let signing_keys = query(
-            "SELECT kid, environment_id, public_jwk, private_sealed, created_at, retired_at FROM signing_keys \
-             ORDER BY kid",
-        )
-        .fetch_all(&mut tx)
-        .await?
-        .iter()
-        .map(|r| {
-            let k = crate::keys::key(r)?;
-            Ok(SigningKeyEntry {
-                public_jwk: from_json(&k.public_jwk, "public_jwk")?,
-                kid: k.kid,
-                environment_id: k.environment_id,
-                private_key: Some(Protected::Sealed(k.private_sealed)),
-                created_at: k.created_at,
-                retired_at: k.retired_at,
-            })
-        })
-        .collect::<Result<_>>()?;
+        let signing_keys = export_signing_keys(&mut tx).await?;
         let mut settings = BTreeMap::new();
         for r in query("SELECT key, value FROM settings").fetch_all(&mut tx).await? {
             let key: String = r.try_get("key")?;
@@ -190,16 +145,7 @@ impl Store {
         // Always in this order; no other transaction takes both.
         tx.serialise(crate::accounts::ADMIN_ACCOUNTS_LOCK).await?;
         tx.serialise(crate::settings::SETTINGS_LOCK).await?;
-
-        out.grants_revoked = query("UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL")
-            .bind(now)
-            .execute(&mut tx)
-            .await?
-            .rows_affected();
-        for table in ["refresh_tokens", "auth_codes", "device_codes", "login_flows"] {
-            query(format!("DELETE FROM {table}")).execute(&mut tx).await?;
-        }
-        out.sessions_ended = query("DELETE FROM browser_sessions").execute(&mut tx).await?.rows_affected();
+        end_runtime_state(&mut tx, now, &mut out).await?;
 
         // Versions are ETags and keep cached password checks valid: every
         // account and mapping that stays gets a new one.
@@ -221,43 +167,125 @@ impl Store {
         }
         out.accounts = doc.accounts.len();
         for m in &doc.claim_mappings {
-            query(format!("INSERT INTO claim_mappings ({}) VALUES ($1, $2, $3, $4, $5, $6)", crate::claims::COLUMNS))
-                .bind(&m.id)
-                .bind(&m.environment_id)
-                .bind(&m.claim)
-                .bind(&m.expression)
-                .bind(mapping_versions.get(&m.id).map_or(1, |v| v + 1))
-                .bind(m.created_at)
-                .execute(&mut tx)
-                .await?;
+            insert_claim_mapping(&mut tx, m, mapping_versions.get(&m.id).map_or(1, |v| v + 1)).await?;
         }
         out.claim_mappings = doc.claim_mappings.len();
         for c in &doc.certificates {
             crate::certificates::insert(&mut tx, &certificate(c)).await?;
         }
         out.certificates = doc.certificates.len();
-        for (key, value) in &doc.settings {
-            query("INSERT INTO settings (key, value) VALUES ($1, $2)")
-                .bind(key)
-                .bind(value.to_string())
-                .execute(&mut tx)
-                .await?;
-        }
-        out.settings = doc.settings.len();
-        if let Some(providers) = &doc.identity_providers {
-            crate::federation::replace(&mut tx, providers).await?;
-        }
-        if let Some(links) = &doc.federated_links {
-            crate::federation::replace_links(&mut tx, links).await?;
-        }
-        if let Some(mfa) = &doc.mfa {
-            replace_mfa(&mut tx, mfa).await?;
-            out.mfa_methods = Some(mfa.methods.len());
-        }
+        replace_rest(&mut tx, doc, &mut out).await?;
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(out)
     }
+}
+
+/// Revokes every grant family and deletes every other piece of runtime state.
+async fn end_runtime_state(tx: &mut Tx, now: UnixTime, out: &mut Replaced) -> Result<()> {
+    out.grants_revoked = query("UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    for table in ["refresh_tokens", "auth_codes", "device_codes", "login_flows"] {
+        query(format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+    }
+    out.sessions_ended = query("DELETE FROM browser_sessions").execute(&mut *tx).await?.rows_affected();
+    Ok(())
+}
+
+/// Settings, then the sections older documents may lack: providers, links, MFA.
+async fn replace_rest(tx: &mut Tx, doc: &Configuration, out: &mut Replaced) -> Result<()> {
+    for (key, value) in &doc.settings {
+        query("INSERT INTO settings (key, value) VALUES ($1, $2)")
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    out.settings = doc.settings.len();
+    if let Some(providers) = &doc.identity_providers {
+        crate::federation::replace(tx, providers).await?;
+    }
+    if let Some(links) = &doc.federated_links {
+        crate::federation::replace_links(tx, links).await?;
+    }
+    if let Some(mfa) = &doc.mfa {
+        replace_mfa(tx, mfa).await?;
+        out.mfa_methods = Some(mfa.methods.len());
+    }
+    Ok(())
+}
+
+async fn export_accounts(tx: &mut Tx) -> Result<Vec<AccountEntry>> {
+    let mut attributes: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+    for r in query("SELECT account_id, value FROM account_attributes").fetch_all(&mut *tx).await? {
+        attributes.insert(r.try_get("account_id")?, from_json(&r.try_get::<String>("value")?, "attributes")?);
+    }
+    query(format!("SELECT {} FROM accounts ORDER BY id", crate::accounts::COLUMNS))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            let a = crate::accounts::account(r)?;
+            let attrs = attributes.remove(&a.id);
+            Ok(AccountEntry::from_account(&a, attrs))
+        })
+        .collect()
+}
+
+async fn export_claim_mappings(tx: &mut Tx) -> Result<Vec<ClaimMappingEntry>> {
+    query(format!("SELECT {} FROM claim_mappings ORDER BY id", crate::claims::COLUMNS))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            let m = crate::claims::mapping(r)?;
+            Ok(ClaimMappingEntry {
+                id: m.id,
+                environment_id: m.environment_id,
+                claim: m.claim,
+                expression: m.expression,
+                created_at: m.created_at,
+            })
+        })
+        .collect()
+}
+
+async fn insert_claim_mapping(tx: &mut Tx, m: &ClaimMappingEntry, version: i64) -> Result<()> {
+    query(format!("INSERT INTO claim_mappings ({}) VALUES ($1, $2, $3, $4, $5, $6)", crate::claims::COLUMNS))
+        .bind(&m.id)
+        .bind(&m.environment_id)
+        .bind(&m.claim)
+        .bind(&m.expression)
+        .bind(version)
+        .bind(m.created_at)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn export_signing_keys(tx: &mut Tx) -> Result<Vec<SigningKeyEntry>> {
+    query(
+        "SELECT kid, environment_id, public_jwk, private_sealed, created_at, retired_at FROM signing_keys \
+         ORDER BY kid",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| {
+        let k = crate::keys::key(r)?;
+        Ok(SigningKeyEntry {
+            public_jwk: from_json(&k.public_jwk, "public_jwk")?,
+            kid: k.kid,
+            environment_id: k.environment_id,
+            private_key: Some(Protected::Sealed(k.private_sealed)),
+            created_at: k.created_at,
+            retired_at: k.retired_at,
+        })
+    })
+    .collect()
 }
 
 async fn export_mfa(tx: &mut Tx) -> Result<MfaSection> {
@@ -327,7 +355,7 @@ async fn replace_mfa(tx: &mut Tx, mfa: &MfaSection) -> Result<()> {
         .await?;
     }
     for e in &mfa.enforcements {
-        let doc = serde_json::to_string(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let doc = crate::encode(e)?;
         query("INSERT INTO mfa_enforcements (name, id, document, version, created_at) VALUES ($1, $2, $3, 1, 0)")
             .bind(&e.name)
             .bind(&e.id)
@@ -426,8 +454,8 @@ async fn replace_keys(tx: &mut Tx, doc: &Configuration, keys: KeySource<'_>, kep
                 .collect::<Result<_>>()?;
             let mut made = 0;
             for e in doc.environments.iter().filter(|e| !(kept.contains(&e.id) && keyed.contains(&e.id))) {
-                let key = fresh(&e.id)
-                    .map_err(|why| StoreError::Corrupt(format!("a signing key for environment {}: {why}", e.id)))?;
+                let key =
+                    fresh(&e.id).map_err(|reason| StoreError::SigningKey { environment_id: e.id.clone(), reason })?;
                 crate::keys::insert(tx, &key).await?;
                 made += 1;
             }

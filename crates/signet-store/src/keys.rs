@@ -5,7 +5,7 @@ use signet_core::clock::UnixTime;
 use signet_core::model::{signing_key_purpose, totp_purpose};
 
 use crate::db::{Row, Tx, query};
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
@@ -123,128 +123,27 @@ impl Store {
     /// key-encryption key, in one transaction: either all move or none does.
     /// `reseal(purpose, sealed)` opens with the old key and seals with the new.
     /// Sign-on flows in progress hold secrets sealed with the old key; they are ended.
-    pub async fn reseal_all<F>(&self, reseal: F, ev: &signet_core::audit::AuditEvent) -> Result<usize>
+    pub async fn reseal_all<F, E>(&self, reseal: F, ev: &signet_core::audit::AuditEvent) -> Result<usize>
     where
-        F: Fn(&str, &[u8]) -> std::result::Result<Vec<u8>, String>,
+        F: Fn(&str, &[u8]) -> std::result::Result<Vec<u8>, E>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let reseal = |purpose: &str, sealed: &[u8]| {
+            reseal(purpose, sealed).map_err(|e| StoreError::Reseal { purpose: purpose.to_owned(), source: e.into() })
+        };
         let mut tx = self.db.begin().await?;
         // Lock what is about to be rewritten before reading it (see `poll_device`).
         // Run this with signetd stopped: an enrolment confirmed meanwhile would
         // still be sealed with the old key.
-        query("UPDATE signing_keys SET private_sealed = private_sealed").execute(&mut tx).await?;
-        query("UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL").execute(&mut tx).await?;
-        query("UPDATE mfa_methods SET version = version").execute(&mut tx).await?;
-        query("UPDATE identity_providers SET version = version").execute(&mut tx).await?;
-        query("UPDATE mfa_totp_enrolments SET last_step = last_step").execute(&mut tx).await?;
-        let keys = query("SELECT kid, private_sealed FROM signing_keys").fetch_all(&mut tx).await?;
+        for lock in RESEAL_LOCKS {
+            query(lock).execute(&mut tx).await?;
+        }
         let mut count = 0;
-        for r in &keys {
-            let kid: String = r.try_get("kid")?;
-            let sealed: Vec<u8> = r.try_get("private_sealed")?;
-            let new = reseal(&signing_key_purpose(&kid), &sealed).map_err(crate::StoreError::Corrupt)?;
-            query("UPDATE signing_keys SET private_sealed = $2 WHERE kid = $1")
-                .bind(&kid)
-                .bind(new)
-                .execute(&mut tx)
-                .await?;
-            count += 1;
+        for column in &SEALED_COLUMNS {
+            count += reseal_column(&mut tx, column, &reseal).await?;
         }
-        let totps =
-            query("SELECT id, totp_sealed FROM accounts WHERE totp_sealed IS NOT NULL").fetch_all(&mut tx).await?;
-        for r in &totps {
-            let id: String = r.try_get("id")?;
-            let sealed: Vec<u8> = r.try_get("totp_sealed")?;
-            let new = reseal(&totp_purpose(&id), &sealed).map_err(crate::StoreError::Corrupt)?;
-            query("UPDATE accounts SET totp_sealed = $2 WHERE id = $1").bind(&id).bind(new).execute(&mut tx).await?;
-            count += 1;
-        }
-        let certs = query("SELECT id, private_key_sealed FROM certificates WHERE private_key_sealed IS NOT NULL")
-            .fetch_all(&mut tx)
-            .await?;
-        for r in &certs {
-            let id: String = r.try_get("id")?;
-            let sealed: Vec<u8> = r.try_get("private_key_sealed")?;
-            let new = reseal(&signet_core::model::certificate_key_purpose(&id), &sealed)
-                .map_err(crate::StoreError::Corrupt)?;
-            query("UPDATE certificates SET private_key_sealed = $2 WHERE id = $1")
-                .bind(&id)
-                .bind(new)
-                .execute(&mut tx)
-                .await?;
-            count += 1;
-        }
-        let providers = query("SELECT id, secret_sealed FROM identity_providers").fetch_all(&mut tx).await?;
-        for r in &providers {
-            let id: String = r.try_get("id")?;
-            let sealed: Vec<u8> = r.try_get("secret_sealed")?;
-            let new =
-                reseal(&signet_core::federation::secret_purpose(&id), &sealed).map_err(crate::StoreError::Corrupt)?;
-            query("UPDATE identity_providers SET secret_sealed = $2 WHERE id = $1")
-                .bind(&id)
-                .bind(new)
-                .execute(&mut tx)
-                .await?;
-            count += 1;
-        }
-        let methods = query("SELECT id, secrets_sealed FROM mfa_methods").fetch_all(&mut tx).await?;
-        for r in &methods {
-            let id: String = r.try_get("id")?;
-            let sealed: Vec<u8> = r.try_get("secrets_sealed")?;
-            let new = reseal(&signet_core::mfa::secrets_purpose(&id), &sealed).map_err(crate::StoreError::Corrupt)?;
-            query("UPDATE mfa_methods SET secrets_sealed = $2 WHERE id = $1")
-                .bind(&id)
-                .bind(new)
-                .execute(&mut tx)
-                .await?;
-            count += 1;
-        }
-        let enrolments =
-            query("SELECT method_id, account_id, secret_sealed FROM mfa_totp_enrolments").fetch_all(&mut tx).await?;
-        for r in &enrolments {
-            let (method, account): (String, String) = (r.try_get("method_id")?, r.try_get("account_id")?);
-            let sealed: Vec<u8> = r.try_get("secret_sealed")?;
-            let new = reseal(&signet_core::mfa::enrolment_purpose(&method, &account), &sealed)
-                .map_err(crate::StoreError::Corrupt)?;
-            query("UPDATE mfa_totp_enrolments SET secret_sealed = $3 WHERE method_id = $1 AND account_id = $2")
-                .bind(&method)
-                .bind(&account)
-                .bind(new)
-                .execute(&mut tx)
-                .await?;
-            count += 1;
-        }
-        // The audit trail's chain and checkpoint keys: the same keys, sealed
-        // anew, so every event keyed before the rotation still verifies.
-        query("UPDATE audit_keys SET created_at = created_at").execute(&mut tx).await?;
-        let audit = query("SELECT chain_sealed, checkpoint_sealed FROM audit_keys WHERE id = 1")
-            .fetch_optional(&mut tx)
-            .await?;
-        if let Some(r) = audit {
-            use signet_core::audit_key::{CHAIN_KEY_PURPOSE, CHECKPOINT_KEY_PURPOSE};
-            let chain: Vec<u8> = r.try_get("chain_sealed")?;
-            let checkpoint: Vec<u8> = r.try_get("checkpoint_sealed")?;
-            query("UPDATE audit_keys SET chain_sealed = $1, checkpoint_sealed = $2 WHERE id = 1")
-                .bind(reseal(CHAIN_KEY_PURPOSE, &chain).map_err(crate::StoreError::Corrupt)?)
-                .bind(reseal(CHECKPOINT_KEY_PURPOSE, &checkpoint).map_err(crate::StoreError::Corrupt)?)
-                .execute(&mut tx)
-                .await?;
-            count += 2;
-        }
-        // Secrets inside settings documents: `{"sealed": base64, "purpose": …}` objects.
-        let settings = query("SELECT key, value FROM settings").fetch_all(&mut tx).await?;
-        for r in &settings {
-            let key: String = r.try_get("key")?;
-            let mut value: serde_json::Value = crate::from_json(&r.try_get::<String>("value")?, &key)?;
-            let moved = reseal_json(&mut value, &reseal).map_err(crate::StoreError::Corrupt)?;
-            if moved > 0 {
-                query("UPDATE settings SET value = $2 WHERE key = $1")
-                    .bind(&key)
-                    .bind(value.to_string())
-                    .execute(&mut tx)
-                    .await?;
-                count += moved;
-            }
-        }
+        count += reseal_audit_keys(&mut tx, &reseal).await?;
+        count += reseal_settings(&mut tx, &reseal).await?;
         query("DELETE FROM login_flows").execute(&mut tx).await?;
         crate::audit::append(&mut tx, ev).await?;
         tx.commit().await?;
@@ -252,10 +151,132 @@ impl Store {
     }
 }
 
-/// Re-seals every `{"sealed", "purpose"}` object inside a settings document.
-fn reseal_json<F>(v: &mut serde_json::Value, reseal: &F) -> std::result::Result<usize, String>
+/// What `reseal_all` locks before it reads.
+const RESEAL_LOCKS: [&str; 5] = [
+    "UPDATE signing_keys SET private_sealed = private_sealed",
+    "UPDATE accounts SET totp_sealed = totp_sealed WHERE totp_sealed IS NOT NULL",
+    "UPDATE mfa_methods SET version = version",
+    "UPDATE identity_providers SET version = version",
+    "UPDATE mfa_totp_enrolments SET last_step = last_step",
+];
+
+/// A column of sealed secrets, one per row (when set), and the purpose each
+/// is sealed for, made from the columns that name its row.
+struct SealedColumn {
+    table: &'static str,
+    /// The columns naming a row, in the order `purpose` takes them.
+    key: &'static [&'static str],
+    column: &'static str,
+    purpose: fn(&[String]) -> String,
+}
+
+/// Every column `reseal_all` moves, in the order it moves them.
+const SEALED_COLUMNS: [SealedColumn; 6] = [
+    SealedColumn {
+        table: "signing_keys",
+        key: &["kid"],
+        column: "private_sealed",
+        purpose: |k| signing_key_purpose(&k[0]),
+    },
+    SealedColumn { table: "accounts", key: &["id"], column: "totp_sealed", purpose: |k| totp_purpose(&k[0]) },
+    SealedColumn {
+        table: "certificates",
+        key: &["id"],
+        column: "private_key_sealed",
+        purpose: |k| signet_core::model::certificate_key_purpose(&k[0]),
+    },
+    SealedColumn {
+        table: "identity_providers",
+        key: &["id"],
+        column: "secret_sealed",
+        purpose: |k| signet_core::federation::secret_purpose(&k[0]),
+    },
+    SealedColumn {
+        table: "mfa_methods",
+        key: &["id"],
+        column: "secrets_sealed",
+        purpose: |k| signet_core::mfa::secrets_purpose(&k[0]),
+    },
+    SealedColumn {
+        table: "mfa_totp_enrolments",
+        key: &["method_id", "account_id"],
+        column: "secret_sealed",
+        purpose: |k| signet_core::mfa::enrolment_purpose(&k[0], &k[1]),
+    },
+];
+
+/// Re-seals every secret of one column; how many it moved.
+async fn reseal_column<R>(tx: &mut Tx, c: &SealedColumn, reseal: &R) -> Result<usize>
 where
-    F: Fn(&str, &[u8]) -> std::result::Result<Vec<u8>, String>,
+    R: Fn(&str, &[u8]) -> Result<Vec<u8>>,
+{
+    let (table, column) = (c.table, c.column);
+    let rows = query(format!("SELECT {}, {column} FROM {table} WHERE {column} IS NOT NULL", c.key.join(", ")))
+        .fetch_all(&mut *tx)
+        .await?;
+    let matching: Vec<String> = c.key.iter().enumerate().map(|(i, k)| format!("{k} = ${}", i + 1)).collect();
+    let update = format!("UPDATE {table} SET {column} = ${} WHERE {}", c.key.len() + 1, matching.join(" AND "));
+    for r in &rows {
+        let key = c.key.iter().map(|k| r.try_get::<String>(k)).collect::<Result<Vec<String>>>()?;
+        let sealed: Vec<u8> = r.try_get(column)?;
+        let new = reseal(&(c.purpose)(&key), &sealed)?;
+        let mut q = query(update.clone());
+        for k in &key {
+            q = q.bind(k);
+        }
+        q.bind(new).execute(&mut *tx).await?;
+    }
+    Ok(rows.len())
+}
+
+/// The audit trail's chain and checkpoint keys: the same keys, sealed anew,
+/// so every event keyed before the rotation still verifies.
+async fn reseal_audit_keys<R>(tx: &mut Tx, reseal: &R) -> Result<usize>
+where
+    R: Fn(&str, &[u8]) -> Result<Vec<u8>>,
+{
+    use signet_core::audit_key::{CHAIN_KEY_PURPOSE, CHECKPOINT_KEY_PURPOSE};
+    query("UPDATE audit_keys SET created_at = created_at").execute(&mut *tx).await?;
+    let audit =
+        query("SELECT chain_sealed, checkpoint_sealed FROM audit_keys WHERE id = 1").fetch_optional(&mut *tx).await?;
+    let Some(r) = audit else { return Ok(0) };
+    let chain: Vec<u8> = r.try_get("chain_sealed")?;
+    let checkpoint: Vec<u8> = r.try_get("checkpoint_sealed")?;
+    query("UPDATE audit_keys SET chain_sealed = $1, checkpoint_sealed = $2 WHERE id = 1")
+        .bind(reseal(CHAIN_KEY_PURPOSE, &chain)?)
+        .bind(reseal(CHECKPOINT_KEY_PURPOSE, &checkpoint)?)
+        .execute(&mut *tx)
+        .await?;
+    Ok(2)
+}
+
+/// Secrets inside settings documents: `{"sealed": base64, "purpose": …}` objects.
+async fn reseal_settings<R>(tx: &mut Tx, reseal: &R) -> Result<usize>
+where
+    R: Fn(&str, &[u8]) -> Result<Vec<u8>>,
+{
+    let mut count = 0;
+    let settings = query("SELECT key, value FROM settings").fetch_all(&mut *tx).await?;
+    for r in &settings {
+        let key: String = r.try_get("key")?;
+        let mut value: serde_json::Value = crate::from_json(&r.try_get::<String>("value")?, &key)?;
+        let moved = reseal_json(&mut value, reseal)?;
+        if moved > 0 {
+            query("UPDATE settings SET value = $2 WHERE key = $1")
+                .bind(&key)
+                .bind(value.to_string())
+                .execute(&mut *tx)
+                .await?;
+            count += moved;
+        }
+    }
+    Ok(count)
+}
+
+/// Re-seals every `{"sealed", "purpose"}` object inside a settings document.
+fn reseal_json<F>(v: &mut serde_json::Value, reseal: &F) -> Result<usize>
+where
+    F: Fn(&str, &[u8]) -> Result<Vec<u8>>,
 {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -264,7 +285,7 @@ where
             if let (Some(serde_json::Value::String(sealed)), Some(serde_json::Value::String(purpose))) =
                 (map.get("sealed"), map.get("purpose"))
             {
-                let blob = b64.decode(sealed).map_err(|_| format!("{purpose}: not base64"))?;
+                let blob = b64.decode(sealed).map_err(|_| StoreError::Corrupt(format!("{purpose}: not base64")))?;
                 let new = b64.encode(reseal(purpose, &blob)?);
                 map.insert("sealed".into(), serde_json::Value::String(new));
                 return Ok(1);

@@ -44,7 +44,7 @@ pub use flows::{BrowserSession, LoginFlow};
 pub use grants::{CodeRedemption, Revoked, Rotation};
 pub use keys::StoredKey;
 pub use lockout::{Budget, LockState};
-pub use mfa::{MfaWritten, TotpEnrolment};
+pub use mfa::{ConfirmedEnrolment, MfaWritten, TotpEnrolment};
 pub use settings::LOCKOUT_POLICY_KEY;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +56,40 @@ pub enum StoreError {
     /// The SQLite database file could not be created or made private.
     #[error("{}: {error}", path.display())]
     File { path: PathBuf, error: std::io::Error },
+    /// Stored data that cannot be what signet wrote: a column of the wrong
+    /// type, JSON that does not parse, a value no version of signet stores.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database's schema is newer than this signet, or its migration
+    /// history names a step this signet does not know.
+    #[error("{0}")]
+    Schema(String),
+    /// The database URL names no backend signet has, or no file.
+    #[error("{0}")]
+    Url(String),
+    /// Drawing randomness for an id failed in the store itself.
+    #[error("{0}")]
+    Crypto(#[from] signet_core::crypto::CryptoError),
+    /// The caller's function could not re-seal a secret under the new
+    /// key-encryption key (`reseal_all`); nothing was written.
+    #[error("a secret could not be re-sealed: {source}")]
+    Reseal {
+        /// The purpose the secret is sealed for.
+        purpose: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The caller's function could not make a new environment's signing key
+    /// (`KeySource::Keep`); nothing was written.
+    #[error("a signing key for environment {environment_id}: {reason}")]
+    SigningKey { environment_id: String, reason: String },
+    /// A value signet made could not be written as JSON.
+    #[error("encoding JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// The store used wrongly by signet itself (a statement on a committed
+    /// transaction, a parameter left unbound): a bug, not the data.
+    #[error("the store was used wrongly: {0}")]
+    Misuse(String),
     #[error("{0} already exists")]
     Conflict(String),
     /// Text that cannot be stored the same way on every backend (a NUL
@@ -71,6 +103,9 @@ pub enum StoreError {
     /// The audit trail is chained with a key this store was not given.
     #[error("the audit trail is keyed: this needs the key-encryption key the server uses")]
     AuditKeyMissing,
+    /// The audit trail's keys were given twice, and not the same.
+    #[error("this store already chains its audit trail with other keys")]
+    AuditKeysDiffer,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -97,11 +132,11 @@ impl Store {
             let path = rest.strip_prefix("//").unwrap_or(rest);
             let path = path.split('?').next().unwrap_or_default();
             if path.is_empty() || path.starts_with(':') {
-                return Err(StoreError::Corrupt("a SQLite database must be a file: sqlite://PATH".into()));
+                return Err(StoreError::Url("a SQLite database must be a file: sqlite://PATH".into()));
             }
             (Db::open_sqlite(PathBuf::from(path)).await?, Backend::Sqlite)
         } else {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Url(format!(
                 "unsupported database URL scheme in {:?}: use sqlite:// or postgres://",
                 url.split(':').next().unwrap_or_default()
             )));
@@ -123,6 +158,11 @@ impl Store {
     pub async fn close(&self) {
         self.db.close().await;
     }
+}
+
+/// A value signet made, as JSON text.
+pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(StoreError::Encode)
 }
 
 /// Role and string sets are stored as JSON arrays.

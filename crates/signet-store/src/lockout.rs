@@ -30,7 +30,7 @@ use signet_core::clock::UnixTime;
 use signet_core::model::LockoutPolicy;
 
 use crate::db::{Tx, query};
-use crate::{Result, Store, StoreError, audit};
+use crate::{Result, Store, audit};
 
 /// An account's lock, as stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,8 +101,7 @@ fn derived(
     reason: &str,
     digest: serde_json::Value,
 ) -> Result<AuditEvent> {
-    let mut ev = AuditEvent::new(by.actor.clone(), action, by.environment_id.as_deref(), target, by.at)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut ev = AuditEvent::new(by.actor.clone(), action, by.environment_id.as_deref(), target, by.at)?;
     ev.request_id = by.request_id.clone();
     ev.source_ip = by.source_ip.clone();
     ev.jti = by.jti.clone();

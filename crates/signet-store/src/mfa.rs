@@ -43,6 +43,20 @@ pub struct TotpEnrolment {
     pub failed_until: UnixTime,
 }
 
+/// A person's enrolment in a TOTP method, confirmed by its first code: what
+/// `enrol_totp` records.
+#[derive(Clone, Copy)]
+pub struct ConfirmedEnrolment<'a> {
+    pub method_id: &'a str,
+    pub account_id: &'a str,
+    /// The method's parameters now, which the enrolment keeps.
+    pub params: &'a Params,
+    /// The secret, sealed for `signet_core::mfa::enrolment_purpose`.
+    pub sealed: &'a [u8],
+    /// The step the first code matched: no code of it or before is taken again.
+    pub step: i64,
+}
+
 impl std::fmt::Debug for TotpEnrolment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TotpEnrolment")
@@ -247,7 +261,7 @@ impl Store {
         let created = old.is_none();
         let Some(e) = merge(old) else { return Ok(MfaWritten::Denied) };
         if e.name != name {
-            return Err(StoreError::Corrupt("an enforcement renamed by its merge".into()));
+            return Err(StoreError::Misuse("an enforcement renamed by its merge".into()));
         }
         if !e.has_target() {
             return Ok(MfaWritten::NoTarget);
@@ -259,7 +273,7 @@ impl Store {
                 return Ok(MfaWritten::UnknownMethod);
             }
         }
-        let doc = serde_json::to_string(&e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let doc = crate::encode(&e)?;
         let updated = query("UPDATE mfa_enforcements SET document = $2, version = version + 1 WHERE name = $1")
             .bind(&e.name)
             .bind(&doc)
@@ -384,17 +398,8 @@ impl Store {
     /// Records a confirmed enrolment, with the parameters it was made with,
     /// whose first code matched `step`. False when the person enrolled
     /// meanwhile (another tab), or the method is gone.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn enrol_totp(
-        &self,
-        method_id: &str,
-        account_id: &str,
-        params: &Params,
-        sealed: &[u8],
-        step: i64,
-        now: UnixTime,
-        ev: &AuditEvent,
-    ) -> Result<bool> {
+    pub async fn enrol_totp(&self, enrolment: &ConfirmedEnrolment<'_>, now: UnixTime, ev: &AuditEvent) -> Result<bool> {
+        let ConfirmedEnrolment { method_id, account_id, params, sealed, step } = *enrolment;
         let mut tx = self.db.begin().await?;
         let method = query("SELECT id FROM mfa_methods WHERE id = $1").bind(method_id).fetch_optional(&mut tx).await?;
         if method.is_none() {

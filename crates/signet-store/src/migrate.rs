@@ -62,7 +62,7 @@ pub(crate) async fn run(db: &Db) -> Result<()> {
             query("SELECT MAX(version) AS v FROM signet_migrations").fetch_one(&mut tx).await?.try_get("v")?;
         let newest = newest.unwrap_or(0);
         if newest > MIGRATIONS.len() as i64 {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Schema(format!(
                 "the database has schema version {newest}, newer than this signet knows ({}); run a newer signet",
                 MIGRATIONS.len()
             )));
@@ -101,7 +101,7 @@ async fn adopt_sqlx_history(tx: &mut Tx, db: &Db) -> Result<()> {
     for r in rows {
         let version: i64 = r.try_get("version")?;
         let Some(m) = MIGRATIONS.iter().find(|m| m.version == version) else {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Schema(format!(
                 "the database's sqlx migration history has step {version}, which this signet does not know"
             )));
         };

@@ -186,7 +186,7 @@ where
 #[tokio::test]
 async fn open_rejects_unknown_url_schemes() {
     let r = Store::open("mysql://root@127.0.0.1/signet").await;
-    assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    assert!(matches!(r, Err(StoreError::Url(_))), "{r:?}");
 }
 
 /// Finding 9: the SQLite files are 0600 whatever the process umask, and a

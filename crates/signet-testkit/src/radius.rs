@@ -124,6 +124,79 @@ fn unprivileged() -> Option<(u32, u32)> {
     Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
 }
 
+/// FreeRADIUS's configuration: `@DIR@`, `@SECRET@`, `@PORT@` and
+/// `@POST_AUTH@` are filled in by `write_config`.
+const RADIUSD_CONF: &str = r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = @DIR@
+localstatedir = @DIR@
+sbindir = /usr/sbin
+logdir = @DIR@/log
+raddbdir = @DIR@
+radacctdir = @DIR@/radacct
+name = freeradius
+confdir = ${raddbdir}
+modconfdir = ${confdir}/mods-config
+run_dir = @DIR@/run
+db_dir = @DIR@
+libdir = /usr/lib/freeradius
+pidfile = ${run_dir}/${name}.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 1024
+hostname_lookups = no
+log {
+  destination = files
+  file = ${logdir}/radius.log
+  auth = yes
+  auth_badpass = no
+  auth_goodpass = no
+}
+security {
+  allow_core_dumps = no
+  max_attributes = 200
+  reject_delay = 0
+  status_server = yes
+}
+thread pool {
+  start_servers = 2
+  max_servers = 4
+  min_spare_servers = 1
+  max_spare_servers = 3
+  max_requests_per_server = 0
+}
+client localhost {
+  ipaddr = 127.0.0.1
+  secret = "@SECRET@"
+  require_message_authenticator = yes
+}
+modules {
+  pap {
+    normalise = yes
+  }
+  files {
+    filename = ${confdir}/users
+  }
+}
+server default {
+  listen {
+    type = auth
+    ipaddr = 127.0.0.1
+    port = @PORT@
+  }
+  authorize {
+    files
+    pap
+  }
+  authenticate {
+    Auth-Type PAP {
+      pap
+    }
+  }
+  @POST_AUTH@
+}
+"#;
+
 fn write_config(dir: &Path, port: u16, options: &FreeRadiusOptions) {
     for sub in ["log", "run", "radacct"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
@@ -138,78 +211,11 @@ fn write_config(dir: &Path, port: u16, options: &FreeRadiusOptions) {
     } else {
         ""
     };
-    let conf = format!(
-        r#"prefix = /usr
-exec_prefix = /usr
-sysconfdir = {d}
-localstatedir = {d}
-sbindir = /usr/sbin
-logdir = {d}/log
-raddbdir = {d}
-radacctdir = {d}/radacct
-name = freeradius
-confdir = ${{raddbdir}}
-modconfdir = ${{confdir}}/mods-config
-run_dir = {d}/run
-db_dir = {d}
-libdir = /usr/lib/freeradius
-pidfile = ${{run_dir}}/${{name}}.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 1024
-hostname_lookups = no
-log {{
-  destination = files
-  file = ${{logdir}}/radius.log
-  auth = yes
-  auth_badpass = no
-  auth_goodpass = no
-}}
-security {{
-  allow_core_dumps = no
-  max_attributes = 200
-  reject_delay = 0
-  status_server = yes
-}}
-thread pool {{
-  start_servers = 2
-  max_servers = 4
-  min_spare_servers = 1
-  max_spare_servers = 3
-  max_requests_per_server = 0
-}}
-client localhost {{
-  ipaddr = 127.0.0.1
-  secret = "{secret}"
-  require_message_authenticator = yes
-}}
-modules {{
-  pap {{
-    normalise = yes
-  }}
-  files {{
-    filename = ${{confdir}}/users
-  }}
-}}
-server default {{
-  listen {{
-    type = auth
-    ipaddr = 127.0.0.1
-    port = {port}
-  }}
-  authorize {{
-    files
-    pap
-  }}
-  authenticate {{
-    Auth-Type PAP {{
-      pap
-    }}
-  }}
-  {post_auth}
-}}
-"#
-    );
+    let conf = RADIUSD_CONF
+        .replace("@DIR@", &d.to_string())
+        .replace("@SECRET@", secret)
+        .replace("@PORT@", &port.to_string())
+        .replace("@POST_AUTH@", post_auth);
     std::fs::write(dir.join("radiusd.conf"), conf).unwrap();
     let users = format!(
         "alice Cleartext-Password := \"alicepw\"\n\

@@ -26,9 +26,6 @@ mod convert;
 mod secrets;
 mod validate;
 
-#[cfg(test)]
-mod tests;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -261,3 +258,6 @@ pub struct SigningKeyEntry {
     /// Null for the key that signs.
     pub retired_at: Option<UnixTime>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -119,7 +119,15 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
     };
     s.insert_federated_link(&link, &[event("link", None)]).await.unwrap();
     let enrol = event("mfa.enrol", None);
-    assert!(s.enrol_totp(MFA_METHOD, &user.id, &params, &[8; 32], 41, NOW, &enrol).await.unwrap());
+    let sealed = [8; 32];
+    let enrolment = signet_store::ConfirmedEnrolment {
+        method_id: MFA_METHOD,
+        account_id: &user.id,
+        params: &params,
+        sealed: &sealed,
+        step: 41,
+    };
+    assert!(s.enrol_totp(&enrolment, NOW, &enrol).await.unwrap());
     (admins, customers, root)
 }
 
@@ -269,6 +277,6 @@ async fn an_invalid_or_failing_replacement_changes_nothing(db: TestDb) {
     late.environments.push((&environment("partners")).into());
     let fail = |_: &str| Err("no randomness today".to_owned());
     let r = s.replace_configuration(&late, KeySource::Keep(&fail), NOW, &event("bulk.import", None)).await;
-    assert!(matches!(&r, Err(StoreError::Corrupt(m)) if m.contains("no randomness")), "{r:?}");
+    assert!(matches!(&r, Err(StoreError::SigningKey { reason, .. }) if reason.contains("no randomness")), "{r:?}");
     unchanged().await;
 }

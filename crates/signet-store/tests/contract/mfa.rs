@@ -3,7 +3,8 @@
 
 use signet_core::audit::AuditEvent;
 use signet_core::mfa::{Algorithm, Enforcement, Method, MethodType, Settings, Totp};
-use signet_store::MfaWritten;
+use signet_core::totp::Params;
+use signet_store::{ConfirmedEnrolment, MfaWritten};
 
 use crate::fixtures::*;
 use crate::{NOW, TestDb};
@@ -112,6 +113,16 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
     assert_eq!(audit_count(s).await, before + 9, "3 creates, 1 update, 2 puts, 3 deletes; no refusal is recorded");
 }
 
+fn enrolment<'a>(
+    method_id: &'a str,
+    account_id: &'a str,
+    params: &'a Params,
+    sealed: &'a [u8],
+    step: i64,
+) -> ConfirmedEnrolment<'a> {
+    ConfirmedEnrolment { method_id, account_id, params, sealed, step }
+}
+
 async fn totp_enrolments_spend_each_step_once(db: TestDb) {
     let s = &db.store;
     s.insert_mfa_method(&totp_method(M1, ""), &ev()).await.unwrap();
@@ -120,15 +131,15 @@ async fn totp_enrolments_spend_each_step_once(db: TestDb) {
     assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap(), None);
     assert!(!s.has_totp_enrolment(&a.id).await.unwrap());
     let p = PARAMS;
-    assert!(s.enrol_totp(M1, &a.id, &p, b"sealed", 100, NOW, &ev()).await.unwrap());
-    assert!(!s.enrol_totp(M1, &a.id, &p, b"other", 101, NOW, &ev()).await.unwrap(), "enrolled once");
-    assert!(!s.enrol_totp(M2, &a.id, &p, b"sealed", 100, NOW, &ev()).await.unwrap(), "no such method");
+    assert!(s.enrol_totp(&enrolment(M1, &a.id, &p, b"sealed", 100), NOW, &ev()).await.unwrap());
+    assert!(!s.enrol_totp(&enrolment(M1, &a.id, &p, b"other", 101), NOW, &ev()).await.unwrap(), "enrolled once");
+    assert!(!s.enrol_totp(&enrolment(M2, &a.id, &p, b"sealed", 100), NOW, &ev()).await.unwrap(), "no such method");
     assert!(s.has_totp_enrolment(&a.id).await.unwrap());
     // Concurrent confirmations (two tabs): one enrols, the other is told so; no error.
     let b = new_account(s, &env.id, "bob").await;
     let (ex, ey) = (ev(), ev());
-    let (x, y) =
-        tokio::join!(s.enrol_totp(M1, &b.id, &p, b"x", 1, NOW, &ex), s.enrol_totp(M1, &b.id, &p, b"y", 1, NOW, &ey));
+    let (ox, oy) = (enrolment(M1, &b.id, &p, b"x", 1), enrolment(M1, &b.id, &p, b"y", 1));
+    let (x, y) = tokio::join!(s.enrol_totp(&ox, NOW, &ex), s.enrol_totp(&oy, NOW, &ey));
     assert_eq!([x.unwrap(), y.unwrap()].iter().filter(|done| **done).count(), 1);
     assert!(!s.spend_enrolled_step(M1, &a.id, 100).await.unwrap(), "the enrolment's own code is spent");
     assert!(s.spend_enrolled_step(M1, &a.id, 101).await.unwrap());

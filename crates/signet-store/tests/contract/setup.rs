@@ -146,7 +146,7 @@ async fn a_newer_schema_is_refused(db: TestDb) {
     assert_eq!(added, 1);
     let r = Store::open(&db.url).await;
     match r {
-        Err(StoreError::Corrupt(m)) => assert!(m.contains("schema version 999"), "{m}"),
+        Err(StoreError::Schema(m)) => assert!(m.contains("schema version 999"), "{m}"),
         other => panic!("a database from a newer signet opened: {other:?}"),
     }
 }

@@ -22,7 +22,7 @@ use signet_core::login::{AMR_MFA, AMR_OTP, Step};
 use signet_core::mfa::template::Entity;
 use signet_core::mfa::{self, Method, Settings};
 use signet_core::model::Account;
-use signet_store::StoreError;
+use signet_store::{ConfirmedEnrolment, StoreError};
 
 pub(in crate::web) use self::page::render;
 use super::signon::{StepResult, event};
@@ -138,7 +138,14 @@ async fn totp_code(
             state.kek.seal(&mfa::enrolment_purpose(&method.id, &account.id), secret.expose()).map_err(corrupt)?;
         let mut ev = event(account, Event::AccountMfaEnrol, method.id.clone(), None, now)?;
         ev.digest = digest_of(&json!({"method": method.id, "type": "totp"}));
-        let enrolled = state.store.enrol_totp(&method.id, &account.id, &params, &sealed, step, now, &ev).await?;
+        let enrolment = ConfirmedEnrolment {
+            method_id: &method.id,
+            account_id: &account.id,
+            params: &params,
+            sealed: &sealed,
+            step,
+        };
+        let enrolled = state.store.enrol_totp(&enrolment, now, &ev).await?;
         return Ok(if enrolled { Ok(()) } else { Err(WRONG_CODE) });
     }
     let Some(enrolment) = state.store.totp_enrolment(&method.id, &account.id).await? else {
