@@ -179,13 +179,6 @@ pub fn text(v: &serde_json::Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }
 
-/// A JSON array of strings as `a,b,c`; `-` when empty.
-pub fn joined(v: &serde_json::Value) -> String {
-    let items: Vec<&str> =
-        v.as_array().map(Vec::as_slice).unwrap_or_default().iter().filter_map(|x| x.as_str()).collect();
-    if items.is_empty() { "-".into() } else { items.join(",") }
-}
-
 /// A flag as yes or no.
 pub fn yes(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
@@ -194,16 +187,6 @@ pub fn yes(b: bool) -> String {
 /// Names as `a,b,c`; `-` when there are none.
 pub fn list(names: &[String]) -> String {
     if names.is_empty() { "-".into() } else { names.join(",") }
-}
-
-/// A JSON boolean as yes or no.
-pub fn yes_no(v: &serde_json::Value) -> String {
-    if v.as_bool().unwrap_or(false) { "yes" } else { "no" }.into()
-}
-
-/// Unix seconds from JSON as UTC; `-` when null.
-pub fn when(v: &serde_json::Value) -> String {
-    v.as_i64().map(utc).unwrap_or_else(|| "-".into())
 }
 
 /// How a secret is shown unless `--unmask` is given.

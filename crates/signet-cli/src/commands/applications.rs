@@ -4,14 +4,15 @@
 //! The API shows a client secret once, in the answer that made it, and keeps
 //! only its hash; so does signet: printed once, to stdout, never logged.
 
+use anyhow::Context;
 use reqwest::Method;
-use signet_proto::roles::Role;
+use signet_proto::admin::applications::{self as wire, ApplicationPage, ApplicationView, NewApplication};
 
 use crate::cli::{AppKind, ApplicationsCommand, GrantType, PageArgs};
 use crate::commands::Ctx;
 use crate::commands::request::AdminClient;
 use crate::exit::ExitCode;
-use crate::output::{joined, text, when, yes_no};
+use crate::output::{list as names, utc, yes};
 
 pub async fn run(ctx: &Ctx, cmd: ApplicationsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -19,12 +20,13 @@ pub async fn run(ctx: &Ctx, cmd: ApplicationsCommand) -> anyhow::Result<ExitCode
         ApplicationsCommand::Get { env, id } => get(ctx, &env, &id).await,
         ApplicationsCommand::Create { env, name, kind, grants, redirect_uris, scopes, roles } => {
             let new = NewApplication {
-                name: &name,
-                kind: kind_name(kind),
-                grant_types: grant_names(kind, &grants),
-                redirect_uris: &redirect_uris,
-                scopes: scopes.iter().flat_map(|s| s.split_whitespace()).collect(),
-                roles: &roles,
+                name,
+                kind: wire_kind(kind),
+                grant_types: grant_types(kind, &grants).into_iter().collect(),
+                redirect_uris,
+                scopes: scopes.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect(),
+                roles: roles.into_iter().collect(),
+                pkce_required: true,
             };
             create(ctx, &env, &new).await
         }
@@ -36,27 +38,37 @@ async fn connect(ctx: &Ctx) -> anyhow::Result<AdminClient> {
     AdminClient::connect(&ctx.settings()?).await
 }
 
-fn kind_name(k: AppKind) -> &'static str {
+fn wire_kind(k: AppKind) -> wire::AppKind {
     match k {
-        AppKind::Native => "native",
-        AppKind::Worker => "worker",
-        AppKind::Web => "web",
+        AppKind::Native => wire::AppKind::Native,
+        AppKind::Worker => wire::AppKind::Worker,
+        AppKind::Web => wire::AppKind::Web,
     }
 }
 
-/// The grants as the API names them; by default the one grant the kind is for.
-fn grant_names(kind: AppKind, grants: &[GrantType]) -> Vec<&'static str> {
+/// The grants asked for; by default the one grant the kind is for.
+fn grant_types(kind: AppKind, grants: &[GrantType]) -> Vec<wire::GrantType> {
     let default = [if kind == AppKind::Worker { GrantType::ClientCredentials } else { GrantType::AuthorizationCode }];
     let grants = if grants.is_empty() { &default[..] } else { grants };
     grants
         .iter()
         .map(|g| match g {
-            GrantType::AuthorizationCode => "authorization_code",
-            GrantType::RefreshToken => "refresh_token",
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::AuthorizationCode => wire::GrantType::AuthorizationCode,
+            GrantType::RefreshToken => wire::GrantType::RefreshToken,
+            GrantType::ClientCredentials => wire::GrantType::ClientCredentials,
+            GrantType::DeviceCode => wire::GrantType::DeviceCode,
         })
         .collect()
+}
+
+/// An answer of the admin API about applications.
+fn read<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> anyhow::Result<T> {
+    serde_json::from_value(json).context("the admin API's answer is not an application signet can read")
+}
+
+/// An application's grants as `a,b`; `-` when it has none.
+fn grants(a: &ApplicationView) -> String {
+    names(&a.grant_types.iter().map(|g| g.as_str().to_owned()).collect::<Vec<_>>())
 }
 
 async fn list(ctx: &Ctx, env: &str, page: PageArgs) -> anyhow::Result<ExitCode> {
@@ -66,47 +78,41 @@ async fn list(ctx: &Ctx, env: &str, page: PageArgs) -> anyhow::Result<ExitCode> 
         ctx.out.print_json(&found)?;
         return Ok(ExitCode::Ok);
     }
-    let rows: Vec<Vec<String>> = found["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let page: ApplicationPage = read(found)?;
+    let rows: Vec<Vec<String>> = page
+        .items
         .iter()
         .map(|a| {
-            vec![
-                text(&a["id"]),
-                text(&a["kind"]),
-                joined(&a["grant_types"]),
-                joined(&a["roles"]),
-                yes_no(&a["has_secret"]),
-                text(&a["name"]),
-            ]
+            let kind = a.kind.as_str().to_owned();
+            vec![a.id.clone(), kind, grants(a), names(&a.roles), yes(a.has_secret), a.name.clone()]
         })
         .collect();
     ctx.out.table(&["ID", "KIND", "GRANTS", "ROLES", "SECRET", "NAME"], &rows)?;
-    if found["next_cursor"].is_string() {
+    if page.next_cursor.is_some() {
         ctx.out.line("more applications: --all lists every page")?;
     }
     Ok(ExitCode::Ok)
 }
 
 /// One application, for people; its secret too, when the answer carries it.
-fn show(ctx: &Ctx, a: &serde_json::Value) -> anyhow::Result<ExitCode> {
+fn show(ctx: &Ctx, a: serde_json::Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json() {
-        ctx.out.print_json(a)?;
+        ctx.out.print_json(&a)?;
         return Ok(ExitCode::Ok);
     }
+    let a: ApplicationView = read(a)?;
     ctx.out.fields(&[
-        ("id", text(&a["id"])),
-        ("name", text(&a["name"])),
-        ("kind", text(&a["kind"])),
-        ("grants", joined(&a["grant_types"])),
-        ("redirect uris", joined(&a["redirect_uris"])),
-        ("scopes", joined(&a["scopes"])),
-        ("roles", joined(&a["roles"])),
-        ("has secret", yes_no(&a["has_secret"])),
-        ("created (UTC)", when(&a["created_at"])),
+        ("id", a.id.clone()),
+        ("name", a.name.clone()),
+        ("kind", a.kind.as_str().to_owned()),
+        ("grants", grants(&a)),
+        ("redirect uris", names(&a.redirect_uris)),
+        ("scopes", names(&a.scopes.iter().cloned().collect::<Vec<_>>())),
+        ("roles", names(&a.roles)),
+        ("has secret", yes(a.has_secret)),
+        ("created (UTC)", utc(a.created_at)),
     ])?;
-    if let Some(secret) = a["client_secret"].as_str() {
+    if let Some(secret) = &a.client_secret {
         ctx.out.line("")?;
         ctx.out.line(&format!("client secret: {secret}"))?;
         ctx.out.line("store it now: it will not be shown again (the server keeps only its hash)")?;
@@ -117,24 +123,13 @@ fn show(ctx: &Ctx, a: &serde_json::Value) -> anyhow::Result<ExitCode> {
 async fn get(ctx: &Ctx, env: &str, id: &str) -> anyhow::Result<ExitCode> {
     let admin = connect(ctx).await?;
     let url = admin.at(&["environments", env, "applications", id], None)?;
-    show(ctx, &admin.send(Method::GET, url, None).await?.json.unwrap_or_default())
+    show(ctx, admin.send(Method::GET, url, None).await?.json.unwrap_or_default())
 }
 
-/// The body of `POST /environments/{env}/applications`.
-#[derive(serde::Serialize)]
-struct NewApplication<'a> {
-    name: &'a str,
-    kind: &'static str,
-    grant_types: Vec<&'static str>,
-    redirect_uris: &'a [String],
-    scopes: Vec<&'a str>,
-    roles: &'a [Role],
-}
-
-async fn create(ctx: &Ctx, env: &str, new: &NewApplication<'_>) -> anyhow::Result<ExitCode> {
+async fn create(ctx: &Ctx, env: &str, new: &NewApplication) -> anyhow::Result<ExitCode> {
     let admin = connect(ctx).await?;
     let url = admin.at(&["environments", env, "applications"], None)?;
-    show(ctx, &admin.send_with(Method::POST, url, Some(new), None).await?.json.unwrap_or_default())
+    show(ctx, admin.send_with(Method::POST, url, Some(new), None).await?.json.unwrap_or_default())
 }
 
 async fn rotate_secret(ctx: &Ctx, env: &str, id: &str) -> anyhow::Result<ExitCode> {
@@ -144,7 +139,7 @@ async fn rotate_secret(ctx: &Ctx, env: &str, id: &str) -> anyhow::Result<ExitCod
     if !ctx.out.json() {
         ctx.out.line("the previous secret no longer works")?;
     }
-    show(ctx, &rotated)
+    show(ctx, rotated)
 }
 
 #[cfg(test)]
@@ -153,10 +148,13 @@ mod tests {
 
     #[test]
     fn grants_default_to_the_one_the_kind_is_for() {
-        assert_eq!(grant_names(AppKind::Worker, &[]), ["client_credentials"]);
-        assert_eq!(grant_names(AppKind::Web, &[]), ["authorization_code"]);
+        let named = |kind, grants: &[GrantType]| -> Vec<&str> {
+            grant_types(kind, grants).into_iter().map(wire::GrantType::as_str).collect()
+        };
+        assert_eq!(named(AppKind::Worker, &[]), ["client_credentials"]);
+        assert_eq!(named(AppKind::Web, &[]), ["authorization_code"]);
         assert_eq!(
-            grant_names(AppKind::Native, &[GrantType::DeviceCode, GrantType::RefreshToken]),
+            named(AppKind::Native, &[GrantType::DeviceCode, GrantType::RefreshToken]),
             ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
         );
     }

@@ -8,6 +8,7 @@ use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
+use signet_proto::admin::audit::{AuditPage, ChainStatus, CheckpointKeyBody};
 use signet_proto::audit::{CHECKPOINT_FORMAT, Checkpoint, ed25519_thumbprint_input};
 
 use crate::commands::Ctx;
@@ -40,36 +41,38 @@ pub async fn list(ctx: &Ctx, a: ListArgs<'_>) -> anyhow::Result<ExitCode> {
         }
     }
     let url = admin.url(&format!("/audit?{}", query.finish()), None)?;
-    let answer = admin.send(Method::GET, url, None).await?;
-    let page = answer.json.unwrap_or_default();
+    let found = admin.send(Method::GET, url, None).await?.json.unwrap_or_default();
     if ctx.out.json() {
-        ctx.out.print_json(&page)?;
+        ctx.out.print_json(&found)?;
         return Ok(ExitCode::Ok);
     }
-    let rows: Vec<Vec<String>> = page["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let page: AuditPage = read(found)?;
+    let rows: Vec<Vec<String>> = page
+        .items
         .iter()
         .map(|item| {
-            let e = &item["event"];
-            let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+            let e = &item.event;
             vec![
-                item["seq"].to_string(),
-                e["at"].as_i64().map(utc).unwrap_or_default(),
-                format!("{} {}", s(&e["actor"]["kind"]), s(&e["actor"]["name"])),
-                s(&e["actor"]["scheme"]),
-                s(&e["action"]),
-                s(&e["target"]),
-                s(&e["source_ip"]),
+                item.seq.to_string(),
+                utc(e.at),
+                format!("{} {}", e.actor.kind, e.actor.name),
+                e.actor.scheme.clone(),
+                e.action.clone(),
+                e.target.clone(),
+                e.source_ip.clone().unwrap_or_default(),
             ]
         })
         .collect();
     ctx.out.table(&["SEQ", "TIME (UTC)", "ACTOR", "SCHEME", "ACTION", "TARGET", "FROM"], &rows)?;
-    if let Some(next) = page["next_cursor"].as_i64() {
+    if let Some(next) = page.next_cursor {
         ctx.out.line(&format!("more after seq {next}"))?;
     }
     Ok(ExitCode::Ok)
+}
+
+/// An answer of the admin API about the trail.
+fn read<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> anyhow::Result<T> {
+    serde_json::from_value(json).context("the admin API's answer about the audit trail is not one signet can read")
 }
 
 pub struct VerifyArgs<'a> {
@@ -144,7 +147,8 @@ pub async fn verify(ctx: &Ctx, a: VerifyArgs<'_>) -> anyhow::Result<ExitCode> {
     let settings = ctx.settings()?;
     let admin = AdminClient::connect(&settings).await?;
     let url = admin.url("/audit/verify", None)?;
-    let mut status = admin.send(Method::GET, url, None).await?.json.unwrap_or_default();
+    let mut answer = admin.send(Method::GET, url, None).await?.json.unwrap_or_default();
+    let status: ChainStatus = read(answer.clone())?;
     let verdict = match &checkpoint {
         None => None,
         Some(cp) => {
@@ -153,30 +157,27 @@ pub async fn verify(ctx: &Ctx, a: VerifyArgs<'_>) -> anyhow::Result<ExitCode> {
                 None => {
                     let url = admin.url("/audit/checkpoint/key", None)?;
                     let key = admin.send(Method::GET, url, None).await?.json.unwrap_or_default();
-                    key["public_key"].as_str().context("the server published no checkpoint key")?.to_owned()
+                    read::<CheckpointKeyBody>(key).context("the server published no checkpoint key")?.public_key
                 }
             };
             check_signature(cp, &trusted)?;
-            let last = status["head_seq"].as_i64().context("the server did not say where its trail ends")?;
-            let pruned = status["pruned_through"].as_i64();
             let url = admin.url(&format!("/audit?cursor={}&limit=1", cp.seq - 1), None)?;
-            let page = admin.send(Method::GET, url, None).await?.json.unwrap_or_default();
-            let item = &page["items"][0];
-            let hash = item["hash"].as_str().filter(|_| item["seq"].as_i64() == Some(cp.seq));
-            let verdict = Verdict::of(cp, last, pruned, hash);
-            status["checkpoint"] = checkpoint_json(cp, verdict);
+            let page: AuditPage = read(admin.send(Method::GET, url, None).await?.json.unwrap_or_default())?;
+            let item = page.items.first().filter(|item| item.seq == cp.seq);
+            let verdict = Verdict::of(cp, status.head_seq, status.pruned_through, item.map(|i| i.hash.as_str()));
+            set(&mut answer, "checkpoint", checkpoint_json(cp, verdict));
             Some(verdict)
         }
     };
-    let broken_at = status["broken_at"].as_i64();
-    status["intact"] = serde_json::Value::Bool(broken_at.is_none() && verdict.is_none_or(|v| v == Verdict::Intact));
+    let intact = status.broken_at.is_none() && verdict.is_none_or(|v| v == Verdict::Intact);
+    set(&mut answer, "intact", serde_json::Value::Bool(intact));
     if ctx.out.json() {
-        ctx.out.print_json(&status)?;
+        ctx.out.print_json(&answer)?;
     }
     if let (Some(cp), Some(v @ Verdict::Truncated(_))) = (&checkpoint, verdict) {
         v.fail(cp)?;
     }
-    if let Some(seq) = broken_at {
+    if let Some(seq) = status.broken_at {
         bail!(
             "the audit trail is broken at event {seq}: it was edited or removed after it was written\nhint: compare with an exported copy or a monitor's last head hash"
         );
@@ -185,16 +186,29 @@ pub async fn verify(ctx: &Ctx, a: VerifyArgs<'_>) -> anyhow::Result<ExitCode> {
         v.fail(cp)?;
     }
     if !ctx.out.json() {
-        ctx.out.line(&format!(
-            "audit trail intact: {} events, head {}",
-            status["events"],
-            status["head"].as_str().unwrap_or("-")
-        ))?;
+        let head = status.head.as_deref().unwrap_or("-");
+        ctx.out.line(&format!("audit trail intact: {} events, head {head}", status.events))?;
         if let Some(cp) = &checkpoint {
             ctx.out.line(&format!("checkpoint of {} UTC (event {}, key {}) matches", utc(cp.at), cp.seq, cp.key_id))?;
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// Sets `key` of the answer `object` to `value`, for `-O json`.
+fn set(object: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if let Some(map) = object.as_object_mut() {
+        map.insert(key.to_owned(), value);
+    }
+}
+
+/// A line of a trail export, as far as checking a checkpoint needs it.
+#[derive(Default, serde::Deserialize)]
+struct ExportLine {
+    #[serde(default)]
+    seq: serde_json::Value,
+    #[serde(default)]
+    hash: serde_json::Value,
 }
 
 /// Offline: the checkpoint against an export of the trail (`GET
@@ -209,8 +223,9 @@ fn verify_export(ctx: &Ctx, trail: &Path, cp: &Checkpoint, public_key: Option<&s
         let item: serde_json::Value = serde_json::from_str(line).with_context(|| {
             format!("{} line {} is not JSON\nhint: export with GET /audit?format=jsonl", trail.display(), n + 1)
         })?;
-        let seq = item["seq"].as_i64().with_context(|| format!("{} line {}: no seq", trail.display(), n + 1))?;
-        let hash = item["hash"].as_str().with_context(|| format!("{} line {}: no hash", trail.display(), n + 1))?;
+        let item: ExportLine = serde_json::from_value(item).unwrap_or_default();
+        let seq = item.seq.as_i64().with_context(|| format!("{} line {}: no seq", trail.display(), n + 1))?;
+        let hash = item.hash.as_str().with_context(|| format!("{} line {}: no hash", trail.display(), n + 1))?;
         events.push((seq, hash.to_owned()));
     }
     let (Some(first), Some(last)) = (events.first().map(|e| e.0), events.last().map(|e| e.0)) else {

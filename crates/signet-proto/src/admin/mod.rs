@@ -8,7 +8,13 @@
 //! outlives the request.
 
 pub mod accounts;
+pub mod applications;
+pub mod audit;
+pub mod bulk;
+pub mod certificates;
+pub mod config_archive;
 pub mod environments;
+pub mod identity_providers;
 pub mod keys;
 
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,7 @@ use signet_core::policy::{Action, Resource};
 use super::caller::Caller;
 use super::{AdminError, Body, ErrorBody, IfMatch, Page, Query, if_match_raw, page_of, with_etag};
 use crate::ops;
-use crate::ops::settings::{CONFIG_STORE_PREFIX as PREFIX, content_tag as tag};
+use crate::ops::settings::content_tag as tag;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -30,10 +30,6 @@ pub struct EntryPage {
     next_cursor: Option<String>,
 }
 
-fn check_key(key: &str) -> Result<(), AdminError> {
-    Ok(ops::settings::check_config_store_key(key)?)
-}
-
 #[utoipa::path(get, path = "/configStore", tag = "configStore", params(Page),
     responses((status = 200, body = EntryPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
@@ -43,7 +39,7 @@ pub async fn list(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ConfigStore, Action::Read).await?;
     let limit = page.limit()?;
-    let rows = state.store.settings_page(PREFIX, page.cursor.as_deref(), limit + 1).await?;
+    let rows = ops::config_store::page(&state, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |(k, _)| k.clone());
     let items = rows.into_iter().map(|(key, value)| Entry { key, value }).collect();
     Ok(axum::Json(EntryPage { items, next_cursor: next }).into_response())
@@ -57,12 +53,7 @@ pub async fn read(
     Path(key): Path<String>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ConfigStore, Action::Read).await?;
-    check_key(&key)?;
-    let value = state
-        .store
-        .setting(&format!("{PREFIX}{key}"))
-        .await?
-        .ok_or_else(|| AdminError::not_found("configStore key"))?;
+    let value = ops::config_store::value(&state, &key).await?;
     Ok(with_etag(tag(&value), Entry { key, value }))
 }
 

@@ -1,56 +1,22 @@
 //! `/environments/{env}/identity-providers[/{id}]`: the external OpenID
-//! providers people of an environment may sign on through (issue 7). Admins
-//! manage them for end users; trusting a provider's MFA for administrators
-//! is also a UserAdmin decision, since admin accounts are theirs. The issuer
-//! is read through discovery when written; the client secret is write-only,
-//! sealed under the key-encryption key.
+//! providers people of an environment may sign on through (issue 7), and
+//! their links to accounts. What a change needs is `ops::identity_providers`'s
+//! to decide; the client secret is write-only.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use signet_core::audit::Action as Event;
-use signet_core::audit::digest_of;
-use signet_core::crypto::random_id;
-use signet_core::federation::{self, Provider, ProviderMfa};
+use signet_core::federation::Provider;
 use signet_core::policy::{Action, Resource};
-use signet_store::Written;
 
 use super::caller::Caller;
-use super::{
-    AdminError, Body, ErrorBody, Page, Query, created, environment_exists, etag, if_match, no_content, page_of,
-    with_etag,
-};
+use super::{AdminError, Body, ErrorBody, IfMatch, Page, Query, created, etag, no_content, page_of, with_etag};
+use crate::ops;
+use crate::ops::identity_providers::{KIND, wire_mfa};
 use crate::state::AppState;
-
-const KIND: &str = "identity-provider";
-/// No client secret comes near this.
-const MAX_SECRET: usize = 1024;
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProviderView {
-    id: String,
-    name: String,
-    issuer: String,
-    client_id: String,
-    scopes: Vec<String>,
-    /// Just-in-time creation of end-user accounts.
-    jit: bool,
-    #[schema(value_type = Object)]
-    mfa: ProviderMfa,
-    /// Where the provider sends people back: register it with the provider
-    /// as this client's redirect URI.
-    redirect_uri: String,
-    /// Unix seconds.
-    created_at: i64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProviderPage {
-    items: Vec<ProviderView>,
-    next_cursor: Option<String>,
-}
+pub use signet_proto::admin::identity_providers::{
+    LinkBody, LinkPage, LinkView, ProviderBody, ProviderPage, ProviderView,
+};
 
 fn view(state: &AppState, p: &Provider) -> ProviderView {
     ProviderView {
@@ -61,101 +27,9 @@ fn view(state: &AppState, p: &Provider) -> ProviderView {
         client_id: p.client_id.clone(),
         scopes: p.scopes.clone(),
         jit: p.jit,
-        mfa: p.mfa.clone(),
+        mfa: wire_mfa(&p.mfa),
         created_at: p.created_at,
     }
-}
-
-fn default_scopes() -> Vec<String> {
-    vec!["openid".into(), "profile".into(), "email".into()]
-}
-
-/// A provider as an administrator writes it.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderBody {
-    /// Shown on the sign-on pages: "Continue with ⟨name⟩".
-    name: String,
-    /// Its discovery document must be at `{issuer}/.well-known/openid-configuration` and name this issuer.
-    issuer: String,
-    client_id: String,
-    /// Write-only. Required when creating; when updating, left out keeps the stored one.
-    client_secret: Option<String>,
-    /// Default `openid profile email`; must include `openid`.
-    #[serde(default = "default_scopes")]
-    scopes: Vec<String>,
-    /// Create end-user accounts on first sign-on (off by default). Never admin accounts, never by email.
-    #[serde(default)]
-    jit: bool,
-    /// `{"trusted", "trusted_for_admins", "values": ["mfa", "otp", "hwk"]}`.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    mfa: ProviderMfa,
-}
-
-impl std::fmt::Debug for ProviderBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderBody").field("name", &self.name).field("issuer", &self.issuer).finish_non_exhaustive()
-    }
-}
-
-/// Reads the issuer's discovery document: it must name the same issuer
-/// (OpenID Discovery §4.3) and the endpoints a code flow needs.
-async fn discover(state: &AppState, issuer: &str) -> Result<(), AdminError> {
-    state.fetcher.check(issuer).map_err(|e| AdminError::invalid(format!("issuer: {e}")))?;
-    let d = state
-        .upstreams
-        .discover(&state.fetcher, issuer)
-        .await
-        .map_err(|e| AdminError::unprocessable(format!("issuer: {e}")))?;
-    for (field, url) in [("authorization_endpoint", &d.authorization_endpoint), ("token_endpoint", &d.token_endpoint)] {
-        if url.is_none() {
-            return Err(AdminError::unprocessable(format!("issuer: its discovery document has no {field}")));
-        }
-    }
-    Ok(())
-}
-
-/// Administrators' accounts are never made just in time: a provider of the
-/// Administrators environment cannot have `jit`.
-async fn no_administrators_made(state: &AppState, env: &str, jit: bool) -> Result<(), AdminError> {
-    let administrators =
-        state.store.environment(env).await?.is_some_and(|e| e.name == signet_core::model::ADMINISTRATORS);
-    if jit && administrators {
-        return Err(AdminError::invalid("jit: administrators' accounts are never made just in time"));
-    }
-    Ok(())
-}
-
-/// Trusting a provider's MFA for administrators, or undoing that, is also
-/// UserAdmin's, since admin accounts are theirs. Asked after the Admin check.
-async fn allow_admin_trust(
-    state: &AppState,
-    caller: &Caller,
-    before: Option<&Provider>,
-    after: &ProviderMfa,
-) -> Result<(), AdminError> {
-    if after.trusted_for_admins || before.is_some_and(|p| p.mfa.trusted_for_admins) {
-        caller.allow(state, Resource::AdminAccounts, Action::Write).await?;
-    }
-    Ok(())
-}
-
-fn seal(state: &AppState, id: &str, secret: &str) -> Result<Vec<u8>, AdminError> {
-    if secret.is_empty() || secret.len() > MAX_SECRET {
-        return Err(AdminError::invalid(format!("client_secret: 1 to {MAX_SECRET} bytes")));
-    }
-    state.kek.seal(&federation::secret_purpose(id), secret.as_bytes()).map_err(AdminError::internal)
-}
-
-fn digest(p: &Provider) -> String {
-    digest_of(&json!({"name": p.name, "issuer": p.issuer, "client_id": p.client_id, "scopes": p.scopes,
-                      "jit": p.jit, "mfa": p.mfa}))
-}
-
-async fn find(state: &AppState, env: &str, id: &str) -> Result<(Provider, Vec<u8>), AdminError> {
-    environment_exists(state, env).await?;
-    state.store.identity_provider(env, id).await?.ok_or_else(|| AdminError::not_found("identity provider"))
 }
 
 #[utoipa::path(get, path = "/environments/{env}/identity-providers", tag = "identity-providers", params(("env" = String, Path), Page),
@@ -167,9 +41,8 @@ pub async fn list(
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Read).await?;
-    environment_exists(&state, &env).await?;
     let limit = page.limit()?;
-    let rows = state.store.identity_providers_page(&env, page.cursor.as_deref(), limit + 1).await?;
+    let rows = ops::identity_providers::page(&state, &env, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |p| p.id.clone());
     Ok(axum::Json(ProviderPage { items: rows.iter().map(|p| view(&state, p)).collect(), next_cursor: next })
         .into_response())
@@ -183,7 +56,7 @@ pub async fn read(
     Path((env, id)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Read).await?;
-    let (p, _) = find(&state, &env, &id).await?;
+    let (p, _) = ops::identity_providers::find(&state, &env, &id).await?;
     Ok(with_etag(etag(KIND, &p.id, p.version), view(&state, &p)))
 }
 
@@ -197,38 +70,10 @@ pub async fn create(
     Path(env): Path<String>,
     Body(body): Body<ProviderBody>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
-    allow_admin_trust(&state, &caller, None, &body.mfa).await?;
-    environment_exists(&state, &env).await?;
-    no_administrators_made(&state, &env, body.jit).await?;
-    let now = state.now();
-    let p = Provider {
-        id: random_id().map_err(AdminError::internal)?,
-        environment_id: env.clone(),
-        name: body.name,
-        issuer: body.issuer,
-        client_id: body.client_id,
-        scopes: body.scopes,
-        jit: body.jit,
-        mfa: body.mfa,
-        version: 1,
-        created_at: now,
-    };
-    federation::check(&p).map_err(AdminError::invalid)?;
-    let Some(secret) = body.client_secret.as_deref() else {
-        return Err(AdminError::invalid("client_secret: required"));
-    };
-    let sealed = seal(&state, &p.id, secret)?;
-    discover(&state, &p.issuer).await?;
-    let mut ev = caller.event(Event::AdminIdentityProviderCreate, &p.id, now)?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest(&p);
-    state.store.insert_identity_provider(&p, &sealed, &ev).await?;
-    Ok(created(
-        etag(KIND, &p.id, p.version),
-        view(&state, &p),
-        &format!("/environments/{env}/identity-providers/{}", p.id),
-    ))
+    let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
+    let p = ops::identity_providers::create(&state, &by, &env, body).await?;
+    let location = format!("/environments/{env}/identity-providers/{}", p.id);
+    Ok(created(etag(KIND, &p.id, p.version), view(&state, &p), &location))
 }
 
 /// Replaces a provider (Admin; UserAdmin too when its MFA is or was trusted for administrators).
@@ -239,39 +84,12 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
     Body(body): Body<ProviderBody>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
-    let (current, sealed) = find(&state, &env, &id).await?;
-    allow_admin_trust(&state, &caller, Some(&current), &body.mfa).await?;
-    let expected = if_match(&headers, KIND, &current.id, current.version)?;
-    no_administrators_made(&state, &env, body.jit).await?;
-    let p = Provider {
-        name: body.name,
-        issuer: body.issuer,
-        client_id: body.client_id,
-        scopes: body.scopes,
-        jit: body.jit,
-        mfa: body.mfa,
-        ..current.clone()
-    };
-    federation::check(&p).map_err(AdminError::invalid)?;
-    let sealed = match body.client_secret.as_deref() {
-        Some(secret) => seal(&state, &p.id, secret)?,
-        None => sealed,
-    };
-    if p.issuer != current.issuer {
-        discover(&state, &p.issuer).await?;
-    }
-    let mut ev = caller.event(Event::AdminIdentityProviderUpdate, &p.id, state.now())?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest(&p);
-    match state.store.update_identity_provider(&p, &sealed, expected, &ev).await? {
-        Written::Done(version) => Ok(with_etag(etag(KIND, &p.id, version), view(&state, &Provider { version, ..p }))),
-        Written::Stale => Err(AdminError::stale()),
-        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("identity provider")),
-    }
+    let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
+    let p = ops::identity_providers::update(&state, &by, (&env, &id), if_match.as_deref(), body).await?;
+    Ok(with_etag(etag(KIND, &p.id, p.version), view(&state, &p)))
 }
 
 /// Removes a provider (Admin; UserAdmin too when its MFA is trusted for administrators).
@@ -281,36 +99,11 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path((env, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    IfMatch(if_match): IfMatch,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
-    let (current, _) = find(&state, &env, &id).await?;
-    allow_admin_trust(&state, &caller, Some(&current), &ProviderMfa::default()).await?;
-    let expected = if_match(&headers, KIND, &current.id, current.version)?;
-    let mut ev = caller.event(Event::AdminIdentityProviderDelete, &current.id, state.now())?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest(&current);
-    match state.store.delete_identity_provider(&env, &id, expected, &ev).await? {
-        Written::Done(version) => Ok(no_content(etag(KIND, &id, version))),
-        Written::Stale => Err(AdminError::stale()),
-        Written::Missing | Written::LastUserAdmin => Err(AdminError::not_found("identity provider")),
-    }
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LinkView {
-    /// The provider's issuer when the link was made: links are keyed by issuer and subject.
-    issuer: String,
-    subject: String,
-    account_id: String,
-    /// Unix seconds.
-    created_at: i64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LinkPage {
-    items: Vec<LinkView>,
-    next_cursor: Option<String>,
+    let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
+    let version = ops::identity_providers::delete(&state, &by, (&env, &id), if_match.as_deref()).await?;
+    Ok(no_content(etag(KIND, &id, version)))
 }
 
 fn link_view(l: &signet_store::FederatedLink) -> LinkView {
@@ -322,29 +115,6 @@ fn link_view(l: &signet_store::FederatedLink) -> LinkView {
     }
 }
 
-/// Links an account of the provider's environment to a person at its issuer.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LinkBody {
-    account_id: String,
-    /// The upstream `sub`.
-    subject: String,
-}
-
-/// Linking or unlinking an administrator is also UserAdmin's, since admin
-/// accounts are theirs. Asked after the Admin check.
-async fn allow_admin_link(
-    state: &AppState,
-    caller: &Caller,
-    account: &signet_core::model::Account,
-) -> Result<(), AdminError> {
-    if account.admin {
-        caller.allow(state, Resource::AdminAccounts, Action::Write).await?;
-    }
-    Ok(())
-}
-
-/// A subject as OpenID Connect Core §2 allows it: 1 to 255 ASCII characters, none a control.
 /// A path segment: everything but unreserved characters percent-encoded.
 fn segment(s: &str) -> String {
     s.bytes()
@@ -364,9 +134,8 @@ pub async fn links(
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Read).await?;
-    let (p, _) = find(&state, &env, &id).await?;
     let limit = page.limit()?;
-    let rows = state.store.federated_links_page(&p.issuer, page.cursor.as_deref(), limit + 1).await?;
+    let rows = ops::identity_providers::links(&state, (&env, &id), page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |l| l.subject.clone());
     Ok(axum::Json(LinkPage { items: rows.iter().map(link_view).collect(), next_cursor: next }).into_response())
 }
@@ -382,34 +151,10 @@ pub async fn link(
     Path((env, id)): Path<(String, String)>,
     Body(body): Body<LinkBody>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
-    let (p, _) = find(&state, &env, &id).await?;
-    if !signet_core::federation::valid_subject(&body.subject) {
-        return Err(AdminError::invalid("subject: 1 to 255 ASCII characters (OpenID Connect Core §2)"));
-    }
-    let account = state
-        .store
-        .account(&body.account_id)
-        .await?
-        .filter(|a| a.environment_id == env)
-        .ok_or_else(|| AdminError::invalid("account_id: no such account in this environment"))?;
-    allow_admin_link(&state, &caller, &account).await?;
-    let now = state.now();
-    let l = signet_store::FederatedLink {
-        issuer: p.issuer.clone(),
-        subject: body.subject,
-        account_id: account.id.clone(),
-        provider_id: p.id.clone(),
-        created_at: now,
-    };
-    let mut ev = caller.event(Event::AdminFederatedLinkCreate, &account.id, now)?;
-    ev.environment_id = Some(env.clone());
-    ev.digest =
-        digest_of(&json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id, "provider": p.id}));
-    state.store.insert_federated_link(&l, std::slice::from_ref(&ev)).await?;
+    let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
+    let l = ops::identity_providers::link(&state, &by, (&env, &id), body).await?;
     let location = format!("/environments/{env}/identity-providers/{id}/links/{}", segment(&l.subject));
-    Ok((axum::http::StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(link_view(&l)))
-        .into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(link_view(&l))).into_response())
 }
 
 /// Removes a link (Admin for end users, UserAdmin for administrators).
@@ -421,17 +166,7 @@ pub async fn unlink(
     caller: Caller,
     Path((env, id, subject)): Path<(String, String, String)>,
 ) -> Result<Response, AdminError> {
-    caller.allow(&state, Resource::IdentityProviders, Action::Write).await?;
-    let (p, _) = find(&state, &env, &id).await?;
-    let l = state.store.federated_link(&p.issuer, &subject).await?.ok_or_else(|| AdminError::not_found("link"))?;
-    if let Some(account) = state.store.account(&l.account_id).await? {
-        allow_admin_link(&state, &caller, &account).await?;
-    }
-    let mut ev = caller.event(Event::AdminFederatedLinkDelete, &l.account_id, state.now())?;
-    ev.environment_id = Some(env.clone());
-    ev.digest = digest_of(&json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id}));
-    if !state.store.delete_federated_link(&l.issuer, &l.subject, &ev).await? {
-        return Err(AdminError::not_found("link"));
-    }
-    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+    let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
+    ops::identity_providers::unlink(&state, &by, (&env, &id), &subject).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

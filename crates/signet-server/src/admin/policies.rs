@@ -34,7 +34,7 @@ fn view(p: LockoutPolicy) -> Lockout {
     responses((status = 200, body = Lockout, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn read(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Policies, Action::Read).await?;
-    let p = state.store.lockout_policy().await?;
+    let p = ops::policies::lockout(&state).await?;
     Ok(with_etag(tag(&p), view(p)))
 }
 
@@ -63,15 +63,11 @@ pub struct Lifetimes {
     refresh_token_seconds: i64,
 }
 
-async fn current_lifetimes(state: &AppState) -> Result<TokenLifetimes, AdminError> {
-    Ok(state.store.setting(TokenLifetimes::KEY).await?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
-}
-
 #[utoipa::path(get, path = "/policies/tokens", tag = "policies",
     responses((status = 200, body = Lifetimes, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn read_lifetimes(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Policies, Action::Read).await?;
-    let l = current_lifetimes(&state).await?;
+    let l = ops::policies::token_lifetimes(&state).await?;
     let view =
         Lifetimes { access_token_seconds: l.access_token_seconds, refresh_token_seconds: l.refresh_token_seconds };
     Ok(with_etag(tag(&l), view))

@@ -15,10 +15,18 @@
 //! ```
 
 pub mod accounts;
+pub mod applications;
 mod audit;
+pub mod audit_trail;
+pub mod bulk;
+pub mod certificates;
 pub mod claim_mappings;
+pub mod config_archive;
+pub mod config_store;
 pub mod environments;
+pub mod identity_providers;
 pub mod keys;
+pub mod policies;
 pub mod settings;
 pub mod users;
 
