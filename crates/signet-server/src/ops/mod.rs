@@ -17,8 +17,10 @@
 pub mod accounts;
 mod audit;
 pub mod claim_mappings;
+pub mod enforcements;
 pub mod environments;
 pub mod keys;
+pub mod mfa_methods;
 pub mod settings;
 pub mod users;
 
@@ -58,6 +60,16 @@ pub enum OpError {
     /// signetd failed: logged by the API that answers, never sent.
     #[error("{0}")]
     Internal(String),
+}
+
+/// The server's own failures (the lockout's), as this layer's.
+impl From<crate::error::InternalError> for OpError {
+    fn from(e: crate::error::InternalError) -> OpError {
+        match e {
+            crate::error::InternalError::Store(e) => OpError::Store(e),
+            e => OpError::internal(e),
+        }
+    }
 }
 
 impl OpError {
