@@ -26,7 +26,7 @@ use signet_core::model::Account;
 
 pub(in crate::web) use self::page::render;
 use super::signon::{StepResult, event, refused};
-use crate::enforcement::{DENIED, begin, enrol_purpose, service};
+use crate::enforcement::{DENIED, begin, service};
 use crate::error::InternalError;
 use crate::metrics::Failure;
 use crate::state::AppState;
@@ -146,13 +146,7 @@ async fn totp_code(
 ) -> Result<Result<(), &'static str>, InternalError> {
     let code = code.unwrap_or_default();
     if let Some(sealed) = enrolling {
-        let params = t.params();
-        let secret = state.kek.open(&enrol_purpose(&method.id, &account.id), sealed)?;
-        let Some(step) = params.check(secret.expose(), code, now) else { return Ok(Err(WRONG_CODE)) };
-        let sealed = state.kek.seal(&mfa::enrolment_purpose(&method.id, &account.id), secret.expose())?;
-        let mut ev = event(account, Event::AccountMfaEnrol, method.id.clone(), None, now)?;
-        ev.digest = digest_of(&json!({"method": method.id, "type": "totp"}));
-        let enrolled = state.store.enrol_totp(&method.id, &account.id, &params, &sealed, step, now, &ev).await?;
+        let enrolled = crate::web::credentials::enrol_in_method(state, account, (method, t), sealed, code, now).await?;
         return Ok(if enrolled { Ok(()) } else { Err(WRONG_CODE) });
     }
     let Some(enrolment) = state.store.totp_enrolment(&method.id, &account.id).await? else {

@@ -2,16 +2,14 @@
 //! locked), and a new password in place of a one-time one.
 
 use axum::http::HeaderMap;
-use signet_core::audit::Action as Event;
 use signet_core::login::{self, Step};
 use signet_core::model::Account;
 use signet_core::password;
 
-use super::audit::{event, failure, refused};
+use super::audit::{failure, refused};
 use super::finish::device_of;
 use super::second_factor::next_step;
 use super::{StepResult, refused as refuse};
-use crate::error::InternalError;
 use crate::keyring::EnvKeys;
 use crate::lockout::{self, FirstFactor};
 use crate::metrics::Failure;
@@ -78,11 +76,7 @@ pub(super) async fn change_password(state: &AppState, account_id: &str, p: &Para
     if state.hasher.verify(new, account.password_hash.as_deref()).await {
         return refuse(Failure::Other, "Choose a password other than the one-time password.");
     }
-    let Some(hash) = state.hasher.hash(new).await else {
-        return Err(InternalError::Hashing.into());
-    };
-    let ev = event(&account, Event::AccountPasswordChange, account.id.clone(), None, now)?;
-    state.store.change_password(account_id, &hash, &ev).await?;
+    crate::web::credentials::replace_one_time_password(state, &account, new, now).await?;
     let account = Account { password_change_required: false, ..account };
     let step = next_step(state, &account.id, |draw| login::after_first_factor(&account, now, draw))?;
     Ok((step, account))

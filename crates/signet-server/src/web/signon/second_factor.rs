@@ -1,15 +1,13 @@
 //! The sign-on's own TOTP step: a code after the first factor, or the code
 //! that confirms an administrator's new enrolment.
 
-use signet_core::audit::Action as Event;
 use signet_core::login::{self, enrol_purpose};
-use signet_core::model::totp_purpose;
 use signet_core::totp;
 
 use signet_core::crypto::CryptoError;
 use signet_core::login::Step;
 
-use super::audit::{event, failure, refused};
+use super::audit::{failure, refused};
 use super::{StepResult, refused as refuse};
 use crate::error::InternalError;
 use crate::lockout;
@@ -41,15 +39,7 @@ pub(super) async fn check(
         None => lockout::second_factor(state, &account, code, now, &events).await?,
         Some(_) if !lockout::reserve_second_factor(state, &account, now).await? => false,
         Some(sealed) => {
-            let secret = state.kek.open(&enrol_purpose(account_id), sealed)?;
-            let confirmed = match totp::check(secret.expose(), code, now) {
-                Some(step) => {
-                    let sealed = state.kek.seal(&totp_purpose(account_id), secret.expose())?;
-                    let ev = event(&account, Event::AccountMfaEnrol, account_id.to_owned(), None, now)?;
-                    state.store.confirm_totp(account_id, &sealed, step, &ev).await?
-                }
-                None => false,
-            };
+            let confirmed = crate::web::credentials::confirm_own_totp(state, &account, sealed, code, now).await?;
             match confirmed {
                 true => state.store.second_factor_passed(account_id).await?,
                 false => {
