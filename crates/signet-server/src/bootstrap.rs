@@ -15,6 +15,7 @@ use signet_core::model::{
     ADMINISTRATORS, Account, AppKind, Application, CLI_CLIENT_ID, CLI_GRANT_TYPES, CLI_REDIRECT_URI, Environment,
     GrantType, signing_key_purpose, totp_purpose,
 };
+use signet_core::secret::Secret;
 use signet_core::{password, totp};
 use signet_proto::bootstrap::{BootstrapAdmin, BootstrapFile, BootstrapWorker};
 use signet_proto::roles::Role;
@@ -59,55 +60,9 @@ pub async fn ensure(
         return Ok(None);
     }
     let env = Environment { id: random_id()?, name: ADMINISTRATORS.into(), created_at: now };
-    let password = random_token()?;
-    let totp_secret = totp::generate_secret()?;
-    let admin = Account {
-        id: random_id()?,
-        environment_id: env.id.clone(),
-        username: ADMIN_USERNAME.into(),
-        password_hash: Some(password::hash(password.expose())?),
-        active: true,
-        admin: true,
-        roles: Role::ALL.into_iter().collect(),
-        auditor: false,
-        totp_sealed: None,
-        totp_confirmed: true,
-        totp_last_step: 0,
-        failed_attempts: 0,
-        password_change_required: false,
-        locked_until: 0,
-        created_at: now,
-    };
-    let admin = Account { totp_sealed: Some(kek.seal(&totp_purpose(&admin.id), totp_secret.expose())?), ..admin };
-    let cli = Application {
-        id: CLI_CLIENT_ID.into(),
-        environment_id: env.id.clone(),
-        name: "signet CLI".into(),
-        kind: AppKind::Native,
-        secret_hash: None,
-        redirect_uris: vec![CLI_REDIRECT_URI.into()],
-        grant_types: CLI_GRANT_TYPES.into_iter().collect(),
-        scopes: ["openid", "profile", "email", "offline_access"].into_iter().map(String::from).collect(),
-        roles: BTreeSet::new(),
-        admin_api: true,
-        pkce_required: true,
-        created_at: now,
-    };
-    let worker_secret = random_token()?;
-    let worker = Application {
-        id: random_id()?,
-        environment_id: env.id.clone(),
-        name: "Bootstrap worker".into(),
-        kind: AppKind::Worker,
-        secret_hash: Some(sha256(worker_secret.expose().as_bytes()).to_vec()),
-        redirect_uris: vec![],
-        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
-        scopes: BTreeSet::new(),
-        roles: BTreeSet::new(),
-        admin_api: false,
-        pkce_required: true,
-        created_at: now,
-    };
+    let (admin, password, totp_secret) = administrator(kek, &env, now)?;
+    let cli = cli_application(&env, now);
+    let (worker, worker_secret) = worker(&env, now)?;
     let key = new_signing_key(kek, &env.id, now)?;
     let authentication = serde_json::to_value(AuthSettings::new_installation())?;
     let events = [
@@ -151,4 +106,68 @@ pub async fn ensure(
         })
         .await?;
     Ok(Some(file))
+}
+
+/// The administrator: every role, a random password and a TOTP secret
+/// (sealed), both of which it answers beside the account.
+fn administrator(kek: &Kek, env: &Environment, now: i64) -> anyhow::Result<(Account, Secret<String>, Secret<Vec<u8>>)> {
+    let password = random_token()?;
+    let totp_secret = totp::generate_secret()?;
+    let admin = Account {
+        id: random_id()?,
+        environment_id: env.id.clone(),
+        username: ADMIN_USERNAME.into(),
+        password_hash: Some(password::hash(password.expose())?),
+        active: true,
+        admin: true,
+        roles: Role::ALL.into_iter().collect(),
+        auditor: false,
+        totp_sealed: None,
+        totp_confirmed: true,
+        totp_last_step: 0,
+        failed_attempts: 0,
+        password_change_required: false,
+        locked_until: 0,
+        created_at: now,
+    };
+    let admin = Account { totp_sealed: Some(kek.seal(&totp_purpose(&admin.id), totp_secret.expose())?), ..admin };
+    Ok((admin, password, totp_secret))
+}
+
+/// The public `signet-cli` application, which may reach the admin API.
+fn cli_application(env: &Environment, now: i64) -> Application {
+    Application {
+        id: CLI_CLIENT_ID.into(),
+        environment_id: env.id.clone(),
+        name: "signet CLI".into(),
+        kind: AppKind::Native,
+        secret_hash: None,
+        redirect_uris: vec![CLI_REDIRECT_URI.into()],
+        grant_types: CLI_GRANT_TYPES.into_iter().collect(),
+        scopes: ["openid", "profile", "email", "offline_access"].into_iter().map(String::from).collect(),
+        roles: BTreeSet::new(),
+        admin_api: true,
+        pkce_required: true,
+        created_at: now,
+    }
+}
+
+/// A worker with no roles, and its client secret.
+fn worker(env: &Environment, now: i64) -> anyhow::Result<(Application, Secret<String>)> {
+    let worker_secret = random_token()?;
+    let worker = Application {
+        id: random_id()?,
+        environment_id: env.id.clone(),
+        name: "Bootstrap worker".into(),
+        kind: AppKind::Worker,
+        secret_hash: Some(sha256(worker_secret.expose().as_bytes()).to_vec()),
+        redirect_uris: vec![],
+        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
+        scopes: BTreeSet::new(),
+        roles: BTreeSet::new(),
+        admin_api: false,
+        pkce_required: true,
+        created_at: now,
+    };
+    Ok((worker, worker_secret))
 }

@@ -7,8 +7,8 @@ use signet_core::login::{AMR_MFA, Step};
 use signet_core::mfa::template::Entity;
 use signet_core::mfa::{self, Method, Secrets, Settings, SignOn, SignOnKind, UsernameFormat};
 use signet_core::model::Account;
-use signet_store::StoreError;
 
+use crate::error::InternalError;
 use crate::second_factor::{self, ProviderError, Verdict};
 use crate::state::AppState;
 
@@ -18,12 +18,12 @@ const UNAVAILABLE: &str = "The verification service could not be reached. Try ag
 const NOT_FOR_YOU: &str =
     "This method cannot be used with your account. Choose another method or ask an administrator.";
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
 /// The method sets the matching enforcements require of this sign-on.
-pub async fn required(state: &AppState, account: &Account, kind: SignOnKind) -> Result<Vec<Vec<String>>, StoreError> {
+pub async fn required(
+    state: &AppState,
+    account: &Account,
+    kind: SignOnKind,
+) -> Result<Vec<Vec<String>>, InternalError> {
     let principal = signet_core::policy::Principal { roles: account.roles.clone(), auditor: account.auditor };
     required_of(state, &account.id, &account.environment_id, &principal, kind).await
 }
@@ -36,7 +36,7 @@ pub async fn required_of(
     environment_id: &str,
     principal: &signet_core::policy::Principal,
     kind: SignOnKind,
-) -> Result<Vec<Vec<String>>, StoreError> {
+) -> Result<Vec<Vec<String>>, InternalError> {
     let enforcements = state.store.mfa_enforcements().await?;
     if enforcements.is_empty() {
         return Ok(vec![]);
@@ -57,7 +57,7 @@ pub async fn required_of(
 
 /// The step after a completed first sign-on: `next` (authenticated) unless
 /// enforcements match, then the MFA step.
-pub async fn enforce(state: &AppState, account: &Account, next: Step, kind: SignOnKind) -> Result<Step, StoreError> {
+pub async fn enforce(state: &AppState, account: &Account, next: Step, kind: SignOnKind) -> Result<Step, InternalError> {
     let Step::Authenticated { account_id, auth_time, amr } = next else { return Ok(next) };
     let required = required(state, account, kind).await?;
     if required.is_empty() {
@@ -76,7 +76,7 @@ pub async fn begin(
     kind: SignOnKind,
     required: Vec<Vec<String>>,
     chosen: Option<String>,
-) -> Result<Step, StoreError> {
+) -> Result<Step, InternalError> {
     let chosen = chosen.or_else(|| required.first().filter(|set| set.len() == 1).map(|set| set[0].clone()));
     let mut enrolling = None;
     if let Some(id) = &chosen
@@ -85,9 +85,9 @@ pub async fn begin(
         && state.store.totp_enrolment(id, &account_id).await?.is_none()
         && may_enrol(state, &account_id, &amr).await?
     {
-        let random = signet_core::crypto::random_bytes::<128>().map_err(corrupt)?;
+        let random = signet_core::crypto::random_bytes::<128>()?;
         let secret = &random[..(t.key_size as usize).min(128)];
-        enrolling = Some(state.kek.seal(&enrol_purpose(id, &account_id), secret).map_err(corrupt)?);
+        enrolling = Some(state.kek.seal(&enrol_purpose(id, &account_id), secret)?);
     }
     Ok(Step::Mfa { account_id, auth_time, amr, kind, required, chosen, enrolling })
 }
@@ -96,7 +96,7 @@ pub async fn begin(
 /// the person has one, setting up another needs a second factor passed in
 /// this sign-on (an administrator's own TOTP, or an earlier enforcement),
 /// so a stolen password cannot add an authenticator of its own.
-async fn may_enrol(state: &AppState, account_id: &str, amr: &[String]) -> Result<bool, StoreError> {
+async fn may_enrol(state: &AppState, account_id: &str, amr: &[String]) -> Result<bool, InternalError> {
     Ok(amr.iter().any(|a| a == AMR_MFA) || !state.store.has_totp_enrolment(account_id).await?)
 }
 
@@ -112,11 +112,13 @@ pub async fn service(
     entity: &Entity<'_>,
     passcode: Option<&str>,
     now: i64,
-) -> Result<Result<(), &'static str>, StoreError> {
-    let format = UsernameFormat::parse(&method.username_format).map_err(corrupt)?;
+) -> Result<Result<(), &'static str>, InternalError> {
+    let format = UsernameFormat::parse(&method.username_format)
+        .map_err(|e| InternalError::stored("an MFA method's username format", e))?;
     let Ok(username) = format.render(entity) else { return Ok(Err(NOT_FOR_YOU)) };
-    let plain = state.kek.open(&mfa::secrets_purpose(&method.id), &method.sealed_secrets).map_err(corrupt)?;
-    let secrets: Secrets = serde_json::from_slice(plain.expose()).map_err(corrupt)?;
+    let plain = state.kek.open(&mfa::secrets_purpose(&method.id), &method.sealed_secrets)?;
+    let secrets: Secrets =
+        serde_json::from_slice(plain.expose()).map_err(|e| InternalError::stored("an MFA method's secrets", e))?;
     let secret = |k: &str| signet_core::secret::Secret::new(secrets.get(k).to_owned());
     let verdict: Result<Verdict, ProviderError> = match &method.settings {
         Settings::Pingid(p) => {
@@ -152,7 +154,7 @@ pub async fn service(
             .verify(&state.fetcher, &username, passcode, now)
             .await
         }
-        Settings::Totp(_) => return Err(corrupt("a TOTP method is not a service")),
+        Settings::Totp(_) => return Err(InternalError::Broken("a TOTP method is not a service")),
     };
     Ok(match verdict {
         Ok(Verdict::Approved) => Ok(()),
@@ -170,7 +172,7 @@ pub async fn service(
 /// A browser session signing someone on again without a second factor
 /// on record: the MFA step, when enforcements now match them. A session whose
 /// sign-on passed a second factor satisfies them until it ends.
-pub async fn step_up(state: &AppState, s: &signet_store::BrowserSession) -> Result<Option<Step>, StoreError> {
+pub async fn step_up(state: &AppState, s: &signet_store::BrowserSession) -> Result<Option<Step>, InternalError> {
     if s.amr.iter().any(|a| a == AMR_MFA) {
         return Ok(None);
     }

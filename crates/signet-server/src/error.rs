@@ -1,12 +1,50 @@
 //! The OAuth edge's error: an RFC 6749 §5.2 body with the right status. Internal
 //! failures are logged once, with the request id, and answered `server_error`
 //! without detail.
+//!
+//! And [`InternalError`], the server's own failures below the edges: what
+//! the sign-on pages, the lockout and the login enforcements do besides the
+//! store's work.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use signet_core::crypto::CryptoError;
 use signet_proto::oauth::{ErrorBody, ErrorCode};
+use signet_store::StoreError;
 
 use crate::metrics::Failure;
+
+/// signetd failed below the HTTP edge: the store, or what the server does
+/// itself (drawing randomness, sealing and opening secrets, hashing
+/// passwords, reading back what it stored). The source is kept; whoever
+/// answers logs it once and sends none of it.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("password hashing failed")]
+    Hashing,
+    /// Something signetd stored that it cannot use (a method's secrets, its username format).
+    #[error("{what}: {source}")]
+    Stored {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A state signetd keeps did not hold: a flow at another step than its
+    /// handler's, an account signed on that is gone.
+    #[error("{0}")]
+    Broken(&'static str),
+}
+
+impl InternalError {
+    /// What signetd stored as `what` cannot be used, for `source`.
+    pub fn stored(what: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> InternalError {
+        InternalError::Stored { what, source: source.into() }
+    }
+}
 
 #[derive(Debug)]
 pub struct OAuthError {

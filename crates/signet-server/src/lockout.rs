@@ -20,8 +20,9 @@ use signet_core::audit::{Actor, AuditEvent};
 use signet_core::clock::UnixTime;
 use signet_core::model::Account;
 use signet_core::{device, totp};
-use signet_store::{Budget, LockState, StoreError};
+use signet_store::{Budget, LockState};
 
+use crate::error::InternalError;
 use crate::state::AppState;
 
 /// How a first factor went.
@@ -42,19 +43,18 @@ pub enum FirstFactor {
 /// password (`pwd`) or code (`otp`), `refused()` for one refused unchecked
 /// because of a lock.
 pub struct Events<'a> {
-    pub failure: &'a (dyn Fn(&str) -> Result<AuditEvent, StoreError> + Sync),
-    pub refused: &'a (dyn Fn() -> Result<AuditEvent, StoreError> + Sync),
+    pub failure: &'a (dyn Fn(&str) -> Result<AuditEvent, InternalError> + Sync),
+    pub refused: &'a (dyn Fn() -> Result<AuditEvent, InternalError> + Sync),
 }
 
 /// The account's lock, with one that ran out cleared (and recorded) first.
-pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Result<LockState, StoreError> {
+pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Result<LockState, InternalError> {
     let lock = state.store.lock_state(&account.id).await?.unwrap_or_default();
     if !lock.expired(now) {
         return Ok(lock);
     }
     let by =
-        AuditEvent::new(Actor::console("lock expiry"), Event::AccountUnlock, Some(&account.environment_id), "", now)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        AuditEvent::new(Actor::console("lock expiry"), Event::AccountUnlock, Some(&account.environment_id), "", now)?;
     state.store.settle_expired_lock(&account.id, &lock, now, &by).await?;
     Ok(state.store.lock_state(&account.id).await?.unwrap_or_default())
 }
@@ -62,7 +62,6 @@ pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Resu
 /// Checks a password (and, for a locked account, the second factor that
 /// came with it) for `account`, from a browser proving `device` or not.
 /// The password is hashed whenever it is looked at, and only then.
-#[allow(clippy::too_many_arguments)]
 pub async fn first_factor(
     state: &AppState,
     account: &Account,
@@ -71,7 +70,7 @@ pub async fn first_factor(
     device: Option<&str>,
     now: UnixTime,
     events: &Events<'_>,
-) -> Result<FirstFactor, StoreError> {
+) -> Result<FirstFactor, InternalError> {
     let policy = state.store.lockout_policy().await?;
     // Each check reserves one of its budget's remaining attempts first, so
     // parallel guesses cannot all be checked before one is counted.
@@ -133,15 +132,13 @@ pub async fn second_factor(
     code: &str,
     now: UnixTime,
     events: &Events<'_>,
-) -> Result<bool, StoreError> {
+) -> Result<bool, InternalError> {
     let lock = current(state, account, now).await?;
     if lock.second_factor_locked(now) || !account.active {
         return Ok(false);
     }
     let secret = match (&account.totp_sealed, account.totp_confirmed) {
-        (Some(sealed), true) => {
-            Some(state.kek.open(&account.totp_purpose(), sealed).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-        }
+        (Some(sealed), true) => Some(state.kek.open(&account.totp_purpose(), sealed)?),
         _ => None,
     };
     let policy = state.store.lockout_policy().await?;
@@ -166,13 +163,13 @@ pub async fn second_factor(
 /// false when none is left. Its outcome gives it back:
 /// `other_second_factor_failed`, `Store::second_factor_passed`, or
 /// `Store::release_budget` when the check could not be made.
-pub async fn reserve_second_factor(state: &AppState, account: &Account, now: UnixTime) -> Result<bool, StoreError> {
+pub async fn reserve_second_factor(state: &AppState, account: &Account, now: UnixTime) -> Result<bool, InternalError> {
     let lock = current(state, account, now).await?;
     if lock.second_factor_locked(now) || !account.active {
         return Ok(false);
     }
     let policy = state.store.lockout_policy().await?;
-    state.store.reserve_budget(&account.id, Budget::SecondFactor, now, policy).await
+    Ok(state.store.reserve_budget(&account.id, Budget::SecondFactor, now, policy).await?)
 }
 
 /// A second factor of another kind failed after a right password: it
@@ -182,7 +179,7 @@ pub async fn other_second_factor_failed(
     account: &Account,
     now: UnixTime,
     failure: &AuditEvent,
-) -> Result<(), StoreError> {
+) -> Result<(), InternalError> {
     let policy = state.store.lockout_policy().await?;
     state.store.count_failure(&account.id, Budget::SecondFactor, now, policy, failure).await?;
     Ok(())

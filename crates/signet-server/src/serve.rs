@@ -20,64 +20,27 @@ use crate::state::{AppState, StateConfig};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.store.config.as_deref())?;
-    let limits = connection_limits(&args, &file)?;
-    let data_dir = args.store.data_dir.or(file.data_dir).unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
-    let listen = config::parse_listen(&args.listen.or(file.listen).unwrap_or_else(|| config::DEFAULT_LISTEN.into()))?;
-    let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
-        (Some(cert), Some(key)) => Some(tls_config(&cert, &key)?),
-        (None, None) => None,
-        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
-    };
-    let insecure_http = args.insecure_http || file.insecure_http.unwrap_or(false);
-    config::check_plain_http(listen, tls.is_some(), insecure_http)?;
-    let trusted =
-        if args.trusted_proxies.is_empty() { file.trusted_proxies.unwrap_or_default() } else { args.trusted_proxies };
-    let header = match args.forwarded_header.or(file.forwarded_header) {
-        Some(h) => crate::net::ForwardedHeader::parse(&h).map_err(anyhow::Error::msg)?,
-        None => Default::default(),
-    };
-    let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?.writing(header);
-    conn::ensure_open_file_limit(&limits);
+    let net = Network::resolve(&args, &file)?;
+    let data_dir =
+        args.store.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
     let allow_private_fetch = args.allow_private_fetch || file.allow_private_fetch.unwrap_or(false);
-    let sinks = if args.audit_checkpoint_sink.is_empty() {
-        file.audit_checkpoint_sink.clone().unwrap_or_default()
-    } else {
-        args.audit_checkpoint_sink.clone()
-    };
-    let sinks = sinks
-        .iter()
-        .map(|s| s.parse::<crate::audit_chain::Sink>().map_err(|e| anyhow::anyhow!("--audit-checkpoint-sink: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    for sink in &sinks {
-        sink.check()?;
-    }
-    let checkpoint_minutes = args.audit_checkpoint_minutes.or(file.audit_checkpoint_minutes).unwrap_or(60);
-    if checkpoint_minutes == 0 {
-        anyhow::bail!("audit_checkpoint_minutes must be at least 1");
-    }
+    let (sinks, checkpoint_minutes) = checkpoints(&args, &file)?;
 
     crate::data_dir::ensure(&data_dir)?;
     let kek_from_env = std::env::var(config::env::KEY_ENCRYPTION_KEY).ok();
-    let kek_file = args.key_encryption_key_file.or(file.key_encryption_key_file);
+    let kek_file = args.key_encryption_key_file.clone().or(file.key_encryption_key_file.clone());
     let kek = config::resolve_kek(kek_file.as_deref(), kek_from_env.as_deref(), &data_dir)?;
-    let url = config::database_url(args.store.database_url.or(file.database_url), &data_dir);
+    let url = config::database_url(args.store.database_url.clone().or(file.database_url.clone()), &data_dir);
     let store = Store::open(&url).await.context("opening the store")?;
 
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = TcpListener::bind(net.listen).await.with_context(|| format!("binding {}", net.listen))?;
     let local = listener.local_addr()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let public_url = args.public_url.or(file.public_url).unwrap_or_else(|| format!("{scheme}://{local}"));
+    let scheme = if net.tls.is_some() { "https" } else { "http" };
+    let public_url =
+        args.public_url.clone().or(file.public_url.clone()).unwrap_or_else(|| format!("{scheme}://{local}"));
     url::Url::parse(&public_url).with_context(|| format!("--public-url {public_url:?} is not a URL"))?;
 
-    let admin_authentication = match file.admin_api.map(|a| a.authentication) {
-        None => None,
-        Some(mut settings) => {
-            settings
-                .check(&kek, tls.is_some())
-                .map_err(|e| anyhow::anyhow!("config file: admin_api.authentication.{e}"))?;
-            Some(settings)
-        }
-    };
+    let admin_authentication = admin_authentication(file.admin_api, &kek, net.tls.is_some())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let fresh = crate::bootstrap::ensure(&store, &kek, clock.now(), &public_url, &data_dir).await?;
     let admins = store
@@ -89,7 +52,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock,
         kek,
         public_url: public_url.clone(),
-        trusted_proxies: trusted_proxies.clone(),
+        trusted_proxies: net.trusted_proxies.clone(),
         allow_private_fetch,
         admin_authentication,
         require_dpop_nonce: args.require_dpop_nonce || file.require_dpop_nonce.unwrap_or(false),
@@ -109,12 +72,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown()?;
     println!("signetd listening on {scheme}://{local}");
     println!("issuer: {}", state.issuer(&admins.id));
-    if bootstrap_file.exists() {
-        tracing::warn!(
-            path = %bootstrap_file.display(),
-            "the bootstrap credentials file still exists: store the credentials in a password manager and delete it"
-        );
-    }
+    warn_of_bootstrap_file(&bootstrap_file);
     let retention = args.audit_retention_days.or(file.audit_retention_days);
     if retention == Some(0) {
         anyhow::bail!("audit_retention_days must be at least 1 (leave it unset to keep every event)");
@@ -123,9 +81,93 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     crate::web::authorize::log_refused_redirects(&store).await?;
     crate::audit_chain::spawn(state.clone(), sinks, Duration::from_secs(u64::from(checkpoint_minutes) * 60));
     let app = crate::app(state);
-    conn::serve(listener, app, tls, limits, trusted_proxies, shutdown).await?;
+    conn::serve(listener, app, net.tls, net.limits, net.trusted_proxies, shutdown).await?;
     store.close().await;
     Ok(())
+}
+
+/// Where and how signetd listens, and whom it trusts to forward requests.
+struct Network {
+    limits: Limits,
+    listen: std::net::SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    trusted_proxies: TrustedProxies,
+}
+
+impl Network {
+    /// Flag (or environment) over the config file over the default. Plain
+    /// HTTP off loopback needs saying so; the open-file limit is raised to
+    /// fit the connection limits.
+    fn resolve(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Network> {
+        let limits = connection_limits(args, file)?;
+        let listen = args.listen.clone().or(file.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.into());
+        let listen = config::parse_listen(&listen)?;
+        let tls = match (
+            args.tls_cert.as_ref().or(file.tls_cert.as_ref()),
+            args.tls_key.as_ref().or(file.tls_key.as_ref()),
+        ) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+        let insecure_http = args.insecure_http || file.insecure_http.unwrap_or(false);
+        config::check_plain_http(listen, tls.is_some(), insecure_http)?;
+        let trusted = if args.trusted_proxies.is_empty() {
+            file.trusted_proxies.clone().unwrap_or_default()
+        } else {
+            args.trusted_proxies.clone()
+        };
+        let header = match args.forwarded_header.as_ref().or(file.forwarded_header.as_ref()) {
+            Some(h) => crate::net::ForwardedHeader::parse(h).map_err(anyhow::Error::msg)?,
+            None => Default::default(),
+        };
+        let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?.writing(header);
+        conn::ensure_open_file_limit(&limits);
+        Ok(Network { limits, listen, tls, trusted_proxies })
+    }
+}
+
+/// Where the audit trail's checkpoints go, checked now, and every how many minutes.
+fn checkpoints(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<(Vec<crate::audit_chain::Sink>, u32)> {
+    let sinks = if args.audit_checkpoint_sink.is_empty() {
+        file.audit_checkpoint_sink.clone().unwrap_or_default()
+    } else {
+        args.audit_checkpoint_sink.clone()
+    };
+    let sinks = sinks
+        .iter()
+        .map(|s| s.parse::<crate::audit_chain::Sink>().map_err(|e| anyhow::anyhow!("--audit-checkpoint-sink: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for sink in &sinks {
+        sink.check()?;
+    }
+    let checkpoint_minutes = args.audit_checkpoint_minutes.or(file.audit_checkpoint_minutes).unwrap_or(60);
+    if checkpoint_minutes == 0 {
+        anyhow::bail!("audit_checkpoint_minutes must be at least 1");
+    }
+    Ok((sinks, checkpoint_minutes))
+}
+
+/// The admin API's authentication from the config file, if it names one, checked.
+fn admin_authentication(
+    admin_api: Option<crate::config::AdminApiFile>,
+    kek: &signet_core::crypto::Kek,
+    tls: bool,
+) -> anyhow::Result<Option<crate::config::admin_auth::AuthSettings>> {
+    let Some(admin_api) = admin_api else { return Ok(None) };
+    let mut settings = admin_api.authentication;
+    settings.check(kek, tls).map_err(|e| anyhow::anyhow!("config file: admin_api.authentication.{e}"))?;
+    Ok(Some(settings))
+}
+
+/// The first start's credentials belong in a password manager, not on disk.
+fn warn_of_bootstrap_file(bootstrap_file: &std::path::Path) {
+    if bootstrap_file.exists() {
+        tracing::warn!(
+            path = %bootstrap_file.display(),
+            "the bootstrap credentials file still exists: store the credentials in a password manager and delete it"
+        );
+    }
 }
 
 /// A rustls server configuration from PEM files (HTTP/2 and HTTP/1.1).

@@ -98,6 +98,17 @@ pub enum AuthnError {
     Internal(String),
 }
 
+/// The server's own failures (the lockout's, the login enforcements'), as
+/// this layer's.
+impl From<crate::error::InternalError> for AuthnError {
+    fn from(e: crate::error::InternalError) -> AuthnError {
+        match e {
+            crate::error::InternalError::Store(e) => AuthnError::Store(e),
+            e => AuthnError::Internal(e.to_string()),
+        }
+    }
+}
+
 /// A request's credentials, as its headers carry them. Reading them checks
 /// nothing.
 pub struct Credentials<'a> {

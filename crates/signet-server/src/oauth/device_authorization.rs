@@ -1,11 +1,16 @@
 //! `/device_authorization` (RFC 8628 §3.1–3.2).
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use signet_core::crypto::{random_token, sha256};
-use signet_core::model::{DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL, DeviceAuthorization, DeviceStatus, GrantType};
+use signet_core::model::{
+    Application, DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL, DeviceAuthorization, DeviceStatus, GrantType,
+};
+use signet_core::secret::Secret;
 use signet_core::{scope, user_code};
 use signet_proto::oauth::{DeviceAuthorizationResponse, ErrorCode};
 use signet_store::StoreError;
@@ -32,39 +37,62 @@ pub async fn device_authorization(
     let scopes = scope::narrow(p.get("scope"), &app.scopes)
         .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "the scope is malformed or not allowed"))?;
     let device_code = random_token().map_err(OAuthError::internal)?;
+    let requested = Requested { app: &app, scope: scope::join(&scopes), ip };
+    let code = store_pending(&state, &env, &device_code, &requested).await?;
+    let body = answer(&state, &env, device_code, &code);
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// What a device asked for, and from where.
+struct Requested<'a> {
+    app: &'a Application,
+    scope: String,
+    ip: IpAddr,
+}
+
+/// Stores the pending authorization under a new user code, and answers the
+/// code. User codes are unique among live authorizations; draw again on a collision.
+async fn store_pending(
+    state: &AppState,
+    env: &Env,
+    device_code: &Secret<String>,
+    requested: &Requested<'_>,
+) -> Result<String, OAuthError> {
     let now = state.now();
-    // User codes are unique among live authorizations; draw again on a collision.
     let mut attempts = 0;
-    let code = loop {
+    loop {
         let code = user_code::generate().map_err(OAuthError::internal)?;
         let d = DeviceAuthorization {
             device_hash: sha256(device_code.expose().as_bytes()).to_vec(),
             user_code: code.clone(),
             environment_id: env.id().to_owned(),
-            client_id: app.id.clone(),
-            scope: scope::join(&scopes),
+            client_id: requested.app.id.clone(),
+            scope: requested.scope.clone(),
             expires_at: now + DEVICE_CODE_TTL,
             interval: DEVICE_POLL_INTERVAL,
             last_polled_at: None,
             status: DeviceStatus::Pending,
-            requested_from: Some(ip.to_string()),
+            requested_from: Some(requested.ip.to_string()),
             requested_at: now,
         };
         match state.store.insert_device(&d).await {
-            Ok(()) => break code,
+            Ok(()) => return Ok(code),
             Err(StoreError::Conflict(_)) if attempts < 5 => attempts += 1,
             Err(e) => return Err(e.into()),
         }
-    };
+    }
+}
+
+/// RFC 8628 §3.2: the codes, and where the person enters the user code.
+fn answer(state: &AppState, env: &Env, device_code: Secret<String>, code: &str) -> DeviceAuthorizationResponse {
     let verification_uri = endpoint(&state.issuer(env.id()), routes::DEVICE);
-    let shown = user_code::display(&code);
-    let body = DeviceAuthorizationResponse {
+    let shown = user_code::display(code);
+    DeviceAuthorizationResponse {
         device_code: device_code.expose().clone(),
         verification_uri_complete: format!("{verification_uri}?user_code={shown}"),
         verification_uri,
         user_code: shown,
         expires_in: DEVICE_CODE_TTL,
         interval: DEVICE_POLL_INTERVAL,
-    };
-    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+    }
 }

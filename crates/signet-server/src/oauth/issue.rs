@@ -141,28 +141,33 @@ pub fn token_type(jkt: Option<&str>) -> String {
     if jkt.is_some() { "DPoP".into() } else { "Bearer".into() }
 }
 
+/// What a person's sign-on granted an application: the account, the
+/// scope, when and how they signed on.
+pub struct SignedOn<'a> {
+    pub account_id: &'a str,
+    pub scope: &'a str,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+}
+
 /// A new grant family for a person's sign-on. A public client's family is
 /// bound to the DPoP key it proved, if any: its refresh tokens need proofs
 /// of that key (RFC 9449 §5). A confidential client authenticates anyway.
-#[allow(clippy::too_many_arguments)]
 pub fn new_grant(
     state: &AppState,
     env: &Env,
     app: &Application,
-    account_id: &str,
-    scope: &str,
-    auth_time: i64,
-    amr: &[String],
+    signed_on: SignedOn<'_>,
     jkt: Option<&str>,
 ) -> Result<Grant, OAuthError> {
     Ok(Grant {
         id: random_id().map_err(OAuthError::internal)?,
         environment_id: env.id().to_owned(),
         client_id: app.id.clone(),
-        account_id: account_id.to_owned(),
-        scope: scope.to_owned(),
-        auth_time,
-        amr: amr.to_vec(),
+        account_id: signed_on.account_id.to_owned(),
+        scope: signed_on.scope.to_owned(),
+        auth_time: signed_on.auth_time,
+        amr: signed_on.amr.to_vec(),
         created_at: state.now(),
         revoked_at: None,
         jkt: jkt.filter(|_| app.secret_hash.is_none()).map(str::to_owned),
@@ -199,19 +204,26 @@ pub fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split(' ').any(|s| s == wanted)
 }
 
+/// What a person's token response is made from, besides who they are: the
+/// grant family, its new refresh token if any, the nonce the ID token
+/// carries, and the DPoP key the tokens are bound to.
+pub struct Minted<'a> {
+    pub grant: &'a Grant,
+    pub refresh: Option<Secret<String>>,
+    pub nonce: Option<&'a str>,
+    pub jkt: Option<&'a str>,
+}
+
 /// The token response for a person: access token, ID token when `openid` was
 /// granted, and the refresh token if there is one.
-#[allow(clippy::too_many_arguments)]
 pub fn person_response(
     state: &AppState,
     env: &Env,
     app: &Application,
     subject: &Subject<'_>,
-    grant: &Grant,
-    refresh: Option<Secret<String>>,
-    nonce: Option<&str>,
-    jkt: Option<&str>,
+    minted: Minted<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let Minted { grant, refresh, nonce, jkt } = minted;
     let terms = Terms::of(state, grant.session.as_ref(), jkt);
     let access = access_token(state, env, app, subject, &grant.scope, Some(&grant.id), terms)?;
     let id = if has_scope(&grant.scope, "openid") { Some(id_token(state, env, app, subject, nonce)?) } else { None };

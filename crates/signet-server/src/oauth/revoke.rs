@@ -4,8 +4,10 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use signet_core::clock::UnixTime;
 use signet_core::crypto::sha256;
-use signet_core::token;
+use signet_core::model::Application;
+use signet_core::token::{self, AccessClaims};
 
 use super::Env;
 use super::client_auth::authenticate;
@@ -29,19 +31,27 @@ pub async fn revoke(
         .and_then(|kid| env.verifiers.get(&kid))
         .and_then(|v| token::verify_access(presented, v, now).ok());
     match access {
-        Some(c) if c.client_id == app.id => {
-            state.store.revoke_jti(&c.jti, c.exp, now).await?;
-            state.revocations.revoked_jti(&c.jti, c.exp);
-        }
+        Some(c) if c.client_id == app.id => revoke_access(&state, &c, now).await?,
         Some(_) => {}
-        None => {
-            if let Some(g) = state.store.refresh_token_grant(&sha256(presented.as_bytes())).await?
-                && g.client_id == app.id
-            {
-                state.store.revoke_grant(&g.id, now).await?;
-                state.revocations.revoked_grant(&g.id, now);
-            }
-        }
+        None => revoke_family(&state, &app, presented, now).await?,
     }
     Ok(StatusCode::OK)
+}
+
+/// Records the access token's `jti` until it would have expired.
+async fn revoke_access(state: &AppState, c: &AccessClaims, now: UnixTime) -> Result<(), OAuthError> {
+    state.store.revoke_jti(&c.jti, c.exp, now).await?;
+    state.revocations.revoked_jti(&c.jti, c.exp);
+    Ok(())
+}
+
+/// Revokes the family of `app`'s refresh token `presented`, if it is one.
+async fn revoke_family(state: &AppState, app: &Application, presented: &str, now: UnixTime) -> Result<(), OAuthError> {
+    if let Some(g) = state.store.refresh_token_grant(&sha256(presented.as_bytes())).await?
+        && g.client_id == app.id
+    {
+        state.store.revoke_grant(&g.id, now).await?;
+        state.revocations.revoked_grant(&g.id, now);
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use signet_core::token::AccessClaims;
 
 use super::Env;
 use super::bearer::verify;
@@ -32,27 +33,10 @@ fn challenge(scheme: &str, status: StatusCode, error: &str, description: &str) -
 }
 
 pub async fn userinfo(State(state): State<AppState>, env: Env, method: Method, headers: HeaderMap) -> Response {
-    let Some((token, as_dpop)) = authorization(&headers) else {
-        let mut res = StatusCode::UNAUTHORIZED.into_response();
-        let both = format!(
-            "Bearer realm=\"signetd\", DPoP realm=\"signetd\", algs=\"{}\"",
-            signet_core::dpop::ALGORITHMS.join(" ")
-        );
-        if let Ok(v) = HeaderValue::from_str(&both) {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        return res;
-    };
-    let claims = match verify(&state, &env, token).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(_)) => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the access token is invalid, expired or revoked",
-            );
-        }
-        Err(e) => return crate::error::OAuthError::internal(e).into_response(),
+    let Some((token, as_dpop)) = authorization(&headers) else { return unauthenticated() };
+    let claims = match verified(&state, &env, token).await {
+        Ok(c) => c,
+        Err(res) => return res,
     };
     let how = if as_dpop {
         let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::USERINFO);
@@ -60,26 +44,65 @@ pub async fn userinfo(State(state): State<AppState>, env: Env, method: Method, h
     } else {
         Presented::Bearer
     };
-    match presented_as_bound(&state, &claims, token, &how).await {
-        Ok(Ok(())) => {}
-        Ok(Err(refused)) => {
-            let error = if refused.is_proof() { "invalid_dpop_proof" } else { "invalid_token" };
-            return challenge("DPoP", StatusCode::UNAUTHORIZED, error, refused.message());
-        }
-        Err(e) => return crate::error::OAuthError::internal(e).into_response(),
+    if let Err(res) = bound(&state, &claims, token, &how).await {
+        return res;
     }
     if !has_scope(&claims.scope, "openid") {
         return refuse(StatusCode::FORBIDDEN, "insufficient_scope", "the token was not granted openid");
     }
+    match person(&state, &env, &claims).await {
+        Ok(body) => ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response(),
+        Err(res) => res,
+    }
+}
+
+/// No token at all: 401 with a challenge for either scheme (RFC 6750 §3.1, RFC 9449 §7.1).
+fn unauthenticated() -> Response {
+    let mut res = StatusCode::UNAUTHORIZED.into_response();
+    let both = format!(
+        "Bearer realm=\"signetd\", DPoP realm=\"signetd\", algs=\"{}\"",
+        signet_core::dpop::ALGORITHMS.join(" ")
+    );
+    if let Ok(v) = HeaderValue::from_str(&both) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// The token's claims, if it is one of ours, live and not revoked.
+async fn verified(state: &AppState, env: &Env, token: &str) -> Result<AccessClaims, Response> {
+    match verify(state, env, token).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(_)) => {
+            Err(refuse(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked"))
+        }
+        Err(e) => Err(crate::error::OAuthError::internal(e).into_response()),
+    }
+}
+
+/// Whether the token came as its binding requires (RFC 9449 §7.1).
+async fn bound(state: &AppState, claims: &AccessClaims, token: &str, how: &Presented<'_>) -> Result<(), Response> {
+    match presented_as_bound(state, claims, token, how).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(refused)) => {
+            let error = if refused.is_proof() { "invalid_dpop_proof" } else { "invalid_token" };
+            Err(challenge("DPoP", StatusCode::UNAUTHORIZED, error, refused.message()))
+        }
+        Err(e) => Err(crate::error::OAuthError::internal(e).into_response()),
+    }
+}
+
+/// The claims of the person the token speaks for, if their account is still active here.
+async fn person(state: &AppState, env: &Env, claims: &AccessClaims) -> Result<serde_json::Value, Response> {
     let account = match state.store.account(&claims.sub).await {
         Ok(Some(a)) if a.active && a.environment_id == env.id() => a,
-        Ok(_) => return refuse(StatusCode::UNAUTHORIZED, "invalid_token", "the account is no longer active"),
-        Err(e) => return crate::error::OAuthError::internal(e).into_response(),
+        Ok(_) => return Err(refuse(StatusCode::UNAUTHORIZED, "invalid_token", "the account is no longer active")),
+        Err(e) => return Err(crate::error::OAuthError::internal(e).into_response()),
     };
     let mut body = serde_json::json!({ "sub": account.id });
     if has_scope(&claims.scope, "profile") {
         body["preferred_username"] = account.username.clone().into();
         body["name"] = account.username.into();
     }
-    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+    Ok(body)
 }

@@ -23,9 +23,11 @@ pub mod certificates;
 pub mod claim_mappings;
 pub mod config_archive;
 pub mod config_store;
+pub mod enforcements;
 pub mod environments;
 pub mod identity_providers;
 pub mod keys;
+pub mod mfa_methods;
 pub mod policies;
 pub mod settings;
 pub mod users;
@@ -66,6 +68,16 @@ pub enum OpError {
     /// signetd failed: logged by the API that answers, never sent.
     #[error("{0}")]
     Internal(String),
+}
+
+/// The server's own failures (the lockout's), as this layer's.
+impl From<crate::error::InternalError> for OpError {
+    fn from(e: crate::error::InternalError) -> OpError {
+        match e {
+            crate::error::InternalError::Store(e) => OpError::Store(e),
+            e => OpError::internal(e),
+        }
+    }
 }
 
 impl OpError {

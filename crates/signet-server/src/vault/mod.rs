@@ -23,6 +23,7 @@ use signet_core::policy::{Action, Resource};
 
 use crate::authn::{AuthnError, Caller, Credentials};
 use crate::net::ClientIp;
+use crate::ops::{self, Authorized, OpError};
 use crate::state::AppState;
 
 pub const PREFIX: &str = crate::routes::VAULT_API;
@@ -111,14 +112,19 @@ impl From<AuthnError> for VaultError {
     }
 }
 
-/// The admin API's refusals, in Vault's words: anything about who the
-/// caller is or what they may do is "permission denied".
-impl From<crate::admin::AdminError> for VaultError {
-    fn from(e: crate::admin::AdminError) -> VaultError {
-        match e.status() {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => VaultError::denied(),
-            s if s.is_server_error() => VaultError::new(s, "internal error"),
-            s => VaultError::new(s, e.message().to_owned()),
+/// Operations' refusals, in Vault's words: a refusal of the role policy is
+/// "permission denied", a missing object 404 with no message, and what is
+/// wrong with the input 400 saying what.
+impl From<OpError> for VaultError {
+    fn from(e: OpError) -> VaultError {
+        match e {
+            OpError::Denied(_) => VaultError::denied(),
+            OpError::NotFound(_) => VaultError::not_found(),
+            OpError::Invalid(why) | OpError::Unprocessable(why) | OpError::Conflict(why) => VaultError::invalid(why),
+            OpError::Stale => VaultError::new(StatusCode::PRECONDITION_FAILED, e.to_string()),
+            OpError::Store(e) => VaultError::from(e),
+            OpError::Authn(e) => VaultError::from(e),
+            OpError::Internal(why) => VaultError::internal(why),
         }
     }
 }
@@ -227,8 +233,10 @@ impl FromRequestParts<AppState> for VaultCaller {
 }
 
 impl VaultCaller {
-    pub async fn allow(&self, state: &AppState, action: Action) -> Result<(), VaultError> {
-        self.0.allow(state, Resource::Mfa, action).await.map_err(VaultError::from)
+    /// Asks the role policy whether the caller may `action` MFA methods and
+    /// enforcements; a refusal is recorded and answered "permission denied".
+    pub async fn allow(&self, state: &AppState, action: Action) -> Result<Authorized<'_>, VaultError> {
+        Ok(ops::authorize(state, &self.0, Resource::Mfa, action).await?)
     }
 }
 

@@ -11,13 +11,14 @@ use std::net::IpAddr;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use signet_core::crypto::{random_id, random_token, sha256};
+use signet_core::crypto::{CryptoError, random_id, random_token, sha256};
 use signet_core::login::{AuthorizeRequest, Purpose, Step};
 use signet_core::model::{AUTH_CODE_TTL, Application, AuthCode, GrantType, LOGIN_FLOW_TTL};
 use signet_core::{pkce, scope};
 use signet_proto::oauth::ErrorCode;
 use signet_store::{BrowserSession, LoginFlow};
 
+use crate::error::InternalError;
 use crate::keyring::EnvKeys;
 use crate::net::ClientIp;
 use crate::oauth::form::Params;
@@ -61,8 +62,8 @@ pub fn new_code(
     account_id: &str,
     auth_time: i64,
     amr: &[String],
-) -> Option<(signet_core::secret::Secret<String>, AuthCode)> {
-    let code = random_token().ok()?;
+) -> Result<(signet_core::secret::Secret<String>, AuthCode), CryptoError> {
+    let code = random_token()?;
     let record = AuthCode {
         hash: sha256(code.expose().as_bytes()).to_vec(),
         environment_id: env.environment.id.clone(),
@@ -77,7 +78,7 @@ pub fn new_code(
         expires_at: state.now() + AUTH_CODE_TTL,
         grant_id: None,
     };
-    Some((code, record))
+    Ok((code, record))
 }
 
 /// Sends the browser back to the client with its code.
@@ -95,8 +96,8 @@ pub async fn complete(
     auth_time: i64,
     amr: &[String],
     ip: IpAddr,
-) -> Result<Response, signet_store::StoreError> {
-    let Some((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
+) -> Result<Response, InternalError> {
+    let Ok((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
         return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-on failed", "Please try again."));
     };
     let Some(account) = state.store.account(account_id).await? else {

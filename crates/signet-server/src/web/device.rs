@@ -21,6 +21,7 @@ use signet_store::StoreError;
 
 use super::authorize::{current_session, start_flow};
 use super::{CSRF_COOKIE, PageEnv, PageParams, cookie, error_page, internal, page};
+use crate::error::InternalError;
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::net::ClientIp;
@@ -114,7 +115,7 @@ async fn pending(
 /// Where the sign-on starts: already signed on in this browser, straight to
 /// consent (which still needs a click) or the second factor an enforcement
 /// asks for; otherwise the password.
-async fn signed_on_step(state: &AppState, env: &EnvKeys, headers: &HeaderMap) -> Result<Step, StoreError> {
+async fn signed_on_step(state: &AppState, env: &EnvKeys, headers: &HeaderMap) -> Result<Step, InternalError> {
     let Some(s) = current_session(state, env, headers).await? else { return Ok(Step::Password) };
     Ok(match crate::enforcement::step_up(state, &s).await? {
         Some(mfa) => mfa,

@@ -4,6 +4,7 @@
 //! so every value reaches the HTML through the engine's escaping.
 
 pub mod authorize;
+mod credentials;
 pub mod device;
 pub mod federated;
 pub mod mfa;

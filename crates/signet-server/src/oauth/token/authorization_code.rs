@@ -14,7 +14,7 @@ use crate::error::OAuthError;
 use crate::metrics::Failure;
 use crate::oauth::Env;
 use crate::oauth::form::Params;
-use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token, session_terms};
+use crate::oauth::issue::{Minted, SignedOn, Subject, new_grant, person_response, refresh_token, session_terms};
 use crate::state::AppState;
 
 pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
@@ -48,7 +48,13 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         (None, None) => {}
     }
     let account = active_account(state, &issued.account_id).await?;
-    let mut grant = new_grant(state, env, app, &account.id, &issued.scope, issued.auth_time, &issued.amr, jkt)?;
+    let mut grant = new_grant(
+        state,
+        env,
+        app,
+        SignedOn { account_id: &account.id, scope: &issued.scope, auth_time: issued.auth_time, amr: &issued.amr },
+        jkt,
+    )?;
     grant.session = session_terms(p, jkt, issued.auth_time)?;
     let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
     // Recorded, with the family it revoked as its target, if the code was already spent.
@@ -80,5 +86,6 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         amr: &issued.amr,
         custom: &custom,
     };
-    person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), issued.nonce.as_deref(), jkt)
+    let minted = Minted { grant: &grant, refresh: refresh.map(|r| r.0), nonce: issued.nonce.as_deref(), jkt };
+    person_response(state, env, app, &subject, minted)
 }

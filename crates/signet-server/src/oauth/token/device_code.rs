@@ -9,7 +9,7 @@ use super::{Grant, active_account};
 use crate::error::OAuthError;
 use crate::oauth::Env;
 use crate::oauth::form::Params;
-use crate::oauth::issue::{Subject, new_grant, person_response, refresh_token, session_terms};
+use crate::oauth::issue::{Minted, SignedOn, Subject, new_grant, person_response, refresh_token, session_terms};
 use crate::state::AppState;
 
 pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
@@ -40,7 +40,13 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         DeviceStatus::Consumed => Err(OAuthError::invalid_grant("the device code was already used")),
         DeviceStatus::Approved { account_id, auth_time, amr } => {
             let account = active_account(state, &account_id).await?;
-            let mut grant = new_grant(state, env, app, &account.id, &d.scope, auth_time, &amr, jkt)?;
+            let mut grant = new_grant(
+                state,
+                env,
+                app,
+                SignedOn { account_id: &account.id, scope: &d.scope, auth_time, amr: &amr },
+                jkt,
+            )?;
             grant.session = session_terms(p, jkt, auth_time)?;
             let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
             if !state.store.consume_device(&hash, &grant, refresh.as_ref().map(|r| &r.1)).await? {
@@ -58,7 +64,8 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
                 amr: &amr,
                 custom: &custom,
             };
-            person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), None, jkt)
+            let minted = Minted { grant: &grant, refresh: refresh.map(|r| r.0), nonce: None, jkt };
+            person_response(state, env, app, &subject, minted)
         }
     }
 }

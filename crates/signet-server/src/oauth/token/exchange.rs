@@ -23,7 +23,9 @@ use signet_proto::oauth::{ErrorCode, TokenResponse};
 use super::{Grant, active_account};
 use crate::error::OAuthError;
 use crate::oauth::form::Params;
-use crate::oauth::issue::{Subject, Terms, access_token, new_grant, person_response, refresh_token, session_terms};
+use crate::oauth::issue::{
+    Minted, SignedOn, Subject, Terms, access_token, new_grant, person_response, refresh_token, session_terms,
+};
 use crate::oauth::{Env, bearer, dpop};
 use crate::state::AppState;
 
@@ -84,27 +86,7 @@ async fn person(
     if claims.client_id != app.id {
         return Err(invalid());
     }
-    // Possession of the session's key, for this very request.
-    let Some(proof) = p.get("subject_token_dpop") else {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidDpopProof,
-            "subject_token_dpop: a DPoP proof of the subject token's key, with its ath, is required",
-        ));
-    };
-    let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::TOKEN);
-    if jkt == cnf.jkt {
-        return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "the new session needs a new key"));
-    }
-    // The subject's proof too must carry the server's nonce, when it asks
-    // for one: a proof made ahead of time must not mint a session.
-    match dpop::check(state, proof, "POST", &url, Some(subject), dpop::Nonce::IfConfigured).await? {
-        Ok(p) if p.jkt == cnf.jkt => {}
-        Ok(_) => return Err(OAuthError::invalid_grant("subject_token_dpop is signed by another key")),
-        Err(dpop::Refused::Proof(signet_core::dpop::ProofError::Nonce)) => return Err(super::use_nonce(state)),
-        Err(e) => {
-            return Err(OAuthError::new(ErrorCode::InvalidDpopProof, format!("subject_token_dpop: {}", e.message())));
-        }
-    }
+    subject_key_proved(state, env, p, (subject, &cnf.jkt), jkt).await?;
     let parent = match claims.gid.as_deref() {
         Some(gid) => state.store.grant(gid).await?.filter(|g| g.revoked_at.is_none()).ok_or_else(invalid)?,
         None => return Err(invalid()),
@@ -121,7 +103,13 @@ async fn person(
     if terms.ended(state.now()) {
         return Err(OAuthError::invalid_grant("the session has reached its limit: sign on again"));
     }
-    let mut grant = new_grant(state, env, app, &account.id, &scope, parent.auth_time, &parent.amr, Some(jkt))?;
+    let mut grant = new_grant(
+        state,
+        env,
+        app,
+        SignedOn { account_id: &account.id, scope: &scope, auth_time: parent.auth_time, amr: &parent.amr },
+        Some(jkt),
+    )?;
     grant.session = Some(terms);
     grant.parent_id = Some(parent.id.clone());
     let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
@@ -143,7 +131,37 @@ async fn person(
         amr: &parent.amr,
         custom: &custom,
     };
-    person_response(state, env, app, &subject, &grant, refresh.map(|r| r.0), None, Some(jkt))
+    let tokens = Minted { grant: &grant, refresh: refresh.map(|r| r.0), nonce: None, jkt: Some(jkt) };
+    person_response(state, env, app, &subject, tokens)
+}
+
+/// Possession of the session's key (`subject_jkt`, of the token `subject`),
+/// for this very request, and a new key (`jkt`) for the new session.
+async fn subject_key_proved(
+    state: &AppState,
+    env: &Env,
+    p: &Params,
+    (subject, subject_jkt): (&str, &str),
+    jkt: &str,
+) -> Result<(), OAuthError> {
+    let Some(proof) = p.get("subject_token_dpop") else {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "subject_token_dpop: a DPoP proof of the subject token's key, with its ath, is required",
+        ));
+    };
+    let url = crate::routes::endpoint(&state.issuer(env.id()), crate::routes::TOKEN);
+    if jkt == subject_jkt {
+        return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "the new session needs a new key"));
+    }
+    // The subject's proof too must carry the server's nonce, when it asks
+    // for one: a proof made ahead of time must not mint a session.
+    match dpop::check(state, proof, "POST", &url, Some(subject), dpop::Nonce::IfConfigured).await? {
+        Ok(p) if p.jkt == subject_jkt => Ok(()),
+        Ok(_) => Err(OAuthError::invalid_grant("subject_token_dpop is signed by another key")),
+        Err(dpop::Refused::Proof(signet_core::dpop::ProofError::Nonce)) => Err(super::use_nonce(state)),
+        Err(e) => Err(OAuthError::new(ErrorCode::InvalidDpopProof, format!("subject_token_dpop: {}", e.message()))),
+    }
 }
 
 /// A worker's session from its own credentials: no refresh, at most an hour.

@@ -7,6 +7,8 @@ mod device_code;
 mod exchange;
 mod refresh;
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -17,7 +19,7 @@ use signet_proto::oauth::{ErrorCode, TokenResponse};
 use super::Env;
 use super::client_auth::authenticate;
 use super::dpop;
-use super::form::OAuthParams;
+use super::form::{OAuthParams, Params};
 use crate::error::OAuthError;
 use crate::net::ClientIp;
 use crate::state::AppState;
@@ -29,33 +31,7 @@ pub async fn token(
     headers: HeaderMap,
     OAuthParams(p): OAuthParams,
 ) -> Response {
-    let result = async {
-        let grant = p.require("grant_type")?;
-        let grant = GrantType::parse(grant).ok_or_else(|| {
-            OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
-        })?;
-        let app = authenticate(&state, &env, ip, &headers, &p).await?;
-        state.refresh_lifetimes().await?;
-        if !app.allows(grant) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                format!("this application may not use {}", grant.as_str()),
-            ));
-        }
-        let jkt = proof_key(&state, &env, &headers).await?;
-        let jkt = jkt.as_deref();
-        let response = match grant {
-            GrantType::ClientCredentials => client_credentials::grant(&state, &env, &app, &p, jkt).await,
-            GrantType::RefreshToken => refresh::grant(&state, &env, &app, &p, jkt).await,
-            GrantType::AuthorizationCode => authorization_code::grant(&state, &env, &app, &p, jkt).await,
-            GrantType::DeviceCode => device_code::grant(&state, &env, &app, &p, jkt).await,
-            GrantType::TokenExchange => exchange::grant(&state, &env, &app, &p, jkt).await,
-        }?;
-        state.metrics.grant(grant);
-        Ok(response)
-    }
-    .await;
-    match result {
+    match tokens(&state, &env, ip, &headers, &p).await {
         Ok(body) => {
             let mut res = Json(body).into_response();
             res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -69,6 +45,34 @@ pub async fn token(
             e.into_response()
         }
     }
+}
+
+/// The request's grant type, its client authenticated and allowed to use it,
+/// handed to the grant with the DPoP key its tokens are bound to.
+async fn tokens(state: &AppState, env: &Env, ip: IpAddr, headers: &HeaderMap, p: &Params) -> Grant {
+    let grant = p.require("grant_type")?;
+    let grant = GrantType::parse(grant).ok_or_else(|| {
+        OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant type {grant:?} is not supported"))
+    })?;
+    let app = authenticate(state, env, ip, headers, p).await?;
+    state.refresh_lifetimes().await?;
+    if !app.allows(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this application may not use {}", grant.as_str()),
+        ));
+    }
+    let jkt = proof_key(state, env, headers).await?;
+    let jkt = jkt.as_deref();
+    let response = match grant {
+        GrantType::ClientCredentials => client_credentials::grant(state, env, &app, p, jkt).await,
+        GrantType::RefreshToken => refresh::grant(state, env, &app, p, jkt).await,
+        GrantType::AuthorizationCode => authorization_code::grant(state, env, &app, p, jkt).await,
+        GrantType::DeviceCode => device_code::grant(state, env, &app, p, jkt).await,
+        GrantType::TokenExchange => exchange::grant(state, env, &app, p, jkt).await,
+    }?;
+    state.metrics.grant(grant);
+    Ok(response)
 }
 
 /// The key a valid DPoP proof with the request binds its tokens to, if

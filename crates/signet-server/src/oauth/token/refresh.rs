@@ -13,7 +13,7 @@ use crate::error::OAuthError;
 use crate::metrics::Failure;
 use crate::oauth::Env;
 use crate::oauth::form::Params;
-use crate::oauth::issue::{Subject, person_response, refresh_token};
+use crate::oauth::issue::{Minted, Subject, person_response, refresh_token};
 use crate::state::AppState;
 
 pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, jkt: Option<&str>) -> Grant {
@@ -64,7 +64,8 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         amr: &grant.amr,
         custom: &custom,
     };
-    person_response(state, env, app, &subject, &grant, Some(next_secret), None, jkt)
+    let minted = Minted { grant: &grant, refresh: Some(next_secret), nonce: None, jkt };
+    person_response(state, env, app, &subject, minted)
 }
 
 /// The scope this refresh grants: the family's, or a narrower one asked

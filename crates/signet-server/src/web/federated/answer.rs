@@ -22,12 +22,13 @@ use super::audit::{link_event, signed_on};
 use super::client::{client, send};
 use super::link::{may_link_self, new_link, offer_link, signed_on_here};
 use super::refusal::{Failed, Refusal, Refused, refused};
+use crate::error::InternalError;
 use crate::fetch::Reach;
 use crate::keyring::EnvKeys;
 use crate::oauth::form::Params;
 use crate::state::AppState;
 use crate::upstream::Discovery;
-use crate::web::signon::{event, holds, new_enrolment_secret, proceed};
+use crate::web::signon::{event, holds, next_step, proceed};
 
 /// What the flow kept for the provider's answer to match.
 struct Waiting {
@@ -149,13 +150,10 @@ impl Taking<'_> {
     ) -> Result<String, Failed> {
         let (state, provider) = (self.state, &self.provider);
         let client = client(state, self.env, provider, d).map_err(|_| self.refuse(Refusal::ProviderFailed, None))?;
-        let open = |purpose: &str, sealed: &[u8]| {
-            state
-                .kek
-                .open(purpose, sealed)
-                .ok()
-                .and_then(|s| String::from_utf8(s.expose().to_vec()).ok())
-                .ok_or_else(|| Failed::Internal("a sealed federation secret could not be opened".into()))
+        let open = |purpose: &str, sealed: &[u8]| -> Result<String, Failed> {
+            let plain = state.kek.open(purpose, sealed)?;
+            String::from_utf8(plain.expose().to_vec())
+                .map_err(|e| InternalError::stored("a sealed federation secret", e).into())
         };
         let client = client.set_client_secret(ClientSecret::new(open(&secret_purpose(&provider.id), sealed_secret)?));
         let verifier = PkceCodeVerifier::new(open(&verifier_purpose(&self.flow.id), &waiting.sealed_verifier)?);
@@ -221,8 +219,7 @@ impl Taking<'_> {
         let provider = &self.provider;
         let second_factor = provider.mfa.second_factor(account.admin, &upstream.amr, upstream.acr.as_deref());
         state.store.record(&signed_on(&account, provider, &upstream, ip, now)?).await?;
-        let next = login::after_federated(&account, second_factor, now, || new_enrolment_secret(state, &account.id))
-            .ok_or_else(|| Failed::Internal("could not create a TOTP secret".into()))?;
+        let next = next_step(state, &account.id, |draw| login::after_federated(&account, second_factor, now, draw))?;
         Ok(proceed(state, env, self.flow, next, &account, true, ip).await)
     }
 }
@@ -246,7 +243,7 @@ async fn create(
     now: i64,
 ) -> Result<Account, Failed> {
     let Some(username) = upstream.username() else { return Err(Refusal::Unlinked.into()) };
-    let id = random_id().map_err(|e| Failed::Internal(e.to_string()))?;
+    let id = random_id()?;
     let account = Account::new(id, &env.environment.id, username, now);
     let link = new_link(provider, upstream, &account, now);
     let mut made = event(&account, Event::AccountCreate, account.id.clone(), Some(ip), now)?;

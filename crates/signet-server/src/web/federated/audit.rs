@@ -5,9 +5,10 @@ use serde_json::json;
 use signet_core::audit::Action as Event;
 use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent, digest_of};
+use signet_core::crypto::CryptoError;
 use signet_core::federation::{Provider, Upstream};
 use signet_core::model::Account;
-use signet_store::{FederatedLink, StoreError};
+use signet_store::FederatedLink;
 
 use crate::keyring::EnvKeys;
 use crate::web::signon::event;
@@ -31,7 +32,7 @@ pub(super) fn link_event(
     upstream: &Upstream,
     ip: std::net::IpAddr,
     now: i64,
-) -> Result<AuditEvent, StoreError> {
+) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::FederatedLinkCreate, account.id.clone(), Some(ip), now)?;
     ev.actor.scheme = format!("federated:{}", provider.id);
     ev.digest = digest_of(
@@ -49,7 +50,7 @@ pub(super) fn signed_on(
     upstream: &Upstream,
     ip: std::net::IpAddr,
     now: i64,
-) -> Result<AuditEvent, StoreError> {
+) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::SignonFederated, format!("identity-provider:{}", provider.id), Some(ip), now)?;
     ev.actor.scheme = format!("federated:{}", provider.id);
     ev.set_outcome(Outcome::Success);
@@ -66,7 +67,7 @@ pub(super) fn failure_event(
     reason: &str,
     ip: std::net::IpAddr,
     now: i64,
-) -> Result<AuditEvent, StoreError> {
+) -> Result<AuditEvent, CryptoError> {
     let actor = Actor {
         kind: ActorKind::Person,
         id: account.map(|a| a.id.clone()).unwrap_or_default(),
@@ -78,8 +79,7 @@ pub(super) fn failure_event(
         Some(u) => format!("identity-provider:{}", u.provider_id),
         None => "identity-provider".into(),
     };
-    let mut ev = AuditEvent::new(actor, Event::SignonFederated, Some(&env.environment.id), &target, now)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut ev = AuditEvent::new(actor, Event::SignonFederated, Some(&env.environment.id), &target, now)?;
     ev.set_outcome(Outcome::Failure);
     ev.reason = Some(reason.into());
     ev.request_id = Some(crate::request_id());

@@ -17,7 +17,7 @@ use crate::metrics::Failure;
 use crate::routes::signon_url;
 use crate::state::AppState;
 use crate::web::authorize::current_session;
-use crate::web::signon::{StepResult, new_enrolment_secret};
+use crate::web::signon::{StepError, StepResult, next_step, refused};
 use crate::web::{internal, page, see_other};
 
 #[derive(Template)]
@@ -93,7 +93,7 @@ pub(in crate::web) async fn link(
 ) -> StepResult {
     let Step::Link { account_id, provider_id, issuer, subject, upstream_name: _, second_factor, amr, acr } = step
     else {
-        return Ok(Err((Failure::Other, "This sign-on is not linking an account.")));
+        return refused(Failure::Other, "This sign-on is not linking an account.");
     };
     let upstream = Upstream {
         subject: subject.clone(),
@@ -122,7 +122,7 @@ pub(in crate::web) async fn link(
             acr: acr.clone(),
         });
         state.store.record(&failure_event(env, None, on_record, code, ip, now)?).await?;
-        return Ok(Err((Failure::Federation, message)));
+        return refused(Failure::Federation, message);
     };
     let link = new_link(&provider, &upstream, &account, now);
     let mut linked = link_event(&account, &link, &provider, &upstream, ip, now)?;
@@ -138,17 +138,15 @@ pub(in crate::web) async fn link(
                     let on_record = Some(upstream_of(&provider, Some(&upstream)));
                     let ev = failure_event(env, Some(&account), on_record, "linked_elsewhere", ip, now)?;
                     state.store.record(&ev).await?;
-                    return Ok(Err((Failure::Federation, "That sign-in was linked to another account meanwhile.")));
+                    return refused(Failure::Federation, "That sign-in was linked to another account meanwhile.");
                 }
             }
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(StepError::from(e)),
     }
     let trusted = *second_factor && !account.admin;
-    match login::after_federated(&account, trusted, now, || new_enrolment_secret(state, &account.id)) {
-        Some(next) => Ok(Ok((next, account))),
-        None => Err(StoreError::Corrupt("could not create a TOTP secret".into())),
-    }
+    let next = next_step(state, &account.id, |draw| login::after_federated(&account, trusted, now, draw))?;
+    Ok((next, account))
 }
 
 const PROVIDER_CHANGED: &str = "The provider was changed or removed meanwhile. Start again.";

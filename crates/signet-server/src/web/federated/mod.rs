@@ -122,15 +122,9 @@ async fn away(state: &AppState, env: &EnvKeys, flow: &LoginFlow, provider: &Prov
         tracing::warn!(issuer = %provider.issuer, error = %e, "an identity provider's endpoints are unusable");
         refused(Refusal::ProviderFailed, provider, flow, None)
     })?;
-    let failed = |what: &str| Failed::Internal(what.into());
-    let (Ok(secret), Ok(nonce)) = (random_token(), random_token()) else {
-        return Err(failed("random generator failed"));
-    };
+    let (secret, nonce) = (random_token()?, random_token()?);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let sealed_verifier = state
-        .kek
-        .seal(&verifier_purpose(&flow.id), verifier.secret().as_bytes())
-        .map_err(|_| failed("sealing a PKCE verifier failed"))?;
+    let sealed_verifier = state.kek.seal(&verifier_purpose(&flow.id), verifier.secret().as_bytes())?;
     let step = Step::Federating {
         provider_id: provider.id.clone(),
         issuer: provider.issuer.clone(),
@@ -138,7 +132,7 @@ async fn away(state: &AppState, env: &EnvKeys, flow: &LoginFlow, provider: &Prov
         nonce: nonce.expose().clone(),
         sealed_verifier,
     };
-    if !state.store.advance_flow(&flow.id, flow.version, &step).await.map_err(|e| failed(&e.to_string()))? {
+    if !state.store.advance_flow(&flow.id, flow.version, &step).await.map_err(|e| Failed::Internal(e.into()))? {
         return Ok(see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id)));
     }
     let (url, _) = client

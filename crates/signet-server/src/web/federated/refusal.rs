@@ -10,6 +10,7 @@ use signet_core::model::Account;
 use signet_store::{LoginFlow, StoreError};
 
 use super::audit::{failure_event, upstream_of};
+use crate::error::InternalError;
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::routes::signon_url;
@@ -145,7 +146,7 @@ pub(super) struct Refused {
 
 pub(super) enum Failed {
     Refused(Box<Refused>),
-    Internal(String),
+    Internal(InternalError),
 }
 
 impl From<StoreError> for Failed {
@@ -154,8 +155,20 @@ impl From<StoreError> for Failed {
             // Only a provider's answer brings text the store refuses (a NUL
             // in a subject or a name): the provider failed, like any other way.
             StoreError::Unstorable => Refusal::ProviderFailed.into(),
-            e => Failed::Internal(e.to_string()),
+            e => Failed::Internal(e.into()),
         }
+    }
+}
+
+impl From<InternalError> for Failed {
+    fn from(e: InternalError) -> Failed {
+        Failed::Internal(e)
+    }
+}
+
+impl From<signet_core::crypto::CryptoError> for Failed {
+    fn from(e: signet_core::crypto::CryptoError) -> Failed {
+        Failed::Internal(e.into())
     }
 }
 
@@ -195,8 +208,8 @@ pub(super) async fn refuse(state: &AppState, env: &EnvKeys, failed: Failed, ip: 
     let upstream = r.provider.as_ref().map(|p| upstream_of(p, r.upstream.as_ref()));
     let recorded = failure_event(env, r.account.as_ref(), upstream, r.refusal.code(), ip, now);
     if let Err(e) = match recorded {
-        Ok(ev) => state.store.record(&ev).await,
-        Err(e) => Err(e),
+        Ok(ev) => state.store.record(&ev).await.map_err(InternalError::from),
+        Err(e) => Err(e.into()),
     } {
         return internal(e);
     }

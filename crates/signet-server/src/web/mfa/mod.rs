@@ -18,15 +18,16 @@ use serde_json::json;
 use signet_core::audit::Action as Event;
 use signet_core::audit::Outcome;
 use signet_core::audit::{AuditEvent, digest_of};
+use signet_core::crypto::CryptoError;
 use signet_core::login::{AMR_MFA, AMR_OTP, Step};
 use signet_core::mfa::template::Entity;
 use signet_core::mfa::{self, Method, Settings};
 use signet_core::model::Account;
-use signet_store::{ConfirmedEnrolment, StoreError};
 
 pub(in crate::web) use self::page::render;
-use super::signon::{StepResult, event};
-use crate::enforcement::{DENIED, begin, enrol_purpose, service};
+use super::signon::{StepResult, event, refused};
+use crate::enforcement::{DENIED, begin, service};
+use crate::error::InternalError;
 use crate::metrics::Failure;
 use crate::state::AppState;
 
@@ -35,41 +36,43 @@ const TOO_MANY: &str = "Too many wrong codes for this method. Wait a few minutes
 const NOT_SET_UP: &str = "This method is not set up for your account, and another one is. Use that one, \
     or ask an administrator to reset your methods.";
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
 /// A post to the MFA step: choosing a method, or answering the chosen one.
-pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, ip: std::net::IpAddr) -> StepResult {
+pub(in crate::web) async fn submit(
+    state: &AppState,
+    step: &Step,
+    p: &super::Params,
+    now: i64,
+    ip: std::net::IpAddr,
+) -> StepResult {
     let Step::Mfa { account_id, auth_time, amr, kind, required, chosen, enrolling } = step else {
-        return Err(corrupt("not an MFA step"));
+        return Err(InternalError::Broken("not an MFA step").into());
     };
     let Some(account) = state.store.account(account_id).await? else {
-        return Ok(Err((Failure::Other, "This account no longer exists.")));
+        return refused(Failure::Other, "This account no longer exists.");
     };
     // The first factor was right in this flow: only the second factor's own
     // budget applies here, never the lock strangers can put on the password.
     let lock = crate::lockout::current(state, &account, now).await?;
     if lock.second_factor_locked(now) || !account.active {
-        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
+        return refused(Failure::WrongTotp, WRONG_CODE);
     }
     let set = required.first().cloned().unwrap_or_default();
     if let Some(choice) = p.get("method") {
         let choice = (!choice.is_empty()).then(|| choice.to_owned());
         if choice.as_ref().is_some_and(|c| !set.contains(c)) {
-            return Ok(Err((Failure::Other, "Choose one of the methods shown.")));
+            return refused(Failure::Other, "Choose one of the methods shown.");
         }
         let next = begin(state, account_id.clone(), *auth_time, amr.clone(), *kind, required.clone(), choice).await?;
-        return Ok(Ok((next, account)));
+        return Ok((next, account));
     }
-    let Some(method_id) = chosen else { return Ok(Err((Failure::Other, "Choose a method."))) };
+    let Some(method_id) = chosen else { return refused(Failure::Other, "Choose a method.") };
     let Some(method) = state.store.mfa_method(method_id).await? else {
-        return Ok(Err((Failure::Other, "This method no longer exists. Choose another.")));
+        return refused(Failure::Other, "This method no longer exists. Choose another.");
     };
     // One of the second factor's remaining attempts, reserved before the
     // check, so parallel attempts cannot all be checked before one counts.
     if !crate::lockout::reserve_second_factor(state, &account, now).await? {
-        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
+        return refused(Failure::WrongTotp, WRONG_CODE);
     }
     let outcome = match &method.settings {
         Settings::Totp(t) => totp_code(state, &account, &method, t, enrolling.as_deref(), p.get("code"), now).await?,
@@ -90,19 +93,10 @@ pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, 
         Err(message) => (false, message),
     };
     let ev = mfa_event(&account, &method, ok, reason, ip, now)?;
+    settle(state, &account, &ev, ok.then_some(()).ok_or(reason), now).await?;
     if !ok {
-        // A wrong code or a refused push spends the second factor's budget,
-        // recorded with it; other failures (a service down) spend nothing.
-        if reason == WRONG_CODE || reason == DENIED {
-            crate::lockout::other_second_factor_failed(state, &account, now, &ev).await?;
-        } else {
-            state.store.release_budget(&account.id, signet_store::Budget::SecondFactor).await?;
-            state.store.record(&ev).await?;
-        }
-        return Ok(Err((if reason == WRONG_CODE { Failure::WrongTotp } else { Failure::Other }, reason)));
+        return refused(if reason == WRONG_CODE { Failure::WrongTotp } else { Failure::Other }, reason);
     }
-    state.store.second_factor_passed(&account.id).await?;
-    state.store.record(&ev).await?;
     let mut amr = amr.clone();
     let otp = matches!(method.settings, Settings::Totp(_)) || p.get("code").is_some_and(|c| !c.is_empty());
     for value in [otp.then_some(AMR_OTP), Some(AMR_MFA)].into_iter().flatten() {
@@ -116,7 +110,28 @@ pub async fn submit(state: &AppState, step: &Step, p: &super::Params, now: i64, 
     } else {
         begin(state, account.id.clone(), *auth_time, amr, *kind, rest, None).await?
     };
-    Ok(Ok((next, account)))
+    Ok((next, account))
+}
+
+/// Gives back the second factor's reserved attempt, with the answer's
+/// event `ev`: a pass, or a failure that is not the person's (a service
+/// down), spends nothing; a wrong code or a refused push spends the budget,
+/// recorded with it.
+async fn settle(
+    state: &AppState,
+    account: &Account,
+    ev: &AuditEvent,
+    outcome: Result<(), &str>,
+    now: i64,
+) -> Result<(), InternalError> {
+    match outcome {
+        Ok(()) => state.store.second_factor_passed(&account.id).await?,
+        Err(reason) if reason == WRONG_CODE || reason == DENIED => {
+            return crate::lockout::other_second_factor_failed(state, account, now, ev).await;
+        }
+        Err(_) => state.store.release_budget(&account.id, signet_store::Budget::SecondFactor).await?,
+    }
+    Ok(state.store.record(ev).await?)
 }
 
 /// A TOTP code: confirming an enrolment, or against the person's enrolment.
@@ -128,24 +143,10 @@ async fn totp_code(
     enrolling: Option<&[u8]>,
     code: Option<&str>,
     now: i64,
-) -> Result<Result<(), &'static str>, StoreError> {
+) -> Result<Result<(), &'static str>, InternalError> {
     let code = code.unwrap_or_default();
     if let Some(sealed) = enrolling {
-        let params = t.params();
-        let secret = state.kek.open(&enrol_purpose(&method.id, &account.id), sealed).map_err(corrupt)?;
-        let Some(step) = params.check(secret.expose(), code, now) else { return Ok(Err(WRONG_CODE)) };
-        let sealed =
-            state.kek.seal(&mfa::enrolment_purpose(&method.id, &account.id), secret.expose()).map_err(corrupt)?;
-        let mut ev = event(account, Event::AccountMfaEnrol, method.id.clone(), None, now)?;
-        ev.digest = digest_of(&json!({"method": method.id, "type": "totp"}));
-        let enrolment = ConfirmedEnrolment {
-            method_id: &method.id,
-            account_id: &account.id,
-            params: &params,
-            sealed: &sealed,
-            step,
-        };
-        let enrolled = state.store.enrol_totp(&enrolment, now, &ev).await?;
+        let enrolled = crate::web::credentials::enrol_in_method(state, account, (method, t), sealed, code, now).await?;
         return Ok(if enrolled { Ok(()) } else { Err(WRONG_CODE) });
     }
     let Some(enrolment) = state.store.totp_enrolment(&method.id, &account.id).await? else {
@@ -158,8 +159,7 @@ async fn totp_code(
     if !state.store.reserve_attempt(&method.id, &account.id, max, now, window).await? {
         return Ok(Err(TOO_MANY));
     }
-    let secret =
-        state.kek.open(&mfa::enrolment_purpose(&method.id, &account.id), &enrolment.secret_sealed).map_err(corrupt)?;
+    let secret = state.kek.open(&mfa::enrolment_purpose(&method.id, &account.id), &enrolment.secret_sealed)?;
     let spent = match params.check(secret.expose(), code, now) {
         Some(step) => state.store.spend_enrolled_step(&method.id, &account.id, step).await?,
         None => false,
@@ -175,7 +175,7 @@ fn mfa_event(
     reason: &str,
     ip: std::net::IpAddr,
     now: i64,
-) -> Result<AuditEvent, StoreError> {
+) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::SignonMfa, method.id.clone(), Some(ip), now)?;
     ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
     ev.set_outcome(if ok { Outcome::Success } else { Outcome::Failure });

@@ -3,8 +3,10 @@
 use signet_core::audit::Action as Event;
 use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
+use signet_core::crypto::CryptoError;
 use signet_core::model::Account;
 
+use crate::error::InternalError;
 use crate::state::AppState;
 
 /// An event by `account`, as a person signing on.
@@ -14,7 +16,7 @@ pub(crate) fn event(
     target: String,
     ip: Option<std::net::IpAddr>,
     now: i64,
-) -> Result<AuditEvent, signet_store::StoreError> {
+) -> Result<AuditEvent, CryptoError> {
     let actor = Actor {
         kind: ActorKind::Person,
         id: account.id.clone(),
@@ -22,8 +24,7 @@ pub(crate) fn event(
         scheme: "signon".into(),
         client_id: None,
     };
-    let mut ev = AuditEvent::new(actor, action, Some(&account.environment_id), &target, now)
-        .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
+    let mut ev = AuditEvent::new(actor, action, Some(&account.environment_id), &target, now)?;
     ev.source_ip = ip.map(|i| i.to_string());
     Ok(ev)
 }
@@ -36,7 +37,7 @@ pub(super) fn failure(
     method: &str,
     ip: std::net::IpAddr,
     now: i64,
-) -> Result<AuditEvent, signet_store::StoreError> {
+) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::SignonFailure, account.id.clone(), Some(ip), now)?;
     ev.actor.scheme = method.into();
     ev.set_outcome(Outcome::Failure);
@@ -52,12 +53,8 @@ pub(super) async fn person_event(
     target: String,
     ip: std::net::IpAddr,
     now: i64,
-) -> Result<AuditEvent, signet_store::StoreError> {
-    let account = state
-        .store
-        .account(account_id)
-        .await?
-        .ok_or_else(|| signet_store::StoreError::Corrupt("a signed-on account is gone".into()))?;
+) -> Result<AuditEvent, InternalError> {
+    let account = state.store.account(account_id).await?.ok_or(InternalError::Broken("a signed-on account is gone"))?;
     let mut ev = event(&account, action, target, Some(ip), now)?;
     ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
@@ -66,11 +63,7 @@ pub(super) async fn person_event(
 
 /// An attempt refused unchecked because the account is locked: only the
 /// lock's first is recorded (`Store::count_refused`).
-pub(super) fn refused(
-    account: &Account,
-    ip: std::net::IpAddr,
-    now: i64,
-) -> Result<AuditEvent, signet_store::StoreError> {
+pub(super) fn refused(account: &Account, ip: std::net::IpAddr, now: i64) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::SignonRefused, account.id.clone(), Some(ip), now)?;
     ev.set_outcome(Outcome::Denied);
     ev.reason = Some("locked".into());

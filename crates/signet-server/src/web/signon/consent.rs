@@ -12,6 +12,7 @@ use signet_store::LoginFlow;
 
 use super::audit::person_event;
 use super::pages::render;
+use crate::error::InternalError;
 use crate::keyring::EnvKeys;
 use crate::state::AppState;
 use crate::web::authorize::{new_code, redirect_with_code};
@@ -52,23 +53,29 @@ struct Approved;
 #[template(path = "device/denied.html")]
 struct Denied;
 
+/// Who an authenticated flow signed on, when, and how (`Step::Authenticated`).
+#[derive(Clone, Copy)]
+pub(super) struct SignedOn<'a> {
+    pub account_id: &'a str,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+}
+
 /// The answer to an authenticated flow's page: the device consent's, or
 /// the administrator's confirmation of where the code goes (`confirmed`).
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn decide(
     state: &AppState,
     env: &EnvKeys,
     flow: &LoginFlow,
-    account_id: &str,
-    auth_time: i64,
-    amr: &[String],
+    who: SignedOn<'_>,
     decision: Option<&str>,
     ip: std::net::IpAddr,
 ) -> Response {
+    let SignedOn { account_id, auth_time, amr } = who;
     let user_code = match &flow.purpose {
         Purpose::Device { user_code } => user_code,
         Purpose::Authorize(req) if needs_confirmation(env, req) => {
-            return confirmed(state, env, flow, req, account_id, auth_time, amr, decision, ip).await;
+            return confirmed(state, env, flow, req, who, decision, ip).await;
         }
         Purpose::Authorize(_) => {
             return error_page(StatusCode::BAD_REQUEST, "Sign-on finished", "This sign-on is already complete.");
@@ -191,31 +198,30 @@ pub(super) async fn confirmation(
 
 /// The answer to the confirmation: the code goes to the client, or nowhere.
 /// Both are recorded, with the destination.
-#[allow(clippy::too_many_arguments)]
 async fn confirmed(
     state: &AppState,
     env: &EnvKeys,
     flow: &LoginFlow,
     req: &AuthorizeRequest,
-    account_id: &str,
-    auth_time: i64,
-    amr: &[String],
+    who: SignedOn<'_>,
     decision: Option<&str>,
     ip: std::net::IpAddr,
 ) -> Response {
+    let SignedOn { account_id, auth_time, amr } = who;
     let now = state.now();
     let recorded = |action: Event| {
         let (client, destination) = (req.client_id.clone(), signet_core::redirect::destination(&req.redirect_uri));
         async move {
             let mut ev = person_event(state, account_id, action, format!("client:{client}"), ip, now).await?;
             ev.digest = signet_core::audit::digest_of(&serde_json::json!({"destination": destination}));
-            Ok::<_, signet_store::StoreError>(ev)
+            Ok::<_, InternalError>(ev)
         }
     };
     match decision {
         Some("continue") => {
-            let Some((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
-                return internal("could not draw a code");
+            let (code, record) = match new_code(state, env, req, account_id, auth_time, amr) {
+                Ok(drawn) => drawn,
+                Err(e) => return internal(e),
             };
             let ev = match recorded(Event::AuthorizeConfirm).await {
                 Ok(ev) => ev,
@@ -231,7 +237,7 @@ async fn confirmed(
         }
         Some("cancel") => match async {
             state.store.record(&recorded(Event::AuthorizeCancel).await?).await?;
-            state.store.delete_flow(&flow.id).await
+            Ok::<_, InternalError>(state.store.delete_flow(&flow.id).await?)
         }
         .await
         {

@@ -13,6 +13,7 @@ use signet_store::{BrowserSession, LoginFlow};
 
 use super::audit::event;
 use super::consent::needs_confirmation;
+use crate::error::InternalError;
 use crate::keyring::EnvKeys;
 use crate::routes::{self, signon_url};
 use crate::state::AppState;
@@ -43,8 +44,7 @@ pub(super) async fn finish(
         ev.actor.scheme = amr.join("+");
         ev.set_outcome(Outcome::Success);
         ev.request_id = Some(crate::request_id());
-        let corrupt = |e: signet_core::crypto::CryptoError| signet_store::StoreError::Corrupt(e.to_string());
-        let session = random_token().map_err(corrupt)?;
+        let session = random_token()?;
         let s = BrowserSession {
             environment_id: env.environment.id.clone(),
             account_id: account_id.to_owned(),
@@ -60,8 +60,7 @@ pub(super) async fn finish(
                 see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id))
             }
             Purpose::Authorize(req) => {
-                let (code, record) = new_code(state, env, req, account_id, auth_time, amr)
-                    .ok_or_else(|| signet_store::StoreError::Corrupt("could not draw a code".into()))?;
+                let (code, record) = new_code(state, env, req, account_id, auth_time, amr)?;
                 if !state
                     .store
                     .complete_signon(&ev, reset, &session_hash, &s, Some(&record), Some((&flow.id, flow.version)))
@@ -86,7 +85,7 @@ pub(super) async fn finish(
         if let Some(device) = device_cookie(state, account, None, &path) {
             res.headers_mut().append(header::SET_COOKIE, device);
         }
-        Ok::<_, signet_store::StoreError>(res)
+        Ok::<_, InternalError>(res)
     }
     .await;
     result.unwrap_or_else(internal)

@@ -2,15 +2,14 @@
 //! locked), and a new password in place of a one-time one.
 
 use axum::http::HeaderMap;
-use signet_core::audit::Action as Event;
 use signet_core::login::{self, Step};
 use signet_core::model::Account;
 use signet_core::password;
 
-use super::StepResult;
-use super::audit::{event, failure, refused};
+use super::audit::{failure, refused};
 use super::finish::device_of;
-use super::second_factor::new_enrolment_secret;
+use super::second_factor::next_step;
+use super::{StepResult, refused as refuse};
 use crate::keyring::EnvKeys;
 use crate::lockout::{self, FirstFactor};
 use crate::metrics::Failure;
@@ -39,29 +38,25 @@ pub(super) async fn password(
     let Some(account) = account else {
         // Hash anyway, so an unknown user takes as long as a wrong password.
         state.hasher.verify(password, None).await;
-        return Ok(Err((Failure::WrongPassword, WRONG_PASSWORD)));
+        return refuse(Failure::WrongPassword, WRONG_PASSWORD);
     };
     let device = device_of(state, &account, headers);
     let events = lockout::Events {
-        failure: &|method| failure(&account, method, ip, now),
-        refused: &|| refused(&account, ip, now),
+        failure: &|method| Ok(failure(&account, method, ip, now)?),
+        refused: &|| Ok(refused(&account, ip, now)?),
     };
     match lockout::first_factor(state, &account, password, p.get("code"), device.as_deref(), now, &events).await? {
         FirstFactor::Passed => {
-            match login::after_password(&account, now, || new_enrolment_secret(state, &account.id)) {
-                Some(step) => Ok(Ok((step, account))),
-                None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
-            }
+            let step = next_step(state, &account.id, |draw| login::after_password(&account, now, draw))?;
+            Ok((step, account))
         }
         // Both factors at once, while locked: the second factor is done too.
         FirstFactor::BothPassed if account.password_change_required => {
-            Ok(Ok((Step::ChangePassword { account_id: account.id.clone() }, account)))
+            Ok((Step::ChangePassword { account_id: account.id.clone() }, account))
         }
-        FirstFactor::BothPassed => Ok(Ok((login::after_second_factor(&account.id, &[], now), account))),
-        FirstFactor::NeedsBoth | FirstFactor::Refused { locked: true } => {
-            Ok(Err((Failure::AccountLocked, BOTH_FACTORS)))
-        }
-        FirstFactor::Refused { locked: false } => Ok(Err((Failure::WrongPassword, WRONG_PASSWORD))),
+        FirstFactor::BothPassed => Ok((login::after_second_factor(&account.id, &[], now), account)),
+        FirstFactor::NeedsBoth | FirstFactor::Refused { locked: true } => refuse(Failure::AccountLocked, BOTH_FACTORS),
+        FirstFactor::Refused { locked: false } => refuse(Failure::WrongPassword, WRONG_PASSWORD),
     }
 }
 
@@ -70,25 +65,19 @@ pub(super) async fn password(
 pub(super) async fn change_password(state: &AppState, account_id: &str, p: &Params, now: i64) -> StepResult {
     let new = p.get("new_password").unwrap_or_default();
     if new.chars().count() < password::MIN_LENGTH {
-        return Ok(Err((Failure::Other, "Choose a password of at least 12 characters.")));
+        return refuse(Failure::Other, "Choose a password of at least 12 characters.");
     }
     if p.get("confirm_password") != Some(new) {
-        return Ok(Err((Failure::Other, "The two passwords differ.")));
+        return refuse(Failure::Other, "The two passwords differ.");
     }
     let Some(account) = state.store.account(account_id).await? else {
-        return Ok(Err((Failure::Other, "This account no longer exists.")));
+        return refuse(Failure::Other, "This account no longer exists.");
     };
     if state.hasher.verify(new, account.password_hash.as_deref()).await {
-        return Ok(Err((Failure::Other, "Choose a password other than the one-time password.")));
+        return refuse(Failure::Other, "Choose a password other than the one-time password.");
     }
-    let Some(hash) = state.hasher.hash(new).await else {
-        return Err(signet_store::StoreError::Corrupt("password hashing failed".into()));
-    };
-    let ev = event(&account, Event::AccountPasswordChange, account.id.clone(), None, now)?;
-    state.store.change_password(account_id, &hash, &ev).await?;
+    crate::web::credentials::replace_one_time_password(state, &account, new, now).await?;
     let account = Account { password_change_required: false, ..account };
-    match login::after_first_factor(&account, now, || new_enrolment_secret(state, &account.id)) {
-        Some(step) => Ok(Ok((step, account))),
-        None => Err(signet_store::StoreError::Corrupt("could not create a TOTP secret".into())),
-    }
+    let step = next_step(state, &account.id, |draw| login::after_first_factor(&account, now, draw))?;
+    Ok((step, account))
 }

@@ -29,8 +29,9 @@ pub(crate) use self::audit::event;
 pub(crate) use self::consent::needs_confirmation;
 pub use self::finish::device_of;
 pub(in crate::web) use self::pages::render;
-pub(in crate::web) use self::second_factor::new_enrolment_secret;
+pub(in crate::web) use self::second_factor::next_step;
 use super::{PageEnv, PageParams, error_page, internal, see_other};
+use crate::error::InternalError;
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
 use crate::net::ClientIp;
@@ -113,10 +114,10 @@ pub async fn submit(
         return res;
     }
     let (next, account) = match post.take(&flow).await {
-        Ok(Ok(Ok(next))) => next,
-        Ok(Ok(Err((failure, message)))) => return post.failed(&flow, principal, failure, message).await,
-        Ok(Err(e)) => return internal(e),
-        Err(res) => return res,
+        Ok(next) => next,
+        Err(StepError::Refused(failure, message)) => return post.failed(&flow, principal, failure, message).await,
+        Err(StepError::Internal(e)) => return internal(e),
+        Err(StepError::Answered(res)) => return *res,
     };
     if let Some(principal) = &principal {
         state.failures.succeeded(ip, Kind::SignOn, principal, post.now);
@@ -150,9 +151,9 @@ impl Post<'_> {
 
     /// The post, taken by the flow's current step: the step it moves the
     /// flow to (or why not), or the answer when the step gives one at once.
-    async fn take(&self, flow: &LoginFlow) -> Result<StepResult, Response> {
+    async fn take(&self, flow: &LoginFlow) -> StepResult {
         let (state, env, p, now, ip) = (self.state, self.env, self.p, self.now, self.ip);
-        Ok(match &flow.step {
+        match &flow.step {
             // Back from a provider's page without finishing there, a password still works.
             Step::Password | Step::Federating { .. } => {
                 first_factor::password(state, env, p, self.headers, now, ip).await
@@ -166,15 +167,15 @@ impl Post<'_> {
             }
             Step::Mfa { .. } => super::mfa::submit(state, &flow.step, p, now, ip).await,
             Step::Link { .. } if p.get("decision") != Some("link") => {
-                return Err(super::federated::decline_link(state, env, flow).await);
+                Err(StepError::Answered(Box::new(super::federated::decline_link(state, env, flow).await)))
             }
             Step::Link { .. } => super::federated::link(state, env, &flow.step, self.headers, now, ip).await,
             Step::Authenticated { account_id, auth_time, amr } => {
-                let decision = p.get("decision");
-                let res = consent::decide(state, env, flow, account_id, *auth_time, amr, decision, ip).await;
-                return Err(res);
+                let who = consent::SignedOn { account_id, auth_time: *auth_time, amr };
+                let answer = consent::decide(state, env, flow, who, p.get("decision"), ip).await;
+                Err(StepError::Answered(Box::new(answer)))
             }
-        })
+        }
     }
 
     /// A step that failed: counted against the address, and its page again saying why.
@@ -239,8 +240,41 @@ pub(super) async fn proceed(
     }
 }
 
-/// The next step and the account it is for, or the failure to show.
-pub(super) type StepResult = Result<Result<(Step, Account), (Failure, &'static str)>, signet_store::StoreError>;
+/// The next step and the account it is for, or why the flow stays.
+pub(super) type StepResult = Result<(Step, Account), StepError>;
+
+/// Why a post did not move its flow on to another step.
+pub(super) enum StepError {
+    /// Refused: counted as `Failure`, and the step's page again saying why.
+    Refused(Failure, &'static str),
+    /// The step answered at once (the device consent, a declined link).
+    Answered(Box<Response>),
+    /// signetd failed.
+    Internal(InternalError),
+}
+
+/// A post refused as `failure`, with the message its page shows.
+pub(super) fn refused(failure: Failure, message: &'static str) -> StepResult {
+    Err(StepError::Refused(failure, message))
+}
+
+impl From<InternalError> for StepError {
+    fn from(e: InternalError) -> StepError {
+        StepError::Internal(e)
+    }
+}
+
+impl From<signet_store::StoreError> for StepError {
+    fn from(e: signet_store::StoreError) -> StepError {
+        StepError::Internal(e.into())
+    }
+}
+
+impl From<signet_core::crypto::CryptoError> for StepError {
+    fn from(e: signet_core::crypto::CryptoError) -> StepError {
+        StepError::Internal(e.into())
+    }
+}
 
 /// What a failure counts against at the per-address limiter: the username
 /// typed, or the account a later step is for.

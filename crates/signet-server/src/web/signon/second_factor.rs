@@ -1,13 +1,15 @@
 //! The sign-on's own TOTP step: a code after the first factor, or the code
 //! that confirms an administrator's new enrolment.
 
-use signet_core::audit::Action as Event;
 use signet_core::login::{self, enrol_purpose};
-use signet_core::model::totp_purpose;
 use signet_core::totp;
 
-use super::StepResult;
-use super::audit::{event, failure, refused};
+use signet_core::crypto::CryptoError;
+use signet_core::login::Step;
+
+use super::audit::{failure, refused};
+use super::{StepResult, refused as refuse};
+use crate::error::InternalError;
 use crate::lockout;
 use crate::metrics::Failure;
 use crate::state::AppState;
@@ -25,13 +27,11 @@ pub(super) async fn check(
     now: i64,
     ip: std::net::IpAddr,
 ) -> StepResult {
-    let Some(account) = state.store.account(account_id).await? else {
-        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
-    };
+    let Some(account) = state.store.account(account_id).await? else { return refuse(Failure::WrongTotp, WRONG_CODE) };
     let code = code.unwrap_or_default();
     let events = lockout::Events {
-        failure: &|method| failure(&account, method, ip, now),
-        refused: &|| refused(&account, ip, now),
+        failure: &|method| Ok(failure(&account, method, ip, now)?),
+        refused: &|| Ok(refused(&account, ip, now)?),
     };
     // The password was right in this flow: only the second factor's budget
     // applies, so strangers' failures on the password never stop this step.
@@ -39,21 +39,7 @@ pub(super) async fn check(
         None => lockout::second_factor(state, &account, code, now, &events).await?,
         Some(_) if !lockout::reserve_second_factor(state, &account, now).await? => false,
         Some(sealed) => {
-            let secret = state
-                .kek
-                .open(&enrol_purpose(account_id), sealed)
-                .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
-            let confirmed = match totp::check(secret.expose(), code, now) {
-                Some(step) => {
-                    let sealed = state
-                        .kek
-                        .seal(&totp_purpose(account_id), secret.expose())
-                        .map_err(|e| signet_store::StoreError::Corrupt(e.to_string()))?;
-                    let ev = event(&account, Event::AccountMfaEnrol, account_id.to_owned(), None, now)?;
-                    state.store.confirm_totp(account_id, &sealed, step, &ev).await?
-                }
-                None => false,
-            };
+            let confirmed = crate::web::credentials::confirm_own_totp(state, &account, sealed, code, now).await?;
             match confirmed {
                 true => state.store.second_factor_passed(account_id).await?,
                 false => {
@@ -65,13 +51,29 @@ pub(super) async fn check(
         }
     };
     if !passed {
-        return Ok(Err((Failure::WrongTotp, WRONG_CODE)));
+        return refuse(Failure::WrongTotp, WRONG_CODE);
     }
-    Ok(Ok((login::after_second_factor(account_id, first, now), account)))
+    Ok((login::after_second_factor(account_id, first, now), account))
 }
 
 /// A new TOTP secret for enrolment, sealed to this account's flow.
-pub(in crate::web) fn new_enrolment_secret(state: &AppState, account_id: &str) -> Option<Vec<u8>> {
-    let secret = totp::generate_secret().ok()?;
-    state.kek.seal(&enrol_purpose(account_id), secret.expose()).ok()
+fn new_enrolment_secret(state: &AppState, account_id: &str) -> Result<Vec<u8>, CryptoError> {
+    let secret = totp::generate_secret()?;
+    state.kek.seal(&enrol_purpose(account_id), secret.expose())
+}
+
+/// The step `due` makes of an account whose first factor is settled,
+/// given the means to draw a new enrolment secret, drawn only if the step
+/// needs one; a secret that could not be drawn is the error, with its cause.
+pub(in crate::web) fn next_step(
+    state: &AppState,
+    account_id: &str,
+    due: impl FnOnce(&mut dyn FnMut() -> Option<Vec<u8>>) -> Option<Step>,
+) -> Result<Step, InternalError> {
+    let mut failed = None;
+    let mut draw = || new_enrolment_secret(state, account_id).map_err(|e| failed = Some(e)).ok();
+    match due(&mut draw) {
+        Some(step) => Ok(step),
+        None => Err(failed.map_or(InternalError::Broken("no step after the first factor"), InternalError::from)),
+    }
 }
