@@ -173,7 +173,7 @@ impl Service {
 }
 
 /// The admin API's connector, named as pingcli names it.
-pub const ADMIN_SERVICE: &str = "pingfederate";
+pub use crate::config::keys::ADMIN_SERVICE;
 
 /// How the admin API is reached. The credentials themselves stay in the
 /// settings until a request needs them.

@@ -210,9 +210,9 @@ async fn revoke_plain(
     }
     let status = res.status();
     let bytes = crate::http::body(res).await.map_err(|e| crate::signon::unreachable(&e, endpoint, &p.service.name))?;
-    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let code = safe(body["error"].as_str().unwrap_or("error"));
-    let description = body["error_description"].as_str().map(|d| format!(": {}", safe(d))).unwrap_or_default();
+    let refusal = crate::signon::OAuthRefusal::read(&bytes);
+    let code = safe(refusal.error.as_deref().unwrap_or("error"));
+    let description = refusal.error_description.map(|d| format!(": {}", safe(&d))).unwrap_or_default();
     anyhow::bail!("revocation refused by the provider ({status}): {code}{description}")
 }
 

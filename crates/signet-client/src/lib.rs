@@ -21,12 +21,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`admin::AdminClient`] calls signetd's admin API with such a signer (or
+//! Basic or Bearer credentials), its answers typed as `signet_proto`'s.
+//!
 //! [`Signer::send`] answers a server's nonce challenge (`use_dpop_nonce`) by
 //! signing once more; [`Signer::sign`] only adds the headers, for callers
 //! that send requests themselves. Refreshing is `signet session refresh`'s
 //! work: it writes the new token where [`Session::load`] finds it.
 
+pub mod admin;
 mod key;
+pub mod read;
 mod session;
 mod signer;
 

@@ -77,10 +77,17 @@ pub struct ErrorBody {
     pub error_description: Option<String>,
 }
 
+/// A token endpoint's answer (RFC 6749 §5.1): what signetd sends, and what
+/// `signet` reads from any provider. Fields it does not know are ignored.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// Required by RFC 6749 §5.1; read as empty from a provider that leaves it out.
+    #[serde(default)]
     pub token_type: String,
+    /// Seconds. Only recommended by RFC 6749 §5.1: read as 0 from a
+    /// provider that does not say, which a reader takes as unknown.
+    #[serde(default)]
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,

@@ -250,7 +250,7 @@ impl SignOnKind {
 /// A group: signetd's groups are the roles, and Auditor. Checked here so a
 /// typo fails before anything is sent; case is forgiven.
 fn group(s: &str) -> Result<String, String> {
-    let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).chain(["Auditor"]).collect();
+    let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).chain(std::iter::once("Auditor")).collect();
     match names.iter().find(|n| n.eq_ignore_ascii_case(s.trim())) {
         Some(n) => Ok((*n).to_owned()),
         None => Err(format!("no such group\nhint: the groups are {}", names.join(", "))),

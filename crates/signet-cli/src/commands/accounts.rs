@@ -9,9 +9,9 @@
 use std::borrow::Cow;
 
 use anyhow::{Context, bail};
-use reqwest::Method;
 use serde_json::json;
-use signet_proto::admin::accounts::{AccountPage, AccountUpdate, AccountView, NewAccount, PasswordChange};
+use signet_client::admin::{AdminError, Page};
+use signet_proto::admin::accounts::{AccountUpdate, AccountView, NewAccount, PasswordChange};
 use signet_proto::roles::Role;
 
 use crate::cli::{AccountsCommand, PageArgs};
@@ -20,6 +20,9 @@ use crate::commands::request::{AdminClient, ApiError};
 use crate::exit::ExitCode;
 use crate::output::{list as names, utc, yes};
 use crate::secret::{self, Password, Source};
+
+/// The collection, under the admin API.
+const ACCOUNTS: &str = "accounts";
 
 pub async fn run(ctx: &Ctx, cmd: AccountsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -42,12 +45,11 @@ async fn connect(ctx: &Ctx) -> anyhow::Result<AdminClient> {
 
 async fn list(ctx: &Ctx, page: PageArgs) -> anyhow::Result<ExitCode> {
     let admin = connect(ctx).await?;
-    let found = admin.list(&["accounts"], page.limit, page.all).await?;
+    let page: Page<AccountView> = admin.pages(&[ACCOUNTS], page.limit, page.all).await?;
     if ctx.out.json() {
-        ctx.out.print_json(&found)?;
+        ctx.out.print_json(&serde_json::to_value(&page)?)?;
         return Ok(ExitCode::Ok);
     }
-    let page: AccountPage = read(found.clone())?;
     let rows: Vec<Vec<String>> = page
         .items
         .iter()
@@ -64,11 +66,6 @@ async fn list(ctx: &Ctx, page: PageArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-/// An account as the admin API sent it.
-fn read<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> anyhow::Result<T> {
-    serde_json::from_value(json).context("the admin API's answer is not an account signet can read")
-}
-
 /// One account, for people.
 fn describe(ctx: &Ctx, a: &AccountView) -> anyhow::Result<()> {
     ctx.out.fields(&[
@@ -83,20 +80,19 @@ fn describe(ctx: &Ctx, a: &AccountView) -> anyhow::Result<()> {
     ])
 }
 
-/// The answer: as sent for `-O json`, described for people.
-fn show(ctx: &Ctx, a: serde_json::Value) -> anyhow::Result<ExitCode> {
+/// The answer: as JSON for `-O json`, described for people.
+fn show(ctx: &Ctx, a: &AccountView) -> anyhow::Result<ExitCode> {
     if ctx.out.json() {
-        ctx.out.print_json(&a)?
+        ctx.out.print_json(&serde_json::to_value(a)?)?
     } else {
-        describe(ctx, &read(a)?)?
+        describe(ctx, a)?
     }
     Ok(ExitCode::Ok)
 }
 
 async fn get(ctx: &Ctx, username: &str) -> anyhow::Result<ExitCode> {
     let admin = connect(ctx).await?;
-    let url = admin.at(&["accounts", username], None)?;
-    show(ctx, admin.send(Method::GET, url, None).await?.json.unwrap_or_default())
+    show(ctx, &admin.get::<AccountView>(&[ACCOUNTS, username]).await?.value)
 }
 
 async fn create(
@@ -109,7 +105,6 @@ async fn create(
     // The password first: a missing one fails before anything is sent.
     let password = secret::new_password(Source::choose(password_stdin)?, &format!("password for {username}"))?;
     let admin = connect(ctx).await?;
-    let url = admin.at(&["accounts"], None)?;
     // Borrowed, so the password is not copied into a value that outlives the request.
     let body = NewAccount {
         username: Cow::Borrowed(username),
@@ -118,11 +113,11 @@ async fn create(
         roles: roles.iter().copied().collect(),
         auditor,
     };
-    let made = admin.send_with(Method::POST, url, Some(&body), None).await?.json.unwrap_or_default();
+    let made: AccountView = admin.create(&[ACCOUNTS], &body).await?;
     if ctx.out.json() {
-        ctx.out.print_json(&made)?;
+        ctx.out.print_json(&serde_json::to_value(&made)?)?;
     } else {
-        describe(ctx, &read(made)?)?;
+        describe(ctx, &made)?;
         ctx.out.line(&format!("created {username}; the password must be replaced at the first sign-on"))?;
     }
     Ok(ExitCode::Ok)
@@ -165,35 +160,34 @@ fn status_of(e: &anyhow::Error) -> Option<(u16, &str)> {
 
 async fn update(ctx: &Ctx, username: &str, change: &Change) -> anyhow::Result<ExitCode> {
     let admin = connect(ctx).await?;
-    let url = admin.at(&["accounts", username], None)?;
-    let read = admin.send(Method::GET, url.clone(), None).await?;
+    let read = admin.get::<AccountView>(&[ACCOUNTS, username]).await?;
     // Without a version to match, a write could undo someone else's change.
     let Some(etag) = read.etag else {
         bail!("the admin API sent no ETag for {username}, so signet cannot write only to what it read");
     };
-    let body = apply(&self::read(read.json.unwrap_or_default())?, change)?;
-    let written = match admin.send_with(Method::PUT, url, Some(&body), Some(&etag)).await {
-        Ok(a) => a.json.unwrap_or_default(),
-        Err(e) if status_of(&e).is_some_and(|(s, _)| s == 412) => bail!(
+    let body = apply(&read.value, change)?;
+    let written = match admin.api().update::<_, AccountView>(&[ACCOUNTS, username], &body, &etag).await {
+        Ok(a) => a.value,
+        Err(AdminError::Changed(_)) => bail!(
             "{username} changed after signet read it, so nothing was written (412 precondition_failed)\nhint: check it with signet accounts get {username}, then re-run the command"
         ),
-        Err(e) => return Err(e),
+        Err(e) => return Err(admin.explain(e)),
     };
-    show(ctx, written)
+    show(ctx, &written)
 }
 
 async fn post_password(
     admin: &AdminClient,
-    url: &url::Url,
+    username: &str,
     current: Option<&Password>,
     new: &Password,
-) -> anyhow::Result<crate::commands::request::Answer> {
+) -> anyhow::Result<()> {
     let body = PasswordChange {
         current_password: current.map(|p| Cow::Borrowed(p.expose())),
         password: Cow::Borrowed(new.expose()),
         must_change: None,
     };
-    admin.send_with(Method::POST, url.clone(), Some(&body), None).await
+    admin.post(&[ACCOUNTS, username, "password"], Some(&body)).await
 }
 
 /// The API asks for the current password only when the account is the caller's own.
@@ -220,8 +214,7 @@ async fn set_password(ctx: &Ctx, username: &str, password_stdin: bool) -> anyhow
             (current, secret::prompt_new(&format!("new password for {username}"))?)
         }
     };
-    let url = admin.at(&["accounts", username, "password"], None)?;
-    let mut sent = post_password(&admin, &url, current.as_ref(), &new).await;
+    let mut sent = post_password(&admin, username, current.as_ref(), &new).await;
     if let Err(e) = &sent
         && current.is_none()
         && needs_current(e)
@@ -232,7 +225,7 @@ async fn set_password(ctx: &Ctx, username: &str, password_stdin: bool) -> anyhow
             );
         }
         current = Some(secret::prompt(&format!("current password for {username}"))?);
-        sent = post_password(&admin, &url, current.as_ref(), &new).await;
+        sent = post_password(&admin, username, current.as_ref(), &new).await;
     }
     sent?;
     if ctx.out.json() {
@@ -253,8 +246,10 @@ mod tests {
     use super::*;
 
     fn ada() -> AccountView {
-        read(json!({"username": "ada", "active": true, "roles": ["Admin", "CryptoAdmin"], "auditor": false,
-            "mfa_enrolled": true, "locked": false, "password_change_required": false, "created_at": 1}))
+        serde_json::from_value(
+            json!({"username": "ada", "active": true, "roles": ["Admin", "CryptoAdmin"], "auditor": false,
+            "mfa_enrolled": true, "locked": false, "password_change_required": false, "created_at": 1}),
+        )
         .unwrap()
     }
 
@@ -284,6 +279,6 @@ mod tests {
 
     #[test]
     fn update_refuses_an_account_it_cannot_read() {
-        assert!(read::<AccountView>(json!({"username": "ada"})).is_err());
+        assert!(serde_json::from_value::<AccountView>(json!({"username": "ada"})).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! `signet auth login|status|logout|token` and `signet pingone auth …`
 //! (seed 000): every configured service in turn, or the one named.
 
+use serde::Serialize;
 use serde_json::json;
 
 use crate::commands::{Ctx, admin_target};
@@ -80,6 +81,34 @@ pub async fn login(ctx: &Ctx, only: Option<&str>, open_browser: bool) -> anyhow:
     Ok(ExitCode::Ok)
 }
 
+/// One row of `auth status`: a service, or the admin API.
+#[derive(Debug, Serialize)]
+struct Row {
+    service: String,
+    issuer: Option<String>,
+    grant: Option<&'static str>,
+    client_id: Option<String>,
+    status: String,
+    storage_error: Option<String>,
+    storage_hint: Option<String>,
+    subject: Option<String>,
+    expires_at: Option<i64>,
+    refreshable: bool,
+    scopes: Vec<String>,
+    /// Only on the admin API's row.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    admin: Option<AdminColumns>,
+}
+
+/// What the admin API's row says beside a service's.
+#[derive(Debug, Serialize)]
+struct AdminColumns {
+    url: String,
+    scheme: &'static str,
+    /// The service whose token it uses (`authentication.type=oauth`).
+    via: Option<String>,
+}
+
 pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
     let settings = ctx.settings()?;
     let names = match only {
@@ -98,78 +127,14 @@ pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
         Err(e) => Err(e),
     };
     let store_error = store.as_ref().err().map(explain);
-    let mut all_ok = true;
-    let mut rows = Vec::new();
-    for service in &services {
-        let (state, cached) = match &store {
-            Ok(store) => session::state(&settings, service, store).map_err(|e| explain(&e)),
-            Err(_) if service.auth.is_none() => Ok((State::NotConfigured, None)),
-            Err(_) => Err(store_error.clone().unwrap_or_default()),
-        }
-        .map_or_else(|e| (Err(e), None), |(state, cached)| (Ok(state), cached));
-        if !matches!(state, Ok(State::Authenticated)) {
-            all_ok = false;
-        }
-        let scopes: Vec<String> = cached
-            .as_ref()
-            .and_then(|t| t.scope.clone())
-            .map(|s| s.split(' ').map(str::to_owned).collect())
-            .unwrap_or_default();
-        let (error, hint) = match &state {
-            Err((error, hint)) => (Some(error.clone()), hint.clone()),
-            Ok(_) => (None, None),
-        };
-        rows.push(json!({
-            "service": service.name,
-            "issuer": service.issuer,
-            "grant": service.auth.as_ref().map(|a| a.grant().as_str()),
-            "client_id": service.auth.as_ref().map(|a| a.client_id().to_owned()),
-            "status": state.map_or(STORAGE_UNAVAILABLE, State::as_str),
-            "storage_error": error,
-            "storage_hint": hint,
-            "subject": cached.as_ref().and_then(|t| t.subject.clone()),
-            "expires_at": cached.as_ref().and_then(|t| t.expires_at),
-            "refreshable": cached.as_ref().is_some_and(|t| t.refresh_token.is_some()),
-            "scopes": scopes,
-        }));
-    }
+    let mut rows: Vec<Row> = services.iter().map(|s| service_row(&settings, s, &store, &store_error)).collect();
     if only.is_none()
         && let Some(admin) = AdminApi::resolve(&settings)?
     {
-        // Static credentials have nothing to sign on to and never ask for one;
-        // an oauth admin API is as signed on as the service whose token it uses.
-        let via = match &admin.access {
-            AdminAccess::OAuth { service } => rows.iter().find(|r| r["service"] == service.as_str()),
-            _ => None,
-        };
-        let status = match &admin.access {
-            AdminAccess::OAuth { .. } => {
-                let status = via.map(|r| r["status"].clone()).unwrap_or_else(|| State::NotConfigured.as_str().into());
-                if status != State::Authenticated.as_str() {
-                    all_ok = false;
-                }
-                status
-            }
-            _ => "static".into(),
-        };
-        let (error, hint) = via.map(|r| (r["storage_error"].clone(), r["storage_hint"].clone())).unwrap_or_default();
-        rows.push(json!({
-            "service": ADMIN_SERVICE,
-            "issuer": null,
-            "url": admin.base,
-            "grant": null,
-            "client_id": null,
-            "status": status,
-            "storage_error": error,
-            "storage_hint": hint,
-            "scheme": admin.access.scheme(),
-            "via": match &admin.access { AdminAccess::OAuth { service } => Some(service.clone()), _ => None },
-            "subject": null,
-            "expires_at": null,
-            "refreshable": false,
-            "scopes": [],
-        }));
+        rows.push(admin_row(&admin, &rows));
     }
+    // Every service signed on, and the admin API too when it uses one's token.
+    let all_ok = rows.iter().all(|r| r.status == State::Authenticated.as_str() || r.status == STATIC);
     if ctx.out.json() {
         let (error, hint) = store_error.map_or((None, None), |(e, h)| (Some(e), h));
         ctx.out.print_json(&json!({
@@ -177,7 +142,7 @@ pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
             "storage": storage,
             "storage_error": error,
             "storage_hint": hint,
-            "services": rows,
+            "services": serde_json::to_value(&rows)?,
         }))?;
     } else if rows.is_empty() {
         ctx.out.line(&format!("profile {} configures no service", settings.profile))?;
@@ -187,13 +152,13 @@ pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
         // Why the storage is unavailable, once for each reason, with its fix.
         let mut shown = Vec::new();
         for r in &rows {
-            let Some(error) = r["storage_error"].as_str() else { continue };
+            let Some(error) = r.storage_error.as_deref() else { continue };
             if shown.contains(&error) {
                 continue;
             }
             shown.push(error);
             ctx.out.line(error)?;
-            if let Some(hint) = r["storage_hint"].as_str() {
+            if let Some(hint) = &r.storage_hint {
                 ctx.out.line(&format!("hint: {hint}"))?;
             }
         }
@@ -201,8 +166,78 @@ pub async fn status(ctx: &Ctx, only: Option<&str>) -> anyhow::Result<ExitCode> {
     Ok(if all_ok { ExitCode::Ok } else { ExitCode::AuthRequired })
 }
 
+/// A service's row, from the token cache alone (no network call).
+fn service_row(
+    settings: &Settings,
+    service: &Service,
+    store: &anyhow::Result<Store>,
+    store_error: &Option<(String, Option<String>)>,
+) -> Row {
+    let (state, cached) = match store {
+        Ok(store) => session::state(settings, service, store).map_err(|e| explain(&e)),
+        Err(_) if service.auth.is_none() => Ok((State::NotConfigured, None)),
+        Err(_) => Err(store_error.clone().unwrap_or_default()),
+    }
+    .map_or_else(|e| (Err(e), None), |(state, cached)| (Ok(state), cached));
+    let scopes: Vec<String> = cached
+        .as_ref()
+        .and_then(|t| t.scope.clone())
+        .map(|s| s.split(' ').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let (storage_error, storage_hint) = match &state {
+        Err((error, hint)) => (Some(error.clone()), hint.clone()),
+        Ok(_) => (None, None),
+    };
+    Row {
+        service: service.name.clone(),
+        issuer: Some(service.issuer.clone()),
+        grant: service.auth.as_ref().map(|a| a.grant().as_str()),
+        client_id: service.auth.as_ref().map(|a| a.client_id().to_owned()),
+        status: state.map_or(STORAGE_UNAVAILABLE, State::as_str).to_owned(),
+        storage_error,
+        storage_hint,
+        subject: cached.as_ref().and_then(|t| t.subject.clone()),
+        expires_at: cached.as_ref().and_then(|t| t.expires_at),
+        refreshable: cached.as_ref().is_some_and(|t| t.refresh_token.is_some()),
+        scopes,
+        admin: None,
+    }
+}
+
+/// The admin API's row. Static credentials have nothing to sign on to and
+/// never ask for one; an oauth admin API is as signed on as the service
+/// whose token it uses.
+fn admin_row(admin: &AdminApi, rows: &[Row]) -> Row {
+    let via = match &admin.access {
+        AdminAccess::OAuth { service } => Some(service.clone()),
+        _ => None,
+    };
+    let through = via.as_ref().and_then(|v| rows.iter().find(|r| r.service == *v));
+    let status = match (&admin.access, through) {
+        (AdminAccess::OAuth { .. }, Some(r)) => r.status.clone(),
+        (AdminAccess::OAuth { .. }, None) => State::NotConfigured.as_str().to_owned(),
+        _ => STATIC.to_owned(),
+    };
+    Row {
+        service: ADMIN_SERVICE.to_owned(),
+        issuer: None,
+        grant: None,
+        client_id: None,
+        status,
+        storage_error: through.and_then(|r| r.storage_error.clone()),
+        storage_hint: through.and_then(|r| r.storage_hint.clone()),
+        subject: None,
+        expires_at: None,
+        refreshable: false,
+        scopes: Vec::new(),
+        admin: Some(AdminColumns { url: admin.base.clone(), scheme: admin.access.scheme(), via }),
+    }
+}
+
 /// `auth status`'s status of a service whose tokens the storage cannot keep or read.
 const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+/// `auth status`'s status of an admin API reached with static credentials.
+const STATIC: &str = "static";
 
 /// An error as `auth status` reports it: one line, and its first hint.
 fn explain(e: &anyhow::Error) -> (String, Option<String>) {
@@ -210,23 +245,18 @@ fn explain(e: &anyhow::Error) -> (String, Option<String>) {
     (message, hints.into_iter().next())
 }
 
-fn print_status_table(ctx: &Ctx, rows: &[serde_json::Value]) -> anyhow::Result<()> {
+fn print_status_table(ctx: &Ctx, rows: &[Row]) -> anyhow::Result<()> {
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or("").to_owned();
-            let expires =
-                r["expires_at"].as_i64().map(|e| describe_expiry(e - crate::signon::now())).unwrap_or_default();
-            let scopes = r["scopes"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
-                .unwrap_or_default();
-            let status = match r["via"].as_str() {
-                Some(via) => format!("{} (via {via})", s("status").replace('_', " ")),
-                None if s("status") == "static" => format!("static ({})", s("scheme")),
-                None => s("status").replace('_', " "),
+            let expires = r.expires_at.map(|e| describe_expiry(e - crate::signon::now())).unwrap_or_default();
+            let status = match &r.admin {
+                Some(AdminColumns { via: Some(via), .. }) => format!("{} (via {via})", r.status.replace('_', " ")),
+                Some(AdminColumns { scheme, .. }) if r.status == STATIC => format!("static ({scheme})"),
+                _ => r.status.replace('_', " "),
             };
-            vec![s("service"), status, s("subject"), expires, scopes]
+            let subject = r.subject.clone().unwrap_or_default();
+            vec![r.service.clone(), status, subject, expires, r.scopes.join(" ")]
         })
         .collect();
     ctx.out.table(&["SERVICE", "STATUS", "SUBJECT", "EXPIRES", "SCOPES"], &table)

@@ -2,8 +2,6 @@
 //! admin API. Only public parts exist there; a rotated-out key stays
 //! published until the tokens it signed expire.
 
-use anyhow::Context;
-use reqwest::Method;
 use signet_proto::admin::keys::KeyList;
 
 use crate::cli::KeysCommand;
@@ -17,11 +15,6 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::List { env } => list(ctx, &env).await,
         KeysCommand::Rotate { env } => rotate(ctx, &env).await,
     }
-}
-
-/// The keys as the admin API sent them.
-fn read(json: serde_json::Value) -> anyhow::Result<KeyList> {
-    serde_json::from_value(json).context("the admin API's answer is not a list of keys signet can read")
 }
 
 fn table(ctx: &Ctx, keys: &KeyList) -> anyhow::Result<()> {
@@ -39,25 +32,22 @@ fn table(ctx: &Ctx, keys: &KeyList) -> anyhow::Result<()> {
 
 async fn list(ctx: &Ctx, env: &str) -> anyhow::Result<ExitCode> {
     let admin = AdminClient::connect(&ctx.settings()?).await?;
-    let url = admin.at(&["environments", env, "keys"], None)?;
-    let keys = admin.send(Method::GET, url, None).await?.json.unwrap_or_default();
+    let keys = admin.get::<KeyList>(&["environments", env, "keys"]).await?.value;
     if ctx.out.json() {
-        ctx.out.print_json(&keys)?
+        ctx.out.print_json(&serde_json::to_value(&keys)?)?
     } else {
-        table(ctx, &read(keys)?)?
+        table(ctx, &keys)?
     }
     Ok(ExitCode::Ok)
 }
 
 async fn rotate(ctx: &Ctx, env: &str) -> anyhow::Result<ExitCode> {
     let admin = AdminClient::connect(&ctx.settings()?).await?;
-    let url = admin.at(&["environments", env, "keys"], None)?;
-    let keys = admin.send(Method::POST, url, None).await?.json.unwrap_or_default();
+    let keys: KeyList = admin.post::<(), _>(&["environments", env, "keys"], None).await?;
     if ctx.out.json() {
-        ctx.out.print_json(&keys)?;
+        ctx.out.print_json(&serde_json::to_value(&keys)?)?;
         return Ok(ExitCode::Ok);
     }
-    let keys = read(keys)?;
     if let Some(k) = keys.items.iter().find(|k| k.active) {
         ctx.out.line(&format!("{} signs from now on; earlier keys stay published until their tokens expire", k.kid))?;
     }

@@ -9,8 +9,9 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use base64::Engine;
 use reqwest::Method;
+use serde::de::DeserializeOwned;
+use signet_client::admin::{self, AdminError, Credentials, Page, Refusal, Versioned};
 
 use crate::commands::Ctx;
 use crate::config::settings::Settings;
@@ -45,19 +46,93 @@ fn body(data: Option<&str>) -> anyhow::Result<Option<serde_json::Value>> {
         .map_err(|e| anyhow!("--data is not JSON: {e}\nhint: give a JSON document, or @file with one"))
 }
 
-/// The admin API with its credentials, ready to call.
+/// The admin API with its credentials, ready to call: the typed client of
+/// `signet_client`, built from the profile's settings, and errors in words
+/// for people.
 pub struct AdminClient {
-    client: reqwest::Client,
+    api: admin::AdminClient,
     pub base: url::Url,
-    authorization: Option<String>,
-    /// Origins credentials may go to.
-    trusted: Vec<String>,
     /// The username of `basicAuth` credentials: the caller, when it is an admin account.
     pub basic_user: Option<String>,
-    /// With `--auth security_token`: signs each request with the session's key.
-    signer: Option<signet_client::Signer>,
     /// The `WWW-Authenticate` scheme of what is sent, and the setting that chose it.
     sends: Sends,
+}
+
+/// The HTTP client for the admin API: its timeouts, and the CA files the profile names.
+fn http_client(settings: &Settings) -> anyhow::Result<reqwest::ClientBuilder> {
+    let mut client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(60))
+        .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")));
+    if let Some(files) = settings.checked(&key("caCertificatePemFiles"))? {
+        for path in files.split(',') {
+            let pem = std::fs::read(path).with_context(|| format!("reading CA file {path}"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
+            if certs.is_empty() {
+                bail!(
+                    "{path} holds no PEM certificate\nhint: caCertificatePemFiles takes PEM files of CA certificates"
+                );
+            }
+            for cert in certs {
+                client = client.add_root_certificate(cert);
+            }
+        }
+    }
+    Ok(client)
+}
+
+/// `service.pingfederate.<suffix>`.
+fn key(suffix: &str) -> String {
+    format!("service.{ADMIN_SERVICE}.{suffix}")
+}
+
+/// The credentials `access` names, and the basicAuth username when it is
+/// basicAuth. A client certificate goes into `client`, not a header.
+async fn credentials(
+    settings: &Settings,
+    access: &AdminAccess,
+    oauth_service: Option<&Service>,
+    client: &mut reqwest::ClientBuilder,
+) -> anyhow::Result<(Credentials, Option<String>)> {
+    Ok(match access {
+        AdminAccess::Basic => {
+            let user = need(settings, &key("authentication.basicAuth.username"))?;
+            let password = need(settings, &key("authentication.basicAuth.password"))?;
+            (Credentials::basic(&user, &password), Some(user))
+        }
+        AdminAccess::ClientCertificate => {
+            let cert = need(settings, &key("authentication.clientCertificate.certFile"))?;
+            let key = need(settings, &key("authentication.clientCertificate.keyFile"))?;
+            let mut pem = std::fs::read(&cert).with_context(|| format!("reading client certificate {cert}"))?;
+            pem.extend(std::fs::read(&key).with_context(|| format!("reading client key {key}"))?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| anyhow!("the client certificate and key are not usable: {e}"))?;
+            *client = std::mem::take(client).identity(identity);
+            (Credentials::None, None)
+        }
+        AdminAccess::OAuth { .. } => {
+            let service = oauth_service.ok_or_else(|| anyhow!("no OAuth service"))?;
+            let store = Store::open(&settings.value("auth.storage.type").unwrap_or_else(|| "secure_local".into()))?;
+            let tokens = session::fresh(settings, service, &store).await?;
+            (Credentials::bearer(&tokens.access_token), None)
+        }
+    })
+}
+
+/// What a request carries, for the hint of a 401.
+fn sends(access: &AdminAccess, signs: bool) -> Sends {
+    if signs {
+        return Sends { scheme: "DPoP", setting: "--auth security_token".into() };
+    }
+    Sends {
+        scheme: match access {
+            AdminAccess::Basic => "Basic",
+            AdminAccess::ClientCertificate => "TLS-Client-Certificate",
+            AdminAccess::OAuth { .. } => "Bearer",
+        },
+        setting: format!("service.{ADMIN_SERVICE}.authentication.type={}", access.scheme()),
+    }
 }
 
 impl AdminClient {
@@ -69,84 +144,47 @@ impl AdminClient {
             )
         })?;
         let base = url::Url::parse(&admin.base).context("the admin API's httpsHost")?;
-        let mut trusted = vec![origin(&base)];
         let session =
             if settings.security_token { Some(signet_client::Session::load(&settings.profile)?) } else { None };
         let oauth_service = match &admin.access {
             AdminAccess::OAuth { service } if session.is_none() => Some(Service::resolve(settings, service)?),
             _ => None,
         };
-        if let Some(s) = &session
-            && let Ok(issuer) = url::Url::parse(&s.file.issuer)
-        {
-            trusted.push(origin(&issuer));
-        }
-        if let Some(s) = &oauth_service
-            && let Ok(issuer) = url::Url::parse(&s.issuer)
-        {
-            trusted.push(origin(&issuer));
-        }
-        let mut client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(60))
-            .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")));
-        let k = |suffix: &str| format!("service.{ADMIN_SERVICE}.{suffix}");
-        if let Some(files) = settings.checked(&k("caCertificatePemFiles"))? {
-            for path in files.split(',') {
-                let pem = std::fs::read(path).with_context(|| format!("reading CA file {path}"))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
-                if certs.is_empty() {
-                    bail!(
-                        "{path} holds no PEM certificate\nhint: caCertificatePemFiles takes PEM files of CA certificates"
-                    );
-                }
-                for cert in certs {
-                    client = client.add_root_certificate(cert);
-                }
-            }
-        }
-        let mut authorization = None;
-        let mut basic_user = None;
+        // Credentials also go to the issuer of the token they carry.
+        let issuers: Vec<url::Url> = (session.iter().map(|s| s.file.issuer.as_str()))
+            .chain(oauth_service.iter().map(|s| s.issuer.as_str()))
+            .filter_map(|i| url::Url::parse(i).ok())
+            .collect();
+        let mut client = http_client(settings)?;
         let signer = session.as_ref().map(crate::commands::session::signer).transpose()?;
-        match &admin.access {
-            _ if signer.is_some() => {}
-            AdminAccess::Basic => {
-                let user = need(settings, &k("authentication.basicAuth.username"))?;
-                let password = need(settings, &k("authentication.basicAuth.password"))?;
-                let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-                authorization = Some(format!("Basic {pair}"));
-                basic_user = Some(user);
-            }
-            AdminAccess::ClientCertificate => {
-                let cert = need(settings, &k("authentication.clientCertificate.certFile"))?;
-                let key = need(settings, &k("authentication.clientCertificate.keyFile"))?;
-                let mut pem = std::fs::read(&cert).with_context(|| format!("reading client certificate {cert}"))?;
-                pem.extend(std::fs::read(&key).with_context(|| format!("reading client key {key}"))?);
-                let identity = reqwest::Identity::from_pem(&pem)
-                    .map_err(|e| anyhow!("the client certificate and key are not usable: {e}"))?;
-                client = client.identity(identity);
-            }
-            AdminAccess::OAuth { .. } => {
-                let service = oauth_service.as_ref().ok_or_else(|| anyhow!("no OAuth service"))?;
-                let store = Store::open(&settings.value("auth.storage.type").unwrap_or_else(|| "secure_local".into()))?;
-                let tokens = session::fresh(settings, service, &store).await?;
-                authorization = Some(format!("Bearer {}", tokens.access_token));
-            }
-        }
-        let client = client.build().context("building the HTTP client")?;
-        let sends = match &admin.access {
-            _ if signer.is_some() => Sends { scheme: "DPoP", setting: "--auth security_token".into() },
-            access => Sends {
-                scheme: match access {
-                    AdminAccess::Basic => "Basic",
-                    AdminAccess::ClientCertificate => "TLS-Client-Certificate",
-                    AdminAccess::OAuth { .. } => "Bearer",
-                },
-                setting: format!("service.{ADMIN_SERVICE}.authentication.type={}", access.scheme()),
-            },
+        let sends = sends(&admin.access, signer.is_some());
+        let (credentials, basic_user) = match signer {
+            Some(signer) => (Credentials::Signer(signer), None),
+            None => credentials(settings, &admin.access, oauth_service.as_ref(), &mut client).await?,
         };
-        Ok(AdminClient { client, base, authorization, trusted, basic_user, signer, sends })
+        let client = client.build().context("building the HTTP client")?;
+        let mut api = admin::AdminClient::new(client, base.clone(), credentials);
+        for issuer in &issuers {
+            api.trust(issuer);
+        }
+        Ok(AdminClient { api, base, basic_user, sends })
+    }
+
+    /// The typed client, for calls whose errors the caller looks at (a 412).
+    pub fn api(&self) -> &admin::AdminClient {
+        &self.api
+    }
+
+    /// An error of the typed client in words for people: a refusal as an
+    /// [`ApiError`], a transport failure with a hint.
+    pub fn explain(&self, e: AdminError) -> anyhow::Error {
+        match e {
+            AdminError::Refused(r) | AdminError::Changed(r) => ApiError::new(*r, &self.sends).into(),
+            AdminError::Transport { url, source } => crate::signon::unreachable(&source, &url, ADMIN_SERVICE),
+            AdminError::TooLarge(t) => anyhow!("{t}"),
+            AdminError::Session(e) => e.into(),
+            other => other.into(),
+        }
     }
 
     /// A path under the admin API, or a URL that must be on a trusted origin
@@ -163,10 +201,10 @@ impl AdminClient {
         let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
             || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
             || url.host_str() == Some("localhost");
-        if host_trusted && url.scheme() != "https" && !loopback && !self.trusted.contains(&origin(&url)) {
+        if host_trusted && url.scheme() != "https" && !loopback && !self.api.trusts(&url) {
             bail!("{url} is plain http; signet sends credentials to a trusted host only over https");
         }
-        if !self.trusted.contains(&origin(&url)) && !host_trusted {
+        if !self.api.trusts(&url) && !host_trusted {
             bail!(
                 "{} is not the admin API's origin ({}); signet does not send credentials there\nhint: use a path such as /accounts, or --trust-host {} if you mean it",
                 origin(&url),
@@ -177,38 +215,40 @@ impl AdminClient {
         Ok(url)
     }
 
+    /// Trusts `url`'s origin with the credentials: a host `--trust-host` names.
+    pub fn trust(&mut self, url: &url::Url) {
+        self.api.trust(url);
+    }
+
     /// The access token sent as `Bearer`, when the admin API is reached with
     /// a sign-on's token (`authentication.type=oauth`).
     pub fn bearer(&self) -> Option<&str> {
-        self.authorization.as_deref()?.strip_prefix("Bearer ")
+        match self.api.credentials() {
+            Credentials::Authorization(a) => a.strip_prefix("Bearer "),
+            _ => None,
+        }
     }
 
     /// Whether requests are signed with a session's key (`--auth security_token`).
     pub fn signs(&self) -> bool {
-        self.signer.is_some()
+        matches!(self.api.credentials(), Credentials::Signer(_))
     }
 
     /// Sends `req`, signed with the session's key when there is one.
     pub async fn dispatch(&self, req: reqwest::RequestBuilder, url: &url::Url) -> anyhow::Result<reqwest::Response> {
-        let unreachable = |e: reqwest::Error| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE);
-        match &self.signer {
-            Some(signer) => signer.send(&self.client, req.build().map_err(unreachable)?).await.map_err(|e| match e {
-                signet_client::Error::Http(e) => unreachable(e),
-                other => other.into(),
-            }),
-            None => req.send().await.map_err(unreachable),
-        }
+        let req = req.build().map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
+        self.api.dispatch(req).await.map_err(|e| self.explain(e))
     }
 
     /// The HTTP client with the admin API's TLS settings, and no credentials.
     pub fn http(&self) -> &reqwest::Client {
-        &self.client
+        self.api.http()
     }
 
     /// A URL under the admin API from path segments, each percent-encoded,
     /// so a username or id can never step outside its resource.
     pub fn at(&self, segments: &[&str], query: Option<&str>) -> anyhow::Result<url::Url> {
-        under(&self.base, segments, query)
+        Ok(self.api.at(segments, query)?)
     }
 
     /// Sends one request; a refusal is an [`ApiError`]: one line with a hint.
@@ -231,81 +271,53 @@ impl AdminClient {
         payload: Option<&T>,
         if_match: Option<&str>,
     ) -> anyhow::Result<Answer> {
-        let mut req = self.client.request(method.clone(), url.clone()).header("accept", "application/json");
-        if let Some(a) = &self.authorization {
-            req = req.header("authorization", a);
-        }
-        if let Some(tag) = if_match {
-            req = req.header("if-match", tag);
-        }
-        if let Some(p) = payload {
-            req = req.json(p);
-        }
-        let res = self.dispatch(req, &url).await?;
-        let status = res.status();
-        let etag = res.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let challenges: Vec<String> = res
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(challenge_schemes)
-            .collect();
-        let text =
-            crate::http::text(res).await.map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
-        let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
-        if !status.is_success() {
-            let field = |k: &str| json.as_ref().and_then(|j| j.get(k)?.as_str().map(str::to_owned));
-            let (code, message) = match (field("error"), field("message")) {
-                (Some(code), Some(message)) => (Some(code), message),
-                _ => (None, text.lines().next().unwrap_or_default().to_owned()),
-            };
-            let path = url.path().to_owned();
-            let accepts = Some(challenges).filter(|c| status == reqwest::StatusCode::UNAUTHORIZED && !c.is_empty());
-            let sent = Some(self.sends.clone());
-            return Err(ApiError { method, path, status: status.as_u16(), code, message, accepts, sent }.into());
-        }
-        Ok(Answer { status: status.as_u16(), json, text, etag })
+        let reply = self.api.execute(method, url, payload, if_match).await.map_err(|e| self.explain(e))?;
+        let json = serde_json::from_str(&reply.text).ok();
+        Ok(Answer { status: reply.status, json, text: reply.text, etag: reply.etag })
     }
 
     /// Every page of a list (`--all`), or the one page asked for: the API's
     /// page shape, `{"items", "next_cursor"}`, with all items when `all`.
     pub async fn list(&self, segments: &[&str], limit: u32, all: bool) -> anyhow::Result<serde_json::Value> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.append_pair("limit", &limit.to_string());
-            if let Some(c) = &cursor {
-                query.append_pair("cursor", c);
-            }
-            let url = self.at(segments, Some(&query.finish()))?;
-            let page = self.send(Method::GET, url, None).await?.json.unwrap_or_default();
-            items.extend(page["items"].as_array().cloned().unwrap_or_default());
-            let next = page["next_cursor"].as_str().map(str::to_owned);
-            // A cursor that does not move would loop for ever.
-            if !all || next.is_none() || next == cursor {
-                return Ok(serde_json::json!({"items": items, "next_cursor": if all { None } else { next }}));
-            }
-            cursor = next;
-        }
+        Ok(serde_json::to_value(self.pages::<serde_json::Value>(segments, limit, all).await?)?)
+    }
+
+    /// [`AdminClient::list`], typed.
+    pub async fn pages<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        limit: u32,
+        all: bool,
+    ) -> anyhow::Result<Page<T>> {
+        self.api.list(segments, limit, all).await.map_err(|e| self.explain(e))
+    }
+
+    /// One resource, with its version.
+    pub async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> anyhow::Result<Versioned<T>> {
+        self.api.get(segments).await.map_err(|e| self.explain(e))
+    }
+
+    /// A new resource in a collection.
+    pub async fn create<B: serde::Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> anyhow::Result<T> {
+        Ok(self.api.create(segments, body).await.map_err(|e| self.explain(e))?.value)
+    }
+
+    /// A `POST` to an action, and its answer (`()` for none).
+    pub async fn post<B: serde::Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: Option<&B>,
+    ) -> anyhow::Result<T> {
+        self.api.post(segments, body).await.map_err(|e| self.explain(e))
     }
 }
 
 pub fn under(base: &url::Url, segments: &[&str], query: Option<&str>) -> anyhow::Result<url::Url> {
-    // URL parsers resolve `.` and `..` (and `%2E%2E`) away: such a name
-    // would address another resource, so it is refused.
-    if let Some(dots) = segments.iter().find(|s| matches!(**s, "." | "..")) {
-        bail!("{dots:?} cannot be named in a URL path, so the admin API cannot be asked about it");
-    }
-    let mut url = base.clone();
-    {
-        let mut path = url.path_segments_mut().map_err(|()| anyhow!("the admin API's URL cannot hold a path"))?;
-        path.pop_if_empty();
-        path.extend(segments);
-    }
-    url.set_query(query);
-    Ok(url)
+    Ok(admin::under(base, segments, query)?)
 }
 
 /// A refusal by the admin API, as one line (`{"error", "message"}` when it
@@ -332,48 +344,21 @@ pub struct Sends {
     pub setting: String,
 }
 
-/// The auth-schemes of a `WWW-Authenticate` value (RFC 9110 §11.6.1): a
-/// list of challenges, each a scheme then `name=value` parameters (or a
-/// token68), all comma-separated. Commas inside quoted strings are not
-/// separators.
-pub fn challenge_schemes(header: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let (mut part, mut quoted, mut escaped) = (String::new(), false, false);
-    for c in header.chars() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                parts.push(std::mem::take(&mut part));
-                continue;
-            }
-            _ => {}
-        }
-        part.push(c);
-    }
-    parts.push(part);
-    // A part that starts with a token and then a space, or is a lone token
-    // with no `=`, starts a challenge; any other part is a parameter.
-    let token =
-        |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
-    parts
-        .iter()
-        .map(|p| p.trim())
-        .filter_map(|p| match p.split_once(' ') {
-            Some((first, _)) if token(first) => Some(first.to_owned()),
-            None if token(p) => Some(p.to_owned()),
-            _ => None,
-        })
-        .fold(Vec::new(), |mut all, s| {
-            if !all.iter().any(|a: &String| a.eq_ignore_ascii_case(&s)) {
-                all.push(s);
-            }
-            all
-        })
-}
-
 impl ApiError {
+    /// A refusal, with what the request carried for the hint of a 401.
+    fn new(r: Refusal, sent: &Sends) -> ApiError {
+        let accepts = Some(r.challenges).filter(|c| r.status == 401 && !c.is_empty());
+        ApiError {
+            method: r.method,
+            path: r.path,
+            status: r.status,
+            code: r.code,
+            message: r.message,
+            accepts,
+            sent: Some(sent.clone()),
+        }
+    }
+
     fn hint(&self) -> Option<String> {
         // A 401 whose challenges do not name what was sent: no credentials
         // of this kind would do, so say which kinds would.
@@ -440,7 +425,9 @@ pub struct Answer {
     pub status: u16,
     pub json: Option<serde_json::Value>,
     pub text: String,
-    /// The version the answer shows, to send back as `If-Match`.
+    /// The version the answer shows, to send back as `If-Match`. (The typed
+    /// calls carry it in `Versioned`; this is for the commands still on `send`.)
+    #[allow(dead_code)]
     pub etag: Option<String>,
 }
 
@@ -451,8 +438,9 @@ pub async fn run(ctx: &Ctx, r: Request<'_>) -> anyhow::Result<ExitCode> {
         .filter(|m| [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(m))
         .ok_or_else(|| anyhow!("{:?} is not a method signet sends\nhint: GET, POST, PUT, PATCH or DELETE", r.method))?;
     let payload = body(r.data)?;
-    let admin = AdminClient::connect(&settings).await?;
+    let mut admin = AdminClient::connect(&settings).await?;
     let url = admin.url(r.target, r.trust_host)?;
+    admin.trust(&url);
     let answer = admin.send(method.clone(), url.clone(), payload.as_ref()).await?;
     match answer.json {
         Some(j) => ctx.out.print_json(&j)?,
@@ -472,18 +460,7 @@ fn need(settings: &Settings, key: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ApiError, Sends, challenge_schemes, forbidden_hint, under};
-
-    #[test]
-    fn challenges_are_split_outside_quotes() {
-        let signetd = r#"Basic realm="signetd", Bearer realm="signetd", error="invalid_token", DPoP realm="signetd", algs="ES256 EdDSA", error="invalid_token""#;
-        assert_eq!(challenge_schemes(signetd), ["Basic", "Bearer", "DPoP"]);
-        let tricky = r#"Basic realm="a, Bearer b=\"c, d\"", TLS-Client-Certificate realm="x""#;
-        assert_eq!(challenge_schemes(tricky), ["Basic", "TLS-Client-Certificate"]);
-        assert_eq!(challenge_schemes("Negotiate, Basic realm=x"), ["Negotiate", "Basic"]);
-        assert_eq!(challenge_schemes("Newauth abc=="), ["Newauth"]);
-        assert!(challenge_schemes("").is_empty());
-    }
+    use super::{ApiError, Sends, forbidden_hint};
 
     #[test]
     fn a_401_names_the_schemes_the_server_takes_when_the_profile_sends_another() {
@@ -504,23 +481,6 @@ mod tests {
         assert!(basic_only.contains("PUT /settings/authentication"), "{basic_only}");
         let taken = refused(&["Basic", "Bearer", "DPoP"], "Bearer");
         assert!(taken.contains("hint: check the admin API credentials"), "{taken}");
-    }
-
-    #[test]
-    fn path_segments_stay_segments() {
-        let base = url::Url::parse("http://127.0.0.1:1/admin-api/v1").unwrap();
-        let at = |segments: &[&str]| under(&base, segments, None).unwrap().to_string();
-        assert_eq!(at(&["accounts", "ada@example.org"]), "http://127.0.0.1:1/admin-api/v1/accounts/ada@example.org");
-        assert_eq!(at(&["accounts", "../settings"]), "http://127.0.0.1:1/admin-api/v1/accounts/..%2Fsettings");
-        assert_eq!(at(&["accounts", "a..b"]), "http://127.0.0.1:1/admin-api/v1/accounts/a..b");
-        for dots in [".", ".."] {
-            assert!(under(&base, &["accounts", dots, "password"], None).is_err(), "{dots}");
-        }
-        let slash = url::Url::parse("http://127.0.0.1:1/admin-api/v1/").unwrap();
-        assert_eq!(
-            under(&slash, &["keys"], Some("limit=1")).unwrap().as_str(),
-            "http://127.0.0.1:1/admin-api/v1/keys?limit=1"
-        );
     }
 
     #[test]

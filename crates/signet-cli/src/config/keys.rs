@@ -36,6 +36,8 @@ pub const AUTH_TYPES: &[&str] = &["worker", "client_credentials", "authorization
 pub const REGION_CODES: &[&str] = &["NA", "EU", "AP", "CA", "AU", "SG"];
 pub const OUTPUT_FORMATS: &[&str] = &["text", "json"];
 pub const ADMIN_AUTH_TYPES: &[&str] = &["basicAuth", "oauth", "clientCertificate"];
+/// The service name of the admin API (pingcli's), whose keys are `service.pingfederate.*`.
+pub const ADMIN_SERVICE: &str = "pingfederate";
 
 const fn key(key: &'static str, description: &'static str, kind: Kind) -> KeyDef {
     KeyDef { key, description, kind, secret: false, default: None }

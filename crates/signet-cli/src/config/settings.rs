@@ -103,7 +103,7 @@ impl Settings {
         let table = self.file.profile_table(&self.profile).and_then(|t| t.get("service")).and_then(|s| s.as_table());
         for (name, t) in table.into_iter().flatten() {
             let Some(t) = t.as_table() else { continue };
-            if name == crate::services::ADMIN_SERVICE {
+            if name == keys::ADMIN_SERVICE {
                 continue;
             }
             if (name == "pingone" && !t.is_empty()) || t.contains_key("issuer") {

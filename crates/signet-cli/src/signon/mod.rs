@@ -77,6 +77,24 @@ pub struct Metadata {
     pub signet_admin_api: Option<String>,
 }
 
+/// A provider's refusal (RFC 6749 §5.2), read from any provider: its code
+/// is kept as sent, not only the codes signetd knows
+/// (`signet_proto::oauth::ErrorBody`). Each field is `None` when absent.
+#[derive(Debug, Default, Deserialize)]
+pub struct OAuthRefusal {
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+impl OAuthRefusal {
+    /// The refusal in an answer's body; all `None` when it holds none.
+    pub fn read(body: &[u8]) -> OAuthRefusal {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error(transparent)]
@@ -252,9 +270,10 @@ impl Provider {
     pub fn explain<T: ErrorResponse + 'static>(&self, what: &str, e: RequestTokenError<HttpError, T>) -> anyhow::Error {
         match e {
             RequestTokenError::ServerResponse(r) => {
-                let v = serde_json::to_value(&r).unwrap_or_default();
-                let code = safe(v["error"].as_str().unwrap_or("error")).into_owned();
-                match v["error_description"].as_str().map(safe) {
+                let r = serde_json::to_value(&r).and_then(serde_json::from_value).unwrap_or_default();
+                let OAuthRefusal { error, error_description } = r;
+                let code = safe(error.as_deref().unwrap_or("error")).into_owned();
+                match error_description.as_deref().map(safe) {
                     Some(d) => anyhow!("{what} refused by the provider: {code}: {d}"),
                     None => anyhow!("{what} refused by the provider: {code}"),
                 }
@@ -322,7 +341,7 @@ pub async fn send_with_proof(
             let status = res.status();
             let headers = res.headers().clone();
             let bytes = crate::http::body(res).await?;
-            if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v["error"] == "use_dpop_nonce") {
+            if OAuthRefusal::read(&bytes).error.as_deref() == Some("use_dpop_nonce") {
                 return Ok(send(Some(&n)).await?);
             }
             Ok(rebuilt(status, &headers, bytes))

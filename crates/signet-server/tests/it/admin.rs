@@ -6,6 +6,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use signet_core::model::{AppKind, GrantType};
 
+use std::borrow::Cow;
+
+use signet_client::admin::{AdminClient, AdminError, Credentials, Reply};
+use signet_proto::admin::accounts::{AccountPage, AccountUpdate, AccountView, NewAccount, PasswordChange};
+use signet_proto::roles::Role;
+
 use crate::harness::*;
 
 pub struct Api<'a> {
@@ -74,9 +80,62 @@ pub fn assert_error(a: &Answer, status: u16, error: &str, mentions: &str) {
     assert!(a.body["message"].as_str().unwrap().contains(mentions), "{:?}", a.body);
 }
 
+/// The admin API through `signet_client`'s typed client, as `username`.
+pub fn typed(s: &Server, username: &str, password: &str) -> AdminClient {
+    let base = url::Url::parse(&format!("{}/admin-api/v1", s.base)).unwrap();
+    AdminClient::new(reqwest::Client::new(), base, Credentials::basic(username, password))
+}
+
+/// A refusal by the admin API: its status, its code, and a message that mentions `mentions`.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(r: Result<T, AdminError>, status: u16, error: &str, mentions: &str) {
+    let refusal = match r {
+        Err(AdminError::Refused(r) | AdminError::Changed(r)) => r,
+        other => panic!("expected a {status} refusal, got {other:?}"),
+    };
+    assert_eq!((refusal.status, refusal.code.as_deref()), (status, Some(error)), "{refusal}");
+    assert!(refusal.message.contains(mentions), "{refusal}");
+}
+
+/// An account as `NewAccount` takes it.
+fn new_account<'a>(username: &'a str, password: &'a str, roles: &[Role], auditor: bool) -> NewAccount<'a> {
+    NewAccount {
+        username: Cow::Borrowed(username),
+        password: Cow::Borrowed(password),
+        active: true,
+        roles: roles.iter().copied().collect(),
+        auditor,
+    }
+}
+
+fn password_change<'a>(current: Option<&'a str>, password: &'a str) -> PasswordChange<'a> {
+    PasswordChange {
+        current_password: current.map(Cow::Borrowed),
+        password: Cow::Borrowed(password),
+        must_change: None,
+    }
+}
+
+fn account_update(active: bool, roles: &[Role], auditor: bool) -> AccountUpdate {
+    AccountUpdate { username: None, active, roles: roles.iter().copied().collect(), auditor }
+}
+
+/// A `POST` or an unconditional `PUT` (no `If-Match`), answered with its status.
+async fn send<B: serde::Serialize>(
+    admin: &AdminClient,
+    method: Method,
+    segments: &[&str],
+    body: &B,
+) -> Result<Reply, AdminError> {
+    admin.execute(method, admin.at(segments, None).unwrap(), Some(body), None).await
+}
+
+const ACCOUNTS: &[&str] = &["accounts"];
+
 async fn native_basic_rbac_etags_and_audit(s: Server) {
     let api = Api::new(&s);
-    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let admin = &s.boot.admin.username;
+    let root = typed(&s, admin, &s.boot.admin.password);
 
     let none = api.call(Method::GET, "/accounts", None, None, None).await;
     assert_error(&none, 401, "unauthorized", "authentication");
@@ -86,149 +145,95 @@ async fn native_basic_rbac_etags_and_audit(s: Server) {
         "Basic realm=\"signet admin API\", Bearer realm=\"signet admin API\", \
          DPoP realm=\"signet admin API\", algs=\"ES256 EdDSA\""
     );
-    let wrong = api.get("/accounts", &basic(&s.boot.admin.username, "not the password")).await;
-    assert_error(&wrong, 401, "unauthorized", "authentication");
-    let empty = api.get("/accounts", &basic(&s.boot.admin.username, "")).await;
-    assert_eq!(empty.status, 401, "an empty password is never tried");
+    let wrong = typed(&s, admin, "not the password").get::<AccountPage>(ACCOUNTS).await;
+    assert_refused(wrong, 401, "unauthorized", "authentication");
+    let empty = typed(&s, admin, "").get::<AccountPage>(ACCOUNTS).await;
+    assert!(matches!(empty, Err(AdminError::Refused(r)) if r.status == 401), "an empty password is never tried");
 
-    let list = api.get("/accounts", &root).await;
-    assert_eq!(list.status, 200, "{:?}", list.body);
-    assert_eq!(list.body["items"][0]["username"], s.boot.admin.username);
-    assert_eq!(list.body["items"][0]["roles"], json!(["UserAdmin", "Admin", "ExpressionAdmin", "CryptoAdmin"]));
-    assert!(list.body["items"][0].get("password").is_none() && !list.body.to_string().contains("argon2"));
+    let list = root.get::<AccountPage>(ACCOUNTS).await.unwrap().value;
+    assert_eq!(list.items[0].username, *admin);
+    assert_eq!(list.items[0].roles, ["UserAdmin", "Admin", "ExpressionAdmin", "CryptoAdmin"]);
+    // What the typed view would not show: a field beyond it.
+    let raw = root.execute::<()>(Method::GET, root.at(ACCOUNTS, None).unwrap(), None, None).await.unwrap();
+    let raw: Value = serde_json::from_str(&raw.text).unwrap();
+    assert!(raw["items"][0].get("password").is_none() && !raw.to_string().contains("argon2"));
 
     // A UserAdmin creates an Admin.
     let ada_pw = "ada's long passphrase";
-    let made = api
-        .call(
-            Method::POST,
-            "/accounts",
-            Some(&root),
-            Some(json!({"username": "ada", "password": ada_pw, "roles": ["Admin"]})),
-            None,
-        )
-        .await;
+    let body = serde_json::to_value(new_account("ada", ada_pw, &[Role::Admin], false)).unwrap();
+    let made = api.call(Method::POST, "/accounts", Some(&basic(admin, &s.boot.admin.password)), Some(body), None).await;
     assert_eq!(made.status, 201, "{:?}", made.body);
     assert_eq!(made.headers["location"], "/admin-api/v1/accounts/ada");
     assert!(made.etag.is_some());
-    let again = api
-        .call(Method::POST, "/accounts", Some(&root), Some(json!({"username": "ada", "password": ada_pw})), None)
-        .await;
-    assert_error(&again, 409, "conflict", "ada");
+    let made: AccountView = serde_json::from_value(made.body).unwrap();
+    assert_eq!(
+        (made.username.as_str(), made.roles.as_slice(), made.password_change_required),
+        ("ada", &["Admin".to_owned()][..], true)
+    );
+    let again = root.create::<_, AccountView>(ACCOUNTS, &new_account("ada", ada_pw, &[], false)).await;
+    assert_refused(again, 409, "conflict", "ada");
     // A password someone else set: replacing it is all ada may do at first,
     // and that takes the current one.
-    let first = basic("ada", ada_pw);
-    let before = api.get("/accounts", &first).await;
-    assert_error(&before, 403, "forbidden", "replace it first");
-    let no_current = api
-        .call(
-            Method::POST,
-            "/accounts/ada/password",
-            Some(&first),
-            Some(json!({"password": "ada's own passphrase"})),
-            None,
-        )
-        .await;
-    assert_error(&no_current, 400, "invalid_request", "current_password");
-    let wrong_current = api
-        .call(
-            Method::POST,
-            "/accounts/ada/password",
-            Some(&first),
-            Some(json!({"current_password": "a guess at it", "password": "ada's own passphrase"})),
-            None,
-        )
-        .await;
-    assert_error(&wrong_current, 403, "forbidden", "current_password");
-    let replaced = api
-        .call(
-            Method::POST,
-            "/accounts/ada/password",
-            Some(&first),
-            Some(json!({"current_password": ada_pw, "password": "ada's own passphrase"})),
-            None,
-        )
-        .await;
-    assert_eq!(replaced.status, 204, "{:?}", replaced.body);
+    let first = typed(&s, "ada", ada_pw);
+    assert_refused(first.get::<AccountPage>(ACCOUNTS).await, 403, "forbidden", "replace it first");
+    let ada_password = &["accounts", "ada", "password"][..];
+    let no_current = first.post::<_, ()>(ada_password, Some(&password_change(None, "ada's own passphrase"))).await;
+    assert_refused(no_current, 400, "invalid_request", "current_password");
+    let change = password_change(Some("a guess at it"), "ada's own passphrase");
+    assert_refused(first.post::<_, ()>(ada_password, Some(&change)).await, 403, "forbidden", "current_password");
+    let change = password_change(Some(ada_pw), "ada's own passphrase");
+    let replaced = send(&first, Method::POST, ada_password, &change).await.unwrap();
+    assert_eq!(replaced.status, 204, "{replaced:?}");
     let ada_pw = "ada's own passphrase";
-    let ada = basic("ada", ada_pw);
-    assert_eq!(api.get("/accounts", &ada).await.status, 200);
+    let ada = typed(&s, "ada", ada_pw);
+    ada.get::<AccountPage>(ACCOUNTS).await.unwrap();
 
     // Privilege escalation: an Admin granting itself more, or creating accounts.
-    let self_grant = api
-        .call(
-            Method::PUT,
-            "/accounts/ada",
-            Some(&ada),
-            Some(json!({"active": true, "roles": ["Admin", "ExpressionAdmin", "UserAdmin"], "auditor": false})),
-            None,
-        )
-        .await;
-    assert_error(&self_grant, 403, "forbidden", "UserAdmin");
-    let create = api
-        .call(
-            Method::POST,
-            "/accounts",
-            Some(&ada),
-            Some(json!({"username": "mallory", "password": "a long enough password"})),
-            None,
-        )
-        .await;
-    assert_error(&create, 403, "forbidden", "needs the UserAdmin role");
+    let ada_account = &["accounts", "ada"][..];
+    let grant = account_update(true, &[Role::Admin, Role::ExpressionAdmin, Role::UserAdmin], false);
+    assert_refused(send(&ada, Method::PUT, ada_account, &grant).await, 403, "forbidden", "UserAdmin");
+    let mallory = new_account("mallory", "a long enough password", &[], false);
+    let create = ada.create::<_, AccountView>(ACCOUNTS, &mallory).await;
+    assert_refused(create, 403, "forbidden", "needs the UserAdmin role");
     // UserAdmin only with Admin and ExpressionAdmin; Auditor alone.
-    let bad_set = api
-        .call(
-            Method::PUT,
-            "/accounts/ada",
-            Some(&root),
-            Some(json!({"active": true, "roles": ["UserAdmin"], "auditor": false})),
-            None,
-        )
-        .await;
-    assert_error(&bad_set, 422, "unprocessable", "ExpressionAdmin");
-    let auditor_with_role = api
-        .call(
-            Method::PUT,
-            "/accounts/ada",
-            Some(&root),
-            Some(json!({"active": true, "roles": ["Admin"], "auditor": true})),
-            None,
-        )
-        .await;
-    assert_error(&auditor_with_role, 422, "unprocessable", "Auditor");
+    let bad_set = send(&root, Method::PUT, ada_account, &account_update(true, &[Role::UserAdmin], false)).await;
+    assert_refused(bad_set, 422, "unprocessable", "ExpressionAdmin");
+    let auditor_with_role = send(&root, Method::PUT, ada_account, &account_update(true, &[Role::Admin], true)).await;
+    assert_refused(auditor_with_role, 422, "unprocessable", "Auditor");
 
-    // ETags: a write from a stale read is refused.
-    let read = api.get("/accounts/ada", &root).await;
+    // ETags: a write from a stale read is refused, as its own error.
+    let read = root.get::<AccountView>(ada_account).await.unwrap();
     let tag = read.etag.clone().unwrap();
-    let change = json!({"active": true, "roles": ["Admin", "CryptoAdmin"], "auditor": false});
-    let first = api.call(Method::PUT, "/accounts/ada", Some(&root), Some(change.clone()), Some(&tag)).await;
-    assert_eq!(first.status, 200, "{:?}", first.body);
-    assert_ne!(first.etag.as_deref(), Some(tag.as_str()));
-    let second = api.call(Method::PUT, "/accounts/ada", Some(&root), Some(change), Some(&tag)).await;
-    assert_error(&second, 412, "precondition_failed", "changed");
+    let change = account_update(true, &[Role::Admin, Role::CryptoAdmin], false);
+    let written = root.update::<_, AccountView>(ada_account, &change, &tag).await.unwrap();
+    assert_eq!(written.value.roles, ["Admin", "CryptoAdmin"]);
+    assert_ne!(written.etag.as_deref(), Some(tag.as_str()));
+    let second = root.update::<_, AccountView>(ada_account, &change, &tag).await;
+    assert!(matches!(second, Err(AdminError::Changed(_))), "{second:?}");
+    assert_refused(second, 412, "precondition_failed", "changed");
 
     // Bad bodies: each a 400/413/415 naming what is wrong, and nothing written.
+    // What the typed bodies cannot say is sent as raw JSON.
+    let root_basic = basic(admin, &s.boot.admin.password);
     let unknown = api
         .call(
             Method::POST,
             "/accounts",
-            Some(&root),
+            Some(&root_basic),
             Some(json!({"username": "x1", "password": "a long enough password", "admin": true})),
             None,
         )
         .await;
     assert_error(&unknown, 400, "invalid_request", "unknown field `admin`");
-    let missing = api.call(Method::POST, "/accounts", Some(&root), Some(json!({"username": "x2"})), None).await;
+    let missing = api.call(Method::POST, "/accounts", Some(&root_basic), Some(json!({"username": "x2"})), None).await;
     assert_error(&missing, 400, "invalid_request", "missing field `password`");
-    let short = api
-        .call(Method::POST, "/accounts", Some(&root), Some(json!({"username": "x3", "password": "short"})), None)
-        .await;
-    assert_error(&short, 400, "invalid_request", "password");
+    let short = root.create::<_, AccountView>(ACCOUNTS, &new_account("x3", "short", &[], false)).await;
+    assert_refused(short, 400, "invalid_request", "password");
     let role = api
         .call(
             Method::POST,
             "/accounts",
-            Some(&root),
+            Some(&root_basic),
             Some(json!({"username": "x4", "password": "a long enough password", "roles": ["Root"]})),
             None,
         )
@@ -237,7 +242,7 @@ async fn native_basic_rbac_etags_and_audit(s: Server) {
     let raw = |body: &'static str, ctype: &'static str| {
         api.http
             .post(format!("{}/admin-api/v1/accounts", s.base))
-            .header("authorization", root.clone())
+            .header("authorization", root_basic.clone())
             .header("content-type", ctype)
             .body(body)
     };
@@ -248,108 +253,65 @@ async fn native_basic_rbac_etags_and_audit(s: Server) {
     let huge = api
         .http
         .post(format!("{}/admin-api/v1/accounts", s.base))
-        .header("authorization", root.clone())
+        .header("authorization", root_basic.clone())
         .header("content-type", "application/json")
         .body(format!("{{\"username\": \"{}\"}}", "x".repeat(300 * 1024)))
         .send()
         .await
         .unwrap();
     assert_eq!(huge.status(), 413);
-    let bad_limit = api.get("/accounts?limit=0", &root).await;
-    assert_error(&bad_limit, 400, "invalid_request", "limit");
-    let names = api.get("/accounts?limit=1", &root).await;
-    assert_eq!(names.body["items"].as_array().unwrap().len(), 1);
-    assert_eq!(names.body["items"][0]["username"], "ada", "by username");
-    let cursor = names.body["next_cursor"].as_str().unwrap().to_owned();
-    let rest = api.get(&format!("/accounts?limit=10&cursor={cursor}"), &root).await;
-    assert_eq!(rest.body["items"][0]["username"], s.boot.admin.username);
-    assert!(rest.body["next_cursor"].is_null(), "the last page");
-    assert_eq!(api.get("/accounts/x1", &root).await.status, 404, "a refused create wrote nothing");
+    assert_refused(root.page::<AccountView>(ACCOUNTS, 0, None).await, 400, "invalid_request", "limit");
+    let names = root.page::<AccountView>(ACCOUNTS, 1, None).await.unwrap();
+    assert_eq!(names.items.len(), 1);
+    assert_eq!(names.items[0].username, "ada", "by username");
+    let cursor = names.next_cursor.unwrap();
+    let rest = root.page::<AccountView>(ACCOUNTS, 10, Some(&cursor)).await.unwrap();
+    assert_eq!(rest.items[0].username, *admin);
+    assert!(rest.next_cursor.is_none(), "the last page");
+    let x1 = root.get::<AccountView>(&["accounts", "x1"]).await;
+    assert!(matches!(x1, Err(AdminError::Refused(r)) if r.status == 404), "a refused create wrote nothing");
+    let every = root.list::<AccountView>(ACCOUNTS, 1, true).await.unwrap();
+    assert_eq!(every.items.iter().map(|a| a.username.as_str()).collect::<Vec<_>>(), ["ada", admin.as_str()]);
+    assert!(every.next_cursor.is_none());
 
     // Any account changes its own password; the old one stops working at once.
-    let own = api
-        .call(
-            Method::POST,
-            "/accounts/ada/password",
-            Some(&ada),
-            Some(json!({"current_password": ada_pw, "password": "ada's new passphrase"})),
-            None,
-        )
-        .await;
-    assert_eq!(own.status, 204, "{:?}", own.body);
-    assert_eq!(api.get("/accounts", &ada).await.status, 401);
-    let ada = basic("ada", "ada's new passphrase");
-    assert_eq!(api.get("/accounts", &ada).await.status, 200);
-    let other = api
-        .call(
-            Method::POST,
-            &format!("/accounts/{}/password", s.boot.admin.username),
-            Some(&ada),
-            Some(json!({"password": "hijacked passphrase"})),
-            None,
-        )
-        .await;
-    assert_error(&other, 403, "forbidden", "UserAdmin");
+    let change = password_change(Some(ada_pw), "ada's new passphrase");
+    let own = send(&ada, Method::POST, ada_password, &change).await.unwrap();
+    assert_eq!(own.status, 204, "{own:?}");
+    assert_refused(ada.get::<AccountPage>(ACCOUNTS).await, 401, "unauthorized", "");
+    let ada = typed(&s, "ada", "ada's new passphrase");
+    ada.get::<AccountPage>(ACCOUNTS).await.unwrap();
+    let hijack = password_change(None, "hijacked passphrase");
+    let other = ada.post::<_, ()>(&["accounts", admin, "password"], Some(&hijack)).await;
+    assert_refused(other, 403, "forbidden", "UserAdmin");
 
     // Deactivation takes effect on the next call, verification cache or not.
-    let off = api
-        .call(
-            Method::PUT,
-            "/accounts/ada",
-            Some(&root),
-            Some(json!({"active": false, "roles": ["Admin"], "auditor": false})),
-            None,
-        )
-        .await;
-    assert_eq!(off.status, 200, "{:?}", off.body);
-    assert_eq!(api.get("/accounts", &ada).await.status, 401);
+    let off = send(&root, Method::PUT, ada_account, &account_update(false, &[Role::Admin], false)).await.unwrap();
+    assert_eq!(off.status, 200, "{off:?}");
+    assert_refused(ada.get::<AccountPage>(ACCOUNTS).await, 401, "unauthorized", "");
 
     // The last UserAdmin cannot remove their own power to manage accounts.
-    let last = api
-        .call(
-            Method::PUT,
-            &format!("/accounts/{}", s.boot.admin.username),
-            Some(&root),
-            Some(json!({"active": true, "roles": ["Admin"], "auditor": false})),
-            None,
-        )
-        .await;
-    assert_error(&last, 409, "conflict", "last active UserAdmin");
+    let last = send(&root, Method::PUT, &["accounts", admin], &account_update(true, &[Role::Admin], false)).await;
+    assert_refused(last, 409, "conflict", "last active UserAdmin");
 
     // An Auditor reads everything and writes nothing.
-    let made = api
-        .call(
-            Method::POST,
-            "/accounts",
-            Some(&root),
-            Some(json!({"username": "aud", "password": "auditor passphrase", "auditor": true})),
-            None,
-        )
-        .await;
-    assert_eq!(made.status, 201, "{:?}", made.body);
-    let changed = api
-        .call(
-            Method::POST,
-            "/accounts/aud/password",
-            Some(&basic("aud", "auditor passphrase")),
-            Some(json!({"current_password": "auditor passphrase", "password": "the auditor's own words"})),
-            None,
-        )
-        .await;
-    assert_eq!(changed.status, 204, "an Auditor changes its own password: {:?}", changed.body);
+    let made = send(&root, Method::POST, ACCOUNTS, &new_account("aud", "auditor passphrase", &[], true)).await.unwrap();
+    assert_eq!(made.status, 201, "{made:?}");
+    let change = password_change(Some("auditor passphrase"), "the auditor's own words");
+    let aud_first = typed(&s, "aud", "auditor passphrase");
+    let changed = send(&aud_first, Method::POST, &["accounts", "aud", "password"], &change).await.unwrap();
+    assert_eq!(changed.status, 204, "an Auditor changes its own password: {changed:?}");
     let aud = basic("aud", "the auditor's own words");
-    assert_eq!(api.get("/accounts", &aud).await.status, 200);
+    typed(&s, "aud", "the auditor's own words").get::<AccountPage>(ACCOUNTS).await.unwrap();
     assert_eq!(api.get("/audit", &aud).await.status, 200);
-    let write = api
-        .call(
-            Method::PUT,
-            "/accounts/aud",
-            Some(&aud),
-            Some(json!({"active": true, "roles": [], "auditor": true})),
-            None,
-        )
-        .await;
-    assert_error(&write, 403, "forbidden", "Auditor may only read");
+    let write = send(
+        &typed(&s, "aud", "the auditor's own words"),
+        Method::PUT,
+        &["accounts", "aud"],
+        &account_update(true, &[], true),
+    )
+    .await;
+    assert_refused(write, 403, "forbidden", "Auditor may only read");
     assert_error(&api.get("/settings/authentication", &aud).await, 403, "forbidden", "roles");
 
     // The trail: every write and every refusal, by whom, from where, in one chain.
@@ -566,15 +528,9 @@ async fn basic_failures_lock_the_account_and_count_in_metrics() {
     let s = Server::start().await;
     let api = Api::new(&s);
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
-    let made = api
-        .call(
-            Method::POST,
-            "/accounts",
-            Some(&root),
-            Some(json!({"username": "bo", "password": "bo's passphrase!", "roles": ["Admin"]})),
-            None,
-        )
-        .await;
+    let typed_root = typed(&s, &s.boot.admin.username, &s.boot.admin.password);
+    let bo = new_account("bo", "bo's passphrase!", &[Role::Admin], false);
+    let made = send(&typed_root, Method::POST, ACCOUNTS, &bo).await.unwrap();
     assert_eq!(made.status, 201);
     // The default policy: five failures lock the account for fifteen minutes
     // (well below the per-address limit, which these also count).
@@ -590,8 +546,8 @@ async fn basic_failures_lock_the_account_and_count_in_metrics() {
     }
     let right = api.get("/accounts", &basic("bo", "bo's passphrase!")).await;
     assert_eq!(right.status, 401, "locked: the right password gets the same answer as a wrong one");
-    let bo = api.get("/accounts/bo", &root).await;
-    assert_eq!(bo.body["locked"], true);
+    let bo = typed_root.get::<AccountView>(&["accounts", "bo"]).await.unwrap().value;
+    assert!(bo.locked, "{bo:?}");
     let failures = api.get("/audit?action=admin.signon.failure", &root).await;
     assert_eq!(failures.body["items"].as_array().unwrap().len(), 5, "{:?}", failures.body);
     // After the lock expires, the password works again.
@@ -605,27 +561,15 @@ async fn basic_failures_lock_the_account_and_count_in_metrics() {
 /// An admin account made through the API with `roles`, its first password replaced.
 pub async fn admin_with(api: &Api<'_>, root: &str, username: &str, roles: Value) -> String {
     let first = "a first passphrase";
-    let made = api
-        .call(
-            Method::POST,
-            "/accounts",
-            Some(root),
-            Some(json!({"username": username, "password": first, "roles": roles})),
-            None,
-        )
-        .await;
+    let roles: Vec<Role> = serde_json::from_value(roles).unwrap();
+    let body = serde_json::to_value(new_account(username, first, &roles, false)).unwrap();
+    let made = api.call(Method::POST, "/accounts", Some(root), Some(body), None).await;
     assert_eq!(made.status, 201, "{:?}", made.body);
     let own = "an own passphrase";
-    let changed = api
-        .call(
-            Method::POST,
-            &format!("/accounts/{username}/password"),
-            Some(&basic(username, first)),
-            Some(json!({"current_password": first, "password": own})),
-            None,
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    let change = password_change(Some(first), own);
+    let person = typed(api.s, username, first);
+    let changed = send(&person, Method::POST, &["accounts", username, "password"], &change).await.unwrap();
+    assert_eq!(changed.status, 204, "{changed:?}");
     basic(username, own)
 }
 

@@ -22,7 +22,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use signet_client::{ProofKey, Session, SessionFile};
 use zeroize::Zeroizing;
 
@@ -65,8 +68,67 @@ fn passphrase(file: Option<&Path>, new: bool) -> anyhow::Result<Password> {
     }
 }
 
+/// `manifest.json`. Every field may be missing from an archive, so that
+/// each is named when it is.
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    version: Option<u64>,
+    /// The profile it was exported from.
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    encrypted: bool,
+    /// The settings that are not secret, as dotted keys.
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default)]
+    session: Option<Described>,
+}
+
+/// What the session is: nothing secret.
+#[derive(Default, Serialize, Deserialize)]
+struct Described {
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    jkt: Option<String>,
+    #[serde(default)]
+    minted: bool,
+    #[serde(default)]
+    subject: Option<String>,
+}
+
+/// `secrets.pem` (sealed) or `secrets.json`. No `Debug`: it holds the tokens.
+#[derive(Serialize, Deserialize)]
+struct Secrets {
+    /// Of `manifest.json`'s bytes, so an edited manifest is refused.
+    #[serde(default)]
+    manifest_sha256: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    /// The secret settings, as dotted keys.
+    #[serde(default)]
+    settings: Settings,
+}
+
+type Settings = BTreeMap<String, String>;
+
+/// The archive's entries: each one's text, by name.
+type Entries = BTreeMap<String, String>;
+
 /// The profile's settings as dotted keys, split into plain and secret.
-fn settings_of(file: &ConfigFile, profile: &str) -> anyhow::Result<(Map<String, Value>, Map<String, Value>)> {
+fn settings_of(file: &ConfigFile, profile: &str) -> anyhow::Result<(Settings, Settings)> {
     fn walk(prefix: &str, t: &toml::Table, out: &mut Vec<(String, String)>) {
         for (k, v) in t {
             let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
@@ -79,14 +141,14 @@ fn settings_of(file: &ConfigFile, profile: &str) -> anyhow::Result<(Map<String, 
     }
     let mut all = Vec::new();
     walk("", file.require_profile(profile)?, &mut all);
-    let (mut plain, mut secret) = (Map::new(), Map::new());
+    let (mut plain, mut secret) = (Settings::new(), Settings::new());
     for (k, v) in all {
         if k == "description" {
             continue;
         }
         let is_secret = keys::resolve(&k).map(|key| key.def().secret).unwrap_or(true);
         let side = if is_secret { &mut secret } else { &mut plain };
-        side.insert(k, Value::String(v));
+        side.insert(k, v);
     }
     Ok((plain, secret))
 }
@@ -106,28 +168,31 @@ pub fn export(
     let pass = if insecure { None } else { Some(passphrase(passphrase_file, true)?) };
     let (plain, secret) = settings_of(&settings.file, &settings.profile)?;
     let f = &session.file;
-    let manifest = serde_json::to_vec_pretty(&json!({
-        "format": FORMAT,
-        "version": VERSION,
-        "profile": settings.profile,
-        "encrypted": pass.is_some(),
-        "settings": plain,
-        "session": {
-            "service": f.service,
-            "issuer": f.issuer,
-            "client_id": f.client_id,
-            "expires_at": f.expires_at,
-            "jkt": f.jkt,
-            "minted": f.minted,
-            "subject": f.subject,
-        },
-    }))?;
-    let secrets = Zeroizing::new(serde_json::to_vec_pretty(&json!({
-        "manifest_sha256": sha256_hex(&manifest),
-        "access_token": f.access_token,
-        "refresh_token": f.refresh_token,
-        "settings": secret,
-    }))?);
+    let manifest = Manifest {
+        format: Some(FORMAT.to_owned()),
+        version: Some(VERSION),
+        profile: Some(settings.profile.clone()),
+        encrypted: pass.is_some(),
+        settings: plain,
+        session: Some(Described {
+            service: Some(f.service.clone()),
+            issuer: Some(f.issuer.clone()),
+            client_id: Some(f.client_id.clone()),
+            expires_at: Some(f.expires_at),
+            jkt: Some(f.jkt.clone()),
+            minted: f.minted,
+            subject: f.subject.clone(),
+        }),
+    };
+    // Through a JSON value, whose keys are sorted, as archives have always been written.
+    let manifest = serde_json::to_vec_pretty(&serde_json::to_value(&manifest)?)?;
+    let secrets = Secrets {
+        manifest_sha256: Some(sha256_hex(&manifest)),
+        access_token: Some(f.access_token.clone()),
+        refresh_token: f.refresh_token.clone(),
+        settings: secret,
+    };
+    let secrets = Zeroizing::new(serde_json::to_vec_pretty(&serde_json::to_value(&secrets)?)?);
     let key = session.key();
     let (key_pem, secrets_entry): (Zeroizing<String>, (&str, Zeroizing<Vec<u8>>)) = match &pass {
         Some(p) => {
@@ -169,7 +234,7 @@ pub fn export(
 
 /// The archive's entries, checked: only the expected names, each once, no
 /// links or directories, no path that leaves the archive, bounded sizes.
-fn entries(bytes: &[u8]) -> anyhow::Result<Map<String, Value>> {
+fn entries(bytes: &[u8]) -> anyhow::Result<Entries> {
     let damaged = |e: zip::result::ZipError| anyhow!("not a session archive: it is truncated or damaged ({e})");
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
     // The reader keeps one entry per name, the last: a name given twice
@@ -180,7 +245,7 @@ fn entries(bytes: &[u8]) -> anyhow::Result<Map<String, Value>> {
     if zip.len() > 3 {
         bail!("not a session archive: it holds {} entries, and a session has 3", zip.len());
     }
-    let mut found = Map::new();
+    let mut found = BTreeMap::new();
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(damaged)?;
         let name = entry.name().map_err(damaged)?.into_owned();
@@ -212,13 +277,13 @@ fn entries(bytes: &[u8]) -> anyhow::Result<Map<String, Value>> {
         if text.len() as u64 > MAX_ENTRY {
             bail!("the archive's {name} inflates past {MAX_ENTRY} bytes (a zip bomb?); nothing was imported");
         }
-        found.insert(name, Value::String(text));
+        found.insert(name, text);
     }
     Ok(found)
 }
 
-fn text<'a>(entries: &'a Map<String, Value>, name: &str) -> anyhow::Result<&'a str> {
-    entries.get(name).and_then(Value::as_str).ok_or_else(|| anyhow!("the archive has no {name}; nothing was imported"))
+fn text<'a>(entries: &'a Entries, name: &str) -> anyhow::Result<&'a str> {
+    entries.get(name).map(String::as_str).ok_or_else(|| anyhow!("the archive has no {name}; nothing was imported"))
 }
 
 pub struct ImportOptions<'a> {
@@ -248,16 +313,19 @@ fn check(
 ) -> anyhow::Result<Checked> {
     let entries = entries(bytes)?;
     let manifest_text = text(&entries, MANIFEST)?;
-    let manifest: Value =
-        serde_json::from_str(manifest_text).map_err(|e| anyhow!("the archive's manifest is not JSON: {e}"))?;
-    if manifest["format"] != FORMAT || manifest["version"] != VERSION {
+    let manifest: Manifest = serde_json::from_str(manifest_text).map_err(|e| match e.is_data() {
+        true => anyhow!("not a session archive of this version of signet ({e})"),
+        false => anyhow!("the archive's manifest is not JSON: {e}"),
+    })?;
+    if manifest.format.as_deref() != Some(FORMAT) || manifest.version != Some(VERSION) {
+        let shown = |v: Option<String>| v.unwrap_or_else(|| "null".into());
         bail!(
             "not a session archive of this version of signet (format {}, version {})",
-            manifest["format"],
-            manifest["version"]
+            shown(manifest.format.as_ref().map(|f| format!("{f:?}"))),
+            shown(manifest.version.map(|v| v.to_string()))
         );
     }
-    let encrypted = manifest["encrypted"] == true && entries.contains_key(SEALED);
+    let encrypted = manifest.encrypted && entries.contains_key(SEALED);
     if !encrypted && !insecure {
         bail!(
             "the archive's secrets are not encrypted, so nothing shows it was not altered on the way; nothing was imported\nhint: import it with --insecure-unencrypted only if you made it yourself"
@@ -268,7 +336,7 @@ fn check(
             "the archive is encrypted; --insecure-unencrypted is for archives that are not\nhint: give its passphrase with --passphrase-file"
         );
     }
-    let (key, secrets): (ProofKey, Value) = if encrypted {
+    let (key, secrets): (ProofKey, Secrets) = if encrypted {
         let pass = passphrase()?;
         let pass = pass.expose().as_bytes();
         let key = ProofKey::from_pem(text(&entries, KEY)?, Some(pass)).map_err(wrong)?;
@@ -282,41 +350,46 @@ fn check(
                 .map_err(|e| anyhow!("the archive's secrets are not JSON: {e}"))?,
         )
     };
-    if secrets["manifest_sha256"].as_str() != Some(sha256_hex(manifest_text.as_bytes()).as_str()) {
+    if secrets.manifest_sha256 != Some(sha256_hex(manifest_text.as_bytes())) {
         bail!("the archive's manifest is not the one its secrets were sealed with (edited?); nothing was imported");
     }
-    let s = &manifest["session"];
-    let field = |v: &Value, name: &str| -> anyhow::Result<String> {
-        v[name].as_str().map(str::to_owned).ok_or_else(|| anyhow!("the archive lacks {name}; nothing was imported"))
-    };
-    let file = SessionFile {
-        service: field(s, "service")?,
-        issuer: field(s, "issuer")?,
-        client_id: field(s, "client_id")?,
-        access_token: field(&secrets, "access_token")?,
-        refresh_token: secrets["refresh_token"].as_str().map(str::to_owned),
-        expires_at: s["expires_at"].as_i64().ok_or_else(|| anyhow!("the archive lacks expires_at"))?,
-        jkt: field(s, "jkt")?,
-        private_key_file: None,
-        minted: s["minted"] == true,
-        subject: s["subject"].as_str().map(str::to_owned),
-    };
+    let file = session_file(manifest.session.unwrap_or_default(), secrets.access_token, secrets.refresh_token)?;
     if key.thumbprint() != file.jkt {
         bail!("the archive's key is not the one its session is bound to; nothing was imported");
     }
     // Every setting is checked as `signet config set` checks it.
     let mut settings = Vec::new();
-    for part in [&manifest["settings"], &secrets["settings"]] {
-        for (k, v) in part.as_object().into_iter().flatten() {
-            let key = keys::resolve(k)
-                .map_err(|e| anyhow!("the archive's setting {}: {e}; nothing was imported", safe(k)))?;
-            let value = keys::validate(&key, v.as_str().unwrap_or_default())
-                .map_err(|e| anyhow!("the archive's setting {}: {e}; nothing was imported", safe(k)))?;
-            settings.push((key, value));
-        }
+    for (k, v) in manifest.settings.iter().chain(&secrets.settings) {
+        let key =
+            keys::resolve(k).map_err(|e| anyhow!("the archive's setting {}: {e}; nothing was imported", safe(k)))?;
+        let value = keys::validate(&key, v)
+            .map_err(|e| anyhow!("the archive's setting {}: {e}; nothing was imported", safe(k)))?;
+        settings.push((key, value));
     }
-    let profile = manifest["profile"].as_str().unwrap_or_default().to_owned();
+    let profile = manifest.profile.unwrap_or_default();
     Ok(Checked { profile, file, key, settings })
+}
+
+/// The session the archive describes, with its tokens; each field it lacks is named.
+fn session_file(
+    s: Described,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+) -> anyhow::Result<SessionFile> {
+    let field =
+        |v: Option<String>, name: &str| v.ok_or_else(|| anyhow!("the archive lacks {name}; nothing was imported"));
+    Ok(SessionFile {
+        service: field(s.service, "service")?,
+        issuer: field(s.issuer, "issuer")?,
+        client_id: field(s.client_id, "client_id")?,
+        access_token: field(access_token, "access_token")?,
+        refresh_token,
+        expires_at: s.expires_at.ok_or_else(|| anyhow!("the archive lacks expires_at"))?,
+        jkt: field(s.jkt, "jkt")?,
+        private_key_file: None,
+        minted: s.minted,
+        subject: s.subject,
+    })
 }
 
 /// The archive's settings that say where the profile connects (the admin
@@ -351,7 +424,8 @@ fn accept(checked: &Checked, profile: &str, accepted: bool) -> anyhow::Result<()
     Ok(())
 }
 
-pub fn import(ctx: &Ctx, archive: &Path, o: &ImportOptions<'_>) -> anyhow::Result<ExitCode> {
+/// The archive's bytes, refused unread when it is far larger than a session archive.
+fn read_archive(archive: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let meta = std::fs::metadata(archive).with_context(|| format!("reading {}", archive.display()))?;
     if meta.len() > MAX_ARCHIVE {
         bail!("{} is {} bytes, far more than a session archive; nothing was imported", archive.display(), meta.len());
@@ -360,6 +434,11 @@ pub fn import(ctx: &Ctx, archive: &Path, o: &ImportOptions<'_>) -> anyhow::Resul
     std::fs::File::open(archive)
         .and_then(|f| f.take(MAX_ARCHIVE).read_to_end(&mut bytes))
         .with_context(|| format!("reading {}", archive.display()))?;
+    Ok(bytes)
+}
+
+pub fn import(ctx: &Ctx, archive: &Path, o: &ImportOptions<'_>) -> anyhow::Result<ExitCode> {
+    let bytes = read_archive(archive)?;
     let checked = check(&bytes, o.insecure, || passphrase(o.passphrase_file, false))?;
     let profile = ctx.profile_flag.clone().unwrap_or_else(|| checked.profile.clone());
     if !valid_profile_name(&profile) {
@@ -422,15 +501,7 @@ pub fn import(ctx: &Ctx, archive: &Path, o: &ImportOptions<'_>) -> anyhow::Resul
         Ok(())
     });
     if let Err(e) = written {
-        let e = e.context("the session was not imported");
-        let _ = std::fs::remove_dir_all(&staging);
-        if moved_in {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        if replaced && std::fs::rename(&aside, &dir).is_err() {
-            return Err(e.context(format!("the session it was to replace is kept in {}", aside.display())));
-        }
-        return Err(e);
+        return Err(roll_back(e, &staging, &dir, &aside, moved_in, replaced));
     }
     if replaced {
         let _ = std::fs::remove_dir_all(&aside);
@@ -444,6 +515,27 @@ pub fn import(ctx: &Ctx, archive: &Path, o: &ImportOptions<'_>) -> anyhow::Resul
         ))?;
     }
     Ok(ExitCode::Ok)
+}
+
+/// Undoes a failed import: the staged session goes, and the session it
+/// was to replace (moved `aside`) is put back in `dir`.
+fn roll_back(
+    e: anyhow::Error,
+    staging: &Path,
+    dir: &Path,
+    aside: &Path,
+    moved_in: bool,
+    replaced: bool,
+) -> anyhow::Error {
+    let e = e.context("the session was not imported");
+    let _ = std::fs::remove_dir_all(staging);
+    if moved_in {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    if replaced && std::fs::rename(aside, dir).is_err() {
+        return e.context(format!("the session it was to replace is kept in {}", aside.display()));
+    }
+    e
 }
 
 fn wrong(e: signet_client::Error) -> anyhow::Error {
@@ -467,6 +559,8 @@ mod tests {
 
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
+
+    use serde_json::Value;
 
     use super::*;
 

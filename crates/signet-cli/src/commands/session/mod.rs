@@ -8,14 +8,16 @@
 //! revokes at the server first, and nothing prompts without a terminal.
 
 mod archive;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use serde_json::{Value, json};
+use serde_json::json;
 use signet_client::{ProofKey, Session, SessionFile};
+use signet_proto::oauth::IntrospectionResponse;
 
 use crate::cli::SessionCommand;
 use crate::commands::Ctx;
@@ -23,11 +25,8 @@ use crate::config::settings::Settings;
 use crate::exit::ExitCode;
 use crate::output::safe;
 use crate::services::{ADMIN_SERVICE, AdminAccess, AdminApi, Auth, Service};
-use crate::signon::{Provider, SESSION_MINUTES, auth_code, device_code, now, send_with_proof, unreachable};
+use crate::signon::{Provider, auth_code, device_code, now, unreachable};
 use crate::token_store::Cached;
-
-const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// The session cannot be used any more (exit code 4): it expired, was
 /// revoked, or reached its limit.
@@ -142,7 +141,7 @@ async fn authenticate(ctx: &Ctx, a: Authenticate<'_>) -> anyhow::Result<ExitCode
         false => None,
     };
     let file = if a.no_browser {
-        mint(&settings, &service, previous.as_ref(), &key, a.minutes).await?
+        token::mint(&settings, &service, previous.as_ref(), &key, a.minutes).await?
     } else {
         service.check_own_redirect_path(&settings)?;
         signed_on(&service, &key, a.minutes).await?
@@ -244,7 +243,7 @@ async fn signed_on(service: &Service, key: &Arc<ProofKey>, minutes: u32) -> anyh
     session_file(service, key, &cached, false)
 }
 
-fn session_file(service: &Service, key: &ProofKey, t: &Cached, minted: bool) -> anyhow::Result<SessionFile> {
+pub(super) fn session_file(service: &Service, key: &ProofKey, t: &Cached, minted: bool) -> anyhow::Result<SessionFile> {
     bound(t.token_type.as_deref())?;
     Ok(SessionFile {
         service: service.name.clone(),
@@ -272,64 +271,6 @@ fn bound(token_type: Option<&str>) -> anyhow::Result<()> {
     }
 }
 
-/// A session minted by token exchange (RFC 8693) from the profile's live
-/// session, or else from the service's worker credentials.
-async fn mint(
-    settings: &Settings,
-    service: &Service,
-    previous: Option<&Session>,
-    key: &Arc<ProofKey>,
-    minutes: u32,
-) -> anyhow::Result<SessionFile> {
-    // A worker mints from its own credentials; a person from a live session.
-    let current = previous.filter(|s| !is_worker(service) && !s.expired() && s.file.issuer == service.issuer);
-    let p = Provider::discover(service).await?;
-    let endpoint = p.metadata.token_endpoint.clone();
-    let mut form = vec![
-        ("grant_type", TOKEN_EXCHANGE.to_owned()),
-        ("requested_token_type", ACCESS_TOKEN_TYPE.to_owned()),
-        (SESSION_MINUTES, minutes.to_string()),
-    ];
-    let mut basic = None;
-    match (current, &service.auth) {
-        (Some(s), _) => {
-            form.push(("subject_token", s.file.access_token.clone()));
-            form.push(("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()));
-            form.push(("client_id", s.file.client_id.clone()));
-        }
-        (None, Some(Auth::Worker { client_id, client_secret, scopes })) => {
-            basic = Some((client_id.clone(), client_secret.clone()));
-            if let Some(s) = scopes {
-                form.push(("scope", s.clone()));
-            }
-        }
-        (None, _) => bail!(
-            "profile {} has no live session to mint from, and service {} has no worker credentials\nhint: signet session authenticate (in a browser) first, or set service.{}.authentication.type=worker with its clientID and clientSecret",
-            settings.profile,
-            service.name,
-            service.name
-        ),
-    }
-    // The subject's proof, made for each try: with the server's nonce, if it asks.
-    let form_with = |nonce: Option<&str>| {
-        let mut form = form.clone();
-        if let Some(s) = current {
-            let proof = s.key().proof("POST", &endpoint, Some(&s.file.access_token), nonce);
-            form.push(("subject_token_dpop", proof));
-        }
-        form
-    };
-    let t = token_request(&p, key, form_with, basic.as_ref()).await.map_err(|e| e.explain("token exchange"))?;
-    let client_id = match (current, &basic) {
-        (Some(s), _) => s.file.client_id.clone(),
-        (None, Some((id, _))) => id.clone(),
-        (None, None) => String::new(),
-    };
-    let subject = current.and_then(|s| s.file.subject.clone()).or_else(|| Some(client_id.clone()));
-    let cached = t.cached(&service.issuer, &client_id, None, subject);
-    session_file(service, key, &cached, true)
-}
-
 /// One writer at a time for a profile's session. The lock lives beside the
 /// session's directory, so removing the session does not remove it.
 pub(super) fn writer_lock(profile: &str) -> anyhow::Result<std::fs::File> {
@@ -337,7 +278,7 @@ pub(super) fn writer_lock(profile: &str) -> anyhow::Result<std::fs::File> {
     crate::config::lock_file(&parent.join(format!(".{profile}.lock")))
 }
 
-fn is_worker(service: &Service) -> bool {
+pub(super) fn is_worker(service: &Service) -> bool {
     matches!(service.auth, Some(Auth::Worker { .. }))
 }
 
@@ -366,107 +307,6 @@ async fn revoke(service: &Service, s: &Session) -> anyhow::Result<()> {
         token_type: None,
     };
     crate::session::revoke(service, &s.file.client_id, worker_secret(service, s), &cached).await
-}
-
-/// A token endpoint's answer (RFC 6749 §5.1).
-#[derive(serde::Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-}
-
-impl TokenAnswer {
-    fn cached(self, issuer: &str, client_id: &str, refresh: Option<&str>, subject: Option<String>) -> Cached {
-        Cached {
-            issuer: issuer.to_owned(),
-            client_id: client_id.to_owned(),
-            grant: String::new(),
-            // A lifetime is at most a day here, whatever the provider says.
-            expires_at: self.expires_in.map(|s| now().saturating_add(s.clamp(0, 24 * 60 * 60))),
-            refresh_token: self.refresh_token.or_else(|| refresh.map(str::to_owned)),
-            access_token: self.access_token,
-            id_token: None,
-            scope: None,
-            subject,
-            token_type: self.token_type,
-        }
-    }
-}
-
-/// Why a token request failed.
-enum TokenFailure {
-    /// The provider's RFC 6749 §5.2 error.
-    Refused {
-        code: String,
-        description: Option<String>,
-    },
-    Other(anyhow::Error),
-}
-
-impl TokenFailure {
-    fn explain(self, what: &str) -> anyhow::Error {
-        match self {
-            TokenFailure::Refused { code, description } => match description {
-                Some(d) => anyhow!("{what} refused by the provider: {}: {}", safe(&code), safe(&d)),
-                None => anyhow!("{what} refused by the provider: {}", safe(&code)),
-            },
-            TokenFailure::Other(e) => e,
-        }
-    }
-}
-
-/// A form POSTed to the token endpoint with a proof of `key`, and client
-/// authentication when `basic` holds a confidential client's credentials.
-async fn token_request(
-    p: &Provider,
-    key: &ProofKey,
-    form: impl Fn(Option<&str>) -> Vec<(&'static str, String)>,
-    basic: Option<&(String, String)>,
-) -> Result<TokenAnswer, TokenFailure> {
-    let endpoint = &p.metadata.token_endpoint;
-    let body = |nonce: Option<&str>| {
-        let mut body = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form(nonce) {
-            body.append_pair(k, &v);
-        }
-        body.finish().into_bytes()
-    };
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/x-www-form-urlencoded"));
-    headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("application/json"));
-    if let Some((id, secret)) = basic {
-        // RFC 6749 §2.3.1: each part form-encoded, then Basic.
-        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-        let pair =
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{}:{}", enc(id), enc(secret)));
-        let mut v = http::HeaderValue::from_str(&format!("Basic {pair}"))
-            .map_err(|_| TokenFailure::Other(anyhow!("the client credentials cannot be sent in a header")))?;
-        v.set_sensitive(true);
-        headers.insert(http::header::AUTHORIZATION, v);
-    }
-    let res = send_with_proof(&p.http, key, endpoint, headers, body)
-        .await
-        .map_err(|e| TokenFailure::Other(unreachable(&e, endpoint, &p.service.name)))?;
-    let status = res.status();
-    let bytes =
-        crate::http::body(res).await.map_err(|e| TokenFailure::Other(unreachable(&e, endpoint, &p.service.name)))?;
-    if status.is_success() {
-        return serde_json::from_slice(&bytes)
-            .map_err(|e| TokenFailure::Other(anyhow!("the token endpoint's answer is not valid: {e}")));
-    }
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    match v["error"].as_str() {
-        Some(code) => Err(TokenFailure::Refused {
-            code: code.to_owned(),
-            description: v["error_description"].as_str().map(str::to_owned),
-        }),
-        None => Err(TokenFailure::Other(anyhow!("the token endpoint answered {status}"))),
-    }
 }
 
 /// The session of the chosen profile, and its service as configured now.
@@ -565,11 +405,14 @@ async fn introspected(p: &Provider, session: &Session, secret: &str) -> anyhow::
         bail!("{url} answered {}", res.status());
     }
     let bytes = crate::http::body(res).await.map_err(|e| unreachable(&e, &url, &p.service.name))?;
-    let v: Value =
-        serde_json::from_slice(&bytes).map_err(|e| anyhow!("{url} answered with something that is not JSON: {e}"))?;
-    match (v["active"].as_bool(), v["cnf"]["jkt"].as_str()) {
-        (Some(true), Some(jkt)) if jkt == session.file.jkt => Ok(()),
-        (Some(true), _) => bail!("the server says the session's token is not bound to its key; it is not used"),
+    // JSON that is not an introspection answer says no more than an inactive token.
+    let answer = match serde_json::from_slice::<IntrospectionResponse>(&bytes) {
+        Err(e) if e.is_syntax() || e.is_eof() => bail!("{url} answered with something that is not JSON: {e}"),
+        answer => answer.unwrap_or_default(),
+    };
+    match (answer.active, answer.cnf) {
+        (true, Some(cnf)) if cnf.jkt == session.file.jkt => Ok(()),
+        (true, _) => bail!("the server says the session's token is not bound to its key; it is not used"),
         _ => Err(ended("the server no longer accepts the session: it expired or was revoked", SIGN_ON_AGAIN)),
     }
 }
@@ -642,9 +485,9 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if basic.is_none() {
         form.push(("client_id", session.file.client_id.clone()));
     }
-    let t = match token_request(&p, session.key(), |_| form.clone(), basic.as_ref()).await {
+    let t = match token::token_request(&p, session.key(), |_| form.clone(), basic.as_ref()).await {
         Ok(t) => t,
-        Err(TokenFailure::Refused { code, description }) if code == "invalid_grant" => {
+        Err(token::TokenFailure::Refused { code, description }) if code == "invalid_grant" => {
             let why =
                 description.map_or_else(|| "the refresh token is no longer valid".into(), |d| safe(&d).into_owned());
             return Err(ended(
@@ -654,7 +497,8 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.explain("refresh")),
     };
-    let cached = t.cached(&session.file.issuer, &session.file.client_id, Some(&refresh), session.file.subject.clone());
+    let file = &session.file;
+    let cached = token::cached(t, &file.issuer, &file.client_id, Some(&refresh), file.subject.clone());
     bound(cached.token_type.as_deref())?;
     session.file.access_token = cached.access_token;
     session.file.refresh_token = cached.refresh_token;
