@@ -28,7 +28,7 @@ pub async fn put(
     fields: &Map<String, Value>,
 ) -> Result<(), OpError> {
     by.covers(Resource::Mfa, Action::Write)?;
-    let input = EnforcementInput::parse(fields).map_err(OpError::Invalid)?;
+    let input = EnforcementInput::parse(fields).map_err(OpError::invalid)?;
     for env in input.auth_method_accessors.iter().flatten() {
         if state.store.environment(env).await?.is_none() {
             return Err(OpError::Invalid("one of the auth method accessors provided is invalid".into()));

@@ -118,11 +118,11 @@ pub async fn destroy_enrolment(
 ) -> Result<(), OpError> {
     by.covers(Resource::Mfa, Action::Write)?;
     let f = mfa::Fields(fields);
-    let method_id = f.string("method_id").map_err(OpError::Invalid)?.unwrap_or_default();
+    let method_id = f.string("method_id").map_err(OpError::invalid)?.unwrap_or_default();
     if method_id.is_empty() {
         return Err(OpError::Invalid("missing method ID".into()));
     }
-    let entity_id = f.string("entity_id").map_err(OpError::Invalid)?.unwrap_or_default();
+    let entity_id = f.string("entity_id").map_err(OpError::invalid)?.unwrap_or_default();
     if entity_id.is_empty() {
         return Err(OpError::Invalid("missing entity ID".into()));
     }
@@ -161,7 +161,7 @@ pub fn wrong_type(kind: MethodType) -> OpError {
 /// Reads and checks a write's body: Vault's field rules, then what only the
 /// server can check (environments named by the format, fetchable URLs).
 async fn checked(state: &AppState, kind: MethodType, fields: &Map<String, Value>) -> Result<MethodWrite, OpError> {
-    let w = mfa::parse_method(kind, fields).map_err(OpError::Invalid)?;
+    let w = mfa::parse_method(kind, fields).map_err(OpError::invalid)?;
     if let Some(f) = &w.username_format {
         for env in f.environments() {
             if state.store.environment(env).await?.is_none() {

@@ -84,6 +84,11 @@ impl OpError {
     pub fn internal(e: impl std::fmt::Display) -> OpError {
         OpError::Internal(e.to_string())
     }
+
+    /// Malformed input, in the words of the error that found it.
+    pub fn invalid(e: impl std::fmt::Display) -> OpError {
+        OpError::Invalid(e.to_string())
+    }
 }
 
 /// A caller the role policy allowed to do `action` to `resource`.
