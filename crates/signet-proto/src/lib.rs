@@ -5,3 +5,4 @@ pub mod audit;
 pub mod bootstrap;
 pub mod oauth;
 pub mod roles;
+pub mod vault;

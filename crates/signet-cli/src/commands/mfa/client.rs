@@ -11,6 +11,7 @@
 use anyhow::{Context, anyhow, bail};
 use reqwest::Method;
 use serde_json::Value;
+use signet_proto::vault::{Envelope, Errors, KeyList};
 
 use crate::commands::request::{AdminClient, under};
 use crate::config::settings::Settings;
@@ -66,24 +67,26 @@ impl VaultClient {
         let status = res.status().as_u16();
         let text =
             crate::http::text(res).await.map_err(|e| crate::signon::unreachable(&e, url.as_str(), ADMIN_SERVICE))?;
-        let json: Option<Value> = serde_json::from_str(&text).ok();
         if !(200..300).contains(&status) {
-            let errors = match json.as_ref().and_then(|j| j["errors"].as_array()) {
-                Some(e) => e.iter().map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned)).collect(),
-                None => text.lines().next().filter(|l| !l.is_empty()).map(|l| vec![l.to_owned()]).unwrap_or_default(),
+            let errors = match serde_json::from_str::<Errors>(&text) {
+                Ok(refusal) => refusal.errors,
+                Err(_) => text.lines().next().filter(|l| !l.is_empty()).map(|l| vec![l.to_owned()]).unwrap_or_default(),
             };
             return Err(VaultError { method, path: url.path().to_owned(), status, errors }.into());
         }
-        for w in json.as_ref().and_then(|j| j["warnings"].as_array()).into_iter().flatten() {
-            eprintln!("warning: {}", one_line(w.as_str().unwrap_or_default()));
+        let Ok(json) = serde_json::from_str::<Value>(&text) else { return Ok(None) };
+        if let Ok(Envelope::<Value> { warnings, .. }) = serde_json::from_value(json.clone()) {
+            for w in warnings.into_iter().flatten() {
+                eprintln!("warning: {}", one_line(&w));
+            }
         }
-        Ok(json)
+        Ok(Some(json))
     }
 
-    /// A read's `data`.
+    /// A read's `data`, as sent (`-O json` prints it so).
     pub async fn read(&self, segments: &[&str]) -> anyhow::Result<Value> {
         let answer = self.call("GET", segments, None::<&()>).await?;
-        Ok(answer.map(|mut a| a["data"].take()).unwrap_or_default())
+        Ok(answer.and_then(data).unwrap_or_default())
     }
 
     /// A `LIST`'s items (`key_info` in the order of `keys`); Vault answers
@@ -96,10 +99,20 @@ impl VaultClient {
             }
             Err(e) => return Err(e),
         };
-        let data = &answer["data"];
-        let keys = data["keys"].as_array().map(Vec::as_slice).unwrap_or_default();
-        Ok(keys.iter().filter_map(Value::as_str).map(|k| data["key_info"][k].clone()).collect())
+        let list: Option<KeyList<Value>> = data(answer).map(serde_json::from_value).transpose().ok().flatten();
+        Ok(list.map(KeyList::into_items).unwrap_or_default())
     }
+}
+
+/// An answer's `data`: `None` when the answer is not Vault's envelope.
+fn data(answer: Value) -> Option<Value> {
+    serde_json::from_value::<Envelope<Value>>(answer).ok()?.data
+}
+
+/// A typed view of an item the API sent, for people; `-O json` prints the
+/// item as sent instead.
+pub fn view<T: serde::de::DeserializeOwned>(item: &Value, what: &str) -> anyhow::Result<T> {
+    T::deserialize(item).with_context(|| format!("the Vault-compatible API's answer is not {what} signet can read"))
 }
 
 /// With static admin credentials: the token of the one sign-on service

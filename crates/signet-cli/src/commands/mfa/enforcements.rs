@@ -3,8 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::client::VaultClient;
-use super::shown;
+use signet_proto::vault::EnforcementView;
+
+use super::client::{VaultClient, view};
+use super::{listed, text};
 use crate::commands::Ctx;
 use crate::exit::ExitCode;
 
@@ -75,40 +77,46 @@ pub async fn list(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         ctx.out.line("no login enforcements")?;
         return Ok(ExitCode::Ok);
     }
-    let rows: Vec<Vec<String>> =
-        all.iter().map(|e| vec![shown(&e["name"]), shown(&e["mfa_method_ids"]), applies_to(e)]).collect();
+    let rows = all
+        .iter()
+        .map(|e| {
+            let e: EnforcementView = view(e, "a login enforcement")?;
+            Ok(vec![text(&e.name), listed(&e.mfa_method_ids), applies_to(&e)])
+        })
+        .collect::<anyhow::Result<Vec<Vec<String>>>>()?;
     ctx.out.table(&["NAME", "METHODS", "APPLIES TO"], &rows)?;
     Ok(ExitCode::Ok)
 }
 
 /// The targets, in the words of the flags that set them.
-fn applies_to(e: &Value) -> String {
+fn applies_to(e: &EnforcementView) -> String {
     let parts: Vec<String> = [
-        ("types", "auth_method_types"),
-        ("environments", "auth_method_accessors"),
-        ("groups", "identity_group_ids"),
-        ("accounts", "identity_entity_ids"),
+        ("types", &e.auth_method_types),
+        ("environments", &e.auth_method_accessors),
+        ("groups", &e.identity_group_ids),
+        ("accounts", &e.identity_entity_ids),
     ]
     .iter()
-    .filter(|(_, key)| e[*key].as_array().is_some_and(|l| !l.is_empty()))
-    .map(|(label, key)| format!("{label} {}", shown(&e[*key])))
+    .filter(|(_, list)| !list.is_empty())
+    .map(|(label, list)| format!("{label} {}", listed(list)))
     .collect();
     if parts.is_empty() { "-".into() } else { parts.join("; ") }
 }
 
-fn show(ctx: &Ctx, e: &Value) -> anyhow::Result<ExitCode> {
+fn show(ctx: &Ctx, raw: &Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json() {
-        ctx.out.print_json(e)?;
+        ctx.out.print_json(raw)?;
         return Ok(ExitCode::Ok);
     }
+    let e: EnforcementView = view(raw, "a login enforcement")?;
     ctx.out.fields(&[
-        ("name", shown(&e["name"])),
-        ("id", shown(&e["id"])),
-        ("methods", shown(&e["mfa_method_ids"])),
-        ("auth method types", shown(&e["auth_method_types"])),
-        ("environments", shown(&e["auth_method_accessors"])),
-        ("groups", shown(&e["identity_group_ids"])),
-        ("accounts", shown(&e["identity_entity_ids"])),
+        ("name", text(&e.name)),
+        ("id", text(&e.id)),
+        ("methods", listed(&e.mfa_method_ids)),
+        ("auth method types", listed(&e.auth_method_types)),
+        ("environments", listed(&e.auth_method_accessors)),
+        ("groups", listed(&e.identity_group_ids)),
+        ("accounts", listed(&e.identity_entity_ids)),
     ])?;
     Ok(ExitCode::Ok)
 }
@@ -121,7 +129,7 @@ mod tests {
     fn lists_not_given_are_not_sent() {
         let t = Targets { types: vec!["password".into()], accessors: vec![], groups: vec![], entities: vec![] };
         assert_eq!(body(&["m".into()], &t), json!({"mfa_method_ids": ["m"], "auth_method_types": ["password"]}));
-        let e = json!({"auth_method_types": ["password"], "identity_group_ids": ["Admin", "Auditor"], "identity_entity_ids": []});
-        assert_eq!(applies_to(&e), "types password; groups Admin,Auditor");
+        let e = json!({"name": "e", "auth_method_types": ["password"], "identity_group_ids": ["Admin", "Auditor"], "identity_entity_ids": []});
+        assert_eq!(applies_to(&view(&e, "an enforcement").unwrap()), "types password; groups Admin,Auditor");
     }
 }

@@ -15,8 +15,10 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use super::client::VaultClient;
-use super::shown;
+use signet_proto::vault::{CreatedMethod, Envelope, MethodView};
+
+use super::client::{VaultClient, view};
+use super::{shown, text};
 use crate::cli::mfa::{
     ChangedMethod, Common, DuoArgs, MethodType, NewMethod, OktaArgs, PingidArgs, TotpAlgorithm, TotpArgs,
 };
@@ -137,11 +139,12 @@ pub async fn create(ctx: &Ctx, new: NewMethod) -> anyhow::Result<ExitCode> {
     };
     let vault = connect(ctx).await?;
     let answer = vault.call("POST", &["method", kind.as_str()], Some(&body)).await?.unwrap_or_default();
-    let data = &answer["data"];
+    let data = serde_json::from_value::<Envelope<Value>>(answer).ok().and_then(|a| a.data).unwrap_or_default();
     if ctx.out.json() {
-        ctx.out.print_json(data)?;
+        ctx.out.print_json(&data)?;
     } else {
-        ctx.out.line(&format!("created {} method {}", kind.as_str(), shown(&data["method_id"])))?;
+        let created: CreatedMethod = view(&data, "a created method")?;
+        ctx.out.line(&format!("created {} method {}", kind.as_str(), text(&created.method_id)))?;
     }
     Ok(ExitCode::Ok)
 }
@@ -205,36 +208,42 @@ pub async fn list(ctx: &Ctx, kind: Option<MethodType>) -> anyhow::Result<ExitCod
         ctx.out.line(&format!("no MFA methods{of}"))?;
         return Ok(ExitCode::Ok);
     }
-    let rows: Vec<Vec<String>> =
-        methods.iter().map(|m| vec![shown(&m["id"]), shown(&m["type"]), shown(&m["name"]), summary(m)]).collect();
+    let rows = methods
+        .iter()
+        .map(|m| {
+            let m: MethodView = view(m, "an MFA method")?;
+            Ok(vec![text(&m.id), text(&m.kind), text(&m.name), summary(&m)])
+        })
+        .collect::<anyhow::Result<Vec<Vec<String>>>>()?;
     ctx.out.table(&["ID", "TYPE", "NAME", "SETTINGS"], &rows).map(|()| ExitCode::Ok)
 }
 
 /// The field that tells methods of a type apart.
-fn summary(m: &Value) -> String {
-    let key = match m["type"].as_str() {
-        Some("totp") => "issuer",
-        Some("pingid") => "org_alias",
-        Some("okta") => "org_name",
-        Some("duo") => "api_hostname",
+fn summary(m: &MethodView) -> String {
+    let key = match m.kind.as_str() {
+        "totp" => "issuer",
+        "pingid" => "org_alias",
+        "okta" => "org_name",
+        "duo" => "api_hostname",
         _ => return String::new(),
     };
-    format!("{key}={}", shown(&m[key]))
+    format!("{key}={}", m.settings.get(key).map_or_else(|| "-".into(), shown))
 }
 
 /// Fields only Vault's own tooling needs.
 const UNSHOWN: [&str; 3] = ["namespace_id", "namespace_path", "mount_accessor"];
 
 /// One method: its id, type and name, then its type's fields.
-fn show(ctx: &Ctx, m: &Value) -> anyhow::Result<ExitCode> {
+fn show(ctx: &Ctx, raw: &Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json() {
-        ctx.out.print_json(m)?;
+        ctx.out.print_json(raw)?;
         return Ok(ExitCode::Ok);
     }
+    let m: MethodView = view(raw, "an MFA method")?;
     let mut pairs: Vec<(String, String)> =
-        ["id", "type", "name"].iter().map(|k| ((*k).to_owned(), shown(&m[*k]))).collect();
-    for (k, v) in m.as_object().into_iter().flatten() {
-        if !["id", "type", "name"].contains(&k.as_str()) && !UNSHOWN.contains(&k.as_str()) {
+        vec![("id".into(), text(&m.id)), ("type".into(), text(&m.kind)), ("name".into(), text(&m.name))];
+    for (k, v) in &m.settings {
+        if !UNSHOWN.contains(&k.as_str()) {
             pairs.push((k.replace('_', " "), shown(v)));
         }
     }
@@ -273,7 +282,8 @@ mod tests {
 
     #[test]
     fn each_type_is_summed_up_by_its_distinguishing_field() {
-        assert_eq!(summary(&json!({"type": "totp", "issuer": "signet"})), "issuer=signet");
-        assert_eq!(summary(&json!({"type": "duo", "api_hostname": ""})), "api_hostname=-");
+        let summed = |m: Value| summary(&view(&m, "a method").unwrap());
+        assert_eq!(summed(json!({"id": "1", "type": "totp", "issuer": "signet"})), "issuer=signet");
+        assert_eq!(summed(json!({"id": "2", "type": "duo", "api_hostname": ""})), "api_hostname=-");
     }
 }

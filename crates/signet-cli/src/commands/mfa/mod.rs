@@ -36,6 +36,16 @@ pub async fn run(ctx: &Ctx, cmd: MfaCommand) -> anyhow::Result<ExitCode> {
 
 /// A field of an answer, for people: `-` when empty, yes/no for booleans,
 /// lists joined with commas.
+/// A text field for people: `-` when empty.
+fn text(s: &str) -> String {
+    if s.is_empty() { "-".into() } else { s.to_owned() }
+}
+
+/// A list for people: comma-separated, `-` when empty.
+fn listed(items: &[String]) -> String {
+    if items.is_empty() { "-".into() } else { items.join(",") }
+}
+
 fn shown(v: &Value) -> String {
     match v {
         Value::String(s) if !s.is_empty() => s.clone(),
