@@ -8,8 +8,10 @@
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
 use signet_core::mfa::{Enforcement, Method, MethodType, Settings};
+use signet_core::model::Account;
 use signet_core::totp::Params;
 
+use crate::accounts::COLUMNS as ACCOUNT_COLUMNS;
 use crate::db::{Row, Tx, query};
 use crate::{Result, Store, StoreError, audit, from_json, to_json};
 
@@ -370,20 +372,44 @@ impl Store {
     }
 
     /// Ends one person's enrolment in a TOTP method (Vault's `admin-destroy`):
-    /// they set it up again at their next sign-on. False when there was none.
-    pub async fn delete_totp_enrolment(&self, method_id: &str, account_id: &str, ev: &AuditEvent) -> Result<bool> {
+    /// they set it up again at their next sign-on. `allow` decides on the
+    /// account as this transaction reads it, and the row goes only while the
+    /// account is still an administrator exactly when it was one then.
+    /// `Missing` when there was no account or no enrolment.
+    pub async fn delete_totp_enrolment(
+        &self,
+        method_id: &str,
+        account_id: &str,
+        allow: impl FnOnce(&Account) -> bool,
+        ev: &AuditEvent,
+    ) -> Result<MfaWritten> {
         let mut tx = self.db.begin().await?;
-        let gone = query("DELETE FROM mfa_totp_enrolments WHERE method_id = $1 AND account_id = $2")
-            .bind(method_id)
+        let row = query(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
             .bind(account_id)
-            .execute(&mut tx)
+            .fetch_optional(&mut tx)
             .await?;
+        let Some(account) = row.as_ref().map(crate::accounts::account).transpose()? else {
+            return Ok(MfaWritten::Missing);
+        };
+        if !allow(&account) {
+            return Ok(MfaWritten::Denied);
+        }
+        // The account must still be what `allow` approved when the row goes.
+        let gone = query(
+            "DELETE FROM mfa_totp_enrolments WHERE method_id = $1 AND account_id = $2 \
+             AND EXISTS (SELECT 1 FROM accounts WHERE id = $2 AND admin = $3)",
+        )
+        .bind(method_id)
+        .bind(account_id)
+        .bind(account.admin)
+        .execute(&mut tx)
+        .await?;
         if gone.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(MfaWritten::Missing);
         }
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(MfaWritten::Done)
     }
 
     /// Whether the account is enrolled in any TOTP method.

@@ -10,7 +10,8 @@
 use serde_json::{Map, Value, json};
 use signet_core::audit::{Action as Event, AuditEvent};
 use signet_core::mfa::{self, Enforcement, Method, MethodType, MethodWrite, Settings};
-use signet_core::policy::{Action, Resource};
+use signet_core::model::Account;
+use signet_core::policy::{self, Action, Resource};
 use signet_store::MfaWritten;
 
 use super::enforcements::{Reach, refused};
@@ -108,8 +109,8 @@ pub async fn delete(state: &AppState, by: &Authorized<'_>, kind: MethodType, id:
 
 /// Ends one person's enrolment in a TOTP method (Vault's `admin-destroy`),
 /// so they set it up again at their next sign-on (a lost phone). Ending an
-/// administrator's needs UserAdmin as well: whether the account is one is
-/// read from its row, whose `admin` flag no write ever changes.
+/// administrator's needs UserAdmin as well, decided in the write's
+/// transaction on the account row it reads there.
 /// The body names them: `method_id` and `entity_id` (the account).
 pub async fn destroy_enrolment(
     state: &AppState,
@@ -132,6 +133,7 @@ pub async fn destroy_enrolment(
     if account.admin {
         authorize(state, by.caller(), Resource::AdminAccounts, Action::Write).await?;
     }
+    let user_admin = policy::decide(&by.caller().principal, Resource::AdminAccounts, Action::Write).is_ok();
     match state.store.mfa_method(&method_id).await? {
         Some(m) if m.method_type() == MethodType::Totp => {}
         Some(_) => return Err(OpError::Invalid("method ID does not match TOTP type".into())),
@@ -140,8 +142,14 @@ pub async fn destroy_enrolment(
     let digest = json!({"method": method_id, "account": account.id});
     let ev =
         by.event(Event::MfaEnrolmentDestroy, Some(&account.environment_id), &account.id, Some(&digest), state.now())?;
-    state.store.delete_totp_enrolment(&method_id, &account.id, &ev).await?;
-    Ok(())
+    let allow = |stored: &Account| user_admin || !stored.admin;
+    match state.store.delete_totp_enrolment(&method_id, &account.id, allow, &ev).await? {
+        MfaWritten::Denied => match authorize(state, by.caller(), Resource::AdminAccounts, Action::Write).await {
+            Err(e) => Err(e),
+            Ok(_) => Err(OpError::internal("a refusal the policy no longer makes")),
+        },
+        _ => Ok(()),
+    }
 }
 
 /// The method `id`, if it is of `kind`.

@@ -3,13 +3,18 @@
 
 use signet_core::audit::AuditEvent;
 use signet_core::mfa::{Algorithm, Enforcement, Method, MethodType, Settings, Totp};
+use signet_core::model::Account;
 use signet_core::totp::Params;
 use signet_store::{ConfirmedEnrolment, MfaWritten};
 
 use crate::fixtures::*;
 use crate::{NOW, TestDb};
 
-contracts!(methods_and_enforcements_keep_their_rules, totp_enrolments_spend_each_step_once);
+contracts!(
+    methods_and_enforcements_keep_their_rules,
+    totp_enrolments_spend_each_step_once,
+    an_enrolment_is_destroyed_only_as_the_account_read_in_the_write_allows
+);
 
 fn totp_method(id: &str, name: &str) -> Method {
     Method {
@@ -163,4 +168,36 @@ async fn totp_enrolments_spend_each_step_once(db: TestDb) {
     // Deleting the method ends its enrolments.
     s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap();
     assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap(), None);
+}
+
+async fn an_enrolment_is_destroyed_only_as_the_account_read_in_the_write_allows(db: TestDb) {
+    let s = &db.store;
+    s.insert_mfa_method(&totp_method(M1, ""), &ev()).await.unwrap();
+    let env = new_environment(s, "administrators").await;
+    let admin = Account { admin: true, ..account(&env.id, "root") };
+    s.insert_account(&admin, &ev()).await.unwrap();
+    let person = new_account(s, &env.id, "alice").await;
+    for a in [&admin, &person] {
+        assert!(s.enrol_totp(&enrolment(M1, &a.id, &PARAMS, b"sealed", 1), NOW, &ev()).await.unwrap());
+    }
+    let before = audit_count(s).await;
+    // What `allow` sees is the row as stored: an administrator, refused.
+    let seen = std::sync::Mutex::new(None);
+    let refuse_admins = |a: &Account| {
+        *seen.lock().unwrap() = Some(a.admin);
+        !a.admin
+    };
+    assert_eq!(s.delete_totp_enrolment(M1, &admin.id, refuse_admins, &ev()).await.unwrap(), MfaWritten::Denied);
+    assert_eq!(*seen.lock().unwrap(), Some(true));
+    assert!(s.totp_enrolment(M1, &admin.id).await.unwrap().is_some(), "a refusal deletes nothing");
+    assert_eq!(audit_count(s).await, before, "nor records anything");
+    // The same rule lets an end user's go, once.
+    assert_eq!(s.delete_totp_enrolment(M1, &person.id, |a| !a.admin, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.totp_enrolment(M1, &person.id).await.unwrap(), None);
+    assert_eq!(s.delete_totp_enrolment(M1, &person.id, |_| true, &ev()).await.unwrap(), MfaWritten::Missing);
+    assert_eq!(s.delete_totp_enrolment(M1, "no-such-account", |_| true, &ev()).await.unwrap(), MfaWritten::Missing);
+    assert_eq!(audit_count(s).await, before + 1);
+    // Allowed to reach administrators, the administrator's goes too.
+    assert_eq!(s.delete_totp_enrolment(M1, &admin.id, |_| true, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.totp_enrolment(M1, &admin.id).await.unwrap(), None);
 }

@@ -270,6 +270,33 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change(backend:
         s.store().mfa_enforcement("admins").await.unwrap().is_some(),
         "the enforcement that protects administrators stays"
     );
+    // Ending an administrator's enrolment (Vault's admin-destroy) is UserAdmin's too.
+    let params =
+        signet_core::totp::Params { algorithm: signet_core::totp::Algorithm::SHA1, digits: 6, period: 30, skew: 1 };
+    let enrolment = signet_store::ConfirmedEnrolment {
+        method_id: &method,
+        account_id: &ed_person.id,
+        params: &params,
+        sealed: b"sealed",
+        step: 1,
+    };
+    assert!(
+        s.store()
+            .enrol_totp(
+                &enrolment,
+                s.clock.now(),
+                &signet_testkit::server::test_event("account.mfa.enrol", None, &ed_person.id)
+            )
+            .await
+            .unwrap()
+    );
+    let destroy = "identity/mfa/method/totp/admin-destroy";
+    let body = json!({"method_id": method, "entity_id": ed_person.id});
+    let a = v.call("POST", destroy, Some(&ed_token), Some(body.clone())).await;
+    assert_eq!(a.status, 403, "an Admin cannot end an administrator's enrolment: {:?}", a.body);
+    assert!(s.store().totp_enrolment(&method, &ed_person.id).await.unwrap().is_some(), "it stays");
+    assert_eq!(v.call("POST", destroy, Some(&root_token), Some(body)).await.status, 204, "a UserAdmin can");
+    assert!(s.store().totp_enrolment(&method, &ed_person.id).await.unwrap().is_none());
 }
 
 on_both!(finding_10_end_users_of_the_administrators_environment_get_no_admin_audience);
