@@ -109,7 +109,8 @@ pub async fn delete(state: &AppState, by: &Authorized<'_>, kind: MethodType, id:
 
 /// Ends one person's enrolment in a TOTP method (Vault's `admin-destroy`),
 /// so they set it up again at their next sign-on (a lost phone). Ending an
-/// administrator's needs UserAdmin as well, decided in the write's
+/// administrator's needs UserAdmin as well: asked first, so refusals come in
+/// the same order as every other check, and decided in the write's
 /// transaction on the account row it reads there.
 /// The body names them: `method_id` and `entity_id` (the account).
 pub async fn destroy_enrolment(

@@ -34,8 +34,6 @@ pub async fn run(ctx: &Ctx, cmd: MfaCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// A field of an answer, for people: `-` when empty, yes/no for booleans,
-/// lists joined with commas.
 /// A text field for people: `-` when empty.
 fn text(s: &str) -> String {
     if s.is_empty() { "-".into() } else { s.to_owned() }
@@ -46,6 +44,8 @@ fn listed(items: &[String]) -> String {
     if items.is_empty() { "-".into() } else { items.join(",") }
 }
 
+/// A field of an answer, for people: `-` when empty, yes/no for booleans,
+/// lists joined with commas.
 fn shown(v: &Value) -> String {
     match v {
         Value::String(s) if !s.is_empty() => s.clone(),
