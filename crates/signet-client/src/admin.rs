@@ -92,12 +92,22 @@ pub struct Page<T> {
 }
 
 /// An answer as it came: its status, its ETag and its text.
-#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     /// The version the answer shows, to send back as `If-Match`.
     pub etag: Option<String>,
     pub text: String,
+}
+
+/// The text is left out: an answer may carry a secret (a new client's).
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("etag", &self.etag)
+            .field("text", &format_args!("[{} bytes]", self.text.len()))
+            .finish()
+    }
 }
 
 /// A refusal by the admin API.
@@ -438,7 +448,14 @@ pub fn challenge_schemes(header: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{challenge_schemes, under};
+    use super::{Reply, challenge_schemes, under};
+
+    #[test]
+    fn a_replys_debug_leaves_its_text_out() {
+        let r = Reply { status: 201, etag: None, text: r#"{"client_secret":"s3cr3t"}"#.into() };
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("s3cr3t") && shown.contains("201"), "{shown}");
+    }
 
     #[test]
     fn challenges_are_split_outside_quotes() {
