@@ -7,6 +7,7 @@
 //! authentication makes per request (`Store::application`), to show what that
 //! read costs on its own.
 
+use signet_core::id::{ClientId, EnvironmentId};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -73,7 +74,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn token(State(bare): State<Arc<Bare>>, _form: Bytes) -> Response {
     if let Some((store, env)) = &bare.lookup
-        && !matches!(store.application(env, &bare.client_id).await, Ok(Some(_)))
+        && !matches!(
+            store.application(&EnvironmentId::from(env.as_str()), &ClientId::from(bare.client_id.as_str())).await,
+            Ok(Some(_))
+        )
     {
         return StatusCode::UNAUTHORIZED.into_response();
     }

@@ -6,6 +6,7 @@
 //! schema and pragmas, plus the same ES256 signature, one after another on one
 //! thread.
 
+use signet_core::id::EnvironmentId;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -40,10 +41,12 @@ pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow:
 async fn measure_signetd(bench: &Bench, signetd: &Signetd, pool: usize) -> anyhow::Result<wrk::Outcome> {
     let store = Store::open(&signetd.database_url()).await.context("opening signetd's store to seed it")?;
     let env_id = &signetd.boot.environment_id;
-    let admin =
-        store.account_by_username(env_id, "administrator").await?.context("the bootstrap administrator is missing")?;
+    let admin = store
+        .account_by_username(&EnvironmentId::from(env_id.as_str()), "administrator")
+        .await?
+        .context("the bootstrap administrator is missing")?;
     let started = Instant::now();
-    let mut tokens = seed(&store, env_id, &admin.id, pool + 1, None).await?;
+    let mut tokens = seed(&store, env_id, admin.id.as_str(), pool + 1, None).await?;
     store.close().await;
     bench.note(&format!("seeded {} refresh tokens in {:.1} s", tokens.len(), started.elapsed().as_secs_f64()));
 
@@ -110,9 +113,9 @@ pub async fn seed(
             for _ in 0..count {
                 let grant = Grant {
                     id: random_id()?,
-                    environment_id: env_id.clone(),
+                    environment_id: env_id.clone().into(),
                     client_id: CLI_CLIENT_ID.into(),
-                    account_id: account_id.clone(),
+                    account_id: account_id.clone().into(),
                     scope: SCOPE.into(),
                     auth_time: now,
                     amr: AMR.iter().map(|s| s.to_string()).collect(),
@@ -200,9 +203,9 @@ fn rotate_and_sign(
             Ok((
                 Grant {
                     id: row.get(2)?,
-                    environment_id: row.get(3)?,
-                    client_id: row.get(4)?,
-                    account_id: row.get(5)?,
+                    environment_id: row.get::<_, String>(3)?.into(),
+                    client_id: row.get::<_, String>(4)?.into(),
+                    account_id: row.get::<_, String>(5)?.into(),
                     scope: row.get(6)?,
                     auth_time: row.get(7)?,
                     amr: serde_json::from_str(&amr).unwrap_or_default(),
@@ -233,12 +236,12 @@ fn rotate_and_sign(
     tx.commit()?;
     let claims = AccessClaims {
         iss: issuer.to_owned(),
-        sub: grant.account_id.clone(),
+        sub: grant.account_id.to_string(),
         aud: aud.to_vec(),
         exp: now + ACCESS_TOKEN_TTL,
         iat: now,
         jti: random_id()?,
-        client_id: grant.client_id.clone(),
+        client_id: grant.client_id.to_string(),
         scope: grant.scope.clone(),
         gid: Some(grant.id.clone()),
         auth_time: Some(grant.auth_time),

@@ -7,6 +7,7 @@
 //! threads as there are cores. Passwords are always right: a wrong one would
 //! count towards the account lockout and the per-address failure limit.
 
+use signet_core::id::EnvironmentId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -102,8 +103,10 @@ async fn create_users(signetd: &Signetd, secret: &str, phc: &str) -> anyhow::Res
     for _ in 0..CONCURRENCY {
         let id = random_id()?;
         let username = format!("bench-{}", &id[..8]);
-        let account =
-            Account { password_hash: Some(phc.to_owned()), ..Account::new(id.clone(), env_id, &username, now) };
+        let account = Account {
+            password_hash: Some(phc.to_owned()),
+            ..Account::new(id.clone().into(), &EnvironmentId::from(env_id.as_str()), &username, now)
+        };
         let event = AuditEvent {
             id: random_id()?,
             at: now,

@@ -30,7 +30,7 @@ pub fn credential_version(account: &Account) -> [u8; 32] {
 
 fn tag(kek: &Kek, account: &Account, device_id: &str) -> [u8; 32] {
     let mut message = Vec::new();
-    for part in [account.id.as_bytes(), &credential_version(account), device_id.as_bytes()] {
+    for part in [account.id.as_str().as_bytes(), &credential_version(account), device_id.as_bytes()] {
         message.extend_from_slice(&(part.len() as u64).to_be_bytes());
         message.extend_from_slice(part);
     }

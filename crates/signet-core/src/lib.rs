@@ -11,6 +11,8 @@ pub mod crypto;
 pub mod device;
 pub mod dpop;
 pub mod federation;
+/// The typed ids, defined beside the wire types that carry them.
+pub use signet_proto::id;
 pub mod login;
 pub mod mfa;
 pub mod model;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
+use crate::id::{AccountId, ClientId};
 use crate::model::Account;
 
 /// What the person is signing on for.
@@ -20,7 +21,7 @@ pub enum Purpose {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizeRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     pub scope: String,
     pub state: Option<String>,
@@ -43,11 +44,11 @@ pub enum Step {
     Password,
     /// The password was a one-time password from recovery; the person chooses a new one.
     ChangePassword {
-        account_id: String,
+        account_id: AccountId,
     },
     /// The first factor was right; a TOTP code is due.
     Totp {
-        account_id: String,
+        account_id: AccountId,
         /// The first factor's `amr`: empty for a password, as in flows
         /// stored before federation.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,7 +57,7 @@ pub enum Step {
     /// An administrator without TOTP must enrol before going on. The new secret
     /// is sealed with the key-encryption key until the first code confirms it.
     Enrol {
-        account_id: String,
+        account_id: AccountId,
         sealed_secret: Vec<u8>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         first: Vec<String>,
@@ -76,7 +77,7 @@ pub enum Step {
     /// An upstream person with no link came back to a browser already
     /// signed on here: they may link the two, never silently.
     Link {
-        account_id: String,
+        account_id: AccountId,
         provider_id: String,
         issuer: String,
         subject: String,
@@ -93,7 +94,7 @@ pub enum Step {
     /// Login enforcements matched this sign-on: each set in `required` must
     /// be passed by one of its MFA methods (method ids) before it completes.
     Mfa {
-        account_id: String,
+        account_id: AccountId,
         auth_time: UnixTime,
         amr: Vec<String>,
         /// How the person signed on (enforcement and `username_format` read it).
@@ -105,7 +106,7 @@ pub enum Step {
         enrolling: Option<Vec<u8>>,
     },
     Authenticated {
-        account_id: String,
+        account_id: AccountId,
         auth_time: UnixTime,
         amr: Vec<String>,
     },
@@ -200,10 +201,10 @@ fn first_amr(first: &[String]) -> Vec<String> {
 
 /// The step after a correct TOTP code, at enrolment or sign-on, after the
 /// first factor `first`.
-pub fn after_second_factor(account_id: &str, first: &[String], now: UnixTime) -> Step {
+pub fn after_second_factor(account_id: &AccountId, first: &[String], now: UnixTime) -> Step {
     let mut amr = first_amr(first);
     amr.extend([AMR_OTP.into(), AMR_MFA.into()]);
-    Step::Authenticated { account_id: account_id.to_owned(), auth_time: now, amr }
+    Step::Authenticated { account_id: account_id.clone(), auth_time: now, amr }
 }
 
 /// How a sign-on with these `amr` values began, for login enforcements.
@@ -257,7 +258,7 @@ mod tests {
         assert!(matches!(after_password(&account(true, true), 5, sealed), Some(Step::Totp { .. })));
         assert!(matches!(after_password(&account(false, true), 5, sealed), Some(Step::Totp { .. })));
         assert_eq!(
-            after_second_factor("a", &[], 6),
+            after_second_factor(&crate::id::AccountId::from("a"), &[], 6),
             Step::Authenticated {
                 account_id: "a".into(),
                 auth_time: 6,
@@ -288,7 +289,7 @@ mod tests {
             panic!("an administrator without a trusted second factor gives a code")
         };
         assert_eq!(
-            after_second_factor("a", &first, 6),
+            after_second_factor(&crate::id::AccountId::from("a"), &first, 6),
             Step::Authenticated {
                 account_id: "a".into(),
                 auth_time: 6,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use signet_proto::roles::Role;
 
 use crate::clock::UnixTime;
+use crate::id::{AccountId, ClientId, EnvironmentId};
 
 pub const ADMINISTRATORS: &str = "Administrators";
 pub const CLI_CLIENT_ID: &str = "signet-cli";
@@ -52,15 +53,15 @@ pub fn certificate_key_purpose(id: &str) -> String {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
-    pub id: String,
+    pub id: EnvironmentId,
     pub name: String,
     pub created_at: UnixTime,
 }
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Account {
-    pub id: String,
-    pub environment_id: String,
+    pub id: AccountId,
+    pub environment_id: EnvironmentId,
     pub username: String,
     pub password_hash: Option<String>,
     pub active: bool,
@@ -82,10 +83,10 @@ pub struct Account {
 impl Account {
     /// A new end user's account, active, with no role and no password: one
     /// that signs on through an external provider.
-    pub fn new(id: String, environment_id: &str, username: &str, created_at: UnixTime) -> Account {
+    pub fn new(id: AccountId, environment_id: &EnvironmentId, username: &str, created_at: UnixTime) -> Account {
         Account {
             id,
-            environment_id: environment_id.to_owned(),
+            environment_id: environment_id.clone(),
             username: username.to_owned(),
             password_hash: None,
             active: true,
@@ -105,8 +106,8 @@ impl Account {
     /// A new account, active, with no role, and a password someone else
     /// chose (`password_hash`): the person replaces it at the first sign-on.
     pub fn with_set_password(
-        id: String,
-        environment_id: &str,
+        id: AccountId,
+        environment_id: &EnvironmentId,
         username: &str,
         password_hash: String,
         created_at: UnixTime,
@@ -145,7 +146,7 @@ impl Account {
     }
 
     pub fn totp_purpose(&self) -> String {
-        totp_purpose(&self.id)
+        totp_purpose(self.id.as_str())
     }
 }
 
@@ -225,8 +226,8 @@ impl GrantType {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Application {
-    pub id: String,
-    pub environment_id: String,
+    pub id: ClientId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub kind: AppKind,
     /// SHA-256 of the client secret. Secrets are 256-bit random values, so a
@@ -291,9 +292,9 @@ impl Application {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub id: String,
-    pub environment_id: String,
-    pub client_id: String,
-    pub account_id: String,
+    pub environment_id: EnvironmentId,
+    pub client_id: ClientId,
+    pub account_id: AccountId,
     pub scope: String,
     pub auth_time: UnixTime,
     pub amr: Vec<String>,
@@ -355,9 +356,9 @@ pub struct RefreshToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthCode {
     pub hash: Vec<u8>,
-    pub environment_id: String,
-    pub client_id: String,
-    pub account_id: String,
+    pub environment_id: EnvironmentId,
+    pub client_id: ClientId,
+    pub account_id: AccountId,
     pub redirect_uri: String,
     pub scope: String,
     pub nonce: Option<String>,
@@ -374,7 +375,7 @@ pub struct AuthCode {
 pub enum DeviceStatus {
     Pending,
     Approved {
-        account_id: String,
+        account_id: AccountId,
         auth_time: UnixTime,
         amr: Vec<String>,
     },
@@ -387,8 +388,8 @@ pub enum DeviceStatus {
 pub struct DeviceAuthorization {
     pub device_hash: Vec<u8>,
     pub user_code: String,
-    pub environment_id: String,
-    pub client_id: String,
+    pub environment_id: EnvironmentId,
+    pub client_id: ClientId,
     pub scope: String,
     pub expires_at: UnixTime,
     pub interval: i64,

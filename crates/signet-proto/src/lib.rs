@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod bootstrap;
+pub mod id;
 pub mod oauth;
 pub mod roles;
 pub mod vault;

@@ -31,7 +31,7 @@ pub fn new_signing_key(kek: &Kek, environment_id: &str, now: i64) -> anyhow::Res
     Ok(StoredKey {
         private_sealed: kek.seal(&signing_key_purpose(&key.kid), key.pkcs8.expose())?,
         kid: key.kid,
-        environment_id: environment_id.to_owned(),
+        environment_id: environment_id.to_owned().into(),
         public_jwk: key.public_jwk.to_string(),
         created_at: now,
         retired_at: None,
@@ -59,36 +59,54 @@ pub async fn ensure(
     if store.environment_by_name(ADMINISTRATORS).await?.is_some() {
         return Ok(None);
     }
-    let env = Environment { id: random_id()?, name: ADMINISTRATORS.into(), created_at: now };
+    let env = Environment { id: random_id()?.into(), name: ADMINISTRATORS.into(), created_at: now };
     let (admin, password, totp_secret) = administrator(kek, &env, now)?;
     let cli = cli_application(&env, now);
     let (worker, worker_secret) = worker(&env, now)?;
-    let key = new_signing_key(kek, &env.id, now)?;
+    let key = new_signing_key(kek, env.id.as_str(), now)?;
     let authentication = serde_json::to_value(AuthSettings::new_installation())?;
     let events = [
-        created(now, Event::EnvironmentCreate, &env.id, &env.id, serde_json::json!({"name": env.name}))?,
+        created(
+            now,
+            Event::EnvironmentCreate,
+            env.id.as_str(),
+            env.id.as_str(),
+            serde_json::json!({"name": env.name}),
+        )?,
         created(
             now,
             Event::AccountCreate,
-            &env.id,
-            &admin.id,
+            env.id.as_str(),
+            admin.id.as_str(),
             serde_json::json!({"username": admin.username, "roles": admin.roles}),
         )?,
-        created(now, Event::ApplicationCreate, &env.id, &cli.id, serde_json::json!({"kind": "native"}))?,
-        created(now, Event::ApplicationCreate, &env.id, &worker.id, serde_json::json!({"kind": "worker"}))?,
-        created(now, Event::SigningKeyCreate, &env.id, &key.kid, serde_json::json!({"kid": key.kid}))?,
-        created(now, Event::AdminSettingsAuthentication, &env.id, SETTINGS_KEY, authentication.clone())?,
+        created(
+            now,
+            Event::ApplicationCreate,
+            env.id.as_str(),
+            cli.id.as_str(),
+            serde_json::json!({"kind": "native"}),
+        )?,
+        created(
+            now,
+            Event::ApplicationCreate,
+            env.id.as_str(),
+            worker.id.as_str(),
+            serde_json::json!({"kind": "worker"}),
+        )?,
+        created(now, Event::SigningKeyCreate, env.id.as_str(), &key.kid, serde_json::json!({"kid": key.kid}))?,
+        created(now, Event::AdminSettingsAuthentication, env.id.as_str(), SETTINGS_KEY, authentication.clone())?,
     ];
     let file = BootstrapFile {
-        issuer: crate::state::issuer(public_url, &env.id),
-        environment_id: env.id.clone(),
+        issuer: crate::state::issuer(public_url, env.id.as_str()),
+        environment_id: env.id.to_string(),
         admin: BootstrapAdmin {
             username: admin.username.clone(),
             password: password.expose().clone(),
             totp_secret: totp::to_base32(totp_secret.expose()),
         },
         cli_client_id: CLI_CLIENT_ID.into(),
-        worker: BootstrapWorker { client_id: worker.id.clone(), client_secret: worker_secret.expose().clone() },
+        worker: BootstrapWorker { client_id: worker.id.to_string(), client_secret: worker_secret.expose().clone() },
     };
     // The file first: if the store write fails, the next start bootstraps again
     // and overwrites it; the other order could leave credentials nobody has.
@@ -114,7 +132,7 @@ fn administrator(kek: &Kek, env: &Environment, now: i64) -> anyhow::Result<(Acco
     let password = random_token()?;
     let totp_secret = totp::generate_secret()?;
     let admin = Account {
-        id: random_id()?,
+        id: random_id()?.into(),
         environment_id: env.id.clone(),
         username: ADMIN_USERNAME.into(),
         password_hash: Some(password::hash(password.expose())?),
@@ -130,7 +148,8 @@ fn administrator(kek: &Kek, env: &Environment, now: i64) -> anyhow::Result<(Acco
         locked_until: 0,
         created_at: now,
     };
-    let admin = Account { totp_sealed: Some(kek.seal(&totp_purpose(&admin.id), totp_secret.expose())?), ..admin };
+    let admin =
+        Account { totp_sealed: Some(kek.seal(&totp_purpose(admin.id.as_str()), totp_secret.expose())?), ..admin };
     Ok((admin, password, totp_secret))
 }
 
@@ -156,7 +175,7 @@ fn cli_application(env: &Environment, now: i64) -> Application {
 fn worker(env: &Environment, now: i64) -> anyhow::Result<(Application, Secret<String>)> {
     let worker_secret = random_token()?;
     let worker = Application {
-        id: random_id()?,
+        id: random_id()?.into(),
         environment_id: env.id.clone(),
         name: "Bootstrap worker".into(),
         kind: AppKind::Worker,

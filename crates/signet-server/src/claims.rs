@@ -4,6 +4,7 @@
 //! in the sandbox against the account. A mapping that fails for one person
 //! is left out of their tokens and logged; it never fails the sign-on.
 
+use signet_core::id::EnvironmentId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -51,7 +52,7 @@ impl ClaimMappings {
         {
             return Ok(m.clone());
         }
-        let stored = store.claim_mappings(env_id).await?;
+        let stored = store.claim_mappings(&EnvironmentId::from(env_id)).await?;
         let compiled: Vec<CompiledMapping> = stored
             .into_iter()
             .filter_map(|m| {
@@ -87,7 +88,7 @@ impl ClaimMappings {
         }
         let input = ClaimInput {
             user: ClaimUser {
-                id: account.id.clone(),
+                id: account.id.to_string(),
                 username: account.username.clone(),
                 email: None,
                 attributes: store.account_attributes(&account.id).await?,

@@ -3,6 +3,7 @@
 //! The sign-on pages (`web::mfa`) and directory sign-ons to the admin API
 //! (`authn`) both come here, so one person meets one set of rules.
 
+use signet_core::id::AccountId;
 use signet_core::login::{AMR_MFA, Step};
 use signet_core::mfa::template::Entity;
 use signet_core::mfa::{self, Method, Secrets, Settings, SignOn, SignOnKind, UsernameFormat};
@@ -25,7 +26,7 @@ pub async fn required(
     kind: SignOnKind,
 ) -> Result<Vec<Vec<String>>, InternalError> {
     let principal = signet_core::policy::Principal { roles: account.roles.clone(), auditor: account.auditor };
-    required_of(state, &account.id, &account.environment_id, &principal, kind).await
+    required_of(state, account.id.as_str(), account.environment_id.as_str(), &principal, kind).await
 }
 
 /// The method sets matching enforcements require of a sign-on of `entity`
@@ -63,7 +64,7 @@ pub async fn enforce(state: &AppState, account: &Account, next: Step, kind: Sign
     if required.is_empty() {
         return Ok(Step::Authenticated { account_id, auth_time, amr });
     }
-    begin(state, account_id, auth_time, amr, kind, required, None).await
+    begin(state, account_id.into_string(), auth_time, amr, kind, required, None).await
 }
 
 /// The MFA step for the first required set: the method is chosen at once
@@ -82,14 +83,14 @@ pub async fn begin(
     if let Some(id) = &chosen
         && let Some(m) = state.store.mfa_method(id).await?
         && let Settings::Totp(t) = &m.settings
-        && state.store.totp_enrolment(id, &account_id).await?.is_none()
+        && state.store.totp_enrolment(id, &AccountId::from(account_id.as_str())).await?.is_none()
         && may_enrol(state, &account_id, &amr).await?
     {
         let random = signet_core::crypto::random_bytes::<128>()?;
         let secret = &random[..(t.key_size as usize).min(128)];
         enrolling = Some(state.kek.seal(&enrol_purpose(id, &account_id), secret)?);
     }
-    Ok(Step::Mfa { account_id, auth_time, amr, kind, required, chosen, enrolling })
+    Ok(Step::Mfa { account_id: account_id.into(), auth_time, amr, kind, required, chosen, enrolling })
 }
 
 /// A password alone may set up a first TOTP method, and nothing more: once
@@ -97,7 +98,7 @@ pub async fn begin(
 /// this sign-on (an administrator's own TOTP, or an earlier enforcement),
 /// so a stolen password cannot add an authenticator of its own.
 async fn may_enrol(state: &AppState, account_id: &str, amr: &[String]) -> Result<bool, InternalError> {
-    Ok(amr.iter().any(|a| a == AMR_MFA) || !state.store.has_totp_enrolment(account_id).await?)
+    Ok(amr.iter().any(|a| a == AMR_MFA) || !state.store.has_totp_enrolment(&AccountId::from(account_id)).await?)
 }
 
 pub fn enrol_purpose(method_id: &str, account_id: &str) -> String {
@@ -181,5 +182,8 @@ pub async fn step_up(state: &AppState, s: &signet_store::BrowserSession) -> Resu
     if required.is_empty() {
         return Ok(None);
     }
-    Ok(Some(begin(state, account.id, s.auth_time, s.amr.clone(), SignOnKind::Password, required, None).await?))
+    Ok(Some(
+        begin(state, account.id.into_string(), s.auth_time, s.amr.clone(), SignOnKind::Password, required, None)
+            .await?,
+    ))
 }

@@ -2,6 +2,7 @@
 //! The cache is refreshed after `REFRESH` seconds, so a rotation made on one
 //! instance reaches the others; nothing in it is state that matters.
 
+use signet_core::id::EnvironmentId;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -104,8 +105,8 @@ async fn load(store: &Store, kek: &Kek, env_id: &str, now: UnixTime) -> Result<E
     if uuid::Uuid::try_parse(env_id).is_err() {
         return Err(KeyringError::UnknownEnvironment);
     }
-    let environment = store.environment(env_id).await?.ok_or(KeyringError::UnknownEnvironment)?;
-    let keys = store.signing_keys(env_id, now - RETIRED_KEY_PUBLISHED).await?;
+    let environment = store.environment(&EnvironmentId::from(env_id)).await?.ok_or(KeyringError::UnknownEnvironment)?;
+    let keys = store.signing_keys(&EnvironmentId::from(env_id), now - RETIRED_KEY_PUBLISHED).await?;
     let active =
         keys.iter().find(|k| k.retired_at.is_none()).ok_or_else(|| KeyringError::NoActiveKey(env_id.to_owned()))?;
     let pkcs8 = kek

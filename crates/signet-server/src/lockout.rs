@@ -53,8 +53,13 @@ pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Resu
     if !lock.expired(now) {
         return Ok(lock);
     }
-    let by =
-        AuditEvent::new(Actor::console("lock expiry"), Event::AccountUnlock, Some(&account.environment_id), "", now)?;
+    let by = AuditEvent::new(
+        Actor::console("lock expiry"),
+        Event::AccountUnlock,
+        Some(account.environment_id.as_str()),
+        "",
+        now,
+    )?;
     state.store.settle_expired_lock(&account.id, &lock, now, &by).await?;
     Ok(state.store.lock_state(&account.id).await?.unwrap_or_default())
 }

@@ -56,7 +56,7 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
         .with_context(|| format!("there is no account {:?} in {}", args.username, env.name))?;
     let new_password = random_token()?;
     let creds = NewCredentials { password_hash: password::hash(new_password.expose())? };
-    let ev = console_event(Event::AccountRecover, Some(&env.id), &account.id, now)?;
+    let ev = console_event(Event::AccountRecover, Some(env.id.as_str()), account.id.as_str(), now)?;
     let out = args.output.unwrap_or_else(|| o.data_dir.join(format!("recovery-{}.json", account.username)));
     let body = serde_json::json!({
         "environment_id": env.id,

@@ -58,7 +58,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         require_dpop_nonce: args.require_dpop_nonce || file.require_dpop_nonce.unwrap_or(false),
     })?;
     // Fail now, not at the first token request, if the key-encryption key is wrong.
-    state.env_keys(&admins.id).await.map_err(|e| {
+    state.env_keys(admins.id.as_str()).await.map_err(|e| {
         anyhow::anyhow!(
             "{e}\nhint: start signetd with the key-encryption key the store was sealed with (--key-encryption-key-file)"
         )

@@ -2,6 +2,7 @@
 //! key-encryption key, cached signing keys, metrics and the limits. Passed in,
 //! never global, so each test can run its own server.
 
+use signet_core::id::EnvironmentId;
 use std::sync::Arc;
 
 use signet_core::clock::{Clock, UnixTime};
@@ -109,8 +110,8 @@ impl AppState {
         self.clock.now()
     }
 
-    pub fn issuer(&self, env_id: &str) -> String {
-        issuer(&self.public_url, env_id)
+    pub fn issuer(&self, env_id: &EnvironmentId) -> String {
+        issuer(&self.public_url, env_id.as_str())
     }
 
     /// The audience of signetd's own APIs (admin and Vault-compatible).

@@ -2,6 +2,7 @@
 
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
+use signet_core::id::{AccountId, EnvironmentId};
 use signet_core::model::Account;
 
 use crate::db::{Row, Tx, query};
@@ -68,7 +69,7 @@ fn versioned(r: &Row) -> Result<Versioned> {
 
 /// Ends everything an account holds: its grant families (so refresh tokens
 /// and, through their `gid`, live access tokens fail) and browser sessions.
-async fn revoke_holdings(tx: &mut Tx, id: &str, now: UnixTime) -> Result<()> {
+async fn revoke_holdings(tx: &mut Tx, id: &AccountId, now: UnixTime) -> Result<()> {
     query("UPDATE grants SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL")
         .bind(id)
         .bind(now)
@@ -138,7 +139,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn account(&self, id: &str) -> Result<Option<Account>> {
+    pub async fn account(&self, id: &AccountId) -> Result<Option<Account>> {
         let row = query(format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.db.read())
@@ -146,7 +147,7 @@ impl Store {
         row.as_ref().map(account).transpose()
     }
 
-    pub async fn account_by_username(&self, environment_id: &str, username: &str) -> Result<Option<Account>> {
+    pub async fn account_by_username(&self, environment_id: &EnvironmentId, username: &str) -> Result<Option<Account>> {
         let row = query(format!("SELECT {COLUMNS} FROM accounts WHERE environment_id = $1 AND username = $2"))
             .bind(environment_id)
             .bind(username)
@@ -157,7 +158,7 @@ impl Store {
 
     /// Spends a TOTP step: true only for the first use of a step later than any
     /// used before (RFC 6238 §5.2), even with several instances racing.
-    pub async fn spend_totp_step(&self, id: &str, step: i64) -> Result<bool> {
+    pub async fn spend_totp_step(&self, id: &AccountId, step: i64) -> Result<bool> {
         let done = query("UPDATE accounts SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2")
             .bind(id)
             .bind(step)
@@ -168,7 +169,7 @@ impl Store {
 
     /// Confirms a TOTP enrolment with the step of its first code. Fails (false)
     /// if another enrolment was confirmed meanwhile.
-    pub async fn confirm_totp(&self, id: &str, sealed: &[u8], step: i64, ev: &AuditEvent) -> Result<bool> {
+    pub async fn confirm_totp(&self, id: &AccountId, sealed: &[u8], step: i64, ev: &AuditEvent) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let done = query(
             "UPDATE accounts SET totp_sealed = $2, totp_confirmed = 1, totp_last_step = $3 \
@@ -197,7 +198,7 @@ impl Store {
     /// those after `after`, at most `limit`.
     pub async fn accounts_page(
         &self,
-        environment_id: &str,
+        environment_id: &EnvironmentId,
         admin: bool,
         after: Option<&str>,
         limit: i64,
@@ -215,7 +216,7 @@ impl Store {
         rows.iter().map(versioned).collect()
     }
 
-    pub async fn versioned_account(&self, environment_id: &str, username: &str) -> Result<Option<Versioned>> {
+    pub async fn versioned_account(&self, environment_id: &EnvironmentId, username: &str) -> Result<Option<Versioned>> {
         let row = query(format!("SELECT {COLUMNS}, version FROM accounts WHERE environment_id = $1 AND username = $2"))
             .bind(environment_id)
             .bind(username)
@@ -229,7 +230,7 @@ impl Store {
     /// ends everything it holds. The event is recorded in the same transaction.
     pub async fn update_admin_account(
         &self,
-        id: &str,
+        id: &AccountId,
         expected: Option<i64>,
         change: &AdminChange,
         now: UnixTime,
@@ -290,7 +291,7 @@ impl Store {
     }
 
     /// An end user by id, with its version; never an admin account.
-    pub async fn versioned_user(&self, environment_id: &str, id: &str) -> Result<Option<Versioned>> {
+    pub async fn versioned_user(&self, environment_id: &EnvironmentId, id: &AccountId) -> Result<Option<Versioned>> {
         let row = query(format!(
             "SELECT {COLUMNS}, version FROM accounts WHERE environment_id = $1 AND id = $2 AND admin = 0"
         ))
@@ -305,7 +306,7 @@ impl Store {
     /// deactivating ends everything it holds.
     pub async fn set_user_active(
         &self,
-        id: &str,
+        id: &AccountId,
         expected: Option<i64>,
         active: bool,
         now: UnixTime,
@@ -347,7 +348,7 @@ impl Store {
     /// `must_change`: the person must replace it at the next sign-on (a reset).
     pub async fn set_password(
         &self,
-        id: &str,
+        id: &AccountId,
         expected: Option<i64>,
         password_hash: &str,
         must_change: bool,
@@ -383,7 +384,7 @@ impl Store {
     }
 
     /// Replaces a password the person was made to change; clears the requirement.
-    pub async fn change_password(&self, id: &str, password_hash: &str, ev: &AuditEvent) -> Result<bool> {
+    pub async fn change_password(&self, id: &AccountId, password_hash: &str, ev: &AuditEvent) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let done = query(
             "UPDATE accounts SET password_hash = $2, password_change_required = 0, version = version + 1 WHERE id = $1",
@@ -402,7 +403,7 @@ impl Store {
 
     /// Break-glass recovery: new password, MFA enrolment cleared, unlocked, and
     /// the account's browser sessions ended. False if there is no such account.
-    pub async fn recover_account(&self, id: &str, creds: &NewCredentials, ev: &AuditEvent) -> Result<bool> {
+    pub async fn recover_account(&self, id: &AccountId, creds: &NewCredentials, ev: &AuditEvent) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let done = query(
             "UPDATE accounts SET password_hash = $2, totp_sealed = NULL, totp_confirmed = 0, \

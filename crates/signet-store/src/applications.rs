@@ -1,6 +1,7 @@
 //! Environments and applications (OAuth clients), and the one-transaction bootstrap.
 
 use signet_core::audit::AuditEvent;
+use signet_core::id::{ClientId, EnvironmentId};
 use signet_core::model::{AppKind, Application, Environment};
 
 use crate::db::{Row, Tx, query};
@@ -70,7 +71,7 @@ pub(crate) async fn insert_application(conn: &mut Tx, a: &Application) -> Result
 
 /// The application, read inside `tx` after taking the applications' lock,
 /// so what a write decides on is what it replaces.
-async fn locked_application(tx: &mut Tx, environment_id: &str, id: &str) -> Result<Option<Application>> {
+async fn locked_application(tx: &mut Tx, environment_id: &EnvironmentId, id: &ClientId) -> Result<Option<Application>> {
     tx.serialise(APPLICATIONS_LOCK).await?;
     let row = query(format!("SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"))
         .bind(environment_id)
@@ -125,7 +126,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn environment(&self, id: &str) -> Result<Option<Environment>> {
+    pub async fn environment(&self, id: &EnvironmentId) -> Result<Option<Environment>> {
         let row = query("SELECT id, name, created_at FROM environments WHERE id = $1")
             .bind(id)
             .fetch_optional(self.db.read())
@@ -156,7 +157,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn application(&self, environment_id: &str, id: &str) -> Result<Option<Application>> {
+    pub async fn application(&self, environment_id: &EnvironmentId, id: &ClientId) -> Result<Option<Application>> {
         let row = query(format!("SELECT {APP_COLUMNS} FROM applications WHERE environment_id = $1 AND id = $2"))
             .bind(environment_id)
             .bind(id)
@@ -168,7 +169,7 @@ impl Store {
     /// An environment's applications by id, a page at a time.
     pub async fn applications_page(
         &self,
-        environment_id: &str,
+        environment_id: &EnvironmentId,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Application>> {
@@ -189,8 +190,8 @@ impl Store {
     /// replaced). Tokens minted with the old secret are revoked.
     pub async fn rotate_application_secret<E>(
         &self,
-        environment_id: &str,
-        id: &str,
+        environment_id: &EnvironmentId,
+        id: &ClientId,
         next: &[u8],
         decide: impl FnOnce(&Application) -> std::result::Result<AuditEvent, E>,
     ) -> Result<Decided<Application, E>> {
@@ -209,7 +210,7 @@ impl Store {
             .execute(&mut tx)
             .await?;
         // Tokens minted with the old secret carry no family to revoke: by subject.
-        crate::grants::revoke_subject(&mut tx, id, ev.at).await?;
+        crate::grants::revoke_subject(&mut tx, id.as_str(), ev.at).await?;
         audit::append(&mut tx, &ev).await?;
         tx.commit().await?;
         Ok(Decided::Done(current))
@@ -222,8 +223,8 @@ impl Store {
     /// the tokens the worker holds. Done: the application before and after.
     pub async fn update_application<E>(
         &self,
-        environment_id: &str,
-        id: &str,
+        environment_id: &EnvironmentId,
+        id: &ClientId,
         change: impl FnOnce(&Application) -> std::result::Result<(Application, AuditEvent), E>,
     ) -> Result<Decided<(Application, Application), E>> {
         let mut tx = self.db.begin().await?;
@@ -258,7 +259,7 @@ impl Store {
         .execute(&mut tx)
         .await?;
         if current.roles != next.roles {
-            crate::grants::revoke_subject(&mut tx, id, ev.at).await?;
+            crate::grants::revoke_subject(&mut tx, id.as_str(), ev.at).await?;
         }
         audit::append(&mut tx, &ev).await?;
         tx.commit().await?;
@@ -270,8 +271,8 @@ impl Store {
     /// own tokens, and records who did with the event it returns.
     pub async fn delete_application<E>(
         &self,
-        environment_id: &str,
-        id: &str,
+        environment_id: &EnvironmentId,
+        id: &ClientId,
         decide: impl FnOnce(&Application) -> std::result::Result<AuditEvent, E>,
     ) -> Result<Decided<Application, E>> {
         let mut tx = self.db.begin().await?;
@@ -288,7 +289,7 @@ impl Store {
             .bind(ev.at)
             .execute(&mut tx)
             .await?;
-        crate::grants::revoke_subject(&mut tx, id, ev.at).await?;
+        crate::grants::revoke_subject(&mut tx, id.as_str(), ev.at).await?;
         query("DELETE FROM applications WHERE environment_id = $1 AND id = $2")
             .bind(environment_id)
             .bind(id)

@@ -229,7 +229,7 @@ async fn export_accounts(tx: &mut Tx) -> Result<Vec<AccountEntry>> {
         .iter()
         .map(|r| {
             let a = crate::accounts::account(r)?;
-            let attrs = attributes.remove(&a.id);
+            let attrs = attributes.remove(a.id.as_str());
             Ok(AccountEntry::from_account(&a, attrs))
         })
         .collect()
@@ -279,7 +279,7 @@ async fn export_signing_keys(tx: &mut Tx) -> Result<Vec<SigningKeyEntry>> {
         Ok(SigningKeyEntry {
             public_jwk: from_json(&k.public_jwk, "public_jwk")?,
             kid: k.kid,
-            environment_id: k.environment_id,
+            environment_id: k.environment_id.into_string(),
             private_key: Some(Protected::Sealed(k.private_sealed)),
             created_at: k.created_at,
             retired_at: k.retired_at,
@@ -435,7 +435,7 @@ async fn replace_keys(tx: &mut Tx, doc: &Configuration, keys: KeySource<'_>, kep
                 let private_sealed = sealed(&k.private_key).unwrap_or_default();
                 let stored = StoredKey {
                     kid: k.kid.clone(),
-                    environment_id: k.environment_id.clone(),
+                    environment_id: k.environment_id.clone().into(),
                     public_jwk: k.public_jwk.to_string(),
                     private_sealed,
                     created_at: k.created_at,

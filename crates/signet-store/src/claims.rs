@@ -4,6 +4,7 @@
 
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
+use signet_core::id::{AccountId, EnvironmentId};
 
 use crate::db::{Row, query};
 use crate::{Result, Store, Written, audit, conflict, from_json};
@@ -49,7 +50,7 @@ impl Store {
         tx.commit().await
     }
 
-    pub async fn claim_mapping(&self, environment_id: &str, id: &str) -> Result<Option<StoredMapping>> {
+    pub async fn claim_mapping(&self, environment_id: &EnvironmentId, id: &str) -> Result<Option<StoredMapping>> {
         let row = query(format!("SELECT {COLUMNS} FROM claim_mappings WHERE environment_id = $1 AND id = $2"))
             .bind(environment_id)
             .bind(id)
@@ -60,7 +61,7 @@ impl Store {
 
     pub async fn claim_mappings_page(
         &self,
-        environment_id: &str,
+        environment_id: &EnvironmentId,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredMapping>> {
@@ -76,7 +77,7 @@ impl Store {
     }
 
     /// Every mapping of an environment, by claim: what token issuance evaluates.
-    pub async fn claim_mappings(&self, environment_id: &str) -> Result<Vec<StoredMapping>> {
+    pub async fn claim_mappings(&self, environment_id: &EnvironmentId) -> Result<Vec<StoredMapping>> {
         let rows = query(format!("SELECT {COLUMNS} FROM claim_mappings WHERE environment_id = $1 ORDER BY claim"))
             .bind(environment_id)
             .fetch_all(self.db.read())
@@ -155,7 +156,10 @@ impl Store {
     }
 
     /// An account's attributes: a JSON object, empty when never set.
-    pub async fn account_attributes(&self, account_id: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    pub async fn account_attributes(
+        &self,
+        account_id: &AccountId,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
         let row = query("SELECT value FROM account_attributes WHERE account_id = $1")
             .bind(account_id)
             .fetch_optional(self.db.read())
@@ -169,7 +173,7 @@ impl Store {
     /// Replaces an account's attributes. False when there is no such account.
     pub async fn set_account_attributes(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         value: &serde_json::Map<String, serde_json::Value>,
         ev: &AuditEvent,
     ) -> Result<bool> {

@@ -2,6 +2,7 @@
 //! in a browser, and spent once by the polling device.
 
 use signet_core::clock::UnixTime;
+use signet_core::id::EnvironmentId;
 use signet_core::model::{DeviceAuthorization, DeviceStatus, Grant, RefreshToken};
 
 use crate::db::{Row, query};
@@ -17,7 +18,7 @@ fn device(r: &Row) -> Result<DeviceAuthorization> {
         "denied" => DeviceStatus::Denied,
         "consumed" => DeviceStatus::Consumed,
         "approved" => DeviceStatus::Approved {
-            account_id: r.try_get::<Option<String>>("account_id")?.unwrap_or_default(),
+            account_id: r.try_get::<Option<String>>("account_id")?.unwrap_or_default().into(),
             auth_time: r.try_get::<Option<i64>>("auth_time")?.unwrap_or_default(),
             amr: from_json(&r.try_get::<Option<String>>("amr")?.unwrap_or_else(|| "[]".into()), "amr")?,
         },
@@ -62,7 +63,7 @@ impl Store {
 
     pub async fn device_by_user_code(
         &self,
-        environment_id: &str,
+        environment_id: &EnvironmentId,
         user_code: &str,
     ) -> Result<Option<DeviceAuthorization>> {
         let row = query(format!("SELECT {COLUMNS} FROM device_codes WHERE environment_id = $1 AND user_code = $2"))

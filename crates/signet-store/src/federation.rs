@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use signet_core::audit::AuditEvent;
 use signet_core::federation::{Provider, ProviderMfa};
+use signet_core::id::EnvironmentId;
 use signet_core::model::Account;
 
 use signet_core::configuration::{FederatedLinkEntry, IdentityProviderEntry, Protected};
@@ -65,7 +66,11 @@ impl Store {
     }
 
     /// A provider and its sealed client secret.
-    pub async fn identity_provider(&self, environment_id: &str, id: &str) -> Result<Option<(Provider, Vec<u8>)>> {
+    pub async fn identity_provider(
+        &self,
+        environment_id: &EnvironmentId,
+        id: &str,
+    ) -> Result<Option<(Provider, Vec<u8>)>> {
         let row = query(format!("SELECT {COLUMNS} FROM identity_providers WHERE environment_id = $1 AND id = $2"))
             .bind(environment_id)
             .bind(id)
@@ -76,7 +81,7 @@ impl Store {
 
     pub async fn identity_providers_page(
         &self,
-        environment_id: &str,
+        environment_id: &EnvironmentId,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Provider>> {

@@ -2,6 +2,7 @@
 //! in memory, so any instance can serve the next step of a flow.
 
 use signet_core::clock::UnixTime;
+use signet_core::id::{AccountId, EnvironmentId};
 use signet_core::login::{Purpose, Step};
 
 use crate::db::{Row, Tx, query};
@@ -13,7 +14,7 @@ use crate::{Result, Store, from_json, to_json};
 #[derive(Clone, PartialEq, Eq)]
 pub struct LoginFlow {
     pub id: String,
-    pub environment_id: String,
+    pub environment_id: EnvironmentId,
     pub cookie_hash: Vec<u8>,
     pub csrf: String,
     pub purpose: Purpose,
@@ -38,8 +39,8 @@ impl std::fmt::Debug for LoginFlow {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrowserSession {
-    pub environment_id: String,
-    pub account_id: String,
+    pub environment_id: EnvironmentId,
+    pub account_id: AccountId,
     pub auth_time: UnixTime,
     pub amr: Vec<String>,
     pub expires_at: UnixTime,
@@ -102,7 +103,7 @@ impl Store {
     }
 
     /// A live flow of this environment.
-    pub async fn flow(&self, environment_id: &str, id: &str, now: UnixTime) -> Result<Option<LoginFlow>> {
+    pub async fn flow(&self, environment_id: &EnvironmentId, id: &str, now: UnixTime) -> Result<Option<LoginFlow>> {
         let row = query(
             "SELECT id, environment_id, cookie_hash, csrf, purpose, step, version, expires_at FROM login_flows \
              WHERE id = $1 AND environment_id = $2 AND expires_at > $3",

@@ -2,6 +2,7 @@
 //! key-encryption key before it reaches the store; the store never sees it in clear.
 
 use signet_core::clock::UnixTime;
+use signet_core::id::EnvironmentId;
 use signet_core::model::{signing_key_purpose, totp_purpose};
 
 use crate::db::{Row, Tx, query};
@@ -10,7 +11,7 @@ use crate::{Result, Store, StoreError};
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
     pub kid: String,
-    pub environment_id: String,
+    pub environment_id: EnvironmentId,
     pub public_jwk: String,
     pub private_sealed: Vec<u8>,
     pub created_at: UnixTime,
@@ -58,7 +59,11 @@ impl Store {
     /// The keys to publish for an environment: the active one first, then every
     /// key retired after `published_since` (its tokens may still be live),
     /// newest first; a rotation within the same second keeps that order.
-    pub async fn signing_keys(&self, environment_id: &str, published_since: UnixTime) -> Result<Vec<StoredKey>> {
+    pub async fn signing_keys(
+        &self,
+        environment_id: &EnvironmentId,
+        published_since: UnixTime,
+    ) -> Result<Vec<StoredKey>> {
         let rows = query(
             "SELECT kid, environment_id, public_jwk, private_sealed, created_at, retired_at FROM signing_keys \
              WHERE environment_id = $1 AND (retired_at IS NULL OR retired_at > $2) \

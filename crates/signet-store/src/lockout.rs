@@ -27,6 +27,7 @@ use signet_core::audit::Action as Event;
 use signet_core::audit::Outcome;
 use signet_core::audit::{AuditEvent, digest_of};
 use signet_core::clock::UnixTime;
+use signet_core::id::AccountId;
 use signet_core::model::LockoutPolicy;
 
 use crate::db::{Tx, query};
@@ -113,7 +114,7 @@ fn derived(
 
 /// Makes sure a browser's budget row exists, so the one UPDATE that
 /// follows it can count on several instances at once.
-async fn device_row_in(tx: &mut Tx, account_id: &str, device_hash: &[u8], now: UnixTime) -> Result<()> {
+async fn device_row_in(tx: &mut Tx, account_id: &AccountId, device_hash: &[u8], now: UnixTime) -> Result<()> {
     query(
         "INSERT INTO device_lockouts (account_id, device_hash, failed_attempts, locked_until, updated_at) \
          VALUES ($1, $2, 0, 0, $3) ON CONFLICT (account_id, device_hash) DO NOTHING",
@@ -127,7 +128,7 @@ async fn device_row_in(tx: &mut Tx, account_id: &str, device_hash: &[u8], now: U
 }
 
 /// Gives back a reservation of `budget` (never below none).
-async fn release_in(tx: &mut Tx, id: &str, budget: Budget) -> Result<()> {
+async fn release_in(tx: &mut Tx, id: &AccountId, budget: Budget) -> Result<()> {
     let (pending, _) = budget.pending();
     query(format!(
         "UPDATE accounts SET {pending} = CASE WHEN {pending} > 0 THEN {pending} - 1 ELSE 0 END WHERE id = $1"
@@ -151,7 +152,7 @@ fn lock_state_of(r: &crate::db::Row) -> Result<LockState> {
     })
 }
 
-async fn state_in(tx: &mut Tx, id: &str) -> Result<Option<LockState>> {
+async fn state_in(tx: &mut Tx, id: &AccountId) -> Result<Option<LockState>> {
     let row = query(LOCK_STATE).bind(id).fetch_optional(&mut *tx).await?;
     row.as_ref().map(lock_state_of).transpose()
 }
@@ -159,7 +160,13 @@ async fn state_in(tx: &mut Tx, id: &str) -> Result<Option<LockState>> {
 /// Clears every budget of an account (and its devices'), inside `tx`. When
 /// it was locked, records `account.unlock` like `by`, with `reason` and the
 /// count of attempts the lock refused. True when it was locked.
-pub(crate) async fn unlock_in(tx: &mut Tx, id: &str, now: UnixTime, by: &AuditEvent, reason: &str) -> Result<bool> {
+pub(crate) async fn unlock_in(
+    tx: &mut Tx,
+    id: &AccountId,
+    now: UnixTime,
+    by: &AuditEvent,
+    reason: &str,
+) -> Result<bool> {
     let Some(before) = state_in(tx, id).await? else { return Ok(false) };
     query(
         "UPDATE accounts SET failed_attempts = 0, locked_until = 0, otp_failed_attempts = 0, otp_locked_until = 0, \
@@ -171,14 +178,14 @@ pub(crate) async fn unlock_in(tx: &mut Tx, id: &str, now: UnixTime, by: &AuditEv
     query("DELETE FROM device_lockouts WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
     let was_locked = before.locked(now) || before.second_factor_locked(now);
     if was_locked {
-        let ev = derived(by, Event::AccountUnlock, id, reason, json!({"refused": before.lock_refused}))?;
+        let ev = derived(by, Event::AccountUnlock, id.as_str(), reason, json!({"refused": before.lock_refused}))?;
         audit::append(tx, &ev).await?;
     }
     Ok(was_locked)
 }
 
 impl Store {
-    pub async fn lock_state(&self, id: &str) -> Result<Option<LockState>> {
+    pub async fn lock_state(&self, id: &AccountId) -> Result<Option<LockState>> {
         let row = query(LOCK_STATE).bind(id).fetch_optional(self.db.read()).await?;
         row.as_ref().map(lock_state_of).transpose()
     }
@@ -188,7 +195,13 @@ impl Store {
     /// as it has attempts left are running already. The check's outcome
     /// (`count_failure`, `first_factor_passed`, `second_factor_passed` or
     /// `release_budget`) gives it back.
-    pub async fn reserve_budget(&self, id: &str, budget: Budget, now: UnixTime, policy: LockoutPolicy) -> Result<bool> {
+    pub async fn reserve_budget(
+        &self,
+        id: &AccountId,
+        budget: Budget,
+        now: UnixTime,
+        policy: LockoutPolicy,
+    ) -> Result<bool> {
         let (count, until) = budget.columns();
         let (pending, since) = budget.pending();
         let done = query(format!(
@@ -208,7 +221,7 @@ impl Store {
 
     /// Gives back a reservation whose check neither failed nor passed (an
     /// inactive account, a service that could not be asked).
-    pub async fn release_budget(&self, id: &str, budget: Budget) -> Result<()> {
+    pub async fn release_budget(&self, id: &AccountId, budget: Budget) -> Result<()> {
         let mut tx = self.db.begin().await?;
         release_in(&mut tx, id, budget).await?;
         tx.commit().await
@@ -223,7 +236,7 @@ impl Store {
     /// True when this failure locked it.
     pub async fn count_failure(
         &self,
-        id: &str,
+        id: &AccountId,
         budget: Budget,
         now: UnixTime,
         policy: LockoutPolicy,
@@ -253,7 +266,7 @@ impl Store {
         if locked {
             let what =
                 json!({"budget": budget.as_str(), "until": now + policy.lock_seconds, "after": policy.max_failures});
-            let mut ev = derived(failure, Event::AccountLock, id, budget.as_str(), what)?;
+            let mut ev = derived(failure, Event::AccountLock, id.as_str(), budget.as_str(), what)?;
             ev.set_outcome(Outcome::Locked);
             audit::append(&mut tx, &ev).await?;
         }
@@ -263,7 +276,7 @@ impl Store {
 
     /// An attempt refused, unchecked, because the account is locked: counted,
     /// and recorded (as `refused`) only if it is the lock's first.
-    pub async fn count_refused(&self, id: &str, refused: &AuditEvent) -> Result<()> {
+    pub async fn count_refused(&self, id: &AccountId, refused: &AuditEvent) -> Result<()> {
         let mut tx = self.db.begin().await?;
         let row = query("UPDATE accounts SET lock_refused = lock_refused + 1 WHERE id = $1 RETURNING lock_refused")
             .bind(id)
@@ -282,7 +295,13 @@ impl Store {
     /// A lock that has run out is cleared and its end recorded like `by`
     /// (the attempt that found it), once across instances: only the one that
     /// clears the lock it read records it.
-    pub async fn settle_expired_lock(&self, id: &str, seen: &LockState, now: UnixTime, by: &AuditEvent) -> Result<()> {
+    pub async fn settle_expired_lock(
+        &self,
+        id: &AccountId,
+        seen: &LockState,
+        now: UnixTime,
+        by: &AuditEvent,
+    ) -> Result<()> {
         if !seen.expired(now) {
             return Ok(());
         }
@@ -301,7 +320,7 @@ impl Store {
         .execute(&mut tx)
         .await?;
         if done.rows_affected() == 1 {
-            let ev = derived(by, Event::AccountUnlock, id, "expired", json!({"refused": seen.lock_refused}))?;
+            let ev = derived(by, Event::AccountUnlock, id.as_str(), "expired", json!({"refused": seen.lock_refused}))?;
             audit::append(&mut tx, &ev).await?;
         }
         tx.commit().await
@@ -311,7 +330,7 @@ impl Store {
     /// (`account.unlock`) with the count of attempts the lock refused.
     /// `None`: no such account; `Some(false)`: it was not locked, and only
     /// its failure counts were cleared (nothing is recorded).
-    pub async fn unlock_account(&self, id: &str, now: UnixTime, by: &AuditEvent) -> Result<Option<bool>> {
+    pub async fn unlock_account(&self, id: &AccountId, now: UnixTime, by: &AuditEvent) -> Result<Option<bool>> {
         let mut tx = self.db.begin().await?;
         if state_in(&mut tx, id).await?.is_none() {
             return Ok(None);
@@ -322,7 +341,7 @@ impl Store {
     }
 
     /// A browser's own budget for an account: (failures, locked until).
-    pub async fn device_lockout(&self, account_id: &str, device_hash: &[u8]) -> Result<(i64, UnixTime)> {
+    pub async fn device_lockout(&self, account_id: &AccountId, device_hash: &[u8]) -> Result<(i64, UnixTime)> {
         let row = query(
             "SELECT failed_attempts, locked_until FROM device_lockouts WHERE account_id = $1 AND device_hash = $2",
         )
@@ -340,7 +359,7 @@ impl Store {
     /// True when this failure locked the browser out of the account.
     pub async fn count_device_failure(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         device_hash: &[u8],
         now: UnixTime,
         policy: LockoutPolicy,
@@ -373,7 +392,7 @@ impl Store {
         audit::append(&mut tx, failure).await?;
         if locks {
             let what = json!({"budget": "device", "until": until, "after": policy.max_failures});
-            let mut ev = derived(failure, Event::AccountLock, account_id, "device", what)?;
+            let mut ev = derived(failure, Event::AccountLock, account_id.as_str(), "device", what)?;
             ev.set_outcome(Outcome::Locked);
             audit::append(&mut tx, &ev).await?;
         }
@@ -384,7 +403,7 @@ impl Store {
     /// A sign-on passed its first factor: its budget (the account's, or the
     /// browser's when it carries a device cookie) starts again, and its
     /// reservation is given back.
-    pub async fn first_factor_passed(&self, account_id: &str, device_hash: Option<&[u8]>) -> Result<()> {
+    pub async fn first_factor_passed(&self, account_id: &AccountId, device_hash: Option<&[u8]>) -> Result<()> {
         match device_hash {
             Some(h) => {
                 query("DELETE FROM device_lockouts WHERE account_id = $1 AND device_hash = $2")
@@ -409,7 +428,7 @@ impl Store {
 
     /// A second factor passed: that budget starts again, and its
     /// reservation is given back.
-    pub async fn second_factor_passed(&self, account_id: &str) -> Result<()> {
+    pub async fn second_factor_passed(&self, account_id: &AccountId) -> Result<()> {
         query(
             "UPDATE accounts SET otp_failed_attempts = 0, \
              otp_pending_attempts = CASE WHEN otp_pending_attempts > 0 THEN otp_pending_attempts - 1 ELSE 0 END \
@@ -425,7 +444,7 @@ impl Store {
     /// `reserve_budget` does for an account's budget.
     pub async fn reserve_device_budget(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         device_hash: &[u8],
         now: UnixTime,
         policy: LockoutPolicy,

@@ -7,6 +7,7 @@
 
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
+use signet_core::id::AccountId;
 use signet_core::mfa::{Enforcement, Method, MethodType, Settings};
 use signet_core::model::Account;
 use signet_core::totp::Params;
@@ -350,7 +351,7 @@ impl Store {
         Ok(MfaWritten::Done)
     }
 
-    pub async fn totp_enrolment(&self, method_id: &str, account_id: &str) -> Result<Option<TotpEnrolment>> {
+    pub async fn totp_enrolment(&self, method_id: &str, account_id: &AccountId) -> Result<Option<TotpEnrolment>> {
         let row = query(
             "SELECT params, secret_sealed, last_step, failures, failed_until FROM mfa_totp_enrolments \
              WHERE method_id = $1 AND account_id = $2",
@@ -379,7 +380,7 @@ impl Store {
     pub async fn delete_totp_enrolment(
         &self,
         method_id: &str,
-        account_id: &str,
+        account_id: &AccountId,
         allow: impl FnOnce(&Account) -> bool,
         ev: &AuditEvent,
     ) -> Result<MfaWritten> {
@@ -413,7 +414,7 @@ impl Store {
     }
 
     /// Whether the account is enrolled in any TOTP method.
-    pub async fn has_totp_enrolment(&self, account_id: &str) -> Result<bool> {
+    pub async fn has_totp_enrolment(&self, account_id: &AccountId) -> Result<bool> {
         let row = query("SELECT method_id FROM mfa_totp_enrolments WHERE account_id = $1 LIMIT 1")
             .bind(account_id)
             .fetch_optional(self.db.read())
@@ -454,7 +455,7 @@ impl Store {
 
     /// Spends a matched step: true once per step and later, never for an
     /// earlier or the same one (RFC 6238 §5.2). Clears the attempt count.
-    pub async fn spend_enrolled_step(&self, method_id: &str, account_id: &str, step: i64) -> Result<bool> {
+    pub async fn spend_enrolled_step(&self, method_id: &str, account_id: &AccountId, step: i64) -> Result<bool> {
         let done = query(
             "UPDATE mfa_totp_enrolments SET last_step = $3, failures = 0, failed_until = 0 \
              WHERE method_id = $1 AND account_id = $2 AND last_step < $3",
@@ -474,7 +475,7 @@ impl Store {
     pub async fn reserve_attempt(
         &self,
         method_id: &str,
-        account_id: &str,
+        account_id: &AccountId,
         max: i64,
         now: UnixTime,
         window: i64,

@@ -205,11 +205,12 @@ impl Server {
     /// A new environment beside the Administrators one, with its signing key; its id.
     pub async fn environment(&self, name: &str) -> String {
         let now = self.clock.now();
-        let env = signet_core::model::Environment { id: random_id().unwrap(), name: name.into(), created_at: now };
-        let key = signet_server::bootstrap::new_signing_key(&self.state.kek, &env.id, now).unwrap();
-        let ev = test_event("environment.create", Some(&env.id), &env.id);
+        let env =
+            signet_core::model::Environment { id: random_id().unwrap().into(), name: name.into(), created_at: now };
+        let key = signet_server::bootstrap::new_signing_key(&self.state.kek, env.id.as_str(), now).unwrap();
+        let ev = test_event("environment.create", Some(env.id.as_str()), env.id.as_str());
         self.store().create_environment(&env, &key, &ev).await.unwrap();
-        env.id
+        env.id.into_string()
     }
 
     pub fn store(&self) -> &Store {
@@ -246,8 +247,8 @@ impl Server {
         let password = format!("pw-{}", random_token().unwrap().expose());
         let secret = totp::generate_secret().unwrap().expose().clone();
         let a = Account {
-            id: id.clone(),
-            environment_id: env_id.to_owned(),
+            id: id.clone().into(),
+            environment_id: env_id.to_owned().into(),
             username: username.clone(),
             password_hash: Some(password::hash(&password).unwrap()),
             active: true,
@@ -278,8 +279,8 @@ impl Server {
         let id = random_id().unwrap();
         let secret = (kind != AppKind::Native).then(|| random_token().unwrap().expose().clone());
         let app = Application {
-            id: id.clone(),
-            environment_id: env_id.unwrap_or(&self.env_id).to_owned(),
+            id: id.clone().into(),
+            environment_id: env_id.unwrap_or(&self.env_id).into(),
             name: format!("test {}", kind.as_str()),
             kind,
             secret_hash: secret.as_ref().map(|s| sha256(s.as_bytes()).to_vec()),
@@ -295,7 +296,7 @@ impl Server {
             pkce_required: true,
             created_at: self.clock.now(),
         };
-        let ev = test_event("application.create", Some(&app.environment_id), &id);
+        let ev = test_event("application.create", Some(app.environment_id.as_str()), &id);
         self.store().insert_application(&app, &ev).await.unwrap();
         (id, secret)
     }

@@ -1,6 +1,7 @@
 //! The three bound paths, each against its unbound twin, with the requests
 //! by hand before and after its loads.
 
+use signet_core::id::EnvironmentId;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -164,16 +165,19 @@ async fn seed_families(rig: &Rig<'_>, series: &Series, cc_rate: f64) -> anyhow::
     let store = Store::open(&signetd.database_url()).await.context("opening signetd's store to seed it")?;
     let env_id = &signetd.boot.environment_id;
     let username = &signetd.boot.admin.username;
-    let admin = store.account_by_username(env_id, username).await?.context("the bootstrap administrator is missing")?;
+    let admin = store
+        .account_by_username(&EnvironmentId::from(env_id.as_str()), username)
+        .await?
+        .context("the bootstrap administrator is missing")?;
     let warmup = bench.warmup.max(1);
-    let warm_tokens = seed(&store, env_id, &admin.id, size(cc_rate, warmup, 1.2), None).await?;
+    let warm_tokens = seed(&store, env_id, admin.id.as_str(), size(cc_rate, warmup, 1.2), None).await?;
     let warm = load(rig, "dpop-refresh-warmup", series, None, &unbound_lines(warm_tokens), warmup).await?;
     let rate = warm.rate();
 
     let (n, nw) = (size(rate, bench.secs, MARGIN), size(rate, bench.warmup, MARGIN));
     let started = Instant::now();
-    let unbound = seed(&store, env_id, &admin.id, 2 * n + 1, None).await?;
-    let mut bound = seed(&store, env_id, &admin.id, nw + n + BOUND_CHECKS, Some(key.thumbprint())).await?;
+    let unbound = seed(&store, env_id, admin.id.as_str(), 2 * n + 1, None).await?;
+    let mut bound = seed(&store, env_id, admin.id.as_str(), nw + n + BOUND_CHECKS, Some(key.thumbprint())).await?;
     store.close().await;
     bench.note(&format!(
         "dpop-refresh: seeded {} unbound and {} bound families in {:.1} s",

@@ -5,21 +5,21 @@ use crate::model::{Account, Application, Environment};
 
 impl From<&Environment> for EnvironmentEntry {
     fn from(e: &Environment) -> EnvironmentEntry {
-        EnvironmentEntry { id: e.id.clone(), name: e.name.clone(), created_at: e.created_at }
+        EnvironmentEntry { id: e.id.to_string(), name: e.name.clone(), created_at: e.created_at }
     }
 }
 
 impl From<&EnvironmentEntry> for Environment {
     fn from(e: &EnvironmentEntry) -> Environment {
-        Environment { id: e.id.clone(), name: e.name.clone(), created_at: e.created_at }
+        Environment { id: e.id.clone().into(), name: e.name.clone(), created_at: e.created_at }
     }
 }
 
 impl From<&Application> for ApplicationEntry {
     fn from(a: &Application) -> ApplicationEntry {
         ApplicationEntry {
-            id: a.id.clone(),
-            environment_id: a.environment_id.clone(),
+            id: a.id.to_string(),
+            environment_id: a.environment_id.to_string(),
             name: a.name.clone(),
             kind: a.kind,
             secret_hash: a.secret_hash.clone(),
@@ -37,8 +37,8 @@ impl From<&Application> for ApplicationEntry {
 impl From<&ApplicationEntry> for Application {
     fn from(a: &ApplicationEntry) -> Application {
         Application {
-            id: a.id.clone(),
-            environment_id: a.environment_id.clone(),
+            id: a.id.clone().into(),
+            environment_id: a.environment_id.clone().into(),
             name: a.name.clone(),
             kind: a.kind,
             secret_hash: a.secret_hash.clone(),
@@ -56,8 +56,8 @@ impl From<&ApplicationEntry> for Application {
 impl AccountEntry {
     pub fn from_account(a: &Account, attributes: Option<serde_json::Map<String, serde_json::Value>>) -> AccountEntry {
         AccountEntry {
-            id: a.id.clone(),
-            environment_id: a.environment_id.clone(),
+            id: a.id.to_string(),
+            environment_id: a.environment_id.to_string(),
             username: a.username.clone(),
             password_hash: a.password_hash.clone(),
             active: a.active,
@@ -82,8 +82,8 @@ impl AccountEntry {
             Some(p) => Some(p.sealed()?.to_vec()),
         };
         Some(Account {
-            id: self.id.clone(),
-            environment_id: self.environment_id.clone(),
+            id: self.id.clone().into(),
+            environment_id: self.environment_id.clone().into(),
             username: self.username.clone(),
             password_hash: self.password_hash.clone(),
             active: self.active,

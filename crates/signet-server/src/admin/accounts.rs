@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use signet_core::id::EnvironmentId;
 use signet_core::policy::{Action, Resource};
 use signet_store::{AdminChange, Versioned};
 
@@ -44,7 +45,10 @@ pub async fn list(
     caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
     let limit = page.limit()?;
     let admins = crate::authn::administrators(&state).await?;
-    let rows = state.store.accounts_page(&admins, true, page.cursor.as_deref(), limit + 1).await?;
+    let rows = state
+        .store
+        .accounts_page(&EnvironmentId::from(admins.as_str()), true, page.cursor.as_deref(), limit + 1)
+        .await?;
     let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());
     let now = state.now();
     let items = rows.iter().map(|v| view(v, now)).collect();
@@ -61,7 +65,7 @@ pub async fn read(
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
     let v = find(&state, &username).await?;
-    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
+    Ok(with_etag(etag(KIND, v.account.id.as_str(), v.version), view(&v, state.now())))
 }
 
 /// Creates an admin account (UserAdmin). Its password must be replaced at its first sign-on.
@@ -76,7 +80,7 @@ pub async fn create(
     let (username, password) = (new.username.as_ref(), new.password.as_ref());
     let new = NewAdmin { username, password, active: new.active, roles: new.roles, auditor: new.auditor };
     let v = ops::accounts::create(&state, &by, new).await?;
-    Ok(created(etag(KIND, &v.account.id, v.version), view(&v, state.now()), &format!("/accounts/{username}")))
+    Ok(created(etag(KIND, v.account.id.as_str(), v.version), view(&v, state.now()), &format!("/accounts/{username}")))
 }
 
 /// Replaces an admin account's state and roles (UserAdmin). Deactivating it or
@@ -96,7 +100,7 @@ pub async fn update(
     }
     let wanted = AdminChange { active: change.active, roles: change.roles, auditor: change.auditor };
     let v = ops::accounts::update(&state, &by, &username, if_match.as_deref(), wanted).await?;
-    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
+    Ok(with_etag(etag(KIND, v.account.id.as_str(), v.version), view(&v, state.now())))
 }
 
 /// Changes one's own password, or resets another's (UserAdmin). Ends the account's sessions and tokens.
@@ -119,7 +123,7 @@ pub async fn password(
         false => PasswordFor::Reset { must_change: change.must_change.unwrap_or(true) },
     };
     let version = ops::accounts::set_password(&state, &by, &v, if_match.as_deref(), &change.password, how).await?;
-    Ok(no_content(etag(KIND, &v.account.id, version)))
+    Ok(no_content(etag(KIND, v.account.id.as_str(), version)))
 }
 
 /// Ends an admin account's lock now (UserAdmin), and every budget of its

@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use signet_core::id::{ClientId, EnvironmentId};
 use signet_core::policy::{Action, Resource};
 
 use super::caller::Caller;
@@ -18,13 +19,13 @@ pub use signet_proto::admin::applications::{ApplicationPage, ApplicationView, Ne
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Applications, Action::Read).await?;
     let limit = page.limit()?;
     let rows = ops::applications::page(&state, &env, page.cursor.as_deref(), limit + 1).await?;
-    let (rows, next) = page_of(rows, limit, |a| a.id.clone());
+    let (rows, next) = page_of(rows, limit, |a| a.id.to_string());
     let items = rows.iter().map(|a| view(a, None)).collect();
     Ok(axum::Json(ApplicationPage { items, next_cursor: next }).into_response())
 }
@@ -34,7 +35,7 @@ pub async fn list(
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, ClientId)>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Applications, Action::Read).await?;
     let a = ops::applications::find(&state, &env, &id).await?;
@@ -54,7 +55,7 @@ fn no_store(mut res: Response) -> Response {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Body(new): Body<NewApplication>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::Applications, Action::Write).await?;
@@ -70,7 +71,7 @@ pub async fn create(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, ClientId)>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::Applications, Action::Write).await?;
     let (app, secret) = ops::applications::rotate_secret(&state, &by, (&env, &id)).await?;
@@ -86,7 +87,7 @@ pub async fn rotate_secret(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, ClientId)>,
     IfMatch(if_match): IfMatch,
     Body(new): Body<NewApplication>,
 ) -> Result<Response, AdminError> {
@@ -103,7 +104,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, ClientId)>,
     IfMatch(if_match): IfMatch,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::Applications, Action::Write).await?;

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use signet_core::claims::ClaimInput;
+use signet_core::id::EnvironmentId;
 use signet_core::policy::{Action, Resource};
 use signet_store::StoredMapping;
 
@@ -66,7 +67,8 @@ pub async fn list(
     caller.allow(&state, Resource::ClaimMappings, Action::Read).await?;
     environment_exists(&state, &env).await?;
     let limit = page.limit()?;
-    let rows = state.store.claim_mappings_page(&env, page.cursor.as_deref(), limit + 1).await?;
+    let rows =
+        state.store.claim_mappings_page(&EnvironmentId::from(env.as_str()), page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |m| m.id.clone());
     Ok(axum::Json(MappingPage { items: rows.iter().map(view).collect(), next_cursor: next }).into_response())
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use signet_core::audit::digest_of;
+use signet_core::id::EnvironmentId;
 use signet_core::model::Environment;
 use signet_core::policy::{Action, Resource};
 
@@ -15,7 +16,12 @@ use crate::state::AppState;
 pub use signet_proto::admin::environments::{EnvironmentList, EnvironmentView, NewEnvironment};
 
 fn view(state: &AppState, e: &Environment) -> EnvironmentView {
-    EnvironmentView { id: e.id.clone(), name: e.name.clone(), issuer: state.issuer(&e.id), created_at: e.created_at }
+    EnvironmentView {
+        id: e.id.to_string(),
+        name: e.name.clone(),
+        issuer: state.issuer(&e.id),
+        created_at: e.created_at,
+    }
 }
 
 /// Every environment (there are few: no pages needed, but the shape is a list).
@@ -35,7 +41,11 @@ pub async fn read(
     Path(env): Path<String>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::Environments, Action::Read).await?;
-    let e = state.store.environment(&env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
+    let e = state
+        .store
+        .environment(&EnvironmentId::from(env.as_str()))
+        .await?
+        .ok_or_else(|| AdminError::not_found("environment"))?;
     Ok(axum::Json(view(&state, &e)).into_response())
 }
 

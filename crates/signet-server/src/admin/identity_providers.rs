@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use signet_core::federation::Provider;
+use signet_core::id::EnvironmentId;
 use signet_core::policy::{Action, Resource};
 
 use super::caller::Caller;
@@ -20,7 +21,9 @@ pub use signet_proto::admin::identity_providers::{
 
 fn view(state: &AppState, p: &Provider) -> ProviderView {
     ProviderView {
-        redirect_uri: crate::routes::federation_callback_url(&state.issuer(&p.environment_id)),
+        redirect_uri: crate::routes::federation_callback_url(
+            &state.issuer(&EnvironmentId::from(p.environment_id.as_str())),
+        ),
         id: p.id.clone(),
         name: p.name.clone(),
         issuer: p.issuer.clone(),

@@ -5,6 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use signet_core::id::EnvironmentId;
 use signet_core::model::ACCESS_TOKEN_TTL;
 use signet_core::policy::{Action, Resource};
 
@@ -15,9 +16,9 @@ use crate::state::AppState;
 pub use signet_proto::admin::keys::{KeyList, KeyView};
 
 async fn keys(state: &AppState, env: &str) -> Result<KeyList, AdminError> {
-    state.store.environment(env).await?.ok_or_else(|| AdminError::not_found("environment"))?;
+    state.store.environment(&EnvironmentId::from(env)).await?.ok_or_else(|| AdminError::not_found("environment"))?;
     let now = state.now();
-    let stored = state.store.signing_keys(env, now - ACCESS_TOKEN_TTL).await?;
+    let stored = state.store.signing_keys(&EnvironmentId::from(env), now - ACCESS_TOKEN_TTL).await?;
     let items = stored
         .into_iter()
         .map(|k| KeyView {

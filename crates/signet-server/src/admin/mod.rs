@@ -31,6 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
+use signet_core::id::EnvironmentId;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -335,7 +336,12 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfMatch {
 
 /// 404 unless the environment exists.
 pub async fn environment_exists(state: &AppState, env: &str) -> Result<(), AdminError> {
-    state.store.environment(env).await?.map(|_| ()).ok_or_else(|| AdminError::not_found("environment"))
+    state
+        .store
+        .environment(&EnvironmentId::from(env))
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| AdminError::not_found("environment"))
 }
 
 /// Trims a page fetched with one row more than `limit`; the cursor of the

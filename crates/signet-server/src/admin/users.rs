@@ -5,6 +5,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use signet_core::id::{AccountId, EnvironmentId};
 use signet_core::policy::{Action, Resource};
 use signet_store::Versioned;
 
@@ -41,7 +42,7 @@ pub struct UserPage {
 fn view(v: &Versioned, now: i64) -> UserView {
     let a = &v.account;
     UserView {
-        id: a.id.clone(),
+        id: a.id.to_string(),
         username: a.username.clone(),
         active: a.active,
         mfa_enrolled: a.totp_confirmed,
@@ -52,7 +53,8 @@ fn view(v: &Versioned, now: i64) -> UserView {
 }
 
 async fn find(state: &AppState, env: &str, id: &str) -> Result<Versioned, AdminError> {
-    Ok(ops::users::find(state, env, id).await?)
+    Ok(ops::users::find(state, &signet_core::id::EnvironmentId::from(env), &signet_core::id::AccountId::from(id))
+        .await?)
 }
 
 /// An environment's end users, by username.
@@ -61,13 +63,14 @@ async fn find(state: &AppState, env: &str, id: &str) -> Result<Versioned, AdminE
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
-    environment_exists(&state, &env).await?;
+    environment_exists(&state, env.as_str()).await?;
     let limit = page.limit()?;
-    let rows = state.store.accounts_page(&env, false, page.cursor.as_deref(), limit + 1).await?;
+    let rows =
+        state.store.accounts_page(&EnvironmentId::from(env.as_str()), false, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());
     let now = state.now();
     let items = rows.iter().map(|v| view(v, now)).collect();
@@ -80,11 +83,11 @@ pub async fn list(
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, AccountId)>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
-    let v = find(&state, &env, &id).await?;
-    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
+    let v = find(&state, env.as_str(), id.as_str()).await?;
+    Ok(with_etag(etag(KIND, v.account.id.as_str(), v.version), view(&v, state.now())))
 }
 
 // No Debug: it holds a secret.
@@ -107,13 +110,13 @@ fn yes() -> bool {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Body(new): Body<NewUser>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
     let v = ops::users::create(&state, &by, &env, (&new.username, &new.password), new.active).await?;
     let location = format!("/environments/{env}/users/{}", v.account.id);
-    Ok(created(etag(KIND, &v.account.id, v.version), view(&v, state.now()), &location))
+    Ok(created(etag(KIND, v.account.id.as_str(), v.version), view(&v, state.now()), &location))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -128,13 +131,13 @@ pub struct UserUpdate {
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, AccountId)>,
     IfMatch(if_match): IfMatch,
     Body(change): Body<UserUpdate>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
     let v = ops::users::set_active(&state, &by, (&env, &id), if_match.as_deref(), change.active).await?;
-    Ok(with_etag(etag(KIND, &v.account.id, v.version), view(&v, state.now())))
+    Ok(with_etag(etag(KIND, v.account.id.as_str(), v.version), view(&v, state.now())))
 }
 
 // No Debug: it holds a secret.
@@ -152,14 +155,14 @@ pub struct PasswordReset {
 pub async fn password(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, AccountId)>,
     IfMatch(if_match): IfMatch,
     Body(reset): Body<PasswordReset>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
     let new = (reset.password.as_str(), reset.must_change.unwrap_or(true));
     let version = ops::users::reset_password(&state, &by, (&env, &id), if_match.as_deref(), new).await?;
-    Ok(no_content(etag(KIND, &id, version)))
+    Ok(no_content(etag(KIND, id.as_str(), version)))
 }
 
 /// An end user's attributes, which claim-mapping expressions read as `user.attributes`.
@@ -168,10 +171,10 @@ pub async fn password(
 pub async fn attributes(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, AccountId)>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
-    let v = find(&state, &env, &id).await?;
+    let v = find(&state, env.as_str(), id.as_str()).await?;
     Ok(axum::Json(state.store.account_attributes(&v.account.id).await?).into_response())
 }
 
@@ -182,7 +185,7 @@ pub async fn attributes(
 pub async fn set_attributes(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, AccountId)>,
     Body(value): Body<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
@@ -197,10 +200,10 @@ pub async fn set_attributes(
 pub async fn unlock(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, AccountId)>,
 ) -> Result<Response, AdminError> {
     let by = crate::ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
-    let v = find(&state, &env, &id).await?;
-    let was_locked = crate::ops::accounts::unlock(&state, &by, &v.account, Some(&env)).await?;
+    let v = find(&state, env.as_str(), id.as_str()).await?;
+    let was_locked = crate::ops::accounts::unlock(&state, &by, &v.account, Some(env.as_str())).await?;
     Ok(axum::Json(super::accounts::Unlocked { was_locked }).into_response())
 }

@@ -4,6 +4,7 @@
 //! external issuers its settings name. Roles are read from the store, or
 //! from an external issuer's configured claim, at request time.
 
+use signet_core::id::{AccountId, ClientId, EnvironmentId};
 use std::net::IpAddr;
 
 use signet_core::audit::{Actor, ActorKind};
@@ -88,7 +89,11 @@ async fn signet_token(
     // as a person's, even if an imported application took a person's id
     // (RFC 9700 §4.15; configuration validation refuses that too).
     let own_token = claims.sub == claims.client_id;
-    if let Some(account) = state.store.account(&claims.sub).await?.filter(|a| a.environment_id == env_id && !own_token)
+    if let Some(account) = state
+        .store
+        .account(&AccountId::from(claims.sub.as_str()))
+        .await?
+        .filter(|a| a.environment_id == env_id && !own_token)
     {
         if !account.active || !account.admin {
             return Ok(None);
@@ -96,7 +101,11 @@ async fn signet_token(
         return Ok(Some(Caller::account_token(&account, &claims.client_id, claims.jti, ip)));
     }
     // A worker's own token: its roles, as the store holds them now.
-    let Some(app) = state.store.application(&env_id, &claims.sub).await? else { return Ok(None) };
+    let Some(app) =
+        state.store.application(&EnvironmentId::from(env_id.as_str()), &ClientId::from(claims.sub.as_str())).await?
+    else {
+        return Ok(None);
+    };
     if app.id != claims.client_id {
         return Ok(None);
     }

@@ -36,8 +36,8 @@ impl Caller {
     pub fn account(account: &Account, scheme: Scheme, ip: IpAddr) -> Caller {
         Caller {
             principal: Principal { roles: account.roles.clone(), auditor: account.auditor },
-            actor: person(account.id.clone(), &account.username, scheme),
-            account_id: Some(account.id.clone()),
+            actor: person(account.id.to_string(), &account.username, scheme),
+            account_id: Some(account.id.to_string()),
             jti: None,
             ip,
             must_change_password: account.password_change_required && scheme != Scheme::Mtls,
@@ -56,10 +56,10 @@ impl Caller {
     pub fn worker(app: &Application, jti: String, ip: IpAddr) -> Caller {
         let actor = Actor {
             kind: ActorKind::Application,
-            id: app.id.clone(),
+            id: app.id.to_string(),
             name: app.name.clone(),
             scheme: Scheme::Oauth.as_str().into(),
-            client_id: Some(app.id.clone()),
+            client_id: Some(app.id.to_string()),
         };
         Caller::new(Principal { roles: app.roles.clone(), auditor: false }, actor, ip).with_jti(Some(jti))
     }

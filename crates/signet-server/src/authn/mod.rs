@@ -320,8 +320,8 @@ pub async fn administrators(state: &AppState) -> Result<String, AuthnError> {
     let env = state.store.environment_by_name(signet_core::model::ADMINISTRATORS).await?;
     let id =
         env.map(|e| e.id).ok_or_else(|| AuthnError::Internal("the Administrators environment is missing".into()))?;
-    state.authn.administrators.insert((), id.clone(), now, now + ADMINISTRATORS_FOR);
-    Ok(id)
+    state.authn.administrators.insert((), id.to_string(), now, now + ADMINISTRATORS_FOR);
+    Ok(id.into_string())
 }
 
 /// True the first time in a while that `who` signs on this way: the trail

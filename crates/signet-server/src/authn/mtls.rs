@@ -2,6 +2,7 @@
 //! certificates CryptoAdmins trust for it and the configured CRLs, whose
 //! subject CN or SAN names an active admin account.
 
+use signet_core::id::EnvironmentId;
 use std::net::IpAddr;
 
 use signet_core::clock::UnixTime;
@@ -28,7 +29,9 @@ pub(super) async fn certificate(
         }
     };
     let admins = administrators(state).await?;
-    let Some(v) = state.store.versioned_account(&admins, &username).await? else { return Ok(Attempt::Unknown) };
+    let Some(v) = state.store.versioned_account(&EnvironmentId::from(admins.as_str()), &username).await? else {
+        return Ok(Attempt::Unknown);
+    };
     let account = v.account;
     // A certificate is not a password: a lock on the password does not stop it.
     if !(account.admin && account.active) {

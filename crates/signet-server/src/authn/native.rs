@@ -1,6 +1,7 @@
 //! HTTP Basic against the admin accounts of the Administrators environment,
 //! checked against the account's lock (`crate::lockout`) like a sign-on page.
 
+use signet_core::id::EnvironmentId;
 use std::net::IpAddr;
 
 use signet_core::audit::{Action, AuditEvent, Outcome};
@@ -23,7 +24,11 @@ pub(super) async fn password(
 ) -> Result<Attempt, AuthnError> {
     let Some((username, password)) = basic.split() else { return Ok(Attempt::Unknown) };
     let admins = administrators(state).await?;
-    let found = state.store.versioned_account(&admins, username).await?.filter(|v| v.account.admin);
+    let found = state
+        .store
+        .versioned_account(&EnvironmentId::from(admins.as_str()), username)
+        .await?
+        .filter(|v| v.account.admin);
     let Some(v) = found else {
         // An unknown name costs the same as a wrong password.
         state.hasher.verify(password, None).await;
@@ -34,12 +39,12 @@ pub(super) async fn password(
     let caller = Caller::account(&account, Scheme::Native, ip);
     // Remembered while the account is unchanged and unlocked: no argon2.
     let open = account.active && !account.is_locked(now);
-    let same = |r: &VerifiedPassword| r.account_id == account.id && r.version == v.version;
+    let same = |r: &VerifiedPassword| account.id == r.account_id && r.version == v.version;
     if open && state.authn.passwords.holds(&key, now, same) {
         return Ok(Attempt::Verified(caller));
     }
     let event = |action: Action, outcome: Outcome| -> Result<AuditEvent, StoreError> {
-        let ev = caller.event(action, &account.id, now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let ev = caller.event(action, account.id.as_str(), now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(ev.with_outcome(outcome))
     };
     let events = crate::lockout::Events {
@@ -57,7 +62,7 @@ pub(super) async fn password(
     match crate::lockout::first_factor(state, &account, password, otp, None, now, &events).await? {
         FirstFactor::Passed => {
             state.store.record(&caller.signon(now)?).await?;
-            let verified = VerifiedPassword { account_id: account.id.clone(), version: v.version };
+            let verified = VerifiedPassword { account_id: account.id.to_string(), version: v.version };
             state.authn.passwords.insert(key, verified, now, now + VERIFIED_FOR);
             Ok(Attempt::Verified(caller))
         }

@@ -1,5 +1,6 @@
 //! Applications by client id, kept `CLIENT_TTL` seconds.
 
+use signet_core::id::{ClientId, EnvironmentId};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -32,7 +33,7 @@ impl Clients {
         {
             return Ok(Some(app));
         }
-        let Some(app) = store.application(env, id).await? else {
+        let Some(app) = store.application(&EnvironmentId::from(env), &ClientId::from(id)).await? else {
             self.forget(env, id);
             return Ok(None);
         };

@@ -22,12 +22,13 @@ pub async fn verify(
         Ok(c) => c,
         // A key this instance has not seen: another instance may have rotated.
         Err(TokenError::UnknownKey) => {
-            let reloaded = match state.keyring.reload_for_unknown_kid(&state.store, &state.kek, env.id(), now).await {
-                Ok(Some(k)) => k,
-                Ok(None) => return Ok(Err(Rejected::Invalid)),
-                Err(crate::keyring::KeyringError::Store(e)) => return Err(e),
-                Err(_) => return Ok(Err(Rejected::Invalid)),
-            };
+            let reloaded =
+                match state.keyring.reload_for_unknown_kid(&state.store, &state.kek, env.id().as_str(), now).await {
+                    Ok(Some(k)) => k,
+                    Ok(None) => return Ok(Err(Rejected::Invalid)),
+                    Err(crate::keyring::KeyringError::Store(e)) => return Err(e),
+                    Err(_) => return Ok(Err(Rejected::Invalid)),
+                };
             match token::verify_access_with(token, |kid| reloaded.verifiers.get(kid), now) {
                 Ok(c) => c,
                 Err(_) => return Ok(Err(Rejected::Invalid)),

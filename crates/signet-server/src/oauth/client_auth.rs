@@ -75,7 +75,7 @@ pub async fn authenticate(
         Presented::Secret { id, basic, .. } => (id.as_str(), *basic),
         Presented::Public { id } => (id.as_str(), false),
     };
-    let app = state.clients.get(&state.store, env.id(), id, now).await?;
+    let app = state.clients.get(&state.store, env.id().as_str(), id, now).await?;
     let ok = match (&app, &presented) {
         (Some(app), Presented::Secret { secret, .. }) => {
             app.secret_hash.as_deref().is_some_and(|h| constant_time_eq(h, &sha256(secret.expose().as_bytes())))

@@ -66,14 +66,14 @@ async fn refresh(
     token: &str,
 ) -> Result<IntrospectionResponse, OAuthError> {
     Ok(match state.store.live_refresh_token(&sha256(token.as_bytes()), state.now()).await? {
-        Some((t, g)) if g.client_id == app.id && g.environment_id == env.id() => IntrospectionResponse {
+        Some((t, g)) if g.client_id == app.id && &g.environment_id == env.id() => IntrospectionResponse {
             active: true,
             scope: Some(g.scope),
-            client_id: Some(g.client_id),
+            client_id: Some(g.client_id.into_string()),
             token_type: Some("refresh_token".into()),
             exp: Some(t.expires_at),
             iat: Some(g.created_at),
-            sub: Some(g.account_id),
+            sub: Some(g.account_id.into_string()),
             iss: Some(state.issuer(env.id())),
             ..IntrospectionResponse::default()
         },

@@ -13,6 +13,7 @@ pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
+use signet_core::id::EnvironmentId;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, RawPathParams};
@@ -34,7 +35,7 @@ impl std::ops::Deref for Env {
 }
 
 impl Env {
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &EnvironmentId {
         &self.0.environment.id
     }
 }

@@ -31,7 +31,7 @@ pub async fn revoke(
         .and_then(|kid| env.verifiers.get(&kid))
         .and_then(|v| token::verify_access(presented, v, now).ok());
     match access {
-        Some(c) if c.client_id == app.id => revoke_access(&state, &c, now).await?,
+        Some(c) if app.id == c.client_id => revoke_access(&state, &c, now).await?,
         Some(_) => {}
         None => revoke_family(&state, &app, presented, now).await?,
     }

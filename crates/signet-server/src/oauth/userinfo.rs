@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use signet_core::id::AccountId;
 use signet_core::token::AccessClaims;
 
 use super::Env;
@@ -94,8 +95,8 @@ async fn bound(state: &AppState, claims: &AccessClaims, token: &str, how: &Prese
 
 /// The claims of the person the token speaks for, if their account is still active here.
 async fn person(state: &AppState, env: &Env, claims: &AccessClaims) -> Result<serde_json::Value, Response> {
-    let account = match state.store.account(&claims.sub).await {
-        Ok(Some(a)) if a.active && a.environment_id == env.id() => a,
+    let account = match state.store.account(&AccountId::from(claims.sub.as_str())).await {
+        Ok(Some(a)) if a.active && &a.environment_id == env.id() => a,
         Ok(_) => return Err(refuse(StatusCode::UNAUTHORIZED, "invalid_token", "the account is no longer active")),
         Err(e) => return Err(crate::error::OAuthError::internal(e).into_response()),
     };

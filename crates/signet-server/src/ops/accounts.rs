@@ -2,6 +2,7 @@
 //! passwords set, their locks lifted. A change to an account's state, roles
 //! or password ends its sessions and tokens on every instance.
 
+use signet_core::id::EnvironmentId;
 use std::collections::BTreeSet;
 
 use serde_json::json;
@@ -35,7 +36,7 @@ pub fn check_password(p: &str) -> Result<(), OpError> {
 /// The admin account `username`, with its version.
 pub async fn find(state: &AppState, username: &str) -> Result<Versioned, OpError> {
     let admins = crate::authn::administrators(state).await?;
-    let found = state.store.versioned_account(&admins, username).await?;
+    let found = state.store.versioned_account(&EnvironmentId::from(admins.as_str()), username).await?;
     found.filter(|v| v.account.admin).ok_or(OpError::NotFound("admin account"))
 }
 
@@ -52,7 +53,7 @@ pub async fn with_set_password(
     check_password(password)?;
     let hash = state.hasher.hash(password).await.ok_or_else(|| OpError::internal("hashing failed"))?;
     let id = signet_core::crypto::random_id().map_err(OpError::internal)?;
-    Ok(Account::with_set_password(id, environment_id, username, hash, now))
+    Ok(Account::with_set_password(id.into(), &EnvironmentId::from(environment_id), username, hash, now))
 }
 
 /// Inserts a new account with its event; a taken username is a conflict naming it.
@@ -82,7 +83,7 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, new: NewAdmin<'_>) ->
     let account = Account { active: new.active, admin: true, roles: new.roles, auditor: new.auditor, ..account };
     let digest =
         json!({"username": new.username, "active": new.active, "roles": account.roles, "auditor": new.auditor});
-    let ev = by.event(Event::AdminAccountCreate, Some(&admins), &account.id, Some(&digest), now)?;
+    let ev = by.event(Event::AdminAccountCreate, Some(&admins), account.id.as_str(), Some(&digest), now)?;
     insert(state, &account, &ev).await?;
     Ok(Versioned { account, version: 1 })
 }
@@ -99,11 +100,17 @@ pub async fn update(
     by.covers(Resource::AdminAccounts, Action::Write)?;
     check_role_set(&change.roles, change.auditor).map_err(OpError::Unprocessable)?;
     let v = find(state, username).await?;
-    let expected = expected(if_match, KIND, &v.account.id, v.version)?;
+    let expected = expected(if_match, KIND, v.account.id.as_str(), v.version)?;
     let now = state.now();
     let digest =
         json!({"username": username, "active": change.active, "roles": change.roles, "auditor": change.auditor});
-    let ev = by.event(Event::AdminAccountUpdate, Some(&v.account.environment_id), &v.account.id, Some(&digest), now)?;
+    let ev = by.event(
+        Event::AdminAccountUpdate,
+        Some(v.account.environment_id.as_str()),
+        v.account.id.as_str(),
+        Some(&digest),
+        now,
+    )?;
     match state.store.update_admin_account(&v.account.id, expected, &change, now, &ev).await? {
         Written::Done(_) => {
             state.revocations.stale();
@@ -147,7 +154,7 @@ pub async fn set_password(
             return Err(OpError::Invalid("password: the new password must differ from the current one".into()));
         }
     }
-    let expected = expected(if_match, KIND, &v.account.id, v.version)?;
+    let expected = expected(if_match, KIND, v.account.id.as_str(), v.version)?;
     let must_change = matches!(how, PasswordFor::Reset { must_change: true });
     let action = if own { Event::AdminAccountPasswordChange } else { Event::AdminAccountPasswordReset };
     let digest = json!({"username": v.account.username, "must_change": must_change});
@@ -168,7 +175,7 @@ pub(super) async fn write_password(
 ) -> Result<i64, OpError> {
     let hash = state.hasher.hash(password).await.ok_or_else(|| OpError::internal("hashing failed"))?;
     let now = state.now();
-    let ev = by.event(action, Some(&account.environment_id), &account.id, Some(&digest), now)?;
+    let ev = by.event(action, Some(account.environment_id.as_str()), account.id.as_str(), Some(&digest), now)?;
     match state.store.set_password(&account.id, expected, &hash, must_change, now, &ev).await? {
         Written::Done(version) => {
             state.revocations.stale();
@@ -193,7 +200,8 @@ async fn current_password(
     }
     let now = state.now();
     let wrong = || OpError::Denied("current_password is not this account's password".into());
-    let mut ev = by.caller().event(Event::AccountPasswordChange, &account.id, now)?.with_outcome(Outcome::Failure);
+    let mut ev =
+        by.caller().event(Event::AccountPasswordChange, account.id.as_str(), now)?.with_outcome(Outcome::Failure);
     let policy = state.store.lockout_policy().await?;
     let locked = crate::lockout::current(state, account, now).await?.locked(now);
     if locked || !state.store.reserve_budget(&account.id, Budget::Password, now, policy).await? {
@@ -227,7 +235,7 @@ pub async fn unlock(
     // What strangers spent in its name at this instance's address limits goes too.
     state.failures.forgive(&account.username.to_ascii_lowercase());
     state.failures.forgive(&format!("account:{}", account.id));
-    let environment = environment.unwrap_or(&account.environment_id);
-    let ev = by.event(Event::AccountUnlock, Some(environment), &account.id, None, now)?;
+    let environment = environment.unwrap_or(account.environment_id.as_str());
+    let ev = by.event(Event::AccountUnlock, Some(environment), account.id.as_str(), None, now)?;
     state.store.unlock_account(&account.id, now, &ev).await?.ok_or(OpError::NotFound("account"))
 }

@@ -11,6 +11,7 @@
 //!   on the application as stored, never on a copy read before it.
 //! - A secret is shown once, when it is made; the store keeps its SHA-256.
 
+use signet_core::id::{ClientId, EnvironmentId};
 use std::collections::BTreeSet;
 
 use serde_json::json;
@@ -67,7 +68,7 @@ fn wire_grant(g: GrantType) -> wire::GrantType {
 /// An application as the API shows it, with its secret when just made.
 pub fn view(a: &Application, secret: Option<String>) -> ApplicationView {
     ApplicationView {
-        id: a.id.clone(),
+        id: a.id.to_string(),
         name: a.name.clone(),
         kind: wire_kind(a.kind),
         redirect_uris: a.redirect_uris.clone(),
@@ -89,18 +90,23 @@ pub fn tag(a: &Application) -> String {
 }
 
 /// 404 unless the environment exists.
-pub(super) async fn environment_exists(state: &AppState, env: &str) -> Result<(), OpError> {
+pub(super) async fn environment_exists(state: &AppState, env: &EnvironmentId) -> Result<(), OpError> {
     state.store.environment(env).await?.map(|_| ()).ok_or(OpError::NotFound("environment"))
 }
 
 /// Up to `limit` applications of `env` after `cursor`, by id.
-pub async fn page(state: &AppState, env: &str, cursor: Option<&str>, limit: i64) -> Result<Vec<Application>, OpError> {
+pub async fn page(
+    state: &AppState,
+    env: &EnvironmentId,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Application>, OpError> {
     environment_exists(state, env).await?;
     Ok(state.store.applications_page(env, cursor, limit).await?)
 }
 
 /// The application `id` of `env`.
-pub async fn find(state: &AppState, env: &str, id: &str) -> Result<Application, OpError> {
+pub async fn find(state: &AppState, env: &EnvironmentId, id: &ClientId) -> Result<Application, OpError> {
     state.store.application(env, id).await?.ok_or(OpError::NotFound("application"))
 }
 
@@ -218,7 +224,7 @@ async fn settled<T>(state: &AppState, by: &Authorized<'_>, decided: Decided<T, R
 pub async fn create(
     state: &AppState,
     by: &Authorized<'_>,
-    env: &str,
+    env: &EnvironmentId,
     new: &NewApplication,
 ) -> Result<(Application, Option<Secret<String>>), OpError> {
     by.covers(Resource::Applications, Action::Write)?;
@@ -227,8 +233,8 @@ pub async fn create(
     let secret = (!s.kind.is_public()).then(random_token).transpose().map_err(OpError::internal)?;
     let now = state.now();
     let app = Application {
-        id: random_id().map_err(OpError::internal)?,
-        environment_id: env.to_owned(),
+        id: random_id().map_err(OpError::internal)?.into(),
+        environment_id: env.to_owned().into(),
         name: s.name,
         kind: s.kind,
         secret_hash: secret.as_ref().map(|s| sha256(s.expose().as_bytes()).to_vec()),
@@ -244,7 +250,7 @@ pub async fn create(
         super::authorize(state, by.caller(), r, Action::Write).await?;
     }
     let digest = serde_json::to_value(view(&app, None)).map_err(OpError::internal)?;
-    let ev = by.event(Event::AdminApplicationCreate, Some(env), &app.id, Some(&digest), now)?;
+    let ev = by.event(Event::AdminApplicationCreate, Some(env.as_str()), app.id.as_str(), Some(&digest), now)?;
     state.store.insert_application(&app, &ev).await?;
     Ok((app, secret))
 }
@@ -254,7 +260,7 @@ pub async fn create(
 pub async fn rotate_secret(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &ClientId),
 ) -> Result<(Application, Secret<String>), OpError> {
     by.covers(Resource::Applications, Action::Write)?;
     let secret = random_token().map_err(OpError::internal)?;
@@ -268,16 +274,16 @@ pub async fn rotate_secret(
         permitted(by, touched(Some(stored), Some(&rotated)))?;
         Ok(by.event(
             Event::AdminApplicationSecretRotate,
-            Some(env),
-            &stored.id,
+            Some(env.as_str()),
+            stored.id.as_str(),
             Some(&json!({"id": stored.id})),
             now,
         )?)
     };
     let decided = state.store.rotate_application_secret(env, id, &next, decide).await?;
     let app = settled(state, by, decided).await?;
-    state.clients.forget(env, id);
-    state.revocations.revoked_subject(id, now);
+    state.clients.forget(env.as_str(), id.as_str());
+    state.revocations.revoked_subject(id.as_str(), now);
     Ok((Application { secret_hash: Some(next), ..app }, secret))
 }
 
@@ -288,7 +294,7 @@ pub async fn rotate_secret(
 pub async fn update(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &ClientId),
     if_match: Option<&str>,
     new: &NewApplication,
 ) -> Result<Application, OpError> {
@@ -314,14 +320,14 @@ pub async fn update(
         };
         permitted(by, touched(Some(stored), Some(&next)))?;
         let digest = serde_json::to_value(view(&next, None)).map_err(OpError::internal)?;
-        let ev = by.event(Event::AdminApplicationUpdate, Some(env), id, Some(&digest), now)?;
+        let ev = by.event(Event::AdminApplicationUpdate, Some(env.as_str()), id.as_str(), Some(&digest), now)?;
         Ok((next, ev))
     };
     let decided = state.store.update_application(env, id, change).await?;
     let (before, after) = settled(state, by, decided).await?;
-    state.clients.forget(env, id);
+    state.clients.forget(env.as_str(), id.as_str());
     if before.roles != after.roles {
-        state.revocations.revoked_subject(id, now);
+        state.revocations.revoked_subject(id.as_str(), now);
     }
     Ok(after)
 }
@@ -332,7 +338,7 @@ pub async fn update(
 pub async fn delete(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &ClientId),
     if_match: Option<&str>,
 ) -> Result<(), OpError> {
     by.covers(Resource::Applications, Action::Write)?;
@@ -347,12 +353,12 @@ pub async fn delete(
             return Err(OpError::Stale.into());
         }
         let digest = json!({"id": id, "name": stored.name});
-        Ok(by.event(Event::AdminApplicationDelete, Some(env), id, Some(&digest), now)?)
+        Ok(by.event(Event::AdminApplicationDelete, Some(env.as_str()), id.as_str(), Some(&digest), now)?)
     };
     let decided = state.store.delete_application(env, id, decide).await?;
     settled(state, by, decided).await?;
-    state.clients.forget(env, id);
-    state.revocations.revoked_subject(id, now);
+    state.clients.forget(env.as_str(), id.as_str());
+    state.revocations.revoked_subject(id.as_str(), now);
     state.revocations.stale();
     Ok(())
 }

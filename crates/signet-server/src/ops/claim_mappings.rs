@@ -5,6 +5,7 @@
 use serde_json::json;
 use signet_core::audit::Action as Event;
 use signet_core::claims::validate_claim_name;
+use signet_core::id::EnvironmentId;
 use signet_core::policy::{Action, Resource};
 use signet_store::{StoredMapping, Written};
 
@@ -15,8 +16,8 @@ pub const KIND: &str = "claim-mapping";
 
 /// The mapping `id` of `env`.
 pub async fn find(state: &AppState, env: &str, id: &str) -> Result<StoredMapping, OpError> {
-    state.store.environment(env).await?.ok_or(OpError::NotFound("environment"))?;
-    state.store.claim_mapping(env, id).await?.ok_or(OpError::NotFound("claim mapping"))
+    state.store.environment(&EnvironmentId::from(env)).await?.ok_or(OpError::NotFound("environment"))?;
+    state.store.claim_mapping(&EnvironmentId::from(env), id).await?.ok_or(OpError::NotFound("claim mapping"))
 }
 
 /// A claim that may be mapped, and an expression the sandbox compiles.
@@ -34,7 +35,7 @@ pub async fn create(
     (claim, expression): (String, String),
 ) -> Result<StoredMapping, OpError> {
     by.covers(Resource::ClaimMappings, Action::Write)?;
-    state.store.environment(env).await?.ok_or(OpError::NotFound("environment"))?;
+    state.store.environment(&EnvironmentId::from(env)).await?.ok_or(OpError::NotFound("environment"))?;
     check(state, (&claim, &expression))?;
     let now = state.now();
     let id = signet_core::crypto::random_id().map_err(OpError::internal)?;

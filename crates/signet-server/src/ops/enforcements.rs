@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value, json};
 use signet_core::audit::{Action as Event, digest_of};
+use signet_core::id::{AccountId, EnvironmentId};
 use signet_core::mfa::enforcement::NO_TARGET;
 use signet_core::mfa::{Enforcement, EnforcementInput};
 use signet_core::policy::{self, Action, Resource};
@@ -30,12 +31,12 @@ pub async fn put(
     by.covers(Resource::Mfa, Action::Write)?;
     let input = EnforcementInput::parse(fields).map_err(OpError::invalid)?;
     for env in input.auth_method_accessors.iter().flatten() {
-        if state.store.environment(env).await?.is_none() {
+        if state.store.environment(&EnvironmentId::from(env.as_str())).await?.is_none() {
             return Err(OpError::Invalid("one of the auth method accessors provided is invalid".into()));
         }
     }
     for account in input.identity_entity_ids.iter().flatten() {
-        if state.store.account(account).await?.is_none() {
+        if state.store.account(&AccountId::from(account.as_str())).await?.is_none() {
             return Err(OpError::Invalid("one of the provided entity ids doesn't exist".into()));
         }
     }

@@ -18,15 +18,15 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, name: &str) -> Result
     signet_core::text::check_name(name, 64).map_err(|why| OpError::Invalid(format!("name: {why}")))?;
     let now = state.now();
     let e = Environment {
-        id: signet_core::crypto::random_id().map_err(OpError::internal)?,
+        id: signet_core::crypto::random_id().map_err(OpError::internal)?.into(),
         name: name.to_owned(),
         created_at: now,
     };
-    let key = crate::bootstrap::new_signing_key(&state.kek, &e.id, now).map_err(OpError::internal)?;
+    let key = crate::bootstrap::new_signing_key(&state.kek, e.id.as_str(), now).map_err(OpError::internal)?;
     let ev = by.event(
         Event::AdminEnvironmentCreate,
-        Some(&e.id),
-        &e.id,
+        Some(e.id.as_str()),
+        e.id.as_str(),
         Some(&json!({"name": e.name, "kid": key.kid})),
         now,
     )?;

@@ -10,6 +10,7 @@ use serde_json::json;
 use signet_core::audit::Action as Event;
 use signet_core::crypto::random_id;
 use signet_core::federation::{self, Provider, ProviderMfa};
+use signet_core::id::{AccountId, EnvironmentId};
 use signet_core::model::Account;
 use signet_core::policy::{Action, Resource};
 use signet_proto::admin::identity_providers as wire;
@@ -35,14 +36,14 @@ pub fn wire_mfa(m: &ProviderMfa) -> wire::ProviderMfa {
 
 /// The provider `id` of `env`, with its sealed client secret.
 pub async fn find(state: &AppState, env: &str, id: &str) -> Result<(Provider, Vec<u8>), OpError> {
-    environment_exists(state, env).await?;
-    state.store.identity_provider(env, id).await?.ok_or(OpError::NotFound("identity provider"))
+    environment_exists(state, &signet_core::id::EnvironmentId::from(env)).await?;
+    state.store.identity_provider(&EnvironmentId::from(env), id).await?.ok_or(OpError::NotFound("identity provider"))
 }
 
 /// Up to `limit` providers of `env` after `cursor`, by id.
 pub async fn page(state: &AppState, env: &str, cursor: Option<&str>, limit: i64) -> Result<Vec<Provider>, OpError> {
-    environment_exists(state, env).await?;
-    Ok(state.store.identity_providers_page(env, cursor, limit).await?)
+    environment_exists(state, &signet_core::id::EnvironmentId::from(env)).await?;
+    Ok(state.store.identity_providers_page(&EnvironmentId::from(env), cursor, limit).await?)
 }
 
 /// Up to `limit` links of the provider `id` of `env` after the subject `cursor`.
@@ -76,8 +77,11 @@ async fn discover(state: &AppState, issuer: &str) -> Result<(), OpError> {
 /// Administrators' accounts are never made just in time: a provider of the
 /// Administrators environment cannot have `jit`.
 async fn no_administrators_made(state: &AppState, env: &str, jit: bool) -> Result<(), OpError> {
-    let administrators =
-        state.store.environment(env).await?.is_some_and(|e| e.name == signet_core::model::ADMINISTRATORS);
+    let administrators = state
+        .store
+        .environment(&EnvironmentId::from(env))
+        .await?
+        .is_some_and(|e| e.name == signet_core::model::ADMINISTRATORS);
     if jit && administrators {
         return Err(OpError::Invalid("jit: administrators' accounts are never made just in time".into()));
     }
@@ -114,7 +118,7 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, env: &str, body: Prov
     by.covers(Resource::IdentityProviders, Action::Write)?;
     let mfa = mfa_of(body.mfa);
     allow_admin_trust(state, by, None, &mfa).await?;
-    environment_exists(state, env).await?;
+    environment_exists(state, &signet_core::id::EnvironmentId::from(env)).await?;
     no_administrators_made(state, env, body.jit).await?;
     let now = state.now();
     let p = Provider {
@@ -225,7 +229,7 @@ pub async fn link(
     }
     let account = state
         .store
-        .account(&body.account_id)
+        .account(&AccountId::from(body.account_id.as_str()))
         .await?
         .filter(|a| a.environment_id == env)
         .ok_or_else(|| OpError::Invalid("account_id: no such account in this environment".into()))?;
@@ -234,12 +238,12 @@ pub async fn link(
     let l = FederatedLink {
         issuer: p.issuer.clone(),
         subject: body.subject,
-        account_id: account.id.clone(),
+        account_id: account.id.to_string(),
         provider_id: p.id.clone(),
         created_at: now,
     };
     let digest = json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id, "provider": p.id});
-    let ev = by.event(Event::AdminFederatedLinkCreate, Some(env), &account.id, Some(&digest), now)?;
+    let ev = by.event(Event::AdminFederatedLinkCreate, Some(env), account.id.as_str(), Some(&digest), now)?;
     state.store.insert_federated_link(&l, std::slice::from_ref(&ev)).await?;
     Ok(l)
 }
@@ -254,7 +258,7 @@ pub async fn unlink(
     by.covers(Resource::IdentityProviders, Action::Write)?;
     let (p, _) = find(state, env, id).await?;
     let l = state.store.federated_link(&p.issuer, subject).await?.ok_or(OpError::NotFound("link"))?;
-    if let Some(account) = state.store.account(&l.account_id).await? {
+    if let Some(account) = state.store.account(&AccountId::from(l.account_id.as_str())).await? {
         allow_admin_link(state, by, &account).await?;
     }
     let digest = json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id});

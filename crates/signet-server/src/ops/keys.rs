@@ -4,13 +4,14 @@
 
 use serde_json::json;
 use signet_core::audit::Action as Event;
+use signet_core::id::EnvironmentId;
 use signet_core::policy::{Action, Resource};
 
 use super::{Authorized, OpError};
 use crate::state::AppState;
 
 async fn environment_exists(state: &AppState, env: &str) -> Result<(), OpError> {
-    state.store.environment(env).await?.map(|_| ()).ok_or(OpError::NotFound("environment"))
+    state.store.environment(&EnvironmentId::from(env)).await?.map(|_| ()).ok_or(OpError::NotFound("environment"))
 }
 
 /// A new key signs the environment's tokens from now on; the one before

@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value, json};
 use signet_core::audit::{Action as Event, AuditEvent};
+use signet_core::id::{AccountId, EnvironmentId};
 use signet_core::mfa::{self, Enforcement, Method, MethodType, MethodWrite, Settings};
 use signet_core::model::Account;
 use signet_core::policy::{self, Action, Resource};
@@ -128,7 +129,7 @@ pub async fn destroy_enrolment(
     if entity_id.is_empty() {
         return Err(OpError::Invalid("missing entity ID".into()));
     }
-    let Some(account) = state.store.account(&entity_id).await? else {
+    let Some(account) = state.store.account(&AccountId::from(entity_id.as_str())).await? else {
         return Err(OpError::Invalid("invalid entity ID".into()));
     };
     if account.admin {
@@ -141,8 +142,13 @@ pub async fn destroy_enrolment(
         None => return Err(OpError::Invalid(format!("configuration for method ID {method_id:?} does not exist"))),
     }
     let digest = json!({"method": method_id, "account": account.id});
-    let ev =
-        by.event(Event::MfaEnrolmentDestroy, Some(&account.environment_id), &account.id, Some(&digest), state.now())?;
+    let ev = by.event(
+        Event::MfaEnrolmentDestroy,
+        Some(account.environment_id.as_str()),
+        account.id.as_str(),
+        Some(&digest),
+        state.now(),
+    )?;
     let allow = |stored: &Account| user_admin || !stored.admin;
     match state.store.delete_totp_enrolment(&method_id, &account.id, allow, &ev).await? {
         MfaWritten::Denied => match authorize(state, by.caller(), Resource::AdminAccounts, Action::Write).await {
@@ -173,7 +179,7 @@ async fn checked(state: &AppState, kind: MethodType, fields: &Map<String, Value>
     let w = mfa::parse_method(kind, fields).map_err(OpError::invalid)?;
     if let Some(f) = &w.username_format {
         for env in f.environments() {
-            if state.store.environment(env).await?.is_none() {
+            if state.store.environment(&EnvironmentId::from(env)).await?.is_none() {
                 return Err(OpError::Invalid(format!("username_format: there is no environment {env:?}")));
             }
         }

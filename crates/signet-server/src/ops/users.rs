@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value, json};
 use signet_core::audit::Action as Event;
+use signet_core::id::{AccountId, EnvironmentId};
 use signet_core::model::Account;
 use signet_core::policy::{Action, Resource};
 use signet_store::{Versioned, Written};
@@ -18,7 +19,7 @@ pub const KIND: &str = "user";
 const MAX_ATTRIBUTES: usize = 16 * 1024;
 
 /// The end user `id` of `env`, with its version.
-pub async fn find(state: &AppState, env: &str, id: &str) -> Result<Versioned, OpError> {
+pub async fn find(state: &AppState, env: &EnvironmentId, id: &AccountId) -> Result<Versioned, OpError> {
     state.store.environment(env).await?.ok_or(OpError::NotFound("environment"))?;
     state.store.versioned_user(env, id).await?.ok_or(OpError::NotFound("user"))
 }
@@ -27,16 +28,16 @@ pub async fn find(state: &AppState, env: &str, id: &str) -> Result<Versioned, Op
 pub async fn create(
     state: &AppState,
     by: &Authorized<'_>,
-    env: &str,
+    env: &EnvironmentId,
     (username, password): (&str, &str),
     active: bool,
 ) -> Result<Versioned, OpError> {
     by.covers(Resource::EndUsers, Action::Write)?;
     state.store.environment(env).await?.ok_or(OpError::NotFound("environment"))?;
     let now = state.now();
-    let account = Account { active, ..with_set_password(state, env, username, password, now).await? };
+    let account = Account { active, ..with_set_password(state, env.as_str(), username, password, now).await? };
     let digest = json!({"username": username, "active": active});
-    let ev = by.event(Event::AdminUserCreate, Some(env), &account.id, Some(&digest), now)?;
+    let ev = by.event(Event::AdminUserCreate, Some(env.as_str()), account.id.as_str(), Some(&digest), now)?;
     insert(state, &account, &ev).await?;
     Ok(Versioned { account, version: 1 })
 }
@@ -45,16 +46,21 @@ pub async fn create(
 pub async fn set_active(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &AccountId),
     if_match: Option<&str>,
     active: bool,
 ) -> Result<Versioned, OpError> {
     by.covers(Resource::EndUsers, Action::Write)?;
     let v = find(state, env, id).await?;
-    let expected = expected(if_match, KIND, &v.account.id, v.version)?;
+    let expected = expected(if_match, KIND, v.account.id.as_str(), v.version)?;
     let now = state.now();
-    let ev =
-        by.event(Event::AdminUserUpdate, Some(env), &v.account.id, Some(&json!({"id": id, "active": active})), now)?;
+    let ev = by.event(
+        Event::AdminUserUpdate,
+        Some(env.as_str()),
+        v.account.id.as_str(),
+        Some(&json!({"id": id, "active": active})),
+        now,
+    )?;
     match state.store.set_user_active(&v.account.id, expected, active, now, &ev).await? {
         Written::Done(_) => {
             state.revocations.stale();
@@ -69,14 +75,14 @@ pub async fn set_active(
 pub async fn reset_password(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &AccountId),
     if_match: Option<&str>,
     (password, must_change): (&str, bool),
 ) -> Result<i64, OpError> {
     by.covers(Resource::EndUsers, Action::Write)?;
     let v = find(state, env, id).await?;
     check_password(password)?;
-    let expected = expected(if_match, KIND, &v.account.id, v.version)?;
+    let expected = expected(if_match, KIND, v.account.id.as_str(), v.version)?;
     let recorded = (Event::AdminUserPasswordReset, json!({"id": id, "must_change": must_change}), "user");
     write_password(state, by, (&v.account, expected), password, must_change, recorded).await
 }
@@ -85,7 +91,7 @@ pub async fn reset_password(
 pub async fn set_attributes(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &AccountId),
     attributes: &Map<String, Value>,
 ) -> Result<(), OpError> {
     by.covers(Resource::EndUsers, Action::Write)?;
@@ -95,7 +101,8 @@ pub async fn set_attributes(
         return Err(OpError::Invalid(format!("attributes: {size} bytes; at most {MAX_ATTRIBUTES}")));
     }
     let digest = Value::Object(attributes.clone());
-    let ev = by.event(Event::AdminUserAttributes, Some(env), &v.account.id, Some(&digest), state.now())?;
+    let ev =
+        by.event(Event::AdminUserAttributes, Some(env.as_str()), v.account.id.as_str(), Some(&digest), state.now())?;
     if !state.store.set_account_attributes(&v.account.id, attributes, &ev).await? {
         return Err(OpError::NotFound("user"));
     }

@@ -6,6 +6,7 @@
 
 use signet_core::audit::Action as Event;
 use signet_core::audit::Outcome;
+use signet_core::id::AccountId;
 use std::net::IpAddr;
 
 use axum::extract::State;
@@ -68,7 +69,7 @@ pub fn new_code(
         hash: sha256(code.expose().as_bytes()).to_vec(),
         environment_id: env.environment.id.clone(),
         client_id: req.client_id.clone(),
-        account_id: account_id.to_owned(),
+        account_id: account_id.to_owned().into(),
         redirect_uri: req.redirect_uri.clone(),
         scope: req.scope.clone(),
         nonce: req.nonce.clone(),
@@ -100,7 +101,7 @@ pub async fn complete(
     let Ok((code, record)) = new_code(state, env, req, account_id, auth_time, amr) else {
         return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-on failed", "Please try again."));
     };
-    let Some(account) = state.store.account(account_id).await? else {
+    let Some(account) = state.store.account(&AccountId::from(account_id)).await? else {
         return Ok(error_page(StatusCode::BAD_REQUEST, "Sign-on failed", "This account no longer exists."));
     };
     let mut ev = crate::web::signon::event(
@@ -176,7 +177,7 @@ struct Asked {
 async fn asked(state: &AppState, env: &EnvKeys, p: &Params) -> Result<(Asked, Back), Response> {
     let bad = |msg: &str| error_page(StatusCode::BAD_REQUEST, "Sign-on failed", msg);
     let Some(client_id) = p.get("client_id") else { return Err(bad("The request names no application (client_id).")) };
-    let app = match state.clients.get(&state.store, &env.environment.id, client_id, state.now()).await {
+    let app = match state.clients.get(&state.store, env.environment.id.as_str(), client_id, state.now()).await {
         Ok(Some(app)) => app,
         Ok(None) => return Err(bad("The request names an unknown application.")),
         Err(e) => return Err(internal(e)),
@@ -281,7 +282,9 @@ async fn signed_on(
             let step = Step::Authenticated { account_id: s.account_id, auth_time: s.auth_time, amr: s.amr };
             start_flow(state, env, Purpose::Authorize(req), step).await
         }
-        Ok(None) => complete(state, env, &req, &s.account_id, s.auth_time, &s.amr, ip).await.unwrap_or_else(internal),
+        Ok(None) => {
+            complete(state, env, &req, s.account_id.as_str(), s.auth_time, &s.amr, ip).await.unwrap_or_else(internal)
+        }
         Err(e) => internal(e),
     }
 }
@@ -323,7 +326,7 @@ pub async fn start_flow(state: &AppState, env: &EnvKeys, purpose: Purpose, step:
     }
     let issuer = state.issuer(&env.environment.id);
     let mut res = see_other(&signon_url(&issuer, &id));
-    let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+    let path = routes::AS_PREFIX.replace("{env}", env.environment.id.as_str());
     res.headers_mut().append(
         header::SET_COOKIE,
         cookie(&web::flow_cookie(&id), secret.expose(), &path, LOGIN_FLOW_TTL, state.secure_cookies),

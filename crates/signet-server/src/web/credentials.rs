@@ -24,7 +24,7 @@ pub async fn replace_one_time_password(
     now: i64,
 ) -> Result<(), InternalError> {
     let hash = state.hasher.hash(new).await.ok_or(InternalError::Hashing)?;
-    let ev = event(account, Event::AccountPasswordChange, account.id.clone(), None, now)?;
+    let ev = event(account, Event::AccountPasswordChange, account.id.to_string(), None, now)?;
     state.store.change_password(&account.id, &hash, &ev).await?;
     Ok(())
 }
@@ -39,10 +39,10 @@ pub async fn confirm_own_totp(
     code: &str,
     now: i64,
 ) -> Result<bool, InternalError> {
-    let secret = state.kek.open(&enrol_purpose(&account.id), sealed)?;
+    let secret = state.kek.open(&enrol_purpose(account.id.as_str()), sealed)?;
     let Some(step) = totp::check(secret.expose(), code, now) else { return Ok(false) };
-    let sealed = state.kek.seal(&totp_purpose(&account.id), secret.expose())?;
-    let ev = event(account, Event::AccountMfaEnrol, account.id.clone(), None, now)?;
+    let sealed = state.kek.seal(&totp_purpose(account.id.as_str()), secret.expose())?;
+    let ev = event(account, Event::AccountMfaEnrol, account.id.to_string(), None, now)?;
     Ok(state.store.confirm_totp(&account.id, &sealed, step, &ev).await?)
 }
 
@@ -59,12 +59,17 @@ pub async fn enrol_in_method(
     now: i64,
 ) -> Result<bool, InternalError> {
     let params = t.params();
-    let secret = state.kek.open(&crate::enforcement::enrol_purpose(&method.id, &account.id), sealed)?;
+    let secret = state.kek.open(&crate::enforcement::enrol_purpose(&method.id, account.id.as_str()), sealed)?;
     let Some(step) = params.check(secret.expose(), code, now) else { return Ok(false) };
-    let sealed = state.kek.seal(&mfa::enrolment_purpose(&method.id, &account.id), secret.expose())?;
+    let sealed = state.kek.seal(&mfa::enrolment_purpose(&method.id, account.id.as_str()), secret.expose())?;
     let mut ev = event(account, Event::AccountMfaEnrol, method.id.clone(), None, now)?;
     ev.digest = digest_of(&json!({"method": method.id, "type": "totp"}));
-    let enrolment =
-        ConfirmedEnrolment { method_id: &method.id, account_id: &account.id, params: &params, sealed: &sealed, step };
+    let enrolment = ConfirmedEnrolment {
+        method_id: &method.id,
+        account_id: account.id.as_str(),
+        params: &params,
+        sealed: &sealed,
+        step,
+    };
     Ok(state.store.enrol_totp(&enrolment, now, &ev).await?)
 }

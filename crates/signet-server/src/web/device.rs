@@ -45,7 +45,7 @@ fn code_form(form: &CodeForm<'_>, status: StatusCode, secure: bool, path: &str) 
 
 pub async fn show(State(state): State<AppState>, PageEnv(env): PageEnv, PageParams(p): PageParams) -> Response {
     let Ok(csrf) = random_token() else { return internal("random generator failed") };
-    let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+    let path = routes::AS_PREFIX.replace("{env}", env.environment.id.as_str());
     // A link's code is a convenience a phisher can use: administrators type their own.
     let user_code = match env.environment.name == ADMINISTRATORS {
         true => "",
@@ -71,7 +71,7 @@ pub async fn submit(
     let user_code = match pending(&state, &env, ip, typed).await {
         Ok(Ok(user_code)) => user_code,
         Ok(Err((error, status))) => {
-            let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+            let path = routes::AS_PREFIX.replace("{env}", env.environment.id.as_str());
             let form = CodeForm { csrf, user_code: typed, error: Some(&error) };
             return code_form(&form, status, state.secure_cookies, &path);
         }

@@ -21,7 +21,7 @@ pub async fn signoff(State(state): State<AppState>, PageEnv(env): PageEnv, heade
         return internal(e);
     }
     let mut res = page(StatusCode::OK, &SignedOff);
-    let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+    let path = routes::AS_PREFIX.replace("{env}", env.environment.id.as_str());
     res.headers_mut().append(header::SET_COOKIE, cookie(web::SESSION_COOKIE, "", &path, 0, state.secure_cookies));
     res
 }

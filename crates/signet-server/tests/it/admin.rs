@@ -612,7 +612,12 @@ async fn admins_manage_end_users_and_never_see_admin_accounts_there() {
     let names: Vec<&str> =
         listed.body["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["u1"], "no admin account among the users");
-    let admin = s.store().account_by_username(&env, &s.boot.admin.username).await.unwrap().unwrap();
+    let admin = s
+        .store()
+        .account_by_username(&signet_core::id::EnvironmentId::from(env.as_str()), &s.boot.admin.username)
+        .await
+        .unwrap()
+        .unwrap();
     assert_error(&api.get(&format!("/environments/{env}/users/{}", admin.id), &ed).await, 404, "not_found", "user");
     let wipe = api
         .call(

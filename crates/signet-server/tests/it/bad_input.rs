@@ -155,7 +155,14 @@ async fn a_verifier_without_a_challenge_is_a_downgrade() {
         let next = signet_core::model::Application { pkce_required: false, ..a.clone() };
         Ok::<_, ()>((next, crate::harness::test_event("pkce.opt_out", Some(&env), &web)))
     };
-    s.store().update_application(&env, &web, opt_out).await.unwrap();
+    s.store()
+        .update_application(
+            &signet_core::id::EnvironmentId::from(env.as_str()),
+            &signet_core::id::ClientId::from(web.as_str()),
+            opt_out,
+        )
+        .await
+        .unwrap();
     let mut b = Browser::default();
     let url = format!(
         "{}?response_type=code&client_id={web}&redirect_uri=https://app.test/cb&scope=openid",
@@ -179,12 +186,13 @@ async fn a_verifier_without_a_challenge_is_a_downgrade() {
 async fn a_token_from_another_environment_is_not_accepted() {
     let s = Server::start().await;
     let now = s.clock.now();
-    let other = Environment { id: signet_core::crypto::random_id().unwrap(), name: "Other".into(), created_at: now };
-    let key = signet_server::bootstrap::new_signing_key(&s.state.kek, &other.id, now).unwrap();
-    let ev = crate::harness::test_event("environment.create", Some(&other.id), &other.id);
+    let other =
+        Environment { id: signet_core::crypto::random_id().unwrap().into(), name: "Other".into(), created_at: now };
+    let key = signet_server::bootstrap::new_signing_key(&s.state.kek, other.id.as_str(), now).unwrap();
+    let ev = crate::harness::test_event("environment.create", Some(other.id.as_str()), other.id.as_str());
     s.store().create_environment(&other, &key, &ev).await.unwrap();
     let (worker_b, secret_b) =
-        s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], Some(&other.id)).await;
+        s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], Some(other.id.as_str())).await;
     let (id, secret) = (s.boot.worker.client_id.clone(), s.boot.worker.client_secret.clone());
     let (_, t) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&id, &secret))).await;
     let token_a = t["access_token"].as_str().unwrap();

@@ -30,7 +30,7 @@ async fn bootstrap_writes_a_0600_file_once_and_its_administrator_signs_on() {
     let admin = s.store().account_by_username(&env.id, &s.boot.admin.username).await.unwrap().unwrap();
     assert_eq!(admin.roles.len(), 4);
     let who = TestAccount {
-        id: admin.id,
+        id: admin.id.into_string(),
         username: s.boot.admin.username.clone(),
         password: s.boot.admin.password.clone(),
         secret: totp::from_base32(&s.boot.admin.totp_secret),

@@ -212,12 +212,17 @@ async fn administrator_enrols_totp_on_first_sign_on() {
     c.wait_page("Set up two-step verification").await;
     assert!(c.text("[role=alert]").await.contains("not valid"), "a wrong code is refused on the same page");
     assert_eq!(c.text("#totp-secret").await, shown, "and the key stays the same");
-    assert!(!s.store().account(&admin.id).await.unwrap().unwrap().totp_confirmed);
+    assert!(
+        !s.store().account(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap().totp_confirmed
+    );
 
     type_code(&c, &s.code(&secret)).await;
     let back = cb.next().await;
     redeem(&s, &cb, &back, &verifier).await;
-    assert!(s.store().account(&admin.id).await.unwrap().unwrap().totp_confirmed, "enrolment is stored");
+    assert!(
+        s.store().account(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap().totp_confirmed,
+        "enrolment is stored"
+    );
 }
 
 pub(crate) async fn device_start(s: &Server) -> serde_json::Value {
@@ -329,6 +334,18 @@ async fn an_enforced_method_is_chosen_and_enrolled_in_the_browser() {
     c.wait_page("Device approved").await;
     let (status, tokens) = device_poll(&s, &d).await;
     assert_eq!(status, 200, "{tokens}");
-    assert!(s.store().totp_enrolment(&ids[1], &admin.id).await.unwrap().is_some());
-    assert!(s.store().totp_enrolment(&ids[0], &admin.id).await.unwrap().is_none());
+    assert!(
+        s.store()
+            .totp_enrolment(&ids[1], &signet_core::id::AccountId::from(admin.id.as_str()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.store()
+            .totp_enrolment(&ids[0], &signet_core::id::AccountId::from(admin.id.as_str()))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -431,7 +431,12 @@ async fn an_archive_moves_everything_to_a_server_with_another_key() {
     assert!(String::from_utf8_lossy(secrets.expose()).contains("widgets-token-1"), "sealed under s2's key");
     let listed = Api::new(&s2).get(&format!("/environments/{}/identity-providers", s.env_id), &root(&s)).await;
     assert_eq!(listed.body["items"][0]["name"], "Acme SSO", "{:?}", listed.body);
-    let (_, sealed) = s2.store().identity_provider(&s.env_id, &idp.id).await.unwrap().unwrap();
+    let (_, sealed) = s2
+        .store()
+        .identity_provider(&signet_core::id::EnvironmentId::from(s.env_id.as_str()), &idp.id)
+        .await
+        .unwrap()
+        .unwrap();
     let secret = s2.state.kek.open(&signet_core::federation::secret_purpose(&idp.id), &sealed).unwrap();
     assert_eq!(secret.expose().as_slice(), b"upstream-secret-2");
 }

@@ -213,7 +213,8 @@ async fn recover_account_resets_password_and_mfa_offline_and_is_audited() {
     let kek = signet_server::config::read_kek_file(&dir.join("key-encryption-key")).unwrap();
     signet_server::audit_chain::use_existing(&store, &kek).await.unwrap();
     let env = boot["environment_id"].as_str().unwrap();
-    let admin = store.account_by_username(env, "administrator").await.unwrap().unwrap();
+    let admin =
+        store.account_by_username(&signet_core::id::EnvironmentId::from(env), "administrator").await.unwrap().unwrap();
     assert!(!admin.totp_confirmed && admin.totp_sealed.is_none(), "MFA enrolment is reset");
     assert!(signet_core::password::verify(password, admin.password_hash.as_deref().unwrap()));
     assert!(!admin.is_locked(SystemClock.now()));

@@ -59,9 +59,16 @@ impl Rp {
         let configured = |a: &Application| {
             let mut next = Application { pkce_required: false, ..a.clone() };
             next.scopes.insert("email".into());
-            Ok::<_, ()>((next, test_event("application.update", Some(&env), &a.id)))
+            Ok::<_, ()>((next, test_event("application.update", Some(&env), a.id.as_str())))
         };
-        s.store().update_application(&env, &client_id, configured).await.unwrap();
+        s.store()
+            .update_application(
+                &signet_core::id::EnvironmentId::from(env.as_str()),
+                &signet_core::id::ClientId::from(client_id.as_str()),
+                configured,
+            )
+            .await
+            .unwrap();
         Rp { s, env, client_id, secret: secret.unwrap(), user }
     }
 
@@ -695,9 +702,16 @@ async fn oidcc_redirect_uri_query_ok_mismatch_and_added(backend: Backend) {
     let with_query = "https://app.test/cb?foo=bar";
     let registered = |a: &Application| {
         let next = Application { redirect_uris: vec![with_query.into()], ..a.clone() };
-        Ok::<_, ()>((next, test_event("application.update", Some(&rp.env), &a.id)))
+        Ok::<_, ()>((next, test_event("application.update", Some(&rp.env), a.id.as_str())))
     };
-    rp.s.store().update_application(&rp.env, &rp.client_id, registered).await.unwrap();
+    rp.s.store()
+        .update_application(
+            &signet_core::id::EnvironmentId::from(rp.env.as_str()),
+            &signet_core::id::ClientId::from(rp.client_id.as_str()),
+            registered,
+        )
+        .await
+        .unwrap();
     rp.s.clock.advance(11); // past the client cache
     let enc = |u: &str| url::form_urlencoded::byte_serialize(u.as_bytes()).collect::<String>();
     let at = |uri: &str| {

@@ -185,7 +185,14 @@ async fn forged_answers_are_refused_and_write_nothing(s: Server) {
     let tampered = back.replace(&q["state"], &format!("{flow}.not-the-secret"));
     assert_refused(&b.get(&tampered).await, 400, "state_mismatch");
     assert_refused(&b.get(&format!("{}?code=x&state=nothing", callback_of(&s, &env))).await, 400, "state_unknown");
-    assert_eq!(s.store().account_by_username(&env, "newbie@acme.test").await.unwrap().map(|a| a.id), None);
+    assert_eq!(
+        s.store()
+            .account_by_username(&signet_core::id::EnvironmentId::from(env.as_str()), "newbie@acme.test")
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        None
+    );
     assert!(s.store().federated_links_page(&forging.issuer, None, 10).await.unwrap().is_empty());
 
     // Neither attempt spent the flow: its own browser still finishes, and
@@ -195,7 +202,12 @@ async fn forged_answers_are_refused_and_write_nothing(s: Server) {
     let to_app = done.location.unwrap();
     assert!(to_app.starts_with("http://127.0.0.1/callback?"), "{to_app}");
     assert_eq!(query(&to_app)["state"], "app-state");
-    let made = s.store().account_by_username(&env, "newbie@acme.test").await.unwrap().expect("made just in time");
+    let made = s
+        .store()
+        .account_by_username(&signet_core::id::EnvironmentId::from(env.as_str()), "newbie@acme.test")
+        .await
+        .unwrap()
+        .expect("made just in time");
     assert!(!made.admin && made.password_hash.is_none() && made.roles.is_empty());
     let link = s.store().federated_link(&forging.issuer, "new-person").await.unwrap().unwrap();
     assert_eq!((link.account_id.as_str(), link.provider_id.as_str()), (made.id.as_str(), pid.as_str()));
@@ -425,7 +437,12 @@ async fn people_sign_on_through_oidc_provider_in_chromium() {
         upstream_sign_in(&c, "jo-upstream", Some("jo@customers.test"), false).await;
         let back = cb.next().await;
         assert!(back.contains_key("code"), "{back:?}");
-        let jo = s.store().account_by_username(&customers, "jo@customers.test").await.unwrap().unwrap();
+        let jo = s
+            .store()
+            .account_by_username(&signet_core::id::EnvironmentId::from(customers.as_str()), "jo@customers.test")
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!jo.admin);
         assert_eq!(s.store().federated_link(&upstream.issuer, "jo-upstream").await.unwrap().unwrap().account_id, jo.id);
     }
@@ -441,7 +458,13 @@ async fn people_sign_on_through_oidc_provider_in_chromium() {
         c.wait_page("Sign-on failed").await;
         assert!(c.text("[role=alert]").await.contains("not linked"));
         assert!(s.store().federated_link(&upstream.issuer, "stranger").await.unwrap().is_none());
-        assert!(s.store().account_by_username(&admins, "stranger@upstream.test").await.unwrap().is_none());
+        assert!(
+            s.store()
+                .account_by_username(&signet_core::id::EnvironmentId::from(admins.as_str()), "stranger@upstream.test")
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     // The device flow, approved through the trusted provider.
@@ -635,7 +658,13 @@ async fn administrators_do_not_link_their_own_accounts() {
         assert_refused(&b.get(&back).await, 403, "unlinked");
     }
     assert!(s.store().federated_link(&forging.issuer, "admin-upstream").await.unwrap().is_none());
-    assert!(s.store().account_by_username(&s.env_id, "admin@upstream.test").await.unwrap().is_none());
+    assert!(
+        s.store()
+            .account_by_username(&signet_core::id::EnvironmentId::from(s.env_id.as_str()), "admin@upstream.test")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// A Vault login enforcement on `auth_method_types: ["federated"]` asks

@@ -117,7 +117,8 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
     assert_eq!(api.call(Method::PUT, &one, Some(&root), Some(change.clone()), Some("\"stale\"")).await.status, 412);
     let updated = api.call(Method::PUT, &one, Some(&root), Some(change), read.etag.as_deref()).await;
     assert_eq!((updated.status, updated.body["jit"].as_bool()), (200, Some(false)), "{:?}", updated.body);
-    let (_, sealed) = s.store().identity_provider(&env, &id).await.unwrap().unwrap();
+    let (_, sealed) =
+        s.store().identity_provider(&signet_core::id::EnvironmentId::from(env.as_str()), &id).await.unwrap().unwrap();
     let secret = s.state.kek.open(&signet_core::federation::secret_purpose(&id), &sealed).unwrap();
     assert_eq!(secret.expose().as_slice(), b"upstream-secret-1");
 
@@ -179,7 +180,12 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
     let admin_idp = api.call(Method::POST, &admin_path, Some(&root), Some(for_admins), None).await;
     let admin_links =
         format!("/environments/{admins_env}/identity-providers/{}/links", admin_idp.body["id"].as_str().unwrap());
-    let admin_account = s.store().account_by_username(&admins_env, &s.boot.admin.username).await.unwrap().unwrap();
+    let admin_account = s
+        .store()
+        .account_by_username(&signet_core::id::EnvironmentId::from(admins_env.as_str()), &s.boot.admin.username)
+        .await
+        .unwrap()
+        .unwrap();
     let by_ada = api
         .call(
             Method::POST,

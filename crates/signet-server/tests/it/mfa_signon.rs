@@ -83,7 +83,10 @@ async fn totp_enrols_limits_attempts_and_refuses_replays(s: Server) {
     assert_eq!(secret.len(), 20);
     let wrong = b.submit(&signon, &[("code", "00000000")]).await;
     assert_eq!(wrong.status, 401);
-    assert!(s.store().totp_enrolment(&id, &person.id).await.unwrap().is_none(), "not enrolled by a wrong code");
+    assert!(
+        s.store().totp_enrolment(&id, &signet_core::id::AccountId::from(person.id.as_str())).await.unwrap().is_none(),
+        "not enrolled by a wrong code"
+    );
     let code = params.code_at(&secret, s.clock.now()).unwrap();
     assert_eq!(code.len(), 8);
     let done = b.submit(&signon, &[("code", &code)]).await;
@@ -351,7 +354,13 @@ async fn enrolment_needs_a_factor_once_one_exists_and_survives_method_changes() 
     let refused = thief.submit(&signon, &[("code", "123456")]).await;
     assert_eq!(refused.status, 401);
     assert!(refused.body.contains("not set up for your account"), "{}", refused.body);
-    assert!(s.store().totp_enrolment(&spare, &person.id).await.unwrap().is_none());
+    assert!(
+        s.store()
+            .totp_enrolment(&spare, &signet_core::id::AccountId::from(person.id.as_str()))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The administrator changes the phone method's period and digits: the
     // person's authenticator, set up with the old ones, still works.
@@ -380,7 +389,13 @@ async fn enrolment_needs_a_factor_once_one_exists_and_survives_method_changes() 
     assert_eq!((nobody.status, nobody.body["errors"][0].as_str()), (400, Some("invalid entity ID")));
     let done = v.call("POST", destroy, Some(&token), Some(json!({"method_id": phone, "entity_id": person.id}))).await;
     assert_eq!(done.status, 204, "{}", done.body);
-    assert!(s.store().totp_enrolment(&phone, &person.id).await.unwrap().is_none());
+    assert!(
+        s.store()
+            .totp_enrolment(&phone, &signet_core::id::AccountId::from(person.id.as_str()))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let events = s.store().audit_events(0, 1000).await.unwrap();
     assert!(events.iter().any(|e| e.event.action == "mfa.enrolment.destroy" && e.event.target == person.id));
 

@@ -439,5 +439,14 @@ async fn rfc9700_4_15_an_application_cannot_take_a_persons_id(backend: Backend) 
     let r = api.call(Method::POST, "/bulk", Some(&root), Some(doc), None).await;
     assert_eq!(r.status, 422, "{:?}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("an account has this id"), "{:?}", r.body);
-    assert!(s.store().application(&s.env_id, &victim.id).await.unwrap().is_none());
+    assert!(
+        s.store()
+            .application(
+                &signet_core::id::EnvironmentId::from(s.env_id.as_str()),
+                &signet_core::id::ClientId::from(victim.id.as_str())
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

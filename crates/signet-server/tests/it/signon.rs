@@ -29,7 +29,7 @@ async fn an_administrator_without_totp_must_enrol_first() {
     let done = b.submit(&signon, &[("code", &s.code(&secret))]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(query(done.location.as_deref().unwrap()).contains_key("code"));
-    let stored = s.store().account(&admin.id).await.unwrap().unwrap();
+    let stored = s.store().account(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap();
     assert!(stored.totp_confirmed);
 }
 

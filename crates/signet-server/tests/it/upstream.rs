@@ -77,7 +77,13 @@ async fn finding_11_discovery_cannot_point_at_loopback(s: Server) {
         }
         forging.steer(field, None);
     }
-    assert!(s.store().identity_providers_page(&s.env_id, None, 10).await.unwrap().is_empty());
+    assert!(
+        s.store()
+            .identity_providers_page(&signet_core::id::EnvironmentId::from(s.env_id.as_str()), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Written while its document was honest, then re-pointed: an instance
     // that reads the new document refuses it, with the one answer.
@@ -183,7 +189,12 @@ async fn finding_18_an_email_in_another_case_makes_no_second_account(s: Server) 
     let (_, back) = out_and_back(&s, &mut b, &authorize, &env, &pid).await;
     let made = b.get(&back).await;
     assert!(made.location.as_deref().unwrap_or_default().starts_with("http://127.0.0.1/callback?"), "{}", made.body);
-    let ada = s.store().account_by_username(&env, "ada@acme.test").await.unwrap().expect("made just in time");
+    let ada = s
+        .store()
+        .account_by_username(&signet_core::id::EnvironmentId::from(env.as_str()), "ada@acme.test")
+        .await
+        .unwrap()
+        .expect("made just in time");
 
     for (sub, email) in [("ada-2", "ADA@acme.test"), ("ada-3", "Ada@Acme.Test")] {
         forging.person(Person { sub: sub.into(), email: Some(email.into()), amr: pwd.clone() });
@@ -191,7 +202,14 @@ async fn finding_18_an_email_in_another_case_makes_no_second_account(s: Server) 
         let (_, back) = out_and_back(&s, &mut other, &authorize, &env, &pid).await;
         let page = other.get(&back).await;
         assert_refused(&page, 403, "name_taken");
-        assert!(s.store().account_by_username(&env, email).await.unwrap().is_none(), "no {email} beside ada");
+        assert!(
+            s.store()
+                .account_by_username(&signet_core::id::EnvironmentId::from(env.as_str()), email)
+                .await
+                .unwrap()
+                .is_none(),
+            "no {email} beside ada"
+        );
         assert!(s.store().federated_link(&forging.issuer, sub).await.unwrap().is_none());
     }
     let link = s.store().federated_link(&forging.issuer, "ada-1").await.unwrap().unwrap();

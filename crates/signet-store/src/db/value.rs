@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
+use signet_core::id::{AccountId, ClientId, EnvironmentId, MethodId};
 
 use crate::{Result, StoreError};
 
@@ -148,6 +149,34 @@ impl<T: Decode> Decode for Option<T> {
         }
     }
 }
+
+/// A typed id binds and reads as the text it is.
+macro_rules! text_id {
+    ($($id:ty),*) => {$(
+        impl Bind for $id {
+            const KIND: Kind = Kind::Text;
+            fn value(self) -> Value {
+                Value::Text(self.into_string())
+            }
+        }
+
+        impl Bind for &$id {
+            const KIND: Kind = Kind::Text;
+            fn value(self) -> Value {
+                Value::Text(self.as_str().to_owned())
+            }
+        }
+
+        impl Decode for $id {
+            const WANT: &'static str = "text";
+            fn decode(v: &Value) -> Option<$id> {
+                String::decode(v).map(<$id>::from)
+            }
+        }
+    )*};
+}
+
+text_id!(AccountId, ClientId, EnvironmentId, MethodId);
 
 /// One result row, its values looked up by column name.
 #[derive(Debug)]

@@ -19,11 +19,14 @@ contracts!(
 async fn end_users_are_found_and_deactivated_apart_from_admins(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let u = new_account(s, &env.id, "carol").await;
-    let admin = new_admin(s, &env.id, "root").await;
+    let u = new_account(s, env.id.as_str(), "carol").await;
+    let admin = new_admin(s, env.id.as_str(), "root").await;
     assert!(s.versioned_user(&env.id, &admin.id).await.unwrap().is_none(), "an admin is not an end user");
-    assert!(s.versioned_user(&id(), &u.id).await.unwrap().is_none(), "another environment's id");
-    let mut g = grant(&env.id, "app");
+    assert!(
+        s.versioned_user(&signet_core::id::EnvironmentId::from(id().as_str()), &u.id).await.unwrap().is_none(),
+        "another environment's id"
+    );
+    let mut g = grant(env.id.as_str(), "app");
     g.account_id = u.id.clone();
     s.create_grant(&g, None).await.unwrap();
     assert_eq!(
@@ -72,9 +75,9 @@ async fn admin_accounts_page_by_username_apart_from_end_users(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "Administrators").await;
     for name in ["carol", "alice", "dave", "bob"] {
-        new_admin(s, &env.id, name).await;
+        new_admin(s, env.id.as_str(), name).await;
     }
-    new_account(s, &env.id, "eve-end-user").await;
+    new_account(s, env.id.as_str(), "eve-end-user").await;
     let names = |page: &[Versioned]| page.iter().map(|v| v.account.username.clone()).collect::<Vec<_>>();
     let first = s.accounts_page(&env.id, true, None, 3).await.unwrap();
     assert_eq!(names(&first), ["alice", "bob", "carol"]);
@@ -89,8 +92,8 @@ async fn admin_accounts_page_by_username_apart_from_end_users(db: TestDb) {
 async fn versioned_updates_refuse_stale_versions_and_revoke_what_the_account_holds(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "Administrators").await;
-    let a = new_admin(s, &env.id, "alice").await;
-    let mut g = grant(&env.id, "signet-cli");
+    let a = new_admin(s, env.id.as_str(), "alice").await;
+    let mut g = grant(env.id.as_str(), "signet-cli");
     g.account_id = a.id.clone();
     s.create_grant(&g, Some(&refresh(&g.id, NOW + 3600))).await.unwrap();
     let session_hash = random_hash();
@@ -120,13 +123,21 @@ async fn versioned_updates_refuse_stale_versions_and_revoke_what_the_account_hol
     assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, Some(NOW + 5), "new roles end the old sessions");
     assert!(s.session(&session_hash, NOW + 5).await.unwrap().is_none(), "and its browser sessions");
     // End users and unknown ids are not admin accounts.
-    let user = new_account(s, &env.id, "bob").await;
+    let user = new_account(s, env.id.as_str(), "bob").await;
     assert_eq!(
         s.update_admin_account(&user.id, None, &more, NOW, &event("account.update", None)).await.unwrap(),
         Written::Missing
     );
     assert_eq!(
-        s.update_admin_account(&id(), None, &more, NOW, &event("account.update", None)).await.unwrap(),
+        s.update_admin_account(
+            &signet_core::id::AccountId::from(id().as_str()),
+            None,
+            &more,
+            NOW,
+            &event("account.update", None)
+        )
+        .await
+        .unwrap(),
         Written::Missing
     );
 }
@@ -134,8 +145,8 @@ async fn versioned_updates_refuse_stale_versions_and_revoke_what_the_account_hol
 async fn set_password_bumps_the_version_and_ends_sessions(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "Administrators").await;
-    let a = new_admin(s, &env.id, "alice").await;
-    let mut g = grant(&env.id, "signet-cli");
+    let a = new_admin(s, env.id.as_str(), "alice").await;
+    let mut g = grant(env.id.as_str(), "signet-cli");
     g.account_id = a.id.clone();
     s.create_grant(&g, None).await.unwrap();
     let r = s.set_password(&a.id, Some(7), "$argon2id$new", true, NOW, &event("account.password", None)).await.unwrap();
@@ -154,7 +165,7 @@ async fn set_password_bumps_the_version_and_ends_sessions(db: TestDb) {
 async fn totp_steps_are_single_use_and_monotonic(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
 
     assert!(s.spend_totp_step(&a.id, 10).await.unwrap());
     assert!(!s.spend_totp_step(&a.id, 10).await.unwrap(), "a step is spent once");
@@ -162,7 +173,7 @@ async fn totp_steps_are_single_use_and_monotonic(db: TestDb) {
     assert!(s.spend_totp_step(&a.id, 12).await.unwrap());
     assert!(!s.spend_totp_step(&a.id, 11).await.unwrap());
     assert_eq!(s.account(&a.id).await.unwrap().unwrap().totp_last_step, 12);
-    assert!(!s.spend_totp_step(&id(), 100).await.unwrap());
+    assert!(!s.spend_totp_step(&signet_core::id::AccountId::from(id().as_str()), 100).await.unwrap());
 
     // Two instances racing with the same code: exactly one wins.
     let (x, y) = tokio::join!(s.spend_totp_step(&a.id, 20), s.spend_totp_step(&a.id, 20));
@@ -172,20 +183,24 @@ async fn totp_steps_are_single_use_and_monotonic(db: TestDb) {
 async fn totp_confirms_only_once(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     let before = audit_count(s).await;
 
-    assert!(s.confirm_totp(&a.id, b"sealed-one", 50, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+    assert!(s.confirm_totp(&a.id, b"sealed-one", 50, &event("mfa.enrol", Some(env.id.as_str()))).await.unwrap());
     let enrolled = s.account(&a.id).await.unwrap().unwrap();
     assert_eq!(enrolled.totp_sealed.as_deref(), Some(&b"sealed-one"[..]));
     assert!(enrolled.totp_confirmed);
     assert_eq!(enrolled.totp_last_step, 50);
     assert_eq!(audit_count(s).await, before + 1);
 
-    assert!(!s.confirm_totp(&a.id, b"sealed-two", 60, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+    assert!(!s.confirm_totp(&a.id, b"sealed-two", 60, &event("mfa.enrol", Some(env.id.as_str()))).await.unwrap());
     assert_eq!(s.account(&a.id).await.unwrap().unwrap(), enrolled, "the first enrolment stands");
     assert_eq!(audit_count(s).await, before + 1, "a refused enrolment is not audited");
-    assert!(!s.confirm_totp(&id(), b"x", 1, &event("mfa.enrol", None)).await.unwrap());
+    assert!(
+        !s.confirm_totp(&signet_core::id::AccountId::from(id().as_str()), b"x", 1, &event("mfa.enrol", None))
+            .await
+            .unwrap()
+    );
     // The enrolment's own code is spent.
     assert!(!s.spend_totp_step(&a.id, 50).await.unwrap());
 }
@@ -193,22 +208,22 @@ async fn totp_confirms_only_once(db: TestDb) {
 async fn recover_account_clears_mfa_lock_and_sessions(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "Administrators").await;
-    let mut a = account(&env.id, "admin");
+    let mut a = account(env.id.as_str(), "admin");
     a.admin = true;
     a.active = false;
-    s.insert_account(&a, &event("account.create", Some(&env.id))).await.unwrap();
-    assert!(s.confirm_totp(&a.id, b"sealed", 5, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+    s.insert_account(&a, &event("account.create", Some(env.id.as_str()))).await.unwrap();
+    assert!(s.confirm_totp(&a.id, b"sealed", 5, &event("mfa.enrol", Some(env.id.as_str()))).await.unwrap());
     let policy = LockoutPolicy { max_failures: 1, lock_seconds: 3600 };
     assert!(s.count_failure(&a.id, Budget::Password, NOW, policy, &event("signon.failure", None)).await.unwrap());
     let cookie = random_hash();
     s.insert_session(&cookie, &session(&a, NOW + 3600)).await.unwrap();
-    let other = new_account(s, &env.id, "other").await;
+    let other = new_account(s, env.id.as_str(), "other").await;
     let other_cookie = random_hash();
     s.insert_session(&other_cookie, &session(&other, NOW + 3600)).await.unwrap();
     let before = audit_count(s).await;
 
     let creds = NewCredentials { password_hash: "$argon2id$new".into() };
-    assert!(s.recover_account(&a.id, &creds, &event("account.recover", Some(&env.id))).await.unwrap());
+    assert!(s.recover_account(&a.id, &creds, &event("account.recover", Some(env.id.as_str()))).await.unwrap());
     let r = s.account(&a.id).await.unwrap().unwrap();
     assert_eq!(r.password_hash.as_deref(), Some("$argon2id$new"));
     assert_eq!(r.totp_sealed, None);
@@ -221,9 +236,13 @@ async fn recover_account_clears_mfa_lock_and_sessions(db: TestDb) {
     assert_eq!(audit_count(s).await, before + 2, "the recovery, and the unlock it made");
 
     // After recovery the person enrols again.
-    assert!(s.confirm_totp(&a.id, b"sealed-again", 6, &event("mfa.enrol", Some(&env.id))).await.unwrap());
+    assert!(s.confirm_totp(&a.id, b"sealed-again", 6, &event("mfa.enrol", Some(env.id.as_str()))).await.unwrap());
 
-    assert!(!s.recover_account(&id(), &creds, &event("account.recover", None)).await.unwrap());
+    assert!(
+        !s.recover_account(&signet_core::id::AccountId::from(id().as_str()), &creds, &event("account.recover", None))
+            .await
+            .unwrap()
+    );
     assert_eq!(audit_count(s).await, before + 3, "no event for an unknown account");
 }
 
@@ -248,7 +267,7 @@ async fn the_last_user_admin_stays_even_under_concurrent_demotions(db: TestDb) {
     let env = new_environment(s, "Administrators").await;
     let mut ids = Vec::new();
     for name in ["alice", "bob"] {
-        let mut a = account(&env.id, name);
+        let mut a = account(env.id.as_str(), name);
         a.admin = true;
         a.roles = BTreeSet::from([Role::UserAdmin, Role::Admin, Role::ExpressionAdmin]);
         s.insert_account(&a, &event("account.create", None)).await.unwrap();

@@ -62,9 +62,13 @@ async fn verifying_while_events_are_appended_reports_no_break(db: TestDb) {
 async fn audit_chain_verifies_and_detects_tampering(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    new_account(s, &env.id, "alice").await;
-    new_account(s, &env.id, "bob").await;
-    let recorded = [event("sign_on", Some(&env.id)), event("sign_on.failed", Some(&env.id)), event("sign_off", None)];
+    new_account(s, env.id.as_str(), "alice").await;
+    new_account(s, env.id.as_str(), "bob").await;
+    let recorded = [
+        event("sign_on", Some(env.id.as_str())),
+        event("sign_on.failed", Some(env.id.as_str())),
+        event("sign_off", None),
+    ];
     for ev in &recorded {
         s.record(ev).await.unwrap();
     }

@@ -33,9 +33,9 @@ const MFA_METHOD: &str = "00000000-0000-4000-8000-0000000000aa";
 
 async fn populate(s: &Store) -> (Environment, Environment, Account) {
     let admins = environment("Administrators");
-    let root = admin(&admins.id, "administrator");
+    let root = admin(admins.id.as_str(), "administrator");
     let worker = Application {
-        id: id(),
+        id: id().into(),
         environment_id: admins.id.clone(),
         name: "worker".into(),
         kind: AppKind::Worker,
@@ -52,20 +52,20 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
         environment: &admins,
         accounts: std::slice::from_ref(&root),
         applications: &[worker],
-        key: &stored_key(&admins.id, vec![1; 40]),
+        key: &stored_key(admins.id.as_str(), vec![1; 40]),
         settings: &[],
         events: &[event("bootstrap", None)],
     })
     .await
     .unwrap();
     let customers = new_environment(s, "customers").await;
-    let user = Account { password_hash: Some(DUMMY_HASH.into()), ..account(&customers.id, "ada") };
-    s.insert_account(&user, &event("user.create", Some(&customers.id))).await.unwrap();
+    let user = Account { password_hash: Some(DUMMY_HASH.into()), ..account(customers.id.as_str(), "ada") };
+    s.insert_account(&user, &event("user.create", Some(customers.id.as_str()))).await.unwrap();
     let attrs = serde_json::json!({"department": "eng", "level": 3});
     assert!(s.set_account_attributes(&user.id, attrs.as_object().unwrap(), &event("attrs", None)).await.unwrap());
     let mapping = StoredMapping {
         id: id(),
-        environment_id: customers.id.clone(),
+        environment_id: customers.id.to_string(),
         claim: "department".into(),
         expression: "user.attributes.department".into(),
         version: 1,
@@ -101,19 +101,19 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
         name: "people".into(),
         id: id(),
         mfa_method_ids: vec![MFA_METHOD.into()],
-        identity_entity_ids: vec![user.id.clone()],
+        identity_entity_ids: vec![user.id.to_string()],
         ..Default::default()
     };
     let ev = |_: &_, _| Ok(event("mfa.enforcement.create", None));
     s.put_mfa_enforcement("people", |_| Some(enforcement), NOW, ev).await.unwrap();
     let params =
         signet_core::totp::Params { algorithm: signet_core::mfa::Algorithm::SHA256, digits: 8, period: 30, skew: 0 };
-    let idp = crate::federation::provider(&customers.id, "Acme");
+    let idp = crate::federation::provider(customers.id.as_str(), "Acme");
     s.insert_identity_provider(&idp, &[3; 40], &event("idp.create", None)).await.unwrap();
     let link = signet_store::FederatedLink {
         issuer: idp.issuer.clone(),
         subject: "ada-upstream".into(),
-        account_id: user.id.clone(),
+        account_id: user.id.to_string(),
         provider_id: idp.id.clone(),
         created_at: NOW,
     };
@@ -122,7 +122,7 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
     let sealed = [8; 32];
     let enrolment = signet_store::ConfirmedEnrolment {
         method_id: MFA_METHOD,
-        account_id: &user.id,
+        account_id: user.id.as_str(),
         params: &params,
         sealed: &sealed,
         step: 41,
@@ -151,12 +151,12 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     assert_eq!(mfa.totp_enrolments[0].last_step, 41);
 
     // Runtime state hanging off what is replaced.
-    let g = Grant { account_id: root.id.clone(), ..grant(&admins.id, "signet-cli") };
+    let g = Grant { account_id: root.id.clone(), ..grant(admins.id.as_str(), "signet-cli") };
     let refresh_token = refresh(&g.id, NOW + 3600);
     s.create_grant(&g, Some(&refresh_token)).await.unwrap();
     let session_hash = random_hash();
     s.insert_session(&session_hash, &session(&root, NOW + 60)).await.unwrap();
-    let flow = login_flow(&customers.id, NOW + 60);
+    let flow = login_flow(customers.id.as_str(), NOW + 60);
     s.insert_flow(&flow).await.unwrap();
     let version = s.versioned_account(&admins.id, "administrator").await.unwrap().unwrap().version;
 
@@ -175,7 +175,10 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     let after = s.versioned_account(&admins.id, "administrator").await.unwrap().unwrap();
     assert_eq!(after.version, version + 1, "a new version: cached password checks and ETags no longer hold");
     assert_eq!(s.lockout_policy().await.unwrap().max_failures, 3);
-    assert!(!s.spend_enrolled_step(MFA_METHOD, &ada.id, 41).await.unwrap(), "a spent step stays spent");
+    assert!(
+        !s.spend_enrolled_step(MFA_METHOD, &signet_core::id::AccountId::from(ada.id.as_str()), 41).await.unwrap(),
+        "a spent step stays spent"
+    );
     let err = s.delete_mfa_method(MFA_METHOD, signet_core::mfa::MethodType::Totp, &event("d", None)).await.unwrap();
     assert_eq!(err, signet_store::MfaWritten::InUse(vec!["people".into()]), "links are made again");
 
@@ -186,7 +189,7 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     let cleared = signet_core::configuration::Configuration { mfa: Some(Default::default()), ..doc.clone() };
     s.replace_configuration(&cleared, KeySource::Document, NOW + 7, &event("bulk.import", None)).await.unwrap();
     assert_eq!(s.mfa_methods(None).await.unwrap(), vec![]);
-    assert_eq!(s.totp_enrolment(MFA_METHOD, &ada.id).await.unwrap(), None);
+    assert_eq!(s.totp_enrolment(MFA_METHOD, &signet_core::id::AccountId::from(ada.id.as_str())).await.unwrap(), None);
 }
 
 async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb) {

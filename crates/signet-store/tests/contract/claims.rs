@@ -22,12 +22,12 @@ async fn claim_mappings_are_versioned_and_unique_per_environment(db: TestDb) {
     let env = new_environment(s, "customers").await;
     let other = new_environment(s, "partners").await;
     let before = audit_count(s).await;
-    let dept = mapping(&env.id, "department", "user.attributes.department");
-    s.insert_claim_mapping(&dept, &event("claims.create", Some(&env.id))).await.unwrap();
-    let dup = s.insert_claim_mapping(&mapping(&env.id, "department", "1"), &event("c", None)).await;
+    let dept = mapping(env.id.as_str(), "department", "user.attributes.department");
+    s.insert_claim_mapping(&dept, &event("claims.create", Some(env.id.as_str()))).await.unwrap();
+    let dup = s.insert_claim_mapping(&mapping(env.id.as_str(), "department", "1"), &event("c", None)).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    s.insert_claim_mapping(&mapping(&other.id, "department", "2"), &event("c", None)).await.unwrap();
-    s.insert_claim_mapping(&mapping(&env.id, "tier", "\"gold\""), &event("c", None)).await.unwrap();
+    s.insert_claim_mapping(&mapping(other.id.as_str(), "department", "2"), &event("c", None)).await.unwrap();
+    s.insert_claim_mapping(&mapping(env.id.as_str(), "tier", "\"gold\""), &event("c", None)).await.unwrap();
 
     let all = s.claim_mappings(&env.id).await.unwrap();
     assert_eq!(all.iter().map(|m| m.claim.as_str()).collect::<Vec<_>>(), ["department", "tier"]);
@@ -37,7 +37,7 @@ async fn claim_mappings_are_versioned_and_unique_per_environment(db: TestDb) {
 
     let mut changed = dept.clone();
     changed.expression = "user.username".into();
-    let ev = event("claims.update", Some(&env.id));
+    let ev = event("claims.update", Some(env.id.as_str()));
     assert_eq!(s.update_claim_mapping(&changed, Some(7), &ev).await.unwrap(), Written::Stale);
     assert_eq!(s.update_claim_mapping(&changed, Some(1), &ev).await.unwrap(), Written::Done(2));
     assert_eq!(s.update_claim_mapping(&changed, Some(1), &ev).await.unwrap(), Written::Stale);
@@ -46,24 +46,28 @@ async fn claim_mappings_are_versioned_and_unique_per_environment(db: TestDb) {
     assert!(matches!(s.update_claim_mapping(&clash, None, &ev).await, Err(StoreError::Conflict(_))));
     assert_eq!(s.claim_mapping(&env.id, &dept.id).await.unwrap().unwrap().expression, "user.username");
 
-    let ev = event("claims.delete", Some(&env.id));
-    assert_eq!(s.delete_claim_mapping(&env.id, &dept.id, Some(1), &ev).await.unwrap(), Written::Stale);
-    assert_eq!(s.delete_claim_mapping(&env.id, &dept.id, Some(2), &ev).await.unwrap(), Written::Done(2));
-    assert_eq!(s.delete_claim_mapping(&env.id, &dept.id, None, &ev).await.unwrap(), Written::Missing);
+    let ev = event("claims.delete", Some(env.id.as_str()));
+    assert_eq!(s.delete_claim_mapping(env.id.as_str(), &dept.id, Some(1), &ev).await.unwrap(), Written::Stale);
+    assert_eq!(s.delete_claim_mapping(env.id.as_str(), &dept.id, Some(2), &ev).await.unwrap(), Written::Done(2));
+    assert_eq!(s.delete_claim_mapping(env.id.as_str(), &dept.id, None, &ev).await.unwrap(), Written::Missing);
     assert_eq!(audit_count(s).await, before + 5, "three creates, one update, one delete");
 }
 
 async fn account_attributes_are_replaced_whole(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     assert!(s.account_attributes(&a.id).await.unwrap().is_empty());
     let first = serde_json::json!({"department": "eng", "level": 3});
-    let ev = || event("attributes", Some(&env.id));
+    let ev = || event("attributes", Some(env.id.as_str()));
     assert!(s.set_account_attributes(&a.id, first.as_object().unwrap(), &ev()).await.unwrap());
     assert_eq!(serde_json::Value::Object(s.account_attributes(&a.id).await.unwrap()), first);
     let second = serde_json::json!({"department": "ops"});
     assert!(s.set_account_attributes(&a.id, second.as_object().unwrap(), &ev()).await.unwrap());
     assert_eq!(serde_json::Value::Object(s.account_attributes(&a.id).await.unwrap()), second);
-    assert!(!s.set_account_attributes("nobody", second.as_object().unwrap(), &ev()).await.unwrap());
+    assert!(
+        !s.set_account_attributes(&signet_core::id::AccountId::from("nobody"), second.as_object().unwrap(), &ev())
+            .await
+            .unwrap()
+    );
 }

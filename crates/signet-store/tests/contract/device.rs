@@ -14,12 +14,12 @@ async fn device_flow(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     let other_env = new_environment(s, "partners").await;
-    let d = device(&env.id, "BCDF-GHJK", NOW + 600);
+    let d = device(env.id.as_str(), "BCDF-GHJK", NOW + 600);
     s.insert_device(&d).await.unwrap();
     assert_eq!(s.device_by_user_code(&env.id, "BCDF-GHJK").await.unwrap(), Some(d.clone()));
     assert_eq!(s.device_by_user_code(&other_env.id, "BCDF-GHJK").await.unwrap(), None);
 
-    let clash = device(&env.id, "BCDF-GHJK", NOW + 600);
+    let clash = device(env.id.as_str(), "BCDF-GHJK", NOW + 600);
     let r = s.insert_device(&clash).await;
     assert!(is_conflict(&r), "{r:?}");
     assert_eq!(s.poll_device(&clash.device_hash, NOW).await.unwrap(), None);
@@ -32,12 +32,12 @@ async fn device_flow(db: TestDb) {
     assert_eq!((before.last_polled_at, before.interval, before.status), (Some(NOW + 10), 10, DeviceStatus::Pending));
 
     // Nothing to spend until approved.
-    let g = grant(&env.id, "signet-cli");
+    let g = grant(env.id.as_str(), "signet-cli");
     let t = refresh(&g.id, NOW + 3600);
     assert!(!s.consume_device(&d.device_hash, &g, Some(&t)).await.unwrap());
     assert_eq!(s.grant(&g.id).await.unwrap(), None);
 
-    let approved = DeviceStatus::Approved { account_id: id(), auth_time: NOW + 30, amr: vec!["pwd".into()] };
+    let approved = DeviceStatus::Approved { account_id: id().into(), auth_time: NOW + 30, amr: vec!["pwd".into()] };
     assert!(
         !s.decide_device("BCDF-GHJK", &DeviceStatus::Consumed, NOW + 30, &event("device.decide", None)).await.unwrap()
     );
@@ -53,26 +53,26 @@ async fn device_flow(db: TestDb) {
     assert!(s.consume_device(&d.device_hash, &g, Some(&t)).await.unwrap());
     assert_eq!(s.grant(&g.id).await.unwrap(), Some(g.clone()));
     assert_eq!(s.refresh_token_grant(&t.hash).await.unwrap(), Some(g));
-    let again = grant(&env.id, "signet-cli");
+    let again = grant(env.id.as_str(), "signet-cli");
     assert!(!s.consume_device(&d.device_hash, &again, None).await.unwrap(), "spent once");
     assert_eq!(s.grant(&again.id).await.unwrap(), None);
     assert_eq!(s.device_by_user_code(&env.id, "BCDF-GHJK").await.unwrap().unwrap().status, DeviceStatus::Consumed);
 
     // A denied authorization is never spent.
-    let denied = device(&env.id, "LMNP-QRST", NOW + 600);
+    let denied = device(env.id.as_str(), "LMNP-QRST", NOW + 600);
     s.insert_device(&denied).await.unwrap();
     assert!(s.decide_device("LMNP-QRST", &DeviceStatus::Denied, NOW, &event("device.decide", None)).await.unwrap());
     assert!(!s.decide_device("LMNP-QRST", &approved, NOW, &event("device.decide", None)).await.unwrap());
-    assert!(!s.consume_device(&denied.device_hash, &grant(&env.id, "signet-cli"), None).await.unwrap());
+    assert!(!s.consume_device(&denied.device_hash, &grant(env.id.as_str(), "signet-cli"), None).await.unwrap());
     assert_eq!(s.poll_device(&denied.device_hash, NOW).await.unwrap().unwrap().status, DeviceStatus::Denied);
 }
 
 async fn device_decision_expires(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let d = device(&env.id, "WXZB-CDFG", NOW + 100);
+    let d = device(env.id.as_str(), "WXZB-CDFG", NOW + 100);
     s.insert_device(&d).await.unwrap();
-    let approved = DeviceStatus::Approved { account_id: id(), auth_time: NOW, amr: vec!["pwd".into()] };
+    let approved = DeviceStatus::Approved { account_id: id().into(), auth_time: NOW, amr: vec!["pwd".into()] };
 
     assert!(!s.decide_device("WXZB-CDFG", &approved, NOW + 100, &event("device.decide", None)).await.unwrap());
     assert!(
@@ -92,7 +92,7 @@ async fn poll_device_race_loses_last_polled_at(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     for i in 0..20 {
-        let d = device(&env.id, &format!("RACE-{i:04}"), NOW + 600);
+        let d = device(env.id.as_str(), &format!("RACE-{i:04}"), NOW + 600);
         s.insert_device(&d).await.unwrap();
         let (x, y) = tokio::join!(s.poll_device(&d.device_hash, NOW + 5), s.poll_device(&d.device_hash, NOW + 6));
         let seen = (x.unwrap().unwrap().last_polled_at, y.unwrap().unwrap().last_polled_at);
@@ -110,9 +110,9 @@ async fn poll_device_fails_beside_a_concurrent_write(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     for i in 0..20 {
-        let d = device(&env.id, &format!("BUSY-{i:04}"), NOW + 600);
+        let d = device(env.id.as_str(), &format!("BUSY-{i:04}"), NOW + 600);
         s.insert_device(&d).await.unwrap();
-        let ev = event("sign_on", Some(&env.id));
+        let ev = event("sign_on", Some(env.id.as_str()));
         let (polled, recorded) = tokio::join!(s.poll_device(&d.device_hash, NOW + 5), s.record(&ev));
         recorded.unwrap();
         assert!(polled.unwrap().is_some());

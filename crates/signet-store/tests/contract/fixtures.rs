@@ -48,7 +48,7 @@ pub fn event(action: &str, environment_id: Option<&str>) -> AuditEvent {
 }
 
 pub fn environment(name: &str) -> Environment {
-    Environment { id: id(), name: name.into(), created_at: NOW }
+    Environment { id: id().into(), name: name.into(), created_at: NOW }
 }
 
 pub fn stored_key(environment_id: &str, private_sealed: Vec<u8>) -> StoredKey {
@@ -63,7 +63,10 @@ pub fn stored_key(environment_id: &str, private_sealed: Vec<u8>) -> StoredKey {
 }
 
 pub fn account(environment_id: &str, username: &str) -> Account {
-    Account { password_hash: Some("$argon2id$placeholder".into()), ..Account::new(id(), environment_id, username, NOW) }
+    Account {
+        password_hash: Some("$argon2id$placeholder".into()),
+        ..Account::new(id().into(), &signet_core::id::EnvironmentId::from(environment_id), username, NOW)
+    }
 }
 
 pub fn grant(environment_id: &str, client_id: &str) -> Grant {
@@ -71,7 +74,7 @@ pub fn grant(environment_id: &str, client_id: &str) -> Grant {
         id: id(),
         environment_id: environment_id.into(),
         client_id: client_id.into(),
-        account_id: id(),
+        account_id: id().into(),
         scope: "openid offline_access".into(),
         auth_time: NOW,
         amr: vec!["pwd".into(), "otp".into()],
@@ -92,7 +95,7 @@ pub fn auth_code(environment_id: &str, client_id: &str, expires_at: UnixTime) ->
         hash: random_hash(),
         environment_id: environment_id.into(),
         client_id: client_id.into(),
-        account_id: id(),
+        account_id: id().into(),
         redirect_uri: CLI_REDIRECT_URI.into(),
         scope: "openid".into(),
         nonce: Some("nonce".into()),
@@ -153,8 +156,8 @@ pub fn session(a: &Account, expires_at: UnixTime) -> BrowserSession {
 /// Creates an environment (with its signing key) through the store.
 pub async fn new_environment(store: &Store, name: &str) -> Environment {
     let env = environment(name);
-    let key = stored_key(&env.id, vec![1, 2, 3]);
-    store.create_environment(&env, &key, &event("environment.create", Some(&env.id))).await.unwrap();
+    let key = stored_key(env.id.as_str(), vec![1, 2, 3]);
+    store.create_environment(&env, &key, &event("environment.create", Some(env.id.as_str()))).await.unwrap();
     env
 }
 

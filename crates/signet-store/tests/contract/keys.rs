@@ -16,9 +16,9 @@ async fn signing_key_rotation_keeps_retired_keys_published(db: TestDb) {
     let env = new_environment(s, "customers").await;
     let old = s.signing_keys(&env.id, 0).await.unwrap();
     assert_eq!(old.len(), 1);
-    let mut new = stored_key(&env.id, vec![7; 16]);
+    let mut new = stored_key(env.id.as_str(), vec![7; 16]);
     new.created_at = NOW + 100;
-    s.rotate_signing_key(&new, NOW + 100, &event("key.rotate", Some(&env.id))).await.unwrap();
+    s.rotate_signing_key(&new, NOW + 100, &event("key.rotate", Some(env.id.as_str()))).await.unwrap();
 
     let keys = s.signing_keys(&env.id, NOW).await.unwrap();
     assert_eq!(keys.len(), 2);
@@ -49,17 +49,17 @@ impl Keks {
 /// secret are sealed under `keks.old`, plus an account without TOTP.
 async fn sealed_fixture(s: &Store, keks: &Keks) -> (Environment, Account) {
     let env = environment("customers");
-    let mut key = stored_key(&env.id, vec![]);
+    let mut key = stored_key(env.id.as_str(), vec![]);
     key.private_sealed = keks.old.seal(&signing_key_purpose(&key.kid), b"first private key").unwrap();
-    s.create_environment(&env, &key, &event("environment.create", Some(&env.id))).await.unwrap();
-    let mut second = stored_key(&env.id, vec![]);
+    s.create_environment(&env, &key, &event("environment.create", Some(env.id.as_str()))).await.unwrap();
+    let mut second = stored_key(env.id.as_str(), vec![]);
     second.private_sealed = keks.old.seal(&signing_key_purpose(&second.kid), b"second private key").unwrap();
-    s.rotate_signing_key(&second, NOW + 1, &event("key.rotate", Some(&env.id))).await.unwrap();
+    s.rotate_signing_key(&second, NOW + 1, &event("key.rotate", Some(env.id.as_str()))).await.unwrap();
 
-    let a = new_account(s, &env.id, "alice").await;
-    let sealed = keks.old.seal(&totp_purpose(&a.id), b"totp secret").unwrap();
-    assert!(s.confirm_totp(&a.id, &sealed, 1, &event("mfa.enrol", Some(&env.id))).await.unwrap());
-    new_account(s, &env.id, "bob").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
+    let sealed = keks.old.seal(&totp_purpose(a.id.as_str()), b"totp secret").unwrap();
+    assert!(s.confirm_totp(&a.id, &sealed, 1, &event("mfa.enrol", Some(env.id.as_str()))).await.unwrap());
+    new_account(s, env.id.as_str(), "bob").await;
     // An imported certificate's private key, and a secret inside a settings document.
     let mut cert = crate::certificates::certificate("with-key", false);
     cert.private_key_sealed = Some(keks.old.seal(&certificate_key_purpose(&cert.id), b"cert key").unwrap());
@@ -75,7 +75,7 @@ async fn reseal_all_moves_every_secret_to_the_new_kek(db: TestDb) {
     let s = &db.store;
     let keks = Keks::new();
     let (env, alice) = sealed_fixture(s, &keks).await;
-    let f = login_flow(&env.id, NOW + 600);
+    let f = login_flow(env.id.as_str(), NOW + 600);
     s.insert_flow(&f).await.unwrap();
     let before = audit_count(s).await;
 
@@ -120,7 +120,7 @@ async fn reseal_all_is_all_or_nothing(db: TestDb) {
     let s = &db.store;
     let keks = Keks::new();
     let (env, alice) = sealed_fixture(s, &keks).await;
-    let f = login_flow(&env.id, NOW + 600);
+    let f = login_flow(env.id.as_str(), NOW + 600);
     s.insert_flow(&f).await.unwrap();
     let keys_before = s.signing_keys(&env.id, 0).await.unwrap();
     let before = audit_count(s).await;
@@ -149,8 +149,8 @@ async fn the_active_key_is_listed_first_even_when_rotated_in_the_same_second(db:
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     for _ in 0..4 {
-        let next = stored_key(&env.id, vec![7; 16]);
-        s.rotate_signing_key(&next, NOW, &event("key.rotate", Some(&env.id))).await.unwrap();
+        let next = stored_key(env.id.as_str(), vec![7; 16]);
+        s.rotate_signing_key(&next, NOW, &event("key.rotate", Some(env.id.as_str()))).await.unwrap();
         let keys = s.signing_keys(&env.id, 0).await.unwrap();
         assert_eq!(keys[0], next, "{keys:?}");
         assert!(keys[1..].iter().all(|k| k.retired_at.is_some()));
@@ -161,14 +161,14 @@ async fn only_a_key_that_no_longer_signs_is_retired(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     let old = s.signing_keys(&env.id, 0).await.unwrap().remove(0);
-    assert_eq!(s.retire_signing_key(&env.id, &old.kid, &event("key.retire", None)).await.unwrap(), Some(false));
-    let mut new = stored_key(&env.id, vec![7; 16]);
+    assert_eq!(s.retire_signing_key(env.id.as_str(), &old.kid, &event("key.retire", None)).await.unwrap(), Some(false));
+    let mut new = stored_key(env.id.as_str(), vec![7; 16]);
     new.created_at = NOW + 100;
-    s.rotate_signing_key(&new, NOW + 100, &event("key.rotate", Some(&env.id))).await.unwrap();
+    s.rotate_signing_key(&new, NOW + 100, &event("key.rotate", Some(env.id.as_str()))).await.unwrap();
     let before = audit_count(s).await;
-    assert_eq!(s.retire_signing_key(&env.id, &old.kid, &event("key.retire", None)).await.unwrap(), Some(true));
+    assert_eq!(s.retire_signing_key(env.id.as_str(), &old.kid, &event("key.retire", None)).await.unwrap(), Some(true));
     assert_eq!(s.signing_keys(&env.id, 0).await.unwrap(), vec![new.clone()], "no longer published");
-    assert_eq!(s.retire_signing_key(&env.id, &old.kid, &event("key.retire", None)).await.unwrap(), None);
-    assert_eq!(s.retire_signing_key(&env.id, &new.kid, &event("key.retire", None)).await.unwrap(), Some(false));
+    assert_eq!(s.retire_signing_key(env.id.as_str(), &old.kid, &event("key.retire", None)).await.unwrap(), None);
+    assert_eq!(s.retire_signing_key(env.id.as_str(), &new.kid, &event("key.retire", None)).await.unwrap(), Some(false));
     assert_eq!(audit_count(s).await, before + 1);
 }

@@ -20,7 +20,7 @@ contracts!(
 async fn finding_2_reactivation_unlocks(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     let lock_now = LockoutPolicy { max_failures: 1, lock_seconds: 600 };
     s.count_failure(&a.id, Budget::Password, NOW, lock_now, &event("signon.failure", None)).await.unwrap();
     let off = s.set_user_active(&a.id, None, false, NOW + 1, &event("user.update", None)).await.unwrap();
@@ -43,8 +43,8 @@ async fn actions(s: &Store) -> Vec<String> {
 async fn finding_2_a_budget_locks_at_its_max_and_records_the_lock(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
-    let failed = || event("signon.failure", Some(&env.id));
+    let a = new_account(s, env.id.as_str(), "alice").await;
+    let failed = || event("signon.failure", Some(env.id.as_str()));
     assert!(!s.count_failure(&a.id, Budget::Password, NOW, POLICY, &failed()).await.unwrap());
     assert!(!s.count_failure(&a.id, Budget::Password, NOW + 1, POLICY, &failed()).await.unwrap());
     assert_eq!(s.lock_state(&a.id).await.unwrap().unwrap().failed_attempts, 2);
@@ -69,13 +69,17 @@ async fn finding_2_a_budget_locks_at_its_max_and_records_the_lock(db: TestDb) {
     assert_eq!(lock.otp_locked_until, NOW + 6 + 60);
     s.second_factor_passed(&a.id).await.unwrap();
     // No such account: nothing to lock.
-    assert!(!s.count_failure(&id(), Budget::Password, NOW, POLICY, &failed()).await.unwrap());
+    assert!(
+        !s.count_failure(&signet_core::id::AccountId::from(id().as_str()), Budget::Password, NOW, POLICY, &failed())
+            .await
+            .unwrap()
+    );
 }
 
 async fn finding_2_refused_attempts_are_counted_and_only_the_first_recorded(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     let lock_now = LockoutPolicy { max_failures: 1, lock_seconds: 600 };
     s.count_failure(&a.id, Budget::Password, NOW, lock_now, &event("signon.failure", None)).await.unwrap();
     let before = audit_count(s).await;
@@ -89,7 +93,7 @@ async fn finding_2_refused_attempts_are_counted_and_only_the_first_recorded(db: 
 async fn finding_2_an_expired_lock_is_settled_once(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     let lock_now = LockoutPolicy { max_failures: 1, lock_seconds: 60 };
     s.count_failure(&a.id, Budget::Password, NOW, lock_now, &event("signon.failure", None)).await.unwrap();
     s.count_refused(&a.id, &event("signon.refused", None)).await.unwrap();
@@ -118,7 +122,7 @@ async fn finding_2_an_expired_lock_is_settled_once(db: TestDb) {
 async fn finding_2_an_unlock_clears_everything_and_says_how_many_were_refused(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     assert_eq!(s.unlock_account(&a.id, NOW, &event("admin", None)).await.unwrap(), Some(false), "not locked");
     let lock_now = LockoutPolicy { max_failures: 1, lock_seconds: 600 };
     s.count_failure(&a.id, Budget::Password, NOW, lock_now, &event("signon.failure", None)).await.unwrap();
@@ -133,13 +137,16 @@ async fn finding_2_an_unlock_clears_everything_and_says_how_many_were_refused(db
     assert_eq!(last.digest, signet_core::audit::digest_of(&serde_json::json!({"refused": 1})));
     assert_eq!(s.lock_state(&a.id).await.unwrap().unwrap(), LockState::default());
     assert_eq!(s.device_lockout(&a.id, b"device").await.unwrap(), (0, 0), "its browsers' budgets too");
-    assert_eq!(s.unlock_account(&id(), NOW, &event("admin", None)).await.unwrap(), None);
+    assert_eq!(
+        s.unlock_account(&signet_core::id::AccountId::from(id().as_str()), NOW, &event("admin", None)).await.unwrap(),
+        None
+    );
 }
 
 async fn finding_2_a_password_reset_or_recovery_unlocks(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     let lock_now = LockoutPolicy { max_failures: 1, lock_seconds: 600 };
     s.count_failure(&a.id, Budget::Password, NOW, lock_now, &event("signon.failure", None)).await.unwrap();
     let written = s.set_password(&a.id, None, "$argon2id$new", true, NOW + 1, &event("reset", None)).await.unwrap();
@@ -158,7 +165,7 @@ async fn finding_2_a_password_reset_or_recovery_unlocks(db: TestDb) {
 async fn finding_2_a_browser_has_a_budget_of_its_own(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     let (mine, other) = (b"mine".as_slice(), b"other".as_slice());
     for n in 0..2 {
         assert!(!s.count_device_failure(&a.id, mine, NOW + n, POLICY, &event("signon.failure", None)).await.unwrap());
@@ -181,13 +188,13 @@ async fn finding_2_a_browser_has_a_budget_of_its_own(db: TestDb) {
 async fn names_differing_only_in_case_are_one_name(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    new_account(s, &env.id, "alice").await;
+    new_account(s, env.id.as_str(), "alice").await;
     for twin in ["Alice", "ALICE"] {
-        let r = s.insert_account(&account(&env.id, twin), &event("account.create", None)).await;
+        let r = s.insert_account(&account(env.id.as_str(), twin), &event("account.create", None)).await;
         assert!(is_conflict(&r), "{twin}: {r:?}");
     }
     let elsewhere = new_environment(s, "elsewhere").await;
-    new_account(s, &elsewhere.id, "Alice").await;
+    new_account(s, elsewhere.id.as_str(), "Alice").await;
 }
 
 /// Found by the review of issue 15's fixes: parallel guesses all passed the
@@ -195,7 +202,7 @@ async fn names_differing_only_in_case_are_one_name(db: TestDb) {
 async fn finding_2_a_budget_lets_only_its_remaining_attempts_be_checked_at_once(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     for budget in [Budget::Password, Budget::SecondFactor] {
         let mut won = 0;
         for _ in 0..10 {
@@ -213,7 +220,7 @@ async fn finding_2_a_budget_lets_only_its_remaining_attempts_be_checked_at_once(
         assert!(!s.reserve_budget(&a.id, budget, NOW + 61, POLICY).await.unwrap(), "one failure, two in flight");
     }
     // Raced, on either backend: exactly the remaining attempts.
-    let b = new_account(s, &env.id, "bob").await;
+    let b = new_account(s, env.id.as_str(), "bob").await;
     let mut racing = tokio::task::JoinSet::new();
     for _ in 0..12 {
         let (store, id) = (s.clone(), b.id.clone());

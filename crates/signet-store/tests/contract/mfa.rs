@@ -132,18 +132,24 @@ async fn totp_enrolments_spend_each_step_once(db: TestDb) {
     let s = &db.store;
     s.insert_mfa_method(&totp_method(M1, ""), &ev()).await.unwrap();
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap(), None);
     assert!(!s.has_totp_enrolment(&a.id).await.unwrap());
     let p = PARAMS;
-    assert!(s.enrol_totp(&enrolment(M1, &a.id, &p, b"sealed", 100), NOW, &ev()).await.unwrap());
-    assert!(!s.enrol_totp(&enrolment(M1, &a.id, &p, b"other", 101), NOW, &ev()).await.unwrap(), "enrolled once");
-    assert!(!s.enrol_totp(&enrolment(M2, &a.id, &p, b"sealed", 100), NOW, &ev()).await.unwrap(), "no such method");
+    assert!(s.enrol_totp(&enrolment(M1, a.id.as_str(), &p, b"sealed", 100), NOW, &ev()).await.unwrap());
+    assert!(
+        !s.enrol_totp(&enrolment(M1, a.id.as_str(), &p, b"other", 101), NOW, &ev()).await.unwrap(),
+        "enrolled once"
+    );
+    assert!(
+        !s.enrol_totp(&enrolment(M2, a.id.as_str(), &p, b"sealed", 100), NOW, &ev()).await.unwrap(),
+        "no such method"
+    );
     assert!(s.has_totp_enrolment(&a.id).await.unwrap());
     // Concurrent confirmations (two tabs): one enrols, the other is told so; no error.
-    let b = new_account(s, &env.id, "bob").await;
+    let b = new_account(s, env.id.as_str(), "bob").await;
     let (ex, ey) = (ev(), ev());
-    let (ox, oy) = (enrolment(M1, &b.id, &p, b"x", 1), enrolment(M1, &b.id, &p, b"y", 1));
+    let (ox, oy) = (enrolment(M1, b.id.as_str(), &p, b"x", 1), enrolment(M1, b.id.as_str(), &p, b"y", 1));
     let (x, y) = tokio::join!(s.enrol_totp(&ox, NOW, &ex), s.enrol_totp(&oy, NOW, &ey));
     assert_eq!([x.unwrap(), y.unwrap()].iter().filter(|done| **done).count(), 1);
     assert!(!s.spend_enrolled_step(M1, &a.id, 100).await.unwrap(), "the enrolment's own code is spent");
@@ -174,11 +180,11 @@ async fn an_enrolment_is_destroyed_only_as_the_account_read_in_the_write_allows(
     let s = &db.store;
     s.insert_mfa_method(&totp_method(M1, ""), &ev()).await.unwrap();
     let env = new_environment(s, "administrators").await;
-    let admin = Account { admin: true, ..account(&env.id, "root") };
+    let admin = Account { admin: true, ..account(env.id.as_str(), "root") };
     s.insert_account(&admin, &ev()).await.unwrap();
-    let person = new_account(s, &env.id, "alice").await;
+    let person = new_account(s, env.id.as_str(), "alice").await;
     for a in [&admin, &person] {
-        assert!(s.enrol_totp(&enrolment(M1, &a.id, &PARAMS, b"sealed", 1), NOW, &ev()).await.unwrap());
+        assert!(s.enrol_totp(&enrolment(M1, a.id.as_str(), &PARAMS, b"sealed", 1), NOW, &ev()).await.unwrap());
     }
     let before = audit_count(s).await;
     // What `allow` sees is the row as stored: an administrator, refused.
@@ -195,7 +201,12 @@ async fn an_enrolment_is_destroyed_only_as_the_account_read_in_the_write_allows(
     assert_eq!(s.delete_totp_enrolment(M1, &person.id, |a| !a.admin, &ev()).await.unwrap(), MfaWritten::Done);
     assert_eq!(s.totp_enrolment(M1, &person.id).await.unwrap(), None);
     assert_eq!(s.delete_totp_enrolment(M1, &person.id, |_| true, &ev()).await.unwrap(), MfaWritten::Missing);
-    assert_eq!(s.delete_totp_enrolment(M1, "no-such-account", |_| true, &ev()).await.unwrap(), MfaWritten::Missing);
+    assert_eq!(
+        s.delete_totp_enrolment(M1, &signet_core::id::AccountId::from("no-such-account"), |_| true, &ev())
+            .await
+            .unwrap(),
+        MfaWritten::Missing
+    );
     assert_eq!(audit_count(s).await, before + 1);
     // Allowed to reach administrators, the administrator's goes too.
     assert_eq!(s.delete_totp_enrolment(M1, &admin.id, |_| true, &ev()).await.unwrap(), MfaWritten::Done);

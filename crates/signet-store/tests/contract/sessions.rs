@@ -13,12 +13,12 @@ contracts!(
 async fn login_flow_compare_and_swap(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let f = login_flow(&env.id, NOW + 600);
+    let f = login_flow(env.id.as_str(), NOW + 600);
     s.insert_flow(&f).await.unwrap();
     assert_eq!(s.flow(&env.id, &f.id, NOW).await.unwrap(), Some(f.clone()));
 
     let account_id = id();
-    let totp = Step::Totp { account_id: account_id.clone(), first: vec![] };
+    let totp = Step::Totp { account_id: account_id.clone().into(), first: vec![] };
     assert!(s.advance_flow(&f.id, 0, &totp).await.unwrap());
     assert!(!s.advance_flow(&f.id, 0, &Step::Password).await.unwrap(), "a form posted twice moves the flow once");
     let moved = s.flow(&env.id, &f.id, NOW).await.unwrap().unwrap();
@@ -26,11 +26,11 @@ async fn login_flow_compare_and_swap(db: TestDb) {
 
     // Two instances racing on version 1: exactly one wins.
     let done = Step::Authenticated {
-        account_id: account_id.clone(),
+        account_id: account_id.clone().into(),
         auth_time: NOW,
         amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
     };
-    let enrol = Step::Enrol { account_id, sealed_secret: vec![1, 2, 3], first: vec!["fed".into()] };
+    let enrol = Step::Enrol { account_id: account_id.into(), sealed_secret: vec![1, 2, 3], first: vec!["fed".into()] };
     let (x, y) = tokio::join!(s.advance_flow(&f.id, 1, &done), s.advance_flow(&f.id, 1, &enrol));
     let (x, y) = (x.unwrap(), y.unwrap());
     assert!(x ^ y, "exactly one of two racing steps wins: {x} {y}");
@@ -48,7 +48,7 @@ async fn login_flow_hides_expired_and_foreign(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     let other = new_environment(s, "partners").await;
-    let mut f = login_flow(&env.id, NOW + 600);
+    let mut f = login_flow(env.id.as_str(), NOW + 600);
     f.purpose = Purpose::Device { user_code: "BCDF-GHJK".into() };
     s.insert_flow(&f).await.unwrap();
 
@@ -61,7 +61,7 @@ async fn login_flow_hides_expired_and_foreign(db: TestDb) {
 async fn browser_sessions_expire_and_delete(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     let (h1, h2) = (random_hash(), random_hash());
     let s1 = session(&a, NOW + 3600);
     s.insert_session(&h1, &s1).await.unwrap();
@@ -80,14 +80,14 @@ async fn browser_sessions_expire_and_delete(db: TestDb) {
 async fn a_completed_signon_writes_everything_at_once(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     s.count_failure(&a.id, Budget::Password, NOW, Default::default(), &event("signon.failure", None)).await.unwrap();
-    let f = login_flow(&env.id, NOW + 600);
+    let f = login_flow(env.id.as_str(), NOW + 600);
     s.insert_flow(&f).await.unwrap();
-    let code = auth_code(&env.id, "c", NOW + 60);
+    let code = auth_code(env.id.as_str(), "c", NOW + 60);
     let cookie = random_hash();
     let before = s.audit_events(0, 1000).await.unwrap().len();
-    let ev = event("signon", Some(&env.id));
+    let ev = event("signon", Some(env.id.as_str()));
     let live = session(&a, NOW + 3600);
     assert!(!s.complete_signon(&ev, true, &cookie, &live, Some(&code), Some((&f.id, 1))).await.unwrap());
     assert!(s.session(&cookie, NOW).await.unwrap().is_none(), "a stale flow version writes nothing");

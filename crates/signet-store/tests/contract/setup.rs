@@ -20,8 +20,8 @@ contracts!(
 async fn applications_update_and_delete_conditionally_and_revoke(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "apps").await;
-    let app = worker_app(&env.id, "w", "secret");
-    s.insert_application(&app, &event("app.create", Some(&env.id))).await.unwrap();
+    let app = worker_app(env.id.as_str(), "w", "secret");
+    s.insert_application(&app, &event("app.create", Some(env.id.as_str()))).await.unwrap();
     let before = audit_count(s).await;
     let with = |next: &Application| Ok::<_, &str>((next.clone(), event("app.update", None)));
 
@@ -51,9 +51,12 @@ async fn applications_update_and_delete_conditionally_and_revoke(db: TestDb) {
     let mut promoted = renamed.clone();
     promoted.roles = [Role::Admin].into_iter().collect();
     assert!(matches!(s.update_application(&env.id, &app.id, |_| with(&promoted)).await.unwrap(), Decided::Done(_)));
-    assert_eq!(s.revocations_since(0).await.unwrap().subjects, vec![(app.id.clone(), NOW)], "a role change does");
+    assert_eq!(s.revocations_since(0).await.unwrap().subjects, vec![(app.id.to_string(), NOW)], "a role change does");
 
-    assert_eq!(s.update_application(&env.id, "nope", |_| with(&promoted)).await.unwrap(), Decided::Missing);
+    assert_eq!(
+        s.update_application(&env.id, &signet_core::id::ClientId::from("nope"), |_| with(&promoted)).await.unwrap(),
+        Decided::Missing
+    );
     let delete = |ok: bool| move |_: &Application| if ok { Ok(event("app.delete", None)) } else { Err("no") };
     assert_eq!(s.delete_application(&env.id, &app.id, delete(false)).await.unwrap(), Decided::Refused("no"));
     assert_eq!(s.delete_application(&env.id, &app.id, delete(true)).await.unwrap(), Decided::Done(promoted.clone()));
@@ -64,7 +67,7 @@ async fn applications_update_and_delete_conditionally_and_revoke(db: TestDb) {
 
 fn worker_app(environment_id: &str, name: &str, secret: &str) -> Application {
     Application {
-        id: id(),
+        id: id().into(),
         environment_id: environment_id.into(),
         name: name.into(),
         kind: AppKind::Worker,
@@ -85,15 +88,17 @@ async fn applications_page_by_id_and_rotate_secrets(db: TestDb) {
     let other = new_environment(s, "elsewhere").await;
     let mut ids = Vec::new();
     for n in 0..3 {
-        let a = worker_app(&env.id, &format!("worker {n}"), &format!("secret {n}"));
-        s.insert_application(&a, &event("application.create", Some(&env.id))).await.unwrap();
+        let a = worker_app(env.id.as_str(), &format!("worker {n}"), &format!("secret {n}"));
+        s.insert_application(&a, &event("application.create", Some(env.id.as_str()))).await.unwrap();
         ids.push(a.id);
     }
-    s.insert_application(&worker_app(&other.id, "elsewhere", "s"), &event("application.create", None)).await.unwrap();
+    s.insert_application(&worker_app(other.id.as_str(), "elsewhere", "s"), &event("application.create", None))
+        .await
+        .unwrap();
     ids.sort();
     let first = s.applications_page(&env.id, None, 2).await.unwrap();
     assert_eq!(first.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids[..2].to_vec());
-    let rest = s.applications_page(&env.id, Some(&ids[1]), 2).await.unwrap();
+    let rest = s.applications_page(&env.id, Some((&ids[1]).as_str()), 2).await.unwrap();
     assert_eq!(rest.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids[2..].to_vec(), "another environment's never");
 
     let app = s.application(&env.id, &ids[0]).await.unwrap().unwrap();
@@ -112,7 +117,7 @@ async fn applications_page_by_id_and_rotate_secrets(db: TestDb) {
     assert_eq!(audit_count(s).await, events + 1);
     assert_eq!(s.application(&env.id, &app.id).await.unwrap().unwrap().secret_hash, Some(next));
     let revoked = s.revocations_since(NOW).await.unwrap();
-    assert_eq!(revoked.subjects, vec![(app.id.clone(), NOW)], "tokens minted with the old secret are revoked");
+    assert_eq!(revoked.subjects, vec![(app.id.to_string(), NOW)], "tokens minted with the old secret are revoked");
     assert_eq!(
         s.rotate_application_secret(&other.id, &app.id, &sha256(b"y"), rotate(true)).await.unwrap(),
         Decided::Missing,
@@ -223,7 +228,7 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
     }
     let reopened = Store::open(&db.url).await.unwrap();
     assert_eq!(reopened.environment(&env.id).await.unwrap(), Some(env.clone()), "data is kept");
-    let a = new_account(&reopened, &env.id, "after-upgrade").await;
+    let a = new_account(&reopened, env.id.as_str(), "after-upgrade").await;
     let v = reopened.versioned_account(&env.id, &a.username).await.unwrap().unwrap();
     assert_eq!(v.version, 1, "the fourth step ran on top of sqlx's three");
     reopened.close().await;
@@ -244,10 +249,10 @@ async fn a_closed_store_refuses_statements(db: TestDb) {
 async fn bootstrap_reads_back(db: TestDb) {
     let s = &db.store;
     let env = environment("Administrators");
-    let mut admin = account(&env.id, "admin");
+    let mut admin = account(env.id.as_str(), "admin");
     admin.admin = true;
     admin.roles = BTreeSet::from([Role::Admin, Role::UserAdmin]);
-    let mut auditor = account(&env.id, "auditor");
+    let mut auditor = account(env.id.as_str(), "auditor");
     auditor.auditor = true;
     auditor.password_hash = None;
     let cli = Application {
@@ -265,7 +270,7 @@ async fn bootstrap_reads_back(db: TestDb) {
         created_at: NOW,
     };
     let worker = Application {
-        id: id(),
+        id: id().into(),
         environment_id: env.id.clone(),
         name: "worker".into(),
         kind: AppKind::Worker,
@@ -278,8 +283,8 @@ async fn bootstrap_reads_back(db: TestDb) {
         pkce_required: true,
         created_at: NOW,
     };
-    let key = stored_key(&env.id, vec![9; 40]);
-    let events = [event("bootstrap", None), event("account.create", Some(&env.id))];
+    let key = stored_key(env.id.as_str(), vec![9; 40]);
+    let events = [event("bootstrap", None), event("account.create", Some(env.id.as_str()))];
     s.bootstrap(Bootstrap {
         environment: &env,
         accounts: &[admin.clone(), auditor.clone()],
@@ -299,14 +304,17 @@ async fn bootstrap_reads_back(db: TestDb) {
     assert_eq!(s.account(&admin.id).await.unwrap(), Some(admin.clone()));
     assert_eq!(s.account_by_username(&env.id, "auditor").await.unwrap(), Some(auditor.clone()));
     assert_eq!(s.account_by_username(&env.id, "nobody").await.unwrap(), None);
-    assert_eq!(s.account(&id()).await.unwrap(), None);
+    assert_eq!(s.account(&signet_core::id::AccountId::from(id().as_str())).await.unwrap(), None);
 
-    assert_eq!(s.application(&env.id, "signet-cli").await.unwrap(), Some(cli));
+    assert_eq!(s.application(&env.id, &signet_core::id::ClientId::from("signet-cli")).await.unwrap(), Some(cli));
     assert_eq!(s.application(&env.id, &worker.id).await.unwrap(), Some(worker.clone()));
-    assert_eq!(s.application("another-environment", &worker.id).await.unwrap(), None);
+    assert_eq!(
+        s.application(&signet_core::id::EnvironmentId::from("another-environment"), &worker.id).await.unwrap(),
+        None
+    );
 
     assert_eq!(s.signing_keys(&env.id, 0).await.unwrap(), vec![key]);
-    assert_eq!(s.signing_keys("another-environment", 0).await.unwrap(), vec![]);
+    assert_eq!(s.signing_keys(&signet_core::id::EnvironmentId::from("another-environment"), 0).await.unwrap(), vec![]);
 
     let stored = s.audit_events(0, 100).await.unwrap();
     assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
@@ -319,8 +327,8 @@ async fn bootstrap_is_all_or_nothing(db: TestDb) {
     let s = &db.store;
     let env = environment("Administrators");
     // Two accounts with one username: the second insert fails, so nothing stays.
-    let (a, b) = (account(&env.id, "admin"), account(&env.id, "admin"));
-    let key = stored_key(&env.id, vec![1]);
+    let (a, b) = (account(env.id.as_str(), "admin"), account(env.id.as_str(), "admin"));
+    let key = stored_key(env.id.as_str(), vec![1]);
     let r = s
         .bootstrap(Bootstrap {
             environment: &env,
@@ -368,7 +376,7 @@ async fn bootstrap_writes_its_settings_and_an_upgrade_writes_down_what_it_had(db
         environment: &env,
         accounts: &[],
         applications: &[],
-        key: &stored_key(&env.id, vec![2]),
+        key: &stored_key(env.id.as_str(), vec![2]),
         settings: &[(ADMIN_AUTH, both.clone())],
         events: &[event("bootstrap", None)],
     })
@@ -398,11 +406,11 @@ async fn duplicate_username_in_environment_conflicts(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     let other = new_environment(s, "partners").await;
-    let alice = new_account(s, &env.id, "alice").await;
+    let alice = new_account(s, env.id.as_str(), "alice").await;
     let events_before = audit_count(s).await;
 
-    let twin = account(&env.id, "alice");
-    let r = s.insert_account(&twin, &event("account.create", Some(&env.id))).await;
+    let twin = account(env.id.as_str(), "alice");
+    let r = s.insert_account(&twin, &event("account.create", Some(env.id.as_str()))).await;
     assert!(is_conflict(&r), "{r:?}");
     assert_eq!(s.account(&twin.id).await.unwrap(), None);
     // The failed change leaves no audit event behind.
@@ -410,11 +418,11 @@ async fn duplicate_username_in_environment_conflicts(db: TestDb) {
 
     // The same id again is a conflict too.
     let same_id = Account { username: "alice2".into(), ..alice.clone() };
-    let r = s.insert_account(&same_id, &event("account.create", Some(&env.id))).await;
+    let r = s.insert_account(&same_id, &event("account.create", Some(env.id.as_str()))).await;
     assert!(is_conflict(&r), "{r:?}");
 
     // Usernames are unique per environment, not globally.
-    let elsewhere = new_account(s, &other.id, "alice").await;
+    let elsewhere = new_account(s, other.id.as_str(), "alice").await;
     assert_eq!(s.account_by_username(&other.id, "alice").await.unwrap(), Some(elsewhere));
     assert_eq!(s.account_by_username(&env.id, "alice").await.unwrap(), Some(alice));
     assert_eq!(s.verify_audit_chain().await.unwrap().broken_at, None);
@@ -426,8 +434,8 @@ async fn duplicate_environment_name_conflicts(db: TestDb) {
     let events_before = audit_count(s).await;
 
     let dup = environment("customers");
-    let dup_key = stored_key(&dup.id, vec![4]);
-    let r = s.create_environment(&dup, &dup_key, &event("environment.create", Some(&dup.id))).await;
+    let dup_key = stored_key(dup.id.as_str(), vec![4]);
+    let r = s.create_environment(&dup, &dup_key, &event("environment.create", Some(dup.id.as_str()))).await;
     assert!(is_conflict(&r), "{r:?}");
     assert_eq!(s.environments().await.unwrap(), vec![first.clone()]);
     assert_eq!(s.environment_by_name("customers").await.unwrap(), Some(first));

@@ -28,7 +28,7 @@ async fn dpop_jtis_are_spent_once_and_families_keep_their_key(db: TestDb) {
     assert!(s.spend_dpop_jti("key-a", "j-1", NOW + 300).await.unwrap());
 
     let env = new_environment(s, "customers").await;
-    let g = Grant { jkt: Some("key-a".into()), ..grant(&env.id, "client-a") };
+    let g = Grant { jkt: Some("key-a".into()), ..grant(env.id.as_str(), "client-a") };
     let t = refresh(&g.id, NOW + 3600);
     s.create_grant(&g, Some(&t)).await.unwrap();
     assert_eq!(s.refresh_token_grant(&t.hash).await.unwrap().and_then(|g| g.jkt).as_deref(), Some("key-a"));
@@ -40,7 +40,7 @@ async fn dpop_jtis_are_spent_once_and_families_keep_their_key(db: TestDb) {
 
     // A family whose terms refuse the presentation: nothing spent, no reuse.
     let session = SessionTerms { seconds: 900, ends_at: NOW + 1_000 };
-    let g = Grant { session: Some(session), ..grant(&env.id, "client-a") };
+    let g = Grant { session: Some(session), ..grant(env.id.as_str(), "client-a") };
     let t = refresh(&g.id, NOW + 3600);
     s.create_grant(&g, Some(&t)).await.unwrap();
     let next = refresh("ignored", NOW + 30 * 86_400);
@@ -55,7 +55,7 @@ async fn dpop_jtis_are_spent_once_and_families_keep_their_key(db: TestDb) {
 async fn refresh_rotation_then_reuse_revokes_family(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let g = grant(&env.id, "client-a");
+    let g = grant(env.id.as_str(), "client-a");
     let t1 = refresh(&g.id, NOW + 3600);
     s.create_grant(&g, Some(&t1)).await.unwrap();
     assert_eq!(s.grant(&g.id).await.unwrap(), Some(g.clone()));
@@ -95,7 +95,7 @@ async fn refresh_rotation_then_reuse_revokes_family(db: TestDb) {
 async fn refresh_from_wrong_client_is_invalid_and_not_spent(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let g = grant(&env.id, "client-a");
+    let g = grant(env.id.as_str(), "client-a");
     let t1 = refresh(&g.id, NOW + 3600);
     s.create_grant(&g, Some(&t1)).await.unwrap();
 
@@ -120,7 +120,7 @@ async fn refresh_from_wrong_client_is_invalid_and_not_spent(db: TestDb) {
 async fn expired_or_revoked_refresh_is_invalid(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let g = grant(&env.id, "client-a");
+    let g = grant(env.id.as_str(), "client-a");
     let expiring = refresh(&g.id, NOW + 100);
     s.create_grant(&g, Some(&expiring)).await.unwrap();
     let next = refresh(&g.id, NOW + 7200);
@@ -130,7 +130,7 @@ async fn expired_or_revoked_refresh_is_invalid(db: TestDb) {
     assert_eq!(s.grant(&g.id).await.unwrap().unwrap().revoked_at, None, "expiry is not reuse");
 
     // A token of a revoked family is invalid, even unspent and unexpired.
-    let g2 = grant(&env.id, "client-a");
+    let g2 = grant(env.id.as_str(), "client-a");
     let live = refresh(&g2.id, NOW + 3600);
     s.create_grant(&g2, Some(&live)).await.unwrap();
     s.revoke_grant(&g2.id, NOW).await.unwrap();
@@ -139,7 +139,7 @@ async fn expired_or_revoked_refresh_is_invalid(db: TestDb) {
     assert_eq!(s.refresh_token_grant(&next.hash).await.unwrap(), None);
 
     // A family created without a refresh token has none to rotate.
-    let g3 = grant(&env.id, "client-a");
+    let g3 = grant(env.id.as_str(), "client-a");
     s.create_grant(&g3, None).await.unwrap();
     let never_issued = refresh(&g3.id, NOW + 100);
     assert_eq!(s.rotate_refresh(&never_issued.hash, "client-a", &next, NOW).await.unwrap(), Rotation::Invalid);
@@ -148,7 +148,7 @@ async fn expired_or_revoked_refresh_is_invalid(db: TestDb) {
 async fn racing_refresh_rotations_have_one_winner(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let g = grant(&env.id, "client-a");
+    let g = grant(env.id.as_str(), "client-a");
     let t1 = refresh(&g.id, NOW + 3600);
     s.create_grant(&g, Some(&t1)).await.unwrap();
     let (a, b) = (refresh(&g.id, NOW + 7200), refresh(&g.id, NOW + 7200));
@@ -166,14 +166,14 @@ async fn racing_refresh_rotations_have_one_winner(db: TestDb) {
 async fn auth_code_replay_revokes_grant(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let code = auth_code(&env.id, "client-a", NOW + 60);
+    let code = auth_code(env.id.as_str(), "client-a", NOW + 60);
     s.insert_auth_code(&code).await.unwrap();
     assert_eq!(s.auth_code(&code.hash).await.unwrap(), Some(code.clone()));
     assert_eq!(s.auth_code(&random_hash()).await.unwrap(), None);
 
-    let g = grant(&env.id, "client-a");
+    let g = grant(env.id.as_str(), "client-a");
     let t = refresh(&g.id, NOW + 3600);
-    let replayed = || event("grant.revoke.code_replay", Some(&env.id));
+    let replayed = || event("grant.revoke.code_replay", Some(env.id.as_str()));
     assert_eq!(
         s.redeem_auth_code(&code.hash, &g, Some(&t), NOW + 5, replayed()).await.unwrap(),
         CodeRedemption::Redeemed
@@ -182,7 +182,7 @@ async fn auth_code_replay_revokes_grant(db: TestDb) {
     assert_eq!(s.grant(&g.id).await.unwrap(), Some(g.clone()));
     assert_eq!(s.refresh_token_grant(&t.hash).await.unwrap(), Some(g.clone()));
 
-    let replay = grant(&env.id, "client-a");
+    let replay = grant(env.id.as_str(), "client-a");
     let events = audit_count(s).await;
     let replaying = || s.redeem_auth_code(&code.hash, &replay, None, NOW + 9, replayed());
     assert_eq!(replaying().await.unwrap(), CodeRedemption::Replayed);
@@ -204,9 +204,9 @@ async fn auth_code_replay_revokes_grant(db: TestDb) {
 async fn racing_code_redemptions_have_one_winner(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let code = auth_code(&env.id, "client-a", NOW + 60);
+    let code = auth_code(env.id.as_str(), "client-a", NOW + 60);
     s.insert_auth_code(&code).await.unwrap();
-    let (g1, g2) = (grant(&env.id, "client-a"), grant(&env.id, "client-a"));
+    let (g1, g2) = (grant(env.id.as_str(), "client-a"), grant(env.id.as_str(), "client-a"));
 
     let (x, y) = tokio::join!(
         s.redeem_auth_code(&code.hash, &g1, None, NOW + 1, event("replay", None)),
@@ -226,7 +226,7 @@ async fn racing_code_redemptions_have_one_winner(db: TestDb) {
 async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let g = grant(&env.id, "client-a");
+    let g = grant(env.id.as_str(), "client-a");
     s.create_grant(&g, None).await.unwrap();
 
     assert!(!s.access_token_revoked("jti-1", None).await.unwrap());
@@ -255,24 +255,24 @@ async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
 async fn purge_expired_removes_only_expired_rows(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
-    let a = new_account(s, &env.id, "alice").await;
+    let a = new_account(s, env.id.as_str(), "alice").await;
     let (old, live) = (NOW - 1, NOW + 100);
 
     s.revoke_jti("old-jti", old, NOW).await.unwrap();
     s.revoke_jti("live-jti", live, NOW).await.unwrap();
-    let (old_code, live_code) = (auth_code(&env.id, "c", old), auth_code(&env.id, "c", live));
+    let (old_code, live_code) = (auth_code(env.id.as_str(), "c", old), auth_code(env.id.as_str(), "c", live));
     s.insert_auth_code(&old_code).await.unwrap();
     s.insert_auth_code(&live_code).await.unwrap();
-    let (old_dev, live_dev) = (device(&env.id, "OLDD-CODE", old), device(&env.id, "LIVE-CODE", live));
+    let (old_dev, live_dev) = (device(env.id.as_str(), "OLDD-CODE", old), device(env.id.as_str(), "LIVE-CODE", live));
     s.insert_device(&old_dev).await.unwrap();
     s.insert_device(&live_dev).await.unwrap();
-    let (old_flow, live_flow) = (login_flow(&env.id, old), login_flow(&env.id, live));
+    let (old_flow, live_flow) = (login_flow(env.id.as_str(), old), login_flow(env.id.as_str(), live));
     s.insert_flow(&old_flow).await.unwrap();
     s.insert_flow(&live_flow).await.unwrap();
     let (old_cookie, live_cookie) = (random_hash(), random_hash());
     s.insert_session(&old_cookie, &session(&a, old)).await.unwrap();
     s.insert_session(&live_cookie, &session(&a, live)).await.unwrap();
-    let g = grant(&env.id, "c");
+    let g = grant(env.id.as_str(), "c");
     let (old_rt, live_rt) = (refresh(&g.id, old), refresh(&g.id, live));
     s.create_grant(&g, Some(&old_rt)).await.unwrap();
     assert!(matches!(s.rotate_refresh(&old_rt.hash, "c", &live_rt, NOW - 10).await.unwrap(), Rotation::Rotated(_)));
@@ -299,7 +299,7 @@ async fn purge_expired_removes_only_expired_rows(db: TestDb) {
     assert_eq!(s.purge_expired(NOW).await.unwrap(), 0);
 
     // Idle families go once nothing can refresh them: not one with a live token.
-    let idle = grant(&env.id, "c");
+    let idle = grant(env.id.as_str(), "c");
     s.create_grant(&idle, None).await.unwrap();
     assert_eq!(s.purge_idle_grants(NOW).await.unwrap(), 0, "created at NOW, not before it");
     assert_eq!(s.purge_idle_grants(NOW + 1).await.unwrap(), 1);

@@ -32,7 +32,7 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         ("id", Environment { id: NUL.into(), ..environment("x") }),
         ("name", Environment { name: NUL.into(), ..environment("x") }),
     ] {
-        let key = stored_key(&e.id, vec![1]);
+        let key = stored_key(e.id.as_str(), vec![1]);
         refused(&format!("environment.{field}"), s.create_environment(&e, &key, &event("e", None)).await);
     }
     // Accounts.
@@ -43,14 +43,14 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         ("password_hash", |a| a.password_hash = Some(NUL.into())),
     ];
     for (field, set) in setters {
-        let mut a = account(&env.id, "alice");
+        let mut a = account(env.id.as_str(), "alice");
         set(&mut a);
         refused(&format!("account.{field}"), s.insert_account(&a, &event("a", None)).await);
         assert_eq!(s.account_by_username(&env.id, "alice").await.unwrap(), None, "account.{field}: nothing written");
     }
     // Applications (their lists are JSON; see the round trip below).
     let app = |env_id: &str| Application {
-        id: id(),
+        id: id().into(),
         environment_id: env_id.into(),
         name: "app".into(),
         kind: AppKind::Worker,
@@ -64,9 +64,9 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         created_at: NOW,
     };
     for (field, a) in [
-        ("id", Application { id: NUL.into(), ..app(&env.id) }),
+        ("id", Application { id: NUL.into(), ..app(env.id.as_str()) }),
         ("environment_id", app(NUL)),
-        ("name", Application { name: NUL.into(), ..app(&env.id) }),
+        ("name", Application { name: NUL.into(), ..app(env.id.as_str()) }),
     ] {
         refused(&format!("application.{field}"), s.insert_application(&a, &event("app", None)).await);
     }
@@ -80,7 +80,7 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         ("jkt", |g| g.jkt = Some(NUL.into())),
     ];
     for (field, set) in grants {
-        let mut g = grant(&env.id, "client");
+        let mut g = grant(env.id.as_str(), "client");
         set(&mut g);
         refused(&format!("grant.{field}"), s.create_grant(&g, None).await);
     }
@@ -93,7 +93,7 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         ("code_challenge", |c| c.code_challenge = Some(NUL.into())),
     ];
     for (field, set) in codes {
-        let mut c = auth_code(&env.id, "client", NOW + 60);
+        let mut c = auth_code(env.id.as_str(), "client", NOW + 60);
         set(&mut c);
         refused(&format!("auth_code.{field}"), s.insert_auth_code(&c).await);
         assert_eq!(s.auth_code(&c.hash).await.unwrap(), None, "auth_code.{field}: nothing written");
@@ -105,14 +105,14 @@ async fn finding_3_nul_in_any_text_field_is_refused_and_nothing_is_written(db: T
         ("requested_from", |d| d.requested_from = Some(NUL.into())),
     ];
     for (field, set) in devices {
-        let mut d = device(&env.id, "BCDF-GHJK", NOW + 600);
+        let mut d = device(env.id.as_str(), "BCDF-GHJK", NOW + 600);
         set(&mut d);
         refused(&format!("device.{field}"), s.insert_device(&d).await);
     }
     assert_eq!(s.device_by_user_code(&env.id, "BCDF-GHJK").await.unwrap(), None);
     let flows: [Setter<LoginFlow>; 2] = [("id", |f| f.id = NUL.into()), ("csrf", |f| f.csrf = NUL.into())];
     for (field, set) in flows {
-        let mut f = login_flow(&env.id, NOW + 600);
+        let mut f = login_flow(env.id.as_str(), NOW + 600);
         set(&mut f);
         refused(&format!("flow.{field}"), s.insert_flow(&f).await);
     }
@@ -132,12 +132,12 @@ async fn finding_3_nul_in_a_lookup_is_refused_the_same_on_both_backends(db: Test
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     refused("account by username", s.account_by_username(&env.id, NUL).await);
-    refused("application", s.application(&env.id, NUL).await);
-    refused("environment", s.environment(NUL).await);
+    refused("application", s.application(&env.id, &signet_core::id::ClientId::from(NUL)).await);
+    refused("environment", s.environment(&signet_core::id::EnvironmentId::from(NUL)).await);
     refused("environment by name", s.environment_by_name(NUL).await);
     refused("device by user code", s.device_by_user_code(&env.id, NUL).await);
     // An account still reads as it should afterwards: nothing is left broken.
-    new_account(s, &env.id, "alice").await;
+    new_account(s, env.id.as_str(), "alice").await;
     assert!(s.account_by_username(&env.id, "alice").await.unwrap().is_some());
 }
 
@@ -145,7 +145,7 @@ async fn finding_3_nul_inside_json_text_round_trips_identically(db: TestDb) {
     let s = &db.store;
     let env = new_environment(s, "customers").await;
     let a = Application {
-        id: id(),
+        id: id().into(),
         environment_id: env.id.clone(),
         name: "app".into(),
         kind: AppKind::Native,

@@ -27,7 +27,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         .store
         .auth_code(&hash)
         .await?
-        .filter(|c| c.environment_id == env.id() && c.client_id == app.id)
+        .filter(|c| &c.environment_id == env.id() && c.client_id == app.id)
         .ok_or_else(|| OAuthError::invalid_grant("the code is invalid or was issued to another client"))?;
     if issued.expires_at <= now {
         return Err(OAuthError::invalid_grant("the code has expired"));
@@ -47,12 +47,17 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         }
         (None, None) => {}
     }
-    let account = active_account(state, &issued.account_id).await?;
+    let account = active_account(state, issued.account_id.as_str()).await?;
     let mut grant = new_grant(
         state,
         env,
         app,
-        SignedOn { account_id: &account.id, scope: &issued.scope, auth_time: issued.auth_time, amr: &issued.amr },
+        SignedOn {
+            account_id: account.id.as_str(),
+            scope: &issued.scope,
+            auth_time: issued.auth_time,
+            amr: &issued.amr,
+        },
         jkt,
     )?;
     grant.session = session_terms(p, jkt, issued.auth_time)?;
@@ -60,13 +65,13 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     // Recorded, with the family it revoked as its target, if the code was already spent.
     let actor = Actor {
         kind: ActorKind::Application,
-        id: app.id.clone(),
+        id: app.id.to_string(),
         name: app.name.clone(),
         scheme: "authorization_code".into(),
-        client_id: Some(app.id.clone()),
+        client_id: Some(app.id.to_string()),
     };
-    let mut replayed =
-        AuditEvent::new(actor, Event::GrantRevokeCodeReplay, Some(env.id()), "", now).map_err(OAuthError::internal)?;
+    let mut replayed = AuditEvent::new(actor, Event::GrantRevokeCodeReplay, Some(env.id().as_str()), "", now)
+        .map_err(OAuthError::internal)?;
     replayed.set_outcome(Outcome::Revoked);
     replayed.request_id = Some(crate::request_id());
     match state.store.redeem_auth_code(&hash, &grant, refresh.as_ref().map(|r| &r.1), now, replayed).await? {
@@ -77,9 +82,9 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             return Err(OAuthError::invalid_grant("the code was already used; the tokens issued from it are revoked"));
         }
     }
-    let custom = state.custom_claims((env.id(), &app.id), &account, &grant.scope).await?;
+    let custom = state.custom_claims((env.id().as_str(), app.id.as_str()), &account, &grant.scope).await?;
     let subject = Subject {
-        sub: &account.id,
+        sub: account.id.as_str(),
         admin: account.admin,
         username: Some(&account.username),
         auth_time: Some(issued.auth_time),

@@ -20,7 +20,8 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     })?;
     let scope = scope::join(&scopes);
     let none = serde_json::Map::new();
-    let subject = Subject { sub: &app.id, admin: true, username: None, auth_time: None, amr: &[], custom: &none };
+    let subject =
+        Subject { sub: app.id.as_str(), admin: true, username: None, auth_time: None, amr: &[], custom: &none };
     Ok(TokenResponse {
         access_token: access_token(state, env, app, &subject, &scope, None, Terms::of(state, None, jkt))?,
         token_type: token_type(jkt),

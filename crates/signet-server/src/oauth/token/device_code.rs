@@ -20,7 +20,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         .store
         .poll_device(&hash, now)
         .await?
-        .filter(|d| d.environment_id == env.id() && d.client_id == app.id)
+        .filter(|d| &d.environment_id == env.id() && d.client_id == app.id)
         .ok_or_else(|| OAuthError::invalid_grant("unknown device code"))?;
     if d.expires_at <= now {
         return Err(OAuthError::new(ErrorCode::ExpiredToken, "the device code has expired; start again"));
@@ -39,12 +39,12 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         DeviceStatus::Denied => Err(OAuthError::new(ErrorCode::AccessDenied, "the request was denied")),
         DeviceStatus::Consumed => Err(OAuthError::invalid_grant("the device code was already used")),
         DeviceStatus::Approved { account_id, auth_time, amr } => {
-            let account = active_account(state, &account_id).await?;
+            let account = active_account(state, account_id.as_str()).await?;
             let mut grant = new_grant(
                 state,
                 env,
                 app,
-                SignedOn { account_id: &account.id, scope: &d.scope, auth_time, amr: &amr },
+                SignedOn { account_id: account.id.as_str(), scope: &d.scope, auth_time, amr: &amr },
                 jkt,
             )?;
             grant.session = session_terms(p, jkt, auth_time)?;
@@ -54,10 +54,10 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             }
             let custom = state
                 .claim_mappings
-                .for_person(&state.store, state.now(), (env.id(), &app.id), &account, &grant.scope)
+                .for_person(&state.store, state.now(), (env.id().as_str(), app.id.as_str()), &account, &grant.scope)
                 .await?;
             let subject = Subject {
-                sub: &account.id,
+                sub: account.id.as_str(),
                 admin: account.admin,
                 username: Some(&account.username),
                 auth_time: Some(auth_time),

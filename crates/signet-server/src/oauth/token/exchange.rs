@@ -60,8 +60,9 @@ fn minted(state: &AppState, p: &Params, jkt: &str, within: Option<SessionTerms>)
 }
 
 fn recorded(actor: Actor, env: &Env, app: &Application, now: i64) -> Result<AuditEvent, OAuthError> {
-    let mut ev = AuditEvent::new(actor, Event::SignonExchange, Some(env.id()), &format!("client:{}", app.id), now)
-        .map_err(OAuthError::internal)?;
+    let mut ev =
+        AuditEvent::new(actor, Event::SignonExchange, Some(env.id().as_str()), &format!("client:{}", app.id), now)
+            .map_err(OAuthError::internal)?;
     ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
     Ok(ev)
@@ -83,7 +84,7 @@ async fn person(
     let Some(cnf) = claims.cnf.as_ref() else {
         return Err(OAuthError::invalid_grant("subject_token is not key-bound; only a session's token is exchanged"));
     };
-    if claims.client_id != app.id {
+    if app.id != claims.client_id {
         return Err(invalid());
     }
     subject_key_proved(state, env, p, (subject, &cnf.jkt), jkt).await?;
@@ -95,7 +96,7 @@ async fn person(
     let scope = scope::narrow(p.get("scope"), &granted)
         .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "a token exchange may not widen the scope"))?;
     let scope = scope::join(&scope);
-    let account = active_account(state, &parent.account_id).await?;
+    let account = active_account(state, parent.account_id.as_str()).await?;
     // A bound family signed on without choosing a session still ends 24
     // hours after its sign-on, for whatever is minted from it.
     let within = parent.session.unwrap_or(SessionTerms::signed_on(parent.auth_time, None));
@@ -107,7 +108,7 @@ async fn person(
         state,
         env,
         app,
-        SignedOn { account_id: &account.id, scope: &scope, auth_time: parent.auth_time, amr: &parent.amr },
+        SignedOn { account_id: account.id.as_str(), scope: &scope, auth_time: parent.auth_time, amr: &parent.amr },
         Some(jkt),
     )?;
     grant.session = Some(terms);
@@ -115,16 +116,16 @@ async fn person(
     let refresh = refresh_token(state, app, &grant.id, grant.session.as_ref())?;
     let actor = Actor {
         kind: ActorKind::Person,
-        id: account.id.clone(),
+        id: account.id.to_string(),
         name: account.username.clone(),
         scheme: "token-exchange".into(),
-        client_id: Some(app.id.clone()),
+        client_id: Some(app.id.to_string()),
     };
     let ev = recorded(actor, env, app, state.now())?;
     state.store.create_grant_recorded(&grant, refresh.as_ref().map(|r| &r.1), &ev).await?;
-    let custom = state.custom_claims((env.id(), &app.id), &account, &grant.scope).await?;
+    let custom = state.custom_claims((env.id().as_str(), app.id.as_str()), &account, &grant.scope).await?;
     let subject = Subject {
-        sub: &account.id,
+        sub: account.id.as_str(),
         admin: account.admin,
         username: Some(&account.username),
         auth_time: Some(parent.auth_time),
@@ -183,15 +184,16 @@ async fn worker(
     let now = state.now();
     let terms = minted(state, p, jkt, None)?;
     let none = serde_json::Map::new();
-    let subject = Subject { sub: &app.id, admin: true, username: None, auth_time: Some(now), amr: &[], custom: &none };
+    let subject =
+        Subject { sub: app.id.as_str(), admin: true, username: None, auth_time: Some(now), amr: &[], custom: &none };
     let lifetime = terms.lifetime_at(now);
     let token = access_token(state, env, app, &subject, &scope, None, Terms { lifetime, jkt: Some(jkt) })?;
     let actor = Actor {
         kind: ActorKind::Application,
-        id: app.id.clone(),
+        id: app.id.to_string(),
         name: app.name.clone(),
         scheme: "token-exchange".into(),
-        client_id: Some(app.id.clone()),
+        client_id: Some(app.id.to_string()),
     };
     state.store.record(&recorded(actor, env, app, now)?).await?;
     Ok(TokenResponse {

@@ -7,6 +7,7 @@ mod device_code;
 mod exchange;
 mod refresh;
 
+use signet_core::id::AccountId;
 use std::net::IpAddr;
 
 use axum::Json;
@@ -98,7 +99,7 @@ fn use_nonce(state: &AppState) -> OAuthError {
 /// The person a code, device approval or refresh token speaks for, if they
 /// may still sign on: a deactivated account's grants stop working.
 async fn active_account(state: &AppState, account_id: &str) -> Result<Account, OAuthError> {
-    match state.store.account(account_id).await? {
+    match state.store.account(&AccountId::from(account_id)).await? {
         Some(a) if a.active => Ok(a),
         _ => Err(OAuthError::invalid_grant("the account is no longer active")),
     }

@@ -30,7 +30,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     // reads, before the token is spent: a refused refresh leaves it usable.
     let asked = p.get("scope");
     let check = |g: &signet_core::model::Grant| refused(g, jkt, now).or_else(|| narrowed(g, asked).err());
-    let rotation = state.store.rotate_refresh_if(&hash, &app.id, &next, now, |g| check(g).is_none()).await?;
+    let rotation = state.store.rotate_refresh_if(&hash, app.id.as_str(), &next, now, |g| check(g).is_none()).await?;
     let mut grant = match rotation {
         Rotation::Rotated(g) => *g,
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
@@ -42,22 +42,22 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
             state.revocations.revoked_grant(&grant_id, now);
             let actor = Actor {
                 kind: ActorKind::Application,
-                id: app.id.clone(),
+                id: app.id.to_string(),
                 name: app.name.clone(),
                 scheme: "refresh_token".into(),
-                client_id: Some(app.id.clone()),
+                client_id: Some(app.id.to_string()),
             };
-            let ev = AuditEvent::new(actor, Event::GrantRevokeRefreshReuse, Some(env.id()), &grant_id, now)
+            let ev = AuditEvent::new(actor, Event::GrantRevokeRefreshReuse, Some(env.id().as_str()), &grant_id, now)
                 .map_err(OAuthError::internal)?;
             state.store.record(&ev).await?;
             return Err(OAuthError::invalid_grant("the refresh token was already used; its sign-on has been revoked"));
         }
     };
     grant.scope = narrowed(&grant, asked)?;
-    let account = active_account(state, &grant.account_id).await?;
-    let custom = state.custom_claims((env.id(), &app.id), &account, &grant.scope).await?;
+    let account = active_account(state, grant.account_id.as_str()).await?;
+    let custom = state.custom_claims((env.id().as_str(), app.id.as_str()), &account, &grant.scope).await?;
     let subject = Subject {
-        sub: &account.id,
+        sub: account.id.as_str(),
         admin: account.admin,
         username: Some(&account.username),
         auth_time: Some(grant.auth_time),

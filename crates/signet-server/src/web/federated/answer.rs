@@ -4,6 +4,7 @@
 //! time, or refused.
 
 use signet_core::audit::Action as Event;
+use signet_core::id::AccountId;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -190,13 +191,13 @@ impl Taking<'_> {
         let up = Some(&upstream);
         // Who is it here?
         let account = match state.store.federated_link(&self.provider.issuer, &upstream.subject).await? {
-            Some(link) => match state.store.account(&link.account_id).await? {
+            Some(link) => match state.store.account(&AccountId::from(link.account_id.as_str())).await? {
                 Some(a) if a.environment_id == env.environment.id => a,
                 _ => return Err(self.refuse(Refusal::LinkedElsewhere, up)),
             },
             None => match signed_on_here(state, env, headers).await? {
                 Some(here) if may_link_self(&here, now) => {
-                    return offer_link(state, env, self.flow, &self.provider, upstream, here.0.id).await;
+                    return offer_link(state, env, self.flow, &self.provider, upstream, here.0.id.into_string()).await;
                 }
                 _ if self.provider.jit && env.environment.name != ADMINISTRATORS => {
                     create(state, env, &self.provider, &upstream, ip, now).await.map_err(|f| match f {
@@ -219,7 +220,8 @@ impl Taking<'_> {
         let provider = &self.provider;
         let second_factor = provider.mfa.second_factor(account.admin, &upstream.amr, upstream.acr.as_deref());
         state.store.record(&signed_on(&account, provider, &upstream, ip, now)?).await?;
-        let next = next_step(state, &account.id, |draw| login::after_federated(&account, second_factor, now, draw))?;
+        let next =
+            next_step(state, account.id.as_str(), |draw| login::after_federated(&account, second_factor, now, draw))?;
         Ok(proceed(state, env, self.flow, next, &account, true, ip).await)
     }
 }
@@ -244,9 +246,9 @@ async fn create(
 ) -> Result<Account, Failed> {
     let Some(username) = upstream.username() else { return Err(Refusal::Unlinked.into()) };
     let id = random_id()?;
-    let account = Account::new(id, &env.environment.id, username, now);
+    let account = Account::new(id.into(), &env.environment.id, username, now);
     let link = new_link(provider, upstream, &account, now);
-    let mut made = event(&account, Event::AccountCreate, account.id.clone(), Some(ip), now)?;
+    let mut made = event(&account, Event::AccountCreate, account.id.to_string(), Some(ip), now)?;
     made.actor.scheme = format!("federated:{}", provider.id);
     made.digest = digest_of(&json!({"username": account.username, "jit": provider.id}));
     let mut linked = link_event(&account, &link, provider, upstream, ip, now)?;

@@ -33,7 +33,7 @@ pub(super) fn link_event(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, CryptoError> {
-    let mut ev = event(account, Event::FederatedLinkCreate, account.id.clone(), Some(ip), now)?;
+    let mut ev = event(account, Event::FederatedLinkCreate, account.id.to_string(), Some(ip), now)?;
     ev.actor.scheme = format!("federated:{}", provider.id);
     ev.digest = digest_of(
         &json!({"issuer": link.issuer, "subject": link.subject, "account": link.account_id, "provider": provider.id}),
@@ -70,7 +70,7 @@ pub(super) fn failure_event(
 ) -> Result<AuditEvent, CryptoError> {
     let actor = Actor {
         kind: ActorKind::Person,
-        id: account.map(|a| a.id.clone()).unwrap_or_default(),
+        id: account.map(|a| a.id.to_string()).unwrap_or_default(),
         name: account.map(|a| a.username.clone()).unwrap_or_default(),
         scheme: "federated".into(),
         client_id: None,
@@ -79,7 +79,7 @@ pub(super) fn failure_event(
         Some(u) => format!("identity-provider:{}", u.provider_id),
         None => "identity-provider".into(),
     };
-    let mut ev = AuditEvent::new(actor, Event::SignonFederated, Some(&env.environment.id), &target, now)?;
+    let mut ev = AuditEvent::new(actor, Event::SignonFederated, Some(env.environment.id.as_str()), &target, now)?;
     ev.set_outcome(Outcome::Failure);
     ev.reason = Some(reason.into());
     ev.request_id = Some(crate::request_id());

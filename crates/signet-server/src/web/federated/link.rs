@@ -45,7 +45,7 @@ pub(super) async fn offer_link(
     account_id: String,
 ) -> Result<Response, Failed> {
     let step = Step::Link {
-        account_id,
+        account_id: account_id.into(),
         provider_id: provider.id.clone(),
         issuer: provider.issuer.clone(),
         subject: upstream.subject.clone(),
@@ -133,7 +133,7 @@ pub(in crate::web) async fn link(
         Err(StoreError::Conflict(_)) => {
             // The same form sent twice finds its own link; anyone else's is refused.
             match state.store.federated_link(issuer, subject).await? {
-                Some(l) if l.account_id == account.id => state.store.record(&signed).await?,
+                Some(l) if account.id == l.account_id => state.store.record(&signed).await?,
                 _ => {
                     let on_record = Some(upstream_of(&provider, Some(&upstream)));
                     let ev = failure_event(env, Some(&account), on_record, "linked_elsewhere", ip, now)?;
@@ -145,7 +145,7 @@ pub(in crate::web) async fn link(
         Err(e) => return Err(StepError::from(e)),
     }
     let trusted = *second_factor && !account.admin;
-    let next = next_step(state, &account.id, |draw| login::after_federated(&account, trusted, now, draw))?;
+    let next = next_step(state, account.id.as_str(), |draw| login::after_federated(&account, trusted, now, draw))?;
     Ok((next, account))
 }
 
@@ -191,7 +191,7 @@ pub(super) fn new_link(provider: &Provider, upstream: &Upstream, account: &Accou
     FederatedLink {
         issuer: provider.issuer.clone(),
         subject: upstream.subject.clone(),
-        account_id: account.id.clone(),
+        account_id: account.id.to_string(),
         provider_id: provider.id.clone(),
         created_at: now,
     }

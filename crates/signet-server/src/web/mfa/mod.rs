@@ -62,7 +62,8 @@ pub(in crate::web) async fn submit(
         if choice.as_ref().is_some_and(|c| !set.contains(c)) {
             return refused(Failure::Other, "Choose one of the methods shown.");
         }
-        let next = begin(state, account_id.clone(), *auth_time, amr.clone(), *kind, required.clone(), choice).await?;
+        let next =
+            begin(state, account_id.to_string(), *auth_time, amr.clone(), *kind, required.clone(), choice).await?;
         return Ok((next, account));
     }
     let Some(method_id) = chosen else { return refused(Failure::Other, "Choose a method.") };
@@ -79,9 +80,9 @@ pub(in crate::web) async fn submit(
         _ => {
             let metadata = state.store.account_attributes(&account.id).await?;
             let entity = Entity {
-                id: &account.id,
+                id: account.id.as_str(),
                 name: &account.username,
-                environment_id: &account.environment_id,
+                environment_id: account.environment_id.as_str(),
                 kind: *kind,
                 metadata: &metadata,
             };
@@ -108,7 +109,7 @@ pub(in crate::web) async fn submit(
     let next = if rest.is_empty() {
         Step::Authenticated { account_id: account.id.clone(), auth_time: now, amr }
     } else {
-        begin(state, account.id.clone(), *auth_time, amr, *kind, rest, None).await?
+        begin(state, account.id.to_string(), *auth_time, amr, *kind, rest, None).await?
     };
     Ok((next, account))
 }
@@ -159,7 +160,7 @@ async fn totp_code(
     if !state.store.reserve_attempt(&method.id, &account.id, max, now, window).await? {
         return Ok(Err(TOO_MANY));
     }
-    let secret = state.kek.open(&mfa::enrolment_purpose(&method.id, &account.id), &enrolment.secret_sealed)?;
+    let secret = state.kek.open(&mfa::enrolment_purpose(&method.id, account.id.as_str()), &enrolment.secret_sealed)?;
     let spent = match params.check(secret.expose(), code, now) {
         Some(step) => state.store.spend_enrolled_step(&method.id, &account.id, step).await?,
         None => false,

@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
+use signet_core::id::AccountId;
 use signet_core::login::Step;
 use signet_core::mfa::{Method, Settings};
 use signet_core::totp;
@@ -75,7 +76,7 @@ pub(in crate::web) async fn render(
         let methods = methods.iter().map(|m| Choice { id: m.id.clone(), label: label(m) }).collect();
         return page(status, &ChoosePage { methods, error, csrf });
     };
-    match ask(state, m, account_id, enrolling.as_deref()).await {
+    match ask(state, m, account_id.as_str(), enrolling.as_deref()).await {
         Ok(ask) => page(status, &MethodPage { ask, error, csrf, switch: set.len() > 1 }),
         Err(res) => res,
     }
@@ -88,7 +89,7 @@ async fn ask(state: &AppState, m: &Method, account_id: &str, enrolling: Option<&
                 let Ok(secret) = state.kek.open(&enrol_purpose(&m.id, account_id), sealed) else {
                     return Err(internal("enrolment secret could not be opened"));
                 };
-                let username = match state.store.account(account_id).await {
+                let username = match state.store.account(&AccountId::from(account_id)).await {
                     Ok(Some(a)) => a.username,
                     Ok(None) => String::new(),
                     Err(e) => return Err(internal(e)),

@@ -4,6 +4,7 @@ use signet_core::audit::Action as Event;
 use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::CryptoError;
+use signet_core::id::AccountId;
 use signet_core::model::Account;
 
 use crate::error::InternalError;
@@ -19,12 +20,12 @@ pub(crate) fn event(
 ) -> Result<AuditEvent, CryptoError> {
     let actor = Actor {
         kind: ActorKind::Person,
-        id: account.id.clone(),
+        id: account.id.to_string(),
         name: account.username.clone(),
         scheme: "signon".into(),
         client_id: None,
     };
-    let mut ev = AuditEvent::new(actor, action, Some(&account.environment_id), &target, now)?;
+    let mut ev = AuditEvent::new(actor, action, Some(account.environment_id.as_str()), &target, now)?;
     ev.source_ip = ip.map(|i| i.to_string());
     Ok(ev)
 }
@@ -38,7 +39,7 @@ pub(super) fn failure(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, CryptoError> {
-    let mut ev = event(account, Event::SignonFailure, account.id.clone(), Some(ip), now)?;
+    let mut ev = event(account, Event::SignonFailure, account.id.to_string(), Some(ip), now)?;
     ev.actor.scheme = method.into();
     ev.set_outcome(Outcome::Failure);
     ev.request_id = Some(crate::request_id());
@@ -54,7 +55,11 @@ pub(super) async fn person_event(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, InternalError> {
-    let account = state.store.account(account_id).await?.ok_or(InternalError::Broken("a signed-on account is gone"))?;
+    let account = state
+        .store
+        .account(&AccountId::from(account_id))
+        .await?
+        .ok_or(InternalError::Broken("a signed-on account is gone"))?;
     let mut ev = event(&account, action, target, Some(ip), now)?;
     ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
@@ -64,7 +69,7 @@ pub(super) async fn person_event(
 /// An attempt refused unchecked because the account is locked: only the
 /// lock's first is recorded (`Store::count_refused`).
 pub(super) fn refused(account: &Account, ip: std::net::IpAddr, now: i64) -> Result<AuditEvent, CryptoError> {
-    let mut ev = event(account, Event::SignonRefused, account.id.clone(), Some(ip), now)?;
+    let mut ev = event(account, Event::SignonRefused, account.id.to_string(), Some(ip), now)?;
     ev.set_outcome(Outcome::Denied);
     ev.reason = Some("locked".into());
     ev.request_id = Some(crate::request_id());

@@ -82,7 +82,9 @@ pub(super) async fn decide(
         }
     };
     let status = match decision {
-        Some("approve") => DeviceStatus::Approved { account_id: account_id.to_owned(), auth_time, amr: amr.to_vec() },
+        Some("approve") => {
+            DeviceStatus::Approved { account_id: account_id.to_owned().into(), auth_time, amr: amr.to_vec() }
+        }
         Some("deny") => DeviceStatus::Denied,
         _ => return render(state, env, flow, Some("Choose Approve or Deny."), StatusCode::BAD_REQUEST).await,
     };
@@ -150,7 +152,7 @@ pub(super) async fn consent(
     let requested_at = crate::second_factor::rfc2822(device.requested_at).replace("+0000", "UTC");
     let consent = ConsentPage {
         app_name: &app.name,
-        app_id: &app.id,
+        app_id: app.id.as_str(),
         user_code: signet_core::user_code::display(user_code),
         requested_from: device.requested_from.as_deref().unwrap_or("an unknown address"),
         requested_at,
@@ -179,16 +181,17 @@ pub(super) async fn confirmation(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let app = match state.clients.get(&state.store, &env.environment.id, &req.client_id, state.now()).await {
-        Ok(Some(app)) => app,
-        Ok(None) => {
-            return error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application no longer exists.");
-        }
-        Err(e) => return internal(e),
-    };
+    let app =
+        match state.clients.get(&state.store, env.environment.id.as_str(), req.client_id.as_str(), state.now()).await {
+            Ok(Some(app)) => app,
+            Ok(None) => {
+                return error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application no longer exists.");
+            }
+            Err(e) => return internal(e),
+        };
     let confirm = ConfirmPage {
         app_name: &app.name,
-        app_id: &app.id,
+        app_id: app.id.as_str(),
         destination: signet_core::redirect::destination(&req.redirect_uri),
         error,
         csrf: &flow.csrf,

@@ -47,7 +47,7 @@ pub(super) async fn finish(
         let session = random_token()?;
         let s = BrowserSession {
             environment_id: env.environment.id.clone(),
-            account_id: account_id.to_owned(),
+            account_id: account_id.to_owned().into(),
             auth_time,
             amr: amr.to_vec(),
             expires_at: now + BROWSER_SESSION_TTL,
@@ -75,7 +75,7 @@ pub(super) async fn finish(
                 see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id))
             }
         };
-        let path = routes::AS_PREFIX.replace("{env}", &env.environment.id);
+        let path = routes::AS_PREFIX.replace("{env}", env.environment.id.as_str());
         res.headers_mut().append(
             header::SET_COOKIE,
             cookie(SESSION_COOKIE, session.expose(), &path, BROWSER_SESSION_TTL, state.secure_cookies),
@@ -93,7 +93,7 @@ pub(super) async fn finish(
 
 /// The device id a browser's cookie proves for this account, if any.
 pub fn device_of(state: &AppState, account: &Account, cookies: &HeaderMap) -> Option<String> {
-    let value = read_cookie(cookies, &signet_core::device::cookie_name(&state.kek, &account.id))?;
+    let value = read_cookie(cookies, &signet_core::device::cookie_name(&state.kek, account.id.as_str()))?;
     signet_core::device::check(&state.kek, account, value)
 }
 
@@ -101,6 +101,6 @@ pub fn device_of(state: &AppState, account: &Account, cookies: &HeaderMap) -> Op
 /// sign-on for `account` (keeping the device id it had).
 fn device_cookie(state: &AppState, account: &Account, had: Option<&str>, path: &str) -> Option<HeaderValue> {
     let value = signet_core::device::cookie_value(&state.kek, account, had).ok()?;
-    let name = signet_core::device::cookie_name(&state.kek, &account.id);
+    let name = signet_core::device::cookie_name(&state.kek, account.id.as_str());
     Some(cookie(&name, &value, path, signet_core::device::COOKIE_TTL, state.secure_cookies))
 }

@@ -2,6 +2,7 @@
 //! locked), and a new password in place of a one-time one.
 
 use axum::http::HeaderMap;
+use signet_core::id::AccountId;
 use signet_core::login::{self, Step};
 use signet_core::model::Account;
 use signet_core::password;
@@ -47,7 +48,7 @@ pub(super) async fn password(
     };
     match lockout::first_factor(state, &account, password, p.get("code"), device.as_deref(), now, &events).await? {
         FirstFactor::Passed => {
-            let step = next_step(state, &account.id, |draw| login::after_password(&account, now, draw))?;
+            let step = next_step(state, account.id.as_str(), |draw| login::after_password(&account, now, draw))?;
             Ok((step, account))
         }
         // Both factors at once, while locked: the second factor is done too.
@@ -70,7 +71,7 @@ pub(super) async fn change_password(state: &AppState, account_id: &str, p: &Para
     if p.get("confirm_password") != Some(new) {
         return refuse(Failure::Other, "The two passwords differ.");
     }
-    let Some(account) = state.store.account(account_id).await? else {
+    let Some(account) = state.store.account(&AccountId::from(account_id)).await? else {
         return refuse(Failure::Other, "This account no longer exists.");
     };
     if state.hasher.verify(new, account.password_hash.as_deref()).await {
@@ -78,6 +79,6 @@ pub(super) async fn change_password(state: &AppState, account_id: &str, p: &Para
     }
     crate::web::credentials::replace_one_time_password(state, &account, new, now).await?;
     let account = Account { password_change_required: false, ..account };
-    let step = next_step(state, &account.id, |draw| login::after_first_factor(&account, now, draw))?;
+    let step = next_step(state, account.id.as_str(), |draw| login::after_first_factor(&account, now, draw))?;
     Ok((step, account))
 }

@@ -158,12 +158,15 @@ impl Post<'_> {
             Step::Password | Step::Federating { .. } => {
                 first_factor::password(state, env, p, self.headers, now, ip).await
             }
-            Step::ChangePassword { account_id } => first_factor::change_password(state, account_id, p, now).await,
+            Step::ChangePassword { account_id } => {
+                first_factor::change_password(state, account_id.as_str(), p, now).await
+            }
             Step::Totp { account_id, first } => {
-                second_factor::check(state, account_id, None, first, p.get("code"), now, ip).await
+                second_factor::check(state, account_id.as_str(), None, first, p.get("code"), now, ip).await
             }
             Step::Enrol { account_id, sealed_secret, first } => {
-                second_factor::check(state, account_id, Some(sealed_secret), first, p.get("code"), now, ip).await
+                second_factor::check(state, account_id.as_str(), Some(sealed_secret), first, p.get("code"), now, ip)
+                    .await
             }
             Step::Mfa { .. } => super::mfa::submit(state, &flow.step, p, now, ip).await,
             Step::Link { .. } if p.get("decision") != Some("link") => {
@@ -171,7 +174,7 @@ impl Post<'_> {
             }
             Step::Link { .. } => super::federated::link(state, env, &flow.step, self.headers, now, ip).await,
             Step::Authenticated { account_id, auth_time, amr } => {
-                let who = consent::SignedOn { account_id, auth_time: *auth_time, amr };
+                let who = consent::SignedOn { account_id: account_id.as_str(), auth_time: *auth_time, amr };
                 let answer = consent::decide(state, env, flow, who, p.get("decision"), ip).await;
                 Err(StepError::Answered(Box::new(answer)))
             }

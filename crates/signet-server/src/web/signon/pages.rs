@@ -89,7 +89,7 @@ pub(in crate::web) async fn render(
         Step::ChangePassword { .. } => page(status, &ChangePasswordPage { error, csrf }),
         Step::Totp { .. } => page(status, &TotpPage { error, csrf }),
         Step::Enrol { account_id, sealed_secret, .. } => {
-            let Ok(secret) = state.kek.open(&enrol_purpose(account_id), sealed_secret) else {
+            let Ok(secret) = state.kek.open(&enrol_purpose(account_id.as_str()), sealed_secret) else {
                 return internal("enrolment secret could not be opened");
             };
             let username = match state.store.account(account_id).await {
@@ -131,7 +131,11 @@ pub(super) async fn both_factors(
 async fn who_asks(state: &AppState, env: &EnvKeys, flow: &LoginFlow) -> WhoAsks {
     let purpose = match &flow.purpose {
         Purpose::Authorize(req) => {
-            match state.clients.get(&state.store, &env.environment.id, &req.client_id, state.now()).await {
+            match state
+                .clients
+                .get(&state.store, env.environment.id.as_str(), req.client_id.as_str(), state.now())
+                .await
+            {
                 Ok(Some(app)) => Asking::Application(app.name.clone()),
                 _ => Asking::Unknown,
             }

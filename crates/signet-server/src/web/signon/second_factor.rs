@@ -1,6 +1,7 @@
 //! The sign-on's own TOTP step: a code after the first factor, or the code
 //! that confirms an administrator's new enrolment.
 
+use signet_core::id::AccountId;
 use signet_core::login::{self, enrol_purpose};
 use signet_core::totp;
 
@@ -27,7 +28,9 @@ pub(super) async fn check(
     now: i64,
     ip: std::net::IpAddr,
 ) -> StepResult {
-    let Some(account) = state.store.account(account_id).await? else { return refuse(Failure::WrongTotp, WRONG_CODE) };
+    let Some(account) = state.store.account(&AccountId::from(account_id)).await? else {
+        return refuse(Failure::WrongTotp, WRONG_CODE);
+    };
     let code = code.unwrap_or_default();
     let events = lockout::Events {
         failure: &|method| Ok(failure(&account, method, ip, now)?),
@@ -41,7 +44,7 @@ pub(super) async fn check(
         Some(sealed) => {
             let confirmed = crate::web::credentials::confirm_own_totp(state, &account, sealed, code, now).await?;
             match confirmed {
-                true => state.store.second_factor_passed(account_id).await?,
+                true => state.store.second_factor_passed(&AccountId::from(account_id)).await?,
                 false => {
                     let failed = failure(&account, "otp", ip, now)?;
                     lockout::other_second_factor_failed(state, &account, now, &failed).await?;
@@ -53,7 +56,7 @@ pub(super) async fn check(
     if !passed {
         return refuse(Failure::WrongTotp, WRONG_CODE);
     }
-    Ok((login::after_second_factor(account_id, first, now), account))
+    Ok((login::after_second_factor(&AccountId::from(account_id), first, now), account))
 }
 
 /// A new TOTP secret for enrolment, sealed to this account's flow.

@@ -286,8 +286,8 @@ impl Ctx {
         let admin = matches!(who, Who::NewAdmin | Who::OneTime);
         let enrolled = matches!(who, Who::Person | Who::OneTime);
         let a = Account {
-            id: id.clone(),
-            environment_id: s.env_id.clone(),
+            id: id.clone().into(),
+            environment_id: s.env_id.clone().into(),
             username: username.clone(),
             password_hash: Some(self.password_hash.clone()),
             active: true,

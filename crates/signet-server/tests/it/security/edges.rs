@@ -130,7 +130,13 @@ async fn finding_7_security_events_are_in_the_trail(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 403, "{:?}", r.body);
-    let ed_id = s.store().account_by_username(&s.env_id, "ed").await.unwrap().unwrap().id;
+    let ed_id = s
+        .store()
+        .account_by_username(&signet_core::id::EnvironmentId::from(s.env_id.as_str()), "ed")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let lock = s.store().lock_state(&ed_id).await.unwrap().unwrap();
     assert_eq!(lock.failed_attempts, 1, "a wrong current password spends the password's budget");
     // A replayed authorization code: recorded once, however often replayed.
@@ -294,9 +300,22 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change(backend:
     let body = json!({"method_id": method, "entity_id": ed_person.id});
     let a = v.call("POST", destroy, Some(&ed_token), Some(body.clone())).await;
     assert_eq!(a.status, 403, "an Admin cannot end an administrator's enrolment: {:?}", a.body);
-    assert!(s.store().totp_enrolment(&method, &ed_person.id).await.unwrap().is_some(), "it stays");
+    assert!(
+        s.store()
+            .totp_enrolment(&method, &signet_core::id::AccountId::from(ed_person.id.as_str()))
+            .await
+            .unwrap()
+            .is_some(),
+        "it stays"
+    );
     assert_eq!(v.call("POST", destroy, Some(&root_token), Some(body)).await.status, 204, "a UserAdmin can");
-    assert!(s.store().totp_enrolment(&method, &ed_person.id).await.unwrap().is_none());
+    assert!(
+        s.store()
+            .totp_enrolment(&method, &signet_core::id::AccountId::from(ed_person.id.as_str()))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 on_both!(finding_10_end_users_of_the_administrators_environment_get_no_admin_audience);
@@ -367,8 +386,8 @@ async fn a_clients_own_token_is_never_taken_for_a_persons(backend: Backend) {
     // rely on that alone).
     let secret = "a client secret for this test";
     let twin = Application {
-        id: admin.id.clone(),
-        environment_id: s.env_id.clone(),
+        id: admin.id.clone().into(),
+        environment_id: s.env_id.clone().into(),
         name: "twin".into(),
         kind: AppKind::Worker,
         secret_hash: Some(signet_core::crypto::sha256(secret.as_bytes()).to_vec()),
@@ -380,9 +399,9 @@ async fn a_clients_own_token_is_never_taken_for_a_persons(backend: Backend) {
         pkce_required: true,
         created_at: s.clock.now(),
     };
-    s.store().insert_application(&twin, &crate::harness::test_event("planted", None, &twin.id)).await.unwrap();
+    s.store().insert_application(&twin, &crate::harness::test_event("planted", None, twin.id.as_str())).await.unwrap();
     let (status, t) =
-        s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((&twin.id, secret))).await;
+        s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some((twin.id.as_str(), secret))).await;
     assert_eq!(status, 200, "{t}");
     let token = t["access_token"].as_str().unwrap();
     let v = crate::vault::Vault::new(&s);

@@ -18,7 +18,7 @@ async fn finding_2_strangers_cannot_lock_out_a_person_with_both_factors(backend:
     let admin = s.account(true, true).await;
     let secret = admin.secret.clone().unwrap();
     strangers_lock(&s, &admin.username).await;
-    let stored = s.store().account(&admin.id).await.unwrap().unwrap();
+    let stored = s.store().account(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap();
     assert!(stored.is_locked(s.clock.now()), "five wrong passwords lock the account");
 
     // Locked: the password alone is never checked, right or wrong: one answer.
@@ -51,7 +51,7 @@ async fn finding_2_strangers_cannot_lock_out_a_person_with_both_factors(backend:
     let count = |action: &str| events.iter().filter(|e| e.event.action == action && e.event.target == admin.id).count();
     assert_eq!(count("account.lock"), 1);
     assert_eq!(count("signon.refused"), 1, "only the lock's first refusal is recorded");
-    let lock = s.store().lock_state(&admin.id).await.unwrap().unwrap();
+    let lock = s.store().lock_state(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap();
     assert_eq!(lock.lock_refused, 4, "the others are counted");
 }
 
@@ -77,7 +77,7 @@ async fn finding_2_a_browser_that_signed_on_before_has_its_own_budget(backend: B
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
     let r = api.call(Method::POST, &format!("/accounts/{}/unlock", admin.username), Some(&root), None, None).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let before = s.store().lock_state(&admin.id).await.unwrap().unwrap();
+    let before = s.store().lock_state(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap();
     assert_eq!((before.failed_attempts, before.locked_until), (0, 0));
     for _ in 0..5 {
         let signon = signon_page(&s, &mut own).await;
@@ -87,7 +87,7 @@ async fn finding_2_a_browser_that_signed_on_before_has_its_own_budget(backend: B
     let signon = signon_page(&s, &mut own).await;
     let page = own.submit(&signon, &[("username", &admin.username), ("password", &admin.password)]).await;
     assert_eq!(page.status, 401, "five of its own failures lock this browser out");
-    let after = s.store().lock_state(&admin.id).await.unwrap().unwrap();
+    let after = s.store().lock_state(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap();
     assert_eq!((after.failed_attempts, after.locked_until), (before.failed_attempts, before.locked_until));
     let mut other = Browser::default();
     let signon = signon_page(&s, &mut other).await;
@@ -104,7 +104,7 @@ async fn finding_2_a_browser_that_signed_on_before_has_its_own_budget(backend: B
         )
         .await;
     assert_eq!(reset.status, 204, "{:?}", reset.body);
-    let stored = s.store().account(&admin.id).await.unwrap().unwrap();
+    let stored = s.store().account(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap();
     let cookie_gone = signet_server::web::signon::device_of(&s.state, &stored, &own.cookie_headers());
     assert_eq!(cookie_gone, None);
 }
@@ -152,7 +152,12 @@ async fn finding_2_a_locked_basic_caller_needs_the_second_factor(backend: Backen
     let unlock = events.iter().rev().find(|e| e.event.action == "account.unlock").unwrap();
     assert_eq!(
         unlock.event.actor.id,
-        s.store().account_by_username(&s.env_id, &s.boot.admin.username).await.unwrap().unwrap().id
+        s.store()
+            .account_by_username(&signet_core::id::EnvironmentId::from(s.env_id.as_str()), &s.boot.admin.username)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
     );
     assert_eq!(
         unlock.event.digest,
@@ -246,7 +251,7 @@ async fn finding_2_a_locked_account_is_no_password_oracle_for_its_own_token(back
     let wrong_body: serde_json::Value = wrong.json().await.unwrap();
     assert_eq!((right_status, wrong_status), (403, 403), "locked: the current password is not checked");
     assert_eq!(right_body, wrong_body, "one answer, right or wrong");
-    let stored = s.store().account(&admin.id).await.unwrap().unwrap();
+    let stored = s.store().account(&signet_core::id::AccountId::from(admin.id.as_str())).await.unwrap().unwrap();
     assert!(signet_core::password::verify(&admin.password, stored.password_hash.as_deref().unwrap()), "unchanged");
 }
 
@@ -277,7 +282,14 @@ async fn finding_2_parallel_guesses_are_bounded_by_the_policy(backend: Backend) 
     let checked =
         events.iter().filter(|e| e.event.action == "admin.signon.failure" && e.event.target == admin.id).count();
     assert!(checked <= 5, "{checked} passwords were checked where the policy allows 5");
-    assert!(s.store().lock_state(&admin.id).await.unwrap().unwrap().locked(s.clock.now()));
+    assert!(
+        s.store()
+            .lock_state(&signet_core::id::AccountId::from(admin.id.as_str()))
+            .await
+            .unwrap()
+            .unwrap()
+            .locked(s.clock.now())
+    );
 }
 
 on_both!(finding_2_strangers_at_the_same_address_cannot_shut_the_person_out);

@@ -4,7 +4,14 @@ use super::*;
 
 /// The stored CLI application.
 async fn cli_app(s: &Server) -> signet_core::model::Application {
-    s.store().application(&s.env_id, CLI_CLIENT_ID).await.unwrap().unwrap()
+    s.store()
+        .application(
+            &signet_core::id::EnvironmentId::from(s.env_id.as_str()),
+            &signet_core::id::ClientId::from(CLI_CLIENT_ID),
+        )
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 on_both!(finding_1_an_admin_cannot_send_the_clis_codes_elsewhere);
@@ -163,11 +170,15 @@ async fn finding_1_a_stored_attackers_redirect_stops_working(backend: Backend) {
     let attacker = "https://attacker.example/cb";
     let decided = s
         .store()
-        .update_application(&s.env_id, CLI_CLIENT_ID, |cli| {
-            let mut next = cli.clone();
-            next.redirect_uris.push(attacker.into());
-            Ok::<_, ()>((next, crate::harness::test_event("planted", None, CLI_CLIENT_ID)))
-        })
+        .update_application(
+            &signet_core::id::EnvironmentId::from(s.env_id.as_str()),
+            &signet_core::id::ClientId::from(CLI_CLIENT_ID),
+            |cli| {
+                let mut next = cli.clone();
+                next.redirect_uris.push(attacker.into());
+                Ok::<_, ()>((next, crate::harness::test_event("planted", None, CLI_CLIENT_ID)))
+            },
+        )
         .await
         .unwrap();
     assert!(matches!(decided, signet_store::Decided::Done(_)));
@@ -331,7 +342,15 @@ async fn finding_1_the_role_decision_is_made_on_the_row_the_write_replaces(backe
     };
     let (answer, ()) = tokio::join!(rename, other.commit_once_waited());
     assert_error(&answer, 403, "forbidden", "UserAdmin");
-    let stored = s.store().application(&s.env_id, &id).await.unwrap().unwrap();
+    let stored = s
+        .store()
+        .application(
+            &signet_core::id::EnvironmentId::from(s.env_id.as_str()),
+            &signet_core::id::ClientId::from(id.as_str()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.roles.len(), 1, "the UserAdmin's grant was not reverted by an Admin");
     assert_eq!(stored.name, "deployer");
 }
