@@ -52,9 +52,8 @@ fn view(v: &Versioned, now: i64) -> UserView {
     }
 }
 
-async fn find(state: &AppState, env: &str, id: &str) -> Result<Versioned, AdminError> {
-    Ok(ops::users::find(state, &signet_core::id::EnvironmentId::from(env), &signet_core::id::AccountId::from(id))
-        .await?)
+async fn find(state: &AppState, env: &EnvironmentId, id: &AccountId) -> Result<Versioned, AdminError> {
+    Ok(ops::users::find(state, env, id).await?)
 }
 
 /// An environment's end users, by username.
@@ -69,8 +68,7 @@ pub async fn list(
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
     environment_exists(&state, env.as_str()).await?;
     let limit = page.limit()?;
-    let rows =
-        state.store.accounts_page(&EnvironmentId::from(env.as_str()), false, page.cursor.as_deref(), limit + 1).await?;
+    let rows = state.store.accounts_page(&env, false, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());
     let now = state.now();
     let items = rows.iter().map(|v| view(v, now)).collect();
@@ -86,7 +84,7 @@ pub async fn read(
     Path((env, id)): Path<(EnvironmentId, AccountId)>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
-    let v = find(&state, env.as_str(), id.as_str()).await?;
+    let v = find(&state, &env, &id).await?;
     Ok(with_etag(etag(KIND, v.account.id.as_str(), v.version), view(&v, state.now())))
 }
 
@@ -174,7 +172,7 @@ pub async fn attributes(
     Path((env, id)): Path<(EnvironmentId, AccountId)>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
-    let v = find(&state, env.as_str(), id.as_str()).await?;
+    let v = find(&state, &env, &id).await?;
     Ok(axum::Json(state.store.account_attributes(&v.account.id).await?).into_response())
 }
 
@@ -203,7 +201,7 @@ pub async fn unlock(
     Path((env, id)): Path<(EnvironmentId, AccountId)>,
 ) -> Result<Response, AdminError> {
     let by = crate::ops::authorize(&state, &caller, Resource::EndUsers, Action::Write).await?;
-    let v = find(&state, env.as_str(), id.as_str()).await?;
+    let v = find(&state, &env, &id).await?;
     let was_locked = crate::ops::accounts::unlock(&state, &by, &v.account, Some(env.as_str())).await?;
     Ok(axum::Json(super::accounts::Unlocked { was_locked }).into_response())
 }

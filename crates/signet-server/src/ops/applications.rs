@@ -234,7 +234,7 @@ pub async fn create(
     let now = state.now();
     let app = Application {
         id: random_id().map_err(OpError::internal)?.into(),
-        environment_id: env.to_owned().into(),
+        environment_id: env.clone(),
         name: s.name,
         kind: s.kind,
         secret_hash: secret.as_ref().map(|s| sha256(s.expose().as_bytes()).to_vec()),

@@ -98,7 +98,7 @@ async fn applications_page_by_id_and_rotate_secrets(db: TestDb) {
     ids.sort();
     let first = s.applications_page(&env.id, None, 2).await.unwrap();
     assert_eq!(first.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids[..2].to_vec());
-    let rest = s.applications_page(&env.id, Some((&ids[1]).as_str()), 2).await.unwrap();
+    let rest = s.applications_page(&env.id, Some(ids[1].as_str()), 2).await.unwrap();
     assert_eq!(rest.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids[2..].to_vec(), "another environment's never");
 
     let app = s.application(&env.id, &ids[0]).await.unwrap().unwrap();
