@@ -35,7 +35,7 @@ pub mod users;
 use signet_core::audit::{self as trail, AuditEvent, Outcome, digest_of};
 use signet_core::clock::UnixTime;
 use signet_core::policy::{self, Action, Resource};
-use signet_store::StoreError;
+use signet_store::{StoreError, Written};
 
 use crate::authn::{AuthnError, Caller};
 use crate::state::AppState;
@@ -135,6 +135,17 @@ pub fn expected(if_match: Option<&str>, kind: &str, id: &str, current: i64) -> R
         None => Ok(None),
         Some(tags) if tag_matches(Some(tags), &etag(kind, id, current)) => Ok(Some(current)),
         Some(_) => Err(OpError::Stale),
+    }
+}
+
+/// A versioned write's new version, or why there is none: another writer
+/// came first, or the `kind` of thing is gone. (Only admin accounts answer
+/// `LastUserAdmin`; elsewhere it cannot happen, and reads as gone.)
+fn written(answer: Written, kind: &'static str) -> Result<i64, OpError> {
+    match answer {
+        Written::Done(version) => Ok(version),
+        Written::Stale => Err(OpError::Stale),
+        Written::Missing | Written::LastUserAdmin => Err(OpError::NotFound(kind)),
     }
 }
 
