@@ -149,79 +149,9 @@ impl Account {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppKind {
-    /// Public, PKCE S256 required, loopback redirect on any port, device code allowed.
-    Native,
-    /// Confidential, client credentials.
-    Worker,
-    /// Confidential, authorization code.
-    Web,
-}
-
-impl AppKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppKind::Native => "native",
-            AppKind::Worker => "worker",
-            AppKind::Web => "web",
-        }
-    }
-    pub fn parse(s: &str) -> Option<AppKind> {
-        [AppKind::Native, AppKind::Worker, AppKind::Web].into_iter().find(|k| k.as_str() == s)
-    }
-    pub fn is_public(self) -> bool {
-        self == AppKind::Native
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum GrantType {
-    #[serde(rename = "authorization_code")]
-    AuthorizationCode,
-    #[serde(rename = "refresh_token")]
-    RefreshToken,
-    #[serde(rename = "client_credentials")]
-    ClientCredentials,
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
-    DeviceCode,
-    /// RFC 8693: a key-bound session minted without a browser (issue 6).
-    /// Never configured: an application that can sign a person on, or a
-    /// worker, may exchange what it holds.
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
-    TokenExchange,
-}
-
-impl GrantType {
-    pub const ALL: [GrantType; 5] = [
-        GrantType::AuthorizationCode,
-        GrantType::RefreshToken,
-        GrantType::ClientCredentials,
-        GrantType::DeviceCode,
-        GrantType::TokenExchange,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::AuthorizationCode => "authorization_code",
-            GrantType::RefreshToken => "refresh_token",
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
-            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
-        }
-    }
-    pub fn parse(s: &str) -> Option<GrantType> {
-        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
-    }
-    /// The short label used in metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            GrantType::DeviceCode => "device_code",
-            GrantType::TokenExchange => "token_exchange",
-            other => other.as_str(),
-        }
-    }
-}
+/// What an application is and the grants it may use: the API's names,
+/// which are also the document's and the domain's.
+pub use signet_proto::admin::applications::{AppKind, GrantType};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Application {
