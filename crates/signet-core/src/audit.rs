@@ -340,6 +340,38 @@ mod tests {
         assert_eq!(serde_json::to_string(&ev).unwrap(), old, "re-serialised byte for byte");
     }
 
+    /// The admin API shows events in the form they were hashed in, so an
+    /// export can be checked against the chain.
+    #[test]
+    fn the_admin_apis_view_writes_the_chained_form() {
+        let mut full = event("x");
+        full.actor = Actor {
+            kind: ActorKind::Person,
+            id: "a".into(),
+            name: "alice".into(),
+            scheme: "password+totp".into(),
+            client_id: Some("c".into()),
+        };
+        (full.request_id, full.source_ip, full.jti) = (Some("r".into()), Some("10.0.0.1".into()), Some("j".into()));
+        full.set_outcome(Outcome::Failure);
+        full.upstream = Some(Upstream {
+            provider_id: "p".into(),
+            issuer: "https://idp.example".into(),
+            subject: Some("s".into()),
+            amr: vec!["pwd".into()],
+            acr: Some("1".into()),
+        });
+        full.reason = Some("wrong_nonce".into());
+        let mut bare = event("y");
+        bare.upstream =
+            Some(Upstream { provider_id: "p".into(), issuer: "i".into(), subject: None, amr: vec![], acr: None });
+        for ev in [full, bare, event("z")] {
+            let chained = serde_json::to_string(&ev).unwrap();
+            let view: signet_proto::admin::audit::AuditEventView = serde_json::from_str(&chained).unwrap();
+            assert_eq!(serde_json::to_string(&view).unwrap(), chained);
+        }
+    }
+
     #[test]
     fn chain_hash_depends_on_content_position_and_predecessor() {
         let h = event("x").chain_hash(1, &[]);
