@@ -5,11 +5,11 @@ use std::net::IpAddr;
 
 use signet_core::audit::{Action, AuditEvent, Outcome};
 use signet_core::clock::UnixTime;
-use signet_store::StoreError;
 
 use super::{Attempt, AuthnError, Basic, Caller, VERIFIED_FOR, administrators};
 use crate::cache::VerifiedPassword;
 use crate::config::admin_auth::Scheme;
+use crate::error::InternalError;
 use crate::lockout::FirstFactor;
 use crate::state::AppState;
 
@@ -38,9 +38,8 @@ pub(super) async fn password(
     if open && state.authn.passwords.holds(&key, now, same) {
         return Ok(Attempt::Verified(caller));
     }
-    let event = |action: Action, outcome: Outcome| -> Result<AuditEvent, StoreError> {
-        let ev = caller.event(action, &account.id, now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(ev.with_outcome(outcome))
+    let event = |action: Action, outcome: Outcome| -> Result<AuditEvent, InternalError> {
+        Ok(caller.event(action, &account.id, now)?.with_outcome(outcome))
     };
     let events = crate::lockout::Events {
         failure: &|method| {

@@ -80,6 +80,13 @@ impl From<crate::error::InternalError> for OpError {
     }
 }
 
+/// Drawing an event's id failed: signetd's own failure.
+impl From<signet_core::crypto::CryptoError> for OpError {
+    fn from(e: signet_core::crypto::CryptoError) -> OpError {
+        OpError::internal(e)
+    }
+}
+
 impl OpError {
     pub fn internal(e: impl std::fmt::Display) -> OpError {
         OpError::Internal(e.to_string())
