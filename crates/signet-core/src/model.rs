@@ -212,7 +212,7 @@ impl Application {
     pub fn unregistrable_redirects(&self) -> Vec<(String, String)> {
         self.redirect_uris
             .iter()
-            .filter_map(|r| crate::redirect::check(r, self.kind).err().map(|why| (r.clone(), why)))
+            .filter_map(|r| crate::redirect::check(r, self.kind).err().map(|why| (r.clone(), why.to_string())))
             .collect()
     }
 }
@@ -350,18 +350,29 @@ impl TokenLifetimes {
     pub const KEY: &'static str = "token_lifetimes";
 
     /// What is out of bounds, naming the field.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), LifetimeError> {
         if !(300..=ACCESS_TOKEN_TTL).contains(&self.access_token_seconds) {
-            return Err(format!("access_token_seconds: between 300 and {ACCESS_TOKEN_TTL}"));
+            return Err(LifetimeError::Access);
         }
         if !(3600..=REFRESH_TOKEN_TTL).contains(&self.refresh_token_seconds) {
-            return Err(format!("refresh_token_seconds: between 3600 and {REFRESH_TOKEN_TTL}"));
+            return Err(LifetimeError::Refresh);
         }
         if self.refresh_token_seconds < self.access_token_seconds {
-            return Err("refresh_token_seconds: not shorter than access_token_seconds".into());
+            return Err(LifetimeError::RefreshShorter);
         }
         Ok(())
     }
+}
+
+/// Which token lifetime is out of bounds, naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LifetimeError {
+    #[error("access_token_seconds: between 300 and {}", ACCESS_TOKEN_TTL)]
+    Access,
+    #[error("refresh_token_seconds: between 3600 and {}", REFRESH_TOKEN_TTL)]
+    Refresh,
+    #[error("refresh_token_seconds: not shorter than access_token_seconds")]
+    RefreshShorter,
 }
 
 /// Brute-force policy (issue: 5 failures, 15 minutes by default).
@@ -402,6 +413,19 @@ mod tests {
         };
         let shown = format!("{a:?}");
         assert!(shown.contains("ada") && !shown.contains("argon2id") && !shown.contains("42"));
+    }
+
+    #[test]
+    fn lifetime_refusals_keep_their_words() {
+        let words = |access_token_seconds, refresh_token_seconds| {
+            TokenLifetimes { access_token_seconds, refresh_token_seconds }.check().unwrap_err().to_string()
+        };
+        assert_eq!(words(1, 3600), format!("access_token_seconds: between 300 and {ACCESS_TOKEN_TTL}"));
+        assert_eq!(words(300, 1), format!("refresh_token_seconds: between 3600 and {REFRESH_TOKEN_TTL}"));
+        assert_eq!(
+            LifetimeError::RefreshShorter.to_string(),
+            "refresh_token_seconds: not shorter than access_token_seconds"
+        );
     }
 
     #[test]

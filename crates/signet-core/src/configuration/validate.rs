@@ -17,8 +17,8 @@ pub struct Invalid {
     pub message: String,
 }
 
-fn invalid<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid { path: path.into(), message: message.into() })
+fn invalid<T>(path: impl Into<String>, message: impl std::fmt::Display) -> Result<T, Invalid> {
+    Err(Invalid { path: path.into(), message: message.to_string() })
 }
 
 /// Fails on the second of two entries with the same key.

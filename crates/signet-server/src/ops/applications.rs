@@ -115,7 +115,7 @@ fn check(new: &NewApplication) -> Result<Settings, OpError> {
     if s.kind.is_public() && !s.pkce_required {
         return Err(OpError::Invalid("pkce_required: a native application always uses PKCE".into()));
     }
-    check_role_set(&s.roles, false).map_err(OpError::Unprocessable)?;
+    check_role_set(&s.roles, false).map_err(OpError::unprocessable)?;
     Ok(s)
 }
 

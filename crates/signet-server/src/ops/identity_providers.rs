@@ -129,7 +129,7 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, env: &str, body: Prov
         version: 1,
         created_at: now,
     };
-    federation::check(&p).map_err(OpError::Invalid)?;
+    federation::check(&p).map_err(OpError::invalid)?;
     let Some(secret) = body.client_secret.as_deref() else {
         return Err(OpError::Invalid("client_secret: required".into()));
     };
@@ -164,7 +164,7 @@ pub async fn update(
         mfa,
         ..current.clone()
     };
-    federation::check(&p).map_err(OpError::Invalid)?;
+    federation::check(&p).map_err(OpError::invalid)?;
     let sealed = match body.client_secret.as_deref() {
         Some(secret) => seal(state, &p.id, secret)?,
         None => sealed,

@@ -96,6 +96,11 @@ impl OpError {
     pub fn invalid(e: impl std::fmt::Display) -> OpError {
         OpError::Invalid(e.to_string())
     }
+
+    /// Well-formed input that cannot be done, in the words of the error that found it.
+    pub fn unprocessable(e: impl std::fmt::Display) -> OpError {
+        OpError::Unprocessable(e.to_string())
+    }
 }
 
 /// A caller the role policy allowed to do `action` to `resource`.

@@ -73,7 +73,7 @@ pub async fn set_token_lifetimes(
     if_match: Option<&str>,
 ) -> Result<(), OpError> {
     by.covers(Resource::Policies, Action::Write)?;
-    lifetimes.check().map_err(OpError::Invalid)?;
+    lifetimes.check().map_err(OpError::invalid)?;
     let written = replace(state, by, (Event::AdminPolicyTokens, TokenLifetimes::KEY), &lifetimes, if_match).await;
     state.forget_lifetimes();
     written
