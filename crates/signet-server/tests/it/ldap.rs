@@ -263,7 +263,7 @@ async fn finding_17_one_directory_person_is_one_actor(s: Server) {
     let events = s.store().audit_events(0, 10_000).await.unwrap();
     let actors: std::collections::BTreeSet<(String, String)> = events
         .iter()
-        .filter(|e| e.event.actor.scheme == "ldap")
+        .filter(|e| e.event.actor.scheme == signet_core::audit::ActorScheme::Ldap)
         .map(|e| (e.event.actor.id.clone(), e.event.actor.name.clone()))
         .collect();
     assert_eq!(actors.into_iter().collect::<Vec<_>>(), [(format!("ldap:uid=alice,{PEOPLE}"), "alice".to_owned())]);
