@@ -58,7 +58,7 @@ impl Caller {
             kind: ActorKind::Application,
             id: app.id.clone(),
             name: app.name.clone(),
-            scheme: Scheme::Oauth.as_str().into(),
+            scheme: Scheme::Oauth.into(),
             client_id: Some(app.id.clone()),
         };
         Caller::new(Principal { roles: app.roles.clone(), auditor: false }, actor, ip).with_jti(Some(jti))
@@ -100,5 +100,5 @@ impl Caller {
 }
 
 fn person(id: String, name: &str, scheme: Scheme) -> Actor {
-    Actor { kind: ActorKind::Person, id, name: name.to_owned(), scheme: scheme.as_str().into(), client_id: None }
+    Actor { kind: ActorKind::Person, id, name: name.to_owned(), scheme: scheme.into(), client_id: None }
 }

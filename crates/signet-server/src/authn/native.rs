@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use signet_core::audit::ActorScheme;
 use signet_core::audit::{Action, AuditEvent, Outcome};
 use signet_core::clock::UnixTime;
 
@@ -44,7 +45,7 @@ pub(super) async fn password(
     let events = crate::lockout::Events {
         failure: &|method| {
             let mut ev = event(Action::AdminSignonFailure, Outcome::Failure)?;
-            ev.actor.scheme = format!("native:{method}");
+            ev.actor.scheme = ActorScheme::NativeFailure(method.to_owned());
             Ok(ev)
         },
         refused: &|| {
@@ -63,7 +64,7 @@ pub(super) async fn password(
         // Locked, with the second factor: good for this call, never remembered.
         FirstFactor::BothPassed => {
             let mut ev = caller.signon(now)?;
-            ev.actor.scheme = "native+otp".into();
+            ev.actor.scheme = ActorScheme::NativeOtp;
             state.store.record(&ev).await?;
             Ok(Attempt::Verified(caller))
         }

@@ -14,6 +14,7 @@
 //! exchange is recorded as a sign-on.
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::model::{Application, GrantType, MINTED_SESSION_LIMIT, SessionTerms};
@@ -117,7 +118,7 @@ async fn person(
         kind: ActorKind::Person,
         id: account.id.clone(),
         name: account.username.clone(),
-        scheme: "token-exchange".into(),
+        scheme: ActorScheme::TokenExchange,
         client_id: Some(app.id.clone()),
     };
     let ev = recorded(actor, env, app, state.now())?;
@@ -190,7 +191,7 @@ async fn worker(
         kind: ActorKind::Application,
         id: app.id.clone(),
         name: app.name.clone(),
-        scheme: "token-exchange".into(),
+        scheme: ActorScheme::TokenExchange,
         client_id: Some(app.id.clone()),
     };
     state.store.record(&recorded(actor, env, app, now)?).await?;
