@@ -533,7 +533,7 @@ mod tests {
             kind: ActorKind::Person,
             id: "a".into(),
             name: "alice".into(),
-            scheme: "password+totp".into(),
+            scheme: ActorScheme::from("password+totp".to_owned()),
             client_id: Some("c".into()),
         };
         (full.request_id, full.source_ip, full.jti) = (Some("r".into()), Some("10.0.0.1".into()), Some("j".into()));
