@@ -331,6 +331,17 @@ impl AdminClient {
         self.typed::<(), T>(Method::GET, self.at(segments, None)?, None, None).await
     }
 
+    /// `GET` with query parameters, each percent-encoded: a list filtered
+    /// by more than a page's limit and cursor (`/audit?action=admin.&limit=100`).
+    pub async fn find<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<Versioned<T>, AdminError> {
+        let query = (!query.is_empty()).then(|| encode_query(query));
+        self.typed::<(), T>(Method::GET, self.at(segments, query.as_deref())?, None, None).await
+    }
+
     /// One page of a list: the first, or the one after `cursor`.
     pub async fn page<T: DeserializeOwned>(
         &self,
@@ -338,13 +349,12 @@ impl AdminClient {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<T>, AdminError> {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("limit", &limit.to_string());
+        let limit = limit.to_string();
+        let mut query = vec![("limit", limit.as_str())];
         if let Some(c) = cursor {
-            query.append_pair("cursor", c);
+            query.push(("cursor", c));
         }
-        let url = self.at(segments, Some(&query.finish()))?;
-        Ok(self.typed::<(), Page<T>>(Method::GET, url, None, None).await?.value)
+        Ok(self.find::<Page<T>>(segments, &query).await?.value)
     }
 
     /// The first page, or with `all` every page, followed to the last: then
@@ -405,6 +415,13 @@ impl AdminClient {
     }
 }
 
+/// `name=value` pairs as a URL's query, each percent-encoded
+/// (`application/x-www-form-urlencoded`), so a value holding `&` or `=`
+/// stays one value.
+pub fn encode_query(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
 /// The auth-schemes of a `WWW-Authenticate` value (RFC 9110 §11.6.1): a
 /// list of challenges, each a scheme then `name=value` parameters (or a
 /// token68), all comma-separated. Commas inside quoted strings are not
@@ -448,7 +465,7 @@ pub fn challenge_schemes(header: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Reply, challenge_schemes, under};
+    use super::{Reply, challenge_schemes, encode_query, under};
 
     #[test]
     fn a_replys_debug_leaves_its_text_out() {
@@ -466,6 +483,21 @@ mod tests {
         assert_eq!(challenge_schemes("Negotiate, Basic realm=x"), ["Negotiate", "Basic"]);
         assert_eq!(challenge_schemes("Newauth abc=="), ["Newauth"]);
         assert!(challenge_schemes("").is_empty());
+    }
+
+    #[test]
+    fn query_values_stay_values() {
+        let base = url::Url::parse("http://127.0.0.1:1/admin-api/v1").unwrap();
+        let query = encode_query(&[("action", "admin.a&limit=9"), ("account", "ada lovelace"), ("limit", "5")]);
+        assert_eq!(query, "action=admin.a%26limit%3D9&account=ada+lovelace&limit=5");
+        let url = under(&base, &["audit"], Some(&query)).unwrap();
+        let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        assert_eq!(
+            pairs,
+            [("action", "admin.a&limit=9"), ("account", "ada lovelace"), ("limit", "5")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert_eq!(encode_query(&[]), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::crypto::sha256;
+use crate::mfa::MethodType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,8 +24,8 @@ pub struct Actor {
     pub kind: ActorKind,
     pub id: String,
     pub name: String,
-    /// How the actor proved who it is: "password+totp", "client_secret", "console", …
-    pub scheme: String,
+    /// How the actor proved who it is.
+    pub scheme: ActorScheme,
     pub client_id: Option<String>,
 }
 
@@ -34,8 +35,128 @@ impl Actor {
             kind: ActorKind::System,
             id: "signetd".into(),
             name: what.into(),
-            scheme: "console".into(),
+            scheme: ActorScheme::Console,
             client_id: None,
+        }
+    }
+}
+
+/// How an actor proved who it is, as the trail names it (`console`,
+/// `native`, `mfa:totp`, `pwd+otp`, …). It is stored as that string: one
+/// this signetd does not write, from another version, is kept as
+/// [`ActorScheme::Other`], so an event re-serializes to the very bytes its
+/// chain hash covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ActorScheme {
+    /// signetd itself, or an operator at the server's console.
+    Console,
+    /// The admin API's schemes, as its settings name them.
+    Native,
+    Ldap,
+    Radius,
+    Oauth,
+    Mtls,
+    /// A locked account let in with both factors at once: `native+otp`.
+    NativeOtp,
+    /// A failed native sign-on to the admin API, with the factor that
+    /// failed (RFC 8176 `pwd` or `otp`): `native:pwd`.
+    NativeFailure(String),
+    /// A second factor of a directory sign-on, by its method's type: `mfa:totp`.
+    Mfa(MethodType),
+    /// The token endpoint's grants.
+    AuthorizationCode,
+    RefreshToken,
+    TokenExchange,
+    /// A person at the sign-on pages, before a method passed.
+    Signon,
+    /// The methods a person signed on with at the pages (RFC 8176 values
+    /// signetd writes: `pwd`, `otp`, `mfa`, `fed`), joined by `+`: `pwd+otp`.
+    Methods(Vec<String>),
+    /// A sign-on through an external OpenID provider, before it is known.
+    Federated,
+    /// A sign-on through the external OpenID provider with this id: `federated:<id>`.
+    FederatedVia(String),
+    /// A scheme this version does not write, kept as it was stored.
+    Other(String),
+}
+
+/// The RFC 8176 values [`ActorScheme::Methods`] is read from.
+const METHODS: [&str; 4] = ["pwd", "otp", "mfa", "fed"];
+
+impl std::fmt::Display for ActorScheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = match self {
+            ActorScheme::Console => "console",
+            ActorScheme::Native => "native",
+            ActorScheme::Ldap => "ldap",
+            ActorScheme::Radius => "radius",
+            ActorScheme::Oauth => "oauth",
+            ActorScheme::Mtls => "mtls",
+            ActorScheme::NativeOtp => "native+otp",
+            ActorScheme::NativeFailure(method) => return write!(f, "native:{method}"),
+            ActorScheme::Mfa(t) => return write!(f, "mfa:{}", t.as_str()),
+            ActorScheme::AuthorizationCode => "authorization_code",
+            ActorScheme::RefreshToken => "refresh_token",
+            ActorScheme::TokenExchange => "token-exchange",
+            ActorScheme::Signon => "signon",
+            ActorScheme::Methods(amr) => return f.write_str(&amr.join("+")),
+            ActorScheme::Federated => "federated",
+            ActorScheme::FederatedVia(provider) => return write!(f, "federated:{provider}"),
+            ActorScheme::Other(s) => s,
+        };
+        f.write_str(word)
+    }
+}
+
+impl ActorScheme {
+    /// The schemes named by one fixed word.
+    fn word(s: &str) -> Option<ActorScheme> {
+        Some(match s {
+            "console" => ActorScheme::Console,
+            "native" => ActorScheme::Native,
+            "ldap" => ActorScheme::Ldap,
+            "radius" => ActorScheme::Radius,
+            "oauth" => ActorScheme::Oauth,
+            "mtls" => ActorScheme::Mtls,
+            "native+otp" => ActorScheme::NativeOtp,
+            "authorization_code" => ActorScheme::AuthorizationCode,
+            "refresh_token" => ActorScheme::RefreshToken,
+            "token-exchange" => ActorScheme::TokenExchange,
+            "signon" => ActorScheme::Signon,
+            "federated" => ActorScheme::Federated,
+            _ => return None,
+        })
+    }
+}
+
+/// Reads a stored scheme; any string is one, so reading never fails.
+impl From<String> for ActorScheme {
+    fn from(s: String) -> ActorScheme {
+        if let Some(word) = ActorScheme::word(&s) {
+            return word;
+        }
+        if let Some(method) = s.strip_prefix("native:") {
+            return ActorScheme::NativeFailure(method.to_owned());
+        }
+        if let Some(t) = s.strip_prefix("mfa:").and_then(MethodType::parse) {
+            return ActorScheme::Mfa(t);
+        }
+        if let Some(provider) = s.strip_prefix("federated:") {
+            return ActorScheme::FederatedVia(provider.to_owned());
+        }
+        if s.split('+').all(|m| METHODS.contains(&m)) {
+            return ActorScheme::Methods(s.split('+').map(str::to_owned).collect());
+        }
+        ActorScheme::Other(s)
+    }
+}
+
+impl From<ActorScheme> for String {
+    fn from(s: ActorScheme) -> String {
+        match s {
+            ActorScheme::Other(s) => s,
+            known => known.to_string(),
         }
     }
 }
@@ -337,7 +458,102 @@ mod tests {
         let old = r#"{"id":"1","at":10,"actor":{"kind":"system","id":"","name":"bootstrap","scheme":"console","client_id":null},"action":"account.create","environment_id":null,"target":"x","digest":"","request_id":null,"source_ip":null}"#;
         let ev: AuditEvent = serde_json::from_str(old).unwrap();
         assert_eq!((ev.jti.as_deref(), ev.outcome.as_deref()), (None, None));
+        assert_eq!(ev.actor.scheme, ActorScheme::Console);
         assert_eq!(serde_json::to_string(&ev).unwrap(), old, "re-serialised byte for byte");
+    }
+
+    /// One of each variant, in the form the trail stores it.
+    fn every_scheme() -> Vec<(ActorScheme, &'static str)> {
+        let mut all = vec![
+            (ActorScheme::Console, "console"),
+            (ActorScheme::Native, "native"),
+            (ActorScheme::Ldap, "ldap"),
+            (ActorScheme::Radius, "radius"),
+            (ActorScheme::Oauth, "oauth"),
+            (ActorScheme::Mtls, "mtls"),
+            (ActorScheme::NativeOtp, "native+otp"),
+            (ActorScheme::NativeFailure("pwd".into()), "native:pwd"),
+            (ActorScheme::NativeFailure("otp".into()), "native:otp"),
+            (ActorScheme::AuthorizationCode, "authorization_code"),
+            (ActorScheme::RefreshToken, "refresh_token"),
+            (ActorScheme::TokenExchange, "token-exchange"),
+            (ActorScheme::Signon, "signon"),
+            (ActorScheme::Methods(vec!["pwd".into()]), "pwd"),
+            (ActorScheme::Methods(vec!["otp".into()]), "otp"),
+            (ActorScheme::Methods(vec!["pwd".into(), "otp".into(), "mfa".into()]), "pwd+otp+mfa"),
+            (ActorScheme::Methods(vec!["fed".into(), "mfa".into()]), "fed+mfa"),
+            (ActorScheme::Federated, "federated"),
+            (ActorScheme::FederatedVia("b1946ac9".into()), "federated:b1946ac9"),
+            (ActorScheme::Other("kerberos".into()), "kerberos"),
+        ];
+        let mfa = [
+            (MethodType::Totp, "mfa:totp"),
+            (MethodType::Pingid, "mfa:pingid"),
+            (MethodType::Okta, "mfa:okta"),
+            (MethodType::Duo, "mfa:duo"),
+        ];
+        assert_eq!(mfa.len(), MethodType::ALL.len());
+        all.extend(mfa.map(|(t, s)| (ActorScheme::Mfa(t), s)));
+        all
+    }
+
+    #[test]
+    fn every_scheme_round_trips_as_the_string_it_was() {
+        for (scheme, stored) in every_scheme() {
+            let json = serde_json::to_string(&scheme).unwrap();
+            assert_eq!(json, format!("\"{stored}\""), "{scheme:?}");
+            assert_eq!(scheme.to_string(), stored);
+            assert_eq!(serde_json::from_str::<ActorScheme>(&json).unwrap(), scheme, "{stored}");
+        }
+    }
+
+    #[test]
+    fn a_scheme_this_version_does_not_write_is_kept_byte_for_byte() {
+        for stored in ["kerberos", "", "mfa:webauthn", "pwd+webauthn", "Native", "native +otp", "mfa", "a\"b\\c\u{e9}"]
+        {
+            let scheme: ActorScheme = serde_json::from_str(&serde_json::to_string(stored).unwrap()).unwrap();
+            assert_eq!(String::from(scheme.clone()), stored, "{scheme:?}");
+            if stored != "mfa" {
+                assert_eq!(scheme, ActorScheme::Other(stored.into()));
+            }
+        }
+        // Inside an event, as an older signetd chained it.
+        let old = r#"{"id":"1","at":10,"actor":{"kind":"person","id":"a","name":"ada","scheme":"password+totp","client_id":null},"action":"signon","environment_id":null,"target":"x","digest":"","request_id":null,"source_ip":null}"#;
+        let ev: AuditEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(ev.actor.scheme, ActorScheme::Other("password+totp".into()));
+        assert_eq!(serde_json::to_string(&ev).unwrap(), old, "re-serialised byte for byte");
+    }
+
+    /// The admin API shows events in the form they were hashed in, so an
+    /// export can be checked against the chain.
+    #[test]
+    fn the_admin_apis_view_writes_the_chained_form() {
+        let mut full = event("x");
+        full.actor = Actor {
+            kind: ActorKind::Person,
+            id: "a".into(),
+            name: "alice".into(),
+            scheme: ActorScheme::from("password+totp".to_owned()),
+            client_id: Some("c".into()),
+        };
+        (full.request_id, full.source_ip, full.jti) = (Some("r".into()), Some("10.0.0.1".into()), Some("j".into()));
+        full.set_outcome(Outcome::Failure);
+        full.upstream = Some(Upstream {
+            provider_id: "p".into(),
+            issuer: "https://idp.example".into(),
+            subject: Some("s".into()),
+            amr: vec!["pwd".into()],
+            acr: Some("1".into()),
+        });
+        full.reason = Some("wrong_nonce".into());
+        let mut bare = event("y");
+        bare.upstream =
+            Some(Upstream { provider_id: "p".into(), issuer: "i".into(), subject: None, amr: vec![], acr: None });
+        for ev in [full, bare, event("z")] {
+            let chained = serde_json::to_string(&ev).unwrap();
+            let view: signet_proto::admin::audit::AuditEventView = serde_json::from_str(&chained).unwrap();
+            assert_eq!(serde_json::to_string(&view).unwrap(), chained);
+        }
     }
 
     #[test]

@@ -59,40 +59,62 @@ const MAX_SCOPES: usize = 32;
 
 /// Checks what an administrator wrote, naming the field. The issuer's form
 /// only: whether it can be fetched, and what its discovery says, the server checks.
-pub fn check(p: &Provider) -> Result<(), String> {
+pub fn check(p: &Provider) -> Result<(), ProviderError> {
     let printable = |s: &str, max: usize| {
         !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(crate::text::is_forbidden)
     };
     if !printable(&p.name, 100) {
-        return Err("name: 1 to 100 printable characters, without bidirectional text controls".into());
+        return Err(ProviderError::Name);
     }
     if !printable(&p.client_id, 256) {
-        return Err("client_id: 1 to 256 printable characters".into());
+        return Err(ProviderError::ClientId);
     }
-    let issuer = url::Url::parse(&p.issuer).map_err(|e| format!("issuer: not a URL: {e}"))?;
+    let issuer = url::Url::parse(&p.issuer).map_err(ProviderError::IssuerNotUrl)?;
     if issuer.query().is_some() || issuer.fragment().is_some() || !issuer.username().is_empty() {
-        return Err("issuer: an issuer has no query, fragment or user info (OpenID Discovery §2)".into());
+        return Err(ProviderError::IssuerParts);
     }
     if !p.scopes.iter().any(|s| s == "openid") {
-        return Err("scopes: must include openid".into());
+        return Err(ProviderError::NoOpenid);
     }
     let token =
         |s: &str| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
     if p.scopes.len() > MAX_SCOPES || !p.scopes.iter().all(|s| token(s)) {
-        return Err(format!("scopes: at most {MAX_SCOPES} scope tokens (RFC 6749 §3.3)"));
+        return Err(ProviderError::Scopes);
     }
     if (p.mfa.trusted || p.mfa.trusted_for_admins) && p.mfa.values.is_empty() {
-        return Err(
-            "mfa.values: name the amr or acr values that show a second factor (for example mfa, otp, hwk)".into()
-        );
+        return Err(ProviderError::NoMfaValues);
     }
     if p.mfa.trusted_for_admins && !p.mfa.trusted {
-        return Err("mfa.trusted_for_admins: needs mfa.trusted".into());
+        return Err(ProviderError::AdminTrustAlone);
     }
     if p.mfa.values.len() > MAX_SCOPES || !p.mfa.values.iter().all(|v| token(v)) {
-        return Err(format!("mfa.values: at most {MAX_SCOPES} values without spaces"));
+        return Err(ProviderError::MfaValues);
     }
     Ok(())
+}
+
+/// What is wrong with a provider as an administrator wrote it, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("name: 1 to 100 printable characters, without bidirectional text controls")]
+    Name,
+    #[error("client_id: 1 to 256 printable characters")]
+    ClientId,
+    // The parser's words are the message, so they are not a `source` too.
+    #[error("issuer: not a URL: {0}")]
+    IssuerNotUrl(url::ParseError),
+    #[error("issuer: an issuer has no query, fragment or user info (OpenID Discovery §2)")]
+    IssuerParts,
+    #[error("scopes: must include openid")]
+    NoOpenid,
+    #[error("scopes: at most {} scope tokens (RFC 6749 §3.3)", MAX_SCOPES)]
+    Scopes,
+    #[error("mfa.values: name the amr or acr values that show a second factor (for example mfa, otp, hwk)")]
+    NoMfaValues,
+    #[error("mfa.trusted_for_admins: needs mfa.trusted")]
+    AdminTrustAlone,
+    #[error("mfa.values: at most {} values without spaces", MAX_SCOPES)]
+    MfaValues,
 }
 
 /// Whom a verified ID token says signed on at the provider.
@@ -321,6 +343,37 @@ mod tests {
         assert!(!ProviderMfa::default().second_factor(false, &amr(&["otp"]), None));
     }
 
+    /// The messages reach the admin API's error bodies: they keep their words.
+    #[test]
+    fn refusals_keep_their_words() {
+        type Change = fn(&mut Provider);
+        let cases: [(Change, &str); 9] = [
+            (|p| p.name = " ".into(), "name: 1 to 100 printable characters, without bidirectional text controls"),
+            (|p| p.client_id = "a\nb".into(), "client_id: 1 to 256 printable characters"),
+            (|p| p.issuer = "sso.acme.test".into(), "issuer: not a URL: relative URL without a base"),
+            (
+                |p| p.issuer = "https://sso.acme.test/?tenant=1".into(),
+                "issuer: an issuer has no query, fragment or user info (OpenID Discovery §2)",
+            ),
+            (|p| p.scopes = vec!["profile".into()], "scopes: must include openid"),
+            (|p| p.scopes.push("a b".into()), "scopes: at most 32 scope tokens (RFC 6749 §3.3)"),
+            (
+                |p| p.mfa.trusted = true,
+                "mfa.values: name the amr or acr values that show a second factor (for example mfa, otp, hwk)",
+            ),
+            (
+                |p| p.mfa = ProviderMfa { trusted: false, trusted_for_admins: true, values: vec!["mfa".into()] },
+                "mfa.trusted_for_admins: needs mfa.trusted",
+            ),
+            (|p| p.mfa.values = vec!["a b".into()], "mfa.values: at most 32 values without spaces"),
+        ];
+        for (change, words) in cases {
+            let mut p = provider();
+            change(&mut p);
+            assert_eq!(check(&p).unwrap_err().to_string(), words);
+        }
+    }
+
     #[test]
     fn each_rule_names_its_field() {
         assert_eq!(check(&provider()), Ok(()));
@@ -340,7 +393,7 @@ mod tests {
         for (change, field) in cases {
             let mut p = provider();
             change(&mut p);
-            let err = check(&p).unwrap_err();
+            let err = check(&p).unwrap_err().to_string();
             assert!(err.starts_with(field), "{field}: {err}");
         }
     }

@@ -150,79 +150,9 @@ impl Account {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppKind {
-    /// Public, PKCE S256 required, loopback redirect on any port, device code allowed.
-    Native,
-    /// Confidential, client credentials.
-    Worker,
-    /// Confidential, authorization code.
-    Web,
-}
-
-impl AppKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppKind::Native => "native",
-            AppKind::Worker => "worker",
-            AppKind::Web => "web",
-        }
-    }
-    pub fn parse(s: &str) -> Option<AppKind> {
-        [AppKind::Native, AppKind::Worker, AppKind::Web].into_iter().find(|k| k.as_str() == s)
-    }
-    pub fn is_public(self) -> bool {
-        self == AppKind::Native
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum GrantType {
-    #[serde(rename = "authorization_code")]
-    AuthorizationCode,
-    #[serde(rename = "refresh_token")]
-    RefreshToken,
-    #[serde(rename = "client_credentials")]
-    ClientCredentials,
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
-    DeviceCode,
-    /// RFC 8693: a key-bound session minted without a browser (issue 6).
-    /// Never configured: an application that can sign a person on, or a
-    /// worker, may exchange what it holds.
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
-    TokenExchange,
-}
-
-impl GrantType {
-    pub const ALL: [GrantType; 5] = [
-        GrantType::AuthorizationCode,
-        GrantType::RefreshToken,
-        GrantType::ClientCredentials,
-        GrantType::DeviceCode,
-        GrantType::TokenExchange,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::AuthorizationCode => "authorization_code",
-            GrantType::RefreshToken => "refresh_token",
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
-            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
-        }
-    }
-    pub fn parse(s: &str) -> Option<GrantType> {
-        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
-    }
-    /// The short label used in metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            GrantType::DeviceCode => "device_code",
-            GrantType::TokenExchange => "token_exchange",
-            other => other.as_str(),
-        }
-    }
-}
+/// What an application is and the grants it may use: the API's names,
+/// which are also the document's and the domain's.
+pub use signet_proto::admin::applications::{AppKind, GrantType};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Application {
@@ -283,7 +213,7 @@ impl Application {
     pub fn unregistrable_redirects(&self) -> Vec<(String, String)> {
         self.redirect_uris
             .iter()
-            .filter_map(|r| crate::redirect::check(r, self.kind).err().map(|why| (r.clone(), why)))
+            .filter_map(|r| crate::redirect::check(r, self.kind).err().map(|why| (r.clone(), why.to_string())))
             .collect()
     }
 }
@@ -421,18 +351,29 @@ impl TokenLifetimes {
     pub const KEY: &'static str = "token_lifetimes";
 
     /// What is out of bounds, naming the field.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), LifetimeError> {
         if !(300..=ACCESS_TOKEN_TTL).contains(&self.access_token_seconds) {
-            return Err(format!("access_token_seconds: between 300 and {ACCESS_TOKEN_TTL}"));
+            return Err(LifetimeError::Access);
         }
         if !(3600..=REFRESH_TOKEN_TTL).contains(&self.refresh_token_seconds) {
-            return Err(format!("refresh_token_seconds: between 3600 and {REFRESH_TOKEN_TTL}"));
+            return Err(LifetimeError::Refresh);
         }
         if self.refresh_token_seconds < self.access_token_seconds {
-            return Err("refresh_token_seconds: not shorter than access_token_seconds".into());
+            return Err(LifetimeError::RefreshShorter);
         }
         Ok(())
     }
+}
+
+/// Which token lifetime is out of bounds, naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LifetimeError {
+    #[error("access_token_seconds: between 300 and {}", ACCESS_TOKEN_TTL)]
+    Access,
+    #[error("refresh_token_seconds: between 3600 and {}", REFRESH_TOKEN_TTL)]
+    Refresh,
+    #[error("refresh_token_seconds: not shorter than access_token_seconds")]
+    RefreshShorter,
 }
 
 /// Brute-force policy (issue: 5 failures, 15 minutes by default).
@@ -473,6 +414,19 @@ mod tests {
         };
         let shown = format!("{a:?}");
         assert!(shown.contains("ada") && !shown.contains("argon2id") && !shown.contains("42"));
+    }
+
+    #[test]
+    fn lifetime_refusals_keep_their_words() {
+        let words = |access_token_seconds, refresh_token_seconds| {
+            TokenLifetimes { access_token_seconds, refresh_token_seconds }.check().unwrap_err().to_string()
+        };
+        assert_eq!(words(1, 3600), format!("access_token_seconds: between 300 and {ACCESS_TOKEN_TTL}"));
+        assert_eq!(words(300, 1), format!("refresh_token_seconds: between 3600 and {REFRESH_TOKEN_TTL}"));
+        assert_eq!(
+            LifetimeError::RefreshShorter.to_string(),
+            "refresh_token_seconds: not shorter than access_token_seconds"
+        );
     }
 
     #[test]

@@ -188,20 +188,41 @@ pub fn decide(p: &Principal, resource: Resource, action: Action) -> Result<(), D
 /// Checks a role set before it is granted: Auditor cannot be combined with
 /// any role, and UserAdmin needs both Admin and ExpressionAdmin, so that an
 /// account without ExpressionAdmin can never grant itself that role.
-pub fn check_role_set(roles: &BTreeSet<Role>, auditor: bool) -> Result<(), String> {
+pub fn check_role_set(roles: &BTreeSet<Role>, auditor: bool) -> Result<(), RoleSetError> {
     if auditor && !roles.is_empty() {
-        return Err("an Auditor cannot hold any other role".into());
+        return Err(RoleSetError::AuditorWithRoles);
     }
     if roles.contains(&Role::UserAdmin) && !(roles.contains(&Role::Admin) && roles.contains(&Role::ExpressionAdmin)) {
-        return Err("UserAdmin can be granted only together with Admin and ExpressionAdmin".into());
+        return Err(RoleSetError::UserAdminAlone);
     }
     Ok(())
+}
+
+/// Why a role set cannot be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RoleSetError {
+    #[error("an Auditor cannot hold any other role")]
+    AuditorWithRoles,
+    #[error("UserAdmin can be granted only together with Admin and ExpressionAdmin")]
+    UserAdminAlone,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use Role::{Admin as A, CryptoAdmin as C, ExpressionAdmin as E, UserAdmin as U};
+
+    #[test]
+    fn role_set_refusals_keep_their_words() {
+        let words = |roles: &[Role], auditor| {
+            check_role_set(&roles.iter().copied().collect(), auditor).unwrap_err().to_string()
+        };
+        assert_eq!(words(&[Role::Admin], true), "an Auditor cannot hold any other role");
+        assert_eq!(
+            words(&[Role::UserAdmin], false),
+            "UserAdmin can be granted only together with Admin and ExpressionAdmin"
+        );
+    }
 
     /// Seed 003, written out by hand: for each resource, who may read and who
     /// may write. "any" is any role or an Auditor; a list is every role needed.

@@ -61,42 +61,66 @@ fn is_private_use_scheme(scheme: &str) -> bool {
         && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
 }
 
+/// Why a redirect URI cannot be registered: the rule it breaks, in words
+/// for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectError {
+    #[error("1 to {} characters", MAX_LEN)]
+    Length,
+    #[error("no spaces or control characters")]
+    Whitespace,
+    #[error("no wildcards: each redirect URI is registered exactly")]
+    Wildcard,
+    #[error("no fragment (RFC 6749 §3.1.2)")]
+    Fragment,
+    #[error("not an absolute URI")]
+    NotAbsolute(#[source] url::ParseError),
+    #[error("no user name or password in the URI")]
+    Credentials,
+    #[error("a worker application has no redirect URIs")]
+    Worker,
+    #[error(
+        "a native application redirects to a loopback IP literal (http://127.0.0.1 or http://[::1], any port; \
+         not localhost) or to a private-use scheme such as com.example.app:/callback (RFC 8252 §7)"
+    )]
+    NativeOverHttp,
+    /// The scheme named.
+    #[error("{0}: is not a private-use scheme in reverse-domain form such as com.example.app (RFC 8252 §7.1)")]
+    NativeScheme(String),
+    #[error("https, or http on a loopback IP literal (127.0.0.1 or [::1])")]
+    Web,
+}
+
 /// Why a redirect URI cannot be registered for an application of `kind`,
-/// or `Ok`. The message names the rule, for the person who sent it.
-pub fn check(uri: &str, kind: AppKind) -> Result<(), String> {
+/// or `Ok`.
+pub fn check(uri: &str, kind: AppKind) -> Result<(), RedirectError> {
     if uri.is_empty() || uri.len() > MAX_LEN {
-        return Err(format!("1 to {MAX_LEN} characters"));
+        return Err(RedirectError::Length);
     }
     if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("no spaces or control characters".into());
+        return Err(RedirectError::Whitespace);
     }
     if uri.contains('*') {
-        return Err("no wildcards: each redirect URI is registered exactly".into());
+        return Err(RedirectError::Wildcard);
     }
     if uri.contains('#') {
-        return Err("no fragment (RFC 6749 §3.1.2)".into());
+        return Err(RedirectError::Fragment);
     }
-    let url = Url::parse(uri).map_err(|_| "not an absolute URI".to_owned())?;
+    let url = Url::parse(uri).map_err(RedirectError::NotAbsolute)?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("no user name or password in the URI".into());
+        return Err(RedirectError::Credentials);
     }
     let scheme = url.scheme();
     let loopback_http = scheme == "http" && is_loopback_ip(&url);
     match kind {
-        AppKind::Worker => Err("a worker application has no redirect URIs".into()),
+        AppKind::Worker => Err(RedirectError::Worker),
         AppKind::Native if loopback_http => Ok(()),
-        AppKind::Native if scheme == "http" || scheme == "https" => {
-            Err("a native application redirects to a loopback IP literal (http://127.0.0.1 or http://[::1], any port; \
-             not localhost) or to a private-use scheme such as com.example.app:/callback (RFC 8252 §7)"
-                .into())
-        }
+        AppKind::Native if scheme == "http" || scheme == "https" => Err(RedirectError::NativeOverHttp),
         AppKind::Native if is_private_use_scheme(scheme) => Ok(()),
-        AppKind::Native => Err(format!(
-            "{scheme}: is not a private-use scheme in reverse-domain form such as com.example.app (RFC 8252 §7.1)"
-        )),
+        AppKind::Native => Err(RedirectError::NativeScheme(scheme.to_owned())),
         AppKind::Web if scheme == "https" && url.host().is_some() => Ok(()),
         AppKind::Web if loopback_http => Ok(()),
-        AppKind::Web => Err("https, or http on a loopback IP literal (127.0.0.1 or [::1])".into()),
+        AppKind::Web => Err(RedirectError::Web),
     }
 }
 
@@ -132,6 +156,35 @@ pub fn destination(uri: &str) -> String {
 mod tests {
     use super::*;
     use AppKind::{Native, Web, Worker};
+
+    /// The messages reach the admin API's error bodies: they keep their words.
+    #[test]
+    fn refusals_keep_their_words() {
+        let cases = [
+            ("", AppKind::Web, "1 to 2000 characters"),
+            ("https://a.test/a b", AppKind::Web, "no spaces or control characters"),
+            ("https://*.a.test/", AppKind::Web, "no wildcards: each redirect URI is registered exactly"),
+            ("https://a.test/#x", AppKind::Web, "no fragment (RFC 6749 §3.1.2)"),
+            ("/cb", AppKind::Web, "not an absolute URI"),
+            ("https://u:p@a.test/", AppKind::Web, "no user name or password in the URI"),
+            ("https://a.test/", AppKind::Worker, "a worker application has no redirect URIs"),
+            (
+                "https://a.test/",
+                AppKind::Native,
+                "a native application redirects to a loopback IP literal (http://127.0.0.1 or http://[::1], any port; \
+                 not localhost) or to a private-use scheme such as com.example.app:/callback (RFC 8252 §7)",
+            ),
+            (
+                "myapp:/cb",
+                AppKind::Native,
+                "myapp: is not a private-use scheme in reverse-domain form such as com.example.app (RFC 8252 §7.1)",
+            ),
+            ("http://a.test/", AppKind::Web, "https, or http on a loopback IP literal (127.0.0.1 or [::1])"),
+        ];
+        for (uri, kind, words) in cases {
+            assert_eq!(check(uri, kind).unwrap_err().to_string(), words, "{uri}");
+        }
+    }
 
     const CLI: &str = "http://127.0.0.1/callback";
 

@@ -17,13 +17,22 @@ pub fn printable(value: &str, max: usize) -> String {
     value.chars().take(max).map(|c| if is_forbidden(c) { '\u{FFFD}' } else { c }).collect()
 }
 
+/// The rule a name broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("1 to {max} characters, not all blank")]
+    Length { max: usize },
+    #[error("no control characters or bidirectional text controls (U+202A–202E, U+2066–2069)")]
+    Forbidden,
+}
+
 /// A name: 1 to `max` characters, not blank, none forbidden; the error says which rule it broke.
-pub fn check_name(value: &str, max: usize) -> Result<(), String> {
+pub fn check_name(value: &str, max: usize) -> Result<(), NameError> {
     if value.trim().is_empty() || value.chars().count() > max {
-        return Err(format!("1 to {max} characters, not all blank"));
+        return Err(NameError::Length { max });
     }
     if value.chars().any(is_forbidden) {
-        return Err("no control characters or bidirectional text controls (U+202A–202E, U+2066–2069)".into());
+        return Err(NameError::Forbidden);
     }
     Ok(())
 }
@@ -43,6 +52,15 @@ mod tests {
         }
         assert!(check_name(&"x".repeat(65), 64).is_err());
         assert!(check_name(&"é".repeat(64), 64).is_ok(), "characters, not bytes");
+    }
+
+    #[test]
+    fn name_refusals_keep_their_words() {
+        assert_eq!(check_name(" ", 64).unwrap_err().to_string(), "1 to 64 characters, not all blank");
+        assert_eq!(
+            check_name("a\u{202E}b", 64).unwrap_err().to_string(),
+            "no control characters or bidirectional text controls (U+202A–202E, U+2066–2069)"
+        );
     }
 
     #[test]

@@ -116,6 +116,15 @@ impl OAuthError {
     }
 }
 
+impl From<InternalError> for OAuthError {
+    fn from(e: InternalError) -> Self {
+        match e {
+            InternalError::Store(e) => e.into(),
+            e => OAuthError::internal(e),
+        }
+    }
+}
+
 impl From<signet_store::StoreError> for OAuthError {
     fn from(e: signet_store::StoreError) -> Self {
         match e {

@@ -411,14 +411,14 @@ async fn replace_environments(tx: &mut Tx, wanted: &[EnvironmentEntry]) -> Resul
     query("UPDATE environments SET name = 'bulk-import:' || id").execute(&mut *tx).await?;
     let mut kept = HashSet::new();
     for e in wanted {
-        if before.contains(&e.id) {
+        if before.contains(e.id.as_str()) {
             query("UPDATE environments SET name = $2, created_at = $3 WHERE id = $1")
                 .bind(&e.id)
                 .bind(&e.name)
                 .bind(e.created_at)
                 .execute(&mut *tx)
                 .await?;
-            kept.insert(e.id.clone());
+            kept.insert(e.id.to_string());
         } else {
             crate::applications::insert_environment(tx, &Environment::from(e)).await?;
         }
@@ -453,9 +453,11 @@ async fn replace_keys(tx: &mut Tx, doc: &Configuration, keys: KeySource<'_>, kep
                 .map(|r| r.try_get("environment_id"))
                 .collect::<Result<_>>()?;
             let mut made = 0;
-            for e in doc.environments.iter().filter(|e| !(kept.contains(&e.id) && keyed.contains(&e.id))) {
-                let key =
-                    fresh(&e.id).map_err(|reason| StoreError::SigningKey { environment_id: e.id.clone(), reason })?;
+            for e in
+                doc.environments.iter().filter(|e| !(kept.contains(e.id.as_str()) && keyed.contains(e.id.as_str())))
+            {
+                let key = fresh(e.id.as_str())
+                    .map_err(|reason| StoreError::SigningKey { environment_id: e.id.to_string(), reason })?;
                 crate::keys::insert(tx, &key).await?;
                 made += 1;
             }

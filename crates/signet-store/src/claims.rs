@@ -7,6 +7,7 @@ use signet_core::clock::UnixTime;
 use signet_core::id::{AccountId, EnvironmentId};
 
 use crate::db::{Row, query};
+use crate::versioned::{self, Keyed};
 use crate::{Result, Store, Written, audit, conflict, from_json};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,35 +93,19 @@ impl Store {
         expected: Option<i64>,
         ev: &AuditEvent,
     ) -> Result<Written> {
-        let mut tx = self.db.begin().await?;
-        let row = query("SELECT version FROM claim_mappings WHERE environment_id = $1 AND id = $2")
+        let row = Keyed { table: "claim_mappings", environment_id: &m.environment_id, id: &m.id };
+        versioned::update(&self.db, row, expected, ev, "claim mapping", |version| {
+            query(
+                "UPDATE claim_mappings SET claim = $3, expression = $4, version = version + 1 \
+                 WHERE environment_id = $1 AND id = $2 AND version = $5",
+            )
             .bind(&m.environment_id)
             .bind(&m.id)
-            .fetch_optional(&mut tx)
-            .await?;
-        let Some(row) = row else { return Ok(Written::Missing) };
-        let version: i64 = row.try_get("version")?;
-        if expected.is_some_and(|e| e != version) {
-            return Ok(Written::Stale);
-        }
-        let done = query(
-            "UPDATE claim_mappings SET claim = $3, expression = $4, version = version + 1 \
-             WHERE environment_id = $1 AND id = $2 AND version = $5",
-        )
-        .bind(&m.environment_id)
-        .bind(&m.id)
-        .bind(&m.claim)
-        .bind(&m.expression)
-        .bind(version)
-        .execute(&mut tx)
+            .bind(&m.claim)
+            .bind(&m.expression)
+            .bind(version)
+        })
         .await
-        .map_err(conflict("claim mapping"))?;
-        if done.rows_affected() == 0 {
-            return Ok(Written::Stale);
-        }
-        audit::append(&mut tx, ev).await?;
-        tx.commit().await?;
-        Ok(Written::Done(version + 1))
     }
 
     pub async fn delete_claim_mapping(
@@ -130,29 +115,8 @@ impl Store {
         expected: Option<i64>,
         ev: &AuditEvent,
     ) -> Result<Written> {
-        let mut tx = self.db.begin().await?;
-        let row = query("SELECT version FROM claim_mappings WHERE environment_id = $1 AND id = $2")
-            .bind(environment_id)
-            .bind(id)
-            .fetch_optional(&mut tx)
-            .await?;
-        let Some(row) = row else { return Ok(Written::Missing) };
-        let version: i64 = row.try_get("version")?;
-        if expected.is_some_and(|e| e != version) {
-            return Ok(Written::Stale);
-        }
-        let done = query("DELETE FROM claim_mappings WHERE environment_id = $1 AND id = $2 AND version = $3")
-            .bind(environment_id)
-            .bind(id)
-            .bind(version)
-            .execute(&mut tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(Written::Stale);
-        }
-        audit::append(&mut tx, ev).await?;
-        tx.commit().await?;
-        Ok(Written::Done(version))
+        let row = Keyed { table: "claim_mappings", environment_id, id };
+        versioned::delete(&self.db, row, expected, ev).await
     }
 
     /// An account's attributes: a JSON object, empty when never set.

@@ -11,6 +11,7 @@ use signet_core::model::Account;
 use signet_core::configuration::{FederatedLinkEntry, IdentityProviderEntry, Protected};
 
 use crate::db::{Row, Tx, query};
+use crate::versioned::{self, Keyed};
 use crate::{Result, Store, Written, audit, conflict, from_json, to_json};
 
 const COLUMNS: &str = "id, environment_id, name, issuer, client_id, secret_sealed, settings, version, created_at";
@@ -104,38 +105,22 @@ impl Store {
         expected: Option<i64>,
         ev: &AuditEvent,
     ) -> Result<Written> {
-        let mut tx = self.db.begin().await?;
-        let row = query("SELECT version FROM identity_providers WHERE environment_id = $1 AND id = $2")
+        let row = Keyed { table: "identity_providers", environment_id: &p.environment_id, id: &p.id };
+        versioned::update(&self.db, row, expected, ev, "identity provider name", |version| {
+            query(
+                "UPDATE identity_providers SET name = $3, issuer = $4, client_id = $5, secret_sealed = $6, settings = $7, \
+                 version = version + 1 WHERE environment_id = $1 AND id = $2 AND version = $8",
+            )
             .bind(&p.environment_id)
             .bind(&p.id)
-            .fetch_optional(&mut tx)
-            .await?;
-        let Some(row) = row else { return Ok(Written::Missing) };
-        let version: i64 = row.try_get("version")?;
-        if expected.is_some_and(|e| e != version) {
-            return Ok(Written::Stale);
-        }
-        let done = query(
-            "UPDATE identity_providers SET name = $3, issuer = $4, client_id = $5, secret_sealed = $6, settings = $7, \
-             version = version + 1 WHERE environment_id = $1 AND id = $2 AND version = $8",
-        )
-        .bind(&p.environment_id)
-        .bind(&p.id)
-        .bind(&p.name)
-        .bind(&p.issuer)
-        .bind(&p.client_id)
-        .bind(secret_sealed.to_vec())
-        .bind(settings(p))
-        .bind(version)
-        .execute(&mut tx)
+            .bind(&p.name)
+            .bind(&p.issuer)
+            .bind(&p.client_id)
+            .bind(secret_sealed.to_vec())
+            .bind(settings(p))
+            .bind(version)
+        })
         .await
-        .map_err(conflict("identity provider name"))?;
-        if done.rows_affected() == 0 {
-            return Ok(Written::Stale);
-        }
-        audit::append(&mut tx, ev).await?;
-        tx.commit().await?;
-        Ok(Written::Done(version + 1))
     }
 
     pub async fn delete_identity_provider(
@@ -145,29 +130,8 @@ impl Store {
         expected: Option<i64>,
         ev: &AuditEvent,
     ) -> Result<Written> {
-        let mut tx = self.db.begin().await?;
-        let row = query("SELECT version FROM identity_providers WHERE environment_id = $1 AND id = $2")
-            .bind(environment_id)
-            .bind(id)
-            .fetch_optional(&mut tx)
-            .await?;
-        let Some(row) = row else { return Ok(Written::Missing) };
-        let version: i64 = row.try_get("version")?;
-        if expected.is_some_and(|e| e != version) {
-            return Ok(Written::Stale);
-        }
-        let done = query("DELETE FROM identity_providers WHERE environment_id = $1 AND id = $2 AND version = $3")
-            .bind(environment_id)
-            .bind(id)
-            .bind(version)
-            .execute(&mut tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(Written::Stale);
-        }
-        audit::append(&mut tx, ev).await?;
-        tx.commit().await?;
-        Ok(Written::Done(version))
+        let row = Keyed { table: "identity_providers", environment_id, id };
+        versioned::delete(&self.db, row, expected, ev).await
     }
 }
 

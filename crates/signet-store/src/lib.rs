@@ -27,6 +27,7 @@ mod lockout;
 mod mfa;
 mod migrate;
 mod settings;
+mod versioned;
 
 use std::path::PathBuf;
 

@@ -3,55 +3,40 @@
 use super::{AccountEntry, ApplicationEntry, EnvironmentEntry, Protected};
 use crate::model::{Account, Application, Environment};
 
-impl From<&Environment> for EnvironmentEntry {
-    fn from(e: &Environment) -> EnvironmentEntry {
-        EnvironmentEntry { id: e.id.to_string(), name: e.name.clone(), created_at: e.created_at }
-    }
-}
-
-impl From<&EnvironmentEntry> for Environment {
-    fn from(e: &EnvironmentEntry) -> Environment {
-        Environment { id: e.id.clone().into(), name: e.name.clone(), created_at: e.created_at }
-    }
-}
-
-impl From<&Application> for ApplicationEntry {
-    fn from(a: &Application) -> ApplicationEntry {
-        ApplicationEntry {
-            id: a.id.to_string(),
-            environment_id: a.environment_id.to_string(),
-            name: a.name.clone(),
-            kind: a.kind,
-            secret_hash: a.secret_hash.clone(),
-            redirect_uris: a.redirect_uris.clone(),
-            grant_types: a.grant_types.clone(),
-            scopes: a.scopes.clone(),
-            roles: a.roles.clone(),
-            admin_api: a.admin_api,
-            created_at: a.created_at,
-            pkce_required: a.pkce_required,
+/// `From` both ways between a model type and its entry, which have the same
+/// fields: each field is named once, and a field added to either type alone
+/// stops the build here.
+macro_rules! same_fields {
+    ($model:ident <-> $entry:ident { $($field:ident),* $(,)? }) => {
+        impl From<&$model> for $entry {
+            fn from(m: &$model) -> $entry {
+                $entry { $($field: Clone::clone(&m.$field)),* }
+            }
         }
-    }
+
+        impl From<&$entry> for $model {
+            fn from(e: &$entry) -> $model {
+                $model { $($field: Clone::clone(&e.$field)),* }
+            }
+        }
+    };
 }
 
-impl From<&ApplicationEntry> for Application {
-    fn from(a: &ApplicationEntry) -> Application {
-        Application {
-            id: a.id.clone().into(),
-            environment_id: a.environment_id.clone().into(),
-            name: a.name.clone(),
-            kind: a.kind,
-            secret_hash: a.secret_hash.clone(),
-            redirect_uris: a.redirect_uris.clone(),
-            grant_types: a.grant_types.clone(),
-            scopes: a.scopes.clone(),
-            roles: a.roles.clone(),
-            admin_api: a.admin_api,
-            pkce_required: a.pkce_required,
-            created_at: a.created_at,
-        }
-    }
-}
+same_fields!(Environment <-> EnvironmentEntry { id, name, created_at });
+same_fields!(Application <-> ApplicationEntry {
+    id,
+    environment_id,
+    name,
+    kind,
+    secret_hash,
+    redirect_uris,
+    grant_types,
+    scopes,
+    roles,
+    admin_api,
+    created_at,
+    pkce_required,
+});
 
 impl AccountEntry {
     pub fn from_account(a: &Account, attributes: Option<serde_json::Map<String, serde_json::Value>>) -> AccountEntry {

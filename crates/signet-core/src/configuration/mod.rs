@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use signet_proto::roles::Role;
 
 use crate::clock::UnixTime;
+use crate::id::{ClientId, EnvironmentId};
 use crate::model::{AppKind, GrantType};
 
 pub use secrets::Protected;
@@ -148,7 +149,7 @@ pub struct TotpEnrolmentEntry {
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentEntry {
     /// A UUID: it is part of the environment's issuer URL.
-    pub id: String,
+    pub id: EnvironmentId,
     pub name: String,
     pub created_at: UnixTime,
 }
@@ -156,8 +157,8 @@ pub struct EnvironmentEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationEntry {
-    pub id: String,
-    pub environment_id: String,
+    pub id: ClientId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub kind: AppKind,
     /// Base64 of the client secret's SHA-256; null for a public application.

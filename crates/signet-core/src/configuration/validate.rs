@@ -17,8 +17,8 @@ pub struct Invalid {
     pub message: String,
 }
 
-fn invalid<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid { path: path.into(), message: message.into() })
+fn invalid<T>(path: impl Into<String>, message: impl std::fmt::Display) -> Result<T, Invalid> {
+    Err(Invalid { path: path.into(), message: message.to_string() })
 }
 
 /// Fails on the second of two entries with the same key.
@@ -97,10 +97,10 @@ impl Configuration {
     }
 
     fn check_environments(&self) -> Result<Environments<'_>, Invalid> {
-        let ids = unique(&self.environments, "environments", "id", |e| e.id.clone())?;
+        let ids = unique(&self.environments, "environments", "id", |e| e.id.to_string())?;
         unique(&self.environments, "environments", "name", |e| e.name.clone())?;
         for (i, e) in self.environments.iter().enumerate() {
-            if uuid::Uuid::try_parse(&e.id).is_err() {
+            if uuid::Uuid::try_parse(e.id.as_str()).is_err() {
                 return invalid(format!("environments[{i}].id"), "not a UUID");
             }
             text(format!("environments[{i}].name"), &e.name, 64)?;
@@ -108,17 +108,17 @@ impl Configuration {
         let Some(administrators) = self.environments.iter().find(|e| e.name == ADMINISTRATORS) else {
             return invalid("environments", format!("the {ADMINISTRATORS} environment is missing"));
         };
-        Ok(Environments { ids, administrators: &administrators.id })
+        Ok(Environments { ids, administrators: administrators.id.as_str() })
     }
 
     fn check_applications(&self, environments: &Environments<'_>) -> Result<(), Invalid> {
-        unique(&self.applications, "applications", "id", |a| a.id.clone())?;
+        unique(&self.applications, "applications", "id", |a| a.id.to_string())?;
         for (i, a) in self.applications.iter().enumerate() {
             let at = |field: &str| format!("applications[{i}].{field}");
-            if a.id.is_empty() || a.id.len() > 128 {
+            if a.id.as_str().is_empty() || a.id.as_str().len() > 128 {
                 return invalid(at("id"), "1 to 128 characters");
             }
-            environments.check(at("environment_id"), &a.environment_id)?;
+            environments.check(at("environment_id"), a.environment_id.as_str())?;
             text(at("name"), &a.name, 100)?;
             check_application(a, &at)?;
         }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::roles::Role;
 
-/// What an application is, as the API names it.
+/// What an application is. One enum for the API, the configuration
+/// document and the domain (`signet_core::model` re-exports it): the names
+/// are the same everywhere they appear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppKind {
@@ -26,9 +28,18 @@ impl AppKind {
             AppKind::Web => "web",
         }
     }
+    pub fn parse(s: &str) -> Option<AppKind> {
+        [AppKind::Native, AppKind::Worker, AppKind::Web].into_iter().find(|k| k.as_str() == s)
+    }
+    /// A public client (RFC 6749 §2.1): it holds no secret.
+    pub fn is_public(self) -> bool {
+        self == AppKind::Native
+    }
 }
 
-/// A grant an application may use, as OAuth names it.
+/// A grant an application may use, as OAuth names it. One enum for the API,
+/// the configuration document and the domain (`signet_core::model`
+/// re-exports it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum GrantType {
     #[serde(rename = "authorization_code")]
@@ -39,12 +50,22 @@ pub enum GrantType {
     ClientCredentials,
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
-    /// RFC 8693; never configured, so an application that names it is refused.
+    /// RFC 8693: a key-bound session minted without a browser (issue 6).
+    /// Never configured, so an application that names it is refused: an
+    /// application that can sign a person on, or a worker, may exchange
+    /// what it holds.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
 }
 
 impl GrantType {
+    pub const ALL: [GrantType; 5] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::DeviceCode,
+        GrantType::TokenExchange,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
@@ -52,6 +73,17 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
             GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+    pub fn parse(s: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+    /// The short label used in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            GrantType::DeviceCode => "device_code",
+            GrantType::TokenExchange => "token_exchange",
+            other => other.as_str(),
         }
     }
 }

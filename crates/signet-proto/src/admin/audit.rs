@@ -31,6 +31,13 @@ pub struct UpstreamView {
 
 /// One recorded event: its fields in the order, and with the omissions,
 /// of the event the chain hashed.
+///
+/// It mirrors `signet_core::audit::AuditEvent` on purpose instead of being
+/// it: the chained event carries the domain's behaviour (an id drawn from the
+/// CSPRNG, the typed action and outcome, the chain hash), which has no place
+/// in this crate of wire types and which signet-core could not add to a type
+/// of this crate. The two JSON forms are one contract, pinned byte for byte by
+/// signet-core's `the_admin_apis_view_writes_the_chained_form` test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEventView {
     pub id: String,

@@ -169,13 +169,8 @@ async fn external_token(
     // A client's own token (client credentials) names the client as its subject.
     let client_id = str_claim("client_id").or(str_claim("azp")).map(str::to_owned);
     let kind = if client_id.as_deref() == Some(sub) { ActorKind::Application } else { ActorKind::Person };
-    let actor = Actor {
-        kind,
-        id: format!("oauth:{}#{sub}", ext.issuer),
-        name,
-        scheme: Scheme::Oauth.as_str().into(),
-        client_id,
-    };
+    let actor =
+        Actor { kind, id: format!("oauth:{}#{sub}", ext.issuer), name, scheme: Scheme::Oauth.into(), client_id };
     let caller = Caller::new(principal, actor, ip).with_jti(str_claim("jti").map(str::to_owned));
     if first_in_a_while(state, &caller.actor.id, now) {
         state.store.record(&caller.signon(now)?).await?;

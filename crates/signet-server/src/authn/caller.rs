@@ -4,10 +4,10 @@ use std::net::IpAddr;
 
 use signet_core::audit::{Action, Actor, ActorKind, AuditEvent, Outcome};
 use signet_core::clock::UnixTime;
+use signet_core::crypto::CryptoError;
 use signet_core::model::{Account, Application};
 use signet_core::policy::Principal;
 
-use super::AuthnError;
 use crate::config::admin_auth::Scheme;
 
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl Caller {
             kind: ActorKind::Application,
             id: app.id.to_string(),
             name: app.name.clone(),
-            scheme: Scheme::Oauth.as_str().into(),
+            scheme: Scheme::Oauth.into(),
             client_id: Some(app.id.to_string()),
         };
         Caller::new(Principal { roles: app.roles.clone(), auditor: false }, actor, ip).with_jti(Some(jti))
@@ -75,10 +75,8 @@ impl Caller {
     }
 
     /// An audit event by this caller, with the request's context.
-    pub fn event(&self, action: Action, target: &str, now: UnixTime) -> Result<AuditEvent, AuthnError> {
-        let mut ev = AuditEvent::new(self.actor.clone(), action, None, target, now)
-            .map_err(|e| AuthnError::Internal(e.to_string()))?
-            .with_outcome(Outcome::Success);
+    pub fn event(&self, action: Action, target: &str, now: UnixTime) -> Result<AuditEvent, CryptoError> {
+        let mut ev = AuditEvent::new(self.actor.clone(), action, None, target, now)?.with_outcome(Outcome::Success);
         ev.request_id = Some(crate::request_id());
         ev.source_ip = Some(self.ip.to_string());
         ev.jti = self.jti.clone();
@@ -86,14 +84,14 @@ impl Caller {
     }
 
     /// The trail's record of this caller signing on.
-    pub fn signon(&self, now: UnixTime) -> Result<AuditEvent, AuthnError> {
+    pub fn signon(&self, now: UnixTime) -> Result<AuditEvent, CryptoError> {
         let target = self.account_id.as_deref().unwrap_or(&self.actor.id);
         self.event(Action::AdminSignon, target, now)
     }
 
     /// The trail's record of a directory refusing this caller. What it names
     /// is whatever was typed, so it is kept printable and bounded.
-    pub fn failed_signon(&self, now: UnixTime) -> Result<AuditEvent, AuthnError> {
+    pub fn failed_signon(&self, now: UnixTime) -> Result<AuditEvent, CryptoError> {
         let mut named = self.clone();
         named.actor.id = signet_core::text::printable(&self.actor.id, 300);
         named.actor.name = signet_core::text::printable(&self.actor.name, 256);
@@ -102,5 +100,5 @@ impl Caller {
 }
 
 fn person(id: String, name: &str, scheme: Scheme) -> Actor {
-    Actor { kind: ActorKind::Person, id, name: name.to_owned(), scheme: scheme.as_str().into(), client_id: None }
+    Actor { kind: ActorKind::Person, id, name: name.to_owned(), scheme: scheme.into(), client_id: None }
 }

@@ -6,12 +6,12 @@
 //! methods need an enrolment made at the sign-on pages, which directory
 //! people do not use, so they are refused with a message saying so.
 
+use signet_core::audit::ActorScheme;
 use signet_core::audit::{Action, Outcome};
 use signet_core::clock::UnixTime;
 use signet_core::mfa::SignOnKind;
 
 use super::{AuthnError, Budget, Caller, Credentials, administrators, refused};
-use crate::config::admin_auth::Scheme;
 use crate::state::AppState;
 
 /// How long a directory person's passed second factor stands, from one address.
@@ -26,9 +26,9 @@ pub(super) async fn directory(
     now: UnixTime,
     budget: &Budget,
 ) -> Result<(), AuthnError> {
-    let kind = match caller.actor.scheme.as_str() {
-        s if s == Scheme::Ldap.as_str() => SignOnKind::Ldap,
-        s if s == Scheme::Radius.as_str() => SignOnKind::Radius,
+    let kind = match caller.actor.scheme {
+        ActorScheme::Ldap => SignOnKind::Ldap,
+        ActorScheme::Radius => SignOnKind::Radius,
         _ => return Ok(()),
     };
     let admins = administrators(state).await?;
@@ -72,7 +72,7 @@ pub(super) async fn directory(
         };
         let how = if outcome.is_ok() { Outcome::Success } else { Outcome::Failure };
         let mut ev = caller.event(Action::SignonMfa, &method.id, now)?.with_outcome(how);
-        ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
+        ev.actor.scheme = ActorScheme::Mfa(method.method_type());
         ev.digest = signet_core::audit::digest_of(
             &serde_json::json!({"method": method.id, "sign_on": kind.as_str(), "result": outcome.err().unwrap_or("approved")}),
         );

@@ -109,6 +109,13 @@ impl From<crate::error::InternalError> for AuthnError {
     }
 }
 
+/// Drawing an event's id failed: signetd's own failure.
+impl From<signet_core::crypto::CryptoError> for AuthnError {
+    fn from(e: signet_core::crypto::CryptoError) -> AuthnError {
+        AuthnError::Internal(e.to_string())
+    }
+}
+
 /// A request's credentials, as its headers carry them. Reading them checks
 /// nothing.
 pub struct Credentials<'a> {

@@ -4,13 +4,14 @@
 use signet_core::id::EnvironmentId;
 use std::net::IpAddr;
 
+use signet_core::audit::ActorScheme;
 use signet_core::audit::{Action, AuditEvent, Outcome};
 use signet_core::clock::UnixTime;
-use signet_store::StoreError;
 
 use super::{Attempt, AuthnError, Basic, Caller, VERIFIED_FOR, administrators};
 use crate::cache::VerifiedPassword;
 use crate::config::admin_auth::Scheme;
+use crate::error::InternalError;
 use crate::lockout::FirstFactor;
 use crate::state::AppState;
 
@@ -43,14 +44,13 @@ pub(super) async fn password(
     if open && state.authn.passwords.holds(&key, now, same) {
         return Ok(Attempt::Verified(caller));
     }
-    let event = |action: Action, outcome: Outcome| -> Result<AuditEvent, StoreError> {
-        let ev = caller.event(action, account.id.as_str(), now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(ev.with_outcome(outcome))
+    let event = |action: Action, outcome: Outcome| -> Result<AuditEvent, InternalError> {
+        Ok(caller.event(action, account.id.as_str(), now)?.with_outcome(outcome))
     };
     let events = crate::lockout::Events {
         failure: &|method| {
             let mut ev = event(Action::AdminSignonFailure, Outcome::Failure)?;
-            ev.actor.scheme = format!("native:{method}");
+            ev.actor.scheme = ActorScheme::NativeFailure(method.to_owned());
             Ok(ev)
         },
         refused: &|| {
@@ -69,7 +69,7 @@ pub(super) async fn password(
         // Locked, with the second factor: good for this call, never remembered.
         FirstFactor::BothPassed => {
             let mut ev = caller.signon(now)?;
-            ev.actor.scheme = "native+otp".into();
+            ev.actor.scheme = ActorScheme::NativeOtp;
             state.store.record(&ev).await?;
             Ok(Attempt::Verified(caller))
         }

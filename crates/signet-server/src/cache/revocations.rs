@@ -8,6 +8,8 @@ use signet_core::model::ACCESS_TOKEN_TTL;
 use signet_core::token::AccessClaims;
 use signet_store::{Store, StoreError};
 
+use crate::error::InternalError;
+
 pub const REVOCATION_POLL: i64 = 1;
 /// Overlap of successive polls, for clocks that differ between instances.
 const SKEW: i64 = 5;
@@ -33,9 +35,11 @@ pub struct Revocations {
 impl Revocations {
     /// Whether an access token is revoked: by its own `jti`, its family, or
     /// its subject (issued at or before the subject's revocation).
-    pub async fn is_revoked(&self, store: &Store, token: &AccessClaims, now: UnixTime) -> Result<bool, StoreError> {
+    /// A poisoned cache answers neither way: a token is not taken as
+    /// unrevoked on a list a panic may have left half-written.
+    pub async fn is_revoked(&self, store: &Store, token: &AccessClaims, now: UnixTime) -> Result<bool, InternalError> {
         self.refresh(store, now).await?;
-        let s = self.state.read().map_err(|_| StoreError::Corrupt("revocation cache poisoned".into()))?;
+        let s = self.state.read().map_err(|_| InternalError::Broken("the revocation cache is poisoned"))?;
         Ok(s.jtis.contains_key(&token.jti)
             || token.gid.as_deref().is_some_and(|g| s.grants.contains_key(g))
             || s.subjects.get(&token.sub).is_some_and(|at| token.iat <= *at))

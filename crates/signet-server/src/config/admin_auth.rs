@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use signet_core::audit::ActorScheme;
 use signet_core::crypto::Kek;
 use signet_core::policy::{Principal, check_role_set};
 use signet_proto::roles::Role;
@@ -50,6 +51,19 @@ impl Scheme {
     /// Basic credentials are tried against each Basic scheme, in the order listed.
     pub fn takes_basic(self) -> bool {
         matches!(self, Scheme::Native | Scheme::Ldap | Scheme::Radius)
+    }
+}
+
+/// The scheme a caller signed on with, as the audit trail records it.
+impl From<Scheme> for ActorScheme {
+    fn from(s: Scheme) -> ActorScheme {
+        match s {
+            Scheme::Native => ActorScheme::Native,
+            Scheme::Ldap => ActorScheme::Ldap,
+            Scheme::Radius => ActorScheme::Radius,
+            Scheme::Oauth => ActorScheme::Oauth,
+            Scheme::Mtls => ActorScheme::Mtls,
+        }
     }
 }
 
@@ -271,6 +285,15 @@ mod tests {
 
     fn grant(value: &str, roles: &[Role], auditor: bool) -> RoleGrant {
         RoleGrant { value: value.into(), roles: roles.iter().copied().collect(), auditor }
+    }
+
+    #[test]
+    fn the_trail_names_each_scheme_as_the_settings_do() {
+        for s in [Scheme::Native, Scheme::Ldap, Scheme::Radius, Scheme::Oauth, Scheme::Mtls] {
+            let recorded = ActorScheme::from(s);
+            assert_eq!(recorded.to_string(), s.as_str());
+            assert_eq!(ActorScheme::from(s.as_str().to_owned()), recorded, "read back as itself");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use signet_core::token::{self, AccessClaims, TokenError};
 
 use super::Env;
+use crate::error::InternalError;
 use crate::state::AppState;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -12,11 +13,7 @@ pub enum Rejected {
     Revoked,
 }
 
-pub async fn verify(
-    state: &AppState,
-    env: &Env,
-    token: &str,
-) -> Result<Result<AccessClaims, Rejected>, signet_store::StoreError> {
+pub async fn verify(state: &AppState, env: &Env, token: &str) -> Result<Result<AccessClaims, Rejected>, InternalError> {
     let now = state.now();
     let claims = match token::verify_access_with(token, |kid| env.verifiers.get(kid), now) {
         Ok(c) => c,
@@ -26,7 +23,7 @@ pub async fn verify(
                 match state.keyring.reload_for_unknown_kid(&state.store, &state.kek, env.id().as_str(), now).await {
                     Ok(Some(k)) => k,
                     Ok(None) => return Ok(Err(Rejected::Invalid)),
-                    Err(crate::keyring::KeyringError::Store(e)) => return Err(e),
+                    Err(crate::keyring::KeyringError::Store(e)) => return Err(e.into()),
                     Err(_) => return Ok(Err(Rejected::Invalid)),
                 };
             match token::verify_access_with(token, |kid| reloaded.verifiers.get(kid), now) {

@@ -76,7 +76,7 @@ pub struct NewAdmin<'a> {
 /// Makes an admin account. Its password must be replaced at its first sign-on.
 pub async fn create(state: &AppState, by: &Authorized<'_>, new: NewAdmin<'_>) -> Result<Versioned, OpError> {
     by.covers(Resource::AdminAccounts, Action::Write)?;
-    check_role_set(&new.roles, new.auditor).map_err(OpError::Unprocessable)?;
+    check_role_set(&new.roles, new.auditor).map_err(OpError::unprocessable)?;
     let admins = crate::authn::administrators(state).await?;
     let now = state.now();
     let account = with_set_password(state, &admins, new.username, new.password, now).await?;
@@ -98,7 +98,7 @@ pub async fn update(
     change: AdminChange,
 ) -> Result<Versioned, OpError> {
     by.covers(Resource::AdminAccounts, Action::Write)?;
-    check_role_set(&change.roles, change.auditor).map_err(OpError::Unprocessable)?;
+    check_role_set(&change.roles, change.auditor).map_err(OpError::unprocessable)?;
     let v = find(state, username).await?;
     let expected = expected(if_match, KIND, v.account.id.as_str(), v.version)?;
     let now = state.now();

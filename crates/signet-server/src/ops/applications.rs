@@ -29,50 +29,14 @@ use crate::state::AppState;
 
 pub use wire::{ApplicationPage, ApplicationView, NewApplication};
 
-fn kind_of(k: wire::AppKind) -> AppKind {
-    match k {
-        wire::AppKind::Native => AppKind::Native,
-        wire::AppKind::Worker => AppKind::Worker,
-        wire::AppKind::Web => AppKind::Web,
-    }
-}
-
-fn wire_kind(k: AppKind) -> wire::AppKind {
-    match k {
-        AppKind::Native => wire::AppKind::Native,
-        AppKind::Worker => wire::AppKind::Worker,
-        AppKind::Web => wire::AppKind::Web,
-    }
-}
-
-fn grant_of(g: wire::GrantType) -> GrantType {
-    match g {
-        wire::GrantType::AuthorizationCode => GrantType::AuthorizationCode,
-        wire::GrantType::RefreshToken => GrantType::RefreshToken,
-        wire::GrantType::ClientCredentials => GrantType::ClientCredentials,
-        wire::GrantType::DeviceCode => GrantType::DeviceCode,
-        wire::GrantType::TokenExchange => GrantType::TokenExchange,
-    }
-}
-
-fn wire_grant(g: GrantType) -> wire::GrantType {
-    match g {
-        GrantType::AuthorizationCode => wire::GrantType::AuthorizationCode,
-        GrantType::RefreshToken => wire::GrantType::RefreshToken,
-        GrantType::ClientCredentials => wire::GrantType::ClientCredentials,
-        GrantType::DeviceCode => wire::GrantType::DeviceCode,
-        GrantType::TokenExchange => wire::GrantType::TokenExchange,
-    }
-}
-
 /// An application as the API shows it, with its secret when just made.
 pub fn view(a: &Application, secret: Option<String>) -> ApplicationView {
     ApplicationView {
         id: a.id.to_string(),
         name: a.name.clone(),
-        kind: wire_kind(a.kind),
+        kind: a.kind,
         redirect_uris: a.redirect_uris.clone(),
-        grant_types: a.grant_types.iter().copied().map(wire_grant).collect(),
+        grant_types: a.grant_types.clone(),
         scopes: a.scopes.clone(),
         roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         has_secret: a.secret_hash.is_some(),
@@ -124,9 +88,9 @@ struct Settings {
 fn check(new: &NewApplication) -> Result<Settings, OpError> {
     let s = Settings {
         name: new.name.trim().to_owned(),
-        kind: kind_of(new.kind),
+        kind: new.kind,
         redirect_uris: new.redirect_uris.clone(),
-        grant_types: new.grant_types.iter().copied().map(grant_of).collect(),
+        grant_types: new.grant_types.clone(),
         scopes: new.scopes.clone(),
         roles: new.roles.clone(),
         pkce_required: new.pkce_required,
@@ -157,7 +121,7 @@ fn check(new: &NewApplication) -> Result<Settings, OpError> {
     if s.kind.is_public() && !s.pkce_required {
         return Err(OpError::Invalid("pkce_required: a native application always uses PKCE".into()));
     }
-    check_role_set(&s.roles, false).map_err(OpError::Unprocessable)?;
+    check_role_set(&s.roles, false).map_err(OpError::unprocessable)?;
     Ok(s)
 }
 

@@ -27,7 +27,7 @@ fn event_view(e: AuditEvent) -> AuditEventView {
     AuditEventView {
         id: e.id,
         at: e.at,
-        actor: ActorView { kind: kind.into(), id: a.id, name: a.name, scheme: a.scheme, client_id: a.client_id },
+        actor: ActorView { kind: kind.into(), id: a.id, name: a.name, scheme: a.scheme.into(), client_id: a.client_id },
         action: e.action,
         environment_id: e.environment_id,
         target: e.target,

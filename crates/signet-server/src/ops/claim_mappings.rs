@@ -7,9 +7,9 @@ use signet_core::audit::Action as Event;
 use signet_core::claims::validate_claim_name;
 use signet_core::id::EnvironmentId;
 use signet_core::policy::{Action, Resource};
-use signet_store::{StoredMapping, Written};
+use signet_store::StoredMapping;
 
-use super::{Authorized, OpError, expected};
+use super::{Authorized, OpError, expected, written};
 use crate::state::AppState;
 
 pub const KIND: &str = "claim-mapping";
@@ -62,13 +62,9 @@ pub async fn update(
     let m = StoredMapping { claim, expression, ..current };
     let digest = json!({"claim": m.claim, "expression": m.expression});
     let ev = by.event(Event::AdminClaimMappingUpdate, Some(env), &m.id, Some(&digest), state.now())?;
-    let written = state.store.update_claim_mapping(&m, expected, &ev).await?;
+    let answer = state.store.update_claim_mapping(&m, expected, &ev).await?;
     state.claim_mappings.forget(env);
-    match written {
-        Written::Done(version) => Ok(StoredMapping { version, ..m }),
-        Written::Stale => Err(OpError::Stale),
-        Written::Missing | Written::LastUserAdmin => Err(OpError::NotFound("claim mapping")),
-    }
+    Ok(StoredMapping { version: written(answer, "claim mapping")?, ..m })
 }
 
 /// Removes a mapping; answers the version its removal took.
@@ -83,11 +79,7 @@ pub async fn delete(
     let expected = expected(if_match, KIND, &current.id, current.version)?;
     let digest = json!({"claim": current.claim});
     let ev = by.event(Event::AdminClaimMappingDelete, Some(env), &current.id, Some(&digest), state.now())?;
-    let written = state.store.delete_claim_mapping(env, id, expected, &ev).await?;
+    let answer = state.store.delete_claim_mapping(env, id, expected, &ev).await?;
     state.claim_mappings.forget(env);
-    match written {
-        Written::Done(version) => Ok(version),
-        Written::Stale => Err(OpError::Stale),
-        Written::Missing | Written::LastUserAdmin => Err(OpError::NotFound("claim mapping")),
-    }
+    written(answer, "claim mapping")
 }

@@ -14,10 +14,10 @@ use signet_core::id::{AccountId, EnvironmentId};
 use signet_core::model::Account;
 use signet_core::policy::{Action, Resource};
 use signet_proto::admin::identity_providers as wire;
-use signet_store::{FederatedLink, Written};
+use signet_store::FederatedLink;
 
 use super::applications::environment_exists;
-use super::{Authorized, OpError, expected};
+use super::{Authorized, OpError, expected, written};
 use crate::state::AppState;
 
 pub use wire::{LinkBody, ProviderBody};
@@ -133,7 +133,7 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, env: &str, body: Prov
         version: 1,
         created_at: now,
     };
-    federation::check(&p).map_err(OpError::Invalid)?;
+    federation::check(&p).map_err(OpError::invalid)?;
     let Some(secret) = body.client_secret.as_deref() else {
         return Err(OpError::Invalid("client_secret: required".into()));
     };
@@ -168,7 +168,7 @@ pub async fn update(
         mfa,
         ..current.clone()
     };
-    federation::check(&p).map_err(OpError::Invalid)?;
+    federation::check(&p).map_err(OpError::invalid)?;
     let sealed = match body.client_secret.as_deref() {
         Some(secret) => seal(state, &p.id, secret)?,
         None => sealed,
@@ -177,11 +177,8 @@ pub async fn update(
         discover(state, &p.issuer).await?;
     }
     let ev = by.event(Event::AdminIdentityProviderUpdate, Some(env), &p.id, Some(&digest(&p)), state.now())?;
-    match state.store.update_identity_provider(&p, &sealed, expected, &ev).await? {
-        Written::Done(version) => Ok(Provider { version, ..p }),
-        Written::Stale => Err(OpError::Stale),
-        Written::Missing | Written::LastUserAdmin => Err(OpError::NotFound("identity provider")),
-    }
+    let answer = state.store.update_identity_provider(&p, &sealed, expected, &ev).await?;
+    Ok(Provider { version: written(answer, "identity provider")?, ..p })
 }
 
 /// Removes a provider (UserAdmin too when its MFA is trusted for
@@ -198,11 +195,7 @@ pub async fn delete(
     let expected = expected(if_match, KIND, &current.id, current.version)?;
     let ev =
         by.event(Event::AdminIdentityProviderDelete, Some(env), &current.id, Some(&digest(&current)), state.now())?;
-    match state.store.delete_identity_provider(env, id, expected, &ev).await? {
-        Written::Done(version) => Ok(version),
-        Written::Stale => Err(OpError::Stale),
-        Written::Missing | Written::LastUserAdmin => Err(OpError::NotFound("identity provider")),
-    }
+    written(state.store.delete_identity_provider(env, id, expected, &ev).await?, "identity provider")
 }
 
 /// Linking or unlinking an administrator is also UserAdmin's, since admin

@@ -35,7 +35,7 @@ pub mod users;
 use signet_core::audit::{self as trail, AuditEvent, Outcome, digest_of};
 use signet_core::clock::UnixTime;
 use signet_core::policy::{self, Action, Resource};
-use signet_store::StoreError;
+use signet_store::{StoreError, Written};
 
 use crate::authn::{AuthnError, Caller};
 use crate::state::AppState;
@@ -80,6 +80,13 @@ impl From<crate::error::InternalError> for OpError {
     }
 }
 
+/// Drawing an event's id failed: signetd's own failure.
+impl From<signet_core::crypto::CryptoError> for OpError {
+    fn from(e: signet_core::crypto::CryptoError) -> OpError {
+        OpError::internal(e)
+    }
+}
+
 impl OpError {
     pub fn internal(e: impl std::fmt::Display) -> OpError {
         OpError::Internal(e.to_string())
@@ -88,6 +95,11 @@ impl OpError {
     /// Malformed input, in the words of the error that found it.
     pub fn invalid(e: impl std::fmt::Display) -> OpError {
         OpError::Invalid(e.to_string())
+    }
+
+    /// Well-formed input that cannot be done, in the words of the error that found it.
+    pub fn unprocessable(e: impl std::fmt::Display) -> OpError {
+        OpError::Unprocessable(e.to_string())
     }
 }
 
@@ -135,6 +147,17 @@ pub fn expected(if_match: Option<&str>, kind: &str, id: &str, current: i64) -> R
         None => Ok(None),
         Some(tags) if tag_matches(Some(tags), &etag(kind, id, current)) => Ok(Some(current)),
         Some(_) => Err(OpError::Stale),
+    }
+}
+
+/// A versioned write's new version, or why there is none: another writer
+/// came first, or the `kind` of thing is gone. (Only admin accounts answer
+/// `LastUserAdmin`; elsewhere it cannot happen, and reads as gone.)
+fn written(answer: Written, kind: &'static str) -> Result<i64, OpError> {
+    match answer {
+        Written::Done(version) => Ok(version),
+        Written::Stale => Err(OpError::Stale),
+        Written::Missing | Written::LastUserAdmin => Err(OpError::NotFound(kind)),
     }
 }
 

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::{Action as Event, digest_of};
 use signet_core::model::{LockoutPolicy, TokenLifetimes};
 use signet_core::policy::{Action, Resource};
@@ -73,7 +74,7 @@ pub async fn set_token_lifetimes(
     if_match: Option<&str>,
 ) -> Result<(), OpError> {
     by.covers(Resource::Policies, Action::Write)?;
-    lifetimes.check().map_err(OpError::Invalid)?;
+    lifetimes.check().map_err(OpError::invalid)?;
     let written = replace(state, by, (Event::AdminPolicyTokens, TokenLifetimes::KEY), &lifetimes, if_match).await;
     state.forget_lifetimes();
     written
@@ -98,7 +99,7 @@ pub async fn set_authentication(
     wanted.check(&state.kek, state.public_url.starts_with("https://")).map_err(OpError::Invalid)?;
     // Whoever makes the change must still get in afterwards with what they used to make it.
     let using = &by.caller().actor.scheme;
-    if !wanted.schemes.iter().any(|s| s.as_str() == using) {
+    if !wanted.schemes.iter().any(|s| ActorScheme::from(*s) == *using) {
         return Err(OpError::Unprocessable(format!(
             "schemes: this would lock you out: you are signed on with {using}, which the new settings leave out; keep it, or make the change signed on with a scheme that stays"
         )));

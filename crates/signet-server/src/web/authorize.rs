@@ -5,6 +5,7 @@
 //! and `iss` (RFC 9207).
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::Outcome;
 use signet_core::id::AccountId;
 use std::net::IpAddr;
@@ -111,7 +112,7 @@ pub async fn complete(
         Some(ip),
         state.now(),
     )?;
-    ev.actor.scheme = amr.join("+");
+    ev.actor.scheme = ActorScheme::Methods(amr.to_vec());
     ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
     ev.digest = signet_core::audit::digest_of(

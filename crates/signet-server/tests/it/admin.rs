@@ -8,8 +8,10 @@ use signet_core::model::{AppKind, GrantType};
 
 use std::borrow::Cow;
 
-use signet_client::admin::{AdminClient, AdminError, Credentials, Reply};
+use signet_client::admin::{AdminClient, AdminError, Credentials, Reply, Versioned, encode_query};
 use signet_proto::admin::accounts::{AccountPage, AccountUpdate, AccountView, NewAccount, PasswordChange};
+use signet_proto::admin::applications::{self as wire, ApplicationPage, ApplicationView, NewApplication};
+use signet_proto::admin::audit::{AuditItem, AuditPage, ChainStatus};
 use signet_proto::roles::Role;
 
 use crate::harness::*;
@@ -98,7 +100,7 @@ pub fn assert_refused<T: std::fmt::Debug>(r: Result<T, AdminError>, status: u16,
 }
 
 /// An account as `NewAccount` takes it.
-fn new_account<'a>(username: &'a str, password: &'a str, roles: &[Role], auditor: bool) -> NewAccount<'a> {
+pub fn new_account<'a>(username: &'a str, password: &'a str, roles: &[Role], auditor: bool) -> NewAccount<'a> {
     NewAccount {
         username: Cow::Borrowed(username),
         password: Cow::Borrowed(password),
@@ -108,7 +110,7 @@ fn new_account<'a>(username: &'a str, password: &'a str, roles: &[Role], auditor
     }
 }
 
-fn password_change<'a>(current: Option<&'a str>, password: &'a str) -> PasswordChange<'a> {
+pub fn password_change<'a>(current: Option<&'a str>, password: &'a str) -> PasswordChange<'a> {
     PasswordChange {
         current_password: current.map(Cow::Borrowed),
         password: Cow::Borrowed(password),
@@ -128,6 +130,76 @@ async fn send<B: serde::Serialize>(
     body: &B,
 ) -> Result<Reply, AdminError> {
     admin.execute(method, admin.at(segments, None).unwrap(), Some(body), None).await
+}
+
+/// One request through the typed client that must be answered with
+/// `status`: the answer read as a `T` (`()` for none), and its version.
+pub async fn answered<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+    admin: &AdminClient,
+    method: Method,
+    segments: &[&str],
+    body: Option<&B>,
+    if_match: Option<&str>,
+    status: u16,
+) -> Versioned<T> {
+    let reply = admin.execute(method.clone(), admin.at(segments, None).unwrap(), body, if_match).await;
+    let reply = reply.unwrap_or_else(|e| panic!("{method} {segments:?}: expected {status}, got {e}"));
+    assert_eq!(reply.status, status, "{method} {segments:?}: {reply:?}");
+    let text = if reply.text.is_empty() { "null" } else { reply.text.as_str() };
+    Versioned { value: serde_json::from_str(text).unwrap(), etag: reply.etag }
+}
+
+/// A `POST` to a collection that must be answered 201 Created.
+pub async fn created<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+    admin: &AdminClient,
+    segments: &[&str],
+    body: &B,
+) -> Versioned<T> {
+    answered(admin, Method::POST, segments, Some(body), None, 201).await
+}
+
+/// A `DELETE` that must be answered 204 No Content.
+pub async fn deleted(admin: &AdminClient, segments: &[&str], if_match: Option<&str>) {
+    answered::<(), ()>(admin, Method::DELETE, segments, None, if_match, 204).await;
+}
+
+/// A `GET` through the typed client, read both as its text (to look for
+/// what must never be in it) and as a `T`.
+pub async fn read_both<T: serde::de::DeserializeOwned>(
+    admin: &AdminClient,
+    segments: &[&str],
+    query: &[(&str, &str)],
+) -> (String, Versioned<T>) {
+    let query = (!query.is_empty()).then(|| encode_query(query));
+    let url = admin.at(segments, query.as_deref()).unwrap();
+    let reply = admin.execute::<()>(Method::GET, url, None, None).await.unwrap();
+    assert_eq!(reply.status, 200, "{segments:?}: {reply:?}");
+    let value = serde_json::from_str(&reply.text).unwrap();
+    (reply.text, Versioned { value, etag: reply.etag })
+}
+
+/// The trail's events that `query` selects (`action`, `limit`, …), as `admin` reads them.
+pub async fn trail(admin: &AdminClient, query: &[(&str, &str)]) -> Vec<AuditItem> {
+    admin.find::<AuditPage>(&["audit"], query).await.unwrap().value.items
+}
+
+/// An administrator made by `root` with `roles`, their first password
+/// replaced: the typed client as them.
+pub async fn typed_admin(s: &Server, root: &AdminClient, username: &str, roles: &[Role]) -> AdminClient {
+    let (first, own) = ("a first passphrase", "an own passphrase");
+    let made: Versioned<AccountView> = created(root, ACCOUNTS, &new_account(username, first, roles, false)).await;
+    assert_eq!(made.value.username, username);
+    let change = password_change(Some(first), own);
+    answered::<_, ()>(
+        &typed(s, username, first),
+        Method::POST,
+        &["accounts", username, "password"],
+        Some(&change),
+        None,
+        204,
+    )
+    .await;
+    typed(s, username, own)
 }
 
 const ACCOUNTS: &[&str] = &["accounts"];
@@ -302,38 +374,34 @@ async fn native_basic_rbac_etags_and_audit(s: Server) {
     let changed = send(&aud_first, Method::POST, &["accounts", "aud", "password"], &change).await.unwrap();
     assert_eq!(changed.status, 204, "an Auditor changes its own password: {changed:?}");
     let aud = basic("aud", "the auditor's own words");
-    typed(&s, "aud", "the auditor's own words").get::<AccountPage>(ACCOUNTS).await.unwrap();
-    assert_eq!(api.get("/audit", &aud).await.status, 200);
-    let write = send(
-        &typed(&s, "aud", "the auditor's own words"),
-        Method::PUT,
-        &["accounts", "aud"],
-        &account_update(true, &[], true),
-    )
-    .await;
+    let auditor = typed(&s, "aud", "the auditor's own words");
+    auditor.get::<AccountPage>(ACCOUNTS).await.unwrap();
+    answered::<(), AuditPage>(&auditor, Method::GET, &["audit"], None, None, 200).await;
+    let write = send(&auditor, Method::PUT, &["accounts", "aud"], &account_update(true, &[], true)).await;
     assert_refused(write, 403, "forbidden", "Auditor may only read");
     assert_error(&api.get("/settings/authentication", &aud).await, 403, "forbidden", "roles");
 
     // The trail: every write and every refusal, by whom, from where, in one chain.
-    let denied = api.get("/audit?action=admin.denied&limit=100", &aud).await;
-    assert_eq!(denied.status, 200);
-    let events = denied.body["items"].as_array().unwrap();
+    let (_, denied) =
+        read_both::<AuditPage>(&auditor, &["audit"], &[("action", "admin.denied"), ("limit", "100")]).await;
+    let events = &denied.value.items;
     assert!(events.len() >= 4, "{events:?}");
-    assert!(events.iter().any(|e| e["event"]["actor"]["name"] == "ada" && e["event"]["source_ip"] == "127.0.0.1"));
-    assert!(events.iter().any(|e| e["event"]["actor"]["name"] == "aud"));
-    let updates = api.get("/audit?action=admin.account.&limit=100", &aud).await;
-    let actions: Vec<&str> =
-        updates.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
+    assert!(events.iter().all(|e| e.event.action == "admin.denied"), "{events:?}");
+    assert!(events.iter().any(|e| e.event.actor.name == "ada" && e.event.source_ip.as_deref() == Some("127.0.0.1")));
+    assert!(events.iter().any(|e| e.event.actor.name == "aud"));
+    let (text, updates) =
+        read_both::<AuditPage>(&auditor, &["audit"], &[("action", "admin.account."), ("limit", "100")]).await;
+    let actions: Vec<&str> = updates.value.items.iter().map(|e| e.event.action.as_str()).collect();
     for a in ["admin.account.create", "admin.account.update", "admin.account.password.change"] {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
-    assert!(!updates.body.to_string().contains("ada's new passphrase"), "no password in the trail");
-    let verify = api.get("/audit/verify", &aud).await;
-    assert_eq!(verify.body["intact"], true, "{:?}", verify.body);
-    assert!(verify.body["events"].as_i64().unwrap() > 10);
-    assert_eq!(verify.body["head"].as_str().unwrap().len(), 64);
-    let bad_filter = api.get("/audit?colour=red", &aud).await;
-    assert_error(&bad_filter, 400, "invalid_request", "colour");
+    assert!(!text.contains("ada's new passphrase"), "no password in the trail");
+    let verify = auditor.get::<ChainStatus>(&["audit", "verify"]).await.unwrap().value;
+    assert!(verify.intact, "{verify:?}");
+    assert!(verify.events > 10, "{verify:?}");
+    assert_eq!(verify.head.as_deref().map(str::len), Some(64), "{verify:?}");
+    let bad_filter = auditor.find::<AuditPage>(&["audit"], &[("colour", "red")]).await;
+    assert_refused(bad_filter, 400, "invalid_request", "colour");
 }
 
 #[tokio::test]
@@ -455,14 +523,12 @@ async fn oauth_tokens_act_with_the_roles_in_the_store_while_the_scheme_is_on() {
         )
         .await;
     assert_error(&write, 403, "forbidden", "UserAdmin");
-    let trail = api.get("/audit?action=admin.denied", &root).await;
-    let by_worker =
-        trail.body["items"].as_array().unwrap().iter().find(|e| e["event"]["actor"]["id"] == id.as_str()).cloned();
-    let by_worker = by_worker.unwrap();
-    assert_eq!(by_worker["event"]["actor"]["kind"], "application", "service credentials are not people");
-    assert_eq!(by_worker["event"]["outcome"], "denied");
-    assert_eq!(by_worker["event"]["actor"]["scheme"], "oauth");
-    assert_eq!(by_worker["event"]["jti"].as_str().map(str::len), Some(36), "the token that was used");
+    let trail = trail(&typed(&s, &s.boot.admin.username, &s.boot.admin.password), &[("action", "admin.denied")]).await;
+    let by_worker = trail.into_iter().find(|e| e.event.actor.id == id).unwrap().event;
+    assert_eq!(by_worker.actor.kind, "application", "service credentials are not people");
+    assert_eq!(by_worker.outcome.as_deref(), Some("denied"));
+    assert_eq!(by_worker.actor.scheme, "oauth");
+    assert_eq!(by_worker.jti.as_deref().map(str::len), Some(36), "the token that was used");
     // The bootstrap worker has no roles and its tokens lack the admin audience.
     let (_, t) = s
         .token(&[
@@ -527,7 +593,6 @@ async fn the_openapi_document_is_generated_from_the_routes() {
 async fn basic_failures_lock_the_account_and_count_in_metrics() {
     let s = Server::start().await;
     let api = Api::new(&s);
-    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
     let typed_root = typed(&s, &s.boot.admin.username, &s.boot.admin.password);
     let bo = new_account("bo", "bo's passphrase!", &[Role::Admin], false);
     let made = send(&typed_root, Method::POST, ACCOUNTS, &bo).await.unwrap();
@@ -548,8 +613,8 @@ async fn basic_failures_lock_the_account_and_count_in_metrics() {
     assert_eq!(right.status, 401, "locked: the right password gets the same answer as a wrong one");
     let bo = typed_root.get::<AccountView>(&["accounts", "bo"]).await.unwrap().value;
     assert!(bo.locked, "{bo:?}");
-    let failures = api.get("/audit?action=admin.signon.failure", &root).await;
-    assert_eq!(failures.body["items"].as_array().unwrap().len(), 5, "{:?}", failures.body);
+    let failures = trail(&typed_root, &[("action", "admin.signon.failure")]).await;
+    assert_eq!(failures.len(), 5, "{failures:?}");
     // After the lock expires, the password works again.
     s.clock.advance(16 * 60);
     let after = api.get("/accounts", &basic("bo", "bo's passphrase!")).await;
@@ -703,20 +768,43 @@ async fn admins_manage_end_users_and_never_see_admin_accounts_there() {
         .await;
     assert_eq!(user.status, 201, "the same username in another environment: {:?}", user.body);
 
-    let trail = api.get("/audit?action=admin.user.&limit=100", &cy).await;
-    let actions: Vec<&str> =
-        trail.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
+    let trail = trail(&typed(&s, "cy", "an own passphrase"), &[("action", "admin.user."), ("limit", "100")]).await;
+    let actions: Vec<&str> = trail.iter().map(|e| e.event.action.as_str()).collect();
     assert_eq!(actions, ["admin.user.create", "admin.user.update", "admin.user.password.reset", "admin.user.create"]);
+}
+
+/// An application as `NewApplication` takes it, with PKCE as its default.
+fn application(
+    name: &str,
+    kind: wire::AppKind,
+    grants: &[wire::GrantType],
+    redirects: &[&str],
+    roles: &[Role],
+) -> NewApplication {
+    NewApplication {
+        name: name.into(),
+        kind,
+        redirect_uris: redirects.iter().map(|r| (*r).to_owned()).collect(),
+        grant_types: grants.iter().copied().collect(),
+        scopes: Default::default(),
+        roles: roles.iter().copied().collect(),
+        pkce_required: true,
+    }
+}
+
+/// A client-credentials worker.
+fn worker(name: &str, roles: &[Role]) -> NewApplication {
+    application(name, wire::AppKind::Worker, &[wire::GrantType::ClientCredentials], &[], roles)
 }
 
 #[tokio::test]
 async fn admins_manage_applications_and_only_user_admins_privileged_workers() {
     let s = Server::start().await;
     let api = Api::new(&s);
-    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
-    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
+    let root = typed(&s, &s.boot.admin.username, &s.boot.admin.password);
+    let ed = typed_admin(&s, &root, "ed", &[Role::Admin]).await;
     let env = s.env_id.clone();
-    let apps = format!("/environments/{env}/applications");
+    let apps = ["environments", env.as_str(), "applications"];
     let cc = |id: String, secret: String| {
         let s = &s;
         async move {
@@ -724,27 +812,40 @@ async fn admins_manage_applications_and_only_user_admins_privileged_workers() {
         }
     };
 
-    let worker = json!({"name": "deployer", "kind": "worker", "grant_types": ["client_credentials"]});
-    let made = api.call(Method::POST, &apps, Some(&ed), Some(worker), None).await;
+    // Raw, for its Cache-Control header.
+    let made = api
+        .call(
+            Method::POST,
+            &format!("/environments/{env}/applications"),
+            Some(&basic("ed", "an own passphrase")),
+            Some(serde_json::to_value(worker("deployer", &[])).unwrap()),
+            None,
+        )
+        .await;
     assert_eq!(made.status, 201, "{:?}", made.body);
     assert_eq!(made.headers["cache-control"], "no-store");
-    let (id, secret) =
-        (made.body["id"].as_str().unwrap().to_owned(), made.body["client_secret"].as_str().unwrap().to_owned());
+    let made: ApplicationView = serde_json::from_value(made.body).unwrap();
+    let (id, secret) = (made.id.clone(), made.client_secret.clone().unwrap());
     assert_eq!(cc(id.clone(), secret.clone()).await, 200, "the new worker signs on at once");
-    let read = api.get(&format!("{apps}/{id}"), &ed).await;
-    assert!(read.body.get("client_secret").is_none() && !read.body.to_string().contains(&secret));
-    assert_eq!(read.body["has_secret"], true);
+    let one = ["environments", env.as_str(), "applications", id.as_str()];
+    let (text, read) = read_both::<ApplicationView>(&ed, &one, &[]).await;
+    assert!(!text.contains("client_secret") && !text.contains(&secret));
+    assert!(read.value.has_secret && read.value.client_secret.is_none());
+    assert!(read.etag.is_some());
 
     // Admin roles on a worker are UserAdmin's to give.
-    let privileged =
-        json!({"name": "keys", "kind": "worker", "grant_types": ["client_credentials"], "roles": ["CryptoAdmin"]});
-    let denied = api.call(Method::POST, &apps, Some(&ed), Some(privileged.clone()), None).await;
-    assert_error(&denied, 403, "forbidden", "UserAdmin");
-    let made = api.call(Method::POST, &apps, Some(&root), Some(privileged), None).await;
-    assert_eq!(made.status, 201, "{:?}", made.body);
-    let keys_id = made.body["id"].as_str().unwrap().to_owned();
-    let rotate_privileged = api.call(Method::POST, &format!("{apps}/{keys_id}/secret"), Some(&ed), None, None).await;
-    assert_error(&rotate_privileged, 403, "forbidden", "UserAdmin");
+    let privileged = worker("keys", &[Role::CryptoAdmin]);
+    assert_refused(
+        ed.create::<_, ApplicationView>(&apps, &privileged).await.map(|_| ()),
+        403,
+        "forbidden",
+        "UserAdmin",
+    );
+    let made: Versioned<ApplicationView> = created(&root, &apps, &privileged).await;
+    assert_eq!(made.value.roles, ["CryptoAdmin"]);
+    let keys_secret = ["environments", env.as_str(), "applications", made.value.id.as_str(), "secret"];
+    let rotate_privileged = ed.post::<(), ApplicationView>(&keys_secret, None).await.map(|_| ());
+    assert_refused(rotate_privileged, 403, "forbidden", "UserAdmin");
 
     // Rotation: the old secret stops, the new one works, the ETag moves.
     // A token minted with the old secret, live until rotation.
@@ -755,9 +856,9 @@ async fn admins_manage_applications_and_only_user_admins_privileged_workers() {
     let (rs, rs_secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], None).await;
     let rs = (rs.as_str(), rs_secret.as_deref().unwrap());
     assert_eq!(s.introspect(&live, rs).await["active"], true);
-    let rotated = api.call(Method::POST, &format!("{apps}/{id}/secret"), Some(&ed), None, None).await;
-    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
-    let new_secret = rotated.body["client_secret"].as_str().unwrap().to_owned();
+    let secret_path = ["environments", env.as_str(), "applications", id.as_str(), "secret"];
+    let rotated: Versioned<ApplicationView> = answered::<(), _>(&ed, Method::POST, &secret_path, None, None, 200).await;
+    let new_secret = rotated.value.client_secret.unwrap();
     assert_eq!(cc(id.clone(), secret).await, 401);
     assert_eq!(s.introspect(&live, rs).await["active"], false, "its live tokens are revoked with the old secret");
     // Tokens are dated to the second: one minted in the second of the rotation is refused too.
@@ -766,55 +867,47 @@ async fn admins_manage_applications_and_only_user_admins_privileged_workers() {
         s.token(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &new_secret)]).await;
     assert_eq!(status, 200);
     assert_eq!(s.introspect(fresh["access_token"].as_str().unwrap(), rs).await["active"], true);
-    assert_ne!(api.get(&format!("{apps}/{id}"), &ed).await.etag, read.etag);
+    assert_ne!(ed.get::<ApplicationView>(&one).await.unwrap().etag, read.etag);
 
-    // Bad shapes, each naming what is wrong.
-    for (body, mentions) in [
-        (json!({"name": "x", "kind": "robot", "grant_types": ["client_credentials"]}), "robot"),
-        (
-            json!({"name": "x", "kind": "worker", "grant_types": ["authorization_code"]}),
-            "cannot use authorization_code",
-        ),
-        (json!({"name": "x", "kind": "web", "grant_types": ["authorization_code"]}), "redirect_uris"),
-        (
-            json!({"name": "x", "kind": "web", "grant_types": ["authorization_code"], "redirect_uris": ["http://app.example/cb"]}),
-            "https",
-        ),
-        (
-            json!({"name": "x", "kind": "web", "grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb#x"]}),
-            "fragment",
-        ),
-        (
-            json!({"name": "x", "kind": "native", "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"], "roles": ["Admin"]}),
-            "only a worker",
-        ),
-    ] {
-        // As the UserAdmin, so that every shape reaches validation.
-        let r = api.call(Method::POST, &apps, Some(&root), Some(body.clone()), None).await;
-        assert_error(&r, 400, "invalid_request", mentions);
-    }
-    let native = api
+    // Bad shapes, each naming what is wrong; a kind the typed body cannot
+    // name is sent as raw JSON. As the UserAdmin, so that every shape
+    // reaches validation.
+    let robot = json!({"name": "x", "kind": "robot", "grant_types": ["client_credentials"]});
+    let robot = api
         .call(
             Method::POST,
-            &apps,
-            Some(&ed),
-            Some(json!({"name": "cli", "kind": "native", "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]})),
+            &format!("/environments/{env}/applications"),
+            Some(&basic(&s.boot.admin.username, &s.boot.admin.password)),
+            Some(robot),
             None,
         )
         .await;
-    assert_eq!(native.status, 201, "{:?}", native.body);
-    assert!(native.body.get("client_secret").is_none(), "a public client has no secret");
-    let native_id = native.body["id"].as_str().unwrap();
-    assert_error(
-        &api.call(Method::POST, &format!("{apps}/{native_id}/secret"), Some(&ed), None, None).await,
-        422,
-        "unprocessable",
-        "public",
-    );
+    assert_error(&robot, 400, "invalid_request", "robot");
+    let (web, native, code, device) =
+        (wire::AppKind::Web, wire::AppKind::Native, wire::GrantType::AuthorizationCode, wire::GrantType::DeviceCode);
+    for (body, mentions) in [
+        (application("x", wire::AppKind::Worker, &[code], &[], &[]), "cannot use authorization_code"),
+        (application("x", web, &[code], &[], &[]), "redirect_uris"),
+        (application("x", web, &[code], &["http://app.example/cb"], &[]), "https"),
+        (application("x", web, &[code], &["https://app.example/cb#x"], &[]), "fragment"),
+        (application("x", native, &[device], &[], &[Role::Admin]), "only a worker"),
+    ] {
+        let r = root.create::<_, ApplicationView>(&apps, &body).await.map(|_| ());
+        assert_refused(r, 400, "invalid_request", mentions);
+    }
+    let made = send(&ed, Method::POST, &apps, &application("cli", native, &[device], &[], &[])).await.unwrap();
+    assert_eq!(made.status, 201, "{made:?}");
+    assert!(!made.text.contains("client_secret"), "a public client has no secret");
+    let native: ApplicationView = serde_json::from_str(&made.text).unwrap();
+    assert!(!native.has_secret);
+    let native_secret = ["environments", env.as_str(), "applications", native.id.as_str(), "secret"];
+    let rotate_public = ed.post::<(), ApplicationView>(&native_secret, None).await.map(|_| ());
+    assert_refused(rotate_public, 422, "unprocessable", "public");
 
-    let listed = api.get(&format!("{apps}?limit=500"), &ed).await;
-    assert!(listed.body["items"].as_array().unwrap().len() >= 5, "{:?}", listed.body);
-    assert!(!listed.body.to_string().contains("secret_hash"));
+    let (text, listed) = read_both::<ApplicationPage>(&ed, &apps, &[("limit", "500")]).await;
+    assert!(listed.value.items.len() >= 5, "{} applications", listed.value.items.len());
+    assert!(listed.value.items.iter().all(|a| a.client_secret.is_none()));
+    assert!(!text.contains("secret_hash"));
 }
 
 #[tokio::test]
@@ -862,8 +955,8 @@ async fn crypto_admins_rotate_signing_keys_and_old_tokens_stay_valid() {
     let rest = api.get(&format!("{keys}?limit=1&cursor={cursor}"), &ed).await.body;
     assert_eq!(rest["items"][0]["active"], false);
     assert!(rest["next_cursor"].is_null());
-    let trail = api.get("/audit?action=admin.key.rotate", &ed).await;
-    assert_eq!(trail.body["items"][0]["event"]["actor"]["name"], "cy");
+    let trail = trail(&typed(&s, "ed", "an own passphrase"), &[("action", "admin.key.rotate")]).await;
+    assert_eq!(trail[0].event.actor.name, "cy", "{trail:?}");
 
     // Retiring: never the active key; a retired one stops being published, and its tokens with it.
     let active_kid = active[0]["kid"].as_str().unwrap();
@@ -883,46 +976,43 @@ async fn crypto_admins_rotate_signing_keys_and_old_tokens_stay_valid() {
 #[tokio::test]
 async fn applications_are_updated_and_deleted_and_their_tokens_go_with_them() {
     let s = Server::start().await;
-    let api = Api::new(&s);
-    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
-    let ed = admin_with(&api, &root, "ed", json!(["Admin"])).await;
-    let apps = format!("/environments/{}/applications", s.env_id);
+    let root = typed(&s, &s.boot.admin.username, &s.boot.admin.password);
+    let ed = typed_admin(&s, &root, "ed", &[Role::Admin]).await;
+    let apps = ["environments", s.env_id.as_str(), "applications"];
     let (rs, rs_secret) = s.application(AppKind::Worker, &[GrantType::ClientCredentials], &[], None).await;
     let rs = (rs.as_str(), rs_secret.as_deref().unwrap());
 
-    let worker = json!({"name": "deployer", "kind": "worker", "grant_types": ["client_credentials"]});
-    let made = api.call(Method::POST, &apps, Some(&ed), Some(worker), None).await;
-    let id = made.body["id"].as_str().unwrap().to_owned();
-    let secret = made.body["client_secret"].as_str().unwrap().to_owned();
-    let path = format!("{apps}/{id}");
+    let made: Versioned<ApplicationView> = created(&ed, &apps, &worker("deployer", &[])).await;
+    let id = made.value.id.clone();
+    let secret = made.value.client_secret.clone().unwrap();
+    let path = ["environments", s.env_id.as_str(), "applications", id.as_str()];
     let token = || async {
         let (status, t) =
             s.token(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]).await;
         (status, t["access_token"].as_str().map(str::to_owned))
     };
 
-    let renamed =
-        json!({"name": "deployer 2", "kind": "worker", "grant_types": ["client_credentials"], "scopes": ["api:read"]});
-    let stale = api.call(Method::PUT, &path, Some(&ed), Some(renamed.clone()), Some("\"stale\"")).await;
-    assert_eq!(stale.status, 412);
-    let tag = api.get(&path, &ed).await.etag;
-    let updated = api.call(Method::PUT, &path, Some(&ed), Some(renamed), tag.as_deref()).await;
-    assert_eq!(updated.status, 200, "{:?}", updated.body);
-    assert_eq!(updated.body["name"], "deployer 2");
+    let renamed = NewApplication { scopes: ["api:read".to_owned()].into(), ..worker("deployer 2", &[]) };
+    let stale = ed.update::<_, ApplicationView>(&path, &renamed, "\"stale\"").await.map(|_| ());
+    assert_refused(stale, 412, "precondition_failed", "");
+    let tag = ed.get::<ApplicationView>(&path).await.unwrap().etag;
+    let updated: Versioned<ApplicationView> =
+        answered(&ed, Method::PUT, &path, Some(&renamed), tag.as_deref(), 200).await;
+    assert_eq!(updated.value.name, "deployer 2");
+    assert_eq!(updated.value.scopes, ["api:read".to_owned()].into());
     assert_ne!(updated.etag, tag);
-    let kind = json!({"name": "x", "kind": "web", "grant_types": ["authorization_code"], "redirect_uris": ["https://a.test/cb"]});
-    assert_error(&api.call(Method::PUT, &path, Some(&ed), Some(kind), None).await, 422, "unprocessable", "kind");
+    let kind = application("x", wire::AppKind::Web, &[wire::GrantType::AuthorizationCode], &["https://a.test/cb"], &[]);
+    assert_refused(send(&ed, Method::PUT, &path, &kind).await, 422, "unprocessable", "kind");
 
     // Granting a worker admin roles is UserAdmin's; doing it ends the tokens it holds.
     let (_, live) = token().await;
     let live = live.unwrap();
-    let promote =
-        json!({"name": "deployer 2", "kind": "worker", "grant_types": ["client_credentials"], "roles": ["Admin"]});
-    let by_admin = api.call(Method::PUT, &path, Some(&ed), Some(promote.clone()), None).await;
-    assert_error(&by_admin, 403, "forbidden", "UserAdmin");
+    let promote = worker("deployer 2", &[Role::Admin]);
+    assert_refused(send(&ed, Method::PUT, &path, &promote).await, 403, "forbidden", "UserAdmin");
     assert_eq!(s.introspect(&live, rs).await["active"], true, "a refused change changes nothing");
-    let by_user_admin = api.call(Method::PUT, &path, Some(&root), Some(promote), None).await;
-    assert_eq!(by_user_admin.status, 200, "{:?}", by_user_admin.body);
+    let by_user_admin: Versioned<ApplicationView> =
+        answered(&root, Method::PUT, &path, Some(&promote), None, 200).await;
+    assert_eq!(by_user_admin.value.roles, ["Admin"]);
     assert_eq!(s.introspect(&live, rs).await["active"], false, "its roles changed: its tokens are revoked");
 
     // Deleting: an Admin cannot delete a privileged worker; a UserAdmin can, and its tokens go.
@@ -930,17 +1020,16 @@ async fn applications_are_updated_and_deleted_and_their_tokens_go_with_them() {
     let (status, live) = token().await;
     assert_eq!(status, 200);
     let live = live.unwrap();
-    assert_error(&api.call(Method::DELETE, &path, Some(&ed), None, None).await, 403, "forbidden", "UserAdmin");
-    assert_eq!(api.call(Method::DELETE, &path, Some(&root), None, Some("\"stale\"")).await.status, 412);
-    assert_eq!(api.call(Method::DELETE, &path, Some(&root), None, None).await.status, 204);
+    assert_refused(ed.delete(&path, None).await, 403, "forbidden", "UserAdmin");
+    assert_refused(root.delete(&path, Some("\"stale\"")).await, 412, "precondition_failed", "");
+    deleted(&root, &path, None).await;
     assert_eq!(s.introspect(&live, rs).await["active"], false);
     assert_eq!(token().await.0, 401, "its secret is gone with it");
-    assert_error(&api.get(&path, &ed).await, 404, "not_found", "application");
-    let cli = format!("/environments/{}/applications/signet-cli", s.env_id);
-    assert_error(&api.call(Method::DELETE, &cli, Some(&root), None, None).await, 409, "conflict", "signet-cli");
-    let trail = api.get("/audit?action=admin.application.&limit=100", &root).await;
-    let actions: Vec<&str> =
-        trail.body["items"].as_array().unwrap().iter().map(|e| e["event"]["action"].as_str().unwrap()).collect();
+    assert_refused(ed.get::<ApplicationView>(&path).await.map(|_| ()), 404, "not_found", "application");
+    let cli = ["environments", s.env_id.as_str(), "applications", "signet-cli"];
+    assert_refused(root.delete(&cli, None).await, 409, "conflict", "signet-cli");
+    let trail = trail(&root, &[("action", "admin.application."), ("limit", "100")]).await;
+    let actions: Vec<&str> = trail.iter().map(|e| e.event.action.as_str()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "admin.application.update").count(), 2, "{actions:?}");
     assert!(actions.contains(&"admin.application.delete"));
 }
@@ -994,8 +1083,9 @@ async fn user_admins_set_the_lockout_policy_and_it_applies() {
     assert_eq!(api.get("/environments", &cy).await.status, 401, "locked: the right password alone is not enough");
     s.clock.advance(601);
     assert_eq!(api.get("/environments", &cy).await.status, 200);
-    let trail = api.get("/audit?action=admin.policy.lockout", &root).await;
-    assert_eq!(trail.body["items"][0]["event"]["actor"]["name"], "ed");
+    let trail =
+        trail(&typed(&s, &s.boot.admin.username, &s.boot.admin.password), &[("action", "admin.policy.lockout")]).await;
+    assert_eq!(trail[0].event.actor.name, "ed", "{trail:?}");
 }
 
 #[tokio::test]

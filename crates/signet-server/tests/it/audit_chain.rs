@@ -7,44 +7,52 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
+use signet_client::admin::AdminClient;
 use signet_core::audit_key::{CHAIN_KEYED, verify_checkpoint};
 use signet_core::clock::Clock;
+use signet_proto::admin::accounts::AccountView;
+use signet_proto::admin::audit::{ChainStatus, CheckpointKeyBody};
 use signet_proto::audit::Checkpoint;
 use signet_proto::roles::Role;
 use signet_server::audit_chain::{self, Sink};
 use signet_store::Store;
 
-use crate::admin::{Api, basic};
+use crate::admin::{Api, answered, assert_refused, basic, new_account, trail, typed};
 use crate::harness::*;
 
-/// A trail with an `admin.denied` between other events, verified intact.
-async fn busy_trail(s: &Server) -> (Api<'_>, String) {
+/// A trail with an `admin.denied` between other events, verified intact;
+/// the typed client as the first administrator.
+async fn busy_trail(s: &Server) -> AdminClient {
     let api = Api::new(s);
     let root = basic(&s.boot.admin.username, &s.boot.admin.password);
     let ada = s.administrator(&[Role::Admin]).await;
-    let body = json!({"username": "w", "password": "a long enough password"});
-    let denied =
-        api.call(Method::POST, "/accounts", Some(&basic(&ada.username, &ada.password)), Some(body), None).await;
-    assert_eq!(denied.status, 403);
+    let w = new_account("w", "a long enough password", &[], false);
+    let denied = typed(s, &ada.username, &ada.password).create::<_, AccountView>(&["accounts"], &w).await;
+    assert_refused(denied, 403, "forbidden", "");
     for n in 0..2 {
         let path = format!("/configStore/k{n}");
         assert_eq!(api.call(Method::PUT, &path, Some(&root), Some(json!({"value": n})), None).await.status, 200);
     }
-    let v = api.get("/audit/verify", &root).await.body;
-    assert_eq!((v["intact"].as_bool(), v["keyed_from"].as_i64()), (Some(true), Some(1)), "keyed from bootstrap: {v}");
-    (api, root)
+    let root = typed(s, &s.boot.admin.username, &s.boot.admin.password);
+    let v = verify(&root).await;
+    assert_eq!((v.intact, v.keyed_from), (true, Some(1)), "keyed from bootstrap: {v:?}");
+    root
+}
+
+async fn verify(admin: &AdminClient) -> ChainStatus {
+    admin.get::<ChainStatus>(&["audit", "verify"]).await.unwrap().value
 }
 
 async fn finding_6_edited_event_with_recomputed_hashes_and_head_fails_verify(s: Server) {
-    let (api, root) = busy_trail(&s).await;
+    let root = busy_trail(&s).await;
     let trail = s.store().audit_events(0, 1000).await.unwrap();
     let put = trail.iter().find(|e| e.event.action == "admin.config_store.put").unwrap().seq;
     let mut rewritten: Vec<_> = trail.iter().filter(|e| e.seq >= put).map(|e| e.event.clone()).collect();
     rewritten[0].actor.name = "someone-else".into();
     s.tamper().rechain(s.store(), put, &rewritten).await;
-    let v = api.get("/audit/verify", &root).await.body;
-    assert_eq!((v["intact"].as_bool(), v["broken_at"].as_i64()), (Some(false), Some(put)), "{v}");
+    let v = verify(&root).await;
+    assert_eq!((v.intact, v.broken_at), (false, Some(put)), "{v:?}");
 }
 
 #[tokio::test]
@@ -59,15 +67,15 @@ async fn finding_6_edited_event_with_recomputed_hashes_and_head_fails_verify_on_
 }
 
 async fn finding_6_deleted_admin_denied_event_fails_verify(s: Server) {
-    let (api, root) = busy_trail(&s).await;
-    let trail = s.store().audit_events(0, 1000).await.unwrap();
-    let denied = trail.iter().find(|e| e.event.action == "admin.denied").unwrap().seq;
-    let after: Vec<_> = trail.iter().filter(|e| e.seq > denied).map(|e| e.event.clone()).collect();
+    let root = busy_trail(&s).await;
+    let trail_before = s.store().audit_events(0, 1000).await.unwrap();
+    let denied = trail_before.iter().find(|e| e.event.action == "admin.denied").unwrap().seq;
+    let after: Vec<_> = trail_before.iter().filter(|e| e.seq > denied).map(|e| e.event.clone()).collect();
     s.tamper().rechain(s.store(), denied, &after).await;
-    let refusals = api.get("/audit?action=admin.denied", &root).await.body;
-    assert_eq!(refusals["items"].as_array().map(Vec::len), Some(0), "the refusal is gone: {refusals}");
-    let v = api.get("/audit/verify", &root).await.body;
-    assert_eq!((v["intact"].as_bool(), v["broken_at"].as_i64()), (Some(false), Some(denied)), "{v}");
+    let refusals = trail(&root, &[("action", "admin.denied")]).await;
+    assert!(refusals.is_empty(), "the refusal is gone: {refusals:?}");
+    let v = verify(&root).await;
+    assert_eq!((v.intact, v.broken_at), (false, Some(denied)), "{v:?}");
 }
 
 #[tokio::test]
@@ -83,20 +91,15 @@ async fn finding_6_deleted_admin_denied_event_fails_verify_on_postgres() {
 #[tokio::test]
 async fn finding_6_checkpoints_are_signed_with_the_published_key() {
     let s = Server::start().await;
-    let (api, root) = busy_trail(&s).await;
-    let key = api.get("/audit/checkpoint/key", &root).await;
-    assert_eq!(key.status, 200, "{:?}", key.body);
-    assert_eq!(key.body["alg"], "Ed25519");
-    let answer = api.get("/audit/checkpoint", &root).await;
-    assert_eq!(answer.status, 200, "{:?}", answer.body);
-    let cp: Checkpoint = serde_json::from_value(answer.body).unwrap();
+    let root = busy_trail(&s).await;
+    let key: CheckpointKeyBody =
+        answered::<(), _>(&root, Method::GET, &["audit", "checkpoint", "key"], None, None, 200).await.value;
+    assert_eq!(key.alg, "Ed25519");
+    let cp: Checkpoint = answered::<(), _>(&root, Method::GET, &["audit", "checkpoint"], None, None, 200).await.value;
     verify_checkpoint(&cp).unwrap();
-    assert_eq!(
-        (cp.key_id.as_str(), cp.public_key.as_str()),
-        (key.body["key_id"].as_str().unwrap(), key.body["public_key"].as_str().unwrap())
-    );
-    let v = api.get("/audit/verify", &root).await.body;
-    assert_eq!((Some(cp.seq), Some(cp.head.as_str())), (v["head_seq"].as_i64(), v["head"].as_str()));
+    assert_eq!((cp.key_id.as_str(), cp.public_key.as_str()), (key.key_id.as_str(), key.public_key.as_str()));
+    let v = verify(&root).await;
+    assert_eq!((cp.seq, Some(cp.head.as_str())), (v.head_seq, v.head.as_deref()), "{v:?}");
     assert_eq!(cp.at, s.clock.now());
     // Read like the trail: by any role or an Auditor, never anonymously.
     let anonymous = reqwest::get(format!("{}/admin-api/v1/audit/checkpoint", s.base)).await.unwrap();
@@ -185,19 +188,18 @@ async fn finding_6_instances_starting_together_seal_once_on_postgres() {
 #[tokio::test]
 async fn finding_6_retention_prunes_the_keyed_chain_and_checkpoints_still_check() {
     let s = Server::start().await;
-    let (api, root) = busy_trail(&s).await;
-    let before: Value = api.get("/audit/checkpoint", &root).await.body;
+    let root = busy_trail(&s).await;
+    let before = root.get::<Checkpoint>(&["audit", "checkpoint"]).await.unwrap().value;
     s.clock.advance(2 * 86_400);
     let pruned = signet_server::ops::prune_audit(&s.state, 1).await.unwrap();
-    let v = api.get("/audit/verify", &root).await.body;
+    let v = verify(&root).await;
     assert_eq!(
-        (v["intact"].as_bool(), v["pruned_through"].as_i64(), v["keyed_from"].as_i64()),
-        (Some(true), Some(pruned), Some(1)),
-        "the sealing event was pruned; the anchor's MAC vouches for where the keyed chain began: {v}"
+        (v.intact, v.pruned_through, v.keyed_from),
+        (true, Some(pruned), Some(1)),
+        "the sealing event was pruned; the anchor's MAC vouches for where the keyed chain began: {v:?}"
     );
-    let cp: Checkpoint = serde_json::from_value(api.get("/audit/checkpoint", &root).await.body).unwrap();
+    let cp = root.get::<Checkpoint>(&["audit", "checkpoint"]).await.unwrap().value;
     assert_eq!(s.store().check_audit_checkpoint(&cp).await.unwrap(), signet_store::CheckpointCheck::Intact);
-    let before: Checkpoint = serde_json::from_value(before).unwrap();
     assert_eq!(
         s.store().check_audit_checkpoint(&before).await.unwrap(),
         signet_store::CheckpointCheck::Pruned { pruned_through: pruned }

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::admin::{Api, admin_with, assert_error, basic};
+use crate::admin::{Api, admin_with, assert_error, basic, trail, typed};
 use crate::harness::*;
 
 async fn config_store_keeps_values_for_all_four_roles(s: Server) {
@@ -59,8 +59,13 @@ async fn config_store_keeps_values_for_all_four_roles(s: Server) {
     assert_eq!(api.call(Method::DELETE, "/configStore/beta", Some(&root), None, Some("\"x\"")).await.status, 412);
     assert_eq!(api.call(Method::DELETE, "/configStore/beta", Some(&root), None, None).await.status, 204);
     assert_eq!(api.call(Method::DELETE, "/configStore/beta", Some(&root), None, None).await.status, 404);
-    let trail = api.get("/audit?action=admin.config_store.&limit=100", &root).await;
-    assert_eq!(trail.body["items"].as_array().unwrap().len(), 5, "four puts and a delete");
+    let trail = trail(
+        &typed(&s, &s.boot.admin.username, &s.boot.admin.password),
+        &[("action", "admin.config_store."), ("limit", "100")],
+    )
+    .await;
+    assert_eq!(trail.len(), 5, "four puts and a delete: {trail:?}");
+    assert!(trail.iter().all(|e| e.event.action.starts_with("admin.config_store.")), "{trail:?}");
 }
 
 #[tokio::test]

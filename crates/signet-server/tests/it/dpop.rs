@@ -356,7 +356,10 @@ async fn sessions_are_minted_without_a_browser(s: Server) {
     assert_eq!(minted.body["expires_in"], 3600);
     let events = s.store().audit_events(0, 10_000).await.unwrap();
     let ev = events.iter().find(|e| e.event.action == "signon.exchange").expect("the exchange is recorded");
-    assert_eq!((ev.event.actor.id.as_str(), ev.event.actor.scheme.as_str()), (who.id.as_str(), "token-exchange"));
+    assert_eq!(
+        (ev.event.actor.id.as_str(), &ev.event.actor.scheme),
+        (who.id.as_str(), &signet_core::audit::ActorScheme::TokenExchange)
+    );
 
     // Bad input: a clear error, nothing minted.
     let url = s.url("/token");

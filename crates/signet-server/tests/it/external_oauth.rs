@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use signet_testkit::oidc_provider::OidcProvider;
 
-use crate::admin::{Api, assert_error, basic};
+use crate::admin::{Api, assert_error, basic, trail, typed};
 use crate::harness::*;
 
 async fn peer_token(peer: &OidcProvider, scope: &str, resource: Option<&str>) -> String {
@@ -79,9 +79,11 @@ async fn an_external_issuers_tokens_act_with_the_roles_their_scope_maps_to() {
     assert_error(&api.get("/environments", &writer).await, 401, "unauthorized", "authentication");
 
     // The trail labels the peer's client-credentials token as an application.
-    let trail = api.get("/audit?action=admin.environment.create", &root).await;
-    let actor = &trail.body["items"][0]["event"]["actor"];
-    assert_eq!(actor["kind"], "application", "{actor}");
-    assert_eq!(actor["scheme"], "oauth");
-    assert_eq!(actor["id"], format!("oauth:{}#svc", peer.issuer));
+    let trail =
+        trail(&typed(&s, &s.boot.admin.username, &s.boot.admin.password), &[("action", "admin.environment.create")])
+            .await;
+    let actor = &trail[0].event.actor;
+    assert_eq!(actor.kind, "application", "{actor:?}");
+    assert_eq!(actor.scheme, "oauth");
+    assert_eq!(actor.id, format!("oauth:{}#svc", peer.issuer));
 }

@@ -255,10 +255,10 @@ async fn forged_answers_are_refused_and_write_nothing(s: Server) {
         .map(|e| e.event.action.as_str())
         .collect();
     assert_eq!(made_events, ["account.create", "federated_link.create"]);
-    let signons: Vec<&str> = all
+    let signons: Vec<String> = all
         .iter()
         .filter(|e| e.event.action == "signon" && e.event.actor.id == made.id)
-        .map(|e| e.event.actor.scheme.as_str())
+        .map(|e| e.event.actor.scheme.to_string())
         .collect();
     assert_eq!(signons, ["fed", "fed"], "the sign-ons say how the person proved themselves");
     let trail = serde_json::to_string(&all.iter().map(|e| &e.event).collect::<Vec<_>>()).unwrap();

@@ -4,122 +4,111 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use signet_client::admin::Versioned;
+use signet_proto::admin::environments::{EnvironmentView, NewEnvironment};
+use signet_proto::admin::identity_providers::{
+    LinkBody, LinkPage, LinkView, ProviderBody, ProviderMfa, ProviderPage, ProviderView,
+};
+use signet_proto::roles::Role;
 use signet_testkit::oidc_provider::OidcProvider;
 
-use crate::admin::{Api, assert_error, basic};
+use crate::admin::{Api, answered, assert_error, assert_refused, basic, created, deleted, typed, typed_admin};
 use crate::harness::*;
 
-async fn admin_only(api: &Api<'_>, root: &str) -> String {
-    let made = api
-        .call(
-            Method::POST,
-            "/accounts",
-            Some(root),
-            Some(json!({"username": "ada", "password": "ada's first passphrase", "roles": ["Admin"]})),
-            None,
-        )
-        .await;
-    assert_eq!(made.status, 201, "{:?}", made.body);
-    let changed = api
-        .call(
-            Method::POST,
-            "/accounts/ada/password",
-            Some(&basic("ada", "ada's first passphrase")),
-            Some(json!({"current_password": "ada's first passphrase", "password": "ada's own passphrase"})),
-            None,
-        )
-        .await;
-    assert!(changed.status < 300, "{:?}", changed.body);
-    basic("ada", "ada's own passphrase")
+/// The provider every case starts from: Acme, with its MFA trusted.
+fn acme(issuer: &str) -> ProviderBody {
+    ProviderBody {
+        name: "Acme SSO".into(),
+        issuer: issuer.into(),
+        client_id: "signetd".into(),
+        client_secret: Some("upstream-secret-1".into()),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        jit: true,
+        mfa: ProviderMfa { trusted: true, trusted_for_admins: false, values: vec!["mfa".into(), "otp".into()] },
+    }
+}
+
+fn link(account_id: &str, subject: &str) -> LinkBody {
+    LinkBody { account_id: account_id.into(), subject: subject.into() }
 }
 
 async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
     let upstream = OidcProvider::start().await;
     let api = Api::new(&s);
-    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
-    let env = api.call(Method::POST, "/environments", Some(&root), Some(json!({"name": "customers"})), None).await;
-    let env = env.body["id"].as_str().unwrap().to_owned();
-    let path = format!("/environments/{env}/identity-providers");
+    let root_basic = basic(&s.boot.admin.username, &s.boot.admin.password);
+    let root = typed(&s, &s.boot.admin.username, &s.boot.admin.password);
+    let env: Versioned<EnvironmentView> =
+        created(&root, &["environments"], &NewEnvironment { name: "customers".into() }).await;
+    let env = env.value.id;
+    let env = env.as_str();
+    let path = ["environments", env, "identity-providers"];
+    let raw_path = format!("/environments/{env}/identity-providers");
     let body = |issuer: &str| {
         json!({"name": "Acme SSO", "issuer": issuer, "client_id": "signetd", "client_secret": "upstream-secret-1",
                "jit": true, "mfa": {"trusted": true, "values": ["mfa", "otp"]}})
     };
 
-    // Bad input: a clear error, nothing written.
-    let cases: [(Value, u16, &str, &str); 6] = [
-        (json!({"name": "x", "issuer": upstream.issuer, "client_id": "c"}), 400, "invalid_request", "client_secret"),
-        (
-            {
-                let mut b = body(&upstream.issuer);
-                b["scopes"] = json!(["profile"]);
-                b
-            },
-            400,
-            "invalid_request",
-            "openid",
-        ),
-        (
-            {
-                let mut b = body(&upstream.issuer);
-                b["colour"] = json!("red");
-                b
-            },
-            400,
-            "invalid_request",
-            "colour",
-        ),
-        (body("ftp://127.0.0.1/x"), 400, "invalid_request", "issuer"),
-        (body("http://127.0.0.1:9"), 422, "unprocessable", "discovery document"),
-        (body(&format!("{}/", upstream.issuer)), 422, "unprocessable", "names"),
+    // Bad input: a clear error, nothing written. What the typed body cannot
+    // say (a field left out, a field it does not have) is sent as raw JSON.
+    let mut colour = body(&upstream.issuer);
+    colour.as_object_mut().unwrap().insert("colour".into(), json!("red"));
+    let raw_cases: [(Value, &str); 2] =
+        [(json!({"name": "x", "issuer": upstream.issuer, "client_id": "c"}), "client_secret"), (colour, "colour")];
+    for (b, mentions) in raw_cases {
+        let refused = api.call(Method::POST, &raw_path, Some(&root_basic), Some(b), None).await;
+        assert_error(&refused, 400, "invalid_request", mentions);
+    }
+    let cases: [(ProviderBody, u16, &str, &str); 4] = [
+        (ProviderBody { scopes: vec!["profile".into()], ..acme(&upstream.issuer) }, 400, "invalid_request", "openid"),
+        (acme("ftp://127.0.0.1/x"), 400, "invalid_request", "issuer"),
+        (acme("http://127.0.0.1:9"), 422, "unprocessable", "discovery document"),
+        (acme(&format!("{}/", upstream.issuer)), 422, "unprocessable", "names"),
     ];
     for (b, status, error, mentions) in cases {
-        assert_error(&api.call(Method::POST, &path, Some(&root), Some(b), None).await, status, error, mentions);
+        assert_refused(root.create::<_, ProviderView>(&path, &b).await, status, error, mentions);
     }
-    assert_eq!(api.get(&path, &root).await.body["items"], json!([]));
+    let none = root.get::<ProviderPage>(&path).await.unwrap().value;
+    assert!(none.items.is_empty() && none.next_cursor.is_none(), "{:?}", none.items);
 
-    let made = api.call(Method::POST, &path, Some(&root), Some(body(&upstream.issuer)), None).await;
+    // Made from raw JSON, so that the scopes left out take their default.
+    let made = api.call(Method::POST, &raw_path, Some(&root_basic), Some(body(&upstream.issuer)), None).await;
     assert_eq!(made.status, 201, "{:?}", made.body);
-    let id = made.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(made.body["scopes"], json!(["openid", "profile", "email"]));
-    assert_eq!(made.body["redirect_uri"], format!("{}/{env}/as/federation/callback", s.base), "to register upstream");
     assert!(!made.body.to_string().contains("upstream-secret-1"), "the secret is write-only");
-    let dup = api.call(Method::POST, &path, Some(&root), Some(body(&upstream.issuer)), None).await;
-    assert_eq!(dup.status, 409, "{:?}", dup.body);
+    let made: ProviderView = serde_json::from_value(made.body).unwrap();
+    let id = made.id.as_str();
+    assert_eq!(made.scopes, ["openid", "profile", "email"]);
+    assert_eq!(made.redirect_uri, format!("{}/{env}/as/federation/callback", s.base), "to register upstream");
+    assert_eq!((made.name.as_str(), made.issuer.as_str(), made.jit), ("Acme SSO", upstream.issuer.as_str(), true));
+    assert_refused(root.create::<_, ProviderView>(&path, &acme(&upstream.issuer)).await, 409, "conflict", "");
 
     // Trusting a provider's MFA for administrators is UserAdmin's to decide.
-    let ada = admin_only(&api, &root).await;
-    let mut for_admins = body(&upstream.issuer);
-    for_admins["name"] = json!("Admins SSO");
-    for_admins["mfa"]["trusted_for_admins"] = json!(true);
-    assert_error(
-        &api.call(Method::POST, &path, Some(&ada), Some(for_admins.clone()), None).await,
-        403,
-        "forbidden",
-        "UserAdmin",
-    );
-    let mut for_users = body(&upstream.issuer);
-    for_users["name"] = json!("Users SSO");
-    assert_eq!(api.call(Method::POST, &path, Some(&ada), Some(for_users), None).await.status, 201);
-    let admins = api.call(Method::POST, &path, Some(&root), Some(for_admins), None).await;
-    assert_eq!(admins.status, 201, "{:?}", admins.body);
-    let admins_id = admins.body["id"].as_str().unwrap();
-    let read = api.get(&format!("{path}/{admins_id}"), &ada).await;
-    assert_eq!(read.status, 200, "any role reads");
-    let drop = api.call(Method::DELETE, &format!("{path}/{admins_id}"), Some(&ada), None, None).await;
-    assert_error(&drop, 403, "forbidden", "UserAdmin");
+    let ada = typed_admin(&s, &root, "ada", &[Role::Admin]).await;
+    let for_admins = || {
+        let mut b = ProviderBody { name: "Admins SSO".into(), ..acme(&upstream.issuer) };
+        b.mfa.trusted_for_admins = true;
+        b
+    };
+    assert_refused(ada.create::<_, ProviderView>(&path, &for_admins()).await, 403, "forbidden", "UserAdmin");
+    let for_users = ProviderBody { name: "Users SSO".into(), ..acme(&upstream.issuer) };
+    let _: Versioned<ProviderView> = created(&ada, &path, &for_users).await;
+    let admins: Versioned<ProviderView> = created(&root, &path, &for_admins()).await;
+    assert!(admins.value.mfa.trusted_for_admins, "{:?}", admins.value);
+    let admins_one = ["environments", env, "identity-providers", admins.value.id.as_str()];
+    let read = ada.get::<ProviderView>(&admins_one).await.unwrap();
+    assert_eq!(read.value.id, admins.value.id, "any role reads");
+    assert_refused(ada.delete(&admins_one, None).await, 403, "forbidden", "UserAdmin");
 
     // Updates: If-Match, the secret kept when left out.
-    let one = format!("{path}/{id}");
-    let read = api.get(&one, &root).await;
-    let mut change = body(&upstream.issuer);
-    change.as_object_mut().unwrap().remove("client_secret");
-    change["jit"] = json!(false);
-    assert_eq!(api.call(Method::PUT, &one, Some(&root), Some(change.clone()), Some("\"stale\"")).await.status, 412);
-    let updated = api.call(Method::PUT, &one, Some(&root), Some(change), read.etag.as_deref()).await;
-    assert_eq!((updated.status, updated.body["jit"].as_bool()), (200, Some(false)), "{:?}", updated.body);
+    let one = ["environments", env, "identity-providers", id];
+    let read = root.get::<ProviderView>(&one).await.unwrap();
+    let change = || ProviderBody { client_secret: None, jit: false, ..acme(&upstream.issuer) };
+    assert_refused(root.update::<_, ProviderView>(&one, &change(), "\"stale\"").await, 412, "precondition_failed", "");
+    let updated: Versioned<ProviderView> =
+        answered(&root, Method::PUT, &one, Some(&change()), read.etag.as_deref(), 200).await;
+    assert!(!updated.value.jit, "{:?}", updated.value);
     let (_, sealed) =
-        s.store().identity_provider(&signet_core::id::EnvironmentId::from(env.as_str()), &id).await.unwrap().unwrap();
-    let secret = s.state.kek.open(&signet_core::federation::secret_purpose(&id), &sealed).unwrap();
+        s.store().identity_provider(&signet_core::id::EnvironmentId::from(env), id).await.unwrap().unwrap();
+    let secret = s.state.kek.open(&signet_core::federation::secret_purpose(id), &sealed).unwrap();
     assert_eq!(secret.expose().as_slice(), b"upstream-secret-1");
 
     // Links: by the provider's issuer and the upstream subject, one account each.
@@ -127,96 +116,72 @@ async fn providers_are_discovered_kept_secret_and_owned(s: Server) {
         .call(
             Method::POST,
             &format!("/environments/{env}/users"),
-            Some(&root),
+            Some(&root_basic),
             Some(json!({"username": "lin", "password": "lin's long passphrase"})),
             None,
         )
         .await;
     assert_eq!(user.status, 201, "{:?}", user.body);
     let user_id = user.body["id"].as_str().unwrap().to_owned();
-    let links = format!("{one}/links");
-    let linked = api
-        .call(Method::POST, &links, Some(&ada), Some(json!({"account_id": user_id, "subject": "sub-123"})), None)
-        .await;
-    assert_eq!(linked.status, 201, "an Admin links an end user: {:?}", linked.body);
-    assert_eq!(linked.body["issuer"], upstream.issuer.as_str());
-    let again = api
-        .call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": "sub-123"})), None)
-        .await;
-    assert_eq!(again.status, 409, "one account per upstream person");
-    let elsewhere = api
+    let links = ["environments", env, "identity-providers", id, "links"];
+    let linked: Versioned<LinkView> = created(&ada, &links, &link(&user_id, "sub-123")).await;
+    assert_eq!(linked.value.issuer, upstream.issuer, "an Admin links an end user");
+    assert_eq!((linked.value.account_id.as_str(), linked.value.subject.as_str()), (user_id.as_str(), "sub-123"));
+    let again = root.create::<_, LinkView>(&links, &link(&user_id, "sub-123")).await;
+    assert_refused(again, 409, "conflict", "");
+    let elsewhere = root.create::<_, LinkView>(&links, &link(&s.boot.admin.username, "x")).await;
+    assert_refused(elsewhere, 400, "invalid_request", "account_id");
+    assert_refused(root.create::<_, LinkView>(&links, &link(&user_id, "")).await, 400, "invalid_request", "subject");
+    assert_refused(root.create::<_, LinkView>(&links, &link(&user_id, "ünï")).await, 400, "invalid_request", "ASCII");
+    // Raw, for its Location header.
+    let raw_links = format!("{raw_path}/{id}/links");
+    let slashed = api
         .call(
             Method::POST,
-            &links,
-            Some(&root),
-            Some(json!({"account_id": s.boot.admin.username, "subject": "x"})),
+            &raw_links,
+            Some(&root_basic),
+            Some(serde_json::to_value(link(&user_id, "a/b c")).unwrap()),
             None,
         )
         .await;
-    assert_error(&elsewhere, 400, "invalid_request", "account_id");
-    let blank =
-        api.call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": ""})), None).await;
-    assert_error(&blank, 400, "invalid_request", "subject");
-    let unicode =
-        api.call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": "ünï"})), None).await;
-    assert_error(&unicode, 400, "invalid_request", "ASCII");
-    let slashed = api
-        .call(Method::POST, &links, Some(&root), Some(json!({"account_id": user_id, "subject": "a/b c"})), None)
-        .await;
     assert_eq!(slashed.status, 201, "{:?}", slashed.body);
     assert!(slashed.headers["location"].to_str().unwrap().ends_with("/links/a%2Fb%20c"));
-    assert_eq!(api.call(Method::DELETE, &format!("{links}/a%2Fb%20c"), Some(&root), None, None).await.status, 204);
-    assert_eq!(api.get(&links, &ada).await.body["items"][0]["subject"], "sub-123");
+    // The typed client encodes the subject into one segment, as the Location does.
+    assert_eq!(
+        root.at(&[&links[..], &["a/b c"]].concat(), None).unwrap().path(),
+        format!("/admin-api/v1{raw_links}/a%2Fb%20c")
+    );
+    deleted(&root, &[&links[..], &["a/b c"]].concat(), None).await;
+    let listed = ada.get::<LinkPage>(&links).await.unwrap().value;
+    assert_eq!(listed.items.iter().map(|l| l.subject.as_str()).collect::<Vec<_>>(), ["sub-123"]);
     let stored = s.store().federated_link(&upstream.issuer, "sub-123").await.unwrap().unwrap();
     assert_eq!(stored.account_id, user_id);
     // An administrator's link is UserAdmin's to make.
     let admins_env = s.env_id.clone();
-    let admin_path = format!("/environments/{admins_env}/identity-providers");
-    let for_admins = body(&upstream.issuer);
-    let refused = api.call(Method::POST, &admin_path, Some(&root), Some(for_admins.clone()), None).await;
-    assert_error(&refused, 400, "invalid_request", "never made just in time");
-    let mut for_admins = for_admins;
-    for_admins["jit"] = json!(false);
-    let admin_idp = api.call(Method::POST, &admin_path, Some(&root), Some(for_admins), None).await;
-    let admin_links =
-        format!("/environments/{admins_env}/identity-providers/{}/links", admin_idp.body["id"].as_str().unwrap());
+    let admin_path = ["environments", admins_env.as_str(), "identity-providers"];
+    let refused = root.create::<_, ProviderView>(&admin_path, &acme(&upstream.issuer)).await;
+    assert_refused(refused, 400, "invalid_request", "never made just in time");
+    let no_jit = ProviderBody { jit: false, ..acme(&upstream.issuer) };
+    let admin_idp: Versioned<ProviderView> = created(&root, &admin_path, &no_jit).await;
+    let admin_links = ["environments", admins_env.as_str(), "identity-providers", admin_idp.value.id.as_str(), "links"];
     let admin_account = s
         .store()
         .account_by_username(&signet_core::id::EnvironmentId::from(admins_env.as_str()), &s.boot.admin.username)
         .await
         .unwrap()
         .unwrap();
-    let by_ada = api
-        .call(
-            Method::POST,
-            &admin_links,
-            Some(&ada),
-            Some(json!({"account_id": admin_account.id, "subject": "boss"})),
-            None,
-        )
-        .await;
-    assert_error(&by_ada, 403, "forbidden", "UserAdmin");
-    let by_root = api
-        .call(
-            Method::POST,
-            &admin_links,
-            Some(&root),
-            Some(json!({"account_id": admin_account.id, "subject": "boss"})),
-            None,
-        )
-        .await;
-    assert_eq!(by_root.status, 201, "{:?}", by_root.body);
-    assert_error(
-        &api.call(Method::DELETE, &format!("{admin_links}/boss"), Some(&ada), None, None).await,
-        403,
-        "forbidden",
-        "UserAdmin",
-    );
-    assert_eq!(api.call(Method::DELETE, &format!("{links}/sub-123"), Some(&ada), None, None).await.status, 204);
-    assert_eq!(api.call(Method::DELETE, &format!("{links}/sub-123"), Some(&ada), None, None).await.status, 404);
+    let by_ada = ada.create::<_, LinkView>(&admin_links, &link(admin_account.id.as_str(), "boss")).await;
+    assert_refused(by_ada, 403, "forbidden", "UserAdmin");
+    let by_root: Versioned<LinkView> = created(&root, &admin_links, &link(admin_account.id.as_str(), "boss")).await;
+    assert_eq!(by_root.value.account_id, admin_account.id);
+    let boss = [&admin_links[..], &["boss"]].concat();
+    assert_refused(ada.delete(&boss, None).await, 403, "forbidden", "UserAdmin");
+    let sub_123 = [&links[..], &["sub-123"]].concat();
+    deleted(&ada, &sub_123, None).await;
+    assert_refused(ada.delete(&sub_123, None).await, 404, "not_found", "");
 
-    assert_eq!(api.call(Method::DELETE, &one, Some(&root), None, None).await.status, 204);
-    assert_eq!(api.get(&one, &root).await.status, 404);
+    deleted(&root, &one, None).await;
+    assert_refused(root.get::<ProviderView>(&one).await, 404, "not_found", "");
     let events = s.store().audit_events(0, 1000).await.unwrap();
     let actions: Vec<&str> =
         events.iter().map(|e| e.event.action.as_str()).filter(|a| a.contains("identity_provider")).collect();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use signet_testkit::ldap::{MANAGER, MANAGER_PASSWORD, Slapd};
 use signet_testkit::tls::TestCa;
 
-use crate::admin::{Api, assert_error, basic};
+use crate::admin::{Api, assert_error, basic, trail, typed};
 use crate::harness::*;
 
 const PEOPLE: &str = "ou=people,dc=example,dc=test";
@@ -95,17 +95,16 @@ async fn ldap_binds_as_the_person_and_their_groups_grant_roles() {
     assert_eq!(steered.status, 401);
 
     // The trail names the person and the scheme; failures are recorded too.
-    let signons = api.get("/audit?action=admin.signon&limit=100", &root).await;
-    let events = signons.body["items"].as_array().unwrap();
-    let by_alice: Vec<&Value> =
-        events.iter().filter(|e| e["event"]["actor"]["id"] == format!("ldap:uid=alice,{PEOPLE}")).collect();
+    let root_client = typed(&s, &s.boot.admin.username, &s.boot.admin.password);
+    let events = trail(&root_client, &[("action", "admin.signon"), ("limit", "100")]).await;
+    let by_alice: Vec<_> = events.iter().filter(|e| e.event.actor.id == format!("ldap:uid=alice,{PEOPLE}")).collect();
     assert_eq!(by_alice.len(), 1, "one sign-on recorded, not one per call: {events:?}");
-    assert_eq!(by_alice[0]["event"]["actor"]["scheme"], "ldap");
-    assert_eq!(by_alice[0]["event"]["actor"]["kind"], "person");
-    let failures = api.get("/audit?action=admin.signon.failure&limit=100", &root).await;
-    assert!(failures.body["items"].as_array().unwrap().iter().any(|e| e["event"]["actor"]["id"] == "ldap:alice"));
-    let made = api.get("/audit?action=admin.environment.create", &root).await;
-    assert_eq!(made.body["items"][0]["event"]["actor"]["name"], "alice");
+    assert_eq!(by_alice[0].event.actor.scheme, "ldap");
+    assert_eq!(by_alice[0].event.actor.kind, "person");
+    let failures = trail(&root_client, &[("action", "admin.signon.failure"), ("limit", "100")]).await;
+    assert!(failures.iter().any(|e| e.event.actor.id == "ldap:alice"), "{failures:?}");
+    let made = trail(&root_client, &[("action", "admin.environment.create")]).await;
+    assert_eq!(made[0].event.actor.name, "alice", "{made:?}");
 
     // A search bound as a service account; the username is escaped as a
     // filter value, so `al*` finds no one instead of alice.
@@ -263,7 +262,7 @@ async fn finding_17_one_directory_person_is_one_actor(s: Server) {
     let events = s.store().audit_events(0, 10_000).await.unwrap();
     let actors: std::collections::BTreeSet<(String, String)> = events
         .iter()
-        .filter(|e| e.event.actor.scheme == "ldap")
+        .filter(|e| e.event.actor.scheme == signet_core::audit::ActorScheme::Ldap)
         .map(|e| (e.event.actor.id.clone(), e.event.actor.name.clone()))
         .collect();
     assert_eq!(actors.into_iter().collect::<Vec<_>>(), [(format!("ldap:uid=alice,{PEOPLE}"), "alice".to_owned())]);

@@ -56,7 +56,7 @@ async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes(backend: Back
     let failures: Vec<_> = events.iter().filter(|e| e.event.action == "signon.failure").collect();
     assert_eq!(failures.len(), 5, "{failures:?}");
     assert!(failures.iter().all(|e| e.event.actor.id == user.id
-        && e.event.actor.scheme == "pwd"
+        && e.event.actor.scheme == signet_core::audit::ActorScheme::Methods(vec!["pwd".into()])
         && e.event.outcome.as_deref() == Some("failure")
         && e.event.source_ip.as_deref() == Some("127.0.0.1")));
     assert!(!events.iter().any(|e| e.event.target.contains("nobody-here") || e.event.actor.name == "nobody-here"));

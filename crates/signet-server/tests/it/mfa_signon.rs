@@ -47,7 +47,7 @@ async fn mfa_events(s: &Server) -> Vec<(String, String)> {
     events
         .into_iter()
         .filter(|e| e.event.action == "signon.mfa")
-        .map(|e| (e.event.actor.scheme.clone(), e.event.outcome.clone().unwrap_or_default()))
+        .map(|e| (e.event.actor.scheme.to_string(), e.event.outcome.clone().unwrap_or_default()))
         .collect()
 }
 

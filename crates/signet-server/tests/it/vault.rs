@@ -379,7 +379,9 @@ async fn crud_errors_and_roles(s: Server) {
             "mfa.method.delete"
         ]
     );
-    assert!(mfa.iter().all(|e| e.event.actor.scheme == "oauth" && e.event.jti.is_some()));
+    assert!(
+        mfa.iter().all(|e| e.event.actor.scheme == signet_core::audit::ActorScheme::Oauth && e.event.jti.is_some())
+    );
     assert!(
         !serde_json::to_string(&events.iter().map(|e| &e.event).collect::<Vec<_>>())
             .unwrap()

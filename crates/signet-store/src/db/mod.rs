@@ -30,7 +30,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::{Result, StoreError};
 
-pub(crate) use query::query;
+pub(crate) use query::{Query, query};
 pub(crate) use value::Row;
 
 /// Reader connections kept open for reuse on SQLite.

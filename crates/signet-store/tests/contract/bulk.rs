@@ -236,7 +236,7 @@ async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb)
     // An admin account must live in the (new) Administrators environment.
     let moved_to = doc.environments[admins_at].id.clone();
     for account in doc.accounts.iter_mut().filter(|x| x.admin) {
-        account.environment_id = moved_to.clone();
+        account.environment_id = moved_to.to_string();
     }
     let fresh = |env: &str| Ok(stored_key(env, vec![6; 40]));
     s.replace_configuration(&doc, KeySource::Keep(&fresh), NOW, &event("bulk.import", None)).await.unwrap();
@@ -254,7 +254,7 @@ async fn an_invalid_or_failing_replacement_changes_nothing(db: TestDb) {
     };
 
     let mut dangling = before.clone();
-    dangling.applications[0].environment_id = id();
+    dangling.applications[0].environment_id = id().into();
     let r = s.replace_configuration(&dangling, KeySource::Document, NOW, &event("bulk.import", None)).await;
     match r {
         Err(StoreError::Invalid(e)) => assert_eq!(e.path, "applications[0].environment_id"),

@@ -2,6 +2,7 @@
 //! is single-use: a replay revokes every token issued from it (RFC 6749 §4.1.2).
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::sha256;
@@ -67,7 +68,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         kind: ActorKind::Application,
         id: app.id.to_string(),
         name: app.name.clone(),
-        scheme: "authorization_code".into(),
+        scheme: ActorScheme::AuthorizationCode,
         client_id: Some(app.id.to_string()),
     };
     let mut replayed = AuditEvent::new(actor, Event::GrantRevokeCodeReplay, Some(env.id().as_str()), "", now)

@@ -14,6 +14,7 @@
 //! exchange is recorded as a sign-on.
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::model::{Application, GrantType, MINTED_SESSION_LIMIT, SessionTerms};
@@ -118,7 +119,7 @@ async fn person(
         kind: ActorKind::Person,
         id: account.id.to_string(),
         name: account.username.clone(),
-        scheme: "token-exchange".into(),
+        scheme: ActorScheme::TokenExchange,
         client_id: Some(app.id.to_string()),
     };
     let ev = recorded(actor, env, app, state.now())?;
@@ -192,7 +193,7 @@ async fn worker(
         kind: ActorKind::Application,
         id: app.id.to_string(),
         name: app.name.clone(),
-        scheme: "token-exchange".into(),
+        scheme: ActorScheme::TokenExchange,
         client_id: Some(app.id.to_string()),
     };
     state.store.record(&recorded(actor, env, app, now)?).await?;

@@ -2,6 +2,7 @@
 //! presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::sha256;
 use signet_core::model::Application;
@@ -44,7 +45,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
                 kind: ActorKind::Application,
                 id: app.id.to_string(),
                 name: app.name.clone(),
-                scheme: "refresh_token".into(),
+                scheme: ActorScheme::RefreshToken,
                 client_id: Some(app.id.to_string()),
             };
             let ev = AuditEvent::new(actor, Event::GrantRevokeRefreshReuse, Some(env.id().as_str()), &grant_id, now)

@@ -4,6 +4,7 @@
 //! time, or refused.
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::id::AccountId;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -249,7 +250,7 @@ async fn create(
     let account = Account::new(id.into(), &env.environment.id, username, now);
     let link = new_link(provider, upstream, &account, now);
     let mut made = event(&account, Event::AccountCreate, account.id.to_string(), Some(ip), now)?;
-    made.actor.scheme = format!("federated:{}", provider.id);
+    made.actor.scheme = ActorScheme::FederatedVia(provider.id.clone());
     made.digest = digest_of(&json!({"username": account.username, "jit": provider.id}));
     let mut linked = link_event(&account, &link, provider, upstream, ip, now)?;
     linked.request_id = Some(crate::request_id());

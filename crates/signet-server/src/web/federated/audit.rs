@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent, digest_of};
 use signet_core::crypto::CryptoError;
@@ -34,7 +35,7 @@ pub(super) fn link_event(
     now: i64,
 ) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::FederatedLinkCreate, account.id.to_string(), Some(ip), now)?;
-    ev.actor.scheme = format!("federated:{}", provider.id);
+    ev.actor.scheme = ActorScheme::FederatedVia(provider.id.clone());
     ev.digest = digest_of(
         &json!({"issuer": link.issuer, "subject": link.subject, "account": link.account_id, "provider": provider.id}),
     );
@@ -52,7 +53,7 @@ pub(super) fn signed_on(
     now: i64,
 ) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::SignonFederated, format!("identity-provider:{}", provider.id), Some(ip), now)?;
-    ev.actor.scheme = format!("federated:{}", provider.id);
+    ev.actor.scheme = ActorScheme::FederatedVia(provider.id.clone());
     ev.set_outcome(Outcome::Success);
     ev.request_id = Some(crate::request_id());
     ev.upstream = Some(upstream_of(provider, Some(upstream)));
@@ -72,7 +73,7 @@ pub(super) fn failure_event(
         kind: ActorKind::Person,
         id: account.map(|a| a.id.to_string()).unwrap_or_default(),
         name: account.map(|a| a.username.clone()).unwrap_or_default(),
-        scheme: "federated".into(),
+        scheme: ActorScheme::Federated,
         client_id: None,
     };
     let target = match &upstream {

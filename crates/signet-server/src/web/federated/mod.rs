@@ -35,7 +35,7 @@ mod client;
 mod link;
 mod refusal;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
@@ -46,7 +46,7 @@ use signet_store::LoginFlow;
 
 pub(in crate::web) use self::link::{decline_link, link, render_link};
 use self::refusal::{Failed, Refusal, refuse, refused};
-use super::signon::{posted, render};
+use super::signon::{Posted, render};
 use super::{PageEnv, PageParams, error_page, internal, see_other};
 use crate::keyring::EnvKeys;
 use crate::metrics::Failure;
@@ -81,16 +81,9 @@ pub(in crate::web) async fn providers(state: &AppState, env: &EnvKeys, flow: &Lo
 /// POST `/signon/{flow}/federate`: off to the chosen provider.
 pub async fn start(
     State(state): State<AppState>,
-    PageEnv(env): PageEnv,
-    Path((_, flow_id)): Path<(String, String)>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    PageParams(p): PageParams,
+    Posted { env, flow, p, .. }: Posted,
 ) -> Response {
-    let flow = match posted(&state, &env, &flow_id, &headers, &p).await {
-        Ok(f) => f,
-        Err(res) => return res,
-    };
     if !matches!(flow.step, Step::Password | Step::Federating { .. }) {
         return see_other(&signon_url(&state.issuer(&env.environment.id), &flow.id));
     }

@@ -16,6 +16,7 @@ mod page;
 
 use serde_json::json;
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::Outcome;
 use signet_core::audit::{AuditEvent, digest_of};
 use signet_core::crypto::CryptoError;
@@ -178,7 +179,7 @@ fn mfa_event(
     now: i64,
 ) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::SignonMfa, method.id.clone(), Some(ip), now)?;
-    ev.actor.scheme = format!("mfa:{}", method.method_type().as_str());
+    ev.actor.scheme = ActorScheme::Mfa(method.method_type());
     ev.set_outcome(if ok { Outcome::Success } else { Outcome::Failure });
     ev.request_id = Some(crate::request_id());
     ev.digest = digest_of(&json!({"method": method.id, "type": method.method_type().as_str(), "result": reason}));

@@ -1,6 +1,7 @@
 //! The sign-on's entries in the audit trail.
 
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::Outcome;
 use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::CryptoError;
@@ -22,7 +23,7 @@ pub(crate) fn event(
         kind: ActorKind::Person,
         id: account.id.to_string(),
         name: account.username.clone(),
-        scheme: "signon".into(),
+        scheme: ActorScheme::Signon,
         client_id: None,
     };
     let mut ev = AuditEvent::new(actor, action, Some(account.environment_id.as_str()), &target, now)?;
@@ -40,7 +41,7 @@ pub(super) fn failure(
     now: i64,
 ) -> Result<AuditEvent, CryptoError> {
     let mut ev = event(account, Event::SignonFailure, account.id.to_string(), Some(ip), now)?;
-    ev.actor.scheme = method.into();
+    ev.actor.scheme = ActorScheme::Methods(vec![method.to_owned()]);
     ev.set_outcome(Outcome::Failure);
     ev.request_id = Some(crate::request_id());
     Ok(ev)

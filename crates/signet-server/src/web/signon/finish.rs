@@ -5,6 +5,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use signet_core::audit::Action as Event;
+use signet_core::audit::ActorScheme;
 use signet_core::audit::Outcome;
 use signet_core::crypto::{random_token, sha256};
 use signet_core::login::Purpose;
@@ -41,7 +42,7 @@ pub(super) async fn finish(
             Purpose::Device { user_code } => format!("device:{user_code}"),
         };
         let mut ev = event(account, Event::Signon, target, Some(ip), now)?;
-        ev.actor.scheme = amr.join("+");
+        ev.actor.scheme = ActorScheme::Methods(amr.to_vec());
         ev.set_outcome(Outcome::Success);
         ev.request_id = Some(crate::request_id());
         let session = random_token()?;

@@ -16,10 +16,11 @@ mod pages;
 mod second_factor;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use signet_core::crypto::{constant_time_eq, sha256};
 use signet_core::login::{self, Purpose, Step};
 use signet_core::model::Account;
@@ -59,23 +60,37 @@ async fn load(state: &AppState, env: &EnvKeys, flow_id: &str, headers: &HeaderMa
     Ok(flow)
 }
 
-/// The flow a form was posted to: live, this browser's, and the form its own (CSRF).
-pub(super) async fn posted(
-    state: &AppState,
-    env: &EnvKeys,
-    flow_id: &str,
-    headers: &HeaderMap,
-    p: &Params,
-) -> Result<LoginFlow, Response> {
-    let flow = load(state, env, flow_id, headers).await?;
-    if !constant_time_eq(p.get("csrf").unwrap_or_default().as_bytes(), flow.csrf.as_bytes()) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "Sign-on refused",
-            "The form was not sent from this sign-on page. Start again.",
-        ));
+/// A form posted to a sign-on flow's page (`/signon/{flow}`, and its
+/// `/federate`): the flow live, this browser's, and the form its own (CSRF).
+/// Anything else is answered with the page that says so.
+pub struct Posted {
+    pub env: Arc<EnvKeys>,
+    pub flow: LoginFlow,
+    pub headers: HeaderMap,
+    pub p: Params,
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let PageEnv(env) = PageEnv::from_request_parts(&mut parts, state).await?;
+        let Path((_, flow_id)) = Path::<(String, String)>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let PageParams(p) = PageParams::from_request(Request::from_parts(parts, body), state).await?;
+        let flow = load(state, &env, &flow_id, &headers).await?;
+        if !constant_time_eq(p.get("csrf").unwrap_or_default().as_bytes(), flow.csrf.as_bytes()) {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "Sign-on refused",
+                "The form was not sent from this sign-on page. Start again.",
+            ));
+        }
+        Ok(Posted { env, flow, headers, p })
     }
-    Ok(flow)
 }
 
 /// Whether this browser holds the flow's cookie: the flow is its own.
@@ -98,16 +113,9 @@ pub async fn show(
 
 pub async fn submit(
     State(state): State<AppState>,
-    PageEnv(env): PageEnv,
-    Path((_, flow_id)): Path<(String, String)>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    PageParams(p): PageParams,
+    Posted { env, flow, headers, p }: Posted,
 ) -> Response {
-    let flow = match posted(&state, &env, &flow_id, &headers, &p).await {
-        Ok(f) => f,
-        Err(res) => return res,
-    };
     let post = Post { state: &state, env: &env, headers: &headers, p: &p, ip, now: state.now() };
     let principal = principal_of(&flow.step, &p);
     if let Some(res) = post.limited(&flow, principal.as_deref()).await {
