@@ -46,6 +46,12 @@ impl Actor {
 /// this signetd does not write, from another version, is kept as
 /// [`ActorScheme::Other`], so an event re-serializes to the very bytes its
 /// chain hash covers.
+///
+/// The bytes are what the chain relies on, not equality: a value built by
+/// hand that this version would read back as another variant (say
+/// `Methods(vec![])`, or `Other("native".into())`) writes the same string but
+/// compares unequal to what is read back. Compare schemes read from the trail,
+/// or built from the server's `Scheme`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum ActorScheme {

@@ -64,14 +64,14 @@ pub async fn enforce(state: &AppState, account: &Account, next: Step, kind: Sign
     if required.is_empty() {
         return Ok(Step::Authenticated { account_id, auth_time, amr });
     }
-    begin(state, account_id.into_string(), auth_time, amr, kind, required, None).await
+    begin(state, account_id, auth_time, amr, kind, required, None).await
 }
 
 /// The MFA step for the first required set: the method is chosen at once
 /// when the set has one, and a TOTP enrolment is prepared when needed.
 pub async fn begin(
     state: &AppState,
-    account_id: String,
+    account_id: AccountId,
     auth_time: i64,
     amr: Vec<String>,
     kind: SignOnKind,
@@ -83,22 +83,22 @@ pub async fn begin(
     if let Some(id) = &chosen
         && let Some(m) = state.store.mfa_method(id).await?
         && let Settings::Totp(t) = &m.settings
-        && state.store.totp_enrolment(id, &AccountId::from(account_id.as_str())).await?.is_none()
+        && state.store.totp_enrolment(&m.id, &account_id).await?.is_none()
         && may_enrol(state, &account_id, &amr).await?
     {
         let random = signet_core::crypto::random_bytes::<128>()?;
         let secret = &random[..(t.key_size as usize).min(128)];
-        enrolling = Some(state.kek.seal(&enrol_purpose(id, &account_id), secret)?);
+        enrolling = Some(state.kek.seal(&enrol_purpose(id, account_id.as_str()), secret)?);
     }
-    Ok(Step::Mfa { account_id: account_id.into(), auth_time, amr, kind, required, chosen, enrolling })
+    Ok(Step::Mfa { account_id, auth_time, amr, kind, required, chosen, enrolling })
 }
 
 /// A password alone may set up a first TOTP method, and nothing more: once
 /// the person has one, setting up another needs a second factor passed in
 /// this sign-on (an administrator's own TOTP, or an earlier enforcement),
 /// so a stolen password cannot add an authenticator of its own.
-async fn may_enrol(state: &AppState, account_id: &str, amr: &[String]) -> Result<bool, InternalError> {
-    Ok(amr.iter().any(|a| a == AMR_MFA) || !state.store.has_totp_enrolment(&AccountId::from(account_id)).await?)
+async fn may_enrol(state: &AppState, account_id: &AccountId, amr: &[String]) -> Result<bool, InternalError> {
+    Ok(amr.iter().any(|a| a == AMR_MFA) || !state.store.has_totp_enrolment(account_id).await?)
 }
 
 pub fn enrol_purpose(method_id: &str, account_id: &str) -> String {
@@ -117,7 +117,7 @@ pub async fn service(
     let format = UsernameFormat::parse(&method.username_format)
         .map_err(|e| InternalError::stored("an MFA method's username format", e))?;
     let Ok(username) = format.render(entity) else { return Ok(Err(NOT_FOR_YOU)) };
-    let plain = state.kek.open(&mfa::secrets_purpose(&method.id), &method.sealed_secrets)?;
+    let plain = state.kek.open(&mfa::secrets_purpose(method.id.as_str()), &method.sealed_secrets)?;
     let secrets: Secrets =
         serde_json::from_slice(plain.expose()).map_err(|e| InternalError::stored("an MFA method's secrets", e))?;
     let secret = |k: &str| signet_core::secret::Secret::new(secrets.get(k).to_owned());
@@ -182,8 +182,5 @@ pub async fn step_up(state: &AppState, s: &signet_store::BrowserSession) -> Resu
     if required.is_empty() {
         return Ok(None);
     }
-    Ok(Some(
-        begin(state, account.id.into_string(), s.auth_time, s.amr.clone(), SignOnKind::Password, required, None)
-            .await?,
-    ))
+    Ok(Some(begin(state, account.id, s.auth_time, s.amr.clone(), SignOnKind::Password, required, None).await?))
 }

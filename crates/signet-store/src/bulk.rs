@@ -296,7 +296,7 @@ async fn export_mfa(tx: &mut Tx) -> Result<MfaSection> {
         .map(|r| {
             let m = crate::mfa::method(r)?;
             Ok(MfaMethodEntry {
-                id: m.id,
+                id: m.id.into_string(),
                 name: m.name,
                 username_format: m.username_format,
                 settings: m.settings,

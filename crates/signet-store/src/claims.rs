@@ -110,12 +110,12 @@ impl Store {
 
     pub async fn delete_claim_mapping(
         &self,
-        environment_id: &str,
+        environment_id: &EnvironmentId,
         id: &str,
         expected: Option<i64>,
         ev: &AuditEvent,
     ) -> Result<Written> {
-        let row = Keyed { table: "claim_mappings", environment_id, id };
+        let row = Keyed { table: "claim_mappings", environment_id: environment_id.as_str(), id };
         versioned::delete(&self.db, row, expected, ev).await
     }
 

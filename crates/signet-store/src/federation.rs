@@ -125,12 +125,12 @@ impl Store {
 
     pub async fn delete_identity_provider(
         &self,
-        environment_id: &str,
+        environment_id: &EnvironmentId,
         id: &str,
         expected: Option<i64>,
         ev: &AuditEvent,
     ) -> Result<Written> {
-        let row = Keyed { table: "identity_providers", environment_id, id };
+        let row = Keyed { table: "identity_providers", environment_id: environment_id.as_str(), id };
         versioned::delete(&self.db, row, expected, ev).await
     }
 }

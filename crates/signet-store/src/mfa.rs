@@ -7,7 +7,7 @@
 
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
-use signet_core::id::AccountId;
+use signet_core::id::{AccountId, MethodId};
 use signet_core::mfa::{Enforcement, Method, MethodType, Settings};
 use signet_core::model::Account;
 use signet_core::totp::Params;
@@ -50,7 +50,7 @@ pub struct TotpEnrolment {
 /// `enrol_totp` records.
 #[derive(Clone, Copy)]
 pub struct ConfirmedEnrolment<'a> {
-    pub method_id: &'a str,
+    pub method_id: &'a MethodId,
     pub account_id: &'a str,
     /// The method's parameters now, which the enrolment keeps.
     pub params: &'a Params,
@@ -82,7 +82,7 @@ pub(crate) fn method(r: &Row) -> Result<Method> {
         return Err(StoreError::Corrupt(format!("MFA method {id}: its settings are not of type {kind}")));
     }
     Ok(Method {
-        id,
+        id: id.into(),
         name: r.try_get("name")?,
         username_format: r.try_get("username_format")?,
         settings,
@@ -114,7 +114,7 @@ impl Store {
     pub async fn insert_mfa_method(&self, m: &Method, ev: &AuditEvent) -> Result<MfaWritten> {
         let mut tx = self.db.begin().await?;
         tx.serialise(MFA_LOCK).await?;
-        if name_taken(&mut tx, &m.name, &m.id).await? {
+        if name_taken(&mut tx, &m.name, m.id.as_str()).await? {
             return Ok(MfaWritten::NameTaken);
         }
         query(format!("INSERT INTO mfa_methods ({METHOD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
@@ -159,7 +159,7 @@ impl Store {
         if !allow(&users) {
             return Ok(MfaWritten::Denied);
         }
-        if name_taken(&mut tx, &m.name, &m.id).await? {
+        if name_taken(&mut tx, &m.name, m.id.as_str()).await? {
             return Ok(MfaWritten::NameTaken);
         }
         let done = query(
@@ -351,7 +351,7 @@ impl Store {
         Ok(MfaWritten::Done)
     }
 
-    pub async fn totp_enrolment(&self, method_id: &str, account_id: &AccountId) -> Result<Option<TotpEnrolment>> {
+    pub async fn totp_enrolment(&self, method_id: &MethodId, account_id: &AccountId) -> Result<Option<TotpEnrolment>> {
         let row = query(
             "SELECT params, secret_sealed, last_step, failures, failed_until FROM mfa_totp_enrolments \
              WHERE method_id = $1 AND account_id = $2",
@@ -379,7 +379,7 @@ impl Store {
     /// `Missing` when there was no account or no enrolment.
     pub async fn delete_totp_enrolment(
         &self,
-        method_id: &str,
+        method_id: &MethodId,
         account_id: &AccountId,
         allow: impl FnOnce(&Account) -> bool,
         ev: &AuditEvent,
@@ -455,7 +455,7 @@ impl Store {
 
     /// Spends a matched step: true once per step and later, never for an
     /// earlier or the same one (RFC 6238 §5.2). Clears the attempt count.
-    pub async fn spend_enrolled_step(&self, method_id: &str, account_id: &AccountId, step: i64) -> Result<bool> {
+    pub async fn spend_enrolled_step(&self, method_id: &MethodId, account_id: &AccountId, step: i64) -> Result<bool> {
         let done = query(
             "UPDATE mfa_totp_enrolments SET last_step = $3, failures = 0, failed_until = 0 \
              WHERE method_id = $1 AND account_id = $2 AND last_step < $3",
@@ -474,7 +474,7 @@ impl Store {
     /// code clears it (`spend_enrolled_step`). False: no attempt is left.
     pub async fn reserve_attempt(
         &self,
-        method_id: &str,
+        method_id: &MethodId,
         account_id: &AccountId,
         max: i64,
         now: UnixTime,

@@ -12,6 +12,8 @@ mod write;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::id::MethodId;
+
 pub use crate::totp::Algorithm;
 pub use enforcement::{Enforcement, EnforcementInput, InputError, SignOn, SignOnKind};
 pub use fields::{FieldError, Fields};
@@ -165,7 +167,7 @@ impl Secrets {
 /// A method as stored: what it shows, and its sealed secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Method {
-    pub id: String,
+    pub id: MethodId,
     pub name: String,
     pub username_format: String,
     pub settings: Settings,

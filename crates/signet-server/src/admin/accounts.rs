@@ -3,7 +3,6 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use signet_core::id::EnvironmentId;
 use signet_core::policy::{Action, Resource};
 use signet_store::{AdminChange, Versioned};
 
@@ -45,10 +44,7 @@ pub async fn list(
     caller.allow(&state, Resource::AdminAccounts, Action::Read).await?;
     let limit = page.limit()?;
     let admins = crate::authn::administrators(&state).await?;
-    let rows = state
-        .store
-        .accounts_page(&EnvironmentId::from(admins.as_str()), true, page.cursor.as_deref(), limit + 1)
-        .await?;
+    let rows = state.store.accounts_page(&admins, true, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());
     let now = state.now();
     let items = rows.iter().map(|v| view(v, now)).collect();

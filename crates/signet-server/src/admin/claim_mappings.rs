@@ -52,7 +52,7 @@ pub struct MappingBody {
     expression: String,
 }
 
-async fn find(state: &AppState, env: &str, id: &str) -> Result<StoredMapping, AdminError> {
+async fn find(state: &AppState, env: &EnvironmentId, id: &str) -> Result<StoredMapping, AdminError> {
     Ok(ops::claim_mappings::find(state, env, id).await?)
 }
 
@@ -61,7 +61,7 @@ async fn find(state: &AppState, env: &str, id: &str) -> Result<StoredMapping, Ad
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ClaimMappings, Action::Read).await?;
@@ -78,7 +78,7 @@ pub async fn list(
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, String)>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ClaimMappings, Action::Read).await?;
     let m = find(&state, &env, &id).await?;
@@ -91,7 +91,7 @@ pub async fn read(
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Body(body): Body<MappingBody>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::ClaimMappings, Action::Write).await?;
@@ -105,7 +105,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, String)>,
     IfMatch(if_match): IfMatch,
     Body(body): Body<MappingBody>,
 ) -> Result<Response, AdminError> {
@@ -121,7 +121,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, String)>,
     IfMatch(if_match): IfMatch,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::ClaimMappings, Action::Write).await?;
@@ -145,7 +145,7 @@ pub struct Preview {
 pub async fn preview(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Body(p): Body<Preview>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::ClaimMappings, Action::Write).await?;

@@ -40,7 +40,7 @@ fn view(state: &AppState, p: &Provider) -> ProviderView {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Read).await?;
@@ -56,7 +56,7 @@ pub async fn list(
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, String)>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Read).await?;
     let (p, _) = ops::identity_providers::find(&state, &env, &id).await?;
@@ -70,7 +70,7 @@ pub async fn read(
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Path(env): Path<String>,
+    Path(env): Path<EnvironmentId>,
     Body(body): Body<ProviderBody>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
@@ -86,7 +86,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, String)>,
     IfMatch(if_match): IfMatch,
     Body(body): Body<ProviderBody>,
 ) -> Result<Response, AdminError> {
@@ -101,7 +101,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, String)>,
     IfMatch(if_match): IfMatch,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
@@ -133,7 +133,7 @@ fn segment(s: &str) -> String {
 pub async fn links(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, String)>,
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::IdentityProviders, Action::Read).await?;
@@ -151,7 +151,7 @@ pub async fn links(
 pub async fn link(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id)): Path<(String, String)>,
+    Path((env, id)): Path<(EnvironmentId, String)>,
     Body(body): Body<LinkBody>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
@@ -167,7 +167,7 @@ pub async fn link(
 pub async fn unlink(
     State(state): State<AppState>,
     caller: Caller,
-    Path((env, id, subject)): Path<(String, String, String)>,
+    Path((env, id, subject)): Path<(EnvironmentId, String, String)>,
 ) -> Result<Response, AdminError> {
     let by = ops::authorize(&state, &caller, Resource::IdentityProviders, Action::Write).await?;
     ops::identity_providers::unlink(&state, &by, (&env, &id), &subject).await?;

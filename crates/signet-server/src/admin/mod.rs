@@ -335,13 +335,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfMatch {
 }
 
 /// 404 unless the environment exists.
-pub async fn environment_exists(state: &AppState, env: &str) -> Result<(), AdminError> {
-    state
-        .store
-        .environment(&EnvironmentId::from(env))
-        .await?
-        .map(|_| ())
-        .ok_or_else(|| AdminError::not_found("environment"))
+pub async fn environment_exists(state: &AppState, env: &EnvironmentId) -> Result<(), AdminError> {
+    state.store.environment(env).await?.map(|_| ()).ok_or_else(|| AdminError::not_found("environment"))
 }
 
 /// Trims a page fetched with one row more than `limit`; the cursor of the

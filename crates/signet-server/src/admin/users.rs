@@ -66,7 +66,7 @@ pub async fn list(
     Query(page): Query<Page>,
 ) -> Result<Response, AdminError> {
     caller.allow(&state, Resource::EndUsers, Action::Read).await?;
-    environment_exists(&state, env.as_str()).await?;
+    environment_exists(&state, &env).await?;
     let limit = page.limit()?;
     let rows = state.store.accounts_page(&env, false, page.cursor.as_deref(), limit + 1).await?;
     let (rows, next) = page_of(rows, limit, |v| v.account.username.clone());

@@ -32,7 +32,8 @@ pub(super) async fn directory(
         _ => return Ok(()),
     };
     let admins = administrators(state).await?;
-    let sets = crate::enforcement::required_of(state, &caller.actor.id, &admins, &caller.principal, kind).await?;
+    let sets =
+        crate::enforcement::required_of(state, &caller.actor.id, admins.as_str(), &caller.principal, kind).await?;
     if sets.is_empty() {
         return Ok(());
     }
@@ -64,14 +65,14 @@ pub(super) async fn directory(
             let entity = signet_core::mfa::template::Entity {
                 id: &caller.actor.id,
                 name: &caller.actor.name,
-                environment_id: &admins,
+                environment_id: admins.as_str(),
                 kind,
                 metadata: &serde_json::Map::new(),
             };
             crate::enforcement::service(state, method, &entity, passcode, now).await?
         };
         let how = if outcome.is_ok() { Outcome::Success } else { Outcome::Failure };
-        let mut ev = caller.event(Action::SignonMfa, &method.id, now)?.with_outcome(how);
+        let mut ev = caller.event(Action::SignonMfa, method.id.as_str(), now)?.with_outcome(how);
         ev.actor.scheme = ActorScheme::Mfa(method.method_type());
         ev.digest = signet_core::audit::digest_of(
             &serde_json::json!({"method": method.id, "sign_on": kind.as_str(), "result": outcome.err().unwrap_or("approved")}),

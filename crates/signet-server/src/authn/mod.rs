@@ -46,6 +46,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use signet_core::clock::UnixTime;
 use signet_core::dpop;
+use signet_core::id::EnvironmentId;
 use signet_core::secret::Secret;
 use signet_store::StoreError;
 
@@ -319,7 +320,7 @@ pub async fn settings(state: &AppState) -> Result<Arc<AuthSettings>, AuthnError>
 }
 
 /// The Administrators environment's id, as read at most a few seconds ago.
-pub async fn administrators(state: &AppState) -> Result<String, AuthnError> {
+pub async fn administrators(state: &AppState) -> Result<EnvironmentId, AuthnError> {
     let now = state.now();
     if let Some(id) = state.authn.administrators.get(&(), now) {
         return Ok(id);
@@ -327,8 +328,8 @@ pub async fn administrators(state: &AppState) -> Result<String, AuthnError> {
     let env = state.store.environment_by_name(signet_core::model::ADMINISTRATORS).await?;
     let id =
         env.map(|e| e.id).ok_or_else(|| AuthnError::Internal("the Administrators environment is missing".into()))?;
-    state.authn.administrators.insert((), id.to_string(), now, now + ADMINISTRATORS_FOR);
-    Ok(id.into_string())
+    state.authn.administrators.insert((), id.clone(), now, now + ADMINISTRATORS_FOR);
+    Ok(id)
 }
 
 /// True the first time in a while that `who` signs on this way: the trail

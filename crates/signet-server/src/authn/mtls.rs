@@ -2,7 +2,6 @@
 //! certificates CryptoAdmins trust for it and the configured CRLs, whose
 //! subject CN or SAN names an active admin account.
 
-use signet_core::id::EnvironmentId;
 use std::net::IpAddr;
 
 use signet_core::clock::UnixTime;
@@ -29,7 +28,7 @@ pub(super) async fn certificate(
         }
     };
     let admins = administrators(state).await?;
-    let Some(v) = state.store.versioned_account(&EnvironmentId::from(admins.as_str()), &username).await? else {
+    let Some(v) = state.store.versioned_account(&admins, &username).await? else {
         return Ok(Attempt::Unknown);
     };
     let account = v.account;

@@ -1,7 +1,6 @@
 //! HTTP Basic against the admin accounts of the Administrators environment,
 //! checked against the account's lock (`crate::lockout`) like a sign-on page.
 
-use signet_core::id::EnvironmentId;
 use std::net::IpAddr;
 
 use signet_core::audit::ActorScheme;
@@ -25,11 +24,7 @@ pub(super) async fn password(
 ) -> Result<Attempt, AuthnError> {
     let Some((username, password)) = basic.split() else { return Ok(Attempt::Unknown) };
     let admins = administrators(state).await?;
-    let found = state
-        .store
-        .versioned_account(&EnvironmentId::from(admins.as_str()), username)
-        .await?
-        .filter(|v| v.account.admin);
+    let found = state.store.versioned_account(&admins, username).await?.filter(|v| v.account.admin);
     let Some(v) = found else {
         // An unknown name costs the same as a wrong password.
         state.hasher.verify(password, None).await;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use signet_core::clock::UnixTime;
 use signet_core::crypto::{hmac_sha256, random_bytes};
+use signet_core::id::EnvironmentId;
 use signet_core::token::AccessClaims;
 
 use super::TtlCache;
@@ -47,7 +48,7 @@ pub struct Authn {
     pub mfa_passed: TtlCache<[u8; 32], ()>,
     /// The Administrators environment's id: an import on another instance
     /// may replace the environment.
-    pub administrators: TtlCache<(), String>,
+    pub administrators: TtlCache<(), EnvironmentId>,
     /// Settings from the config file, which then override the store's.
     pub from_file: Option<Arc<AuthSettings>>,
     /// The store's settings and when they were read.

@@ -36,7 +36,7 @@ pub fn check_password(p: &str) -> Result<(), OpError> {
 /// The admin account `username`, with its version.
 pub async fn find(state: &AppState, username: &str) -> Result<Versioned, OpError> {
     let admins = crate::authn::administrators(state).await?;
-    let found = state.store.versioned_account(&EnvironmentId::from(admins.as_str()), username).await?;
+    let found = state.store.versioned_account(&admins, username).await?;
     found.filter(|v| v.account.admin).ok_or(OpError::NotFound("admin account"))
 }
 
@@ -44,7 +44,7 @@ pub async fn find(state: &AppState, username: &str) -> Result<Versioned, OpError
 /// the person replaces it at the first sign-on.
 pub async fn with_set_password(
     state: &AppState,
-    environment_id: &str,
+    environment_id: &EnvironmentId,
     username: &str,
     password: &str,
     now: i64,
@@ -53,7 +53,7 @@ pub async fn with_set_password(
     check_password(password)?;
     let hash = state.hasher.hash(password).await.ok_or_else(|| OpError::internal("hashing failed"))?;
     let id = signet_core::crypto::random_id().map_err(OpError::internal)?;
-    Ok(Account::with_set_password(id.into(), &EnvironmentId::from(environment_id), username, hash, now))
+    Ok(Account::with_set_password(id.into(), environment_id, username, hash, now))
 }
 
 /// Inserts a new account with its event; a taken username is a conflict naming it.
@@ -83,7 +83,7 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, new: NewAdmin<'_>) ->
     let account = Account { active: new.active, admin: true, roles: new.roles, auditor: new.auditor, ..account };
     let digest =
         json!({"username": new.username, "active": new.active, "roles": account.roles, "auditor": new.auditor});
-    let ev = by.event(Event::AdminAccountCreate, Some(&admins), account.id.as_str(), Some(&digest), now)?;
+    let ev = by.event(Event::AdminAccountCreate, Some(admins.as_str()), account.id.as_str(), Some(&digest), now)?;
     insert(state, &account, &ev).await?;
     Ok(Versioned { account, version: 1 })
 }

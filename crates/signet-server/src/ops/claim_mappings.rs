@@ -15,9 +15,9 @@ use crate::state::AppState;
 pub const KIND: &str = "claim-mapping";
 
 /// The mapping `id` of `env`.
-pub async fn find(state: &AppState, env: &str, id: &str) -> Result<StoredMapping, OpError> {
-    state.store.environment(&EnvironmentId::from(env)).await?.ok_or(OpError::NotFound("environment"))?;
-    state.store.claim_mapping(&EnvironmentId::from(env), id).await?.ok_or(OpError::NotFound("claim mapping"))
+pub async fn find(state: &AppState, env: &EnvironmentId, id: &str) -> Result<StoredMapping, OpError> {
+    state.store.environment(env).await?.ok_or(OpError::NotFound("environment"))?;
+    state.store.claim_mapping(env, id).await?.ok_or(OpError::NotFound("claim mapping"))
 }
 
 /// A claim that may be mapped, and an expression the sandbox compiles.
@@ -31,19 +31,19 @@ fn check(state: &AppState, (claim, expression): (&str, &str)) -> Result<(), OpEr
 pub async fn create(
     state: &AppState,
     by: &Authorized<'_>,
-    env: &str,
+    env: &EnvironmentId,
     (claim, expression): (String, String),
 ) -> Result<StoredMapping, OpError> {
     by.covers(Resource::ClaimMappings, Action::Write)?;
-    state.store.environment(&EnvironmentId::from(env)).await?.ok_or(OpError::NotFound("environment"))?;
+    state.store.environment(env).await?.ok_or(OpError::NotFound("environment"))?;
     check(state, (&claim, &expression))?;
     let now = state.now();
     let id = signet_core::crypto::random_id().map_err(OpError::internal)?;
-    let m = StoredMapping { id, environment_id: env.to_owned(), claim, expression, version: 1, created_at: now };
+    let m = StoredMapping { id, environment_id: env.to_string(), claim, expression, version: 1, created_at: now };
     let digest = json!({"claim": m.claim, "expression": m.expression});
-    let ev = by.event(Event::AdminClaimMappingCreate, Some(env), &m.id, Some(&digest), now)?;
+    let ev = by.event(Event::AdminClaimMappingCreate, Some(env.as_str()), &m.id, Some(&digest), now)?;
     state.store.insert_claim_mapping(&m, &ev).await?;
-    state.claim_mappings.forget(env);
+    state.claim_mappings.forget(env.as_str());
     Ok(m)
 }
 
@@ -51,7 +51,7 @@ pub async fn create(
 pub async fn update(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &str),
     if_match: Option<&str>,
     (claim, expression): (String, String),
 ) -> Result<StoredMapping, OpError> {
@@ -61,9 +61,9 @@ pub async fn update(
     check(state, (&claim, &expression))?;
     let m = StoredMapping { claim, expression, ..current };
     let digest = json!({"claim": m.claim, "expression": m.expression});
-    let ev = by.event(Event::AdminClaimMappingUpdate, Some(env), &m.id, Some(&digest), state.now())?;
+    let ev = by.event(Event::AdminClaimMappingUpdate, Some(env.as_str()), &m.id, Some(&digest), state.now())?;
     let answer = state.store.update_claim_mapping(&m, expected, &ev).await?;
-    state.claim_mappings.forget(env);
+    state.claim_mappings.forget(env.as_str());
     Ok(StoredMapping { version: written(answer, "claim mapping")?, ..m })
 }
 
@@ -71,15 +71,15 @@ pub async fn update(
 pub async fn delete(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &str),
     if_match: Option<&str>,
 ) -> Result<i64, OpError> {
     by.covers(Resource::ClaimMappings, Action::Write)?;
     let current = find(state, env, id).await?;
     let expected = expected(if_match, KIND, &current.id, current.version)?;
     let digest = json!({"claim": current.claim});
-    let ev = by.event(Event::AdminClaimMappingDelete, Some(env), &current.id, Some(&digest), state.now())?;
+    let ev = by.event(Event::AdminClaimMappingDelete, Some(env.as_str()), &current.id, Some(&digest), state.now())?;
     let answer = state.store.delete_claim_mapping(env, id, expected, &ev).await?;
-    state.claim_mappings.forget(env);
+    state.claim_mappings.forget(env.as_str());
     written(answer, "claim mapping")
 }

@@ -84,7 +84,7 @@ pub async fn delete(state: &AppState, by: &Authorized<'_>, name: &str) -> Result
 /// What the caller may do to enforcements that reach administrators: the
 /// store asks it about the rows it reads in the write's transaction.
 pub(super) struct Reach {
-    administrators: String,
+    administrators: EnvironmentId,
     admin_accounts: std::collections::HashSet<String>,
     user_admin: bool,
 }
@@ -100,7 +100,8 @@ impl Reach {
     }
 
     pub(super) fn may_change(&self, e: &Enforcement) -> bool {
-        self.user_admin || !e.reaches_administrators(&self.administrators, &|id| self.admin_accounts.contains(id))
+        self.user_admin
+            || !e.reaches_administrators(self.administrators.as_str(), &|id| self.admin_accounts.contains(id))
     }
 }
 

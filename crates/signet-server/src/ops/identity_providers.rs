@@ -35,21 +35,26 @@ pub fn wire_mfa(m: &ProviderMfa) -> wire::ProviderMfa {
 }
 
 /// The provider `id` of `env`, with its sealed client secret.
-pub async fn find(state: &AppState, env: &str, id: &str) -> Result<(Provider, Vec<u8>), OpError> {
-    environment_exists(state, &signet_core::id::EnvironmentId::from(env)).await?;
-    state.store.identity_provider(&EnvironmentId::from(env), id).await?.ok_or(OpError::NotFound("identity provider"))
+pub async fn find(state: &AppState, env: &EnvironmentId, id: &str) -> Result<(Provider, Vec<u8>), OpError> {
+    environment_exists(state, env).await?;
+    state.store.identity_provider(env, id).await?.ok_or(OpError::NotFound("identity provider"))
 }
 
 /// Up to `limit` providers of `env` after `cursor`, by id.
-pub async fn page(state: &AppState, env: &str, cursor: Option<&str>, limit: i64) -> Result<Vec<Provider>, OpError> {
-    environment_exists(state, &signet_core::id::EnvironmentId::from(env)).await?;
-    Ok(state.store.identity_providers_page(&EnvironmentId::from(env), cursor, limit).await?)
+pub async fn page(
+    state: &AppState,
+    env: &EnvironmentId,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Provider>, OpError> {
+    environment_exists(state, env).await?;
+    Ok(state.store.identity_providers_page(env, cursor, limit).await?)
 }
 
 /// Up to `limit` links of the provider `id` of `env` after the subject `cursor`.
 pub async fn links(
     state: &AppState,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &str),
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Vec<FederatedLink>, OpError> {
@@ -76,12 +81,9 @@ async fn discover(state: &AppState, issuer: &str) -> Result<(), OpError> {
 
 /// Administrators' accounts are never made just in time: a provider of the
 /// Administrators environment cannot have `jit`.
-async fn no_administrators_made(state: &AppState, env: &str, jit: bool) -> Result<(), OpError> {
-    let administrators = state
-        .store
-        .environment(&EnvironmentId::from(env))
-        .await?
-        .is_some_and(|e| e.name == signet_core::model::ADMINISTRATORS);
+async fn no_administrators_made(state: &AppState, env: &EnvironmentId, jit: bool) -> Result<(), OpError> {
+    let administrators =
+        state.store.environment(env).await?.is_some_and(|e| e.name == signet_core::model::ADMINISTRATORS);
     if jit && administrators {
         return Err(OpError::Invalid("jit: administrators' accounts are never made just in time".into()));
     }
@@ -114,16 +116,21 @@ fn digest(p: &Provider) -> serde_json::Value {
 }
 
 /// Adds a provider to `env` (UserAdmin too to trust its MFA for administrators).
-pub async fn create(state: &AppState, by: &Authorized<'_>, env: &str, body: ProviderBody) -> Result<Provider, OpError> {
+pub async fn create(
+    state: &AppState,
+    by: &Authorized<'_>,
+    env: &EnvironmentId,
+    body: ProviderBody,
+) -> Result<Provider, OpError> {
     by.covers(Resource::IdentityProviders, Action::Write)?;
     let mfa = mfa_of(body.mfa);
     allow_admin_trust(state, by, None, &mfa).await?;
-    environment_exists(state, &signet_core::id::EnvironmentId::from(env)).await?;
+    environment_exists(state, env).await?;
     no_administrators_made(state, env, body.jit).await?;
     let now = state.now();
     let p = Provider {
         id: random_id().map_err(OpError::internal)?,
-        environment_id: env.to_owned(),
+        environment_id: env.to_string(),
         name: body.name,
         issuer: body.issuer,
         client_id: body.client_id,
@@ -139,7 +146,7 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, env: &str, body: Prov
     };
     let sealed = seal(state, &p.id, secret)?;
     discover(state, &p.issuer).await?;
-    let ev = by.event(Event::AdminIdentityProviderCreate, Some(env), &p.id, Some(&digest(&p)), now)?;
+    let ev = by.event(Event::AdminIdentityProviderCreate, Some(env.as_str()), &p.id, Some(&digest(&p)), now)?;
     state.store.insert_identity_provider(&p, &sealed, &ev).await?;
     Ok(p)
 }
@@ -149,7 +156,7 @@ pub async fn create(state: &AppState, by: &Authorized<'_>, env: &str, body: Prov
 pub async fn update(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &str),
     if_match: Option<&str>,
     body: ProviderBody,
 ) -> Result<Provider, OpError> {
@@ -176,7 +183,7 @@ pub async fn update(
     if p.issuer != current.issuer {
         discover(state, &p.issuer).await?;
     }
-    let ev = by.event(Event::AdminIdentityProviderUpdate, Some(env), &p.id, Some(&digest(&p)), state.now())?;
+    let ev = by.event(Event::AdminIdentityProviderUpdate, Some(env.as_str()), &p.id, Some(&digest(&p)), state.now())?;
     let answer = state.store.update_identity_provider(&p, &sealed, expected, &ev).await?;
     Ok(Provider { version: written(answer, "identity provider")?, ..p })
 }
@@ -186,15 +193,20 @@ pub async fn update(
 pub async fn delete(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &str),
     if_match: Option<&str>,
 ) -> Result<i64, OpError> {
     by.covers(Resource::IdentityProviders, Action::Write)?;
     let (current, _) = find(state, env, id).await?;
     allow_admin_trust(state, by, Some(&current), &ProviderMfa::default()).await?;
     let expected = expected(if_match, KIND, &current.id, current.version)?;
-    let ev =
-        by.event(Event::AdminIdentityProviderDelete, Some(env), &current.id, Some(&digest(&current)), state.now())?;
+    let ev = by.event(
+        Event::AdminIdentityProviderDelete,
+        Some(env.as_str()),
+        &current.id,
+        Some(&digest(&current)),
+        state.now(),
+    )?;
     written(state.store.delete_identity_provider(env, id, expected, &ev).await?, "identity provider")
 }
 
@@ -212,7 +224,7 @@ async fn allow_admin_link(state: &AppState, by: &Authorized<'_>, account: &Accou
 pub async fn link(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &str),
     body: LinkBody,
 ) -> Result<FederatedLink, OpError> {
     by.covers(Resource::IdentityProviders, Action::Write)?;
@@ -224,7 +236,7 @@ pub async fn link(
         .store
         .account(&AccountId::from(body.account_id.as_str()))
         .await?
-        .filter(|a| a.environment_id == env)
+        .filter(|a| &a.environment_id == env)
         .ok_or_else(|| OpError::Invalid("account_id: no such account in this environment".into()))?;
     allow_admin_link(state, by, &account).await?;
     let now = state.now();
@@ -236,7 +248,7 @@ pub async fn link(
         created_at: now,
     };
     let digest = json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id, "provider": p.id});
-    let ev = by.event(Event::AdminFederatedLinkCreate, Some(env), account.id.as_str(), Some(&digest), now)?;
+    let ev = by.event(Event::AdminFederatedLinkCreate, Some(env.as_str()), account.id.as_str(), Some(&digest), now)?;
     state.store.insert_federated_link(&l, std::slice::from_ref(&ev)).await?;
     Ok(l)
 }
@@ -245,7 +257,7 @@ pub async fn link(
 pub async fn unlink(
     state: &AppState,
     by: &Authorized<'_>,
-    (env, id): (&str, &str),
+    (env, id): (&EnvironmentId, &str),
     subject: &str,
 ) -> Result<(), OpError> {
     by.covers(Resource::IdentityProviders, Action::Write)?;
@@ -255,7 +267,8 @@ pub async fn unlink(
         allow_admin_link(state, by, &account).await?;
     }
     let digest = json!({"issuer": l.issuer, "subject": l.subject, "account": l.account_id});
-    let ev = by.event(Event::AdminFederatedLinkDelete, Some(env), &l.account_id, Some(&digest), state.now())?;
+    let ev =
+        by.event(Event::AdminFederatedLinkDelete, Some(env.as_str()), &l.account_id, Some(&digest), state.now())?;
     if !state.store.delete_federated_link(&l.issuer, &l.subject, &ev).await? {
         return Err(OpError::NotFound("link"));
     }

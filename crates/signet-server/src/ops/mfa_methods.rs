@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 use signet_core::audit::{Action as Event, AuditEvent};
-use signet_core::id::{AccountId, EnvironmentId};
+use signet_core::id::{AccountId, EnvironmentId, MethodId};
 use signet_core::mfa::{self, Enforcement, Method, MethodType, MethodWrite, Settings};
 use signet_core::model::Account;
 use signet_core::policy::{self, Action, Resource};
@@ -39,7 +39,7 @@ pub async fn create(
     let id = signet_core::crypto::random_id().map_err(OpError::internal)?;
     let m = Method {
         sealed_secrets: seal(state, &id, &w)?,
-        id,
+        id: id.into(),
         name: w.name.clone().unwrap_or_default(),
         username_format: w.username_format.as_ref().map(|f| f.as_str().to_owned()).unwrap_or_default(),
         settings: w.settings.clone(),
@@ -48,7 +48,7 @@ pub async fn create(
     };
     let ev = event(state, by, Event::MfaMethodCreate, &m)?;
     match state.store.insert_mfa_method(&m, &ev).await? {
-        MfaWritten::Done => Ok(Created { id: m.id, ignored: w.ignored }),
+        MfaWritten::Done => Ok(Created { id: m.id.into_string(), ignored: w.ignored }),
         MfaWritten::NameTaken => Err(name_taken(&m.name)),
         other => Err(OpError::internal(format!("unexpected outcome {other:?}"))),
     }
@@ -150,7 +150,7 @@ pub async fn destroy_enrolment(
         state.now(),
     )?;
     let allow = |stored: &Account| user_admin || !stored.admin;
-    match state.store.delete_totp_enrolment(&method_id, &account.id, allow, &ev).await? {
+    match state.store.delete_totp_enrolment(&MethodId::from(method_id.as_str()), &account.id, allow, &ev).await? {
         MfaWritten::Denied => match authorize(state, by.caller(), Resource::AdminAccounts, Action::Write).await {
             Err(e) => Err(e),
             Ok(_) => Err(OpError::internal("a refusal the policy no longer makes")),
@@ -208,5 +208,5 @@ fn name_taken(name: &str) -> OpError {
 /// The event recording a change of `m`, with the digest of what it is now.
 fn event(state: &AppState, by: &Authorized<'_>, action: Event, m: &Method) -> Result<AuditEvent, OpError> {
     let digest = json!({"method": m.to_vault(), "username_format": m.username_format});
-    by.event(action, None, &m.id, Some(&digest), state.now())
+    by.event(action, None, m.id.as_str(), Some(&digest), state.now())
 }

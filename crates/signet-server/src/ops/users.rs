@@ -35,7 +35,7 @@ pub async fn create(
     by.covers(Resource::EndUsers, Action::Write)?;
     state.store.environment(env).await?.ok_or(OpError::NotFound("environment"))?;
     let now = state.now();
-    let account = Account { active, ..with_set_password(state, env.as_str(), username, password, now).await? };
+    let account = Account { active, ..with_set_password(state, env, username, password, now).await? };
     let digest = json!({"username": username, "active": active});
     let ev = by.event(Event::AdminUserCreate, Some(env.as_str()), account.id.as_str(), Some(&digest), now)?;
     insert(state, &account, &ev).await?;

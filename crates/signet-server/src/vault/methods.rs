@@ -98,8 +98,8 @@ async fn list_methods(state: &AppState, caller: &VaultCaller, kind: Option<Metho
     let keys: Vec<String> = methods
         .into_iter()
         .map(|m| {
-            let id = m.id.clone();
-            info.insert(m.id.clone(), m.to_vault());
+            let id = m.id.to_string();
+            info.insert(id.clone(), m.to_vault());
             id
         })
         .collect();

@@ -59,10 +59,10 @@ pub async fn enrol_in_method(
     now: i64,
 ) -> Result<bool, InternalError> {
     let params = t.params();
-    let secret = state.kek.open(&crate::enforcement::enrol_purpose(&method.id, account.id.as_str()), sealed)?;
+    let secret = state.kek.open(&crate::enforcement::enrol_purpose(method.id.as_str(), account.id.as_str()), sealed)?;
     let Some(step) = params.check(secret.expose(), code, now) else { return Ok(false) };
-    let sealed = state.kek.seal(&mfa::enrolment_purpose(&method.id, account.id.as_str()), secret.expose())?;
-    let mut ev = event(account, Event::AccountMfaEnrol, method.id.clone(), None, now)?;
+    let sealed = state.kek.seal(&mfa::enrolment_purpose(method.id.as_str(), account.id.as_str()), secret.expose())?;
+    let mut ev = event(account, Event::AccountMfaEnrol, method.id.to_string(), None, now)?;
     ev.digest = digest_of(&json!({"method": method.id, "type": "totp"}));
     let enrolment = ConfirmedEnrolment {
         method_id: &method.id,

@@ -336,14 +336,20 @@ async fn an_enforced_method_is_chosen_and_enrolled_in_the_browser() {
     assert_eq!(status, 200, "{tokens}");
     assert!(
         s.store()
-            .totp_enrolment(&ids[1], &signet_core::id::AccountId::from(admin.id.as_str()))
+            .totp_enrolment(
+                &signet_core::id::MethodId::from(ids[1].as_str()),
+                &signet_core::id::AccountId::from(admin.id.as_str())
+            )
             .await
             .unwrap()
             .is_some()
     );
     assert!(
         s.store()
-            .totp_enrolment(&ids[0], &signet_core::id::AccountId::from(admin.id.as_str()))
+            .totp_enrolment(
+                &signet_core::id::MethodId::from(ids[0].as_str()),
+                &signet_core::id::AccountId::from(admin.id.as_str())
+            )
             .await
             .unwrap()
             .is_none()

@@ -84,7 +84,14 @@ async fn totp_enrols_limits_attempts_and_refuses_replays(s: Server) {
     let wrong = b.submit(&signon, &[("code", "00000000")]).await;
     assert_eq!(wrong.status, 401);
     assert!(
-        s.store().totp_enrolment(&id, &signet_core::id::AccountId::from(person.id.as_str())).await.unwrap().is_none(),
+        s.store()
+            .totp_enrolment(
+                &signet_core::id::MethodId::from(id.as_str()),
+                &signet_core::id::AccountId::from(person.id.as_str())
+            )
+            .await
+            .unwrap()
+            .is_none(),
         "not enrolled by a wrong code"
     );
     let code = params.code_at(&secret, s.clock.now()).unwrap();
@@ -356,7 +363,10 @@ async fn enrolment_needs_a_factor_once_one_exists_and_survives_method_changes() 
     assert!(refused.body.contains("not set up for your account"), "{}", refused.body);
     assert!(
         s.store()
-            .totp_enrolment(&spare, &signet_core::id::AccountId::from(person.id.as_str()))
+            .totp_enrolment(
+                &signet_core::id::MethodId::from(spare.as_str()),
+                &signet_core::id::AccountId::from(person.id.as_str())
+            )
             .await
             .unwrap()
             .is_none()
@@ -391,7 +401,10 @@ async fn enrolment_needs_a_factor_once_one_exists_and_survives_method_changes() 
     assert_eq!(done.status, 204, "{}", done.body);
     assert!(
         s.store()
-            .totp_enrolment(&phone, &signet_core::id::AccountId::from(person.id.as_str()))
+            .totp_enrolment(
+                &signet_core::id::MethodId::from(phone.as_str()),
+                &signet_core::id::AccountId::from(person.id.as_str())
+            )
             .await
             .unwrap()
             .is_none()

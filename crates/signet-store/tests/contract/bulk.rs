@@ -121,7 +121,7 @@ async fn populate(s: &Store) -> (Environment, Environment, Account) {
     let enrol = event("mfa.enrol", None);
     let sealed = [8; 32];
     let enrolment = signet_store::ConfirmedEnrolment {
-        method_id: MFA_METHOD,
+        method_id: &signet_core::id::MethodId::from(MFA_METHOD),
         account_id: user.id.as_str(),
         params: &params,
         sealed: &sealed,
@@ -176,7 +176,13 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     assert_eq!(after.version, version + 1, "a new version: cached password checks and ETags no longer hold");
     assert_eq!(s.lockout_policy().await.unwrap().max_failures, 3);
     assert!(
-        !s.spend_enrolled_step(MFA_METHOD, &signet_core::id::AccountId::from(ada.id.as_str()), 41).await.unwrap(),
+        !s.spend_enrolled_step(
+            &signet_core::id::MethodId::from(MFA_METHOD),
+            &signet_core::id::AccountId::from(ada.id.as_str()),
+            41
+        )
+        .await
+        .unwrap(),
         "a spent step stays spent"
     );
     let err = s.delete_mfa_method(MFA_METHOD, signet_core::mfa::MethodType::Totp, &event("d", None)).await.unwrap();
@@ -189,7 +195,15 @@ async fn export_then_replace_round_trips_and_ends_runtime_state(db: TestDb) {
     let cleared = signet_core::configuration::Configuration { mfa: Some(Default::default()), ..doc.clone() };
     s.replace_configuration(&cleared, KeySource::Document, NOW + 7, &event("bulk.import", None)).await.unwrap();
     assert_eq!(s.mfa_methods(None).await.unwrap(), vec![]);
-    assert_eq!(s.totp_enrolment(MFA_METHOD, &signet_core::id::AccountId::from(ada.id.as_str())).await.unwrap(), None);
+    assert_eq!(
+        s.totp_enrolment(
+            &signet_core::id::MethodId::from(MFA_METHOD),
+            &signet_core::id::AccountId::from(ada.id.as_str())
+        )
+        .await
+        .unwrap(),
+        None
+    );
 }
 
 async fn a_bulk_replacement_keeps_the_keys_of_environments_that_stay(db: TestDb) {

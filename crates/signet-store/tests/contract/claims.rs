@@ -47,9 +47,9 @@ async fn claim_mappings_are_versioned_and_unique_per_environment(db: TestDb) {
     assert_eq!(s.claim_mapping(&env.id, &dept.id).await.unwrap().unwrap().expression, "user.username");
 
     let ev = event("claims.delete", Some(env.id.as_str()));
-    assert_eq!(s.delete_claim_mapping(env.id.as_str(), &dept.id, Some(1), &ev).await.unwrap(), Written::Stale);
-    assert_eq!(s.delete_claim_mapping(env.id.as_str(), &dept.id, Some(2), &ev).await.unwrap(), Written::Done(2));
-    assert_eq!(s.delete_claim_mapping(env.id.as_str(), &dept.id, None, &ev).await.unwrap(), Written::Missing);
+    assert_eq!(s.delete_claim_mapping(&env.id, &dept.id, Some(1), &ev).await.unwrap(), Written::Stale);
+    assert_eq!(s.delete_claim_mapping(&env.id, &dept.id, Some(2), &ev).await.unwrap(), Written::Done(2));
+    assert_eq!(s.delete_claim_mapping(&env.id, &dept.id, None, &ev).await.unwrap(), Written::Missing);
     assert_eq!(audit_count(s).await, before + 5, "three creates, one update, one delete");
 }
 

@@ -52,12 +52,9 @@ async fn identity_providers_are_versioned_and_named_once_per_environment(db: Tes
         ("https://login.acme.test", false, 2, &b"new"[..])
     );
     let ev = event("idp.delete", None);
-    assert_eq!(s.delete_identity_provider(env.id.as_str(), &acme.id, Some(1), &ev).await.unwrap(), Written::Stale);
-    assert_eq!(s.delete_identity_provider(env.id.as_str(), &acme.id, Some(2), &ev).await.unwrap(), Written::Done(2));
-    assert_eq!(
-        s.delete_identity_provider(env.id.as_str(), &acme.id, None, &event("x", None)).await.unwrap(),
-        Written::Missing
-    );
+    assert_eq!(s.delete_identity_provider(&env.id, &acme.id, Some(1), &ev).await.unwrap(), Written::Stale);
+    assert_eq!(s.delete_identity_provider(&env.id, &acme.id, Some(2), &ev).await.unwrap(), Written::Done(2));
+    assert_eq!(s.delete_identity_provider(&env.id, &acme.id, None, &event("x", None)).await.unwrap(), Written::Missing);
     assert_eq!(audit_count(s).await, before + 4, "two creates, an update and a delete");
 }
 

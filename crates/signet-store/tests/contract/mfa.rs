@@ -119,7 +119,7 @@ async fn methods_and_enforcements_keep_their_rules(db: TestDb) {
 }
 
 fn enrolment<'a>(
-    method_id: &'a str,
+    method_id: &'a signet_core::id::MethodId,
     account_id: &'a str,
     params: &'a Params,
     sealed: &'a [u8],
@@ -130,61 +130,63 @@ fn enrolment<'a>(
 
 async fn totp_enrolments_spend_each_step_once(db: TestDb) {
     let s = &db.store;
+    let (m1, m2) = (signet_core::id::MethodId::from(M1), signet_core::id::MethodId::from(M2));
     s.insert_mfa_method(&totp_method(M1, ""), &ev()).await.unwrap();
     let env = new_environment(s, "customers").await;
     let a = new_account(s, env.id.as_str(), "alice").await;
-    assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap(), None);
+    assert_eq!(s.totp_enrolment(&m1, &a.id).await.unwrap(), None);
     assert!(!s.has_totp_enrolment(&a.id).await.unwrap());
     let p = PARAMS;
-    assert!(s.enrol_totp(&enrolment(M1, a.id.as_str(), &p, b"sealed", 100), NOW, &ev()).await.unwrap());
+    assert!(s.enrol_totp(&enrolment(&m1, a.id.as_str(), &p, b"sealed", 100), NOW, &ev()).await.unwrap());
     assert!(
-        !s.enrol_totp(&enrolment(M1, a.id.as_str(), &p, b"other", 101), NOW, &ev()).await.unwrap(),
+        !s.enrol_totp(&enrolment(&m1, a.id.as_str(), &p, b"other", 101), NOW, &ev()).await.unwrap(),
         "enrolled once"
     );
     assert!(
-        !s.enrol_totp(&enrolment(M2, a.id.as_str(), &p, b"sealed", 100), NOW, &ev()).await.unwrap(),
+        !s.enrol_totp(&enrolment(&m2, a.id.as_str(), &p, b"sealed", 100), NOW, &ev()).await.unwrap(),
         "no such method"
     );
     assert!(s.has_totp_enrolment(&a.id).await.unwrap());
     // Concurrent confirmations (two tabs): one enrols, the other is told so; no error.
     let b = new_account(s, env.id.as_str(), "bob").await;
     let (ex, ey) = (ev(), ev());
-    let (ox, oy) = (enrolment(M1, b.id.as_str(), &p, b"x", 1), enrolment(M1, b.id.as_str(), &p, b"y", 1));
+    let (ox, oy) = (enrolment(&m1, b.id.as_str(), &p, b"x", 1), enrolment(&m1, b.id.as_str(), &p, b"y", 1));
     let (x, y) = tokio::join!(s.enrol_totp(&ox, NOW, &ex), s.enrol_totp(&oy, NOW, &ey));
     assert_eq!([x.unwrap(), y.unwrap()].iter().filter(|done| **done).count(), 1);
-    assert!(!s.spend_enrolled_step(M1, &a.id, 100).await.unwrap(), "the enrolment's own code is spent");
-    assert!(s.spend_enrolled_step(M1, &a.id, 101).await.unwrap());
-    assert!(!s.spend_enrolled_step(M1, &a.id, 101).await.unwrap());
+    assert!(!s.spend_enrolled_step(&m1, &a.id, 100).await.unwrap(), "the enrolment's own code is spent");
+    assert!(s.spend_enrolled_step(&m1, &a.id, 101).await.unwrap());
+    assert!(!s.spend_enrolled_step(&m1, &a.id, 101).await.unwrap());
 
     // Attempts are taken before a code is checked: two of two, then none, in parallel too.
     let (one, two, three) = tokio::join!(
-        s.reserve_attempt(M1, &a.id, 2, NOW, 30),
-        s.reserve_attempt(M1, &a.id, 2, NOW, 30),
-        s.reserve_attempt(M1, &a.id, 2, NOW + 1, 30)
+        s.reserve_attempt(&m1, &a.id, 2, NOW, 30),
+        s.reserve_attempt(&m1, &a.id, 2, NOW, 30),
+        s.reserve_attempt(&m1, &a.id, 2, NOW + 1, 30)
     );
     assert_eq!([one.unwrap(), two.unwrap(), three.unwrap()].iter().filter(|ok| **ok).count(), 2);
-    let e = s.totp_enrolment(M1, &a.id).await.unwrap().unwrap();
+    let e = s.totp_enrolment(&m1, &a.id).await.unwrap().unwrap();
     assert_eq!((e.failures, e.secret_sealed.as_slice(), e.params), (2, &b"sealed"[..], PARAMS));
     assert!(!format!("{e:?}").contains("115"), "Debug leaves the secret out");
     // After the window, counting starts again.
-    assert!(s.reserve_attempt(M1, &a.id, 2, NOW + 100, 30).await.unwrap());
-    assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap().unwrap().failures, 1);
-    assert!(s.spend_enrolled_step(M1, &a.id, 102).await.unwrap());
-    assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap().unwrap().failures, 0);
+    assert!(s.reserve_attempt(&m1, &a.id, 2, NOW + 100, 30).await.unwrap());
+    assert_eq!(s.totp_enrolment(&m1, &a.id).await.unwrap().unwrap().failures, 1);
+    assert!(s.spend_enrolled_step(&m1, &a.id, 102).await.unwrap());
+    assert_eq!(s.totp_enrolment(&m1, &a.id).await.unwrap().unwrap().failures, 0);
     // Deleting the method ends its enrolments.
     s.delete_mfa_method(M1, MethodType::Totp, &ev()).await.unwrap();
-    assert_eq!(s.totp_enrolment(M1, &a.id).await.unwrap(), None);
+    assert_eq!(s.totp_enrolment(&m1, &a.id).await.unwrap(), None);
 }
 
 async fn an_enrolment_is_destroyed_only_as_the_account_read_in_the_write_allows(db: TestDb) {
     let s = &db.store;
+    let m1 = signet_core::id::MethodId::from(M1);
     s.insert_mfa_method(&totp_method(M1, ""), &ev()).await.unwrap();
     let env = new_environment(s, "administrators").await;
     let admin = Account { admin: true, ..account(env.id.as_str(), "root") };
     s.insert_account(&admin, &ev()).await.unwrap();
     let person = new_account(s, env.id.as_str(), "alice").await;
     for a in [&admin, &person] {
-        assert!(s.enrol_totp(&enrolment(M1, a.id.as_str(), &PARAMS, b"sealed", 1), NOW, &ev()).await.unwrap());
+        assert!(s.enrol_totp(&enrolment(&m1, a.id.as_str(), &PARAMS, b"sealed", 1), NOW, &ev()).await.unwrap());
     }
     let before = audit_count(s).await;
     // What `allow` sees is the row as stored: an administrator, refused.
@@ -193,22 +195,22 @@ async fn an_enrolment_is_destroyed_only_as_the_account_read_in_the_write_allows(
         *seen.lock().unwrap() = Some(a.admin);
         !a.admin
     };
-    assert_eq!(s.delete_totp_enrolment(M1, &admin.id, refuse_admins, &ev()).await.unwrap(), MfaWritten::Denied);
+    assert_eq!(s.delete_totp_enrolment(&m1, &admin.id, refuse_admins, &ev()).await.unwrap(), MfaWritten::Denied);
     assert_eq!(*seen.lock().unwrap(), Some(true));
-    assert!(s.totp_enrolment(M1, &admin.id).await.unwrap().is_some(), "a refusal deletes nothing");
+    assert!(s.totp_enrolment(&m1, &admin.id).await.unwrap().is_some(), "a refusal deletes nothing");
     assert_eq!(audit_count(s).await, before, "nor records anything");
     // The same rule lets an end user's go, once.
-    assert_eq!(s.delete_totp_enrolment(M1, &person.id, |a| !a.admin, &ev()).await.unwrap(), MfaWritten::Done);
-    assert_eq!(s.totp_enrolment(M1, &person.id).await.unwrap(), None);
-    assert_eq!(s.delete_totp_enrolment(M1, &person.id, |_| true, &ev()).await.unwrap(), MfaWritten::Missing);
+    assert_eq!(s.delete_totp_enrolment(&m1, &person.id, |a| !a.admin, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.totp_enrolment(&m1, &person.id).await.unwrap(), None);
+    assert_eq!(s.delete_totp_enrolment(&m1, &person.id, |_| true, &ev()).await.unwrap(), MfaWritten::Missing);
     assert_eq!(
-        s.delete_totp_enrolment(M1, &signet_core::id::AccountId::from("no-such-account"), |_| true, &ev())
+        s.delete_totp_enrolment(&m1, &signet_core::id::AccountId::from("no-such-account"), |_| true, &ev())
             .await
             .unwrap(),
         MfaWritten::Missing
     );
     assert_eq!(audit_count(s).await, before + 1);
     // Allowed to reach administrators, the administrator's goes too.
-    assert_eq!(s.delete_totp_enrolment(M1, &admin.id, |_| true, &ev()).await.unwrap(), MfaWritten::Done);
-    assert_eq!(s.totp_enrolment(M1, &admin.id).await.unwrap(), None);
+    assert_eq!(s.delete_totp_enrolment(&m1, &admin.id, |_| true, &ev()).await.unwrap(), MfaWritten::Done);
+    assert_eq!(s.totp_enrolment(&m1, &admin.id).await.unwrap(), None);
 }

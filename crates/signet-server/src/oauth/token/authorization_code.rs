@@ -48,7 +48,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         }
         (None, None) => {}
     }
-    let account = active_account(state, issued.account_id.as_str()).await?;
+    let account = active_account(state, &issued.account_id).await?;
     let mut grant = new_grant(
         state,
         env,

@@ -39,7 +39,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         DeviceStatus::Denied => Err(OAuthError::new(ErrorCode::AccessDenied, "the request was denied")),
         DeviceStatus::Consumed => Err(OAuthError::invalid_grant("the device code was already used")),
         DeviceStatus::Approved { account_id, auth_time, amr } => {
-            let account = active_account(state, account_id.as_str()).await?;
+            let account = active_account(state, &account_id).await?;
             let mut grant = new_grant(
                 state,
                 env,

@@ -97,7 +97,7 @@ async fn person(
     let scope = scope::narrow(p.get("scope"), &granted)
         .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "a token exchange may not widen the scope"))?;
     let scope = scope::join(&scope);
-    let account = active_account(state, parent.account_id.as_str()).await?;
+    let account = active_account(state, &parent.account_id).await?;
     // A bound family signed on without choosing a session still ends 24
     // hours after its sign-on, for whatever is minted from it.
     let within = parent.session.unwrap_or(SessionTerms::signed_on(parent.auth_time, None));

@@ -98,8 +98,8 @@ fn use_nonce(state: &AppState) -> OAuthError {
 
 /// The person a code, device approval or refresh token speaks for, if they
 /// may still sign on: a deactivated account's grants stop working.
-async fn active_account(state: &AppState, account_id: &str) -> Result<Account, OAuthError> {
-    match state.store.account(&AccountId::from(account_id)).await? {
+async fn active_account(state: &AppState, account_id: &AccountId) -> Result<Account, OAuthError> {
+    match state.store.account(account_id).await? {
         Some(a) if a.active => Ok(a),
         _ => Err(OAuthError::invalid_grant("the account is no longer active")),
     }

@@ -55,7 +55,7 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         }
     };
     grant.scope = narrowed(&grant, asked)?;
-    let account = active_account(state, grant.account_id.as_str()).await?;
+    let account = active_account(state, &grant.account_id).await?;
     let custom = state.custom_claims((env.id().as_str(), app.id.as_str()), &account, &grant.scope).await?;
     let subject = Subject {
         sub: account.id.as_str(),

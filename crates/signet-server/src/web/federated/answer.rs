@@ -198,7 +198,7 @@ impl Taking<'_> {
             },
             None => match signed_on_here(state, env, headers).await? {
                 Some(here) if may_link_self(&here, now) => {
-                    return offer_link(state, env, self.flow, &self.provider, upstream, here.0.id.into_string()).await;
+                    return offer_link(state, env, self.flow, &self.provider, upstream, here.0.id).await;
                 }
                 _ if self.provider.jit && env.environment.name != ADMINISTRATORS => {
                     create(state, env, &self.provider, &upstream, ip, now).await.map_err(|f| match f {

@@ -6,6 +6,7 @@ use askama::Template;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use signet_core::federation::{Provider, Upstream};
+use signet_core::id::AccountId;
 use signet_core::login::{self, Step};
 use signet_core::model::Account;
 use signet_store::{FederatedLink, LoginFlow, StoreError};
@@ -42,10 +43,10 @@ pub(super) async fn offer_link(
     flow: LoginFlow,
     provider: &Provider,
     upstream: Upstream,
-    account_id: String,
+    account_id: AccountId,
 ) -> Result<Response, Failed> {
     let step = Step::Link {
-        account_id: account_id.into(),
+        account_id,
         provider_id: provider.id.clone(),
         issuer: provider.issuer.clone(),
         subject: upstream.subject.clone(),

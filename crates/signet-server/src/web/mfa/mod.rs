@@ -63,8 +63,7 @@ pub(in crate::web) async fn submit(
         if choice.as_ref().is_some_and(|c| !set.contains(c)) {
             return refused(Failure::Other, "Choose one of the methods shown.");
         }
-        let next =
-            begin(state, account_id.to_string(), *auth_time, amr.clone(), *kind, required.clone(), choice).await?;
+        let next = begin(state, account_id.clone(), *auth_time, amr.clone(), *kind, required.clone(), choice).await?;
         return Ok((next, account));
     }
     let Some(method_id) = chosen else { return refused(Failure::Other, "Choose a method.") };
@@ -110,7 +109,7 @@ pub(in crate::web) async fn submit(
     let next = if rest.is_empty() {
         Step::Authenticated { account_id: account.id.clone(), auth_time: now, amr }
     } else {
-        begin(state, account.id.to_string(), *auth_time, amr, *kind, rest, None).await?
+        begin(state, account.id.clone(), *auth_time, amr, *kind, rest, None).await?
     };
     Ok((next, account))
 }
@@ -161,7 +160,8 @@ async fn totp_code(
     if !state.store.reserve_attempt(&method.id, &account.id, max, now, window).await? {
         return Ok(Err(TOO_MANY));
     }
-    let secret = state.kek.open(&mfa::enrolment_purpose(&method.id, account.id.as_str()), &enrolment.secret_sealed)?;
+    let secret =
+        state.kek.open(&mfa::enrolment_purpose(method.id.as_str(), account.id.as_str()), &enrolment.secret_sealed)?;
     let spent = match params.check(secret.expose(), code, now) {
         Some(step) => state.store.spend_enrolled_step(&method.id, &account.id, step).await?,
         None => false,
@@ -178,7 +178,7 @@ fn mfa_event(
     ip: std::net::IpAddr,
     now: i64,
 ) -> Result<AuditEvent, CryptoError> {
-    let mut ev = event(account, Event::SignonMfa, method.id.clone(), Some(ip), now)?;
+    let mut ev = event(account, Event::SignonMfa, method.id.to_string(), Some(ip), now)?;
     ev.actor.scheme = ActorScheme::Mfa(method.method_type());
     ev.set_outcome(if ok { Outcome::Success } else { Outcome::Failure });
     ev.request_id = Some(crate::request_id());

@@ -73,7 +73,7 @@ pub(in crate::web) async fn render(
     }
     let csrf = &flow.csrf;
     let Some(m) = chosen.as_ref().and_then(|c| methods.iter().find(|m| &m.id == c)) else {
-        let methods = methods.iter().map(|m| Choice { id: m.id.clone(), label: label(m) }).collect();
+        let methods = methods.iter().map(|m| Choice { id: m.id.to_string(), label: label(m) }).collect();
         return page(status, &ChoosePage { methods, error, csrf });
     };
     match ask(state, m, account_id.as_str(), enrolling.as_deref()).await {
@@ -86,7 +86,7 @@ async fn ask(state: &AppState, m: &Method, account_id: &str, enrolling: Option<&
     Ok(match &m.settings {
         Settings::Totp(t) => match enrolling {
             Some(sealed) => {
-                let Ok(secret) = state.kek.open(&enrol_purpose(&m.id, account_id), sealed) else {
+                let Ok(secret) = state.kek.open(&enrol_purpose(m.id.as_str(), account_id), sealed) else {
                     return Err(internal("enrolment secret could not be opened"));
                 };
                 let username = match state.store.account(&AccountId::from(account_id)).await {

@@ -279,8 +279,9 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change(backend:
     // Ending an administrator's enrolment (Vault's admin-destroy) is UserAdmin's too.
     let params =
         signet_core::totp::Params { algorithm: signet_core::totp::Algorithm::SHA1, digits: 6, period: 30, skew: 1 };
+    let method_id = signet_core::id::MethodId::from(method.as_str());
     let enrolment = signet_store::ConfirmedEnrolment {
-        method_id: &method,
+        method_id: &method_id,
         account_id: &ed_person.id,
         params: &params,
         sealed: b"sealed",
@@ -302,7 +303,10 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change(backend:
     assert_eq!(a.status, 403, "an Admin cannot end an administrator's enrolment: {:?}", a.body);
     assert!(
         s.store()
-            .totp_enrolment(&method, &signet_core::id::AccountId::from(ed_person.id.as_str()))
+            .totp_enrolment(
+                &signet_core::id::MethodId::from(method.as_str()),
+                &signet_core::id::AccountId::from(ed_person.id.as_str())
+            )
             .await
             .unwrap()
             .is_some(),
@@ -311,7 +315,10 @@ async fn finding_10_how_administrators_sign_on_is_user_admins_to_change(backend:
     assert_eq!(v.call("POST", destroy, Some(&root_token), Some(body)).await.status, 204, "a UserAdmin can");
     assert!(
         s.store()
-            .totp_enrolment(&method, &signet_core::id::AccountId::from(ed_person.id.as_str()))
+            .totp_enrolment(
+                &signet_core::id::MethodId::from(method.as_str()),
+                &signet_core::id::AccountId::from(ed_person.id.as_str())
+            )
             .await
             .unwrap()
             .is_none()
