@@ -56,7 +56,7 @@ pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow:
     let callers = set_up(&http, signetd, &account_url).await?;
     expect_ok(&http, &healthz_url).await?;
 
-    let store = Store::open(&signetd.database_url()).await.context("opening signetd's store")?;
+    let store = signetd.store().await?;
     let health_before = measure(bench, "admin-healthz", &healthz_url, "").await?;
     let seq = last_seq(&store).await?;
     let native = measure(bench, "admin-native", &account_url, &callers.native).await?;

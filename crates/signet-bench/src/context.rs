@@ -6,7 +6,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use base64::Engine;
+use signet_core::audit_key::AuditKeys;
+use signet_core::crypto::Kek;
 use signet_proto::bootstrap::BootstrapFile;
+use signet_store::Store;
+use zeroize::Zeroizing;
 
 use crate::procs::Proc;
 
@@ -57,7 +61,32 @@ impl Signetd {
     pub fn database_url(&self) -> String {
         format!("sqlite://{}", self.data_dir.join("signet.db").display())
     }
+
+    /// signetd's store, opened as signetd opens it: with the audit trail's
+    /// keys, sealed under the key-encryption key signetd made in its data
+    /// dir, so that the events the bench seeds chain as the server's own do.
+    /// A store opened without them refuses every write that is recorded.
+    pub async fn store(&self) -> anyhow::Result<Store> {
+        let store = Store::open(&self.database_url()).await.context("opening signetd's store")?;
+        let path = self.data_dir.join(KEK_FILE);
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&path).with_context(|| format!("reading signetd's key {}", path.display()))?,
+        );
+        let raw = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .with_context(|| format!("{} is not base64", path.display()))?,
+        );
+        let kek = Kek::from_bytes(&raw).with_context(|| format!("{} is not a key-encryption key", path.display()))?;
+        if let Some(sealed) = store.sealed_audit_keys().await? {
+            store.use_audit_keys(AuditKeys::open(&kek, &sealed).context("opening the audit trail's keys")?)?;
+        }
+        Ok(store)
+    }
 }
+
+/// Where signetd keeps the key-encryption key it makes when none is given.
+const KEK_FILE: &str = "key-encryption-key";
 
 pub fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))

@@ -39,7 +39,7 @@ pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow:
 }
 
 async fn measure_signetd(bench: &Bench, signetd: &Signetd, pool: usize) -> anyhow::Result<wrk::Outcome> {
-    let store = Store::open(&signetd.database_url()).await.context("opening signetd's store to seed it")?;
+    let store = signetd.store().await?;
     let env_id = &signetd.boot.environment_id;
     let admin = store
         .account_by_username(&EnvironmentId::from(env_id.as_str()), "administrator")

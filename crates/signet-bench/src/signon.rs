@@ -18,7 +18,6 @@ use signet_core::clock::{Clock, SystemClock};
 use signet_core::crypto::{random_id, random_token};
 use signet_core::model::{Account, CLI_CLIENT_ID};
 use signet_core::{password, pkce};
-use signet_store::Store;
 
 use crate::context::{Bench, Signetd};
 use crate::report::{Table, Target, per_sec};
@@ -96,7 +95,7 @@ pub async fn run(bench: &Bench, signetd: &Signetd, table: &mut Table) -> anyhow:
 
 /// One account per client, all sharing one hash (hashing each would only cost time).
 async fn create_users(signetd: &Signetd, secret: &str, phc: &str) -> anyhow::Result<Vec<User>> {
-    let store = Store::open(&signetd.database_url()).await.context("opening signetd's store")?;
+    let store = signetd.store().await?;
     let now = SystemClock.now();
     let env_id = &signetd.boot.environment_id;
     let mut users = Vec::new();

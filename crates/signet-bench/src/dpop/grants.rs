@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::Context;
 use signet_client::ProofKey;
 use signet_core::model::CLI_CLIENT_ID;
-use signet_store::Store;
 
 use super::by_hand::{
     expect_account_dpop, expect_issued, expect_refused, expect_replay, get_status, public_url, token_htu, token_request,
@@ -162,7 +161,7 @@ struct Families {
 /// store's rotation.
 async fn seed_families(rig: &Rig<'_>, series: &Series, cc_rate: f64) -> anyhow::Result<Families> {
     let Rig { bench, signetd, key, .. } = *rig;
-    let store = Store::open(&signetd.database_url()).await.context("opening signetd's store to seed it")?;
+    let store = signetd.store().await?;
     let env_id = &signetd.boot.environment_id;
     let username = &signetd.boot.admin.username;
     let admin = store
