@@ -23,7 +23,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Op {
-    /// Create a worker application (a committed write) as the bootstrap administrator.
+    /// Create a worker application (a committed write) with an Admin worker's Bearer token.
     Write,
     /// A client_credentials grant of the bootstrap worker (an ES256 signature, no write).
     Token,
@@ -97,15 +97,17 @@ fn client() -> anyhow::Result<reqwest::Client> {
 
 pub fn load(args: LoadArgs) -> anyhow::Result<()> {
     let boot = read_bootstrap(&args.bootstrap)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let http = client()?;
+    let issuer = url::Url::parse(&boot.issuer).context("the issuer is not a URL")?;
+    let token_url = format!("{}{}/token", args.url, issuer.path());
     let (url, auth) = match args.op {
-        Op::Write => (
-            format!("{}{API}/environments/{}/applications", args.url, boot.environment_id),
-            basic(&boot.admin.username, &boot.admin.password),
-        ),
-        Op::Token => {
-            let issuer = url::Url::parse(&boot.issuer).context("the issuer is not a URL")?;
-            (format!("{}{}/token", args.url, issuer.path()), basic(&boot.worker.client_id, &boot.worker.client_secret))
+        Op::Write => {
+            let apps = format!("{}{API}/environments/{}/applications", args.url, boot.environment_id);
+            let bearer = runtime.block_on(admin_bearer(&http, &apps, &token_url, &boot))?;
+            (apps, bearer)
         }
+        Op::Token => (token_url, basic(&boot.worker.client_id, &boot.worker.client_secret)),
     };
     let ids = match &args.ids {
         Some(p) => Some(
@@ -119,7 +121,7 @@ pub fn load(args: LoadArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let shared = Arc::new(Shared {
-        http: client()?,
+        http,
         url,
         auth,
         op: args.op,
@@ -128,10 +130,47 @@ pub fn load(args: LoadArgs) -> anyhow::Result<()> {
         seen: Mutex::new(Seen::default()),
         ids: Mutex::new(ids),
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let total = runtime.block_on(run_load(shared, args.concurrency, args.interval))?;
     println!("{}", total);
     Ok(())
+}
+
+/// A Bearer token of a new worker holding the Admin role: each write is then
+/// checked by the token's signature. Basic would put every write through the
+/// lockout's budget, which lets only as many password checks run at once as
+/// failures are left, so a cold node refuses some of a burst of them.
+async fn admin_bearer(
+    http: &reqwest::Client,
+    apps: &str,
+    token_url: &str,
+    boot: &BootstrapFile,
+) -> anyhow::Result<String> {
+    let made = http
+        .post(apps)
+        .header("authorization", basic(&boot.admin.username, &boot.admin.password))
+        .json(&serde_json::json!({
+            "name": "signet-bench load writer",
+            "kind": "worker",
+            "grant_types": ["client_credentials"],
+            "roles": ["Admin"],
+        }))
+        .send()
+        .await?;
+    let status = made.status();
+    let app: serde_json::Value = made.json().await?;
+    anyhow::ensure!(status == 201, "creating the load's worker answered {status}: {app}");
+    let id = app["id"].as_str().context("the worker has no id")?;
+    let secret = app["client_secret"].as_str().context("the worker has no secret")?;
+    let res = http
+        .post(token_url)
+        .header("authorization", basic(id, secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await?;
+    let token = body["access_token"].as_str().with_context(|| format!("the worker's token answered {status}"))?;
+    Ok(format!("Bearer {token}"))
 }
 
 async fn run_load(shared: Arc<Shared>, concurrency: usize, interval: Option<u64>) -> anyhow::Result<serde_json::Value> {
