@@ -114,15 +114,16 @@ pub fn request_id() -> String {
 }
 
 /// Gives every request an id (logged with anything that goes wrong, and
-/// returned as `X-Request-Id`), counts it by route template and status, and times it.
+/// returned as `X-Request-Id`), counts it by route template, method and status, and times it.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let id =
         signet_core::crypto::random_bytes::<8>().map(|b| format!("{:016x}", u64::from_be_bytes(b))).unwrap_or_default();
     let started = Instant::now();
     let mut res = REQUEST_ID.scope(id.clone(), next.run(req)).await;
     let route = route.as_ref().map(MatchedPath::as_str).unwrap_or("unmatched");
-    state.metrics.request(route, res.status().as_u16(), started.elapsed());
+    state.metrics.request(route, method.as_str(), res.status().as_u16(), started.elapsed());
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }

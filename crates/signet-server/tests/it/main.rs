@@ -30,6 +30,7 @@ mod identity_providers;
 mod interop;
 mod ldap;
 mod lockout;
+mod metrics;
 mod mfa_signon;
 mod mtls;
 mod ops;
