@@ -33,6 +33,7 @@ mod lockout;
 mod metrics;
 mod mfa_signon;
 mod mtls;
+mod observability;
 mod ops;
 mod radius;
 mod rfc9700;
