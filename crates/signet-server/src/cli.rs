@@ -12,6 +12,10 @@ use crate::config::env;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written to stderr: text, or json (one object a
+    /// line, with the request id and trace id of the request it is about).
+    #[arg(long, global = true, env = env::LOG_FORMAT, value_enum, default_value_t)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

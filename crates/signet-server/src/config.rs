@@ -39,6 +39,8 @@ pub mod env {
     pub const KEY_ENCRYPTION_KEY: &str = "SIGNETD_KEY_ENCRYPTION_KEY";
     /// A tracing filter, such as `info` or `signet_server=debug`.
     pub const LOG: &str = "SIGNETD_LOG";
+    /// How log lines are written: `text` or `json`.
+    pub const LOG_FORMAT: &str = "SIGNETD_LOG_FORMAT";
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./signet-data";

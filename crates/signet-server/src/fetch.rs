@@ -144,6 +144,10 @@ impl Fetcher {
             Reach::Public => &self.public,
         };
         let mut req = client.request(call.method, checked).headers(call.headers);
+        // The service sees the call as a child of the request it serves.
+        if let Some(trace) = crate::trace_context::TraceContext::current() {
+            req = req.header(crate::trace_context::HEADER, trace.header_value());
+        }
         if let Some(body) = call.body {
             req = req.body(body);
         }

@@ -19,6 +19,7 @@ pub mod health;
 pub mod keyring;
 pub mod ldap;
 pub mod lockout;
+pub mod logging;
 pub mod metrics;
 pub mod mtls;
 pub mod net;
@@ -33,6 +34,7 @@ pub mod sealed;
 pub mod second_factor;
 pub mod serve;
 pub mod state;
+pub mod trace_context;
 pub mod upstream;
 pub mod vault;
 pub mod web;
@@ -114,17 +116,35 @@ pub fn request_id() -> String {
 }
 
 /// Gives every request an id (logged with anything that goes wrong, and
-/// returned as `X-Request-Id`), counts it by route template and status, and times it.
+/// returned as `X-Request-Id`) and a W3C trace context (returned as
+/// `traceparent`), both fields of the span its log lines are written in;
+/// counts it by route template, method and status, and times it.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let id =
         signet_core::crypto::random_bytes::<8>().map(|b| format!("{:016x}", u64::from_be_bytes(b))).unwrap_or_default();
+    let trace = trace_context::TraceContext::for_request(req.headers());
+    let trace_id = trace.map(|t| t.trace_id_hex()).unwrap_or_default();
+    let span = tracing::info_span!("request", request_id = %id, trace_id = %trace_id);
     let started = Instant::now();
-    let mut res = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let served = REQUEST_ID.scope(id.clone(), next.run(req));
+    let mut res = match trace {
+        Some(t) => t.scope(served).instrument(span.clone()).await,
+        None => served.instrument(span.clone()).await,
+    };
     let route = route.as_ref().map(MatchedPath::as_str).unwrap_or("unmatched");
-    state.metrics.request(route, res.status().as_u16(), started.elapsed());
+    let status = res.status().as_u16();
+    state.metrics.request(route, method.as_str(), status, started.elapsed());
+    span.in_scope(|| {
+        tracing::debug!(target: "signetd::access", %method, route, status, micros = started.elapsed().as_micros() as u64, "served")
+    });
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
+    }
+    if let Some(v) = trace.and_then(|t| axum::http::HeaderValue::from_str(&t.header_value()).ok()) {
+        res.headers_mut().insert(trace_context::HEADER, v);
     }
     // Served as https, whether here or by a proxy that ends TLS in front:
     // browsers must never come back over plain http (RFC 6797).

@@ -1,5 +1,7 @@
-//! Prometheus counters: requests and latencies by route, grants by type,
-//! failures by reason. Plain atomics, rendered as text on `/metrics`.
+//! Prometheus counters: requests and latencies by route template, method
+//! and status class, grants by type, failures by reason. Plain atomics,
+//! rendered as text on `/metrics` with the series other parts keep
+//! (`components`).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -9,8 +11,12 @@ use std::time::Duration;
 use signet_core::model::GrantType;
 use signet_proto::oauth::ErrorCode;
 
+mod components;
+
+pub use components::exposition;
+
 /// Latency histogram bucket bounds, in seconds.
-const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+const BUCKETS: [f64; 13] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -93,9 +99,18 @@ impl Failure {
     }
 }
 
+/// One series of the request histogram: a route template (never the raw
+/// path, so ids in paths cannot multiply the series), a method from a fixed
+/// set and a status class.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct RouteKey {
+    route: String,
+    method: &'static str,
+    class: u8,
+}
+
 #[derive(Default)]
 struct RouteStats {
-    by_class: [AtomicU64; 5],
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
@@ -103,16 +118,21 @@ struct RouteStats {
 
 #[derive(Default)]
 pub struct Metrics {
-    routes: RwLock<HashMap<String, RouteStats>>,
+    routes: RwLock<HashMap<RouteKey, RouteStats>>,
     grants: [AtomicU64; GrantType::ALL.len()],
     failures: [AtomicU64; Failure::ALL.len()],
 }
 
+/// The method's name in the metrics; any other than these is `other`.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "LIST"];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
+}
+
 impl Metrics {
-    pub fn request(&self, route: &str, status: u16, elapsed: Duration) {
+    /// A request to `route` (its template) answered `status` after `elapsed`.
+    pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let record = |s: &RouteStats| {
-            let class = (status / 100).clamp(1, 5) as usize - 1;
-            s.by_class[class].fetch_add(1, Ordering::Relaxed);
             let secs = elapsed.as_secs_f64();
             if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
                 s.buckets[i].fetch_add(1, Ordering::Relaxed);
@@ -120,14 +140,16 @@ impl Metrics {
             s.count.fetch_add(1, Ordering::Relaxed);
             s.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
         };
+        let key =
+            RouteKey { route: route.to_owned(), method: method_label(method), class: (status / 100).clamp(1, 5) as u8 };
         if let Ok(routes) = self.routes.read()
-            && let Some(s) = routes.get(route)
+            && let Some(s) = routes.get(&key)
         {
             record(s);
             return;
         }
         if let Ok(mut routes) = self.routes.write() {
-            record(routes.entry(route.to_owned()).or_default());
+            record(routes.entry(key).or_default());
         }
     }
 
@@ -144,39 +166,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP signetd_http_requests_total HTTP requests by route and status class.");
-        let _ = writeln!(out, "# TYPE signetd_http_requests_total counter");
-        let routes = self.routes.read().map(|r| {
-            let mut v: Vec<_> = r.iter().map(|(k, s)| (k.clone(), snapshot(s))).collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
-        });
-        let routes = routes.unwrap_or_default();
-        for (route, s) in &routes {
-            for (i, n) in s.0.iter().enumerate() {
-                if *n > 0 {
-                    let _ =
-                        writeln!(out, "signetd_http_requests_total{{route=\"{route}\",status=\"{}xx\"}} {n}", i + 1);
-                }
-            }
-        }
-        let _ = writeln!(out, "# HELP signetd_http_request_duration_seconds Request latency by route.");
-        let _ = writeln!(out, "# TYPE signetd_http_request_duration_seconds histogram");
-        for (route, s) in &routes {
-            let mut cumulative = 0;
-            for (i, b) in BUCKETS.iter().enumerate() {
-                cumulative += s.1[i];
-                let _ = writeln!(
-                    out,
-                    "signetd_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {cumulative}"
-                );
-            }
-            let _ =
-                writeln!(out, "signetd_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", s.2);
-            let _ =
-                writeln!(out, "signetd_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", s.3 as f64 / 1e6);
-            let _ = writeln!(out, "signetd_http_request_duration_seconds_count{{route=\"{route}\"}} {}", s.2);
-        }
+        self.render_requests(&mut out);
         let _ = writeln!(out, "# HELP signetd_grants_total Tokens issued, by grant type.");
         let _ = writeln!(out, "# TYPE signetd_grants_total counter");
         for (i, g) in GrantType::ALL.iter().enumerate() {
@@ -199,15 +189,49 @@ impl Metrics {
         }
         out
     }
+
+    /// Requests by route template, method and status class, and their latency.
+    fn render_requests(&self, out: &mut String) {
+        use std::fmt::Write;
+        let mut routes = self
+            .routes
+            .read()
+            .map(|r| r.iter().map(|(k, s)| (k.clone(), snapshot(s))).collect::<Vec<_>>())
+            .unwrap_or_default();
+        routes.sort_by(|a, b| a.0.cmp(&b.0));
+        let labels = |k: &RouteKey| format!("route=\"{}\",method=\"{}\",status=\"{}xx\"", k.route, k.method, k.class);
+        let _ = writeln!(out, "# HELP signetd_http_requests_total HTTP requests by route, method and status class.");
+        let _ = writeln!(out, "# TYPE signetd_http_requests_total counter");
+        for (key, s) in &routes {
+            let _ = writeln!(out, "signetd_http_requests_total{{{}}} {}", labels(key), s.count);
+        }
+        let name = "signetd_http_request_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Request latency by route, method and status class.");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (key, s) in &routes {
+            let labels = labels(key);
+            let mut cumulative = 0;
+            for (b, n) in BUCKETS.iter().zip(s.buckets) {
+                cumulative += n;
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cumulative}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", s.sum_micros as f64 / 1e6);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", s.count);
+        }
+    }
 }
 
-type Snapshot = ([u64; 5], [u64; BUCKETS.len()], u64, u64);
+struct Snapshot {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum_micros: u64,
+}
 
 fn snapshot(s: &RouteStats) -> Snapshot {
-    (
-        std::array::from_fn(|i| s.by_class[i].load(Ordering::Relaxed)),
-        std::array::from_fn(|i| s.buckets[i].load(Ordering::Relaxed)),
-        s.count.load(Ordering::Relaxed),
-        s.sum_micros.load(Ordering::Relaxed),
-    )
+    Snapshot {
+        buckets: std::array::from_fn(|i| s.buckets[i].load(Ordering::Relaxed)),
+        count: s.count.load(Ordering::Relaxed),
+        sum_micros: s.sum_micros.load(Ordering::Relaxed),
+    }
 }

@@ -33,7 +33,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use signet_core::clock::UnixTime;
 
@@ -63,6 +63,21 @@ pub enum Kind {
     Basic,
     /// Bearer and DPoP tokens, and client certificates, on the admin and Vault APIs.
     Token,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::ClientAuthentication, Kind::SignOn, Kind::DeviceCode, Kind::Basic, Kind::Token];
+
+    /// Its name in the metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ClientAuthentication => "client_authentication",
+            Kind::SignOn => "sign_on",
+            Kind::DeviceCode => "device_code",
+            Kind::Basic => "basic",
+            Kind::Token => "token",
+        }
+    }
 }
 
 /// What an attempt carries besides what it names.
@@ -117,6 +132,8 @@ pub struct FailureLimiter {
     seen: Mutex<Seen>,
     /// Whether any failure was ever counted: until then a success takes no lock.
     any: AtomicBool,
+    /// Attempts refused, by kind (`Kind::ALL`'s order), for the metrics.
+    blocks: [AtomicU64; Kind::ALL.len()],
 }
 
 impl FailureLimiter {
@@ -135,6 +152,20 @@ impl FailureLimiter {
         proof: Proof,
         now: UnixTime,
     ) -> Option<u64> {
+        let wait = self.judge(ip, kind, principal, proof, now);
+        if wait.is_some() {
+            let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+            self.blocks[i].fetch_add(1, Ordering::Relaxed);
+        }
+        wait
+    }
+
+    /// Attempts refused so far, by kind.
+    pub fn blocks(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
+        Kind::ALL.iter().zip(&self.blocks).map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+    }
+
+    fn judge(&self, ip: IpAddr, kind: Kind, principal: Option<&str>, proof: Proof, now: UnixTime) -> Option<u64> {
         if proof == Proof::Device {
             return None;
         }
@@ -252,6 +283,8 @@ mod tests {
         assert_eq!(l.blocked([127, 0, 0, 10].into(), Kind::SignOn, Some("ada"), 150), None, "another address");
         assert_eq!(l.blocked(ip(), Kind::Basic, Some("ada"), 150), None, "another kind");
         assert_eq!(l.blocked(ip(), Kind::SignOn, Some("ada"), 100 + WINDOW), None);
+        let blocks: Vec<_> = l.blocks().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(blocks, vec![(Kind::SignOn, 1)], "each refusal is counted by kind, and only refusals");
     }
 
     #[test]

@@ -383,12 +383,16 @@ impl Store {
     /// expiry) and families (with the time they were revoked). Instances poll
     /// this to keep an in-memory view of what is revoked.
     pub async fn revocations_since(&self, since: UnixTime) -> Result<Revoked> {
-        let jtis = query("SELECT jti, expires_at FROM revoked_jtis WHERE revoked_at >= $1")
+        let mut newest: Option<UnixTime> = None;
+        let jtis = query("SELECT jti, expires_at, revoked_at FROM revoked_jtis WHERE revoked_at >= $1")
             .bind(since)
             .fetch_all(self.db.read())
             .await?
             .iter()
-            .map(|r| Ok((r.try_get("jti")?, r.try_get("expires_at")?)))
+            .map(|r| {
+                newest = newest.max(Some(r.try_get("revoked_at")?));
+                Ok((r.try_get("jti")?, r.try_get("expires_at")?))
+            })
             .collect::<Result<Vec<_>>>()?;
         let grants = query("SELECT id, revoked_at FROM grants WHERE revoked_at >= $1")
             .bind(since)
@@ -404,7 +408,8 @@ impl Store {
             .iter()
             .map(|r| Ok((r.try_get("subject")?, r.try_get("revoked_at")?)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Revoked { jtis, grants, subjects })
+        let newest = grants.iter().chain(&subjects).map(|(_, at)| Some(*at)).fold(newest, Option::max);
+        Ok(Revoked { jtis, grants, subjects, newest })
     }
 
     /// Whether an access token has been revoked, by its own `jti` or through its family.
@@ -477,6 +482,9 @@ pub struct Revoked {
     pub grants: Vec<(String, UnixTime)>,
     /// Subjects whose tokens issued at or before the time are revoked.
     pub subjects: Vec<(String, UnixTime)>,
+    /// When the newest of these was revoked: how far behind the feed is
+    /// shows as the time it is applied less this.
+    pub newest: Option<UnixTime>,
 }
 
 /// Revokes every access token of `subject` issued at or before `at`.

@@ -29,7 +29,7 @@ use signet_core::clock::UnixTime;
 
 pub use authn::{Authn, LogLine, VerifiedPassword, VerifiedToken};
 pub use clients::{CLIENT_TTL, Clients};
-pub use revocations::{REVOCATION_POLL, Revocations};
+pub use revocations::{FeedStatus, REVOCATION_POLL, Revocations};
 pub use vault_lists::ListCache;
 
 /// A bounded map whose entries stand for a while. An entry is good from

@@ -24,6 +24,38 @@ struct RevocationState {
     subjects: HashMap<String, UnixTime>,
     /// The time of the last poll; `None` before the first.
     polled_at: Option<UnixTime>,
+    feed: FeedStatus,
+}
+
+/// How far behind the feed is on this instance, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedStatus {
+    /// When the last poll succeeded; `None` before the first.
+    pub succeeded_at: Option<UnixTime>,
+    /// When the newest entry applied from the feed was revoked.
+    pub newest_at: Option<UnixTime>,
+    /// Seconds from that entry's revocation to the poll that applied it.
+    /// `None` until a poll brings an entry newer than those the first found.
+    pub newest_lag: Option<i64>,
+    pub polls: u64,
+    pub errors: u64,
+}
+
+impl FeedStatus {
+    /// A poll at `now` succeeded, bringing entries whose newest was revoked at `newest`.
+    fn polled(&mut self, now: UnixTime, newest: Option<UnixTime>) {
+        // The first poll reads back a whole token lifetime: its entries are
+        // older than this instance, not late.
+        let first = self.succeeded_at.is_none();
+        if let Some(at) = newest
+            && self.newest_at.is_none_or(|seen| at > seen)
+        {
+            self.newest_at = Some(at);
+            self.newest_lag = (!first).then_some((now - at).max(0)).or(self.newest_lag);
+        }
+        self.succeeded_at = Some(now);
+        self.polls += 1;
+    }
 }
 
 #[derive(Default)]
@@ -57,8 +89,17 @@ impl Revocations {
             Ok((true, Some(t))) => t.min(now) - SKEW,
             _ => now - ACCESS_TOKEN_TTL - SKEW,
         };
-        let revoked = store.revocations_since(since).await?;
+        let revoked = match store.revocations_since(since).await {
+            Ok(revoked) => revoked,
+            Err(e) => {
+                if let Ok(mut s) = self.state.write() {
+                    s.feed.errors += 1;
+                }
+                return Err(e);
+            }
+        };
         if let Ok(mut s) = self.state.write() {
+            s.feed.polled(now, revoked.newest);
             s.jtis.extend(revoked.jtis);
             s.grants.extend(revoked.grants);
             s.subjects.extend(revoked.subjects);
@@ -69,6 +110,11 @@ impl Revocations {
             s.polled_at = Some(now);
         }
         Ok(())
+    }
+
+    /// How far behind the feed is here.
+    pub fn feed_status(&self) -> FeedStatus {
+        self.state.read().map(|s| s.feed).unwrap_or_default()
     }
 
     /// A revocation made here: effective at once on this instance.
@@ -99,5 +145,23 @@ impl Revocations {
         {
             *t -= REVOCATION_POLL;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeedStatus;
+
+    #[test]
+    fn the_lag_is_that_of_entries_newer_than_the_first_poll_found() {
+        let mut feed = FeedStatus::default();
+        feed.polled(1000, Some(400));
+        assert_eq!((feed.succeeded_at, feed.newest_lag), (Some(1000), None), "old entries are not late");
+        feed.polled(1001, Some(400));
+        assert_eq!(feed.newest_lag, None, "seen again through the overlap");
+        feed.polled(1003, Some(1001));
+        assert_eq!((feed.newest_at, feed.newest_lag), (Some(1001), Some(2)));
+        feed.polled(1004, None);
+        assert_eq!((feed.succeeded_at, feed.newest_lag, feed.polls), (Some(1004), Some(2), 4), "nothing new");
     }
 }

@@ -18,8 +18,12 @@ async fn health_readiness_and_metrics() {
     let text = get("/metrics").await.unwrap().text().await.unwrap();
     assert!(text.contains("signetd_grants_total{grant_type=\"client_credentials\"} 1"), "{text}");
     assert!(text.contains("signetd_failures_total{reason=\"invalid_client\"} 1"), "{text}");
-    assert!(text.contains("signetd_http_requests_total{route=\"/{env}/as/token\",status=\"2xx\"} 1"), "{text}");
-    assert!(text.contains("signetd_http_request_duration_seconds_count{route=\"/{env}/as/token\"} 2"), "{text}");
+    let token = "route=\"/{env}/as/token\",method=\"POST\"";
+    assert!(text.contains(&format!("signetd_http_requests_total{{{token},status=\"2xx\"}} 1")), "{text}");
+    assert!(
+        text.contains(&format!("signetd_http_request_duration_seconds_count{{{token},status=\"4xx\"}} 1")),
+        "{text}"
+    );
     s.store().close().await;
     assert_eq!(get("/readyz").await.unwrap().status(), 503, "readiness follows the store");
 }

@@ -235,6 +235,7 @@ async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
     s.revoke_jti("jti-1", NOW + 3600, NOW).await.unwrap(); // idempotent
     let jtis = s.revocations_since(NOW).await.unwrap().jtis;
     assert_eq!(jtis, vec![("jti-1".to_owned(), NOW + 3600)]);
+    assert_eq!(s.revocations_since(NOW).await.unwrap().newest, Some(NOW), "when the newest was revoked");
     assert!(s.revocations_since(NOW + 1).await.unwrap().jtis.is_empty());
     assert!(s.access_token_revoked("jti-1", None).await.unwrap());
     assert!(s.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
@@ -250,6 +251,9 @@ async fn access_token_revoked_by_jti_or_grant(db: TestDb) {
         "the family shows in the feed"
     );
     assert!(!s.access_token_revoked("jti-2", None).await.unwrap(), "a token without a family");
+    s.revoke_jti("jti-3", NOW + 3600, NOW + 7).await.unwrap();
+    assert_eq!(s.revocations_since(NOW).await.unwrap().newest, Some(NOW + 7), "the newest of jtis and families");
+    assert_eq!(s.revocations_since(NOW + 8).await.unwrap().newest, None, "nothing since");
 }
 
 async fn purge_expired_removes_only_expired_rows(db: TestDb) {
