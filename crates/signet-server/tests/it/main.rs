@@ -33,6 +33,7 @@ mod lockout;
 mod mfa_signon;
 mod mtls;
 mod ops;
+mod outage;
 mod radius;
 mod rfc9700;
 mod second_factor;
