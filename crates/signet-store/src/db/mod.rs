@@ -72,20 +72,7 @@ impl DbError {
                 matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             }
             DbError::Sqlite(_) => false,
-            DbError::Postgres(e) => match e {
-                sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::BeginFailed => true,
-                // Class 08: connection exception; 57P01-03: the server is
-                // shutting down or starting; 53300: too many connections;
-                // 25006: a standby refused a write (a failover under way).
-                sqlx::Error::Database(d) => d.code().is_some_and(|c| {
-                    c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300" | "25006")
-                }),
-                _ => false,
-            },
+            DbError::Postgres(e) => postgres::unavailable(e),
         }
     }
 }

@@ -163,8 +163,20 @@ async fn writable(conn: &mut sqlx::PgConnection) -> std::result::Result<bool, sq
     Ok(read_only == "off")
 }
 
+/// What probing a host found.
+enum Probe {
+    Suits,
+    /// It answered, but cannot write.
+    ReadOnly,
+    /// It did not answer (in time), or refused the connection; the reason.
+    Failed {
+        transient: bool,
+        reason: String,
+    },
+}
+
 /// Whether the host at `options` answers and suits `attrs`.
-async fn suits(options: &PgConnectOptions, attrs: SessionAttrs) -> bool {
+async fn probe(options: &PgConnectOptions, attrs: SessionAttrs) -> Probe {
     let probe = async {
         let mut conn = options.connect().await?;
         let ok = match attrs {
@@ -174,39 +186,80 @@ async fn suits(options: &PgConnectOptions, attrs: SessionAttrs) -> bool {
         let _ = conn.close().await;
         Ok::<bool, sqlx::Error>(ok)
     };
-    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(true)))
+    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+        Ok(Ok(true)) => Probe::Suits,
+        Ok(Ok(false)) => Probe::ReadOnly,
+        Ok(Err(e)) => Probe::Failed { transient: unavailable(&e), reason: e.to_string() },
+        Err(_) => Probe::Failed { transient: true, reason: format!("no answer within {PROBE_TIMEOUT:?}") },
+    }
 }
 
-/// The first host in the list that suits, if any does now.
-async fn choose(targets: &Targets) -> Option<usize> {
+/// The first host in the list that suits now, or what each said.
+async fn choose(targets: &Targets) -> std::result::Result<usize, Vec<Probe>> {
+    let mut said = Vec::new();
     for (i, (_, options)) in targets.hosts.iter().enumerate() {
-        if suits(options, targets.attrs).await {
-            return Some(i);
+        match probe(options, targets.attrs).await {
+            Probe::Suits => return Ok(i),
+            other => said.push(other),
         }
     }
-    None
+    Err(said)
 }
 
+/// A sqlx error that says the server is out of reach, or not ready yet,
+/// rather than that something is wrong with what was asked.
+pub(crate) fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        // Class 08: connection exception; 57P01-03: the server is shutting
+        // down or starting; 53300: too many connections; 25006: a standby
+        // refused a write (a failover under way).
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300" | "25006")),
+        _ => false,
+    }
+}
+
+/// The first suitable host, waiting for one while the hosts are starting
+/// or out of reach; at once an error when every host refused for a reason
+/// waiting will not change (a database that does not exist, a password).
 async fn choose_patiently(targets: &Targets) -> Result<usize> {
     let started = Instant::now();
     loop {
-        if let Some(i) = choose(targets).await {
-            return Ok(i);
-        }
-        if started.elapsed() > STARTUP_PATIENCE {
-            let hosts: Vec<&str> = targets.hosts.iter().map(|(h, _)| h.as_str()).collect();
-            let what = match targets.attrs {
-                SessionAttrs::Any => "answers",
-                SessionAttrs::ReadWrite => "accepts writes",
-            };
-            return Err(StoreError::Url(format!(
-                "no PostgreSQL host of {} {what} after {} s",
-                hosts.join(","),
-                STARTUP_PATIENCE.as_secs()
-            )));
+        let said = match choose(targets).await {
+            Ok(i) => return Ok(i),
+            Err(said) => said,
+        };
+        let lasting = said.iter().all(|p| matches!(p, Probe::Failed { transient: false, .. }));
+        if lasting || started.elapsed() > STARTUP_PATIENCE {
+            return Err(StoreError::Url(no_host(targets, &said)));
         }
         tokio::time::sleep(PROBE_EVERY).await;
     }
+}
+
+/// One line: each host and what it said.
+fn no_host(targets: &Targets, said: &[Probe]) -> String {
+    let each: Vec<String> = targets
+        .hosts
+        .iter()
+        .zip(said)
+        .map(|((host, _), p)| match p {
+            Probe::Suits => format!("{host}: suitable"),
+            Probe::ReadOnly => format!("{host}: read-only"),
+            Probe::Failed { reason, .. } => format!("{host}: {}", reason.replace('\n', " ")),
+        })
+        .collect();
+    let what = match targets.attrs {
+        SessionAttrs::Any => "answers",
+        SessionAttrs::ReadWrite => "accepts writes (target_session_attrs=read-write)",
+    };
+    format!("no PostgreSQL host {what}: {}", each.join("; "))
 }
 
 /// Points the pool at another host when the current one fails: whenever the
@@ -223,7 +276,7 @@ async fn watch(pool: PgPool, targets: Arc<Targets>, mut current: usize, switched
         if !failing {
             continue;
         }
-        let Some(chosen) = choose(&targets).await else { continue };
+        let Ok(chosen) = choose(&targets).await else { continue };
         failing = false;
         if chosen != current {
             tracing::warn!(
