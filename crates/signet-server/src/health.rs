@@ -30,5 +30,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let mut body = state.metrics.render();
+    crate::metrics_store::render(&mut body, &state.store.stats());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -20,6 +20,7 @@ pub mod keyring;
 pub mod ldap;
 pub mod lockout;
 pub mod metrics;
+pub mod metrics_store;
 pub mod mtls;
 pub mod net;
 pub mod nul;

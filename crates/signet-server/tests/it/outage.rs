@@ -183,4 +183,28 @@ async fn a_bad_host_list_is_one_line_that_hides_the_password() {
         let e = signet_store::Store::open(url).await.unwrap_err().to_string();
         assert!(!e.contains("hunter2") && !e.contains('\n') && e.contains("PostgreSQL URL"), "{url}: {e}");
     }
+    // A reason waiting will not change is said at once, host by host.
+    let e = signet_store::Store::open("postgres://postgres@127.0.0.1:5432/no_such_signet_db").await.unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("127.0.0.1:5432: ") && e.contains("does not exist") && !e.contains('\n'), "{e}");
 }
+
+/// The store's series on `/metrics` (issue 18, item 6): statements, waits
+/// for a connection or the writer, connections, errors by kind.
+async fn metrics_show_the_stores_work(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let root = basic(&s.boot.admin.username, &s.boot.admin.password);
+    assert_eq!(Api::new(&s).get("/accounts", &root).await.status, 200);
+    let text = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metric(&text, "signetd_store_statement_duration_seconds_count") > 0, "{text}");
+    assert!(metric(&text, "signetd_store_statement_duration_seconds_bucket{le=\"+Inf\"}") > 0, "{text}");
+    assert!(metric(&text, "signetd_store_wait_duration_seconds_count") > 0, "{text}");
+    assert!(metric(&text, "signetd_store_connections ") > 0, "{text}");
+    assert!(metric(&text, "signetd_store_connections_max") > 0, "{text}");
+    assert_eq!(metric(&text, "signetd_store_errors_total{kind=\"unavailable\"}"), 0, "{text}");
+    assert_eq!(metric(&text, "signetd_store_wait_timeouts_total"), 0, "{text}");
+    for series in ["signetd_store_connections_idle", "signetd_store_connections_in_use"] {
+        metric(&text, series);
+    }
+}
+crate::conformance::on_both!(metrics_show_the_stores_work);
