@@ -39,7 +39,8 @@ pub struct StoreArgs {
     /// Directory for the SQLite database, the bootstrap file and the default key-encryption key [default: ./signet-data].
     #[arg(long, env = env::DATA_DIR)]
     pub data_dir: Option<PathBuf>,
-    /// Use PostgreSQL (postgres://…) instead of SQLite in the data dir.
+    /// Use PostgreSQL (postgres://…) instead of SQLite in the data dir. Several hosts fail over as
+    /// libpq's do: postgres://h1:5432,h2:5432/db?target_session_attrs=read-write (or any, the default).
     #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<String>,
 }

@@ -39,6 +39,31 @@ pub enum InternalError {
     Broken(&'static str),
 }
 
+/// Whether `cause` is the store being out of reach (a [`StoreError`] that
+/// [`StoreError::is_unavailable`], bare or wrapped in the server's own
+/// errors): the edges answer it 503 `temporarily_unavailable` in their
+/// protocol's shape, and log it as a warning, not as a bug.
+pub fn store_unavailable(cause: &dyn std::any::Any) -> bool {
+    if let Some(e) = cause.downcast_ref::<StoreError>() {
+        return e.is_unavailable();
+    }
+    if let Some(InternalError::Store(e)) = cause.downcast_ref::<InternalError>() {
+        return e.is_unavailable();
+    }
+    if let Some(crate::keyring::KeyringError::Store(e)) = cause.downcast_ref::<crate::keyring::KeyringError>() {
+        return e.is_unavailable();
+    }
+    false
+}
+
+/// Logs that the store is out of reach, once, with the request id.
+pub fn log_unavailable(cause: &dyn std::fmt::Display) {
+    tracing::warn!(request_id = %crate::request_id(), error = %cause, "the store is unavailable");
+}
+
+/// What a person or a client is told while the store is out of reach.
+pub const UNAVAILABLE: &str = "the service is temporarily unavailable; try again shortly";
+
 impl InternalError {
     /// What signetd stored as `what` cannot be used, for `source`.
     pub fn stored(what: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> InternalError {
@@ -105,14 +130,26 @@ impl OAuthError {
         e
     }
 
-    /// Logs the cause once and hides it from the client.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
+    /// Logs the cause once and hides it from the client. The store out of
+    /// reach is 503 `temporarily_unavailable` (RFC 6749 §5.2), with a
+    /// `Retry-After`.
+    pub fn internal(cause: impl std::fmt::Display + 'static) -> Self {
+        if store_unavailable(&cause) {
+            log_unavailable(&cause);
+            let mut e = Self::new(ErrorCode::TemporarilyUnavailable, UNAVAILABLE);
+            e.retry_after = Some(1);
+            return e;
+        }
         tracing::error!(request_id = %crate::request_id(), error = %cause, "internal error");
         Self::new(ErrorCode::ServerError, "internal error; see the server log")
     }
 
     pub fn failure_reason(&self) -> Failure {
-        Failure::from_code(self.code)
+        match self.status {
+            // The store out of reach: not a refusal of the client.
+            StatusCode::SERVICE_UNAVAILABLE => Failure::Other,
+            _ => Failure::from_code(self.code),
+        }
     }
 }
 

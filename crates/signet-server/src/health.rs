@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use std::time::Duration;
 
 use crate::state::AppState;
 
@@ -10,11 +11,19 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// How long readiness waits for the store: a load balancer's check must
+/// get an answer, whatever the database does.
+const READY_WITHIN: Duration = Duration::from_millis(900);
+
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n"),
-        Err(e) => {
+    match tokio::time::timeout(READY_WITHIN, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n")
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: the store did not answer within {READY_WITHIN:?}");
             (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n")
         }
     }

@@ -12,6 +12,7 @@ use signet_core::model::GrantType;
 use signet_proto::oauth::ErrorCode;
 
 mod components;
+mod store;
 
 pub use components::exposition;
 

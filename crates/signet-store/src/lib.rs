@@ -27,6 +27,7 @@ mod lockout;
 mod mfa;
 mod migrate;
 mod settings;
+pub mod stats;
 mod versioned;
 
 use std::path::PathBuf;
@@ -111,6 +112,20 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// The database did not answer in time, refused the connection, lost
+    /// it, is shutting down, or (SQLite) stayed locked by another process
+    /// past the busy timeout; or this store is closed. Nothing is wrong with
+    /// the request: the edges answer 503 `temporarily_unavailable`.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Db(d) => d.is_unavailable(),
+            StoreError::Closed => true,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -154,6 +169,11 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         db::query("SELECT 1 AS one").fetch_one(self.db.read()).await?;
         Ok(())
+    }
+
+    /// The store's counters and connections now, for `/metrics`.
+    pub fn stats(&self) -> stats::StatsSnapshot {
+        self.db.stats.snapshot(self.db.pool_snapshot())
     }
 
     pub async fn close(&self) {

@@ -11,6 +11,7 @@ pub mod forging;
 pub mod ldap;
 pub mod oidc_provider;
 pub mod outside;
+pub mod pg_cluster;
 pub mod pki;
 pub mod radius;
 pub mod server;

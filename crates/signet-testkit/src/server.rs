@@ -79,28 +79,34 @@ impl Server {
     }
 
     pub async fn start_on(backend: Backend) -> Server {
-        Server::start_with(backend, None, None, false).await
+        Server::start_with(backend, None, None, false, None).await
     }
 
     /// A server whose token endpoint asks DPoP proofs for its nonce (RFC 9449 §8).
     pub async fn start_requiring_dpop_nonce(backend: Backend) -> Server {
-        Server::start_with(backend, None, None, true).await
+        Server::start_with(backend, None, None, true, None).await
     }
 
     /// A new server, its own store bootstrapped afresh, holding `other`'s
     /// key-encryption key: a server restored or rebuilt with its key.
     pub async fn start_with_kek_of(other: &Server) -> Server {
-        Server::start_with(Backend::Sqlite, None, Some(other.kek_bytes.clone()), false).await
+        Server::start_with(Backend::Sqlite, None, Some(other.kek_bytes.clone()), false, None).await
     }
 
     /// Serves HTTPS with `tls` (a `TestCa`), on SQLite.
     pub async fn start_tls(tls: &crate::tls::TestCa) -> Server {
-        Server::start_with(Backend::Sqlite, Some(tls), None, false).await
+        Server::start_with(Backend::Sqlite, Some(tls), None, false, None).await
+    }
+
+    /// A server on the store at `database_url`: a private cluster's
+    /// (`pg_cluster`), which the test may stop, crash or fail over.
+    pub async fn start_at(database_url: &str) -> Server {
+        Server::start_with(Backend::Postgres, None, None, false, Some(database_url)).await
     }
 
     /// Serves HTTPS with `tls`, on `backend`.
     pub async fn start_tls_on(tls: &crate::tls::TestCa, backend: Backend) -> Server {
-        Server::start_with(backend, Some(tls), None, false).await
+        Server::start_with(backend, Some(tls), None, false, None).await
     }
 
     async fn start_with(
@@ -108,12 +114,14 @@ impl Server {
         tls: Option<&crate::tls::TestCa>,
         kek: Option<Vec<u8>>,
         require_dpop_nonce: bool,
+        database_url: Option<&str>,
     ) -> Server {
         let dir = std::env::temp_dir().join(format!("signetd-it-{}", random_id().unwrap()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (url, pg_db) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", dir.join("signet.db").display()), None),
-            Backend::Postgres => {
+        let (url, pg_db) = match (backend, database_url) {
+            (_, Some(url)) => (url.to_owned(), None),
+            (Backend::Sqlite, None) => (format!("sqlite://{}", dir.join("signet.db").display()), None),
+            (Backend::Postgres, None) => {
                 let db = PgDatabase::create().await;
                 (db.url.clone(), Some(db))
             }
@@ -219,10 +227,7 @@ impl Server {
 
     /// The database's URL, to open another store on it or reach it raw.
     pub fn database_url(&self) -> String {
-        match &self._pg_db {
-            Some(db) => db.url.clone(),
-            None => format!("sqlite://{}", self.dir.join("signet.db").display()),
-        }
+        self.database_url.clone()
     }
 
     /// An account with its own password and TOTP secret (None: not enrolled yet).

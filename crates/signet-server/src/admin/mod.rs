@@ -192,7 +192,15 @@ impl AdminError {
         &self.message
     }
 
-    pub fn internal(e: impl std::fmt::Display) -> AdminError {
+    pub fn internal(e: impl std::fmt::Display + 'static) -> AdminError {
+        if crate::error::store_unavailable(&e) {
+            crate::error::log_unavailable(&e);
+            return AdminError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                crate::error::UNAVAILABLE,
+            );
+        }
         tracing::error!(error = %e, request_id = %crate::request_id(), "admin API failure");
         AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server failed; see its log")
     }

@@ -15,6 +15,7 @@ pub fn exposition(state: &AppState) -> String {
     let mut out = state.metrics.render();
     limiter_blocks(&mut out, &state.failures);
     revocation_feed(&mut out, state.revocations.feed_status(), state.now());
+    super::store::render(&mut out, &state.store.stats());
     out
 }
 

@@ -78,7 +78,11 @@ impl VaultError {
         VaultError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
     }
 
-    pub fn internal(e: impl std::fmt::Display) -> VaultError {
+    pub fn internal(e: impl std::fmt::Display + 'static) -> VaultError {
+        if crate::error::store_unavailable(&e) {
+            crate::error::log_unavailable(&e);
+            return VaultError::new(StatusCode::SERVICE_UNAVAILABLE, crate::error::UNAVAILABLE);
+        }
         tracing::error!(error = %e, request_id = %crate::request_id(), "Vault-compatible API request failed");
         VaultError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }

@@ -76,9 +76,21 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 
 /// An error that is not the person's to fix: logged with the request id,
 /// and a page that says no more.
-pub fn internal(e: impl std::fmt::Display) -> Response {
+pub fn internal(e: impl std::fmt::Display + 'static) -> Response {
+    if crate::error::store_unavailable(&e) {
+        crate::error::log_unavailable(&e);
+        return unavailable_page();
+    }
     tracing::error!(request_id = %crate::request_id(), error = %e, "internal error");
     error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later.")
+}
+
+/// The store is out of reach: a plain 503 page, to try again.
+pub fn unavailable_page() -> Response {
+    let mut res =
+        error_page(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.");
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
 }
 
 /// A 303 to `location`, with hardened headers.
@@ -122,10 +134,7 @@ impl FromRequestParts<AppState> for PageEnv {
             Err(KeyringError::UnknownEnvironment) => {
                 Err(error_page(StatusCode::NOT_FOUND, "Not found", "There is no such environment."))
             }
-            Err(e) => {
-                tracing::error!(request_id = %crate::request_id(), error = %e, "loading environment keys");
-                Err(error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again later."))
-            }
+            Err(e) => Err(internal(e)),
         }
     }
 }

@@ -37,6 +37,7 @@ mod mfa_signon;
 mod mtls;
 mod observability;
 mod ops;
+mod outage;
 mod radius;
 mod rfc9700;
 mod second_factor;

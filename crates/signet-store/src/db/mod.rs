@@ -18,16 +18,19 @@
 //! `value` holds what a statement binds and a row returns; `query` runs a
 //! statement on either backend.
 
+mod postgres;
 mod query;
 mod value;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use signet_core::audit_key::AuditKeys;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 
+use crate::stats::{PoolSnapshot, Stats};
 use crate::{Result, StoreError};
 
 pub(crate) use query::{Query, query};
@@ -38,7 +41,6 @@ const SQLITE_READERS: usize = 8;
 /// How long a SQLite statement waits for a lock held by another process
 /// (`signetd recover-account` beside a running server) before failing.
 const SQLITE_BUSY_MS: u64 = 5_000;
-const POSTGRES_CONNECTIONS: u32 = 16;
 
 /// A driver error, from whichever backend raised it.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,19 @@ impl DbError {
             }
             DbError::Postgres(sqlx::Error::Database(d)) => d.is_unique_violation(),
             _ => false,
+        }
+    }
+
+    /// The database could not be reached, or not in time, or is going away:
+    /// nothing is wrong with the statement, and it may work in a moment.
+    /// On SQLite, a lock another process held past the busy timeout.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
+            DbError::Sqlite(_) => false,
+            DbError::Postgres(e) => postgres::unavailable(e),
         }
     }
 }
@@ -80,6 +95,7 @@ impl From<sqlx::Error> for StoreError {
 pub(crate) struct Db {
     pub(crate) pool: Pool,
     audit: Arc<OnceLock<Arc<AuditKeys>>>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 #[derive(Clone)]
@@ -126,21 +142,56 @@ impl Db {
         let writer = sqlite_connection(&path)?;
         // WAL lets readers run beside the writer; it is a property of the file.
         writer.pragma_update(None, "journal_mode", "WAL")?;
-        Ok(Db::new(Pool::Sqlite(Arc::new(Lite {
+        let pool = Pool::Sqlite(Arc::new(Lite {
             path,
             closed: AtomicBool::new(false),
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             readers: Mutex::new(Vec::new()),
-        }))))
+        }));
+        Ok(Db::new(pool, Arc::default()))
     }
 
+    /// `url` may name several hosts (`postgres.rs`).
     pub(crate) async fn open_postgres(url: &str) -> Result<Db> {
-        let pool = PgPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).connect(url).await?;
-        Ok(Db::new(Pool::Postgres(pool)))
+        let stats = Arc::new(Stats::default());
+        let pool = postgres::open(url, stats.clone()).await?;
+        Ok(Db::new(Pool::Postgres(pool), stats))
     }
 
-    fn new(pool: Pool) -> Db {
-        Db { pool, audit: Arc::new(OnceLock::new()) }
+    fn new(pool: Pool, stats: Arc<Stats>) -> Db {
+        Db { pool, audit: Arc::new(OnceLock::new()), stats }
+    }
+
+    /// The connections held now.
+    pub(crate) fn pool_snapshot(&self) -> PoolSnapshot {
+        match &self.pool {
+            Pool::Sqlite(lite) => {
+                let idle = lite.readers.lock().map_or(0, |r| r.len() as u64);
+                let writer_idle = u64::from(lite.writer.try_lock().is_ok());
+                PoolSnapshot { size: idle + 1, idle: idle + writer_idle, max: SQLITE_READERS as u64 + 1 }
+            }
+            Pool::Postgres(pool) => PoolSnapshot {
+                size: u64::from(pool.size()),
+                idle: pool.num_idle() as u64,
+                max: u64::from(pool.options().get_max_connections()),
+            },
+        }
+    }
+
+    /// Takes SQLite's writer, counting the wait.
+    async fn writer(&self, lite: &Arc<Lite>) -> tokio::sync::OwnedMutexGuard<rusqlite::Connection> {
+        let started = Instant::now();
+        let conn = lite.writer.clone().lock_owned().await;
+        self.stats.wait(started.elapsed(), false);
+        conn
+    }
+
+    /// A PostgreSQL connection from the pool, counting the wait.
+    async fn acquire(&self, pool: &PgPool) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        let started = Instant::now();
+        let conn = pool.acquire().await;
+        self.stats.wait(started.elapsed(), matches!(conn, Err(sqlx::Error::PoolTimedOut)));
+        Ok(conn?)
     }
 
     /// The audit trail's keys, if they were given.
@@ -167,10 +218,17 @@ impl Db {
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx> {
+        let started = Instant::now();
+        let tx = self.begin_uncounted().await;
+        self.stats.statement(started.elapsed(), &tx);
+        tx
+    }
+
+    async fn begin_uncounted(&self) -> Result<Tx> {
         let audit = self.audit.get().cloned();
         let conn = match &self.pool {
             Pool::Sqlite(lite) => {
-                let conn = lite.writer.clone().lock_owned().await;
+                let conn = self.writer(lite).await;
                 // Checked with the lock held, so a write queued behind it at
                 // shutdown does not run after `close`.
                 lite.check_open()?;
@@ -179,9 +237,15 @@ impl Db {
                 conn.execute_batch("BEGIN IMMEDIATE")?;
                 Conn::Sqlite { conn, open: true }
             }
-            Pool::Postgres(pool) => Conn::Postgres(Some(pool.begin().await?)),
+            Pool::Postgres(pool) => {
+                // The wait for a connection is counted with BEGIN's round trip.
+                let started = Instant::now();
+                let tx = pool.begin().await;
+                self.stats.wait(started.elapsed(), matches!(tx, Err(sqlx::Error::PoolTimedOut)));
+                Conn::Postgres(Some(tx?))
+            }
         };
-        Ok(Tx { conn, audit })
+        Ok(Tx { conn, audit, stats: self.stats.clone() })
     }
 
     /// A transaction that reads one consistent state of the whole database:
@@ -290,6 +354,7 @@ fn sqlite_connection(path: &std::path::Path) -> Result<rusqlite::Connection> {
 pub(crate) struct Tx {
     conn: Conn,
     audit: Option<Arc<AuditKeys>>,
+    stats: Arc<Stats>,
 }
 
 enum Conn {
@@ -324,6 +389,14 @@ impl Tx {
     }
 
     pub(crate) async fn commit(mut self) -> Result<()> {
+        let started = Instant::now();
+        let stats = self.stats.clone();
+        let done = self.commit_uncounted().await;
+        stats.statement(started.elapsed(), &done);
+        done
+    }
+
+    async fn commit_uncounted(&mut self) -> Result<()> {
         match &mut self.conn {
             Conn::Sqlite { conn, open } => {
                 conn.execute_batch("COMMIT")?;

@@ -57,6 +57,17 @@ impl Query {
     }
 
     async fn run(self, on: On<'_>, want: Want) -> Result<(Done, Vec<Row>)> {
+        let stats = match &on {
+            On::Read(db) | On::Write(db) => db.stats.clone(),
+            On::Tx(tx) => tx.stats.clone(),
+        };
+        let started = std::time::Instant::now();
+        let out = self.run_uncounted(on, want).await;
+        stats.statement(started.elapsed(), &out);
+        out
+    }
+
+    async fn run_uncounted(self, on: On<'_>, want: Want) -> Result<(Done, Vec<Row>)> {
         // PostgreSQL's text cannot hold NUL, which SQLite would store: refused
         // here on both, before either sees it, so the backends never differ.
         if self.args.iter().any(|v| matches!(v, Value::Text(t) if t.contains('\0'))) {
@@ -64,15 +75,17 @@ impl Query {
         }
         match on {
             On::Read(Db { pool: Pool::Sqlite(lite), .. }) => lite.with_reader(|conn| sqlite_run(conn, &self, want)),
-            On::Write(Db { pool: Pool::Sqlite(lite), .. }) => {
-                let conn = lite.writer.lock().await;
+            On::Write(db @ Db { pool: Pool::Sqlite(lite), .. }) => {
+                let conn = db.writer(lite).await;
                 lite.check_open()?;
                 sqlite_run(&conn, &self, want)
             }
             On::Tx(Tx { conn: Conn::Sqlite { conn, .. }, .. }) => sqlite_run(conn, &self, want),
-            On::Read(Db { pool: Pool::Postgres(pool), .. }) | On::Write(Db { pool: Pool::Postgres(pool), .. }) => {
+            On::Read(db @ Db { pool: Pool::Postgres(pool), .. })
+            | On::Write(db @ Db { pool: Pool::Postgres(pool), .. }) => {
                 let (sql, args) = self.postgres()?;
-                postgres_run(pool, sql, args, want).await
+                let mut conn = db.acquire(pool).await?;
+                postgres_run(&mut *conn, sql, args, want).await
             }
             On::Tx(Tx { conn: Conn::Postgres(Some(tx)), .. }) => {
                 let (sql, args) = self.postgres()?;
