@@ -82,6 +82,7 @@ pub async fn first_factor(
     if let Some(device) = device {
         let key = device::budget_key(device);
         if !state.store.reserve_device_budget(&account.id, &key, now, policy).await? {
+            state.failures.refused_by_lock();
             return Ok(FirstFactor::Refused { locked: false });
         }
         if !state.hasher.verify(password, account.password_hash.as_deref()).await {
@@ -96,6 +97,7 @@ pub async fn first_factor(
     if !lock.locked(now) {
         // No attempt left: the budget is spent, or its last attempts are being checked right now.
         if !state.store.reserve_budget(&account.id, Budget::Password, now, policy).await? {
+            state.failures.refused_by_lock();
             return Ok(FirstFactor::Refused { locked: false });
         }
         if !state.hasher.verify(password, account.password_hash.as_deref()).await {
@@ -111,11 +113,13 @@ pub async fn first_factor(
     }
     // Locked: nothing about the password alone is ever answered.
     let Some(code) = code.filter(|c| !c.is_empty()) else {
+        state.failures.refused_by_lock();
         state.store.count_refused(&account.id, &(events.refused)()?).await?;
         return Ok(FirstFactor::NeedsBoth);
     };
     let password_ok = state.hasher.verify(password, account.password_hash.as_deref()).await;
     if !password_ok || !account.active || lock.second_factor_locked(now) {
+        state.failures.refused_by_lock();
         state.store.count_refused(&account.id, &(events.refused)()?).await?;
         return Ok(FirstFactor::Refused { locked: true });
     }
@@ -148,6 +152,7 @@ pub async fn second_factor(
     };
     let policy = state.store.lockout_policy().await?;
     if !state.store.reserve_budget(&account.id, Budget::SecondFactor, now, policy).await? {
+        state.failures.refused_by_lock();
         return Ok(false);
     }
     let matched = secret.and_then(|s| totp::check(s.expose(), code, now));

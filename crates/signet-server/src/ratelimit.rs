@@ -134,6 +134,8 @@ pub struct FailureLimiter {
     any: AtomicBool,
     /// Attempts refused, by kind (`Kind::ALL`'s order), for the metrics.
     blocks: [AtomicU64; Kind::ALL.len()],
+    /// Attempts an account's lock in the store refused unchecked (`lockout`).
+    lock_refusals: AtomicU64,
 }
 
 impl FailureLimiter {
@@ -163,6 +165,17 @@ impl FailureLimiter {
     /// Attempts refused so far, by kind.
     pub fn blocks(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
         Kind::ALL.iter().zip(&self.blocks).map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+    }
+
+    /// An attempt the account's lock refused without checking it: counted
+    /// beside this limiter's own refusals, for the metrics.
+    pub fn refused_by_lock(&self) {
+        self.lock_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Attempts accounts' locks refused so far.
+    pub fn lock_refusals(&self) -> u64 {
+        self.lock_refusals.load(Ordering::Relaxed)
     }
 
     fn judge(&self, ip: IpAddr, kind: Kind, principal: Option<&str>, proof: Proof, now: UnixTime) -> Option<u64> {

@@ -26,10 +26,16 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 fn limiter_blocks(out: &mut String, limiter: &FailureLimiter) {
     let name = "signetd_limiter_blocks_total";
-    header(out, name, "counter", "Attempts the per-address failure limiter refused, by kind of credential.");
+    header(
+        out,
+        name,
+        "counter",
+        "Attempts refused unchecked: by the per-address failure limiter, by kind of credential, or by an account's lock (account_lock).",
+    );
     for (kind, n) in limiter.blocks() {
         let _ = writeln!(out, "{name}{{kind=\"{}\"}} {n}", kind.label());
     }
+    let _ = writeln!(out, "{name}{{kind=\"account_lock\"}} {}", limiter.lock_refusals());
 }
 
 /// The feed is polled when a token is checked and the last poll is over a

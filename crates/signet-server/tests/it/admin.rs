@@ -611,6 +611,8 @@ async fn basic_failures_lock_the_account_and_count_in_metrics() {
     }
     let right = api.get("/accounts", &basic("bo", "bo's passphrase!")).await;
     assert_eq!(right.status, 401, "locked: the right password gets the same answer as a wrong one");
+    let metrics = reqwest::get(format!("{}/metrics", s.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("signetd_limiter_blocks_total{kind=\"account_lock\"} 1"), "{metrics}");
     let bo = typed_root.get::<AccountView>(&["accounts", "bo"]).await.unwrap().value;
     assert!(bo.locked, "{bo:?}");
     let failures = trail(&typed_root, &[("action", "admin.signon.failure")]).await;

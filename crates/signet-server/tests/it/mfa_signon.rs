@@ -193,6 +193,10 @@ async fn pingid_approves_a_device_and_a_denial_stops_it() {
         assert_eq!(claims["reqBody"]["userName"], pinged.as_str(), "{claims}");
         assert_eq!(claims["reqHeader"]["orgAlias"], ping.org_alias.as_str());
     }
+    // Each push is a call made for the page's request, in its trace (W3C Trace Context).
+    let traces: Vec<_> =
+        asked.iter().map(|r| r.header("traceparent").and_then(signet_server::trace_context::parse)).collect();
+    assert!(traces.iter().all(Option::is_some) && traces[0] != traces[1], "{traces:?}");
     assert_eq!(
         mfa_events(&s).await,
         [("mfa:pingid".into(), "failure".into()), ("mfa:pingid".into(), "success".into())]
