@@ -35,7 +35,7 @@ use crate::db::Db;
 pub use db::DbError;
 
 pub use accounts::{AdminChange, NewCredentials, Versioned, Written};
-pub use applications::{Bootstrap, Decided};
+pub use applications::{Bootstrap, Bootstrapped, Decided};
 pub use audit_keys::CheckpointCheck;
 pub use bulk::{KeySource, Replaced};
 pub use certificates::Certificate;
