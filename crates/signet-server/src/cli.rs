@@ -27,7 +27,7 @@ pub enum Command {
     RotateKek(RotateKekArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// TOML configuration file.
     #[arg(long, env = env::CONFIG)]
@@ -40,7 +40,7 @@ pub struct StoreArgs {
     pub database_url: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -106,6 +106,15 @@ pub struct ServeArgs {
     /// Minutes between audit checkpoints; one instance writes each [default: 60].
     #[arg(long, env = env::AUDIT_CHECKPOINT_MINUTES, value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_checkpoint_minutes: Option<u32>,
+    /// Seconds between a stop signal (SIGTERM, Ctrl-C) and closing the
+    /// listener, while /readyz already answers 503 so load balancers take
+    /// the instance out; 0 closes at once [default: 2].
+    #[arg(long, env = env::SHUTDOWN_DELAY_SECS)]
+    pub shutdown_delay_secs: Option<u32>,
+    /// Most seconds requests in flight get to finish once the listener has
+    /// closed; then signetd exits regardless [default: 10].
+    #[arg(long, env = env::DRAIN_TIMEOUT_SECS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub drain_timeout_secs: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -9,11 +9,19 @@ fn main() -> std::process::ExitCode {
     // covers whatever else is created, by signetd or the libraries it uses.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
-    let filter = std::env::var(signet_server::config::env::LOG).unwrap_or_else(|_| "info,sqlx=warn".into());
-    tracing_subscriber::fmt()
+    let filter =
+        std::env::var(signet_server::config::env::LOG).unwrap_or_else(|_| signet_server::config::DEFAULT_LOG.into());
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter_reloading();
+    // SIGHUP reloads the level (`serve`'s `reload`) through this handle.
+    let handle = subscriber.reload_handle();
+    let log: signet_server::reload::LogFilter = std::sync::Arc::new(move |filter: &str| {
+        let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
+    subscriber.init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -23,7 +31,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => signet_server::serve::run(args).await,
+            Command::Serve(args) => signet_server::serve::run(args, Some(log)).await,
             Command::RecoverAccount(args) => signet_server::recover::run(args).await,
             Command::RotateKek(args) => signet_server::recover::rotate_kek(args).await,
         }

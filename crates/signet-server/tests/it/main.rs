@@ -29,6 +29,7 @@ mod fuzz;
 mod identity_providers;
 mod interop;
 mod ldap;
+mod lifecycle;
 mod lockout;
 mod mfa_signon;
 mod mtls;
