@@ -25,6 +25,14 @@ pub enum Command {
     /// Offline: re-seal every stored private key and TOTP secret under a new
     /// key-encryption key.
     RotateKek(RotateKekArgs),
+    /// Online: copy the SQLite store, as one consistent state, into a new
+    /// file (0600) while the server runs. PostgreSQL: says how to use pg_dump.
+    /// The key-encryption key is never in a backup.
+    Backup(BackupArgs),
+    /// Offline: put a backup in place as the store of a data dir that has
+    /// none, end every session (a restore would bring back tokens spent or
+    /// revoked since the backup) and record `store.restore`.
+    Restore(RestoreArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -146,4 +154,32 @@ pub struct RotateKekArgs {
     /// into the data dir, replacing the default one.
     #[arg(long)]
     pub new_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The new backup file; an existing file is refused.
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The backup (SQLite) to restore into the data dir, which must have no
+    /// store. Without it, on PostgreSQL: the database was restored with
+    /// pg_restore; end its sessions and record the restore.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Keep refresh tokens, codes and browser sessions as the backup has
+    /// them, including those spent or revoked after it.
+    #[arg(long)]
+    pub keep_sessions: bool,
+    /// The key-encryption key the servers use [default: the variable, else
+    /// the one in the data dir]: the restore is recorded in the keyed audit trail.
+    #[arg(long, env = env::KEY_ENCRYPTION_KEY_FILE)]
+    pub key_encryption_key_file: Option<PathBuf>,
 }

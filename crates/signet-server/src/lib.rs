@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit_chain;
 pub mod authn;
+pub mod backup;
 pub mod bootstrap;
 pub mod cache;
 pub mod claims;

@@ -34,6 +34,8 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => signet_server::serve::run(args, Some(log)).await,
             Command::RecoverAccount(args) => signet_server::recover::run(args).await,
             Command::RotateKek(args) => signet_server::recover::rotate_kek(args).await,
+            Command::Backup(args) => signet_server::backup::backup(args).await,
+            Command::Restore(args) => signet_server::backup::restore(args).await,
         }
     });
     match result {

@@ -14,6 +14,7 @@ mod accounts;
 mod applications;
 pub mod audit;
 mod audit_keys;
+mod backup;
 mod bulk;
 mod certificates;
 mod claims;

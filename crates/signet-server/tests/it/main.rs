@@ -10,6 +10,7 @@ mod admin;
 mod audit_chain;
 mod audit_export;
 
+mod backup;
 mod bad_input;
 mod bootstrap;
 mod browser;
