@@ -47,6 +47,7 @@ pub use grants::{CodeRedemption, Revoked, Rotation};
 pub use keys::StoredKey;
 pub use lockout::{Budget, LockState};
 pub use mfa::{ConfirmedEnrolment, MfaWritten, TotpEnrolment};
+pub use migrate::{SCHEMA_VERSION, TOLERATED_NEWER_STEPS};
 pub use settings::LOCKOUT_POLICY_KEY;
 
 #[derive(Debug, thiserror::Error)]

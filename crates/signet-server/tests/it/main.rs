@@ -41,6 +41,7 @@ mod second_factor;
 mod security;
 mod signon;
 mod tokens;
+mod upgrade;
 mod upstream;
 mod vault;
 mod vault_clients;
