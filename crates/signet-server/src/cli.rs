@@ -21,9 +21,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Break-glass, offline: reset an account's password and MFA enrolment and
     /// unlock it. Writes the new one-time credentials to a 0600 file.
+    ///
+    /// It may also run beside running instances (one transaction; each
+    /// instance reads the account at every sign-on, and what it cached of a
+    /// verified password is tied to the account's version, which this bumps).
+    /// The account's browser sessions end; its refresh and access tokens do not.
     RecoverAccount(RecoverArgs),
     /// Offline: re-seal every stored private key and TOTP secret under a new
     /// key-encryption key.
+    ///
+    /// With several instances on one database, stop every one first: a
+    /// running instance keeps the old key and would seal what it writes next
+    /// (a new signing key, a TOTP enrolment) under it, where no instance
+    /// restarted with the new key can open it. Rotate once, give every
+    /// instance the new key, then start them.
     RotateKek(RotateKekArgs),
     /// Online: copy the SQLite store, as one consistent state, into a new
     /// file (0600) while the server runs. PostgreSQL: says how to use pg_dump.
