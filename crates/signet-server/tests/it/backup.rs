@@ -134,3 +134,35 @@ async fn issue_18_a_backup_under_write_load_restores_and_ends_every_session() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("exists"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+async fn checkpoint_status(s: &Server, username: &str, password: &str) -> u16 {
+    let res = reqwest::Client::new()
+        .get(format!("{}/admin-api/v1/audit/checkpoint", s.base))
+        .header("authorization", crate::admin::basic(username, password))
+        .send()
+        .await
+        .unwrap();
+    res.status().as_u16()
+}
+
+/// Issue 18, item 6: recover-account beside a running instance. The old
+/// password, verified and cached by the instance just before, stops working
+/// at once; the new one is taken.
+#[tokio::test]
+async fn issue_18_recover_account_beside_a_running_instance_takes_effect_at_once() {
+    let s = Server::start().await;
+    let (user, old) = (s.boot.admin.username.clone(), s.boot.admin.password.clone());
+    assert_eq!(checkpoint_status(&s, &user, &old).await, 200);
+    let dir = temp_dir();
+    let kek = dir.join("kek");
+    s.write_kek_file(&kek);
+    let out = dir.join("recovered.json");
+    let data = s.dir.to_str().unwrap();
+    let args = ["recover-account", &user, "--data-dir", data, "--key-encryption-key-file", kek.to_str().unwrap()];
+    signetd(&[&args[..], &["--output", out.to_str().unwrap()]].concat()).await;
+    let recovered: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(checkpoint_status(&s, &user, &old).await, 401, "the cached old password lapses");
+    let new = recovered["password"].as_str().unwrap();
+    assert_ne!(checkpoint_status(&s, &user, new).await, 401, "the new password is taken");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
