@@ -36,6 +36,8 @@ impl Daemon {
     pub(crate) async fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(SIGNETD);
         cmd.arg("serve").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        // A test stops at once unless it asks for the shutdown delay (a flag beats this).
+        cmd.env("SIGNETD_SHUTDOWN_DELAY_SECS", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }
