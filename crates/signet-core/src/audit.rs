@@ -276,6 +276,9 @@ actions! {
     MfaMethodCreate => "mfa.method.create",
     MfaMethodDelete => "mfa.method.delete",
     MfaMethodUpdate => "mfa.method.update",
+    /// A SIGHUP reload changed the parts named in the target (`tls`,
+    /// `log_level`, `trusted_proxies`).
+    ServerReload => "server.reload",
     /// Bootstrap made an environment's first signing key.
     SigningKeyCreate => "signing_key.create",
     /// A person completed a sign-on at the pages.
@@ -287,6 +290,9 @@ actions! {
     /// A second factor passed or failed.
     SignonMfa => "signon.mfa",
     SignonRefused => "signon.refused",
+    /// The store was restored from a backup (`signetd restore`); its target
+    /// says whether the sessions were ended.
+    StoreRestore => "store.restore",
 }
 
 impl std::fmt::Display for Action {

@@ -2,7 +2,10 @@
 //! four roles (password + TOTP), the public `signet-cli` application, a
 //! worker with no roles, and the admin API's authentication (native Basic
 //! and the Administrators environment's OAuth tokens). Idempotent: once the environment exists nothing is
-//! touched. The credentials go to `bootstrap.json` (0600), never to stdout.
+//! touched. Instances starting together on one store bootstrap once: the
+//! store decides under a lock, and the others start with what it made. The
+//! credentials go to `bootstrap.json` (0600), never to stdout, and only once
+//! they are committed.
 
 use signet_core::audit::Action as Event;
 use std::collections::BTreeSet;
@@ -19,7 +22,7 @@ use signet_core::secret::Secret;
 use signet_core::{password, totp};
 use signet_proto::bootstrap::{BootstrapAdmin, BootstrapFile, BootstrapWorker};
 use signet_proto::roles::Role;
-use signet_store::{Bootstrap, Store, StoredKey};
+use signet_store::{Bootstrap, Bootstrapped, Store, StoredKey};
 
 use crate::config::admin_auth::{AuthSettings, SETTINGS_KEY};
 
@@ -108,12 +111,13 @@ pub async fn ensure(
         cli_client_id: CLI_CLIENT_ID.into(),
         worker: BootstrapWorker { client_id: worker.id.to_string(), client_secret: worker_secret.expose().clone() },
     };
-    // The file first: if the store write fails, the next start bootstraps again
-    // and overwrites it; the other order could leave credentials nobody has.
+    // The credentials are staged in a file of this process's own before the
+    // commit and renamed into place after it, so `bootstrap.json` exists only
+    // for a commit that happened: another instance that bootstrapped first,
+    // or a failed write, leaves no file naming credentials nobody has.
     let path = data_dir.join(crate::config::BOOTSTRAP_FILE_NAME);
-    crate::config::write_secret_file(&path, serde_json::to_string_pretty(&file)?.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    store
+    let staged = Staged::write(&path, serde_json::to_string_pretty(&file)?.as_bytes())?;
+    let done = store
         .bootstrap(Bootstrap {
             environment: &env,
             accounts: &[admin],
@@ -123,7 +127,58 @@ pub async fn ensure(
             events: &events,
         })
         .await?;
-    Ok(Some(file))
+    match done {
+        Bootstrapped::Created => {
+            staged.publish()?;
+            Ok(Some(file))
+        }
+        Bootstrapped::AlreadyThere => {
+            tracing::info!("another instance bootstrapped the store first; starting with its environment");
+            Ok(None)
+        }
+    }
+}
+
+/// Credentials written to a temporary file (0600) beside their place,
+/// renamed into it by `publish`, removed if dropped unpublished.
+struct Staged {
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    published: bool,
+}
+
+impl Staged {
+    fn write(path: &Path, contents: &[u8]) -> anyhow::Result<Staged> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{}.tmp", random_id()?));
+        let staged = Staged { tmp: name.into(), path: path.to_owned(), published: false };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staged.tmp)
+            .with_context(|| format!("creating {}", staged.tmp.display()))?;
+        f.write_all(contents)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("writing {}", staged.tmp.display()))?;
+        Ok(staged)
+    }
+
+    fn publish(mut self) -> anyhow::Result<()> {
+        std::fs::rename(&self.tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))?;
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// The administrator: every role, a random password and a TOTP secret

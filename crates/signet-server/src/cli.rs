@@ -25,13 +25,32 @@ pub enum Command {
     Serve(ServeArgs),
     /// Break-glass, offline: reset an account's password and MFA enrolment and
     /// unlock it. Writes the new one-time credentials to a 0600 file.
+    ///
+    /// It may also run beside running instances (one transaction; each
+    /// instance reads the account at every sign-on, and what it cached of a
+    /// verified password is tied to the account's version, which this bumps).
+    /// The account's browser sessions end; its refresh and access tokens do not.
     RecoverAccount(RecoverArgs),
     /// Offline: re-seal every stored private key and TOTP secret under a new
     /// key-encryption key.
+    ///
+    /// With several instances on one database, stop every one first: a
+    /// running instance keeps the old key and would seal what it writes next
+    /// (a new signing key, a TOTP enrolment) under it, where no instance
+    /// restarted with the new key can open it. Rotate once, give every
+    /// instance the new key, then start them.
     RotateKek(RotateKekArgs),
+    /// Online: copy the SQLite store, as one consistent state, into a new
+    /// file (0600) while the server runs. PostgreSQL: says how to use pg_dump.
+    /// The key-encryption key is never in a backup.
+    Backup(BackupArgs),
+    /// Offline: put a backup in place as the store of a data dir that has
+    /// none, end every session (a restore would bring back tokens spent or
+    /// revoked since the backup) and record `store.restore`.
+    Restore(RestoreArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// TOML configuration file.
     #[arg(long, env = env::CONFIG)]
@@ -45,7 +64,7 @@ pub struct StoreArgs {
     pub database_url: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -111,6 +130,15 @@ pub struct ServeArgs {
     /// Minutes between audit checkpoints; one instance writes each [default: 60].
     #[arg(long, env = env::AUDIT_CHECKPOINT_MINUTES, value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_checkpoint_minutes: Option<u32>,
+    /// Seconds between a stop signal (SIGTERM, Ctrl-C) and closing the
+    /// listener, while /readyz already answers 503 so load balancers take
+    /// the instance out; 0 closes at once [default: 2].
+    #[arg(long, env = env::SHUTDOWN_DELAY_SECS)]
+    pub shutdown_delay_secs: Option<u32>,
+    /// Most seconds requests in flight get to finish once the listener has
+    /// closed; then signetd exits regardless [default: 10].
+    #[arg(long, env = env::DRAIN_TIMEOUT_SECS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub drain_timeout_secs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -142,4 +170,32 @@ pub struct RotateKekArgs {
     /// into the data dir, replacing the default one.
     #[arg(long)]
     pub new_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The new backup file; an existing file is refused.
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The backup (SQLite) to restore into the data dir, which must have no
+    /// store. Without it, on PostgreSQL: the database was restored with
+    /// pg_restore; end its sessions and record the restore.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Keep refresh tokens, codes and browser sessions as the backup has
+    /// them, including those spent or revoked after it.
+    #[arg(long)]
+    pub keep_sessions: bool,
+    /// The key-encryption key the servers use [default: the variable, else
+    /// the one in the data dir]: the restore is recorded in the keyed audit trail.
+    #[arg(long, env = env::KEY_ENCRYPTION_KEY_FILE)]
+    pub key_encryption_key_file: Option<PathBuf>,
 }

@@ -41,12 +41,16 @@ pub mod env {
     pub const LOG: &str = "SIGNETD_LOG";
     /// How log lines are written: `text` or `json`.
     pub const LOG_FORMAT: &str = "SIGNETD_LOG_FORMAT";
+    pub const SHUTDOWN_DELAY_SECS: &str = "SIGNETD_SHUTDOWN_DELAY_SECS";
+    pub const DRAIN_TIMEOUT_SECS: &str = "SIGNETD_DRAIN_TIMEOUT_SECS";
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./signet-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const KEK_FILE_NAME: &str = "key-encryption-key";
 pub const BOOTSTRAP_FILE_NAME: &str = "bootstrap.json";
+/// The log filter when neither `SIGNETD_LOG` nor the file's `log_level` gives one.
+pub const DEFAULT_LOG: &str = "info,sqlx=warn";
 
 /// The optional TOML file. Unknown keys are an error, so a typo is never ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +76,10 @@ pub struct FileConfig {
     pub idle_timeout_secs: Option<u32>,
     pub audit_checkpoint_sink: Option<Vec<String>>,
     pub audit_checkpoint_minutes: Option<u32>,
+    pub shutdown_delay_secs: Option<u32>,
+    pub drain_timeout_secs: Option<u32>,
+    /// The log filter, reloaded on SIGHUP; `SIGNETD_LOG` wins when set.
+    pub log_level: Option<String>,
 }
 
 /// `[admin_api]`: set here, the authentication settings cannot be changed
@@ -86,8 +94,18 @@ impl FileConfig {
     pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
         let Some(path) = path else { return Ok(FileConfig::default()) };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+        // toml's own message quotes the offending line, which may hold a
+        // secret (a bind password): the error names the line instead.
+        toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].lines().count().max(1));
+            anyhow::anyhow!("config file {} is invalid: line {line}: {}", path.display(), e.message())
+        })
     }
+}
+
+/// The log filter: `SIGNETD_LOG`, else the file's `log_level`, else the default.
+pub fn log_filter(file: &FileConfig) -> String {
+    std::env::var(env::LOG).ok().or_else(|| file.log_level.clone()).unwrap_or_else(|| DEFAULT_LOG.into())
 }
 
 /// Where the store is: a PostgreSQL URL, or SQLite in the data dir.

@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use crate::live::Live;
 use crate::mtls::PeerCertificates;
 use crate::net::TrustedProxies;
 
@@ -42,8 +43,9 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u32 = 60;
 /// How often an HTTP/2 peer is pinged, and how long it has to answer.
 const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
-/// After a stop signal, how long open connections get to finish what they are doing.
-const DRAIN: Duration = Duration::from_secs(5);
+/// After the listener closes on a stop, how long open connections get to
+/// finish the requests they have in flight.
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u32 = 10;
 /// At most one log line per this long about refused connections.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 /// File descriptors signetd needs besides client connections (store, upstream fetches, files).
@@ -56,6 +58,8 @@ pub struct Limits {
     pub max_connections_per_address: usize,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How long in-flight requests get to finish once serving stops.
+    pub drain_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -77,6 +81,7 @@ impl Limits {
             max_connections_per_address: count(per_address),
             header_read_timeout: Duration::from_secs(header_read_timeout_secs.into()),
             idle_timeout: Duration::from_secs(idle_timeout_secs.into()),
+            drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT_SECS.into()),
         }
     }
 }
@@ -103,17 +108,19 @@ pub fn ensure_open_file_limit(limits: &Limits) {
     }
 }
 
-/// Serves `app` on `listener` (over TLS when `tls` is given) until
-/// `shutdown` completes, then lets open connections finish for a moment.
+/// Serves `app` on `listener` (over TLS when `tls` is given; each handshake
+/// takes the configuration as it is then, so a reload reaches new
+/// connections) until `shutdown` completes. Then the listener closes, open
+/// connections are asked to close once their requests are answered, and
+/// those requests get up to `limits.drain_timeout` to finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Live<rustls::ServerConfig>>,
     limits: Limits,
-    trusted_proxies: TrustedProxies,
+    trusted_proxies: Live<TrustedProxies>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let limiter = Limiter::new(&limits, trusted_proxies);
     let limits = Arc::new(limits);
     let (stopping, stop) = watch::channel(false);
@@ -134,12 +141,20 @@ pub async fn serve(
         let Some(admitted) = limiter.admit(peer.ip()) else { continue };
         let _ = tcp.set_nodelay(true);
         let conn = Connection { peer, app: app.clone(), limits: limits.clone(), stop: stop.clone() };
-        tokio::spawn(conn.run(tcp, acceptor.clone(), admitted));
+        let acceptor = tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(tls.get()));
+        tokio::spawn(conn.run(tcp, acceptor, admitted));
     }
     drop(listener);
+    let open = limiter.counts().open;
+    tracing::info!(open_connections = open, "stopped accepting connections; draining");
     let _ = stopping.send(true);
     drop(stop);
-    let _ = tokio::time::timeout(DRAIN, stopping.closed()).await;
+    if tokio::time::timeout(limits.drain_timeout, stopping.closed()).await.is_err() {
+        tracing::warn!(
+            open_connections = limiter.counts().open,
+            "the drain timeout ran out with requests still in flight; closing them"
+        );
+    }
     Ok(())
 }
 
@@ -281,7 +296,7 @@ struct Limiter(Arc<LimiterInner>);
 struct LimiterInner {
     max: usize,
     per_address: usize,
-    exempt: TrustedProxies,
+    exempt: Live<TrustedProxies>,
     counts: Mutex<Counts>,
 }
 
@@ -309,7 +324,7 @@ fn address_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Limiter {
-    fn new(limits: &Limits, exempt: TrustedProxies) -> Limiter {
+    fn new(limits: &Limits, exempt: Live<TrustedProxies>) -> Limiter {
         Limiter(Arc::new(LimiterInner {
             max: limits.max_connections,
             per_address: limits.max_connections_per_address,
@@ -325,7 +340,7 @@ impl Limiter {
     /// A place for a new connection from `peer`, or None (and a log line now and then) if it is over a limit.
     fn admit(&self, peer: IpAddr) -> Option<Admitted> {
         let ip = peer.to_canonical();
-        let address = (!self.0.exempt.contains(ip)).then(|| address_key(ip));
+        let address = (!self.0.exempt.get().contains(ip)).then(|| address_key(ip));
         let mut c = self.counts();
         let from_address = address.map_or(0, |a| c.by_address.get(&a).copied().unwrap_or(0));
         let refusal = if c.open >= self.0.max {
@@ -385,7 +400,7 @@ mod tests {
     #[test]
     fn limits_count_per_address_and_overall_and_give_places_back() {
         let limits = Limits::new(5, 2, 10, 60);
-        let limiter = Limiter::new(&limits, TrustedProxies::parse(&["10.0.0.1".into()]).unwrap());
+        let limiter = Limiter::new(&limits, Live::new(TrustedProxies::parse(&["10.0.0.1".into()]).unwrap()));
         let a = [limiter.admit(ip("192.0.2.1")), limiter.admit(ip("192.0.2.1"))];
         assert!(a.iter().all(Option::is_some));
         assert!(limiter.admit(ip("192.0.2.1")).is_none(), "a third from one address");

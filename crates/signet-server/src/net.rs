@@ -32,7 +32,7 @@ impl ForwardedHeader {
 
 /// A list of proxy addresses or CIDR ranges, such as `10.0.0.0/8` or `::1`,
 /// and the header they write.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<(IpAddr, u8)>, ForwardedHeader);
 
 impl TrustedProxies {
@@ -129,13 +129,13 @@ fn parse_node(s: &str) -> Option<IpAddr> {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: AsRef<TrustedProxies> + Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S: AsRef<crate::live::Live<TrustedProxies>> + Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let peer =
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(client_ip(peer, &parts.headers, state.as_ref())))
+        Ok(ClientIp(client_ip(peer, &parts.headers, &state.as_ref().get())))
     }
 }
 

@@ -1,5 +1,6 @@
 //! `signetd serve`: resolve the configuration, open the store, bootstrap,
-//! bind, print the ready line, and serve HTTP or HTTPS until a signal.
+//! bind, print the ready line, and serve HTTP or HTTPS until a stop signal
+//! (see `lifecycle` for the signals and the graceful stop).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +16,17 @@ use tokio::net::TcpListener;
 use crate::cli::ServeArgs;
 use crate::config::{self, FileConfig};
 use crate::conn::{self, Limits};
+use crate::live::Live;
 use crate::net::TrustedProxies;
+use crate::reload::{LogFilter, Reloader};
 use crate::state::{AppState, StateConfig};
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let file = FileConfig::load(args.store.config.as_deref())?;
+/// Runs the server; `log` sets the log filter of the process (`main` owns it).
+pub async fn run(args: ServeArgs, log: Option<LogFilter>) -> anyhow::Result<()> {
+    let mut file = FileConfig::load(args.store.config.as_deref())?;
+    if let Some(set) = &log {
+        set(&config::log_filter(&file)).map_err(|e| anyhow::anyhow!("log_level: {e}"))?;
+    }
     let net = Network::resolve(&args, &file)?;
     let data_dir =
         args.store.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| config::DEFAULT_DATA_DIR.into());
@@ -40,7 +47,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.public_url.clone().or(file.public_url.clone()).unwrap_or_else(|| format!("{scheme}://{local}"));
     url::Url::parse(&public_url).with_context(|| format!("--public-url {public_url:?} is not a URL"))?;
 
-    let admin_authentication = admin_authentication(file.admin_api, &kek, net.tls.is_some())?;
+    let admin_authentication = admin_authentication(file.admin_api.take(), &kek, net.tls.is_some())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let fresh = crate::bootstrap::ensure(&store, &kek, clock.now(), &public_url, &data_dir).await?;
     let admins = store
@@ -52,7 +59,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock,
         kek,
         public_url: public_url.clone(),
-        trusted_proxies: net.trusted_proxies.clone(),
+        trusted_proxies: net.trusted_proxies,
         allow_private_fetch,
         admin_authentication,
         require_dpop_nonce: args.require_dpop_nonce || file.require_dpop_nonce.unwrap_or(false),
@@ -69,7 +76,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("first start: administrator credentials written to {}", bootstrap_file.display());
     }
     // Signals are caught from here on, so a stop right after the ready line is graceful.
-    let shutdown = shutdown()?;
+    let signals = crate::lifecycle::Signals::install()?;
     println!("signetd listening on {scheme}://{local}");
     println!("issuer: {}", state.issuer(&admins.id));
     warn_of_bootstrap_file(&bootstrap_file);
@@ -80,18 +87,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_purge(state.clone(), retention);
     crate::web::authorize::log_refused_redirects(&store).await?;
     crate::audit_chain::spawn(state.clone(), sinks, Duration::from_secs(u64::from(checkpoint_minutes) * 60));
-    let app = crate::app(state);
-    conn::serve(listener, app, net.tls, net.limits, net.trusted_proxies, shutdown).await?;
+    let reloader = Reloader::new(args, &file, state.clone(), net.tls.clone(), log)?;
+    let stopped = signals.until_stopped(state.clone(), reloader, net.shutdown_delay);
+    let app = crate::app(state.clone());
+    conn::serve(listener, app, net.tls, net.limits, state.trusted_proxies.clone(), stopped).await?;
+    tracing::info!("stopped");
     store.close().await;
     Ok(())
 }
 
-/// Where and how signetd listens, and whom it trusts to forward requests.
+/// Where and how signetd listens, whom it trusts to forward requests, and
+/// how long it takes to stop.
 struct Network {
     limits: Limits,
     listen: std::net::SocketAddr,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Live<rustls::ServerConfig>>,
     trusted_proxies: TrustedProxies,
+    shutdown_delay: Duration,
 }
 
 impl Network {
@@ -102,29 +114,44 @@ impl Network {
         let limits = connection_limits(args, file)?;
         let listen = args.listen.clone().or(file.listen.clone()).unwrap_or_else(|| config::DEFAULT_LISTEN.into());
         let listen = config::parse_listen(&listen)?;
-        let tls = match (
-            args.tls_cert.as_ref().or(file.tls_cert.as_ref()),
-            args.tls_key.as_ref().or(file.tls_key.as_ref()),
-        ) {
-            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
-            (None, None) => None,
-            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        let tls = match tls_files(args, file)? {
+            Some((cert, key)) => Some(Live::new(Arc::unwrap_or_clone(tls_config(&cert, &key)?))),
+            None => None,
         };
         let insecure_http = args.insecure_http || file.insecure_http.unwrap_or(false);
         config::check_plain_http(listen, tls.is_some(), insecure_http)?;
-        let trusted = if args.trusted_proxies.is_empty() {
-            file.trusted_proxies.clone().unwrap_or_default()
-        } else {
-            args.trusted_proxies.clone()
-        };
-        let header = match args.forwarded_header.as_ref().or(file.forwarded_header.as_ref()) {
-            Some(h) => crate::net::ForwardedHeader::parse(h).map_err(anyhow::Error::msg)?,
-            None => Default::default(),
-        };
-        let trusted_proxies = TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?.writing(header);
+        let trusted_proxies = trusted_proxies(args, file)?;
         conn::ensure_open_file_limit(&limits);
-        Ok(Network { limits, listen, tls, trusted_proxies })
+        let delay = args.shutdown_delay_secs.or(file.shutdown_delay_secs);
+        let shutdown_delay = delay.unwrap_or(crate::lifecycle::DEFAULT_SHUTDOWN_DELAY_SECS);
+        Ok(Network { limits, listen, tls, trusted_proxies, shutdown_delay: Duration::from_secs(shutdown_delay.into()) })
     }
+}
+
+/// The TLS certificate and key files, if signetd serves HTTPS.
+pub(crate) fn tls_files(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> anyhow::Result<Option<(std::path::PathBuf, std::path::PathBuf)>> {
+    match (args.tls_cert.as_ref().or(file.tls_cert.as_ref()), args.tls_key.as_ref().or(file.tls_key.as_ref())) {
+        (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    }
+}
+
+/// The trusted proxies and the header they write: flag (or environment), else the file.
+pub(crate) fn trusted_proxies(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<TrustedProxies> {
+    let trusted = if args.trusted_proxies.is_empty() {
+        file.trusted_proxies.clone().unwrap_or_default()
+    } else {
+        args.trusted_proxies.clone()
+    };
+    let header = match args.forwarded_header.as_ref().or(file.forwarded_header.as_ref()) {
+        Some(h) => crate::net::ForwardedHeader::parse(h).map_err(anyhow::Error::msg)?,
+        None => Default::default(),
+    };
+    Ok(TrustedProxies::parse(&trusted).map_err(anyhow::Error::msg)?.writing(header))
 }
 
 /// Where the audit trail's checkpoints go, checked now, and every how many minutes.
@@ -199,7 +226,8 @@ pub async fn serve_tls(
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    conn::serve(listener, app, Some(tls), Limits::default(), TrustedProxies::default(), shutdown).await
+    conn::serve(listener, app, Some(Live::new(Arc::unwrap_or_clone(tls))), Limits::default(), Live::default(), shutdown)
+        .await
 }
 
 /// Connection limits and timeouts: flag or environment, then the config
@@ -209,7 +237,9 @@ pub(crate) fn connection_limits(args: &ServeArgs, file: &FileConfig) -> anyhow::
         Some(0) => Err(anyhow::anyhow!("{name} must be at least 1")),
         value => Ok(value.unwrap_or(default)),
     };
-    Ok(Limits::new(
+    let drain =
+        pick(args.drain_timeout_secs, file.drain_timeout_secs, conn::DEFAULT_DRAIN_TIMEOUT_SECS, "drain_timeout_secs")?;
+    let limits = Limits::new(
         pick(args.max_connections, file.max_connections, conn::DEFAULT_MAX_CONNECTIONS, "max_connections")?,
         pick(
             args.max_connections_per_address,
@@ -224,7 +254,8 @@ pub(crate) fn connection_limits(args: &ServeArgs, file: &FileConfig) -> anyhow::
             "header_read_timeout_secs",
         )?,
         pick(args.idle_timeout_secs, file.idle_timeout_secs, conn::DEFAULT_IDLE_TIMEOUT_SECS, "idle_timeout_secs")?,
-    ))
+    );
+    Ok(Limits { drain_timeout: Duration::from_secs(drain.into()), ..limits })
 }
 
 /// Deletes expired codes, flows, sessions, revoked jtis and idle families
@@ -247,18 +278,4 @@ fn spawn_purge(state: AppState, audit_retention_days: Option<u32>) {
             }
         }
     });
-}
-
-/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
-/// called, not when the future is first polled.
-fn shutdown() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-    })
 }

@@ -30,7 +30,11 @@ pub struct Inner {
     /// The external base URL, without a trailing slash.
     pub public_url: String,
     pub secure_cookies: bool,
-    pub trusted_proxies: TrustedProxies,
+    /// Replaced by a reload (SIGHUP).
+    pub trusted_proxies: crate::live::Live<TrustedProxies>,
+    /// Set on a stop signal: `/readyz` answers 503 from then on, so load
+    /// balancers stop sending requests before the listener closes.
+    pub draining: std::sync::atomic::AtomicBool,
     pub failures: FailureLimiter,
     /// Password hashing, one thread per core (a DoS defence).
     pub hasher: Hasher,
@@ -51,8 +55,8 @@ pub struct Inner {
 }
 
 /// What `net::ClientIp` needs to tell the client from a proxy.
-impl AsRef<TrustedProxies> for AppState {
-    fn as_ref(&self) -> &TrustedProxies {
+impl AsRef<crate::live::Live<TrustedProxies>> for AppState {
+    fn as_ref(&self) -> &crate::live::Live<TrustedProxies> {
         &self.trusted_proxies
     }
 }
@@ -93,7 +97,8 @@ impl AppState {
             revocations: Default::default(),
             metrics: Metrics::default(),
             public_url,
-            trusted_proxies: c.trusted_proxies,
+            trusted_proxies: crate::live::Live::new(c.trusted_proxies),
+            draining: Default::default(),
             failures: FailureLimiter::default(),
             hasher: Hasher::new(cores),
             fetcher: Fetcher::new(c.allow_private_fetch)?,

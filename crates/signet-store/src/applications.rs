@@ -92,9 +92,35 @@ pub struct Bootstrap<'a> {
     pub events: &'a [AuditEvent],
 }
 
+/// What `bootstrap` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bootstrapped {
+    /// Everything was written and committed.
+    Created,
+    /// An environment of that name was there already (another instance
+    /// bootstrapped first); nothing was written.
+    AlreadyThere,
+}
+
+/// Serialises first starts of several instances on one PostgreSQL, so one
+/// bootstraps and the others find its environment.
+const BOOTSTRAP_LOCK: i64 = 0x5167_6e65_7430;
+
 impl Store {
-    pub async fn bootstrap(&self, b: Bootstrap<'_>) -> Result<()> {
+    /// Writes everything first start creates, in one transaction, unless the
+    /// environment exists already. The check runs under a lock held to the
+    /// commit (SQLite: the one writer), so instances starting together
+    /// bootstrap once and the others are told `AlreadyThere`.
+    pub async fn bootstrap(&self, b: Bootstrap<'_>) -> Result<Bootstrapped> {
         let mut tx = self.db.begin().await?;
+        tx.serialise(BOOTSTRAP_LOCK).await?;
+        let there = query("SELECT id FROM environments WHERE name = $1")
+            .bind(b.environment.name.as_str())
+            .fetch_optional(&mut tx)
+            .await?;
+        if there.is_some() {
+            return Ok(Bootstrapped::AlreadyThere);
+        }
         insert_environment(&mut tx, b.environment).await?;
         for a in b.accounts {
             crate::accounts::insert(&mut tx, a).await?;
@@ -114,7 +140,7 @@ impl Store {
             audit::append(&mut tx, ev).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Bootstrapped::Created)
     }
 
     pub async fn create_environment(&self, e: &Environment, key: &StoredKey, ev: &AuditEvent) -> Result<()> {

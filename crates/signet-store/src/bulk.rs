@@ -182,7 +182,7 @@ impl Store {
 }
 
 /// Revokes every grant family and deletes every other piece of runtime state.
-async fn end_runtime_state(tx: &mut Tx, now: UnixTime, out: &mut Replaced) -> Result<()> {
+pub(crate) async fn end_runtime_state(tx: &mut Tx, now: UnixTime, out: &mut Replaced) -> Result<()> {
     out.grants_revoked = query("UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL")
         .bind(now)
         .execute(&mut *tx)

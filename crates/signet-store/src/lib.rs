@@ -14,6 +14,7 @@ mod accounts;
 mod applications;
 pub mod audit;
 mod audit_keys;
+mod backup;
 mod bulk;
 mod certificates;
 mod claims;
@@ -36,7 +37,7 @@ use crate::db::Db;
 pub use db::DbError;
 
 pub use accounts::{AdminChange, NewCredentials, Versioned, Written};
-pub use applications::{Bootstrap, Decided};
+pub use applications::{Bootstrap, Bootstrapped, Decided};
 pub use audit_keys::CheckpointCheck;
 pub use bulk::{KeySource, Replaced};
 pub use certificates::Certificate;
@@ -47,6 +48,7 @@ pub use grants::{CodeRedemption, Revoked, Rotation};
 pub use keys::StoredKey;
 pub use lockout::{Budget, LockState};
 pub use mfa::{ConfirmedEnrolment, MfaWritten, TotpEnrolment};
+pub use migrate::{SCHEMA_VERSION, TOLERATED_NEWER_STEPS};
 pub use settings::LOCKOUT_POLICY_KEY;
 
 #[derive(Debug, thiserror::Error)]

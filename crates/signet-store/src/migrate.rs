@@ -2,9 +2,22 @@
 //! (`migrations/sqlite/NNNN_name.sql`, `migrations/postgres/NNNN_name.sql`).
 //!
 //! Each step runs in its own transaction with its row in `signet_migrations`,
-//! so a step is applied whole or not at all. A database that has steps this
-//! build does not know was written by a newer signet; it is refused rather
-//! than run against a schema the code does not understand.
+//! so a step is applied whole or not at all.
+//!
+//! # Upgrade policy
+//!
+//! Every schema step is compatible with the release before it: it adds
+//! (tables, nullable or defaulted columns, indexes, rows) and never drops,
+//! renames or retypes what that release reads or writes. Queries name their
+//! columns, so an added one goes unnoticed. A removal waits a release: the
+//! release that stops using a column ships first, the step that drops it
+//! in the release after.
+//!
+//! So a rolling upgrade never stops the service: the first new node migrates,
+//! the old nodes keep serving beside it, and an old node that restarts
+//! mid-upgrade accepts the schema **one step** newer than it knows (with a
+//! warning). Two or more steps newer means it skipped a release: it is
+//! refused, rather than run against a schema the code may not understand.
 
 use crate::db::{Db, Pool, Tx, query};
 use crate::{Result, StoreError};
@@ -44,10 +57,18 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_admin_auth_default"),
 ];
 
+/// The schema version this build migrates to.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How many steps newer than `SCHEMA_VERSION` a database may be and still be
+/// served (see the upgrade policy above).
+pub const TOLERATED_NEWER_STEPS: i64 = 1;
+
 /// Serialises concurrent starts of several instances on one PostgreSQL.
 const POSTGRES_LOCK: i64 = 0x5167_6e65_7401;
 
 pub(crate) async fn run(db: &Db) -> Result<()> {
+    let mut warned = false;
     for m in MIGRATIONS {
         let mut tx = db.begin().await?;
         tx.serialise(POSTGRES_LOCK).await?;
@@ -61,11 +82,21 @@ pub(crate) async fn run(db: &Db) -> Result<()> {
         let newest: Option<i64> =
             query("SELECT MAX(version) AS v FROM signet_migrations").fetch_one(&mut tx).await?.try_get("v")?;
         let newest = newest.unwrap_or(0);
-        if newest > MIGRATIONS.len() as i64 {
+        if newest > SCHEMA_VERSION + TOLERATED_NEWER_STEPS {
             return Err(StoreError::Schema(format!(
-                "the database has schema version {newest}, newer than this signet knows ({}); run a newer signet",
-                MIGRATIONS.len()
+                "the database has schema version {newest}, {} steps newer than this signet ({SCHEMA_VERSION}); \
+                 a signet serves a schema at most {TOLERATED_NEWER_STEPS} step newer than its own: run a newer signet",
+                newest - SCHEMA_VERSION
             )));
+        }
+        if newest > SCHEMA_VERSION && !warned {
+            warned = true;
+            tracing::warn!(
+                schema = newest,
+                known = SCHEMA_VERSION,
+                "the database's schema is one step newer than this signet (a rolling upgrade in progress); \
+                 serving it, since every step is compatible with the release before; upgrade this node"
+            );
         }
         if m.version <= newest {
             continue;

@@ -221,6 +221,14 @@ impl Server {
         env.id.into_string()
     }
 
+    /// Writes the key-encryption key to a 0600 file at `path`, as an
+    /// operator keeps it, for the offline commands of the binary.
+    pub fn write_kek_file(&self, path: &std::path::Path) {
+        use base64::Engine;
+        let text = base64::engine::general_purpose::STANDARD.encode(&self.kek_bytes);
+        signet_server::config::write_secret_file(path, text.as_bytes()).unwrap();
+    }
+
     pub fn store(&self) -> &Store {
         &self.state.store
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use signet_core::clock::{Clock, SystemClock};
 use signet_store::Store;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::harness::{Browser, CLI_REDIRECT, pkce_pair};
@@ -24,8 +24,11 @@ pub(crate) fn temp_dir() -> PathBuf {
 pub(crate) struct Daemon {
     child: Child,
     pub(crate) base: String,
-    issuer: String,
+    pub(crate) issuer: String,
     stdout: Vec<String>,
+    /// What it logged so far, read as it comes so the pipe never fills.
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_read: tokio::task::JoinHandle<()>,
 }
 
 impl Daemon {
@@ -33,10 +36,22 @@ impl Daemon {
     pub(crate) async fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(SIGNETD);
         cmd.arg("serve").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        // A test stops at once unless it asks for the shutdown delay (a flag beats this).
+        cmd.env("SIGNETD_SHUTDOWN_DELAY_SECS", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let logged = stderr.clone();
+        let stderr_read = tokio::spawn(async move {
+            while let Ok(Some(line)) = err_lines.next_line().await {
+                let mut logged = logged.lock().unwrap();
+                logged.push_str(&line);
+                logged.push('\n');
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut stdout = Vec::new();
         let read = async {
@@ -48,9 +63,9 @@ impl Daemon {
             }
         };
         if tokio::time::timeout(Duration::from_secs(30), read).await.is_err() || stdout.len() < 2 {
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
-            panic!("signetd did not get ready: {stdout:?}\n{err}");
+            let _ = child.kill().await;
+            let _ = stderr_read.await;
+            panic!("signetd did not get ready: {stdout:?}\n{}", stderr.lock().unwrap());
         }
         let n = stdout.len();
         let base =
@@ -58,15 +73,42 @@ impl Daemon {
         let issuer = stdout[n - 1].strip_prefix("issuer: ").unwrap().to_owned();
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Daemon { child, base, issuer, stdout }
+        Daemon { child, base, issuer, stdout, stderr, stderr_read }
     }
 
-    pub(crate) async fn stop(mut self) -> String {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().unwrap().to_string()).status().await;
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.unwrap().unwrap();
-        assert!(status.success(), "signetd exits cleanly on SIGTERM: {status}");
-        let mut err = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
+    /// Sends `signal` (`TERM`, `HUP`…) to signetd.
+    pub(crate) async fn signal(&self, signal: &str) {
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().unwrap().to_string()).status();
+        assert!(sent.await.unwrap().success());
+    }
+
+    /// What signetd has logged so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (30 s at most) until signetd has logged `needle`.
+    pub(crate) async fn logged(&self, needle: &str) {
+        for _ in 0..300 {
+            if self.stderr().contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("signetd did not log {needle:?}:\n{}", self.stderr());
+    }
+
+    /// Waits for signetd to exit (after a stop signal sent already); its status and log.
+    pub(crate) async fn exited(mut self) -> (std::process::ExitStatus, String) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
+        let _ = (&mut self.stderr_read).await;
+        (status, self.stderr())
+    }
+
+    pub(crate) async fn stop(self) -> String {
+        self.signal("TERM").await;
+        let (status, err) = self.exited().await;
+        assert!(status.success(), "signetd exits cleanly on SIGTERM: {status}\n{err}");
         err
     }
 }

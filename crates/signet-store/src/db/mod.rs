@@ -284,6 +284,19 @@ impl Db {
     }
 }
 
+impl Db {
+    /// SQLite: writes one consistent copy of the whole database into `to`,
+    /// which must not exist or be empty (`VACUUM INTO`, beside writers: it
+    /// reads one snapshot). None on PostgreSQL, which `pg_dump` backs up.
+    pub(crate) fn sqlite_copy_into(&self, to: &std::path::Path) -> Option<Result<()>> {
+        let Pool::Sqlite(lite) = &self.pool else { return None };
+        Some(lite.with_reader(|conn| {
+            conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
+            Ok(())
+        }))
+    }
+}
+
 impl Lite {
     fn check_open(&self) -> Result<()> {
         match self.closed.load(Ordering::SeqCst) {
