@@ -27,6 +27,7 @@ mod external_oauth;
 mod federation;
 mod fuzz;
 mod identity_providers;
+mod instances;
 mod interop;
 mod ldap;
 mod lockout;
