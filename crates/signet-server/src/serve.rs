@@ -80,6 +80,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_purge(state.clone(), retention);
     crate::web::authorize::log_refused_redirects(&store).await?;
     crate::audit_chain::spawn(state.clone(), sinks, Duration::from_secs(u64::from(checkpoint_minutes) * 60));
+    crate::ops::keys::spawn_schedule(state.clone());
     let app = crate::app(state);
     conn::serve(listener, app, net.tls, net.limits, net.trusted_proxies, shutdown).await?;
     store.close().await;

@@ -35,6 +35,7 @@ mod mfa_signon;
 mod mtls;
 mod ops;
 mod radius;
+mod refresh_reuse;
 mod rfc9700;
 mod second_factor;
 mod security;
