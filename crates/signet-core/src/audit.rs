@@ -233,7 +233,9 @@ actions! {
     AdminIdentityProviderUpdate => "admin.identity_provider.update",
     AdminKeyRetire => "admin.key.retire",
     AdminKeyRotate => "admin.key.rotate",
+    AdminPolicyKeyRotation => "admin.policy.key_rotation",
     AdminPolicyLockout => "admin.policy.lockout",
+    AdminPolicyRefreshReuse => "admin.policy.refresh_reuse",
     AdminPolicyTokens => "admin.policy.tokens",
     AdminSettingsAuthentication => "admin.settings.authentication",
     /// A caller signed on to the admin API (once in a while per caller).
@@ -263,6 +265,9 @@ actions! {
     EnvironmentCreate => "environment.create",
     /// A person's account was linked to an external provider's.
     FederatedLinkCreate => "federated_link.create",
+    /// A refresh token just spent was presented again within the reuse
+    /// interval and reissued; the token it had been replaced by was revoked.
+    GrantRefreshReuseGrace => "grant.refresh_reuse_grace",
     /// A replayed authorization code revoked its grant (RFC 6749 §4.1.2).
     GrantRevokeCodeReplay => "grant.revoke.code_replay",
     /// A reused refresh token revoked its family (RFC 9700 §4.14).
@@ -281,6 +286,8 @@ actions! {
     ServerReload => "server.reload",
     /// Bootstrap made an environment's first signing key.
     SigningKeyCreate => "signing_key.create",
+    /// The rotation schedule published a new signing key, to sign from a set time.
+    SigningKeySchedule => "signing_key.schedule",
     /// A person completed a sign-on at the pages.
     Signon => "signon",
     /// A token exchange signed a person on (RFC 8693).

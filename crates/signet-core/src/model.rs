@@ -365,6 +365,82 @@ impl TokenLifetimes {
     }
 }
 
+/// The refresh reuse interval (issue 18; Auth0's "reuse interval"): for a
+/// client that proves who it is (a confidential client, or a DPoP-bound
+/// family), the refresh token it has just spent, presented again within
+/// this many seconds, is reissued once instead of revoking the sign-on, so
+/// a response lost to a dropped connection can be retried. Off (0) by
+/// default; at most `MAX` seconds. Kept apart from `TokenLifetimes`, whose
+/// document a release before it would refuse with a field it does not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshReuse {
+    pub interval_seconds: i64,
+}
+
+impl RefreshReuse {
+    /// The store's settings key.
+    pub const KEY: &'static str = "refresh_reuse";
+    /// The longest interval: a retry comes within seconds, and every second
+    /// more is a second a stolen spent token could be swapped for a live one.
+    pub const MAX: i64 = 60;
+
+    /// What is out of bounds, naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        if (0..=Self::MAX).contains(&self.interval_seconds) {
+            Ok(())
+        } else {
+            Err(format!("interval_seconds: between 0 (off) and {}", Self::MAX))
+        }
+    }
+}
+
+/// Scheduled signing-key rotation of one environment (issue 18): a new key
+/// every `rotate_every_days` days (0: off, the default), published in the
+/// key set `publish_ahead_seconds` before it signs, so relying parties that
+/// cache the key set hold it before they meet a token it signed. The key it
+/// replaces stays published until the tokens it signed have expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotationPolicy {
+    pub rotate_every_days: i64,
+    pub publish_ahead_seconds: i64,
+}
+
+impl Default for KeyRotationPolicy {
+    fn default() -> Self {
+        KeyRotationPolicy { rotate_every_days: 0, publish_ahead_seconds: 86_400 }
+    }
+}
+
+impl KeyRotationPolicy {
+    pub const MAX_DAYS: i64 = 365;
+    pub const MAX_AHEAD: i64 = 7 * 86_400;
+
+    /// The store's settings key for environment `env`.
+    pub fn key(env: &str) -> String {
+        format!("key_rotation/{env}")
+    }
+
+    pub fn period_seconds(&self) -> i64 {
+        self.rotate_every_days * 86_400
+    }
+
+    /// What is out of bounds, naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        if !(0..=Self::MAX_DAYS).contains(&self.rotate_every_days) {
+            return Err(format!("rotate_every_days: between 0 (off) and {}", Self::MAX_DAYS));
+        }
+        if !(0..=Self::MAX_AHEAD).contains(&self.publish_ahead_seconds) {
+            return Err(format!("publish_ahead_seconds: between 0 and {}", Self::MAX_AHEAD));
+        }
+        if self.rotate_every_days > 0 && self.publish_ahead_seconds >= self.period_seconds() {
+            return Err("publish_ahead_seconds: shorter than the rotation period".into());
+        }
+        Ok(())
+    }
+}
+
 /// Which token lifetime is out of bounds, naming the field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LifetimeError {

@@ -38,6 +38,7 @@ pub fn new_signing_key(kek: &Kek, environment_id: &str, now: i64) -> anyhow::Res
         public_jwk: key.public_jwk.to_string(),
         created_at: now,
         retired_at: None,
+        activates_at: None,
     })
 }
 

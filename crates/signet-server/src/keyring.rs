@@ -1,6 +1,7 @@
 //! Per-environment signing keys, opened from the store and kept in memory.
 //! The cache is refreshed after `REFRESH` seconds, so a rotation made on one
-//! instance reaches the others; nothing in it is state that matters.
+//! instance reaches the others, and at once when a scheduled rotation's
+//! key starts signing; nothing in it is state that matters.
 
 use signet_core::id::EnvironmentId;
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ pub struct EnvKeys {
     pub verifiers: HashMap<String, Verifier>,
     pub jwks: serde_json::Value,
     loaded_at: UnixTime,
+    /// When a key loaded starts or stops signing or being published, if one will.
+    changes_at: Option<UnixTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,7 @@ impl Keyring {
     ) -> Result<Arc<EnvKeys>, KeyringError> {
         if let Some(k) = self.envs.read().ok().and_then(|m| m.get(env_id).cloned())
             && now - k.loaded_at < REFRESH
+            && k.changes_at.is_none_or(|at| now < at)
         {
             return Ok(k);
         }
@@ -107,8 +111,20 @@ async fn load(store: &Store, kek: &Kek, env_id: &str, now: UnixTime) -> Result<E
     }
     let environment = store.environment(&EnvironmentId::from(env_id)).await?.ok_or(KeyringError::UnknownEnvironment)?;
     let keys = store.signing_keys(&EnvironmentId::from(env_id), now - RETIRED_KEY_PUBLISHED).await?;
-    let active =
-        keys.iter().find(|k| k.retired_at.is_none()).ok_or_else(|| KeyringError::NoActiveKey(env_id.to_owned()))?;
+    // The newest key activated and not retired signs; one published ahead
+    // of its use is only published until then.
+    let active = keys
+        .iter()
+        .filter(|k| k.signs_at(now))
+        .max_by_key(|k| k.activation())
+        .ok_or_else(|| KeyringError::NoActiveKey(env_id.to_owned()))?;
+    // The next time a key starts or stops signing, or stops being published.
+    let changes_at = keys
+        .iter()
+        .flat_map(|k| [Some(k.activation()), k.retired_at, k.retired_at.map(|r| r + RETIRED_KEY_PUBLISHED)])
+        .flatten()
+        .filter(|t| *t > now)
+        .min();
     let pkcs8 = kek
         .open(&signing_key_purpose(&active.kid), &active.private_sealed)
         .map_err(|cause| KeyringError::Open { kid: active.kid.clone(), cause })?;
@@ -123,5 +139,6 @@ async fn load(store: &Store, kek: &Kek, env_id: &str, now: UnixTime) -> Result<E
             published.push(jwk);
         }
     }
-    Ok(EnvKeys { environment, signer, verifiers, jwks: serde_json::json!({ "keys": published }), loaded_at: now })
+    let jwks = serde_json::json!({ "keys": published });
+    Ok(EnvKeys { environment, signer, verifiers, jwks, loaded_at: now, changes_at })
 }

@@ -87,6 +87,7 @@ pub async fn run(args: ServeArgs, log: Option<LogFilter>) -> anyhow::Result<()> 
     spawn_purge(state.clone(), retention);
     crate::web::authorize::log_refused_redirects(&store).await?;
     crate::audit_chain::spawn(state.clone(), sinks, Duration::from_secs(u64::from(checkpoint_minutes) * 60));
+    crate::ops::keys::spawn_schedule(state.clone());
     let reloader = Reloader::new(args, &file, state.clone(), net.tls.clone(), log)?;
     let stopped = signals.until_stopped(state.clone(), reloader, net.shutdown_delay);
     let app = crate::app(state.clone());

@@ -50,9 +50,12 @@ pub struct Inner {
     pub require_dpop_nonce: bool,
     /// LIST answers of the Vault-compatible API, as last built.
     pub vault_lists: crate::cache::ListCache,
-    /// Token lifetimes as last read, and when.
-    lifetimes: std::sync::RwLock<(Option<std::time::Instant>, signet_core::model::TokenLifetimes)>,
+    /// Token lifetimes and the refresh reuse interval as last read, and when.
+    lifetimes: std::sync::RwLock<TokenPolicy>,
 }
+
+/// Token lifetimes and the refresh reuse interval as last read, and when.
+type TokenPolicy = (Option<std::time::Instant>, signet_core::model::TokenLifetimes, signet_core::model::RefreshReuse);
 
 /// What `net::ClientIp` needs to tell the client from a proxy.
 impl AsRef<crate::live::Live<TrustedProxies>> for AppState {
@@ -129,7 +132,13 @@ impl AppState {
         self.lifetimes.read().map(|l| l.1).unwrap_or_default()
     }
 
-    /// Rereads the token lifetimes if this instance's copy is over 5 s old,
+    /// The refresh reuse interval as last read (`refresh_lifetimes` keeps it fresh).
+    pub fn refresh_reuse(&self) -> signet_core::model::RefreshReuse {
+        self.lifetimes.read().map(|l| l.2).unwrap_or_default()
+    }
+
+    /// Rereads the token lifetimes and the refresh reuse interval if this
+    /// instance's copy is over 5 s old,
     /// so a change applies on every instance within that.
     pub async fn refresh_lifetimes(&self) -> Result<(), signet_store::StoreError> {
         const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
@@ -141,8 +150,13 @@ impl AppState {
             Some(v) => serde_json::from_value(v).unwrap_or_default(),
             None => Default::default(),
         };
+        // Unreadable, the interval is off: a retry is then judged as reuse.
+        let reuse = match self.store.setting(signet_core::model::RefreshReuse::KEY).await? {
+            Some(v) => serde_json::from_value(v).unwrap_or_default(),
+            None => Default::default(),
+        };
         if let Ok(mut l) = self.lifetimes.write() {
-            *l = (Some(std::time::Instant::now()), current);
+            *l = (Some(std::time::Instant::now()), current, reuse);
         }
         Ok(())
     }

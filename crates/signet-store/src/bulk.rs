@@ -267,25 +267,22 @@ async fn insert_claim_mapping(tx: &mut Tx, m: &ClaimMappingEntry, version: i64) 
 }
 
 async fn export_signing_keys(tx: &mut Tx) -> Result<Vec<SigningKeyEntry>> {
-    query(
-        "SELECT kid, environment_id, public_jwk, private_sealed, created_at, retired_at FROM signing_keys \
-         ORDER BY kid",
-    )
-    .fetch_all(&mut *tx)
-    .await?
-    .iter()
-    .map(|r| {
-        let k = crate::keys::key(r)?;
-        Ok(SigningKeyEntry {
-            public_jwk: from_json(&k.public_jwk, "public_jwk")?,
-            kid: k.kid,
-            environment_id: k.environment_id.into_string(),
-            private_key: Some(Protected::Sealed(k.private_sealed)),
-            created_at: k.created_at,
-            retired_at: k.retired_at,
+    query(format!("SELECT {} FROM signing_keys ORDER BY kid", crate::keys::KEY_COLUMNS))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            let k = crate::keys::key(r)?;
+            Ok(SigningKeyEntry {
+                public_jwk: from_json(&k.public_jwk, "public_jwk")?,
+                kid: k.kid,
+                environment_id: k.environment_id.into_string(),
+                private_key: Some(Protected::Sealed(k.private_sealed)),
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 async fn export_mfa(tx: &mut Tx) -> Result<MfaSection> {
@@ -440,6 +437,7 @@ async fn replace_keys(tx: &mut Tx, doc: &Configuration, keys: KeySource<'_>, kep
                     private_sealed,
                     created_at: k.created_at,
                     retired_at: k.retired_at,
+                    activates_at: None,
                 };
                 crate::keys::insert(tx, &stored).await?;
             }

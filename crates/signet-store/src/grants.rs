@@ -3,7 +3,8 @@
 //! Refresh rotation and code redemption are conditional updates that spend the
 //! token first (`… WHERE used_at IS NULL`), so of two racing requests exactly
 //! one wins, on any number of instances. A second use of a spent token revokes
-//! its whole family (RFC 9700 §4.14.2, RFC 6749 §4.1.2).
+//! its whole family (RFC 9700 §4.14.2, RFC 6749 §4.1.2), except once, within
+//! a short reuse interval, for the token just replaced (`ReuseGrace`).
 
 use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
@@ -117,6 +118,62 @@ pub enum Rotation {
     /// Live, but its family's terms refused this presentation (a DPoP
     /// binding or a session's end, as the caller judged): nothing was spent.
     Refused(Box<Grant>),
+    /// Spent, presented again within the reuse interval while the token that
+    /// replaced it was unused: that one is revoked and the new one replaces
+    /// it; the grace use was recorded.
+    Reissued(Box<Grant>),
+}
+
+/// How the caller judges a presentation, on the token's family as stored.
+pub enum Admission {
+    /// The family's terms refuse it: nothing is spent.
+    Refused,
+    /// Admitted; with a grace for a retried presentation, if it has one.
+    Admitted(Option<Box<ReuseGrace>>),
+}
+
+/// A spent refresh token presented again is reissued instead of revoking
+/// its family when all hold: it was spent at most `interval` seconds ago;
+/// the token that replaced it is unused; it was never reissued before (a
+/// reissue clears its link, so only the token just replaced qualifies,
+/// once); the family is live. `event` records it, in the same transaction.
+pub struct ReuseGrace {
+    pub interval: i64,
+    pub event: AuditEvent,
+}
+
+/// Reissues `hash` (spent) as `next`, if `successor`, the token that
+/// replaced it, is still unused and `hash` still names it: the successor is
+/// spent with no successor of its own, so presenting it later is a reuse;
+/// `hash`'s link is cleared, so it is never reissued again. False, and
+/// nothing that matters written, when either no longer holds.
+async fn reissue(
+    tx: &mut Tx,
+    (hash, successor): (&[u8], &[u8]),
+    next: &RefreshToken,
+    now: UnixTime,
+    ev: &AuditEvent,
+) -> Result<bool> {
+    let revoked =
+        query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2")
+            .bind(successor.to_vec())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    if revoked.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let unlinked = query("UPDATE refresh_tokens SET successor_hash = NULL WHERE hash = $1 AND successor_hash = $2")
+        .bind(hash.to_vec())
+        .bind(successor.to_vec())
+        .execute(&mut *tx)
+        .await?;
+    if unlinked.rows_affected() != 1 {
+        return Ok(false);
+    }
+    insert_refresh(tx, next).await?;
+    audit::append(tx, ev).await?;
+    Ok(true)
 }
 
 /// The outcome of presenting an authorization code.
@@ -181,11 +238,8 @@ impl Store {
         self.rotate_refresh_if(hash, client_id, next, now, |_| true).await
     }
 
-    /// `rotate_refresh`, when `admit` accepts the token's family. It is asked
-    /// before anything is spent, on the row the rotation reads, so a
-    /// presentation it refuses (a DPoP-bound family without a proof of its
-    /// key) neither spends the token nor counts as its reuse. The new token
-    /// never outlives the family's session.
+    /// `rotate_refresh`, when `admit` accepts the token's family (without
+    /// a reuse grace).
     pub async fn rotate_refresh_if(
         &self,
         hash: &[u8],
@@ -194,10 +248,28 @@ impl Store {
         now: UnixTime,
         admit: impl FnOnce(&Grant) -> bool,
     ) -> Result<Rotation> {
+        let admit = |g: &Grant| if admit(g) { Admission::Admitted(None) } else { Admission::Refused };
+        self.rotate_refresh_admitted(hash, client_id, next, now, admit).await
+    }
+
+    /// `rotate_refresh`, as `admit` judges the token's family. It is asked
+    /// before anything is spent, on the row the rotation reads, so a
+    /// presentation it refuses (a DPoP-bound family without a proof of its
+    /// key) neither spends the token nor counts as its reuse. The new token
+    /// never outlives the family's session.
+    pub async fn rotate_refresh_admitted(
+        &self,
+        hash: &[u8],
+        client_id: &str,
+        next: &RefreshToken,
+        now: UnixTime,
+        admit: impl FnOnce(&Grant) -> Admission,
+    ) -> Result<Rotation> {
         let cols = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ");
         let mut tx = self.db.begin().await?;
         let row = query(format!(
-            "SELECT r.used_at AS token_used_at, r.expires_at AS token_expires_at, {cols} \
+            "SELECT r.used_at AS token_used_at, r.expires_at AS token_expires_at, \
+             r.successor_hash AS token_successor, {cols} \
              FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
         ))
         .bind(hash.to_vec())
@@ -210,10 +282,25 @@ impl Store {
         if g.client_id != client_id {
             return Ok(Rotation::Invalid);
         }
-        if !admit(&g) {
-            return Ok(Rotation::Refused(Box::new(g)));
-        }
-        if used.is_some() {
+        let grace = match admit(&g) {
+            Admission::Refused => return Ok(Rotation::Refused(Box::new(g))),
+            Admission::Admitted(grace) => grace,
+        };
+        let next = RefreshToken {
+            grant_id: g.id.clone(),
+            expires_at: next.expires_at.min(g.session.map_or(UnixTime::MAX, |t| t.ends_at)),
+            ..next.clone()
+        };
+        if let Some(used) = used {
+            let successor: Option<Vec<u8>> = row.try_get("token_successor")?;
+            if let (Some(grace), Some(successor)) = (grace, successor)
+                && now - used <= grace.interval
+                && g.revoked_at.is_none()
+                && reissue(&mut tx, (hash, &successor), &next, now, &grace.event).await?
+            {
+                tx.commit().await?;
+                return Ok(Rotation::Reissued(Box::new(g)));
+            }
             revoke_family(&mut tx, &g.id, now).await?;
             tx.commit().await?;
             return Ok(Rotation::Reused { grant_id: g.id });
@@ -221,18 +308,19 @@ impl Store {
         if expires_at <= now || g.revoked_at.is_some() {
             return Ok(Rotation::Invalid);
         }
-        let spent = query("UPDATE refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
-            .bind(hash.to_vec())
-            .bind(now)
-            .execute(&mut tx)
-            .await?;
+        let spent =
+            query("UPDATE refresh_tokens SET used_at = $2, successor_hash = $3 WHERE hash = $1 AND used_at IS NULL")
+                .bind(hash.to_vec())
+                .bind(now)
+                .bind(next.hash.clone())
+                .execute(&mut tx)
+                .await?;
         if spent.rows_affected() != 1 {
             revoke_family(&mut tx, &g.id, now).await?;
             tx.commit().await?;
             return Ok(Rotation::Reused { grant_id: g.id });
         }
-        let expires_at = next.expires_at.min(g.session.map_or(UnixTime::MAX, |t| t.ends_at));
-        insert_refresh(&mut tx, &RefreshToken { grant_id: g.id.clone(), expires_at, ..next.clone() }).await?;
+        insert_refresh(&mut tx, &next).await?;
         tx.commit().await?;
         Ok(Rotation::Rotated(Box::new(g)))
     }

@@ -1,5 +1,10 @@
 //! Signing keys per environment. The private half is sealed with the
 //! key-encryption key before it reaches the store; the store never sees it in clear.
+//!
+//! A key may be published ahead of its use (`activates_at`, a scheduled
+//! rotation): the key it replaces then has its `retired_at` set to that same
+//! time, in the future. At any time the key that signs is the newest one
+//! activated and not yet retired (`StoredKey::signs_at`).
 
 use signet_core::clock::UnixTime;
 use signet_core::id::EnvironmentId;
@@ -16,7 +21,27 @@ pub struct StoredKey {
     pub private_sealed: Vec<u8>,
     pub created_at: UnixTime,
     pub retired_at: Option<UnixTime>,
+    /// When it starts signing, if later than its creation.
+    pub activates_at: Option<UnixTime>,
 }
+
+impl StoredKey {
+    /// When it starts signing.
+    pub fn activation(&self) -> UnixTime {
+        self.activates_at.unwrap_or(self.created_at)
+    }
+
+    /// Whether it may sign at `now`: activated, and not retired.
+    pub fn signs_at(&self, now: UnixTime) -> bool {
+        self.activation() <= now && self.retired_at.is_none_or(|r| r > now)
+    }
+}
+
+/// Serialises the writes that decide which key signs, across instances.
+const SIGNING_KEYS_LOCK: i64 = 0x5167_6e65_7420;
+
+pub(crate) const KEY_COLUMNS: &str =
+    "kid, environment_id, public_jwk, private_sealed, created_at, retired_at, activates_at";
 
 impl std::fmt::Debug for StoredKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,6 +49,7 @@ impl std::fmt::Debug for StoredKey {
             .field("kid", &self.kid)
             .field("environment_id", &self.environment_id)
             .field("retired_at", &self.retired_at)
+            .field("activates_at", &self.activates_at)
             .finish_non_exhaustive()
     }
 }
@@ -36,27 +62,27 @@ pub(crate) fn key(r: &Row) -> Result<StoredKey> {
         private_sealed: r.try_get("private_sealed")?,
         created_at: r.try_get("created_at")?,
         retired_at: r.try_get("retired_at")?,
+        activates_at: r.try_get("activates_at")?,
     })
 }
 
 pub(crate) async fn insert(conn: &mut Tx, k: &StoredKey) -> Result<()> {
-    query(
-        "INSERT INTO signing_keys (kid, environment_id, public_jwk, private_sealed, created_at, retired_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&k.kid)
-    .bind(&k.environment_id)
-    .bind(&k.public_jwk)
-    .bind(k.private_sealed.clone())
-    .bind(k.created_at)
-    .bind(k.retired_at)
-    .execute(conn)
-    .await?;
+    query(format!("INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        .bind(&k.kid)
+        .bind(&k.environment_id)
+        .bind(&k.public_jwk)
+        .bind(k.private_sealed.clone())
+        .bind(k.created_at)
+        .bind(k.retired_at)
+        .bind(k.activates_at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 impl Store {
-    /// The keys to publish for an environment: the active one first, then every
+    /// The keys to publish for an environment: those not retired (the one
+    /// that signs, and one published ahead of its use) first, then every
     /// key retired after `published_since` (its tokens may still be live),
     /// newest first; a rotation within the same second keeps that order.
     pub async fn signing_keys(
@@ -64,11 +90,11 @@ impl Store {
         environment_id: &EnvironmentId,
         published_since: UnixTime,
     ) -> Result<Vec<StoredKey>> {
-        let rows = query(
-            "SELECT kid, environment_id, public_jwk, private_sealed, created_at, retired_at FROM signing_keys \
+        let rows = query(format!(
+            "SELECT {KEY_COLUMNS} FROM signing_keys \
              WHERE environment_id = $1 AND (retired_at IS NULL OR retired_at > $2) \
-             ORDER BY CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, created_at DESC, kid",
-        )
+             ORDER BY CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, created_at DESC, kid"
+        ))
         .bind(environment_id)
         .bind(published_since)
         .fetch_all(self.db.read())
@@ -76,7 +102,9 @@ impl Store {
         rows.iter().map(key).collect()
     }
 
-    /// Rotation: the new key signs from now on; the old ones are retired but stay published.
+    /// Rotation: the new key signs from now on; the old ones are retired but
+    /// stay published, and so is one that was published ahead of its use,
+    /// which now never signs.
     pub async fn rotate_signing_key(
         &self,
         new: &StoredKey,
@@ -84,20 +112,58 @@ impl Store {
         ev: &signet_core::audit::AuditEvent,
     ) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        query("UPDATE signing_keys SET retired_at = $2 WHERE environment_id = $1 AND retired_at IS NULL")
-            .bind(&new.environment_id)
-            .bind(now)
-            .execute(&mut tx)
-            .await?;
+        tx.serialise(SIGNING_KEYS_LOCK).await?;
+        query(
+            "UPDATE signing_keys SET retired_at = $2 \
+             WHERE environment_id = $1 AND (retired_at IS NULL OR retired_at > $2)",
+        )
+        .bind(&new.environment_id)
+        .bind(now)
+        .execute(&mut tx)
+        .await?;
         insert(&mut tx, new).await?;
         crate::audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(())
     }
 
+    /// Schedules a rotation, if `due` finds one due on the environment's keys
+    /// as they stand (read under a lock every instance takes, so of several
+    /// instances deciding on the same keys exactly one schedules): `new` is
+    /// published from now and signs from the time `due` answers; the keys
+    /// that sign until then are retired at that time. Whether it scheduled.
+    pub async fn schedule_signing_key(
+        &self,
+        new: &StoredKey,
+        now: UnixTime,
+        due: impl FnOnce(&[StoredKey]) -> Option<(UnixTime, signet_core::audit::AuditEvent)>,
+    ) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        tx.serialise(SIGNING_KEYS_LOCK).await?;
+        let rows = query(format!(
+            "SELECT {KEY_COLUMNS} FROM signing_keys WHERE environment_id = $1 AND (retired_at IS NULL OR retired_at > $2)"
+        ))
+        .bind(&new.environment_id)
+        .bind(now)
+        .fetch_all(&mut tx)
+        .await?;
+        let live = rows.iter().map(key).collect::<Result<Vec<_>>>()?;
+        let Some((at, ev)) = due(&live) else { return Ok(false) };
+        query("UPDATE signing_keys SET retired_at = $2 WHERE environment_id = $1 AND retired_at IS NULL")
+            .bind(&new.environment_id)
+            .bind(at)
+            .execute(&mut tx)
+            .await?;
+        insert(&mut tx, &StoredKey { activates_at: Some(at), ..new.clone() }).await?;
+        crate::audit::append(&mut tx, &ev).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Retires a key that no longer signs: it is no longer published, so the
     /// tokens it signed stop verifying. `None` when there is no such key,
-    /// `Some(false)` when it is the active key (rotate first).
+    /// `Some(false)` when it is the active key, or one that signs until a
+    /// scheduled rotation (rotate first).
     pub async fn retire_signing_key(
         &self,
         environment_id: &str,
@@ -111,7 +177,14 @@ impl Store {
             .fetch_optional(&mut tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        if row.try_get::<Option<UnixTime>>("retired_at")?.is_none() {
+        let Some(retired_at) = row.try_get::<Option<UnixTime>>("retired_at")? else { return Ok(Some(false)) };
+        // Retired by a schedule, it signs until its successor starts.
+        let successor = query("SELECT COUNT(*) AS n FROM signing_keys WHERE environment_id = $1 AND activates_at = $2")
+            .bind(environment_id)
+            .bind(retired_at)
+            .fetch_one(&mut tx)
+            .await?;
+        if retired_at > ev.at && successor.try_get::<i64>("n")? > 0 {
             return Ok(Some(false));
         }
         query("DELETE FROM signing_keys WHERE environment_id = $1 AND kid = $2 AND retired_at IS NOT NULL")

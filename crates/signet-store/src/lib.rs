@@ -44,7 +44,7 @@ pub use certificates::Certificate;
 pub use claims::StoredMapping;
 pub use federation::FederatedLink;
 pub use flows::{BrowserSession, LoginFlow};
-pub use grants::{CodeRedemption, Revoked, Rotation};
+pub use grants::{Admission, CodeRedemption, ReuseGrace, Revoked, Rotation};
 pub use keys::StoredKey;
 pub use lockout::{Budget, LockState};
 pub use mfa::{ConfirmedEnrolment, MfaWritten, TotpEnrolment};

@@ -55,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_security"),
     migration!(13, "0013_audit_keyed"),
     migration!(14, "0014_admin_auth_default"),
+    migration!(15, "0015_reuse_and_key_schedule"),
 ];
 
 /// The schema version this build migrates to.

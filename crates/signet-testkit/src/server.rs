@@ -180,6 +180,11 @@ impl Server {
     /// A second signetd on the same store, key-encryption key and clock, as
     /// another instance behind a load balancer would be; returns its issuer.
     pub async fn another_instance(&self) -> String {
+        self.another_instance_with_state().await.0
+    }
+
+    /// `another_instance`, with its state, to run what it runs in the background.
+    pub async fn another_instance_with_state(&self) -> (String, AppState) {
         let kek = Kek::from_bytes(&self.kek_bytes).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let state = AppState::new(StateConfig {
@@ -194,11 +199,11 @@ impl Server {
         })
         .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = signet_server::app(state);
+        let app = signet_server::app(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
         });
-        format!("{base}/{}/as", self.env_id)
+        (format!("{base}/{}/as", self.env_id), state)
     }
 
     pub fn url(&self, path: &str) -> String {

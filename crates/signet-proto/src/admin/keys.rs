@@ -11,8 +11,13 @@ pub struct KeyView {
     pub public_jwk: serde_json::Value,
     /// Unix seconds.
     pub created_at: i64,
-    /// When it stopped signing; null for the active key.
+    /// When it stopped signing (or will, for the active key when the next
+    /// one is already published); null for the active key otherwise.
     pub retired_at: Option<i64>,
+    /// When it starts signing, for a key published ahead of its use by a
+    /// scheduled rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activates_at: Option<i64>,
     pub active: bool,
 }
 

@@ -1,14 +1,15 @@
 //! `/policies/lockout`: how many failed sign-ons lock an account and for how
 //! long (UserAdmin writes: it governs how administrators sign on, and a
 //! lock of one failure for a day would let anyone shut them out);
-//! `/policies/tokens`: how long tokens live (Admin writes). Any role reads.
+//! `/policies/tokens`: how long tokens live, and `/policies/refresh-reuse`:
+//! the refresh reuse interval (Admin writes). Any role reads.
 //! They apply to every environment, and lockout to native Basic on the
 //! admin API too.
 
 use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use signet_core::model::{LockoutPolicy, TokenLifetimes};
+use signet_core::model::{LockoutPolicy, RefreshReuse, TokenLifetimes};
 use signet_core::policy::{Action, Resource};
 
 use super::caller::Caller;
@@ -90,4 +91,39 @@ pub async fn update_lifetimes(
     };
     ops::settings::set_token_lifetimes(&state, &by, l, if_match.as_deref()).await?;
     Ok(with_etag(tag(&l), wanted))
+}
+
+/// The refresh reuse interval: a client that proves who it is (a
+/// confidential client, or a DPoP-bound family) may present the refresh
+/// token it has just spent once more within it and get a new one, instead
+/// of its sign-on being revoked as for a stolen token.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reuse {
+    /// 0 (off, the default) to 60.
+    interval_seconds: i64,
+}
+
+#[utoipa::path(get, path = "/policies/refresh-reuse", tag = "policies",
+    responses((status = 200, body = Reuse, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn read_refresh_reuse(State(state): State<AppState>, caller: Caller) -> Result<Response, AdminError> {
+    caller.allow(&state, Resource::Policies, Action::Read).await?;
+    let r = ops::policies::refresh_reuse(&state).await?;
+    Ok(with_etag(tag(&r), Reuse { interval_seconds: r.interval_seconds }))
+}
+
+/// Sets the refresh reuse interval (Admin). It applies on every instance
+/// within 5 s.
+#[utoipa::path(put, path = "/policies/refresh-reuse", tag = "policies", params(("If-Match" = Option<String>, Header)), request_body = Reuse,
+    responses((status = 200, body = Reuse, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 412, body = ErrorBody)))]
+pub async fn update_refresh_reuse(
+    State(state): State<AppState>,
+    caller: Caller,
+    IfMatch(if_match): IfMatch,
+    Body(wanted): Body<Reuse>,
+) -> Result<Response, AdminError> {
+    let by = ops::authorize(&state, &caller, Resource::Policies, Action::Write).await?;
+    let r = RefreshReuse { interval_seconds: wanted.interval_seconds };
+    ops::settings::set_refresh_reuse(&state, &by, r, if_match.as_deref()).await?;
+    Ok(with_etag(tag(&r), wanted))
 }

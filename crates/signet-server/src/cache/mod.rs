@@ -3,8 +3,8 @@
 //! pay argon2 each time:
 //!
 //! - applications (`clients`), kept `CLIENT_TTL` seconds: a change made on
-//!   another instance (a new secret, a removed application) takes effect
-//!   within it;
+//!   another instance (a removed application) takes effect within it; a
+//!   rotated secret, once the revocation feed carries it (see `clients`);
 //! - revocations (`revocations`: access tokens by `jti`, families by id),
 //!   refreshed from the store's revocation feed at most `REVOCATION_POLL`
 //!   seconds apart. A revocation made on this instance applies at once; one

@@ -77,6 +77,20 @@ impl Revocations {
             || s.subjects.get(&token.sub).is_some_and(|at| token.iat <= *at))
     }
 
+    /// The time of the latest revocation of `subject`'s tokens this instance
+    /// knows of, after polling the feed if a poll is due: what a cached
+    /// application is checked against (`Clients::get_marked`).
+    pub async fn subject_mark(
+        &self,
+        store: &Store,
+        subject: &str,
+        now: UnixTime,
+    ) -> Result<Option<UnixTime>, InternalError> {
+        self.refresh(store, now).await?;
+        let s = self.state.read().map_err(|_| InternalError::Broken("the revocation cache is poisoned"))?;
+        Ok(s.subjects.get(subject).copied())
+    }
+
     async fn refresh(&self, store: &Store, now: UnixTime) -> Result<(), StoreError> {
         let due = |s: &RevocationState| s.polled_at.is_none_or(|t| now - t >= REVOCATION_POLL || now < t);
         if !self.state.read().map(|s| due(&s)).unwrap_or(true) {

@@ -60,6 +60,17 @@ fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, OAuthError> {
     })
 }
 
+/// Whether `presented` authenticates `app`.
+fn matches(app: Option<&Application>, presented: &Presented) -> bool {
+    match (app, presented) {
+        (Some(app), Presented::Secret { secret, .. }) => {
+            app.secret_hash.as_deref().is_some_and(|h| constant_time_eq(h, &sha256(secret.expose().as_bytes())))
+        }
+        (Some(app), Presented::Public { .. }) => app.kind.is_public(),
+        (None, _) => false,
+    }
+}
+
 /// The authenticated application, or `invalid_client`. Failures count against
 /// the caller's address.
 pub async fn authenticate(
@@ -75,14 +86,22 @@ pub async fn authenticate(
         Presented::Secret { id, basic, .. } => (id.as_str(), *basic),
         Presented::Public { id } => (id.as_str(), false),
     };
-    let app = state.clients.get(&state.store, env.id().as_str(), id, now).await?;
-    let ok = match (&app, &presented) {
-        (Some(app), Presented::Secret { secret, .. }) => {
-            app.secret_hash.as_deref().is_some_and(|h| constant_time_eq(h, &sha256(secret.expose().as_bytes())))
-        }
-        (Some(app), Presented::Public { .. }) => app.kind.is_public(),
-        (None, _) => false,
-    };
+    let env_id = env.id().as_str();
+    let mark = state.revocations.subject_mark(&state.store, id, now).await?;
+    let mut app = state.clients.get_marked(&state.store, env_id, id, now, mark).await?;
+    let mut ok = matches(app.as_deref(), &presented);
+    // A secret that does not match the cached application may be one just
+    // rotated in on another instance: the store is asked once more, unless
+    // this caller's failures have already blocked it, so a flood of wrong
+    // secrets costs no more reads than one of unknown client ids.
+    if !ok
+        && app.is_some()
+        && matches!(presented, Presented::Secret { .. })
+        && state.failures.blocked(ip, Kind::ClientAuthentication, Some(id), now).is_none()
+    {
+        app = state.clients.reread(&state.store, env_id, id, now, mark).await?;
+        ok = matches(app.as_deref(), &presented);
+    }
     // A right credential always passes: client secrets are 256-bit, so no
     // stranger's failures in a client's name may stop the client itself.
     // A wrong one is judged by its own failures from this address (finding 4).

@@ -219,8 +219,10 @@ pub async fn create(
     Ok((app, secret))
 }
 
-/// Issues a new secret; the old one stops working at once on this instance
-/// and within the client cache's lifetime (10 s) on the others.
+/// Issues a new secret. The new one works on every instance as soon as this
+/// answers; the old one stops at once on this instance, and on the others
+/// within the revocation window (`REVOCATION_POLL`, 1 s), as the tokens
+/// minted with it do.
 pub async fn rotate_secret(
     state: &AppState,
     by: &Authorized<'_>,

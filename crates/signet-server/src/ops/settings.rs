@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use signet_core::audit::ActorScheme;
 use signet_core::audit::{Action as Event, digest_of};
-use signet_core::model::{LockoutPolicy, TokenLifetimes};
+use signet_core::model::{KeyRotationPolicy, LockoutPolicy, RefreshReuse, TokenLifetimes};
 use signet_core::policy::{Action, Resource};
 use signet_store::LOCKOUT_POLICY_KEY;
 
@@ -78,6 +78,35 @@ pub async fn set_token_lifetimes(
     let written = replace(state, by, (Event::AdminPolicyTokens, TokenLifetimes::KEY), &lifetimes, if_match).await;
     state.forget_lifetimes();
     written
+}
+
+/// Sets the refresh reuse interval (0: off). It applies on every instance
+/// within 5 s, to refresh tokens spent from then on.
+pub async fn set_refresh_reuse(
+    state: &AppState,
+    by: &Authorized<'_>,
+    reuse: RefreshReuse,
+    if_match: Option<&str>,
+) -> Result<(), OpError> {
+    by.covers(Resource::Policies, Action::Write)?;
+    reuse.check().map_err(OpError::Invalid)?;
+    let written = replace(state, by, (Event::AdminPolicyRefreshReuse, RefreshReuse::KEY), &reuse, if_match).await;
+    state.forget_lifetimes();
+    written
+}
+
+/// Sets an environment's signing key rotation schedule. It decides which
+/// key signs, so it is CryptoAdmin's, as rotating by hand is.
+pub async fn set_key_rotation(
+    state: &AppState,
+    by: &Authorized<'_>,
+    (env, policy): (&str, KeyRotationPolicy),
+    if_match: Option<&str>,
+) -> Result<(), OpError> {
+    by.covers(Resource::SigningKeys, Action::Write)?;
+    super::keys::environment_exists(state, env).await?;
+    policy.check().map_err(OpError::Invalid)?;
+    replace(state, by, (Event::AdminPolicyKeyRotation, &KeyRotationPolicy::key(env)), &policy, if_match).await
 }
 
 /// Sets which schemes protect the admin API; their secrets are sealed. A

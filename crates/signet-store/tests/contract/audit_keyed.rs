@@ -353,6 +353,8 @@ async fn finding_6_the_upgrade_moves_an_old_pruning_anchor_out_of_the_settings(d
         "ALTER TABLE audit_head DROP COLUMN pruned_hash",
         "ALTER TABLE audit_head DROP COLUMN pruned_mac",
         "ALTER TABLE audit_head DROP COLUMN checkpoint_period",
+        "ALTER TABLE refresh_tokens DROP COLUMN successor_hash",
+        "ALTER TABLE signing_keys DROP COLUMN activates_at",
         "DELETE FROM signet_migrations WHERE version >= 13",
     ] {
         db.raw(sql, None).await;

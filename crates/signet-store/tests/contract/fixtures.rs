@@ -59,6 +59,7 @@ pub fn stored_key(environment_id: &str, private_sealed: Vec<u8>) -> StoredKey {
         private_sealed,
         created_at: NOW,
         retired_at: None,
+        activates_at: None,
     }
 }
 

@@ -210,6 +210,8 @@ async fn a_database_migrated_by_sqlx_is_taken_over(db: TestDb) {
         "ALTER TABLE audit_head DROP COLUMN pruned_hash",
         "ALTER TABLE audit_head DROP COLUMN pruned_mac",
         "ALTER TABLE audit_head DROP COLUMN checkpoint_period",
+        "ALTER TABLE refresh_tokens DROP COLUMN successor_hash",
+        "ALTER TABLE signing_keys DROP COLUMN activates_at",
     ];
     for sql in later.into_iter().chain([
         "DROP TABLE signet_migrations",
@@ -388,7 +390,9 @@ async fn bootstrap_writes_its_settings_and_an_upgrade_writes_down_what_it_had(db
     // A store bootstrapped before step 14 had no row, which meant native
     // alone: the upgrade writes that down, so it keeps what it had.
     db.raw("DELETE FROM settings", None).await;
-    db.raw("DELETE FROM signet_migrations WHERE version = 14", None).await;
+    db.raw("DELETE FROM signet_migrations WHERE version >= 14", None).await;
+    db.raw("ALTER TABLE refresh_tokens DROP COLUMN successor_hash", None).await;
+    db.raw("ALTER TABLE signing_keys DROP COLUMN activates_at", None).await;
     let upgraded = Store::open(&db.url).await.unwrap();
     assert_eq!(upgraded.setting(ADMIN_AUTH).await.unwrap(), Some(serde_json::json!({"schemes": ["native"]})));
     upgraded.close().await;

@@ -1,5 +1,12 @@
 //! The refresh token grant (RFC 6749 §6). Refresh tokens rotate on every use;
 //! presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
+//!
+//! With a refresh reuse interval set (`RefreshReuse`, off by default), the
+//! token a client has just spent, presented again within it, is reissued
+//! once instead: a retry after a dropped connection. Only for a client that
+//! proves who it is, with its secret or with the proof of the family's DPoP
+//! key: for a public client without DPoP, "the same client" would
+//! authenticate nothing, and a thief would get the grace too.
 
 use signet_core::audit::Action as Event;
 use signet_core::audit::ActorScheme;
@@ -7,7 +14,7 @@ use signet_core::audit::{Actor, ActorKind, AuditEvent};
 use signet_core::crypto::sha256;
 use signet_core::model::Application;
 use signet_core::scope;
-use signet_store::Rotation;
+use signet_store::{Admission, ReuseGrace, Rotation};
 
 use super::{Grant, active_account};
 use crate::error::OAuthError;
@@ -31,9 +38,22 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     // reads, before the token is spent: a refused refresh leaves it usable.
     let asked = p.get("scope");
     let check = |g: &signet_core::model::Grant| refused(g, jkt, now).or_else(|| narrowed(g, asked).err());
-    let rotation = state.store.rotate_refresh_if(&hash, app.id.as_str(), &next, now, |g| check(g).is_none()).await?;
+    let interval = state.refresh_reuse().interval_seconds;
+    let grace = (interval > 0)
+        .then(|| AuditEvent::new(actor(app), Event::GrantRefreshReuseGrace, Some(env.id().as_str()), "", now))
+        .transpose()
+        .map_err(OAuthError::internal)?;
+    let admit = |g: &signet_core::model::Grant| match check(g) {
+        Some(_) => Admission::Refused,
+        None => Admission::Admitted(grace.filter(|_| app.secret_hash.is_some() || g.jkt.is_some()).map(|mut event| {
+            event.target = g.id.clone();
+            Box::new(ReuseGrace { interval, event })
+        })),
+    };
+    let rotation = state.store.rotate_refresh_admitted(&hash, app.id.as_str(), &next, now, admit).await?;
     let mut grant = match rotation {
         Rotation::Rotated(g) => *g,
+        Rotation::Reissued(g) => *g,
         Rotation::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")),
         Rotation::Refused(g) => {
             return Err(check(&g).unwrap_or_else(|| OAuthError::invalid_grant("the refresh token was refused")));
@@ -41,15 +61,9 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
         Rotation::Reused { grant_id } => {
             state.metrics.failure(Failure::RefreshReuse);
             state.revocations.revoked_grant(&grant_id, now);
-            let actor = Actor {
-                kind: ActorKind::Application,
-                id: app.id.to_string(),
-                name: app.name.clone(),
-                scheme: ActorScheme::RefreshToken,
-                client_id: Some(app.id.to_string()),
-            };
-            let ev = AuditEvent::new(actor, Event::GrantRevokeRefreshReuse, Some(env.id().as_str()), &grant_id, now)
-                .map_err(OAuthError::internal)?;
+            let ev =
+                AuditEvent::new(actor(app), Event::GrantRevokeRefreshReuse, Some(env.id().as_str()), &grant_id, now)
+                    .map_err(OAuthError::internal)?;
             state.store.record(&ev).await?;
             return Err(OAuthError::invalid_grant("the refresh token was already used; its sign-on has been revoked"));
         }
@@ -67,6 +81,17 @@ pub async fn grant(state: &AppState, env: &Env, app: &Application, p: &Params, j
     };
     let minted = Minted { grant: &grant, refresh: Some(next_secret), nonce: None, jkt };
     person_response(state, env, app, &subject, minted)
+}
+
+/// The application presenting a refresh token, as the trail names it.
+fn actor(app: &Application) -> Actor {
+    Actor {
+        kind: ActorKind::Application,
+        id: app.id.to_string(),
+        name: app.name.clone(),
+        scheme: ActorScheme::RefreshToken,
+        client_id: Some(app.id.to_string()),
+    }
 }
 
 /// The scope this refresh grants: the family's, or a narrower one asked
