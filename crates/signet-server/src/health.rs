@@ -17,12 +17,18 @@ const READY_WITHIN: Duration = Duration::from_millis(900);
 
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down
-");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down
+",
+        );
     }
     match tokio::time::timeout(READY_WITHIN, state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready
-"),
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            "ready
+",
+        ),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n")

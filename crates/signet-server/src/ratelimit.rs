@@ -162,6 +162,12 @@ impl FailureLimiter {
         wait
     }
 
+    /// Whether `blocked` would refuse `principal` now, without counting a
+    /// refusal: for a caller that only decides how much work to do.
+    pub fn would_block(&self, ip: IpAddr, kind: Kind, principal: Option<&str>, now: UnixTime) -> bool {
+        self.judge(ip, kind, principal, Proof::None, now).is_some()
+    }
+
     /// Attempts refused so far, by kind.
     pub fn blocks(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
         Kind::ALL.iter().zip(&self.blocks).map(|(k, n)| (*k, n.load(Ordering::Relaxed)))

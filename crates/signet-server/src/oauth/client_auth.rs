@@ -97,7 +97,7 @@ pub async fn authenticate(
     if !ok
         && app.is_some()
         && matches!(presented, Presented::Secret { .. })
-        && state.failures.blocked(ip, Kind::ClientAuthentication, Some(id), now).is_none()
+        && !state.failures.would_block(ip, Kind::ClientAuthentication, Some(id), now)
     {
         app = state.clients.reread(&state.store, env_id, id, now, mark).await?;
         ok = matches(app.as_deref(), &presented);
