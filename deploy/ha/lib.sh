@@ -49,12 +49,11 @@ psql_at() {
 }
 
 # The database URL the nodes use. SIGNET_HA_DB picks it:
-#   primary  the primary alone (default);
-#   multi    both hosts, libpq-style: the node finds the writable one
-#            (needs signetd's multi-host support);
+#   multi    both hosts, libpq-style: the node finds the writable one (default);
+#   primary  the primary alone;
 #   proxy    HAProxy's TCP front for PostgreSQL: primary, replica as backup.
 database_url() {
-  case "${SIGNET_HA_DB:-primary}" in
+  case "${SIGNET_HA_DB:-multi}" in
     primary) echo "postgres://postgres@127.0.0.1:$PG_PRIMARY_PORT/signet" ;;
     multi) echo "postgres://postgres@127.0.0.1:$PG_PRIMARY_PORT,127.0.0.1:$PG_REPLICA_PORT/signet?target_session_attrs=read-write" ;;
     proxy) echo "postgres://postgres@127.0.0.1:$PG_PROXY_PORT/signet" ;;

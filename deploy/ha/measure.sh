@@ -15,13 +15,13 @@
 #   SIGNETD=target/release/signetd SIGNET_BENCH=target/release/signet-bench deploy/ha/measure.sh
 #
 # SIGNET_HA_DB (lib.sh) picks how the nodes reach PostgreSQL; failover needs
-# `multi` (signetd finds the writable host itself) or `proxy` (HAProxy's TCP
-# front, the default here). With `primary` the failover is reported as not
+# `multi` (signetd finds the writable host itself, the default) or `proxy`
+# (HAProxy's TCP front). With `primary` the failover is reported as not
 # recovering, which is what a single-host URL does.
 # MEASURE_SECONDS sets each throughput load (default 10).
 set -euo pipefail
 cd "$(dirname "$0")"
-export SIGNET_HA_DB=${SIGNET_HA_DB:-proxy}
+export SIGNET_HA_DB=${SIGNET_HA_DB:-multi}
 source ./lib.sh
 SECS=${MEASURE_SECONDS:-10}
 SIGNET_BENCH=${SIGNET_BENCH:-$(command -v signet-bench || true)}

@@ -57,7 +57,7 @@ chmod 0755 "$STATE"
 # Failing halfway leaves what is up for down.sh, which knows it from here.
 cat >"$STATE/env" <<VARS
 SIGNETD=$SIGNETD
-SIGNET_HA_DB=${SIGNET_HA_DB:-primary}
+SIGNET_HA_DB=${SIGNET_HA_DB:-multi}
 PG_PRIMARY_PORT=$PG_PRIMARY_PORT
 PG_REPLICA_PORT=$PG_REPLICA_PORT
 PG_PROXY_PORT=$PG_PROXY_PORT
@@ -125,11 +125,18 @@ sed -e "s|@HAPROXY_PORT@|$HAPROXY_PORT|g" -e "s|@STATS_PORT@|$HAPROXY_STATS_PORT
 haproxy -c -q -f "$STATE/haproxy.cfg" || die "haproxy refuses $STATE/haproxy.cfg"
 haproxy -D -f "$STATE/haproxy.cfg" -p "$STATE/haproxy.pid" 2>>"$STATE/logs/haproxy.log"
 
-# The first node alone bootstraps the empty store; then the others.
-start_node 1
-cp "$STATE/node1/bootstrap.json" "$STATE/bootstrap.json"
-start_node 2
-start_node 3
+# The three nodes start together on the empty store, as a service manager
+# would start them: one bootstraps it under the store's lock, and only that
+# one writes a bootstrap.json (the others start on what it committed).
+pids=()
+for n in 1 2 3; do
+  start_node "$n" &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || die "a node did not start; see $STATE/logs/"; done
+files=("$STATE"/node*/bootstrap.json)
+[ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || die "expected one bootstrap.json among the nodes, found: ${files[*]}"
+cp "${files[0]}" "$STATE/bootstrap.json"
 wait_http "$PUBLIC_URL/readyz" 30 || die "HAProxy does not reach a ready node; see $STATE/logs/haproxy.log"
 
 cat <<DONE
