@@ -20,6 +20,9 @@ use signet_core::audit::{Actor, AuditEvent};
 use signet_core::clock::UnixTime;
 use signet_core::model::Account;
 use signet_core::{device, totp};
+use std::time::Duration;
+
+use signet_core::model::LockoutPolicy;
 use signet_store::{Budget, LockState};
 
 use crate::error::InternalError;
@@ -64,6 +67,36 @@ pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Resu
     Ok(state.store.lock_state(&account.id).await?.unwrap_or_default())
 }
 
+/// How long a password check waits for the budget's last attempts, being
+/// checked right now by parallel requests, to be settled before it is refused.
+const WAIT_FOR_PENDING: Duration = Duration::from_secs(2);
+const RETRY_EVERY: Duration = Duration::from_millis(20);
+
+/// Reserves one attempt of the account's password budget. With no attempt
+/// left the budget is either spent (the account is locked: refused at once)
+/// or its last attempts are being checked right now, as in a burst of
+/// parallel Basic calls before a node has verified the password once. Those
+/// settle within an argon2 check, so the attempt waits for them (bounded)
+/// rather than refusing a caller who may well be right. No more attempts are
+/// ever checked at once than the budget has left.
+async fn reserve_password(
+    state: &AppState,
+    account: &Account,
+    now: UnixTime,
+    policy: LockoutPolicy,
+) -> Result<bool, InternalError> {
+    let give_up = tokio::time::Instant::now() + WAIT_FOR_PENDING;
+    loop {
+        if state.store.reserve_budget(&account.id, Budget::Password, now, policy).await? {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= give_up || current(state, account, now).await?.locked(now) {
+            return Ok(false);
+        }
+        tokio::time::sleep(RETRY_EVERY).await;
+    }
+}
+
 /// Checks a password (and, for a locked account, the second factor that
 /// came with it) for `account`, from a browser proving `device` or not.
 /// The password is hashed whenever it is looked at, and only then.
@@ -95,8 +128,7 @@ pub async fn first_factor(
     }
     let lock = current(state, account, now).await?;
     if !lock.locked(now) {
-        // No attempt left: the budget is spent, or its last attempts are being checked right now.
-        if !state.store.reserve_budget(&account.id, Budget::Password, now, policy).await? {
+        if !reserve_password(state, account, now, policy).await? {
             state.failures.refused_by_lock();
             return Ok(FirstFactor::Refused { locked: false });
         }

@@ -116,3 +116,36 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
     }
     assert_eq!(last, 429);
 }
+
+/// A burst of parallel Basic calls with the right password, before the node
+/// has verified it once (a node just restarted, a CI job fanning out): more
+/// calls than the budget has attempts left are in flight at once. Each waits
+/// for the checks ahead of it to settle instead of being refused, so every
+/// one passes; the budget still bounds how many are checked at a time.
+async fn parallel_right_passwords_all_pass(backend: Backend) {
+    let s = Server::start_on(backend).await;
+    let authorization = crate::admin::basic(&s.boot.admin.username, &s.boot.admin.password);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (url, authorization) = (format!("{}/admin-api/v1/accounts", s.base), authorization.clone());
+        calls.spawn(async move {
+            let res = reqwest::Client::new().get(url).header("authorization", authorization).send().await;
+            res.unwrap().status().as_u16()
+        });
+    }
+    let statuses = calls.join_all().await;
+    assert_eq!(statuses, vec![200; 12], "every right password passes");
+    let env = s.boot.environment_id.clone().into();
+    let account = s.store().account_by_username(&env, &s.boot.admin.username).await.unwrap().unwrap();
+    assert_eq!(account.failed_attempts, 0, "nothing was counted as a failure");
+}
+
+#[tokio::test]
+async fn parallel_right_passwords_all_pass_sqlite() {
+    parallel_right_passwords_all_pass(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn parallel_right_passwords_all_pass_postgres() {
+    parallel_right_passwords_all_pass(Backend::Postgres).await;
+}
