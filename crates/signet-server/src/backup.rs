@@ -80,10 +80,11 @@ async fn restore_sqlite(
     keep: bool,
 ) -> anyhow::Result<()> {
     let target = data_dir.join("signet.db");
-    if target.exists() {
+    // A -wal file left beside would be replayed into the restored store.
+    if let Some(there) = ["", "-wal", "-shm"].map(|s| with_suffix(&target, s)).into_iter().find(|p| p.exists()) {
         bail!(
             "{} exists\nhint: stop signetd and move the old store (and its -wal and -shm files) away, or restore into a new data dir",
-            target.display()
+            there.display()
         );
     }
     crate::data_dir::ensure(data_dir)?;
@@ -137,8 +138,11 @@ async fn after_restore(store: &Store, kek: &signet_core::crypto::Kek, keep: bool
     }
     let ended = store.end_sessions(SystemClock.now(), &ev).await?;
     println!(
-        "ended every session: {} grant families revoked, {} browser sessions ended",
+        "ended every session: {} grant families revoked, {} browser sessions ended, every access token issued so far revoked",
         ended.grants_revoked, ended.sessions_ended
+    );
+    println!(
+        "warning: passwords and client secrets changed after the backup are back as they were then; rotate any that were changed because they leaked"
     );
     Ok(())
 }

@@ -167,10 +167,13 @@ impl Staged {
         Ok(staged)
     }
 
+    /// Called after the commit: from here the staged file is the only copy of
+    /// credentials that exist, so a rename that fails keeps it and names it.
     fn publish(mut self) -> anyhow::Result<()> {
-        std::fs::rename(&self.tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))?;
         self.published = true;
-        Ok(())
+        std::fs::rename(&self.tmp, &self.path).with_context(|| {
+            format!("moving {} to {}: the credentials are in the first", self.tmp.display(), self.path.display())
+        })
     }
 }
 

@@ -70,7 +70,10 @@ pub async fn current(state: &AppState, account: &Account, now: UnixTime) -> Resu
 /// How long a password check waits for the budget's last attempts, being
 /// checked right now by parallel requests, to be settled before it is refused.
 const WAIT_FOR_PENDING: Duration = Duration::from_secs(2);
-const RETRY_EVERY: Duration = Duration::from_millis(20);
+/// The first wait between tries, doubled each time up to `RETRY_AT_MOST`:
+/// about ten store round trips in all, however long the budget stays full.
+const RETRY_FIRST: Duration = Duration::from_millis(20);
+const RETRY_AT_MOST: Duration = Duration::from_millis(250);
 
 /// Reserves one attempt of the account's password budget. With no attempt
 /// left the budget is either spent (the account is locked: refused at once)
@@ -86,6 +89,7 @@ async fn reserve_password(
     policy: LockoutPolicy,
 ) -> Result<bool, InternalError> {
     let give_up = tokio::time::Instant::now() + WAIT_FOR_PENDING;
+    let mut pause = RETRY_FIRST;
     loop {
         if state.store.reserve_budget(&account.id, Budget::Password, now, policy).await? {
             return Ok(true);
@@ -93,7 +97,8 @@ async fn reserve_password(
         if tokio::time::Instant::now() >= give_up || current(state, account, now).await?.locked(now) {
             return Ok(false);
         }
-        tokio::time::sleep(RETRY_EVERY).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RETRY_AT_MOST);
     }
 }
 

@@ -10,6 +10,7 @@ use signet_core::audit::AuditEvent;
 use signet_core::clock::UnixTime;
 
 use crate::bulk::{Replaced, end_runtime_state};
+use crate::db::query;
 use crate::{Result, Store, StoreError, audit};
 
 impl Store {
@@ -33,11 +34,24 @@ impl Store {
 
     /// Ends every session after a restore: every grant family revoked (so
     /// no refresh token works), every code, device code, sign-on flow and
-    /// browser session deleted; `ev` records it in the same transaction.
+    /// browser session deleted, and every access token issued until `now`
+    /// revoked by its subject (an account or an application), so one whose
+    /// revocation came after the backup, or that belongs to no grant (client
+    /// credentials), is dead too; `ev` records it in the same transaction.
     pub async fn end_sessions(&self, now: UnixTime, ev: &AuditEvent) -> Result<Replaced> {
         let mut tx = self.db.begin().await?;
         let mut out = Replaced::default();
         end_runtime_state(&mut tx, now, &mut out).await?;
+        for table in ["accounts", "applications"] {
+            // `WHERE true` lets SQLite tell the upsert's ON from a join's.
+            query(format!(
+                "INSERT INTO revoked_subjects (subject, revoked_at) SELECT id, $1 FROM {table} WHERE true \
+                 ON CONFLICT (subject) DO UPDATE SET revoked_at = $1"
+            ))
+            .bind(now)
+            .execute(&mut tx)
+            .await?;
+        }
         audit::append(&mut tx, ev).await?;
         tx.commit().await?;
         Ok(out)

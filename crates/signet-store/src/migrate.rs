@@ -18,6 +18,13 @@
 //! mid-upgrade accepts the schema **one step** newer than it knows (with a
 //! warning). Two or more steps newer means it skipped a release: it is
 //! refused, rather than run against a schema the code may not understand.
+//!
+//! Compatibility covers the rows as well as the shape. A feature that writes
+//! rows the release before would misread stays off until every node runs
+//! the release that knows them: step 15's scheduled key rotation stores a
+//! key waiting to sign, which the release before would take as its signer,
+//! so the README tells operators to turn the schedule on only after the
+//! rolling upgrade.
 
 use crate::db::{Db, Pool, Tx, query};
 use crate::{Result, StoreError};

@@ -47,22 +47,33 @@ fn write_load(
 }
 
 /// Restores `backup` into `data` and starts signetd there.
-async fn restored(backup: &Path, data: &Path, kek: &Path, keep: bool) -> (Daemon, String) {
+async fn restored(backup: &Path, data: &Path, kek: &Path, keep: bool, public_url: &str) -> (Daemon, String) {
     let mut args = vec!["restore", "--from", backup.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
     args.extend(["--key-encryption-key-file", kek.to_str().unwrap()]);
     if keep {
         args.push("--keep-sessions");
     }
     let said = signetd(&args).await;
-    let serve = ["--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    // The restored node serves as the backed-up one's issuer, as it would in place.
+    let serve = ["--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0", "--public-url", public_url];
     let d = Daemon::start(&[&serve[..], &["--key-encryption-key-file", kek.to_str().unwrap()]].concat(), &[]).await;
     (d, said)
 }
 
 async fn refresh(d: &Daemon, token: &str) -> (u16, serde_json::Value) {
     let form = [("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", "signet-cli")];
-    let res = reqwest::Client::new().post(format!("{}/token", d.issuer)).form(&form).send().await.unwrap();
+    // At this node itself: its issuer names the public URL it serves as.
+    let path = url::Url::parse(&d.issuer).unwrap().path().to_owned();
+    let res = reqwest::Client::new().post(format!("{}{path}/token", d.base)).form(&form).send().await.unwrap();
     (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// Asks the restored `d` (serving as `s`'s issuer) about `token`, as `s`'s worker.
+async fn introspect(d: &Daemon, s: &Server, token: &str) -> serde_json::Value {
+    let path = url::Url::parse(&s.issuer).unwrap().path().to_owned();
+    let worker = (&s.boot.worker.client_id, Some(&s.boot.worker.client_secret));
+    let req = reqwest::Client::new().post(format!("{}{path}/introspect", d.base)).basic_auth(worker.0, worker.1);
+    req.form(&[("token", token)]).send().await.unwrap().json().await.unwrap()
 }
 
 async fn chain(d: &Daemon, s: &Server) -> ChainStatus {
@@ -78,6 +89,11 @@ async fn chain(d: &Daemon, s: &Server) -> ChainStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issue_18_a_backup_under_write_load_restores_and_ends_every_session() {
     let s = Server::start().await;
+    // Before anything moves the test's clock past the restore's: a token of
+    // no grant, which only a revocation of its subject ends.
+    let worker = (s.boot.worker.client_id.as_str(), s.boot.worker.client_secret.as_str());
+    let (_, cc) = s.post_form(&s.url("/token"), &[("grant_type", "client_credentials")], Some(worker)).await;
+    let cc = cc["access_token"].as_str().unwrap().to_owned();
     let who = s.account(true, true).await;
     let tokens = code_flow_tokens(&s, &who).await;
     let old_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
@@ -111,19 +127,21 @@ async fn issue_18_a_backup_under_write_load_restores_and_ends_every_session() {
 
     // Restored: the server starts, the trail (with store.restore) verifies,
     // and the refresh token from before is refused.
-    let (d, said) = restored(&backup, &dir.join("fresh/data"), &kek, false).await;
+    let (d, said) = restored(&backup, &dir.join("fresh/data"), &kek, false, &s.base).await;
     assert!(said.contains("ended every session"), "{said}");
     let v = chain(&d, &s).await;
     assert!(v.intact && v.broken_at.is_none(), "{v:?}");
     let (status, body) = refresh(&d, &old_refresh).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!(introspect(&d, &s, &cc).await["active"], false, "the client credentials token is revoked");
     assert!(during >= 10, "the backup ran under write load");
     d.stop().await;
 
     // With --keep-sessions the same token still works: the check above can fail.
-    let (d, _) = restored(&backup, &dir.join("kept/data"), &kek, true).await;
+    let (d, _) = restored(&backup, &dir.join("kept/data"), &kek, true, &s.base).await;
     let (status, body) = refresh(&d, &old_refresh).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(introspect(&d, &s, &cc).await["active"], true, "kept: the same token is live");
     d.stop().await;
 
     // A data dir that has a store is never restored over.

@@ -62,6 +62,12 @@ pub(crate) fn parse(url: &str) -> Result<Targets> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme".into()))?;
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
+    // An `@` after the host list means a user or password with a reserved
+    // character cut the authority short: what would be read as hosts is
+    // part of the password, so none of it may be echoed.
+    if tail.contains('@') {
+        return Err(bad("the user or password holds a reserved character (/ ? # @): percent-encode it".into()));
+    }
     let (userinfo, hostlist) = match authority.rfind('@') {
         Some(at) => (&authority[..=at], &authority[at + 1..]),
         None => ("", authority),
@@ -319,6 +325,9 @@ mod tests {
             ("postgres://u:secret@h1:99999,h2/db", "invalid port"),
             ("postgres://u:secret@h1:x/db", "invalid port"),
             ("postgres://u:secret@h1,h2/db?target_session_attrs=standby", "target_session_attrs"),
+            ("postgres://signet:secret/q9@h1,h2/db", "percent-encode"),
+            ("postgres://s:1234/secret@h1/db", "percent-encode"),
+            ("postgres://u:sec?ret@h1,h2/db", "percent-encode"),
         ] {
             let e = parse(url).unwrap_err().to_string();
             assert!(e.contains(says), "{url}: {e}");
