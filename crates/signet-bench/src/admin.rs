@@ -131,23 +131,8 @@ pub async fn set_up(http: &reqwest::Client, signetd: &Signetd, account_url: &str
     anyhow::ensure!(status == 200, "turning the oauth scheme on answered {status}: {}", put.text().await?);
 
     let apps_url = format!("{}{API}/environments/{}/applications", signetd.base, signetd.boot.environment_id);
-    let made = http
-        .post(&apps_url)
-        .header("authorization", &native)
-        .json(&serde_json::json!({
-            "name": "signet-bench admin reader",
-            "kind": "worker",
-            "grant_types": ["client_credentials"],
-            "roles": ["Admin"],
-        }))
-        .send()
-        .await?;
-    let status = made.status();
-    let app: serde_json::Value = made.json().await?;
-    anyhow::ensure!(status == 201, "creating a worker with the Admin role answered {status}: {app}");
-    let id = app["id"].as_str().context("the new worker has no id")?;
-    let secret = app["client_secret"].as_str().context("the new worker has no secret")?;
-    let worker = basic(id, secret);
+    let (id, secret) = crate::context::admin_worker(http, &apps_url, &native, "signet-bench admin reader").await?;
+    let worker = basic(&id, &secret);
 
     let token_url = format!("{}{}", signetd.base, signetd.path("/token")?);
     let token = expect_jwt(&token_url, &worker, "grant_type=client_credentials").await.context("the worker's token")?;

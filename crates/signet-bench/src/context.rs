@@ -121,3 +121,30 @@ pub async fn start_replica(bench: &Bench, signetd: &Signetd, name: &str) -> anyh
     ];
     Proc::start(name, &signetd.bin, &args, &[], &bench.tmp, "signetd listening on ").await
 }
+
+/// Creates a worker holding the Admin role through `apps_url` (an
+/// environment's applications), as `authorization`: its id and secret.
+pub async fn admin_worker(
+    http: &reqwest::Client,
+    apps_url: &str,
+    authorization: &str,
+    name: &str,
+) -> anyhow::Result<(String, String)> {
+    let made = http
+        .post(apps_url)
+        .header("authorization", authorization)
+        .json(&serde_json::json!({
+            "name": name,
+            "kind": "worker",
+            "grant_types": ["client_credentials"],
+            "roles": ["Admin"],
+        }))
+        .send()
+        .await?;
+    let status = made.status();
+    let app: serde_json::Value = made.json().await?;
+    anyhow::ensure!(status == 201, "creating a worker with the Admin role answered {status}: {app}");
+    let id = app["id"].as_str().context("the new worker has no id")?;
+    let secret = app["client_secret"].as_str().context("the new worker has no secret")?;
+    Ok((id.to_owned(), secret.to_owned()))
+}

@@ -136,34 +136,19 @@ pub fn load(args: LoadArgs) -> anyhow::Result<()> {
 }
 
 /// A Bearer token of a new worker holding the Admin role: each write is then
-/// checked by the token's signature. Basic would put every write through the
-/// lockout's budget, which lets only as many password checks run at once as
-/// failures are left, so a cold node refuses some of a burst of them.
+/// checked by the token's signature, so the load measures the writes rather
+/// than password hashing on nodes that have not verified the password yet.
 async fn admin_bearer(
     http: &reqwest::Client,
     apps: &str,
     token_url: &str,
     boot: &BootstrapFile,
 ) -> anyhow::Result<String> {
-    let made = http
-        .post(apps)
-        .header("authorization", basic(&boot.admin.username, &boot.admin.password))
-        .json(&serde_json::json!({
-            "name": "signet-bench load writer",
-            "kind": "worker",
-            "grant_types": ["client_credentials"],
-            "roles": ["Admin"],
-        }))
-        .send()
-        .await?;
-    let status = made.status();
-    let app: serde_json::Value = made.json().await?;
-    anyhow::ensure!(status == 201, "creating the load's worker answered {status}: {app}");
-    let id = app["id"].as_str().context("the worker has no id")?;
-    let secret = app["client_secret"].as_str().context("the worker has no secret")?;
+    let admin = basic(&boot.admin.username, &boot.admin.password);
+    let (id, secret) = crate::context::admin_worker(http, apps, &admin, "signet-bench load writer").await?;
     let res = http
         .post(token_url)
-        .header("authorization", basic(id, secret))
+        .header("authorization", basic(&id, &secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await?;
